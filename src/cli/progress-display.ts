@@ -1,0 +1,85 @@
+import type { ProgressEvent, ProgressListener } from '../core/progress.js';
+
+/**
+ * Progress on the terminal: a redrawn bar when stderr is a TTY, plain lines otherwise (at most one
+ * per 10 % or per 2 s, so logs stay short), nothing with --quiet.
+ */
+export interface ProgressDisplay {
+  listener: ProgressListener;
+  /** Clear the bar line, if one is drawn. */
+  finish(): void;
+}
+
+export function createProgressDisplay(stream: NodeJS.WriteStream, mode: 'bar' | 'lines' | 'quiet'): ProgressDisplay {
+  if (mode === 'quiet') return { listener: () => {}, finish() {} };
+  if (mode === 'bar') {
+    let drawn = false;
+    const started = Date.now();
+    return {
+      listener(e) {
+        if (e.type === 'error') return;
+        const width = 28;
+        const filled = Math.round(e.fraction * width);
+        const eta = etaText(started, e.fraction);
+        const line = `${e.label} [${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${(e.fraction * 100).toFixed(0).padStart(3)}% ${detail(e)}${eta}`;
+        const cols = stream.columns ?? 100;
+        stream.write(`\r${line.slice(0, cols - 1).padEnd(Math.min(cols - 1, line.length + 8))}`);
+        drawn = true;
+        if (e.type === 'done') {
+          stream.write('\n');
+          drawn = false;
+        }
+      },
+      finish() {
+        if (drawn) stream.write('\n');
+        drawn = false;
+      },
+    };
+  }
+  let lastFraction = -1;
+  let lastTime = 0;
+  return {
+    listener(e) {
+      const now = Date.now();
+      const milestone = e.type === 'start' || e.type === 'done' || e.type === 'error';
+      if (!milestone && e.fraction - lastFraction < 0.1 && now - lastTime < 2000) return;
+      lastFraction = e.fraction;
+      lastTime = now;
+      if (e.type === 'error') return; // the error itself is printed by the command
+      stream.write(`${e.label}: ${(e.fraction * 100).toFixed(0)}% ${detail(e)}\n`);
+    },
+    finish() {},
+  };
+}
+
+function detail(e: ProgressEvent): string {
+  switch (e.type) {
+    case 'start':
+      return 'started';
+    case 'step': {
+      const values = e.values
+        ? ' ' + Object.entries(e.values).map(([k, v]) => `${k}=${formatNumber(v)}`).join(' ')
+        : '';
+      return `step ${e.step}/${e.total}${values}`;
+    }
+    case 'frame':
+      return `frame ${e.frame}/${e.total}`;
+    case 'download':
+      return `${(e.received / 1e6).toFixed(1)}${e.total ? '/' + (e.total / 1e6).toFixed(1) : ''} MB`;
+    case 'done':
+      return `done in ${(e.elapsedMs / 1000).toFixed(1)} s`;
+    case 'error':
+      return e.message;
+  }
+}
+
+function etaText(started: number, fraction: number): string {
+  if (fraction <= 0.02 || fraction >= 1) return '';
+  const elapsed = (Date.now() - started) / 1000;
+  const left = (elapsed * (1 - fraction)) / fraction;
+  return left >= 1 ? ` ETA ${left < 90 ? left.toFixed(0) + ' s' : (left / 60).toFixed(1) + ' min'}` : '';
+}
+
+function formatNumber(v: number): string {
+  return Math.abs(v) >= 1000 || (Math.abs(v) < 0.01 && v !== 0) ? v.toExponential(2) : v.toFixed(3);
+}

@@ -1,0 +1,38 @@
+import { paramsJsonSchema, type JsonObjectSchema, SHARED_CONTROL_KEYS } from './params.js';
+import { FAMILIES, type AnyMethod, type InputsSpec, type WeightsSpec } from './registry.js';
+import { methodParamsSchema } from './stylize.js';
+
+/**
+ * The JSON description of a method that `atelier methods --json`, `GET /api/methods` and the
+ * studio's generated forms share. `params` is the JSON Schema of the method's own parameters
+ * merged with the shared controls; `sharedControls` names which of those are shared.
+ */
+export interface MethodDescription {
+  id: string;
+  family: string;
+  familyTitle: string;
+  title: string;
+  summary: string;
+  reference?: string;
+  inputs: InputsSpec;
+  params: JsonObjectSchema;
+  sharedControls: string[];
+  regions: 'native' | 'pipeline';
+  weights: (WeightsSpec & { installed?: boolean })[];
+}
+
+export function describeMethod(def: AnyMethod, isInstalled?: (model: string) => boolean): MethodDescription {
+  return {
+    id: def.id,
+    family: def.family,
+    familyTitle: FAMILIES[def.family],
+    title: def.title,
+    summary: def.summary,
+    ...(def.reference !== undefined && { reference: def.reference }),
+    inputs: def.inputs,
+    params: paramsJsonSchema(methodParamsSchema(def)),
+    sharedControls: SHARED_CONTROL_KEYS.filter((k) => !(k in def.params.shape)),
+    regions: def.regions ?? 'pipeline',
+    weights: (def.weights ?? []).map((w) => ({ ...w, ...(isInstalled && { installed: isInstalled(w.model) }) })),
+  };
+}

@@ -1,0 +1,299 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import sharp, { type Metadata } from 'sharp';
+import { AtelierError, wrapError } from './errors.js';
+import { Image } from './image.js';
+
+/** Default pixel limit for decoding (width × height), overridable by option or ATELIER_MAX_PIXELS. */
+export const DEFAULT_MAX_PIXELS = 100_000_000;
+
+export function maxPixelsFromEnv(): number {
+  const v = process.env.ATELIER_MAX_PIXELS;
+  if (v === undefined || v === '') return DEFAULT_MAX_PIXELS;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new AtelierError('E_PARAM', 'ATELIER_MAX_PIXELS must be a positive number', { received: JSON.stringify(v) });
+  }
+  return Math.floor(n);
+}
+
+export interface ReadOptions {
+  /** Refuse images with more pixels than this (default 100 MP). Checked from the header, before decoding. */
+  maxPixels?: number;
+  /** A name for messages when reading from a buffer. */
+  name?: string;
+  /** 'rgb' (default) always yields 3 channels; 'grey' yields one channel (masks, luminance). */
+  mode?: 'rgb' | 'grey';
+}
+
+export type ImageSource = string | Uint8Array;
+
+const EXTENSION_FORMATS = {
+  '.png': 'png',
+  '.jpg': 'jpeg',
+  '.jpeg': 'jpeg',
+  '.webp': 'webp',
+  '.tif': 'tiff',
+  '.tiff': 'tiff',
+  '.avif': 'avif',
+} as const;
+
+export type OutputFormat = (typeof EXTENSION_FORMATS)[keyof typeof EXTENSION_FORMATS];
+
+export const OUTPUT_EXTENSIONS = Object.keys(EXTENSION_FORMATS);
+
+/** Read, verify and return the bytes of a path, with precise errors for the usual mistakes. */
+async function readSourceBytes(source: ImageSource, name: string): Promise<Uint8Array> {
+  if (typeof source !== 'string') return source;
+  let stat;
+  try {
+    stat = await fs.stat(source);
+  } catch (e) {
+    throw new AtelierError('E_FILE_NOT_FOUND', `Cannot read image ${JSON.stringify(source)}`, {
+      expected: 'an existing image file',
+      received: (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'a path that does not exist' : String((e as Error).message),
+      hint: 'check the path and spelling',
+      subject: name,
+      cause: e,
+    });
+  }
+  if (stat.isDirectory()) {
+    throw new AtelierError('E_FILE_NOT_FOUND', `Cannot read image ${JSON.stringify(source)}`, {
+      expected: 'an image file',
+      received: 'a directory',
+      hint: 'name a file inside it',
+      subject: name,
+    });
+  }
+  try {
+    return await fs.readFile(source);
+  } catch (e) {
+    throw wrapError(e, 'E_FILE_NOT_FOUND', `Cannot read image ${JSON.stringify(source)}`, { subject: name });
+  }
+}
+
+export interface ImageInfo {
+  format: string;
+  width: number;
+  height: number;
+  channels: number;
+  depth: string;
+  space: string;
+  hasAlpha: boolean;
+  isPalette: boolean;
+  orientation?: number;
+  hasIccProfile: boolean;
+  bytes: number;
+}
+
+function describeSource(source: ImageSource, name: string | undefined): string {
+  return name ?? (typeof source === 'string' ? JSON.stringify(source) : 'image buffer');
+}
+
+async function headerOf(bytes: Uint8Array, label: string, maxPixels: number): Promise<Metadata> {
+  if (bytes.length === 0) {
+    throw new AtelierError('E_IMAGE_DECODE', `Cannot decode ${label}`, {
+      expected: 'an image file (PNG, JPEG, WebP, TIFF, AVIF)',
+      received: 'an empty file (0 bytes)',
+      subject: label,
+    });
+  }
+  let meta: Metadata;
+  try {
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+  } catch (e) {
+    throw wrapError(e, 'E_IMAGE_DECODE', `Cannot decode ${label}`, {
+      expected: 'an image file (PNG, JPEG, WebP, TIFF, AVIF)',
+      received: `${bytes.length} bytes that are not a readable image`,
+      hint: 'check that the file is a complete image and not renamed from another format',
+      subject: label,
+    });
+  }
+  const w = meta.autoOrient?.width ?? meta.width ?? 0;
+  const h = meta.autoOrient?.height ?? meta.height ?? 0;
+  if (w <= 0 || h <= 0) {
+    throw new AtelierError('E_IMAGE_EMPTY', `${label} has no pixels`, { received: `${w}×${h}`, subject: label });
+  }
+  if (w * h > maxPixels) {
+    throw new AtelierError('E_TOO_LARGE', `${label} is too large to decode`, {
+      expected: `at most ${maxPixels.toLocaleString('en')} pixels`,
+      received: `${w}×${h} = ${(w * h).toLocaleString('en')} pixels`,
+      hint: 'shrink the image first, or raise the limit with ATELIER_MAX_PIXELS (or --max-pixels)',
+      subject: label,
+    });
+  }
+  return meta;
+}
+
+/** Describe an image file without decoding its pixels. */
+export async function imageInfo(source: ImageSource, options: ReadOptions = {}): Promise<ImageInfo> {
+  const label = describeSource(source, options.name);
+  const bytes = await readSourceBytes(source, label);
+  const meta = await headerOf(bytes, label, Number.POSITIVE_INFINITY);
+  return {
+    format: meta.format ?? 'unknown',
+    width: meta.autoOrient?.width ?? meta.width ?? 0,
+    height: meta.autoOrient?.height ?? meta.height ?? 0,
+    channels: meta.channels ?? 0,
+    depth: meta.depth ?? 'unknown',
+    space: meta.space ?? 'unknown',
+    hasAlpha: meta.hasAlpha ?? false,
+    isPalette: meta.isPalette ?? false,
+    ...(meta.orientation !== undefined && { orientation: meta.orientation }),
+    hasIccProfile: meta.icc !== undefined,
+    bytes: bytes.length,
+  };
+}
+
+/**
+ * Decode an image into planar float RGB (or one grey plane) in [0, 1].
+ * EXIF orientation is applied, embedded ICC profiles are converted to sRGB, CMYK and greyscale
+ * are converted, 16-bit sources keep their precision, and alpha is kept aside in `image.alpha`.
+ */
+export async function readImage(source: ImageSource, options: ReadOptions = {}): Promise<Image> {
+  const label = describeSource(source, options.name);
+  const maxPixels = options.maxPixels ?? maxPixelsFromEnv();
+  const bytes = await readSourceBytes(source, label);
+  const meta = await headerOf(bytes, label, maxPixels);
+  const sixteen = meta.depth === 'ushort' || meta.depth === 'short';
+  try {
+    let pipe = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' }).autoOrient();
+    pipe = pipe.toColourspace(sixteen ? 'rgb16' : 'srgb');
+    const { data, info } = await pipe.raw(sixteen ? { depth: 'ushort' } : {}).toBuffer({ resolveWithObject: true });
+    const samples = sixteen ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2) : data;
+    const maxValue = sixteen ? 65535 : 255;
+    const hasAlpha = info.channels === 4 || info.channels === 2;
+    const colour = hasAlpha ? info.channels - 1 : info.channels;
+    const all = Image.fromInterleaved(info.width, info.height, info.channels, samples, maxValue);
+    const rgb = colour >= 3 ? [all.plane(0), all.plane(1), all.plane(2)] : [all.plane(0), all.plane(0), all.plane(0)];
+    const alpha = hasAlpha ? all.plane(info.channels - 1).slice() : undefined;
+    const opaqueAlpha = alpha && alpha.every((a) => a >= 1) ? undefined : alpha;
+    if (options.mode === 'grey') {
+      const grey = new Float32Array(info.width * info.height);
+      const [r, g, b] = rgb as [Float32Array, Float32Array, Float32Array];
+      for (let i = 0; i < grey.length; i++) grey[i] = 0.299 * r[i]! + 0.587 * g[i]! + 0.114 * b[i]!;
+      return Image.fromPlanes(info.width, info.height, [grey], opaqueAlpha);
+    }
+    return Image.fromPlanes(info.width, info.height, rgb, opaqueAlpha);
+  } catch (e) {
+    throw wrapError(e, 'E_IMAGE_DECODE', `Cannot decode ${label}`, {
+      expected: 'a complete, uncorrupted image',
+      received: `a ${meta.format ?? 'unknown'} file of ${bytes.length} bytes that fails to decode (truncated or corrupt?)`,
+      hint: 'export the image again from its source',
+      subject: label,
+    });
+  }
+}
+
+/** Output format implied by a file name's extension. */
+export function formatForPath(file: string): OutputFormat {
+  const ext = path.extname(file).toLowerCase();
+  const format = (EXTENSION_FORMATS as Record<string, OutputFormat>)[ext];
+  if (!format) {
+    throw new AtelierError('E_FORMAT', `Cannot tell the output format of ${JSON.stringify(file)}`, {
+      expected: `a file name ending in ${OUTPUT_EXTENSIONS.join(', ')}`,
+      received: ext === '' ? 'no extension' : JSON.stringify(ext),
+    });
+  }
+  return format;
+}
+
+export interface EncodeOptions {
+  /** 1–100 for lossy formats (default 92). */
+  quality?: number;
+  /** 8 (default) or 16 bits per sample, for PNG and TIFF. */
+  bitDepth?: 8 | 16;
+}
+
+/** Encode an image into a file format's bytes. Samples are clamped to [0, 1]. */
+export async function encodeImage(image: Image, format: OutputFormat, options: EncodeOptions = {}): Promise<Buffer> {
+  const sixteen = options.bitDepth === 16 && (format === 'png' || format === 'tiff');
+  const channels = image.channels + (image.alpha ? 1 : 0);
+  const raw = sixteen ? image.toInterleaved(65535) : image.toInterleaved(255);
+  const quality = options.quality ?? 92;
+  let pipe = sharp(raw, { raw: { width: image.width, height: image.height, channels: channels as 1 | 2 | 3 | 4 } });
+  if (sixteen) pipe = pipe.toColourspace(image.channels === 1 ? 'grey16' : 'rgb16');
+  try {
+    switch (format) {
+      case 'png':
+        return await pipe.png({ compressionLevel: 6 }).toBuffer();
+      case 'jpeg':
+        return await pipe.jpeg({ quality, mozjpeg: false }).toBuffer();
+      case 'webp':
+        return await pipe.webp({ quality }).toBuffer();
+      case 'tiff':
+        return await pipe.tiff({ compression: 'deflate' }).toBuffer();
+      case 'avif':
+        return await pipe.avif({ quality }).toBuffer();
+    }
+  } catch (e) {
+    throw wrapError(e, 'E_FORMAT', `Cannot encode the image as ${format}`, {
+      received: `${image.width}×${image.height}, ${channels} channels`,
+    });
+  }
+}
+
+export interface WriteOptions extends EncodeOptions {
+  /** Replace an existing file (default false: refuse). */
+  force?: boolean;
+}
+
+/**
+ * Write bytes to `file` atomically: into a temporary file beside it, then rename. A crash or an
+ * error never leaves a half-written output, and an existing file is kept unless `force`.
+ */
+export async function writeFileAtomic(file: string, bytes: Uint8Array | string, options: { force?: boolean } = {}): Promise<void> {
+  const dir = path.dirname(path.resolve(file));
+  let dirStat;
+  try {
+    dirStat = await fs.stat(dir);
+  } catch {
+    throw new AtelierError('E_OUTPUT_WRITE', `Cannot write ${JSON.stringify(file)}`, {
+      expected: 'an output path in an existing directory',
+      received: `a directory that does not exist (${dir})`,
+      hint: 'create the directory first',
+    });
+  }
+  if (!dirStat.isDirectory()) {
+    throw new AtelierError('E_OUTPUT_WRITE', `Cannot write ${JSON.stringify(file)}`, {
+      expected: 'an output path in a directory',
+      received: `${dir}, which is a file`,
+    });
+  }
+  const existing = await fs.stat(file).catch(() => undefined);
+  if (existing?.isDirectory()) {
+    throw new AtelierError('E_OUTPUT_WRITE', `Cannot write ${JSON.stringify(file)}`, {
+      expected: 'a file name',
+      received: 'a directory',
+    });
+  }
+  if (existing && !options.force) {
+    throw new AtelierError('E_OUTPUT_EXISTS', `Refusing to overwrite ${JSON.stringify(file)}`, {
+      hint: 'pass --force to replace it, or choose another output name',
+    });
+  }
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    const handle = await fs.open(tmp, 'wx');
+    try {
+      await handle.writeFile(bytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(tmp, file);
+  } catch (e) {
+    await fs.rm(tmp, { force: true }).catch(() => undefined);
+    throw wrapError(e, 'E_OUTPUT_WRITE', `Cannot write ${JSON.stringify(file)}`, {
+      hint: 'check the directory is writable and the disk has space',
+    });
+  }
+}
+
+/** Encode by the file's extension and write it atomically. */
+export async function writeImage(image: Image, file: string, options: WriteOptions = {}): Promise<void> {
+  const format = formatForPath(file);
+  const bytes = await encodeImage(image, format, options);
+  await writeFileAtomic(file, bytes, options);
+}

@@ -1,0 +1,125 @@
+import type { z } from 'zod';
+import { AtelierError } from './errors.js';
+import type { Image } from './image.js';
+import type { Regions } from './mask.js';
+import type { ParamsSchema, SharedControls } from './params.js';
+import type { Progress } from './progress.js';
+import type { Rng } from './rng.js';
+
+/** The families of the report's history of style transfer. */
+export const FAMILIES = {
+  color: 'Colour and tone transfer (photorealistic, statistics-based)',
+  filter: 'Image filtering as style (non-photorealistic rendering)',
+  paint: 'Stroke-based painting',
+  patch: 'Patch-based texture synthesis and image analogies',
+  neural: 'Neural style transfer (optimisation and feed-forward networks)',
+  gan: 'Generative adversarial translation (CycleGAN, StarGAN)',
+  diffusion: 'Diffusion and text-guided stylisation',
+} as const;
+
+export type Family = keyof typeof FAMILIES;
+
+/** An extra named image input beyond content and style (e.g. image analogies' A and A′). */
+export interface ExtraInputSpec {
+  description: string;
+  required: boolean;
+}
+
+export interface InputsSpec {
+  /** Whether the method takes a style image. Several style images are accepted when `multiStyle`. */
+  style: 'required' | 'optional' | 'none';
+  multiStyle?: boolean;
+  extra?: Record<string, ExtraInputSpec>;
+}
+
+/** Which shared controls the pipeline applies for this method (all by default). */
+export interface ControlsSpec {
+  strength?: boolean;
+  preserveColor?: boolean;
+  mask?: boolean;
+}
+
+/** A model a method needs, by its name in the model store manifest. */
+export interface WeightsSpec {
+  model: string;
+  description: string;
+}
+
+export interface Logger {
+  debug(message: string): void;
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+export interface RunContext {
+  /** Seeded generator: the only source of randomness a method may use. */
+  rng: Rng;
+  seed: number;
+  progress: Progress;
+  /** Always present; check it between steps (`throwIfAborted`). */
+  signal: AbortSignal;
+  log: Logger;
+  /** Worker threads / ORT intra-op threads the method may use. */
+  threads: number;
+  /** The shared controls as resolved, for methods that fold them in natively. */
+  controls: SharedControls;
+}
+
+export interface MethodInputs {
+  content: Image;
+  /** The (first) style image, when given. */
+  style?: Image;
+  /** All style images with their blend weights (sum 1), when the method takes several. */
+  styles?: { image: Image; weight: number }[];
+  /** Named extra images, at the working size of the content where they are aligned to it. */
+  extra: Record<string, Image>;
+  /** Region pairing, given only to methods with `regions: 'native'`. */
+  regions?: Regions;
+}
+
+export interface MethodOutput {
+  image: Image;
+  /** Method-specific facts for the result's `meta` (iterations run, losses, weights used). */
+  meta?: Record<string, unknown>;
+  /** A vector rendering of the same result, for `-o out.svg`. */
+  svg?: string;
+}
+
+export interface MethodDefinition<P extends ParamsSchema = ParamsSchema> {
+  id: string;
+  family: Family;
+  title: string;
+  /** One line for pickers and `atelier methods`. */
+  summary: string;
+  /** Where the algorithm comes from (paper, year). */
+  reference?: string;
+  inputs: InputsSpec;
+  params: P;
+  controls?: ControlsSpec;
+  /**
+   * 'native': the method receives `inputs.regions` and pairs regions itself.
+   * 'pipeline' (default): the pipeline runs the method once per region pair and composites.
+   */
+  regions?: 'native' | 'pipeline';
+  weights?: WeightsSpec[];
+  /** Params for a quick run on a tiny image (the contract test, studio previews), e.g. few iterations. */
+  quickParams?: Record<string, unknown>;
+  run(ctx: RunContext, inputs: MethodInputs, params: z.output<P>): Promise<Image | MethodOutput>;
+}
+
+/** Any method, whatever its params. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyMethod = MethodDefinition<any>;
+
+/** Identity with checks: fixes the params type for `run` and validates the id's shape. */
+export function defineMethod<P extends ParamsSchema>(def: MethodDefinition<P>): MethodDefinition<P> {
+  if (!/^[a-z]+\.[a-z0-9-]+$/.test(def.id)) {
+    throw new AtelierError('E_INTERNAL', `Method id ${JSON.stringify(def.id)} is malformed`, {
+      expected: 'family.name in lower case, e.g. color.reinhard',
+    });
+  }
+  if (!def.id.startsWith(def.family + '.')) {
+    throw new AtelierError('E_INTERNAL', `Method id ${def.id} does not start with its family ${def.family}`);
+  }
+  return def;
+}

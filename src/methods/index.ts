@@ -1,0 +1,16 @@
+import type { AnyMethod } from '../core/registry.js';
+import { reinhard } from './color/reinhard.js';
+
+/**
+ * Every method Atelier ships, as one object literal: `MethodId` and each method's params type are
+ * inferred from it, and the CLI, the server and the studio enumerate it. A new method is one file
+ * under `methods/<family>/` plus one line here.
+ */
+export const methods = {
+  'color.reinhard': reinhard,
+} as const satisfies Record<string, AnyMethod>;
+
+export type MethodId = keyof typeof methods;
+
+/** The method used when none is named (weight-free). */
+export const DEFAULT_METHOD: MethodId = 'color.reinhard';
