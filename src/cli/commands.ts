@@ -1,11 +1,13 @@
 import type { Command } from 'commander';
 import { info } from './info.js';
 import { methodsCommand } from './methods.js';
+import { serve } from './serve.js';
 import { transfer } from './transfer.js';
+import { worker } from './worker.js';
 
 /** A CLI command: one file each under cli/, registered here. `argv` lets a command shape its flags. */
 export interface CliCommand {
   register(program: Command, argv: readonly string[]): void;
 }
 
-export const commands: CliCommand[] = [transfer, methodsCommand, info];
+export const commands: CliCommand[] = [transfer, methodsCommand, info, serve, worker];
