@@ -8,6 +8,8 @@ profile="${1:-test}"
 
 # Packages the default test suite uses. Each line: package — why.
 test_packages=(
+  redis-server  # server: BullMQ scale-out tests start a real Redis on a loopback port
+  chromium      # server: the studio's end-to-end test (playwright-core drives /usr/bin/chromium)
 )
 # Extra packages only the benchmarks need (peers to compare against).
 bench_packages=(
