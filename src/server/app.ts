@@ -76,7 +76,7 @@ export async function buildServer(options: ServerOptions): Promise<AtelierServer
   const concurrency = options.concurrency ?? defaultConcurrency();
   let queue: JobQueue;
   if (options.redis) {
-    queue = new RedisQueue(store, events, options.redis, { maxPixels: limits.maxPixels });
+    queue = new RedisQueue(store, events, options.redis, { maxPixels: limits.maxPixels }, (m) => process.stderr.write(`atelier: ${m}\n`));
   } else {
     const threads = Math.max(1, Math.floor(availableParallelism() / concurrency));
     queue = new EmbeddedQueue(store, events, createExecutor(options.execution, concurrency), concurrency, { maxPixels: limits.maxPixels, threads });
@@ -136,7 +136,12 @@ export async function buildServer(options: ServerOptions): Promise<AtelierServer
     await queue.close();
     store.close();
   });
-  await queue.start();
+  try {
+    await queue.start();
+  } catch (e) {
+    await app.close();
+    throw e;
+  }
   return app;
 }
 

@@ -1,4 +1,6 @@
 import type { ConnectionOptions } from 'bullmq';
+import { Redis } from 'ioredis';
+import { AtelierError } from '../../core/errors.js';
 import type { InputSlot, JobError } from '../job-store.js';
 import type { JobTask, TaskResult } from './task.js';
 
@@ -30,6 +32,25 @@ export interface RedisTaskResult {
 export function connectionOf(url: string): ConnectionOptions {
   // BullMQ's workers block on Redis; ioredis must retry forever rather than give up mid-job.
   return { url, maxRetriesPerRequest: null };
+}
+
+/** Fail fast, with a sentence, when Redis is not there: BullMQ itself would retry forever in silence. */
+export async function checkRedis(url: string, timeoutMs = 5_000): Promise<void> {
+  const client = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  let lastError: Error | undefined;
+  client.on('error', (e: Error) => (lastError = e));
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (e) {
+    throw new AtelierError('E_DEPENDENCY', `Cannot reach Redis at ${url}`, {
+      received: (lastError ?? (e as Error)).message.replace(/\.$/, ''),
+      hint: 'start redis-server, or check the --redis URL (redis://host:port)',
+      cause: e,
+    });
+  } finally {
+    client.disconnect();
+  }
 }
 
 export function encodeTask(task: Omit<JobTask, 'jobId'>): RedisTaskData {

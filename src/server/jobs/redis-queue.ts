@@ -7,6 +7,7 @@ import { recordFailure, recordRunning, recordSuccess, refuseFinished, type JobQu
 import {
   CANCEL_CHANNEL,
   QUEUE_NAME,
+  checkRedis,
   connectionOf,
   decodeResult,
   encodeTask,
@@ -26,28 +27,36 @@ type BullJob = Job<RedisTaskData, RedisTaskResult>;
  */
 export class RedisQueue implements JobQueue {
   readonly kind = 'redis';
-  private readonly queue: Queue<RedisTaskData, RedisTaskResult>;
-  private readonly queueEvents: QueueEvents;
-  private readonly publisher: Redis;
+  // Made in start(), once Redis is known to answer: BullMQ would otherwise retry in silence forever.
+  private queue!: Queue<RedisTaskData, RedisTaskResult>;
+  private queueEvents!: QueueEvents;
+  private publisher!: Redis;
 
   constructor(
     private readonly store: JobStore,
     private readonly events: JobEvents,
-    url: string,
+    private readonly url: string,
     private readonly limits: { maxPixels?: number } = {},
-  ) {
-    this.queue = new Queue(QUEUE_NAME, { connection: connectionOf(url) });
-    this.queueEvents = new QueueEvents(QUEUE_NAME, { connection: connectionOf(url) });
-    this.publisher = new Redis(url, { maxRetriesPerRequest: 3, lazyConnect: false });
-  }
+    private readonly log: (message: string) => void = () => {},
+  ) {}
 
   async start(): Promise<void> {
+    await checkRedis(this.url);
+    this.queue = new Queue(QUEUE_NAME, { connection: connectionOf(this.url) });
+    this.queueEvents = new QueueEvents(QUEUE_NAME, { connection: connectionOf(this.url), autorun: false });
+    this.publisher = new Redis(this.url, { maxRetriesPerRequest: 3 });
+    // Connection trouble is reported and retried, never an unhandled 'error' that ends the process.
+    const report = (e: Error) => this.log(`redis: ${e.message}`);
+    this.queue.on('error', report);
+    this.queueEvents.on('error', report);
+    this.publisher.on('error', report);
     this.queueEvents.on('active', ({ jobId }) => recordRunning(this.store, this.events, jobId));
     this.queueEvents.on('progress', ({ jobId, data }) => {
       if (typeof data === 'object' && data !== null && 'type' in data) this.events.progress(jobId, data as unknown as ProgressEvent);
     });
     this.queueEvents.on('completed', ({ jobId }) => void this.collect(jobId));
     this.queueEvents.on('failed', ({ jobId, failedReason }) => void this.fail(jobId, failedReason));
+    this.queueEvents.run().catch((e: Error) => this.log(`redis events: ${e.message}`));
     await this.queueEvents.waitUntilReady();
     await this.queue.waitUntilReady();
     // Reconcile with what happened while no server listened.
@@ -98,6 +107,7 @@ export class RedisQueue implements JobQueue {
   }
 
   async close(): Promise<void> {
+    if (!this.queue) return;
     await Promise.allSettled([this.queueEvents.close(), this.queue.close()]);
     this.publisher.disconnect();
   }

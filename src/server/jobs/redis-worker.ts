@@ -3,7 +3,7 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { ProgressEvent } from '../../core/progress.js';
 import type { Executor } from './executor.js';
-import { CANCEL_CHANNEL, QUEUE_NAME, connectionOf, decodeTask, type RedisTaskData, type RedisTaskResult } from './redis-protocol.js';
+import { CANCEL_CHANNEL, QUEUE_NAME, checkRedis, connectionOf, decodeTask, type RedisTaskData, type RedisTaskResult } from './redis-protocol.js';
 import { errorToJson } from './task.js';
 
 /**
@@ -25,35 +25,40 @@ export interface RedisWorkerOptions {
 const PROGRESS_INTERVAL_MS = 150;
 
 export class RedisWorker {
-  private readonly worker: Worker<RedisTaskData, RedisTaskResult>;
-  private readonly subscriber: Redis;
+  // Made in start(), once Redis is known to answer.
+  private worker?: Worker<RedisTaskData, RedisTaskResult>;
+  private subscriber?: Redis;
   readonly id = `${hostname()}:${process.pid}`;
 
-  constructor(private readonly options: RedisWorkerOptions) {
-    const lockDuration = options.lockDurationMs ?? 30_000;
-    this.worker = new Worker<RedisTaskData, RedisTaskResult>(QUEUE_NAME, (job, _token, signal) => this.process(job, signal), {
-      connection: connectionOf(options.url),
-      concurrency: options.concurrency,
+  constructor(private readonly options: RedisWorkerOptions) {}
+
+  async start(): Promise<void> {
+    const { url, onEvent } = this.options;
+    await checkRedis(url);
+    const lockDuration = this.options.lockDurationMs ?? 30_000;
+    const worker = new Worker<RedisTaskData, RedisTaskResult>(QUEUE_NAME, (job, _token, signal) => this.process(job, signal), {
+      connection: connectionOf(url),
+      concurrency: this.options.concurrency,
       lockDuration,
       stalledInterval: lockDuration,
       // A job whose worker died is handed on twice, then failed: a job that kills every worker must not loop.
       maxStalledCount: 2,
     });
-    this.worker.on('error', (e) => options.onEvent?.(`worker error: ${e.message}`));
-    this.subscriber = new Redis(options.url, { maxRetriesPerRequest: null });
-    this.subscriber.on('message', (_channel: string, jobId: string) => {
-      if (this.worker.cancelJob(jobId, 'cancelled by the client')) options.onEvent?.(`cancelling ${jobId}`);
+    worker.on('error', (e) => onEvent?.(`worker error: ${e.message}`));
+    const subscriber = new Redis(url, { maxRetriesPerRequest: null });
+    subscriber.on('error', (e: Error) => onEvent?.(`redis: ${e.message}`));
+    subscriber.on('message', (_channel: string, jobId: string) => {
+      if (worker.cancelJob(jobId, 'cancelled by the client')) onEvent?.(`cancelling ${jobId}`);
     });
-  }
-
-  async start(): Promise<void> {
-    await this.subscriber.subscribe(CANCEL_CHANNEL);
-    await this.worker.waitUntilReady();
+    this.worker = worker;
+    this.subscriber = subscriber;
+    await subscriber.subscribe(CANCEL_CHANNEL);
+    await worker.waitUntilReady();
   }
 
   async close(): Promise<void> {
-    await this.worker.close();
-    this.subscriber.disconnect();
+    await this.worker?.close();
+    this.subscriber?.disconnect();
     await this.options.executor.close();
   }
 

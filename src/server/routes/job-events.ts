@@ -13,6 +13,11 @@ const HEARTBEAT_MS = 15_000;
  * after which the stream ends. A client that connects after the end gets `status` and the end.
  */
 export const jobEventRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app, { ctx }) => {
+  // Open streams are never idle, so closing the server ends them rather than waiting on them.
+  const open = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const stop of [...open]) stop();
+  });
   app.get<{ Params: { id: string } }>('/api/jobs/:id/events', async (request, reply) => {
     ctx.store.get(request.params.id); // 404 before the stream starts
     const id = request.params.id;
@@ -45,10 +50,12 @@ export const jobEventRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async 
     function stop() {
       if (closed) return;
       closed = true;
+      open.delete(stop);
       unsubscribe();
       clearInterval(heartbeat);
       raw.end();
     }
+    open.add(stop);
     raw.on('close', stop);
     raw.write('retry: 2000\n\n');
     const job = ctx.store.get(id);
