@@ -2,7 +2,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { AtelierError } from '../core/errors.js';
-import { buildServer, DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES } from '../server/app.js';
+import { DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_PORT } from '../server/limits.js';
 import type { CliCommand } from './commands.js';
 
 /** The data directory when none is given: $ATELIER_DATA_DIR, else the XDG data home. */
@@ -43,7 +43,7 @@ export const serve: CliCommand = {
     program
       .command('serve')
       .description('Run the HTTP API and the web studio. Jobs persist in the data directory and survive restarts.')
-      .option('-p, --port <port>', 'port to listen on (0: any free port)', '8420')
+      .option('-p, --port <port>', 'port to listen on (0: any free port)', String(DEFAULT_PORT))
       .option('--host <address>', 'address to listen on; anything but loopback exposes the server to the network', '127.0.0.1')
       .option('--data-dir <dir>', 'where jobs, uploads and results are kept (default $ATELIER_DATA_DIR or ~/.local/share/atelier/server)')
       .option('--token <token>', 'require `Authorization: Bearer <token>` on every /api request (or set ATELIER_TOKEN)')
@@ -64,6 +64,8 @@ export const serve: CliCommand = {
         const maxPixels = positiveNumber(opts.maxPixels as string | undefined, '--max-pixels');
         const concurrency = positiveNumber(opts.concurrency as string | undefined, '--concurrency');
         const dataDir = path.resolve((opts.dataDir as string | undefined) ?? defaultDataDir());
+        // Loaded here, not at the top: fastify, BullMQ and SQLite would slow every other command's start.
+        const { buildServer } = await import('../server/app.js');
         const app = await buildServer({
           dataDir,
           ...(token && { token }),

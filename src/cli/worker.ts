@@ -1,7 +1,5 @@
 import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
-import { createExecutor } from '../server/app.js';
-import { RedisWorker } from '../server/jobs/redis-worker.js';
 import type { CliCommand } from './commands.js';
 import { positiveNumber, untilStopped } from './serve.js';
 
@@ -18,6 +16,8 @@ export const worker: CliCommand = {
         const concurrency = positiveNumber(opts.concurrency as string, '--concurrency')!;
         const lockDurationMs = positiveNumber(opts.lockDuration as string, '--lock-duration')!;
         const say = (m: string) => opts.quiet || process.stderr.write(`atelier worker: ${m}\n`);
+        // Loaded here so that other commands do not pay for BullMQ at start.
+        const [{ createExecutor }, { RedisWorker }] = await Promise.all([import('../server/app.js'), import('../server/jobs/redis-worker.js')]);
         const w = new RedisWorker({
           url: String(opts.redis),
           concurrency,

@@ -5,6 +5,7 @@ import multipart from '@fastify/multipart';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { AtelierError, httpStatusFor, isAtelierError } from '../core/errors.js';
 import { JobStore } from './job-store.js';
+import { DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES } from './limits.js';
 import { EmbeddedQueue } from './jobs/embedded-queue.js';
 import { InlineExecutor, ThreadExecutor, threadsAvailable, type Executor } from './jobs/executor.js';
 import { JobEvents } from './jobs/job-events.js';
@@ -45,8 +46,6 @@ export interface ServerOptions {
   logger?: boolean;
 }
 
-export const DEFAULT_MAX_UPLOAD_BYTES = 32 * 1024 * 1024;
-export const DEFAULT_MAX_PIXELS = 40_000_000;
 
 export interface ServerContext {
   store: JobStore;
