@@ -112,7 +112,9 @@ export async function buildServer(options: ServerOptions): Promise<AtelierServer
   if (options.token) {
     const expected = Buffer.from(`Bearer ${options.token}`);
     app.addHook('onRequest', async (request) => {
-      if (!request.url.startsWith('/api/') || request.method === 'OPTIONS') return;
+      // The matched route, not the raw URL, decides: no spelling of a path slips past the check.
+      const route = request.routeOptions.url ?? request.url;
+      if (!route.startsWith('/api/') || request.method === 'OPTIONS') return;
       const given = Buffer.from(request.headers.authorization ?? '');
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
         throw new AtelierError('E_UNAUTHORIZED', 'Missing or wrong bearer token', {

@@ -292,6 +292,10 @@ describe('safety options', () => {
       expect((await guarded.inject({ url: '/api/methods', headers: { authorization: 'Bearer wrong!' } })).statusCode).toBe(401);
       expect((await guarded.inject({ url: '/api/methods', headers: { authorization: 'Bearer s3cret' } })).statusCode).toBe(200);
       expect((await guarded.inject({ url: '/healthz' })).statusCode).toBe(200);
+      // Other spellings of an /api path never reach a route without the token.
+      for (const url of ['/%61pi/methods', '/api//methods', '/API/methods', '/api/methods?x=/healthz']) {
+        expect((await guarded.inject({ url })).statusCode, url).not.toBe(200);
+      }
       const body = await multipart(reinhard());
       expect((await guarded.inject({ method: 'POST', url: '/api/jobs', payload: body.payload, headers: body.headers })).statusCode).toBe(401);
       const cors = await guarded.inject({ url: '/healthz', headers: { origin: 'http://studio.test' } });

@@ -24,7 +24,7 @@ export function App() {
   const [methods, setMethods] = useState<MethodInfo[]>([]);
   const [methodId, setMethodId] = useState<string>();
   const [values, setValues] = useState<ParamValues>({});
-  const [files, setFiles] = useState<Record<string, File | null>>({});
+  const [files, setFiles] = useState<Record<string, File[]>>({});
   const [useMask, setUseMask] = useState(false);
   const [mask, setMask] = useState<Blob | null>(null);
   const [job, setJob] = useState<Job>();
@@ -103,7 +103,12 @@ export function App() {
     form.append('method', method.id);
     const changed = Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined));
     form.append('params', JSON.stringify(changed));
-    for (const [name, f] of Object.entries(files)) if (f && (name !== 'style' || method.inputs.style !== 'none')) form.append(name, f);
+    for (const [name, list] of Object.entries(files)) {
+      if (name === 'style' && method.inputs.style === 'none') continue;
+      // Files kept from another method's extra inputs are not this method's.
+      if (name !== 'content' && name !== 'style' && !method.inputs.extra?.[name]) continue;
+      for (const f of name === 'style' && !method.inputs.multiStyle ? list.slice(0, 1) : list) form.append(name, f);
+    }
     if (useMask && mask) form.append('mask', mask, 'mask.png');
     try {
       follow(await api.submit(form));
@@ -116,10 +121,10 @@ export function App() {
   const missing = !method
     ? ['a method']
     : [
-        ...(files.content ? [] : ['a content image']),
-        ...(method.inputs.style === 'required' && !files.style ? ['a style image'] : []),
+        ...(files.content?.length ? [] : ['a content image']),
+        ...(method.inputs.style === 'required' && !files.style?.length ? ['a style image'] : []),
         ...Object.entries(method.inputs.extra ?? {})
-          .filter(([k, spec]) => spec.required && !files[k])
+          .filter(([k, spec]) => spec.required && !files[k]?.length)
           .map(([k]) => k),
       ];
   const busy = job && (job.status === 'queued' || job.status === 'running');
@@ -162,22 +167,28 @@ export function App() {
         <section class="panel" aria-labelledby="h-images">
           <h2 id="h-images">Images</h2>
           <div class="dropzones">
-            <Dropzone name="content" label="Content" file={files.content ?? null} onFile={(f) => setFiles({ ...files, content: f })} />
+            <Dropzone name="content" label="Content" files={files.content ?? []} onFiles={(f) => setFiles({ ...files, content: f })} />
             {method?.inputs.style !== 'none' && (
-              <Dropzone name="style" label={method?.inputs.style === 'optional' ? 'Style (optional)' : 'Style'} file={files.style ?? null} onFile={(f) => setFiles({ ...files, style: f })} />
+              <Dropzone
+                name="style"
+                label={`Style${method?.inputs.multiStyle ? 's' : ''}${method?.inputs.style === 'optional' ? ' (optional)' : ''}`}
+                multiple={method?.inputs.multiStyle ?? false}
+                files={files.style ?? []}
+                onFiles={(f) => setFiles({ ...files, style: f })}
+              />
             )}
             {Object.entries(method?.inputs.extra ?? {}).map(([name, spec]) => (
-              <Dropzone key={name} name={name} label={spec.required ? name : `${name} (optional)`} hint={spec.description} file={files[name] ?? null} onFile={(f) => setFiles({ ...files, [name]: f })} />
+              <Dropzone key={name} name={name} label={spec.required ? name : `${name} (optional)`} hint={spec.description} files={files[name] ?? []} onFiles={(f) => setFiles({ ...files, [name]: f })} />
             ))}
           </div>
-          {files.content && (
+          {files.content?.[0] && (
             <div class="mask-section">
               <label class="switch">
                 <input type="checkbox" checked={useMask} onChange={(e) => setUseMask((e.target as HTMLInputElement).checked)} />
                 <span class="switch-track" aria-hidden="true" />
                 <span>Paint a mask (region control)</span>
               </label>
-              {useMask && <MaskPainter content={files.content} onMask={setMask} />}
+              {useMask && <MaskPainter content={files.content[0]} onMask={setMask} />}
             </div>
           )}
         </section>

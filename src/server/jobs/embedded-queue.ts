@@ -2,7 +2,7 @@ import type { JobRecord, JobStore } from '../job-store.js';
 import type { Executor } from './executor.js';
 import type { JobEvents } from './job-events.js';
 import { recordFailure, recordRunning, recordSuccess, refuseFinished, type JobQueue } from './job-queue.js';
-import { errorToJson } from './task.js';
+import { errorToJson, taskOf } from './task.js';
 
 /**
  * The default queue: jobs wait in submission order in this process and run `concurrency` at a
@@ -72,18 +72,7 @@ export class EmbeddedQueue implements JobQueue {
     try {
       const job = this.store.get(id);
       const inputs = await this.store.readInputs(job);
-      const result = await this.executor.run(
-        {
-          jobId: id,
-          method: job.method,
-          params: job.params,
-          ...(job.styleWeights && { styleWeights: job.styleWeights }),
-          inputs,
-          ...this.limits,
-        },
-        controller.signal,
-        (event) => this.events.progress(id, event),
-      );
+      const result = await this.executor.run(taskOf(job, inputs, this.limits), controller.signal, (event) => this.events.progress(id, event));
       if (!this.closed) await recordSuccess(this.store, this.events, id, result);
     } catch (e) {
       // A run cut short by close() is left `running`, to be run again after the restart.

@@ -53,7 +53,7 @@ export async function checkRedis(url: string, timeoutMs = 5_000): Promise<void> 
   }
 }
 
-export function encodeTask(task: Omit<JobTask, 'jobId'>): RedisTaskData {
+export function encodeTask(task: JobTask): RedisTaskData {
   return {
     method: task.method,
     params: task.params,

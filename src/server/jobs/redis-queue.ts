@@ -4,6 +4,7 @@ import type { ProgressEvent } from '../../core/progress.js';
 import type { JobRecord, JobStore } from '../job-store.js';
 import type { JobEvents } from './job-events.js';
 import { recordFailure, recordRunning, recordSuccess, refuseFinished, type JobQueue } from './job-queue.js';
+import { taskOf } from './task.js';
 import {
   CANCEL_CHANNEL,
   QUEUE_NAME,
@@ -73,14 +74,7 @@ export class RedisQueue implements JobQueue {
   }
 
   async submit(job: JobRecord): Promise<void> {
-    const inputs = await this.store.readInputs(job);
-    const data = encodeTask({
-      method: job.method,
-      params: job.params,
-      ...(job.styleWeights && { styleWeights: job.styleWeights }),
-      inputs,
-      ...(this.limits.maxPixels !== undefined && { maxPixels: this.limits.maxPixels }),
-    });
+    const data = encodeTask(taskOf(job, await this.store.readInputs(job), this.limits));
     await this.queue.add('stylize', data, { jobId: job.id, attempts: 1, removeOnComplete: false, removeOnFail: false });
   }
 

@@ -3,7 +3,7 @@ import { encodeImage } from '../../core/io.js';
 import type { ProgressListener } from '../../core/progress.js';
 import { runMethod, type StylizeInputs } from '../../core/stylize.js';
 import { getMethod } from '../../index.js';
-import type { InputSlot, JobError } from '../job-store.js';
+import type { InputSlot, JobError, JobRecord } from '../job-store.js';
 
 /**
  * One run of a method on uploaded bytes, self-contained so that it can cross a thread or a Redis
@@ -24,6 +24,19 @@ export interface TaskResult {
   params: Record<string, unknown>;
   meta: Record<string, unknown>;
   timings: Record<string, number>;
+}
+
+/** The task for a stored job, given its input bytes. */
+export function taskOf(job: JobRecord, inputs: JobTask['inputs'], limits: { maxPixels?: number; threads?: number } = {}): JobTask {
+  return {
+    jobId: job.id,
+    method: job.method,
+    params: job.params,
+    ...(job.styleWeights && { styleWeights: job.styleWeights }),
+    inputs,
+    ...(limits.maxPixels !== undefined && { maxPixels: limits.maxPixels }),
+    ...(limits.threads !== undefined && { threads: limits.threads }),
+  };
 }
 
 /** Map the stored slots back onto the pipeline's inputs. */

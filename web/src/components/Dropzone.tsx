@@ -1,7 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
 
-/** Drag an image here or click to choose one; shows what was chosen. */
-export function Dropzone({ name, label, hint, file, onFile }: { name: string; label: string; hint?: string; file: File | null; onFile: (f: File | null) => void }) {
+/** Drag images here or click to choose; shows the first (and how many, for `multiple`). */
+export function Dropzone({ name, label, hint, files, multiple = false, onFiles }: { name: string; label: string; hint?: string; files: File[]; multiple?: boolean; onFiles: (f: File[]) => void }) {
+  const file = files[0] ?? null;
   const [over, setOver] = useState(false);
   const [preview, setPreview] = useState<string>();
   useEffect(() => {
@@ -22,15 +23,15 @@ export function Dropzone({ name, label, hint, file, onFile }: { name: string; la
       onDrop={(e) => {
         e.preventDefault();
         setOver(false);
-        const f = e.dataTransfer?.files[0];
-        if (f) onFile(f);
+        const dropped = [...(e.dataTransfer?.files ?? [])].filter((f) => f.type.startsWith('image/') || f.type === '');
+        if (dropped.length > 0) onFiles(multiple ? dropped : dropped.slice(0, 1));
       }}
     >
-      <input type="file" accept="image/*" name={name} onChange={(e) => onFile((e.target as HTMLInputElement).files?.[0] ?? null)} />
+      <input type="file" accept="image/*" name={name} multiple={multiple} onChange={(e) => onFiles([...((e.target as HTMLInputElement).files ?? [])])} />
       {preview ? <img src={preview} alt={label} /> : <span class="dropzone-empty" aria-hidden="true">+</span>}
       <span class="dropzone-label">
         <strong>{label}</strong>
-        <small>{file ? file.name : (hint ?? 'drop an image or click')}</small>
+        <small>{file ? (files.length > 1 ? `${file.name} + ${files.length - 1} more` : file.name) : (hint ?? (multiple ? 'drop images or click' : 'drop an image or click'))}</small>
       </span>
     </label>
   );
