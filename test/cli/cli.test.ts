@@ -23,7 +23,7 @@ function errorOf(stdout: string): { code: string; message: string } {
 describe('atelier transfer', () => {
   it('restyles with the default method and writes the output', async () => {
     const out = tmp.file('out.png');
-    const r = runCli(['transfer', content, style, '-o', out]);
+    const r = runCli(['transfer', content, style, '-o', out, '-m', 'color.reinhard']);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toContain('wrote');
     // Not a TTY: plain progress lines, starting and ending.
@@ -99,7 +99,7 @@ describe('atelier transfer', () => {
   });
 
   it('shows generated parameter flags with ranges and defaults in --help', () => {
-    const r = runCli(['transfer', '--help']);
+    const r = runCli(['transfer', '--method', 'color.reinhard', '--help']);
     expect(r.status).toBe(0);
     const help = r.stdout.replace(/\s+/g, ' ');
     expect(help).toMatch(/--strength <number> .* \(a number in \[0, 1\], default 1\)/);
