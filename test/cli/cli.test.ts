@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imageInfo, writeImage } from '../../src/core/io.js';
 import { Image } from '../../src/core/image.js';
+import { DEFAULT_METHOD } from '../../src/methods/index.js';
 import { runCli } from '../helpers/cli.js';
 import { gradientImage, noiseImage, tempDir } from '../helpers/fixtures.js';
 
@@ -21,7 +22,15 @@ function errorOf(stdout: string): { code: string; message: string } {
 }
 
 describe('atelier transfer', () => {
-  it('restyles with the default method and writes the output', async () => {
+  it('restyles with the weight-free default method', async () => {
+    const out = tmp.file('default.png');
+    const r = runCli(['transfer', content, style, '-o', out, '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).meta.method).toBe(DEFAULT_METHOD);
+    expect((await imageInfo(out)).width).toBe(48);
+  });
+
+  it('restyles with a named method and writes the output', async () => {
     const out = tmp.file('out.png');
     const r = runCli(['transfer', content, style, '-o', out, '-m', 'color.reinhard']);
     expect(r.status, r.stderr).toBe(0);
