@@ -34,12 +34,15 @@ const range = (n: number) => Float32Array.from({ length: n }, (_, i) => i);
 async function inEveryContainer(name: string, value: SavedValue): Promise<[string, string][]> {
   const zip = dir.file(`${name}.pt`);
   await writeTorchZip(zip, value);
+  const deflated = dir.file(`${name}-deflated.pt`);
+  await writeTorchZip(deflated, value, { compress: true });
   const legacy = dir.file(`${name}-legacy.pth`);
   writeTorchLegacy(legacy, value);
   const py2 = dir.file(`${name}-py2.pth`);
   writeTorchLegacy(py2, value, { py2Strings: true });
   return [
     ['zip', zip],
+    ['zip, re-compressed', deflated],
     ['legacy', legacy],
     ['legacy, Python 2 strings', py2],
   ];
