@@ -48,8 +48,11 @@ export async function downloadToPartial(req: DownloadRequest): Promise<DownloadR
   }
   const hash = createHash('sha256');
   if (existing > 0) await hashFileInto(hash, req.partial);
-  const stop = new AbortController();
   if (existing > 0 && existing === req.expectedSize) return { size: existing, sha256: hash.digest('hex'), resumedFrom: existing };
+  // ends the transfer on the caller's signal or on our own decision to stop reading
+  const stop = new AbortController();
+  req.signal?.addEventListener('abort', () => stop.abort(req.signal!.reason), { once: true });
+  if (req.signal?.aborted) stop.abort(req.signal.reason);
 
   const headers: Record<string, string> = { 'user-agent': 'atelier (model store)' };
   if (existing > 0) {
@@ -59,8 +62,9 @@ export async function downloadToPartial(req: DownloadRequest): Promise<DownloadR
   }
   let response: Response;
   try {
-    response = await fetch(req.url, { headers, redirect: 'follow', signal: req.signal ? AbortSignal.any([req.signal, stop.signal]) : stop.signal });
+    response = await fetch(req.url, { headers, redirect: 'follow', signal: stop.signal });
   } catch (e) {
+    if (req.signal?.aborted) throw new AtelierError('E_ABORTED', `The download of ${req.subject} was cancelled`, { cause: e });
     throw downloadError(req, e, `could not connect to ${hostOf(req.url)}`);
   }
 
