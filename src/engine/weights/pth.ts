@@ -266,13 +266,25 @@ function selectTensors(object: unknown, root: string | undefined, subject: strin
     node = node.get('state_dict');
   }
   const out: NamedTensorRef[] = [];
-  const walk = (v: unknown, prefix: string): void => {
-    if (isRecord(v, 'tensor')) out.push({ ...(v as TensorRef), name: prefix });
-    else if (v instanceof Map) {
-      for (const [k, x] of v) if (typeof k === 'string' || typeof k === 'number') walk(x, prefix === '' ? String(k) : `${prefix}.${k}`);
-    } else if (Array.isArray(v)) v.forEach((x, i) => walk(x, prefix === '' ? String(i) : `${prefix}.${i}`));
+  // A pickle can build cycles (a list holding itself) and arbitrary depth: walk each container once.
+  const seen = new Set<unknown>();
+  const walk = (v: unknown, prefix: string, depth: number): void => {
+    if (isRecord(v, 'tensor')) {
+      out.push({ ...(v as TensorRef), name: prefix });
+      return;
+    }
+    if (!(v instanceof Map) && !Array.isArray(v)) return;
+    if (seen.has(v)) return;
+    seen.add(v);
+    if (depth > MAX_NESTING) {
+      throw new AtelierError('E_WEIGHTS_INVALID', `The saved object nests deeper than ${MAX_NESTING} levels`, { subject, received: `at "${prefix}"` });
+    }
+    const at = (k: string | number) => (prefix === '' ? String(k) : `${prefix}.${k}`);
+    if (v instanceof Map) {
+      for (const [k, x] of v) if (typeof k === 'string' || typeof k === 'number') walk(x, at(k), depth + 1);
+    } else v.forEach((x, i) => walk(x, at(i), depth + 1));
   };
-  walk(node, '');
+  walk(node, '', 0);
   if (out.length === 0) {
     throw new AtelierError('E_WEIGHTS_INVALID', 'The file holds no tensors', {
       subject,
@@ -282,6 +294,11 @@ function selectTensors(object: unknown, root: string | undefined, subject: strin
   }
   return out;
 }
+
+const MAX_NESTING = 64;
+
+/** Beyond this a "tensor" is an attack or corruption, not weights (2^33 float32 = 32 GB). */
+const MAX_TENSOR_ELEMENTS = 2 ** 33;
 
 function child(node: unknown, key: string): unknown {
   if (node instanceof Map) return node.has(key) ? node.get(key) : node.get(Number(key));
@@ -342,6 +359,7 @@ async function openZip(file: string): Promise<PthArchive> {
     throw wrapError(e, 'E_WEIGHTS_INVALID', 'The .pth zip archive is unreadable', { subject: file, hint: 'the file is truncated or corrupt: download or import it again' });
   }
   try {
+    const fileSize = (await fh.stat()).size;
     const entries = new Map<string, yauzl.Entry>();
     for await (const entry of zip.eachEntry()) entries.set(entry.fileName, entry);
     const pickles = [...entries.keys()].filter((n) => n.endsWith('/data.pkl') && n.split('/').length === 2);
@@ -357,7 +375,7 @@ async function openZip(file: string): Promise<PthArchive> {
       try {
         // torch.save stores records uncompressed: read those straight from the file (≈20× faster
         // than yauzl's stream); anything compressed goes through yauzl.
-        return entry.compressionMethod === 0 && !entry.isEncrypted() ? await readStored(fh, entry) : await readThroughStream(zip, entry);
+        return entry.compressionMethod === 0 && !entry.isEncrypted() ? await readStored(fh, entry, fileSize) : await readThroughStream(zip, entry);
       } catch (e) {
         throw wrapError(e, 'E_WEIGHTS_INVALID', `Record ${entry.fileName} of the .pth archive is unreadable`, {
           subject: file,
@@ -397,12 +415,13 @@ async function openZip(file: string): Promise<PthArchive> {
 }
 
 /** An uncompressed zip record: its bytes follow the local header (30 bytes + name + extra field). */
-async function readStored(fh: FileHandle, entry: yauzl.Entry): Promise<Uint8Array> {
+async function readStored(fh: FileHandle, entry: yauzl.Entry, fileSize: number): Promise<Uint8Array> {
   const header = new Uint8Array(30);
   const got = await fh.read(header, 0, 30, entry.relativeOffsetOfLocalHeader);
   const dv = new DataView(header.buffer);
   if (got.bytesRead !== 30 || dv.getUint32(0, true) !== 0x04034b50) throw new Error('bad local file header');
   const start = entry.relativeOffsetOfLocalHeader + 30 + dv.getUint16(26, true) + dv.getUint16(28, true);
+  if (start + entry.uncompressedSize > fileSize) throw new Error(`record claims ${entry.uncompressedSize} bytes beyond the end of the file`);
   const out = uninitialised(entry.uncompressedSize);
   const bytesRead = await readFully(fh, out, start);
   if (bytesRead !== out.length) throw new Error(`record ends after ${bytesRead} of ${out.length} bytes`);
@@ -533,6 +552,9 @@ async function materialise(refs: NamedTensorRef[], archive: PthArchive, file: st
         });
       }
       const n = numelOf(t.size);
+      if (n > MAX_TENSOR_ELEMENTS) {
+        throw new AtelierError('E_WEIGHTS_INVALID', `Tensor "${t.name}" is implausibly large`, { subject: file, received: `size [${t.size.join(', ')}]` });
+      }
       let data: Float32Array;
       if (isContiguous(t.size, t.stride)) {
         // the only view of a storage it fills keeps the decoded array; shared storages get copies
