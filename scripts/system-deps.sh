@@ -13,6 +13,7 @@ test_packages=(
 )
 # Extra packages only the benchmarks need (peers to compare against).
 bench_packages=(
+  python3-torch   # peer for bench/weights-read.mjs (torch.load) and the networks' benchmarks
 )
 
 packages=("${test_packages[@]}")

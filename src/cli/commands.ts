@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { info } from './info.js';
 import { methodsCommand } from './methods.js';
+import { modelsCommand } from './models.js';
 import { serve } from './serve.js';
 import { transfer } from './transfer.js';
 import { worker } from './worker.js';
@@ -10,4 +11,4 @@ export interface CliCommand {
   register(program: Command, argv: readonly string[]): void;
 }
 
-export const commands: CliCommand[] = [transfer, methodsCommand, info, serve, worker];
+export const commands: CliCommand[] = [transfer, methodsCommand, info, modelsCommand, serve, worker];

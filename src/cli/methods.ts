@@ -3,7 +3,7 @@ import { describeExpected, kebabCase } from '../core/params.js';
 import { FAMILIES } from '../core/registry.js';
 import { getMethod, listMethods } from '../index.js';
 import type { CliCommand } from './commands.js';
-import { weightsInstalled } from '../engine/weights-status.js';
+import { weightsInstalled } from './weights-status.js';
 
 function inputsLine(d: MethodDescription): string {
   const parts = ['content'];

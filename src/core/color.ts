@@ -137,8 +137,18 @@ export function luma(img: Image): Image {
 
 // Ruderman et al.'s lαβ space as Reinhard et al. 2001 use it: LMS cone space, log10, decorrelated axes.
 const RGB2LMS = [0.3811, 0.5783, 0.0402, 0.1967, 0.7244, 0.0782, 0.0241, 0.1288, 0.8444] as const;
-const LMS2RGB = [4.4679, -3.5873, 0.1193, -1.2186, 2.3809, -0.1624, 0.0497, -0.2439, 1.2045] as const;
+// The paper prints the inverse to 4 decimals; the exact inverse keeps round trips lossless.
+const LMS2RGB = invert3x3(RGB2LMS);
 const LOG_FLOOR = 1e-6;
+
+function invert3x3(m: readonly number[]): number[] {
+  const [a, b, c, d, e, f, g, h, i] = m as [number, number, number, number, number, number, number, number, number];
+  const A = e * i - f * h;
+  const B = -(d * i - f * g);
+  const C = d * h - e * g;
+  const det = a * A + b * B + c * C;
+  return [A, -(b * i - c * h), b * f - c * e, B, a * i - c * g, -(a * f - c * d), C, -(a * h - b * g), a * e - b * d].map((v) => v / det);
+}
 
 /** sRGB image → lαβ planes (Reinhard et al. 2001, applied to linear RGB). */
 export function rgbToLalphaBeta(img: Image): Image {

@@ -158,7 +158,7 @@ export async function readImage(source: ImageSource, options: ReadOptions = {}):
   const meta = await headerOf(bytes, label, maxPixels);
   const sixteen = meta.depth === 'ushort' || meta.depth === 'short';
   try {
-    let pipe = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' }).autoOrient();
+    let pipe = sharp(bytes, { limitInputPixels: Number.isFinite(maxPixels) ? maxPixels : false, failOn: 'error' }).autoOrient();
     pipe = pipe.toColourspace(sixteen ? 'rgb16' : 'srgb');
     const { data, info } = await pipe.raw(sixteen ? { depth: 'ushort' } : {}).toBuffer({ resolveWithObject: true });
     const samples = sixteen ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2) : data;

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { describeMethod } from '../../core/describe.js';
-import { weightsInstalled } from '../../engine/weights-status.js';
+import { isModelInstalled } from '../../engine/store.js';
 import { getMethod, listMethods } from '../../index.js';
 
 /**
@@ -9,6 +9,6 @@ import { getMethod, listMethods } from '../../index.js';
  * picker and forms from this alone, so a new method needs no studio change.
  */
 export const methodRoutes: FastifyPluginAsync = async (app) => {
-  app.get('/api/methods', async () => ({ methods: listMethods().map((m) => describeMethod(m, weightsInstalled)) }));
-  app.get<{ Params: { id: string } }>('/api/methods/:id', async (request) => describeMethod(getMethod(request.params.id), weightsInstalled));
+  app.get('/api/methods', async () => ({ methods: listMethods().map((m) => describeMethod(m, isModelInstalled)) }));
+  app.get<{ Params: { id: string } }>('/api/methods/:id', async (request) => describeMethod(getMethod(request.params.id), isModelInstalled));
 };
