@@ -213,6 +213,8 @@ export class JobStore {
 
   /** Result file first, then the record: a `done` job always has its result. */
   async markDone(id: string, png: Uint8Array, outcome: { params: Record<string, unknown>; meta: Record<string, unknown>; timings: Record<string, number> }): Promise<boolean> {
+    // A finished job keeps the result it has (a cancelled one has none).
+    if (FINISHED.includes(this.get(id).status)) return false;
     await writeDurably(path.join(this.dirOf(id), RESULT_FILE), png);
     return (
       this.db
