@@ -112,32 +112,46 @@ export const api = {
  */
 export function followJob(id: string, on: { progress(e: ProgressEvent): void; status(j: Job): void; end(j: Job | undefined, error?: { code: string; message: string }): void }): () => void {
   const controller = new AbortController();
-  void (async () => {
-    try {
-      const r = await request(`/api/jobs/${id}/events`, { signal: controller.signal });
-      const reader = r.body!.pipeThrough(new TextDecoderStream()).getReader();
-      let buffer = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += value;
-        let cut: number;
-        while ((cut = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, cut);
-          buffer = buffer.slice(cut + 2);
-          const event = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (!event || !data) continue;
-          const payload = JSON.parse(data);
-          if (event === 'progress') on.progress(payload as ProgressEvent);
-          else if (event === 'status') on.status(payload as Job);
-          else if (event === 'done') on.end(payload as Job);
-          else if (event === 'error') on.end(undefined, payload as { code: string; message: string });
-        }
+  let ended = false;
+  const end: typeof on.end = (j, e) => {
+    ended = true;
+    on.end(j, e);
+  };
+  const once = async () => {
+    const r = await request(`/api/jobs/${id}/events`, { signal: controller.signal });
+    const reader = r.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value;
+      let cut: number;
+      while ((cut = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        const event = /^event: (.*)$/m.exec(block)?.[1];
+        const data = /^data: (.*)$/m.exec(block)?.[1];
+        if (!event || !data) continue;
+        const payload = JSON.parse(data);
+        if (event === 'progress') on.progress(payload as ProgressEvent);
+        else if (event === 'status') on.status(payload as Job);
+        else if (event === 'done') end(payload as Job);
+        else if (event === 'error') end(undefined, payload as { code: string; message: string });
       }
-    } catch (e) {
-      if (!controller.signal.aborted) on.end(undefined, { code: (e as ApiError).code ?? 'E_HTTP', message: (e as Error).message });
     }
+  };
+  void (async () => {
+    // A stream cut short (server restarted, network blip) is picked up again: the job lives on.
+    for (let attempt = 0; attempt < 30 && !ended && !controller.signal.aborted; attempt++) {
+      try {
+        await once();
+      } catch (e) {
+        if (controller.signal.aborted) return;
+        if (e instanceof ApiError && e.status < 500) return end(undefined, { code: e.code, message: e.message });
+      }
+      if (!ended) await new Promise((r) => setTimeout(r, 2000));
+    }
+    if (!ended && !controller.signal.aborted) end(undefined, { code: 'E_JOB', message: 'Lost contact with the server; the job may still finish (see History).' });
   })();
   return () => controller.abort();
 }
