@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeImage } from '../../src/core/io.js';
+import { encodeImage, readImage } from '../../src/core/io.js';
 import { buildServer, type AtelierServer } from '../../src/server/app.js';
 import { studioDir } from '../../src/server/routes/studio.js';
 import { discImage, gradientImage, tempDir } from '../helpers/fixtures.js';
@@ -133,6 +133,22 @@ describe.skipIf(!ready)('studio in a browser', () => {
     });
     expect(painted).toBeGreaterThan(0.5);
     await page.screenshot({ path: path.join(shots, 'laptop-mask.png'), fullPage: true });
+
+    // Run with the mask: the stroke's band is styled, the top rows keep the content.
+    const masked = page.waitForResponse((r) => r.url().endsWith('/api/jobs') && r.request().method() === 'POST');
+    await page.click('button.primary');
+    const maskedJob = (await (await masked).json()) as { id: string; inputs: string[] };
+    expect(maskedJob.inputs).toContain('mask');
+    await expect.poll(async () => (await app.inject({ url: `/api/jobs/${maskedJob.id}` })).json().status, { timeout: 20_000 }).toBe('done');
+    const out = await readImage((await app.inject({ url: `/api/jobs/${maskedJob.id}/result` })).rawPayload);
+    const src = await readImage(content);
+    const rowDiff = (y: number) => {
+      let d = 0;
+      for (let c = 0; c < 3; c++) for (let x = 0; x < out.width; x++) d += Math.abs(out.plane(c)[y * out.width + x]! - src.plane(c)[y * src.width + x]!);
+      return d / (3 * out.width);
+    };
+    expect(rowDiff(2)).toBeLessThan(0.01);
+    expect(rowDiff(Math.floor(out.height / 2))).toBeGreaterThan(0.05);
 
     const phone = await browser.newPage();
     await phone.setViewportSize({ width: 390, height: 844 });
