@@ -74,6 +74,8 @@ export const serve: CliCommand = {
           ...(maxPixels !== undefined && { maxPixels }),
           ...(concurrency !== undefined && { concurrency }),
           ...(typeof opts.redis === 'string' && { redis: opts.redis }),
+          // Failures (5xx) are logged as JSON lines on stderr.
+          logger: { level: opts.quiet ? 'error' : 'warn' },
         });
         const address = await app.listen({ port, host });
         const say = (m: string) => opts.quiet || process.stderr.write(`${m}\n`);

@@ -43,7 +43,8 @@ export interface ServerOptions {
   execution?: 'thread' | 'inline';
   /** Serve the studio at `/` (default true). */
   studio?: boolean;
-  logger?: boolean;
+  /** fastify's logger (pino): false (default), or the level to log at. */
+  logger?: false | { level: 'error' | 'warn' | 'info' };
 }
 
 
@@ -82,7 +83,8 @@ export async function buildServer(options: ServerOptions): Promise<AtelierServer
   }
 
   const app = Fastify({
-    logger: options.logger ?? false,
+    // stdout carries only the address line (scripts read it); logs go to stderr.
+    logger: options.logger ? { ...options.logger, stream: process.stderr } : false,
     // JSON bodies are small (eval requests); uploads go through multipart with their own limit.
     bodyLimit: 1024 * 1024,
   }) as unknown as AtelierServer;
