@@ -8,6 +8,7 @@ profile="${1:-test}"
 
 # Packages the default test suite uses. Each line: package — why.
 test_packages=(
+  python3-skimage   # test/metrics/ssim-skimage.test.ts cross-checks SSIM against scikit-image
 )
 # Extra packages only the benchmarks need (peers to compare against).
 bench_packages=(
