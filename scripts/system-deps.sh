@@ -12,6 +12,7 @@ test_packages=(
 )
 # Extra packages only the benchmarks need (peers to compare against).
 bench_packages=(
+  python3-skimage   # bench/metrics.mjs: scikit-image's SSIM is the peer
 )
 
 packages=("${test_packages[@]}")
