@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { compareCommand } from './compare.js';
+import { evalCommand } from './eval.js';
 import { info } from './info.js';
 import { methodsCommand } from './methods.js';
 import { transfer } from './transfer.js';
@@ -8,4 +10,4 @@ export interface CliCommand {
   register(program: Command, argv: readonly string[]): void;
 }
 
-export const commands: CliCommand[] = [transfer, methodsCommand, info];
+export const commands: CliCommand[] = [transfer, methodsCommand, info, evalCommand, compareCommand];
