@@ -9,6 +9,7 @@ profile="${1:-test}"
 # Packages the default test suite uses. Each line: package — why.
 test_packages=(
   python3-skimage   # test/metrics/ssim-skimage.test.ts cross-checks SSIM against scikit-image
+  chromium          # test/eval/report-browser.test.ts opens the HTML report headless (playwright-core)
 )
 # Extra packages only the benchmarks need (peers to compare against).
 bench_packages=(

@@ -128,7 +128,7 @@ function pairSection(results: EvaluationResults): string {
             })
             .join('');
           const masks = pair.contentMask ? '<span class="tag">masks</span>' : '';
-          return `<tr id="${escapeXml(pair.id)}"><td class="cell">${img(pair.thumbs?.content, 'content')}</td><td class="cell">${img(pair.thumbs?.style, 'style')}</td>${outputs}<td class="metrics"><div class="pairname">${escapeXml(pair.id)} ${masks}</div><table class="mini"><thead><tr><th></th>${metricHead}</tr></thead><tbody>${metricRows}</tbody></table></td></tr>`;
+          return `<tr id="${escapeXml(pair.id)}"><td class="cell">${img(pair.thumbs?.content, 'content')}</td><td class="cell">${img(pair.thumbs?.style, 'style')}</td>${outputs}<td class="metrics"><div class="pairname">${escapeXml(pair.id)} ${masks}</div>${metricRows === '' ? '' : `<table class="mini"><thead><tr><th></th>${metricHead}</tr></thead><tbody>${metricRows}</tbody></table>`}</td></tr>`;
         })
         .join('');
       const methodHeads = results.runs.map((r) => `<th>${escapeXml(r.method)}</th>`).join('');
