@@ -49,14 +49,15 @@ describe.skipIf(!existsSync(CHROMIUM))('HTML report in headless Chromium', () =>
       page.on('requestfailed', (r) => problems.push(`failed: ${r.url()}`));
       await page.goto('file://' + html);
       // Thumbnails load lazily: scroll through the page, then wait for every image.
-      await page.evaluate(async () => {
+      // (Browser-side code is passed as text: this project compiles without the DOM types.)
+      await page.evaluate(`(async () => {
         for (let y = 0; y < document.body.scrollHeight; y += 400) {
           window.scrollTo(0, y);
           await new Promise((r) => setTimeout(r, 20));
         }
         await Promise.all([...document.images].map((i) => (i.complete ? null : new Promise((r) => { i.onload = i.onerror = r; }))));
-      });
-      const facts = await page.evaluate(() => ({
+      })()`);
+      const facts = (await page.evaluate(`({
         title: document.title,
         images: document.images.length,
         broken: [...document.images].filter((i) => i.naturalWidth === 0).map((i) => i.getAttribute('src')),
@@ -64,7 +65,7 @@ describe.skipIf(!existsSync(CHROMIUM))('HTML report in headless Chromium', () =>
         points: document.querySelectorAll('svg.plot circle').length,
         summaryRows: document.querySelectorAll('table.summary tbody tr').length,
         failures: document.querySelectorAll('table.failures tbody tr').length,
-      }));
+      })`)) as { title: string; images: number; broken: string[]; plots: number; points: number; summaryRows: number; failures: number };
       expect(problems).toEqual([]);
       expect(facts.title).toContain('color.reinhard');
       expect(facts.broken).toEqual([]);
@@ -74,7 +75,7 @@ describe.skipIf(!existsSync(CHROMIUM))('HTML report in headless Chromium', () =>
       expect(facts.points).toBeGreaterThanOrEqual(2 * (3 + 1));
       expect(facts.summaryRows).toBe(1);
       expect(facts.failures).toBe(2); // the corrupt pair and the video pair
-      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.evaluate('window.scrollTo(0, 0)');
       const shot = await page.screenshot({ fullPage: true });
       const keep = process.env.ATELIER_KEEP_SCREENSHOT;
       if (keep) writeFileSync(keep, shot);
