@@ -30,6 +30,7 @@ const cases: [string, (g: Graph) => Tensor, Record<string, number[]>, { lo?: num
   ['zero pad', (g) => g.pad(X(g), [1, 0, 2, 1], 'constant'), x76],
   ['max pool 2×2', (g) => g.maxPool(X(g), { kernel: 2 }), x76],
   ['max pool 3×3 stride 2 pad 1 (overlapping)', (g) => g.maxPool(X(g), { kernel: 3, stride: 2, pad: 1 }), x76],
+  ['max pool 2×2 ceil mode (odd size)', (g) => g.maxPool(X(g), { kernel: 2, ceil: true }), { x: [1, 2, 7, 5] }],
   ['avg pool 2×2 (odd size)', (g) => g.avgPool(X(g), { kernel: 2 }), { x: [1, 2, 7, 5] }],
   ['avg pool 3×3 stride 2 pad 1', (g) => g.avgPool(X(g), { kernel: 3, stride: 2, pad: 1 }), x76],
   ['nearest upsample ×2', (g) => g.resize(X(g), 2), x76],
@@ -111,5 +112,20 @@ describe('grad', () => {
     const y = g.resize(x, 2, 'linear');
     expect(() => grad(g, g.sumAll(y), [x])).toThrow(/No backward rule for linear resize/);
     void SLICE_END;
+  });
+});
+
+describe('loss pieces', () => {
+  it('Gram / style / TV losses with run-time sizes match finite differences', async () => {
+    const { styleLoss, totalVariation } = await import('../../src/engine/losses/style-losses.js');
+    const r = await gradientCheck(
+      (g) => {
+        const x = X(g, 3);
+        const target = g.constant(Array.from({ length: 9 }, (_, i) => (i % 4) * 0.1), [1, 3, 3]);
+        return g.add(styleLoss(g, g.relu(x), target), g.scale(totalVariation(g, x), 0.3));
+      },
+      { x: [1, 3, 5, 4] },
+    );
+    expect(r.worst).toBeLessThan(TOL);
   });
 });

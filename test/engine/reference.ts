@@ -103,8 +103,9 @@ function pool(x: Nd, at: Record<string, number[]>, max: boolean): Nd {
   const [kh, kw] = at.kernel as [number, number];
   const [sh, sw] = at.stride as [number, number];
   const [pt, pl, pb, pr] = at.pads as [number, number, number, number];
-  const ho = Math.floor((h + pt + pb - kh) / sh) + 1;
-  const wo = Math.floor((w + pl + pr - kw) / sw) + 1;
+  const round = (at as unknown as { ceil?: boolean }).ceil ? Math.ceil : Math.floor;
+  const ho = round((h + pt + pb - kh) / sh) + 1;
+  const wo = round((w + pl + pr - kw) / sw) + 1;
   const out = new Float64Array(n * c * ho * wo);
   for (let p = 0; p < n * c; p++)
     for (let y = 0; y < ho; y++)
@@ -309,6 +310,8 @@ function evalNode(op: string, ins: Nd[], at: Record<string, unknown>, nOut: numb
     case 'reduceSum':
     case 'reduceMean':
       return [reduce(ins[0]!, a.axes, a.keepdims, op === 'reduceMean')];
+    case 'elementCount':
+      return [{ data: Float64Array.of((a.axes as number[]).reduce((p, ax) => p * ins[0]!.shape[ax]!, 1)), shape: [] }];
     case 'softmax': {
       const x = ins[0]!;
       const axis = a.axis as number;

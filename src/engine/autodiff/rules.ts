@@ -112,6 +112,7 @@ export const BACKWARD_RULES: Record<string, BackwardRule> = {
     const count = (t: Tensor) => onnx1(g, 'Cast', [onnx1(g, 'Size', [t], t, {}, 'int64')], t, { to: attr.i(x.dtype === 'float64' ? 11 : 1) });
     return [g.mul(expanded, g.div(count(n.outputs[0]!), count(x)))];
   },
+  elementCount: () => [undefined],
   softmax: (g, n, [gy]) => {
     const y = n.outputs[0]!;
     const dot = g.reduceSum(g.mul(gy!, y), [n.attrs.axis as number], true);
