@@ -3,6 +3,7 @@ import { compareCommand } from './compare.js';
 import { evalCommand } from './eval.js';
 import { info } from './info.js';
 import { methodsCommand } from './methods.js';
+import { modelsCommand } from './models.js';
 import { transfer } from './transfer.js';
 
 /** A CLI command: one file each under cli/, registered here. `argv` lets a command shape its flags. */
@@ -10,4 +11,4 @@ export interface CliCommand {
   register(program: Command, argv: readonly string[]): void;
 }
 
-export const commands: CliCommand[] = [transfer, methodsCommand, info, evalCommand, compareCommand];
+export const commands: CliCommand[] = [transfer, methodsCommand, info, modelsCommand, evalCommand, compareCommand];
