@@ -240,7 +240,8 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
             metrics[m.id] = await computeMetric(
               m,
               { output: r.image, content: contentAtOutput, ...(style && { style }) },
-              { signal, log, seed: run.seed, weights: weightsMode, threads: options.threads ?? 1 },
+              // One metric seed for every method, so sampled metrics compare like with like.
+              { signal, log, weights: weightsMode, threads: options.threads ?? 1 },
             );
           } catch (e) {
             if (e instanceof AtelierError && e.code === 'E_ABORTED') throw e;

@@ -1,7 +1,9 @@
 import { AtelierError } from '../core/errors.js';
 import { nearest } from '../core/params.js';
 import type { MetricDefinition } from './metric.js';
+import { contentLoss } from './content-loss.js';
 import { edgeSsim } from './edge-ssim.js';
+import { gramDistance } from './gram.js';
 import { histogram } from './histogram.js';
 import { msSsim } from './ms-ssim.js';
 import { psnr } from './psnr.js';
@@ -20,6 +22,8 @@ export const metrics = {
   'edge-ssim': edgeSsim,
   histogram,
   'swd-patches': swdPatches,
+  gram: gramDistance,
+  'content-loss': contentLoss,
   temporal,
 } as const satisfies Record<string, MetricDefinition>;
 
