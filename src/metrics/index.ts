@@ -5,6 +5,7 @@ import { contentLoss } from './content-loss.js';
 import { edgeSsim } from './edge-ssim.js';
 import { gramDistance } from './gram.js';
 import { histogram } from './histogram.js';
+import { lpips } from './lpips.js';
 import { msSsim } from './ms-ssim.js';
 import { psnr } from './psnr.js';
 import { ssim } from './ssim.js';
@@ -24,6 +25,7 @@ export const metrics = {
   'swd-patches': swdPatches,
   gram: gramDistance,
   'content-loss': contentLoss,
+  lpips,
   temporal,
 } as const satisfies Record<string, MetricDefinition>;
 

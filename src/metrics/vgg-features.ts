@@ -82,7 +82,7 @@ export function vggExtractor(ctx: MetricContext, metricId: string): Promise<VggE
     );
   }
   const source = installed ? 'installed' : 'random';
-  const key = `${source}:${ctx.threads}`;
+  const key = `${source}:${ctx.threads}:${process.env.ATELIER_HOME ?? ''}`;
   let pending = cache.get(key);
   if (!pending) {
     pending = build(source, ctx.threads);
