@@ -27,7 +27,7 @@ export function addEvaluationFlags(cmd: Command): Command {
     .option('--limit <n>', 'at most n pairs (a quick look)')
     .option('--resume', 'keep the successful results already in --out and run the rest')
     .option('--force', 'start over when --out already holds results')
-    .option('--weights <mode>', 'neural metrics: "installed" (default) or "random" (seeded random weights, labelled so)')
+    .option('--weights <mode>', '"installed" (default) or "random": seeded random weights, labelled so, for the neural metrics and for methods with a weights parameter')
     .option('--threads <n>', 'threads for the methods and neural metrics')
     .option('--max-pixels <n>', 'refuse input images larger than this many pixels')
     .option('-q, --quiet', 'no progress output')
@@ -53,6 +53,11 @@ export async function runEvaluationCommand(
   const weights = opts.weights === undefined ? 'installed' : String(opts.weights);
   if (weights !== 'installed' && weights !== 'random') {
     throw new AtelierError('E_USAGE', 'Invalid value for --weights', { expected: 'installed or random', received: JSON.stringify(weights) });
+  }
+  // `--weights random` means random weights wherever weights are missing: for the neural metrics
+  // and for every method that has a `weights` parameter of its own (unless set with --set).
+  if (opts.weights !== undefined) {
+    methods = methods.map((m) => ('weights' in m.def.params.shape && m.params.weights === undefined ? { ...m, params: { ...m.params, weights } } : m));
   }
   const quiet = Boolean(opts.quiet) || Boolean(opts.json);
   const display = createProgressDisplay(process.stderr, quiet ? 'quiet' : process.stderr.isTTY ? 'bar' : 'lines');

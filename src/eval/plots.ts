@@ -77,8 +77,8 @@ export function scatterPlot(series: ScatterSeries[], x: AxisSpec, y: AxisSpec, t
   const xs = series.flatMap((s) => s.points.map((p) => p.x));
   const ys = series.flatMap((s) => s.points.map((p) => p.y));
   if (xs.length === 0) return `<p class="empty">${escapeXml(title)}: no data.</p>`;
-  // 4 % headroom so points never sit on the frame.
-  const pad = (lo: number, hi: number) => [lo - (hi - lo) * 0.04, hi + (hi - lo) * 0.04] as const;
+  // 4 % headroom so points never sit on the frame (but no negative axis for non-negative data).
+  const pad = (lo: number, hi: number) => [lo >= 0 ? Math.max(0, lo - (hi - lo) * 0.04) : lo - (hi - lo) * 0.04, hi + (hi - lo) * 0.04] as const;
   const xTicks = niceTicks(...pad(Math.min(...xs), Math.max(...xs)));
   const yTicks = niceTicks(...pad(Math.min(...ys), Math.max(...ys)));
   const [x0, x1] = [xTicks[0]!, xTicks[xTicks.length - 1]!];
