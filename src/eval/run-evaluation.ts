@@ -11,7 +11,7 @@ import { parseParams } from '../core/params.js';
 import { VERSION } from '../core/version.js';
 import { getMetric, listMetrics } from '../metrics/index.js';
 import { computeMetric, type MetricDefinition } from '../metrics/metric.js';
-import { readPairsFile, type EvalPair } from './pairs.js';
+import { readPairsFile } from './pairs.js';
 import { loadResults, RESULTS_FORMAT, saveResults, type EvaluationResults, type MethodRun, type PairRecord, type ResultRecord } from './results.js';
 
 /**
@@ -280,4 +280,3 @@ export function safeMethod(id: string): string {
   return id.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
-export type { EvalPair };

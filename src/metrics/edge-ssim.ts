@@ -1,8 +1,7 @@
 import { gaussianBlurPlane } from '../core/blur.js';
 import { luma } from '../core/color.js';
 import type { Image } from '../core/image.js';
-import { defineMetric, type MetricResult } from './metric.js';
-import { assertSameShape } from './ssim.js';
+import { assertSameShape, defineMetric, type MetricResult } from './metric.js';
 import { ssimStatistics } from './ssim-statistics.js';
 
 /**

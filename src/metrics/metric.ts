@@ -89,6 +89,16 @@ export function requireInputs(def: MetricDefinition, inputs: MetricInputs): void
   }
 }
 
+/** Pixel-aligned metrics compare images of one shape. */
+export function assertSameShape(a: Image, b: Image, what: string): void {
+  if (!a.sameSize(b) || a.channels !== b.channels) {
+    throw new AtelierError('E_PARAM', `${what} needs two images of one shape`, {
+      received: `${a.width}×${a.height}×${a.channels} and ${b.width}×${b.height}×${b.channels}`,
+      hint: 'resize one to the other first',
+    });
+  }
+}
+
 /** Default context for direct calls. */
 export function metricContext(overrides: Partial<MetricContext> = {}): MetricContext {
   return {

@@ -1,6 +1,5 @@
 import type { Image } from '../core/image.js';
-import { defineMetric, type MetricResult } from './metric.js';
-import { assertSameShape } from './ssim.js';
+import { assertSameShape, defineMetric, type MetricResult } from './metric.js';
 import { ssimStatistics, windowRadius } from './ssim-statistics.js';
 
 /**

@@ -1,6 +1,5 @@
 import type { Image } from '../core/image.js';
-import { defineMetric, type MetricResult } from './metric.js';
-import { assertSameShape } from './ssim.js';
+import { assertSameShape, defineMetric, type MetricResult } from './metric.js';
 
 /**
  * Peak signal-to-noise ratio, 10·log10(range² / MSE) over all channels, range 1. Identical images

@@ -1,7 +1,6 @@
 import { luma } from '../core/color.js';
-import { AtelierError } from '../core/errors.js';
 import type { Image } from '../core/image.js';
-import { defineMetric, type MetricResult } from './metric.js';
+import { assertSameShape, defineMetric, type MetricResult } from './metric.js';
 import { assertWindowFits, ssimStatistics, type SsimWindow } from './ssim-statistics.js';
 
 /**
@@ -11,15 +10,6 @@ import { assertWindowFits, ssimStatistics, type SsimWindow } from './ssim-statis
  */
 
 const CHANNEL_NAMES = ['r', 'g', 'b'];
-
-export function assertSameShape(a: Image, b: Image, what: string): void {
-  if (!a.sameSize(b) || a.channels !== b.channels) {
-    throw new AtelierError('E_PARAM', `${what} needs two images of one shape`, {
-      received: `${a.width}×${a.height}×${a.channels} and ${b.width}×${b.height}×${b.channels}`,
-      hint: 'resize one to the other first',
-    });
-  }
-}
 
 /** SSIM of two images of one shape: per channel, their mean, and on luma for RGB. */
 export function structuralSimilarity(a: Image, b: Image, window: SsimWindow = {}): MetricResult {

@@ -268,12 +268,7 @@ export function flowConsistencyMask(forward: Flow, backward: Flow): Float32Array
   return mask;
 }
 
-/** A flow that is zero everywhere (for tests and static frames). */
-export function zeroFlow(width: number, height: number): Flow {
-  return { width, height, u: new Float32Array(width * height), v: new Float32Array(width * height) };
-}
-
-/** Convenience for callers holding frames as one image each: the flow's mean displacement. */
+/** The mean displacement of a flow (optionally weighted by a mask), e.g. a camera pan's. */
 export function meanFlow(flow: Flow, mask?: Float32Array): { u: number; v: number } {
   let su = 0;
   let sv = 0;
