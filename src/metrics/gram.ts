@@ -9,9 +9,12 @@ import { GRAM_LAYERS, meanSquaredDifference, vggExtractor, VGG_METRIC_MODEL } fr
  * `parts` has each layer's term, so another normalisation can be derived from them.
  *
  * The network is the one of the demo the CAP-VSTNet authors posted in their issue #16
- * (github.com/linfengWen98/CAP-VSTNet/issues/16, answering #11/#13/#16/#25); the Gram normalisation
- * above is the one Atelier's engine uses everywhere (engine/losses/style-losses.ts) and that demo
- * builds on, C·H·W. See vgg-features.ts for weights and image size.
+ * (github.com/linfengWen98/CAP-VSTNet/issues/16, the answer to #11/#13/#16/#25): the normalised
+ * VGG-19 (1×1 conv0, reflection padding, max pooling), scored with an MSE of Gram matrices. The
+ * stored copy of that comment available here is cut off before its Gram function, so the divisor
+ * C·H·W is not verified against it: it is the usual one (Gatys et al.; PyTorch's tutorial) and the
+ * one Atelier's engine uses everywhere (engine/losses/style-losses.ts). Should the demo divide
+ * differently, each per-layer term in `parts` scales by a known factor per layer.
  */
 export const gramDistance = defineMetric({
   id: 'gram',
