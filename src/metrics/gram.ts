@@ -14,7 +14,7 @@ import { GRAM_LAYERS, meanSquaredDifference, vggExtractor, VGG_METRIC_MODEL } fr
  * stored copy of that comment available here is cut off before its Gram function, so the divisor
  * C·H·W is not verified against it: it is the usual one (Gatys et al.; PyTorch's tutorial) and the
  * one Atelier's engine uses everywhere (engine/losses/style-losses.ts). Should the demo divide
- * differently, each per-layer term in `parts` scales by a known factor per layer.
+ * differently by a per-layer constant (e.g. H·W instead of C·H·W), each term in `parts` scales by that constant squared.
  */
 export const gramDistance = defineMetric({
   id: 'gram',
