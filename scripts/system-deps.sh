@@ -11,6 +11,7 @@ test_packages=(
 )
 # Extra packages only the benchmarks need (peers to compare against).
 bench_packages=(
+  python3-torch  # bench/engine.mjs: PyTorch CPU, the peer for the neural engine
 )
 
 packages=("${test_packages[@]}")
