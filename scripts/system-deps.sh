@@ -14,6 +14,7 @@ test_packages=(
 # Extra packages only the benchmarks need (peers to compare against).
 bench_packages=(
   python3-skimage   # bench/metrics.mjs: scikit-image's SSIM is the peer
+  python3-torch  # bench/engine.mjs: PyTorch CPU, the peer for the neural engine
 )
 
 packages=("${test_packages[@]}")
