@@ -14,7 +14,7 @@ test_packages=(
 # Extra packages only the benchmarks need (peers to compare against).
 bench_packages=(
   python3-skimage   # bench/metrics.mjs: scikit-image's SSIM is the peer
-  python3-torch  # bench/engine.mjs: PyTorch CPU, the peer for the neural engine
+  python3-torch     # bench/engine.mjs and bench/weights-read.mjs: PyTorch CPU (networks, torch.load)
 )
 
 packages=("${test_packages[@]}")
