@@ -3,8 +3,7 @@ import { limitSize } from '../core/resample.js';
 import { Graph } from '../engine/graph/graph.js';
 import { LPIPS_LAYERS, lpipsDistance, randomLpipsWeights } from '../engine/nets/lpips.js';
 import { compile, type Runner } from '../engine/runtime.js';
-import { isModelInstalled, requireModel } from '../engine/store.js';
-import { readWeights } from '../engine/weights/read.js';
+import { isModelInstalled, readModelWeights } from '../engine/store.js';
 import { defineMetric, type MetricContext } from './metric.js';
 import { RANDOM_WEIGHTS_SEED, VGG_MAX_SIDE } from './vgg-features.js';
 
@@ -27,7 +26,7 @@ const cache = new Map<string, Promise<LpipsRunner>>();
 async function build(source: 'installed' | 'random', threads: number): Promise<LpipsRunner> {
   const { trunk, linear } =
     source === 'installed'
-      ? { trunk: await readWeights(requireModel('vgg16')), linear: await readWeights(requireModel('lpips_vgg')) }
+      ? { trunk: await readModelWeights('vgg16'), linear: await readModelWeights('lpips_vgg') }
       : randomLpipsWeights(RANDOM_WEIGHTS_SEED);
   const g = new Graph();
   const a = g.input('a', [1, 3, 'H', 'W']);

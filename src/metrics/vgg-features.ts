@@ -5,8 +5,7 @@ import { Graph } from '../engine/graph/graph.js';
 import { gram } from '../engine/losses/style-losses.js';
 import { randomVgg19Weights, vgg19, type VggTap } from '../engine/nets/vgg19.js';
 import { compile, type Runner } from '../engine/runtime.js';
-import { isModelInstalled, requireModel } from '../engine/store.js';
-import { readWeights } from '../engine/weights/read.js';
+import { isModelInstalled, readModelWeights } from '../engine/store.js';
 import type { MetricContext } from './metric.js';
 
 /**
@@ -46,7 +45,7 @@ const cache = new Map<string, Promise<VggExtractor>>();
 
 async function build(source: 'installed' | 'random', threads: number): Promise<VggExtractor> {
   const weights =
-    source === 'installed' ? await readWeights(requireModel(VGG_METRIC_MODEL)) : randomVgg19Weights('normalised', RANDOM_WEIGHTS_SEED, 'relu5_1');
+    source === 'installed' ? await readModelWeights(VGG_METRIC_MODEL) : randomVgg19Weights('normalised', RANDOM_WEIGHTS_SEED, 'relu5_1');
   const g = new Graph();
   const x = g.input('image', [1, 3, 'H', 'W']);
   const f = vgg19(g, x, weights, { layout: 'normalised', taps: [...GRAM_LAYERS, CONTENT_LAYER] });
