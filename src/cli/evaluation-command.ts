@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { AtelierError } from '../core/errors.js';
+import { AtelierError, ERROR_CODES, type ErrorCode } from '../core/errors.js';
 import { writeFileAtomic } from '../core/io.js';
 import type { AnyMethod } from '../core/registry.js';
 import { writeContactSheets } from '../eval/contact-sheet.js';
@@ -116,8 +116,12 @@ export async function runEvaluationCommand(
       process.stderr.write(`wrote ${html}\n`);
     }
     if (ok === 0) {
-      throw new AtelierError('E_INPUT_MISSING', 'No pair could be evaluated', {
-        received: failed[0]?.error?.message ?? 'no image pairs',
+      // Every pair failed: report it with the first failure's own code (decode, weights, …).
+      const reason = results.results.find((r) => r.error)?.error;
+      const first = reason?.code;
+      const code = first !== undefined && first in ERROR_CODES ? (first as ErrorCode) : 'E_INPUT_MISSING';
+      throw new AtelierError(code, 'No pair could be evaluated', {
+        received: reason?.message ?? 'no image pairs',
         hint: `see ${path.join(outDir, 'index.html')} for every failure`,
       });
     }

@@ -74,6 +74,15 @@ describe('atelier eval', () => {
     expect(p.stderr).toContain('--strength');
   });
 
+  it('fails with the pairs\' own error when no pair can be evaluated', () => {
+    const r = runCli(['eval', '--pairs', pairsFile, '--out', tmp.file('none'), '--group', 'artistic', '--metrics', 'gram']);
+    // gram without installed weights fails per metric, not per pair: the pairs still succeed.
+    expect(r.status).toBe(0);
+    const bad = runCli(['eval', '--pairs', pairsFile, '--out', tmp.file('bad'), '--group', 'video']);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('No pair could be evaluated');
+  });
+
   it('prints a JSON summary with --json and limits the pairs with --limit and --metrics', () => {
     const r = runCli(['eval', '--pairs', pairsFile, '--out', tmp.file('json'), '--json', '--limit', '1', '--metrics', 'psnr,ssim']);
     expect(r.status).toBe(0);
