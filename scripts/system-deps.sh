@@ -10,6 +10,7 @@ profile="${1:-test}"
 test_packages=(
   python3-skimage   # test/metrics/ssim-skimage.test.ts cross-checks SSIM against scikit-image
   chromium          # test/eval/report-browser.test.ts opens the HTML report headless (playwright-core)
+  ffmpeg            # test/cli/eval.test.ts: a video pair decoded, stylised frame by frame, temporal error
 )
 # Extra packages only the benchmarks need (peers to compare against).
 bench_packages=(

@@ -16,15 +16,16 @@ import { weightsInstalled } from './weights-status.js';
  */
 
 /** Flags of these commands that a method parameter must not take over. */
-export const EVALUATION_FLAGS = ['pairs', 'out', 'metrics', 'group', 'limit', 'resume', 'force', 'weights', 'threads', 'maxPixels', 'quiet', 'json', 'method', 'methods', 'set'];
+export const EVALUATION_FLAGS = ['pairs', 'out', 'metrics', 'group', 'limit', 'videoFrames', 'resume', 'force', 'weights', 'threads', 'maxPixels', 'quiet', 'json', 'method', 'methods', 'set'];
 
 export function addEvaluationFlags(cmd: Command): Command {
   return cmd
     .requiredOption('--pairs <file>', 'pairs file (JSON): groups of {content, style, content_mask?, style_mask?}, paths relative to it')
     .requiredOption('--out <dir>', 'report folder: results.json, index.html, outputs/, thumbs/')
-    .option('--metrics <list>', `metrics to compute (default: all that can run): ${listMetrics().filter((m) => !m.needs.includes('frames')).map((m) => m.id).join(', ')}`)
+    .option('--metrics <list>', `metrics to compute (default: all that can run): ${listMetrics().map((m) => m.id).join(', ')}`)
     .option('--group <list>', 'only these groups of the pairs file, e.g. photoreal')
     .option('--limit <n>', 'at most n pairs (a quick look)')
+    .option('--video-frames <n>', 'video pairs: frames decoded from the start and stylised one by one (default 12; needs ffmpeg)')
     .option('--resume', 'keep the successful results already in --out and run the rest')
     .option('--force', 'start over when --out already holds results')
     .option('--weights <mode>', '"installed" (default) or "random": seeded random weights, labelled so, for the neural metrics and for methods with a weights parameter')
@@ -72,6 +73,7 @@ export async function runEvaluationCommand(
   const outDir = String(opts.out);
   try {
     const limit = positiveInt(opts.limit, '--limit');
+    const videoFrames = positiveInt(opts.videoFrames, '--video-frames');
     const threads = positiveInt(opts.threads, '--threads');
     const maxPixels = positiveInt(opts.maxPixels, '--max-pixels');
     const metrics = list(opts.metrics);
@@ -89,6 +91,7 @@ export async function runEvaluationCommand(
       ...(metrics && { metrics }),
       ...(groups && { groups }),
       ...(limit !== undefined && { limit }),
+      ...(videoFrames !== undefined && { videoFrames }),
       ...(threads !== undefined && { threads }),
       ...(maxPixels !== undefined && { maxPixels }),
       resume: Boolean(opts.resume),

@@ -6,11 +6,12 @@ import { readImage, writeImage } from '../core/io.js';
 import { ProgressReporter, type ProgressListener } from '../core/progress.js';
 import type { AnyMethod, Logger } from '../core/registry.js';
 import { limitSize, resizeImage } from '../core/resample.js';
-import { methodParamsSchema, runMethod } from '../core/stylize.js';
+import { methodParamsSchema, runMethod, type StylizeResult } from '../core/stylize.js';
 import { parseParams } from '../core/params.js';
 import { VERSION } from '../core/version.js';
 import { getMetric, listMetrics } from '../metrics/index.js';
 import { computeMetric, type MetricDefinition } from '../metrics/metric.js';
+import { readVideoFrames } from '../video/frames.js';
 import { readPairsFile } from './pairs.js';
 import { loadResults, RESULTS_FORMAT, saveResults, type EvaluationResults, type MethodRun, type PairRecord, type ResultRecord } from './results.js';
 
@@ -33,6 +34,8 @@ export interface EvaluationOptions {
   groups?: string[];
   /** At most this many pairs (after group filtering), for quick looks. */
   limit?: number;
+  /** Frames decoded from the start of each video pair (default 12). */
+  videoFrames?: number;
   resume?: boolean;
   force?: boolean;
   threads?: number;
@@ -48,12 +51,18 @@ export interface EvaluationOptions {
 }
 
 export const THUMB_SIDE = 256;
+export const DEFAULT_VIDEO_FRAMES = 12;
+/** Video frames are decoded at most this large on the long side unless the run sets --max-size. */
+export const VIDEO_MAX_SIDE = 480;
 const silent: Logger = { debug() {}, info() {}, warn() {} };
 
-/** The metrics an evaluation uses by default, given which weights exist. */
-export function defaultMetrics(weightsMode: 'installed' | 'random', installed: (model: string) => boolean): MetricDefinition[] {
+/**
+ * The metrics an evaluation uses by default, given which weights exist: every image metric that
+ * can run, and the frame metrics (temporal) when there are video pairs.
+ */
+export function defaultMetrics(weightsMode: 'installed' | 'random', installed: (model: string) => boolean, withVideo = false): MetricDefinition[] {
   return listMetrics().filter(
-    (m) => !m.needs.includes('frames') && (m.weights === undefined || weightsMode === 'random' || m.weights.every((w) => installed(w.model))),
+    (m) => (withVideo || !m.needs.includes('frames')) && (m.weights === undefined || weightsMode === 'random' || m.weights.every((w) => installed(w.model))),
   );
 }
 
@@ -89,12 +98,8 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
   }
   if (options.limit !== undefined) pairs = pairs.slice(0, options.limit);
 
-  const metricDefs = options.metrics ? options.metrics.map(getMetric) : defaultMetrics(weightsMode, installed);
-  for (const m of metricDefs) {
-    if (m.needs.includes('frames')) {
-      throw new AtelierError('E_PARAM', `The metric ${m.id} scores videos, not image pairs`, { hint: 'leave it out of --metrics' });
-    }
-  }
+  const withVideo = pairs.some((p) => p.kind === 'video');
+  const metricDefs = options.metrics ? options.metrics.map(getMetric) : defaultMetrics(weightsMode, installed, withVideo);
   const runs: MethodRun[] = options.methods.map(({ def, params }) => {
     const resolved = parseParams(methodParamsSchema(def), params, { methodId: def.id, flagStyle: true }) as Record<string, unknown> & { seed: number };
     return { method: def.id, params: resolved, seed: resolved.seed };
@@ -119,9 +124,11 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
         });
       }
     }
-    const wanted = new Set(metricDefs.map((m) => m.id));
+    const kindOf = new Map(pairs.map((p) => [p.id, p.kind]));
     for (const r of previous.results) {
-      if (r.status === 'ok' && [...wanted].every((id) => id in r.metrics || r.metricErrors?.[id])) reusable.set(`${r.pair}\n${r.method}`, r);
+      // Reusable when it succeeded and has every metric that applies to its kind of pair.
+      const wanted = metricDefs.filter((m) => kindOf.get(r.pair) === 'video' || !m.needs.includes('frames'));
+      if (r.status === 'ok' && wanted.every((m) => m.id in r.metrics || r.metricErrors?.[m.id])) reusable.set(`${r.pair}\n${r.method}`, r);
     }
   }
 
@@ -172,25 +179,19 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
       record.thumbs = previous?.pairs.find((p) => p.id === pair.id)?.thumbs;
       continue;
     }
-    if (pair.kind === 'video') {
-      for (const run of pending) {
-        await finish({
-          pair: pair.id,
-          method: run.method,
-          status: 'skipped',
-          error: { code: 'E_DEPENDENCY', message: 'Video pairs are evaluated by `atelier video` runs; eval scores image pairs' },
-          metrics: {},
-        });
-      }
-      continue;
-    }
-
     let content: Image;
     let style: Image | undefined;
+    /** Video pairs: the decoded input frames (content is the middle one, scored like an image pair). */
+    let frames: Image[] | undefined;
     try {
       const readOpts = options.maxPixels !== undefined ? { maxPixels: options.maxPixels } : {};
+      if (pair.kind === 'video') {
+        const maxSize = runs.map((r) => r.params.maxSize as number | undefined).find((v) => v !== undefined);
+        frames = await readVideoFrames(pair.content, { maxFrames: options.videoFrames ?? DEFAULT_VIDEO_FRAMES, maxSide: maxSize ?? VIDEO_MAX_SIDE, signal });
+        if (frames.length < 2) throw new AtelierError('E_IMAGE_DECODE', 'The video has fewer than 2 frames', { subject: pair.content });
+      }
       [content, style] = await Promise.all([
-        readImage(pair.content, { name: 'content image', ...readOpts }),
+        frames ? frames[frames.length >> 1]! : readImage(pair.content, { name: 'content image', ...readOpts }),
         pair.style ? readImage(pair.style, { name: 'style image', ...readOpts }) : Promise.resolve(undefined),
       ]);
       const thumbDir = path.join(outDir, 'thumbs', pair.id);
@@ -198,9 +199,11 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
       if (style) await writeThumb(style, path.join(thumbDir, 'style.jpg'));
       record.thumbs = { content: rel(outDir, path.join(thumbDir, 'content.jpg')), ...(style && { style: rel(outDir, path.join(thumbDir, 'style.jpg')) }) };
     } catch (e) {
+      if (e instanceof AtelierError && e.code === 'E_ABORTED') throw e;
       const error = errorOf(e);
-      log.warn(`pair ${pair.id} skipped: ${error.message}`);
-      for (const run of pending) await finish({ pair: pair.id, method: run.method, status: 'failed', error, metrics: {} });
+      const status = error.code === 'E_DEPENDENCY' ? 'skipped' : 'failed';
+      log.warn(`pair ${pair.id} ${status}: ${error.message}`);
+      for (const run of pending) await finish({ pair: pair.id, method: run.method, status, error, metrics: {} });
       continue;
     }
 
@@ -209,15 +212,15 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
       const def = options.methods.find((m) => m.def.id === run.method)!.def;
       const unit = done;
       const label = `${options.command} ${pair.id} · ${run.method}`;
-      // The bar counts pairs; within one, the method's own fraction moves it along.
-      const onProgress: ProgressListener = (e) => {
-        reporter.report((unit + e.fraction) / total, (fraction) => ({ type: 'step', label, step: unit + 1, total, fraction }));
+      // The bar counts pairs; within one, the method's own fraction (and the frame) moves it along.
+      const progressFor = (k: number, n: number): ProgressListener => (e) => {
+        reporter.report((unit + (k + e.fraction) / n) / total, (fraction) => ({ type: 'step', label, step: unit + 1, total, fraction }));
       };
-      try {
-        const r = await runMethod(
+      const stylise = (image: Image, onProgress: ProgressListener) =>
+        runMethod(
           def,
           {
-            content,
+            content: image,
             ...(style && { style }),
             ...(pair.contentMask && { mask: pair.contentMask }),
             ...(pair.styleMask && { styleMask: pair.styleMask }),
@@ -225,21 +228,50 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
           run.params,
           { signal, onProgress, log, ...(options.threads !== undefined && { threads: options.threads }), ...(options.maxPixels !== undefined && { maxPixels: options.maxPixels }) },
         );
-        const outFile = path.join(outDir, 'outputs', safeMethod(run.method), `${pair.id}.png`);
-        await fs.mkdir(path.dirname(outFile), { recursive: true });
-        await writeImage(r.image, outFile, { force: true });
+      try {
+        const outBase = path.join(outDir, 'outputs', safeMethod(run.method), pair.id);
+        await fs.mkdir(path.dirname(outBase), { recursive: true });
+        let output: Image;
+        let timings: StylizeResult['timings'];
+        let meta: Record<string, unknown>;
+        let outFrames: Image[] | undefined;
+        if (frames) {
+          // Each frame stylised on its own: the temporal metric then shows how stable the method is.
+          outFrames = [];
+          const sum = { readMs: 0, preprocessMs: 0, runMs: 0, postprocessMs: 0, totalMs: 0 };
+          let last: StylizeResult | undefined;
+          for (let k = 0; k < frames.length; k++) {
+            last = await stylise(frames[k]!, progressFor(k, frames.length));
+            const img = last.image.sameSize(frames[k]!) ? last.image : resizeImage(last.image, frames[k]!.width, frames[k]!.height);
+            outFrames.push(img);
+            await fs.mkdir(outBase, { recursive: true });
+            await writeImage(img, path.join(outBase, `frame-${String(k + 1).padStart(4, '0')}.png`), { force: true });
+            for (const key of Object.keys(sum) as (keyof typeof sum)[]) sum[key] += last.timings[key];
+          }
+          // Per-frame means, so "time per image" stays per image.
+          timings = Object.fromEntries(Object.entries(sum).map(([k, v]) => [k, v / frames!.length])) as typeof sum;
+          output = outFrames[frames.length >> 1]!;
+          meta = { ...last!.meta, frames: frames.length, frameSize: `${frames[0]!.width}×${frames[0]!.height}` };
+        } else {
+          const r = await stylise(content, progressFor(0, 1));
+          output = r.image;
+          timings = r.timings;
+          meta = r.meta;
+          await writeImage(output, `${outBase}.png`, { force: true });
+        }
         const thumbFile = path.join(outDir, 'thumbs', pair.id, `${safeMethod(run.method)}.jpg`);
-        await writeThumb(r.image, thumbFile);
+        await writeThumb(output, thumbFile);
 
         const t0 = performance.now();
-        const contentAtOutput = r.image.sameSize(content) ? content : resizeImage(content, r.image.width, r.image.height);
+        const contentAtOutput = output.sameSize(content) ? content : resizeImage(content, output.width, output.height);
         const metrics: ResultRecord['metrics'] = {};
         const metricErrors: NonNullable<ResultRecord['metricErrors']> = {};
         for (const m of metricDefs) {
+          if (m.needs.includes('frames') && !outFrames) continue;
           try {
             metrics[m.id] = await computeMetric(
               m,
-              { output: r.image, content: contentAtOutput, ...(style && { style }) },
+              { output, content: contentAtOutput, ...(style && { style }), ...(outFrames && { frames: { input: frames!, output: outFrames } }) },
               // One metric seed for every method, so sampled metrics compare like with like.
               { signal, log, weights: weightsMode, threads: options.threads ?? 1 },
             );
@@ -253,14 +285,14 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
           pair: pair.id,
           method: run.method,
           status: 'ok',
-          output: rel(outDir, outFile),
+          output: rel(outDir, frames ? outBase : `${outBase}.png`),
           thumb: rel(outDir, thumbFile),
-          width: r.image.width,
-          height: r.image.height,
-          timings: { ...r.timings, metricsMs },
+          width: output.width,
+          height: output.height,
+          timings: { ...timings, metricsMs },
           metrics,
           ...(Object.keys(metricErrors).length > 0 && { metricErrors }),
-          meta: r.meta,
+          meta,
         });
       } catch (e) {
         if (e instanceof AtelierError && e.code === 'E_ABORTED') throw e;

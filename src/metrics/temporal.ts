@@ -1,6 +1,6 @@
 import { AtelierError } from '../core/errors.js';
 import type { Image } from '../core/image.js';
-import { flowConsistencyMask, opticalFlow, warpByFlow, type FlowOptions } from '../video/flow.js';
+import { flowConsistencyMask, opticalFlow, warpByFlow, type Flow, type FlowOptions } from '../video/flow.js';
 import { defineMetric, type MetricResult } from './metric.js';
 
 /**
@@ -28,6 +28,27 @@ function maskedMse(a: Image, b: Image, mask: Float32Array): number {
   return n > 0 ? s / n : 0;
 }
 
+interface PairFlow {
+  back: Flow;
+  mask: Float32Array;
+}
+
+/** Flows depend only on the input frames: kept per frame list, so several methods share them. */
+const flowCache = new WeakMap<Image[], PairFlow[]>();
+
+function inputFlows(input: Image[], flowOptions: FlowOptions): PairFlow[] {
+  const cached = Object.keys(flowOptions).length === 0 ? flowCache.get(input) : undefined;
+  if (cached) return cached;
+  const flows: PairFlow[] = [];
+  for (let t = 1; t < input.length; t++) {
+    const back = opticalFlow(input[t]!, input[t - 1]!, flowOptions); // cur(x) ≈ prev(x + back(x))
+    const fwd = opticalFlow(input[t - 1]!, input[t]!, flowOptions);
+    flows.push({ back, mask: flowConsistencyMask(back, fwd) });
+  }
+  if (Object.keys(flowOptions).length === 0) flowCache.set(input, flows);
+  return flows;
+}
+
 export function warpingError(input: Image[], output: Image[], flowOptions: FlowOptions = {}): MetricResult {
   if (input.length !== output.length || input.length < 2) {
     throw new AtelierError('E_PARAM', 'The temporal error needs matching input and output frame sequences', {
@@ -35,22 +56,21 @@ export function warpingError(input: Image[], output: Image[], flowOptions: FlowO
       received: `${input.length} input and ${output.length} output frames`,
     });
   }
+  for (let t = 0; t < input.length; t++) {
+    if (!input[t]!.sameSize(input[0]!) || !output[t]!.sameSize(input[0]!)) {
+      throw new AtelierError('E_PARAM', 'Every frame must have one size', { received: `frame ${t}: ${output[t]!.width}×${output[t]!.height}` });
+    }
+  }
+  const flows = inputFlows(input, flowOptions);
   let sum = 0;
   let inputSum = 0;
   let maxPair = 0;
   let trusted = 0;
   let total = 0;
   for (let t = 1; t < input.length; t++) {
-    const cur = input[t]!;
-    const prev = input[t - 1]!;
-    if (!cur.sameSize(prev) || !output[t]!.sameSize(cur) || !output[t - 1]!.sameSize(cur)) {
-      throw new AtelierError('E_PARAM', 'Every frame must have one size', { received: `frame ${t}: ${cur.width}×${cur.height}` });
-    }
-    const back = opticalFlow(cur, prev, flowOptions); // cur(x) ≈ prev(x + back(x))
-    const fwd = opticalFlow(prev, cur, flowOptions);
-    const mask = flowConsistencyMask(back, fwd);
+    const { back, mask } = flows[t - 1]!;
     const e = maskedMse(output[t]!, warpByFlow(output[t - 1]!, back), mask);
-    inputSum += maskedMse(cur, warpByFlow(prev, back), mask);
+    inputSum += maskedMse(input[t]!, warpByFlow(input[t - 1]!, back), mask);
     sum += e;
     maxPair = Math.max(maxPair, e);
     for (let i = 0; i < mask.length; i++) trusted += mask[i]!;

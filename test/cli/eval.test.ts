@@ -1,9 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EvaluationResults } from '../../src/eval/results.js';
 import { runCli } from '../helpers/cli.js';
-import { writeEvalFixtures } from '../helpers/eval-fixtures.js';
+import { HAS_FFMPEG, writeEvalFixtures } from '../helpers/eval-fixtures.js';
 import { tempDir } from '../helpers/fixtures.js';
 
 const tmp = tempDir();
@@ -20,7 +20,7 @@ describe('atelier eval', () => {
 
   it('runs a method over every pair, skips the bad one, and writes results.json and index.html', () => {
     const r = runCli(['eval', '--pairs', pairsFile, '--method', 'color.reinhard', '--strength', '0.8', '--out', out()]);
-    expect(r.stderr).toContain('warning: pair artistic/broken-style-a skipped');
+    expect(r.stderr).toContain('warning: pair artistic/broken-style-a failed: Cannot decode content image');
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(/step 1\/5/); // progress over pairs
     const res = results(out());
@@ -28,7 +28,15 @@ describe('atelier eval', () => {
     expect(res.tool.version).toMatch(/^\d+\.\d+\.\d+/);
     const byPair = Object.fromEntries(res.results.map((x) => [x.pair, x]));
     expect(byPair['artistic/broken-style-a']).toMatchObject({ status: 'failed', error: { code: 'E_IMAGE_DECODE' } });
-    expect(byPair['video/clip-style-a']!.status).toBe('skipped');
+    const video = byPair['video/clip-style-a']!;
+    if (HAS_FFMPEG) {
+      // 6 frames decoded, each stylised, and the flicker between them measured.
+      expect(video).toMatchObject({ status: 'ok', meta: { frames: 6 } });
+      expect(video.metrics.temporal!.parts.pairs).toBe(5);
+      expect(existsSync(path.join(out(), video.output!, 'frame-0006.png'))).toBe(true);
+    } else {
+      expect(video).toMatchObject({ status: 'skipped', error: { code: 'E_DEPENDENCY' } });
+    }
     const ok = byPair['artistic/content-a-style-a']!;
     expect(ok.status).toBe('ok');
     expect(ok.metrics.ssim!.value).toBeGreaterThan(0);
@@ -36,10 +44,11 @@ describe('atelier eval', () => {
     expect(ok.timings!.runMs).toBeGreaterThanOrEqual(0);
     expect(existsSync(path.join(out(), ok.output!))).toBe(true);
     expect(existsSync(path.join(out(), ok.thumb!))).toBe(true);
+    expect(ok.metrics.temporal).toBeUndefined(); // a frame metric, not for image pairs
     // The masked photoreal pair ran region by region.
     expect(byPair['photoreal/content-a-style-a']!.meta).toMatchObject({ regions: 2 });
-    expect(res.aggregate['color.reinhard']).toMatchObject({ ok: 3, failed: 1, skipped: 1 });
-    expect(res.aggregate['color.reinhard']!.metrics.ssim!.count).toBe(3);
+    expect(res.aggregate['color.reinhard']).toMatchObject(HAS_FFMPEG ? { ok: 4, failed: 1, skipped: 0 } : { ok: 3, failed: 1, skipped: 1 });
+    expect(res.aggregate['color.reinhard']!.metrics.ssim!.count).toBe(HAS_FFMPEG ? 4 : 3);
     const html = readFileSync(path.join(out(), 'index.html'), 'utf8');
     expect(html).toContain('<svg class="plot"');
     expect(html).toContain('artistic/broken-style-a');
@@ -78,9 +87,11 @@ describe('atelier eval', () => {
     const r = runCli(['eval', '--pairs', pairsFile, '--out', tmp.file('none'), '--group', 'artistic', '--metrics', 'gram']);
     // gram without installed weights fails per metric, not per pair: the pairs still succeed.
     expect(r.status).toBe(0);
-    const bad = runCli(['eval', '--pairs', pairsFile, '--out', tmp.file('bad'), '--group', 'video']);
+    writeFileSync(tmp.file('only-broken.json'), JSON.stringify([{ content: 'broken.png', style: 'style-a.png' }]));
+    const bad = runCli(['eval', '--pairs', tmp.file('only-broken.json'), '--out', tmp.file('bad')]);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain('No pair could be evaluated');
+    expect(bad.stderr).toContain('E_IMAGE_DECODE');
   });
 
   it('prints a JSON summary with --json and limits the pairs with --limit and --metrics', () => {

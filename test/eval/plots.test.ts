@@ -26,12 +26,13 @@ describe('report plots', () => {
 });
 
 describe('default metrics', () => {
-  it('leave out neural metrics without weights, include them (labelled later) with random weights, never temporal', () => {
+  it('leave out neural metrics without weights, include them (labelled later) with random weights, temporal only with video pairs', () => {
     const none = defaultMetrics('installed', () => false).map((m) => m.id);
     expect(none).toEqual(['ssim', 'ms-ssim', 'psnr', 'edge-ssim', 'histogram', 'swd-patches']);
     const random = defaultMetrics('random', () => false).map((m) => m.id);
     expect(random).toEqual(expect.arrayContaining(['gram', 'content-loss', 'lpips']));
     expect(random).not.toContain('temporal');
+    expect(defaultMetrics('installed', () => false, true).map((m) => m.id)).toContain('temporal');
     expect(defaultMetrics('installed', (m) => m === 'vgg_normalised').map((m) => m.id)).toContain('gram');
   });
 });
