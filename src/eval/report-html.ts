@@ -127,7 +127,8 @@ function pairSection(results: EvaluationResults): string {
               return `<tr><th><span class="swatch" style="background:${methodColor(results, results.runs[i]!.method)}"></span>${escapeXml(results.runs[i]!.method)}</th>${cells}</tr>`;
             })
             .join('');
-          const masks = pair.contentMask ? '<span class="tag">masks</span>' : '';
+          const frames = mine.find((r) => typeof r?.meta?.frames === 'number')?.meta?.frames;
+          const masks = `${pair.contentMask ? '<span class="tag">masks</span>' : ''}${pair.kind === 'video' ? `<span class="tag">video${frames ? `, ${String(frames)} frames (middle one shown)` : ''}</span>` : ''}`;
           return `<tr id="${escapeXml(pair.id)}"><td class="cell">${img(pair.thumbs?.content, 'content')}</td><td class="cell">${img(pair.thumbs?.style, 'style')}</td>${outputs}<td class="metrics"><div class="pairname">${escapeXml(pair.id)} ${masks}</div>${metricRows === '' ? '' : `<table class="mini"><thead><tr><th></th>${metricHead}</tr></thead><tbody>${metricRows}</tbody></table>`}</td></tr>`;
         })
         .join('');
