@@ -8,12 +8,15 @@ profile="${1:-test}"
 
 # Packages the default test suite uses. Each line: package — why.
 test_packages=(
-  redis-server  # server: BullMQ scale-out tests start a real Redis on a loopback port
-  chromium      # server: the studio's end-to-end test (playwright-core drives /usr/bin/chromium)
+  redis-server      # server: BullMQ scale-out tests start a real Redis on a loopback port
+  python3-skimage   # test/metrics/ssim-skimage.test.ts cross-checks SSIM against scikit-image
+  chromium          # test/eval/report-browser.test.ts, test/server/studio.e2e.test.ts (playwright-core)
+  ffmpeg            # test/cli/eval.test.ts: a video pair decoded, stylised frame by frame, temporal error
 )
 # Extra packages only the benchmarks need (peers to compare against).
 bench_packages=(
-  python3-torch   # peer for bench/weights-read.mjs (torch.load) and the networks' benchmarks
+  python3-skimage   # bench/metrics.mjs: scikit-image's SSIM is the peer
+  python3-torch     # bench/engine.mjs and bench/weights-read.mjs: PyTorch CPU (networks, torch.load)
 )
 
 packages=("${test_packages[@]}")

@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { compareCommand } from './compare.js';
+import { evalCommand } from './eval.js';
 import { info } from './info.js';
 import { methodsCommand } from './methods.js';
 import { modelsCommand } from './models.js';
@@ -11,4 +13,4 @@ export interface CliCommand {
   register(program: Command, argv: readonly string[]): void;
 }
 
-export const commands: CliCommand[] = [transfer, methodsCommand, info, modelsCommand, serve, worker];
+export const commands: CliCommand[] = [transfer, methodsCommand, info, modelsCommand, evalCommand, compareCommand, serve, worker];
