@@ -124,7 +124,7 @@ describe('routes', () => {
     // Strength 0 gives the content back: PSNR is infinite (null in JSON), SSIM 1.
     const ev = await app.inject({ method: 'POST', url: '/api/eval', payload: { job: again.id } });
     expect(ev.statusCode).toBe(200);
-    expect(ev.json().metrics.psnr.value).toBeNull();
+    expect(ev.json().metrics.psnr.value).toBe(100); // identical images: the metric's cap
     expect(ev.json().metrics.ssim.value).toBeCloseTo(1, 3);
     const bad = await app.inject({ method: 'POST', url: `/api/jobs/${first.id}/rerun`, payload: { params: { strength: 5 } } });
     expect(bad.statusCode).toBe(400);
@@ -141,8 +141,24 @@ describe('routes', () => {
     expect(m.psnr.value).toBeLessThan(40);
     expect(m.ssim.value).toBeGreaterThan(0);
     expect(m.ssim.value).toBeLessThan(1);
+    // The default set: every image metric that runs without missing weights.
+    const all = await app.inject({ method: 'POST', url: '/api/eval', payload: { job: job.id } });
+    expect(all.statusCode).toBe(200);
+    const listed = (await app.inject({ url: '/api/metrics' })).json().metrics as { id: string; needs: string[]; weights: { installed: boolean }[] }[];
+    expect(listed.map((m) => m.id)).toEqual(expect.arrayContaining(['psnr', 'ssim']));
+    expect(listed.some((m) => m.needs.includes('frames'))).toBe(false);
+    const runnable = listed.filter((m) => m.weights.every((w) => w.installed)).map((m) => m.id);
+    expect(Object.keys(all.json().metrics).sort()).toEqual(runnable.sort());
+    const neural = listed.find((m) => m.weights.some((w) => !w.installed));
+    if (neural) {
+      const missing = await app.inject({ method: 'POST', url: '/api/eval', payload: { job: job.id, metrics: [neural.id] } });
+      expect(missing.statusCode).toBe(503);
+      expect(missing.json().error.code).toBe('E_WEIGHTS_MISSING');
+    }
     const cases: [unknown, number, string][] = [
       [{}, 400, 'E_PARAM'],
+      [{ job: job.id, metrics: ['temporal'] }, 400, 'E_PARAM'],
+      [{ job: job.id, weights: 'some' }, 400, 'E_PARAM'],
       [{ job: job.id, metrics: ['lpips-nope'] }, 400, 'E_PARAM'],
       [{ job: job.id, metrics: 'ssim' }, 400, 'E_PARAM'],
       [{ job: '00000000-0000-4000-8000-000000000000' }, 404, 'E_JOB'],

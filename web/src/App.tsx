@@ -18,7 +18,7 @@ interface View {
   after: string;
 }
 
-type Metrics = Record<string, { value: number | null; higherIsBetter: boolean; title: string }>;
+type Metrics = Record<string, { value: number; higherIsBetter: boolean; title: string }>;
 
 export function App() {
   const [methods, setMethods] = useState<MethodInfo[]>([]);
@@ -253,8 +253,10 @@ export function App() {
                   <tbody>
                     {Object.entries(metrics).map(([id, m]) => (
                       <tr key={id}>
-                        <th title={m.title}>{id.toUpperCase()}</th>
-                        <td>{m.value === null ? '∞ (identical)' : m.value.toFixed(id === 'psnr' ? 2 : 4)}</td>
+                        <th>{id.toUpperCase()}</th>
+                        <td title={m.higherIsBetter ? 'higher is better' : 'lower is better'}>
+                          {Number(m.value.toPrecision(4))} <span class="muted">{m.higherIsBetter ? '↑' : '↓'}</span>
+                        </td>
                         <td class="muted">{m.title}</td>
                       </tr>
                     ))}

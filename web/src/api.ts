@@ -100,7 +100,7 @@ export const api = {
   rerun: async (id: string) => (await (await request(`/api/jobs/${id}/rerun`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json()) as Job,
   evaluate: async (id: string) =>
     (await (await request('/api/eval', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ job: id }) })).json()) as {
-      metrics: Record<string, { value: number | null; higherIsBetter: boolean; title: string }>;
+      metrics: Record<string, { value: number; higherIsBetter: boolean; title: string }>;
     },
   /** An object URL for an image the API serves (result or stored input). */
   imageUrl: async (path: string) => URL.createObjectURL(await (await request(path)).blob()),
