@@ -30,7 +30,7 @@ export function MethodPicker({ methods, value, onChange }: { methods: MethodInfo
           {chosen.reference && <small class="muted">{chosen.reference}</small>}
           {missingWeights.length > 0 && (
             <p class="warn">
-              Needs weights: {missingWeights.map((w) => w.model).join(', ')} — install with <code>atelier models pull {missingWeights[0]!.model}</code>
+              Needs weights: {missingWeights.map((w) => w.model).join(', ')} — install with <code>atelier models pull {missingWeights.map((w) => w.model).join(' ')}</code>
             </p>
           )}
         </div>

@@ -40,10 +40,12 @@ function format(v: unknown): string {
 function Field({ name, schema, value, onChange }: { name: string; schema: PropertySchema; value: unknown; onChange: (v: unknown) => void }) {
   const type = typeOf(schema);
   const id = `param-${name}`;
+  const slider = (type === 'number' || type === 'integer') && !schema.enum && bounds(schema) !== undefined;
+  // Only a slider hides its value; every other control shows it itself.
   const label = (
     <label for={id} class="param-label">
       {humanise(name)}
-      {value !== undefined && typeof value !== 'boolean' && <output>{format(value)}</output>}
+      {slider && value !== undefined && <output>{format(value)}</output>}
     </label>
   );
   let control;
@@ -66,7 +68,7 @@ function Field({ name, schema, value, onChange }: { name: string; schema: Proper
         {schema.description && <small>{schema.description}</small>}
       </div>
     );
-  } else if ((type === 'number' || type === 'integer') && bounds(schema)) {
+  } else if (slider) {
     const range = bounds(schema)!;
     control = (
       <input
