@@ -72,7 +72,15 @@ describe.skipIf(!ready)('studio in a browser', () => {
     expect(await page.locator('input#param-strength').getAttribute('type')).toBe('range');
 
     await page.setInputFiles('input[name="content"]', { name: 'content.png', mimeType: 'image/png', buffer: content });
-    await page.setInputFiles('input[name="style"]', { name: 'style.png', mimeType: 'image/png', buffer: style });
+    // The style arrives by drag and drop, as a user would bring it from their file manager.
+    await page.evaluate((b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], 'style.png', { type: 'image/png' }));
+      const zone = document.querySelector('[data-input="style"]')!;
+      zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, style.toString('base64'));
     await expect.poll(() => page.locator('.dropzone.filled').count()).toBe(2);
 
     // Hold the job long enough to see it in progress.
