@@ -112,6 +112,8 @@ export function App() {
     if (useMask && mask) form.append('mask', mask, 'mask.png');
     try {
       follow(await api.submit(form));
+      // On a phone the result is below the form: bring it into view.
+      if (window.matchMedia('(max-width: 720px)').matches) document.getElementById('h-result')?.scrollIntoView({ behavior: 'smooth', block: 'start' });
       void loadHistory();
     } catch (e) {
       setError((e as Error).message);
