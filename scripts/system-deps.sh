@@ -11,7 +11,7 @@ test_packages=(
 )
 # Extra packages only the benchmarks need (peers to compare against).
 bench_packages=(
-  python3-torch  # bench/engine.mjs: PyTorch CPU, the peer for the neural engine
+  python3-torch   # peer for bench/weights-read.mjs (torch.load) and bench/engine.mjs (networks, autodiff)
 )
 
 packages=("${test_packages[@]}")
