@@ -15,7 +15,7 @@ test_packages=(
 # Extra packages only the benchmarks need (peers to compare against).
 bench_packages=(
   python3-skimage   # bench/metrics.mjs: scikit-image's SSIM is the peer
-  python3-torch     # bench/engine.mjs and bench/weights-read.mjs: PyTorch CPU (networks, torch.load)
+  python3-torch     # peer for bench/weights-read.mjs (torch.load) and bench/engine.mjs (networks, autodiff)
 )
 
 packages=("${test_packages[@]}")
