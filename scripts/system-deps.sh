@@ -11,6 +11,8 @@ test_packages=(
 )
 # Extra packages only the benchmarks need (peers to compare against).
 bench_packages=(
+  python3-numpy   # bench/color.mjs: the NumPy Reinhard peer
+  python3-skimage # bench/color.mjs: skimage.exposure.match_histograms and rgb2lab peers
 )
 
 packages=("${test_packages[@]}")

@@ -35,3 +35,46 @@ export function channelStats(img: Image, pixels?: Int32Array): ChannelStats {
   }
   return { mean, std };
 }
+
+/** Channel means and the full covariance matrix (row-major channels×channels, population). */
+export interface ChannelCovariance {
+  mean: Float64Array;
+  cov: Float64Array;
+  count: number;
+}
+
+export function channelCovariance(img: Image, pixels?: Int32Array): ChannelCovariance {
+  const nc = img.channels;
+  const planes = Array.from({ length: nc }, (_, c) => img.plane(c));
+  const count = pixels ? pixels.length : img.pixels;
+  const mean = new Float64Array(nc);
+  const cov = new Float64Array(nc * nc);
+  if (count === 0) return { mean, cov, count };
+  for (let c = 0; c < nc; c++) {
+    const p = planes[c]!;
+    let s = 0;
+    if (pixels) for (let k = 0; k < count; k++) s += p[pixels[k]!]!;
+    else for (let i = 0; i < count; i++) s += p[i]!;
+    mean[c] = s / count;
+  }
+  // Centred products (two passes): one pass of raw moments loses digits on bright, flat images.
+  for (let a = 0; a < nc; a++) {
+    for (let b = a; b < nc; b++) {
+      const pa = planes[a]!;
+      const pb = planes[b]!;
+      const ma = mean[a]!;
+      const mb = mean[b]!;
+      let s = 0;
+      if (pixels) {
+        for (let k = 0; k < count; k++) {
+          const i = pixels[k]!;
+          s += (pa[i]! - ma) * (pb[i]! - mb);
+        }
+      } else {
+        for (let i = 0; i < count; i++) s += (pa[i]! - ma) * (pb[i]! - mb);
+      }
+      cov[a * nc + b] = cov[b * nc + a] = s / count;
+    }
+  }
+  return { mean, cov, count };
+}
