@@ -17,7 +17,7 @@ import { WORKING_SPACES, fromWorkingSpace, quantumOf, toWorkingSpace } from './w
  */
 const params = z.object({
   space: z.enum(WORKING_SPACES).default('rgb').describe('Colour space of the mapping: RGB (as in the paper) or CIE Lab'),
-  ...smoothingParams(0),
+  ...smoothingParams(2),
 });
 
 export const mkl = defineMethod({

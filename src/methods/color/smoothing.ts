@@ -16,16 +16,15 @@ export function smoothingParams(defaultRadius: number) {
   return {
     smooth: z
       .number()
-      .int()
       .min(0)
-      .max(128)
+      .max(10)
       .default(defaultRadius)
-      .describe('Edge-aware smoothing of the colour change, guided by the content: window radius in pixels (0: off)'),
+      .describe("Edge-aware smoothing of the colour change, guided by the content: window radius in % of the image's long side (0: off)"),
     smoothEps: z
       .number()
       .min(1e-6)
       .max(1)
-      .default(1e-4)
+      .default(1e-3)
       .describe('Smoothing edge threshold: colour variance (0–1 RGB units²) below which a window counts as flat'),
   };
 }
@@ -41,13 +40,15 @@ const FULL_RESOLUTION_PIXELS = 2_000_000;
 export function smoothResult(ctx: Pick<RunContext, 'signal'>, content: Image, result: Image, p: SmoothingOptions): Image {
   if (p.smooth === 0 || !content.sameSize(result)) return result;
   throwIfAborted(ctx.signal);
+  // Relative to the image so that a setting means the same at preview and at full size.
+  const radius = Math.max(1, Math.round((p.smooth / 100) * Math.max(content.width, content.height)));
   const change = result.emptyLike();
   for (let i = 0; i < change.data.length; i++) change.data[i] = result.data[i]! - content.data[i]!;
   const subsample =
     content.pixels > FULL_RESOLUTION_PIXELS
-      ? Math.max(1, Math.min(Math.floor(p.smooth / 2), Math.ceil(Math.sqrt(content.pixels / FULL_RESOLUTION_PIXELS))))
+      ? Math.max(1, Math.min(Math.floor(radius / 4), Math.ceil(Math.sqrt(content.pixels / FULL_RESOLUTION_PIXELS))))
       : 1;
-  const smoothed = guidedFilter(content, change, { radius: p.smooth, eps: p.smoothEps, subsample });
+  const smoothed = guidedFilter(content, change, { radius, eps: p.smoothEps, subsample });
   const out = new Image(result.width, result.height, result.channels, smoothed.data, result.alpha);
   for (let i = 0; i < out.data.length; i++) out.data[i] = out.data[i]! + content.data[i]!;
   return out;
