@@ -29,9 +29,7 @@ export function guidedFilter(guide: Image, input: Image, options: GuidedFilterOp
   const g = s > 1 ? resizeImage(guide, lowW, lowH) : guide;
   const p = s > 1 ? resizeImage(input, lowW, lowH) : input;
   const radius = Math.max(1, Math.round(options.radius / s));
-  let coef = coefficients(g, p, radius, options.eps);
-  if (s > 1) coef = resizeImage(coef, guide.width, guide.height);
-  return applyCoefficients(guide, coef, input.channels);
+  return applyCoefficients(guide, coefficients(g, p, radius, options.eps), input.channels);
 }
 
 /**
@@ -123,18 +121,50 @@ function coefficients(guide: Image, input: Image, r: number, eps: number): Image
   return out;
 }
 
+/**
+ * q = ā·I + b̄ at the guide's resolution. Coefficients computed at a lower resolution are read
+ * through bilinear interpolation on the fly (no full-resolution copy of them is ever made).
+ */
 function applyCoefficients(guide: Image, coef: Image, channels: number): Image {
   const gc = guide.channels;
-  const n = guide.pixels;
-  const out = new Image(guide.width, guide.height, channels, undefined, guide.alpha);
-  for (let ch = 0; ch < channels; ch++) {
-    const q = out.plane(ch);
-    const B = coef.plane(ch * (gc + 1) + gc);
-    q.set(B);
-    for (let a = 0; a < gc; a++) {
-      const A = coef.plane(ch * (gc + 1) + a);
-      const I = guide.plane(a);
-      for (let i = 0; i < n; i++) q[i] = q[i]! + A[i]! * I[i]!;
+  const { width: w, height: h } = guide;
+  const { width: cw, height: ch } = coef;
+  const taps = (n: number, m: number) => {
+    const i0 = new Int32Array(n);
+    const i1 = new Int32Array(n);
+    const f = new Float32Array(n);
+    for (let o = 0; o < n; o++) {
+      const x = Math.min(m - 1, Math.max(0, ((o + 0.5) * m) / n - 0.5));
+      i0[o] = Math.floor(x);
+      i1[o] = Math.min(m - 1, i0[o]! + 1);
+      f[o] = x - i0[o]!;
+    }
+    return { i0, i1, f };
+  };
+  const tx = taps(w, cw);
+  const ty = taps(h, ch);
+  const out = new Image(w, h, channels, undefined, guide.alpha);
+  const I = Array.from({ length: gc }, (_, a) => guide.plane(a));
+  for (let c = 0; c < channels; c++) {
+    const q = out.plane(c);
+    for (let k = 0; k <= gc; k++) {
+      const P = coef.plane(c * (gc + 1) + k);
+      const G = k < gc ? I[k]! : undefined;
+      for (let y = 0; y < h; y++) {
+        const r0 = ty.i0[y]! * cw;
+        const r1 = ty.i1[y]! * cw;
+        const fy = ty.f[y]!;
+        const o = y * w;
+        for (let x = 0; x < w; x++) {
+          const x0 = tx.i0[x]!;
+          const x1 = tx.i1[x]!;
+          const fx = tx.f[x]!;
+          const top = P[r0 + x0]! + (P[r0 + x1]! - P[r0 + x0]!) * fx;
+          const bottom = P[r1 + x0]! + (P[r1 + x1]! - P[r1 + x0]!) * fx;
+          const v = top + (bottom - top) * fy;
+          q[o + x] = (k === 0 ? 0 : q[o + x]!) + (G ? v * G[o + x]! : v);
+        }
+      }
     }
   }
   return out;

@@ -4,70 +4,123 @@
  * (ties) form one group that takes the quantile at the group's middle rank — they stay equal, as
  * a pointwise colour mapping must. No binning: ranks come from a counting sort when the values lie
  * on a 16-bit grid (8- and 16-bit images read as-is) and from a radix sort of the float bits
- * otherwise, both O(N).
+ * otherwise, both O(N). Values may carry weights (distinct colours standing for many pixels).
  */
 
-/** A sorted copy of the values: the target's quantile function. */
-export function sortedCopy(values: Float32Array): Float32Array {
-  return new Float32Array(values).sort();
-}
+/**
+ * The quantile function of a sample (optionally weighted: sample k stands for weights[k] equal
+ * values), read between sample centres as the unweighted sample expanded would be.
+ */
+export class QuantileFunction {
+  private readonly sorted: Float32Array;
+  /** Cumulative weight up to and including each sorted sample; undefined: 1 each. */
+  private readonly cumulative?: Float64Array;
+  readonly total: number;
 
-/** The target's value at fraction `t` of its ranks, interpolated between sample centres. */
-function quantileAt(sorted: Float32Array, t: number): number {
-  const m = sorted.length;
-  const x = t * m - 0.5;
-  if (x <= 0) return sorted[0]!;
-  if (x >= m - 1) return sorted[m - 1]!;
-  const i = x | 0;
-  const f = x - i;
-  return sorted[i]! + (sorted[i + 1]! - sorted[i]!) * f;
+  constructor(values: Float32Array, weights?: Float64Array) {
+    if (!weights) {
+      this.sorted = new Float32Array(values).sort();
+      this.total = values.length;
+      return;
+    }
+    const { order } = radixArgsort(values);
+    this.sorted = new Float32Array(values.length);
+    this.cumulative = new Float64Array(values.length);
+    let sum = 0;
+    for (let k = 0; k < order.length; k++) {
+      this.sorted[k] = values[order[k]!]!;
+      sum += weights[order[k]!]!;
+      this.cumulative[k] = sum;
+    }
+    this.total = sum;
+  }
+
+  /** The value at fraction t of the ranks. */
+  at(t: number): number {
+    const x = t * this.total - 0.5;
+    if (x <= 0) return this.sorted[0]!;
+    if (x >= this.total - 1) return this.sorted[this.sorted.length - 1]!;
+    const j = Math.floor(x);
+    const a = this.expanded(j);
+    return a + (this.expanded(j + 1) - a) * (x - j);
+  }
+
+  /** The j-th smallest value of the expanded sample. */
+  private expanded(j: number): number {
+    const cum = this.cumulative;
+    if (!cum) return this.sorted[j]!;
+    let lo = 0;
+    let hi = cum.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cum[mid]! > j) hi = mid;
+      else lo = mid + 1;
+    }
+    return this.sorted[lo]!;
+  }
 }
 
 const GRID = 65535;
 /** How far from a grid point (in grid steps) a value may lie and still count as on the grid. */
 const GRID_SLACK = 0.02;
 
-/** In place: give `values` the distribution of `sortedTarget` (ascending, non-empty). */
-export function histogramMatch(values: Float32Array, sortedTarget: Float32Array): void {
-  if (values.length === 0 || sortedTarget.length === 0) return;
-  const counts = gridCounts(values);
-  if (counts) matchOnGrid(values, counts, sortedTarget);
-  else matchByRadix(values, sortedTarget);
+/**
+ * In place: give `values` (each standing for weights[k] pixels, or one) the distribution of
+ * `target`.
+ */
+export function histogramMatch(values: Float32Array, target: QuantileFunction, weights?: Float64Array): void {
+  if (values.length === 0 || target.total === 0) return;
+  const counts = gridCounts(values, weights);
+  if (counts) matchOnGrid(values, counts, target);
+  else matchByRadix(values, target, weights);
 }
 
-/** Counts per 16-bit grid level, or undefined when some value is off the grid. */
-function gridCounts(values: Float32Array): Uint32Array | undefined {
-  const counts = new Uint32Array(GRID + 1);
+/** Weight per 16-bit grid level, or undefined when some value is off the grid. */
+function gridCounts(values: Float32Array, weights: Float64Array | undefined): Float64Array | undefined {
+  const counts = new Float64Array(GRID + 1);
   for (let i = 0; i < values.length; i++) {
     const q = values[i]! * GRID;
     const k = Math.round(q);
     if (!(k >= 0 && k <= GRID) || Math.abs(q - k) > GRID_SLACK) return undefined;
-    counts[k]!++;
+    counts[k]! += weights ? weights[i]! : 1;
   }
   return counts;
 }
 
-function matchOnGrid(values: Float32Array, counts: Uint32Array, sortedTarget: Float32Array): void {
-  const n = values.length;
+function matchOnGrid(values: Float32Array, counts: Float64Array, target: QuantileFunction): void {
+  let total = 0;
+  for (let k = 0; k <= GRID; k++) total += counts[k]!;
   const lut = new Float32Array(GRID + 1);
   let rank = 0;
   for (let k = 0; k <= GRID; k++) {
     const c = counts[k]!;
     if (c === 0) continue;
-    lut[k] = quantileAt(sortedTarget, (rank + c / 2) / n);
+    lut[k] = target.at((rank + c / 2) / total);
     rank += c;
   }
-  for (let i = 0; i < n; i++) values[i] = lut[Math.round(values[i]! * GRID)]!;
+  for (let i = 0; i < values.length; i++) values[i] = lut[Math.round(values[i]! * GRID)]!;
 }
 
-function matchByRadix(values: Float32Array, sortedTarget: Float32Array): void {
+function matchByRadix(values: Float32Array, target: QuantileFunction, weights: Float64Array | undefined): void {
   const n = values.length;
+  let total = n;
+  if (weights) {
+    total = 0;
+    for (let i = 0; i < n; i++) total += weights[i]!;
+  }
   const { keys, order } = radixArgsort(values);
+  let rank = 0;
   for (let r = 0; r < n; ) {
     let e = r + 1;
     while (e < n && keys[e] === keys[r]) e++;
-    const v = quantileAt(sortedTarget, (r + (e - r) / 2) / n);
+    let w = e - r;
+    if (weights) {
+      w = 0;
+      for (let k = r; k < e; k++) w += weights[order[k]!]!;
+    }
+    const v = target.at((rank + w / 2) / total);
     for (let k = r; k < e; k++) values[order[k]!] = v;
+    rank += w;
     r = e;
   }
 }

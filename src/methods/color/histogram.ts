@@ -2,8 +2,9 @@ import { z } from 'zod';
 import { labToRgb, rgbToLab } from '../../core/color.js';
 import { throwIfAborted } from '../../core/errors.js';
 import { defineMethod } from '../../core/registry.js';
-import { histogramMatch, sortedCopy } from './histogram-match.js';
-import { gather, regionPairs, scatter } from './regions.js';
+import { QuantileFunction, histogramMatch } from './histogram-match.js';
+import { colorSamples, paintSamples } from './palette.js';
+import { regionPairs } from './regions.js';
 import { smoothingParams, smoothResult } from './smoothing.js';
 
 /**
@@ -33,22 +34,23 @@ export const histogram = defineMethod({
   regions: 'native',
   async run(ctx, { content, style, regions }, p) {
     const rgb = p.channels === 'rgb';
-    const c = rgb ? content.clone() : rgbToLab(content);
-    const s = rgb ? style! : rgbToLab(style!);
     const matched = p.channels === 'lightness' ? [0] : [0, 1, 2];
+    const out = content.emptyLike();
     const pairs = regionPairs(regions);
-    const steps = pairs.length * matched.length + 1;
+    const steps = pairs.length * matched.length;
     let step = 0;
     for (const pair of pairs) {
+      const cs = colorSamples(content, pair.content);
+      const ss = colorSamples(style!, pair.style);
+      const c = rgb ? cs.colors : rgbToLab(cs.colors);
+      const s = rgb ? ss.colors : rgbToLab(ss.colors);
       for (const ch of matched) {
         throwIfAborted(ctx.signal);
-        const plane = c.plane(ch);
-        const values = gather(plane, pair.content);
-        histogramMatch(values, sortedCopy(gather(s.plane(ch), pair.style)));
-        scatter(plane, pair.content, values);
+        histogramMatch(c.plane(ch), new QuantileFunction(s.plane(ch), ss.weights), cs.weights);
         ctx.progress.step(++step, steps);
       }
+      paintSamples(out, pair.content, cs, rgb ? c : labToRgb(c));
     }
-    return smoothResult(ctx, content, rgb ? c : labToRgb(c), p);
+    return smoothResult(ctx, content, out, p);
   },
 });

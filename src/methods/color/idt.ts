@@ -3,6 +3,7 @@ import { throwIfAborted } from '../../core/errors.js';
 import type { Image } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
 import type { Rng } from '../../core/rng.js';
+import { colorSamples, paintSamples } from './palette.js';
 import { regionPairs } from './regions.js';
 import { regrain } from './regrain.js';
 import { smoothingParams, smoothResult } from './smoothing.js';
@@ -36,22 +37,25 @@ export const idt = defineMethod({
   quickParams: { iterations: 3 },
   regions: 'native',
   async run(ctx, { content, style, regions }, p) {
-    const c = toWorkingSpace(content, p.space);
-    const s = toWorkingSpace(style!, p.space);
     const rotations = Array.from({ length: p.iterations }, () => randomRotation(ctx.rng));
     const pairs = regionPairs(regions);
     const transferShare = p.regrain ? 0.7 : 0.95;
     const total = pairs.length * p.iterations;
     let step = 0;
+    let out = content.emptyLike();
     for (const pair of pairs) {
+      const cs = colorSamples(content, pair.content);
+      const ss = colorSamples(style!, pair.style);
+      const c = toWorkingSpace(cs.colors, p.space);
+      const s = toWorkingSpace(ss.colors, p.space);
       for (const r of rotations) {
         throwIfAborted(ctx.signal);
-        const moved = transferStep(c, pair.content, s, pair.style, r, p.bins);
+        const moved = transferStep(c, cs.weights, s, ss.weights, r, p.bins);
         step++;
         ctx.progress.sub(0, transferShare).step(step, total, { meanShift: moved });
       }
+      paintSamples(out, pair.content, cs, fromWorkingSpace(c, p.space));
     }
-    let out = fromWorkingSpace(c, p.space);
     if (p.regrain) {
       const levels = ctx.progress.sub(transferShare, 0.95, 'regrain');
       out = regrain(content, out, {
@@ -86,23 +90,22 @@ export function randomRotation(rng: Rng): Float64Array {
 }
 
 /**
- * One IDT step over the content pixels `cp` (or all): for each axis of `rot`, the 1-D transfer
- * of the content's projections onto the style's (over `sp` or all), then x += Rᵀ(f(Rx) − Rx).
- * Returns the mean length of the move, for progress.
+ * One IDT step over the content colour samples (weighted by how many pixels each stands for):
+ * for each axis of `rot`, the 1-D transfer of the content's projections onto the style's, then
+ * x += Rᵀ(f(Rx) − Rx). Returns the mean length of the move, for progress.
  */
-function transferStep(c: Image, cp: Int32Array | undefined, s: Image, sp: Int32Array | undefined, rot: Float64Array, bins: number): number {
+function transferStep(c: Image, cw: Float64Array | undefined, s: Image, sw: Float64Array | undefined, rot: Float64Array, bins: number): number {
   const luts = [0, 1, 2].map((axis) => {
-    const range = projectionRange(c, cp, rot, axis);
-    const sr = projectionRange(s, sp, rot, axis);
+    const range = projectionRange(c, rot, axis);
+    const sr = projectionRange(s, rot, axis);
     const lo = Math.min(range[0], sr[0]);
     const hi = Math.max(range[1], sr[1]);
-    return transfer1D(projectionHistogram(c, cp, rot, axis, lo, hi, bins), projectionHistogram(s, sp, rot, axis, lo, hi, bins), lo, hi);
+    return transfer1D(projectionHistogram(c, cw, rot, axis, lo, hi, bins), projectionHistogram(s, sw, rot, axis, lo, hi, bins), lo, hi);
   });
   const [P0, P1, P2] = [c.plane(0), c.plane(1), c.plane(2)];
-  const count = cp ? cp.length : c.pixels;
   let moved = 0;
-  for (let k = 0; k < count; k++) {
-    const i = cp ? cp[k]! : k;
+  let total = 0;
+  for (let i = 0; i < c.pixels; i++) {
     const x0 = P0[i]!;
     const x1 = P1[i]!;
     const x2 = P2[i]!;
@@ -112,19 +115,19 @@ function transferStep(c: Image, cp: Int32Array | undefined, s: Image, sp: Int32A
     P0[i] = x0 + rot[0]! * d0 + rot[3]! * d1 + rot[6]! * d2;
     P1[i] = x1 + rot[1]! * d0 + rot[4]! * d1 + rot[7]! * d2;
     P2[i] = x2 + rot[2]! * d0 + rot[5]! * d1 + rot[8]! * d2;
-    moved += Math.sqrt(d0 * d0 + d1 * d1 + d2 * d2);
+    const w = cw ? cw[i]! : 1;
+    moved += w * Math.sqrt(d0 * d0 + d1 * d1 + d2 * d2);
+    total += w;
   }
-  return count > 0 ? moved / count : 0;
+  return total > 0 ? moved / total : 0;
 }
 
-function projectionRange(img: Image, px: Int32Array | undefined, rot: Float64Array, axis: number): [number, number] {
+function projectionRange(img: Image, rot: Float64Array, axis: number): [number, number] {
   const [a, b, cc] = [rot[axis * 3]!, rot[axis * 3 + 1]!, rot[axis * 3 + 2]!];
   const [P0, P1, P2] = [img.plane(0), img.plane(1), img.plane(2)];
-  const count = px ? px.length : img.pixels;
   let lo = Infinity;
   let hi = -Infinity;
-  for (let k = 0; k < count; k++) {
-    const i = px ? px[k]! : k;
+  for (let i = 0; i < img.pixels; i++) {
     const v = a * P0[i]! + b * P1[i]! + cc * P2[i]!;
     if (v < lo) lo = v;
     if (v > hi) hi = v;
@@ -132,16 +135,14 @@ function projectionRange(img: Image, px: Int32Array | undefined, rot: Float64Arr
   return [lo, hi];
 }
 
-function projectionHistogram(img: Image, px: Int32Array | undefined, rot: Float64Array, axis: number, lo: number, hi: number, bins: number): Float64Array {
+function projectionHistogram(img: Image, weights: Float64Array | undefined, rot: Float64Array, axis: number, lo: number, hi: number, bins: number): Float64Array {
   const [a, b, cc] = [rot[axis * 3]!, rot[axis * 3 + 1]!, rot[axis * 3 + 2]!];
   const [P0, P1, P2] = [img.plane(0), img.plane(1), img.plane(2)];
   const hist = new Float64Array(bins);
   const scale = hi > lo ? bins / (hi - lo) : 0;
-  const count = px ? px.length : img.pixels;
-  for (let k = 0; k < count; k++) {
-    const i = px ? px[k]! : k;
+  for (let i = 0; i < img.pixels; i++) {
     const bin = Math.floor((a * P0[i]! + b * P1[i]! + cc * P2[i]! - lo) * scale);
-    hist[bin < 0 ? 0 : bin >= bins ? bins - 1 : bin]!++;
+    hist[bin < 0 ? 0 : bin >= bins ? bins - 1 : bin]! += weights ? weights[i]! : 1;
   }
   return hist;
 }

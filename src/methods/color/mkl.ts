@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { throwIfAborted } from '../../core/errors.js';
 import type { Image } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
+import { colorSamples, paintSamples } from './palette.js';
 import { regionPairs } from './regions.js';
 import { smoothingParams, smoothResult } from './smoothing.js';
 import { channelCovariance } from './statistics.js';
@@ -30,20 +31,22 @@ export const mkl = defineMethod({
   params,
   regions: 'native',
   async run(ctx, { content, style, regions }, p) {
-    const c = toWorkingSpace(content, p.space);
-    const s = toWorkingSpace(style!, p.space);
     const floor = quantumOf(p.space) ** 2 / 12;
+    const out = content.emptyLike();
     const pairs = regionPairs(regions);
     for (let k = 0; k < pairs.length; k++) {
       throwIfAborted(ctx.signal);
       const pair = pairs[k]!;
-      const cs = channelCovariance(c, pair.content);
-      const ss = channelCovariance(s, pair.style);
-      const t = mongeKantorovichMatrix(cs.cov, ss.cov, floor);
-      applyAffine(c, pair.content, t, cs.mean, ss.mean);
+      const cs = colorSamples(content, pair.content);
+      const ss = colorSamples(style!, pair.style);
+      const c = toWorkingSpace(cs.colors, p.space);
+      const cc = channelCovariance(c, undefined, cs.weights);
+      const sc = channelCovariance(toWorkingSpace(ss.colors, p.space), undefined, ss.weights);
+      applyAffine(c, mongeKantorovichMatrix(cc.cov, sc.cov, floor), cc.mean, sc.mean);
+      paintSamples(out, pair.content, cs, fromWorkingSpace(c, p.space));
       ctx.progress.step(k + 1, pairs.length + 1);
     }
-    return smoothResult(ctx, content, fromWorkingSpace(c, p.space), p);
+    return smoothResult(ctx, content, out, p);
   },
 });
 
@@ -64,14 +67,12 @@ export function mongeKantorovichMatrix(covContent: Float64Array, covStyle: Float
   return symmetrise(multiply(multiply(invHalf, innerHalf, n), invHalf, n), n);
 }
 
-/** In place over `pixels` (or all): x ↦ T(x − from) + to. */
-function applyAffine(img: Image, pixels: Int32Array | undefined, t: Float64Array, from: Float64Array, to: Float64Array): void {
+/** In place: x ↦ T(x − from) + to. */
+function applyAffine(img: Image, t: Float64Array, from: Float64Array, to: Float64Array): void {
   const nc = img.channels;
   const planes = Array.from({ length: nc }, (_, ch) => img.plane(ch));
   const x = new Float64Array(nc);
-  const count = pixels ? pixels.length : img.pixels;
-  for (let k = 0; k < count; k++) {
-    const i = pixels ? pixels[k]! : k;
+  for (let i = 0; i < img.pixels; i++) {
     for (let a = 0; a < nc; a++) x[a] = planes[a]![i]! - from[a]!;
     for (let a = 0; a < nc; a++) {
       let v = to[a]!;

@@ -27,20 +27,3 @@ export function regionPairs(regions: Regions | undefined): RegionPair[] {
   }
   return pairs;
 }
-
-/** The values of `plane` at `indices` (a copy), or the plane itself when no indices are given. */
-export function gather(plane: Float32Array, indices: Int32Array | undefined): Float32Array {
-  if (!indices) return plane;
-  const out = new Float32Array(indices.length);
-  for (let k = 0; k < indices.length; k++) out[k] = plane[indices[k]!]!;
-  return out;
-}
-
-/** Write `values` back to `plane` at `indices` (no-op when `values` is the plane itself). */
-export function scatter(plane: Float32Array, indices: Int32Array | undefined, values: Float32Array): void {
-  if (!indices) {
-    if (values !== plane) plane.set(values);
-    return;
-  }
-  for (let k = 0; k < indices.length; k++) plane[indices[k]!] = values[k]!;
-}
