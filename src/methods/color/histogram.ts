@@ -3,7 +3,7 @@ import { labToRgb, rgbToLab } from '../../core/color.js';
 import { throwIfAborted } from '../../core/errors.js';
 import { defineMethod } from '../../core/registry.js';
 import { QuantileFunction, histogramMatch } from './histogram-match.js';
-import { colorSamples, paintSamples } from './palette.js';
+import { colorSamples, paintSamples, pixelSamples } from './palette.js';
 import { regionPairs } from './regions.js';
 import { smoothingParams, smoothResult } from './smoothing.js';
 
@@ -40,8 +40,10 @@ export const histogram = defineMethod({
     const steps = pairs.length * matched.length;
     let step = 0;
     for (const pair of pairs) {
-      const cs = colorSamples(content, pair.content);
-      const ss = colorSamples(style!, pair.style);
+      // Per RGB channel the values are already on a 16-bit grid (counting sort, no Lab to convert):
+      // distinct colours would not pay for their bookkeeping.
+      const cs = rgb ? pixelSamples(content, pair.content) : colorSamples(content, pair.content);
+      const ss = rgb ? pixelSamples(style!, pair.style) : colorSamples(style!, pair.style);
       const c = rgb ? cs.colors : rgbToLab(cs.colors);
       const s = rgb ? ss.colors : rgbToLab(ss.colors);
       for (const ch of matched) {

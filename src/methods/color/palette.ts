@@ -40,35 +40,39 @@ export function colorSamples(img: Image, pixels?: Int32Array): ColorSamples {
       Math.abs(qg - kg) > GRID_SLACK ||
       Math.abs(qb - kb) > GRID_SLACK
     ) {
-      return perPixel(img, pixels);
+      return pixelSamples(img, pixels);
     }
     index[k] = (kr << 16) | (kg << 8) | kb;
   }
-  // Pass 2: number the distinct keys in order of first appearance.
+  // Pass 2: number the distinct keys in order of first appearance and count them.
   const slot = new Int32Array(1 << 24).fill(-1);
-  let count = 0;
+  const firstPixel: number[] = [];
+  const counts: number[] = [];
   for (let k = 0; k < n; k++) {
     const key = index[k]!;
     let s = slot[key]!;
-    if (s < 0) s = slot[key] = count++;
+    if (s < 0) {
+      s = slot[key] = firstPixel.length;
+      firstPixel.push(pixels ? pixels[k]! : k);
+      counts.push(0);
+    }
+    counts[s]!++;
     index[k] = s;
   }
+  const count = firstPixel.length;
   const colors = new Image(count, 1, 3);
-  const weights = new Float64Array(count);
   const [cr, cg, cb] = [colors.plane(0), colors.plane(1), colors.plane(2)];
-  for (let k = 0; k < n; k++) {
-    const s = index[k]!;
-    if (weights[s]++ === 0) {
-      const i = pixels ? pixels[k]! : k;
-      cr[s] = r[i]!;
-      cg[s] = g[i]!;
-      cb[s] = b[i]!;
-    }
+  for (let s = 0; s < count; s++) {
+    const i = firstPixel[s]!;
+    cr[s] = r[i]!;
+    cg[s] = g[i]!;
+    cb[s] = b[i]!;
   }
-  return { colors, weights, index };
+  return { colors, weights: Float64Array.from(counts), index };
 }
 
-function perPixel(img: Image, pixels: Int32Array | undefined): ColorSamples {
+/** One sample per pixel of the subset (a copy): for values off the 8-bit grid, or when a method wants it. */
+export function pixelSamples(img: Image, pixels?: Int32Array): ColorSamples {
   if (!pixels) return { colors: new Image(img.pixels, 1, img.channels, img.data.slice()) };
   const colors = new Image(pixels.length, 1, img.channels);
   for (let c = 0; c < img.channels; c++) {
@@ -81,12 +85,25 @@ function perPixel(img: Image, pixels: Int32Array | undefined): ColorSamples {
 
 /** Paint the mapped sample colours back onto `out` over `pixels` (or all of it). */
 export function paintSamples(out: Image, pixels: Int32Array | undefined, samples: ColorSamples, mapped: Image): void {
-  const n = pixels ? pixels.length : out.pixels;
   const { index } = samples;
-  for (let c = 0; c < out.channels; c++) {
-    const src = mapped.plane(c);
-    const dst = out.plane(c);
-    if (!pixels && !index) dst.set(src);
-    else for (let k = 0; k < n; k++) dst[pixels ? pixels[k]! : k] = src[index ? index[k]! : k]!;
+  if (out.channels !== 3 || (!pixels && !index)) {
+    for (let c = 0; c < out.channels; c++) {
+      const src = mapped.plane(c);
+      const dst = out.plane(c);
+      if (!pixels && !index) dst.set(src);
+      else for (let k = 0; k < (pixels ? pixels.length : out.pixels); k++) dst[pixels ? pixels[k]! : k] = src[index ? index[k]! : k]!;
+    }
+    return;
+  }
+  // Pixel-major: one index read serves the three channels.
+  const [s0, s1, s2] = [mapped.plane(0), mapped.plane(1), mapped.plane(2)];
+  const [d0, d1, d2] = [out.plane(0), out.plane(1), out.plane(2)];
+  const n = pixels ? pixels.length : out.pixels;
+  for (let k = 0; k < n; k++) {
+    const i = pixels ? pixels[k]! : k;
+    const s = index ? index[k]! : k;
+    d0[i] = s0[s]!;
+    d1[i] = s1[s]!;
+    d2[i] = s2[s]!;
   }
 }

@@ -5,6 +5,7 @@ import type { Image } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
 import { colorSamples, paintSamples } from './palette.js';
 import { regionPairs } from './regions.js';
+import { smoothingParams, smoothResult } from './smoothing.js';
 import { channelStats } from './statistics.js';
 
 /**
@@ -21,6 +22,7 @@ const params = z.object({
     .boolean()
     .default(true)
     .describe("Match the style's spread (standard deviation) as well as its mean"),
+  ...smoothingParams(0),
 });
 
 /** Flat channels would divide by zero; below this spread a channel is only shifted. */
@@ -51,7 +53,7 @@ export const reinhard = defineMethod({
       paintSamples(out, pair.content, cs, from(c));
       ctx.progress.step(k + 1, pairs.length);
     }
-    return out;
+    return smoothResult(ctx, content, out, p);
   },
 });
 
