@@ -45,14 +45,12 @@ export function colorSamples(img: Image, pixels?: Int32Array): ColorSamples {
     index[k] = (kr << 16) | (kg << 8) | kb;
   }
   // Pass 2: number the distinct keys in order of first appearance and count them.
-  const slot = new Int32Array(1 << 24).fill(-1);
+  const slots = new SlotTable(n);
   const firstPixel: number[] = [];
   const counts: number[] = [];
   for (let k = 0; k < n; k++) {
-    const key = index[k]!;
-    let s = slot[key]!;
-    if (s < 0) {
-      s = slot[key] = firstPixel.length;
+    let s = slots.get(index[k]!, firstPixel.length);
+    if (s === firstPixel.length) {
       firstPixel.push(pixels ? pixels[k]! : k);
       counts.push(0);
     }
@@ -69,6 +67,52 @@ export function colorSamples(img: Image, pixels?: Int32Array): ColorSamples {
     cb[s] = b[i]!;
   }
   return { colors, weights: Float64Array.from(counts), index };
+}
+
+/**
+ * Maps 24-bit colour keys to sample numbers: a direct table for big images, an open-addressing
+ * hash (linear probing) sized to the pixel count for small ones, where zeroing 64 MB would cost
+ * more than the whole method.
+ */
+class SlotTable {
+  private readonly direct?: Int32Array;
+  private readonly keys?: Int32Array;
+  private readonly values?: Int32Array;
+  private readonly shift: number = 0;
+  private readonly mask: number = 0;
+
+  constructor(pixels: number) {
+    if (pixels >= 1 << 21) {
+      this.direct = new Int32Array(1 << 24).fill(-1);
+      return;
+    }
+    const bits = Math.max(4, Math.ceil(Math.log2(2 * pixels + 1)));
+    this.keys = new Int32Array(1 << bits).fill(-1);
+    this.values = new Int32Array(1 << bits);
+    this.shift = 32 - bits;
+    this.mask = (1 << bits) - 1;
+  }
+
+  /** The slot of `key`, or `next` (now assigned to it) when it is new. */
+  get(key: number, next: number): number {
+    const direct = this.direct;
+    if (direct) {
+      const s = direct[key]!;
+      if (s >= 0) return s;
+      direct[key] = next;
+      return next;
+    }
+    const keys = this.keys!;
+    for (let h = Math.imul(key, 0x9e3779b1) >>> this.shift; ; h = (h + 1) & this.mask) {
+      const k = keys[h]!;
+      if (k === key) return this.values![h]!;
+      if (k === -1) {
+        keys[h] = key;
+        this.values![h] = next;
+        return next;
+      }
+    }
+  }
 }
 
 /** One sample per pixel of the subset (a copy): for values off the 8-bit grid, or when a method wants it. */
