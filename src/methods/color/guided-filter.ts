@@ -145,25 +145,46 @@ function applyCoefficients(guide: Image, coef: Image, channels: number): Image {
   const ty = taps(h, ch);
   const out = new Image(w, h, channels, undefined, guide.alpha);
   const I = Array.from({ length: gc }, (_, a) => guide.plane(a));
-  for (let c = 0; c < channels; c++) {
-    const q = out.plane(c);
-    for (let k = 0; k <= gc; k++) {
-      const P = coef.plane(c * (gc + 1) + k);
-      const G = k < gc ? I[k]! : undefined;
-      for (let y = 0; y < h; y++) {
-        const r0 = ty.i0[y]! * cw;
-        const r1 = ty.i1[y]! * cw;
-        const fy = ty.f[y]!;
-        const o = y * w;
+  const planes = coef.channels;
+  // Per output row: each coefficient plane interpolated vertically once (at coefficient width),
+  // then horizontally per pixel.
+  const rows = Array.from({ length: planes }, () => new Float32Array(cw));
+  for (let y = 0; y < h; y++) {
+    const r0 = ty.i0[y]! * cw;
+    const r1 = ty.i1[y]! * cw;
+    const fy = ty.f[y]!;
+    for (let k = 0; k < planes; k++) {
+      const P = coef.plane(k);
+      const row = rows[k]!;
+      for (let x = 0; x < cw; x++) row[x] = P[r0 + x]! + (P[r1 + x]! - P[r0 + x]!) * fy;
+    }
+    const o = y * w;
+    const { i0, i1, f } = tx;
+    for (let c = 0; c < channels; c++) {
+      const q = out.plane(c);
+      const base = c * (gc + 1);
+      const B = rows[base + gc]!;
+      if (gc === 3) {
+        // Pixel-major for the usual colour guide: taps read once for the four coefficients.
+        const [A0, A1, A2] = [rows[base]!, rows[base + 1]!, rows[base + 2]!];
+        const [G0, G1, G2] = [I[0]!, I[1]!, I[2]!];
         for (let x = 0; x < w; x++) {
-          const x0 = tx.i0[x]!;
-          const x1 = tx.i1[x]!;
-          const fx = tx.f[x]!;
-          const top = P[r0 + x0]! + (P[r0 + x1]! - P[r0 + x0]!) * fx;
-          const bottom = P[r1 + x0]! + (P[r1 + x1]! - P[r1 + x0]!) * fx;
-          const v = top + (bottom - top) * fy;
-          q[o + x] = (k === 0 ? 0 : q[o + x]!) + (G ? v * G[o + x]! : v);
+          const x0 = i0[x]!;
+          const x1 = i1[x]!;
+          const fx = f[x]!;
+          const a0 = A0[x0]! + (A0[x1]! - A0[x0]!) * fx;
+          const a1 = A1[x0]! + (A1[x1]! - A1[x0]!) * fx;
+          const a2 = A2[x0]! + (A2[x1]! - A2[x0]!) * fx;
+          const b = B[x0]! + (B[x1]! - B[x0]!) * fx;
+          q[o + x] = b + a0 * G0[o + x]! + a1 * G1[o + x]! + a2 * G2[o + x]!;
         }
+        continue;
+      }
+      for (let x = 0; x < w; x++) q[o + x] = B[i0[x]!]! + (B[i1[x]!]! - B[i0[x]!]!) * f[x]!;
+      for (let a = 0; a < gc; a++) {
+        const A = rows[base + a]!;
+        const G = I[a]!;
+        for (let x = 0; x < w; x++) q[o + x] = q[o + x]! + (A[i0[x]!]! + (A[i1[x]!]! - A[i0[x]!]!) * f[x]!) * G[o + x]!;
       }
     }
   }
