@@ -46,54 +46,76 @@ function solveLevel(J: Image, I: Image, T: Image, sweeps: number, smoothness: nu
   const { width: w, height: hgt } = I;
   const n = I.pixels;
   const nc = I.channels;
+  const planes = Array.from({ length: nc }, (_, c) => I.plane(c));
   // φ from the content's gradient magnitude (all channels), scaled by the level's pixel size.
   const phi = new Float32Array(n);
   for (let y = 0; y < hgt; y++) {
+    const up = Math.max(0, y - 1) * w;
+    const down = Math.min(hgt - 1, y + 1) * w;
     for (let x = 0; x < w; x++) {
-      const i = y * w + x;
+      const left = Math.max(0, x - 1);
+      const right = Math.min(w - 1, x + 1);
       let g2 = 0;
       for (let c = 0; c < nc; c++) {
-        const p = I.plane(c);
-        const gx = (p[y * w + Math.min(w - 1, x + 1)]! - p[y * w + Math.max(0, x - 1)]!) / 2;
-        const gy = (p[Math.min(hgt - 1, y + 1) * w + x]! - p[Math.max(0, y - 1) * w + x]!) / 2;
+        const p = planes[c]!;
+        const gx = (p[y * w + right]! - p[y * w + left]!) / 2;
+        const gy = (p[down + x]! - p[up + x]!) / 2;
         g2 += gx * gx + gy * gy;
       }
-      phi[i] = ((30 / (1 + (10 * Math.sqrt(g2)) / Math.max(smoothness, 1e-6))) * h);
+      phi[y * w + x] = (30 / (1 + (10 * Math.sqrt(g2)) / Math.max(smoothness, 1e-6))) * h;
     }
   }
+  // Edge weights to the right and below (0 past the border), and each pixel's normaliser (ψ = 1).
+  const wx = new Float32Array(n);
+  const wy = new Float32Array(n);
+  const den = new Float32Array(n).fill(1);
+  for (let y = 0; y < hgt; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = y * w + x;
+      if (x < w - 1) {
+        const f = (phi[i]! + phi[i + 1]!) / 2;
+        wx[i] = f;
+        den[i]! += f;
+        den[i + 1]! += f;
+      }
+      if (y < hgt - 1) {
+        const f = (phi[i]! + phi[i + w]!) / 2;
+        wy[i] = f;
+        den[i]! += f;
+        den[i + w]! += f;
+      }
+    }
+  }
+  const rhs = new Float32Array(n);
   for (let c = 0; c < nc; c++) {
     const Jc = J.plane(c);
-    const Ic = I.plane(c);
+    const Ic = planes[c]!;
     const Tc = T.plane(c);
+    // The content-gradient part of each equation does not change between sweeps.
+    for (let i = 0; i < n; i++) rhs[i] = Tc[i]!;
+    for (let i = 0; i < n; i++) {
+      if (wx[i]! > 0) {
+        const d = wx[i]! * (Ic[i]! - Ic[i + 1]!);
+        rhs[i]! += d;
+        rhs[i + 1]! -= d;
+      }
+      if (wy[i]! > 0) {
+        const d = wy[i]! * (Ic[i]! - Ic[i + w]!);
+        rhs[i]! += d;
+        rhs[i + w]! -= d;
+      }
+    }
     for (let s = 0; s < sweeps; s++) {
       for (let y = 0; y < hgt; y++) {
+        const row = y * w;
         for (let x = 0; x < w; x++) {
-          const i = y * w + x;
-          const ip = Ic[i]!;
-          const pp = phi[i]!;
-          let num = Tc[i]!;
-          let den = 1;
-          if (x > 0) {
-            const f = (pp + phi[i - 1]!) / 2;
-            num += f * (Jc[i - 1]! + ip - Ic[i - 1]!);
-            den += f;
-          }
-          if (x < w - 1) {
-            const f = (pp + phi[i + 1]!) / 2;
-            num += f * (Jc[i + 1]! + ip - Ic[i + 1]!);
-            den += f;
-          }
-          if (y > 0) {
-            const f = (pp + phi[i - w]!) / 2;
-            num += f * (Jc[i - w]! + ip - Ic[i - w]!);
-            den += f;
-          }
-          if (y < hgt - 1) {
-            const f = (pp + phi[i + w]!) / 2;
-            num += f * (Jc[i + w]! + ip - Ic[i + w]!);
-            den += f;
-          }
-          Jc[i] = num / den;
+          const i = row + x;
+          let num = rhs[i]!;
+          if (x > 0) num += wx[i - 1]! * Jc[i - 1]!;
+          if (x < w - 1) num += wx[i]! * Jc[i + 1]!;
+          if (y > 0) num += wy[i - w]! * Jc[i - w]!;
+          if (y < hgt - 1) num += wy[i]! * Jc[i + w]!;
+          Jc[i] = num / den[i]!;
         }
       }
     }
