@@ -3,8 +3,10 @@ import { Image } from '../../../src/core/image.js';
 import { Rng } from '../../../src/core/rng.js';
 import { idt, randomRotation } from '../../../src/methods/color/idt.js';
 import { regrain } from '../../../src/methods/color/regrain.js';
-import { gradientImage } from '../../helpers/fixtures.js';
-import { runDirect } from './run-direct.js';
+import { matchRegions } from '../../../src/core/mask.js';
+import { channelCovariance } from '../../../src/methods/color/statistics.js';
+import { gradientImage, noiseImage } from '../../helpers/fixtures.js';
+import { runDirect, twoColourStyle, twoRegionMap } from './run-direct.js';
 
 /** Sliced 1-Wasserstein distance between two images' colour clouds, over fixed random directions. */
 function slicedWasserstein(a: Image, b: Image, directions = 64): number {
@@ -63,6 +65,25 @@ describe('color.idt', () => {
     expect(b.data).not.toEqual(a.data);
     expect(slicedWasserstein(a, style)).toBeLessThan(0.02);
     expect(slicedWasserstein(b, style)).toBeLessThan(0.02);
+  });
+});
+
+describe('color.idt with label maps', () => {
+  it('moves each labelled region onto the colours of its style region', async () => {
+    const content = noiseImage(40, 20, 4, [0.5, 0.5, 0.5], 0.2);
+    const style = twoColourStyle(40, 20, 10);
+    const regions = matchRegions(twoRegionMap(40, 20, 20), twoRegionMap(40, 20, 10));
+    const out = await runDirect(idt, content, style, { regrain: false }, regions);
+    for (const label of [0, 1]) {
+      const ci = Int32Array.from([...regions.content.keys()].filter((i) => regions.content[i] === label));
+      const si = Int32Array.from([...regions.style.keys()].filter((i) => regions.style[i] === label));
+      const o = channelCovariance(out, ci);
+      const t = channelCovariance(style, si);
+      for (let a = 0; a < 3; a++) {
+        expect(Math.abs(o.mean[a]! - t.mean[a]!)).toBeLessThan(0.01);
+        expect(Math.abs(Math.sqrt(o.cov[a * 4]!) - Math.sqrt(t.cov[a * 4]!))).toBeLessThan(0.01);
+      }
+    }
   });
 });
 
