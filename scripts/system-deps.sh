@@ -12,6 +12,8 @@ test_packages=(
 # Extra packages only the benchmarks need (peers to compare against).
 bench_packages=(
   python3-torch   # peer for bench/weights-read.mjs (torch.load) and the networks' benchmarks
+  python3-numpy   # bench/color.mjs: the NumPy Reinhard peer
+  python3-skimage # bench/color.mjs: skimage.exposure.match_histograms and rgb2lab peers
 )
 
 packages=("${test_packages[@]}")

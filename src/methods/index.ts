@@ -1,4 +1,7 @@
 import type { AnyMethod } from '../core/registry.js';
+import { histogram } from './color/histogram.js';
+import { idt } from './color/idt.js';
+import { mkl } from './color/mkl.js';
 import { reinhard } from './color/reinhard.js';
 
 /**
@@ -8,6 +11,9 @@ import { reinhard } from './color/reinhard.js';
  */
 export const methods = {
   'color.reinhard': reinhard,
+  'color.histogram': histogram,
+  'color.mkl': mkl,
+  'color.idt': idt,
 } as const satisfies Record<string, AnyMethod>;
 
 export type MethodId = keyof typeof methods;
