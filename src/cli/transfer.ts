@@ -70,7 +70,10 @@ export const transfer: CliCommand = {
       .option('--style-weights <list>', 'blend weights of several style images, e.g. 0.7,0.3');
     for (const [name, spec] of extras) cmd.option(`--${kebabCase(name)} <file>`, spec.description);
     addOutputFlags(cmd);
-    cmd.addHelpText('after', `\nParameters of ${def.id} (\`atelier transfer --method ID --help\` shows another method's):`);
+    cmd.addHelpText(
+      'after',
+      `\nThe parameter flags above are those of ${def.id} and the shared controls; \`atelier transfer --method ID --help\` shows another method's.`,
+    );
     addParamFlags(cmd, schema);
     cmd.action(async (content: string, styles: string[], opts: Record<string, unknown>) => {
       const method = getMethod(String(opts.method));

@@ -81,7 +81,7 @@ function composeMessage(summary: string, d: AtelierErrorDetails): string {
     msg += `: ${parts.join(', ')}`;
   }
   if (d.hint !== undefined) msg += `. ${capitalise(d.hint)}`;
-  if (!/[.!?`)]$/.test(msg)) msg += '.';
+  if (!/[.!?]$/.test(msg)) msg += '.';
   return msg;
 }
 
