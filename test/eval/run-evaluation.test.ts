@@ -32,4 +32,24 @@ describe('runEvaluation', () => {
     expect(ran.some((l) => l.includes(first.pair))).toBe(false);
     expect(done.aggregate['color.reinhard']).toMatchObject({ ok: 2, failed: 1 });
   });
+
+  it('records a metric that cannot run (no weights) per result and keeps the pair', async () => {
+    const saved = process.env.ATELIER_HOME;
+    process.env.ATELIER_HOME = tmp.file('empty-home');
+    try {
+      const res = await runEvaluation({
+        pairsFile,
+        outDir: tmp.file('no-weights'),
+        methods: [{ def: methods['color.reinhard'], params: {} }],
+        command: 'eval',
+        groups: ['artistic'],
+        limit: 1,
+        metrics: ['psnr', 'gram'],
+      });
+      expect(res.results[0]).toMatchObject({ status: 'ok', metrics: { psnr: expect.anything() }, metricErrors: { gram: { code: 'E_WEIGHTS_MISSING' } } });
+    } finally {
+      if (saved === undefined) delete process.env.ATELIER_HOME;
+      else process.env.ATELIER_HOME = saved;
+    }
+  });
 });
