@@ -167,12 +167,10 @@ export const BACKWARD_RULES: Record<string, BackwardRule> = {
     return [g.onnx('Pad', [gy!, pads], [{ shape: [...x.shape], dtype: x.dtype }], { mode: attr.s('constant') })[0]!];
   },
   pad: (g, n, [gy]) => {
-    const x = n.inputs[0]!;
     const [t, l, b, r] = n.attrs.pads as number[];
     const mode = n.attrs.mode as string;
     if (mode === 'constant') return [g.slice(gy!, [2, 3], [t!, l!], [b! > 0 ? -b! : SLICE_END, r! > 0 ? -r! : SLICE_END])];
     if (mode !== 'reflect') throw new AtelierError('E_ENGINE', `No backward rule for ${mode} padding`);
-    void x;
     return [foldReflected(g, foldReflected(g, gy!, 2, t!, b!), 3, l!, r!)];
   },
   maxPool: (g, n, [gy]) => {
