@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AtelierError } from '../../../src/core/errors.js';
+import { Image } from '../../../src/core/image.js';
 import type { ProgressEvent } from '../../../src/core/progress.js';
 import { runMethod } from '../../../src/core/stylize.js';
 import { gatys } from '../../../src/methods/neural/gatys.js';
@@ -69,6 +70,25 @@ describe('neural.gatys', () => {
       home.cleanup();
     }
   });
+
+  it('restricts the style to the mask (outside it the content is kept)', async () => {
+    const content = gradientImage(40, 32);
+    const mask = new Image(40, 32, 1);
+    for (let y = 0; y < 32; y++) for (let x = 20; x < 40; x++) mask.data[y * 40 + x] = 1;
+    const r = await runMethod(gatys, { content, style: stripesImage(40, 40, 6), mask }, { ...base, iterations: 3 }, { threads: 2 });
+    let outside = 0;
+    let inside = 0;
+    for (let c = 0; c < 3; c++)
+      for (let y = 0; y < 32; y++)
+        for (let x = 0; x < 40; x++) {
+          const i = c * 1280 + y * 40 + x;
+          const d = Math.abs(r.image.data[i]! - content.data[i]!);
+          if (x < 18) outside = Math.max(outside, d);
+          else if (x >= 22) inside = Math.max(inside, d);
+        }
+    expect(outside).toBeLessThan(1e-6);
+    expect(inside).toBeGreaterThan(0.01);
+  }, 60_000);
 
   it('checks styleLayerWeights against styleLayers', async () => {
     const err = await runMethod(gatys, { content: gradientImage(32, 32), style: noiseImage(32, 32) }, { ...base, styleLayerWeights: [1, 2] }).catch((e: unknown) => e);
