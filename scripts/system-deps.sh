@@ -15,8 +15,9 @@ test_packages=(
 )
 # Extra packages only the benchmarks need (peers to compare against).
 bench_packages=(
-  python3-skimage   # bench/metrics.mjs: scikit-image's SSIM is the peer
-  python3-torch     # bench/engine.mjs and bench/weights-read.mjs: PyTorch CPU (networks, torch.load)
+  python3-torch     # peer for bench/weights-read.mjs (torch.load) and bench/engine.mjs (networks, autodiff)
+  python3-numpy     # bench/color.mjs: the NumPy Reinhard peer
+  python3-skimage   # bench/color.mjs (match_histograms, rgb2lab) and bench/metrics.mjs (SSIM) peers
 )
 
 packages=("${test_packages[@]}")

@@ -8,6 +8,7 @@ import { renderReport } from '../eval/report-html.js';
 import { runEvaluation } from '../eval/run-evaluation.js';
 import { listMetrics } from '../metrics/index.js';
 import { createProgressDisplay } from './progress-display.js';
+import { positiveInt, progressMode } from './transfer.js';
 import { weightsInstalled } from './weights-status.js';
 
 /**
@@ -39,13 +40,6 @@ function list(v: unknown): string[] | undefined {
   return typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter((s) => s !== '') : undefined;
 }
 
-function positiveInt(v: unknown, flag: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new AtelierError('E_USAGE', `Invalid value for ${flag}`, { expected: 'a positive integer', received: JSON.stringify(v) });
-  return n;
-}
-
 export async function runEvaluationCommand(
   command: 'eval' | 'compare',
   methods: { def: AnyMethod; params: Record<string, unknown> }[],
@@ -61,7 +55,7 @@ export async function runEvaluationCommand(
     methods = methods.map((m) => ('weights' in m.def.params.shape && m.params.weights === undefined ? { ...m, params: { ...m.params, weights } } : m));
   }
   const quiet = Boolean(opts.quiet) || Boolean(opts.json);
-  const display = createProgressDisplay(process.stderr, quiet ? 'quiet' : process.stderr.isTTY ? 'bar' : 'lines');
+  const display = createProgressDisplay(process.stderr, progressMode({ quiet }));
   const warn = (m: string) => {
     if (quiet) return;
     display.finish();
@@ -72,10 +66,10 @@ export async function runEvaluationCommand(
   process.once('SIGINT', onSigint);
   const outDir = String(opts.out);
   try {
-    const limit = positiveInt(opts.limit, '--limit');
-    const videoFrames = positiveInt(opts.videoFrames, '--video-frames');
-    const threads = positiveInt(opts.threads, '--threads');
-    const maxPixels = positiveInt(opts.maxPixels, '--max-pixels');
+    const limit = positiveInt(opts.limit as string | undefined, '--limit');
+    const videoFrames = positiveInt(opts.videoFrames as string | undefined, '--video-frames');
+    const threads = positiveInt(opts.threads as string | undefined, '--threads');
+    const maxPixels = positiveInt(opts.maxPixels as string | undefined, '--max-pixels');
     const metrics = list(opts.metrics);
     const groups = list(opts.group);
     const results = await runEvaluation({

@@ -142,6 +142,22 @@ export function clampImage(img: Image): Image {
   return img;
 }
 
+/**
+ * Clamp every sample into [0, 1] in place, in the same pass checking that all were finite.
+ * Returns false if any sample was NaN or ±Infinity (those are set to 0).
+ */
+export function clampFinite(img: Image): boolean {
+  const d = img.data;
+  let finite = true;
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i]!;
+    if (v >= 0 && v <= 1) continue;
+    if (v !== v || v === Infinity || v === -Infinity) finite = false;
+    d[i] = v > 1 ? 1 : 0;
+  }
+  return finite;
+}
+
 /** A 3-channel copy of a 1- or 3-channel image. */
 export function toRgb(img: Image): Image {
   if (img.channels === 3) return img;

@@ -162,20 +162,7 @@ export async function readImage(source: ImageSource, options: ReadOptions = {}):
     pipe = pipe.toColourspace(sixteen ? 'rgb16' : 'srgb');
     const { data, info } = await pipe.raw(sixteen ? { depth: 'ushort' } : {}).toBuffer({ resolveWithObject: true });
     const samples = sixteen ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2) : data;
-    const maxValue = sixteen ? 65535 : 255;
-    const hasAlpha = info.channels === 4 || info.channels === 2;
-    const colour = hasAlpha ? info.channels - 1 : info.channels;
-    const all = Image.fromInterleaved(info.width, info.height, info.channels, samples, maxValue);
-    const rgb = colour >= 3 ? [all.plane(0), all.plane(1), all.plane(2)] : [all.plane(0), all.plane(0), all.plane(0)];
-    const alpha = hasAlpha ? all.plane(info.channels - 1).slice() : undefined;
-    const opaqueAlpha = alpha && alpha.every((a) => a >= 1) ? undefined : alpha;
-    if (options.mode === 'grey') {
-      const grey = new Float32Array(info.width * info.height);
-      const [r, g, b] = rgb as [Float32Array, Float32Array, Float32Array];
-      for (let i = 0; i < grey.length; i++) grey[i] = 0.299 * r[i]! + 0.587 * g[i]! + 0.114 * b[i]!;
-      return Image.fromPlanes(info.width, info.height, [grey], opaqueAlpha);
-    }
-    return Image.fromPlanes(info.width, info.height, rgb, opaqueAlpha);
+    return deinterleave(info.width, info.height, info.channels, samples, sixteen ? 65535 : 255, options.mode ?? 'rgb');
   } catch (e) {
     throw wrapError(e, 'E_IMAGE_DECODE', `Cannot decode ${label}`, {
       expected: 'a complete, uncorrupted image',
@@ -184,6 +171,42 @@ export async function readImage(source: ImageSource, options: ReadOptions = {}):
       subject: label,
     });
   }
+}
+
+/**
+ * Decoded samples (HWC; 1–4 channels, alpha last when 2 or 4) → planar RGB or one grey plane, in
+ * one pass with no intermediate copy. Alpha is kept aside only when some pixel is not opaque.
+ */
+function deinterleave(width: number, height: number, channels: number, samples: ArrayLike<number>, maxValue: number, mode: 'rgb' | 'grey'): Image {
+  const n = width * height;
+  const hasAlpha = channels === 2 || channels === 4;
+  const colour = hasAlpha ? channels - 1 : channels;
+  const scale = 1 / maxValue;
+  const out = new Image(width, height, mode === 'grey' ? 1 : 3);
+  const d = out.data;
+  for (let i = 0, j = 0; i < n; i++, j += channels) {
+    const r = samples[j]! * scale;
+    const g = colour >= 3 ? samples[j + 1]! * scale : r;
+    const b = colour >= 3 ? samples[j + 2]! * scale : r;
+    if (mode === 'grey') {
+      d[i] = 0.299 * r + 0.587 * g + 0.114 * b;
+    } else {
+      d[i] = r;
+      d[n + i] = g;
+      d[2 * n + i] = b;
+    }
+  }
+  if (hasAlpha) {
+    const alpha = new Float32Array(n);
+    let opaque = true;
+    for (let i = 0, j = channels - 1; i < n; i++, j += channels) {
+      const a = samples[j]! * scale;
+      alpha[i] = a;
+      if (a < 1) opaque = false;
+    }
+    if (!opaque) out.alpha = alpha;
+  }
+  return out;
 }
 
 /** Output format implied by a file name's extension. */

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { labToRgb, rgbToLab } from './color.js';
 import { AtelierError, throwIfAborted, wrapError } from './errors.js';
-import { Image, blendImages, clampImage } from './image.js';
+import { Image, blendImages, clampFinite, clampImage } from './image.js';
 import { readImage, type ImageSource } from './io.js';
 import { fitMask, maskWeights, matchRegions, type Regions } from './mask.js';
 import { parseParams, sharedControlsSchema, type SharedControls } from './params.js';
@@ -162,7 +162,8 @@ export async function runMethod(
     const t3 = performance.now();
 
     // Postprocess: the shared controls, in a fixed documented order.
-    let image = clampImage(output.image);
+    // Samples are already clamped to [0, 1] (callMethod); each control below keeps them there.
+    let image = output.image;
     const aligned = image.sameSize(content);
     if (!aligned && (params.preserveColor || maskPlane || params.strength < 1)) {
       log.warn(`${def.id} returned ${image.width}×${image.height}, not the content's size: strength, mask and colour controls skipped`);
@@ -228,12 +229,11 @@ async function callMethod(def: AnyMethod, ctx: RunContext, inputs: MethodInputs,
   if (!(image instanceof Image)) {
     throw new AtelierError('E_INTERNAL', `${def.id} returned no image`);
   }
-  for (let i = 0; i < image.data.length; i++) {
-    if (!Number.isFinite(image.data[i]!)) {
-      throw new AtelierError('E_NUMERIC', `${def.id} produced non-finite pixel values`, {
-        hint: 'try other parameters or report the inputs that caused it',
-      });
-    }
+  // One pass: clamp into [0, 1] and refuse NaN/Infinity (never written as if it were black).
+  if (!clampFinite(image)) {
+    throw new AtelierError('E_NUMERIC', `${def.id} produced non-finite pixel values`, {
+      hint: 'try other parameters or report the inputs that caused it',
+    });
   }
   return out;
 }

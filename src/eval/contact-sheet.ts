@@ -23,11 +23,23 @@ function textSvg(width: number, height: number, items: { x: number; text: string
   return Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${texts}</svg>`);
 }
 
-async function cellImage(file: string | undefined): Promise<Buffer> {
-  const grey = () => sharp({ create: { width: CELL, height: CELL, channels: 3, background: '#dddddd' } }).png().toBuffer();
+interface Cell {
+  png: Buffer;
+  width: number;
+  height: number;
+}
+
+/** A thumbnail fitted inside CELL×CELL (no padding), or a grey square where there is none. */
+async function cellImage(file: string | undefined): Promise<Cell> {
+  const grey = async (): Promise<Cell> => ({
+    png: await sharp({ create: { width: CELL, height: CELL / 2, channels: 3, background: '#dddddd' } }).png().toBuffer(),
+    width: CELL,
+    height: CELL / 2,
+  });
   if (!file) return grey();
   try {
-    return await sharp(file).resize(CELL, CELL, { fit: 'contain', background: '#ffffff' }).flatten({ background: '#ffffff' }).png().toBuffer();
+    const { data, info } = await sharp(file).resize(CELL, CELL, { fit: 'inside' }).flatten({ background: '#ffffff' }).png().toBuffer({ resolveWithObject: true });
+    return { png: data, width: info.width, height: info.height };
   } catch {
     return grey();
   }
@@ -43,24 +55,29 @@ export async function writeContactSheets(results: EvaluationResults, outDir: str
     const pairs = results.pairs.filter((p) => p.group === group);
     for (let start = 0; start < pairs.length; start += ROWS_PER_SHEET) {
       const rows = pairs.slice(start, start + ROWS_PER_SHEET);
-      const height = HEADER + rows.length * (CELL + LABEL + GAP) + GAP;
-      const layers: OverlayOptions[] = [
-        { input: textSvg(width, HEADER, columns.map((c, i) => ({ x: GAP + i * (CELL + GAP) + CELL / 2, text: c, size: 14 }))), left: 0, top: 0 },
-      ];
-      for (let r = 0; r < rows.length; r++) {
-        const pair = rows[r]!;
-        const top = HEADER + r * (CELL + LABEL + GAP);
+      // Each row is as tall as its tallest thumbnail, so labels sit right under the pictures.
+      const cells: Cell[][] = [];
+      for (const pair of rows) {
         const files = [
           pair.thumbs?.content,
           pair.thumbs?.style,
           ...results.runs.map((run) => results.results.find((x) => x.pair === pair.id && x.method === run.method && x.status === 'ok')?.thumb),
         ];
-        for (let c = 0; c < files.length; c++) {
-          const f = files[c];
-          layers.push({ input: await cellImage(f ? path.join(outDir, f) : undefined), left: GAP + c * (CELL + GAP), top });
-        }
-        layers.push({ input: textSvg(width, LABEL, [{ x: width / 2, text: pair.id, size: 11 }]), left: 0, top: top + CELL });
+        cells.push(await Promise.all(files.map((f) => cellImage(f ? path.join(outDir, f) : undefined))));
       }
+      const rowHeights = cells.map((row) => Math.max(...row.map((c) => c.height)));
+      const height = HEADER + rowHeights.reduce((s, h) => s + h + LABEL + GAP, 0) + GAP;
+      const layers: OverlayOptions[] = [
+        { input: textSvg(width, HEADER, columns.map((c, i) => ({ x: GAP + i * (CELL + GAP) + CELL / 2, text: c, size: 14 }))), left: 0, top: 0 },
+      ];
+      let top = HEADER;
+      cells.forEach((row, r) => {
+        row.forEach((c, k) => {
+          layers.push({ input: c.png, left: GAP + k * (CELL + GAP) + Math.floor((CELL - c.width) / 2), top: top + Math.floor((rowHeights[r]! - c.height) / 2) });
+        });
+        layers.push({ input: textSvg(width, LABEL, [{ x: width / 2, text: rows[r]!.id, size: 11 }]), left: 0, top: top + rowHeights[r]! });
+        top += rowHeights[r]! + LABEL + GAP;
+      });
       const png = await sharp({ create: { width, height, channels: 3, background: '#ffffff' } }).composite(layers).png().toBuffer();
       const name = `contact-sheet-${group.replace(/[^A-Za-z0-9_-]+/g, '_')}${pairs.length > ROWS_PER_SHEET ? `-${start / ROWS_PER_SHEET + 1}` : ''}.png`;
       await writeFileAtomic(path.join(outDir, name), png, { force: true });

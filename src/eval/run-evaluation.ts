@@ -10,9 +10,9 @@ import { methodParamsSchema, runMethod, type StylizeResult } from '../core/styli
 import { parseParams } from '../core/params.js';
 import { VERSION } from '../core/version.js';
 import { getMetric, listMetrics } from '../metrics/index.js';
-import { computeMetric, type MetricDefinition } from '../metrics/metric.js';
+import { computeMetric, type MetricContext, type MetricDefinition, type MetricInputs } from '../metrics/metric.js';
 import { readVideoFrames } from '../video/frames.js';
-import { readPairsFile } from './pairs.js';
+import { readPairsFile, type EvalPair } from './pairs.js';
 import { loadResults, RESULTS_FORMAT, saveResults, type EvaluationResults, type MethodRun, type PairRecord, type ResultRecord } from './results.js';
 
 /**
@@ -112,25 +112,7 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
       hint: 'pass --resume to continue it, --force to start over, or choose another --out',
     });
   }
-  const reusable = new Map<string, ResultRecord>();
-  if (previous && options.resume) {
-    for (const run of runs) {
-      const before = previous.runs.find((r) => r.method === run.method);
-      if (before && JSON.stringify(before.params) !== JSON.stringify(run.params)) {
-        throw new AtelierError('E_USAGE', `Cannot resume: ${run.method} ran with other parameters in ${JSON.stringify(resultsFile)}`, {
-          expected: JSON.stringify(before.params),
-          received: JSON.stringify(run.params),
-          hint: 'give the same parameters, or choose another --out',
-        });
-      }
-    }
-    const kindOf = new Map(pairs.map((p) => [p.id, p.kind]));
-    for (const r of previous.results) {
-      // Reusable when it succeeded and has every metric that applies to its kind of pair.
-      const wanted = metricDefs.filter((m) => kindOf.get(r.pair) === 'video' || !m.needs.includes('frames'));
-      if (r.status === 'ok' && wanted.every((m) => m.id in r.metrics || r.metricErrors?.[m.id])) reusable.set(`${r.pair}\n${r.method}`, r);
-    }
-  }
+  const reusable = previous && options.resume ? resumableResults(previous, runs, pairs, metricDefs, resultsFile) : new Map<string, ResultRecord>();
 
   const now = new Date().toISOString();
   const results: EvaluationResults = {
@@ -236,22 +218,7 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
         let meta: Record<string, unknown>;
         let outFrames: Image[] | undefined;
         if (frames) {
-          // Each frame stylised on its own: the temporal metric then shows how stable the method is.
-          outFrames = [];
-          const sum = { readMs: 0, preprocessMs: 0, runMs: 0, postprocessMs: 0, totalMs: 0 };
-          let last: StylizeResult | undefined;
-          for (let k = 0; k < frames.length; k++) {
-            last = await stylise(frames[k]!, progressFor(k, frames.length));
-            const img = last.image.sameSize(frames[k]!) ? last.image : resizeImage(last.image, frames[k]!.width, frames[k]!.height);
-            outFrames.push(img);
-            await fs.mkdir(outBase, { recursive: true });
-            await writeImage(img, path.join(outBase, `frame-${String(k + 1).padStart(4, '0')}.png`), { force: true });
-            for (const key of Object.keys(sum) as (keyof typeof sum)[]) sum[key] += last.timings[key];
-          }
-          // Per-frame means, so "time per image" stays per image.
-          timings = Object.fromEntries(Object.entries(sum).map(([k, v]) => [k, v / frames!.length])) as typeof sum;
-          output = outFrames[frames.length >> 1]!;
-          meta = { ...last!.meta, frames: frames.length, frameSize: `${frames[0]!.width}×${frames[0]!.height}` };
+          ({ output, timings, meta, outFrames } = await styliseFrames(frames, stylise, progressFor, outBase));
         } else {
           const r = await stylise(content, progressFor(0, 1));
           output = r.image;
@@ -264,22 +231,12 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
 
         const t0 = performance.now();
         const contentAtOutput = output.sameSize(content) ? content : resizeImage(content, output.width, output.height);
-        const metrics: ResultRecord['metrics'] = {};
-        const metricErrors: NonNullable<ResultRecord['metricErrors']> = {};
-        for (const m of metricDefs) {
-          if (m.needs.includes('frames') && !outFrames) continue;
-          try {
-            metrics[m.id] = await computeMetric(
-              m,
-              { output, content: contentAtOutput, ...(style && { style }), ...(outFrames && { frames: { input: frames!, output: outFrames } }) },
-              // One metric seed for every method, so sampled metrics compare like with like.
-              { signal, log, weights: weightsMode, threads: options.threads ?? 1 },
-            );
-          } catch (e) {
-            if (e instanceof AtelierError && e.code === 'E_ABORTED') throw e;
-            metricErrors[m.id] = errorOf(e);
-          }
-        }
+        const { metrics, metricErrors } = await scoreOutput(
+          metricDefs,
+          { output, content: contentAtOutput, ...(style && { style }), ...(outFrames && { frames: { input: frames!, output: outFrames } }) },
+          // One metric seed for every method, so sampled metrics compare like with like.
+          { signal, log, weights: weightsMode, threads: options.threads ?? 1 },
+        );
         const metricsMs = performance.now() - t0;
         await finish({
           pair: pair.id,
@@ -305,6 +262,80 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
   reporter.done();
   await saveResults(resultsFile, results);
   return results;
+}
+
+/**
+ * The results of an earlier run that `--resume` keeps, keyed by pair and method: those that
+ * succeeded and hold every metric that applies to their kind of pair. Refuses other parameters.
+ */
+function resumableResults(previous: EvaluationResults, runs: MethodRun[], pairs: EvalPair[], metricDefs: MetricDefinition[], resultsFile: string): Map<string, ResultRecord> {
+  for (const run of runs) {
+    const before = previous.runs.find((r) => r.method === run.method);
+    if (before && JSON.stringify(before.params) !== JSON.stringify(run.params)) {
+      throw new AtelierError('E_USAGE', `Cannot resume: ${run.method} ran with other parameters in ${JSON.stringify(resultsFile)}`, {
+        expected: JSON.stringify(before.params),
+        received: JSON.stringify(run.params),
+        hint: 'give the same parameters, or choose another --out',
+      });
+    }
+  }
+  const kindOf = new Map(pairs.map((p) => [p.id, p.kind]));
+  const reusable = new Map<string, ResultRecord>();
+  for (const r of previous.results) {
+    const wanted = metricDefs.filter((m) => kindOf.get(r.pair) === 'video' || !m.needs.includes('frames'));
+    if (r.status === 'ok' && wanted.every((m) => m.id in r.metrics || r.metricErrors?.[m.id])) reusable.set(`${r.pair}\n${r.method}`, r);
+  }
+  return reusable;
+}
+
+/**
+ * A video pair: every frame stylised on its own (so the temporal metric shows how stable the
+ * method is), written as numbered PNGs; timings are per-frame means, so "time per image" holds.
+ */
+async function styliseFrames(
+  frames: Image[],
+  stylise: (image: Image, onProgress: ProgressListener) => Promise<StylizeResult>,
+  progressFor: (k: number, n: number) => ProgressListener,
+  outDir: string,
+): Promise<{ output: Image; timings: StylizeResult['timings']; meta: Record<string, unknown>; outFrames: Image[] }> {
+  const outFrames: Image[] = [];
+  const sum = { readMs: 0, preprocessMs: 0, runMs: 0, postprocessMs: 0, totalMs: 0 };
+  let last: StylizeResult | undefined;
+  await fs.mkdir(outDir, { recursive: true });
+  for (let k = 0; k < frames.length; k++) {
+    last = await stylise(frames[k]!, progressFor(k, frames.length));
+    const img = last.image.sameSize(frames[k]!) ? last.image : resizeImage(last.image, frames[k]!.width, frames[k]!.height);
+    outFrames.push(img);
+    await writeImage(img, path.join(outDir, `frame-${String(k + 1).padStart(4, '0')}.png`), { force: true });
+    for (const key of Object.keys(sum) as (keyof typeof sum)[]) sum[key] += last.timings[key];
+  }
+  const timings = Object.fromEntries(Object.entries(sum).map(([k, v]) => [k, v / frames.length])) as typeof sum;
+  return {
+    output: outFrames[frames.length >> 1]!,
+    timings,
+    meta: { ...last!.meta, frames: frames.length, frameSize: `${frames[0]!.width}×${frames[0]!.height}` },
+    outFrames,
+  };
+}
+
+/** Every metric that applies; a metric that fails is recorded, not fatal (cancellation is). */
+async function scoreOutput(
+  metricDefs: MetricDefinition[],
+  inputs: MetricInputs,
+  ctx: Partial<MetricContext>,
+): Promise<{ metrics: ResultRecord['metrics']; metricErrors: NonNullable<ResultRecord['metricErrors']> }> {
+  const metrics: ResultRecord['metrics'] = {};
+  const metricErrors: NonNullable<ResultRecord['metricErrors']> = {};
+  for (const m of metricDefs) {
+    if (m.needs.includes('frames') && !inputs.frames) continue;
+    try {
+      metrics[m.id] = await computeMetric(m, inputs, ctx);
+    } catch (e) {
+      if (e instanceof AtelierError && e.code === 'E_ABORTED') throw e;
+      metricErrors[m.id] = errorOf(e);
+    }
+  }
+  return { metrics, metricErrors };
 }
 
 /** Method ids are dotted; as folder names they stay readable as they are. */

@@ -1,4 +1,7 @@
 import type { AnyMethod } from '../core/registry.js';
+import { histogram } from './color/histogram.js';
+import { idt } from './color/idt.js';
+import { mkl } from './color/mkl.js';
 import { reinhard } from './color/reinhard.js';
 import { gatys } from './neural/gatys.js';
 
@@ -9,6 +12,9 @@ import { gatys } from './neural/gatys.js';
  */
 export const methods = {
   'color.reinhard': reinhard,
+  'color.histogram': histogram,
+  'color.mkl': mkl,
+  'color.idt': idt,
   'neural.gatys': gatys,
 } as const satisfies Record<string, AnyMethod>;
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AtelierError } from '../../src/core/errors.js';
-import { Image, blendImages, clampImage, toRgb } from '../../src/core/image.js';
+import { Image, blendImages, clampFinite, clampImage, toRgb } from '../../src/core/image.js';
 import { fitWithin, limitSize, resizeImage } from '../../src/core/resample.js';
 import { flatImage, gradientImage, stripesImage } from '../helpers/fixtures.js';
 
@@ -39,6 +39,10 @@ describe('Image', () => {
     expect(blendImages(a, b, new Float32Array([0, 1, 0.5, 0])).plane(0)[2]).toBeCloseTo(0.5);
     const wild = flatImage(1, 1, [2, -1, 0.5]);
     expect(Array.from(clampImage(wild).data)).toEqual([1, 0, 0.5]);
+    const inf = flatImage(1, 1, [Infinity, 0.25, 3]);
+    expect(clampFinite(inf)).toBe(false);
+    expect(Array.from(inf.data)).toEqual([1, 0.25, 1]);
+    expect(clampFinite(flatImage(1, 1, [-2, 0.5, 9]))).toBe(true);
     const grey = new Image(2, 1, 1, new Float32Array([0.2, 0.8]));
     expect(Array.from(toRgb(grey).plane(2))).toEqual(Array.from(grey.data));
   });

@@ -1,8 +1,11 @@
 import { z } from 'zod';
 import { labToRgb, lalphaBetaToRgb, rgbToLab, rgbToLalphaBeta } from '../../core/color.js';
+import { throwIfAborted } from '../../core/errors.js';
 import type { Image } from '../../core/image.js';
-import { pixelsOf } from '../../core/mask.js';
 import { defineMethod } from '../../core/registry.js';
+import { colorSamples, paintSamples } from './palette.js';
+import { regionPairs } from './regions.js';
+import { smoothingParams, smoothResult } from './smoothing.js';
 import { channelStats } from './statistics.js';
 
 /**
@@ -19,6 +22,7 @@ const params = z.object({
     .boolean()
     .default(true)
     .describe("Match the style's spread (standard deviation) as well as its mean"),
+  ...smoothingParams(0),
 });
 
 /** Flat channels would divide by zero; below this spread a channel is only shifted. */
@@ -36,34 +40,31 @@ export const reinhard = defineMethod({
   async run(ctx, { content, style, regions }, p) {
     const to = p.space === 'lab' ? rgbToLab : rgbToLalphaBeta;
     const from = p.space === 'lab' ? labToRgb : lalphaBetaToRgb;
-    const c = to(content);
-    const s = to(style!);
-    ctx.progress.step(1, 3);
-    if (!regions) {
-      matchStats(c, s, undefined, undefined, p.scaleStd);
-    } else {
-      // Each content region takes the statistics of its style region; unmatched ones the whole style's.
-      for (let label = -1; label < regions.count; label++) {
-        const cp = pixelsOf(regions.content, label);
-        if (cp.length === 0) continue;
-        const sp = label < 0 ? undefined : pixelsOf(regions.style, label);
-        matchStats(c, s, cp, sp && sp.length > 0 ? sp : undefined, p.scaleStd);
-      }
+    const out = content.emptyLike();
+    // Each content region takes the statistics of its style region; unmatched ones the whole style's.
+    const pairs = regionPairs(regions);
+    for (let k = 0; k < pairs.length; k++) {
+      throwIfAborted(ctx.signal);
+      const pair = pairs[k]!;
+      const cs = colorSamples(content, pair.content);
+      const ss = colorSamples(style!, pair.style);
+      const c = to(cs.colors);
+      matchStats(c, cs.weights, to(ss.colors), ss.weights, p.scaleStd);
+      paintSamples(out, pair.content, cs, from(c));
+      ctx.progress.step(k + 1, pairs.length);
     }
-    ctx.progress.step(2, 3);
-    return from(c);
+    return smoothResult(ctx, content, out, p);
   },
 });
 
-/** In place: content channel values (over `cp` or all) get the style's (over `sp` or all) stats. */
-function matchStats(content: Image, style: Image, cp: Int32Array | undefined, sp: Int32Array | undefined, scaleStd: boolean): void {
-  const cs = channelStats(content, cp);
-  const ss = channelStats(style, sp);
+/** In place: the content samples' channel values get the style samples' mean and spread. */
+function matchStats(content: Image, contentWeights: Float64Array | undefined, style: Image, styleWeights: Float64Array | undefined, scaleStd: boolean): void {
+  const cs = channelStats(content, undefined, contentWeights);
+  const ss = channelStats(style, undefined, styleWeights);
   for (let ch = 0; ch < content.channels; ch++) {
     const plane = content.plane(ch);
     const gain = scaleStd && cs.std[ch]! > MIN_STD ? ss.std[ch]! / cs.std[ch]! : 1;
     const offset = ss.mean[ch]! - cs.mean[ch]! * gain;
-    if (cp) for (let k = 0; k < cp.length; k++) plane[cp[k]!] = plane[cp[k]!]! * gain + offset;
-    else for (let i = 0; i < plane.length; i++) plane[i] = plane[i]! * gain + offset;
+    for (let i = 0; i < plane.length; i++) plane[i] = plane[i]! * gain + offset;
   }
 }

@@ -172,6 +172,7 @@ async function optimisePyramid(
     const report = (i: number, e: GatysEvaluation) => progress.step(i, p.iterations, { loss: e.loss, ...e.parts });
     if (p.optimizer === 'lbfgs') {
       const opt = new Lbfgs(pixels, evaluate);
+      report(0, await opt.evaluation());
       for (let i = 1; i <= p.iterations; i++) {
         const s = await opt.step();
         iterations++;
@@ -184,12 +185,15 @@ async function optimisePyramid(
       }
     } else {
       const adam = new Adam(pixels.length, { learningRate: p.learningRate });
-      for (let i = 1; i <= p.iterations; i++) {
+      for (let i = 0; i < p.iterations; i++) {
+        // Reported loss is at the start of iteration i (Adam evaluates before it steps).
         const e = await evaluate(pixels);
+        report(i, e);
         adam.step(pixels, e.grad);
         iterations++;
-        report(i, e);
       }
+      last = await evaluate(pixels);
+      report(p.iterations, last);
     }
   }
   return { image: x!, iterations, levels: levels.map((s) => `${s.width}×${s.height}`), ...(last && { last }) };

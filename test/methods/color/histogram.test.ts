@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { rgbToLab } from '../../../src/core/color.js';
+import { Image } from '../../../src/core/image.js';
+import { matchRegions } from '../../../src/core/mask.js';
+import { Rng } from '../../../src/core/rng.js';
+import { histogram } from '../../../src/methods/color/histogram.js';
+import { QuantileFunction, histogramMatch, radixArgsort } from '../../../src/methods/color/histogram-match.js';
+import { noiseImage } from '../../helpers/fixtures.js';
+import { ksDistance, runDirect, twoColourStyle, twoRegionMap } from './run-direct.js';
+
+function randomImage(width: number, height: number, seed: number, f: (u: number) => number): Image {
+  const rng = new Rng(seed);
+  const img = new Image(width, height, 3);
+  for (let i = 0; i < img.data.length; i++) img.data[i] = f(rng.next());
+  return img;
+}
+
+describe('exact histogram matching', () => {
+  it('gives continuous content exactly the style sorted values when the sizes agree', () => {
+    const rng = new Rng(3);
+    const values = Float32Array.from({ length: 5000 }, () => rng.normal() * 3 - 1);
+    const target = Float32Array.from({ length: 5000 }, () => rng.next() ** 3);
+    const order = Array.from(values.keys()).sort((a, b) => values[a]! - values[b]!);
+    histogramMatch(values, new QuantileFunction(target));
+    const sortedTarget = new Float32Array(target).sort();
+    // Rank k of the input now holds the target's k-th smallest value: the CDFs are identical.
+    order.forEach((i, k) => expect(values[i]).toBe(sortedTarget[k]));
+  });
+
+  it("matches the style's CDF up to tie groups for 8-bit content (counting-sort path)", () => {
+    const rng = new Rng(4);
+    const n = 20000;
+    const values = Float32Array.from({ length: n }, () => Math.round(255 * rng.next() ** 2) / 255);
+    const target = Float32Array.from({ length: 7000 }, () => 0.2 + 0.5 * rng.next());
+    const counts = new Map<number, number>();
+    for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+    const largestTie = Math.max(...counts.values()) / n;
+    const before = values.slice();
+    histogramMatch(values, new QuantileFunction(target));
+    // Equal inputs stay equal and the map is monotone.
+    const order = Array.from(before.keys()).sort((a, b) => before[a]! - before[b]!);
+    for (let k = 1; k < n; k++) {
+      const [i, j] = [order[k - 1]!, order[k]!];
+      if (before[i] === before[j]) expect(values[j]).toBe(values[i]);
+      else expect(values[j]!).toBeGreaterThan(values[i]!);
+    }
+    // Output CDF equals the target's wherever no tie group straddles: KS distance ≤ half the largest group.
+    expect(ksDistance(values, target)).toBeLessThanOrEqual(largestTie / 2 + 1 / 7000 + 1e-9);
+  });
+
+  it('sorts floats of both signs exactly with the radix argsort', () => {
+    const rng = new Rng(5);
+    const values = Float32Array.from({ length: 3001 }, (_, i) => (i % 7 === 0 ? 0.25 : rng.normal() * 1e3));
+    const { order } = radixArgsort(values);
+    const sorted = new Float32Array(values).sort();
+    order.forEach((i, k) => expect(values[i]).toBe(sorted[k]));
+  });
+});
+
+describe('color.histogram', () => {
+  it("per RGB channel: each output channel has the style's distribution", async () => {
+    const content = randomImage(60, 50, 1, (u) => u * 0.6 + 0.1);
+    const style = randomImage(60, 50, 2, (u) => u * u);
+    const out = await runDirect(histogram, content, style, { channels: 'rgb' });
+    // Float32 rounding may make two content values equal (one tie group): allow one sample.
+    for (let ch = 0; ch < 3; ch++) expect(ksDistance(out.plane(ch), style.plane(ch))).toBeLessThanOrEqual(1 / 3000 + 1e-9);
+  });
+
+  it("lightness only: L takes the style's distribution, a and b stay the content's", async () => {
+    const content = noiseImage(48, 40, 1, [0.4, 0.5, 0.45], 0.15);
+    const style = noiseImage(48, 40, 2, [0.6, 0.55, 0.5], 0.1);
+    const out = rgbToLab(await runDirect(histogram, content, style, { channels: 'lightness' }));
+    const c = rgbToLab(content);
+    expect(ksDistance(out.plane(0), rgbToLab(style).plane(0))).toBeLessThan(1e-3);
+    for (const ch of [1, 2]) {
+      let maxDiff = 0;
+      for (let i = 0; i < c.pixels; i++) maxDiff = Math.max(maxDiff, Math.abs(out.plane(ch)[i]! - c.plane(ch)[i]!));
+      expect(maxDiff).toBeLessThan(0.05);
+    }
+  });
+
+  it("maps each labelled content region onto its style region's distribution", async () => {
+    const content = noiseImage(40, 20, 4, [0.5, 0.5, 0.5], 0.2);
+    const style = twoColourStyle(40, 20, 10);
+    const regions = matchRegions(twoRegionMap(40, 20, 20), twoRegionMap(40, 20, 10));
+    const out = await runDirect(histogram, content, style, { channels: 'rgb' }, regions);
+    for (const label of [0, 1]) {
+      const ci = [...regions.content.keys()].filter((i) => regions.content[i] === label);
+      const si = [...regions.style.keys()].filter((i) => regions.style[i] === label);
+      for (let ch = 0; ch < 3; ch++) {
+        const o = Float32Array.from(ci, (i) => out.plane(ch)[i]!);
+        const t = Float32Array.from(si, (i) => style.plane(ch)[i]!);
+        expect(ksDistance(o, t)).toBeLessThan(1 / si.length + 1e-9);
+      }
+    }
+  });
+});
