@@ -70,6 +70,16 @@ describe.skipIf(!ready)('studio in a browser', () => {
     // The form is generated from the schema: the Reinhard enum is a select, strength a slider.
     expect(await page.locator('select#param-space option').allTextContents()).toEqual(['lab', 'lalphabeta']);
     expect(await page.locator('input#param-strength').getAttribute('type')).toBe('range');
+    // Every slider starts exactly on its parameter's default (log-scale ones included).
+    const described = (await app.inject({ url: '/api/methods/color.reinhard' })).json().params.properties as Record<string, { default?: unknown }>;
+    const sliders = await page.locator('.params input[type="range"]').evaluateAll((els) =>
+      els.map((el) => ({ name: (el as HTMLInputElement).name, value: Number((el as HTMLInputElement).value), log: el.getAttribute('data-scale') === 'log' })),
+    );
+    expect(sliders.length).toBeGreaterThan(0);
+    for (const s of sliders) {
+      const want = described[s.name]!.default as number;
+      expect(s.log ? 10 ** s.value : s.value, s.name).toBeCloseTo(want, 6);
+    }
 
     await page.setInputFiles('input[name="content"]', { name: 'content.png', mimeType: 'image/png', buffer: content });
     // The style arrives by drag and drop, as a user would bring it from their file manager.
@@ -102,6 +112,8 @@ describe.skipIf(!ready)('studio in a browser', () => {
     // Drag the compare slider from the middle to a quarter of the width.
     const clip = () => page.locator('.compare-before').evaluate((el) => (el as HTMLElement).style.clipPath);
     expect(await clip()).toBe('inset(0px 50% 0px 0px)');
+    // The form is long enough that Run scrolled the page: bring the slider back into view first.
+    await page.locator('.compare').scrollIntoViewIfNeeded();
     const box = (await page.locator('.compare').boundingBox())!;
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
     await page.mouse.down();
@@ -127,6 +139,7 @@ describe.skipIf(!ready)('studio in a browser', () => {
     await page.click('text=Paint a mask');
     const canvas = page.locator('canvas[aria-label="mask canvas"]');
     await canvas.waitFor({ state: 'visible' });
+    await canvas.scrollIntoViewIfNeeded();
     const c = (await canvas.boundingBox())!;
     await page.mouse.move(c.x + c.width * 0.2, c.y + c.height * 0.5);
     await page.mouse.down();

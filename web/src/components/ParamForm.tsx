@@ -26,15 +26,29 @@ function bounds(p: PropertySchema): [number, number] | undefined {
   return [lo, hi];
 }
 
+/** A positive range over three or more orders of magnitude (a threshold, a learning rate) slides in log10. */
+function isLogScale(p: PropertySchema, range: [number, number]): boolean {
+  return typeOf(p) === 'number' && range[0] > 0 && range[1] / range[0] >= 1000;
+}
+
+/** Decimal places a number needs (1e-4 → 4, 0.25 → 2, 3 → 0). */
+function decimalsOf(v: number): number {
+  const [mantissa, exponent] = v.toExponential().split('e');
+  return Math.max(0, (mantissa!.split('.')[1] ?? '').length - Number(exponent));
+}
+
 function stepOf(p: PropertySchema, range: [number, number]): number {
   if (typeOf(p) === 'integer') return 1;
-  const span = range[1] - range[0];
-  return span <= 1 ? 0.01 : span <= 10 ? 0.05 : span <= 100 ? 0.5 : 1;
+  let step = 10 ** Math.floor(Math.log10((range[1] - range[0]) / 100));
+  // Fine enough to land on the default exactly.
+  if (typeof p.default === 'number' && p.default !== 0) step = Math.min(step, 10 ** -decimalsOf(p.default));
+  return step;
 }
 
 function format(v: unknown): string {
-  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(Math.abs(v) < 1 ? 2 : 1);
-  return String(v);
+  if (typeof v !== 'number') return String(v);
+  if (Number.isInteger(v)) return String(v);
+  return Math.abs(v) < 0.01 ? v.toPrecision(2) : v.toFixed(Math.abs(v) < 1 ? 2 : 1);
 }
 
 function Field({ name, schema, value, onChange }: { name: string; schema: PropertySchema; value: unknown; onChange: (v: unknown) => void }) {
@@ -70,7 +84,20 @@ function Field({ name, schema, value, onChange }: { name: string; schema: Proper
     );
   } else if (slider) {
     const range = bounds(schema)!;
-    control = (
+    const current = Number(value ?? schema.default ?? range[0]);
+    control = isLogScale(schema, range) ? (
+      <input
+        id={id}
+        name={name}
+        type="range"
+        data-scale="log"
+        min={Math.log10(range[0])}
+        max={Math.log10(range[1])}
+        step={0.01}
+        value={Math.log10(current)}
+        onInput={(e) => onChange(Number((10 ** Number((e.target as HTMLInputElement).value)).toPrecision(3)))}
+      />
+    ) : (
       <input
         id={id}
         name={name}
@@ -78,7 +105,7 @@ function Field({ name, schema, value, onChange }: { name: string; schema: Proper
         min={range[0]}
         max={range[1]}
         step={stepOf(schema, range)}
-        value={Number(value ?? schema.default ?? range[0])}
+        value={current}
         onInput={(e) => onChange(Number((e.target as HTMLInputElement).value))}
       />
     );
