@@ -1,5 +1,6 @@
 import type { AnyMethod } from '../core/registry.js';
 import { reinhard } from './color/reinhard.js';
+import { synthesis } from './patch/synthesis.js';
 
 /**
  * Every method Atelier ships, as one object literal: `MethodId` and each method's params type are
@@ -8,9 +9,10 @@ import { reinhard } from './color/reinhard.js';
  */
 export const methods = {
   'color.reinhard': reinhard,
+  'patch.synthesis': synthesis,
 } as const satisfies Record<string, AnyMethod>;
 
 export type MethodId = keyof typeof methods;
 
 /** The method used when none is named (weight-free). */
-export const DEFAULT_METHOD: MethodId = 'color.reinhard';
+export const DEFAULT_METHOD: MethodId = 'patch.synthesis';
