@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { throwIfAborted } from '../../core/errors.js';
-import { Image } from '../../core/image.js';
+import { labToRgb, rgbToLab } from '../../core/color.js';
+import { Image, clampImage } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
 import { resizeImage } from '../../core/resample.js';
 import { domainTransformFilter } from './domain-transform.js';
@@ -39,8 +40,8 @@ const params = z.object({
     .number()
     .min(0)
     .max(10)
-    .default(1)
-    .describe("How strongly the content's structure is kept (edges count fully, flat areas a fifth)"),
+    .default(0.8)
+    .describe("How strongly the content's structure is kept (edges count fully, flat areas a tenth)"),
   noise: z.number().min(0).max(1).default(0.25).describe('Standard deviation of the noise added to the starting image (0–1 scale)'),
   robustness: z
     .number()
@@ -49,7 +50,7 @@ const params = z.object({
     .default(0.8)
     .describe('Exponent r of the robust aggregation: 2 is a plain average, lower ignores poor matches more'),
   colorTransfer: z.number().min(0).max(1).default(1).describe("How far each iteration pulls the colours to the style's histogram"),
-  denoise: z.number().min(0).max(1).default(0.3).describe('Edge-preserving smoothing after each patch size (0: none)'),
+  denoise: z.number().min(0).max(1).default(0.15).describe('Edge-preserving smoothing after each patch size (0: none)'),
   styleScale: z
     .number()
     .min(0.1)
@@ -73,6 +74,8 @@ const SIZE_RATIOS = [1, 0.64, 0.4, 0.27];
 const GAP_RATIO = 0.6;
 /** Taps per patch side used for matching; larger patches are blurred and subsampled. */
 const TAPS = 7;
+/** Share of the content weight that flat areas keep (edges keep all of it). */
+const FLAT_SHARE = 0.1;
 
 export const synthesis = defineMethod({
   id: 'patch.synthesis',
@@ -111,16 +114,20 @@ function synthesise(
   let step = 0;
 
   // Start: the coarse content in the style's colours, plus noise.
-  const first = levels[0];
-  let x = first.content.clone();
-  colourTransfer(x, first.style, first.labels, 1);
   const rng = ctx.rng;
+  let x = levels[0].content.clone();
   for (let i = 0; i < x.data.length; i++) x.data[i] += p.noise * rng.normal();
 
   for (let l = 0; l < levels.length; l++) {
     const lv = levels[l];
     if (l > 0) x = resizeImage(x, lv.content.width, lv.content.height);
     const w = contentWeightMap(lv.content, p.contentWeight);
+    // Fusion pulls towards the content in the style's palette, not its own colours.
+    const guide = paletteTransfer(lv.content, lv.style, lv.labels);
+    if (l === 0) {
+      x = guide.clone();
+      for (let i = 0; i < x.data.length; i++) x.data[i] += p.noise * rng.normal();
+    }
     const styleQuantiles = lv.labels ? undefined : [0, 1, 2].map((c) => quantilesOf(lv.style.plane(c)));
     for (const size0 of schedule[l]) {
       const size = Math.min(size0, lv.style.width, lv.style.height, lv.content.width, lv.content.height);
@@ -143,7 +150,7 @@ function synthesise(
         });
         nnf = field.index;
         x = aggregate(x, lv.style, grid.positions, nnf, size, p.robustness);
-        fuseContent(x, lv.content, w);
+        fuseContent(x, guide, w);
         colourTransfer(x, lv.style, lv.labels, p.colorTransfer, styleQuantiles);
         ctx.progress.step(++step, totalSteps);
         throwIfAborted(ctx.signal);
@@ -197,7 +204,7 @@ function constraintFor(positions: Int32Array, size: number, labels: RegionLabels
 }
 
 /**
- * Weight of the content per pixel: `weight` on strong edges of the content's luminance, a fifth
+ * Weight of the content per pixel: `weight` on strong edges of the content's luminance, a tenth
  * of it on flat areas (Elad & Milanfar fuse through a segmentation mask; an edge map does the same
  * job without a segmenter).
  */
@@ -222,7 +229,7 @@ function contentWeightMap(content: Image, weight: number): Float32Array {
   const sorted = spread.slice().sort();
   const ref = Math.max(1e-4, sorted[Math.floor(0.9 * (n - 1))]);
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = weight * (0.2 + 0.8 * Math.min(1, spread[i] / ref));
+  for (let i = 0; i < n; i++) out[i] = weight * (FLAT_SHARE + (1 - FLAT_SHARE) * Math.min(1, spread[i] / ref));
   return out;
 }
 
@@ -298,6 +305,13 @@ function colourTransfer(x: Image, style: Image, labels: RegionLabels | undefined
       matchHistogram(x.plane(c), q, contentPixels, amount);
     }
   }
+}
+
+/** The content with the style's colour distribution: histograms matched per Lab channel (per region pair). */
+function paletteTransfer(content: Image, style: Image, labels: RegionLabels | undefined): Image {
+  const lab = rgbToLab(content);
+  colourTransfer(lab, rgbToLab(style), labels, 1);
+  return clampImage(labToRgb(lab));
 }
 
 /** Domain-transform smoothing guided by the image itself; `amount` sets both σs and σr. */
