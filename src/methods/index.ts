@@ -1,5 +1,6 @@
 import type { AnyMethod } from '../core/registry.js';
 import { reinhard } from './color/reinhard.js';
+import { quilting } from './patch/quilting.js';
 import { synthesis } from './patch/synthesis.js';
 
 /**
@@ -10,6 +11,7 @@ import { synthesis } from './patch/synthesis.js';
 export const methods = {
   'color.reinhard': reinhard,
   'patch.synthesis': synthesis,
+  'patch.quilting': quilting,
 } as const satisfies Record<string, AnyMethod>;
 
 export type MethodId = keyof typeof methods;
