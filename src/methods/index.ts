@@ -1,5 +1,6 @@
 import type { AnyMethod } from '../core/registry.js';
 import { reinhard } from './color/reinhard.js';
+import { analogy } from './patch/analogy.js';
 import { quilting } from './patch/quilting.js';
 import { synthesis } from './patch/synthesis.js';
 
@@ -12,6 +13,7 @@ export const methods = {
   'color.reinhard': reinhard,
   'patch.synthesis': synthesis,
   'patch.quilting': quilting,
+  'patch.analogy': analogy,
 } as const satisfies Record<string, AnyMethod>;
 
 export type MethodId = keyof typeof methods;

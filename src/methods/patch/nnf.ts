@@ -142,6 +142,12 @@ export interface PatchMatchOptions {
   constraint?: NnfConstraint;
   /** Largest random-search radius in target pixels (default: the target's larger side). */
   maxRadius?: number;
+  /**
+   * Coherence bias κ ≥ 0 (Hertzmann et al. 2001): a candidate propagated from a neighbour — one that
+   * continues the neighbour's source region — wins unless a random one is better by a factor 1 + κ.
+   * Distances of coherent matches are stored divided by 1 + κ.
+   */
+  coherence?: number;
 }
 
 interface Target {
@@ -247,11 +253,12 @@ export function patchMatch(queries: Float32Array, grid: QueryGrid, target: Inter
   }
 
   const maxRadius = options.maxRadius ?? Math.max(target.width, target.height);
-  const tryCandidate = (q: number, x: number, y: number): void => {
+  const coherent = 1 / (1 + (options.coherence ?? 0));
+  const tryCandidate = (q: number, x: number, y: number, factor = 1): void => {
     if (x < 0 || y < 0 || x > t.maxX || y > t.maxY) return;
     const pos = y * w + x;
     if (pos === index[q] || !allowed(q, pos)) return;
-    const d = distanceAt(t, queries, q * dims, pos, distance[q]);
+    const d = factor * distanceAt(t, queries, q * dims, pos, distance[q] / factor);
     if (d < distance[q]) {
       distance[q] = d;
       index[q] = pos;
@@ -271,13 +278,13 @@ export function patchMatch(queries: Float32Array, grid: QueryGrid, target: Inter
         if (nx >= 0 && nx < grid.cols) {
           const p = index[q - dir];
           const x = (p % w) + dir * step;
-          tryCandidate(q, x, (p - (p % w)) / w);
+          tryCandidate(q, x, (p - (p % w)) / w, coherent);
         }
         const ny = gy - dir;
         if (ny >= 0 && ny < grid.rows) {
           const p = index[q - dir * grid.cols];
           const x = p % w;
-          tryCandidate(q, x, (p - x) / w + dir * step);
+          tryCandidate(q, x, (p - x) / w + dir * step, coherent);
         }
         // Random search around the current best in windows halving from maxRadius.
         const bx = index[q] % w;

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { throwIfAborted } from '../../core/errors.js';
 import { labToRgb, rgbToLab } from '../../core/color.js';
 import { Image, clampImage } from '../../core/image.js';
-import { defineMethod } from '../../core/registry.js';
+import { defineMethod, type RunContext } from '../../core/registry.js';
 import { resizeImage } from '../../core/resample.js';
 import { domainTransformFilter } from './domain-transform.js';
 import { gaussianBlurPlane } from './gaussian-blur.js';
@@ -102,7 +102,7 @@ interface Level {
 }
 
 function synthesise(
-  ctx: Parameters<(typeof synthesis)['run']>[0],
+  ctx: RunContext,
   content: Image,
   style: Image,
   p: SynthesisParams,
