@@ -1,6 +1,7 @@
 import type { AnyMethod } from '../core/registry.js';
 import { reinhard } from './color/reinhard.js';
 import { analogy } from './patch/analogy.js';
+import { efrosLeung } from './patch/efros-leung.js';
 import { quilting } from './patch/quilting.js';
 import { synthesis } from './patch/synthesis.js';
 
@@ -14,6 +15,7 @@ export const methods = {
   'patch.synthesis': synthesis,
   'patch.quilting': quilting,
   'patch.analogy': analogy,
+  'patch.efros-leung': efrosLeung,
 } as const satisfies Record<string, AnyMethod>;
 
 export type MethodId = keyof typeof methods;
