@@ -73,24 +73,27 @@ function stats(p: Float32Array): [number, number] {
 }
 
 function imageAnalogy(b: Image, a: Image, a2: Image, p: z.output<typeof params>, ctx: RunContext): Image {
-  // Luminance remapping (A and A′ moved by the same affine map, from A's statistics to B's).
-  const yb = luma(b).data;
-  const [mb, sb] = stats(yb);
-  const [ma, sa] = stats(luma(a).data);
-  const gain = sa > 1e-6 ? sb / sa : 1;
-  const remap = (img: Image) => {
-    const y0 = luma(img);
-    const y = y0 === img ? y0.clone() : y0;
-    for (let i = 0; i < y.data.length; i++) y.data[i] = (y.data[i] - ma) * gain + mb;
-    return y;
-  };
-  const ya = remap(a);
-  const ya2 = remap(a2);
   const exampleColours = p.colors === 'example';
+  // Features: luminance (the paper's choice), or RGB when the example's colours are learned too.
+  // Luminance remapping: A and A′ moved by one affine map per feature, from A's statistics to B's.
+  const features = (img: Image) => (exampleColours ? planesOf(img) : [luma(img).data]);
+  const fb = features(b);
+  const fa = features(a);
+  const fa2 = features(a2);
+  const remapped = (planes: Float32Array[]) =>
+    planes.map((plane, k) => {
+      const [mb, sb] = stats(fb[k]);
+      const [ma, sa] = stats(fa[k]);
+      const gain = sa > 1e-6 ? sb / sa : 1;
+      return Float32Array.from(plane, (v) => (v - ma) * gain + mb);
+    });
+  const ra = remapped(fa);
+  const ra2 = remapped(fa2);
+  const k = fb.length;
   const levels = Math.max(1, Math.min(p.levels, 1 + Math.floor(Math.log2(Math.min(a.width, a.height, b.width, b.height) / 4))));
   const total = levels * p.iterations;
   let step = 0;
-  let bPrime: Image | undefined; // the luminance (or RGB) of B′ at the previous level
+  let bPrime: Image | undefined; // B′ at the previous level, in the feature channels
   let nnf: Int32Array | undefined;
   let prevGrid: { cols: number; rows: number; aw: number } | undefined;
   for (let l = 0; l < levels; l++) {
@@ -98,10 +101,12 @@ function imageAnalogy(b: Image, a: Image, a2: Image, p: z.output<typeof params>,
     const dims = (img: Image) => [Math.max(1, Math.round(img.width * f)), Math.max(1, Math.round(img.height * f))] as const;
     const [bw, bh] = dims(b);
     const [aw, ah] = dims(a);
-    const yaL = resizeImage(ya, aw, ah).data;
-    const ya2L = resizeImage(ya2, aw, ah).data;
-    const ybL = resizeImage(new Image(b.width, b.height, 1, yb), bw, bh).data;
-    const a2Votes = exampleColours ? planesOf(resizeImage(a2, aw, ah)) : [ya2L];
+    const at = (planes: Float32Array[], w0: number, h0: number, w: number, h: number) => planesOf(resizeImage(Image.fromPlanes(w0, h0, planes), w, h));
+    const aL = at(ra, a.width, a.height, aw, ah);
+    const a2L = at(ra2, a.width, a.height, aw, ah);
+    const bL = at(fb, b.width, b.height, bw, bh);
+    // Votes take A′ as it is when its colours are learned, remapped when only luminance is.
+    const a2Votes = exampleColours ? planesOf(resizeImage(a2, aw, ah)) : a2L;
     const size = Math.min(p.patchSize, aw, ah, bw, bh);
     const sampler = patchSampler(size, size);
     const grid = queryGrid(bw, bh, size, 1);
@@ -111,9 +116,9 @@ function imageAnalogy(b: Image, a: Image, a2: Image, p: z.output<typeof params>,
     for (let it = 0; it < p.iterations; it++) {
       // Until a first B′ exists, match on B ↔ A alone.
       const w = current ? p.filteredWeight : 0;
-      const bPrimeY = current ? (exampleColours ? luma(current).data : current.plane(0)) : ybL;
-      const target = interleave([yaL, ya2L], aw, ah, [1, w]);
-      const query = interleave([ybL, bPrimeY], bw, bh, [1, w]);
+      const weights = [...Array(k).fill(1), ...Array(k).fill(w)];
+      const target = interleave([...aL, ...a2L], aw, ah, weights);
+      const query = interleave([...bL, ...(current ? planesOf(current) : bL)], bw, bh, weights);
       const field = patchMatch(gatherDescriptors(query, sampler, grid.positions), grid, target, sampler, {
         rng: ctx.rng,
         iterations: nnf ? 2 : 4,
@@ -132,6 +137,7 @@ function imageAnalogy(b: Image, a: Image, a2: Image, p: z.output<typeof params>,
   // B's chrominance with the new luminance: in YIQ, a change of Y moves R, G and B equally.
   const out = b.clone();
   const y2 = bPrime!.plane(0);
+  const yb = fb[0];
   for (let c = 0; c < 3; c++) {
     const o = out.plane(c);
     for (let i = 0; i < o.length; i++) o[i] += y2[i] - yb[i];

@@ -158,6 +158,8 @@ function quiltPass(tex: Image, width: number, height: number, o: QuiltOptions, p
   const maxX = tex.width - B;
   const maxY = tex.height - B;
   const positions = (maxX + 1) * (maxY + 1);
+  // Errors are summed on a sparser lattice inside big blocks, but every overlap pixel counts across
+  // the overlap's width: a seam misplaced by one pixel must not look free.
   const tapStride = Math.max(1, Math.round(B / 8));
   const cand = new Int32Array(Math.min(positions, o.candidates));
   const err = new Float64Array(cand.length);
@@ -183,10 +185,11 @@ function quiltPass(tex: Image, width: number, height: number, o: QuiltOptions, p
         let nOverlap = 0;
         let eBlock = 0;
         let nBlock = 0;
-        for (let dy = 0; dy < bh; dy += tapStride) {
+        for (let dy = 0; dy < bh; dy += top && dy < O ? 1 : tapStride) {
           const orow = (y0 + dy) * width + x0;
           const trow = (ty + dy) * tw + tx;
-          for (let dx = 0; dx < bw; dx += tapStride) {
+          const overlapRow = top && dy < O;
+          for (let dx = 0; dx < bw; dx += overlapRow || (left && dx < O) ? 1 : tapStride) {
             const inOverlap = (left && dx < O) || (top && dy < O);
             if (inOverlap) {
               for (let c = 0; c < 3; c++) {
