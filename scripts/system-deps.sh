@@ -11,6 +11,7 @@ test_packages=(
 )
 # Extra packages only the benchmarks need (peers to compare against).
 bench_packages=(
+  gmic  # G'MIC: `stylize` is the peer of patch.synthesis (bench/patch.mjs)
 )
 
 packages=("${test_packages[@]}")
