@@ -16,29 +16,23 @@ export function domainTransformFilter(
   const out = planes.map((p) => p.slice());
   const ratio = sigmaSpatial / sigmaRange;
   // Derivatives of the transformed domain along x and y: 1 + σs/σr · Σc |∂guide|.
-  const dx = new Float32Array(width * height);
-  const dy = new Float32Array(width * height);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const i = y * width + x;
-      let sx = 0;
-      let sy = 0;
-      for (const g of guide) {
-        if (x > 0) sx += Math.abs(g[i] - g[i - 1]);
-        if (y > 0) sy += Math.abs(g[i] - g[i - width]);
-      }
-      dx[i] = 1 + ratio * sx;
-      dy[i] = 1 + ratio * sy;
+  const dx = new Float32Array(width * height).fill(1);
+  const dy = new Float32Array(width * height).fill(1);
+  for (const g of guide) {
+    for (let y = 0; y < height; y++) {
+      const row = y * width;
+      for (let x = 1; x < width; x++) dx[row + x] += ratio * Math.abs(g[row + x] - g[row + x - 1]);
+      if (y > 0) for (let x = 0; x < width; x++) dy[row + x] += ratio * Math.abs(g[row + x] - g[row + x - width]);
     }
   }
   const a = new Float32Array(width * height);
   for (let k = 0; k < iterations; k++) {
     // σ of this iteration so that the iterations' variances sum to σs² (the paper's schedule).
     const sigmaK = (sigmaSpatial * Math.sqrt(3) * Math.pow(2, iterations - k - 1)) / Math.sqrt(Math.pow(4, iterations) - 1);
-    const base = Math.exp(-Math.SQRT2 / sigmaK);
-    for (let i = 0; i < a.length; i++) a[i] = Math.pow(base, dx[i]);
+    const lnBase = -Math.SQRT2 / sigmaK;
+    for (let i = 0; i < a.length; i++) a[i] = Math.exp(lnBase * dx[i]);
     for (const p of out) recursiveRows(p, a, width, height);
-    for (let i = 0; i < a.length; i++) a[i] = Math.pow(base, dy[i]);
+    for (let i = 0; i < a.length; i++) a[i] = Math.exp(lnBase * dy[i]);
     for (const p of out) recursiveCols(p, a, width, height);
   }
   return out;

@@ -15,9 +15,15 @@ export function gaussianBlurPlane(src: Float32Array, width: number, height: numb
     const row = y * width;
     for (let x = 0; x < width; x++) {
       let acc = 0;
-      for (let k = -radius; k <= radius; k++) {
-        const xx = x + k < 0 ? 0 : x + k >= width ? width - 1 : x + k;
-        acc += src[row + xx] * kernel[k + radius];
+      if (x >= radius && x + radius < width) {
+        // Interior: no clamping.
+        const base = row + x - radius;
+        for (let k = 0; k < kernel.length; k++) acc += src[base + k] * kernel[k];
+      } else {
+        for (let k = -radius; k <= radius; k++) {
+          const xx = x + k < 0 ? 0 : x + k >= width ? width - 1 : x + k;
+          acc += src[row + xx] * kernel[k + radius];
+        }
       }
       tmp[row + x] = acc;
     }

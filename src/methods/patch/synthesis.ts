@@ -40,7 +40,7 @@ const params = z.object({
     .number()
     .min(0)
     .max(10)
-    .default(0.8)
+    .default(0.6)
     .describe("How strongly the content's structure is kept (edges count fully, flat areas a tenth)"),
   noise: z.number().min(0).max(1).default(0.25).describe('Standard deviation of the noise added to the starting image (0–1 scale)'),
   robustness: z
@@ -50,7 +50,7 @@ const params = z.object({
     .default(0.8)
     .describe('Exponent r of the robust aggregation: 2 is a plain average, lower ignores poor matches more'),
   colorTransfer: z.number().min(0).max(1).default(1).describe("How far each iteration pulls the colours to the style's histogram"),
-  denoise: z.number().min(0).max(1).default(0.15).describe('Edge-preserving smoothing after each patch size (0: none)'),
+  denoise: z.number().min(0).max(1).default(0.1).describe('Edge-preserving smoothing after each patch size (0: none)'),
   styleScale: z
     .number()
     .min(0.1)
