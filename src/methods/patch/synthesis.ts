@@ -89,8 +89,20 @@ export const synthesis = defineMethod({
   quickParams: { levels: 2, iterations: 1, patchSize: 9 },
   async run(ctx, { content, style, regions }, p) {
     const fit = fitStyleScale(content, style!, p.styleScale, p.workSize, ctx.log);
-    const out = synthesise(ctx, fit.content, fit.style, p, fit.regions(regions));
-    const image = fit.finish(out, content);
+    const refine = !fit.content.sameSize(content);
+    const out = synthesise({ ...ctx, progress: ctx.progress.sub(0, refine ? 0.7 : 1) }, fit.content, fit.style, p, fit.regions(regions));
+    let image = fit.finish(out, content);
+    if (refine) {
+      // Upsampled, the result is soft: refine it at full size, band by band, with small patches
+      // from the style at its own resolution (up to the size its scale asks for).
+      const long = Math.max(content.width, content.height);
+      const want = (p.styleScale * long) / Math.max(style!.width, style!.height);
+      const fullStyle = want < 1 ? resizeImage(style!, Math.max(1, Math.round(style!.width * want)), Math.max(1, Math.round(style!.height * want))) : style!;
+      const fullLabels = regions && labelsAt(
+        { content: regions.content, contentWidth: content.width, contentHeight: content.height, style: regions.style, styleWidth: style!.width, styleHeight: style!.height },
+        content.width, content.height, fullStyle.width, fullStyle.height);
+      image = refineInBands({ ...ctx, progress: ctx.progress.sub(0.7, 1) }, image, content, fullStyle, p, fullLabels);
+    }
     return { image, meta: { workSize: `${fit.content.width}×${fit.content.height}`, styleSize: `${fit.style.width}×${fit.style.height}` } };
   },
 });
@@ -159,6 +171,77 @@ function synthesise(
     }
   }
   return x;
+}
+
+/** Rows per band of the full-size refinement, the rows blended between bands, and the context rows around each. */
+const BAND = 256;
+const BAND_BLEND = 16;
+const BAND_CONTEXT = 16;
+/** Patch side and iterations of the full-size refinement. */
+const REFINE_PATCH = 7;
+const REFINE_ITERATIONS = 2;
+
+/**
+ * Refine an upsampled result at full size, one band of rows at a time so that memory stays at a
+ * few full-size planes: match small patches against the style, aggregate, fuse the content and
+ * transfer colours, then blend each band into the result over a few rows.
+ */
+function refineInBands(ctx: RunContext, x: Image, content: Image, style: Image, p: SynthesisParams, labels: RegionLabels | undefined): Image {
+  const W = x.width;
+  const H = x.height;
+  const size = Math.min(REFINE_PATCH, style.width, style.height, W, H);
+  const gap = Math.max(1, Math.round(size * GAP_RATIO));
+  const sampler = patchSampler(size, TAPS);
+  const target = interleave(planesOf(style), style.width, style.height);
+  const quantiles = labels ? undefined : [0, 1, 2].map((c) => quantilesOf(style.plane(c)));
+  const out = x;
+  // Fusion pulls towards the content in the style's palette, as in the synthesis itself.
+  const guide = paletteTransfer(content, style, labels);
+  const starts: number[] = [];
+  for (let y = 0; y < H; y += BAND - BAND_BLEND) {
+    starts.push(y);
+    if (y + BAND >= H) break;
+  }
+  for (let b = 0; b < starts.length; b++) {
+    const y0 = starts[b];
+    const y1 = Math.min(H, y0 + BAND);
+    const c0 = Math.max(0, y0 - BAND_CONTEXT);
+    const c1 = Math.min(H, y1 + BAND_CONTEXT);
+    let xb = out.crop(0, c0, W, c1 - c0);
+    const cb = guide.crop(0, c0, W, c1 - c0);
+    const w = contentWeightMap(content.crop(0, c0, W, c1 - c0), p.contentWeight);
+    const bandLabels = labels && sliceLabels(labels, c0, c1);
+    const grid = queryGrid(W, c1 - c0, size, gap);
+    const constraint = bandLabels ? constraintFor(grid.positions, size, bandLabels, style.width, style.height) : undefined;
+    let nnf: Int32Array | undefined;
+    for (let it = 0; it < REFINE_ITERATIONS; it++) {
+      const queries = gatherDescriptors(interleave(planesOf(xb), W, xb.height), sampler, grid.positions);
+      nnf = patchMatch(queries, grid, target, sampler, { rng: ctx.rng, iterations: nnf ? 2 : 4, step: gap, ...(nnf && { init: nnf }), ...(constraint && { constraint }) }).index;
+      xb = aggregate(xb, style, grid.positions, nnf, size, p.robustness);
+      fuseContent(xb, cb, w);
+      if (quantiles) colourTransfer(xb, style, undefined, p.colorTransfer, quantiles);
+    }
+    // Write back rows [y0, y1): the first BAND_BLEND rows (after the first band) fade in.
+    for (let c = 0; c < 3; c++) {
+      const dst = out.plane(c);
+      const src = xb.plane(c);
+      for (let y = y0; y < y1; y++) {
+        const t = b > 0 && y - y0 < BAND_BLEND ? (y - y0 + 0.5) / BAND_BLEND : 1;
+        const so = (y - c0) * W;
+        const d0 = y * W;
+        for (let i = 0; i < W; i++) dst[d0 + i] += (src[so + i] - dst[d0 + i]) * t;
+      }
+    }
+    ctx.progress.step(b + 1, starts.length);
+    throwIfAborted(ctx.signal);
+  }
+  return out;
+}
+
+/** The rows [y0, y1) of the content labels (the style's stay whole). */
+function sliceLabels(l: RegionLabels, y0: number, y1: number): RegionLabels {
+  const content = l.content.subarray(y0 * l.contentWidth, y1 * l.contentWidth);
+  return { ...l, content, contentHeight: y1 - y0 };
 }
 
 /** Patch sides for level `l` of `count` (0 = coarsest): the coarsest starts at the largest size. */
