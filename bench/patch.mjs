@@ -55,7 +55,11 @@ function timed(cmd, args, env = {}) {
   return ms;
 }
 
-const median = (a) => [...a].sort((x, y) => x - y)[Math.floor((a.length - 1) / 2)];
+const median = (a) => {
+  const s = [...a].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 
 const rows = [];
 const manifest = { columns: ['content', 'style', 'gmic', 'atelier'], rows: [] };
@@ -86,6 +90,8 @@ for (const i of chosen) {
   };
   rows.push(row);
   manifest.rows.push({ content, style, gmic: gOut, atelier: aOut });
+  // Partial results survive an interrupted run.
+  writeFileSync(path.join(outDir, 'rows.partial.json'), JSON.stringify(rows, null, 2));
   console.log(
     `${name.padEnd(28)} time ${(row.atelierMs / 1000).toFixed(2)}s vs ${(row.gmicMs / 1000).toFixed(2)}s (×${row.ratio.toFixed(2)})  ` +
       `SSIM ${row.ssimAtelier.toFixed(3)} vs ${row.ssimGmic.toFixed(3)}  SWD ${row.swdAtelier.toFixed(4)} vs ${row.swdGmic.toFixed(4)}`,

@@ -14,9 +14,10 @@ import type { Rng } from '../../core/rng.js';
  * - `patchMatch` (Barnes et al., SIGGRAPH 2009): random init, propagation from grid neighbours,
  *   random search in shrinking windows; warm-startable from a previous field.
  * - `exactSearch`: brute force over every target position; the reference the tests and the
- *   benchmark compare PatchMatch against. (Measured on 256² queries against a 256² target with
- *   7 × 7 patches: exact search took ~100× longer for a mean distance within a few % — see
- *   bench/patch.mjs `nnf` section; PatchMatch is what the methods use.)
+ *   benchmark compare PatchMatch against. Measured (bench/patch.mjs, 3 364 queries of 7 × 7
+ *   against 14 884 positions, one thread): exact search ~45× slower than 5 PatchMatch iterations
+ *   from a random start, whose mean distance was 8 % above the exact one — and synthesis
+ *   warm-starts PatchMatch from the previous iteration's field. The methods use PatchMatch.
  */
 
 /** Taps of a patch: offsets from its top-left corner. */

@@ -98,9 +98,8 @@ export const synthesis = defineMethod({
       const long = Math.max(content.width, content.height);
       const want = (p.styleScale * long) / Math.max(style!.width, style!.height);
       const fullStyle = want < 1 ? resizeImage(style!, Math.max(1, Math.round(style!.width * want)), Math.max(1, Math.round(style!.height * want))) : style!;
-      const fullLabels = regions && labelsAt(
-        { content: regions.content, contentWidth: content.width, contentHeight: content.height, style: regions.style, styleWidth: style!.width, styleHeight: style!.height },
-        content.width, content.height, fullStyle.width, fullStyle.height);
+      const whole = { contentWidth: content.width, contentHeight: content.height, styleWidth: style!.width, styleHeight: style!.height };
+      const fullLabels = regions && labelsAt({ ...whole, content: regions.content, style: regions.style }, content.width, content.height, fullStyle.width, fullStyle.height);
       image = refineInBands({ ...ctx, progress: ctx.progress.sub(0.7, 1) }, image, content, fullStyle, p, fullLabels);
     }
     return { image, meta: { workSize: `${fit.content.width}×${fit.content.height}`, styleSize: `${fit.style.width}×${fit.style.height}` } };
@@ -125,18 +124,17 @@ function synthesise(
   const totalSteps = schedule.reduce((a, s) => a + s.length * p.iterations, 0);
   let step = 0;
 
-  // Start: the coarse content in the style's colours, plus noise.
   const rng = ctx.rng;
-  let x = levels[0].content.clone();
-  for (let i = 0; i < x.data.length; i++) x.data[i] += p.noise * rng.normal();
-
+  let x: Image | undefined;
   for (let l = 0; l < levels.length; l++) {
     const lv = levels[l];
-    if (l > 0) x = resizeImage(x, lv.content.width, lv.content.height);
     const w = contentWeightMap(lv.content, p.contentWeight);
     // Fusion pulls towards the content in the style's palette, not its own colours.
     const guide = paletteTransfer(lv.content, lv.style, lv.labels);
-    if (l === 0) {
+    if (x) {
+      x = resizeImage(x, lv.content.width, lv.content.height);
+    } else {
+      // Start: the coarse content in the style's colours, plus noise.
       x = guide.clone();
       for (let i = 0; i < x.data.length; i++) x.data[i] += p.noise * rng.normal();
     }
@@ -170,7 +168,7 @@ function synthesise(
       if (p.denoise > 0) x = denoise(x, p.denoise);
     }
   }
-  return x;
+  return x!;
 }
 
 /** Rows per band of the full-size refinement, the rows blended between bands, and the context rows around each. */
