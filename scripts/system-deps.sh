@@ -14,6 +14,7 @@ bench_packages=(
   python3-torch   # peer for bench/weights-read.mjs (torch.load) and the networks' benchmarks
   python3-numpy   # bench/color.mjs: the NumPy Reinhard peer
   python3-skimage # bench/color.mjs: skimage.exposure.match_histograms and rgb2lab peers
+  gmic  # G'MIC: `stylize` is the peer of patch.synthesis (bench/patch.mjs)
 )
 
 packages=("${test_packages[@]}")

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { info } from './info.js';
 import { methodsCommand } from './methods.js';
 import { modelsCommand } from './models.js';
+import { texture } from './texture.js';
 import { transfer } from './transfer.js';
 
 /** A CLI command: one file each under cli/, registered here. `argv` lets a command shape its flags. */
@@ -10,3 +11,4 @@ export interface CliCommand {
 }
 
 export const commands: CliCommand[] = [transfer, methodsCommand, info, modelsCommand];
+export const commands: CliCommand[] = [transfer, methodsCommand, info, texture];
