@@ -10,5 +10,10 @@ export interface CliCommand {
   register(program: Command, argv: readonly string[]): void;
 }
 
-export const commands: CliCommand[] = [transfer, methodsCommand, info, modelsCommand];
-export const commands: CliCommand[] = [transfer, methodsCommand, info, texture];
+export const commands: CliCommand[] = [
+  transfer,
+  methodsCommand,
+  info,
+  modelsCommand,
+  texture,
+];
