@@ -8,6 +8,9 @@ profile="${1:-test}"
 
 # Packages the default test suite uses. Each line: package — why.
 test_packages=(
+  python3-skimage   # test/metrics/ssim-skimage.test.ts cross-checks SSIM against scikit-image
+  chromium          # test/eval/report-browser.test.ts opens the HTML report headless (playwright-core)
+  ffmpeg            # test/cli/eval.test.ts: a video pair decoded, stylised frame by frame, temporal error
 )
 # Extra packages only the benchmarks need (peers to compare against).
 bench_packages=(
@@ -15,6 +18,9 @@ bench_packages=(
   python3-numpy   # bench/color.mjs: the NumPy Reinhard peer
   python3-skimage # bench/color.mjs: skimage.exposure.match_histograms and rgb2lab peers
   gmic  # G'MIC: `stylize` is the peer of patch.synthesis (bench/patch.mjs)
+  python3-torch     # peer for bench/weights-read.mjs (torch.load) and bench/engine.mjs (networks, autodiff)
+  python3-numpy     # bench/color.mjs: the NumPy Reinhard peer
+  python3-skimage   # bench/color.mjs (match_histograms, rgb2lab) and bench/metrics.mjs (SSIM) peers
 )
 
 packages=("${test_packages[@]}")

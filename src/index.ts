@@ -35,6 +35,12 @@ export { readWeights } from './engine/weights/read.js';
 export { readPth, readPthIndex } from './engine/weights/pth.js';
 export { readSafetensors, writeSafetensors, encodeSafetensors, decodeSafetensors } from './engine/weights/safetensors.js';
 export type { WeightTensor, TensorMap } from './engine/weights/tensor.js';
+export { metrics, getMetric, listMetrics, type MetricId } from './metrics/index.js';
+export { defineMetric, computeMetric, type MetricDefinition, type MetricInputs, type MetricResult, type MetricContext } from './metrics/metric.js';
+export { opticalFlow, warpByFlow, type Flow } from './video/flow.js';
+export { runEvaluation, type EvaluationOptions } from './eval/run-evaluation.js';
+export { renderReport } from './eval/report-html.js';
+export type { EvaluationResults } from './eval/results.js';
 
 /** The params a method accepts (its own plus the shared controls), as the caller writes them. */
 export type ParamsOf<Id extends MethodId> = z.input<(typeof methods)[Id]['params']> & {

@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { compareCommand } from './compare.js';
+import { evalCommand } from './eval.js';
 import { info } from './info.js';
 import { methodsCommand } from './methods.js';
 import { modelsCommand } from './models.js';
@@ -16,4 +18,6 @@ export const commands: CliCommand[] = [
   info,
   modelsCommand,
   texture,
+  evalCommand,
+  compareCommand,
 ];

@@ -38,6 +38,7 @@ export function createProgressDisplay(stream: NodeJS.WriteStream, mode: 'bar' | 
   }
   let lastFraction = -1;
   let lastTime = 0;
+  const started = Date.now();
   return {
     listener(e) {
       const now = Date.now();
@@ -46,7 +47,7 @@ export function createProgressDisplay(stream: NodeJS.WriteStream, mode: 'bar' | 
       lastFraction = e.fraction;
       lastTime = now;
       if (e.type === 'error') return; // the error itself is printed by the command
-      stream.write(`${e.label}: ${(e.fraction * 100).toFixed(0)}% ${detail(e)}\n`);
+      stream.write(`${e.label}: ${(e.fraction * 100).toFixed(0)}% ${detail(e)}${etaText(started, e.fraction)}\n`);
     },
     finish() {},
   };

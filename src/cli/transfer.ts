@@ -19,7 +19,8 @@ export function methodFromArgv(argv: readonly string[]): string {
   return DEFAULT_METHOD;
 }
 
-function progressMode(opts: { quiet?: boolean; json?: boolean }): 'bar' | 'lines' | 'quiet' {
+/** Bar on a terminal, plain lines otherwise, nothing with --quiet or --json. */
+export function progressMode(opts: { quiet?: boolean; json?: boolean }): 'bar' | 'lines' | 'quiet' {
   if (opts.quiet || opts.json) return 'quiet';
   return process.stderr.isTTY ? 'bar' : 'lines';
 }
@@ -37,7 +38,8 @@ export function addOutputFlags(cmd: Command): Command {
     .option('--quality <q>', 'quality for JPEG/WebP/AVIF output, 1–100', '92');
 }
 
-function positiveInt(value: string | undefined, flag: string): number | undefined {
+/** A flag that must be a positive integer (or absent). */
+export function positiveInt(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) {

@@ -7,6 +7,7 @@ import { analogy } from './patch/analogy.js';
 import { efrosLeung } from './patch/efros-leung.js';
 import { quilting } from './patch/quilting.js';
 import { synthesis } from './patch/synthesis.js';
+import { gatys } from './neural/gatys.js';
 
 /**
  * Every method Atelier ships, as one object literal: `MethodId` and each method's params type are
@@ -22,6 +23,7 @@ export const methods = {
   'patch.quilting': quilting,
   'patch.analogy': analogy,
   'patch.efros-leung': efrosLeung,
+  'neural.gatys': gatys,
 } as const satisfies Record<string, AnyMethod>;
 
 export type MethodId = keyof typeof methods;
