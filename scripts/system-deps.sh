@@ -15,6 +15,10 @@ test_packages=(
 )
 # Extra packages only the benchmarks need (peers to compare against).
 bench_packages=(
+  python3-torch   # peer for bench/weights-read.mjs (torch.load) and the networks' benchmarks
+  python3-numpy   # bench/color.mjs: the NumPy Reinhard peer
+  python3-skimage # bench/color.mjs: skimage.exposure.match_histograms and rgb2lab peers
+  gmic  # G'MIC: `stylize` is the peer of patch.synthesis (bench/patch.mjs)
   python3-torch     # peer for bench/weights-read.mjs (torch.load) and bench/engine.mjs (networks, autodiff)
   python3-numpy     # bench/color.mjs: the NumPy Reinhard peer
   python3-skimage   # bench/color.mjs (match_histograms, rgb2lab) and bench/metrics.mjs (SSIM) peers

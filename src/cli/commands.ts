@@ -5,6 +5,7 @@ import { info } from './info.js';
 import { methodsCommand } from './methods.js';
 import { modelsCommand } from './models.js';
 import { serve } from './serve.js';
+import { texture } from './texture.js';
 import { transfer } from './transfer.js';
 import { worker } from './worker.js';
 
@@ -13,4 +14,14 @@ export interface CliCommand {
   register(program: Command, argv: readonly string[]): void;
 }
 
-export const commands: CliCommand[] = [transfer, methodsCommand, info, modelsCommand, evalCommand, compareCommand, serve, worker];
+export const commands: CliCommand[] = [
+  transfer,
+  methodsCommand,
+  info,
+  modelsCommand,
+  texture,
+  evalCommand,
+  compareCommand,
+  serve,
+  worker,
+];

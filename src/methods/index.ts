@@ -3,6 +3,10 @@ import { histogram } from './color/histogram.js';
 import { idt } from './color/idt.js';
 import { mkl } from './color/mkl.js';
 import { reinhard } from './color/reinhard.js';
+import { analogy } from './patch/analogy.js';
+import { efrosLeung } from './patch/efros-leung.js';
+import { quilting } from './patch/quilting.js';
+import { synthesis } from './patch/synthesis.js';
 import { gatys } from './neural/gatys.js';
 
 /**
@@ -15,10 +19,14 @@ export const methods = {
   'color.histogram': histogram,
   'color.mkl': mkl,
   'color.idt': idt,
+  'patch.synthesis': synthesis,
+  'patch.quilting': quilting,
+  'patch.analogy': analogy,
+  'patch.efros-leung': efrosLeung,
   'neural.gatys': gatys,
 } as const satisfies Record<string, AnyMethod>;
 
 export type MethodId = keyof typeof methods;
 
 /** The method used when none is named (weight-free). */
-export const DEFAULT_METHOD: MethodId = 'color.reinhard';
+export const DEFAULT_METHOD: MethodId = 'patch.synthesis';

@@ -92,7 +92,7 @@ describe('atelier eval', () => {
   });
 
   it('prints a JSON summary with --json and limits the pairs with --limit and --metrics', () => {
-    const r = runCli(['eval', '--pairs', pairsFile, '--out', tmp.file('json'), '--json', '--limit', '1', '--metrics', 'psnr,ssim']);
+    const r = runCli(['eval', '--pairs', pairsFile, '--out', tmp.file('json'), '--json', '--limit', '1', '--metrics', 'psnr,ssim', '--method', 'color.reinhard']);
     expect(r.status).toBe(0);
     const summary = JSON.parse(r.stdout);
     expect(summary.succeeded).toBe(1);

@@ -24,7 +24,8 @@ function findPython(): string | undefined {
 }
 
 const python = findPython();
-const DEV = path.resolve(__dirname, '../../../../shared/data/dev');
+// The project's checkout sits beside shared/ (dev machines and CI alike).
+const DEV = path.resolve(__dirname, '../../../shared/data/dev');
 const devPairs: [string, string][] = [
   ['content/stata.jpg', 'style/seaport.jpg'],
   ['content/beach.jpg', 'style/udnie.jpg'],

@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import { Image } from '../../../src/core/image.js';
+import { runMethod } from '../../../src/core/stylize.js';
+import { DEFAULT_METHOD } from '../../../src/methods/index.js';
+import { patchSizesFor, synthesis } from '../../../src/methods/patch/synthesis.js';
+import { discImage, flatImage, gradientImage, noiseImage, stripesImage } from '../../helpers/fixtures.js';
+
+const quick = { levels: 2, iterations: 1, patchSize: 9 };
+
+function meanColour(img: Image, x0 = 0, x1 = img.width): number[] {
+  return [0, 1, 2].map((c) => {
+    let s = 0;
+    for (let y = 0; y < img.height; y++) for (let x = x0; x < x1; x++) s += img.at(c, x, y);
+    return s / (img.height * (x1 - x0));
+  });
+}
+
+/** Two halves: left one colour, right another (a label map, or a style whose halves differ). */
+function halves(width: number, height: number, left: [number, number, number], right: [number, number, number]): Image {
+  const img = new Image(width, height, 3);
+  for (let c = 0; c < 3; c++) {
+    const p = img.plane(c);
+    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) p[y * width + x] = x < width / 2 ? left[c] : right[c];
+  }
+  return img;
+}
+
+describe('patch.synthesis', () => {
+  it('is the default method of transfer', () => {
+    expect(DEFAULT_METHOD).toBe('patch.synthesis');
+  });
+
+  it('schedules patch sizes from large to small, finer levels dropping the largest', () => {
+    expect(patchSizesFor(0, 3, 33)).toEqual([33, 21, 13]);
+    expect(patchSizesFor(2, 3, 33)).toEqual([13, 9]);
+  });
+
+  it("takes the style's colours and keeps the content's structure", async () => {
+    const content = discImage(64, 64, 18, [0.9, 0.9, 0.9], [0.1, 0.1, 0.1]);
+    // A reddish style with dark and bright areas (noise over a ramp), so brightness can be matched.
+    const style = noiseImage(48, 48, 3, [0.5, 0.2, 0.1], 0.08);
+    for (let y = 0; y < 48; y++) for (let x = 0; x < 48; x++) for (let c = 0; c < 3; c++) style.data[c * 2304 + y * 48 + x] += ((c === 0 ? 0.45 : 0.2) * (x - 24)) / 24;
+    const r = await runMethod(synthesis, { content, style }, quick);
+    const m = meanColour(r.image);
+    expect(m[0]).toBeGreaterThan(m[2] + 0.2); // reddish like the style, not grey like the content
+    // The disc is still there: centre brighter than the corners.
+    const centre = r.image.at(0, 32, 32) + r.image.at(1, 32, 32);
+    const corner = r.image.at(0, 3, 3) + r.image.at(1, 3, 3);
+    expect(centre).toBeGreaterThan(corner + 0.2);
+  });
+
+  it('copies from the matching style region under a label-map pair', async () => {
+    const content = gradientImage(48, 32);
+    const style = halves(40, 40, [0.9, 0.1, 0.1], [0.1, 0.1, 0.9]);
+    // Content regions swapped against the style's: left must become blue, right red.
+    const mask = halves(48, 32, [0, 0, 1], [1, 0, 0]);
+    const styleMask = halves(40, 40, [1, 0, 0], [0, 0, 1]);
+    const r = await runMethod(synthesis, { content, style, mask, styleMask }, quick);
+    const left = meanColour(r.image, 0, 16);
+    const right = meanColour(r.image, 32, 48);
+    expect(left[2]).toBeGreaterThan(left[0] + 0.4);
+    expect(right[0]).toBeGreaterThan(right[2] + 0.4);
+  });
+
+  it('handles a flat style, greyscale inputs and a style thinner than a patch', async () => {
+    const flat = await runMethod(synthesis, { content: gradientImage(40, 30), style: flatImage(20, 20, [0.2, 0.6, 0.4]) }, quick);
+    const m = meanColour(flat.image);
+    expect(m[1]).toBeGreaterThan(m[0]);
+    for (const v of flat.image.data) expect(Number.isFinite(v)).toBe(true);
+
+    const grey = (img: Image) => Image.fromPlanes(img.width, img.height, [img.plane(0), img.plane(0), img.plane(0)]);
+    const g = await runMethod(synthesis, { content: grey(gradientImage(40, 30)), style: grey(noiseImage(30, 30, 2)) }, quick);
+    let chroma = 0;
+    for (let i = 0; i < g.image.pixels; i++) chroma = Math.max(chroma, Math.abs(g.image.plane(0)[i] - g.image.plane(2)[i]));
+    expect(chroma).toBeLessThan(0.02);
+
+    const thin = await runMethod(synthesis, { content: gradientImage(40, 30), style: stripesImage(200, 1, 10) }, quick);
+    expect(thin.image.width).toBe(40);
+  });
+
+  it('works on extreme aspect ratios', async () => {
+    const line = await runMethod(synthesis, { content: gradientImage(600, 1), style: noiseImage(40, 40, 4) }, quick);
+    expect([line.image.width, line.image.height]).toEqual([600, 1]);
+    const tall = await runMethod(synthesis, { content: gradientImage(3, 500), style: noiseImage(40, 40, 4) }, quick);
+    expect([tall.image.width, tall.image.height]).toEqual([3, 500]);
+  });
+
+  it('bounds its working size and returns the full size', async () => {
+    const r = await runMethod(synthesis, { content: gradientImage(300, 200), style: noiseImage(64, 64, 5) }, { ...quick, workSize: 64 });
+    expect([r.image.width, r.image.height]).toEqual([300, 200]);
+    expect(r.meta.workSize).toBe('64×43');
+  });
+
+  it('gives the same image for the same seed and another for another seed', async () => {
+    const inputs = { content: gradientImage(40, 32), style: noiseImage(32, 32, 9) };
+    const a = await runMethod(synthesis, inputs, { ...quick, seed: 3 });
+    const b = await runMethod(synthesis, inputs, { ...quick, seed: 3 });
+    const c = await runMethod(synthesis, inputs, { ...quick, seed: 4 });
+    expect(Buffer.from(a.image.data.buffer).equals(Buffer.from(b.image.data.buffer))).toBe(true);
+    expect(Buffer.from(a.image.data.buffer).equals(Buffer.from(c.image.data.buffer))).toBe(false);
+  });
+});
