@@ -8,8 +8,9 @@ profile="${1:-test}"
 
 # Packages the default test suite uses. Each line: package — why.
 test_packages=(
+  redis-server      # server: BullMQ scale-out tests start a real Redis on a loopback port
   python3-skimage   # test/metrics/ssim-skimage.test.ts cross-checks SSIM against scikit-image
-  chromium          # test/eval/report-browser.test.ts opens the HTML report headless (playwright-core)
+  chromium          # test/eval/report-browser.test.ts, test/server/studio.e2e.test.ts (playwright-core)
   ffmpeg            # test/cli/eval.test.ts: a video pair decoded, stylised frame by frame, temporal error
 )
 # Extra packages only the benchmarks need (peers to compare against).

@@ -4,8 +4,10 @@ import { evalCommand } from './eval.js';
 import { info } from './info.js';
 import { methodsCommand } from './methods.js';
 import { modelsCommand } from './models.js';
+import { serve } from './serve.js';
 import { texture } from './texture.js';
 import { transfer } from './transfer.js';
+import { worker } from './worker.js';
 
 /** A CLI command: one file each under cli/, registered here. `argv` lets a command shape its flags. */
 export interface CliCommand {
@@ -20,4 +22,6 @@ export const commands: CliCommand[] = [
   texture,
   evalCommand,
   compareCommand,
+  serve,
+  worker,
 ];

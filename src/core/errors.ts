@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   E_NUMERIC: 'A computation produced non-finite values or failed to converge.',
   E_DEPENDENCY: 'An external program or package the feature needs is absent.',
   E_JOB: 'A server job could not be found, cancelled or run.',
+  E_UNAUTHORIZED: 'The server wants a bearer token (--token) and the request had none or a wrong one.',
   E_INTERNAL: 'A bug in Atelier: please report it with the command that caused it.',
 } as const;
 
@@ -147,6 +148,8 @@ export function httpStatusFor(e: unknown): number {
     case 'E_FILE_NOT_FOUND':
     case 'E_JOB':
       return 404;
+    case 'E_UNAUTHORIZED':
+      return 401;
     case 'E_TOO_LARGE':
       return 413;
     case 'E_ABORTED':

@@ -1,0 +1,36 @@
+import { availableParallelism } from 'node:os';
+import type { Command } from 'commander';
+import type { CliCommand } from './commands.js';
+import { positiveNumber, untilStopped } from './serve.js';
+
+export const worker: CliCommand = {
+  register(program: Command) {
+    program
+      .command('worker')
+      .description('Run jobs from a Redis (BullMQ) queue fed by `atelier serve --redis`; start as many as you like, on any machine.')
+      .requiredOption('--redis <url>', 'redis://host:port of the queue')
+      .option('--concurrency <n>', 'jobs run at once (default 1)', '1')
+      .option('--lock-duration <ms>', 'how long a job stays claimed by a worker that stopped answering before another takes it', '30000')
+      .option('--quiet', 'log nothing but errors')
+      .action(async (opts: Record<string, string | boolean | undefined>) => {
+        const concurrency = positiveNumber(opts.concurrency as string, '--concurrency')!;
+        const lockDurationMs = positiveNumber(opts.lockDuration as string, '--lock-duration')!;
+        const say = (m: string) => opts.quiet || process.stderr.write(`atelier worker: ${m}\n`);
+        // Loaded here so that other commands do not pay for BullMQ at start.
+        const [{ createExecutor }, { RedisWorker }] = await Promise.all([import('../server/app.js'), import('../server/jobs/redis-worker.js')]);
+        const w = new RedisWorker({
+          url: String(opts.redis),
+          concurrency,
+          lockDurationMs,
+          executor: createExecutor(undefined, concurrency),
+          threads: Math.max(1, Math.floor(availableParallelism() / concurrency)),
+          onEvent: say,
+        });
+        await w.start();
+        process.stdout.write(`worker ${w.id} ready\n`);
+        const signal = await untilStopped();
+        say(`${signal}, finishing running jobs`);
+        await w.close();
+      });
+  },
+};

@@ -1,0 +1,174 @@
+import { availableParallelism } from 'node:os';
+import { timingSafeEqual } from 'node:crypto';
+import cors from '@fastify/cors';
+import multipart from '@fastify/multipart';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { AtelierError, httpStatusFor, isAtelierError } from '../core/errors.js';
+import { JobStore } from './job-store.js';
+import { DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES } from './limits.js';
+import { EmbeddedQueue } from './jobs/embedded-queue.js';
+import { InlineExecutor, ThreadExecutor, threadsAvailable, type Executor } from './jobs/executor.js';
+import { JobEvents } from './jobs/job-events.js';
+import type { JobQueue } from './jobs/job-queue.js';
+import { RedisQueue } from './jobs/redis-queue.js';
+import { evalRoutes } from './routes/eval.js';
+import { healthRoutes } from './routes/health.js';
+import { jobEventRoutes } from './routes/job-events.js';
+import { jobRoutes } from './routes/jobs.js';
+import { methodRoutes } from './routes/methods.js';
+import { studioRoutes } from './routes/studio.js';
+import type { UploadLimits } from './uploads.js';
+
+/**
+ * `atelier serve`: the HTTP API and the studio over the method registry. Safe by default: listens
+ * on loopback (the CLI's choice), no CORS, optional bearer token, limits on upload bytes and
+ * pixels, uploads sniffed, results reachable only by job id.
+ */
+export interface ServerOptions {
+  /** Where the SQLite database and job files live. */
+  dataDir: string;
+  /** When set, every /api request needs `Authorization: Bearer <token>`. */
+  token?: string;
+  /** Origins allowed to call the API from a browser; none by default (CORS off). */
+  corsOrigins?: string[];
+  /** Bytes per uploaded file (default 32 MiB). */
+  maxUploadBytes?: number;
+  /** Pixels per uploaded image (default 40 MP). */
+  maxPixels?: number;
+  /** Jobs run at once by the embedded queue (default: half the cores, at least 1). */
+  concurrency?: number;
+  /** `redis://…`: put jobs on BullMQ for `atelier worker` processes instead of running them here. */
+  redis?: string;
+  /** 'thread' (default when compiled) runs jobs on worker threads; 'inline' on the server's thread. */
+  execution?: 'thread' | 'inline';
+  /** Serve the studio at `/` (default true). */
+  studio?: boolean;
+  /** fastify's logger (pino): false (default), or the level to log at. */
+  logger?: false | { level: 'error' | 'warn' | 'info' };
+}
+
+
+export interface ServerContext {
+  store: JobStore;
+  events: JobEvents;
+  queue: JobQueue;
+  limits: UploadLimits;
+}
+
+export type AtelierServer = FastifyInstance & { atelier: ServerContext };
+
+export function defaultConcurrency(): number {
+  return Math.max(1, Math.floor(availableParallelism() / 2));
+}
+
+export function createExecutor(execution: 'thread' | 'inline' | undefined, size: number): Executor {
+  const mode = execution ?? (threadsAvailable() ? 'thread' : 'inline');
+  return mode === 'thread' ? new ThreadExecutor(size) : new InlineExecutor();
+}
+
+export async function buildServer(options: ServerOptions): Promise<AtelierServer> {
+  const limits: UploadLimits = {
+    maxFileBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
+    maxPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS,
+  };
+  const store = new JobStore(options.dataDir);
+  const events = new JobEvents();
+  const concurrency = options.concurrency ?? defaultConcurrency();
+  let queue: JobQueue;
+  if (options.redis) {
+    queue = new RedisQueue(store, events, options.redis, { maxPixels: limits.maxPixels }, (m) => process.stderr.write(`atelier: ${m}\n`));
+  } else {
+    const threads = Math.max(1, Math.floor(availableParallelism() / concurrency));
+    queue = new EmbeddedQueue(store, events, createExecutor(options.execution, concurrency), concurrency, { maxPixels: limits.maxPixels, threads });
+  }
+
+  const app = Fastify({
+    // stdout carries only the address line (scripts read it); logs go to stderr.
+    logger: options.logger ? { ...options.logger, stream: process.stderr } : false,
+    // JSON bodies are small (eval requests); uploads go through multipart with their own limit.
+    bodyLimit: 1024 * 1024,
+  }) as unknown as AtelierServer;
+  app.decorate('atelier', { store, events, queue, limits });
+
+  app.setErrorHandler((err: FastifyError | AtelierError, request, reply) => {
+    const e = toAtelierError(err, limits);
+    const status = httpStatusFor(e);
+    if (status >= 500) request.log.error({ err }, 'request failed');
+    void reply.code(status).send({ error: e.toJSON() });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const e = new AtelierError('E_FILE_NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`, {
+      hint: 'the API lives under /api (GET /api/methods, POST /api/jobs, …)',
+    });
+    void reply.code(404).send({ error: e.toJSON() });
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('x-frame-options', 'DENY');
+  });
+
+  if (options.corsOrigins && options.corsOrigins.length > 0) {
+    await app.register(cors, { origin: options.corsOrigins, methods: ['GET', 'POST', 'DELETE'] });
+  }
+  if (options.token) {
+    const expected = Buffer.from(`Bearer ${options.token}`);
+    app.addHook('onRequest', async (request) => {
+      // The matched route, not the raw URL, decides: no spelling of a path slips past the check.
+      const route = request.routeOptions.url ?? request.url;
+      if (!route.startsWith('/api/') || request.method === 'OPTIONS') return;
+      const given = Buffer.from(request.headers.authorization ?? '');
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        throw new AtelierError('E_UNAUTHORIZED', 'Missing or wrong bearer token', {
+          expected: 'an `Authorization: Bearer <token>` header with the token the server was started with',
+          hint: 'in the studio, enter the token under Settings',
+        });
+      }
+    });
+  }
+
+  await app.register(multipart, { limits: { fileSize: limits.maxFileBytes } });
+  await app.register(healthRoutes, { ctx: app.atelier });
+  await app.register(methodRoutes);
+  await app.register(jobRoutes, { ctx: app.atelier });
+  await app.register(jobEventRoutes, { ctx: app.atelier });
+  await app.register(evalRoutes, { ctx: app.atelier });
+  if (options.studio ?? true) await app.register(studioRoutes);
+
+  app.addHook('onClose', async () => {
+    await queue.close();
+    store.close();
+  });
+  try {
+    await queue.start();
+  } catch (e) {
+    await app.close();
+    throw e;
+  }
+  return app;
+}
+
+/** Fastify's and its plugins' errors carry an HTTP status; give each a code and a sentence. */
+function toAtelierError(err: FastifyError | AtelierError, limits: UploadLimits): AtelierError {
+  if (isAtelierError(err)) return err;
+  const e = err as FastifyError;
+  switch (e.code) {
+    case 'FST_REQ_FILE_TOO_LARGE':
+      return new AtelierError('E_TOO_LARGE', 'An uploaded file is too large', {
+        expected: `at most ${limits.maxFileBytes.toLocaleString('en')} bytes per file`,
+        hint: 'shrink or recompress the image first',
+      });
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AtelierError('E_TOO_LARGE', 'The request body is too large', { hint: 'images go in a multipart form to POST /api/jobs' });
+    case 'FST_FILES_LIMIT':
+    case 'FST_PARTS_LIMIT':
+    case 'FST_FIELDS_LIMIT':
+      return new AtelierError('E_TOO_LARGE', 'The form has too many parts', { received: e.message });
+    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
+      return new AtelierError('E_INPUT_MISSING', 'A job is submitted as a multipart form', { expected: 'Content-Type: multipart/form-data' });
+  }
+  const status = e.statusCode ?? 500;
+  if (status === 413) return new AtelierError('E_TOO_LARGE', 'The request is too large', { received: e.message });
+  if (status >= 400 && status < 500) return new AtelierError('E_PARAM', 'The request is malformed', { received: e.message });
+  return new AtelierError('E_INTERNAL', `The server failed (${e.message})`, { cause: e });
+}

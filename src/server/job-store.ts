@@ -1,0 +1,298 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { AtelierError } from '../core/errors.js';
+
+/**
+ * Jobs and their results, recorded so that nothing finished is lost and nothing queued is
+ * forgotten: one SQLite table (better-sqlite3, WAL) for the records and one directory per job under
+ * the data directory for its images. File names are fixed by the server (`content`, `style-0`, …);
+ * nothing a client sends ever becomes a path.
+ */
+
+export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+export const FINISHED: readonly JobStatus[] = ['done', 'failed', 'cancelled'];
+
+/** The image slots a job may have, in the order they are stored. */
+export type InputSlot = 'content' | 'mask' | 'styleMask' | `style-${number}` | `extra-${string}`;
+
+export interface JobError {
+  code: string;
+  message: string;
+  hint?: string;
+}
+
+export interface JobRecord {
+  id: string;
+  method: string;
+  /** The params as the client gave them (validated); `resolvedParams` has every default filled in. */
+  params: Record<string, unknown>;
+  styleWeights?: number[];
+  inputs: InputSlot[];
+  status: JobStatus;
+  /** How many times a run was started (a job interrupted by a crash is run again). */
+  attempts: number;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  /** Fraction done, as last recorded. Live progress goes through server-sent events. */
+  progress: number;
+  error?: JobError;
+  resolvedParams?: Record<string, unknown>;
+  meta?: Record<string, unknown>;
+  timings?: Record<string, number>;
+  /** Set when the job was re-run from another one (same inputs). */
+  rerunOf?: string;
+}
+
+export interface NewJob {
+  method: string;
+  params: Record<string, unknown>;
+  styleWeights?: number[];
+  files: Partial<Record<InputSlot, Uint8Array>>;
+  rerunOf?: string;
+}
+
+interface Row {
+  id: string;
+  seq: number;
+  method: string;
+  params: string;
+  style_weights: string | null;
+  inputs: string;
+  status: JobStatus;
+  attempts: number;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  progress: number;
+  error: string | null;
+  resolved_params: string | null;
+  meta: string | null;
+  timings: string | null;
+  rerun_of: string | null;
+}
+
+const ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const SLOT_PATTERN = /^(content|mask|styleMask|style-\d{1,2}|extra-[a-zA-Z][a-zA-Z0-9]{0,31})$/;
+const RESULT_FILE = 'result.png';
+
+export function isJobId(id: string): boolean {
+  return ID_PATTERN.test(id);
+}
+
+function unknownJob(id: string): AtelierError {
+  return new AtelierError('E_JOB', 'No such job', {
+    expected: 'the id of a job this server created (`GET /api/jobs` lists them)',
+    received: JSON.stringify(id.length > 60 ? id.slice(0, 57) + '…' : id),
+    subject: 'id',
+  });
+}
+
+export class JobStore {
+  private readonly db: Database.Database;
+  private readonly jobsDir: string;
+
+  constructor(readonly dataDir: string) {
+    mkdirSync(dataDir, { recursive: true });
+    this.jobsDir = path.join(dataDir, 'jobs');
+    mkdirSync(this.jobsDir, { recursive: true });
+    this.db = new Database(path.join(dataDir, 'atelier.db'));
+    this.db.pragma('journal_mode = WAL');
+    // NORMAL in WAL mode is durable against a process crash (not an OS crash), which is our case.
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS jobs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        method TEXT NOT NULL,
+        params TEXT NOT NULL,
+        style_weights TEXT,
+        inputs TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        progress REAL NOT NULL DEFAULT 0,
+        error TEXT,
+        resolved_params TEXT,
+        meta TEXT,
+        timings TEXT,
+        rerun_of TEXT
+      );
+      CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
+    `);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Write the input files first, then the record: a recorded job always has its inputs. */
+  async create(job: NewJob): Promise<JobRecord> {
+    const id = randomUUID();
+    const dir = this.dirOf(id);
+    await fs.mkdir(dir, { recursive: true });
+    const slots = Object.keys(job.files) as InputSlot[];
+    for (const slot of slots) {
+      if (!SLOT_PATTERN.test(slot)) throw new AtelierError('E_INTERNAL', `Bad input slot ${slot}`);
+      await writeDurably(path.join(dir, slot), job.files[slot]!);
+    }
+    this.db
+      .prepare(
+        `INSERT INTO jobs (id, method, params, style_weights, inputs, status, created_at, rerun_of)
+         VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)`,
+      )
+      .run(
+        id,
+        job.method,
+        JSON.stringify(job.params),
+        job.styleWeights ? JSON.stringify(job.styleWeights) : null,
+        JSON.stringify(slots),
+        new Date().toISOString(),
+        job.rerunOf ?? null,
+      );
+    return this.get(id);
+  }
+
+  /** The job, or E_JOB (404) for an id this server never made. */
+  get(id: string): JobRecord {
+    const row = isJobId(id) ? (this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as Row | undefined) : undefined;
+    if (!row) throw unknownJob(id);
+    return fromRow(row);
+  }
+
+  find(id: string): JobRecord | undefined {
+    try {
+      return this.get(id);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Newest first. */
+  list(offset: number, limit: number): { jobs: JobRecord[]; total: number } {
+    const rows = this.db.prepare('SELECT * FROM jobs ORDER BY seq DESC LIMIT ? OFFSET ?').all(limit, offset) as Row[];
+    const { n } = this.db.prepare('SELECT COUNT(*) AS n FROM jobs').get() as { n: number };
+    return { jobs: rows.map(fromRow), total: n };
+  }
+
+  /** Ids with this status, oldest first (the order they were submitted). */
+  idsWithStatus(status: JobStatus): string[] {
+    return (this.db.prepare('SELECT id FROM jobs WHERE status = ? ORDER BY seq').all(status) as { id: string }[]).map((r) => r.id);
+  }
+
+  countByStatus(): Record<JobStatus, number> {
+    const out: Record<JobStatus, number> = { queued: 0, running: 0, done: 0, failed: 0, cancelled: 0 };
+    for (const r of this.db.prepare('SELECT status, COUNT(*) AS n FROM jobs GROUP BY status').all() as { status: JobStatus; n: number }[]) {
+      out[r.status] = r.n;
+    }
+    return out;
+  }
+
+  /** Jobs a dead process left running go back to the queue, to run again from the start. */
+  requeueInterrupted(): number {
+    return this.db.prepare(`UPDATE jobs SET status = 'queued', progress = 0 WHERE status = 'running'`).run().changes;
+  }
+
+  /** queued → running; false if the job is no longer queued (cancelled meanwhile). */
+  markRunning(id: string): boolean {
+    return (
+      this.db
+        .prepare(`UPDATE jobs SET status = 'running', started_at = ?, attempts = attempts + 1, progress = 0 WHERE id = ? AND status IN ('queued', 'running')`)
+        .run(new Date().toISOString(), id).changes > 0
+    );
+  }
+
+  setProgress(id: string, fraction: number): void {
+    this.db.prepare(`UPDATE jobs SET progress = ? WHERE id = ? AND status = 'running'`).run(fraction, id);
+  }
+
+  /** Result file first, then the record: a `done` job always has its result. */
+  async markDone(id: string, png: Uint8Array, outcome: { params: Record<string, unknown>; meta: Record<string, unknown>; timings: Record<string, number> }): Promise<boolean> {
+    // A finished job keeps the result it has (a cancelled one has none).
+    if (FINISHED.includes(this.get(id).status)) return false;
+    await writeDurably(path.join(this.dirOf(id), RESULT_FILE), png);
+    return (
+      this.db
+        .prepare(
+          `UPDATE jobs SET status = 'done', progress = 1, finished_at = ?, resolved_params = ?, meta = ?, timings = ?, error = NULL
+           WHERE id = ? AND status IN ('queued', 'running')`,
+        )
+        .run(new Date().toISOString(), JSON.stringify(outcome.params), JSON.stringify(outcome.meta), JSON.stringify(outcome.timings), id).changes > 0
+    );
+  }
+
+  /** Record a failure or cancellation; a job already finished stays as it is. */
+  markFinished(id: string, status: 'failed' | 'cancelled', error: JobError): boolean {
+    return (
+      this.db
+        .prepare(`UPDATE jobs SET status = ?, finished_at = ?, error = ? WHERE id = ? AND status IN ('queued', 'running')`)
+        .run(status, new Date().toISOString(), JSON.stringify(error), id).changes > 0
+    );
+  }
+
+  async readInput(id: string, slot: InputSlot): Promise<Buffer> {
+    return fs.readFile(path.join(this.dirOf(id), slot));
+  }
+
+  async readInputs(job: JobRecord): Promise<Partial<Record<InputSlot, Buffer>>> {
+    const out: Partial<Record<InputSlot, Buffer>> = {};
+    for (const slot of job.inputs) out[slot] = await this.readInput(job.id, slot);
+    return out;
+  }
+
+  resultPath(id: string): string {
+    return path.join(this.dirOf(id), RESULT_FILE);
+  }
+
+  async readResult(id: string): Promise<Buffer> {
+    return fs.readFile(this.resultPath(id));
+  }
+
+  private dirOf(id: string): string {
+    if (!isJobId(id)) throw unknownJob(id);
+    return path.join(this.jobsDir, id);
+  }
+}
+
+/** Write to a temporary name, flush, rename: a crash leaves the old file or the new one, never half. */
+async function writeDurably(file: string, bytes: Uint8Array): Promise<void> {
+  const tmp = `${file}.tmp`;
+  const handle = await fs.open(tmp, 'w');
+  try {
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(tmp, file);
+}
+
+function parseJson<T>(s: string | null): T | undefined {
+  return s === null ? undefined : (JSON.parse(s) as T);
+}
+
+function fromRow(r: Row): JobRecord {
+  return {
+    id: r.id,
+    method: r.method,
+    params: JSON.parse(r.params) as Record<string, unknown>,
+    ...(r.style_weights !== null && { styleWeights: parseJson<number[]>(r.style_weights)! }),
+    inputs: JSON.parse(r.inputs) as InputSlot[],
+    status: r.status,
+    attempts: r.attempts,
+    createdAt: r.created_at,
+    ...(r.started_at !== null && { startedAt: r.started_at }),
+    ...(r.finished_at !== null && { finishedAt: r.finished_at }),
+    progress: r.progress,
+    ...(r.error !== null && { error: parseJson<JobError>(r.error)! }),
+    ...(r.resolved_params !== null && { resolvedParams: parseJson<Record<string, unknown>>(r.resolved_params)! }),
+    ...(r.meta !== null && { meta: parseJson<Record<string, unknown>>(r.meta)! }),
+    ...(r.timings !== null && { timings: parseJson<Record<string, number>>(r.timings)! }),
+    ...(r.rerun_of !== null && { rerunOf: r.rerun_of }),
+  };
+}

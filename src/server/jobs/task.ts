@@ -1,0 +1,108 @@
+import { AtelierError, ERROR_CODES, isAtelierError, throwIfAborted, type ErrorCode } from '../../core/errors.js';
+import { encodeImage } from '../../core/io.js';
+import type { ProgressListener } from '../../core/progress.js';
+import { runMethod, type StylizeInputs } from '../../core/stylize.js';
+import { getMethod } from '../../index.js';
+import type { InputSlot, JobError, JobRecord } from '../job-store.js';
+
+/**
+ * One run of a method on uploaded bytes, self-contained so that it can cross a thread or a Redis
+ * queue: no paths, only bytes in and PNG bytes out.
+ */
+export interface JobTask {
+  jobId: string;
+  method: string;
+  params: Record<string, unknown>;
+  styleWeights?: number[];
+  inputs: Partial<Record<InputSlot, Uint8Array>>;
+  maxPixels?: number;
+  threads?: number;
+}
+
+export interface TaskResult {
+  png: Uint8Array;
+  params: Record<string, unknown>;
+  meta: Record<string, unknown>;
+  timings: Record<string, number>;
+}
+
+/** The task for a stored job, given its input bytes. */
+export function taskOf(job: JobRecord, inputs: JobTask['inputs'], limits: { maxPixels?: number; threads?: number } = {}): JobTask {
+  return {
+    jobId: job.id,
+    method: job.method,
+    params: job.params,
+    ...(job.styleWeights && { styleWeights: job.styleWeights }),
+    inputs,
+    ...(limits.maxPixels !== undefined && { maxPixels: limits.maxPixels }),
+    ...(limits.threads !== undefined && { threads: limits.threads }),
+  };
+}
+
+/** Map the stored slots back onto the pipeline's inputs. */
+export function stylizeInputsOf(inputs: JobTask['inputs']): StylizeInputs {
+  const content = inputs.content;
+  if (!content) throw new AtelierError('E_INPUT_MISSING', 'The job has no content image');
+  const styles: Uint8Array[] = [];
+  const extra: Record<string, Uint8Array> = {};
+  for (const [slot, bytes] of Object.entries(inputs) as [InputSlot, Uint8Array][]) {
+    if (slot.startsWith('style-')) styles[Number(slot.slice('style-'.length))] = bytes;
+    else if (slot.startsWith('extra-')) extra[slot.slice('extra-'.length)] = bytes;
+  }
+  const styleList = styles.filter((s) => s !== undefined);
+  return {
+    content,
+    ...(styleList.length > 0 && { style: styleList.length === 1 ? styleList[0]! : styleList }),
+    ...(inputs.mask && { mask: inputs.mask }),
+    ...(inputs.styleMask && { styleMask: inputs.styleMask }),
+    extra,
+  };
+}
+
+/**
+ * Tests of crash recovery need a job that is still running when they kill its process. Reinhard
+ * takes milliseconds, so `ATELIER_JOB_DELAY_MS` holds every job that long before it starts
+ * (cancellable). Unset in normal use.
+ */
+function testDelayMs(): number {
+  const n = Number(process.env.ATELIER_JOB_DELAY_MS ?? 0);
+  return Number.isFinite(n) && n > 0 ? Math.min(n, 600_000) : 0;
+}
+
+async function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0) return;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+  throwIfAborted(signal);
+}
+
+/** Run the task in this thread. */
+export async function runTask(task: JobTask, signal: AbortSignal, onProgress: ProgressListener): Promise<TaskResult> {
+  await abortableDelay(testDelayMs(), signal);
+  const result = await runMethod(getMethod(task.method), { ...stylizeInputsOf(task.inputs), ...(task.styleWeights && { styleWeights: task.styleWeights }) }, task.params, {
+    signal,
+    onProgress,
+    ...(task.maxPixels !== undefined && { maxPixels: task.maxPixels }),
+    ...(task.threads !== undefined && { threads: task.threads }),
+  });
+  const png = await encodeImage(result.image, 'png');
+  return { png, params: result.params, meta: result.meta, timings: result.timings };
+}
+
+/** An error as it crosses a thread or Redis: plain data. */
+export function errorToJson(e: unknown): JobError {
+  if (isAtelierError(e)) return { code: e.code, message: e.message, ...(e.hint !== undefined && { hint: e.hint }) };
+  return { code: 'E_INTERNAL', message: e instanceof Error ? e.message : String(e) };
+}
+
+export function errorFromJson(j: JobError): AtelierError {
+  // The message already carries expected/received/hint.
+  return new AtelierError(j.code in ERROR_CODES ? (j.code as ErrorCode) : 'E_INTERNAL', j.message);
+}

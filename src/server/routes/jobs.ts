@@ -1,0 +1,119 @@
+import type { FastifyPluginAsync } from 'fastify';
+import sharp from 'sharp';
+import { AtelierError } from '../../core/errors.js';
+import { parseParams } from '../../core/params.js';
+import { methodParamsSchema } from '../../core/stylize.js';
+import { getMethod } from '../../index.js';
+import type { ServerContext } from '../app.js';
+import type { InputSlot, JobRecord } from '../job-store.js';
+import { refuseFinished } from '../jobs/job-queue.js';
+import { jobFromForm, readForm } from '../uploads.js';
+
+/** A job as clients see it: the record, live progress while running, and where to get more. */
+export function jobView(ctx: ServerContext, job: JobRecord) {
+  const live = job.status === 'running' ? ctx.events.latestProgress(job.id) : undefined;
+  return {
+    ...job,
+    ...(live && { progress: live.fraction, progressLabel: live.label }),
+    links: {
+      self: `/api/jobs/${job.id}`,
+      events: `/api/jobs/${job.id}/events`,
+      ...(job.status === 'done' && { result: `/api/jobs/${job.id}/result` }),
+      inputs: Object.fromEntries(job.inputs.map((slot) => [slot, `/api/jobs/${job.id}/inputs/${slot}`])),
+    },
+  };
+}
+
+function positiveInt(value: string | undefined, name: string, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > max) {
+    throw new AtelierError('E_PARAM', `Invalid ${name}`, { expected: `an integer in [1, ${max}]`, received: JSON.stringify(value), subject: name });
+  }
+  return n;
+}
+
+type IdParams = { Params: { id: string } };
+
+export const jobRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app, { ctx }) => {
+  const { store, queue } = ctx;
+
+  app.post('/api/jobs', async (request, reply) => {
+    const job = await store.create(await jobFromForm(await readForm(request, ctx.limits), ctx.limits));
+    await queue.submit(job);
+    return reply.code(201).header('location', `/api/jobs/${job.id}`).send(jobView(ctx, job));
+  });
+
+  app.get<{ Querystring: { page?: string; pageSize?: string } }>('/api/jobs', async (request) => {
+    const page = positiveInt(request.query.page, 'page', 1, 1_000_000);
+    const pageSize = positiveInt(request.query.pageSize, 'pageSize', 20, 100);
+    const { jobs, total } = store.list((page - 1) * pageSize, pageSize);
+    return { jobs: jobs.map((j) => jobView(ctx, j)), page, pageSize, total, pages: Math.ceil(total / pageSize) };
+  });
+
+  app.get<IdParams>('/api/jobs/:id', async (request) => jobView(ctx, store.get(request.params.id)));
+
+  /** Cancel: a queued job is cancelled at once (200); a running one's AbortSignal fires (202). */
+  app.delete<IdParams>('/api/jobs/:id', async (request, reply) => {
+    const job = store.get(request.params.id);
+    try {
+      refuseFinished(job);
+    } catch (e) {
+      return reply.code(409).send({ error: (e as AtelierError).toJSON() });
+    }
+    const outcome = await queue.cancel(job.id);
+    return reply.code(outcome === 'cancelled' ? 200 : 202).send(jobView(ctx, store.get(job.id)));
+  });
+
+  /** Run a job again on the same stored inputs, optionally with other params (JSON body `{ params }`). */
+  app.post<IdParams & { Body: { params?: Record<string, unknown>; method?: string } | undefined }>('/api/jobs/:id/rerun', async (request, reply) => {
+    const from = store.get(request.params.id);
+    const body = request.body ?? {};
+    const def = getMethod(body.method ?? from.method);
+    const params = body.params ?? from.params;
+    if (typeof params !== 'object' || params === null || Array.isArray(params)) {
+      throw new AtelierError('E_PARAM', 'params must be a JSON object', { subject: 'params' });
+    }
+    parseParams(methodParamsSchema(def), params, { methodId: def.id });
+    if (def.inputs.style === 'required' && !from.inputs.some((s) => s.startsWith('style-'))) {
+      throw new AtelierError('E_INPUT_MISSING', `${def.id} needs a style image and job ${from.id} has none`);
+    }
+    const files: Partial<Record<InputSlot, Uint8Array>> = await store.readInputs(from);
+    const job = await store.create({ method: def.id, params, ...(from.styleWeights && { styleWeights: from.styleWeights }), files, rerunOf: from.id });
+    await queue.submit(job);
+    return reply.code(201).header('location', `/api/jobs/${job.id}`).send(jobView(ctx, job));
+  });
+
+  app.get<IdParams & { Querystring: { download?: string } }>('/api/jobs/:id/result', async (request, reply) => {
+    const job = store.get(request.params.id);
+    if (job.status !== 'done') {
+      const e = new AtelierError('E_JOB', `Job ${job.id} has no result`, {
+        expected: 'a finished job',
+        received: `a job that is ${job.status}`,
+        hint: job.status === 'queued' || job.status === 'running' ? 'wait for it: GET /api/jobs/ID/events streams its progress' : 'submit it again',
+      });
+      return reply.code(409).send({ error: e.toJSON() });
+    }
+    const disposition = request.query.download !== undefined ? 'attachment' : 'inline';
+    return reply
+      .header('content-type', 'image/png')
+      .header('content-disposition', `${disposition}; filename="atelier-${job.method}-${job.id.slice(0, 8)}.png"`)
+      .header('cache-control', 'private, max-age=31536000, immutable')
+      .send(await store.readResult(job.id));
+  });
+
+  app.get<{ Params: { id: string; slot: string } }>('/api/jobs/:id/inputs/:slot', async (request, reply) => {
+    const job = store.get(request.params.id);
+    const slot = job.inputs.find((s) => s === request.params.slot);
+    if (!slot) {
+      throw new AtelierError('E_FILE_NOT_FOUND', `Job ${job.id} has no input ${JSON.stringify(request.params.slot)}`, { expected: `one of ${job.inputs.join(', ')}` });
+    }
+    const bytes = await store.readInput(job.id, slot);
+    // Inputs were sniffed on upload; the type served is what the bytes are.
+    const format = (await sharp(bytes).metadata()).format;
+    return reply
+      .header('content-type', format === 'jpeg' ? 'image/jpeg' : `image/${format === 'heif' ? 'avif' : format}`)
+      .header('cache-control', 'private, max-age=31536000, immutable')
+      .send(bytes);
+  });
+};

@@ -1,0 +1,157 @@
+/**
+ * The studio's view of the HTTP API. Every request carries the bearer token when one is set
+ * (Settings); images are fetched as blobs for the same reason, since <img src> cannot send headers.
+ */
+
+export interface PropertySchema {
+  type?: string | string[];
+  description?: string;
+  default?: unknown;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+  enum?: unknown[];
+  items?: PropertySchema;
+  anyOf?: PropertySchema[];
+}
+
+export interface MethodInfo {
+  id: string;
+  family: string;
+  familyTitle: string;
+  title: string;
+  summary: string;
+  reference?: string;
+  inputs: { style: 'required' | 'optional' | 'none'; multiStyle?: boolean; extra?: Record<string, { description: string; required: boolean }> };
+  params: { properties: Record<string, PropertySchema>; required?: string[] };
+  sharedControls: string[];
+  weights: { model: string; description: string; installed?: boolean }[];
+}
+
+export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+
+export interface Job {
+  id: string;
+  method: string;
+  params: Record<string, unknown>;
+  inputs: string[];
+  status: JobStatus;
+  createdAt: string;
+  finishedAt?: string;
+  progress: number;
+  progressLabel?: string;
+  error?: { code: string; message: string };
+  meta?: Record<string, unknown>;
+  timings?: Record<string, number>;
+  links: { self: string; events: string; result?: string; inputs: Record<string, string> };
+}
+
+export interface ProgressEvent {
+  type: 'start' | 'step' | 'frame' | 'download' | 'done' | 'error';
+  label: string;
+  fraction: number;
+  step?: number;
+  total?: number;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const TOKEN_KEY = 'atelier.token';
+export const token = {
+  get: () => localStorage.getItem(TOKEN_KEY) ?? '',
+  set: (t: string) => (t ? localStorage.setItem(TOKEN_KEY, t) : localStorage.removeItem(TOKEN_KEY)),
+};
+
+async function request(path: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  const t = token.get();
+  if (t) headers.set('authorization', `Bearer ${t}`);
+  const r = await fetch(path, { ...init, headers });
+  if (!r.ok) {
+    let code = 'E_HTTP';
+    let message = `${r.status} ${r.statusText}`;
+    try {
+      const body = (await r.json()) as { error?: { code: string; message: string } };
+      if (body.error) ({ code, message } = body.error);
+    } catch {
+      // not JSON
+    }
+    throw new ApiError(r.status, code, message);
+  }
+  return r;
+}
+
+export const api = {
+  methods: async () => ((await (await request('/api/methods')).json()) as { methods: MethodInfo[] }).methods,
+  submit: async (form: FormData) => (await (await request('/api/jobs', { method: 'POST', body: form })).json()) as Job,
+  job: async (id: string) => (await (await request(`/api/jobs/${id}`)).json()) as Job,
+  jobs: async (page: number, pageSize = 12) =>
+    (await (await request(`/api/jobs?page=${page}&pageSize=${pageSize}`)).json()) as { jobs: Job[]; total: number; pages: number },
+  cancel: async (id: string) => (await (await request(`/api/jobs/${id}`, { method: 'DELETE' })).json()) as Job,
+  rerun: async (id: string) => (await (await request(`/api/jobs/${id}/rerun`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json()) as Job,
+  evaluate: async (id: string) =>
+    (await (await request('/api/eval', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ job: id }) })).json()) as {
+      metrics: Record<string, { value: number; higherIsBetter: boolean; title: string }>;
+    },
+  /** An object URL for an image the API serves (result or stored input). */
+  imageUrl: async (path: string) => URL.createObjectURL(await (await request(path)).blob()),
+};
+
+/**
+ * Follow a job's server-sent events until it ends. Uses fetch rather than EventSource so the
+ * bearer token can go in a header. Returns a function that stops listening.
+ */
+export function followJob(id: string, on: { progress(e: ProgressEvent): void; status(j: Job): void; end(j: Job | undefined, error?: { code: string; message: string }): void }): () => void {
+  const controller = new AbortController();
+  let ended = false;
+  const end: typeof on.end = (j, e) => {
+    ended = true;
+    on.end(j, e);
+  };
+  const once = async () => {
+    const r = await request(`/api/jobs/${id}/events`, { signal: controller.signal });
+    const reader = r.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value;
+      let cut: number;
+      while ((cut = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        const event = /^event: (.*)$/m.exec(block)?.[1];
+        const data = /^data: (.*)$/m.exec(block)?.[1];
+        if (!event || !data) continue;
+        const payload = JSON.parse(data);
+        if (event === 'progress') on.progress(payload as ProgressEvent);
+        else if (event === 'status') on.status(payload as Job);
+        else if (event === 'done') end(payload as Job);
+        else if (event === 'error') end(undefined, payload as { code: string; message: string });
+      }
+    }
+  };
+  void (async () => {
+    // A stream cut short (server restarted, network blip) is picked up again: the job lives on.
+    for (let attempt = 0; attempt < 30 && !ended && !controller.signal.aborted; attempt++) {
+      try {
+        await once();
+      } catch (e) {
+        if (controller.signal.aborted) return;
+        if (e instanceof ApiError && e.status < 500) return end(undefined, { code: e.code, message: e.message });
+      }
+      if (!ended) await new Promise((r) => setTimeout(r, 2000));
+    }
+    if (!ended && !controller.signal.aborted) end(undefined, { code: 'E_JOB', message: 'Lost contact with the server; the job may still finish (see History).' });
+  })();
+  return () => controller.abort();
+}

@@ -1,0 +1,180 @@
+import type { MethodInfo, PropertySchema } from '../api';
+
+/**
+ * A method's parameter form, generated from its JSON Schema: sliders for bounded numbers, selects
+ * for enums, toggles for booleans, number and text fields for the rest. Shared controls (strength,
+ * colour, size, seed) are folded into their own group. Only values the user changed are sent.
+ */
+
+export type ParamValues = Record<string, unknown>;
+
+export function typeOf(p: PropertySchema): string | undefined {
+  if (Array.isArray(p.type)) return p.type.find((t) => t !== 'null');
+  return p.type ?? p.anyOf?.find((a) => a.type)?.type as string | undefined;
+}
+
+function humanise(key: string): string {
+  const words = key.replace(/([A-Z])/g, ' $1').toLowerCase();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+function bounds(p: PropertySchema): [number, number] | undefined {
+  const lo = p.minimum ?? p.exclusiveMinimum;
+  const hi = p.maximum ?? p.exclusiveMaximum;
+  // A range a slider can show: seeds and pixel sizes go in a number field instead.
+  if (lo === undefined || hi === undefined || hi - lo > 10_000) return undefined;
+  return [lo, hi];
+}
+
+/** A positive range over three or more orders of magnitude (a threshold, a learning rate) slides in log10. */
+function isLogScale(p: PropertySchema, range: [number, number]): boolean {
+  return typeOf(p) === 'number' && range[0] > 0 && range[1] / range[0] >= 1000;
+}
+
+/** Decimal places a number needs (1e-4 → 4, 0.25 → 2, 3 → 0). */
+function decimalsOf(v: number): number {
+  const [mantissa, exponent] = v.toExponential().split('e');
+  return Math.max(0, (mantissa!.split('.')[1] ?? '').length - Number(exponent));
+}
+
+function stepOf(p: PropertySchema, range: [number, number]): number {
+  if (typeOf(p) === 'integer') return 1;
+  let step = 10 ** Math.floor(Math.log10((range[1] - range[0]) / 100));
+  // Fine enough to land on the default exactly.
+  if (typeof p.default === 'number' && p.default !== 0) step = Math.min(step, 10 ** -decimalsOf(p.default));
+  return step;
+}
+
+function format(v: unknown): string {
+  if (typeof v !== 'number') return String(v);
+  if (Number.isInteger(v)) return String(v);
+  return Math.abs(v) < 0.01 ? v.toPrecision(2) : v.toFixed(Math.abs(v) < 1 ? 2 : 1);
+}
+
+function Field({ name, schema, value, onChange }: { name: string; schema: PropertySchema; value: unknown; onChange: (v: unknown) => void }) {
+  const type = typeOf(schema);
+  const id = `param-${name}`;
+  const slider = (type === 'number' || type === 'integer') && !schema.enum && bounds(schema) !== undefined;
+  // Only a slider hides its value; every other control shows it itself.
+  const label = (
+    <label for={id} class="param-label">
+      {humanise(name)}
+      {slider && value !== undefined && <output>{format(value)}</output>}
+    </label>
+  );
+  let control;
+  if (schema.enum) {
+    control = (
+      <select id={id} name={name} value={String(value ?? schema.default ?? '')} onChange={(e) => onChange((e.target as HTMLSelectElement).value)}>
+        {schema.enum.map((o) => (
+          <option value={String(o)}>{String(o)}</option>
+        ))}
+      </select>
+    );
+  } else if (type === 'boolean') {
+    return (
+      <div class="param param-toggle" title={schema.description}>
+        <label class="switch">
+          <input id={id} name={name} type="checkbox" checked={Boolean(value ?? schema.default)} onChange={(e) => onChange((e.target as HTMLInputElement).checked)} />
+          <span class="switch-track" aria-hidden="true" />
+          <span>{humanise(name)}</span>
+        </label>
+        {schema.description && <small>{schema.description}</small>}
+      </div>
+    );
+  } else if (slider) {
+    const range = bounds(schema)!;
+    const current = Number(value ?? schema.default ?? range[0]);
+    control = isLogScale(schema, range) ? (
+      <input
+        id={id}
+        name={name}
+        type="range"
+        data-scale="log"
+        min={Math.log10(range[0])}
+        max={Math.log10(range[1])}
+        step={0.01}
+        value={Math.log10(current)}
+        onInput={(e) => onChange(Number((10 ** Number((e.target as HTMLInputElement).value)).toPrecision(3)))}
+      />
+    ) : (
+      <input
+        id={id}
+        name={name}
+        type="range"
+        min={range[0]}
+        max={range[1]}
+        step={stepOf(schema, range)}
+        value={current}
+        onInput={(e) => onChange(Number((e.target as HTMLInputElement).value))}
+      />
+    );
+  } else if (type === 'number' || type === 'integer') {
+    control = (
+      <input
+        id={id}
+        name={name}
+        type="number"
+        min={schema.minimum}
+        max={schema.maximum}
+        step={type === 'integer' ? 1 : 'any'}
+        placeholder={schema.default === undefined ? 'default' : String(schema.default)}
+        value={value === undefined ? '' : String(value)}
+        onInput={(e) => {
+          const s = (e.target as HTMLInputElement).value;
+          onChange(s === '' ? undefined : Number(s));
+        }}
+      />
+    );
+  } else if (type === 'array') {
+    control = (
+      <input
+        id={id}
+        name={name}
+        type="text"
+        placeholder="comma-separated"
+        value={Array.isArray(value) ? value.join(', ') : ''}
+        onInput={(e) => {
+          const s = (e.target as HTMLInputElement).value;
+          const itemType = schema.items ? typeOf(schema.items) : undefined;
+          const items = s.split(',').map((x) => x.trim()).filter(Boolean);
+          onChange(s.trim() === '' ? undefined : itemType === 'number' || itemType === 'integer' ? items.map(Number) : items);
+        }}
+      />
+    );
+  } else {
+    control = <input id={id} name={name} type="text" value={value === undefined ? '' : String(value)} onInput={(e) => onChange((e.target as HTMLInputElement).value || undefined)} />;
+  }
+  return (
+    <div class="param" title={schema.description}>
+      {label}
+      {control}
+      {schema.description && <small>{schema.description}</small>}
+    </div>
+  );
+}
+
+export function ParamForm({ method, values, onChange }: { method: MethodInfo; values: ParamValues; onChange: (v: ParamValues) => void }) {
+  const entries = Object.entries(method.params.properties);
+  const own = entries.filter(([k]) => !method.sharedControls.includes(k));
+  const shared = entries.filter(([k]) => method.sharedControls.includes(k));
+  const field = ([k, p]: [string, PropertySchema]) => (
+    <Field key={`${method.id}.${k}`} name={k} schema={p} value={values[k] ?? p.default} onChange={(v) => onChange({ ...values, [k]: v })} />
+  );
+  return (
+    <div class="params">
+      {own.length > 0 ? own.map(field) : <p class="muted">This method has no parameters of its own.</p>}
+      {shared.length > 0 && (
+        <details class="shared" open>
+          <summary>Shared controls</summary>
+          <div class="params">{shared.map(field)}</div>
+        </details>
+      )}
+      {Object.keys(values).length > 0 && (
+        <button type="button" class="link" onClick={() => onChange({})}>
+          Reset to defaults
+        </button>
+      )}
+    </div>
+  );
+}
