@@ -9,7 +9,7 @@ import { runEvaluation } from '../eval/run-evaluation.js';
 import { listMetrics } from '../metrics/index.js';
 import { createProgressDisplay } from './progress-display.js';
 import { positiveInt, progressMode } from './transfer.js';
-import { weightsInstalled } from './weights-status.js';
+import { isModelInstalled } from '../engine/store.js';
 
 /**
  * What `atelier eval` and `atelier compare` share: their flags, the run with a progress bar, the
@@ -78,7 +78,7 @@ export async function runEvaluationCommand(
       methods,
       command,
       weights,
-      weightsInstalled,
+      weightsInstalled: isModelInstalled,
       signal: abort.signal,
       onProgress: display.listener,
       log: { debug() {}, info() {}, warn },

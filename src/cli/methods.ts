@@ -3,7 +3,7 @@ import { describeExpected, kebabCase } from '../core/params.js';
 import { FAMILIES } from '../core/registry.js';
 import { getMethod, listMethods } from '../index.js';
 import type { CliCommand } from './commands.js';
-import { weightsInstalled } from './weights-status.js';
+import { isModelInstalled } from '../engine/store.js';
 
 function inputsLine(d: MethodDescription): string {
   const parts = ['content'];
@@ -60,7 +60,7 @@ export const methodsCommand: CliCommand = {
       .argument('[id]', 'a method id')
       .option('--json', 'print as JSON (the same description the server and studio use)')
       .action((id: string | undefined, opts: { json?: boolean }) => {
-        const descriptions = (id ? [getMethod(id)] : listMethods()).map((m) => describeMethod(m, weightsInstalled));
+        const descriptions = (id ? [getMethod(id)] : listMethods()).map((m) => describeMethod(m, isModelInstalled));
         if (opts.json) {
           process.stdout.write(JSON.stringify(id ? descriptions[0] : descriptions, null, 2) + '\n');
         } else {
