@@ -3,6 +3,7 @@ import { mkdirSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { AtelierError } from '../core/errors.js';
+import { writeFileAtomic } from '../core/io.js';
 
 /**
  * Jobs and their results, recorded so that nothing finished is lost and nothing queued is
@@ -139,7 +140,7 @@ export class JobStore {
     const slots = Object.keys(job.files) as InputSlot[];
     for (const slot of slots) {
       if (!SLOT_PATTERN.test(slot)) throw new AtelierError('E_INTERNAL', `Bad input slot ${slot}`);
-      await writeDurably(path.join(dir, slot), job.files[slot]!);
+      await writeFileAtomic(path.join(dir, slot), job.files[slot]!, { force: true });
     }
     this.db
       .prepare(
@@ -215,7 +216,7 @@ export class JobStore {
   async markDone(id: string, png: Uint8Array, outcome: { params: Record<string, unknown>; meta: Record<string, unknown>; timings: Record<string, number> }): Promise<boolean> {
     // A finished job keeps the result it has (a cancelled one has none).
     if (FINISHED.includes(this.get(id).status)) return false;
-    await writeDurably(path.join(this.dirOf(id), RESULT_FILE), png);
+    await writeFileAtomic(path.join(this.dirOf(id), RESULT_FILE), png, { force: true });
     return (
       this.db
         .prepare(
@@ -257,19 +258,6 @@ export class JobStore {
     if (!isJobId(id)) throw unknownJob(id);
     return path.join(this.jobsDir, id);
   }
-}
-
-/** Write to a temporary name, flush, rename: a crash leaves the old file or the new one, never half. */
-async function writeDurably(file: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${file}.tmp`;
-  const handle = await fs.open(tmp, 'w');
-  try {
-    await handle.writeFile(bytes);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fs.rename(tmp, file);
 }
 
 function parseJson<T>(s: string | null): T | undefined {
