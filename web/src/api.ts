@@ -3,31 +3,12 @@
  * (Settings); images are fetched as blobs for the same reason, since <img src> cannot send headers.
  */
 
-export interface PropertySchema {
-  type?: string | string[];
-  description?: string;
-  default?: unknown;
-  minimum?: number;
-  maximum?: number;
-  exclusiveMinimum?: number;
-  exclusiveMaximum?: number;
-  enum?: unknown[];
-  items?: PropertySchema;
-  anyOf?: PropertySchema[];
-}
+// The server's own description types: one definition for both ends (type-only, erased by Vite).
+import type { MethodDescription } from '../../src/core/describe.js';
+import type { JsonPropertySchema } from '../../src/core/params.js';
 
-export interface MethodInfo {
-  id: string;
-  family: string;
-  familyTitle: string;
-  title: string;
-  summary: string;
-  reference?: string;
-  inputs: { style: 'required' | 'optional' | 'none'; multiStyle?: boolean; extra?: Record<string, { description: string; required: boolean }> };
-  params: { properties: Record<string, PropertySchema>; required?: string[] };
-  sharedControls: string[];
-  weights: { model: string; description: string; installed?: boolean }[];
-}
+export type PropertySchema = JsonPropertySchema;
+export type MethodInfo = MethodDescription;
 
 export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
 
