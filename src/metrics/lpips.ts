@@ -3,8 +3,9 @@ import { limitSize } from '../core/resample.js';
 import { Graph } from '../engine/graph/graph.js';
 import { LPIPS_LAYERS, lpipsDistance, randomLpipsWeights } from '../engine/nets/lpips.js';
 import { compile, type Runner } from '../engine/runtime.js';
-import { isModelInstalled, readModelWeights } from '../engine/store.js';
+import { readModelWeights } from '../engine/store.js';
 import { defineMetric, type MetricContext } from './metric.js';
+import { cachedMetricNetwork, type WeightsSource } from './network-cache.js';
 import { RANDOM_WEIGHTS_SEED, VGG_MAX_SIDE } from './vgg-features.js';
 
 /**
@@ -23,7 +24,7 @@ interface LpipsRunner {
 
 const cache = new Map<string, Promise<LpipsRunner>>();
 
-async function build(source: 'installed' | 'random', threads: number): Promise<LpipsRunner> {
+async function build(source: WeightsSource, threads: number): Promise<LpipsRunner> {
   const { trunk, linear } =
     source === 'installed'
       ? { trunk: await readModelWeights('vgg16'), linear: await readModelWeights('lpips_vgg') }
@@ -41,24 +42,7 @@ async function build(source: 'installed' | 'random', threads: number): Promise<L
 }
 
 function lpipsRunner(ctx: MetricContext): Promise<LpipsRunner> {
-  const installed = LPIPS_MODELS.every((m) => isModelInstalled(m));
-  if (!installed && ctx.weights !== 'random') {
-    const missing = LPIPS_MODELS.filter((m) => !isModelInstalled(m));
-    return Promise.reject(
-      new AtelierError('E_WEIGHTS_MISSING', `The metric lpips needs the ${missing.join(' and ')} weights, which are not installed`, {
-        hint: `run \`atelier models pull ${missing.join(' ')}\`, or pass --weights random to score with seeded random weights (labelled so)`,
-      }),
-    );
-  }
-  const source = installed ? 'installed' : 'random';
-  const key = `${source}:${ctx.threads}:${process.env.ATELIER_HOME ?? ''}`;
-  let pending = cache.get(key);
-  if (!pending) {
-    pending = build(source, ctx.threads);
-    pending.catch(() => cache.delete(key));
-    cache.set(key, pending);
-  }
-  return pending;
+  return cachedMetricNetwork(cache, 'lpips', LPIPS_MODELS, ctx, build);
 }
 
 export const lpips = defineMetric({

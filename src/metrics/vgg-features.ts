@@ -5,8 +5,9 @@ import { Graph } from '../engine/graph/graph.js';
 import { gram } from '../engine/losses/style-losses.js';
 import { randomVgg19Weights, vgg19, type VggTap } from '../engine/nets/vgg19.js';
 import { compile, type Runner } from '../engine/runtime.js';
-import { isModelInstalled, readModelWeights } from '../engine/store.js';
+import { readModelWeights } from '../engine/store.js';
 import type { MetricContext } from './metric.js';
+import { cachedMetricNetwork, type WeightsSource } from './network-cache.js';
 
 /**
  * VGG-19 features for the neural metrics `gram` and `content-loss`: the "normalised VGG" of
@@ -43,7 +44,7 @@ export interface VggExtractor {
 
 const cache = new Map<string, Promise<VggExtractor>>();
 
-async function build(source: 'installed' | 'random', threads: number): Promise<VggExtractor> {
+async function build(source: WeightsSource, threads: number): Promise<VggExtractor> {
   const weights =
     source === 'installed' ? await readModelWeights(VGG_METRIC_MODEL) : randomVgg19Weights('normalised', RANDOM_WEIGHTS_SEED, 'relu5_1');
   const g = new Graph();
@@ -72,23 +73,7 @@ async function build(source: 'installed' | 'random', threads: number): Promise<V
 
 /** The extractor for this context: installed weights when present, random ones only when asked. */
 export function vggExtractor(ctx: MetricContext, metricId: string): Promise<VggExtractor> {
-  const installed = isModelInstalled(VGG_METRIC_MODEL);
-  if (!installed && ctx.weights !== 'random') {
-    return Promise.reject(
-      new AtelierError('E_WEIGHTS_MISSING', `The metric ${metricId} needs the ${VGG_METRIC_MODEL} weights, which are not installed`, {
-        hint: `run \`atelier models pull ${VGG_METRIC_MODEL}\`, or pass --weights random to score with seeded random weights (labelled so)`,
-      }),
-    );
-  }
-  const source = installed ? 'installed' : 'random';
-  const key = `${source}:${ctx.threads}:${process.env.ATELIER_HOME ?? ''}`;
-  let pending = cache.get(key);
-  if (!pending) {
-    pending = build(source, ctx.threads);
-    pending.catch(() => cache.delete(key));
-    cache.set(key, pending);
-  }
-  return pending;
+  return cachedMetricNetwork(cache, metricId, [VGG_METRIC_MODEL], ctx, build);
 }
 
 /** Mean squared difference of two equally long arrays. */
