@@ -1,0 +1,182 @@
+import { AtelierError } from '../../core/errors.js';
+import type { Graph, Node, Tensor } from './graph.js';
+import { attr, encodeModel, rawBytes, type OnnxAttr, type OnnxGraph, type OnnxNode, type OnnxTensor } from './onnx-model.js';
+
+/**
+ * Lowering: the builder's ops → ONNX nodes (opset 18), keeping only what the outputs need.
+ */
+
+export interface EmitOptions {
+  /** Emit only these outputs (default: all the graph's outputs). */
+  outputs?: string[];
+  /** Params become graph inputs (fed each run: training) instead of initializers (fixed: inference). */
+  paramsAsInputs?: boolean;
+}
+
+export interface EmittedModel {
+  bytes: Uint8Array;
+  inputs: string[];
+  outputs: string[];
+}
+
+export function emitModel(g: Graph, options: EmitOptions = {}): EmittedModel {
+  const outputNames = options.outputs ?? [...g.outputs.keys()];
+  const outputs = outputNames.map((n) => {
+    const t = g.outputs.get(n);
+    if (!t) throw new AtelierError('E_INTERNAL', `Graph has no output ${n}`);
+    return [n, t] as const;
+  });
+  const needed = reachable(g, outputs.map(([, t]) => t));
+  const ctx = new LowerContext();
+  for (const node of g.nodes) {
+    if (node.outputs.some((o) => needed.has(o.id))) lowerNode(ctx, node, needed);
+  }
+  for (const [name, t] of outputs) ctx.node('Identity', [t.name], [name]);
+  const initializers: OnnxTensor[] = [...ctx.initializers];
+  const inputs = [...g.inputs.map((t) => ({ name: t.name, dtype: t.dtype, dims: [...t.shape] }))];
+  for (const t of g.tensors) {
+    if (!needed.has(t.id) || (t.kind !== 'param' && t.kind !== 'constant')) continue;
+    const data = g.data.get(t.id)!;
+    if (t.kind === 'param' && options.paramsAsInputs) inputs.push({ name: t.name, dtype: t.dtype, dims: [...t.shape] });
+    else initializers.push({ name: t.name, dtype: t.dtype, dims: t.shape as number[], raw: rawBytes(data) });
+  }
+  const onnx: OnnxGraph = {
+    name: 'atelier',
+    nodes: ctx.nodes,
+    initializers,
+    inputs,
+    outputs: outputs.map(([name, t]) => ({ name, dtype: t.dtype })),
+  };
+  return { bytes: encodeModel(onnx), inputs: inputs.map((i) => i.name), outputs: outputNames };
+}
+
+function reachable(g: Graph, roots: readonly Tensor[]): Set<number> {
+  const seen = new Set<number>();
+  const stack = [...roots];
+  while (stack.length > 0) {
+    const t = stack.pop()!;
+    if (seen.has(t.id)) continue;
+    seen.add(t.id);
+    if (t.producer) for (const i of t.producer.inputs) stack.push(i);
+  }
+  void g;
+  return seen;
+}
+
+class LowerContext {
+  nodes: OnnxNode[] = [];
+  initializers: OnnxTensor[] = [];
+  private count = 0;
+
+  node(op: string, inputs: string[], outputs: string[], attrs?: Record<string, OnnxAttr>): void {
+    this.nodes.push({ op, inputs, outputs, ...(attrs && { attrs }) });
+  }
+
+  int64(values: number[]): string {
+    const name = `_c${this.count++}`;
+    this.initializers.push({ name, dtype: 'int64', dims: [values.length], raw: rawBytes(BigInt64Array.from(values.map(BigInt))) });
+    return name;
+  }
+
+  float(values: number[]): string {
+    const name = `_c${this.count++}`;
+    this.initializers.push({ name, dtype: 'float32', dims: [values.length], raw: rawBytes(Float32Array.from(values)) });
+    return name;
+  }
+
+  temp(): string {
+    return `_l${this.count++}`;
+  }
+}
+
+const UNARY: Record<string, string> = {
+  relu: 'Relu',
+  tanh: 'Tanh',
+  sigmoid: 'Sigmoid',
+  exp: 'Exp',
+  log: 'Log',
+  sqrt: 'Sqrt',
+  neg: 'Neg',
+  abs: 'Abs',
+  add: 'Add',
+  sub: 'Sub',
+  mul: 'Mul',
+  div: 'Div',
+  matmul: 'MatMul',
+};
+
+function lowerNode(ctx: LowerContext, n: Node, needed: Set<number>): void {
+  const a = n.attrs as Record<string, never>;
+  const ins = n.inputs.map((t) => t.name);
+  const out = n.outputs[0]!.name;
+  if (UNARY[n.op]) return ctx.node(UNARY[n.op]!, ins, [out]);
+  switch (n.op) {
+    case 'conv':
+      return ctx.node('Conv', ins, [out], {
+        kernel_shape: attr.ints(a.kernel),
+        strides: attr.ints(a.stride),
+        pads: attr.ints(a.pads),
+        dilations: attr.ints(a.dilation),
+        group: attr.i(a.groups),
+      });
+    case 'pad': {
+      const [t, l, b, r] = a.pads as number[];
+      return ctx.node('Pad', [ins[0]!, ctx.int64([0, 0, t!, l!, 0, 0, b!, r!])], [out], { mode: attr.s(a.mode) });
+    }
+    case 'maxPool':
+    case 'avgPool': {
+      const attrs: Record<string, OnnxAttr> = {
+        kernel_shape: attr.ints(a.kernel),
+        strides: attr.ints(a.stride),
+        pads: attr.ints(a.pads),
+      };
+      if (n.op === 'avgPool') return ctx.node('AveragePool', ins, [out], { ...attrs, count_include_pad: attr.i(1) });
+      const outs = needed.has(n.outputs[1]!.id) ? [out, n.outputs[1]!.name] : [out];
+      return ctx.node('MaxPool', ins, outs, attrs);
+    }
+    case 'resize': {
+      const s = a.scale as number;
+      const mode = a.mode as string;
+      return ctx.node('Resize', [ins[0]!, '', ctx.float([1, 1, s, s])], [out], {
+        mode: attr.s(mode),
+        coordinate_transformation_mode: attr.s(mode === 'nearest' ? 'asymmetric' : 'half_pixel'),
+        ...(mode === 'nearest' && { nearest_mode: attr.s('floor') }),
+      });
+    }
+    case 'instanceNorm':
+      return ctx.node('InstanceNormalization', ins, [out], { epsilon: attr.f(a.eps) });
+    case 'leakyRelu':
+      return ctx.node('LeakyRelu', ins, [out], { alpha: attr.f(a.alpha) });
+    case 'concat':
+      return ctx.node('Concat', ins, [out], { axis: attr.i(a.axis) });
+    case 'split':
+      return ctx.node('Split', [ins[0]!, ctx.int64(a.sizes)], n.outputs.map((o) => o.name), { axis: attr.i(a.axis) });
+    case 'slice':
+      return ctx.node('Slice', [ins[0]!, ctx.int64(a.starts), ctx.int64(a.ends), ctx.int64(a.axes), ctx.int64(a.steps)], [out]);
+    case 'reshape':
+      return ctx.node('Reshape', [ins[0]!, ctx.int64(a.shape)], [out]);
+    case 'reshapeLike': {
+      const shape = ctx.temp();
+      ctx.node('Shape', [ins[1]!], [shape]);
+      return ctx.node('Reshape', [ins[0]!, shape], [out]);
+    }
+    case 'transpose':
+      return ctx.node('Transpose', ins, [out], { perm: attr.ints(a.perm) });
+    case 'reduceSum':
+    case 'reduceMean':
+      return ctx.node(n.op === 'reduceSum' ? 'ReduceSum' : 'ReduceMean', [ins[0]!, ctx.int64(a.axes)], [out], {
+        keepdims: attr.i(a.keepdims ? 1 : 0),
+      });
+    case 'softmax':
+      return ctx.node('Softmax', ins, [out], { axis: attr.i(a.axis) });
+    case 'onnx': {
+      const slots = (n.attrs.inputSlots as boolean[]) ?? [];
+      const names: string[] = [];
+      let k = 0;
+      for (const present of slots) names.push(present ? ins[k++]! : '');
+      return ctx.node(n.attrs.opType as string, names, n.outputs.map((o) => o.name), n.attrs.attrs as Record<string, OnnxAttr>);
+    }
+    default:
+      throw new AtelierError('E_INTERNAL', `No ONNX lowering for op ${n.op}`);
+  }
+}
