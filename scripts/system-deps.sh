@@ -11,6 +11,7 @@ test_packages=(
 )
 # Extra packages only the benchmarks need (peers to compare against).
 bench_packages=(
+  python3-torch # CAP-VSTNet benchmark peer (bench/capvst.mjs): the same network in PyTorch
 )
 
 packages=("${test_packages[@]}")
