@@ -59,6 +59,8 @@ export interface PoolOptions {
   kernel: number | [number, number];
   stride?: number | [number, number];
   pad?: number | [number, number, number, number];
+  /** Round the output size up (PyTorch's ceil_mode): the last window may hang over the edge. */
+  ceil?: boolean;
 }
 
 const pair = (v: number | [number, number] | undefined, dflt: number): [number, number] =>
@@ -187,13 +189,16 @@ export class Graph {
     const kernel = pair(o.kernel, 1);
     const stride = pair(o.stride, kernel[0]);
     const pads = quad(o.pad);
+    const ceil = o.ceil ?? false;
+    const out = (d: Dim, k: number, p0: number, p1: number, s: number) =>
+      ceil ? (typeof d === 'number' ? Math.ceil((d + p0 + p1 - k) / s) + 1 : `${d}|cw${k},${p0},${p1},${s}`) : windowDim(d, k, p0, p1, s, 1);
     const shape: Dim[] = [
       x.shape[0]!,
       x.shape[1]!,
-      windowDim(x.shape[2]!, kernel[0], pads[0], pads[2], stride[0], 1),
-      windowDim(x.shape[3]!, kernel[1], pads[1], pads[3], stride[1], 1),
+      out(x.shape[2]!, kernel[0], pads[0], pads[2], stride[0]),
+      out(x.shape[3]!, kernel[1], pads[1], pads[3], stride[1]),
     ];
-    const attrs = { kernel, stride, pads };
+    const attrs = { kernel, stride, pads, ceil };
     if (op === 'maxPool') return this.addNode(op, [x], [shape, shape], attrs, [x.dtype, 'int64']).outputs[0]!;
     return this.add1(op, [x], shape, attrs);
   }
@@ -404,6 +409,17 @@ export class Graph {
     const ax = axes.map((a) => this.axis(x, a)).sort((p, q) => p - q);
     const shape = keepdims ? x.shape.map((d, i) => (ax.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !ax.includes(i));
     return this.add1(op, [x], shape, { axes: ax, keepdims });
+  }
+
+  /**
+   * The number of elements of `x` over `axes` (all by default), as a float scalar: a constant when
+   * those sizes are fixed, else computed at run time. Carries no gradient (it is piecewise constant).
+   */
+  elementCount(x: Tensor, axes?: number[]): Tensor {
+    const ax = (axes ?? x.shape.map((_, i) => i)).map((a) => this.axis(x, a));
+    const dims = ax.map((a) => x.shape[a]!);
+    if (dims.every((d) => typeof d === 'number')) return this.scalar((dims as number[]).reduce((p, q) => p * q, 1));
+    return this.add1('elementCount', [x], [], { axes: ax });
   }
 
   softmax(x: Tensor, axis = -1): Tensor {

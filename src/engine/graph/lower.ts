@@ -129,6 +129,7 @@ function lowerNode(ctx: LowerContext, n: Node, needed: Set<number>): void {
         kernel_shape: attr.ints(a.kernel),
         strides: attr.ints(a.stride),
         pads: attr.ints(a.pads),
+        ceil_mode: attr.i(a.ceil ? 1 : 0),
       };
       if (n.op === 'avgPool') return ctx.node('AveragePool', ins, [out], { ...attrs, count_include_pad: attr.i(1) });
       const outs = needed.has(n.outputs[1]!.id) ? [out, n.outputs[1]!.name] : [out];
@@ -167,6 +168,15 @@ function lowerNode(ctx: LowerContext, n: Node, needed: Set<number>): void {
       return ctx.node(n.op === 'reduceSum' ? 'ReduceSum' : 'ReduceMean', [ins[0]!, ctx.int64(a.axes)], [out], {
         keepdims: attr.i(a.keepdims ? 1 : 0),
       });
+    case 'elementCount': {
+      const shape = ctx.temp();
+      const picked = ctx.temp();
+      const count = ctx.temp();
+      ctx.node('Shape', [ins[0]!], [shape]);
+      ctx.node('Gather', [shape, ctx.int64(a.axes)], [picked], { axis: attr.i(0) });
+      ctx.node('ReduceProd', [picked], [count], { keepdims: attr.i(0) });
+      return ctx.node('Cast', [count], [out], { to: attr.i(n.outputs[0]!.dtype === 'float64' ? 11 : 1) });
+    }
     case 'softmax':
       return ctx.node('Softmax', ins, [out], { axis: attr.i(a.axis) });
     case 'onnx': {

@@ -1,0 +1,307 @@
+import { AtelierError } from '../../core/errors.js';
+import { SLICE_END, type Graph, type Node, type Tensor } from '../graph/graph.js';
+import { attr } from '../graph/onnx-model.js';
+
+/**
+ * Backward rules: for a node and the gradients of its outputs, the gradients of its inputs, built
+ * from builder ops. Choices (DESIGN §4): conv input-gradients as a forward conv with flipped kernels
+ * (ConvTranspose only where a stride or an over-wide pad needs it); conv weight-gradients as one
+ * matmul per kernel tap, or a batch/channel-swapped conv for large kernels; max-pool through its
+ * indices and ScatterElements (a mask of maxima is wrong on ties); instance norm recomputes its
+ * statistics; reflect padding folds its borders back; nearest upsampling averages.
+ */
+export type BackwardRule = (g: Graph, n: Node, gys: (Tensor | undefined)[]) => (Tensor | undefined)[];
+
+const BIG = 2 ** 53 - 1;
+
+/** Sum `gy` down to the shape of `x` (undo broadcasting). */
+function unbroadcast(g: Graph, gy: Tensor, x: Tensor): Tensor {
+  let t = gy;
+  const lead = gy.rank - x.rank;
+  if (lead > 0) t = g.reduceSum(t, Array.from({ length: lead }, (_, i) => i), false);
+  const axes = x.shape.flatMap((d, i) => (d === 1 && t.shape[i] !== 1 ? [i] : []));
+  if (axes.length > 0) t = g.reduceSum(t, axes, true);
+  return t;
+}
+
+function onnx1(g: Graph, op: string, inputs: (Tensor | undefined)[], like: Tensor, attrs = {}, dtype = like.dtype): Tensor {
+  return g.onnx(op, inputs, [{ shape: [...like.shape], dtype }], attrs)[0]!;
+}
+
+function shapeOf(g: Graph, x: Tensor): Tensor {
+  return g.onnx('Shape', [x], [{ shape: [x.rank], dtype: 'int64' }])[0]!;
+}
+
+function zerosLike(g: Graph, x: Tensor): Tensor {
+  const value = { name: 'value', dtype: x.dtype, dims: [1], raw: new Uint8Array(x.dtype === 'float64' ? 8 : 4) };
+  return onnx1(g, 'ConstantOfShape', [shapeOf(g, x)], x, { value: attr.t(value) });
+}
+
+/**
+ * ConvTranspose (the adjoint of a strided window op), then fitted to the run-time shape of `like`.
+ * Only the leading pads are cropped by ConvTranspose: the trailing size depends on a remainder known
+ * at run time (the `output_padding` pitfall of DESIGN §4), so the end is cut or zero-padded to fit.
+ */
+function spreadTo(g: Graph, gy: Tensor, kernel: Tensor, like: Tensor, a: { kernel: number[]; stride: number[]; pads: number[]; dilation?: number[]; groups: number }): Tensor {
+  const spread = g.onnx('ConvTranspose', [gy, kernel], [{ shape: ['n', like.shape[1]!, 'h', 'w'] }], {
+    kernel_shape: attr.ints(a.kernel),
+    strides: attr.ints(a.stride),
+    pads: attr.ints([a.pads[0]!, a.pads[1]!, 0, 0]),
+    dilations: attr.ints(a.dilation ?? [1, 1]),
+    group: attr.i(a.groups),
+  })[0]!;
+  const rank = like.rank;
+  const cut = g.onnx('Slice', [spread, g.int64(new Array(rank).fill(0)), shapeOf(g, like)], [{ shape: [...like.shape], dtype: like.dtype }])[0]!;
+  const extra = onnx1(g, 'Sub', [shapeOf(g, like), shapeOf(g, cut)], like, {}, 'int64');
+  const pads = onnx1(g, 'Concat', [g.int64(new Array(rank).fill(0)), extra], like, { axis: attr.i(0) }, 'int64');
+  return g.onnx('Pad', [cut, pads], [{ shape: [...like.shape], dtype: like.dtype }], { mode: attr.s('constant') })[0]!;
+}
+
+const transposeLast2 = (g: Graph, t: Tensor) => {
+  const perm = t.shape.map((_, i) => i);
+  [perm[t.rank - 2], perm[t.rank - 1]] = [perm[t.rank - 1]!, perm[t.rank - 2]!];
+  return g.transpose(t, perm);
+};
+
+const sign = (g: Graph, t: Tensor) => onnx1(g, 'Sign', [t], t);
+
+export const BACKWARD_RULES: Record<string, BackwardRule> = {
+  add: (g, n, [gy]) => [unbroadcast(g, gy!, n.inputs[0]!), unbroadcast(g, gy!, n.inputs[1]!)],
+  sub: (g, n, [gy]) => [unbroadcast(g, gy!, n.inputs[0]!), unbroadcast(g, g.neg(gy!), n.inputs[1]!)],
+  mul: (g, n, [gy]) => {
+    const [a, b] = n.inputs as [Tensor, Tensor];
+    return [unbroadcast(g, g.mul(gy!, b), a), unbroadcast(g, g.mul(gy!, a), b)];
+  },
+  div: (g, n, [gy]) => {
+    const [a, b] = n.inputs as [Tensor, Tensor];
+    const y = n.outputs[0]!;
+    const ga = g.div(gy!, b);
+    return [unbroadcast(g, ga, a), unbroadcast(g, g.neg(g.mul(ga, y)), b)];
+  },
+  neg: (g, _n, [gy]) => [g.neg(gy!)],
+  abs: (g, n, [gy]) => [g.mul(gy!, sign(g, n.inputs[0]!))],
+  exp: (g, n, [gy]) => [g.mul(gy!, n.outputs[0]!)],
+  log: (g, n, [gy]) => [g.div(gy!, n.inputs[0]!)],
+  sqrt: (g, n, [gy]) => [g.div(g.scale(gy!, 0.5), n.outputs[0]!)],
+  relu: (g, n, [gy]) => [g.mul(gy!, sign(g, n.outputs[0]!))],
+  leakyRelu: (g, n, [gy]) => {
+    const x = n.inputs[0]!;
+    const positive = onnx1(g, 'Greater', [x, g.scalar(0)], x, {}, 'bool');
+    return [onnx1(g, 'Where', [positive, gy!, g.scale(gy!, n.attrs.alpha as number)], x)];
+  },
+  tanh: (g, n, [gy]) => {
+    const y = n.outputs[0]!;
+    return [g.mul(gy!, g.sub(g.scalar(1), g.mul(y, y)))];
+  },
+  sigmoid: (g, n, [gy]) => {
+    const y = n.outputs[0]!;
+    return [g.mul(gy!, g.mul(y, g.sub(g.scalar(1), y)))];
+  },
+  matmul: (g, n, [gy]) => {
+    const [a, b] = n.inputs as [Tensor, Tensor];
+    return [unbroadcast(g, g.matmul(gy!, transposeLast2(g, b)), a), unbroadcast(g, g.matmul(transposeLast2(g, a), gy!), b)];
+  },
+  reduceSum: (g, n, [gy]) => [expandReduced(g, n, gy!)],
+  reduceMean: (g, n, [gy]) => {
+    const x = n.inputs[0]!;
+    const axes = n.attrs.axes as number[];
+    const dims = axes.map((a) => x.shape[a]!);
+    const expanded = expandReduced(g, n, gy!);
+    if (dims.every((d) => typeof d === 'number')) return [g.scale(expanded, 1 / (dims as number[]).reduce((p, q) => p * q, 1))];
+    // Count known only at run time: size(y) / size(x).
+    const count = (t: Tensor) => onnx1(g, 'Cast', [onnx1(g, 'Size', [t], t, {}, 'int64')], t, { to: attr.i(x.dtype === 'float64' ? 11 : 1) });
+    return [g.mul(expanded, g.div(count(n.outputs[0]!), count(x)))];
+  },
+  elementCount: () => [undefined],
+  softmax: (g, n, [gy]) => {
+    const y = n.outputs[0]!;
+    const dot = g.reduceSum(g.mul(gy!, y), [n.attrs.axis as number], true);
+    return [g.mul(y, g.sub(gy!, dot))];
+  },
+  transpose: (g, n, [gy]) => {
+    const perm = n.attrs.perm as number[];
+    const inverse = perm.map((_, i) => perm.indexOf(i));
+    return [g.transpose(gy!, inverse)];
+  },
+  reshape: (g, n, [gy]) => [g.reshapeLike(gy!, n.inputs[0]!)],
+  reshapeLike: (g, n, [gy]) => [g.reshapeLike(gy!, n.inputs[0]!), undefined],
+  concat: (g, n, [gy]) => {
+    const axis = n.attrs.axis as number;
+    const sizes = n.inputs.map((t) => onnx1(g, 'Shape', [t], t, { start: attr.i(axis), end: attr.i(axis + 1) }, 'int64'));
+    const split = onnx1(g, 'Concat', sizes, sizes[0]!, { axis: attr.i(0) }, 'int64');
+    return g.onnx(
+      'Split',
+      [gy!, split],
+      n.inputs.map((t) => ({ shape: [...t.shape], dtype: t.dtype })),
+      { axis: attr.i(axis) },
+    );
+  },
+  split: (g, n, gys) => [g.add1('concat', n.outputs.map((o, i) => gys[i] ?? zerosLike(g, o)), n.inputs[0]!.shape, { axis: n.attrs.axis })],
+  slice: (g, n, [gy]) => {
+    const x = n.inputs[0]!;
+    const { axes, starts, ends, steps } = n.attrs as { axes: number[]; starts: number[]; ends: number[]; steps: number[] };
+    if (steps.every((s) => s === -1) && starts.every((s) => s === -1) && ends.every((e) => e <= -BIG)) {
+      return [g.slice(gy!, axes, starts, ends, steps)]; // a reversal is its own adjoint
+    }
+    if (steps.some((s) => s !== 1)) throw new AtelierError('E_ENGINE', 'No backward rule for a strided slice');
+    // Pads: known at the start when start ≥ 0, else known at the end; the other side is the rest.
+    const rank = x.rank;
+    const known = new Array<number>(rank).fill(0);
+    const knownIsBegin = new Array<number>(rank).fill(1);
+    axes.forEach((a, i) => {
+      if (starts[i]! >= 0) known[a] = starts[i]!;
+      else {
+        knownIsBegin[a] = 0;
+        known[a] = ends[i]! >= SLICE_END ? 0 : ends[i]! < 0 ? -ends[i]! : NaN;
+        if (Number.isNaN(known[a])) throw new AtelierError('E_ENGINE', 'No backward rule for a slice with a negative start and a positive end');
+      }
+    });
+    const i64 = (op: string, a: Tensor, b: Tensor) => onnx1(g, op, [a, b], a, {}, 'int64');
+    const total = i64('Sub', shapeOf(g, x), shapeOf(g, gy!));
+    const isBegin = g.int64(knownIsBegin);
+    const knownT = g.int64(known);
+    // begin = known where knownIsBegin, else total - known.
+    const begin = i64('Add', i64('Mul', isBegin, knownT), i64('Mul', i64('Sub', g.int64(new Array(rank).fill(1)), isBegin), i64('Sub', total, knownT)));
+    const end = i64('Sub', total, begin);
+    const pads = onnx1(g, 'Concat', [begin, end], begin, { axis: attr.i(0) }, 'int64');
+    return [g.onnx('Pad', [gy!, pads], [{ shape: [...x.shape], dtype: x.dtype }], { mode: attr.s('constant') })[0]!];
+  },
+  pad: (g, n, [gy]) => {
+    const x = n.inputs[0]!;
+    const [t, l, b, r] = n.attrs.pads as number[];
+    const mode = n.attrs.mode as string;
+    if (mode === 'constant') return [g.slice(gy!, [2, 3], [t!, l!], [b! > 0 ? -b! : SLICE_END, r! > 0 ? -r! : SLICE_END])];
+    if (mode !== 'reflect') throw new AtelierError('E_ENGINE', `No backward rule for ${mode} padding`);
+    void x;
+    return [foldReflected(g, foldReflected(g, gy!, 2, t!, b!), 3, l!, r!)];
+  },
+  maxPool: (g, n, [gy]) => {
+    const x = n.inputs[0]!;
+    const indices = n.outputs[1]!;
+    const flatShape = onnx1(g, 'Reshape', [onnx1(g, 'Size', [x], x, {}, 'int64'), g.int64([1])], x, {}, 'int64');
+    const zeros = g.onnx('ConstantOfShape', [flatShape], [{ shape: ['n'], dtype: x.dtype }], {
+      value: attr.t({ name: 'value', dtype: x.dtype, dims: [1], raw: new Uint8Array(x.dtype === 'float64' ? 8 : 4) }),
+    })[0]!;
+    const flat = g.onnx('ScatterElements', [zeros, g.reshape(indices, [-1]), g.reshape(gy!, [-1])], [{ shape: ['n'], dtype: x.dtype }], {
+      axis: attr.i(0),
+      reduction: attr.s('add'),
+    })[0]!;
+    return [g.reshapeLike(flat, x)];
+  },
+  avgPool: (g, n, [gy]) => {
+    const x = n.inputs[0]!;
+    const [kh, kw] = n.attrs.kernel as number[];
+    const channels = x.shape[1];
+    if (typeof channels !== 'number') throw new AtelierError('E_ENGINE', 'avgPool backward needs a fixed channel count');
+    const kernel = g.constant(new Array(channels * kh! * kw!).fill(1 / (kh! * kw!)), [channels, 1, kh!, kw!]);
+    return [spreadTo(g, gy!, kernel, x, { kernel: [kh!, kw!], stride: n.attrs.stride as number[], pads: n.attrs.pads as number[], groups: channels })];
+  },
+  resize: (g, n, [gy]) => {
+    const s = n.attrs.scale as number;
+    if (n.attrs.mode !== 'nearest' || !Number.isInteger(s) || s < 1) {
+      throw new AtelierError('E_ENGINE', `No backward rule for ${String(n.attrs.mode)} resize by ${s}`, {
+        hint: 'nearest upsampling by a whole factor is differentiable',
+      });
+    }
+    return [g.scale(g.avgPool(gy!, { kernel: s, stride: s }), s * s)];
+  },
+  instanceNorm: (g, n, [gy]) => {
+    const [x, scale] = n.inputs as [Tensor, Tensor];
+    const eps = n.attrs.eps as number;
+    const mean = g.reduceMean(x, [2, 3], true);
+    const centred = g.sub(x, mean);
+    const invStd = g.div(g.scalar(1), g.sqrt(g.add(g.reduceMean(g.mul(centred, centred), [2, 3], true), g.scalar(eps))));
+    const xhat = g.mul(centred, invStd);
+    const gxhat = g.mul(gy!, g.reshape(scale, [1, -1, 1, 1]));
+    const gx = g.mul(g.sub(g.sub(gxhat, g.reduceMean(gxhat, [2, 3], true)), g.mul(xhat, g.reduceMean(g.mul(gxhat, xhat), [2, 3], true))), invStd);
+    return [gx, g.reduceSum(g.mul(gy!, xhat), [0, 2, 3]), g.reduceSum(gy!, [0, 2, 3])];
+  },
+  conv: (g, n, [gy]) => {
+    const [x, w, b] = n.inputs as [Tensor, Tensor, Tensor | undefined];
+    return [convInputGrad(g, n, gy!, x, w), convWeightGrad(g, n, gy!, x, w), b ? g.reduceSum(gy!, [0, 2, 3]) : undefined];
+  },
+};
+
+/** reduceSum/reduceMean backward: put back the reduced axes and broadcast to the input's shape. */
+function expandReduced(g: Graph, n: Node, gy: Tensor): Tensor {
+  const x = n.inputs[0]!;
+  const axes = n.attrs.axes as number[];
+  const keptShape = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  const kept = n.attrs.keepdims ? gy : g.onnx('Unsqueeze', [gy, g.int64(axes)], [{ shape: keptShape, dtype: gy.dtype }])[0]!;
+  return g.onnx('Expand', [kept, shapeOf(g, x)], [{ shape: [...x.shape], dtype: x.dtype }])[0]!;
+}
+
+/**
+ * Reflect-pad backward along one axis: the pad copied x[1..before] (mirrored) in front and
+ * x[-after-1..-2] behind; those rows receive the mirrored border gradients.
+ */
+function foldReflected(g: Graph, t: Tensor, axis: number, before: number, after: number): Tensor {
+  if (before === 0 && after === 0) return t;
+  const sl = (u: Tensor, s: number, e: number) => g.slice(u, [axis], [s], [e]);
+  const c = sl(t, before, after > 0 ? -after : SLICE_END);
+  const pieces: Tensor[] = [sl(c, 0, 1)];
+  if (before > 0) pieces.push(g.add(sl(c, 1, before + 1), g.reverse(sl(t, 0, before), axis)));
+  pieces.push(sl(c, before + 1, -(after + 1)));
+  if (after > 0) pieces.push(g.add(sl(c, -(after + 1), -1), g.reverse(sl(t, -after, SLICE_END), axis)));
+  pieces.push(sl(c, -1, SLICE_END));
+  return g.add1('concat', pieces, c.shape, { axis });
+}
+
+function convInputGrad(g: Graph, n: Node, gy: Tensor, x: Tensor, w: Tensor): Tensor {
+  const [st, sl] = n.attrs.stride as number[];
+  const [dh, dw] = n.attrs.dilation as number[];
+  const [pt, pl, pb, pr] = n.attrs.pads as number[];
+  const [kh, kw] = n.attrs.kernel as number[];
+  const groups = n.attrs.groups as number;
+  const fullH = dh! * (kh! - 1);
+  const fullW = dw! * (kw! - 1);
+  const flippedPads = [fullH - pt!, fullW - pl!, fullH - pb!, fullW - pr!];
+  if (st === 1 && sl === 1 && flippedPads.every((p) => p >= 0)) {
+    // dX = conv(dY, W with in/out channels swapped and taps flipped).
+    const [cout, cinG] = w.shape as number[];
+    let wt = g.reshape(w, [groups, cout! / groups, cinG!, kh!, kw!]);
+    wt = g.reshape(g.transpose(wt, [0, 2, 1, 3, 4]), [cinG! * groups, cout! / groups, kh!, kw!]);
+    wt = g.slice(wt, [2, 3], [-1, -1], [-BIG, -BIG], [-1, -1]);
+    return g.conv(gy, wt, undefined, { pad: flippedPads as [number, number, number, number], dilation: [dh!, dw!], groups });
+  }
+  return spreadTo(g, gy, w, x, { kernel: [kh!, kw!], stride: [st!, sl!], pads: [pt!, pl!, pb!, pr!], dilation: [dh!, dw!], groups });
+}
+
+/** Kernels up to this many taps use one matmul per tap; larger ones the swapped conv. */
+const MAX_TAPS_FOR_MATMUL = 9;
+
+function convWeightGrad(g: Graph, n: Node, gy: Tensor, x: Tensor, w: Tensor): Tensor {
+  const [sh, sw] = n.attrs.stride as number[];
+  const [dh, dw] = n.attrs.dilation as number[];
+  const pads = n.attrs.pads as [number, number, number, number];
+  const [kh, kw] = n.attrs.kernel as number[];
+  const groups = n.attrs.groups as number;
+  const [cout, cinG] = w.shape as number[];
+  if (kh! * kw! > MAX_TAPS_FOR_MATMUL && groups === 1) {
+    // Batch and channels swapped: conv(Xᵀ, dYᵀ) with stride ↔ dilation, then crop to the kernel.
+    const xt = g.transpose(x, [1, 0, 2, 3]);
+    const gyt = g.transpose(gy, [1, 0, 2, 3]);
+    const full = g.onnx('Conv', [xt, gyt], [{ shape: [cinG!, cout!, 'kh', 'kw'] }], {
+      strides: attr.ints([dh!, dw!]),
+      dilations: attr.ints([sh!, sw!]),
+      pads: attr.ints(pads),
+    })[0]!;
+    return g.transpose(g.slice(full, [2, 3], [0, 0], [kh!, kw!]), [1, 0, 2, 3]);
+  }
+  // One matmul per kernel tap: dW[:, :, i, j] = dY · shifted(X)ᵀ, summed over batch and pixels.
+  const xp = pads.some((p) => p > 0) ? g.pad(x, pads, 'constant') : x;
+  const grouped = (t: Tensor, perGroup: number) => g.reshape(g.transpose(t, [1, 0, 2, 3]), [groups, perGroup, -1]);
+  const gyG = grouped(gy, cout! / groups);
+  const taps: Tensor[] = [];
+  for (let i = 0; i < kh!; i++) {
+    for (let j = 0; j < kw!; j++) {
+      const endH = dh! * (kh! - 1) - i * dh!;
+      const endW = dw! * (kw! - 1) - j * dw!;
+      const shifted = g.slice(xp, [2, 3], [i * dh!, j * dw!], [endH > 0 ? -endH : SLICE_END, endW > 0 ? -endW : SLICE_END], [sh!, sw!]);
+      const tap = g.matmul(gyG, transposeLast2(g, grouped(shifted, cinG!)));
+      taps.push(g.reshape(tap, [groups, cout! / groups, cinG!, 1]));
+    }
+  }
+  const stacked = taps.length === 1 ? taps[0]! : g.concat(taps, 3);
+  return g.reshape(stacked, [cout!, cinG!, kh!, kw!]);
+}

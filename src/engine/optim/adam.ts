@@ -1,0 +1,52 @@
+/**
+ * Adam (Kingma & Ba 2015) on a flat Float32Array, updated in place; the same update as
+ * torch.optim.Adam (bias-corrected moments, eps added outside the square root).
+ */
+export interface AdamOptions {
+  learningRate: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** L2 penalty added to the gradient (torch's weight_decay). */
+  weightDecay?: number;
+}
+
+export class Adam {
+  private readonly m: Float32Array;
+  private readonly v: Float32Array;
+  private t = 0;
+  private readonly beta1: number;
+  private readonly beta2: number;
+  private readonly eps: number;
+
+  constructor(
+    size: number,
+    private readonly options: AdamOptions,
+  ) {
+    this.m = new Float32Array(size);
+    this.v = new Float32Array(size);
+    this.beta1 = options.beta1 ?? 0.9;
+    this.beta2 = options.beta2 ?? 0.999;
+    this.eps = options.eps ?? 1e-8;
+  }
+
+  get steps(): number {
+    return this.t;
+  }
+
+  /** One update of `params` (in place) from `grad`. */
+  step(params: Float32Array, grad: ArrayLike<number>, learningRate = this.options.learningRate): void {
+    this.t++;
+    const { beta1, beta2, eps, m, v } = this;
+    const decay = this.options.weightDecay ?? 0;
+    const c1 = 1 - beta1 ** this.t;
+    const c2 = Math.sqrt(1 - beta2 ** this.t);
+    const stepSize = learningRate / c1;
+    for (let i = 0; i < params.length; i++) {
+      const gi = grad[i]! + decay * params[i]!;
+      m[i] = beta1 * m[i]! + (1 - beta1) * gi;
+      v[i] = beta2 * v[i]! + (1 - beta2) * gi * gi;
+      params[i] = params[i]! - (stepSize * m[i]!) / (Math.sqrt(v[i]!) / c2 + eps);
+    }
+  }
+}
