@@ -241,54 +241,93 @@ export interface FeatureRegions {
 export const MIN_REGION_PIXELS = 10;
 export const MAX_REGION_RATIO = 100;
 
-function indicesOf(labels: Int32Array): Map<number, Int32Array> {
+/** Pixel indices of each label value. */
+export function indicesByLabel(labels: Int32Array): Map<number, Int32Array> {
   const counts = new Map<number, number>();
   for (let i = 0; i < labels.length; i++) counts.set(labels[i]!, (counts.get(labels[i]!) ?? 0) + 1);
   const out = new Map<number, Int32Array>();
+  for (const [label, count] of counts) out.set(label, new Int32Array(count));
   const fill = new Map<number, number>();
-  for (const [label, count] of counts) {
-    out.set(label, new Int32Array(count));
-    fill.set(label, 0);
-  }
   for (let i = 0; i < labels.length; i++) {
     const l = labels[i]!;
-    const k = fill.get(l)!;
+    const k = fill.get(l) ?? 0;
     out.get(l)![k] = i;
     fill.set(l, k + 1);
   }
   return out;
 }
 
+/** Whether a content region and its style region are both large enough to supply statistics. */
+export function regionUsable(contentCount: number, styleCount: number, channels: number): boolean {
+  const minPixels = Math.max(MIN_REGION_PIXELS, channels) + 1;
+  return (
+    contentCount >= minPixels &&
+    styleCount >= minPixels &&
+    contentCount / styleCount < MAX_REGION_RATIO &&
+    styleCount / contentCount < MAX_REGION_RATIO
+  );
+}
+
+export interface RegionTransforms {
+  global: AffineTransform;
+  /** Transforms of matched, usable labels; every other pixel takes `global`. */
+  byLabel: Map<number, AffineTransform>;
+}
+
 /**
- * Region-to-region cWCT: each content region whose label also covers enough of the (first)
- * style takes that style region's statistics (other styles contribute their global statistics
- * with their weights); other pixels — unmatched labels, regions too small — take the global
- * transform. Returns the new features and how many regions were matched.
+ * Per-region transforms: each content label whose style region (of the first style) is usable
+ * takes that region's statistics (other styles contribute their global statistics with their
+ * weights); everything else — label −1, unmatched or too-small regions — the global transform.
+ */
+export function regionTransforms(
+  content: Moments,
+  contentByLabel: Map<number, Moments>,
+  styles: StyleMoments[],
+  styleByLabel: Map<number, Moments>,
+  alpha: number,
+): RegionTransforms {
+  const global = cwctTransform(content, styles, alpha);
+  const byLabel = new Map<number, AffineTransform>();
+  for (const [label, cm] of contentByLabel) {
+    const sm = label >= 0 ? styleByLabel.get(label) : undefined;
+    if (!sm || !regionUsable(cm.count, sm.count, content.channels)) continue;
+    const regionStyles = styles.map((s, i) => (i === 0 ? { moments: sm, weight: s.weight } : s));
+    byLabel.set(label, cwctTransform(cm, regionStyles, alpha));
+  }
+  return { global, byLabel };
+}
+
+/** Apply region transforms to `f` in place, given its pixels' labels. */
+export function applyRegionTransforms(f: FeatureMap, labels: Int32Array, t: RegionTransforms): void {
+  const rest: number[] = [];
+  for (const [label, index] of indicesByLabel(labels)) {
+    const own = t.byLabel.get(label);
+    if (own) applyAffine(f, own, f.data, index);
+    else for (let k = 0; k < index.length; k++) rest.push(index[k]!);
+  }
+  if (rest.length === f.pixels) applyAffine(f, t.global, f.data);
+  else if (rest.length > 0) applyAffine(f, t.global, f.data, Int32Array.from(rest));
+}
+
+function momentsByLabel(f: FeatureMap, labels: Int32Array): Map<number, Moments> {
+  const out = new Map<number, Moments>();
+  for (const [label, index] of indicesByLabel(labels)) out.set(label, featureMoments(f, index));
+  return out;
+}
+
+/**
+ * Region-to-region cWCT on whole feature maps (see `regionTransforms`). Returns the new features
+ * and how many regions took their own style statistics.
  */
 export function cwctRegions(content: FeatureMap, styles: CwctStyle[], regions: FeatureRegions, alpha = 1): { features: FeatureMap; matched: number } {
-  const n = content.channels;
-  const minPixels = Math.max(MIN_REGION_PIXELS, n) + 1;
-  const globalStyles = styles.map((s) => ({ moments: featureMoments(s.features), weight: s.weight }));
-  const globalTransform = cwctTransform(featureMoments(content), globalStyles, alpha);
-  const out = new Float32Array(content.data.length);
-  const contentIdx = indicesOf(regions.content);
-  const styleIdx = indicesOf(regions.style);
-  let matched = 0;
-  for (const [label, cIdx] of contentIdx) {
-    const sIdx = label >= 0 ? styleIdx.get(label) : undefined;
-    const usable =
-      sIdx !== undefined &&
-      cIdx.length >= minPixels &&
-      sIdx.length >= minPixels &&
-      cIdx.length / sIdx.length < MAX_REGION_RATIO &&
-      sIdx.length / cIdx.length < MAX_REGION_RATIO;
-    if (!usable) {
-      applyAffine(content, globalTransform, out, cIdx);
-      continue;
-    }
-    const regionStyles = globalStyles.map((g, i) => (i === 0 ? { moments: featureMoments(styles[0]!.features, sIdx), weight: g.weight } : g));
-    applyAffine(content, cwctTransform(featureMoments(content, cIdx), regionStyles, alpha), out, cIdx);
-    matched++;
-  }
-  return { features: { ...content, data: out }, matched };
+  const transforms = regionTransforms(
+    featureMoments(content),
+    momentsByLabel(content, regions.content),
+    styles.map((s) => ({ moments: featureMoments(s.features), weight: s.weight })),
+    momentsByLabel(styles[0]!.features, regions.style),
+    alpha,
+  );
+  const out = { ...content, data: content.data.slice() };
+  applyRegionTransforms(out, regions.content, transforms);
+  return { features: out, matched: transforms.byLabel.size };
 }
