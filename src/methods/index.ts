@@ -1,6 +1,7 @@
 import type { AnyMethod } from '../core/registry.js';
 import { reinhard } from './color/reinhard.js';
 import { capvst } from './neural/capvst.js';
+import { gatys } from './neural/gatys.js';
 
 /**
  * Every method Atelier ships, as one object literal: `MethodId` and each method's params type are
@@ -10,6 +11,7 @@ import { capvst } from './neural/capvst.js';
 export const methods = {
   'color.reinhard': reinhard,
   'neural.capvst': capvst,
+  'neural.gatys': gatys,
 } as const satisfies Record<string, AnyMethod>;
 
 export type MethodId = keyof typeof methods;

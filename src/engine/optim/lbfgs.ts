@@ -10,7 +10,7 @@ export interface Evaluation {
   grad: Float32Array;
 }
 
-export type Objective = (x: Float32Array) => Promise<Evaluation>;
+export type Objective<E extends Evaluation = Evaluation> = (x: Float32Array) => Promise<E>;
 
 export interface LbfgsOptions {
   /** Correction pairs kept (memory: 2 × history × size floats). */
@@ -38,11 +38,11 @@ function dot(a: Float32Array, b: Float32Array): number {
   return s;
 }
 
-export class Lbfgs {
+export class Lbfgs<E extends Evaluation = Evaluation> {
   private readonly s: Float32Array[] = [];
   private readonly y: Float32Array[] = [];
   private readonly rho: number[] = [];
-  private current: Evaluation | undefined;
+  private current: E | undefined;
   private iterations = 0;
   private readonly history: number;
   private readonly maxLineSearch: number;
@@ -51,7 +51,7 @@ export class Lbfgs {
   /** `x` is updated in place as the optimisation proceeds. */
   constructor(
     readonly x: Float32Array,
-    private readonly objective: Objective,
+    private readonly objective: Objective<E>,
     options: LbfgsOptions = {},
   ) {
     this.history = options.history ?? 10;
@@ -60,7 +60,7 @@ export class Lbfgs {
   }
 
   /** The loss and gradient at the current x (evaluated on first use). */
-  async evaluation(): Promise<Evaluation> {
+  async evaluation(): Promise<E> {
     this.current ??= await this.objective(this.x);
     return this.current;
   }
@@ -144,11 +144,11 @@ export class Lbfgs {
 
   private async lineSearch(
     x0: Float32Array,
-    start: Evaluation,
+    start: E,
     d: Float32Array,
     slope0: number,
     initial: number,
-  ): Promise<{ step: number; evaluation: Evaluation; evaluations: number; accepted: boolean }> {
+  ): Promise<{ step: number; evaluation: E; evaluations: number; accepted: boolean }> {
     let evaluations = 0;
     const at = async (step: number) => {
       this.setX(x0, d, step);
@@ -156,7 +156,7 @@ export class Lbfgs {
       const e = await this.objective(this.x);
       return { step, e, slope: dot(e.grad, d) };
     };
-    type Point = { step: number; e: Evaluation; slope: number };
+    type Point = { step: number; e: E; slope: number };
     let best: Point = { step: 0, e: start, slope: slope0 };
     const consider = (p: Point) => {
       if (Number.isFinite(p.e.loss) && p.e.loss < best.e.loss) best = p;

@@ -1,0 +1,184 @@
+import { z } from 'zod';
+import { AtelierError, throwIfAborted } from '../../core/errors.js';
+import { Image, clampImage } from '../../core/image.js';
+import type { RunContext } from '../../core/registry.js';
+import { defineMethod } from '../../core/registry.js';
+import { resizeImage } from '../../core/resample.js';
+import { Adam } from '../../engine/optim/adam.js';
+import { Lbfgs } from '../../engine/optim/lbfgs.js';
+import { VGG_TAPS, randomVgg19Weights, type VggLayout, type VggTap } from '../../engine/nets/vgg19.js';
+import { GatysObjective, type GatysEvaluation } from './gatys-objective.js';
+import { loadVggWeights, VGG_MODELS, type VggModel } from '../../engine/nets/vgg19-weights.js';
+
+/**
+ * Gatys, Ecker & Bethge 2016, "Image Style Transfer Using Convolutional Neural Networks": optimise
+ * the pixels of an image so that its VGG-19 features match the content's at one layer and its Gram
+ * matrices match the style's at several, plus a total-variation smoothness term. L-BFGS by default
+ * (as in the paper), Adam optionally; coarse-to-fine over an image pyramid so large images converge
+ * in fewer fine-scale iterations.
+ */
+
+const tap = z.enum(VGG_TAPS as [VggTap, ...VggTap[]]);
+const DEFAULT_STYLE_LAYERS: VggTap[] = ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'];
+/** The deepest style layer needs a few pixels left after four poolings. */
+const MIN_SIDE = 16;
+
+const params = z.object({
+  iterations: z.number().int().min(1).max(10000).default(200).describe('Optimiser iterations at each pyramid level'),
+  size: z.number().int().min(MIN_SIDE).max(4096).default(512).describe('Long side of the finest working size; larger content is optimised at this size and upsampled'),
+  pyramid: z.number().int().min(1).max(5).default(2).describe('Coarse-to-fine levels, each half the size of the next (1: the working size only)'),
+  contentWeight: z.number().min(0).max(1e12).default(1).describe('Weight of the content loss (mean squared feature difference)'),
+  styleWeight: z.number().min(0).max(1e15).default(1e6).describe('Weight of the style loss (mean squared Gram difference, summed over layers)'),
+  tvWeight: z.number().min(0).max(1e12).default(10).describe('Weight of the total-variation loss (smoothness of the result)'),
+  contentLayer: tap.default('conv4_2').describe('VGG layer whose features carry the content'),
+  styleLayers: z.array(tap).min(1).max(16).default(DEFAULT_STYLE_LAYERS).describe('VGG layers whose Gram matrices carry the style'),
+  styleLayerWeights: z.array(z.number().min(0).max(1e6)).max(16).optional().describe('One weight per style layer (default: equal, summing to 1)'),
+  init: z.enum(['content', 'style', 'noise']).default('content').describe('Starting image: the content, the style resized to it, or seeded noise'),
+  optimizer: z.enum(['lbfgs', 'adam']).default('lbfgs').describe('L-BFGS with line search (the paper) or Adam'),
+  learningRate: z.number().min(1e-6).max(1).default(0.02).describe('Adam step size (image values are in [0, 1])'),
+  pooling: z.enum(['max', 'avg']).default('max').describe('VGG pooling: max (trained), or average (smoother, as the paper suggests)'),
+  network: z.enum(VGG_MODELS).default('vgg19').describe('VGG-19 weights: torchvision vgg19 (ImageNet-normalised input) or the normalised VGG of AdaIN'),
+  weights: z.enum(['installed', 'random']).default('installed').describe('Use the installed weights, or seeded random ones (for trying the pipeline without a download)'),
+});
+
+type GatysParams = z.output<typeof params>;
+
+export const gatys = defineMethod({
+  id: 'neural.gatys',
+  family: 'neural',
+  title: 'Gatys neural style (optimisation)',
+  summary: "Optimise the image's pixels so its VGG-19 features match the content and its Gram matrices the style",
+  reference: 'Gatys, Ecker & Bethge, Image Style Transfer Using Convolutional Neural Networks, CVPR 2016',
+  inputs: { style: 'required', multiStyle: true },
+  params,
+  // Strength is folded into the content/style weight ratio rather than blended afterwards.
+  controls: { strength: false },
+  weights: [
+    { model: 'vgg19', description: 'torchvision VGG-19 (network: vgg19)' },
+    { model: 'vgg_normalised', description: 'normalised VGG-19 of AdaIN (network: vgg_normalised)' },
+  ],
+  quickParams: { weights: 'random', iterations: 3, size: 32, pyramid: 1, styleLayers: ['relu1_1', 'relu2_1', 'relu3_1'], contentLayer: 'relu2_1' },
+  async run(ctx, inputs, p) {
+    const strength = ctx.controls.strength;
+    if (strength === 0) return { image: inputs.content.clone(), meta: { iterations: 0 } };
+    const styleLayerWeights = p.styleLayerWeights ?? p.styleLayers.map(() => 1 / p.styleLayers.length);
+    if (styleLayerWeights.length !== p.styleLayers.length) {
+      throw new AtelierError('E_PARAM', 'styleLayerWeights must give one weight per style layer', {
+        subject: 'styleLayerWeights',
+        expected: `${p.styleLayers.length} numbers (styleLayers: ${p.styleLayers.join(', ')})`,
+        received: `${styleLayerWeights.length}`,
+      });
+    }
+    const layout: VggLayout = p.network === 'vgg19' ? 'torchvision' : 'normalised';
+    const deepest = VGG_TAPS.filter((t) => t === p.contentLayer || p.styleLayers.includes(t)).at(-1)!;
+    if (p.weights === 'random') ctx.log.warn('neural.gatys runs with seeded random VGG-19 weights: the result is not the published model\'s');
+    const weights = p.weights === 'random' ? randomVgg19Weights(layout, ctx.seed, deepest) : await loadVggWeights(p.network as VggModel);
+    const objective = await GatysObjective.create({
+      weights,
+      layout,
+      pooling: p.pooling,
+      contentLayer: p.contentLayer,
+      styleLayers: p.styleLayers,
+      styleLayerWeights: styleLayerWeights.map((w) => w * p.styleWeight * strength),
+      contentWeight: p.contentWeight,
+      tvWeight: p.tvWeight,
+      threads: ctx.threads,
+    });
+    throwIfAborted(ctx.signal);
+    const styles = inputs.styles ?? [{ image: inputs.style!, weight: 1 }];
+    const result = await optimisePyramid(ctx, objective, inputs.content, styles, p);
+    const { content } = inputs;
+    const image = result.image.width === content.width && result.image.height === content.height ? result.image : resizeImage(result.image, content.width, content.height);
+    return {
+      image: clampImage(image),
+      meta: {
+        iterations: result.iterations,
+        levels: result.levels,
+        losses: result.last?.parts,
+        network: p.network,
+        weights: p.weights === 'random' ? `random (seed ${ctx.seed}; not the published ${p.network} weights)` : p.network,
+      },
+    };
+  },
+});
+
+function levelSizes(width: number, height: number, size: number, levels: number): { width: number; height: number }[] {
+  const long = Math.max(width, height);
+  // Never upscale the content, but keep at least MIN_SIDE on the short side.
+  const finest = Math.max(Math.min(size, long), Math.ceil((MIN_SIDE * long) / Math.min(width, height)));
+  const out: { width: number; height: number }[] = [];
+  for (let l = levels - 1; l >= 0; l--) {
+    const s = finest / 2 ** l;
+    const w = Math.round((width / long) * s);
+    const h = Math.round((height / long) * s);
+    if (Math.min(w, h) >= MIN_SIDE) out.push({ width: w, height: h });
+  }
+  return out;
+}
+
+function fitLongSide(img: Image, long: number): Image {
+  const s = long / Math.max(img.width, img.height);
+  const w = Math.max(MIN_SIDE, Math.round(img.width * s));
+  const h = Math.max(MIN_SIDE, Math.round(img.height * s));
+  return resizeImage(img, w, h);
+}
+
+function initialImage(ctx: RunContext, kind: GatysParams['init'], content: Image, style: Image): Image {
+  if (kind === 'content') return content.clone();
+  if (kind === 'style') return resizeImage(style, content.width, content.height).clone();
+  const noise = new Image(content.width, content.height, 3);
+  for (let i = 0; i < noise.data.length; i++) noise.data[i] = ctx.rng.next();
+  return noise;
+}
+
+async function optimisePyramid(
+  ctx: RunContext,
+  objective: GatysObjective,
+  content: Image,
+  styles: { image: Image; weight: number }[],
+  p: GatysParams,
+): Promise<{ image: Image; iterations: number; levels: string[]; last?: GatysEvaluation }> {
+  const sizes = levelSizes(content.width, content.height, p.size, p.pyramid);
+  let x: Image | undefined;
+  let iterations = 0;
+  let last: GatysEvaluation | undefined;
+  for (const [l, { width, height }] of sizes.entries()) {
+    const progress = ctx.progress.sub(l / sizes.length, (l + 1) / sizes.length);
+    const contentL = resizeImage(content, width, height);
+    const stylesL = styles.map((s) => ({ image: fitLongSide(s.image, Math.max(width, height)), weight: s.weight }));
+    const targets = await objective.targets(contentL, stylesL);
+    x = x ? resizeImage(x, width, height).clone() : initialImage(ctx, p.init, contentL, stylesL[0]!.image);
+    const pixels = x.data;
+    const evaluate = async (v: Float32Array) => {
+      throwIfAborted(ctx.signal);
+      last = await objective.evaluate(v, width, height, targets);
+      if (!Number.isFinite(last.loss)) {
+        throw new AtelierError('E_NUMERIC', 'The Gatys loss became non-finite', { hint: 'lower styleWeight or learningRate' });
+      }
+      return last;
+    };
+    const report = (i: number, e: GatysEvaluation) => progress.step(i, p.iterations, { loss: e.loss, ...e.parts });
+    if (p.optimizer === 'lbfgs') {
+      const opt = new Lbfgs(pixels, evaluate);
+      for (let i = 1; i <= p.iterations; i++) {
+        const s = await opt.step();
+        iterations++;
+        last = await opt.evaluation();
+        report(i, last);
+        if (!s.progressed) {
+          progress.step(p.iterations, p.iterations);
+          break;
+        }
+      }
+    } else {
+      const adam = new Adam(pixels.length, { learningRate: p.learningRate });
+      for (let i = 1; i <= p.iterations; i++) {
+        const e = await evaluate(pixels);
+        adam.step(pixels, e.grad);
+        iterations++;
+        report(i, e);
+      }
+    }
+  }
+  return { image: x!, iterations, levels: sizes.map((s) => `${s.width}×${s.height}`), ...(last && { last }) };
+}

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { AtelierError } from '../../../src/core/errors.js';
+import type { ProgressEvent } from '../../../src/core/progress.js';
+import { runMethod } from '../../../src/core/stylize.js';
+import { gatys } from '../../../src/methods/neural/gatys.js';
+import { gradientImage, stripesImage, noiseImage } from '../../helpers/fixtures.js';
+
+const base = { weights: 'random', size: 48, pyramid: 1, seed: 3 };
+
+function stepValues(events: ProgressEvent[]) {
+  return events.filter((e): e is Extract<ProgressEvent, { type: 'step' }> => e.type === 'step' && e.values !== undefined).map((e) => e.values!);
+}
+
+describe('neural.gatys', () => {
+  it('with L-BFGS, lowers the loss at every iteration and the style loss below 20 % of its start', async () => {
+    const events: ProgressEvent[] = [];
+    const r = await runMethod(gatys, { content: gradientImage(48, 40), style: stripesImage(48, 48, 8) }, { ...base, iterations: 15 }, { onProgress: (e) => events.push(e), threads: 2 });
+    const values = stepValues(events);
+    expect(values.length).toBeGreaterThanOrEqual(10);
+    for (let i = 1; i < values.length; i++) expect(values[i]!.loss!).toBeLessThanOrEqual(values[i - 1]!.loss! * (1 + 1e-6));
+    // The breakdown is reported every iteration.
+    expect(Object.keys(values[0]!)).toEqual(expect.arrayContaining(['loss', 'content', 'style', 'tv', 'style.relu1_1', 'style.relu5_1']));
+    // The first report is after one iteration; measure from the initial style loss via a 1-iteration run.
+    const first = await runMethod(gatys, { content: gradientImage(48, 40), style: stripesImage(48, 48, 8) }, { ...base, iterations: 1 }, { threads: 2 });
+    const startStyle = (first.meta.losses as Record<string, number>).style!;
+    expect(values.at(-1)!.style!).toBeLessThan(0.2 * startStyle);
+    expect(r.meta.weights).toMatch(/^random/);
+    expect(r.image.width).toBe(48);
+  }, 60_000);
+
+  it('with Adam, lowers the loss', async () => {
+    const events: ProgressEvent[] = [];
+    await runMethod(gatys, { content: gradientImage(40, 40), style: stripesImage(40, 40, 6) }, { ...base, optimizer: 'adam', learningRate: 0.05, iterations: 12 }, { onProgress: (e) => events.push(e), threads: 2 });
+    const values = stepValues(events);
+    expect(values.at(-1)!.loss!).toBeLessThan(0.7 * values[0]!.loss!);
+  }, 60_000);
+
+  it('runs a coarse-to-fine pyramid and keeps the content size', async () => {
+    const r = await runMethod(gatys, { content: gradientImage(70, 50), style: noiseImage(40, 40, 2) }, { ...base, size: 64, pyramid: 2, iterations: 2 }, { threads: 2 });
+    expect(r.meta.levels).toEqual(['32×23', '64×46']);
+    expect([r.image.width, r.image.height]).toEqual([70, 50]);
+  }, 60_000);
+
+  it('blends several styles by weight (weights 1, 0 give exactly the first style alone)', async () => {
+    const content = gradientImage(40, 32);
+    const a = stripesImage(40, 40, 6);
+    const b = noiseImage(40, 40, 5);
+    const p = { ...base, iterations: 3 };
+    const one = await runMethod(gatys, { content, style: a }, p, { threads: 2 });
+    const both = await runMethod(gatys, { content, style: [a, b], styleWeights: [1, 0] }, p, { threads: 2 });
+    const mixed = await runMethod(gatys, { content, style: [a, b], styleWeights: [1, 1] }, p, { threads: 2 });
+    expect(Buffer.from(both.image.data.buffer).equals(Buffer.from(one.image.data.buffer))).toBe(true);
+    expect(Buffer.from(mixed.image.data.buffer).equals(Buffer.from(one.image.data.buffer))).toBe(false);
+  }, 60_000);
+
+  it('without installed weights fails with E_WEIGHTS_MISSING and the pull command', async () => {
+    const err = await runMethod(gatys, { content: gradientImage(32, 32), style: noiseImage(32, 32) }, { iterations: 1 }).catch((e: unknown) => e);
+    expect((err as AtelierError).code).toBe('E_WEIGHTS_MISSING');
+    expect((err as AtelierError).message).toContain('atelier models pull vgg19');
+  });
+
+  it('checks styleLayerWeights against styleLayers', async () => {
+    const err = await runMethod(gatys, { content: gradientImage(32, 32), style: noiseImage(32, 32) }, { ...base, styleLayerWeights: [1, 2] }).catch((e: unknown) => e);
+    expect((err as AtelierError).code).toBe('E_PARAM');
+  });
+});
