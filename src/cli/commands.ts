@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { info } from './info.js';
 import { methodsCommand } from './methods.js';
+import { modelsCommand } from './models.js';
 import { transfer } from './transfer.js';
 
 /** A CLI command: one file each under cli/, registered here. `argv` lets a command shape its flags. */
@@ -8,4 +9,4 @@ export interface CliCommand {
   register(program: Command, argv: readonly string[]): void;
 }
 
-export const commands: CliCommand[] = [transfer, methodsCommand, info];
+export const commands: CliCommand[] = [transfer, methodsCommand, info, modelsCommand];

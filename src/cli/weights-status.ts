@@ -1,7 +1,6 @@
-/**
- * Whether a model's weights are installed, for `atelier methods`. Until the model store lands,
- * no method declares weights, so nothing is ever asked.
- */
-export function weightsInstalled(_model: string): boolean {
-  return false;
+import { isModelInstalled } from '../engine/store.js';
+
+/** Whether a model's weights are installed in the model store, for `atelier methods`. */
+export function weightsInstalled(model: string): boolean {
+  return isModelInstalled(model);
 }
