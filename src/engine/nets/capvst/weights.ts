@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { AtelierError } from '../../../core/errors.js';
+import { requireModel } from '../../store.js';
 import { readWeights } from '../../weights/read.js';
 import type { CapVstMode } from './architecture.js';
 import { capVstWeightsFromTensors, randomCapVstWeights, type CapVstWeights } from './checkpoint.js';
@@ -31,8 +32,18 @@ export async function loadCapVstWeights(source: string, mode: CapVstMode, varian
 
 /** The model store's copy of a published checkpoint (E_WEIGHTS_MISSING until it is installed). */
 async function loadInstalled(model: string, mode: CapVstMode): Promise<CapVstWeights> {
-  void mode;
-  throw new AtelierError('E_WEIGHTS_MISSING', `The CAP-VSTNet weights ${model} are not installed`, {
-    hint: `run \`atelier models pull ${model}\`, give a checkpoint file with --weights FILE, or pass --weights random to try the method with seeded random weights`,
-  });
+  let file: string;
+  try {
+    file = requireModel(model);
+  } catch (e) {
+    if (e instanceof AtelierError && e.code === 'E_WEIGHTS_MISSING') {
+      throw new AtelierError('E_WEIGHTS_MISSING', `The CAP-VSTNet checkpoint ${model} is not installed`, {
+        subject: model,
+        cause: e,
+        hint: `${e.hint ?? `run \`atelier models pull ${model}\``}; or give a checkpoint with --weights FILE, or pass --weights random to try the method with seeded random weights`,
+      });
+    }
+    throw e;
+  }
+  return capVstWeightsFromTensors(await readWeights(file), mode, file);
 }
