@@ -34,6 +34,21 @@ export class Adam {
     return this.t;
   }
 
+  /** Step count and moments (live arrays), for training checkpoints. */
+  state(): { step: number; m: Float32Array; v: Float32Array } {
+    return { step: this.t, m: this.m, v: this.v };
+  }
+
+  /** Resume from a `state()` of an optimiser over the same parameters. */
+  restore(state: { step: number; m: ArrayLike<number>; v: ArrayLike<number> }): void {
+    if (state.m.length !== this.m.length || state.v.length !== this.v.length) {
+      throw new Error(`Adam state for ${state.m.length} parameters given to an optimiser of ${this.m.length}`);
+    }
+    this.t = state.step;
+    this.m.set(state.m);
+    this.v.set(state.v);
+  }
+
   /** One update of `params` (in place) from `grad`. */
   step(params: Float32Array, grad: ArrayLike<number>, learningRate = this.options.learningRate): void {
     this.t++;

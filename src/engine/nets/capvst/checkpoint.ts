@@ -40,7 +40,11 @@ function canonicalName(name: string): string {
  * `optimizer.…` entry of a training checkpoint) are ignored; unknown network tensors are errors.
  */
 export function capVstWeightsFromTensors(tensors: TensorMap, mode: CapVstMode, source: string): CapVstWeights {
-  const layout = revNetLayout(CAPVST_CONFIGS[mode]);
+  return weightsForLayout(tensors, revNetLayout(CAPVST_CONFIGS[mode]), source);
+}
+
+/** As `capVstWeightsFromTensors`, for any layout (smaller test networks, training resumption). */
+export function weightsForLayout(tensors: TensorMap, layout: RevNetLayout, source: string): CapVstWeights {
   const byName = new Map<string, WeightTensor>();
   for (const t of tensors.values()) {
     if (t.name.startsWith('optimizer.')) continue;
@@ -81,8 +85,8 @@ export function capVstWeightsFromTensors(tensors: TensorMap, mode: CapVstMode, s
  * RevResNet: convolution weights uniform in ±1/√fan_in (kaiming_uniform with a = √5), biases
  * zero (the blocks' `init_layers`). `biasScale` > 0 draws biases too, so tests exercise them.
  */
-export function randomCapVstTensors(mode: CapVstMode, seed: number, biasScale = 0): TensorMap {
-  const layout = revNetLayout(CAPVST_CONFIGS[mode]);
+export function randomCapVstTensors(mode: CapVstMode | RevNetLayout, seed: number, biasScale = 0): TensorMap {
+  const layout = typeof mode === 'string' ? revNetLayout(CAPVST_CONFIGS[mode]) : mode;
   const rng = new Rng(seed);
   const map: TensorMap = new Map();
   for (const spec of parameterSpecs(layout)) {
@@ -95,6 +99,7 @@ export function randomCapVstTensors(mode: CapVstMode, seed: number, biasScale = 
   return map;
 }
 
-export function randomCapVstWeights(mode: CapVstMode, seed: number, biasScale = 0): CapVstWeights {
-  return capVstWeightsFromTensors(randomCapVstTensors(mode, seed, biasScale), mode, 'random');
+export function randomCapVstWeights(mode: CapVstMode | RevNetLayout, seed: number, biasScale = 0): CapVstWeights {
+  const layout = typeof mode === 'string' ? revNetLayout(CAPVST_CONFIGS[mode]) : mode;
+  return weightsForLayout(randomCapVstTensors(layout, seed, biasScale), layout, 'random');
 }
