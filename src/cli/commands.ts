@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { info } from './info.js';
 import { methodsCommand } from './methods.js';
 import { modelsCommand } from './models.js';
+import { train } from './train.js';
 import { transfer } from './transfer.js';
 
 /** A CLI command: one file each under cli/, registered here. `argv` lets a command shape its flags. */
@@ -9,4 +10,4 @@ export interface CliCommand {
   register(program: Command, argv: readonly string[]): void;
 }
 
-export const commands: CliCommand[] = [transfer, methodsCommand, info, modelsCommand];
+export const commands: CliCommand[] = [transfer, methodsCommand, info, modelsCommand, train];
