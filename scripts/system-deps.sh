@@ -11,7 +11,7 @@ test_packages=(
 )
 # Extra packages only the benchmarks need (peers to compare against).
 bench_packages=(
-  python3-torch # CAP-VSTNet benchmark peer (bench/capvst.mjs): the same network in PyTorch
+  python3-torch   # peer for bench/weights-read.mjs (torch.load), bench/engine.mjs (networks, autodiff) and bench/capvst.mjs (CAP-VSTNet)
 )
 
 packages=("${test_packages[@]}")

@@ -19,6 +19,22 @@ export { describeMethod, type MethodDescription } from './core/describe.js';
 export { progressStream, type ProgressEvent, type ProgressListener } from './core/progress.js';
 export { defineMethod, FAMILIES, type MethodDefinition, type RunContext, type Family } from './core/registry.js';
 export type { StylizeInputs, StylizeOptions, StylizeResult } from './core/stylize.js';
+export {
+  listModels,
+  pullModel,
+  importModel,
+  removeModel,
+  verifyModel,
+  requireModel,
+  readModelWeights,
+  type ModelStatus,
+  type PullResult,
+  type InstallRecord,
+} from './engine/store.js';
+export { readWeights } from './engine/weights/read.js';
+export { readPth, readPthIndex } from './engine/weights/pth.js';
+export { readSafetensors, writeSafetensors, encodeSafetensors, decodeSafetensors } from './engine/weights/safetensors.js';
+export type { WeightTensor, TensorMap } from './engine/weights/tensor.js';
 
 /** The params a method accepts (its own plus the shared controls), as the caller writes them. */
 export type ParamsOf<Id extends MethodId> = z.input<(typeof methods)[Id]['params']> & {

@@ -25,6 +25,14 @@ export interface SessionOptions {
    * runs at one size; 'lean' (both off) frees activations between runs: lower peak memory.
    */
   memory?: 'fast' | 'lean';
+  /**
+   * ORT graph optimisation: 'all' adds the NCHWc layout transform (blocked convolutions; fastest
+   * for deep conv stacks at inference), 'extended' stops before it (no reorder copies: less memory
+   * when many activations are kept for a backward pass).
+   */
+  optimization?: 'all' | 'extended';
+  /** Keep the session in the cache (default). Uncached sessions are freed by `Runner.release()`. */
+  cache?: boolean;
 }
 
 const MAX_CACHED_SESSIONS = 8;
@@ -37,7 +45,13 @@ export class Runner {
     readonly inputNames: readonly string[],
     readonly outputNames: readonly string[],
     readonly hash: string,
+    private readonly cached: boolean,
   ) {}
+
+  /** Free an uncached session's memory now (cached sessions live in the cache). */
+  async release(): Promise<void> {
+    if (!this.cached) await this.session.release();
+  }
 
   /** Run with the given feeds; returns every output (or those named in `fetches`). */
   async run(feeds: Record<string, TensorValue>, fetches?: string[]): Promise<Record<string, TensorValue>> {
@@ -73,20 +87,24 @@ export async function compile(graph: Graph | EmittedModel, options: SessionOptio
   const model = 'bytes' in graph ? graph : emitModel(graph, options);
   const threads = options.threads ?? Math.max(1, availableParallelism());
   const memory = options.memory ?? 'fast';
-  const hash = createHash('sha256').update(model.bytes).update(`|${threads}|${memory}`).digest('hex');
-  let pending = cache.get(hash);
+  const optimization = options.optimization ?? 'all';
+  const hash = createHash('sha256').update(model.bytes).update(`|${threads}|${memory}|${optimization}`).digest('hex');
+  const cached = options.cache ?? true;
+  let pending = cached ? cache.get(hash) : undefined;
   if (!pending) {
     pending = ort.InferenceSession.create(model.bytes, {
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
       executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
+      graphOptimizationLevel: optimization,
       enableCpuMemArena: memory === 'fast',
       enableMemPattern: memory === 'fast',
       logSeverityLevel: 3,
     });
-    pending.catch(() => cache.delete(hash));
-    cache.set(hash, pending);
+    if (cached) {
+      pending.catch(() => cache.delete(hash));
+      cache.set(hash, pending);
+    }
     while (cache.size > MAX_CACHED_SESSIONS) {
       const oldest = cache.keys().next().value!;
       const evicted = cache.get(oldest)!;
@@ -104,7 +122,7 @@ export async function compile(graph: Graph | EmittedModel, options: SessionOptio
   } catch (e) {
     throw wrapError(e, 'E_ENGINE', 'ONNX Runtime could not load the graph', { hint: 'this is a bug in a network definition; please report it' });
   }
-  return new Runner(session, model.inputs, model.outputs, hash);
+  return new Runner(session, model.inputs, model.outputs, hash, cached);
 }
 
 /** Drop every cached session (tests, long-running servers between jobs). */

@@ -7,8 +7,10 @@ import { ProgressReporter, type ProgressListener } from '../core/progress.js';
 import { sha256File } from './store/checksum.js';
 import { discardPartial, downloadToPartial } from './store/download.js';
 import { effectiveUrl, findModel, loadManifest, type Manifest, type ModelEntry } from './store/manifest.js';
-import { readPthIndex } from './weights/pth.js';
+import { readPthIndex, type ReadPthOptions } from './weights/pth.js';
+import { readWeights } from './weights/read.js';
 import { readSafetensorsHeader } from './weights/safetensors.js';
+import type { TensorMap } from './weights/tensor.js';
 
 /**
  * The model store: published weights, installed under `$ATELIER_HOME/models/NAME/` (default
@@ -138,6 +140,11 @@ export function requireModel(name: string, options: StoreOptions = {}): string {
     });
   }
   return status.path;
+}
+
+/** The tensors of an installed model (requireModel + the reader its format needs). */
+export async function readModelWeights(name: string, options: StoreOptions & ReadPthOptions = {}): Promise<TensorMap> {
+  return readWeights(requireModel(name, options), options);
 }
 
 export interface PullOptions extends StoreOptions {

@@ -57,6 +57,7 @@ describe('atelier models', () => {
     expect(cut.status).toBe(1);
     expect(JSON.parse(cut.stdout)).toMatchObject({ ok: false, error: { code: 'E_DOWNLOAD' } });
     expect(runCli(['models'], { env }).stdout).toMatch(/tiny_vgg\s+partial/);
+    expect(JSON.parse(runCli(['models', 'list', '--json'], { env }).stdout)[0].partialBytes).toBe(Math.floor(weights.length / 2));
 
     const pull = await runCliAsync(['models', 'pull', 'tiny_vgg'], { env });
     expect(pull.status, pull.stderr).toBe(0);

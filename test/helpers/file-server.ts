@@ -39,7 +39,8 @@ export async function startFileServer(files: Record<string, Uint8Array>, options
     }
     if (cut) {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length, etag });
-      res.write(body.subarray(0, cutAt), () => setTimeout(() => res.socket?.destroy(), 20));
+      // a graceful close (FIN) after the bytes: a reset could make the client's kernel drop them unread
+      res.write(body.subarray(0, cutAt), () => res.socket?.end());
       return;
     }
     if (route !== 'files' && route !== 'flaky' && route !== 'norange') {

@@ -296,11 +296,11 @@ function picklePayload(value: SavedValue, legacy: boolean, py2Strings: boolean):
 }
 
 /** torch.save(obj, file) with the zip container (torch ≥ 1.6). */
-export async function writeTorchZip(file: string, value: SavedValue, options: { archiveName?: string } = {}): Promise<void> {
+export async function writeTorchZip(file: string, value: SavedValue, options: { archiveName?: string; /** deflate the records (torch never does; other zip tools may) */ compress?: boolean } = {}): Promise<void> {
   const { pkl, storages } = picklePayload(value, false, false);
   const prefix = `${options.archiveName ?? 'archive'}/`;
   const zip = new yazl.ZipFile();
-  const add = (name: string, data: Uint8Array | string) => zip.addBuffer(Buffer.from(data), prefix + name, { compress: false, mtime: new Date(0) });
+  const add = (name: string, data: Uint8Array | string) => zip.addBuffer(Buffer.from(data), prefix + name, { compress: options.compress ?? false, mtime: new Date(0) });
   add('data.pkl', pkl);
   add('byteorder', 'little');
   for (const s of storages) add(`data/${s.key}`, storageBytes(s));

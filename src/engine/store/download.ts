@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { open, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { AtelierError } from '../../core/errors.js';
 import { hashFileInto } from './checksum.js';
 
@@ -49,6 +49,10 @@ export async function downloadToPartial(req: DownloadRequest): Promise<DownloadR
   const hash = createHash('sha256');
   if (existing > 0) await hashFileInto(hash, req.partial);
   if (existing > 0 && existing === req.expectedSize) return { size: existing, sha256: hash.digest('hex'), resumedFrom: existing };
+  // ends the transfer on the caller's signal or on our own decision to stop reading
+  const stop = new AbortController();
+  req.signal?.addEventListener('abort', () => stop.abort(req.signal!.reason), { once: true });
+  if (req.signal?.aborted) stop.abort(req.signal.reason);
 
   const headers: Record<string, string> = { 'user-agent': 'atelier (model store)' };
   if (existing > 0) {
@@ -58,8 +62,9 @@ export async function downloadToPartial(req: DownloadRequest): Promise<DownloadR
   }
   let response: Response;
   try {
-    response = await fetch(req.url, { headers, redirect: 'follow', ...(req.signal && { signal: req.signal }) });
+    response = await fetch(req.url, { headers, redirect: 'follow', signal: stop.signal });
   } catch (e) {
+    if (req.signal?.aborted) throw new AtelierError('E_ABORTED', `The download of ${req.subject} was cancelled`, { cause: e });
     throw downloadError(req, e, `could not connect to ${hostOf(req.url)}`);
   }
 
@@ -117,21 +122,24 @@ export async function downloadToPartial(req: DownloadRequest): Promise<DownloadR
     });
   }
 
+  // Read the body from now on without pause: a stream that errors (connection cut) drops the
+  // chunks still queued in it, which would lose bytes a resume could have kept.
+  const incoming = new ChunkQueue(response.body);
   const restart = resumedFrom === 0;
   const finalHash = restart && existing > 0 ? createHash('sha256') : hash; // the old bytes were hashed already
-  await writeFile(metaFile, JSON.stringify({
-    url: req.url,
-    ...(response.headers.get('etag') && { etag: response.headers.get('etag')! }),
-    ...(response.headers.get('last-modified') && { lastModified: response.headers.get('last-modified')! }),
-  } satisfies PartialMeta));
-  const fh = await open(req.partial, restart ? 'w' : 'a');
   let received = resumedFrom;
+  let fh: FileHandle | undefined;
   try {
+    await writeFile(metaFile, JSON.stringify({
+      url: req.url,
+      ...(response.headers.get('etag') && { etag: response.headers.get('etag')! }),
+      ...(response.headers.get('last-modified') && { lastModified: response.headers.get('last-modified')! }),
+    } satisfies PartialMeta));
+    fh = await open(req.partial, restart ? 'w' : 'a');
     req.onBytes?.(received, total);
-    if (!response.body) throw new Error('the response has no body');
-    for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
-      const limit = total ?? req.expectedSize;
-      if (limit !== null && limit !== undefined && received + chunk.length > limit) {
+    const limit = total ?? req.expectedSize ?? undefined;
+    for (let chunk = await incoming.next(); chunk; chunk = await incoming.next()) {
+      if (limit !== undefined && received + chunk.length > limit) {
         throw new AtelierError('E_WEIGHTS_INVALID', `The server sent more bytes for ${req.subject} than announced`, {
           subject: req.url,
           expected: `${limit} bytes`,
@@ -143,7 +151,8 @@ export async function downloadToPartial(req: DownloadRequest): Promise<DownloadR
       req.onBytes?.(received, total);
     }
   } catch (e) {
-    await fh.close();
+    stop.abort();
+    await fh?.close();
     if (e instanceof AtelierError) {
       await discardPartial(req.partial);
       throw e;
@@ -164,6 +173,48 @@ export async function downloadToPartial(req: DownloadRequest): Promise<DownloadR
     });
   }
   return { size: received, sha256: finalHash.digest('hex'), resumedFrom };
+}
+
+/** Pulls a body stream continuously into memory; `next()` yields chunks, then undefined, or throws its error. */
+class ChunkQueue {
+  private readonly chunks: Uint8Array[] = [];
+  private done = false;
+  private failure: unknown;
+  private wake: (() => void) | undefined;
+
+  constructor(body: ReadableStream<Uint8Array> | null) {
+    if (!body) {
+      this.failure = new Error('the response has no body');
+      this.done = true;
+      return;
+    }
+    void (async () => {
+      try {
+        for await (const chunk of body as AsyncIterable<Uint8Array>) {
+          this.chunks.push(chunk);
+          this.wake?.();
+        }
+      } catch (e) {
+        this.failure = e;
+      } finally {
+        this.done = true;
+        this.wake?.();
+      }
+    })();
+  }
+
+  async next(): Promise<Uint8Array | undefined> {
+    for (;;) {
+      const chunk = this.chunks.shift();
+      if (chunk) return chunk;
+      if (this.done) {
+        if (this.failure !== undefined) throw this.failure;
+        return undefined;
+      }
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+    }
+  }
 }
 
 /** Remove a partial download and its notes. */

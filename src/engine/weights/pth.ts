@@ -3,8 +3,9 @@ import yauzl from 'yauzl';
 import { AtelierError, wrapError } from '../../core/errors.js';
 import { DTYPE_SIZE, decodeToFloat32, gatherStrided, isContiguous, numelOf, viewExtent, type DType } from './dtype.js';
 import { PickleTruncated, PyGlobal, isPyTuple, unpickle, type PickleHooks, type PyTuple } from './pickle.js';
-import { openWeights, type ReadWeightsOptions } from './safetensors.js';
+import type { ReadWeightsOptions } from './safetensors.js';
 import type { TensorMap } from './tensor.js';
+import { openWeights, readFully, uninitialised } from './weight-file.js';
 
 /**
  * PyTorch `.pth` / `.pt` files as written by `torch.save`, read without Python and without ever
@@ -265,13 +266,25 @@ function selectTensors(object: unknown, root: string | undefined, subject: strin
     node = node.get('state_dict');
   }
   const out: NamedTensorRef[] = [];
-  const walk = (v: unknown, prefix: string): void => {
-    if (isRecord(v, 'tensor')) out.push({ ...(v as TensorRef), name: prefix });
-    else if (v instanceof Map) {
-      for (const [k, x] of v) if (typeof k === 'string' || typeof k === 'number') walk(x, prefix === '' ? String(k) : `${prefix}.${k}`);
-    } else if (Array.isArray(v)) v.forEach((x, i) => walk(x, prefix === '' ? String(i) : `${prefix}.${i}`));
+  // A pickle can build cycles (a list holding itself) and arbitrary depth: walk each container once.
+  const seen = new Set<unknown>();
+  const walk = (v: unknown, prefix: string, depth: number): void => {
+    if (isRecord(v, 'tensor')) {
+      out.push({ ...(v as TensorRef), name: prefix });
+      return;
+    }
+    if (!(v instanceof Map) && !Array.isArray(v)) return;
+    if (seen.has(v)) return;
+    seen.add(v);
+    if (depth > MAX_NESTING) {
+      throw new AtelierError('E_WEIGHTS_INVALID', `The saved object nests deeper than ${MAX_NESTING} levels`, { subject, received: `at "${prefix}"` });
+    }
+    const at = (k: string | number) => (prefix === '' ? String(k) : `${prefix}.${k}`);
+    if (v instanceof Map) {
+      for (const [k, x] of v) if (typeof k === 'string' || typeof k === 'number') walk(x, at(k), depth + 1);
+    } else v.forEach((x, i) => walk(x, at(i), depth + 1));
   };
-  walk(node, '');
+  walk(node, '', 0);
   if (out.length === 0) {
     throw new AtelierError('E_WEIGHTS_INVALID', 'The file holds no tensors', {
       subject,
@@ -281,6 +294,11 @@ function selectTensors(object: unknown, root: string | undefined, subject: strin
   }
   return out;
 }
+
+const MAX_NESTING = 64;
+
+/** Beyond this a "tensor" is an attack or corruption, not weights (2^33 float32 = 32 GB). */
+const MAX_TENSOR_ELEMENTS = 2 ** 33;
 
 function child(node: unknown, key: string): unknown {
   if (node instanceof Map) return node.has(key) ? node.get(key) : node.get(Number(key));
@@ -332,13 +350,16 @@ async function openPth(file: string): Promise<PthArchive> {
 }
 
 async function openZip(file: string): Promise<PthArchive> {
+  const fh = await openWeights(file);
   let zip: yauzl.ZipFile;
   try {
     zip = await yauzl.openPromise(file, { lazyEntries: true, autoClose: false, strictFileNames: false });
   } catch (e) {
+    await fh.close();
     throw wrapError(e, 'E_WEIGHTS_INVALID', 'The .pth zip archive is unreadable', { subject: file, hint: 'the file is truncated or corrupt: download or import it again' });
   }
   try {
+    const fileSize = (await fh.stat()).size;
     const entries = new Map<string, yauzl.Entry>();
     for await (const entry of zip.eachEntry()) entries.set(entry.fileName, entry);
     const pickles = [...entries.keys()].filter((n) => n.endsWith('/data.pkl') && n.split('/').length === 2);
@@ -351,23 +372,16 @@ async function openZip(file: string): Promise<PthArchive> {
     }
     const prefix = pickles[0]!.slice(0, -'data.pkl'.length);
     const readEntry = async (entry: yauzl.Entry): Promise<Uint8Array> => {
-      const out = new Uint8Array(entry.uncompressedSize);
-      let at = 0;
       try {
-        const stream = await zip.openReadStreamPromise(entry);
-        for await (const chunk of stream as AsyncIterable<Buffer>) {
-          if (at + chunk.length > out.length) throw new Error('entry longer than its declared size');
-          out.set(chunk, at);
-          at += chunk.length;
-        }
+        // torch.save stores records uncompressed: read those straight from the file (≈20× faster
+        // than yauzl's stream); anything compressed goes through yauzl.
+        return entry.compressionMethod === 0 && !entry.isEncrypted() ? await readStored(fh, entry, fileSize) : await readThroughStream(zip, entry);
       } catch (e) {
         throw wrapError(e, 'E_WEIGHTS_INVALID', `Record ${entry.fileName} of the .pth archive is unreadable`, {
           subject: file,
           hint: 'the file is truncated or corrupt: download or import it again',
         });
       }
-      if (at !== out.length) throw new AtelierError('E_WEIGHTS_INVALID', `Record ${entry.fileName} is shorter than declared`, { subject: file });
-      return out;
     };
     let littleEndian = true;
     const byteorder = entries.get(`${prefix}byteorder`);
@@ -390,12 +404,41 @@ async function openZip(file: string): Promise<PthArchive> {
       },
       async close() {
         zip.close();
+        await fh.close();
       },
     };
   } catch (e) {
     zip.close();
+    await fh.close();
     throw e;
   }
+}
+
+/** An uncompressed zip record: its bytes follow the local header (30 bytes + name + extra field). */
+async function readStored(fh: FileHandle, entry: yauzl.Entry, fileSize: number): Promise<Uint8Array> {
+  const header = new Uint8Array(30);
+  const got = await fh.read(header, 0, 30, entry.relativeOffsetOfLocalHeader);
+  const dv = new DataView(header.buffer);
+  if (got.bytesRead !== 30 || dv.getUint32(0, true) !== 0x04034b50) throw new Error('bad local file header');
+  const start = entry.relativeOffsetOfLocalHeader + 30 + dv.getUint16(26, true) + dv.getUint16(28, true);
+  if (start + entry.uncompressedSize > fileSize) throw new Error(`record claims ${entry.uncompressedSize} bytes beyond the end of the file`);
+  const out = uninitialised(entry.uncompressedSize);
+  const bytesRead = await readFully(fh, out, start);
+  if (bytesRead !== out.length) throw new Error(`record ends after ${bytesRead} of ${out.length} bytes`);
+  return out;
+}
+
+async function readThroughStream(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<Uint8Array> {
+  const out = new Uint8Array(entry.uncompressedSize);
+  let at = 0;
+  const stream = await zip.openReadStreamPromise(entry);
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    if (at + chunk.length > out.length) throw new Error('entry longer than its declared size');
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  if (at !== out.length) throw new Error(`record ends after ${at} of ${out.length} bytes`);
+  return out;
 }
 
 /** 0x1950a86a20f9469cfc6c: the number legacy torch.save writes first. */
@@ -409,7 +452,7 @@ async function openLegacy(fh: FileHandle, file: string): Promise<PthArchive> {
   let parsed: { sysInfo: unknown; object: unknown; keys: unknown; end: number } | undefined;
   for (;;) {
     const buf = new Uint8Array(chunk);
-    await fh.read(buf, 0, chunk, 0);
+    await readFully(fh, buf, 0);
     try {
       storages.clear();
       const magic = unpickle(buf, torchHooks(file, storages), file, 0);
@@ -458,9 +501,8 @@ async function openLegacy(fh: FileHandle, file: string): Promise<PthArchive> {
     async readStorage(ref) {
       const loc = where.get(ref.key);
       if (!loc) throw new AtelierError('E_WEIGHTS_INVALID', `Malformed legacy .pth file: storage ${ref.key} has no data`, { subject: file });
-      const out = new Uint8Array(loc.numel * DTYPE_SIZE[ref.dtype]);
-      const { bytesRead } = await fh.read(out, 0, out.length, loc.at);
-      if (bytesRead !== out.length) throw truncated(file, size);
+      const out = uninitialised(loc.numel * DTYPE_SIZE[ref.dtype]);
+      if ((await readFully(fh, out, loc.at)) !== out.length) throw truncated(file, size);
       return out;
     },
     async close() {
@@ -510,6 +552,9 @@ async function materialise(refs: NamedTensorRef[], archive: PthArchive, file: st
         });
       }
       const n = numelOf(t.size);
+      if (n > MAX_TENSOR_ELEMENTS) {
+        throw new AtelierError('E_WEIGHTS_INVALID', `Tensor "${t.name}" is implausibly large`, { subject: file, received: `size [${t.size.join(', ')}]` });
+      }
       let data: Float32Array;
       if (isContiguous(t.size, t.stride)) {
         // the only view of a storage it fills keeps the decoded array; shared storages get copies

@@ -1,6 +1,7 @@
 import { AtelierError } from '../../core/errors.js';
 import { readPth, type ReadPthOptions } from './pth.js';
-import { openWeights, readSafetensors } from './safetensors.js';
+import { readSafetensors } from './safetensors.js';
+import { openWeights } from './weight-file.js';
 import type { TensorMap } from './tensor.js';
 
 export type WeightFormat = 'safetensors' | 'pth';

@@ -1,7 +1,8 @@
-import { open, rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { AtelierError, wrapError } from '../../core/errors.js';
 import { DTYPE_SIZE, decodeToFloat32, float32ToFloat16Bits, isDType, numelOf, type DType } from './dtype.js';
 import type { TensorMap, WeightTensor } from './tensor.js';
+import { openWeights, readFully, uninitialised } from './weight-file.js';
 
 /**
  * safetensors (https://huggingface.co/docs/safetensors): an 8-byte little-endian header length
@@ -138,13 +139,13 @@ export async function readSafetensorsHeader(file: string): Promise<SafetensorsHe
   }
 }
 
-async function readHeader(fh: import('node:fs/promises').FileHandle, file: string): Promise<SafetensorsHeader> {
+async function readHeader(fh: FileHandle, file: string): Promise<SafetensorsHeader> {
   const { size } = await fh.stat();
   const first = new Uint8Array(8);
   const { bytesRead } = await fh.read(first, 0, 8, 0);
   const n = headerLength(first.subarray(0, bytesRead), size, file);
   const json = new Uint8Array(n);
-  await fh.read(json, 0, n, 8);
+  await readFully(fh, json, 8);
   return parseSafetensorsHeader(json, size - 8 - n, file);
 }
 
@@ -156,26 +157,13 @@ export async function readSafetensors(file: string, options: ReadWeightsOptions 
     const out: TensorMap = new Map();
     for (const e of header.entries) {
       if (options.include && !options.include(e.name)) continue;
-      const raw = new Uint8Array(e.end - e.begin);
-      const { bytesRead } = await fh.read(raw, 0, raw.length, header.dataStart + e.begin);
-      if (bytesRead !== raw.length) throw invalid(file, `The file ended while reading tensor "${e.name}"`);
+      const raw = uninitialised(e.end - e.begin);
+      if ((await readFully(fh, raw, header.dataStart + e.begin)) !== raw.length) throw invalid(file, `The file ended while reading tensor "${e.name}"`);
       out.set(e.name, { name: e.name, shape: e.shape, data: decodeToFloat32(raw, e.dtype, true, file) });
     }
     return out;
   } finally {
     await fh.close();
-  }
-}
-
-export async function openWeights(file: string): Promise<import('node:fs/promises').FileHandle> {
-  try {
-    return await open(file, 'r');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'EISDIR') {
-      throw new AtelierError('E_FILE_NOT_FOUND', 'The weight file does not exist', { subject: file, cause: e });
-    }
-    throw wrapError(e, 'E_WEIGHTS_INVALID', 'The weight file could not be opened', { subject: file });
   }
 }
 

@@ -3,7 +3,7 @@ import { grad } from '../../engine/autodiff/grad.js';
 import { Graph, type Tensor } from '../../engine/graph/graph.js';
 import { gram, meanSquaredError, styleLoss, totalVariation } from '../../engine/losses/style-losses.js';
 import { vgg19, type VggLayout, type VggTap } from '../../engine/nets/vgg19.js';
-import { compile, type Runner, type TensorValue } from '../../engine/runtime.js';
+import { compile, type Runner, type SessionOptions, type TensorValue } from '../../engine/runtime.js';
 import type { TensorMap } from '../../engine/weights/tensor.js';
 
 /**
@@ -25,6 +25,9 @@ export interface GatysObjectiveOptions {
   contentWeight: number;
   tvWeight: number;
   threads: number;
+  /** ORT settings (see SessionOptions) for the step session. */
+  memory?: 'fast' | 'lean';
+  optimization?: 'all' | 'extended';
 }
 
 export interface GatysTargets {
@@ -41,21 +44,29 @@ export interface GatysEvaluation {
 
 const imageValue = (img: Image): TensorValue => ({ data: img.data, shape: [1, img.channels, img.height, img.width] });
 
+export interface TargetRequest {
+  content: Image;
+  styles: { image: Image; weight: number }[];
+}
+
 export class GatysObjective {
   private constructor(
-    private readonly options: GatysObjectiveOptions,
-    private readonly targetsRunner: Runner,
+    private readonly styleLayers: readonly VggTap[],
     private readonly stepRunner: Runner,
   ) {}
 
-  static async create(options: GatysObjectiveOptions): Promise<GatysObjective> {
+  /**
+   * Compute the targets for every request (e.g. each pyramid level) in a session freed right after,
+   * then compile the step graph: only one copy of the VGG weights is alive while optimising.
+   */
+  static async create(options: GatysObjectiveOptions, requests: TargetRequest[]): Promise<{ objective: GatysObjective; targets: GatysTargets[] }> {
+    const session: SessionOptions = {
+      threads: options.threads,
+      ...(options.memory && { memory: options.memory }),
+      ...(options.optimization && { optimization: options.optimization }),
+    };
     const taps = [options.contentLayer, ...options.styleLayers];
-    const t = new Graph();
-    const tx = t.input('image', [1, 3, 'H', 'W']);
-    const tf = vgg19(t, tx, options.weights, { layout: options.layout, taps, pooling: options.pooling });
-    t.output('content', tf[options.contentLayer]!);
-    options.styleLayers.forEach((layer, i) => t.output(`gram${i}`, gram(t, tf[layer]!)));
-
+    const targets = await computeTargets(options, requests, session);
     const g = new Graph();
     const x = g.input('image', [1, 3, 'H', 'W']);
     const f = vgg19(g, x, options.weights, { layout: options.layout, taps, pooling: options.pooling });
@@ -76,28 +87,8 @@ export class GatysObjective {
     g.output('loss', total);
     const [gx] = grad(g, total, [x]);
     g.output('grad', gx!);
-    const [targetsRunner, stepRunner] = await Promise.all([
-      compile(t, { threads: options.threads }),
-      compile(g, { threads: options.threads }),
-    ]);
-    return new GatysObjective(options, targetsRunner, stepRunner);
-  }
-
-  /** Content features of `content`, and the style Grams blended by weight (Σ wₖ Gₖ minimises Σ wₖ‖G − Gₖ‖²). */
-  async targets(content: Image, styles: { image: Image; weight: number }[]): Promise<GatysTargets> {
-    const c = await this.targetsRunner.run({ image: imageValue(content) }, ['content']);
-    const grams: TensorValue[] = [];
-    for (const [k, s] of styles.entries()) {
-      const out = await this.targetsRunner.run({ image: imageValue(s.image) }, this.options.styleLayers.map((_, i) => `gram${i}`));
-      this.options.styleLayers.forEach((_, i) => {
-        const gk = out[`gram${i}`]!;
-        if (k === 0) grams[i] = { data: new Float32Array(gk.data.length), shape: gk.shape };
-        const acc = grams[i]!.data as Float32Array;
-        const src = gk.data as Float32Array;
-        for (let j = 0; j < acc.length; j++) acc[j] = acc[j]! + s.weight * src[j]!;
-      });
-    }
-    return { content: c.content!, grams };
+    const stepRunner = await compile(g, session);
+    return { objective: new GatysObjective(options.styleLayers, stepRunner), targets };
   }
 
   async evaluate(image: Float32Array, width: number, height: number, targets: GatysTargets): Promise<GatysEvaluation> {
@@ -105,7 +96,7 @@ export class GatysObjective {
       image: { data: image, shape: [1, 3, height, width] },
       content_target: targets.content,
     };
-    targets.grams.forEach((t, i) => (feeds[`gram_target${i}`] = t));
+    this.styleLayers.forEach((_, i) => (feeds[`gram_target${i}`] = targets.grams[i]!));
     const out = await this.stepRunner.run(feeds);
     const parts: Record<string, number> = {};
     let style = 0;
@@ -118,5 +109,37 @@ export class GatysObjective {
     parts.content ??= 0;
     parts.tv ??= 0;
     return { loss: Number(out.loss!.data[0]), grad: out.grad!.data as Float32Array, parts };
+  }
+}
+
+/** Content features and style Grams blended by weight (Σ wₖ Gₖ minimises Σ wₖ‖G − Gₖ‖² up to a constant). */
+async function computeTargets(options: GatysObjectiveOptions, requests: TargetRequest[], session: SessionOptions): Promise<GatysTargets[]> {
+  const t = new Graph();
+  const tx = t.input('image', [1, 3, 'H', 'W']);
+  const tf = vgg19(t, tx, options.weights, { layout: options.layout, taps: [options.contentLayer, ...options.styleLayers], pooling: options.pooling });
+  t.output('content', tf[options.contentLayer]!);
+  options.styleLayers.forEach((layer, i) => t.output(`gram${i}`, gram(t, tf[layer]!)));
+  const runner = await compile(t, { ...session, cache: false });
+  try {
+    const gramNames = options.styleLayers.map((_, i) => `gram${i}`);
+    const out: GatysTargets[] = [];
+    for (const req of requests) {
+      const c = await runner.run({ image: imageValue(req.content) });
+      const grams: TensorValue[] = [];
+      for (const [k, s] of req.styles.entries()) {
+        const o = await runner.run({ image: imageValue(s.image) });
+        gramNames.forEach((name, i) => {
+          const gk = o[name]!;
+          if (k === 0) grams[i] = { data: new Float32Array(gk.data.length), shape: gk.shape };
+          const acc = grams[i]!.data as Float32Array;
+          const src = gk.data as Float32Array;
+          for (let j = 0; j < acc.length; j++) acc[j] = acc[j]! + s.weight * src[j]!;
+        });
+      }
+      out.push({ content: c.content!, grams });
+    }
+    return out;
+  } finally {
+    await runner.release();
   }
 }

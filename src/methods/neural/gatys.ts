@@ -7,7 +7,7 @@ import { resizeImage } from '../../core/resample.js';
 import { Adam } from '../../engine/optim/adam.js';
 import { Lbfgs } from '../../engine/optim/lbfgs.js';
 import { VGG_TAPS, randomVgg19Weights, type VggLayout, type VggTap } from '../../engine/nets/vgg19.js';
-import { GatysObjective, type GatysEvaluation } from './gatys-objective.js';
+import { GatysObjective, type GatysEvaluation, type GatysTargets } from './gatys-objective.js';
 import { loadVggWeights, VGG_MODELS, type VggModel } from '../../engine/nets/vgg19-weights.js';
 
 /**
@@ -72,21 +72,30 @@ export const gatys = defineMethod({
     const layout: VggLayout = p.network === 'vgg19' ? 'torchvision' : 'normalised';
     const deepest = VGG_TAPS.filter((t) => t === p.contentLayer || p.styleLayers.includes(t)).at(-1)!;
     if (p.weights === 'random') ctx.log.warn('neural.gatys runs with seeded random VGG-19 weights: the result is not the published model\'s');
-    const weights = p.weights === 'random' ? randomVgg19Weights(layout, ctx.seed, deepest) : await loadVggWeights(p.network as VggModel);
-    const objective = await GatysObjective.create({
-      weights,
-      layout,
-      pooling: p.pooling,
-      contentLayer: p.contentLayer,
-      styleLayers: p.styleLayers,
-      styleLayerWeights: styleLayerWeights.map((w) => w * p.styleWeight * strength),
-      contentWeight: p.contentWeight,
-      tvWeight: p.tvWeight,
-      threads: ctx.threads,
-    });
-    throwIfAborted(ctx.signal);
     const styles = inputs.styles ?? [{ image: inputs.style!, weight: 1 }];
-    const result = await optimisePyramid(ctx, objective, inputs.content, styles, p);
+    const sizes = levelSizes(inputs.content.width, inputs.content.height, p.size, p.pyramid);
+    const levels = sizes.map(({ width, height }) => ({
+      width,
+      height,
+      content: resizeImage(inputs.content, width, height),
+      styles: styles.map((s) => ({ image: fitLongSide(s.image, Math.max(width, height)), weight: s.weight })),
+    }));
+    const { objective, targets } = await GatysObjective.create(
+      {
+        weights: p.weights === 'random' ? randomVgg19Weights(layout, ctx.seed, deepest) : await loadVggWeights(p.network as VggModel),
+        layout,
+        pooling: p.pooling,
+        contentLayer: p.contentLayer,
+        styleLayers: p.styleLayers,
+        styleLayerWeights: styleLayerWeights.map((w) => w * p.styleWeight * strength),
+        contentWeight: p.contentWeight,
+        tvWeight: p.tvWeight,
+        threads: ctx.threads,
+      },
+      levels,
+    );
+    throwIfAborted(ctx.signal);
+    const result = await optimisePyramid(ctx, objective, levels.map((l, i) => ({ ...l, targets: targets[i]! })), p);
     const { content } = inputs;
     const image = result.image.width === content.width && result.image.height === content.height ? result.image : resizeImage(result.image, content.width, content.height);
     return {
@@ -131,23 +140,26 @@ function initialImage(ctx: RunContext, kind: GatysParams['init'], content: Image
   return noise;
 }
 
+interface Level {
+  width: number;
+  height: number;
+  content: Image;
+  styles: { image: Image; weight: number }[];
+  targets: GatysTargets;
+}
+
 async function optimisePyramid(
   ctx: RunContext,
   objective: GatysObjective,
-  content: Image,
-  styles: { image: Image; weight: number }[],
+  levels: Level[],
   p: GatysParams,
 ): Promise<{ image: Image; iterations: number; levels: string[]; last?: GatysEvaluation }> {
-  const sizes = levelSizes(content.width, content.height, p.size, p.pyramid);
   let x: Image | undefined;
   let iterations = 0;
   let last: GatysEvaluation | undefined;
-  for (const [l, { width, height }] of sizes.entries()) {
-    const progress = ctx.progress.sub(l / sizes.length, (l + 1) / sizes.length);
-    const contentL = resizeImage(content, width, height);
-    const stylesL = styles.map((s) => ({ image: fitLongSide(s.image, Math.max(width, height)), weight: s.weight }));
-    const targets = await objective.targets(contentL, stylesL);
-    x = x ? resizeImage(x, width, height).clone() : initialImage(ctx, p.init, contentL, stylesL[0]!.image);
+  for (const [l, { width, height, content, styles, targets }] of levels.entries()) {
+    const progress = ctx.progress.sub(l / levels.length, (l + 1) / levels.length);
+    x = x ? resizeImage(x, width, height).clone() : initialImage(ctx, p.init, content, styles[0]!.image);
     const pixels = x.data;
     const evaluate = async (v: Float32Array) => {
       throwIfAborted(ctx.signal);
@@ -160,6 +172,7 @@ async function optimisePyramid(
     const report = (i: number, e: GatysEvaluation) => progress.step(i, p.iterations, { loss: e.loss, ...e.parts });
     if (p.optimizer === 'lbfgs') {
       const opt = new Lbfgs(pixels, evaluate);
+      report(0, await opt.evaluation());
       for (let i = 1; i <= p.iterations; i++) {
         const s = await opt.step();
         iterations++;
@@ -172,13 +185,16 @@ async function optimisePyramid(
       }
     } else {
       const adam = new Adam(pixels.length, { learningRate: p.learningRate });
-      for (let i = 1; i <= p.iterations; i++) {
+      for (let i = 0; i < p.iterations; i++) {
+        // Reported loss is at the start of iteration i (Adam evaluates before it steps).
         const e = await evaluate(pixels);
+        report(i, e);
         adam.step(pixels, e.grad);
         iterations++;
-        report(i, e);
       }
+      last = await evaluate(pixels);
+      report(p.iterations, last);
     }
   }
-  return { image: x!, iterations, levels: sizes.map((s) => `${s.width}×${s.height}`), ...(last && { last }) };
+  return { image: x!, iterations, levels: levels.map((s) => `${s.width}×${s.height}`), ...(last && { last }) };
 }

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProgressEvent } from '../../../src/core/progress.js';
-import { importModel, listModels, pullModel, removeModel, requireModel, verifyModel } from '../../../src/engine/store.js';
+import { importModel, listModels, pullModel, readModelWeights, removeModel, requireModel, verifyModel } from '../../../src/engine/store.js';
 import { loadManifest, type Manifest, type ModelEntry } from '../../../src/engine/store/manifest.js';
 import { readPth } from '../../../src/engine/weights/pth.js';
 import { startFileServer, type FileServer } from '../../helpers/file-server.js';
@@ -68,6 +68,7 @@ describe('model store', () => {
     expect(cacheFiles(s.home)).toEqual(['install.json', 'testnet.pth']);
     expect(requireModel(s.name, s)).toBe(r.path);
     expect((await readPth(r.path)).get('features.0.weight')!.shape).toEqual([64, 1024]);
+    expect((await readModelWeights(s.name, s)).get('features.0.weight')!.data[1]).toBe(Math.fround(Math.sin(1)));
     // progress: start, download events that never go backwards and end at the full size, done
     expect(events[0]!.type).toBe('start');
     expect(events.at(-1)).toMatchObject({ type: 'done', fraction: 1 });
@@ -106,6 +107,21 @@ describe('model store', () => {
     const r = await pullModel(s.name, s);
     expect(r.resumedFrom).toBe(0);
     expect(r.record.sha256).toBe(weightsSha);
+  });
+
+  it('finishes from a complete partial without the network, and honours an AbortSignal', async () => {
+    const s = setup({ url: server.url('files/w.pth?complete') });
+    const modelDir = path.join(s.home, 'models', 'testnet');
+    mkdirSync(modelDir, { recursive: true });
+    writeFileSync(path.join(modelDir, 'testnet.pth.partial'), weights);
+    writeFileSync(path.join(modelDir, 'testnet.pth.partial.json'), JSON.stringify({ url: server.url('files/w.pth?complete') }));
+    const before = server.requests.length;
+    expect((await pullModel(s.name, s)).record.sha256).toBe(weightsSha);
+    expect(server.requests.length).toBe(before);
+
+    const aborted = setup();
+    await expect(pullModel(aborted.name, { ...aborted, signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'E_ABORTED' });
+    expect(cacheFiles(aborted.home)).toEqual([]);
   });
 
   it('rejects a checksum mismatch, a wrong size, a 404, a web page and a cut transfer without leaving a model file', async () => {

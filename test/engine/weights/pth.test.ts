@@ -34,12 +34,15 @@ const range = (n: number) => Float32Array.from({ length: n }, (_, i) => i);
 async function inEveryContainer(name: string, value: SavedValue): Promise<[string, string][]> {
   const zip = dir.file(`${name}.pt`);
   await writeTorchZip(zip, value);
+  const deflated = dir.file(`${name}-deflated.pt`);
+  await writeTorchZip(deflated, value, { compress: true });
   const legacy = dir.file(`${name}-legacy.pth`);
   writeTorchLegacy(legacy, value);
   const py2 = dir.file(`${name}-py2.pth`);
   writeTorchLegacy(py2, value, { py2Strings: true });
   return [
     ['zip', zip],
+    ['zip, re-compressed', deflated],
     ['legacy', legacy],
     ['legacy, Python 2 strings', py2],
   ];
@@ -217,6 +220,18 @@ describe('.pth reader', () => {
     const shortStorage = dir.file('short.pt');
     await writeTorchZip(shortStorage, stateDict([['w', savedView(savedTensor(range(4), [4]), 0, [8], [1])]]));
     await expect(readPth(shortStorage)).rejects.toThrow(/reaches past the end of its storage/);
+    // an expand() view claiming 2^40 elements from one stored value
+    const huge = dir.file('huge.pt');
+    await writeTorchZip(huge, stateDict([['w', savedView(savedTensor([1], [1]), 0, [2 ** 20, 2 ** 20], [0, 0])]]));
+    await expect(readPth(huge)).rejects.toThrow(/implausibly large/);
+    // a list that contains itself (pickle memo), beside a real tensor: no endless walk
+    const cyclic = new Uint8Array([0x80, 0x02, 0x5d, 0x71, 0x00, 0x68, 0x00, 0x61, 0x2e]); // l = []; l.append(l)
+    const cyclicFile = dir.file('cyclic-legacy.pth');
+    writeTorchLegacy(cyclicFile, null);
+    const plain = readFileSync(cyclicFile);
+    const at = plain.indexOf(Buffer.from([0x80, 0x02, 0x4e, 0x2e]));
+    writeFileSync(cyclicFile, Buffer.concat([plain.subarray(0, at), cyclic, plain.subarray(at + 4)]));
+    await expect(readPth(cyclicFile)).rejects.toThrow(/holds no tensors/);
     writeFileSync(dir.file('text.pth'), 'not weights at all');
     await expect(readPth(dir.file('text.pth'))).rejects.toThrow(/not a PyTorch weight file/);
     await expect(readPth(dir.file('missing.pth'))).rejects.toMatchObject({ code: 'E_FILE_NOT_FOUND' });

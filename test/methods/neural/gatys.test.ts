@@ -14,29 +14,27 @@ function stepValues(events: ProgressEvent[]) {
 describe('neural.gatys', () => {
   it('with L-BFGS, lowers the loss at every iteration and the style loss below 20 % of its start', async () => {
     const events: ProgressEvent[] = [];
-    const r = await runMethod(gatys, { content: gradientImage(48, 40), style: stripesImage(48, 48, 8) }, { ...base, iterations: 15 }, { onProgress: (e) => events.push(e), threads: 2 });
+    const r = await runMethod(gatys, { content: gradientImage(40, 32), style: stripesImage(40, 40, 8) }, { ...base, iterations: 12 }, { onProgress: (e) => events.push(e), threads: 2 });
     const values = stepValues(events);
     expect(values.length).toBeGreaterThanOrEqual(10);
     for (let i = 1; i < values.length; i++) expect(values[i]!.loss!).toBeLessThanOrEqual(values[i - 1]!.loss! * (1 + 1e-6));
     // The breakdown is reported every iteration.
     expect(Object.keys(values[0]!)).toEqual(expect.arrayContaining(['loss', 'content', 'style', 'tv', 'style.relu1_1', 'style.relu5_1']));
-    // The first report is after one iteration; measure from the initial style loss via a 1-iteration run.
-    const first = await runMethod(gatys, { content: gradientImage(48, 40), style: stripesImage(48, 48, 8) }, { ...base, iterations: 1 }, { threads: 2 });
-    const startStyle = (first.meta.losses as Record<string, number>).style!;
-    expect(values.at(-1)!.style!).toBeLessThan(0.2 * startStyle);
+    // The first report is the starting point (iteration 0).
+    expect(values.at(-1)!.style!).toBeLessThan(0.2 * values[0]!.style!);
     expect(r.meta.weights).toMatch(/^random/);
-    expect(r.image.width).toBe(48);
+    expect(r.image.width).toBe(40);
   }, 60_000);
 
   it('with Adam, lowers the loss', async () => {
     const events: ProgressEvent[] = [];
-    await runMethod(gatys, { content: gradientImage(40, 40), style: stripesImage(40, 40, 6) }, { ...base, optimizer: 'adam', learningRate: 0.05, iterations: 12 }, { onProgress: (e) => events.push(e), threads: 2 });
+    await runMethod(gatys, { content: gradientImage(40, 40), style: stripesImage(40, 40, 6) }, { ...base, optimizer: 'adam', learningRate: 0.05, iterations: 10, styleLayers: ['relu1_1', 'relu2_1', 'relu3_1'] }, { onProgress: (e) => events.push(e), threads: 2 });
     const values = stepValues(events);
     expect(values.at(-1)!.loss!).toBeLessThan(0.7 * values[0]!.loss!);
   }, 60_000);
 
   it('runs a coarse-to-fine pyramid and keeps the content size', async () => {
-    const r = await runMethod(gatys, { content: gradientImage(70, 50), style: noiseImage(40, 40, 2) }, { ...base, size: 64, pyramid: 2, iterations: 2 }, { threads: 2 });
+    const r = await runMethod(gatys, { content: gradientImage(70, 50), style: noiseImage(40, 40, 2) }, { ...base, size: 64, pyramid: 2, iterations: 2, styleLayers: ['relu1_1', 'relu3_1'] }, { threads: 2 });
     expect(r.meta.levels).toEqual(['32×23', '64×46']);
     expect([r.image.width, r.image.height]).toEqual([70, 50]);
   }, 60_000);
@@ -45,7 +43,7 @@ describe('neural.gatys', () => {
     const content = gradientImage(40, 32);
     const a = stripesImage(40, 40, 6);
     const b = noiseImage(40, 40, 5);
-    const p = { ...base, iterations: 3 };
+    const p = { ...base, iterations: 3, styleLayers: ['relu1_1', 'relu2_1'], contentLayer: 'relu2_1' };
     const one = await runMethod(gatys, { content, style: a }, p, { threads: 2 });
     const both = await runMethod(gatys, { content, style: [a, b], styleWeights: [1, 0] }, p, { threads: 2 });
     const mixed = await runMethod(gatys, { content, style: [a, b], styleWeights: [1, 1] }, p, { threads: 2 });

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { AtelierError } from '../../src/core/errors.js';
+import { Graph } from '../../src/engine/graph/graph.js';
+import { emitModel } from '../../src/engine/graph/lower.js';
+import { compile } from '../../src/engine/runtime.js';
+
+function tinyNet(scale: number) {
+  const g = new Graph();
+  const x = g.input('image', [1, 3, 'H', 'W']);
+  const w = g.param('w', [2, 3, 3, 3], new Float32Array(54).fill(scale));
+  g.output('y', g.relu(g.conv(x, w, undefined, { pad: 1 })));
+  return g;
+}
+
+describe('runtime', () => {
+  it('caches sessions by graph hash and serves every size from one session', async () => {
+    const a = await compile(tinyNet(0.1), { threads: 1 });
+    const b = await compile(tinyNet(0.1), { threads: 1 });
+    const c = await compile(tinyNet(0.2), { threads: 1 });
+    expect(b.hash).toBe(a.hash);
+    expect(c.hash).not.toBe(a.hash);
+    for (const [h, w] of [[5, 7], [9, 4]]) {
+      const out = await a.run({ image: { data: new Float32Array(3 * h! * w!).fill(1), shape: [1, 3, h!, w!] } });
+      expect(out.y!.shape).toEqual([1, 2, h, w]);
+      // Centre pixel sees 27 ones × 0.1.
+      if (h === 5) expect(out.y!.data[2 * w! + 3]).toBeCloseTo(2.7, 5);
+    }
+  });
+
+  it('names the input and its shape when ORT rejects a feed', async () => {
+    const r = await compile(tinyNet(0.1), { threads: 1 });
+    const err = await r.run({ image: { data: new Float32Array(4 * 5 * 5), shape: [1, 4, 5, 5] } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AtelierError);
+    expect((err as AtelierError).code).toBe('E_ENGINE');
+    expect((err as AtelierError).message).toContain('image [1×4×5×5] float32');
+    const missing = await r.run({}).catch((e: unknown) => e);
+    expect((missing as AtelierError).message).toContain('Missing input image');
+  });
+
+  it('emits params as graph inputs for training', () => {
+    const m = emitModel(tinyNet(0.1), { paramsAsInputs: true });
+    expect(m.inputs).toEqual(['image', 'w']);
+    expect(emitModel(tinyNet(0.1)).inputs).toEqual(['image']);
+  });
+});
