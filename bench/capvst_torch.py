@@ -6,8 +6,9 @@ src/engine/nets/capvst/architecture.ts: reversible additive-coupling blocks with
 "spread" unsqueezes, then cWCT in float64. It loads the same weights Atelier uses (a raw float32
 file plus a JSON index in state-dict order) so both run the same network.
 
-Usage: capvst_torch.py WEIGHTS.json MODE H W STYLE_H STYLE_W RUNS THREADS
-Prints one JSON line: {"times_ms": [...], "peak_rss_mb": ..., "checksum": ...}.
+Usage: capvst_torch.py WEIGHTS.json MODE CONTENT.f32 H W STYLE.f32 STYLE_H STYLE_W RUNS THREADS OUT.f32|-
+CONTENT.f32 and STYLE.f32 are planar RGB float32 images (3 x H x W); the first run's output is
+written to OUT.f32 in the same layout. Prints one JSON line: {"times_ms": [...], "peak_rss_mb": ...}.
 """
 import json
 import resource
@@ -109,7 +110,7 @@ def cwct(zc, zs, eps=2e-5):
 
 
 def main():
-    index_path, mode, h, w, sh, sw, runs, threads = sys.argv[1:9]
+    index_path, mode, content_path, h, w, style_path, sh, sw, runs, threads, out_path = sys.argv[1:12]
     h, w, sh, sw, runs, threads = map(int, (h, w, sh, sw, runs, threads))
     torch.set_num_threads(threads)
     index = json.load(open(index_path))
@@ -118,9 +119,8 @@ def main():
     for t in index["tensors"]:
         params[t["name"]] = torch.from_numpy(raw[t["offset"] : t["offset"] + int(np.prod(t["shape"]))].reshape(t["shape"]).copy())
     net = RevNet(params, 2 if mode == "photoreal" else 1)
-    g = torch.Generator().manual_seed(0)
-    content = torch.rand(1, 3, h, w, generator=g)
-    style = torch.rand(1, 3, sh, sw, generator=g)
+    content = torch.from_numpy(np.fromfile(content_path, dtype=np.float32).reshape(1, 3, h, w))
+    style = torch.from_numpy(np.fromfile(style_path, dtype=np.float32).reshape(1, 3, sh, sw))
     times = []
     out = None
     with torch.no_grad():
@@ -130,9 +130,11 @@ def main():
             zs = net.forward(style)
             out = net.inverse(cwct(zc, zs)).clamp(0, 1)
             times.append((time.perf_counter() - t0) * 1000)
+            if out_path != "-" and len(times) == 1:
+                out.numpy().astype(np.float32).tofile(out_path)
             del zc, zs
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"times_ms": times, "peak_rss_mb": peak, "checksum": float(out.double().mean())}))
+    print(json.dumps({"times_ms": times, "peak_rss_mb": peak}))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 import { throwIfAborted } from '../../../core/errors.js';
 import { Image } from '../../../core/image.js';
 import { Graph } from '../../graph/graph.js';
-import { compile, type Runner } from '../../runtime.js';
+import { compile, type Runner, type SessionOptions } from '../../runtime.js';
 import {
   MomentAccumulator,
   applyAffine,
@@ -133,12 +133,12 @@ export class CapVstStylizer {
   ) {}
 
   /** Compile the forward and inverse graphs (one session each, for every image size). */
-  static async create(weights: CapVstWeights, threads: number): Promise<CapVstStylizer> {
+  static async create(weights: CapVstWeights, threads: number, session: Pick<SessionOptions, 'memory' | 'optimization'> = {}): Promise<CapVstStylizer> {
     const gf = new Graph();
     gf.output('z', new RevNetGraph(gf, weights).forward(gf.input('image', [1, 3, 'H', 'W'])));
     const gi = new Graph();
     gi.output('image', new RevNetGraph(gi, weights).inverse(gi.input('z', [1, weights.layout.featureChannels, 'h', 'w'])));
-    const [forwardRunner, inverseRunner] = await Promise.all([compile(gf, { threads }), compile(gi, { threads })]);
+    const [forwardRunner, inverseRunner] = await Promise.all([compile(gf, { threads, ...session }), compile(gi, { threads, ...session })]);
     return new CapVstStylizer(weights, forwardRunner, inverseRunner);
   }
 
