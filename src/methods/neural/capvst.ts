@@ -35,7 +35,7 @@ const params = z.object({
     .int()
     .min(64)
     .max(8192)
-    .default(1024)
+    .default(768)
     .describe('Largest tile side the network processes at once; larger images are tiled with cross-faded overlaps to bound memory'),
 });
 
