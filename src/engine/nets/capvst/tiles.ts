@@ -68,14 +68,7 @@ export function planTiles(width: number, height: number, maxTilePixels: number, 
   return { width, height, margin: m, tiles };
 }
 
-/**
- * Blend weight of a pixel at (x, y) of the image for `tile`: 1 inside the core, falling linearly
- * to 0 across the margin (reaching 0 just outside the extended area).
- */
-export function tileWeight(tile: Tile, x: number, y: number): number {
-  return axisWeight(x, tile.core.x0, tile.core.x1, tile.ext.x0, tile.ext.x1) * axisWeight(y, tile.core.y0, tile.core.y1, tile.ext.y0, tile.ext.y1);
-}
-
+/** Blend weight along one axis: 1 in the core, falling linearly to 0 across the margin. */
 function axisWeight(v: number, c0: number, c1: number, e0: number, e1: number): number {
   if (v < c0) return (v - e0 + 0.5) / (c0 - e0 + 0.5);
   if (v >= c1) return (e1 - v - 0.5) / (e1 - c1 + 0.5);
