@@ -7,7 +7,7 @@ import { writeFileAtomic } from '../core/io.js';
 import { Rng } from '../core/rng.js';
 import { mattingLaplacian } from '../engine/losses/matting-laplacian.js';
 import type { CapVstMode } from '../engine/nets/capvst/architecture.js';
-import { CapVstTrainer, PUBLISHED_LOSS_WEIGHTS, type StepReport } from '../engine/nets/capvst/trainer.js';
+import { CapVstTrainer, PUBLISHED_LOSS_WEIGHTS, type LossBreakdown, type StepReport } from '../engine/nets/capvst/trainer.js';
 import { loadCapVstWeights } from '../engine/nets/capvst/weights.js';
 import { randomVgg19Weights } from '../engine/nets/vgg19.js';
 import { requireModel } from '../engine/store.js';
@@ -39,6 +39,7 @@ interface CapVstTrainFlags {
   lapWeight?: string;
   saveEvery: string;
   logEvery: string;
+  eval: string;
   seed: string;
   threads?: string;
   quiet?: boolean;
@@ -78,6 +79,7 @@ async function trainCapVst(flags: CapVstTrainFlags): Promise<void> {
   const saveEvery = number(flags.saveEvery, '--save-every', (n) => Number.isInteger(n) && n > 0, 'a positive integer');
   const logEvery = number(flags.logEvery, '--log-every', (n) => Number.isInteger(n) && n > 0, 'a positive integer');
   const seed = number(flags.seed, '--seed', (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer');
+  const evalCount = number(flags.eval, '--eval', (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer');
   const learningRate = number(flags.lr, '--lr', (n) => n > 0, 'a positive number');
   const threads = flags.threads === undefined ? undefined : number(flags.threads, '--threads', (n) => Number.isInteger(n) && n > 0, 'a positive integer');
   const published = PUBLISHED_LOSS_WEIGHTS[mode];
@@ -114,10 +116,31 @@ async function trainCapVst(flags: CapVstTrainFlags): Promise<void> {
     if (existsSync(lossFile)) records = (JSON.parse(readFileSync(lossFile, 'utf8')) as { records: LossRecord[] }).records.filter((r) => r.iteration < trainer.iteration);
     say(`capvst: resumed at iteration ${trainer.iteration}`);
   }
+  // Fixed validation crops: the same before and after, so their losses show the trend without
+  // the noise of random training crops.
+  const validationRng = new Rng((seed ^ 0x5eed5) >>> 0);
+  const validation = Array.from({ length: evalCount }, () => {
+    const content = contents.sample(validationRng, size);
+    return { content, style: styles.sample(validationRng, size), laplacian: mattingLaplacian(content, size, size) };
+  });
+  const evaluate = async (): Promise<LossBreakdown | undefined> => {
+    if (validation.length === 0) return undefined;
+    const sums = { style: 0, reconstruction: 0, laplacian: 0, total: 0 };
+    for (const v of validation) {
+      const l = await trainer.evaluate(v);
+      for (const k of Object.keys(sums) as (keyof LossBreakdown)[]) sums[k] += l[k] / validation.length;
+    }
+    return sums;
+  };
+  const formatLosses = (l: LossBreakdown) => `style ${l.style.toFixed(4)}  rec ${l.reconstruction.toFixed(4)}  lap ${l.laplacian.toFixed(5)}  total ${l.total.toFixed(3)}`;
+  const before = await evaluate();
+  if (before) say(`capvst: validation (${evalCount} fixed crops) at iteration ${trainer.iteration}: ${formatLosses(before)}`);
+  let after: LossBreakdown | undefined;
   // Each iteration draws from its own generator, so a resumed run sees the same crops.
   const save = async () => {
     await trainer.save(lastFile);
-    await writeFileAtomic(lossFile, JSON.stringify({ mode, size, lossWeights, records }, null, 1), { force: true });
+    const validationLosses = before && { iteration: trainer.iteration, before, ...(after && { after }) };
+    await writeFileAtomic(lossFile, JSON.stringify({ mode, size, lossWeights, validation: validationLosses, records }, null, 1), { force: true });
   };
   while (trainer.iteration < iterations) {
     const rng = new Rng((seed * 1_000_003 + trainer.iteration) >>> 0);
@@ -137,6 +160,8 @@ async function trainCapVst(flags: CapVstTrainFlags): Promise<void> {
     }
     if (trainer.iteration % saveEvery === 0) await save();
   }
+  after = await evaluate();
+  if (after) say(`capvst: validation at iteration ${trainer.iteration}: ${formatLosses(after)}`);
   await save();
   const final = path.join(flags.out, `capvst-${mode}.safetensors`);
   await writeSafetensors(final, [...trainer.weights().tensors].map(([name, data]) => ({ name, shape: shapeOf(trainer, name), data })), {
@@ -153,7 +178,16 @@ async function trainCapVst(flags: CapVstTrainFlags): Promise<void> {
   );
   await writeFileAtomic(path.join(flags.out, 'loss-curve.svg'), svg, { force: true });
   await sharp(Buffer.from(svg)).png().toFile(path.join(flags.out, 'loss-curve.png'));
-  const summary = { mode, iterations: trainer.iteration, weights: final, checkpoint: lastFile, losses: lossFile, plot: path.join(flags.out, 'loss-curve.png'), last: records.at(-1) };
+  const summary = {
+    mode,
+    iterations: trainer.iteration,
+    weights: final,
+    checkpoint: lastFile,
+    losses: lossFile,
+    plot: path.join(flags.out, 'loss-curve.png'),
+    last: records.at(-1),
+    ...(before && after && { validation: { before, after } }),
+  };
   if (flags.json) process.stdout.write(JSON.stringify({ ok: true, ...summary }, null, 2) + '\n');
   else say(`capvst: done; weights ${final} (use with --method neural.capvst --weights ${final}), loss curve ${summary.plot}`);
 }
@@ -183,6 +217,7 @@ export const train: CliCommand = {
       .option('--lap-weight <w>', 'Matting Laplacian weight (published: photoreal 1500, artistic 1)')
       .option('--save-every <n>', 'save the checkpoint every n iterations', '50')
       .option('--log-every <n>', 'print the loss breakdown every n iterations', '10')
+      .option('--eval <n>', 'fixed validation crops whose losses are reported before and after training (0: none)', '4')
       .option('--seed <n>', 'seed for initial weights and crops', '1')
       .option('--threads <n>', 'ONNX Runtime threads (default 2)')
       .option('-q, --quiet', 'print nothing but errors')

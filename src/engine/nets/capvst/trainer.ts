@@ -268,6 +268,20 @@ export class CapVstTrainer {
     };
   }
 
+  /** The losses at the current parameters, without a step (for fixed validation samples). */
+  async evaluate(sample: TrainingSample): Promise<LossBreakdown> {
+    const prepared = await this.prepare(sample);
+    const { style, reconstruction } = await this.gradients(prepared);
+    const w = this.options.lossWeights;
+    const laplacian = prepared.laplacianLoss;
+    return { style, reconstruction, laplacian, total: w.style * style + w.reconstruction * reconstruction + w.laplacian * laplacian };
+  }
+
+  /** Replace the network parameters (e.g. to evaluate another checkpoint with the same graphs). */
+  setWeights(weights: CapVstWeights): void {
+    this.specs.forEach((s, i) => this.params.set(weights.tensors.get(s.name)!, this.offsets[i]!));
+  }
+
   /** One training iteration: prepare, gradients, clip the gradient norm, Adam. */
   async step(sample: TrainingSample): Promise<StepReport> {
     const prepared = await this.prepare(sample);
