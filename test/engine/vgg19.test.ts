@@ -3,7 +3,7 @@ import { AtelierError } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
 import { grad } from '../../src/engine/autodiff/grad.js';
 import { Graph } from '../../src/engine/graph/graph.js';
-import { gram, styleLoss, meanSquaredError } from '../../src/engine/losses/style-losses.js';
+import { styleLoss, meanSquaredError } from '../../src/engine/losses/style-losses.js';
 import { randomVgg19Weights, vgg19, vggWeightShapes } from '../../src/engine/nets/vgg19.js';
 import { compile } from '../../src/engine/runtime.js';
 import { evaluate } from './reference.js';
@@ -69,7 +69,6 @@ describe('VGG-19', () => {
       const target = g.constant(Array.from({ length: c * c }, () => rng.uniform(0, 0.02)), [1, c, c]);
       loss = g.add(loss, g.scale(styleLoss(g, taps[name]!, target), 1000));
     }
-    void gram;
     const [gx] = grad(g, loss, [x]);
     g.output('grad', gx!);
     const image = Float64Array.from({ length: 3 * size * size }, () => rng.uniform(0.1, 0.9));

@@ -167,17 +167,27 @@ export const BACKWARD_RULES: Record<string, BackwardRule> = {
     return [g.onnx('Pad', [gy!, pads], [{ shape: [...x.shape], dtype: x.dtype }], { mode: attr.s('constant') })[0]!];
   },
   pad: (g, n, [gy]) => {
-    const x = n.inputs[0]!;
     const [t, l, b, r] = n.attrs.pads as number[];
     const mode = n.attrs.mode as string;
     if (mode === 'constant') return [g.slice(gy!, [2, 3], [t!, l!], [b! > 0 ? -b! : SLICE_END, r! > 0 ? -r! : SLICE_END])];
     if (mode !== 'reflect') throw new AtelierError('E_ENGINE', `No backward rule for ${mode} padding`);
-    void x;
     return [foldReflected(g, foldReflected(g, gy!, 2, t!, b!), 3, l!, r!)];
   },
   maxPool: (g, n, [gy]) => {
     const x = n.inputs[0]!;
     const indices = n.outputs[1]!;
+    const kernel = n.attrs.kernel as number[];
+    const stride = n.attrs.stride as number[];
+    // (Ceil mode is excluded: MaxUnpool reads the flat indices against its own, larger, output shape.)
+    if (kernel.every((k, i) => k === stride[i]) && (n.attrs.pads as number[]).every((p) => p === 0) && !n.attrs.ceil) {
+      // Disjoint windows: each input receives at most one gradient, so MaxUnpool's single write is
+      // exact, and it needs one buffer where ScatterElements needs a zero tensor and a copy.
+      return [g.onnx('MaxUnpool', [gy!, indices, shapeOf(g, x)], [{ shape: [...x.shape], dtype: x.dtype }], {
+        kernel_shape: attr.ints(kernel),
+        strides: attr.ints(stride),
+      })[0]!];
+    }
+    // Overlapping windows: an input may be the maximum of several; scatter-add the gradients.
     const flatShape = onnx1(g, 'Reshape', [onnx1(g, 'Size', [x], x, {}, 'int64'), g.int64([1])], x, {}, 'int64');
     const zeros = g.onnx('ConstantOfShape', [flatShape], [{ shape: ['n'], dtype: x.dtype }], {
       value: attr.t({ name: 'value', dtype: x.dtype, dims: [1], raw: new Uint8Array(x.dtype === 'float64' ? 8 : 4) }),

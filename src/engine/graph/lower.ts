@@ -26,7 +26,7 @@ export function emitModel(g: Graph, options: EmitOptions = {}): EmittedModel {
     if (!t) throw new AtelierError('E_INTERNAL', `Graph has no output ${n}`);
     return [n, t] as const;
   });
-  const needed = reachable(g, outputs.map(([, t]) => t));
+  const needed = reachable(outputs.map(([, t]) => t));
   const ctx = new LowerContext();
   for (const node of g.nodes) {
     if (node.outputs.some((o) => needed.has(o.id))) lowerNode(ctx, node, needed);
@@ -50,7 +50,7 @@ export function emitModel(g: Graph, options: EmitOptions = {}): EmittedModel {
   return { bytes: encodeModel(onnx), inputs: inputs.map((i) => i.name), outputs: outputNames };
 }
 
-function reachable(g: Graph, roots: readonly Tensor[]): Set<number> {
+function reachable(roots: readonly Tensor[]): Set<number> {
   const seen = new Set<number>();
   const stack = [...roots];
   while (stack.length > 0) {
@@ -59,7 +59,6 @@ function reachable(g: Graph, roots: readonly Tensor[]): Set<number> {
     seen.add(t.id);
     if (t.producer) for (const i of t.producer.inputs) stack.push(i);
   }
-  void g;
   return seen;
 }
 

@@ -60,9 +60,12 @@ export class GatysObjective {
    * then compile the step graph: only one copy of the VGG weights is alive while optimising.
    */
   static async create(options: GatysObjectiveOptions, requests: TargetRequest[]): Promise<{ objective: GatysObjective; targets: GatysTargets[] }> {
+    // Lean memory by default: the step keeps every VGG activation for the backward pass, and ORT's
+    // arena + memory pattern added 30–40 % to the peak at 512² for a speed gain lost in the noise of
+    // a shared machine (bench/engine.mjs --configs all/fast,all/lean).
     const session: SessionOptions = {
       threads: options.threads,
-      ...(options.memory && { memory: options.memory }),
+      memory: options.memory ?? 'lean',
       ...(options.optimization && { optimization: options.optimization }),
     };
     const taps = [options.contentLayer, ...options.styleLayers];
