@@ -6,6 +6,7 @@ import { methodsCommand } from './methods.js';
 import { modelsCommand } from './models.js';
 import { serve } from './serve.js';
 import { texture } from './texture.js';
+import { train } from './train.js';
 import { transfer } from './transfer.js';
 import { worker } from './worker.js';
 
@@ -24,4 +25,5 @@ export const commands: CliCommand[] = [
   compareCommand,
   serve,
   worker,
+  train,
 ];

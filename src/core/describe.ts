@@ -22,6 +22,11 @@ export interface MethodDescription {
 }
 
 export function describeMethod(def: AnyMethod, isInstalled?: (model: string) => boolean): MethodDescription {
+  const params = paramsJsonSchema(methodParamsSchema(def));
+  const maxSize = params.properties.maxSize;
+  if (def.defaultMaxSize !== undefined && maxSize) {
+    params.properties.maxSize = { ...maxSize, default: def.defaultMaxSize, description: `Largest side of the working image in pixels (default ${def.defaultMaxSize} for this method)` };
+  }
   return {
     id: def.id,
     family: def.family,
@@ -30,7 +35,7 @@ export function describeMethod(def: AnyMethod, isInstalled?: (model: string) => 
     summary: def.summary,
     ...(def.reference !== undefined && { reference: def.reference }),
     inputs: def.inputs,
-    params: paramsJsonSchema(methodParamsSchema(def)),
+    params,
     sharedControls: SHARED_CONTROL_KEYS.filter((k) => !(k in def.params.shape)),
     regions: def.regions ?? 'pipeline',
     weights: (def.weights ?? []).map((w) => ({ ...w, ...(isInstalled && { installed: isInstalled(w.model) }) })),

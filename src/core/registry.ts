@@ -102,6 +102,8 @@ export interface MethodDefinition<P extends ParamsSchema = ParamsSchema> {
    */
   regions?: 'native' | 'pipeline';
   weights?: WeightsSpec[];
+  /** Largest side of the working image when the user gives no maxSize (e.g. a network's published resolution). */
+  defaultMaxSize?: number;
   /** Params for a quick run on a tiny image (the contract test, studio previews), e.g. few iterations. */
   quickParams?: Record<string, unknown>;
   run(ctx: RunContext, inputs: MethodInputs, params: z.output<P>): Promise<Image | MethodOutput>;

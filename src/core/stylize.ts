@@ -73,6 +73,7 @@ export async function runMethod(
     methodId: def.id,
     flagStyle: options.flagStyle ?? false,
   }) as Record<string, unknown> & SharedControls;
+  if (params.maxSize === undefined && def.defaultMaxSize !== undefined) params.maxSize = def.defaultMaxSize;
   const log = options.log ?? silentLogger;
   const signal = options.signal ?? new AbortController().signal;
   const reporter = new ProgressReporter(options.onProgress ?? (() => {}), def.id);

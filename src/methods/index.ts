@@ -7,6 +7,7 @@ import { analogy } from './patch/analogy.js';
 import { efrosLeung } from './patch/efros-leung.js';
 import { quilting } from './patch/quilting.js';
 import { synthesis } from './patch/synthesis.js';
+import { capvst } from './neural/capvst.js';
 import { gatys } from './neural/gatys.js';
 
 /**
@@ -23,6 +24,7 @@ export const methods = {
   'patch.quilting': quilting,
   'patch.analogy': analogy,
   'patch.efros-leung': efrosLeung,
+  'neural.capvst': capvst,
   'neural.gatys': gatys,
 } as const satisfies Record<string, AnyMethod>;
 

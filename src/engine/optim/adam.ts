@@ -1,3 +1,5 @@
+import { AtelierError } from '../../core/errors.js';
+
 /**
  * Adam (Kingma & Ba 2015) on a flat Float32Array, updated in place; the same update as
  * torch.optim.Adam (bias-corrected moments, eps added outside the square root).
@@ -32,6 +34,24 @@ export class Adam {
 
   get steps(): number {
     return this.t;
+  }
+
+  /** Step count and moments (live arrays), for training checkpoints. */
+  state(): { step: number; m: Float32Array; v: Float32Array } {
+    return { step: this.t, m: this.m, v: this.v };
+  }
+
+  /** Resume from a `state()` of an optimiser over the same parameters. */
+  restore(state: { step: number; m: ArrayLike<number>; v: ArrayLike<number> }): void {
+    if (state.m.length !== this.m.length || state.v.length !== this.v.length) {
+      throw new AtelierError('E_INTERNAL', 'Adam state does not fit the optimiser', {
+        expected: `${this.m.length} parameters`,
+        received: `${state.m.length}`,
+      });
+    }
+    this.t = state.step;
+    this.m.set(state.m);
+    this.v.set(state.v);
   }
 
   /** One update of `params` (in place) from `grad`. */

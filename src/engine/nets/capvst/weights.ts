@@ -1,0 +1,49 @@
+import { existsSync } from 'node:fs';
+import { AtelierError } from '../../../core/errors.js';
+import { requireModel } from '../../store.js';
+import { readWeights } from '../../weights/read.js';
+import type { CapVstMode } from './architecture.js';
+import { capVstWeightsFromTensors, randomCapVstWeights, type CapVstWeights } from './checkpoint.js';
+
+/** The published checkpoints, by their model-store names. */
+export const CAPVST_MODELS = {
+  photoreal: { image: 'capvstnet_photo_image', video: 'capvstnet_photo_video' },
+  artistic: { image: 'capvstnet_art_image', video: 'capvstnet_art_video' },
+} as const satisfies Record<CapVstMode, Record<'image' | 'video', string>>;
+
+export type CapVstVariant = 'image' | 'video';
+
+/**
+ * Where the weights come from: 'installed' (the model store's copy of the published checkpoint
+ * for the mode and variant), 'random' (seeded, for trying the pipeline), or a path to a
+ * checkpoint file (.pt/.pth as published or written by `atelier train capvst`, or safetensors).
+ */
+export async function loadCapVstWeights(source: string, mode: CapVstMode, variant: CapVstVariant, seed: number): Promise<CapVstWeights> {
+  if (source === 'random') return randomCapVstWeights(mode, seed);
+  if (source === 'installed') return loadInstalled(CAPVST_MODELS[mode][variant], mode);
+  if (!existsSync(source)) {
+    throw new AtelierError('E_FILE_NOT_FOUND', `No CAP-VSTNet checkpoint at ${source}`, {
+      expected: "'installed', 'random' or the path of a checkpoint file",
+      subject: source,
+    });
+  }
+  return capVstWeightsFromTensors(await readWeights(source), mode, source);
+}
+
+/** The model store's copy of a published checkpoint (E_WEIGHTS_MISSING until it is installed). */
+async function loadInstalled(model: string, mode: CapVstMode): Promise<CapVstWeights> {
+  let file: string;
+  try {
+    file = requireModel(model);
+  } catch (e) {
+    if (e instanceof AtelierError && e.code === 'E_WEIGHTS_MISSING') {
+      throw new AtelierError('E_WEIGHTS_MISSING', `The CAP-VSTNet checkpoint ${model} is not installed`, {
+        subject: model,
+        cause: e,
+        hint: `${e.hint ?? `run \`atelier models pull ${model}\``}; or give a checkpoint with --weights FILE, or pass --weights random to try the method with seeded random weights`,
+      });
+    }
+    throw e;
+  }
+  return capVstWeightsFromTensors(await readWeights(file), mode, file);
+}

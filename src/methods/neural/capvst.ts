@@ -1,0 +1,92 @@
+import { z } from 'zod';
+import { defineMethod } from '../../core/registry.js';
+import type { CapVstMode } from '../../engine/nets/capvst/architecture.js';
+import { CapVstStylizer } from '../../engine/nets/capvst/stylizer.js';
+import { CAPVST_MODELS, loadCapVstWeights, type CapVstVariant } from '../../engine/nets/capvst/weights.js';
+
+/**
+ * CAP-VSTNet (Wen, Gao & Zou, CVPR 2023): a reversible residual network maps the content and
+ * style images to features without losing information; cWCT gives the content features the
+ * style's mean and covariance; the same network run backwards turns them into the image. The
+ * photorealistic model was trained with a Matting Laplacian loss, so photos stay photos.
+ */
+const params = z.object({
+  mode: z
+    .enum(['photoreal', 'artistic'])
+    .default('photoreal')
+    .describe('photoreal: photo-to-photo colour and tone (photo_*.pt); artistic: painting styles (art_*.pt)'),
+  alpha: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(1)
+    .describe('Style strength in feature space: 1 takes the style statistics, 0 keeps the content'),
+  variant: z
+    .enum(['image', 'video'])
+    .default('image')
+    .describe('Which published checkpoint: image, or video (fine-tuned for temporal stability)'),
+  weights: z
+    .string()
+    .min(1)
+    .default('installed')
+    .describe("'installed' (the model store's checkpoint), 'random' (seeded, to try the pipeline), or a checkpoint file path"),
+  tileSize: z
+    .number()
+    .int()
+    .min(64)
+    .max(8192)
+    .default(768)
+    .describe('Largest tile side the network processes at once; larger images are tiled with cross-faded overlaps to bound memory'),
+});
+
+const MAX_CACHED = 2;
+const stylizers = new Map<string, Promise<CapVstStylizer>>();
+
+async function stylizerFor(source: string, mode: CapVstMode, variant: CapVstVariant, seed: number, threads: number): Promise<CapVstStylizer> {
+  const key = `${source}|${mode}|${variant}|${source === 'random' ? seed : ''}|${threads}`;
+  let pending = stylizers.get(key);
+  if (!pending) {
+    pending = loadCapVstWeights(source, mode, variant, seed).then((w) => CapVstStylizer.create(w, threads));
+    pending.catch(() => stylizers.delete(key));
+    stylizers.set(key, pending);
+    while (stylizers.size > MAX_CACHED) stylizers.delete(stylizers.keys().next().value!);
+  }
+  return pending;
+}
+
+export const capvst = defineMethod({
+  id: 'neural.capvst',
+  family: 'neural',
+  title: 'CAP-VSTNet',
+  summary: 'Reversible network + Cholesky WCT: photorealistic or artistic transfer that keeps content affinity',
+  reference: 'Wen, Gao & Zou, CAP-VSTNet: Content Affinity Preserved Versatile Style Transfer, CVPR 2023',
+  inputs: { style: 'required', multiStyle: true },
+  params,
+  regions: 'native',
+  defaultMaxSize: 1280,
+  weights: Object.values(CAPVST_MODELS).flatMap((m) => Object.values(m)).map((model) => ({ model, description: `CAP-VSTNet checkpoint ${model}` })),
+  quickParams: { weights: 'random' },
+  async run(ctx, { content, styles, style, regions }, p) {
+    if (p.weights === 'random') ctx.log.warn('neural.capvst runs with seeded random weights: the result is not the published model\'s');
+    const stylizer = await stylizerFor(p.weights, p.mode, p.variant, ctx.seed, ctx.threads);
+    const list = styles ?? [{ image: style!, weight: 1 }];
+    const image = await stylizer.stylize(
+      content,
+      list.map((s, i) => ({ image: s.image, weight: s.weight, ...(i === 0 && regions && { labels: regions.style }) })),
+      {
+        alpha: p.alpha,
+        ...(regions && { contentLabels: regions.content }),
+        maxTilePixels: p.tileSize * p.tileSize,
+        signal: ctx.signal,
+        onProgress: (done, total) => ctx.progress.step(done, total),
+      },
+    );
+    return {
+      image,
+      meta: {
+        weights: p.weights === 'random' ? `random (seed ${ctx.seed}; not a published checkpoint)` : p.weights === 'installed' ? CAPVST_MODELS[p.mode][p.variant] : p.weights,
+        mode: p.mode,
+      },
+    };
+  },
+});
