@@ -24,8 +24,8 @@ export const methods = {
   'patch.quilting': quilting,
   'patch.analogy': analogy,
   'patch.efros-leung': efrosLeung,
-  'neural.capvst': capvst,
   'neural.gatys': gatys,
+  'neural.capvst': capvst,
 } as const satisfies Record<string, AnyMethod>;
 
 export type MethodId = keyof typeof methods;
