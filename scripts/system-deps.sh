@@ -11,6 +11,8 @@ test_packages=(
 )
 # Extra packages only the benchmarks need (peers to compare against).
 bench_packages=(
+  python3-opencv   # NPR peers: cv2.stylization, pencilSketch, edgePreservingFilter, xphoto (bench/npr.mjs)
+  imagemagick      # NPR peers: convert -paint, -kuwahara, -sketch (bench/npr.mjs)
 )
 
 packages=("${test_packages[@]}")

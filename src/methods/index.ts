@@ -1,5 +1,6 @@
 import type { AnyMethod } from '../core/registry.js';
 import { reinhard } from './color/reinhard.js';
+import { kuwahara } from './filter/kuwahara.js';
 
 /**
  * Every method Atelier ships, as one object literal: `MethodId` and each method's params type are
@@ -8,6 +9,7 @@ import { reinhard } from './color/reinhard.js';
  */
 export const methods = {
   'color.reinhard': reinhard,
+  'filter.kuwahara': kuwahara,
 } as const satisfies Record<string, AnyMethod>;
 
 export type MethodId = keyof typeof methods;
