@@ -1,6 +1,7 @@
 import type { AnyMethod } from '../core/registry.js';
 import { reinhard } from './color/reinhard.js';
 import { kuwahara } from './filter/kuwahara.js';
+import { xdog } from './filter/xdog.js';
 
 /**
  * Every method Atelier ships, as one object literal: `MethodId` and each method's params type are
@@ -10,6 +11,7 @@ import { kuwahara } from './filter/kuwahara.js';
 export const methods = {
   'color.reinhard': reinhard,
   'filter.kuwahara': kuwahara,
+  'filter.xdog': xdog,
 } as const satisfies Record<string, AnyMethod>;
 
 export type MethodId = keyof typeof methods;
