@@ -1,6 +1,7 @@
 import type { AnyMethod } from '../core/registry.js';
 import { reinhard } from './color/reinhard.js';
 import { kuwahara } from './filter/kuwahara.js';
+import { toon } from './filter/toon.js';
 import { xdog } from './filter/xdog.js';
 
 /**
@@ -12,6 +13,7 @@ export const methods = {
   'color.reinhard': reinhard,
   'filter.kuwahara': kuwahara,
   'filter.xdog': xdog,
+  'filter.toon': toon,
 } as const satisfies Record<string, AnyMethod>;
 
 export type MethodId = keyof typeof methods;
