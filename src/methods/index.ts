@@ -1,7 +1,10 @@
 import type { AnyMethod } from '../core/registry.js';
 import { reinhard } from './color/reinhard.js';
 import { kuwahara } from './filter/kuwahara.js';
+import { oil } from './filter/oil.js';
+import { pencil } from './filter/pencil.js';
 import { toon } from './filter/toon.js';
+import { watercolor } from './filter/watercolor.js';
 import { xdog } from './filter/xdog.js';
 
 /**
@@ -14,6 +17,9 @@ export const methods = {
   'filter.kuwahara': kuwahara,
   'filter.xdog': xdog,
   'filter.toon': toon,
+  'filter.oil': oil,
+  'filter.watercolor': watercolor,
+  'filter.pencil': pencil,
 } as const satisfies Record<string, AnyMethod>;
 
 export type MethodId = keyof typeof methods;
