@@ -6,6 +6,7 @@ import { pencil } from './filter/pencil.js';
 import { toon } from './filter/toon.js';
 import { watercolor } from './filter/watercolor.js';
 import { xdog } from './filter/xdog.js';
+import { strokes } from './paint/strokes.js';
 
 /**
  * Every method Atelier ships, as one object literal: `MethodId` and each method's params type are
@@ -20,6 +21,7 @@ export const methods = {
   'filter.oil': oil,
   'filter.watercolor': watercolor,
   'filter.pencil': pencil,
+  'paint.strokes': strokes,
 } as const satisfies Record<string, AnyMethod>;
 
 export type MethodId = keyof typeof methods;
