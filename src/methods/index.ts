@@ -6,6 +6,7 @@ import { pencil } from './filter/pencil.js';
 import { toon } from './filter/toon.js';
 import { watercolor } from './filter/watercolor.js';
 import { xdog } from './filter/xdog.js';
+import { haeberli } from './paint/haeberli.js';
 import { strokes } from './paint/strokes.js';
 
 /**
@@ -22,6 +23,7 @@ export const methods = {
   'filter.watercolor': watercolor,
   'filter.pencil': pencil,
   'paint.strokes': strokes,
+  'paint.haeberli': haeberli,
 } as const satisfies Record<string, AnyMethod>;
 
 export type MethodId = keyof typeof methods;
