@@ -47,7 +47,7 @@ export const kuwahara = defineMethod({
   inputs: { style: 'optional' },
   params,
   async run(ctx, { content, style }, p) {
-    const radius = pixelsFor(p.radius, content.width, content.height);
+    const radius = pixelsFor(p.radius, content.width, content.height, 1);
     const tsigma = pixelsFor(p.tensorSmoothing, content.width, content.height);
     const recolour = style && p.styleAmount > 0 ? colourStatsTransfer(content, style, p.styleAmount) : undefined;
     const opts = { radius, sectors: p.sectors, sharpness: p.sharpness, eccentricity: p.eccentricity };

@@ -36,7 +36,7 @@ export const oil = defineMethod({
   params,
   async run(ctx, { content, style }, p) {
     const { width, height } = content;
-    const radius = pixelsFor(p.radius, width, height);
+    const radius = pixelsFor(p.radius, width, height, 1);
     const tsigma = pixelsFor(0.25, width, height);
     const length = pixelsFor(p.brushLength, width, height, 1);
     const bristle = pixelsFor(p.bristle, width, height, 0.7);
@@ -69,7 +69,8 @@ export const oil = defineMethod({
         // Height field: bristle noise smeared along the flow of the painted colours.
         const flow = orientationField([painted.plane(0), painted.plane(1), painted.plane(2)], w, h, tsigma);
         const height = lineIntegral(noisePlane(w, h, top, bristle, 2, seed), flow, length / 2);
-        const k = (p.relief * 6) / bristle;
+        // Slopes of the height field scale as 1/bristle; multiplying by it keeps relief size-free.
+        const k = 2.5 * p.relief * bristle;
         const shade = new Float32Array(n);
         const spec = new Float32Array(n);
         for (let y = 0; y < h; y++) {
