@@ -16,6 +16,8 @@ import type { OrientationField } from './structure-tensor.js';
  */
 
 const GRID = 5;
+/** Width of the column blocks the image is swept in. */
+const BLOCK = 128;
 
 export interface KuwaharaOptions {
   radius: number;
@@ -31,7 +33,7 @@ interface TapTable {
   count: number;
   ux: Float32Array;
   uy: Float32Array;
-  /** Per tap, the sectors it touches and the weight in each (start/length into the arrays below). */
+  /** Per tap, the sectors it touches (as offsets k·5 into the sums) and the weight in each. */
   start: Int32Array;
   length: Int32Array;
   sector: Int32Array;
@@ -75,7 +77,7 @@ function buildTaps(grid: number, sectors: number): TapTable {
       let n = 0;
       for (let k = 0; k < sectors; k++) {
         if (ws[k]! <= 0) continue;
-        sector.push(k);
+        sector.push(k * 5);
         weight.push((ws[k]! / sum) * g);
         n++;
       }
@@ -112,8 +114,33 @@ export function kuwaharaFilter(
   if (!taps) tapCache.set(key, (taps = buildTaps(grid, o.sectors)));
   const spacing = o.radius / grid;
   const src = spacing > 1.2 ? planes.map((p) => gaussianBlur(p, w, h, 0.5 * spacing)) : planes;
-  const [R, G, B] = src as [Float32Array, Float32Array, Float32Array];
-  const out = [new Float32Array(w * h), new Float32Array(w * h), new Float32Array(w * h)];
+  // Interleaved r, g, b, r²+g²+b² per pixel (one cache line per tap instead of four planes), on
+  // a canvas padded by the longest reach of an ellipse with edge-clamped values, so taps need no
+  // bounds checks.
+  const n = w * h;
+  const pad = Math.ceil(2 * o.radius * Math.max(1, (o.eccentricity + 1) / o.eccentricity)) + 1;
+  const pw = w + 2 * pad;
+  const ph = h + 2 * pad;
+  const px4 = new Float32Array(pw * ph * 4);
+  {
+    const [R, G, B] = src as [Float32Array, Float32Array, Float32Array];
+    for (let yy = 0; yy < ph; yy++) {
+      const sy = yy - pad < 0 ? 0 : yy - pad >= h ? h - 1 : yy - pad;
+      for (let xx = 0; xx < pw; xx++) {
+        const sx = xx - pad < 0 ? 0 : xx - pad >= w ? w - 1 : xx - pad;
+        const i = sy * w + sx;
+        const j = (yy * pw + xx) * 4;
+        const r = R[i]!;
+        const g = G[i]!;
+        const b = B[i]!;
+        px4[j] = r;
+        px4[j + 1] = g;
+        px4[j + 2] = b;
+        px4[j + 3] = r * r + g * g + b * b;
+      }
+    }
+  }
+  const out = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
   const [oR, oG, oB] = out as [Float32Array, Float32Array, Float32Array];
   const S = o.sectors;
   const acc = new Float64Array(S * 5);
@@ -121,82 +148,90 @@ export function kuwaharaFilter(
   const { ux, uy, start, length, sector, weight, count } = taps;
   const alpha = o.eccentricity;
   const q = o.sharpness;
+  const intQ = Number.isInteger(q) ? q : 0;
   const r = o.radius;
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      const i = y * w + x;
-      let ax = r;
-      let ay = 0;
-      let bx = 0;
-      let by = r;
-      if (field) {
-        const A = field.anisotropy[i]!;
-        const a = (r * (alpha + A)) / alpha;
-        const b = (r * alpha) / (alpha + A);
-        const tx = field.tx[i]!;
-        const ty = field.ty[i]!;
-        ax = a * tx;
-        ay = a * ty;
-        bx = -b * ty;
-        by = b * tx;
-      }
-      acc.fill(0);
-      for (let t = 0; t < count; t++) {
-        const u = ux[t]!;
-        const v = uy[t]!;
-        let sx = Math.round(x + u * ax + v * bx);
-        let sy = Math.round(y + u * ay + v * by);
-        sx = sx < 0 ? 0 : sx >= w ? w - 1 : sx;
-        sy = sy < 0 ? 0 : sy >= h ? h - 1 : sy;
-        const j = sy * w + sx;
-        const cr = R[j]!;
-        const cg = G[j]!;
-        const cb = B[j]!;
-        const cq = cr * cr + cg * cg + cb * cb;
-        const s0 = start[t]!;
-        const s1 = s0 + length[t]!;
-        for (let s = s0; s < s1; s++) {
-          const wt = weight[s]!;
-          const k = sector[s]! * 5;
-          acc[k]! += wt;
-          acc[k + 1]! += wt * cr;
-          acc[k + 2]! += wt * cg;
-          acc[k + 3]! += wt * cb;
-          acc[k + 4]! += wt * cq;
+  // Column blocks keep the rows an ellipse spans in cache on wide images.
+  for (let bx0 = 0; bx0 < w; bx0 += BLOCK) {
+    const bx1 = Math.min(w, bx0 + BLOCK);
+    for (let y = 0; y < h; y++) {
+      for (let x = bx0; x < bx1; x++) {
+        const i = y * w + x;
+        let ax = r;
+        let ay = 0;
+        let bx = 0;
+        let by = r;
+        if (field) {
+          const A = field.anisotropy[i]!;
+          const a = (r * (alpha + A)) / alpha;
+          const b = (r * alpha) / (alpha + A);
+          const tx = field.tx[i]!;
+          const ty = field.ty[i]!;
+          ax = a * tx;
+          ay = a * ty;
+          bx = -b * ty;
+          by = b * tx;
         }
-      }
-      let smin = Infinity;
-      for (let k = 0; k < S; k++) {
-        const W = acc[k * 5]!;
-        if (W <= 0) {
-          sig[k] = Infinity;
-          continue;
+        acc.fill(0);
+        // Padded coordinates are positive: +0.5 then truncation rounds.
+        const cx = x + pad + 0.5;
+        const cy = y + pad + 0.5;
+        for (let t = 0; t < count; t++) {
+          const u = ux[t]!;
+          const v = uy[t]!;
+          const sx = (cx + u * ax + v * bx) | 0;
+          const sy = (cy + u * ay + v * by) | 0;
+          const j = (sy * pw + sx) * 4;
+          const cr = px4[j]!;
+          const cg = px4[j + 1]!;
+          const cb = px4[j + 2]!;
+          const cq = px4[j + 3]!;
+          const s0 = start[t]!;
+          const s1 = s0 + length[t]!;
+          for (let s = s0; s < s1; s++) {
+            const wt = weight[s]!;
+            const k = sector[s]!;
+            acc[k]! += wt;
+            acc[k + 1]! += wt * cr;
+            acc[k + 2]! += wt * cg;
+            acc[k + 3]! += wt * cb;
+            acc[k + 4]! += wt * cq;
+          }
         }
-        const mr = acc[k * 5 + 1]! / W;
-        const mg = acc[k * 5 + 2]! / W;
-        const mb = acc[k * 5 + 3]! / W;
-        const v = acc[k * 5 + 4]! / W - (mr * mr + mg * mg + mb * mb);
-        const sd = Math.sqrt(v > 0 ? v : 0);
-        sig[k] = sd;
-        if (sd < smin) smin = sd;
+        let smin = Infinity;
+        for (let k = 0; k < S; k++) {
+          const W = acc[k * 5]!;
+          if (W <= 0) {
+            sig[k] = Infinity;
+            continue;
+          }
+          const mr = acc[k * 5 + 1]! / W;
+          const mg = acc[k * 5 + 2]! / W;
+          const mb = acc[k * 5 + 3]! / W;
+          const v = acc[k * 5 + 4]! / W - (mr * mr + mg * mg + mb * mb);
+          const sd = Math.sqrt(v > 0 ? v : 0);
+          sig[k] = sd;
+          if (sd < smin) smin = sd;
+        }
+        let tw = 0;
+        let vr = 0;
+        let vg = 0;
+        let vb = 0;
+        for (let k = 0; k < S; k++) {
+          const W = acc[k * 5]!;
+          if (W <= 0) continue;
+          const ratio = (smin + 0.004) / (sig[k]! + 0.004);
+          let aw = 1;
+          if (intQ > 0) for (let e = 0; e < intQ; e++) aw *= ratio;
+          else aw = ratio ** q;
+          tw += aw;
+          vr += (aw * acc[k * 5 + 1]!) / W;
+          vg += (aw * acc[k * 5 + 2]!) / W;
+          vb += (aw * acc[k * 5 + 3]!) / W;
+        }
+        oR[i] = vr / tw;
+        oG[i] = vg / tw;
+        oB[i] = vb / tw;
       }
-      let tw = 0;
-      let vr = 0;
-      let vg = 0;
-      let vb = 0;
-      for (let k = 0; k < S; k++) {
-        const W = acc[k * 5]!;
-        if (W <= 0) continue;
-        const ratio = (smin + 0.004) / (sig[k]! + 0.004);
-        const aw = ratio ** q;
-        tw += aw;
-        vr += (aw * acc[k * 5 + 1]!) / W;
-        vg += (aw * acc[k * 5 + 2]!) / W;
-        vb += (aw * acc[k * 5 + 3]!) / W;
-      }
-      oR[i] = vr / tw;
-      oG[i] = vg / tw;
-      oB[i] = vb / tw;
     }
   }
   return out;

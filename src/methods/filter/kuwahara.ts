@@ -1,11 +1,10 @@
 import { z } from 'zod';
-import { throwIfAborted } from '../../core/errors.js';
 import { Image } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
-import { kuwaharaFilter } from './anisotropic-kuwahara.js';
+import { kuwaharaFilter, type KuwaharaOptions } from './anisotropic-kuwahara.js';
 import { pixelsFor } from './relative-size.js';
-import { mapStrips } from './strips.js';
-import { colourStatsTransfer } from './style-colour.js';
+import { mapStripsParallel } from './strip-pool.js';
+import { applyColourShift, colourStatsShift, type ColourShift } from './style-colour.js';
 import { orientationField } from './structure-tensor.js';
 
 /**
@@ -48,27 +47,36 @@ export const kuwahara = defineMethod({
   params,
   async run(ctx, { content, style }, p) {
     const radius = pixelsFor(p.radius, content.width, content.height, 1);
-    const tsigma = pixelsFor(p.tensorSmoothing, content.width, content.height);
-    const recolour = style && p.styleAmount > 0 ? colourStatsTransfer(content, style, p.styleAmount) : undefined;
-    const opts = { radius, sectors: p.sectors, sharpness: p.sharpness, eccentricity: p.eccentricity };
+    const tensorSigma = pixelsFor(p.tensorSmoothing, content.width, content.height);
+    const options: KuwaharaTileOptions = {
+      anisotropic: p.mode === 'anisotropic',
+      passes: p.passes,
+      tensorSigma,
+      kernel: { radius, sectors: p.sectors, sharpness: p.sharpness, eccentricity: p.eccentricity },
+      ...(style && p.styleAmount > 0 && { shift: colourStatsShift(content, style, p.styleAmount) }),
+    };
     // Each pass reaches 2·radius (ellipse) + 3σ (tensor) + 2 (Sobel) pixels.
-    const margin = p.passes * (2 * radius + 3 * tsigma + 2);
-    const out = mapStrips(
-      content,
-      margin,
-      3,
-      (tile) => {
-        let planes = [tile.plane(0), tile.plane(1), tile.plane(2)];
-        for (let k = 0; k < p.passes; k++) {
-          throwIfAborted(ctx.signal);
-          const field = p.mode === 'anisotropic' ? orientationField(planes, tile.width, tile.height, tsigma) : undefined;
-          planes = kuwaharaFilter(planes, tile.width, tile.height, field, opts);
-        }
-        const res = Image.fromPlanes(tile.width, tile.height, planes);
-        return recolour ? recolour(res) : res;
-      },
-      { signal: ctx.signal, progress: ctx.progress },
-    );
-    return { image: out, meta: { radiusPx: radius } };
+    const margin = p.passes * (2 * radius + 3 * tensorSigma + 2);
+    const image = await mapStripsParallel(content, margin, 3, { module: import.meta.url, fn: 'kuwaharaTile', options }, kuwaharaTile, ctx);
+    return { image, meta: { radiusPx: radius } };
   },
 });
+
+export interface KuwaharaTileOptions {
+  anisotropic: boolean;
+  passes: number;
+  tensorSigma: number;
+  kernel: KuwaharaOptions;
+  shift?: ColourShift;
+}
+
+/** One strip of the filter (also run on worker threads). */
+export function kuwaharaTile(tile: Image, _top: number, o: KuwaharaTileOptions): Image {
+  let planes = [tile.plane(0), tile.plane(1), tile.plane(2)];
+  for (let k = 0; k < o.passes; k++) {
+    const field = o.anisotropic ? orientationField(planes, tile.width, tile.height, o.tensorSigma) : undefined;
+    planes = kuwaharaFilter(planes, tile.width, tile.height, field, o.kernel);
+  }
+  const res = Image.fromPlanes(tile.width, tile.height, planes);
+  return o.shift ? applyColourShift(res, o.shift) : res;
+}

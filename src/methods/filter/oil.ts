@@ -5,8 +5,8 @@ import { kuwaharaFilter } from './anisotropic-kuwahara.js';
 import { lineIntegral } from './flow.js';
 import { noisePlane } from './noise.js';
 import { pixelsFor } from './relative-size.js';
-import { mapStrips } from './strips.js';
-import { colourStatsTransfer } from './style-colour.js';
+import { mapStripsParallel } from './strip-pool.js';
+import { applyColourShift, colourStatsShift, type ColourShift } from './style-colour.js';
 import { orientationField } from './structure-tensor.js';
 
 /**
@@ -36,65 +36,76 @@ export const oil = defineMethod({
   params,
   async run(ctx, { content, style }, p) {
     const { width, height } = content;
-    const radius = pixelsFor(p.radius, width, height, 1);
-    const tsigma = pixelsFor(0.25, width, height);
-    const length = pixelsFor(p.brushLength, width, height, 1);
-    const bristle = pixelsFor(p.bristle, width, height, 0.7);
-    const recolour = style && p.styleAmount > 0 ? colourStatsTransfer(content, style, p.styleAmount) : undefined;
-    const seed = ctx.seed;
     const la = (p.lightAngle * Math.PI) / 180;
-    // Light from the chosen side and 45° up; the flat surface's shade is the reference.
-    const lx = Math.cos(la) * Math.SQRT1_2;
-    const ly = -Math.sin(la) * Math.SQRT1_2;
-    const lz = Math.SQRT1_2;
-    const hx = lx;
-    const hy = ly;
-    const hz = lz + 1;
-    const hn = Math.hypot(hx, hy, hz);
-    const margin = 2 * radius + 3 * tsigma + 2 * length + 4;
-    const out = mapStrips(
-      content,
-      margin,
-      3,
-      (tile, top) => {
-        const w = tile.width;
-        const h = tile.height;
-        const n = tile.pixels;
-        const planes = [tile.plane(0), tile.plane(1), tile.plane(2)];
-        const field = orientationField(planes, w, h, tsigma);
-        const colour = kuwaharaFilter(planes, w, h, field, { radius, sectors: 8, sharpness: p.sharpness, eccentricity: 1 });
-        const res = Image.fromPlanes(w, h, colour);
-        const painted = recolour ? recolour(res) : res;
-        if (p.relief <= 0) return painted;
-        // Height field: bristle noise smeared along the flow of the painted colours.
-        const flow = orientationField([painted.plane(0), painted.plane(1), painted.plane(2)], w, h, tsigma);
-        const height = lineIntegral(noisePlane(w, h, top, bristle, 2, seed), flow, length / 2);
-        // Slopes of the height field scale as 1/bristle; multiplying by it keeps relief size-free.
-        const k = 2.5 * p.relief * bristle;
-        const shade = new Float32Array(n);
-        const spec = new Float32Array(n);
-        for (let y = 0; y < h; y++) {
-          for (let x = 0; x < w; x++) {
-            const i = y * w + x;
-            const gx = (height[y * w + (x < w - 1 ? x + 1 : x)]! - height[y * w + (x > 0 ? x - 1 : x)]!) * k;
-            const gy = (height[(y < h - 1 ? y + 1 : y) * w + x]! - height[(y > 0 ? y - 1 : y) * w + x]!) * k;
-            const nl = Math.hypot(gx, gy, 1);
-            const nx = -gx / nl;
-            const ny = -gy / nl;
-            const nz = 1 / nl;
-            shade[i] = (nx * lx + ny * ly + nz * lz) / lz;
-            const ndh = Math.max(0, (nx * hx + ny * hy + nz * hz) / hn);
-            spec[i] = ndh ** 40;
-          }
-        }
-        for (let c = 0; c < 3; c++) {
-          const pl = painted.plane(c);
-          for (let i = 0; i < n; i++) pl[i] = pl[i]! * shade[i]! + p.gloss * spec[i]!;
-        }
-        return painted;
-      },
-      { signal: ctx.signal, progress: ctx.progress },
-    );
-    return out;
+    const o: OilTileOptions = {
+      radius: pixelsFor(p.radius, width, height, 1),
+      tensorSigma: pixelsFor(0.25, width, height),
+      length: pixelsFor(p.brushLength, width, height, 1),
+      bristle: pixelsFor(p.bristle, width, height, 0.7),
+      relief: p.relief,
+      gloss: p.gloss,
+      sharpness: p.sharpness,
+      // Light from the chosen side and 45° up.
+      light: [Math.cos(la) * Math.SQRT1_2, -Math.sin(la) * Math.SQRT1_2, Math.SQRT1_2],
+      seed: ctx.seed,
+      ...(style && p.styleAmount > 0 && { shift: colourStatsShift(content, style, p.styleAmount) }),
+    };
+    const margin = 2 * o.radius + 3 * o.tensorSigma + 2 * o.length + 4;
+    return mapStripsParallel(content, margin, 3, { module: import.meta.url, fn: 'oilTile', options: o }, oilTile, ctx);
   },
 });
+
+export interface OilTileOptions {
+  radius: number;
+  tensorSigma: number;
+  length: number;
+  bristle: number;
+  relief: number;
+  gloss: number;
+  sharpness: number;
+  light: number[];
+  seed: number;
+  shift?: ColourShift;
+}
+
+/** One strip of the filter (also run on worker threads). */
+export function oilTile(tile: Image, top: number, o: OilTileOptions): Image {
+  const w = tile.width;
+  const h = tile.height;
+  const n = tile.pixels;
+  const planes = [tile.plane(0), tile.plane(1), tile.plane(2)];
+  const field = orientationField(planes, w, h, o.tensorSigma);
+  const colour = kuwaharaFilter(planes, w, h, field, { radius: o.radius, sectors: 8, sharpness: o.sharpness, eccentricity: 1 });
+  const res = Image.fromPlanes(w, h, colour);
+  const painted = o.shift ? applyColourShift(res, o.shift) : res;
+  if (o.relief <= 0) return painted;
+  // Height field: bristle noise smeared along the flow of the painted colours.
+  const flow = orientationField(colour, w, h, o.tensorSigma);
+  const height = lineIntegral(noisePlane(w, h, top, o.bristle, 2, o.seed), flow, o.length / 2);
+  // Slopes of the height field scale as 1/bristle; multiplying by it keeps the relief size-free.
+  const k = 2.5 * o.relief * o.bristle;
+  const [lx, ly, lz] = o.light as [number, number, number];
+  const hn = Math.hypot(lx, ly, lz + 1);
+  const [hx, hy, hz] = [lx / hn, ly / hn, (lz + 1) / hn];
+  const shade = new Float32Array(n);
+  const spec = new Float32Array(n);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = y * w + x;
+      const gx = (height[y * w + (x < w - 1 ? x + 1 : x)]! - height[y * w + (x > 0 ? x - 1 : x)]!) * k;
+      const gy = (height[(y < h - 1 ? y + 1 : y) * w + x]! - height[(y > 0 ? y - 1 : y) * w + x]!) * k;
+      const nl = Math.hypot(gx, gy, 1);
+      const nx = -gx / nl;
+      const ny = -gy / nl;
+      const nz = 1 / nl;
+      // Shade relative to the flat surface's, so flat paint keeps its colour.
+      shade[i] = (nx * lx + ny * ly + nz * lz) / lz;
+      spec[i] = Math.max(0, nx * hx + ny * hy + nz * hz) ** 40;
+    }
+  }
+  for (let c = 0; c < 3; c++) {
+    const pl = painted.plane(c);
+    for (let i = 0; i < n; i++) pl[i] = pl[i]! * shade[i]! + o.gloss * spec[i]!;
+  }
+  return painted;
+}

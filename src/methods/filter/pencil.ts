@@ -7,7 +7,7 @@ import { gaussianBlur } from './gaussian.js';
 import { inkAndPaper } from './ink.js';
 import { fractalNoise, streakNoise } from './noise.js';
 import { pixelsFor } from './relative-size.js';
-import { mapStrips } from './strips.js';
+import { mapStripsParallel } from './strip-pool.js';
 import { orientationField } from './structure-tensor.js';
 
 /**
@@ -38,74 +38,93 @@ export const pencil = defineMethod({
   params,
   async run(ctx, { content, style }, p) {
     const { width, height } = content;
-    const sigma = pixelsFor(p.lineWidth, width, height, 0.5);
-    const ts = pixelsFor(0.3, width, height);
-    const sm = pixelsFor(0.3, width, height, 0);
-    const len = pixelsFor(p.strokeLength, width, height, 2);
-    const sw = pixelsFor(p.strokeWidth, width, height, 0.6);
-    const toneSigma = pixelsFor(0.2, width, height, 0);
-    const angle = (p.strokeAngle * Math.PI) / 180;
-    const { ink, paper } = inkAndPaper(style, ctx.rng);
-    const seed = ctx.seed;
-    const margin = 3 * ts + 5 * sigma + 2 * sm + 3 * toneSigma + 4;
-    const out = mapStrips(
-      content,
-      margin,
-      3,
-      (tile, top) => {
-        const w = tile.width;
-        const h = tile.height;
-        const n = tile.pixels;
-        const [r, g, b] = [tile.plane(0), tile.plane(1), tile.plane(2)];
-        const lum = new Float32Array(n);
-        for (let i = 0; i < n; i++) lum[i] = 0.299 * r[i]! + 0.587 * g[i]! + 0.114 * b[i]!;
-        const field = orientationField([r, g, b], w, h, ts);
-        const [g1, g2] = gradientProfileBlur(lum, field, sigma, 1.6);
-        for (let i = 0; i < n; i++) g1[i] = g1[i]! - 0.98 * g2[i]!;
-        const dog = sm > 0.3 ? lineIntegral(g1, field, sm) : g1;
-        const tone = gaussianBlur(lum, w, h, toneSigma);
-        const value = new Float32Array(n);
-        for (let y = 0; y < h; y++) {
-          for (let x = 0; x < w; x++) {
-            const i = y * w + x;
-            const d = dog[i]!;
-            const line = d >= 0 ? 1 : 1 + Math.tanh(p.lineStrength * 10 * d);
-            // Strokes: two layers of streaks, the second crossing, each covering more as it gets darker.
-            const dark = Math.min(1, Math.max(0, (1 - tone[i]!) ** 1.5 * p.shading));
-            const s1 = streakNoise(x, y + top, angle, len, sw, seed);
-            const s2 = streakNoise(x, y + top, angle + 0.5, len, sw, seed + 5);
-            const c1 = Math.min(1, Math.max(0, (dark * 1.2 - (1 - s1)) * 2.5 + dark * 0.15));
-            const c2 = dark > 0.55 ? Math.min(1, Math.max(0, ((dark - 0.55) * 2.2 - (1 - s2)) * 2.5)) : 0;
-            const grainv = 0.93 + 0.07 * fractalNoise(x, y + top, sw * 1.5, 2, seed + 9);
-            const shaded = (1 - 0.75 * c1) * (1 - 0.5 * c2);
-            value[i] = Math.max(0, Math.min(1, line * shaded * grainv));
-          }
-        }
-        const res = new Image(w, h, 3);
-        if (p.mode === 'grey') {
-          for (let c = 0; c < 3; c++) {
-            const pl = res.plane(c);
-            for (let i = 0; i < n; i++) pl[i] = ink[c]! + (paper[c]! - ink[c]!) * value[i]!;
-          }
-          return res;
-        }
-        // Colour: the drawing's lightness, the content's chroma (scaled), on paper white.
-        const lab = rgbToLab(tile);
-        const L = lab.plane(0);
-        const A = lab.plane(1);
-        const B = lab.plane(2);
-        for (let i = 0; i < n; i++) {
-          const v = value[i]!;
-          // Colour is laid down where the pencil marks are, fading to paper where none are.
-          const cover = 0.35 + 0.65 * (1 - v);
-          L[i] = (100 - (100 - L[i]!) * 0.5 * cover) * (0.45 + 0.55 * v);
-          A[i] = A[i]! * p.colourAmount * cover;
-          B[i] = B[i]! * p.colourAmount * cover;
-        }
-        return labToRgb(lab);
-      },
-      { signal: ctx.signal, progress: ctx.progress },
-    );
-    return out;
+    const o: PencilTileOptions = {
+      mode: p.mode,
+      sigma: pixelsFor(p.lineWidth, width, height, 0.5),
+      ts: pixelsFor(0.3, width, height),
+      sm: pixelsFor(0.3, width, height, 0),
+      len: pixelsFor(p.strokeLength, width, height, 2),
+      sw: pixelsFor(p.strokeWidth, width, height, 0.6),
+      toneSigma: pixelsFor(0.2, width, height, 0),
+      angle: (p.strokeAngle * Math.PI) / 180,
+      lineStrength: p.lineStrength,
+      shading: p.shading,
+      colourAmount: p.colourAmount,
+      seed: ctx.seed,
+      ...inkAndPaper(style, ctx.rng),
+    };
+    const margin = 3 * o.ts + 5 * o.sigma + 2 * o.sm + 3 * o.toneSigma + 4;
+    return mapStripsParallel(content, margin, 3, { module: import.meta.url, fn: 'pencilTile', options: o }, pencilTile, ctx);
   },
 });
+
+export interface PencilTileOptions {
+  mode: 'grey' | 'colour';
+  sigma: number;
+  ts: number;
+  sm: number;
+  len: number;
+  sw: number;
+  toneSigma: number;
+  angle: number;
+  lineStrength: number;
+  shading: number;
+  colourAmount: number;
+  seed: number;
+  ink: number[];
+  paper: number[];
+}
+
+/** One strip of the filter (also run on worker threads). */
+export function pencilTile(tile: Image, top: number, o: PencilTileOptions): Image {
+  const w = tile.width;
+  const h = tile.height;
+  const n = tile.pixels;
+  const [r, g, b] = [tile.plane(0), tile.plane(1), tile.plane(2)];
+  const lum = new Float32Array(n);
+  for (let i = 0; i < n; i++) lum[i] = 0.299 * r[i]! + 0.587 * g[i]! + 0.114 * b[i]!;
+  const field = orientationField([r, g, b], w, h, o.ts);
+  const [g1, g2] = gradientProfileBlur(lum, field, o.sigma, 1.6);
+  for (let i = 0; i < n; i++) g1[i] = g1[i]! - 0.98 * g2[i]!;
+  const dog = o.sm > 0.3 ? lineIntegral(g1, field, o.sm) : g1;
+  const tone = gaussianBlur(lum, w, h, o.toneSigma);
+  const value = new Float32Array(n);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = y * w + x;
+      const d = dog[i]!;
+      const line = d >= 0 ? 1 : 1 + Math.tanh(o.lineStrength * 10 * d);
+      // Strokes: two layers of streaks, the second crossing, each covering more as it gets darker.
+      const dark = Math.min(1, Math.max(0, (1 - tone[i]!) ** 1.5 * o.shading));
+      const s1 = streakNoise(x, y + top, o.angle, o.len, o.sw, o.seed);
+      const s2 = streakNoise(x, y + top, o.angle + 0.5, o.len, o.sw, o.seed + 5);
+      const c1 = Math.min(1, Math.max(0, (dark * 1.2 - (1 - s1)) * 2.5 + dark * 0.15));
+      const c2 = dark > 0.55 ? Math.min(1, Math.max(0, ((dark - 0.55) * 2.2 - (1 - s2)) * 2.5)) : 0;
+      const grainv = 0.93 + 0.07 * fractalNoise(x, y + top, o.sw * 1.5, 2, o.seed + 9);
+      const shaded = (1 - 0.75 * c1) * (1 - 0.5 * c2);
+      value[i] = Math.max(0, Math.min(1, line * shaded * grainv));
+    }
+  }
+  const res = new Image(w, h, 3);
+  if (o.mode === 'grey') {
+    for (let c = 0; c < 3; c++) {
+      const pl = res.plane(c);
+      for (let i = 0; i < n; i++) pl[i] = o.ink[c]! + (o.paper[c]! - o.ink[c]!) * value[i]!;
+    }
+    return res;
+  }
+  // Colour: the drawing's lightness, the content's chroma (scaled), on paper white.
+  const lab = rgbToLab(tile);
+  const L = lab.plane(0);
+  const A = lab.plane(1);
+  const B = lab.plane(2);
+  for (let i = 0; i < n; i++) {
+    const v = value[i]!;
+    // Colour is laid down where the pencil marks are, fading to paper where none are.
+    const cover = 0.35 + 0.65 * (1 - v);
+    L[i] = (100 - (100 - L[i]!) * 0.5 * cover) * (0.45 + 0.55 * v);
+    A[i] = A[i]! * o.colourAmount * cover;
+    B[i] = B[i]! * o.colourAmount * cover;
+  }
+  return labToRgb(lab);
+}

@@ -36,27 +36,34 @@ function labStats(img: Image): { mean: number[]; std: number[] } {
   return { mean, std };
 }
 
-/**
- * A function that moves an image's Lab statistics from `content`'s to `style`'s (in place on a
- * tile, so strips of a large image can each be transformed). `amount` blends from 0 (none) to 1.
- */
-export function colourStatsTransfer(content: Image, style: Image, amount = 1): (tile: Image) => Image {
+/** An affine change of Lab channels: v ↦ (v − mean)·gain + mean + offset (plain data, for workers). */
+export interface ColourShift {
+  mean: number[];
+  gain: number[];
+  offset: number[];
+}
+
+/** The shift that moves `content`'s Lab statistics to `style`'s; `amount` blends from 0 (none) to 1. */
+export function colourStatsShift(content: Image, style: Image, amount = 1): ColourShift {
   const cs = labStats(content);
   const ss = labStats(style);
-  const gain = cs.std.map((s, c) => (s > 1e-4 ? ss.std[c]! / s : 1));
-  return (tile) => {
-    const lab = rgbToLab(tile);
-    for (let c = 0; c < 3; c++) {
-      const p = lab.plane(c);
-      const g = 1 + (gain[c]! - 1) * amount;
-      const off = (ss.mean[c]! - cs.mean[c]!) * amount;
-      const m = cs.mean[c]!;
-      for (let i = 0; i < p.length; i++) p[i] = (p[i]! - m) * g + m + off;
-    }
-    const rgb = labToRgb(lab);
-    tile.data.set(rgb.data);
-    return tile;
+  return {
+    mean: cs.mean,
+    gain: cs.std.map((s, c) => 1 + ((s > 1e-4 ? ss.std[c]! / s : 1) - 1) * amount),
+    offset: cs.mean.map((m, c) => (ss.mean[c]! - m) * amount),
   };
+}
+
+/** Apply a colour shift to an RGB tile in place. */
+export function applyColourShift(tile: Image, shift: ColourShift): Image {
+  const lab = rgbToLab(tile);
+  for (let c = 0; c < 3; c++) {
+    const p = lab.plane(c);
+    const { gain, offset, mean } = shift;
+    for (let i = 0; i < p.length; i++) p[i] = (p[i]! - mean[c]!) * gain[c]! + mean[c]! + offset[c]!;
+  }
+  tile.data.set(labToRgb(lab).data);
+  return tile;
 }
 
 /** The `k` dominant colours of `img` (RGB triples, flattened), by seeded k-means in Lab. */

@@ -5,7 +5,7 @@ import { defineMethod } from '../../core/registry.js';
 import { domainTransformSmooth } from './domain-transform.js';
 import { gaussianBlur } from './gaussian.js';
 import { pixelsFor } from './relative-size.js';
-import { mapStrips } from './strips.js';
+import { mapStripsParallel } from './strip-pool.js';
 import { dominantColours } from './style-colour.js';
 
 /**
@@ -35,61 +35,78 @@ export const toon = defineMethod({
   params,
   async run(ctx, { content, style }, p) {
     const { width, height } = content;
-    const sigmaS = pixelsFor(p.smoothing, width, height, 1);
-    const sigmaE = pixelsFor(p.edgeWidth, width, height, 0);
-    const palette = style ? paletteLab(dominantColours(style, p.paletteSize, ctx.rng)) : undefined;
-    const margin = 3 * sigmaS + 3 * 1.6 * sigmaE + 2;
-    const out = mapStrips(
-      content,
-      margin,
-      3,
-      (tile) => {
-        const w = tile.width;
-        const h = tile.height;
-        const n = tile.pixels;
-        const lab = rgbToLab(tile);
-        const scaled = [0, 1, 2].map((c) => {
-          const q = lab.plane(c).slice();
-          for (let i = 0; i < n; i++) q[i]! /= 100;
-          return q;
-        });
-        const [L, A, B] = domainTransformSmooth(scaled, w, h, sigmaS, p.colourRange, p.iterations) as [Float32Array, Float32Array, Float32Array];
-        let edges: Float32Array | undefined;
-        if (sigmaE > 0.3) {
-          const g1 = gaussianBlur(L, w, h, sigmaE);
-          const g2 = gaussianBlur(L, w, h, 1.6 * sigmaE);
-          edges = g1;
-          for (let i = 0; i < n; i++) {
-            const d = g1[i]! - 0.98 * g2[i]!;
-            edges[i] = d > 0 ? 1 : 1 + Math.tanh(p.edgeSteepness * d);
-          }
-        }
-        const res = new Image(w, h, 3);
-        const [oL, oA, oB] = [res.plane(0), res.plane(1), res.plane(2)];
-        const dq = 1 / p.levels;
-        for (let i = 0; i < n; i++) {
-          const l = L[i]!;
-          const nearest = (Math.floor(l / dq) + 0.5) * dq;
-          let q = nearest + (dq / 2) * Math.tanh(p.bandSharpness * p.levels * (l - nearest));
-          let a = A[i]!;
-          let b = B[i]!;
-          if (palette) {
-            const k = nearestLab(palette, l * 100, a * 100, b * 100);
-            a = palette[k * 3 + 1]! / 100;
-            b = palette[k * 3 + 2]! / 100;
-          }
-          if (edges) q *= edges[i]!;
-          oL[i] = q * 100;
-          oA[i] = a * 100 * (edges ? edges[i]! : 1);
-          oB[i] = b * 100 * (edges ? edges[i]! : 1);
-        }
-        return labToRgb(res);
-      },
-      { signal: ctx.signal, progress: ctx.progress },
-    );
-    return out;
+    const o: ToonTileOptions = {
+      sigmaS: pixelsFor(p.smoothing, width, height, 1),
+      sigmaR: p.colourRange,
+      iterations: p.iterations,
+      sigmaE: pixelsFor(p.edgeWidth, width, height, 0),
+      edgeSteepness: p.edgeSteepness,
+      levels: p.levels,
+      bandSharpness: p.bandSharpness,
+      ...(style && { palette: Array.from(paletteLab(dominantColours(style, p.paletteSize, ctx.rng))) }),
+    };
+    const margin = 3 * o.sigmaS + 3 * 1.6 * o.sigmaE + 2;
+    return mapStripsParallel(content, margin, 3, { module: import.meta.url, fn: 'toonTile', options: o }, toonTile, ctx);
   },
 });
+
+export interface ToonTileOptions {
+  sigmaS: number;
+  sigmaR: number;
+  iterations: number;
+  sigmaE: number;
+  edgeSteepness: number;
+  levels: number;
+  bandSharpness: number;
+  /** Lab triples of the style's palette. */
+  palette?: number[];
+}
+
+/** One strip of the filter (also run on worker threads). */
+export function toonTile(tile: Image, _top: number, o: ToonTileOptions): Image {
+  const w = tile.width;
+  const h = tile.height;
+  const n = tile.pixels;
+  const lab = rgbToLab(tile);
+  const scaled = [0, 1, 2].map((c) => {
+    const q = lab.plane(c).slice();
+    for (let i = 0; i < n; i++) q[i]! /= 100;
+    return q;
+  });
+  const [L, A, B] = domainTransformSmooth(scaled, w, h, o.sigmaS, o.sigmaR, o.iterations) as [Float32Array, Float32Array, Float32Array];
+  let edges: Float32Array | undefined;
+  if (o.sigmaE > 0.3) {
+    const g1 = gaussianBlur(L, w, h, o.sigmaE);
+    const g2 = gaussianBlur(L, w, h, 1.6 * o.sigmaE);
+    edges = g1;
+    for (let i = 0; i < n; i++) {
+      const d = g1[i]! - 0.98 * g2[i]!;
+      edges[i] = d > 0 ? 1 : 1 + Math.tanh(o.edgeSteepness * d);
+    }
+  }
+  const res = new Image(w, h, 3);
+  const [oL, oA, oB] = [res.plane(0), res.plane(1), res.plane(2)];
+  const dq = 1 / o.levels;
+  const palette = o.palette;
+  for (let i = 0; i < n; i++) {
+    const l = L[i]!;
+    const nearest = (Math.floor(l / dq) + 0.5) * dq;
+    let q = nearest + (dq / 2) * Math.tanh(o.bandSharpness * o.levels * (l - nearest));
+    let a = A[i]!;
+    let b = B[i]!;
+    if (palette) {
+      const k = nearestLab(palette, l * 100, a * 100, b * 100);
+      a = palette[k * 3 + 1]! / 100;
+      b = palette[k * 3 + 2]! / 100;
+    }
+    const e = edges ? edges[i]! : 1;
+    q *= e;
+    oL[i] = q * 100;
+    oA[i] = a * 100 * e;
+    oB[i] = b * 100 * e;
+  }
+  return labToRgb(res);
+}
 
 function paletteLab(rgb: Float32Array): Float32Array {
   const k = rgb.length / 3;
@@ -101,7 +118,7 @@ function paletteLab(rgb: Float32Array): Float32Array {
   return out;
 }
 
-function nearestLab(pal: Float32Array, l: number, a: number, b: number): number {
+function nearestLab(pal: ArrayLike<number>, l: number, a: number, b: number): number {
   let best = 0;
   let bd = Infinity;
   for (let c = 0; c < pal.length / 3; c++) {

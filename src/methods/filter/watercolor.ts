@@ -4,8 +4,8 @@ import { defineMethod } from '../../core/registry.js';
 import { domainTransformSmooth } from './domain-transform.js';
 import { fractalNoise, noisePlane, streakNoise } from './noise.js';
 import { pixelsFor } from './relative-size.js';
-import { mapStrips } from './strips.js';
-import { colourStatsTransfer } from './style-colour.js';
+import { mapStripsParallel } from './strip-pool.js';
+import { applyColourShift, colourStatsShift, type ColourShift } from './style-colour.js';
 
 /**
  * Watercolour (Bousseau, Kaplan, Thollot & Sillion 2006, "Interactive watercolor rendering with
@@ -36,85 +36,104 @@ export const watercolor = defineMethod({
   params,
   async run(ctx, { content, style }, p) {
     const { width, height } = content;
-    const sigmaS = pixelsFor(p.abstraction, width, height, 1);
-    const wob = pixelsFor(p.wobble, width, height, 0);
-    const grain = pixelsFor(p.paperScale, width, height, 0.7);
-    const turbScale = pixelsFor(8, width, height, 4);
-    const recolour = style && p.styleAmount > 0 ? colourStatsTransfer(content, style, p.styleAmount) : undefined;
-    const seed = ctx.seed;
-    const margin = 3 * sigmaS + wob + 4;
-    const out = mapStrips(
-      content,
-      margin,
-      3,
-      (tile, top) => {
-        const w = tile.width;
-        const h = tile.height;
-        const n = tile.pixels;
-        const src = recolour ? recolour(tile.clone()) : tile;
-        const abstracted = domainTransformSmooth([src.plane(0), src.plane(1), src.plane(2)], w, h, sigmaS, p.colourRange, 3);
-        // Paper height: fine grain plus fibres (long thin streaks in random directions).
-        const paperH = noisePlane(w, h, top, grain, 3, seed);
-        for (let y = 0; y < h; y++) {
-          for (let x = 0; x < w; x++) {
-            const i = y * w + x;
-            const f1 = streakNoise(x, y + top, 0.6, grain * 12, grain * 0.8, seed + 11);
-            const f2 = streakNoise(x, y + top, 2.3, grain * 12, grain * 0.8, seed + 13);
-            paperH[i] = 0.6 * paperH[i]! + 0.2 * f1 + 0.2 * f2;
-          }
-        }
-        // Wobbling: sample the washes displaced by the paper's low-frequency gradient.
-        const res = new Image(w, h, 3);
-        const outP = [res.plane(0), res.plane(1), res.plane(2)];
-        const wob0 = new Float32Array(n * 3);
-        for (let y = 0; y < h; y++) {
-          for (let x = 0; x < w; x++) {
-            const i = y * w + x;
-            const ox = wob * (2 * fractalNoise(x, y + top, grain * 6, 2, seed + 21) - 1);
-            const oy = wob * (2 * fractalNoise(x, y + top, grain * 6, 2, seed + 22) - 1);
-            let sx = Math.round(x + ox);
-            let sy = Math.round(y + oy);
-            sx = sx < 0 ? 0 : sx >= w ? w - 1 : sx;
-            sy = sy < 0 ? 0 : sy >= h ? h - 1 : sy;
-            const j = sy * w + sx;
-            for (let c = 0; c < 3; c++) wob0[c * n + i] = abstracted[c]![j]!;
-          }
-        }
-        for (let y = 0; y < h; y++) {
-          for (let x = 0; x < w; x++) {
-            const i = y * w + x;
-            // Edge darkening: pigment gathers where the wash changes (colour gradient magnitude).
-            const xm = x > 0 ? i - 1 : i;
-            const xp = x < w - 1 ? i + 1 : i;
-            const ym = y > 0 ? i - w : i;
-            const yp = y < h - 1 ? i + w : i;
-            let g = 0;
-            for (let c = 0; c < 3; c++) {
-              const q = c * n;
-              g += Math.abs(wob0[q + xp]! - wob0[q + xm]!) + Math.abs(wob0[q + yp]! - wob0[q + ym]!);
-            }
-            const turb = fractalNoise(x, y + top, turbScale, 3, seed + 31) - 0.5;
-            const gran = fractalNoise(x, y + top, grain * 0.7, 2, seed + 41) - 0.5;
-            const d =
-              1 +
-              p.edgeDarkening * Math.min(1, g * 2) * 0.5 +
-              p.turbulence * turb +
-              p.granulation * gran * 0.8 +
-              p.paper * (paperH[i]! - 0.5) * 0.6;
-            // Emboss the paper: light from the top left.
-            const hx = x < w - 1 ? paperH[i + 1]! - paperH[i]! : 0;
-            const hy = y < h - 1 ? paperH[i + w]! - paperH[i]! : 0;
-            const emboss = 1 - p.paper * 0.35 * (hx + hy);
-            for (let c = 0; c < 3; c++) {
-              const cv = wob0[c * n + i]!;
-              outP[c]![i] = (cv - (cv - cv * cv) * (d - 1)) * emboss;
-            }
-          }
-        }
-        return res;
-      },
-      { signal: ctx.signal, progress: ctx.progress },
-    );
-    return out;
+    const o: WatercolorTileOptions = {
+      sigmaS: pixelsFor(p.abstraction, width, height, 1),
+      colourRange: p.colourRange,
+      wob: pixelsFor(p.wobble, width, height, 0),
+      grain: pixelsFor(p.paperScale, width, height, 0.7),
+      turbScale: pixelsFor(8, width, height, 4),
+      edgeDarkening: p.edgeDarkening,
+      turbulence: p.turbulence,
+      granulation: p.granulation,
+      paper: p.paper,
+      seed: ctx.seed,
+      ...(style && p.styleAmount > 0 && { shift: colourStatsShift(content, style, p.styleAmount) }),
+    };
+    const margin = 3 * o.sigmaS + o.wob + 4;
+    return mapStripsParallel(content, margin, 3, { module: import.meta.url, fn: 'watercolorTile', options: o }, watercolorTile, ctx);
   },
 });
+
+export interface WatercolorTileOptions {
+  sigmaS: number;
+  colourRange: number;
+  wob: number;
+  grain: number;
+  turbScale: number;
+  edgeDarkening: number;
+  turbulence: number;
+  granulation: number;
+  paper: number;
+  seed: number;
+  shift?: ColourShift;
+}
+
+/** One strip of the filter (also run on worker threads). */
+export function watercolorTile(tile: Image, top: number, o: WatercolorTileOptions): Image {
+  const w = tile.width;
+  const h = tile.height;
+  const n = tile.pixels;
+  const src = o.shift ? applyColourShift(tile.clone(), o.shift) : tile;
+  const abstracted = domainTransformSmooth([src.plane(0), src.plane(1), src.plane(2)], w, h, o.sigmaS, o.colourRange, 3);
+  // Paper height: fine grain plus fibres (long thin streaks in random directions).
+  const paperH = noisePlane(w, h, top, o.grain, 3, o.seed);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = y * w + x;
+      const f1 = streakNoise(x, y + top, 0.6, o.grain * 12, o.grain * 0.8, o.seed + 11);
+      const f2 = streakNoise(x, y + top, 2.3, o.grain * 12, o.grain * 0.8, o.seed + 13);
+      paperH[i] = 0.6 * paperH[i]! + 0.2 * f1 + 0.2 * f2;
+    }
+  }
+  const step = Math.max(1, Math.round(o.grain));
+  // Wobbling: sample the washes displaced by the paper's low-frequency gradient.
+  const res = new Image(w, h, 3);
+  const outP = [res.plane(0), res.plane(1), res.plane(2)];
+  const wob0 = new Float32Array(n * 3);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = y * w + x;
+      const ox = o.wob * (2 * fractalNoise(x, y + top, o.grain * 6, 2, o.seed + 21) - 1);
+      const oy = o.wob * (2 * fractalNoise(x, y + top, o.grain * 6, 2, o.seed + 22) - 1);
+      let sx = Math.round(x + ox);
+      let sy = Math.round(y + oy);
+      sx = sx < 0 ? 0 : sx >= w ? w - 1 : sx;
+      sy = sy < 0 ? 0 : sy >= h ? h - 1 : sy;
+      const j = sy * w + sx;
+      for (let c = 0; c < 3; c++) wob0[c * n + i] = abstracted[c]![j]!;
+    }
+  }
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = y * w + x;
+      // Edge darkening: pigment gathers where the wash changes (colour gradient magnitude).
+      // Differences over a size-relative step so that the dark rim scales with the image.
+      const xm = y * w + (x >= step ? x - step : 0);
+      const xp = y * w + (x + step < w ? x + step : w - 1);
+      const ym = (y >= step ? y - step : 0) * w + x;
+      const yp = (y + step < h ? y + step : h - 1) * w + x;
+      let g = 0;
+      for (let c = 0; c < 3; c++) {
+        const q = c * n;
+        g += Math.abs(wob0[q + xp]! - wob0[q + xm]!) + Math.abs(wob0[q + yp]! - wob0[q + ym]!);
+      }
+      const turb = fractalNoise(x, y + top, o.turbScale, 3, o.seed + 31) - 0.5;
+      const gran = fractalNoise(x, y + top, o.grain * 0.7, 2, o.seed + 41) - 0.5;
+      const d =
+        1 +
+        o.edgeDarkening * Math.min(1, g * 2) * 0.5 +
+        o.turbulence * turb +
+        o.granulation * gran * 0.8 +
+        o.paper * (paperH[i]! - 0.5) * 0.6;
+      // Emboss the paper: light from the top left.
+      const hx = x < w - 1 ? paperH[i + 1]! - paperH[i]! : 0;
+      const hy = y < h - 1 ? paperH[i + w]! - paperH[i]! : 0;
+      const emboss = 1 - o.paper * 0.3 * (hx + hy) * o.grain;
+      for (let c = 0; c < 3; c++) {
+        const cv = wob0[c * n + i]!;
+        outP[c]![i] = (cv - (cv - cv * cv) * (d - 1)) * emboss;
+      }
+    }
+  }
+  return res;
+}

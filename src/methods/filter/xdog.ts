@@ -5,7 +5,7 @@ import { gradientProfileBlur, lineIntegral } from './flow.js';
 import { gaussianBlur } from './gaussian.js';
 import { hatchCoverage, inkAndPaper } from './ink.js';
 import { pixelsFor } from './relative-size.js';
-import { mapStrips } from './strips.js';
+import { mapStripsParallel } from './strip-pool.js';
 import { orientationField } from './structure-tensor.js';
 
 /**
@@ -39,54 +39,72 @@ export const xdog = defineMethod({
   params,
   async run(ctx, { content, style }, p) {
     const { width, height } = content;
-    const sigma = pixelsFor(p.sigma, width, height, 0.5);
-    const sm = pixelsFor(p.flowSmoothing, width, height, 0);
-    const ts = pixelsFor(p.tensorSmoothing, width, height);
-    const spacing = pixelsFor(p.hatchSpacing, width, height, 2);
-    const { ink, paper } = inkAndPaper(style, ctx.rng);
-    const margin = 3 * ts + 3 * p.k * sigma + 2 * sm + 2 * spacing + 4;
-    const out = mapStrips(
-      content,
-      margin,
-      3,
-      (tile, top) => {
-        const drawing = xdogPlane(tile, { sigma, k: p.k, p: p.sharpen, sm, ts });
-        const w = tile.width;
-        const n = tile.pixels;
-        const value = new Float32Array(n);
-        const eps = p.mode === 'tone' ? p.threshold : 0;
-        for (let i = 0; i < n; i++) {
-          const s = drawing.sharpened[i]!;
-          value[i] = s >= eps ? 1 : 1 + Math.tanh(p.steepness * (s - eps));
-        }
-        if (p.mode === 'hatch') {
-          const tone = gaussianBlur(drawing.lum, w, tile.height, spacing);
-          const angles = [Math.PI / 4, -Math.PI / 4, 0, Math.PI / 2];
-          for (let i = 0; i < n; i++) {
-            const x = i % w;
-            const y = (i - x) / w + top;
-            let light = 1;
-            for (let l = 0; l < p.hatchLevels; l++) {
-              // Layer l starts below tone 0.6·(levels − l)/levels, fading in over 0.1.
-              const start = (0.6 * (p.hatchLevels - l)) / p.hatchLevels;
-              const amount = Math.min(1, Math.max(0, (start - tone[i]!) / 0.1));
-              if (amount > 0) light *= 1 - amount * hatchCoverage(x, y, angles[l]!, spacing, Math.max(1, spacing * 0.25));
-            }
-            value[i] = value[i]! * light;
-          }
-        }
-        const res = new Image(w, tile.height, 3);
-        for (let c = 0; c < 3; c++) {
-          const pl = res.plane(c);
-          for (let i = 0; i < n; i++) pl[i] = ink[c]! + (paper[c]! - ink[c]!) * value[i]!;
-        }
-        return res;
-      },
-      { signal: ctx.signal, progress: ctx.progress },
-    );
-    return out;
+    const o: XdogTileOptions = {
+      mode: p.mode,
+      sigma: pixelsFor(p.sigma, width, height, 0.5),
+      k: p.k,
+      p: p.sharpen,
+      eps: p.mode === 'tone' ? p.threshold : 0,
+      phi: p.steepness,
+      sm: pixelsFor(p.flowSmoothing, width, height, 0),
+      ts: pixelsFor(p.tensorSmoothing, width, height),
+      spacing: pixelsFor(p.hatchSpacing, width, height, 2),
+      levels: p.hatchLevels,
+      ...inkAndPaper(style, ctx.rng),
+    };
+    const margin = 3 * o.ts + 3 * o.k * o.sigma + 2 * o.sm + 2 * o.spacing + 4;
+    return mapStripsParallel(content, margin, 3, { module: import.meta.url, fn: 'xdogTile', options: o }, xdogTile, ctx);
   },
 });
+
+export interface XdogTileOptions {
+  mode: 'lines' | 'tone' | 'hatch';
+  sigma: number;
+  k: number;
+  p: number;
+  eps: number;
+  phi: number;
+  sm: number;
+  ts: number;
+  spacing: number;
+  levels: number;
+  ink: number[];
+  paper: number[];
+}
+
+/** One strip of the filter (also run on worker threads). */
+export function xdogTile(tile: Image, top: number, o: XdogTileOptions): Image {
+  const drawing = xdogPlane(tile, o);
+  const w = tile.width;
+  const n = tile.pixels;
+  const value = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const s = drawing.sharpened[i]!;
+    value[i] = s >= o.eps ? 1 : 1 + Math.tanh(o.phi * (s - o.eps));
+  }
+  if (o.mode === 'hatch') {
+    const tone = gaussianBlur(drawing.lum, w, tile.height, o.spacing);
+    const angles = [Math.PI / 4, -Math.PI / 4, 0, Math.PI / 2];
+    for (let i = 0; i < n; i++) {
+      const x = i % w;
+      const y = (i - x) / w + top;
+      let light = 1;
+      for (let l = 0; l < o.levels; l++) {
+        // Layer l starts below tone 0.6·(levels − l)/levels, fading in over 0.1.
+        const start = (0.6 * (o.levels - l)) / o.levels;
+        const amount = Math.min(1, Math.max(0, (start - tone[i]!) / 0.1));
+        if (amount > 0) light *= 1 - amount * hatchCoverage(x, y, angles[l]!, o.spacing, Math.max(1, o.spacing * 0.25));
+      }
+      value[i] = value[i]! * light;
+    }
+  }
+  const res = new Image(w, tile.height, 3);
+  for (let c = 0; c < 3; c++) {
+    const pl = res.plane(c);
+    for (let i = 0; i < n; i++) pl[i] = o.ink[c]! + (o.paper[c]! - o.ink[c]!) * value[i]!;
+  }
+  return res;
+}
 
 /** Luma and the flow-smoothed sharpened image S of a tile. */
 function xdogPlane(tile: Image, o: { sigma: number; k: number; p: number; sm: number; ts: number }): { lum: Float32Array; sharpened: Float32Array } {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Image } from '../../../src/core/image.js';
 import { runMethod } from '../../../src/core/stylize.js';
 import { kuwaharaFilter } from '../../../src/methods/filter/anisotropic-kuwahara.js';
-import { mapStrips } from '../../../src/methods/filter/strips.js';
+import { mapStripsParallel } from '../../../src/methods/filter/strip-pool.js';
 import { orientationField } from '../../../src/methods/filter/structure-tensor.js';
 import { kuwahara } from '../../../src/methods/filter/kuwahara.js';
 import { Rng } from '../../../src/core/rng.js';
@@ -56,16 +56,17 @@ describe('filter.kuwahara', () => {
     });
   }
 
-  it('gives the same pixels in strips as in one piece', () => {
+  it('gives the same pixels in strips as in one piece', async () => {
     const img = noisyStep(48, 96, 0.1);
     const opts = { radius: 3, sectors: 8, sharpness: 8, eccentricity: 1 };
-    const run = (tile: Image) => {
+    const run = (tile: Image, _top: number, _o: unknown) => {
       const planes = [tile.plane(0), tile.plane(1), tile.plane(2)];
       const field = orientationField(planes, tile.width, tile.height, 1);
       return Image.fromPlanes(tile.width, tile.height, kuwaharaFilter(planes, tile.width, tile.height, field, opts));
     };
-    const whole = run(img);
-    const strips = mapStrips(img, 2 * 3 + 3 + 2 + 4, 3, run, { stripPixels: 48 * 20 });
+    const whole = run(img, 0, undefined);
+    const job = { module: '', fn: '', options: undefined };
+    const strips = await mapStripsParallel(img, 2 * 3 + 3 + 2 + 4, 3, job, run, { threads: 1, maxStripPixels: 48 * 20 });
     let maxDiff = 0;
     for (let i = 0; i < whole.data.length; i++) maxDiff = Math.max(maxDiff, Math.abs(whole.data[i]! - strips.data[i]!));
     expect(maxDiff).toBeLessThan(1e-5);
