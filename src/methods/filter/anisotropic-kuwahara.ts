@@ -15,7 +15,7 @@ import type { OrientationField } from './structure-tensor.js';
  * The sector weights depend only on the tap, so they are tabulated once.
  */
 
-const GRID = 5;
+const GRID = 4;
 /** Width of the column blocks the image is swept in. */
 const BLOCK = 128;
 
@@ -27,6 +27,8 @@ export interface KuwaharaOptions {
   sharpness: number;
   /** Eccentricity tuning α: larger gives rounder ellipses. */
   eccentricity: number;
+  /** Taps per radius of the sampling grid (default 4); fewer is faster and softer. */
+  grid?: number;
 }
 
 interface TapTable {
@@ -50,38 +52,38 @@ function buildTaps(grid: number, sectors: number): TapTable {
   const length: number[] = [];
   const sector: number[] = [];
   const weight: number[] = [];
+  const addTap = (x: number, y: number) => {
+    const ws: number[] = [];
+    let sum = 0;
+    for (let k = 0; k < sectors; k++) {
+      // Rotate so sector k points along +y, then the polynomial max(0, y + ζ − η x²)².
+      const ang = (2 * Math.PI * k) / sectors;
+      const c = Math.cos(ang);
+      const s = Math.sin(ang);
+      const rx = c * x + s * y;
+      const ry = -s * x + c * y;
+      const z = Math.max(0, ry + zeta - eta * rx * rx);
+      ws.push(z * z);
+      sum += z * z;
+    }
+    const g = Math.exp(-2 * (x * x + y * y));
+    ux.push(x);
+    uy.push(y);
+    start.push(sector.length);
+    let n = 0;
+    for (let k = 0; k < sectors && sum > 0; k++) {
+      if (ws[k]! <= 0) continue;
+      sector.push(k * 5);
+      weight.push((ws[k]! / sum) * g);
+      n++;
+    }
+    length.push(n);
+  };
   for (let j = -grid; j <= grid; j++) {
     for (let i = -grid; i <= grid; i++) {
       const x = i / grid;
       const y = j / grid;
-      const r2 = x * x + y * y;
-      if (r2 > 1 + 1e-9) continue;
-      const ws: number[] = [];
-      let sum = 0;
-      for (let k = 0; k < sectors; k++) {
-        // Rotate so sector k points along +y, then the polynomial max(0, y + ζ − η x²)².
-        const ang = (2 * Math.PI * k) / sectors;
-        const c = Math.cos(ang);
-        const s = Math.sin(ang);
-        const rx = c * x + s * y;
-        const ry = -s * x + c * y;
-        const z = Math.max(0, ry + zeta - eta * rx * rx);
-        ws.push(z * z);
-        sum += z * z;
-      }
-      if (sum <= 0) continue;
-      const g = Math.exp(-2 * r2);
-      ux.push(x);
-      uy.push(y);
-      start.push(sector.length);
-      let n = 0;
-      for (let k = 0; k < sectors; k++) {
-        if (ws[k]! <= 0) continue;
-        sector.push(k * 5);
-        weight.push((ws[k]! / sum) * g);
-        n++;
-      }
-      length.push(n);
+      if (x * x + y * y <= 1 + 1e-9) addTap(x, y);
     }
   }
   return {
@@ -108,7 +110,7 @@ export function kuwaharaFilter(
   field: OrientationField | undefined,
   o: KuwaharaOptions,
 ): Float32Array[] {
-  const grid = Math.max(1, Math.min(GRID, Math.round(o.radius)));
+  const grid = Math.max(1, Math.min(o.grid ?? GRID, Math.round(o.radius)));
   const key = `${grid}/${o.sectors}`;
   let taps = tapCache.get(key);
   if (!taps) tapCache.set(key, (taps = buildTaps(grid, o.sectors)));

@@ -8,18 +8,23 @@ import type { OrientationField } from './structure-tensor.js';
  * per pixel stays constant as images grow; the source is pre-blurred by half a spacing first.
  */
 
+/** Bilinear sample at (x, y), clamped to the plane; integer arithmetic for the indices. */
 function bilinear(p: Float32Array, w: number, h: number, x: number, y: number): number {
   x = x < 0 ? 0 : x > w - 1 ? w - 1 : x;
   y = y < 0 ? 0 : y > h - 1 ? h - 1 : y;
   const x0 = x | 0;
   const y0 = y | 0;
-  const x1 = x0 + 1 < w ? x0 + 1 : x0;
-  const y1 = y0 + 1 < h ? y0 + 1 : y0;
+  const dx = x0 + 1 < w ? 1 : 0;
+  const dy = y0 + 1 < h ? w : 0;
   const fx = x - x0;
   const fy = y - y0;
-  const a = p[y0 * w + x0]! + (p[y0 * w + x1]! - p[y0 * w + x0]!) * fx;
-  const b = p[y1 * w + x0]! + (p[y1 * w + x1]! - p[y1 * w + x0]!) * fx;
-  return a + (b - a) * fy;
+  const i = y0 * w + x0;
+  const a = p[i]!;
+  const b = p[i + dx]!;
+  const c = p[i + dy]!;
+  const d = p[i + dy + dx]!;
+  const top = a + (b - a) * fx;
+  return top + (c + (d - c) * fx - top) * fy;
 }
 
 /** Spacing of samples for a Gaussian of `sigma`: one pixel, or a third of sigma when larger. */
@@ -102,7 +107,7 @@ export function lineIntegral(src: Float32Array, field: OrientationField, sigma: 
           px += vx * step;
           py += vy * step;
           if (px < 0 || py < 0 || px > w - 1 || py > h - 1) break;
-          const j = Math.round(py) * w + Math.round(px);
+          const j = ((py + 0.5) | 0) * w + ((px + 0.5) | 0);
           let nx = tx[j]!;
           let ny = ty[j]!;
           if (nx * vx + ny * vy < 0) {

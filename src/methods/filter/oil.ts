@@ -75,13 +75,13 @@ export function oilTile(tile: Image, top: number, o: OilTileOptions): Image {
   const n = tile.pixels;
   const planes = [tile.plane(0), tile.plane(1), tile.plane(2)];
   const field = orientationField(planes, w, h, o.tensorSigma);
-  const colour = kuwaharaFilter(planes, w, h, field, { radius: o.radius, sectors: 8, sharpness: o.sharpness, eccentricity: 1 });
+  // A coarser tap grid than filter.kuwahara's: the brush texture hides the difference.
+  const colour = kuwaharaFilter(planes, w, h, field, { radius: o.radius, sectors: 8, sharpness: o.sharpness, eccentricity: 1, grid: 3 });
   const res = Image.fromPlanes(w, h, colour);
   const painted = o.shift ? applyColourShift(res, o.shift) : res;
   if (o.relief <= 0) return painted;
-  // Height field: bristle noise smeared along the flow of the painted colours.
-  const flow = orientationField(colour, w, h, o.tensorSigma);
-  const height = lineIntegral(noisePlane(w, h, top, o.bristle, 2, o.seed), flow, o.length / 2);
+  // Height field: bristle noise smeared along the flow (the same field the colours followed).
+  const height = lineIntegral(noisePlane(w, h, top, o.bristle, 2, o.seed), field, o.length / 2);
   // Slopes of the height field scale as 1/bristle; multiplying by it keeps the relief size-free.
   const k = 2.5 * o.relief * o.bristle;
   const [lx, ly, lz] = o.light as [number, number, number];
@@ -94,13 +94,18 @@ export function oilTile(tile: Image, top: number, o: OilTileOptions): Image {
       const i = y * w + x;
       const gx = (height[y * w + (x < w - 1 ? x + 1 : x)]! - height[y * w + (x > 0 ? x - 1 : x)]!) * k;
       const gy = (height[(y < h - 1 ? y + 1 : y) * w + x]! - height[(y > 0 ? y - 1 : y) * w + x]!) * k;
-      const nl = Math.hypot(gx, gy, 1);
+      const nl = Math.sqrt(gx * gx + gy * gy + 1);
       const nx = -gx / nl;
       const ny = -gy / nl;
       const nz = 1 / nl;
       // Shade relative to the flat surface's, so flat paint keeps its colour.
       shade[i] = (nx * lx + ny * ly + nz * lz) / lz;
-      spec[i] = Math.max(0, nx * hx + ny * hy + nz * hz) ** 40;
+      // Specular (n·h)^40 by squaring: x^40 = x^32 · x^8.
+      const c1 = Math.max(0, nx * hx + ny * hy + nz * hz);
+      const c2 = c1 * c1;
+      const c8 = c2 * c2 * c2 * c2;
+      const c32 = c8 * c8 * c8 * c8;
+      spec[i] = c32 * c8;
     }
   }
   for (let c = 0; c < 3; c++) {

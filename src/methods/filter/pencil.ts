@@ -5,7 +5,7 @@ import { defineMethod } from '../../core/registry.js';
 import { gradientProfileBlur, lineIntegral } from './flow.js';
 import { gaussianBlur } from './gaussian.js';
 import { inkAndPaper } from './ink.js';
-import { fractalNoise, streakNoise } from './noise.js';
+import { streakNoise, valueNoise } from './noise.js';
 import { pixelsFor } from './relative-size.js';
 import { mapStripsParallel } from './strip-pool.js';
 import { orientationField } from './structure-tensor.js';
@@ -95,12 +95,13 @@ export function pencilTile(tile: Image, top: number, o: PencilTileOptions): Imag
       const d = dog[i]!;
       const line = d >= 0 ? 1 : 1 + Math.tanh(o.lineStrength * 10 * d);
       // Strokes: two layers of streaks, the second crossing, each covering more as it gets darker.
-      const dark = Math.min(1, Math.max(0, (1 - tone[i]!) ** 1.5 * o.shading));
+      const t = 1 - tone[i]!;
+      const dark = Math.min(1, Math.max(0, t * Math.sqrt(t > 0 ? t : 0) * o.shading));
       const s1 = streakNoise(x, y + top, o.angle, o.len, o.sw, o.seed);
       const s2 = streakNoise(x, y + top, o.angle + 0.5, o.len, o.sw, o.seed + 5);
       const c1 = Math.min(1, Math.max(0, (dark * 1.2 - (1 - s1)) * 2.5 + dark * 0.15));
       const c2 = dark > 0.55 ? Math.min(1, Math.max(0, ((dark - 0.55) * 2.2 - (1 - s2)) * 2.5)) : 0;
-      const grainv = 0.93 + 0.07 * fractalNoise(x, y + top, o.sw * 1.5, 2, o.seed + 9);
+      const grainv = 0.93 + 0.07 * valueNoise(x / (o.sw * 1.5), (y + top) / (o.sw * 1.5), o.seed + 9);
       const shaded = (1 - 0.75 * c1) * (1 - 0.5 * c2);
       value[i] = Math.max(0, Math.min(1, line * shaded * grainv));
     }

@@ -14,8 +14,6 @@ export interface OrientationField {
   ty: Float32Array;
   /** Anisotropy (λ1 − λ2)/(λ1 + λ2) in [0, 1]: 0 where flat or isotropic. */
   anisotropy: Float32Array;
-  /** Largest eigenvalue λ1: the squared gradient strength. */
-  strength: Float32Array;
 }
 
 /** The raw (unsmoothed) tensor components of planes `channels` (each w × h) by Sobel. */
@@ -56,7 +54,6 @@ export function orientationField(channels: Float32Array[], w: number, h: number,
   const tx = e0;
   const ty = f0;
   const anisotropy = g0;
-  const strength = new Float32Array(w * h);
   for (let i = 0; i < w * h; i++) {
     const E = e[i]!;
     const F = f[i]!;
@@ -67,7 +64,7 @@ export function orientationField(channels: Float32Array[], w: number, h: number,
     // Eigenvector of λ1 is (F, λ1 − E) (gradient direction); the tangent is its perpendicular.
     let vx = l1 - E;
     let vy = -F;
-    let len = Math.hypot(vx, vy);
+    let len = Math.sqrt(vx * vx + vy * vy);
     if (len < 1e-12) {
       // Axis-aligned or flat: gradient along x when E ≥ G, so the tangent is vertical.
       vx = E >= G ? 0 : 1;
@@ -78,7 +75,6 @@ export function orientationField(channels: Float32Array[], w: number, h: number,
     ty[i] = vy / len;
     const sum = l1 + l2;
     anisotropy[i] = sum > 1e-9 ? (l1 - l2) / sum : 0;
-    strength[i] = l1;
   }
-  return { width: w, height: h, tx, ty, anisotropy, strength };
+  return { width: w, height: h, tx, ty, anisotropy };
 }

@@ -95,10 +95,10 @@ export function watercolorTile(tile: Image, top: number, o: WatercolorTileOption
       const i = y * w + x;
       const ox = o.wob * (2 * fractalNoise(x, y + top, o.grain * 6, 2, o.seed + 21) - 1);
       const oy = o.wob * (2 * fractalNoise(x, y + top, o.grain * 6, 2, o.seed + 22) - 1);
-      let sx = Math.round(x + ox);
-      let sy = Math.round(y + oy);
-      sx = sx < 0 ? 0 : sx >= w ? w - 1 : sx;
-      sy = sy < 0 ? 0 : sy >= h ? h - 1 : sy;
+      const fx = x + ox + 0.5;
+      const fy = y + oy + 0.5;
+      const sx = fx < 0 ? 0 : fx >= w ? w - 1 : fx | 0;
+      const sy = fy < 0 ? 0 : fy >= h ? h - 1 : fy | 0;
       const j = sy * w + sx;
       for (let c = 0; c < 3; c++) wob0[c * n + i] = abstracted[c]![j]!;
     }

@@ -1,0 +1,155 @@
+// Non-photorealistic filters against their peers, in the same run, on the same images:
+// OpenCV (cv2.stylization, cv2.pencilSketch, cv2.edgePreservingFilter, cv2.xphoto.oilPainting)
+// and ImageMagick (-kuwahara, -paint, -sketch). Sizes 1024² and 4K (3840×2160), 2 threads each,
+// median of several runs. Atelier is timed in process on decoded pixels (method run only);
+// OpenCV likewise inside Python (decode excluded); ImageMagick as a process, minus the same
+// process doing only the decode (`convert in.png null:`).
+// Usage: npm run bench -- npr   (env: NPR_SIZES=1024,4k  NPR_RUNS=5  NPR_IMAGE=path)
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { readImage } from '../dist/core/io.js';
+import { runMethod } from '../dist/core/stylize.js';
+import { getMethod } from '../dist/index.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const THREADS = 2;
+const RUNS = Number(process.env.NPR_RUNS ?? 5);
+const SIZES = (process.env.NPR_SIZES ?? '1024,4k').split(',').map((s) => (s === '4k' ? [3840, 2160] : [Number(s), Number(s)]));
+const source = process.env.NPR_IMAGE ?? path.join(here, '../../shared/data/dev/content/stata.jpg');
+const fallbackSource = '/work/shared/data/dev/content/stata.jpg';
+
+// Each Atelier filter, the closest OpenCV operation and the ImageMagick operation compared with it.
+// Sizes follow the filters' relative defaults (% of the long side).
+const PAIRS = [
+  { id: 'filter.kuwahara', cv: 'edgePreservingFilter', im: (px) => ['-kuwahara', String(Math.round(px(0.6)))] },
+  { id: 'filter.oil', cv: 'oilPainting', im: (px) => ['-paint', String(Math.round(px(0.8)))] },
+  { id: 'filter.toon', cv: 'stylization' },
+  { id: 'filter.watercolor', cv: 'stylization' },
+  { id: 'filter.pencil', cv: 'pencilSketch', im: (px) => ['-sketch', `0x${Math.round(px(1))}+45`] },
+  { id: 'filter.xdog', cv: 'pencilSketch', im: (px) => ['-sketch', `0x${Math.round(px(1))}+45`] },
+  { id: 'paint.haeberli', im: (px) => ['-paint', String(Math.round(px(0.8)))] },
+  { id: 'paint.strokes', im: (px) => ['-paint', String(Math.round(px(0.8)))] },
+];
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+function findPython() {
+  for (const py of ['/usr/bin/python3', 'python3']) {
+    const r = spawnSync(py, ['-c', 'import cv2; print(cv2.__version__)'], { encoding: 'utf8' });
+    if (r.status === 0) return { py, version: r.stdout.trim() };
+  }
+  return undefined;
+}
+
+function findMagick() {
+  for (const bin of ['magick', '/usr/bin/convert', 'convert']) {
+    const r = spawnSync(bin, ['-version'], { encoding: 'utf8' });
+    if (r.status === 0 && /ImageMagick/.test(r.stdout)) return { bin, version: r.stdout.split('\n')[0].replace(/^Version: /, '') };
+  }
+  return undefined;
+}
+
+const OPENCV_SCRIPT = `
+import sys, json, time, statistics, cv2
+cv2.setNumThreads(int(sys.argv[2]))
+img = cv2.imread(sys.argv[1])
+runs = int(sys.argv[3]); oil = int(sys.argv[4])
+ops = {
+  'stylization': lambda: cv2.stylization(img),
+  'pencilSketch': lambda: cv2.pencilSketch(img),
+  'edgePreservingFilter': lambda: cv2.edgePreservingFilter(img, flags=cv2.RECURS_FILTER),
+}
+if hasattr(cv2, 'xphoto') and hasattr(cv2.xphoto, 'oilPainting'):
+  ops['oilPainting'] = lambda: cv2.xphoto.oilPainting(img, oil, 1)
+out = {}
+for name, f in ops.items():
+  f()
+  ts = []
+  for _ in range(runs):
+    t = time.perf_counter(); f(); ts.append((time.perf_counter() - t) * 1000)
+  out[name] = statistics.median(ts)
+print(json.dumps(out))
+`;
+
+async function main() {
+  const src = existsSync(source) ? source : fallbackSource;
+  const tmp = mkdtempSync(path.join(tmpdir(), 'atelier-bench-npr-'));
+  const python = findPython();
+  const magick = findMagick();
+  const machine = `${cpus().length}× ${cpus()[0]?.model ?? 'cpu'}; load average at start ${loadavg()[0].toFixed(1)}`;
+  console.log(`NPR benchmark — ${THREADS} threads, median of ${RUNS} runs (4K: ${Math.max(3, Math.ceil(RUNS / 2))}); ${machine}`);
+  console.log(`peers: OpenCV ${python?.version ?? 'absent'}; ${magick?.version ?? 'ImageMagick absent'}`);
+  if (!python || !magick) console.log('install them with: scripts/system-deps.sh bench');
+  const results = [];
+  try {
+    for (const [w, h] of SIZES) {
+      const file = path.join(tmp, `in-${w}x${h}.png`);
+      await sharp(src).resize(w, h, { fit: 'cover' }).png({ compressionLevel: 1 }).toFile(file);
+      const content = await readImage(file);
+      const runs = w * h > 4e6 ? Math.max(3, Math.ceil(RUNS / 2)) : RUNS;
+      const px = (percent) => (percent / 100) * Math.max(w, h);
+      let cv = {};
+      if (python) {
+        const out = execFileSync(python.py, ['-c', OPENCV_SCRIPT, file, String(THREADS), String(runs), String(Math.round(px(0.8)))], { encoding: 'utf8', maxBuffer: 1 << 20 });
+        cv = JSON.parse(out.trim().split('\n').pop());
+      }
+      const imTime = (args) => {
+        const env = { ...process.env, MAGICK_THREAD_LIMIT: String(THREADS), OMP_NUM_THREADS: String(THREADS) };
+        const once = (a) => {
+          const t = performance.now();
+          const r = spawnSync(magick.bin, [file, ...a, 'null:'], { env });
+          if (r.status !== 0) throw new Error(`${magick.bin} ${a.join(' ')} failed: ${r.stderr}`);
+          return performance.now() - t;
+        };
+        const base = median(Array.from({ length: runs }, () => once([])));
+        // ImageMagick's -kuwahara and -paint at 4K take many seconds: fewer runs there.
+        const n = w * h > 4e6 ? 1 : runs;
+        return Math.max(0, median(Array.from({ length: n }, () => once(args))) - base);
+      };
+      for (const pair of PAIRS) {
+        const def = getMethod(pair.id);
+        await runMethod(def, { content }, {}, { threads: THREADS }); // warm-up (JIT, workers)
+        const times = [];
+        for (let k = 0; k < runs; k++) times.push((await runMethod(def, { content }, {}, { threads: THREADS })).timings.runMs);
+        const atelier = median(times);
+        const cvMs = pair.cv ? cv[pair.cv] : undefined;
+        const imMs = pair.im && magick ? imTime(pair.im(px)) : undefined;
+        const row = {
+          size: `${w}x${h}`,
+          method: pair.id,
+          atelierMs: Math.round(atelier),
+          opencvOp: pair.cv ?? null,
+          opencvMs: cvMs === undefined ? null : Math.round(cvMs),
+          ratioToOpenCV: cvMs ? +(atelier / cvMs).toFixed(2) : null,
+          imagemagickOp: pair.im ? pair.im(px).join(' ') : null,
+          imagemagickMs: imMs === undefined ? null : Math.round(imMs),
+          ratioToImageMagick: imMs ? +(atelier / imMs).toFixed(2) : null,
+        };
+        results.push(row);
+        console.log(
+          `${row.size.padEnd(10)} ${pair.id.padEnd(18)} atelier ${String(row.atelierMs).padStart(6)} ms | ` +
+            `opencv ${(pair.cv ?? '—').padEnd(21)} ${String(row.opencvMs ?? '—').padStart(6)} ms ×${row.ratioToOpenCV ?? '—'} | ` +
+            `imagemagick ${(row.imagemagickOp ?? '—').padEnd(14)} ${String(row.imagemagickMs ?? '—').padStart(6)} ms ×${row.ratioToImageMagick ?? '—'}`,
+        );
+      }
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  mkdirSync(path.join(here, 'results'), { recursive: true });
+  writeFileSync(
+    path.join(here, 'results/npr.json'),
+    JSON.stringify({ date: new Date().toISOString(), threads: THREADS, runs: RUNS, machine, opencv: python?.version ?? null, imagemagick: magick?.version ?? null, results }, null, 2) + '\n',
+  );
+  console.log('ratios are Atelier time / peer time (below 1 = Atelier faster); wrote bench/results/npr.json');
+  process.exit(0);
+}
+
+await main();
