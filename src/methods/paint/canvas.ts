@@ -1,5 +1,5 @@
 import { Image } from '../../core/image.js';
-import { bsplineToBeziers, sampleBeziers, type Bezier } from './spline.js';
+import { bsplineToBeziers, pointBuffer, sampleSpline, type Bezier } from './spline.js';
 
 /**
  * A raster canvas that strokes are painted on, and the same strokes kept as vector shapes for the
@@ -39,6 +39,7 @@ export class Canvas {
   private across = new Float32Array(0);
   private rowMin = new Int32Array(0);
   private rowMax = new Int32Array(0);
+  private readonly points = pointBuffer();
 
   constructor(
     readonly width: number,
@@ -76,14 +77,15 @@ export class Canvas {
 
   private paintCurve(s: CurvedStroke, texture: number, seed: number): void {
     const R = s.radius;
-    let pts: { xs: number[]; ys: number[] };
-    if (s.xs.length === 1) pts = { xs: [s.xs[0]!], ys: [s.ys[0]!] };
-    else pts = sampleBeziers(bsplineToBeziers(s.xs, s.ys), Math.max(0.75, R * 0.7));
+    const pts = this.points;
+    // Samples a radius apart: the spline bends gently over one brush width.
+    sampleSpline(s.xs, s.ys, Math.max(0.75, R), pts);
+    const np = pts.count;
     let minX = Infinity;
     let minY = Infinity;
     let maxX = -Infinity;
     let maxY = -Infinity;
-    for (let k = 0; k < pts.xs.length; k++) {
+    for (let k = 0; k < np; k++) {
       minX = Math.min(minX, pts.xs[k]!);
       maxX = Math.max(maxX, pts.xs[k]!);
       minY = Math.min(minY, pts.ys[k]!);
@@ -101,12 +103,12 @@ export class Canvas {
     const across = this.across;
     const rowMin = this.rowMin;
     const rowMax = this.rowMax;
-    const nseg = Math.max(1, pts.xs.length - 1);
+    const nseg = Math.max(1, np - 1);
     for (let k = 0; k < nseg; k++) {
       const ax = pts.xs[k]!;
       const ay = pts.ys[k]!;
-      const bx = pts.xs.length > 1 ? pts.xs[k + 1]! : ax;
-      const by = pts.ys.length > 1 ? pts.ys[k + 1]! : ay;
+      const bx = np > 1 ? pts.xs[k + 1]! : ax;
+      const by = np > 1 ? pts.ys[k + 1]! : ay;
       const dx = bx - ax;
       const dy = by - ay;
       const len2 = dx * dx + dy * dy;
@@ -296,7 +298,14 @@ function hex(rgb: readonly number[]): string {
   return '#' + rgb.map((v) => Math.round(Math.min(1, Math.max(0, v)) * 255).toString(16).padStart(2, '0')).join('');
 }
 
-const f2 = (v: number) => String(Math.round(v * 10) / 10);
+/** A coordinate to one decimal, through integer formatting (much faster than float printing). */
+function f2(v: number): string {
+  const t = Math.round(v * 10);
+  const whole = (t / 10) | 0;
+  const tenth = Math.abs(t % 10);
+  if (tenth === 0) return String(whole);
+  return (t < 0 && whole === 0 ? '-0.' : whole + '.') + tenth;
+}
 
 /** One stroke as an SVG element; coordinates shift by half a pixel (pixel centres). */
 function svgShape(s: Stroke): string {

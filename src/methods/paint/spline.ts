@@ -45,23 +45,67 @@ export function bsplineToBeziers(xs: ArrayLike<number>, ys: ArrayLike<number>): 
   return out;
 }
 
-/** Points along the segments, at most `spacing` apart (the first point included). */
-export function sampleBeziers(segments: Bezier[], spacing: number): { xs: number[]; ys: number[] } {
-  const xs: number[] = [];
-  const ys: number[] = [];
-  segments.forEach((s, k) => {
-    const chord = Math.hypot(s.x1 - s.x0, s.y1 - s.y0) + Math.hypot(s.x2 - s.x1, s.y2 - s.y1) + Math.hypot(s.x3 - s.x2, s.y3 - s.y2);
+/** Growable point buffers, reused from stroke to stroke so painting allocates nothing per stroke. */
+export interface PointBuffer {
+  xs: Float64Array;
+  ys: Float64Array;
+  count: number;
+}
+
+export function pointBuffer(): PointBuffer {
+  return { xs: new Float64Array(256), ys: new Float64Array(256), count: 0 };
+}
+
+function push(buf: PointBuffer, x: number, y: number): void {
+  if (buf.count === buf.xs.length) {
+    const xs = new Float64Array(buf.count * 2);
+    const ys = new Float64Array(buf.count * 2);
+    xs.set(buf.xs);
+    ys.set(buf.ys);
+    buf.xs = xs;
+    buf.ys = ys;
+  }
+  buf.xs[buf.count] = x;
+  buf.ys[buf.count] = y;
+  buf.count++;
+}
+
+/**
+ * Points along the clamped B-spline through (xs[i], ys[i]) — the curve `bsplineToBeziers`
+ * describes — at most `spacing` apart, into `buf` (the first point included).
+ */
+export function sampleSpline(xs: ArrayLike<number>, ys: ArrayLike<number>, spacing: number, buf: PointBuffer): void {
+  buf.count = 0;
+  const n = xs.length;
+  if (n === 0) return;
+  if (n === 1) {
+    push(buf, xs[0]!, ys[0]!);
+    return;
+  }
+  // Control points with the ends tripled: index k in [−2, n + 1] clamps to [0, n − 1].
+  const cx = (k: number) => xs[k < 0 ? 0 : k >= n ? n - 1 : k]!;
+  const cy = (k: number) => ys[k < 0 ? 0 : k >= n ? n - 1 : k]!;
+  for (let i = -2; i + 3 <= n + 1; i++) {
+    const [a, b, c, d] = [cx(i), cx(i + 1), cx(i + 2), cx(i + 3)];
+    const [e, f, g, h] = [cy(i), cy(i + 1), cy(i + 2), cy(i + 3)];
+    const x0 = (a + 4 * b + c) / 6;
+    const y0 = (e + 4 * f + g) / 6;
+    const x1 = (2 * b + c) / 3;
+    const y1 = (2 * f + g) / 3;
+    const x2 = (b + 2 * c) / 3;
+    const y2 = (f + 2 * g) / 3;
+    const x3 = (b + 4 * c + d) / 6;
+    const y3 = (f + 4 * g + h) / 6;
+    const chord = Math.sqrt((x1 - x0) ** 2 + (y1 - y0) ** 2) + Math.sqrt((x2 - x1) ** 2 + (y2 - y1) ** 2) + Math.sqrt((x3 - x2) ** 2 + (y3 - y2) ** 2);
     const steps = Math.max(1, Math.ceil(chord / spacing));
-    for (let j = k === 0 ? 0 : 1; j <= steps; j++) {
+    for (let j = i === -2 ? 0 : 1; j <= steps; j++) {
       const t = j / steps;
       const u = 1 - t;
       const b0 = u * u * u;
       const b1 = 3 * u * u * t;
       const b2 = 3 * u * t * t;
       const b3 = t * t * t;
-      xs.push(b0 * s.x0 + b1 * s.x1 + b2 * s.x2 + b3 * s.x3);
-      ys.push(b0 * s.y0 + b1 * s.y1 + b2 * s.y2 + b3 * s.y3);
+      push(buf, b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3, b0 * y0 + b1 * y1 + b2 * y2 + b3 * y3);
     }
-  });
-  return { xs, ys };
+  }
 }

@@ -72,3 +72,17 @@ describe('filter.kuwahara', () => {
     expect(maxDiff).toBeLessThan(1e-5);
   });
 });
+
+describe('filter.kuwahara with a style image', () => {
+  it("moves the colours towards the style's statistics", async () => {
+    const content = noisyStep(48, 40, 0.05);
+    const style = new Image(24, 24, 3);
+    style.plane(0).fill(0.9);
+    style.plane(1).fill(0.2);
+    style.plane(2).fill(0.1);
+    const plain = await runMethod(kuwahara, { content });
+    const styled = await runMethod(kuwahara, { content, style });
+    const mean = (img: Image, c: number) => img.plane(c).reduce((a, b) => a + b, 0) / img.pixels;
+    expect(mean(styled.image, 0) - mean(styled.image, 2)).toBeGreaterThan(mean(plain.image, 0) - mean(plain.image, 2) + 0.3);
+  });
+});
