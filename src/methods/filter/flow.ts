@@ -88,7 +88,8 @@ export function gradientProfileBlur(
  */
 export function lineIntegral(src: Float32Array, field: OrientationField, sigma: number): Float32Array {
   const { width: w, height: h, tx, ty } = field;
-  const step = spacingFor(sigma);
+  // Along the flow the signal is smooth already: half-sigma steps suffice.
+  const step = Math.max(1, sigma / 2);
   const steps = Math.ceil((2 * sigma) / step);
   const wt = new Float32Array(steps + 1);
   for (let s = 0; s <= steps; s++) wt[s] = Math.exp(-((s * step) ** 2) / (2 * sigma * sigma));

@@ -97,10 +97,9 @@ export function pencilTile(tile: Image, top: number, o: PencilTileOptions): Imag
       // Strokes: two layers of streaks, the second crossing, each covering more as it gets darker.
       const t = 1 - tone[i]!;
       const dark = Math.min(1, Math.max(0, t * Math.sqrt(t > 0 ? t : 0) * o.shading));
-      const s1 = streakNoise(x, y + top, o.angle, o.len, o.sw, o.seed);
-      const s2 = streakNoise(x, y + top, o.angle + 0.5, o.len, o.sw, o.seed + 5);
-      const c1 = Math.min(1, Math.max(0, (dark * 1.2 - (1 - s1)) * 2.5 + dark * 0.15));
-      const c2 = dark > 0.55 ? Math.min(1, Math.max(0, ((dark - 0.55) * 2.2 - (1 - s2)) * 2.5)) : 0;
+      // Streak noise is only evaluated where it can show (paper stays blank where tone is white).
+      const c1 = dark > 0 ? clamp01((dark * 1.2 - (1 - streakNoise(x, y + top, o.angle, o.len, o.sw, o.seed))) * 2.5 + dark * 0.15) : 0;
+      const c2 = dark > 0.55 ? clamp01(((dark - 0.55) * 2.2 - (1 - streakNoise(x, y + top, o.angle + 0.5, o.len, o.sw, o.seed + 5))) * 2.5) : 0;
       const grainv = 0.93 + 0.07 * valueNoise(x / (o.sw * 1.5), (y + top) / (o.sw * 1.5), o.seed + 9);
       const shaded = (1 - 0.75 * c1) * (1 - 0.5 * c2);
       value[i] = Math.max(0, Math.min(1, line * shaded * grainv));
@@ -128,4 +127,8 @@ export function pencilTile(tile: Image, top: number, o: PencilTileOptions): Imag
     B[i] = B[i]! * o.colourAmount * cover;
   }
   return labToRgb(lab);
+}
+
+function clamp01(v: number): number {
+  return v < 0 ? 0 : v > 1 ? 1 : v;
 }
