@@ -31,8 +31,14 @@ export interface KuwaharaOptions {
   grid?: number;
 }
 
+/**
+ * Taps that fall in one sector only (most of them) come first, grouped by sector
+ * (`group[k]` to `group[k + 1]`), so their sums stay in registers; the taps shared by several
+ * sectors follow, from `group[sectors]` to `count`.
+ */
 interface TapTable {
   count: number;
+  group: Int32Array;
   ux: Float32Array;
   uy: Float32Array;
   /** Per tap, the sectors it touches (as offsets k·5 into the sums) and the weight in each. */
@@ -86,14 +92,34 @@ function buildTaps(grid: number, sectors: number): TapTable {
       if (x * x + y * y <= 1 + 1e-9) addTap(x, y);
     }
   }
+  // Reorder: single-sector taps grouped by sector, then the shared ones.
+  const order: number[] = [];
+  const group: number[] = [];
+  for (let k = 0; k < sectors; k++) {
+    group.push(order.length);
+    for (let t = 0; t < ux.length; t++) if (length[t] === 1 && sector[start[t]!] === k * 5) order.push(t);
+  }
+  group.push(order.length);
+  for (let t = 0; t < ux.length; t++) if (length[t] !== 1) order.push(t);
+  const nStart: number[] = [];
+  const nSector: number[] = [];
+  const nWeight: number[] = [];
+  for (const t of order) {
+    nStart.push(nSector.length);
+    for (let e = start[t]!; e < start[t]! + length[t]!; e++) {
+      nSector.push(sector[e]!);
+      nWeight.push(weight[e]!);
+    }
+  }
   return {
-    count: ux.length,
-    ux: Float32Array.from(ux),
-    uy: Float32Array.from(uy),
-    start: Int32Array.from(start),
-    length: Int32Array.from(length),
-    sector: Int32Array.from(sector),
-    weight: Float32Array.from(weight),
+    count: order.length,
+    group: Int32Array.from(group),
+    ux: Float32Array.from(order.map((t) => ux[t]!)),
+    uy: Float32Array.from(order.map((t) => uy[t]!)),
+    start: Int32Array.from(nStart),
+    length: Int32Array.from(order.map((t) => length[t]!)),
+    sector: Int32Array.from(nSector),
+    weight: Float32Array.from(nWeight),
   };
 }
 
@@ -147,7 +173,7 @@ export function kuwaharaFilter(
   const S = o.sectors;
   const acc = new Float64Array(S * 5);
   const sig = new Float64Array(S);
-  const { ux, uy, start, length, sector, weight, count } = taps;
+  const { ux, uy, start, length, sector, weight, count, group } = taps;
   const alpha = o.eccentricity;
   const q = o.sharpness;
   const intQ = Number.isInteger(q) ? q : 0;
@@ -173,11 +199,35 @@ export function kuwaharaFilter(
           bx = -b * ty;
           by = b * tx;
         }
-        acc.fill(0);
         // Padded coordinates are positive: +0.5 then truncation rounds.
         const cx = x + pad + 0.5;
         const cy = y + pad + 0.5;
-        for (let t = 0; t < count; t++) {
+        for (let k = 0; k < S; k++) {
+          let sw = 0;
+          let sr = 0;
+          let sg = 0;
+          let sb = 0;
+          let sq = 0;
+          const t1 = group[k + 1]!;
+          for (let t = group[k]!; t < t1; t++) {
+            const u = ux[t]!;
+            const v = uy[t]!;
+            const j = ((((cy + u * ay + v * by) | 0) * pw + ((cx + u * ax + v * bx) | 0)) * 4);
+            const wt = weight[start[t]!]!;
+            sw += wt;
+            sr += wt * px4[j]!;
+            sg += wt * px4[j + 1]!;
+            sb += wt * px4[j + 2]!;
+            sq += wt * px4[j + 3]!;
+          }
+          const k5 = k * 5;
+          acc[k5] = sw;
+          acc[k5 + 1] = sr;
+          acc[k5 + 2] = sg;
+          acc[k5 + 3] = sb;
+          acc[k5 + 4] = sq;
+        }
+        for (let t = group[S]!; t < count; t++) {
           const u = ux[t]!;
           const v = uy[t]!;
           const sx = (cx + u * ax + v * bx) | 0;

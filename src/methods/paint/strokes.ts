@@ -73,12 +73,10 @@ export const strokes = defineMethod({
     const img = canvas.image.data;
     const perLayer: number[] = [];
     const ref = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
-    const lum = new Float32Array(n);
     for (let layer = 0; layer < radii.length; layer++) {
       throwIfAborted(ctx.signal);
       const R = radii[layer]!;
       for (let c = 0; c < 3; c++) gaussianBlur(src[c]!, W, H, p.blurFactor * R, ref[c]);
-      for (let i = 0; i < n; i++) lum[i] = 0.299 * ref[0]![i]! + 0.587 * ref[1]![i]! + 0.114 * ref[2]![i]!;
       const diff = (i: number) =>
         Math.sqrt((img[i]! - ref[0]![i]!) ** 2 + (img[i + n]! - ref[1]![i]!) ** 2 + (img[i + 2 * n]! - ref[2]![i]!) ** 2);
       const first = layer === 0;
@@ -111,7 +109,7 @@ export const strokes = defineMethod({
             sx = clamp(Math.round(sx + (ctx.rng.next() * 2 - 1) * p.positionJitter * R), 0, W - 1);
             sy = clamp(Math.round(sy + (ctx.rng.next() * 2 - 1) * p.positionJitter * R), 0, H - 1);
           }
-          made.push(makeStroke(sx, sy, R, { W, H, n, ref, lum, img }, p, ctx.rng, palette));
+          made.push(makeStroke(sx, sy, R, { W, H, n, ref, img }, p, ctx.rng, palette));
         }
       }
       ctx.rng.shuffle(made);
@@ -135,7 +133,6 @@ interface Layer {
   H: number;
   n: number;
   ref: Float32Array[];
-  lum: Float32Array;
   img: Float32Array;
 }
 
@@ -149,7 +146,9 @@ function makeStroke(
   rng: Rng,
   palette: Float32Array | undefined,
 ): CurvedStroke {
-  const { W, H, n, ref, lum, img } = L;
+  const { W, H, n, ref, img } = L;
+  // Luminance of the reference, computed where needed (a full plane would cost 4 bytes a pixel).
+  const lum = (i: number) => 0.299 * ref[0]![i]! + 0.587 * ref[1]![i]! + 0.114 * ref[2]![i]!;
   const i0 = y0 * W + x0;
   let rgb: [number, number, number] = [ref[0]![i0]!, ref[1]![i0]!, ref[2]![i0]!];
   if (p.colourJitter > 0) rgb = rgb.map((v) => clamp(v + (rng.next() * 2 - 1) * p.colourJitter, 0, 1)) as [number, number, number];
@@ -178,8 +177,8 @@ function makeStroke(
     const ym = (yi > 0 ? yi - 1 : 0) * W;
     const yp = (yi < H - 1 ? yi + 1 : H - 1) * W;
     const y0r = yi * W;
-    const gx = lum[ym + xp]! + 2 * lum[y0r + xp]! + lum[yp + xp]! - lum[ym + xm]! - 2 * lum[y0r + xm]! - lum[yp + xm]!;
-    const gy = lum[yp + xm]! + 2 * lum[yp + xi]! + lum[yp + xp]! - lum[ym + xm]! - 2 * lum[ym + xi]! - lum[ym + xp]!;
+    const gx = lum(ym + xp) + 2 * lum(y0r + xp) + lum(yp + xp) - lum(ym + xm) - 2 * lum(y0r + xm) - lum(yp + xm);
+    const gy = lum(yp + xm) + 2 * lum(yp + xi) + lum(yp + xp) - lum(ym + xm) - 2 * lum(ym + xi) - lum(ym + xp);
     const g = Math.hypot(gx, gy);
     if (g < 1e-6) break;
     let dx = -gy / g;
