@@ -4,8 +4,8 @@
  * so filters whose sizes scale with the image cost the same per pixel at 512 px and at 4K.
  */
 
-/** Above this sigma three box passes replace the direct kernel (error < 3 % of the peak). */
-const BOX_SIGMA = 3;
+/** Above this sigma three box passes replace the direct kernel (within a few % of the true Gaussian). */
+const BOX_SIGMA = 1.5;
 
 export function gaussianKernel(sigma: number): Float32Array {
   const r = Math.max(1, Math.ceil(3 * sigma));

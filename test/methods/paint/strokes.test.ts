@@ -20,7 +20,7 @@ describe('paint.strokes', () => {
     const content = stripesImage(96, 80, 12);
     const counts: number[][] = [];
     for (const threshold of [0.02, 0.15, 0.4]) {
-      const r = await runMethod(strokes, { content }, { threshold, layers: 3, largestBrush: 8, smallestBrush: 2 });
+      const r = await runMethod(strokes, { content }, { threshold, layers: 3, largestBrush: 4, smallestBrush: 1.5 });
       counts.push(r.meta.strokesPerLayer as number[]);
     }
     // Layer 1 covers the unpainted canvas whatever the threshold; the later ones fall.
