@@ -5,6 +5,9 @@
  * pixel does not depend on σs: the right smoother for sizes that scale with the image. It plays
  * the role of the iterated bilateral filter of Winnemöller et al. 2006 (and of OpenCV's
  * `edgePreservingFilter(flags=RECURS_FILTER)`).
+ *
+ * Its support is unbounded (the feedback decays, it never stops), so it runs on whole images, not
+ * strips: with `inPlace` it overwrites `planes` and needs three more planes of scratch.
  */
 export function domainTransformSmooth(
   planes: Float32Array[],
@@ -13,6 +16,7 @@ export function domainTransformSmooth(
   sigmaS: number,
   sigmaR: number,
   iterations = 3,
+  inPlace = false,
 ): Float32Array[] {
   const n = w * h;
   const ratio = sigmaS / sigmaR;
@@ -32,7 +36,7 @@ export function domainTransformSmooth(
       dy[i] = 1 + ratio * sy;
     }
   }
-  const out = planes.map((p) => p.slice());
+  const out = inPlace ? planes : planes.map((p) => p.slice());
   const v = new Float32Array(n);
   for (let it = 0; it < iterations; it++) {
     const sigmaH = (sigmaS * Math.sqrt(3) * 2 ** (iterations - it - 1)) / Math.sqrt(4 ** iterations - 1);

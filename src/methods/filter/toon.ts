@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { labToRgb, rgbToLab } from '../../core/color.js';
+import { throwIfAborted } from '../../core/errors.js';
 import { Image } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
 import { domainTransformSmooth } from './domain-transform.js';
@@ -45,8 +46,14 @@ export const toon = defineMethod({
       bandSharpness: p.bandSharpness,
       ...(style && { palette: Array.from(paletteLab(dominantColours(style, p.paletteSize, ctx.rng))) }),
     };
-    const margin = 3 * o.sigmaS + 3 * 1.6 * o.sigmaE + 2;
-    return mapStripsParallel(content, margin, 3, { module: import.meta.url, fn: 'toonTile', options: o }, toonTile, ctx);
+    // The abstraction, whose reach is unbounded, runs on the whole image in Lab/100, in place;
+    // the local rest (edges, bands, palette) runs in strips on worker threads.
+    const lab = rgbToLab(content);
+    for (let i = 0; i < lab.data.length; i++) lab.data[i]! /= 100;
+    domainTransformSmooth([lab.plane(0), lab.plane(1), lab.plane(2)], width, height, o.sigmaS, o.sigmaR, o.iterations, true);
+    throwIfAborted(ctx.signal);
+    const margin = 3 * 1.6 * o.sigmaE + 2;
+    return mapStripsParallel(lab, margin, 3, { module: import.meta.url, fn: 'toonTile', options: o }, toonTile, ctx);
   },
 });
 
@@ -62,18 +69,12 @@ export interface ToonTileOptions {
   palette?: number[];
 }
 
-/** One strip of the filter (also run on worker threads). */
+/** One strip of the filter on the abstracted image in Lab/100 (also run on worker threads). */
 export function toonTile(tile: Image, _top: number, o: ToonTileOptions): Image {
   const w = tile.width;
   const h = tile.height;
   const n = tile.pixels;
-  const lab = rgbToLab(tile);
-  const scaled = [0, 1, 2].map((c) => {
-    const q = lab.plane(c).slice();
-    for (let i = 0; i < n; i++) q[i]! /= 100;
-    return q;
-  });
-  const [L, A, B] = domainTransformSmooth(scaled, w, h, o.sigmaS, o.sigmaR, o.iterations) as [Float32Array, Float32Array, Float32Array];
+  const [L, A, B] = [tile.plane(0), tile.plane(1), tile.plane(2)];
   let edges: Float32Array | undefined;
   if (o.sigmaE > 0.3) {
     const g1 = gaussianBlur(L, w, h, o.sigmaE);

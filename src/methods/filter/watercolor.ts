@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { throwIfAborted } from '../../core/errors.js';
 import { Image } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
 import { domainTransformSmooth } from './domain-transform.js';
@@ -49,8 +50,25 @@ export const watercolor = defineMethod({
       seed: ctx.seed,
       ...(style && p.styleAmount > 0 && { shift: colourStatsShift(content, style, p.styleAmount) }),
     };
-    const margin = 3 * o.sigmaS + o.wob + 4;
-    return mapStripsParallel(content, margin, 3, { module: import.meta.url, fn: 'watercolorTile', options: o }, watercolorTile, ctx);
+    // The abstraction, whose reach is unbounded, runs on the whole image (in place on a copy);
+    // wobbling, pigment and paper are local and run in strips on worker threads.
+    const washes = content.clone();
+    washes.alpha = undefined;
+    if (o.shift) {
+      // Recolour in row bands: a whole-image Lab copy would cost two more full planes sets.
+      const band = Math.max(1, Math.floor((1 << 20) / width));
+      for (let y = 0; y < height; y += band) {
+        const rows = Math.min(band, height - y);
+        const part = applyColourShift(washes.crop(0, y, width, rows), o.shift);
+        for (let c = 0; c < 3; c++) washes.plane(c).set(part.plane(c), y * width);
+      }
+    }
+    domainTransformSmooth([washes.plane(0), washes.plane(1), washes.plane(2)], width, height, o.sigmaS, o.colourRange, 3, true);
+    throwIfAborted(ctx.signal);
+    const margin = o.wob + Math.max(1, Math.round(o.grain)) + 4;
+    const out = await mapStripsParallel(washes, margin, 3, { module: import.meta.url, fn: 'watercolorTile', options: o }, watercolorTile, ctx);
+    out.alpha = content.alpha;
+    return out;
   },
 });
 
@@ -68,13 +86,12 @@ export interface WatercolorTileOptions {
   shift?: ColourShift;
 }
 
-/** One strip of the filter (also run on worker threads). */
+/** One strip of the filter on the abstracted washes (also run on worker threads). */
 export function watercolorTile(tile: Image, top: number, o: WatercolorTileOptions): Image {
   const w = tile.width;
   const h = tile.height;
   const n = tile.pixels;
-  const src = o.shift ? applyColourShift(tile.clone(), o.shift) : tile;
-  const abstracted = domainTransformSmooth([src.plane(0), src.plane(1), src.plane(2)], w, h, o.sigmaS, o.colourRange, 3);
+  const abstracted = [tile.plane(0), tile.plane(1), tile.plane(2)];
   // Paper height: fine grain plus fibres (long thin streaks in random directions).
   const paperH = noisePlane(w, h, top, o.grain, 3, o.seed);
   for (let y = 0; y < h; y++) {
