@@ -5,9 +5,10 @@
 // OpenCV likewise inside Python (decode excluded); ImageMagick as a process, minus the same
 // process doing only the decode (`convert in.png null:`). Both wall time and CPU time (user +
 // system, all threads) are reported: on a shared machine CPU time is the steadier figure.
-// Usage: npm run bench -- npr   (env: NPR_SIZES=1024,4k  NPR_RUNS=5  NPR_IMAGE=path)
+// Usage: npm run bench -- npr   (env: NPR_SIZES=1024,4k  NPR_RUNS=5  NPR_IMAGE=path  NPR_ONLY=filter.toon,…)
+// NPR_ONLY re-measures some methods and replaces their rows in bench/results/npr.json.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +26,8 @@ const fallbackSource = '/work/shared/data/dev/content/stata.jpg';
 
 // Each Atelier filter, the closest OpenCV operation and the ImageMagick operation compared with it.
 // Sizes follow the filters' relative defaults (% of the long side).
-const PAIRS = [
+const ONLY = process.env.NPR_ONLY?.split(',');
+const ALL_PAIRS = [
   // OpenCV has no Kuwahara: its closest painterly local-statistics filter is xphoto.oilPainting.
   { id: 'filter.kuwahara', cv: 'oilPainting', im: (px) => ['-kuwahara', String(Math.round(px(0.6)))] },
   { id: 'filter.oil', cv: 'oilPainting', im: (px) => ['-paint', String(Math.round(px(0.8)))] },
@@ -37,6 +39,7 @@ const PAIRS = [
   { id: 'paint.haeberli', im: (px) => ['-paint', String(Math.round(px(0.8)))] },
   { id: 'paint.strokes', im: (px) => ['-paint', String(Math.round(px(0.8)))] },
 ];
+const PAIRS = ONLY ? ALL_PAIRS.filter((p) => ONLY.includes(p.id)) : ALL_PAIRS;
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -177,9 +180,18 @@ async function main() {
     rmSync(tmp, { recursive: true, force: true });
   }
   mkdirSync(path.join(here, 'results'), { recursive: true });
+  const file = path.join(here, 'results/npr.json');
+  let all = results;
+  if (ONLY && existsSync(file)) {
+    // Keep the earlier rows of the methods not re-measured, and note when these were taken.
+    const old = JSON.parse(readFileSync(file, 'utf8')).results ?? [];
+    const key = (r) => `${r.size} ${r.method} ${r.opencvOp}`;
+    const fresh = new Set(results.map(key));
+    all = [...old.filter((r) => !fresh.has(key(r))), ...results.map((r) => ({ ...r, remeasured: new Date().toISOString(), machine }))];
+  }
   writeFileSync(
-    path.join(here, 'results/npr.json'),
-    JSON.stringify({ date: new Date().toISOString(), threads: THREADS, runs: RUNS, machine, opencv: python?.version ?? null, imagemagick: magick?.version ?? null, results }, null, 2) + '\n',
+    file,
+    JSON.stringify({ date: new Date().toISOString(), threads: THREADS, runs: RUNS, machine, opencv: python?.version ?? null, imagemagick: magick?.version ?? null, results: all }, null, 2) + '\n',
   );
   console.log('columns: wall ms / CPU ms; ratios Atelier ÷ peer, wall / CPU (below 1 = Atelier faster); wrote bench/results/npr.json');
   process.exit(0);

@@ -249,18 +249,24 @@ export function kuwaharaFilter(
             acc[k + 4]! += wt * cq;
           }
         }
+        // Sector means (kept in acc) and spreads (+ε, so flat sectors tie instead of dividing by 0).
         let smin = Infinity;
         for (let k = 0; k < S; k++) {
-          const W = acc[k * 5]!;
+          const k5 = k * 5;
+          const W = acc[k5]!;
           if (W <= 0) {
             sig[k] = Infinity;
             continue;
           }
-          const mr = acc[k * 5 + 1]! / W;
-          const mg = acc[k * 5 + 2]! / W;
-          const mb = acc[k * 5 + 3]! / W;
-          const v = acc[k * 5 + 4]! / W - (mr * mr + mg * mg + mb * mb);
-          const sd = Math.sqrt(v > 0 ? v : 0);
+          const iw = 1 / W;
+          const mr = acc[k5 + 1]! * iw;
+          const mg = acc[k5 + 2]! * iw;
+          const mb = acc[k5 + 3]! * iw;
+          acc[k5 + 1] = mr;
+          acc[k5 + 2] = mg;
+          acc[k5 + 3] = mb;
+          const v = acc[k5 + 4]! * iw - (mr * mr + mg * mg + mb * mb);
+          const sd = Math.sqrt(v > 0 ? v : 0) + 0.004;
           sig[k] = sd;
           if (sd < smin) smin = sd;
         }
@@ -269,16 +275,23 @@ export function kuwaharaFilter(
         let vg = 0;
         let vb = 0;
         for (let k = 0; k < S; k++) {
-          const W = acc[k * 5]!;
-          if (W <= 0) continue;
-          const ratio = (smin + 0.004) / (sig[k]! + 0.004);
+          const sd = sig[k]!;
+          if (sd === Infinity) continue;
+          // (smin/σk)^q: by squaring for integer q (the default 8 is three multiplications).
+          const ratio = smin / sd;
           let aw = 1;
-          if (intQ > 0) for (let e = 0; e < intQ; e++) aw *= ratio;
-          else aw = ratio ** q;
+          if (intQ > 0) {
+            let base = ratio;
+            for (let e = intQ; e > 0; e >>= 1) {
+              if (e & 1) aw *= base;
+              base *= base;
+            }
+          } else aw = ratio ** q;
+          const k5 = k * 5;
           tw += aw;
-          vr += (aw * acc[k * 5 + 1]!) / W;
-          vg += (aw * acc[k * 5 + 2]!) / W;
-          vb += (aw * acc[k * 5 + 3]!) / W;
+          vr += aw * acc[k5 + 1]!;
+          vg += aw * acc[k5 + 2]!;
+          vb += aw * acc[k5 + 3]!;
         }
         oR[i] = vr / tw;
         oG[i] = vg / tw;
