@@ -6,7 +6,8 @@
 // process doing only the decode (`convert in.png null:`). Both wall time and CPU time (user +
 // system, all threads) are reported: on a shared machine CPU time is the steadier figure.
 // Usage: npm run bench -- npr   (env: NPR_SIZES=1024,4k  NPR_RUNS=5  NPR_IMAGE=path  NPR_ONLY=filter.toon,…)
-// NPR_ONLY re-measures some methods and replaces their rows in bench/results/npr.json.
+// NPR_ONLY re-measures some methods and replaces their rows in bench/results/npr.json;
+// with NPR_KEEP_MAGICK=1 it keeps the earlier ImageMagick figures (minutes at 4K) instead of re-running them.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -95,6 +96,8 @@ async function main() {
   console.log(`peers: OpenCV ${python?.version ?? 'absent'}; ${magick?.version ?? 'ImageMagick absent'}`);
   if (!python || !magick) console.log('install them with: scripts/system-deps.sh bench');
   const results = [];
+  const resultsFile = path.join(here, 'results/npr.json');
+  const previous = existsSync(resultsFile) ? JSON.parse(readFileSync(resultsFile, 'utf8')).results ?? [] : [];
   try {
     for (const [w, h] of SIZES) {
       const file = path.join(tmp, `in-${w}x${h}.png`);
@@ -148,7 +151,8 @@ async function main() {
         }
         const [aWall, aCpu] = atelierCache.get(pair.id);
         const cvT = pair.cv ? cv[pair.cv] : undefined;
-        const imT = pair.im && magick ? imTime(pair.im(px)) : undefined;
+        const keptIm = process.env.NPR_KEEP_MAGICK === '1' ? previous.find((r) => r.size === `${w}x${h}` && r.imagemagickOp === (pair.im ? pair.im(px).join(' ') : null) && r.imagemagickWallMs) : undefined;
+        const imT = keptIm ? [keptIm.imagemagickWallMs, keptIm.imagemagickCpuMs] : pair.im && magick ? imTime(pair.im(px)) : undefined;
         const r2 = (x) => +x.toFixed(2);
         const row = {
           size: `${w}x${h}`,

@@ -38,7 +38,9 @@ interface StripPlan {
 }
 
 export function planStrips(width: number, height: number, margin: number, maxStripPixels = MAX_STRIP_PIXELS): StripPlan[] {
-  let rows = Math.max(16, Math.floor(maxStripPixels / width));
+  // Strips at least four margins tall keep the overlap overhead under 50 %, within a memory cap.
+  let rows = Math.max(16, Math.floor(maxStripPixels / width), Math.ceil(4 * margin));
+  rows = Math.min(rows, Math.max(16, Math.floor((4 * maxStripPixels) / width)));
   if (width * height >= SPLIT_PIXELS) rows = Math.min(rows, Math.ceil(height / 2));
   if (rows >= height) return [{ y0: 0, y1: height, top: 0, bottom: height }];
   const m = Math.ceil(margin);
