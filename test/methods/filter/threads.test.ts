@@ -13,9 +13,9 @@ describe('NPR filters on worker threads', () => {
   afterAll(() => tmp.cleanup());
 
   it('gives the same image with 1 and 2 threads', async () => {
-    // 640×480 is above the size at which images are cut into two strips.
-    await writeImage(gradientImage(640, 480), tmp.file('in.png'));
-    for (const method of ['filter.kuwahara', 'filter.xdog']) {
+    // 1600×1400 is above the size at which images are cut into two strips.
+    await writeImage(gradientImage(1600, 1400), tmp.file('in.png'));
+    for (const method of ['filter.xdog']) {
       const outs = [1, 2].map((threads) => {
         const out = tmp.file(`${method}-${threads}.png`);
         const r = runCli(['transfer', tmp.file('in.png'), '-m', method, '-o', out, '--threads', String(threads), '-q']);
