@@ -190,3 +190,20 @@ export function coerceParam(p: JsonPropertySchema | undefined, value: string): u
       return value;
   }
 }
+
+/**
+ * Check the cross-field refinements (`.superRefine`) of a method's own params schema against
+ * params already parsed by `parseParams`. The pipeline merges only the schema's shape with the
+ * shared controls, so rules that relate two parameters are enforced here, by the method, with the
+ * rule's own message: "radius must be at least …, received …".
+ */
+export function checkParamRules(schema: ParamsSchema, params: Record<string, unknown>, methodId: string): void {
+  const own = Object.fromEntries(Object.keys(schema.shape).map((k) => [k, params[k]]));
+  const result = schema.safeParse(own);
+  if (result.success) return;
+  const issue = result.error.issues[0]!;
+  const key = issue.path.map(String).join('.');
+  throw new AtelierError('E_PARAM', `Invalid combination of parameters of ${methodId}: ${issue.message}`, {
+    ...(key !== '' && { subject: key }),
+  });
+}

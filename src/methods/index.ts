@@ -9,6 +9,14 @@ import { quilting } from './patch/quilting.js';
 import { synthesis } from './patch/synthesis.js';
 import { capvst } from './neural/capvst.js';
 import { gatys } from './neural/gatys.js';
+import { kuwahara } from './filter/kuwahara.js';
+import { oil } from './filter/oil.js';
+import { pencil } from './filter/pencil.js';
+import { toon } from './filter/toon.js';
+import { watercolor } from './filter/watercolor.js';
+import { xdog } from './filter/xdog.js';
+import { haeberli } from './paint/haeberli.js';
+import { strokes } from './paint/strokes.js';
 
 /**
  * Every method Atelier ships, as one object literal: `MethodId` and each method's params type are
@@ -26,6 +34,14 @@ export const methods = {
   'patch.efros-leung': efrosLeung,
   'neural.gatys': gatys,
   'neural.capvst': capvst,
+  'filter.kuwahara': kuwahara,
+  'filter.xdog': xdog,
+  'filter.toon': toon,
+  'filter.oil': oil,
+  'filter.watercolor': watercolor,
+  'filter.pencil': pencil,
+  'paint.strokes': strokes,
+  'paint.haeberli': haeberli,
 } as const satisfies Record<string, AnyMethod>;
 
 export type MethodId = keyof typeof methods;
