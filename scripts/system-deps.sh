@@ -19,7 +19,6 @@ bench_packages=(
   python3-numpy     # bench/color.mjs: the NumPy Reinhard peer
   python3-skimage   # bench/color.mjs (match_histograms, rgb2lab) and bench/metrics.mjs (SSIM) peers
   gmic              # G'MIC: `stylize` is the peer of patch.synthesis (bench/patch.mjs)
-  python3-torch   # peer for bench/weights-read.mjs (torch.load), bench/engine.mjs (networks, autodiff) and bench/capvst.mjs (CAP-VSTNet)
   python3-opencv   # NPR peers: cv2.stylization, pencilSketch, edgePreservingFilter, xphoto (bench/npr.mjs)
   imagemagick      # NPR peers: convert -paint, -kuwahara, -sketch (bench/npr.mjs)
 )

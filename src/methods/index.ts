@@ -28,12 +28,6 @@ export const methods = {
   'color.histogram': histogram,
   'color.mkl': mkl,
   'color.idt': idt,
-  'patch.synthesis': synthesis,
-  'patch.quilting': quilting,
-  'patch.analogy': analogy,
-  'patch.efros-leung': efrosLeung,
-  'neural.gatys': gatys,
-  'neural.capvst': capvst,
   'filter.kuwahara': kuwahara,
   'filter.xdog': xdog,
   'filter.toon': toon,
@@ -42,6 +36,12 @@ export const methods = {
   'filter.pencil': pencil,
   'paint.strokes': strokes,
   'paint.haeberli': haeberli,
+  'patch.synthesis': synthesis,
+  'patch.quilting': quilting,
+  'patch.analogy': analogy,
+  'patch.efros-leung': efrosLeung,
+  'neural.gatys': gatys,
+  'neural.capvst': capvst,
 } as const satisfies Record<string, AnyMethod>;
 
 export type MethodId = keyof typeof methods;
