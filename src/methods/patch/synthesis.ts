@@ -5,7 +5,7 @@ import { Image, clampImage } from '../../core/image.js';
 import { defineMethod, type RunContext } from '../../core/registry.js';
 import { resizeImage } from '../../core/resample.js';
 import { domainTransformFilter } from './domain-transform.js';
-import { gaussianBlurPlane } from './gaussian-blur.js';
+import { gaussianBlurPlane } from '../../core/blur.js';
 import { matchHistogram, quantilesOf, type Quantiles } from './histogram-match.js';
 import { gatherDescriptors, interleave, patchMatch, patchSampler, queryGrid, type NnfConstraint } from './nnf.js';
 import { fitStyleScale, labelsAt, planesOf, type RegionLabels } from './style-fit.js';
