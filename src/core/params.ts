@@ -192,10 +192,10 @@ export function coerceParam(p: JsonPropertySchema | undefined, value: string): u
 }
 
 /**
- * Check the cross-field refinements (`.superRefine`) of a method's own params schema against
- * params already parsed by `parseParams`. The pipeline merges only the schema's shape with the
- * shared controls, so rules that relate two parameters are enforced here, by the method, with the
- * rule's own message: "radius must be at least …, received …".
+ * Check the cross-field refinements (`.superRefine`, `.refine`) of a method's own params schema
+ * against params already parsed by `parseParams`. Merging a schema's shape with the shared controls
+ * drops its refinements, so the pipeline runs this right after parsing, for every method, and the
+ * error carries the rule's own message: "radius must be at least …, received …".
  */
 export function checkParamRules(schema: ParamsSchema, params: Record<string, unknown>, methodId: string): void {
   const own = Object.fromEntries(Object.keys(schema.shape).map((k) => [k, params[k]]));

@@ -4,7 +4,7 @@ import { AtelierError, throwIfAborted, wrapError } from './errors.js';
 import { Image, blendImages, clampFinite, clampImage } from './image.js';
 import { readImage, type ImageSource } from './io.js';
 import { fitMask, maskWeights, matchRegions, type Regions } from './mask.js';
-import { parseParams, sharedControlsSchema, type SharedControls } from './params.js';
+import { checkParamRules, parseParams, sharedControlsSchema, type SharedControls } from './params.js';
 import { ProgressReporter, type Progress, type ProgressListener } from './progress.js';
 import type { AnyMethod, Logger, MethodInputs, MethodOutput, RunContext } from './registry.js';
 import { resizeImage, limitSize } from './resample.js';
@@ -73,6 +73,7 @@ export async function runMethod(
     methodId: def.id,
     flagStyle: options.flagStyle ?? false,
   }) as Record<string, unknown> & SharedControls;
+  checkParamRules(def.params, params, def.id);
   if (params.maxSize === undefined && def.defaultMaxSize !== undefined) params.maxSize = def.defaultMaxSize;
   const log = options.log ?? silentLogger;
   const signal = options.signal ?? new AbortController().signal;

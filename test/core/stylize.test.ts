@@ -149,6 +149,26 @@ describe('runMethod: refusals', () => {
     expect((e as AtelierError).message).toContain('atelier transfer');
   });
 
+  it("enforces a method's cross-field rules, which merging with the shared controls would drop", async () => {
+    const ranged = defineMethod({
+      id: 'color.test-ranged',
+      family: 'color',
+      title: 'Ranged (test)',
+      summary: 'Needs low ≤ high, a rule across two parameters',
+      inputs: { style: 'none' },
+      params: z
+        .object({ low: z.number().default(0), high: z.number().default(1) })
+        .refine((p) => p.low <= p.high, { message: 'low must not exceed high' }),
+      async run(_ctx, { content }) {
+        return content.clone();
+      },
+    });
+    await expect(runMethod(ranged, { content }, { low: 0.2, high: 0.8 })).resolves.toBeDefined();
+    const e = await runMethod(ranged, { content }, { low: 0.9, high: 0.1 }).catch((x: AtelierError) => x);
+    expect((e as AtelierError).code).toBe('E_PARAM');
+    expect((e as AtelierError).message).toContain('low must not exceed high');
+  });
+
   it('non-finite output is E_NUMERIC, never written', async () => {
     const e = await runMethod(broken, { content }).catch((x: AtelierError) => x);
     expect((e as AtelierError).code).toBe('E_NUMERIC');

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { throwIfAborted } from '../../core/errors.js';
-import { checkParamRules } from '../../core/params.js';
 import { defineMethod } from '../../core/registry.js';
 import { gaussianBlur } from '../filter/gaussian.js';
 import { pixelsFor } from '../filter/relative-size.js';
@@ -43,7 +42,6 @@ export const haeberli = defineMethod({
   inputs: { style: 'optional' },
   params,
   async run(ctx, { content, style }, p) {
-    checkParamRules(params, p, 'paint.haeberli');
     const { width: W, height: H } = content;
     const n = W * H;
     const big = pixelsFor(p.brushSize, W, H, 1);

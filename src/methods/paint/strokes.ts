@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { throwIfAborted } from '../../core/errors.js';
-import { checkParamRules } from '../../core/params.js';
 import { defineMethod } from '../../core/registry.js';
 import type { Rng } from '../../core/rng.js';
 import { gaussianBlur } from '../filter/gaussian.js';
@@ -60,7 +59,6 @@ export const strokes = defineMethod({
   params,
   quickParams: { layers: 2 },
   async run(ctx, { content, style }, p) {
-    checkParamRules(params, p, 'paint.strokes');
     const { width: W, height: H } = content;
     const n = W * H;
     const R0 = pixelsFor(p.largestBrush, W, H, 1);
