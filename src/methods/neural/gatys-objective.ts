@@ -60,13 +60,16 @@ export class GatysObjective {
    * then compile the step graph: only one copy of the VGG weights is alive while optimising.
    */
   static async create(options: GatysObjectiveOptions, requests: TargetRequest[]): Promise<{ objective: GatysObjective; targets: GatysTargets[] }> {
-    // Lean memory by default: the step keeps every VGG activation for the backward pass, and ORT's
-    // arena + memory pattern added 30–40 % to the peak at 512² for a speed gain lost in the noise of
-    // a shared machine (bench/engine.mjs --configs all/fast,all/lean).
+    // Arena and memory pattern on, but ORT's blocked-layout (NCHWc) rewrite off: the step keeps
+    // every VGG activation for the backward pass, and the layout's reorder copies of each were what
+    // made the fast settings heavy. Measured on a quiet 2-core machine against PyTorch
+    // (bench/engine.mjs --only gatys --configs all/lean,all/fast,extended/fast):
+    //   512²: extended/fast 1.42× speed, 1.16× memory; all/fast 1.56×, 1.37×; all/lean 1.06×, 0.94×
+    //   256²: extended/fast 1.28×, 1.16×;              all/fast 1.41×, 1.30×; all/lean 1.27×, 1.24×
     const session: SessionOptions = {
       threads: options.threads,
-      memory: options.memory ?? 'lean',
-      ...(options.optimization && { optimization: options.optimization }),
+      memory: options.memory ?? 'fast',
+      optimization: options.optimization ?? 'extended',
     };
     const taps = [options.contentLayer, ...options.styleLayers];
     const targets = await computeTargets(options, requests, session);
