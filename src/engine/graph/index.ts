@@ -31,8 +31,10 @@
  *   gradient tensor per `wrt`; mark them with `g.output(...)`. `loss` must be a scalar.
  * - Weight files arrive as a `TensorMap` (engine/weights/tensor.ts); map names onto `g.param`.
  * - `compile(g, { threads, memory, optimization })` caches sessions by model hash. 'fast' memory
- *   (ORT arena + memory pattern) suits inference; graphs that keep many activations for a
- *   backward pass peak 30–40 % lower with `memory: 'lean'` (bench/engine.mjs compares them).
+ *   (ORT arena + memory pattern) with the default 'all' optimisation suits inference. Graphs that
+ *   keep many activations for a backward pass do better with `optimization: 'extended'` (no
+ *   NCHWc reorder copies of each kept activation; Gatys uses it) or `memory: 'lean'` (lowest
+ *   peak, slowest); `bench/engine.mjs --configs` compares them.
  */
 export { Graph, Tensor, SLICE_END, type ConvOptions, type PoolOptions, type FloatArray } from './graph.js';
 export type { Dim } from './dims.js';
