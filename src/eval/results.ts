@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import { AtelierError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/io.js';
 import type { MetricAspect } from '../metrics/metric.js';
+import type { EvalPair } from './pairs.js';
 
 /**
  * `results.json` of an evaluation: everything needed to read, compare and reproduce it — the
@@ -26,14 +27,8 @@ export interface MethodRun {
   seed: number;
 }
 
-export interface PairRecord {
-  id: string;
-  group: string;
-  kind: 'image' | 'video';
-  content: string;
-  style?: string;
-  contentMask?: string;
-  styleMask?: string;
+/** A pair as recorded in results.json: the pair itself plus its thumbnails. */
+export interface PairRecord extends EvalPair {
   /** Paths relative to the report folder. */
   thumbs?: { content?: string; style?: string };
 }

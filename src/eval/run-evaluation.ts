@@ -142,15 +142,7 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
 
   for (const pair of pairs) {
     throwIfAborted(signal);
-    const record: PairRecord = {
-      id: pair.id,
-      group: pair.group,
-      kind: pair.kind,
-      content: pair.content,
-      ...(pair.style && { style: pair.style }),
-      ...(pair.contentMask && { contentMask: pair.contentMask }),
-      ...(pair.styleMask && { styleMask: pair.styleMask }),
-    };
+    const record: PairRecord = { ...pair };
     results.pairs.push(record);
     const pending = runs.filter((run) => !reusable.has(`${pair.id}\n${run.method}`));
     for (const run of runs) {
