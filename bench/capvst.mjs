@@ -13,23 +13,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median, option, peakMB } from './stats.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const THREADS = 2;
 const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
 const parseSize = (s) => s.split('x').map(Number);
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-function peakMB() {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
 
 /** A smooth synthetic photo-like image (gradients, ripples, a little noise), planar RGB. */
 function syntheticImage(w, h, seed) {
@@ -80,13 +69,13 @@ if (args[0] === '--worker') {
 }
 
 // ---------------------------------------------------------------- driver
-const mode = opt('mode', 'photoreal');
-const runs = Number(opt('runs', '3'));
-const tile = Number(opt('tile', '768'));
-const memory = opt('memory', 'fast');
-const compare = parseSize(opt('compare', '1280x720'));
-const sizes = opt('sizes', '1024x576,2048x1152,3840x2160').split(',').filter(Boolean).map(parseSize);
-const torchSizes = new Set(opt('torch-sizes', '1024x576').split(',').filter(Boolean));
+const mode = option('mode', 'photoreal');
+const runs = Number(option('runs', '3'));
+const tile = Number(option('tile', '768'));
+const memory = option('memory', 'fast');
+const compare = parseSize(option('compare', '1280x720'));
+const sizes = option('sizes', '1024x576,2048x1152,3840x2160').split(',').filter(Boolean).map(parseSize);
+const torchSizes = new Set(option('torch-sizes', '1024x576').split(',').filter(Boolean));
 const python = '/usr/bin/python3';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'atelier-bench-capvst-'));

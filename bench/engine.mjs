@@ -9,23 +9,12 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median, option, peakMB } from './stats.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const THREADS = 2;
 const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
 
-function peakMB() {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const REPS = { vgg: 5, gatys: 4, johnson: 5 };
 
 // ---------------------------------------------------------------- Atelier worker
@@ -210,7 +199,7 @@ function runWorker(engine, task, size, memory, optimization) {
 async function main() {
   if (args[0] === '--worker') {
     const pick = (v) => (v === 'default' ? undefined : v);
-    const out = await atelierWorker(args[1], Number(args[2]), pick(opt('memory', 'default')), pick(opt('optimization', 'default')));
+    const out = await atelierWorker(args[1], Number(args[2]), pick(option('memory', 'default')), pick(option('optimization', 'default')));
     console.log(JSON.stringify(out));
     return;
   }
@@ -219,10 +208,10 @@ async function main() {
     console.error('PyTorch not found: run scripts/system-deps.sh bench (installs python3-torch)');
     process.exit(1);
   }
-  const rounds = Number(opt('rounds', 3));
+  const rounds = Number(option('rounds', 3));
   // Atelier settings to compare, each "optimization/memory" or "default" (what the code uses).
-  const configs = opt('configs', 'default').split(',');
-  const only = opt('only', 'vgg,gatys,johnson').split(',');
+  const configs = option('configs', 'default').split(',');
+  const only = option('only', 'vgg,gatys,johnson').split(',');
   const tasks = [
     ['vgg', 256, 'VGG-19 → relu5_1 forward'],
     ['vgg', 512, 'VGG-19 → relu5_1 forward'],

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Image } from '../dist/core/image.js';
 import { Rng } from '../dist/core/rng.js';
 import { structuralSimilarity } from '../dist/metrics/ssim.js';
+import { median } from './stats.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const W = 3840;
@@ -26,7 +27,6 @@ function makeImage(seed) {
   return img;
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const a = makeImage(1);
 const b = makeImage(2);
 

@@ -17,6 +17,7 @@ import sharp from 'sharp';
 import { readImage } from '../dist/core/io.js';
 import { runMethod } from '../dist/core/stylize.js';
 import { getMethod } from '../dist/index.js';
+import { median } from './stats.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const THREADS = 2;
@@ -42,10 +43,6 @@ const ALL_PAIRS = [
 ];
 const PAIRS = ONLY ? ALL_PAIRS.filter((p) => ONLY.includes(p.id)) : ALL_PAIRS;
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 function findPython() {
   for (const py of ['/usr/bin/python3', 'python3']) {

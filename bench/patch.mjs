@@ -18,6 +18,7 @@ import { readImage } from '../dist/core/io.js';
 import { Rng } from '../dist/core/rng.js';
 import { exactSearch, gatherDescriptors, interleave, patchMatch, patchSampler, queryGrid } from '../dist/methods/patch/nnf.js';
 import { patchSwd, structureSsim } from './patch-metrics.js';
+import { median } from './stats.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dataDir = process.env.ATELIER_DEV_DATA ?? [path.resolve(root, '../shared/data/dev'), '/work/shared/data/dev'].find((d) => existsSync(path.join(d, 'pairs.json')));
@@ -55,11 +56,6 @@ function timed(cmd, args, env = {}) {
   return ms;
 }
 
-const median = (a) => {
-  const s = [...a].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 const rows = [];
 const manifest = { columns: ['content', 'style', 'gmic', 'atelier'], rows: [] };

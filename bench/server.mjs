@@ -13,6 +13,7 @@ import { createServer } from 'node:net';
 import sharp from 'sharp';
 import { stylize } from '../dist/index.js';
 import { encodeImage } from '../dist/core/io.js';
+import { median } from './stats.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, '..');
@@ -21,10 +22,6 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SIZE = 512;
 const METHOD = 'color.reinhard';
 
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 async function images() {
   const w = SIZE;
