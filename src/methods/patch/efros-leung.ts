@@ -5,7 +5,7 @@ import { Image } from '../../core/image.js';
 import { maskWeights } from '../../core/mask.js';
 import { defineMethod, type RunContext } from '../../core/registry.js';
 import { resizeImage } from '../../core/resample.js';
-import { fitStyleScale, planesOf } from './style-fit.js';
+import { fitStyleScale, planesOf, styleScaleParam } from './style-fit.js';
 
 /**
  * Efros & Leung, "Texture Synthesis by Non-parametric Sampling", ICCV 1999: the output grows one
@@ -27,12 +27,7 @@ const params = z.object({
   candidates: z.number().int().min(4).max(5000).default(48).describe('Random source positions tried per pixel, besides the coherent ones'),
   tolerance: z.number().min(0).max(1).default(0.1).describe('Sources within this fraction of the best distance are chosen at random'),
   contentWeight: z.number().min(0).max(10).default(1).describe("Transfer only: how strongly each neighbourhood keeps the content's luminance"),
-  styleScale: z
-    .number()
-    .min(0.1)
-    .max(4)
-    .default(0.5)
-    .describe("Size of the texture relative to the content: the style is resized to this times the content's long side"),
+  styleScale: styleScaleParam(0.5),
   workSize: z.number().int().min(16).max(4096).default(256).describe('Long side the synthesis runs at (it is slow by nature); larger contents are upsampled after'),
 });
 

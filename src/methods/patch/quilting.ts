@@ -6,7 +6,7 @@ import type { Progress } from '../../core/progress.js';
 import { defineMethod } from '../../core/registry.js';
 import type { Rng } from '../../core/rng.js';
 import { gaussianBlurPlane } from '../../core/blur.js';
-import { fitStyleScale, mirrorTile, planesOf } from './style-fit.js';
+import { fitStyleScale, mirrorTile, planesOf, styleScaleParam } from './style-fit.js';
 
 /**
  * Image quilting, Efros & Freeman, SIGGRAPH 2001. Square blocks of the texture are laid in raster
@@ -36,12 +36,7 @@ const params = z.object({
     .max(100000)
     .default(600)
     .describe('Texture positions tried per block (all of them when the texture has fewer)'),
-  styleScale: z
-    .number()
-    .min(0.1)
-    .max(4)
-    .default(0.5)
-    .describe("Size of the texture relative to the content: the style is resized to this times the content's long side"),
+  styleScale: styleScaleParam(0.5),
   workSize: z.number().int().min(32).max(8192).default(1024).describe('Long side the transfer runs at; larger contents are upsampled after'),
 });
 

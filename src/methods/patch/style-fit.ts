@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { Image } from '../../core/image.js';
 import type { Regions } from '../../core/mask.js';
 import type { Logger } from '../../core/registry.js';
@@ -8,6 +9,16 @@ import { resizeImage } from '../../core/resample.js';
  * bounded whatever the input), the style is resized so its features have a chosen size relative to
  * the content, and a style too thin for any patch is mirror-tiled to the smallest usable side.
  */
+
+/** The `styleScale` parameter every patch method takes, with its own default. */
+export function styleScaleParam(defaultScale: number) {
+  return z
+    .number()
+    .min(0.1)
+    .max(4)
+    .default(defaultScale)
+    .describe("Size of the style's features relative to the content: the style is resized to this times the content's long side");
+}
 
 /** Smallest side, in pixels, a style must have for patches to be cut from it. */
 export const MIN_STYLE_SIDE = 9;

@@ -8,7 +8,7 @@ import { domainTransformFilter } from './domain-transform.js';
 import { gaussianBlurPlane } from '../../core/blur.js';
 import { matchHistogram, quantilesOf, type Quantiles } from './histogram-match.js';
 import { gatherDescriptors, interleave, patchMatch, patchSampler, queryGrid, type NnfConstraint } from './nnf.js';
-import { fitStyleScale, labelsAt, planesOf, type RegionLabels } from './style-fit.js';
+import { fitStyleScale, labelsAt, planesOf, styleScaleParam, type RegionLabels } from './style-fit.js';
 
 /**
  * Style transfer via texture synthesis, after Elad & Milanfar, "Style Transfer via Texture
@@ -55,12 +55,7 @@ const params = z.object({
     .describe('Exponent r of the robust aggregation: 2 is a plain average, lower ignores poor matches more'),
   colorTransfer: z.number().min(0).max(1).default(1).describe("How far each iteration pulls the colours to the style's histogram"),
   denoise: z.number().min(0).max(1).default(0.1).describe('Edge-preserving smoothing after each patch size (0: none)'),
-  styleScale: z
-    .number()
-    .min(0.1)
-    .max(4)
-    .default(1)
-    .describe("Size of the style's features relative to the content: the style is resized to this times the content's long side"),
+  styleScale: styleScaleParam(1),
   workSize: z
     .number()
     .int()
