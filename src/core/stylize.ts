@@ -160,6 +160,9 @@ export async function runMethod(
     } else {
       output = normaliseOutput(await callMethod(def, ctxFor(reporter), regions ? { ...methodInputs, regions } : methodInputs, params));
     }
+    // Methods compute in synchronous loops, so a signal (Ctrl-C, a cancel) may still be queued
+    // behind them: let the event loop poll once before deciding the run was not cancelled.
+    await afterNextPoll();
     throwIfAborted(signal);
     const t3 = performance.now();
 
@@ -205,6 +208,15 @@ export async function runMethod(
     reporter.error(err.code, err.message);
     throw err;
   }
+}
+
+/**
+ * Resolves after the event loop has been through one poll phase (where signals and I/O events are
+ * taken in). One setImmediate is not enough: when the run ended inside a poll-phase callback, its
+ * check phase comes before the next poll, so the second hop is what lets a queued SIGINT through.
+ */
+function afterNextPoll(): Promise<void> {
+  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
 }
 
 function normaliseStyleWeights(given: number[] | undefined, count: number): number[] {
