@@ -1,4 +1,4 @@
-import type { EvaluationResults, MetricInfo, ResultRecord } from './results.js';
+import type { EvaluationResults, MetricInfo } from './results.js';
 import { barPlot, escapeXml, scatterPlot, SERIES_COLORS, type ScatterSeries } from './plots.js';
 
 /**

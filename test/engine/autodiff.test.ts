@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/core/rng.js';
+import { chooseWeightGradForm, convWeightGrad, weightGradForms } from '../../src/engine/autodiff/conv-backward.js';
 import { grad } from '../../src/engine/autodiff/grad.js';
 import { Graph, type Tensor } from '../../src/engine/graph/graph.js';
 import { compile } from '../../src/engine/runtime.js';
 import { gradientCheck } from './gradcheck.js';
+import { evaluate } from './reference.js';
 
 /** Every backward rule against float64 central differences (see gradcheck.ts). */
 
@@ -27,6 +29,9 @@ const cases: [string, (g: Graph) => Tensor, Record<string, number[]>, { lo?: num
   ['conv 9×9 stride 2 (swapped conv, stride)', (g) => g.conv(X(g, 1), param(g, 'w', [2, 1, 9, 9], 11, 0.2), undefined, { pad: 4, stride: 2 }), { x: [1, 1, 11, 10] }],
   ['conv batch 2', (g) => g.conv(g.input('x', [2, 2, 'H', 'W']), param(g, 'w', [3, 2, 3, 3]), undefined, { pad: 1 }), { x: [2, 2, 5, 4] }],
   ['reflect pad', (g) => g.pad(X(g), [2, 1, 1, 3], 'reflect'), x76],
+  ['reflect pad wider than half the size', (g) => g.pad(X(g), [2, 3, 2, 1], 'reflect'), { x: [1, 2, 3, 4] }],
+  ['reflect pad, one side only', (g) => g.pad(X(g), [0, 2, 1, 0], 'reflect'), x76],
+  ['edge pad', (g) => g.pad(X(g), [2, 1, 3, 2], 'edge'), { x: [1, 2, 3, 4] }],
   ['zero pad', (g) => g.pad(X(g), [1, 0, 2, 1], 'constant'), x76],
   ['max pool 2×2', (g) => g.maxPool(X(g), { kernel: 2 }), x76],
   ['max pool 3×3 stride 2 pad 1 (overlapping)', (g) => g.maxPool(X(g), { kernel: 3, stride: 2, pad: 1 }), x76],
@@ -35,6 +40,7 @@ const cases: [string, (g: Graph) => Tensor, Record<string, number[]>, { lo?: num
   ['avg pool 3×3 stride 2 pad 1', (g) => g.avgPool(X(g), { kernel: 3, stride: 2, pad: 1 }), x76],
   ['nearest upsample ×2', (g) => g.resize(X(g), 2), x76],
   ['instance norm', (g) => g.instanceNorm(X(g, 3), param(g, 's', [3], 4, 1), param(g, 't', [3], 5)), { x: [1, 3, 5, 4] }],
+  ['instance norm, batch 2 (per-instance statistics)', (g) => g.instanceNorm(g.input('x', [2, 3, 'H', 'W']), param(g, 's', [3], 4, 1), param(g, 't', [3], 5)), { x: [2, 3, 4, 5] }],
   ['group norm', (g) => g.groupNorm(X(g, 4), 2, param(g, 's', [4], 4, 1), param(g, 't', [4], 5)), { x: [1, 4, 3, 3] }],
   ['batch norm (fixed statistics)', (g) => g.batchNorm(X(g), param(g, 's', [2]), param(g, 't', [2]), g.constant([0.1, -0.2]), g.constant([0.5, 2])), x76],
   ['relu', (g) => g.relu(X(g)), x76],
@@ -75,6 +81,66 @@ describe('backward rules match float64 finite differences', () => {
   it.each(cases)('%s', async (_name, build, shapes, range) => {
     const r = await gradientCheck(build, shapes, range ?? {});
     expect(r.worst, JSON.stringify(r.perTensor)).toBeLessThan(TOL);
+  });
+});
+
+describe('conv kernel-gradient forms', () => {
+  // Each form of dW (conv-backward.ts) on shapes that exercise it, against float64 differences of
+  // Σ conv(x, w)·R; the chooser must also pick the cheap forms for the Johnson net's layer shapes.
+  const convs: [string, number, number, number, { pad?: number; stride?: number; padMode?: 'reflect' }, number[]][] = [
+    ['3×3 reflect', 3, 2, 3, { pad: 1, padMode: 'reflect' }, [1, 3, 6, 5]],
+    ['3×3 zero pad, batch 2', 2, 3, 3, { pad: 1 }, [2, 2, 5, 4]],
+    ['5×5 wide', 2, 1, 5, { pad: 2 }, [1, 2, 7, 6]],
+    ['3×3 stride 2', 2, 3, 3, { pad: 1, stride: 2 }, [1, 2, 7, 6]],
+  ];
+  const cases = convs.flatMap(([name, cin, cout, k, o, shape]) => {
+    const g = new Graph();
+    const y = g.conv(g.input('x', [shape[0]!, cin, 'H', 'W']), g.param('w', [cout, cin, k, k], new Float32Array(cout * cin * k * k)), undefined, o);
+    return weightGradForms(y.producer!, y.producer!.inputs[1]!).map((form) => [`${name}: ${form}`, cin, cout, k, o, shape, form] as const);
+  });
+  it.each(cases)('%s', async (_name, cin, cout, k, o, shape, form) => {
+    const g = new Graph();
+    const x = g.input('x', [shape[0]!, cin, 'H', 'W']);
+    const w = param(g, 'w', [cout, cin, k, k], 11);
+    const y = g.conv(x, w, undefined, o);
+    const xs = { data: Float64Array.from(rand(shape.reduce((a, b) => a * b, 1), 3, 1)), shape };
+    const yShape = evaluate(g, y, { x: xs }).shape;
+    const r = g.constant(Array.from(rand(yShape.reduce((a, b) => a * b, 1), 5, 1)), yShape);
+    const loss = g.sumAll(g.mul(g.reshapeLike(y, r), r));
+    g.output('dw', convWeightGrad(g, y.producer!, r, y.producer!.inputs[0]!, w, form));
+    const out = await (await compile(g, { threads: 1 })).run({ x: { data: Float32Array.from(xs.data), shape } });
+    const w0 = Float64Array.from(g.data.get(w.id) as Float32Array);
+    const lossAt = (k: number, d: number) => {
+      const g2 = w0.slice();
+      g2[k]! += d;
+      const saved = g.data.get(w.id)!;
+      g.data.set(w.id, Float32Array.from(g2));
+      try {
+        return evaluate(g, loss, { x: xs }).data[0]!;
+      } finally {
+        g.data.set(w.id, saved);
+      }
+    };
+    let worst = 0;
+    let scale = 0;
+    for (let k = 0; k < w0.length; k += 3) {
+      const numeric = (lossAt(k, 1e-3) - lossAt(k, -1e-3)) / 2e-3;
+      scale = Math.max(scale, Math.abs(numeric));
+      worst = Math.max(worst, Math.abs(numeric - (out.dw!.data[k] as number)));
+    }
+    expect(worst / scale).toBeLessThan(TOL * 10);
+  });
+  it('picks the cheap form per layer shape', () => {
+    const pick = (cin: number, cout: number, k: number, stride = 1) => {
+      const g = new Graph();
+      const w = g.param('w', [cout, cin, k, k], new Float32Array(cout * cin * k * k));
+      const y = g.conv(g.input('x', [1, cin, 'H', 'W']), w, undefined, { pad: k >> 1, stride, padMode: 'reflect' });
+      return chooseWeightGradForm(y.producer!, w);
+    };
+    expect(pick(3, 32, 9)).toBe('swapX'); // from RGB: copy the 3-channel side
+    expect(pick(32, 3, 9)).toBe('swapDY'); // to RGB: copy the 3-channel gradient
+    expect(pick(128, 128, 3)).toBe('split');
+    expect(pick(32, 64, 3, 2)).toBe('taps');
   });
 });
 

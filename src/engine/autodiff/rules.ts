@@ -1,14 +1,17 @@
 import { AtelierError } from '../../core/errors.js';
 import { SLICE_END, type Graph, type Node, type Tensor } from '../graph/graph.js';
 import { attr } from '../graph/onnx-model.js';
+import { convInputGrad, convWeightGrad, spreadTo } from './conv-backward.js';
+import { padBackward } from './pad-backward.js';
+import { onnx1, shapeOf, zerosLike } from './raw-onnx.js';
 
 /**
  * Backward rules: for a node and the gradients of its outputs, the gradients of its inputs, built
  * from builder ops. Choices (DESIGN §4): conv input-gradients as a forward conv with flipped kernels
- * (ConvTranspose only where a stride or an over-wide pad needs it); conv weight-gradients as one
- * matmul per kernel tap, or a batch/channel-swapped conv for large kernels; max-pool through its
+ * (ConvTranspose only where a stride or an over-wide pad needs it); conv weight-gradients in the
+ * form that copies least for the layer's shape (`conv-backward.ts`); max-pool through its
  * indices and ScatterElements (a mask of maxima is wrong on ties); instance norm recomputes its
- * statistics; reflect padding folds its borders back; nearest upsampling averages.
+ * statistics; reflect and edge padding add their bands back (`pad-backward.ts`); nearest upsampling averages.
  */
 export type BackwardRule = (g: Graph, n: Node, gys: (Tensor | undefined)[]) => (Tensor | undefined)[];
 
@@ -22,39 +25,6 @@ function unbroadcast(g: Graph, gy: Tensor, x: Tensor): Tensor {
   const axes = x.shape.flatMap((d, i) => (d === 1 && t.shape[i] !== 1 ? [i] : []));
   if (axes.length > 0) t = g.reduceSum(t, axes, true);
   return t;
-}
-
-function onnx1(g: Graph, op: string, inputs: (Tensor | undefined)[], like: Tensor, attrs = {}, dtype = like.dtype): Tensor {
-  return g.onnx(op, inputs, [{ shape: [...like.shape], dtype }], attrs)[0]!;
-}
-
-function shapeOf(g: Graph, x: Tensor): Tensor {
-  return g.onnx('Shape', [x], [{ shape: [x.rank], dtype: 'int64' }])[0]!;
-}
-
-function zerosLike(g: Graph, x: Tensor): Tensor {
-  const value = { name: 'value', dtype: x.dtype, dims: [1], raw: new Uint8Array(x.dtype === 'float64' ? 8 : 4) };
-  return onnx1(g, 'ConstantOfShape', [shapeOf(g, x)], x, { value: attr.t(value) });
-}
-
-/**
- * ConvTranspose (the adjoint of a strided window op), then fitted to the run-time shape of `like`.
- * Only the leading pads are cropped by ConvTranspose: the trailing size depends on a remainder known
- * at run time (the `output_padding` pitfall of DESIGN §4), so the end is cut or zero-padded to fit.
- */
-function spreadTo(g: Graph, gy: Tensor, kernel: Tensor, like: Tensor, a: { kernel: number[]; stride: number[]; pads: number[]; dilation?: number[]; groups: number }): Tensor {
-  const spread = g.onnx('ConvTranspose', [gy, kernel], [{ shape: ['n', like.shape[1]!, 'h', 'w'] }], {
-    kernel_shape: attr.ints(a.kernel),
-    strides: attr.ints(a.stride),
-    pads: attr.ints([a.pads[0]!, a.pads[1]!, 0, 0]),
-    dilations: attr.ints(a.dilation ?? [1, 1]),
-    group: attr.i(a.groups),
-  })[0]!;
-  const rank = like.rank;
-  const cut = g.onnx('Slice', [spread, g.int64(new Array(rank).fill(0)), shapeOf(g, like)], [{ shape: [...like.shape], dtype: like.dtype }])[0]!;
-  const extra = onnx1(g, 'Sub', [shapeOf(g, like), shapeOf(g, cut)], like, {}, 'int64');
-  const pads = onnx1(g, 'Concat', [g.int64(new Array(rank).fill(0)), extra], like, { axis: attr.i(0) }, 'int64');
-  return g.onnx('Pad', [cut, pads], [{ shape: [...like.shape], dtype: like.dtype }], { mode: attr.s('constant') })[0]!;
 }
 
 const transposeLast2 = (g: Graph, t: Tensor) => {
@@ -166,13 +136,7 @@ export const BACKWARD_RULES: Record<string, BackwardRule> = {
     const pads = onnx1(g, 'Concat', [begin, end], begin, { axis: attr.i(0) }, 'int64');
     return [g.onnx('Pad', [gy!, pads], [{ shape: [...x.shape], dtype: x.dtype }], { mode: attr.s('constant') })[0]!];
   },
-  pad: (g, n, [gy]) => {
-    const [t, l, b, r] = n.attrs.pads as number[];
-    const mode = n.attrs.mode as string;
-    if (mode === 'constant') return [g.slice(gy!, [2, 3], [t!, l!], [b! > 0 ? -b! : SLICE_END, r! > 0 ? -r! : SLICE_END])];
-    if (mode !== 'reflect') throw new AtelierError('E_ENGINE', `No backward rule for ${mode} padding`);
-    return [foldReflected(g, foldReflected(g, gy!, 2, t!, b!), 3, l!, r!)];
-  },
+  pad: (g, n, [gy]) => [padBackward(g, gy!, n.attrs.pads as [number, number, number, number], n.attrs.mode as 'constant' | 'reflect' | 'edge')],
   maxPool: (g, n, [gy]) => {
     const x = n.inputs[0]!;
     const indices = n.outputs[1]!;
@@ -216,21 +180,35 @@ export const BACKWARD_RULES: Record<string, BackwardRule> = {
     return [g.scale(g.avgPool(gy!, { kernel: s, stride: s }), s * s)];
   },
   instanceNorm: (g, n, [gy]) => {
+    // Statistics recomputed from x (two-pass variance). With c = x − mean, k = scale·invStd and the
+    // per-instance means m1 = mean(dY), m2 = mean(dY·c): dX = k·dY − k·invStd²·m2·c − k·m1. Six
+    // full-size passes; x̂ itself is never materialised.
     const [x, scale] = n.inputs as [Tensor, Tensor];
     const eps = n.attrs.eps as number;
+    const count = spatialCount(g, x);
     const mean = g.reduceMean(x, [2, 3], true);
     const centred = g.sub(x, mean);
-    const invStd = g.div(g.scalar(1), g.sqrt(g.add(g.reduceMean(g.mul(centred, centred), [2, 3], true), g.scalar(eps))));
-    const xhat = g.mul(centred, invStd);
-    const gxhat = g.mul(gy!, g.reshape(scale, [1, -1, 1, 1]));
-    const gx = g.mul(g.sub(g.sub(gxhat, g.reduceMean(gxhat, [2, 3], true)), g.mul(xhat, g.reduceMean(g.mul(gxhat, xhat), [2, 3], true))), invStd);
-    return [gx, g.reduceSum(g.mul(gy!, xhat), [0, 2, 3]), g.reduceSum(gy!, [0, 2, 3])];
+    const sumSquares = onnx1(g, 'ReduceSumSquare', [centred, g.int64([2, 3])], mean, { keepdims: attr.i(1) });
+    const invStd = g.div(g.scalar(1), g.sqrt(g.add(g.div(sumSquares, count), g.scalar(eps))));
+    const k = g.mul(g.reshape(scale, [1, -1, 1, 1]), invStd);
+    const s1 = g.reduceSum(gy!, [2, 3], true);
+    const s2 = g.reduceSum(g.mul(gy!, centred), [2, 3], true);
+    const cCoef = g.div(g.mul(g.mul(k, g.mul(invStd, invStd)), s2), count);
+    const gx = g.sub(g.sub(g.mul(gy!, k), g.mul(centred, cCoef)), g.div(g.mul(k, s1), count));
+    return [gx, g.reduceSum(g.mul(s2, invStd), [0, 2, 3]), g.reduceSum(s1, [0, 2, 3])];
   },
   conv: (g, n, [gy]) => {
     const [x, w, b] = n.inputs as [Tensor, Tensor, Tensor | undefined];
     return [convInputGrad(g, n, gy!, x, w), convWeightGrad(g, n, gy!, x, w), b ? g.reduceSum(gy!, [0, 2, 3]) : undefined];
   },
 };
+
+/** H·W of an NCHW tensor at run time, as a float scalar [1] of x's dtype. */
+function spatialCount(g: Graph, x: Tensor): Tensor {
+  const hw = g.onnx('Shape', [x], [{ shape: [2], dtype: 'int64' }], { start: attr.i(2), end: attr.i(4) })[0]!;
+  const product = g.onnx('ReduceProd', [hw], [{ shape: [1], dtype: 'int64' }], { keepdims: attr.i(1) })[0]!;
+  return g.onnx('Cast', [product], [{ shape: [1], dtype: x.dtype }], { to: attr.i(x.dtype === 'float64' ? 11 : 1) })[0]!;
+}
 
 /** reduceSum/reduceMean backward: put back the reduced axes and broadcast to the input's shape. */
 function expandReduced(g: Graph, n: Node, gy: Tensor): Tensor {
@@ -241,77 +219,3 @@ function expandReduced(g: Graph, n: Node, gy: Tensor): Tensor {
   return g.onnx('Expand', [kept, shapeOf(g, x)], [{ shape: [...x.shape], dtype: x.dtype }])[0]!;
 }
 
-/**
- * Reflect-pad backward along one axis: the pad copied x[1..before] (mirrored) in front and
- * x[-after-1..-2] behind; those rows receive the mirrored border gradients.
- */
-function foldReflected(g: Graph, t: Tensor, axis: number, before: number, after: number): Tensor {
-  if (before === 0 && after === 0) return t;
-  const sl = (u: Tensor, s: number, e: number) => g.slice(u, [axis], [s], [e]);
-  const c = sl(t, before, after > 0 ? -after : SLICE_END);
-  const pieces: Tensor[] = [sl(c, 0, 1)];
-  if (before > 0) pieces.push(g.add(sl(c, 1, before + 1), g.reverse(sl(t, 0, before), axis)));
-  pieces.push(sl(c, before + 1, -(after + 1)));
-  if (after > 0) pieces.push(g.add(sl(c, -(after + 1), -1), g.reverse(sl(t, -after, SLICE_END), axis)));
-  pieces.push(sl(c, -1, SLICE_END));
-  return g.add1('concat', pieces, c.shape, { axis });
-}
-
-function convInputGrad(g: Graph, n: Node, gy: Tensor, x: Tensor, w: Tensor): Tensor {
-  const [st, sl] = n.attrs.stride as number[];
-  const [dh, dw] = n.attrs.dilation as number[];
-  const [pt, pl, pb, pr] = n.attrs.pads as number[];
-  const [kh, kw] = n.attrs.kernel as number[];
-  const groups = n.attrs.groups as number;
-  const fullH = dh! * (kh! - 1);
-  const fullW = dw! * (kw! - 1);
-  const flippedPads = [fullH - pt!, fullW - pl!, fullH - pb!, fullW - pr!];
-  if (st === 1 && sl === 1 && flippedPads.every((p) => p >= 0)) {
-    // dX = conv(dY, W with in/out channels swapped and taps flipped).
-    const [cout, cinG] = w.shape as number[];
-    let wt = g.reshape(w, [groups, cout! / groups, cinG!, kh!, kw!]);
-    wt = g.reshape(g.transpose(wt, [0, 2, 1, 3, 4]), [cinG! * groups, cout! / groups, kh!, kw!]);
-    wt = g.slice(wt, [2, 3], [-1, -1], [-BIG, -BIG], [-1, -1]);
-    return g.conv(gy, wt, undefined, { pad: flippedPads as [number, number, number, number], dilation: [dh!, dw!], groups });
-  }
-  return spreadTo(g, gy, w, x, { kernel: [kh!, kw!], stride: [st!, sl!], pads: [pt!, pl!, pb!, pr!], dilation: [dh!, dw!], groups });
-}
-
-/** Kernels up to this many taps use one matmul per tap; larger ones the swapped conv. */
-const MAX_TAPS_FOR_MATMUL = 9;
-
-function convWeightGrad(g: Graph, n: Node, gy: Tensor, x: Tensor, w: Tensor): Tensor {
-  const [sh, sw] = n.attrs.stride as number[];
-  const [dh, dw] = n.attrs.dilation as number[];
-  const pads = n.attrs.pads as [number, number, number, number];
-  const [kh, kw] = n.attrs.kernel as number[];
-  const groups = n.attrs.groups as number;
-  const [cout, cinG] = w.shape as number[];
-  if (kh! * kw! > MAX_TAPS_FOR_MATMUL && groups === 1) {
-    // Batch and channels swapped: conv(Xᵀ, dYᵀ) with stride ↔ dilation, then crop to the kernel.
-    const xt = g.transpose(x, [1, 0, 2, 3]);
-    const gyt = g.transpose(gy, [1, 0, 2, 3]);
-    const full = g.onnx('Conv', [xt, gyt], [{ shape: [cinG!, cout!, 'kh', 'kw'] }], {
-      strides: attr.ints([dh!, dw!]),
-      dilations: attr.ints([sh!, sw!]),
-      pads: attr.ints(pads),
-    })[0]!;
-    return g.transpose(g.slice(full, [2, 3], [0, 0], [kh!, kw!]), [1, 0, 2, 3]);
-  }
-  // One matmul per kernel tap: dW[:, :, i, j] = dY · shifted(X)ᵀ, summed over batch and pixels.
-  const xp = pads.some((p) => p > 0) ? g.pad(x, pads, 'constant') : x;
-  const grouped = (t: Tensor, perGroup: number) => g.reshape(g.transpose(t, [1, 0, 2, 3]), [groups, perGroup, -1]);
-  const gyG = grouped(gy, cout! / groups);
-  const taps: Tensor[] = [];
-  for (let i = 0; i < kh!; i++) {
-    for (let j = 0; j < kw!; j++) {
-      const endH = dh! * (kh! - 1) - i * dh!;
-      const endW = dw! * (kw! - 1) - j * dw!;
-      const shifted = g.slice(xp, [2, 3], [i * dh!, j * dw!], [endH > 0 ? -endH : SLICE_END, endW > 0 ? -endW : SLICE_END], [sh!, sw!]);
-      const tap = g.matmul(gyG, transposeLast2(g, grouped(shifted, cinG!)));
-      taps.push(g.reshape(tap, [groups, cout! / groups, cinG!, 1]));
-    }
-  }
-  const stacked = taps.length === 1 ? taps[0]! : g.concat(taps, 3);
-  return g.reshape(stacked, [cout!, cinG!, kh!, kw!]);
-}

@@ -60,13 +60,20 @@ export class Adam {
     const { beta1, beta2, eps, m, v } = this;
     const decay = this.options.weightDecay ?? 0;
     const c1 = 1 - beta1 ** this.t;
-    const c2 = Math.sqrt(1 - beta2 ** this.t);
+    const invC2 = 1 / Math.sqrt(1 - beta2 ** this.t);
     const stepSize = learningRate / c1;
-    for (let i = 0; i < params.length; i++) {
-      const gi = grad[i]! + decay * params[i]!;
-      m[i] = beta1 * m[i]! + (1 - beta1) * gi;
-      v[i] = beta2 * v[i]! + (1 - beta2) * gi * gi;
-      params[i] = params[i]! - (stepSize * m[i]!) / (Math.sqrt(v[i]!) / c2 + eps);
+    const a1 = 1 - beta1;
+    const a2 = 1 - beta2;
+    // Each element read once and written once (re-reading m[i] after writing it costs a third).
+    const n = params.length;
+    for (let i = 0; i < n; i++) {
+      const p = params[i]!;
+      const gi = grad[i]! + decay * p;
+      const mi = beta1 * m[i]! + a1 * gi;
+      const vi = beta2 * v[i]! + a2 * gi * gi;
+      m[i] = mi;
+      v[i] = vi;
+      params[i] = p - (stepSize * mi) / (Math.sqrt(vi) * invC2 + eps);
     }
   }
 }

@@ -1,0 +1,219 @@
+import { SLICE_END, type Graph, type Node, type Tensor } from '../graph/graph.js';
+import { attr } from '../graph/onnx-model.js';
+import { onnx1, reverseTaps, shapeOf } from './raw-onnx.js';
+
+/**
+ * Backward rules of the convolution. The input gradient is a forward conv of dY with the kernel's
+ * in/out channels swapped and its taps reversed (ConvTranspose only where a stride or an over-wide
+ * pad needs it: it is slower, DESIGN §4). The gradient with respect to the kernel, dW[o, c, i, j] = Σ dY[o, y, x] ·
+ * X[c, s·y + d·i, s·x + d·j], built in one of several forms. ONNX has no strided views, so every
+ * form pays for copies of shifted windows; they differ in which side (X or dY) is copied, how often,
+ * and how well the resulting matrix products are shaped. `convWeightGrad` picks by layer shape:
+ *
+ * - `taps`: one slice of X per kernel tap and one product per tap. Copies X taps times. General
+ *   (stride, dilation, groups): the fallback.
+ * - `split`: X shifted by columns only (kw copies) and dY shifted by rows only (kh zero-padded
+ *   copies), one product per tap. Copies kw·|X| + kh·|dY| instead of kh·kw·|X|: the cheapest for
+ *   3×3 kernels where X and dY have similar channel counts.
+ * - `swapX` / `swapDY`: a convolution with batch and channels swapped, whose kernel is the other
+ *   side; ONNX Runtime's im2col then copies only the side that is the batch (X or a padded dY),
+ *   once per tap. Large kernels with few channels on one side (a 9×9 conv to or from RGB).
+ *
+ * Each form is checked against finite differences in the tests, and the choice is measured in
+ * `bench/engine.mjs` (the Johnson training step).
+ */
+
+// ---------------------------------------------------------------- input gradient
+
+export function convInputGrad(g: Graph, n: Node, gy: Tensor, x: Tensor, w: Tensor): Tensor {
+  const [st, sl] = n.attrs.stride as number[];
+  const [dh, dw] = n.attrs.dilation as number[];
+  const [pt, pl, pb, pr] = n.attrs.pads as number[];
+  const [kh, kw] = n.attrs.kernel as number[];
+  const groups = n.attrs.groups as number;
+  const fullH = dh! * (kh! - 1);
+  const fullW = dw! * (kw! - 1);
+  const flippedPads = [fullH - pt!, fullW - pl!, fullH - pb!, fullW - pr!];
+  if (st === 1 && sl === 1 && flippedPads.every((p) => p >= 0)) {
+    // dX = conv(dY, W with in/out channels swapped and taps flipped).
+    const [cout, cinG] = w.shape as number[];
+    let wt = g.reshape(w, [groups, cout! / groups, cinG!, kh!, kw!]);
+    wt = g.reshape(g.transpose(wt, [0, 2, 1, 3, 4]), [cinG! * groups, cout! / groups, kh!, kw!]);
+    return g.conv(gy, reverseTaps(g, wt), undefined, { pad: flippedPads as [number, number, number, number], dilation: [dh!, dw!], groups });
+  }
+  return spreadTo(g, gy, w, x, { kernel: [kh!, kw!], stride: [st!, sl!], pads: [pt!, pl!, pb!, pr!], dilation: [dh!, dw!], groups });
+}
+
+/**
+ * ConvTranspose (the adjoint of a strided window op), then fitted to the run-time shape of `like`.
+ * Only the leading pads are cropped by ConvTranspose: the trailing size depends on a remainder known
+ * at run time (the `output_padding` pitfall of DESIGN §4), so the end is cut or zero-padded to fit.
+ */
+export function spreadTo(g: Graph, gy: Tensor, kernel: Tensor, like: Tensor, a: { kernel: number[]; stride: number[]; pads: number[]; dilation?: number[]; groups: number }): Tensor {
+  const spread = g.onnx('ConvTranspose', [gy, kernel], [{ shape: ['n', like.shape[1]!, 'h', 'w'] }], {
+    kernel_shape: attr.ints(a.kernel),
+    strides: attr.ints(a.stride),
+    pads: attr.ints([a.pads[0]!, a.pads[1]!, 0, 0]),
+    dilations: attr.ints(a.dilation ?? [1, 1]),
+    group: attr.i(a.groups),
+  })[0]!;
+  const rank = like.rank;
+  const cut = g.onnx('Slice', [spread, g.int64(new Array(rank).fill(0)), shapeOf(g, like)], [{ shape: [...like.shape], dtype: like.dtype }])[0]!;
+  const extra = onnx1(g, 'Sub', [shapeOf(g, like), shapeOf(g, cut)], like, {}, 'int64');
+  const pads = onnx1(g, 'Concat', [g.int64(new Array(rank).fill(0)), extra], like, { axis: attr.i(0) }, 'int64');
+  return g.onnx('Pad', [cut, pads], [{ shape: [...like.shape], dtype: like.dtype }], { mode: attr.s('constant') })[0]!;
+}
+
+// ---------------------------------------------------------------- kernel gradient
+
+export type WeightGradForm = 'taps' | 'split' | 'swapX' | 'swapDY';
+
+interface ConvGeometry {
+  stride: [number, number];
+  dilation: [number, number];
+  pads: [number, number, number, number];
+  kernel: [number, number];
+  groups: number;
+  cout: number;
+  cinPerGroup: number;
+}
+
+function geometry(n: Node, w: Tensor): ConvGeometry {
+  const [cout, cinPerGroup] = w.shape as number[];
+  return {
+    stride: n.attrs.stride as [number, number],
+    dilation: n.attrs.dilation as [number, number],
+    pads: n.attrs.pads as [number, number, number, number],
+    kernel: n.attrs.kernel as [number, number],
+    groups: n.attrs.groups as number,
+    cout: cout!,
+    cinPerGroup: cinPerGroup!,
+  };
+}
+
+/** Forms valid for this conv, the general one first. */
+export function weightGradForms(n: Node, w: Tensor): WeightGradForm[] {
+  const c = geometry(n, w);
+  const plain = c.groups === 1 && c.dilation.every((d) => d === 1);
+  const unit = plain && c.stride.every((s) => s === 1);
+  const forms: WeightGradForm[] = ['taps'];
+  if (unit) forms.push('split');
+  if (c.groups === 1) forms.push('swapX');
+  if (unit) forms.push('swapDY');
+  return forms;
+}
+
+/**
+ * The form with the least copying, by counting the elements each form copies per output pixel:
+ * taps kh·kw·cin; split kw·cin + kh·cout; swapX kh·kw·cin (but one well-shaped product only when
+ * the kernel is large); swapDY kh·kw·cout.
+ */
+export function chooseWeightGradForm(n: Node, w: Tensor): WeightGradForm {
+  const c = geometry(n, w);
+  const forms = weightGradForms(n, w);
+  const [kh, kw] = c.kernel;
+  const taps = kh * kw;
+  const cin = c.cinPerGroup * c.groups;
+  const cost: Record<WeightGradForm, number> = {
+    // Small products per tap get slow for large kernels: count them at twice their copies.
+    taps: taps * cin * (taps > 9 ? 2 : 1),
+    split: kw * cin + kh * c.cout,
+    swapX: taps * cin,
+    swapDY: taps * c.cout,
+  };
+  return forms.reduce((best, f) => (cost[f] < cost[best] ? f : best), forms[0]!);
+}
+
+export function convWeightGrad(g: Graph, n: Node, gy: Tensor, x: Tensor, w: Tensor, form = chooseWeightGradForm(n, w)): Tensor {
+  const c = geometry(n, w);
+  switch (form) {
+    case 'taps':
+      return byTaps(g, c, gy, padded(g, x, c.pads));
+    case 'split':
+      return bySplit(g, c, gy, padded(g, x, c.pads));
+    case 'swapX':
+      return bySwappedX(g, c, gy, x);
+    case 'swapDY':
+      return bySwappedDY(g, c, gy, padded(g, x, c.pads));
+  }
+}
+
+function padded(g: Graph, x: Tensor, pads: [number, number, number, number]): Tensor {
+  return pads.some((p) => p > 0) ? g.pad(x, pads, 'constant') : x;
+}
+
+const end = (cut: number) => (cut > 0 ? -cut : SLICE_END);
+
+/** [N, C, H, W] → [N, groups, C/groups, H·W]: a free reshape. */
+const flatGroups = (g: Graph, t: Tensor, groups: number, perGroup: number) => g.reshape(t, [0, groups, perGroup, -1]);
+
+/** A·Bᵀ over the last two axes, summed over the batch axis 0 (free when the batch is 1). */
+function productSummedOverBatch(g: Graph, a: Tensor, b: Tensor): Tensor {
+  const perm = b.shape.map((_, i) => i);
+  [perm[b.rank - 2], perm[b.rank - 1]] = [perm[b.rank - 1]!, perm[b.rank - 2]!];
+  const p = g.matmul(a, g.transpose(b, perm));
+  return p.shape[0] === 1 ? g.reshape(p, p.shape.slice(1).map((d) => (typeof d === 'number' ? d : -1))) : g.reduceSum(p, [0], false);
+}
+
+/** Stack per-tap [groups, cout/g, cin/g] products (row-major taps) into [cout, cin/g, kh, kw]. */
+function stackTaps(g: Graph, c: ConvGeometry, taps: Tensor[]): Tensor {
+  const cols = taps.map((t) => g.reshape(t, [c.cout, c.cinPerGroup, 1]));
+  const stacked = cols.length === 1 ? cols[0]! : g.concat(cols, 2);
+  return g.reshape(stacked, [c.cout, c.cinPerGroup, c.kernel[0], c.kernel[1]]);
+}
+
+function byTaps(g: Graph, c: ConvGeometry, gy: Tensor, xp: Tensor): Tensor {
+  const [kh, kw] = c.kernel;
+  const [dh, dw] = c.dilation;
+  const gyG = flatGroups(g, gy, c.groups, c.cout / c.groups);
+  const taps: Tensor[] = [];
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const shifted = g.slice(xp, [2, 3], [i * dh, j * dw], [end(dh * (kh - 1 - i)), end(dw * (kw - 1 - j))], c.stride);
+      taps.push(productSummedOverBatch(g, gyG, flatGroups(g, shifted, c.groups, c.cinPerGroup)));
+    }
+  }
+  return stackTaps(g, c, taps);
+}
+
+/**
+ * Stride 1: dW[:, :, i, j] = Σ_rows,cols dY↓i · Xj, where Xj is X's columns j … j+Wo (rows whole)
+ * and dY↓i is dY with i zero rows above and kh-1-i below, so both span X's padded height.
+ */
+function bySplit(g: Graph, c: ConvGeometry, gy: Tensor, xp: Tensor): Tensor {
+  const [kh, kw] = c.kernel;
+  const columns = Array.from({ length: kw }, (_, j) => g.reshape(g.slice(xp, [3], [j], [end(kw - 1 - j)]), [0, c.cinPerGroup, -1]));
+  const rows = Array.from({ length: kh }, (_, i) => g.reshape(g.pad(gy, [i, 0, kh - 1 - i, 0], 'constant'), [0, c.cout, -1]));
+  const taps: Tensor[] = [];
+  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) taps.push(productSummedOverBatch(g, rows[i]!, columns[j]!));
+  return stackTaps(g, c, taps);
+}
+
+/** [N, C, H, W] → [C, N, H, W]; a free reshape when N is 1. */
+function swapBatchAndChannels(g: Graph, t: Tensor): Tensor {
+  return t.shape[0] === 1 ? g.reshape(t, [-1, 1, 0, 0]) : g.transpose(t, [1, 0, 2, 3]);
+}
+
+/** Batch and channels swapped: conv(Xᵀ, dYᵀ) with stride ↔ dilation, cropped to the kernel. */
+function bySwappedX(g: Graph, c: ConvGeometry, gy: Tensor, x: Tensor): Tensor {
+  const xt = swapBatchAndChannels(g, x);
+  const gyt = swapBatchAndChannels(g, gy);
+  const full = g.onnx('Conv', [xt, gyt], [{ shape: [c.cinPerGroup, c.cout, 'kh', 'kw'] }], {
+    strides: attr.ints(c.dilation),
+    dilations: attr.ints(c.stride),
+    pads: attr.ints(c.pads),
+  })[0]!;
+  return g.transpose(g.slice(full, [2, 3], [0, 0], c.kernel), [1, 0, 2, 3]);
+}
+
+/**
+ * Stride 1, the other way round: dY (zero-padded by kh-1, kw-1) is the batch and X the kernel, so
+ * the im2col copies dY; the result comes out with its taps reversed.
+ */
+function bySwappedDY(g: Graph, c: ConvGeometry, gy: Tensor, xp: Tensor): Tensor {
+  const [kh, kw] = c.kernel;
+  const gyt = swapBatchAndChannels(g, g.pad(gy, [kh - 1, kw - 1, kh - 1, kw - 1], 'constant'));
+  const xt = swapBatchAndChannels(g, xp);
+  const full = g.onnx('Conv', [gyt, xt], [{ shape: [c.cout, c.cinPerGroup, kh, kw] }], {})[0]!;
+  return reverseTaps(g, full);
+}
