@@ -267,8 +267,20 @@ function report(rows, torchVersion, rounds) {
   for (const r of rows) {
     console.log(`| ${r.label} | ${r.size}² | ${r.config} | ${r.atelierMs.toFixed(0)} | ${r.torchMs.toFixed(0)} | ${r.speedRatio.toFixed(2)} | ${r.atelierPeakMB.toFixed(0)} | ${r.torchPeakMB.toFixed(0)} | ${r.memoryRatio.toFixed(2)} |`);
   }
-  mkdirSync(path.join(here, 'results'), { recursive: true });
-  writeFileSync(path.join(here, 'results', 'engine.json'), JSON.stringify({ date: new Date().toISOString(), torch: torchVersion, threads: THREADS, rounds, rows }, null, 2) + '\n');
+  // Rows measured now replace the same task/size/settings in the saved results; the rest are kept
+  // (with their own dates), so `--only johnson` re-measures one row without losing the others.
+  const file = path.join(here, 'results', 'engine.json');
+  mkdirSync(path.dirname(file), { recursive: true });
+  const date = new Date().toISOString();
+  const load = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+  let saved = [];
+  try {
+    saved = JSON.parse(readFileSync(file, 'utf8')).rows ?? [];
+  } catch {}
+  const key = (r) => `${r.task}|${r.size}|${r.config}`;
+  const fresh = rows.map((r) => ({ ...r, date, loadAtEnd: load }));
+  const merged = [...saved.filter((r) => !fresh.some((f) => key(f) === key(r))), ...fresh];
+  writeFileSync(file, JSON.stringify({ date, torch: torchVersion, threads: THREADS, rounds, rows: merged }, null, 2) + '\n');
 }
 
 await main();

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/core/rng.js';
 import { chooseWeightGradForm, convWeightGrad, weightGradForms } from '../../src/engine/autodiff/conv-backward.js';
 import { grad } from '../../src/engine/autodiff/grad.js';
-import { Graph, type Tensor } from '../../src/engine/graph/graph.js';
+import { Graph, SLICE_END, type Tensor } from '../../src/engine/graph/graph.js';
 import { compile } from '../../src/engine/runtime.js';
 import { gradientCheck } from './gradcheck.js';
 import { evaluate } from './reference.js';
@@ -27,6 +27,7 @@ const cases: [string, (g: Graph) => Tensor, Record<string, number[]>, { lo?: num
   ['conv 1×1', (g) => g.conv(X(g), param(g, 'w', [3, 2, 1, 1]), param(g, 'b', [3], 12)), x76],
   ['conv 5×5 reflect (swapped-conv weight grad)', (g) => g.conv(X(g), param(g, 'w', [2, 2, 5, 5]), undefined, { pad: 2, padMode: 'reflect' }), { x: [1, 2, 8, 7] }],
   ['conv 9×9 stride 2 (swapped conv, stride)', (g) => g.conv(X(g, 1), param(g, 'w', [2, 1, 9, 9], 11, 0.2), undefined, { pad: 4, stride: 2 }), { x: [1, 1, 11, 10] }],
+  ['conv 5×5 to one channel (rows then columns)', (g) => g.conv(X(g, 5), param(g, 'w', [1, 5, 5, 5], 11, 0.2), param(g, 'b', [1], 12), { pad: 2, padMode: 'reflect' }), { x: [1, 5, 7, 6] }],
   ['conv batch 2', (g) => g.conv(g.input('x', [2, 2, 'H', 'W']), param(g, 'w', [3, 2, 3, 3]), undefined, { pad: 1 }), { x: [2, 2, 5, 4] }],
   ['reflect pad', (g) => g.pad(X(g), [2, 1, 1, 3], 'reflect'), x76],
   ['reflect pad wider than half the size', (g) => g.pad(X(g), [2, 3, 2, 1], 'reflect'), { x: [1, 2, 3, 4] }],
@@ -39,6 +40,9 @@ const cases: [string, (g: Graph) => Tensor, Record<string, number[]>, { lo?: num
   ['avg pool 2×2 (odd size)', (g) => g.avgPool(X(g), { kernel: 2 }), { x: [1, 2, 7, 5] }],
   ['avg pool 3×3 stride 2 pad 1', (g) => g.avgPool(X(g), { kernel: 3, stride: 2, pad: 1 }), x76],
   ['nearest upsample ×2', (g) => g.resize(X(g), 2), x76],
+  ['linear upsample ×2', (g) => g.resize(X(g), 2, 'linear'), { x: [1, 2, 5, 4] }],
+  ['linear resize ×1.5', (g) => g.resize(X(g), 1.5, 'linear'), { x: [1, 2, 5, 4] }],
+  ['linear downsample ×0.5 (odd size)', (g) => g.resize(X(g), 0.5, 'linear'), x76],
   ['instance norm', (g) => g.instanceNorm(X(g, 3), param(g, 's', [3], 4, 1), param(g, 't', [3], 5)), { x: [1, 3, 5, 4] }],
   ['instance norm, batch 2 (per-instance statistics)', (g) => g.instanceNorm(g.input('x', [2, 3, 'H', 'W']), param(g, 's', [3], 4, 1), param(g, 't', [3], 5)), { x: [2, 3, 4, 5] }],
   ['group norm', (g) => g.groupNorm(X(g, 4), 2, param(g, 's', [4], 4, 1), param(g, 't', [4], 5)), { x: [1, 4, 3, 3] }],
@@ -64,6 +68,9 @@ const cases: [string, (g: Graph) => Tensor, Record<string, number[]>, { lo?: num
     const x = X(g);
     return g.add(g.slice(x, [2, 3], [1, 0], [-2, 4]), g.slice(x, [2, 3], [-5, -5], [-1, -1]));
   }, x76],
+  ['strided slice (step 2, step 3 from the end)', (g) => g.slice(X(g), [2, 3], [1, -5], [SLICE_END, SLICE_END], [2, 3]), { x: [1, 2, 7, 6] }],
+  ['slice with a negative step', (g) => g.slice(X(g), [3], [4], [0], [-2]), x76],
+  ['slice from the end to an index', (g) => g.slice(X(g), [2], [-5], [4]), x76],
   ['reverse', (g) => { const x = X(g); return g.mul(g.reverse(x, 3), x); }, x76],
   ['reshape, transpose, matmul (Gram matrix)', (g) => {
     const f = g.reshape(X(g, 3), [0, 3, -1]);
@@ -92,6 +99,7 @@ describe('conv kernel-gradient forms', () => {
     ['3×3 zero pad, batch 2', 2, 3, 3, { pad: 1 }, [2, 2, 5, 4]],
     ['5×5 wide', 2, 1, 5, { pad: 2 }, [1, 2, 7, 6]],
     ['3×3 stride 2', 2, 3, 3, { pad: 1, stride: 2 }, [1, 2, 7, 6]],
+    ['3×3 stride 3, batch 2', 2, 2, 3, { pad: 1, stride: 3 }, [2, 2, 8, 7]],
   ];
   const cases = convs.flatMap(([name, cin, cout, k, o, shape]) => {
     const g = new Graph();
@@ -144,6 +152,21 @@ describe('conv kernel-gradient forms', () => {
   });
 });
 
+describe('reference interpreter', () => {
+  // The gradient checks difference the float64 reference; its forward must be ONNX Runtime's.
+  it.each([2, 1.5, 0.5, 0.75])('linear resize ×%s matches ONNX Runtime', async (scale) => {
+    const g = new Graph();
+    const y = g.resize(X(g), scale, 'linear');
+    g.output('y', y);
+    const x = rand(2 * 7 * 6, 9, 1);
+    const ort = await (await compile(g, { threads: 1 })).run({ x: { data: x, shape: [1, 2, 7, 6] } });
+    const ref = evaluate(g, y, { x: { data: Float64Array.from(x), shape: [1, 2, 7, 6] } });
+    expect(ort.y!.shape).toEqual(ref.shape);
+    const worst = Math.max(...Array.from(ref.data, (v, i) => Math.abs(v - (ort.y!.data[i] as number))));
+    expect(worst).toBeLessThan(1e-5);
+  });
+});
+
 describe('max-pool backward on ties', () => {
   it('routes each window gradient to exactly one input (indices, not a mask of maxima)', async () => {
     const g = new Graph();
@@ -175,8 +198,8 @@ describe('grad', () => {
   it('refuses ops without a rule, naming them', () => {
     const g = new Graph();
     const x = g.input('x', [1, 1, 4, 4]);
-    const y = g.resize(x, 2, 'linear');
-    expect(() => grad(g, g.sumAll(y), [x])).toThrow(/No backward rule for linear resize/);
+    const y = g.resize(x, 1.5, 'nearest');
+    expect(() => grad(g, g.sumAll(y), [x])).toThrow(/No backward rule for nearest resize by 1.5/);
   });
 });
 

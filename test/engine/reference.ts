@@ -247,6 +247,26 @@ function evalNode(op: string, ins: Nd[], at: Record<string, unknown>, nOut: numb
       const H = Math.floor(h * s);
       const W = Math.floor(w * s);
       const out = new Float64Array(n * c * H * W);
+      if (a.mode === 'linear') {
+        // Half-pixel centres, source coordinate clamped to the image (ONNX Runtime, antialias off).
+        const taps = (o: number, len: number): [number, number, number] => {
+          const src = Math.min(len - 1, Math.max(0, (o + 0.5) / s - 0.5));
+          const i0 = Math.floor(src);
+          return [i0, Math.min(i0 + 1, len - 1), src - i0];
+        };
+        for (let p = 0; p < n * c; p++)
+          for (let y = 0; y < H; y++) {
+            const [y0, y1, fy] = taps(y, h);
+            for (let xx = 0; xx < W; xx++) {
+              const [x0, x1, fx] = taps(xx, w);
+              const at = (yy: number, xc: number) => x.data[(p * h + yy) * w + xc]!;
+              const top = at(y0, x0) * (1 - fx) + at(y0, x1) * fx;
+              const bottom = at(y1, x0) * (1 - fx) + at(y1, x1) * fx;
+              out[(p * H + y) * W + xx] = top * (1 - fy) + bottom * fy;
+            }
+          }
+        return [{ data: out, shape: [n, c, H, W] }];
+      }
       for (let p = 0; p < n * c; p++)
         for (let y = 0; y < H; y++) for (let xx = 0; xx < W; xx++) out[(p * H + y) * W + xx] = x.data[(p * h + Math.floor(y / s)) * w + Math.floor(xx / s)]!;
       return [{ data: out, shape: [n, c, H, W] }];

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AtelierError } from '../../src/core/errors.js';
 import { Graph } from '../../src/engine/graph/graph.js';
-import { emitModel } from '../../src/engine/graph/lower.js';
+import { convInTwoPasses, emitModel } from '../../src/engine/graph/lower.js';
 import { compile } from '../../src/engine/runtime.js';
 
 function tinyNet(scale: number) {
@@ -41,5 +41,41 @@ describe('runtime', () => {
     const m = emitModel(tinyNet(0.1), { paramsAsInputs: true });
     expect(m.inputs).toEqual(['image', 'w']);
     expect(emitModel(tinyNet(0.1)).inputs).toEqual(['image']);
+  });
+});
+
+describe('conv lowering', () => {
+  it('a large kernel to few channels (two passes) equals the direct sum', async () => {
+    const [cin, cout, k, h, w] = [11, 2, 5, 9, 8];
+    const rnd = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed) * 0.5);
+    const x = rnd(cin * h * w, 1);
+    const weight = rnd(cout * cin * k * k, 2);
+    const bias = Float32Array.from([0.25, -0.5]);
+    const g = new Graph();
+    const input = g.input('x', [1, cin, 'H', 'W']);
+    const y = g.conv(input, g.param('w', [cout, cin, k, k], weight), g.param('b', [cout], bias), { pad: [2, 1, 0, 3] });
+    expect(convInTwoPasses(y.producer!)).toBe(true);
+    g.output('y', y);
+    const out = await (await compile(g, { threads: 1 })).run({ x: { data: x, shape: [1, cin, h, w] } });
+    const [oh, ow] = [h + 2 - k + 1, w + 4 - k + 1];
+    expect(out.y!.shape).toEqual([1, cout, oh, ow]);
+    let worst = 0;
+    for (let o = 0; o < cout; o++) {
+      for (let r = 0; r < oh; r++) {
+        for (let c = 0; c < ow; c++) {
+          let sum = bias[o]!;
+          for (let ci = 0; ci < cin; ci++) {
+            for (let i = 0; i < k; i++) {
+              for (let j = 0; j < k; j++) {
+                const [yy, xx] = [r + i - 2, c + j - 1];
+                if (yy >= 0 && yy < h && xx >= 0 && xx < w) sum += weight[((o * cin + ci) * k + i) * k + j]! * x[(ci * h + yy) * w + xx]!;
+              }
+            }
+          }
+          worst = Math.max(worst, Math.abs(sum - (out.y!.data[(o * oh + r) * ow + c] as number)));
+        }
+      }
+    }
+    expect(worst).toBeLessThan(1e-4);
   });
 });

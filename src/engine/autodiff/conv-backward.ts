@@ -147,12 +147,12 @@ const end = (cut: number) => (cut > 0 ? -cut : SLICE_END);
 /** [N, C, H, W] → [N, groups, C/groups, H·W]: a free reshape. */
 const flatGroups = (g: Graph, t: Tensor, groups: number, perGroup: number) => g.reshape(t, [0, groups, perGroup, -1]);
 
-/** A·Bᵀ over the last two axes, summed over the batch axis 0 (free when the batch is 1). */
+/** A·Bᵀ over the last two axes, summed over the batch axis 0 (left in place when the batch is 1). */
 function productSummedOverBatch(g: Graph, a: Tensor, b: Tensor): Tensor {
   const perm = b.shape.map((_, i) => i);
   [perm[b.rank - 2], perm[b.rank - 1]] = [perm[b.rank - 1]!, perm[b.rank - 2]!];
   const p = g.matmul(a, g.transpose(b, perm));
-  return p.shape[0] === 1 ? g.reshape(p, p.shape.slice(1).map((d) => (typeof d === 'number' ? d : -1))) : g.reduceSum(p, [0], false);
+  return p.shape[0] === 1 ? p : g.reduceSum(p, [0], false);
 }
 
 /** Stack per-tap [groups, cout/g, cin/g] products (row-major taps) into [cout, cin/g, kh, kw]. */

@@ -3,6 +3,7 @@ import { SLICE_END, type Graph, type Node, type Tensor } from '../graph/graph.js
 import { attr } from '../graph/onnx-model.js';
 import { convInputGrad, convWeightGrad, spreadTo } from './conv-backward.js';
 import { padBackward } from './pad-backward.js';
+import { linearResizeBackward, stridedSliceBackward } from './scatter-adjoints.js';
 import { onnx1, shapeOf, zerosLike } from './raw-onnx.js';
 
 /**
@@ -53,7 +54,12 @@ export const BACKWARD_RULES: Record<string, BackwardRule> = {
   exp: (g, n, [gy]) => [g.mul(gy!, n.outputs[0]!)],
   log: (g, n, [gy]) => [g.div(gy!, n.inputs[0]!)],
   sqrt: (g, n, [gy]) => [g.div(g.scale(gy!, 0.5), n.outputs[0]!)],
-  relu: (g, n, [gy]) => [g.mul(gy!, sign(g, n.outputs[0]!))],
+  relu: (g, n, [gy]) => {
+    // dY·[y > 0]: Greater and a Cast run in half the time of ONNX Runtime's Sign.
+    const y = n.outputs[0]!;
+    const positive = onnx1(g, 'Greater', [y, g.scalar(0)], y, {}, 'bool');
+    return [g.mul(gy!, onnx1(g, 'Cast', [positive], y, { to: attr.i(y.dtype === 'float64' ? 11 : 1) }))];
+  },
   leakyRelu: (g, n, [gy]) => {
     const x = n.inputs[0]!;
     const positive = onnx1(g, 'Greater', [x, g.scalar(0)], x, {}, 'bool');
@@ -113,7 +119,8 @@ export const BACKWARD_RULES: Record<string, BackwardRule> = {
     if (steps.every((s) => s === -1) && starts.every((s) => s === -1) && ends.every((e) => e <= -BIG)) {
       return [g.slice(gy!, axes, starts, ends, steps)]; // a reversal is its own adjoint
     }
-    if (steps.some((s) => s !== 1)) throw new AtelierError('E_ENGINE', 'No backward rule for a strided slice');
+    const fromEndToIndex = axes.some((_, i) => starts[i]! < 0 && ends[i]! >= 0 && ends[i]! < SLICE_END);
+    if (steps.some((s) => s !== 1) || fromEndToIndex) return [stridedSliceBackward(g, gy!, x, axes, starts, steps)];
     // Pads: known at the start when start ≥ 0, else known at the end; the other side is the rest.
     const rank = x.rank;
     const known = new Array<number>(rank).fill(0);
@@ -122,8 +129,7 @@ export const BACKWARD_RULES: Record<string, BackwardRule> = {
       if (starts[i]! >= 0) known[a] = starts[i]!;
       else {
         knownIsBegin[a] = 0;
-        known[a] = ends[i]! >= SLICE_END ? 0 : ends[i]! < 0 ? -ends[i]! : NaN;
-        if (Number.isNaN(known[a])) throw new AtelierError('E_ENGINE', 'No backward rule for a slice with a negative start and a positive end');
+        known[a] = ends[i]! >= SLICE_END ? 0 : -ends[i]!;
       }
     });
     const i64 = (op: string, a: Tensor, b: Tensor) => onnx1(g, op, [a, b], a, {}, 'int64');
@@ -172,12 +178,12 @@ export const BACKWARD_RULES: Record<string, BackwardRule> = {
   },
   resize: (g, n, [gy]) => {
     const s = n.attrs.scale as number;
-    if (n.attrs.mode !== 'nearest' || !Number.isInteger(s) || s < 1) {
-      throw new AtelierError('E_ENGINE', `No backward rule for ${String(n.attrs.mode)} resize by ${s}`, {
-        hint: 'nearest upsampling by a whole factor is differentiable',
-      });
-    }
-    return [g.scale(g.avgPool(gy!, { kernel: s, stride: s }), s * s)];
+    if (n.attrs.mode === 'linear') return [linearResizeBackward(g, gy!, n.inputs[0]!, s)];
+    // Nearest by a whole factor: each input pixel was copied s×s times.
+    if (Number.isInteger(s) && s >= 1) return [g.scale(g.avgPool(gy!, { kernel: s, stride: s }), s * s)];
+    throw new AtelierError('E_ENGINE', `No backward rule for nearest resize by ${s}`, {
+      hint: 'nearest resize is differentiable by whole factors; use linear resize for fractional scales',
+    });
   },
   instanceNorm: (g, n, [gy]) => {
     // Statistics recomputed from x (two-pass variance). With c = x − mean, k = scale·invStd and the
