@@ -12,8 +12,8 @@ import { onnx1, reverseTaps, shapeOf } from './raw-onnx.js';
  *
  * - `taps`: one slice of X per kernel tap and one product per tap. Copies X taps times. General
  *   (stride, dilation, groups): the fallback.
- * - `split`: X shifted by columns only (kw copies) and dY shifted by rows only (kh zero-padded
- *   copies), one product per tap. Copies kw·|X| + kh·|dY| instead of kh·kw·|X|: the cheapest for
+ * - `split`: X shifted by rows only (kh copies) and dY shifted by columns only (kw zero-padded
+ *   copies), one product per tap. Copies kh·|X| + kw·|dY| instead of kh·kw·|X|: the cheapest for
  *   3×3 kernels where X and dY have similar channel counts.
  * - `swapX` / `swapDY`: a convolution with batch and channels swapped, whose kernel is the other
  *   side; ONNX Runtime's im2col then copies only the side that is the batch (X or a padded dY),
@@ -105,7 +105,7 @@ export function weightGradForms(n: Node, w: Tensor): WeightGradForm[] {
 
 /**
  * The form with the least copying, by counting the elements each form copies per output pixel:
- * taps kh·kw·cin; split kw·cin + kh·cout; swapX kh·kw·cin (but one well-shaped product only when
+ * taps kh·kw·cin; split kh·cin + kw·cout; swapX kh·kw·cin (but one well-shaped product only when
  * the kernel is large); swapDY kh·kw·cout.
  */
 export function chooseWeightGradForm(n: Node, w: Tensor): WeightGradForm {
@@ -117,7 +117,7 @@ export function chooseWeightGradForm(n: Node, w: Tensor): WeightGradForm {
   const cost: Record<WeightGradForm, number> = {
     // Small products per tap get slow for large kernels: count them at twice their copies.
     taps: taps * cin * (taps > 9 ? 2 : 1),
-    split: kw * cin + kh * c.cout,
+    split: kh * cin + kw * c.cout,
     swapX: taps * cin,
     swapDY: taps * c.cout,
   };
@@ -177,15 +177,16 @@ function byTaps(g: Graph, c: ConvGeometry, gy: Tensor, xp: Tensor): Tensor {
 }
 
 /**
- * Stride 1: dW[:, :, i, j] = Σ_rows,cols dY↓i · Xj, where Xj is X's columns j … j+Wo (rows whole)
- * and dY↓i is dY with i zero rows above and kh-1-i below, so both span X's padded height.
+ * Stride 1: dW[:, :, i, j] = Σ dY→j · X↓i, where X↓i is X's rows i … i+Ho (whole rows: one
+ * contiguous block per channel, the cheapest slice) and dY→j is dY with j zero columns on the left
+ * and kw−1−j on the right, so both span X's padded width.
  */
 function bySplit(g: Graph, c: ConvGeometry, gy: Tensor, xp: Tensor): Tensor {
   const [kh, kw] = c.kernel;
-  const columns = Array.from({ length: kw }, (_, j) => g.reshape(g.slice(xp, [3], [j], [end(kw - 1 - j)]), [0, c.cinPerGroup, -1]));
-  const rows = Array.from({ length: kh }, (_, i) => g.reshape(g.pad(gy, [i, 0, kh - 1 - i, 0], 'constant'), [0, c.cout, -1]));
+  const rows = Array.from({ length: kh }, (_, i) => g.reshape(g.slice(xp, [2], [i], [end(kh - 1 - i)]), [0, c.cinPerGroup, -1]));
+  const columns = Array.from({ length: kw }, (_, j) => g.reshape(g.pad(gy, [0, j, 0, kw - 1 - j], 'constant'), [0, c.cout, -1]));
   const taps: Tensor[] = [];
-  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) taps.push(productSummedOverBatch(g, rows[i]!, columns[j]!));
+  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) taps.push(productSummedOverBatch(g, columns[j]!, rows[i]!));
   return stackTaps(g, c, taps);
 }
 
