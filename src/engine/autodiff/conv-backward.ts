@@ -1,5 +1,6 @@
 import { SLICE_END, type Graph, type Node, type Tensor } from '../graph/graph.js';
 import { attr } from '../graph/onnx-model.js';
+import { addBands, foldColumns } from './pad-backward.js';
 import { onnx1, reverseTaps, shapeOf } from './raw-onnx.js';
 
 /**
@@ -36,12 +37,44 @@ export function convInputGrad(g: Graph, n: Node, gy: Tensor, x: Tensor, w: Tenso
   const flippedPads = [fullH - pt!, fullW - pl!, fullH - pb!, fullW - pr!];
   if (st === 1 && sl === 1 && flippedPads.every((p) => p >= 0)) {
     // dX = conv(dY, W with in/out channels swapped and taps flipped).
-    const [cout, cinG] = w.shape as number[];
-    let wt = g.reshape(w, [groups, cout! / groups, cinG!, kh!, kw!]);
-    wt = g.reshape(g.transpose(wt, [0, 2, 1, 3, 4]), [cinG! * groups, cout! / groups, kh!, kw!]);
-    return g.conv(gy, reverseTaps(g, wt), undefined, { pad: flippedPads as [number, number, number, number], dilation: [dh!, dw!], groups });
+    return g.conv(gy, flippedKernel(g, n, w), undefined, { pad: flippedPads as [number, number, number, number], dilation: [dh!, dw!], groups });
   }
   return spreadTo(g, gy, w, x, { kernel: [kh!, kw!], stride: [st!, sl!], pads: [pt!, pl!, pb!, pr!], dilation: [dh!, dw!], groups });
+}
+
+/** W with in/out channels swapped (per group) and its taps reversed: the input gradient's kernel. */
+function flippedKernel(g: Graph, n: Node, w: Tensor): Tensor {
+  const [cout, cinG, kh, kw] = w.shape as number[];
+  const groups = n.attrs.groups as number;
+  const wt = g.reshape(w, [groups, cout! / groups, cinG!, kh!, kw!]);
+  return reverseTaps(g, g.reshape(g.transpose(wt, [0, 2, 1, 3, 4]), [cinG! * groups, cout! / groups, kh!, kw!]));
+}
+
+/**
+ * The input gradient of a conv whose input is a reflection padding of x, straight to x: the
+ * interior of dXpad comes from the flipped conv with smaller pads (no crop), and the four border
+ * bands from small convs over dY's border rows and columns, added onto the rows and columns they
+ * were reflected from. Two full-size copies (the two scatters) instead of four (crop and scatter
+ * per axis). Stride 1, no dilation, pads below the kernel size; otherwise undefined.
+ */
+export function reflectPaddedInputGrad(g: Graph, n: Node, gy: Tensor, w: Tensor, pads: [number, number, number, number]): Tensor | undefined {
+  const [kh, kw] = n.attrs.kernel as [number, number];
+  const unit = (n.attrs.stride as number[]).every((v) => v === 1) && (n.attrs.dilation as number[]).every((v) => v === 1);
+  const convPads = n.attrs.pads as number[];
+  const [pt, pl, pb, pr] = pads;
+  if (!unit || convPads.some((p) => p !== 0) || pt >= kh || pb >= kh || pl >= kw || pr >= kw) return undefined;
+  const groups = n.attrs.groups as number;
+  const wf = flippedKernel(g, n, w);
+  const conv = (t: Tensor, p: [number, number, number, number]) => g.conv(t, wf, undefined, { pad: p, groups });
+  const [fh, fw] = [kh - 1, kw - 1];
+  const interior = conv(gy, [fh - pt, fw - pl, fh - pb, fw - pr]);
+  // Full-width bands above and below (their own columns folded), then full-height-of-x bands left and right.
+  const band = (t: Tensor, size: number) => ({ band: t, size });
+  const top = pt > 0 ? band(foldColumns(g, conv(g.slice(gy, [2], [0], [pt]), [fh, fw, 0, fw]), pl, pr), pt) : undefined;
+  const bottom = pb > 0 ? band(foldColumns(g, conv(g.slice(gy, [2], [-pb], [SLICE_END]), [0, fw, fh, fw]), pl, pr), pb) : undefined;
+  const left = pl > 0 ? band(conv(g.slice(gy, [3], [0], [pl]), [fh - pt, fw, fh - pb, 0]), pl) : undefined;
+  const right = pr > 0 ? band(conv(g.slice(gy, [3], [-pr], [SLICE_END]), [fh - pt, 0, fh - pb, fw]), pr) : undefined;
+  return addBands(g, addBands(g, interior, 2, top, bottom, 'reflect'), 3, left, right, 'reflect');
 }
 
 /**

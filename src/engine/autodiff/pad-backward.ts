@@ -19,30 +19,53 @@ export function padBackward(g: Graph, gy: Tensor, pads: [number, number, number,
 
 /**
  * Along `axis`: crop `before` and `after`, then add the cropped bands onto the rows they were
- * copied from. Reflection: row k of the start band came from input row before − k, row k of the
- * end band (k = 0 next to the input) from row size − 2 − k. Edge: rows 0 and size − 1.
+ * copied from (see `addBands`).
  */
 function foldAxis(g: Graph, gy: Tensor, axis: number, before: number, after: number, mode: 'reflect' | 'edge'): Tensor {
   if (before === 0 && after === 0) return gy;
   const interior = g.slice(gy, [axis], [before], [after > 0 ? -after : SLICE_END]);
-  const bandShape = (rows: number) => gy.shape.map((d, i) => (i === axis ? rows : d));
-  const column = (rows: number) => gy.shape.map((_, i) => (i === axis ? rows : 1));
+  const start = before > 0 ? { band: g.slice(gy, [axis], [0], [before]), size: before } : undefined;
+  const end = after > 0 ? { band: g.slice(gy, [axis], [-after], [SLICE_END]), size: after } : undefined;
+  return addBands(g, interior, axis, start, end, mode);
+}
+
+/**
+ * Add the gradients of a padding's two bands along `axis` onto the input rows they were copied
+ * from. Reflection: row k of the start band came from input row (band size) − k, row k of the end
+ * band (k = 0 next to the input) from row size − 2 − k. Edge: rows 0 and size − 1.
+ */
+export interface Band {
+  band: Tensor;
+  /** Its size along the axis (the band's own shape may only know it symbolically). */
+  size: number;
+}
+
+export function addBands(g: Graph, interior: Tensor, axis: number, start: Band | undefined, end: Band | undefined, mode: 'reflect' | 'edge'): Tensor {
+  if (!start && !end) return interior;
+  const column = (rows: number) => interior.shape.map((_, i) => (i === axis ? rows : 1));
   const bands: Tensor[] = [];
   const rows: Tensor[] = [];
-  if (before > 0) {
-    bands.push(g.slice(gy, [axis], [0], [before]));
+  if (start) {
+    const before = start.size;
+    bands.push(start.band);
     rows.push(g.int64(Array.from({ length: before }, (_, k) => (mode === 'edge' ? 0 : before - k)), column(before)));
   }
-  if (after > 0) {
-    bands.push(g.slice(gy, [axis], [-after], [SLICE_END]));
-    // Row k of the end band (k = 0 next to the input) came from input row size − 2 − k.
+  if (end) {
+    const after = end.size;
+    bands.push(end.band);
     const size = g.reshape(sizeOf(g, interior, axis), column(1));
     const fromEnd = g.int64(Array.from({ length: after }, (_, k) => (mode === 'edge' ? 1 : 2 + k)), column(after));
     rows.push(g.onnx('Sub', [size, fromEnd], [{ shape: column(after), dtype: 'int64' }])[0]!);
   }
-  const total = before + after;
+  const total = (start?.size ?? 0) + (end?.size ?? 0);
   const updates = bands.length === 1 ? bands[0]! : g.concat(bands, axis);
   const rowIndex = rows.length === 1 ? rows[0]! : g.onnx('Concat', rows, [{ shape: column(total), dtype: 'int64' }], { axis: attr.i(axis) })[0]!;
-  const indices = g.onnx('Expand', [rowIndex, shapeOf(g, updates)], [{ shape: bandShape(total), dtype: 'int64' }])[0]!;
+  const bandShape = interior.shape.map((d, i) => (i === axis ? total : d));
+  const indices = g.onnx('Expand', [rowIndex, shapeOf(g, updates)], [{ shape: bandShape, dtype: 'int64' }])[0]!;
   return onnx1(g, 'ScatterElements', [interior, indices, updates], interior, { axis: attr.i(axis), reduction: attr.s('add') });
+}
+
+/** The column fold of a band (exported for the reflect-padded conv's input gradient). */
+export function foldColumns(g: Graph, band: Tensor, left: number, right: number): Tensor {
+  return foldAxis(g, band, 3, left, right, 'reflect');
 }
