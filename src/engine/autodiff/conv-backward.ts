@@ -82,7 +82,7 @@ export function reflectPaddedInputGrad(g: Graph, n: Node, gy: Tensor, w: Tensor,
  * Only the leading pads are cropped by ConvTranspose: the trailing size depends on a remainder known
  * at run time (the `output_padding` pitfall of DESIGN §4), so the end is cut or zero-padded to fit.
  */
-export function spreadTo(g: Graph, gy: Tensor, kernel: Tensor, like: Tensor, a: { kernel: number[]; stride: number[]; pads: number[]; dilation?: number[]; groups: number }): Tensor {
+export function spreadTo(g: Graph, gy: Tensor, kernel: Tensor, like: Tensor, a: { kernel: number[]; stride: number[]; pads: number[]; dilation?: number[]; groups: number; ceil?: boolean }): Tensor {
   const spread = g.onnx('ConvTranspose', [gy, kernel], [{ shape: ['n', like.shape[1]!, 'h', 'w'] }], {
     kernel_shape: attr.ints(a.kernel),
     strides: attr.ints(a.stride),
@@ -91,7 +91,9 @@ export function spreadTo(g: Graph, gy: Tensor, kernel: Tensor, like: Tensor, a: 
     group: attr.i(a.groups),
   })[0]!;
   const rank = like.rank;
-  const cut = g.onnx('Slice', [spread, g.int64(new Array(rank).fill(0)), shapeOf(g, like)], [{ shape: [...like.shape], dtype: like.dtype }])[0]!;
+  // Without trailing pads (and without ceil mode) the spread never overhangs `like`: skip the cut.
+  const overhangs = a.pads[2]! > 0 || a.pads[3]! > 0 || a.ceil === true;
+  const cut = overhangs ? g.onnx('Slice', [spread, g.int64(new Array(rank).fill(0)), shapeOf(g, like)], [{ shape: [...like.shape], dtype: like.dtype }])[0]! : spread;
   const extra = onnx1(g, 'Sub', [shapeOf(g, like), shapeOf(g, cut)], like, {}, 'int64');
   const pads = onnx1(g, 'Concat', [g.int64(new Array(rank).fill(0)), extra], like, { axis: attr.i(0) }, 'int64');
   return g.onnx('Pad', [cut, pads], [{ shape: [...like.shape], dtype: like.dtype }], { mode: attr.s('constant') })[0]!;

@@ -178,7 +178,7 @@ export const BACKWARD_RULES: Record<string, BackwardRule> = {
     const channels = x.shape[1];
     if (typeof channels !== 'number') throw new AtelierError('E_ENGINE', 'avgPool backward needs a fixed channel count');
     const kernel = g.constant(new Array(channels * kh! * kw!).fill(1 / (kh! * kw!)), [channels, 1, kh!, kw!]);
-    return [spreadTo(g, gy!, kernel, x, { kernel: [kh!, kw!], stride: n.attrs.stride as number[], pads: n.attrs.pads as number[], groups: channels })];
+    return [spreadTo(g, gy!, kernel, x, { kernel: [kh!, kw!], stride: n.attrs.stride as number[], pads: n.attrs.pads as number[], groups: channels, ceil: n.attrs.ceil as boolean })];
   },
   resize: (g, n, [gy]) => {
     const s = n.attrs.scale as number;
