@@ -4,15 +4,17 @@ import { addBands, foldColumns } from './pad-backward.js';
 import { onnx1, reverseTaps, shapeOf } from './raw-onnx.js';
 
 /**
- * Backward rules of the convolution. The input gradient is a forward conv of dY with the kernel's
- * in/out channels swapped and its taps reversed (ConvTranspose only where a stride or an over-wide
- * pad needs it: it is slower, DESIGN §4). The gradient with respect to the kernel, dW[o, c, i, j] = Σ dY[o, y, x] ·
- * X[c, s·y + d·i, s·x + d·j], built in one of several forms. ONNX has no strided views, so every
- * form pays for copies of shifted windows; they differ in which side (X or dY) is copied, how often,
- * and how well the resulting matrix products are shaped. `convWeightGrad` picks by layer shape:
+ * Backward rules of the convolution. ONNX has no strided views, so every form below pays for
+ * copies; they differ in what is copied, how often, and how well the matrix products are shaped.
  *
- * - `taps`: one slice of X per kernel tap and one product per tap. Copies X taps times. General
- *   (stride, dilation, groups): the fallback.
+ * Input gradient: a forward conv of dY with the kernel's in/out channels swapped and its taps
+ * reversed (ConvTranspose only where a stride or an over-wide pad needs it: it is slower, DESIGN
+ * §4). After a reflect pad, `reflectPaddedInputGrad` goes straight to the unpadded input.
+ *
+ * Kernel gradient, dW[o, c, i, j] = Σ dY[o, y, x] · X[c, s·y + d·i, s·x + d·j], in the form
+ * `convWeightGrad` picks by layer shape:
+ * - `taps`: one slice of X per kernel tap and one product per tap; copies X taps times. General
+ *   (stride, dilation, groups): the fallback. Strided taps come from column phases of X.
  * - `split`: X shifted by rows only (kh copies) and dY shifted by columns only (kw zero-padded
  *   copies), one product per tap. Copies kh·|X| + kw·|dY| instead of kh·kw·|X|: the cheapest for
  *   3×3 kernels where X and dY have similar channel counts.
@@ -20,8 +22,8 @@ import { onnx1, reverseTaps, shapeOf } from './raw-onnx.js';
  *   side; ONNX Runtime's im2col then copies only the side that is the batch (X or a padded dY),
  *   once per tap. Large kernels with few channels on one side (a 9×9 conv to or from RGB).
  *
- * Each form is checked against finite differences in the tests, and the choice is measured in
- * `bench/engine.mjs` (the Johnson training step).
+ * Every form is checked against finite differences in the tests; the choice was measured on the
+ * Johnson training step (`bench/engine.mjs`).
  */
 
 // ---------------------------------------------------------------- input gradient
