@@ -70,12 +70,29 @@ export function reflectPaddedInputGrad(g: Graph, n: Node, gy: Tensor, w: Tensor,
   const conv = (t: Tensor, p: [number, number, number, number]) => g.conv(t, wf, undefined, { pad: p, groups });
   const [fh, fw] = [kh - 1, kw - 1];
   const interior = conv(gy, [fh - pt, fw - pl, fh - pb, fw - pr]);
-  // Full-width bands above and below (their own columns folded), then full-height-of-x bands left and right.
-  const band = (t: Tensor, size: number) => ({ band: t, size });
-  const top = pt > 0 ? band(foldColumns(g, conv(g.slice(gy, [2], [0], [pt]), [fh, fw, 0, fw]), pl, pr), pt) : undefined;
-  const bottom = pb > 0 ? band(foldColumns(g, conv(g.slice(gy, [2], [-pb], [SLICE_END]), [0, fw, fh, fw]), pl, pr), pb) : undefined;
-  const left = pl > 0 ? band(conv(g.slice(gy, [3], [0], [pl]), [fh - pt, fw, fh - pb, 0]), pl) : undefined;
-  const right = pr > 0 ? band(conv(g.slice(gy, [3], [-pr], [SLICE_END]), [fh - pt, 0, fh - pb, fw]), pr) : undefined;
+  // Bands above and below (full padded width, their own columns then folded), then left and right
+  // (x's height). Each pair is one conv over both border strips of dY, kept apart by a zero gap as
+  // wide as the kernel so they do not mix; the gap's outputs are dropped.
+  const pair = (axis: 2 | 3, before: number, after: number, pads: (b: number, a: number) => [number, number, number, number]) => {
+    const full = axis === 2 ? fh : fw;
+    const strip = (from: number, to: number) => g.slice(gy, [axis], [from], [to]);
+    if (before > 0 && after > 0) {
+      const gapAfterStart = g.pad(strip(0, before), axis === 2 ? [0, 0, full, 0] : [0, 0, 0, full], 'constant');
+      const both = conv(g.concat([gapAfterStart, strip(-after, SLICE_END)], axis), pads(full, full));
+      const folded = axis === 2 ? foldColumns(g, both, pl, pr) : both;
+      return [
+        { band: g.slice(folded, [axis], [0], [before]), size: before },
+        { band: g.slice(folded, [axis], [before + 2 * full], [before + 2 * full + after]), size: after },
+      ] as const;
+    }
+    const one = (t: Tensor, size: number) => ({ band: axis === 2 ? foldColumns(g, t, pl, pr) : t, size });
+    return [
+      before > 0 ? one(conv(strip(0, before), pads(full, 0)), before) : undefined,
+      after > 0 ? one(conv(strip(-after, SLICE_END), pads(0, full)), after) : undefined,
+    ] as const;
+  };
+  const [top, bottom] = pair(2, pt, pb, (b, a) => [b, fw, a, fw]);
+  const [left, right] = pair(3, pl, pr, (b, a) => [fh - pt, b, fh - pb, a]);
   return addBands(g, addBands(g, interior, 2, top, bottom, 'reflect'), 3, left, right, 'reflect');
 }
 
