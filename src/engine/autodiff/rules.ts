@@ -8,11 +8,12 @@ import { onnx1, shapeOf, zerosLike } from './raw-onnx.js';
 
 /**
  * Backward rules: for a node and the gradients of its outputs, the gradients of its inputs, built
- * from builder ops. Choices (DESIGN §4): conv input-gradients as a forward conv with flipped kernels
- * (ConvTranspose only where a stride or an over-wide pad needs it); conv weight-gradients in the
- * form that copies least for the layer's shape (`conv-backward.ts`); max-pool through its
- * indices and ScatterElements (a mask of maxima is wrong on ties); instance norm recomputes its
- * statistics; reflect and edge padding add their bands back (`pad-backward.ts`); nearest upsampling averages.
+ * from builder ops. Choices (DESIGN §4): the conv's input and kernel gradients in the forms that copy
+ * least for the layer's shape (`conv-backward.ts`); max-pool through its indices and
+ * ScatterElements (a mask of maxima is wrong on ties); instance norm recomputes its statistics;
+ * reflect and edge padding add their bands back (`pad-backward.ts`); nearest upsampling averages;
+ * linear resize and strided slices scatter-add to the positions they read (`scatter-adjoints.ts`).
+ * A rule may also return gradients for tensors further up (`upstream`), skipping a producer.
  */
 export type BackwardRule = (
   g: Graph,
