@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { AtelierError, wrapError } from '../core/errors.js';
 import type { Graph } from './graph/graph.js';
@@ -33,6 +35,11 @@ export interface SessionOptions {
   optimization?: 'all' | 'extended';
   /** Keep the session in the cache (default). Uncached sessions are freed by `Runner.release()`. */
   cache?: boolean;
+  /**
+   * Record ORT's per-node timings under this file-name prefix (uncached session); read them back
+   * with `Runner.endProfiling()`. For finding where a graph spends its time (`bench/engine-profile.mjs`).
+   */
+  profile?: string;
 }
 
 const MAX_CACHED_SESSIONS = 8;
@@ -47,6 +54,16 @@ export class Runner {
     readonly hash: string,
     private readonly cached: boolean,
   ) {}
+
+  /** Stop profiling (see `SessionOptions.profile`): the path of the JSON trace ORT wrote. */
+  endProfiling(prefix: string): string {
+    this.session.endProfiling();
+    const dir = path.dirname(path.resolve(prefix));
+    const base = path.basename(prefix);
+    const traces = readdirSync(dir).filter((f) => f.startsWith(base) && f.endsWith('.json')).sort();
+    if (traces.length === 0) throw new AtelierError('E_ENGINE', 'ONNX Runtime wrote no profile', { expected: `${prefix}*.json` });
+    return path.join(dir, traces.at(-1)!);
+  }
 
   /** Free an uncached session's memory now (cached sessions live in the cache). */
   async release(): Promise<void> {
@@ -89,7 +106,7 @@ export async function compile(graph: Graph | EmittedModel, options: SessionOptio
   const memory = options.memory ?? 'fast';
   const optimization = options.optimization ?? 'all';
   const hash = createHash('sha256').update(model.bytes).update(`|${threads}|${memory}|${optimization}`).digest('hex');
-  const cached = options.cache ?? true;
+  const cached = (options.cache ?? true) && !options.profile;
   let pending = cached ? cache.get(hash) : undefined;
   if (!pending) {
     pending = ort.InferenceSession.create(model.bytes, {
@@ -100,6 +117,7 @@ export async function compile(graph: Graph | EmittedModel, options: SessionOptio
       enableCpuMemArena: memory === 'fast',
       enableMemPattern: memory === 'fast',
       logSeverityLevel: 3,
+      ...(options.profile && { enableProfiling: true, profileFilePrefix: options.profile }),
     });
     if (cached) {
       pending.catch(() => cache.delete(hash));
