@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AtelierError } from '../../src/core/errors.js';
 import { Graph } from '../../src/engine/graph/graph.js';
@@ -37,6 +40,18 @@ describe('runtime', () => {
     expect((missing as AtelierError).message).toContain('Missing input image');
   });
 
+  it('records per-node timings when asked to profile', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'atelier-prof-'));
+    try {
+      const prefix = path.join(dir, 'p');
+      const r = await compile(tinyNet(0.1), { threads: 1, profile: prefix });
+      await r.run({ image: { data: new Float32Array(3 * 16), shape: [1, 3, 4, 4] } });
+      const trace = JSON.parse(readFileSync(r.endProfiling(prefix), 'utf8')) as { cat: string; args?: { op_name?: string } }[];
+      expect(trace.some((e) => e.cat === 'Node' && e.args?.op_name === 'Conv')).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
   it('emits params as graph inputs for training', () => {
     const m = emitModel(tinyNet(0.1), { paramsAsInputs: true });
     expect(m.inputs).toEqual(['image', 'w']);
