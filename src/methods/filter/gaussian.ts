@@ -102,17 +102,19 @@ function boxGaussian(src: Float32Array, w: number, h: number, sigma: number, dst
 
 function boxRows(src: Float32Array, w: number, h: number, r: number, dst: Float32Array): void {
   const norm = 1 / (2 * r + 1);
+  // Each row padded with r + 1 copies of its end values, so the running sum needs no border tests.
+  const buf = new Float32Array(w + 2 * r + 2);
   for (let y = 0; y < h; y++) {
     const row = y * w;
-    const first = src[row]!;
-    const last = src[row + w - 1]!;
+    buf.fill(src[row]!, 0, r + 1);
+    buf.set(src.subarray(row, row + w), r + 1);
+    buf.fill(src[row + w - 1]!, w + r + 1);
     let acc = 0;
-    for (let j = -r; j <= r; j++) acc += src[row + (j < 0 ? 0 : j >= w ? w - 1 : j)]!;
+    for (let j = 1; j <= 2 * r + 1; j++) acc += buf[j]!;
+    const span = 2 * r + 1;
     for (let x = 0; x < w; x++) {
       dst[row + x] = acc * norm;
-      const add = x + r + 1;
-      const sub = x - r;
-      acc += (add < w ? src[row + add]! : last) - (sub > 0 ? src[row + sub]! : first);
+      acc += buf[x + span + 1]! - buf[x + 1]!;
     }
   }
 }
