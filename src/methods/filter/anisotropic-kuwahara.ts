@@ -1,5 +1,5 @@
 import { gaussianBlur } from './gaussian.js';
-import { sectorMeansWorkspace } from './sector-means.js';
+import { kuwaharaWorkspace } from './sector-means.js';
 import type { OrientationField } from './structure-tensor.js';
 
 /**
@@ -205,7 +205,7 @@ export function kuwaharaFilter(
   const ph = h + 2 * pad;
   const bins = ellipseBins(taps, o.radius, o.eccentricity, spacing, pw, field !== undefined);
   const span = Math.min(w, BLOCK);
-  const ws = sectorMeansWorkspace(taps, pw * ph, bins.offsets.length, span);
+  const ws = kuwaharaWorkspace(taps, o.sharpness, pw * ph, bins.offsets.length, span);
   ws.offsets.set(bins.offsets);
   const px4 = ws.canvas;
   {
@@ -227,15 +227,10 @@ export function kuwaharaFilter(
     }
   }
   const out = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
-  const [oR, oG, oB] = out as [Float32Array, Float32Array, Float32Array];
-  const S = o.sectors;
-  const sig = new Float64Array(S);
   const entries = taps.weight.length;
   const { angles, levels } = bins;
   const halfAngles = angles / 2;
-  const q = o.sharpness;
-  const intQ = Number.isInteger(q) ? q : 0;
-  const { means, bins: spanBins } = ws;
+  const { bins: spanBins } = ws;
   // Column blocks keep the rows an ellipse spans in cache on wide images.
   for (let bx0 = 0; bx0 < w; bx0 += BLOCK) {
     const bx1 = Math.min(w, bx0 + BLOCK);
@@ -253,46 +248,7 @@ export function kuwaharaFilter(
         spanBins[x - bx0] = bin;
       }
       ws.run((y + pad) * pw + bx0 + pad, bx1 - bx0);
-      for (let x = bx0; x < bx1; x++) {
-        const m = (x - bx0) * S * 4;
-        // Sector spreads (+ε, so flat sectors tie instead of dividing by 0).
-        let smin = Infinity;
-        for (let k = 0; k < S; k++) {
-          const k4 = m + k * 4;
-          const mr = means[k4]!;
-          const mg = means[k4 + 1]!;
-          const mb = means[k4 + 2]!;
-          const vv = means[k4 + 3]! - (mr * mr + mg * mg + mb * mb);
-          const sd = Math.sqrt(vv > 0 ? vv : 0) + 0.004;
-          sig[k] = sd;
-          if (sd < smin) smin = sd;
-        }
-        let tw = 0;
-        let vr = 0;
-        let vg = 0;
-        let vb = 0;
-        for (let k = 0; k < S; k++) {
-          // (smin/σk)^q: by squaring for integer q (the default 8 is three multiplications).
-          const ratio = smin / sig[k]!;
-          let aw = 1;
-          if (intQ > 0) {
-            let base = ratio;
-            for (let e = intQ; e > 0; e >>= 1) {
-              if (e & 1) aw *= base;
-              base *= base;
-            }
-          } else aw = ratio ** q;
-          const k4 = m + k * 4;
-          tw += aw;
-          vr += aw * means[k4]!;
-          vg += aw * means[k4 + 1]!;
-          vb += aw * means[k4 + 2]!;
-        }
-        const i = row + x;
-        oR[i] = vr / tw;
-        oG[i] = vg / tw;
-        oB[i] = vb / tw;
-      }
+      for (let c = 0; c < 3; c++) out[c]!.set(ws.out[c]!.subarray(0, bx1 - bx0), row + bx0);
     }
   }
   return out;

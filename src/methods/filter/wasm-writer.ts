@@ -1,8 +1,8 @@
 /**
  * A minimal WebAssembly binary writer: enough to emit one exported function over an imported
  * memory, for filter kernels whose inner loops JavaScript cannot vectorise. It knows only the
- * opcodes those kernels use (integer address arithmetic, loads and stores, 128-bit SIMD on four
- * floats, blocks and loops). Encodings follow the WebAssembly core specification (binary format,
+ * opcodes those kernels use (integer address arithmetic, float arithmetic, loads and stores,
+ * 128-bit SIMD on four floats, blocks and loops). Encodings follow the WebAssembly core specification (binary format,
  * §5) and its fixed-width SIMD extension.
  */
 
@@ -34,9 +34,10 @@ function sleb(n: number): number[] {
 }
 
 const I32 = 0x7f;
+const F32 = 0x7d;
 const V128 = 0x7b;
-export type ValueType = 'i32' | 'v128';
-const typeCode = (t: ValueType) => (t === 'i32' ? I32 : V128);
+export type ValueType = 'i32' | 'f32' | 'v128';
+const typeCode = (t: ValueType) => (t === 'i32' ? I32 : t === 'f32' ? F32 : V128);
 
 /** The body of one function, written instruction by instruction. */
 export class FunctionBody {
@@ -52,6 +53,9 @@ export class FunctionBody {
   }
   localSet(i: number): this {
     return this.emit(0x21, ...uleb(i));
+  }
+  localTee(i: number): this {
+    return this.emit(0x22, ...uleb(i));
   }
   i32Const(v: number): this {
     return this.emit(0x41, ...sleb(v));
@@ -76,6 +80,31 @@ export class FunctionBody {
     const b = new Uint8Array(new Float32Array([v]).buffer);
     return this.emit(0x43, ...b);
   }
+  f32Sqrt(): this {
+    return this.emit(0x91);
+  }
+  f32Add(): this {
+    return this.emit(0x92);
+  }
+  f32Sub(): this {
+    return this.emit(0x93);
+  }
+  f32Mul(): this {
+    return this.emit(0x94);
+  }
+  f32Div(): this {
+    return this.emit(0x95);
+  }
+  f32Min(): this {
+    return this.emit(0x96);
+  }
+  f32Max(): this {
+    return this.emit(0x97);
+  }
+  /** f32.store: address, then value, on the stack. */
+  f32Store(offset: number): this {
+    return this.emit(0x38, 2, ...uleb(offset));
+  }
   /** v128.load at the address on the stack plus `offset` bytes (16-byte aligned). */
   v128Load(offset: number): this {
     return this.emit(0xfd, 0x00, 4, ...uleb(offset));
@@ -87,11 +116,17 @@ export class FunctionBody {
   f32x4Splat(): this {
     return this.emit(0xfd, ...uleb(0x13));
   }
+  f32x4ExtractLane(lane: number): this {
+    return this.emit(0xfd, ...uleb(0x1f), lane);
+  }
   f32x4Add(): this {
     return this.emit(0xfd, ...uleb(0xe4));
   }
   f32x4Mul(): this {
     return this.emit(0xfd, ...uleb(0xe6));
+  }
+  f32x4Div(): this {
+    return this.emit(0xfd, ...uleb(0xe7));
   }
   block(): this {
     return this.emit(0x02, 0x40);

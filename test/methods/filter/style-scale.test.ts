@@ -68,7 +68,7 @@ describe('style scale', () => {
   it('turns a coarse style into a larger Kuwahara radius than a fine one', async () => {
     const content = blobs(256, 12, 9);
     const run = async (style?: Image, radius?: number) =>
-      (await runMethod(kuwahara, { content, ...(style && { style }) }, { ...(radius !== undefined && { radius }), styleAmount: 0 })).meta as {
+      (await runMethod(kuwahara, { content, ...(style && { style }) }, { ...(radius !== undefined && { radius }), styleAmount: 0 })).meta as unknown as {
         radiusPx: number;
         styleScale?: { factor: number };
       };
@@ -90,7 +90,7 @@ describe('style scale', () => {
     const coarse = blobs(128, 3);
     const fine = blobs(128, 48);
     const oilMeta = async (style: Image, params: Record<string, unknown> = {}) =>
-      (await runMethod(oil, { content, style }, { relief: 0, styleAmount: 0, ...params })).meta as { radiusPx: number; brushLengthPx: number };
+      (await runMethod(oil, { content, style }, { relief: 0, styleAmount: 0, ...params })).meta as unknown as { radiusPx: number; brushLengthPx: number };
     const oc = await oilMeta(coarse);
     const of = await oilMeta(fine);
     expect(oc.radiusPx).toBeGreaterThan(of.radiusPx);
@@ -101,7 +101,7 @@ describe('style scale', () => {
 
     const small = blobs(128, 8, 2);
     const radii = async (style: Image, params: Record<string, unknown> = {}) =>
-      ((await runMethod(strokes, { content: small, style }, { layers: 1, ...params })).meta as { radii: number[] }).radii;
+      ((await runMethod(strokes, { content: small, style }, { layers: 1, ...params })).meta as unknown as { radii: number[] }).radii;
     const rc = await radii(coarse);
     const rf = await radii(fine);
     expect(rc[0]!).toBeGreaterThan(1.5 * rf[0]!);
