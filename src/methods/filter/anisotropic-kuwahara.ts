@@ -212,10 +212,10 @@ export function kuwaharaFilter(
     const [R, G, B] = src as [Float32Array, Float32Array, Float32Array];
     for (let yy = 0; yy < ph; yy++) {
       const sy = yy - pad < 0 ? 0 : yy - pad >= h ? h - 1 : yy - pad;
-      for (let xx = 0; xx < pw; xx++) {
-        const sx = xx - pad < 0 ? 0 : xx - pad >= w ? w - 1 : xx - pad;
-        const i = sy * w + sx;
-        const j = (yy * pw + xx) * 4;
+      const line = yy * pw * 4;
+      for (let x = 0; x < w; x++) {
+        const i = sy * w + x;
+        const j = line + (x + pad) * 4;
         const r = R[i]!;
         const g = G[i]!;
         const b = B[i]!;
@@ -223,6 +223,11 @@ export function kuwaharaFilter(
         px4[j + 1] = g;
         px4[j + 2] = b;
         px4[j + 3] = r * r + g * g + b * b;
+      }
+      // Left and right margins repeat the row's end pixels.
+      for (let xx = 0; xx < pad; xx++) {
+        px4.copyWithin(line + xx * 4, line + pad * 4, line + pad * 4 + 4);
+        px4.copyWithin(line + (pad + w + xx) * 4, line + (pad + w - 1) * 4, line + (pad + w) * 4);
       }
     }
   }
