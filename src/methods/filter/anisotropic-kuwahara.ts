@@ -1,5 +1,5 @@
 import { gaussianBlur } from './gaussian.js';
-import { kuwaharaWorkspace } from './sector-means.js';
+import { kuwaharaWorkspace } from './kuwahara-kernel.js';
 import type { OrientationField } from './structure-tensor.js';
 
 /**
@@ -14,7 +14,9 @@ import type { OrientationField } from './structure-tensor.js';
  * maps it onto the ellipse of each pixel, so its cost does not grow with the radius. For radii
  * above the grid the source is pre-blurred by half a tap spacing so the sparse taps do not alias.
  * The sector weights depend only on the tap, so they are tabulated once, each divided by its
- * sector's total (every tap always lands on the padded canvas, so the totals never change).
+ * sector's total (every tap always lands on the padded canvas, so the totals never change). The
+ * ellipses are binned by orientation and anisotropy, each bin with its taps' canvas offsets, and
+ * the per-pixel arithmetic runs as a WebAssembly SIMD kernel (`kuwahara-kernel.ts`).
  */
 
 const GRID = 4;
@@ -35,9 +37,9 @@ export interface KuwaharaOptions {
 
 /**
  * The taps are the grid points (i, j)/grid of the unit disc (`ux`, `uy`). The sector sums read
- * them through `entries`: grouped by sector (`group[k]` to `group[k + 1]`), each entry names a tap
- * and its weight in that sector, already divided by the sector's total weight, so the sums are the
- * sector means and stay in registers. A tap shared by several sectors has one entry in each.
+ * them through entries grouped by sector (`group[k]` to `group[k + 1]`): each names a tap (`tap`)
+ * and its weight in that sector (`weight`), already divided by the sector's total weight, so the
+ * sums are the sector means. A tap shared by several sectors has one entry in each.
  */
 interface TapTable {
   ux: Float32Array;
@@ -103,9 +105,10 @@ function buildTaps(grid: number, sectors: number): TapTable {
 /**
  * The ellipses, binned: orientation into `angles` bins over half a turn (an ellipse turned by π
  * has the same sectors, renumbered) and anisotropy into `levels` bins over [0, 1]. `offsets`
- * holds, per bin, each entry's tap as an offset into the padded canvas (in bytes, 16 a pixel), so a pixel finds its taps
- * with one lookup instead of placing them one by one. The bins are fine enough that no tap moves
- * by more than `tolerance` pixels.
+ * holds, per bin, each entry's tap as an offset into the padded canvas (in bytes, 16 a pixel), so
+ * a pixel finds its taps with one lookup instead of placing them one by one. The bins are fine
+ * enough that no tap moves by more than `BIN_TOLERANCE` pixels (an eighth of the tap spacing where
+ * the source is pre-blurred; more only for extreme eccentricities, to bound the table).
  */
 interface EllipseBins {
   angles: number;
