@@ -78,7 +78,8 @@ export function styleScale(style: Image | undefined): StyleScale | undefined {
 
 /**
  * A size parameter (% of the long side) that a style image may scale: optional, so that leaving it
- * out (style-driven) can be told from giving it (used as given).
+ * out (style-driven) can be told from giving it (used as given). Its default is metadata only (the
+ * JSON schema, help and the studio show it); parsing leaves an absent value undefined.
  */
 export function styleSizedParam(defaultPercent: number, min: number, max: number, description: string) {
   return z
@@ -86,7 +87,8 @@ export function styleSizedParam(defaultPercent: number, min: number, max: number
     .min(min)
     .max(max)
     .optional()
-    .describe(`${description} (default ${defaultPercent}; with a style image, scaled to the style's stroke size)`);
+    .meta({ default: defaultPercent })
+    .describe(`${description} (left out: the default, scaled to the style image's stroke size when one is given)`);
 }
 
 /** The size to use: the user's, else the default times the style's factor. */

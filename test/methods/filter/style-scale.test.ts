@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Image } from '../../../src/core/image.js';
+import { paramsJsonSchema } from '../../../src/core/params.js';
 import { runMethod } from '../../../src/core/stylize.js';
 import { kuwahara } from '../../../src/methods/filter/kuwahara.js';
 import { valueNoise } from '../../../src/methods/filter/noise.js';
@@ -83,6 +84,13 @@ describe('style scale', () => {
     // An explicit radius wins over the style.
     expect((await run(blobs(128, 3), 2)).radiusPx).toBeCloseTo(0.02 * 256, 5);
     expect((await run(blobs(128, 48), 2)).radiusPx).toBeCloseTo(0.02 * 256, 5);
+  });
+
+  it('shows the size defaults in the schema but leaves them out of the parsed params', () => {
+    expect(paramsJsonSchema(kuwahara.params).properties.radius!.default).toBe(0.6);
+    expect(paramsJsonSchema(oil.params).properties.brushLength!.default).toBe(1.2);
+    expect(kuwahara.params.parse({}).radius).toBeUndefined();
+    expect(kuwahara.params.parse({ radius: 0.6 }).radius).toBe(0.6);
   });
 
   it('scales the oil brush and the painting brushes, except those given', async () => {
