@@ -1,3 +1,4 @@
+import { AtelierError } from '../../core/errors.js';
 import { FunctionBody, singleFunctionModule, type ValueType } from './wasm-writer.js';
 
 /**
@@ -132,10 +133,19 @@ function emitPower(f: FunctionBody, q: number, base: number, out: number, root: 
   if (!started) f.f32Const(1).localSet(out);
 }
 
+/** The kernel addresses memory with signed 32-bit offsets. */
+const MAX_BYTES = 2 ** 31;
+
 /** A workspace for a canvas of `canvasPixels`, `offsetEntries` table entries and spans of up to `spanPixels`. */
-export function kuwaharaWorkspace(taps: SectorTaps, q: number, canvasPixels: number, offsetEntries: number, spanPixels: number): KuwaharaWorkspace {
+export function kuwaharaWorkspace(
+  taps: SectorTaps,
+  q: number,
+  canvasPixels: number,
+  offsetEntries: number,
+  spanPixels: number,
+): KuwaharaWorkspace {
   for (let k = 0; k + 1 < taps.group.length; k++) {
-    if (!(taps.group[k + 1]! > taps.group[k]!)) throw new Error('kuwaharaWorkspace: every sector needs a tap');
+    if (!(taps.group[k + 1]! > taps.group[k]!)) throw new AtelierError('E_INTERNAL', 'Every Kuwahara sector needs at least one tap');
   }
   const key = `${q}|${Array.from(taps.group).join(',')}|${Array.from(taps.weight).join(',')}`;
   let module = modules.get(key);
@@ -146,9 +156,16 @@ export function kuwaharaWorkspace(taps: SectorTaps, q: number, canvasPixels: num
   const binsAt = align(canvasAt + canvasPixels * 16);
   const outAt = [0, 1, 2].map((c) => align(binsAt + spanPixels * 4) + c * align(spanPixels * 4)) as [number, number, number];
   const bytes = outAt[2] + spanPixels * 4;
+  if (bytes >= MAX_BYTES) {
+    throw new AtelierError('E_TOO_LARGE', 'The Kuwahara filter would need more than 2 GB for one strip', {
+      received: `a padded strip of ${canvasPixels} pixels`,
+      hint: 'use a smaller radius, a larger eccentricity (rounder ellipses) or a smaller --max-size',
+    });
+  }
   const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
   const instance = new WebAssembly.Instance(module, { env: { memory } });
-  const kernel = instance.exports.kuwahara as (centre: number, bins: number, count: number, r: number, g: number, b: number) => void;
+  type Kernel = (centre: number, bins: number, count: number, r: number, g: number, b: number) => void;
+  const kernel = instance.exports.kuwahara as Kernel;
   const buffer = memory.buffer;
   return {
     canvas: new Float32Array(buffer, canvasAt, canvasPixels * 4),

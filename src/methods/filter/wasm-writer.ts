@@ -2,8 +2,8 @@
  * A minimal WebAssembly binary writer: enough to emit one exported function over an imported
  * memory, for filter kernels whose inner loops JavaScript cannot vectorise. It knows only the
  * opcodes those kernels use (integer address arithmetic, float arithmetic, loads and stores,
- * 128-bit SIMD on four floats, blocks and loops). Encodings follow the WebAssembly core specification (binary format,
- * §5) and its fixed-width SIMD extension.
+ * 128-bit SIMD on four floats, blocks and loops). Encodings follow the WebAssembly core
+ * specification (binary format, §5) and its fixed-width SIMD extension.
  */
 
 /** Unsigned LEB128. */
