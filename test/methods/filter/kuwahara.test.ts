@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Image } from '../../../src/core/image.js';
 import { runMethod } from '../../../src/core/stylize.js';
 import { kuwaharaFilter } from '../../../src/methods/filter/anisotropic-kuwahara.js';
+import { kuwaharaWorkspace } from '../../../src/methods/filter/kuwahara-kernel.js';
 import { mapStripsParallel } from '../../../src/methods/filter/strip-pool.js';
 import { orientationField } from '../../../src/methods/filter/structure-tensor.js';
 import { kuwahara } from '../../../src/methods/filter/kuwahara.js';
@@ -158,4 +159,10 @@ describe('the Kuwahara kernel', () => {
       expect(worst).toBeLessThan(2e-4);
     });
   }
+
+  it('refuses a strip too large for its 32-bit addressing with E_TOO_LARGE, before allocating', () => {
+    const taps = { group: Int32Array.from([0, 1, 2]), weight: Float32Array.from([1, 1]) };
+    expect(() => kuwaharaWorkspace(taps, 8, 2 ** 27, 100, 128)).toThrow(expect.objectContaining({ code: 'E_TOO_LARGE' }));
+    expect(kuwaharaWorkspace(taps, 8, 64, 4, 8).canvas.length).toBe(256);
+  });
 });
