@@ -1,4 +1,5 @@
 import { gaussianBlur } from './gaussian.js';
+import { kuwaharaWorkspace } from './kuwahara-kernel.js';
 import type { OrientationField } from './structure-tensor.js';
 
 /**
@@ -12,7 +13,10 @@ import type { OrientationField } from './structure-tensor.js';
  * Speed: the filter samples a fixed grid of taps in the unit disc (at most `GRID` per radius) and
  * maps it onto the ellipse of each pixel, so its cost does not grow with the radius. For radii
  * above the grid the source is pre-blurred by half a tap spacing so the sparse taps do not alias.
- * The sector weights depend only on the tap, so they are tabulated once.
+ * The sector weights depend only on the tap, so they are tabulated once, each divided by its
+ * sector's total (every tap always lands on the padded canvas, so the totals never change). The
+ * ellipses are binned by orientation and anisotropy, each bin with its taps' canvas offsets, and
+ * the per-pixel arithmetic runs as a WebAssembly SIMD kernel (`kuwahara-kernel.ts`).
  */
 
 const GRID = 4;
@@ -32,19 +36,16 @@ export interface KuwaharaOptions {
 }
 
 /**
- * Taps that fall in one sector only (most of them) come first, grouped by sector
- * (`group[k]` to `group[k + 1]`), so their sums stay in registers; the taps shared by several
- * sectors follow, from `group[sectors]` to `count`.
+ * The taps are the grid points (i, j)/grid of the unit disc (`ux`, `uy`). The sector sums read
+ * them through entries grouped by sector (`group[k]` to `group[k + 1]`): each names a tap (`tap`)
+ * and its weight in that sector (`weight`), already divided by the sector's total weight, so the
+ * sums are the sector means. A tap shared by several sectors has one entry in each.
  */
 interface TapTable {
-  count: number;
-  group: Int32Array;
   ux: Float32Array;
   uy: Float32Array;
-  /** Per tap, the sectors it touches (as offsets k·5 into the sums) and the weight in each. */
-  start: Int32Array;
-  length: Int32Array;
-  sector: Int32Array;
+  group: Int32Array;
+  tap: Int32Array;
   weight: Float32Array;
 }
 
@@ -54,73 +55,130 @@ function buildTaps(grid: number, sectors: number): TapTable {
   const eta = (zeta + Math.cos(half)) / (Math.sin(half) * Math.sin(half));
   const ux: number[] = [];
   const uy: number[] = [];
-  const start: number[] = [];
-  const length: number[] = [];
-  const sector: number[] = [];
-  const weight: number[] = [];
-  const addTap = (x: number, y: number) => {
-    const ws: number[] = [];
-    let sum = 0;
-    for (let k = 0; k < sectors; k++) {
-      // Rotate so sector k points along +y, then the polynomial max(0, y + ζ − η x²)².
-      const ang = (2 * Math.PI * k) / sectors;
-      const c = Math.cos(ang);
-      const s = Math.sin(ang);
-      const rx = c * x + s * y;
-      const ry = -s * x + c * y;
-      const z = Math.max(0, ry + zeta - eta * rx * rx);
-      ws.push(z * z);
-      sum += z * z;
-    }
-    const g = Math.exp(-2 * (x * x + y * y));
-    ux.push(x);
-    uy.push(y);
-    start.push(sector.length);
-    let n = 0;
-    for (let k = 0; k < sectors && sum > 0; k++) {
-      if (ws[k]! <= 0) continue;
-      sector.push(k * 5);
-      weight.push((ws[k]! / sum) * g);
-      n++;
-    }
-    length.push(n);
-  };
+  // bySector[k]: [tap, weight] pairs.
+  const bySector: [number, number][][] = Array.from({ length: sectors }, () => []);
   for (let j = -grid; j <= grid; j++) {
     for (let i = -grid; i <= grid; i++) {
       const x = i / grid;
       const y = j / grid;
-      if (x * x + y * y <= 1 + 1e-9) addTap(x, y);
+      if (x * x + y * y > 1 + 1e-9) continue;
+      const ws: number[] = [];
+      let sum = 0;
+      for (let k = 0; k < sectors; k++) {
+        // Rotate so sector k points along +y, then the polynomial max(0, y + ζ − η x²)².
+        const ang = (2 * Math.PI * k) / sectors;
+        const c = Math.cos(ang);
+        const s = Math.sin(ang);
+        const rx = c * x + s * y;
+        const ry = -s * x + c * y;
+        const z = Math.max(0, ry + zeta - eta * rx * rx);
+        ws.push(z * z);
+        sum += z * z;
+      }
+      const g = Math.exp(-2 * (x * x + y * y));
+      for (let k = 0; k < sectors && sum > 0; k++) if (ws[k]! > 0) bySector[k]!.push([ux.length, (ws[k]! / sum) * g]);
+      ux.push(x);
+      uy.push(y);
     }
   }
-  // Reorder: single-sector taps grouped by sector, then the shared ones.
-  const order: number[] = [];
   const group: number[] = [];
-  for (let k = 0; k < sectors; k++) {
-    group.push(order.length);
-    for (let t = 0; t < ux.length; t++) if (length[t] === 1 && sector[start[t]!] === k * 5) order.push(t);
-  }
-  group.push(order.length);
-  for (let t = 0; t < ux.length; t++) if (length[t] !== 1) order.push(t);
-  const nStart: number[] = [];
-  const nSector: number[] = [];
-  const nWeight: number[] = [];
-  for (const t of order) {
-    nStart.push(nSector.length);
-    for (let e = start[t]!; e < start[t]! + length[t]!; e++) {
-      nSector.push(sector[e]!);
-      nWeight.push(weight[e]!);
+  const tap: number[] = [];
+  const weight: number[] = [];
+  for (const entries of bySector) {
+    group.push(tap.length);
+    const total = entries.reduce((acc, [, wt]) => acc + wt, 0);
+    for (const [t, wt] of entries) {
+      tap.push(t);
+      weight.push(wt / total);
     }
   }
+  group.push(tap.length);
   return {
-    count: order.length,
+    ux: Float32Array.from(ux),
+    uy: Float32Array.from(uy),
     group: Int32Array.from(group),
-    ux: Float32Array.from(order.map((t) => ux[t]!)),
-    uy: Float32Array.from(order.map((t) => uy[t]!)),
-    start: Int32Array.from(nStart),
-    length: Int32Array.from(order.map((t) => length[t]!)),
-    sector: Int32Array.from(nSector),
-    weight: Float32Array.from(nWeight),
+    tap: Int32Array.from(tap),
+    weight: Float32Array.from(weight),
   };
+}
+
+/**
+ * The ellipses, binned: orientation into `angles` bins over half a turn (an ellipse turned by π
+ * has the same sectors, renumbered) and anisotropy into `levels` bins over [0, 1]. `offsets`
+ * holds, per bin, each entry's tap as an offset into the padded canvas (in bytes, 16 a pixel), so
+ * a pixel finds its taps with one lookup instead of placing them one by one. The bins are fine
+ * enough that no tap moves by more than `BIN_TOLERANCE` pixels (an eighth of the tap spacing where
+ * the source is pre-blurred; more only for extreme eccentricities, to bound the table).
+ */
+interface EllipseBins {
+  angles: number;
+  levels: number;
+  offsets: Int32Array;
+}
+
+/** Largest positional error a binned ellipse may add to a tap, in pixels (taps are rounded to whole pixels anyway). */
+const BIN_TOLERANCE = 0.25;
+const MAX_BINS = 8192;
+
+function ellipseBins(taps: TapTable, r: number, alpha: number, spacing: number, pw: number, anisotropic: boolean): EllipseBins {
+  const entries = taps.tap.length;
+  let angles = 1;
+  let levels = 1;
+  if (anisotropic) {
+    // Where the source is pre-blurred the taps may move by more (an eighth of their spacing).
+    let tolerance = Math.max(BIN_TOLERANCE, spacing / 8);
+    const major = (r * (alpha + 1)) / alpha;
+    // Bins are centred on their angle and level: half a bin is at most 2/angles rad (pseudo-angle,
+    // below) times the major axis, and half a level step times r/α.
+    for (;;) {
+      angles = Math.max(4, Math.ceil((2 * major) / tolerance));
+      levels = 1 + Math.ceil(r / (2 * alpha * tolerance));
+      if (angles * levels <= MAX_BINS) break;
+      tolerance *= 1.25;
+    }
+  }
+  const offsets = new Int32Array(angles * levels * entries);
+  const { ux, uy, tap } = taps;
+  for (let lb = 0; lb < levels; lb++) {
+    const A = levels > 1 ? lb / (levels - 1) : 0;
+    const a = (r * (alpha + A)) / alpha;
+    const b = (r * alpha) / (alpha + A);
+    for (let ab = 0; ab < angles; ab++) {
+      const [tx, ty] = anisotropic ? directionOf((2 * ab) / angles) : [1, 0];
+      const ax = a * tx;
+      const ay = a * ty;
+      const bx = -b * ty;
+      const by = b * tx;
+      const base = (lb * angles + ab) * entries;
+      for (let e = 0; e < entries; e++) {
+        const u = ux[tap[e]!]!;
+        const v = uy[tap[e]!]!;
+        const dx = Math.floor(0.5 + u * ax + v * bx);
+        const dy = Math.floor(0.5 + u * ay + v * by);
+        offsets[base + e] = (dy * pw + dx) * 16;
+      }
+    }
+  }
+  return { angles, levels, offsets };
+}
+
+/**
+ * A pseudo-angle of a unit direction folded into the upper half plane, in [0, 2): monotone in
+ * the angle, within a factor 2 of it, and cheap (one division, no atan2).
+ */
+function pseudoAngle(tx: number, ty: number): number {
+  if (ty < 0 || (ty === 0 && tx < 0)) {
+    tx = -tx;
+    ty = -ty;
+  }
+  return tx >= 0 ? ty / (tx + ty) : 1 - tx / (ty - tx);
+}
+
+/** The unit direction of pseudo-angle p (the inverse of `pseudoAngle`). */
+function directionOf(p: number): [number, number] {
+  const [x, y] = p < 1 ? [1 - p, p] : [1 - p, 2 - p];
+  const len = Math.hypot(x, y);
+  return [x / len, y / len];
 }
 
 const tapCache = new Map<string, TapTable>();
@@ -142,22 +200,25 @@ export function kuwaharaFilter(
   if (!taps) tapCache.set(key, (taps = buildTaps(grid, o.sectors)));
   const spacing = o.radius / grid;
   const src = spacing > 1.2 ? planes.map((p) => gaussianBlur(p, w, h, 0.5 * spacing)) : planes;
-  // Interleaved r, g, b, r²+g²+b² per pixel (one cache line per tap instead of four planes), on
-  // a canvas padded by the longest reach of an ellipse with edge-clamped values, so taps need no
-  // bounds checks.
+  // Interleaved r, g, b, r²+g²+b² per pixel (one 16-byte load per tap), on a canvas padded by
+  // the longest reach of an ellipse with edge-clamped values, so taps need no bounds checks.
   const n = w * h;
   const pad = Math.ceil(2 * o.radius * Math.max(1, (o.eccentricity + 1) / o.eccentricity)) + 1;
   const pw = w + 2 * pad;
   const ph = h + 2 * pad;
-  const px4 = new Float32Array(pw * ph * 4);
+  const bins = ellipseBins(taps, o.radius, o.eccentricity, spacing, pw, field !== undefined);
+  const span = Math.min(w, BLOCK);
+  const ws = kuwaharaWorkspace(taps, o.sharpness, pw * ph, bins.offsets.length, span);
+  ws.offsets.set(bins.offsets);
+  const px4 = ws.canvas;
   {
     const [R, G, B] = src as [Float32Array, Float32Array, Float32Array];
     for (let yy = 0; yy < ph; yy++) {
       const sy = yy - pad < 0 ? 0 : yy - pad >= h ? h - 1 : yy - pad;
-      for (let xx = 0; xx < pw; xx++) {
-        const sx = xx - pad < 0 ? 0 : xx - pad >= w ? w - 1 : xx - pad;
-        const i = sy * w + sx;
-        const j = (yy * pw + xx) * 4;
+      const line = yy * pw * 4;
+      for (let x = 0; x < w; x++) {
+        const i = sy * w + x;
+        const j = line + (x + pad) * 4;
         const r = R[i]!;
         const g = G[i]!;
         const b = B[i]!;
@@ -166,137 +227,36 @@ export function kuwaharaFilter(
         px4[j + 2] = b;
         px4[j + 3] = r * r + g * g + b * b;
       }
+      // Left and right margins repeat the row's end pixels.
+      for (let xx = 0; xx < pad; xx++) {
+        px4.copyWithin(line + xx * 4, line + pad * 4, line + pad * 4 + 4);
+        px4.copyWithin(line + (pad + w + xx) * 4, line + (pad + w - 1) * 4, line + (pad + w) * 4);
+      }
     }
   }
   const out = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
-  const [oR, oG, oB] = out as [Float32Array, Float32Array, Float32Array];
-  const S = o.sectors;
-  const acc = new Float64Array(S * 5);
-  const sig = new Float64Array(S);
-  const { ux, uy, start, length, sector, weight, count, group } = taps;
-  const alpha = o.eccentricity;
-  const q = o.sharpness;
-  const intQ = Number.isInteger(q) ? q : 0;
-  const r = o.radius;
+  const entries = taps.weight.length;
+  const { angles, levels } = bins;
+  const halfAngles = angles / 2;
+  const { bins: spanBins } = ws;
   // Column blocks keep the rows an ellipse spans in cache on wide images.
   for (let bx0 = 0; bx0 < w; bx0 += BLOCK) {
     const bx1 = Math.min(w, bx0 + BLOCK);
     for (let y = 0; y < h; y++) {
+      const row = y * w;
       for (let x = bx0; x < bx1; x++) {
-        const i = y * w + x;
-        let ax = r;
-        let ay = 0;
-        let bx = 0;
-        let by = r;
+        let bin = 0;
         if (field) {
-          const A = field.anisotropy[i]!;
-          const a = (r * (alpha + A)) / alpha;
-          const b = (r * alpha) / (alpha + A);
-          const tx = field.tx[i]!;
-          const ty = field.ty[i]!;
-          ax = a * tx;
-          ay = a * ty;
-          bx = -b * ty;
-          by = b * tx;
+          const i = row + x;
+          let ab = (pseudoAngle(field.tx[i]!, field.ty[i]!) * halfAngles + 0.5) | 0;
+          if (ab >= angles) ab = 0;
+          const lb = (field.anisotropy[i]! * (levels - 1) + 0.5) | 0;
+          bin = (lb * angles + ab) * entries;
         }
-        // Padded coordinates are positive: +0.5 then truncation rounds.
-        const cx = x + pad + 0.5;
-        const cy = y + pad + 0.5;
-        for (let k = 0; k < S; k++) {
-          let sw = 0;
-          let sr = 0;
-          let sg = 0;
-          let sb = 0;
-          let sq = 0;
-          const t1 = group[k + 1]!;
-          for (let t = group[k]!; t < t1; t++) {
-            const u = ux[t]!;
-            const v = uy[t]!;
-            const j = ((((cy + u * ay + v * by) | 0) * pw + ((cx + u * ax + v * bx) | 0)) * 4);
-            const wt = weight[start[t]!]!;
-            sw += wt;
-            sr += wt * px4[j]!;
-            sg += wt * px4[j + 1]!;
-            sb += wt * px4[j + 2]!;
-            sq += wt * px4[j + 3]!;
-          }
-          const k5 = k * 5;
-          acc[k5] = sw;
-          acc[k5 + 1] = sr;
-          acc[k5 + 2] = sg;
-          acc[k5 + 3] = sb;
-          acc[k5 + 4] = sq;
-        }
-        for (let t = group[S]!; t < count; t++) {
-          const u = ux[t]!;
-          const v = uy[t]!;
-          const sx = (cx + u * ax + v * bx) | 0;
-          const sy = (cy + u * ay + v * by) | 0;
-          const j = (sy * pw + sx) * 4;
-          const cr = px4[j]!;
-          const cg = px4[j + 1]!;
-          const cb = px4[j + 2]!;
-          const cq = px4[j + 3]!;
-          const s0 = start[t]!;
-          const s1 = s0 + length[t]!;
-          for (let s = s0; s < s1; s++) {
-            const wt = weight[s]!;
-            const k = sector[s]!;
-            acc[k]! += wt;
-            acc[k + 1]! += wt * cr;
-            acc[k + 2]! += wt * cg;
-            acc[k + 3]! += wt * cb;
-            acc[k + 4]! += wt * cq;
-          }
-        }
-        // Sector means (kept in acc) and spreads (+ε, so flat sectors tie instead of dividing by 0).
-        let smin = Infinity;
-        for (let k = 0; k < S; k++) {
-          const k5 = k * 5;
-          const W = acc[k5]!;
-          if (W <= 0) {
-            sig[k] = Infinity;
-            continue;
-          }
-          const iw = 1 / W;
-          const mr = acc[k5 + 1]! * iw;
-          const mg = acc[k5 + 2]! * iw;
-          const mb = acc[k5 + 3]! * iw;
-          acc[k5 + 1] = mr;
-          acc[k5 + 2] = mg;
-          acc[k5 + 3] = mb;
-          const v = acc[k5 + 4]! * iw - (mr * mr + mg * mg + mb * mb);
-          const sd = Math.sqrt(v > 0 ? v : 0) + 0.004;
-          sig[k] = sd;
-          if (sd < smin) smin = sd;
-        }
-        let tw = 0;
-        let vr = 0;
-        let vg = 0;
-        let vb = 0;
-        for (let k = 0; k < S; k++) {
-          const sd = sig[k]!;
-          if (sd === Infinity) continue;
-          // (smin/σk)^q: by squaring for integer q (the default 8 is three multiplications).
-          const ratio = smin / sd;
-          let aw = 1;
-          if (intQ > 0) {
-            let base = ratio;
-            for (let e = intQ; e > 0; e >>= 1) {
-              if (e & 1) aw *= base;
-              base *= base;
-            }
-          } else aw = ratio ** q;
-          const k5 = k * 5;
-          tw += aw;
-          vr += aw * acc[k5 + 1]!;
-          vg += aw * acc[k5 + 2]!;
-          vb += aw * acc[k5 + 3]!;
-        }
-        oR[i] = vr / tw;
-        oG[i] = vg / tw;
-        oB[i] = vb / tw;
+        spanBins[x - bx0] = bin;
       }
+      ws.run((y + pad) * pw + bx0 + pad, bx1 - bx0);
+      for (let c = 0; c < 3; c++) out[c]!.set(ws.out[c]!.subarray(0, bx1 - bx0), row + bx0);
     }
   }
   return out;

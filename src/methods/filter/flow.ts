@@ -27,6 +27,19 @@ function bilinear(p: Float32Array, w: number, h: number, x: number, y: number): 
   return top + (c + (d - c) * fx - top) * fy;
 }
 
+/** Bilinear sample at (x, y) with 0 ≤ x < w − 1 and 0 ≤ y < h − 1: no clamping needed. */
+function bilinearInside(p: Float32Array, w: number, x: number, y: number): number {
+  const x0 = x | 0;
+  const y0 = y | 0;
+  const fx = x - x0;
+  const fy = y - y0;
+  const i = y0 * w + x0;
+  const a = p[i]!;
+  const top = a + (p[i + 1]! - a) * fx;
+  const c = p[i + w]!;
+  return top + (c + (p[i + w + 1]! - c) * fx - top) * fy;
+}
+
 /** Spacing of samples for a Gaussian of `sigma`: one pixel, or a third of sigma when larger. */
 function spacingFor(sigma: number): number {
   return Math.max(1, sigma / 3);
@@ -70,8 +83,12 @@ export function gradientProfileBlur(
       const ny = tx[i]! * step;
       let a = 0;
       let b = 0;
+      // Most profiles lie wholly inside the plane and need no clamping.
+      const ex = reach * Math.abs(nx);
+      const ey = reach * Math.abs(ny);
+      const inside = x - ex >= 0 && x + ex < w - 1 && y - ey >= 0 && y + ey < h - 1;
       for (let j = -reach; j <= reach; j++) {
-        const v = bilinear(src, w, h, x + j * nx, y + j * ny);
+        const v = inside ? bilinearInside(src, w, x + j * nx, y + j * ny) : bilinear(src, w, h, x + j * nx, y + j * ny);
         a += v * wn[j + reach]!;
         b += v * ww[j + reach]!;
       }

@@ -38,38 +38,41 @@ export function gaussianBlur(src: Float32Array, w: number, h: number, sigma: num
   return dst;
 }
 
-/** 1-D convolution along rows with clamp-to-edge borders. */
+/**
+ * 1-D convolution along rows with clamp-to-edge borders, by a symmetric kernel (odd length).
+ * Each row is copied into a buffer padded with its end values, so the loop has no border tests,
+ * and mirrored taps share one multiplication.
+ */
 export function convolveRows(src: Float32Array, w: number, h: number, k: Float32Array, dst: Float32Array): void {
   const r = (k.length - 1) >> 1;
+  const k0 = k[r]!;
+  const buf = new Float32Array(w + 2 * r);
   for (let y = 0; y < h; y++) {
     const row = y * w;
+    buf.fill(src[row]!, 0, r);
+    buf.set(src.subarray(row, row + w), r);
+    buf.fill(src[row + w - 1]!, w + r);
     for (let x = 0; x < w; x++) {
-      let acc = 0;
-      if (x >= r && x < w - r) {
-        const base = row + x - r;
-        for (let j = 0; j < k.length; j++) acc += src[base + j]! * k[j]!;
-      } else {
-        for (let j = -r; j <= r; j++) {
-          const xx = x + j < 0 ? 0 : x + j >= w ? w - 1 : x + j;
-          acc += src[row + xx]! * k[j + r]!;
-        }
-      }
+      const c = x + r;
+      let acc = k0 * buf[c]!;
+      for (let j = 1; j <= r; j++) acc += k[r + j]! * (buf[c - j]! + buf[c + j]!);
       dst[row + x] = acc;
     }
   }
 }
 
-/** 1-D convolution along columns, row by row so memory is read in order. */
+/** 1-D convolution along columns by a symmetric kernel, row by row so memory is read in order. */
 export function convolveColumns(src: Float32Array, w: number, h: number, k: Float32Array, dst: Float32Array): void {
   const r = (k.length - 1) >> 1;
+  const k0 = k[r]!;
   for (let y = 0; y < h; y++) {
     const orow = y * w;
-    dst.fill(0, orow, orow + w);
-    for (let j = -r; j <= r; j++) {
-      const yy = y + j < 0 ? 0 : y + j >= h ? h - 1 : y + j;
-      const irow = yy * w;
-      const kv = k[j + r]!;
-      for (let x = 0; x < w; x++) dst[orow + x]! += src[irow + x]! * kv;
+    for (let x = 0; x < w; x++) dst[orow + x] = k0 * src[orow + x]!;
+    for (let j = 1; j <= r; j++) {
+      const above = (y - j < 0 ? 0 : y - j) * w;
+      const below = (y + j >= h ? h - 1 : y + j) * w;
+      const kv = k[r + j]!;
+      for (let x = 0; x < w; x++) dst[orow + x]! += kv * (src[above + x]! + src[below + x]!);
     }
   }
 }
@@ -99,17 +102,19 @@ function boxGaussian(src: Float32Array, w: number, h: number, sigma: number, dst
 
 function boxRows(src: Float32Array, w: number, h: number, r: number, dst: Float32Array): void {
   const norm = 1 / (2 * r + 1);
+  // Each row padded with r + 1 copies of its end values, so the running sum needs no border tests.
+  const buf = new Float32Array(w + 2 * r + 2);
   for (let y = 0; y < h; y++) {
     const row = y * w;
-    const first = src[row]!;
-    const last = src[row + w - 1]!;
+    buf.fill(src[row]!, 0, r + 1);
+    buf.set(src.subarray(row, row + w), r + 1);
+    buf.fill(src[row + w - 1]!, w + r + 1);
     let acc = 0;
-    for (let j = -r; j <= r; j++) acc += src[row + (j < 0 ? 0 : j >= w ? w - 1 : j)]!;
+    for (let j = 1; j <= 2 * r + 1; j++) acc += buf[j]!;
+    const span = 2 * r + 1;
     for (let x = 0; x < w; x++) {
       dst[row + x] = acc * norm;
-      const add = x + r + 1;
-      const sub = x - r;
-      acc += (add < w ? src[row + add]! : last) - (sub > 0 ? src[row + sub]! : first);
+      acc += buf[x + span + 1]! - buf[x + 1]!;
     }
   }
 }

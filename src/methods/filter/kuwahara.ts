@@ -5,20 +5,24 @@ import { kuwaharaFilter, type KuwaharaOptions } from './anisotropic-kuwahara.js'
 import { pixelsFor } from './relative-size.js';
 import { mapStripsParallel } from './strip-pool.js';
 import { applyColourShift, colourStatsShift, type ColourShift } from './style-colour.js';
+import { styledSize, styleScale, styleSizedParam } from './style-scale.js';
 import { orientationField } from './structure-tensor.js';
+
+/** Default radius, % of the long side (a style image scales it). */
+const RADIUS = 0.6;
 
 /**
  * Kuwahara filtering as a painterly abstraction: anisotropic (Kyprianidis et al. 2009), whose
  * sectors follow the smoothed structure tensor so strokes run along edges, or the generalised
  * 8-sector isotropic filter (Papari et al. 2007). A style image, when given, lends its colour
- * statistics.
+ * statistics and, unless the radius is given, its stroke scale (`style-scale.ts`).
  */
 const params = z.object({
   mode: z
     .enum(['anisotropic', 'generalised'])
     .default('anisotropic')
     .describe('anisotropic: ellipses follow the local edge direction; generalised: isotropic 8-sector discs'),
-  radius: z.number().min(0.05).max(5).default(0.6).describe('Filter radius, % of the image long side'),
+  radius: styleSizedParam(RADIUS, 0.05, 5, 'Filter radius, % of the image long side'),
   sectors: z.number().int().min(4).max(16).default(8).describe('Number of sectors around each pixel'),
   sharpness: z.number().min(1).max(20).default(8).describe('How strongly the most uniform sector wins (q)'),
   eccentricity: z
@@ -46,7 +50,8 @@ export const kuwahara = defineMethod({
   inputs: { style: 'optional' },
   params,
   async run(ctx, { content, style }, p) {
-    const radius = pixelsFor(p.radius, content.width, content.height, 1);
+    const scale = styleScale(style);
+    const radius = pixelsFor(styledSize(p.radius, RADIUS, scale), content.width, content.height, 1);
     const tensorSigma = pixelsFor(p.tensorSmoothing, content.width, content.height);
     const options: KuwaharaTileOptions = {
       anisotropic: p.mode === 'anisotropic',
@@ -58,7 +63,7 @@ export const kuwahara = defineMethod({
     // Each pass reaches 2·radius (ellipse) + 3σ (tensor) + 2 (Sobel) pixels.
     const margin = p.passes * (2 * radius + 3 * tensorSigma + 2);
     const image = await mapStripsParallel(content, margin, 3, { module: import.meta.url, fn: 'kuwaharaTile', options }, kuwaharaTile, ctx);
-    return { image, meta: { radiusPx: radius } };
+    return { image, meta: { radiusPx: radius, ...(scale && { styleScale: scale }) } };
   },
 });
 

@@ -7,18 +7,23 @@ import { noisePlane } from './noise.js';
 import { pixelsFor } from './relative-size.js';
 import { mapStripsParallel } from './strip-pool.js';
 import { applyColourShift, colourStatsShift, type ColourShift } from './style-colour.js';
+import { styledSize, styleScale, styleSizedParam } from './style-scale.js';
 import { orientationField } from './structure-tensor.js';
+
+/** Default sizes, % of the long side (a style image scales them). */
+const SIZES = { radius: 0.8, brushLength: 1.2, bristle: 0.15 };
 
 /**
  * Oil paint: anisotropic Kuwahara flattens the colours into strokes that follow the edges, then a
  * brush texture (bristle noise smeared along the same flow, Cabral & Leedom's line integral
  * convolution) is used as a height field and relit, giving the impasto its light and shade
- * (in the spirit of Hertzmann 2002, "Fast paint texture"). A style image lends its colours.
+ * (in the spirit of Hertzmann 2002, "Fast paint texture"). A style image lends its colours and,
+ * for the sizes not given, its stroke scale (`style-scale.ts`).
  */
 const params = z.object({
-  radius: z.number().min(0.05).max(5).default(0.8).describe('Kuwahara radius, % of the long side'),
-  brushLength: z.number().min(0.1).max(10).default(1.2).describe('Length of the brush marks, % of the long side'),
-  bristle: z.number().min(0.02).max(2).default(0.15).describe('Width of the bristle grooves, % of the long side'),
+  radius: styleSizedParam(SIZES.radius, 0.05, 5, 'Kuwahara radius, % of the long side'),
+  brushLength: styleSizedParam(SIZES.brushLength, 0.1, 10, 'Length of the brush marks, % of the long side'),
+  bristle: styleSizedParam(SIZES.bristle, 0.02, 2, 'Width of the bristle grooves, % of the long side'),
   relief: z.number().min(0).max(3).default(0.6).describe('Height of the paint relief (0: flat, no texture)'),
   gloss: z.number().min(0).max(1).default(0.25).describe('Strength of the specular highlights'),
   lightAngle: z.number().min(0).max(360).default(135).describe('Direction the light comes from, degrees (0 = right, 90 = top)'),
@@ -37,11 +42,12 @@ export const oil = defineMethod({
   async run(ctx, { content, style }, p) {
     const { width, height } = content;
     const la = (p.lightAngle * Math.PI) / 180;
+    const scale = styleScale(style);
     const o: OilTileOptions = {
-      radius: pixelsFor(p.radius, width, height, 1),
+      radius: pixelsFor(styledSize(p.radius, SIZES.radius, scale), width, height, 1),
       tensorSigma: pixelsFor(0.25, width, height),
-      length: pixelsFor(p.brushLength, width, height, 1),
-      bristle: pixelsFor(p.bristle, width, height, 0.7),
+      length: pixelsFor(styledSize(p.brushLength, SIZES.brushLength, scale), width, height, 1),
+      bristle: pixelsFor(styledSize(p.bristle, SIZES.bristle, scale), width, height, 0.7),
       relief: p.relief,
       gloss: p.gloss,
       sharpness: p.sharpness,
@@ -51,7 +57,8 @@ export const oil = defineMethod({
       ...(style && p.styleAmount > 0 && { shift: colourStatsShift(content, style, p.styleAmount) }),
     };
     const margin = 2 * o.radius + 3 * o.tensorSigma + 2 * o.length + 4;
-    return mapStripsParallel(content, margin, 3, { module: import.meta.url, fn: 'oilTile', options: o }, oilTile, ctx);
+    const image = await mapStripsParallel(content, margin, 3, { module: import.meta.url, fn: 'oilTile', options: o }, oilTile, ctx);
+    return { image, meta: { radiusPx: o.radius, brushLengthPx: o.length, bristlePx: o.bristle, ...(scale && { styleScale: scale }) } };
   },
 });
 

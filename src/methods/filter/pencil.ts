@@ -8,21 +8,26 @@ import { inkAndPaper } from './ink.js';
 import { streakNoise, valueNoise } from './noise.js';
 import { pixelsFor } from './relative-size.js';
 import { mapStripsParallel } from './strip-pool.js';
+import { styledSize, styleScale, styleSizedParam } from './style-scale.js';
 import { orientationField } from './structure-tensor.js';
+
+/** Default sizes, % of the long side (a style image scales them). */
+const SIZES = { strokeLength: 1.5, strokeWidth: 0.12 };
 
 /**
  * Pencil sketch, greyscale or coloured: soft flow-based DoG contours (Kang et al. 2007) over tone
  * shading made of directional graphite strokes whose coverage grows with darkness (after Lu, Xu &
  * Jia 2012, "Combining sketch and tone for pencil drawing production"), on a grainy paper.
  * `colour` keeps the content's chroma under the graphite lightness. A style image lends the
- * graphite and paper colours (its darkest and lightest dominant colours).
+ * graphite and paper colours (its darkest and lightest dominant colours) and, for the stroke sizes
+ * not given, its scale (`style-scale.ts`).
  */
 const params = z.object({
   mode: z.enum(['grey', 'colour']).default('grey').describe('grey: graphite only; colour: coloured pencil over the content colours'),
   lineWidth: z.number().min(0.02).max(2).default(0.12).describe('Contour scale σ, % of the long side'),
   lineStrength: z.number().min(0).max(50).default(8).describe('Darkness of the contours'),
-  strokeLength: z.number().min(0.1).max(10).default(1.5).describe('Length of the shading strokes, % of the long side'),
-  strokeWidth: z.number().min(0.02).max(2).default(0.12).describe('Width of the shading strokes, % of the long side'),
+  strokeLength: styleSizedParam(SIZES.strokeLength, 0.1, 10, 'Length of the shading strokes, % of the long side'),
+  strokeWidth: styleSizedParam(SIZES.strokeWidth, 0.02, 2, 'Width of the shading strokes, % of the long side'),
   strokeAngle: z.number().min(0).max(180).default(45).describe('Direction of the shading strokes, degrees'),
   shading: z.number().min(0).max(2).default(1).describe('How much tone the strokes lay down'),
   colourAmount: z.number().min(0).max(1.5).default(0.8).describe('Saturation of the colour (colour mode)'),
@@ -38,13 +43,14 @@ export const pencil = defineMethod({
   params,
   async run(ctx, { content, style }, p) {
     const { width, height } = content;
+    const scale = styleScale(style);
     const o: PencilTileOptions = {
       mode: p.mode,
       sigma: pixelsFor(p.lineWidth, width, height, 0.5),
       ts: pixelsFor(0.3, width, height),
       sm: pixelsFor(0.3, width, height, 0),
-      len: pixelsFor(p.strokeLength, width, height, 2),
-      sw: pixelsFor(p.strokeWidth, width, height, 0.6),
+      len: pixelsFor(styledSize(p.strokeLength, SIZES.strokeLength, scale), width, height, 2),
+      sw: pixelsFor(styledSize(p.strokeWidth, SIZES.strokeWidth, scale), width, height, 0.6),
       toneSigma: pixelsFor(0.2, width, height, 0),
       angle: (p.strokeAngle * Math.PI) / 180,
       lineStrength: p.lineStrength,
@@ -54,7 +60,8 @@ export const pencil = defineMethod({
       ...inkAndPaper(style, ctx.rng),
     };
     const margin = 3 * o.ts + 5 * o.sigma + 2 * o.sm + 3 * o.toneSigma + 4;
-    return mapStripsParallel(content, margin, 3, { module: import.meta.url, fn: 'pencilTile', options: o }, pencilTile, ctx);
+    const image = await mapStripsParallel(content, margin, 3, { module: import.meta.url, fn: 'pencilTile', options: o }, pencilTile, ctx);
+    return { image, meta: { strokeLengthPx: o.len, strokeWidthPx: o.sw, ...(scale && { styleScale: scale }) } };
   },
 });
 

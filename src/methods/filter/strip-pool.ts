@@ -30,8 +30,8 @@ export const MAX_STRIP_PIXELS = 1 << 21;
 /**
  * Images at least this large are cut into two or more strips even when they would fit one, so
  * that both threads work. Measured on a quiet 2-core machine at 1 MP (bench/npr.mjs): two strips
- * on two threads cut wall time 1.3–1.6× (Kuwahara 605 → 413 ms, pencil 349 → 215 ms) for ~20 %
- * more CPU (worker start-up). On a machine already loaded by other work a second thread can cost
+ * on two threads cut wall time 1.3–1.6× (Kuwahara 605 → 413 ms before its wasm kernel, pencil
+ * 349 → 215 ms) for ~20 % more CPU (worker start-up). On a machine already loaded by other work a second thread can cost
  * more than it saves; `--threads 1` keeps the work on one.
  */
 const SPLIT_PIXELS = 1 << 19;

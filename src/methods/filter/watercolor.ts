@@ -7,23 +7,28 @@ import { fractalNoise, noisePlane, streakNoise } from './noise.js';
 import { pixelsFor } from './relative-size.js';
 import { mapStripsParallel } from './strip-pool.js';
 import { applyColourShift, colourStatsShift, type ColourShift } from './style-colour.js';
+import { styledSize, styleScale, styleSizedParam } from './style-scale.js';
+
+/** Default sizes, % of the long side (a style image scales them). */
+const SIZES = { abstraction: 2, paperScale: 0.12 };
 
 /**
  * Watercolour (Bousseau, Kaplan, Thollot & Sillion 2006, "Interactive watercolor rendering with
  * temporal coherence and abstraction"): an abstracted image is wobbled by the paper's gradient,
  * then its pigment density is modulated by turbulent flow, pigment granulation, the paper texture
  * and edge darkening, through the paper's colour model C′ = C − (C − C²)(d − 1). The paper is
- * generated: fractal grain plus fibres, embossed. A style image lends its colour statistics.
+ * generated: fractal grain plus fibres, embossed. A style image lends its colour statistics and,
+ * for the sizes not given, its scale (`style-scale.ts`).
  */
 const params = z.object({
-  abstraction: z.number().min(0.1).max(20).default(2).describe('Spatial extent of the colour simplification, % of the long side'),
+  abstraction: styleSizedParam(SIZES.abstraction, 0.1, 20, 'Spatial extent of the colour simplification, % of the long side'),
   colourRange: z.number().min(0.01).max(2).default(0.3).describe('Colour difference above which the simplification stops at an edge'),
   wobble: z.number().min(0).max(3).default(0.25).describe('How far the paper displaces the colours, % of the long side'),
   edgeDarkening: z.number().min(0).max(5).default(1.5).describe('Pigment pooling at the edges of washes'),
   turbulence: z.number().min(0).max(2).default(0.5).describe('Low-frequency density variation (uneven washes)'),
   granulation: z.number().min(0).max(2).default(0.6).describe('High-frequency pigment granulation'),
   paper: z.number().min(0).max(2).default(0.7).describe('Strength of the paper texture'),
-  paperScale: z.number().min(0.02).max(2).default(0.12).describe('Grain size of the generated paper, % of the long side'),
+  paperScale: styleSizedParam(SIZES.paperScale, 0.02, 2, 'Grain size of the generated paper and pigment granulation, % of the long side'),
   styleAmount: z.number().min(0).max(1).default(1).describe("How much of the style image's colour statistics to take (when a style is given)"),
 });
 
@@ -37,11 +42,12 @@ export const watercolor = defineMethod({
   params,
   async run(ctx, { content, style }, p) {
     const { width, height } = content;
+    const scale = styleScale(style);
     const o: WatercolorTileOptions = {
-      sigmaS: pixelsFor(p.abstraction, width, height, 1),
+      sigmaS: pixelsFor(styledSize(p.abstraction, SIZES.abstraction, scale), width, height, 1),
       colourRange: p.colourRange,
       wob: pixelsFor(p.wobble, width, height, 0),
-      grain: pixelsFor(p.paperScale, width, height, 0.7),
+      grain: pixelsFor(styledSize(p.paperScale, SIZES.paperScale, scale), width, height, 0.7),
       turbScale: pixelsFor(8, width, height, 4),
       edgeDarkening: p.edgeDarkening,
       turbulence: p.turbulence,
@@ -68,7 +74,7 @@ export const watercolor = defineMethod({
     const margin = o.wob + Math.max(1, Math.round(o.grain)) + 4;
     const out = await mapStripsParallel(washes, margin, 3, { module: import.meta.url, fn: 'watercolorTile', options: o }, watercolorTile, ctx);
     out.alpha = content.alpha;
-    return out;
+    return { image: out, meta: { abstractionPx: o.sigmaS, grainPx: o.grain, ...(scale && { styleScale: scale }) } };
   },
 });
 

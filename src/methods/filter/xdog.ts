@@ -6,7 +6,11 @@ import { gaussianBlur } from './gaussian.js';
 import { hatchCoverage, inkAndPaper } from './ink.js';
 import { pixelsFor } from './relative-size.js';
 import { mapStripsParallel } from './strip-pool.js';
+import { styledSize, styleScale, styleSizedParam } from './style-scale.js';
 import { orientationField } from './structure-tensor.js';
+
+/** Default sizes, % of the long side (a style image scales them). */
+const SIZES = { flowSmoothing: 0.3, hatchSpacing: 0.6 };
 
 /**
  * eXtended difference of Gaussians (Winnemöller, Kyprianidis & Olsen 2012) computed along the
@@ -14,7 +18,8 @@ import { orientationField } from './structure-tensor.js';
  * across the edge, smoothed along it, then the soft threshold T = 1 if S ≥ ε else 1 + tanh(φ(S−ε)).
  * `lines` thresholds at 0 (ink outlines only), `tone` at ε (ink fills dark areas), `hatch` draws
  * the outlines over cross-hatching whose density follows the tone. A style image lends its darkest
- * and lightest dominant colours as ink and paper.
+ * and lightest dominant colours as ink and paper and, for the sizes not given, its stroke scale
+ * (`style-scale.ts`).
  */
 const params = z.object({
   mode: z.enum(['lines', 'tone', 'hatch']).default('lines').describe('lines: outlines; tone: outlines and dark fills; hatch: outlines over cross-hatching'),
@@ -23,9 +28,9 @@ const params = z.object({
   sharpen: z.number().min(0).max(100).default(20).describe('Sharpening p of the XDoG'),
   threshold: z.number().min(0).max(1).default(0.45).describe('Tone threshold ε (tone mode): darker areas turn to ink'),
   steepness: z.number().min(0.5).max(200).default(12).describe('Steepness φ of the soft threshold: high values give crisp ink'),
-  flowSmoothing: z.number().min(0).max(3).default(0.3).describe('Smoothing along the edge flow, % of the long side (0 = plain DoG)'),
+  flowSmoothing: styleSizedParam(SIZES.flowSmoothing, 0, 3, 'Smoothing along the edge flow (the length of the line strokes), % of the long side (0 = plain DoG)'),
   tensorSmoothing: z.number().min(0.01).max(3).default(0.3).describe('Smoothing of the structure tensor, % of the long side'),
-  hatchSpacing: z.number().min(0.1).max(5).default(0.6).describe('Distance between hatching lines, % of the long side (hatch mode)'),
+  hatchSpacing: styleSizedParam(SIZES.hatchSpacing, 0.1, 5, 'Distance between hatching lines, % of the long side (hatch mode)'),
   hatchLevels: z.number().int().min(1).max(4).default(3).describe('Number of hatching layers: darker tones get more crossing layers (hatch mode)'),
 });
 
@@ -39,6 +44,7 @@ export const xdog = defineMethod({
   params,
   async run(ctx, { content, style }, p) {
     const { width, height } = content;
+    const scale = styleScale(style);
     const o: XdogTileOptions = {
       mode: p.mode,
       sigma: pixelsFor(p.sigma, width, height, 0.5),
@@ -46,14 +52,15 @@ export const xdog = defineMethod({
       p: p.sharpen,
       eps: p.mode === 'tone' ? p.threshold : 0,
       phi: p.steepness,
-      sm: pixelsFor(p.flowSmoothing, width, height, 0),
+      sm: pixelsFor(styledSize(p.flowSmoothing, SIZES.flowSmoothing, scale), width, height, 0),
       ts: pixelsFor(p.tensorSmoothing, width, height),
-      spacing: pixelsFor(p.hatchSpacing, width, height, 2),
+      spacing: pixelsFor(styledSize(p.hatchSpacing, SIZES.hatchSpacing, scale), width, height, 2),
       levels: p.hatchLevels,
       ...inkAndPaper(style, ctx.rng),
     };
     const margin = 3 * o.ts + 3 * o.k * o.sigma + 2 * o.sm + 2 * o.spacing + 4;
-    return mapStripsParallel(content, margin, 3, { module: import.meta.url, fn: 'xdogTile', options: o }, xdogTile, ctx);
+    const image = await mapStripsParallel(content, margin, 3, { module: import.meta.url, fn: 'xdogTile', options: o }, xdogTile, ctx);
+    return { image, meta: { flowSmoothingPx: o.sm, hatchSpacingPx: o.spacing, ...(scale && { styleScale: scale }) } };
   },
 });
 

@@ -4,19 +4,24 @@ import { defineMethod } from '../../core/registry.js';
 import { gaussianBlur } from '../filter/gaussian.js';
 import { pixelsFor } from '../filter/relative-size.js';
 import { dominantColours, nearestColour } from '../filter/style-colour.js';
+import { styledSize, styleScale, styleSizedParam } from '../filter/style-scale.js';
 import { Canvas, type RectStroke } from './canvas.js';
+
+/** Default mark widths, % of the long side (a style image scales them). */
+const SIZES = { brushSize: 1.2, minBrushSize: 0.3 };
 
 /**
  * Paint by numbers (Haeberli, SIGGRAPH 1990), automated: rectangular brush marks are placed at
  * random, or relaxed onto an evenly jittered grid, each taking the colour of the content under its
  * centre and turned across the local gradient; marks shrink where the image has detail. The
- * simple baseline of stroke-based rendering. Raster and SVG output.
+ * simple baseline of stroke-based rendering. Raster and SVG output. A style image lends its palette
+ * and, for the mark sizes not given, its scale (`style-scale.ts`).
  */
 const params = z
   .object({
     placement: z.enum(['random', 'relaxed']).default('relaxed').describe('random: uniform positions; relaxed: one mark per cell of a jittered grid (even coverage)'),
-    brushSize: z.number().min(0.05).max(20).default(1.2).describe('Width of the largest marks, % of the long side'),
-    minBrushSize: z.number().min(0.02).max(20).default(0.3).describe('Width of the smallest marks (where detail is high), % of the long side'),
+    brushSize: styleSizedParam(SIZES.brushSize, 0.05, 20, 'Width of the largest marks, % of the long side'),
+    minBrushSize: styleSizedParam(SIZES.minBrushSize, 0.02, 20, 'Width of the smallest marks (where detail is high), % of the long side'),
     aspect: z.number().min(1).max(10).default(3).describe('Length of a mark over its width'),
     coverage: z.number().min(0.2).max(10).default(2.5).describe('How many times, on average, each pixel is painted over'),
     orientation: z.enum(['gradient', 'random']).default('gradient').describe('gradient: marks run along edges; random: any angle'),
@@ -25,7 +30,7 @@ const params = z
     paletteSize: z.number().int().min(2).max(64).default(16).describe("Colours of the style image's palette the marks are limited to (when a style is given)"),
   })
   .superRefine((p, ctx) => {
-    if (p.minBrushSize > p.brushSize) {
+    if (p.minBrushSize !== undefined && p.brushSize !== undefined && p.minBrushSize > p.brushSize) {
       ctx.addIssue({ code: 'custom', path: ['minBrushSize'], message: `minBrushSize (${p.minBrushSize}) must not exceed brushSize (${p.brushSize})` });
     }
   });
@@ -44,8 +49,9 @@ export const haeberli = defineMethod({
   async run(ctx, { content, style }, p) {
     const { width: W, height: H } = content;
     const n = W * H;
-    const big = pixelsFor(p.brushSize, W, H, 1);
-    const small = Math.min(big, pixelsFor(p.minBrushSize, W, H, 1));
+    const scale = styleScale(style);
+    const big = pixelsFor(styledSize(p.brushSize, SIZES.brushSize, scale), W, H, 1);
+    const small = Math.min(big, pixelsFor(styledSize(p.minBrushSize, SIZES.minBrushSize, scale), W, H, 1));
     const palette = style ? dominantColours(style, p.paletteSize, ctx.rng) : undefined;
     const src = [content.plane(0), content.plane(1), content.plane(2)];
     const mean = src.map((pl) => pl.reduce((a, b) => a + b, 0) / n) as [number, number, number];
@@ -100,6 +106,6 @@ export const haeberli = defineMethod({
       perPass.push(marks.length);
       ctx.progress.step(pass + 1, PASSES, { pass: pass + 1, width, strokes: marks.length });
     }
-    return { image: canvas.image, svg: canvas.svg(), meta: { strokesPerPass: perPass } };
+    return { image: canvas.image, svg: canvas.svg(), meta: { strokesPerPass: perPass, ...(scale && { styleScale: scale }) } };
   },
 });

@@ -5,7 +5,11 @@ import type { Rng } from '../../core/rng.js';
 import { gaussianBlur } from '../filter/gaussian.js';
 import { pixelsFor } from '../filter/relative-size.js';
 import { dominantColours, nearestColour } from '../filter/style-colour.js';
+import { styledSize, styleScale, styleSizedParam } from '../filter/style-scale.js';
 import { Canvas, type CurvedStroke } from './canvas.js';
+
+/** Default brush radii, % of the long side (a style image scales them). */
+const SIZES = { largestBrush: 1.6, smallestBrush: 0.4 };
 
 /**
  * Painterly rendering with curved brush strokes of multiple sizes (Hertzmann, SIGGRAPH 1998).
@@ -14,11 +18,12 @@ import { Canvas, type CurvedStroke } from './canvas.js';
  * so fine brushes go where there is detail. A stroke starts at the worst pixel of a grid cell and
  * follows the normal of the reference's gradient, as a cubic B-spline, until its colour no longer
  * helps; a curvature filter smooths its turns. The strokes come back as raster and as SVG paths.
+ * A style image lends its palette and, for the brush sizes not given, its scale (`style-scale.ts`).
  */
 const params = z
   .object({
-    largestBrush: z.number().min(0.05).max(20).default(1.6).describe('Radius of the largest brush, % of the long side'),
-    smallestBrush: z.number().min(0.02).max(20).default(0.4).describe('Radius of the smallest brush, % of the long side'),
+    largestBrush: styleSizedParam(SIZES.largestBrush, 0.05, 20, 'Radius of the largest brush, % of the long side'),
+    smallestBrush: styleSizedParam(SIZES.smallestBrush, 0.02, 20, 'Radius of the smallest brush, % of the long side'),
     layers: z.number().int().min(1).max(8).default(3).describe('Number of brush sizes from largest to smallest (spaced geometrically)'),
     threshold: z.number().min(0).max(1).default(0.1).describe('Error threshold T: a grid cell is repainted where the canvas differs from the reference by more (RGB distance)'),
     blurFactor: z.number().min(0.05).max(4).default(0.5).describe('Reference blur σ as a multiple of the brush radius (fσ)'),
@@ -33,7 +38,7 @@ const params = z
     paletteSize: z.number().int().min(2).max(64).default(16).describe("Colours of the style image's palette the strokes are limited to (when a style is given)"),
   })
   .superRefine((p, ctx) => {
-    if (p.smallestBrush > p.largestBrush) {
+    if (p.smallestBrush !== undefined && p.largestBrush !== undefined && p.smallestBrush > p.largestBrush) {
       ctx.addIssue({
         code: 'custom',
         path: ['smallestBrush'],
@@ -61,8 +66,9 @@ export const strokes = defineMethod({
   async run(ctx, { content, style }, p) {
     const { width: W, height: H } = content;
     const n = W * H;
-    const R0 = pixelsFor(p.largestBrush, W, H, 1);
-    const R1 = Math.min(R0, pixelsFor(p.smallestBrush, W, H, 1));
+    const scale = styleScale(style);
+    const R0 = pixelsFor(styledSize(p.largestBrush, SIZES.largestBrush, scale), W, H, 1);
+    const R1 = Math.min(R0, pixelsFor(styledSize(p.smallestBrush, SIZES.smallestBrush, scale), W, H, 1));
     const radii = Array.from({ length: p.layers }, (_, k) => (p.layers === 1 ? R0 : R0 * (R1 / R0) ** (k / (p.layers - 1))));
     const palette = style ? dominantColours(style, p.paletteSize, ctx.rng) : undefined;
     const src = [content.plane(0), content.plane(1), content.plane(2)];
@@ -118,7 +124,7 @@ export const strokes = defineMethod({
       perLayer.push(made.length);
       ctx.progress.step(layer + 1, radii.length, { layer: layer + 1, radius: R, strokes: made.length });
     }
-    return { image: canvas.image, svg: canvas.svg(), meta: { strokesPerLayer: perLayer, radii } };
+    return { image: canvas.image, svg: canvas.svg(), meta: { strokesPerLayer: perLayer, radii, ...(scale && { styleScale: scale }) } };
   },
 });
 
