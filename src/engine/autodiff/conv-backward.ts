@@ -1,6 +1,5 @@
 import { SLICE_END, type Graph, type Node, type Tensor } from '../graph/graph.js';
 import { attr } from '../graph/onnx-model.js';
-import { addBands, foldColumns } from './pad-backward.js';
 import { onnx1, reverseTaps, shapeOf } from './raw-onnx.js';
 
 /**
@@ -9,7 +8,8 @@ import { onnx1, reverseTaps, shapeOf } from './raw-onnx.js';
  *
  * Input gradient: a forward conv of dY with the kernel's in/out channels swapped and its taps
  * reversed (ConvTranspose only where a stride or an over-wide pad needs it: it is slower, DESIGN
- * §4). After a reflect pad, `reflectPaddedInputGrad` goes straight to the unpadded input.
+ * §4). (Going straight past a reflect pad, with the border bands from small convs, measured no
+ * faster than the pad's own scatter-add: the band convs cost what the saved copies did.)
  *
  * Kernel gradient, dW[o, c, i, j] = Σ dY[o, y, x] · X[c, s·y + d·i, s·x + d·j], in the form
  * `convWeightGrad` picks by layer shape:
@@ -50,50 +50,6 @@ function flippedKernel(g: Graph, n: Node, w: Tensor): Tensor {
   const groups = n.attrs.groups as number;
   const wt = g.reshape(w, [groups, cout! / groups, cinG!, kh!, kw!]);
   return reverseTaps(g, g.reshape(g.transpose(wt, [0, 2, 1, 3, 4]), [cinG! * groups, cout! / groups, kh!, kw!]));
-}
-
-/**
- * The input gradient of a conv whose input is a reflection padding of x, straight to x: the
- * interior of dXpad comes from the flipped conv with smaller pads (no crop), and the four border
- * bands from small convs over dY's border rows and columns, added onto the rows and columns they
- * were reflected from. Two full-size copies (the two scatters) instead of four (crop and scatter
- * per axis). Stride 1, no dilation, pads below the kernel size; otherwise undefined.
- */
-export function reflectPaddedInputGrad(g: Graph, n: Node, gy: Tensor, w: Tensor, pads: [number, number, number, number]): Tensor | undefined {
-  const [kh, kw] = n.attrs.kernel as [number, number];
-  const unit = (n.attrs.stride as number[]).every((v) => v === 1) && (n.attrs.dilation as number[]).every((v) => v === 1);
-  const convPads = n.attrs.pads as number[];
-  const [pt, pl, pb, pr] = pads;
-  if (!unit || convPads.some((p) => p !== 0) || pt >= kh || pb >= kh || pl >= kw || pr >= kw) return undefined;
-  const groups = n.attrs.groups as number;
-  const wf = flippedKernel(g, n, w);
-  const conv = (t: Tensor, p: [number, number, number, number]) => g.conv(t, wf, undefined, { pad: p, groups });
-  const [fh, fw] = [kh - 1, kw - 1];
-  const interior = conv(gy, [fh - pt, fw - pl, fh - pb, fw - pr]);
-  // Bands above and below (full padded width, their own columns then folded), then left and right
-  // (x's height). Each pair is one conv over both border strips of dY, kept apart by a zero gap as
-  // wide as the kernel so they do not mix; the gap's outputs are dropped.
-  const pair = (axis: 2 | 3, before: number, after: number, pads: (b: number, a: number) => [number, number, number, number]) => {
-    const full = axis === 2 ? fh : fw;
-    const strip = (from: number, to: number) => g.slice(gy, [axis], [from], [to]);
-    if (before > 0 && after > 0) {
-      const gapAfterStart = g.pad(strip(0, before), axis === 2 ? [0, 0, full, 0] : [0, 0, 0, full], 'constant');
-      const both = conv(g.concat([gapAfterStart, strip(-after, SLICE_END)], axis), pads(full, full));
-      const folded = axis === 2 ? foldColumns(g, both, pl, pr) : both;
-      return [
-        { band: g.slice(folded, [axis], [0], [before]), size: before },
-        { band: g.slice(folded, [axis], [before + 2 * full], [before + 2 * full + after]), size: after },
-      ] as const;
-    }
-    const one = (t: Tensor, size: number) => ({ band: axis === 2 ? foldColumns(g, t, pl, pr) : t, size });
-    return [
-      before > 0 ? one(conv(strip(0, before), pads(full, 0)), before) : undefined,
-      after > 0 ? one(conv(strip(-after, SLICE_END), pads(0, full)), after) : undefined,
-    ] as const;
-  };
-  const [top, bottom] = pair(2, pt, pb, (b, a) => [b, fw, a, fw]);
-  const [left, right] = pair(3, pl, pr, (b, a) => [fh - pt, b, fh - pb, a]);
-  return addBands(g, addBands(g, interior, 2, top, bottom, 'reflect'), 3, left, right, 'reflect');
 }
 
 /**

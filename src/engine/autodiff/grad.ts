@@ -41,14 +41,11 @@ export function grad(g: Graph, loss: Tensor, wrt: Tensor[]): Tensor[] {
       const what = n.op === 'onnx' ? `ONNX op ${String(n.attrs.opType)}` : `op ${n.op}`;
       throw new AtelierError('E_ENGINE', `No backward rule for ${what}`, { hint: 'differentiate a graph built from the named builder ops' });
     }
-    const result = rule(g, n, gys);
-    const { inputs: gxs, upstream = [] } = Array.isArray(result) ? { inputs: result } : result;
+    const gxs = rule(g, n, gys);
     n.inputs.forEach((t, k) => {
       const gx = gxs[k];
       if (gx && fromWrt.has(t.id) && toLoss.has(t.id)) accumulate(t, gx);
     });
-    // A rule may hand a gradient past its input's producer (e.g. a conv through its reflect pad).
-    for (const [t, gt] of upstream) if (fromWrt.has(t.id) && toLoss.has(t.id)) accumulate(t, gt);
   }
   return wrt.map((t) => grads.get(t.id) ?? g.scale(t, 0));
 }

@@ -34,13 +34,13 @@ function foldAxis(g: Graph, gy: Tensor, axis: number, before: number, after: num
  * from. Reflection: row k of the start band came from input row (band size) − k, row k of the end
  * band (k = 0 next to the input) from row size − 2 − k. Edge: rows 0 and size − 1.
  */
-export interface Band {
+interface Band {
   band: Tensor;
   /** Its size along the axis (the band's own shape may only know it symbolically). */
   size: number;
 }
 
-export function addBands(g: Graph, interior: Tensor, axis: number, start: Band | undefined, end: Band | undefined, mode: 'reflect' | 'edge'): Tensor {
+function addBands(g: Graph, interior: Tensor, axis: number, start: Band | undefined, end: Band | undefined, mode: 'reflect' | 'edge'): Tensor {
   if (!start && !end) return interior;
   const column = (rows: number) => interior.shape.map((_, i) => (i === axis ? rows : 1));
   const bands: Tensor[] = [];
@@ -63,9 +63,4 @@ export function addBands(g: Graph, interior: Tensor, axis: number, start: Band |
   const bandShape = interior.shape.map((d, i) => (i === axis ? total : d));
   const indices = g.onnx('Expand', [rowIndex, shapeOf(g, updates)], [{ shape: bandShape, dtype: 'int64' }])[0]!;
   return onnx1(g, 'ScatterElements', [interior, indices, updates], interior, { axis: attr.i(axis), reduction: attr.s('add') });
-}
-
-/** The column fold of a band (exported for the reflect-padded conv's input gradient). */
-export function foldColumns(g: Graph, band: Tensor, left: number, right: number): Tensor {
-  return foldAxis(g, band, 3, left, right, 'reflect');
 }

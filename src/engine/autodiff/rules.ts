@@ -1,7 +1,7 @@
 import { AtelierError } from '../../core/errors.js';
 import { SLICE_END, type Graph, type Node, type Tensor } from '../graph/graph.js';
 import { attr } from '../graph/onnx-model.js';
-import { convInputGrad, convWeightGrad, reflectPaddedInputGrad, spreadTo } from './conv-backward.js';
+import { convInputGrad, convWeightGrad, spreadTo } from './conv-backward.js';
 import { padBackward } from './pad-backward.js';
 import { linearResizeBackward, stridedSliceBackward } from './scatter-adjoints.js';
 import { onnx1, shapeOf, zerosLike } from './raw-onnx.js';
@@ -13,13 +13,8 @@ import { onnx1, shapeOf, zerosLike } from './raw-onnx.js';
  * ScatterElements (a mask of maxima is wrong on ties); instance norm recomputes its statistics;
  * reflect and edge padding add their bands back (`pad-backward.ts`); nearest upsampling averages;
  * linear resize and strided slices scatter-add to the positions they read (`scatter-adjoints.ts`).
- * A rule may also return gradients for tensors further up (`upstream`), skipping a producer.
  */
-export type BackwardRule = (
-  g: Graph,
-  n: Node,
-  gys: (Tensor | undefined)[],
-) => (Tensor | undefined)[] | { inputs: (Tensor | undefined)[]; upstream: [Tensor, Tensor][] };
+export type BackwardRule = (g: Graph, n: Node, gys: (Tensor | undefined)[]) => (Tensor | undefined)[];
 
 const BIG = 2 ** 53 - 1;
 
@@ -211,16 +206,7 @@ export const BACKWARD_RULES: Record<string, BackwardRule> = {
   },
   conv: (g, n, [gy]) => {
     const [x, w, b] = n.inputs as [Tensor, Tensor, Tensor | undefined];
-    const weight = convWeightGrad(g, n, gy!, x, w);
-    const bias = b ? g.reduceSum(gy!, [0, 2, 3]) : undefined;
-    // Input reflect-padded: this conv's share of the gradient goes straight to the pad's input
-    // (other consumers of the padded tensor, if any, still reach it through the pad's rule).
-    const pad = x.producer;
-    if (pad?.op === 'pad' && pad.attrs.mode === 'reflect') {
-      const direct = reflectPaddedInputGrad(g, n, gy!, w, pad.attrs.pads as [number, number, number, number]);
-      if (direct) return { inputs: [undefined, weight, bias], upstream: [[pad.inputs[0]!, direct]] };
-    }
-    return [convInputGrad(g, n, gy!, x, w), weight, bias];
+    return [convInputGrad(g, n, gy!, x, w), convWeightGrad(g, n, gy!, x, w), b ? g.reduceSum(gy!, [0, 2, 3]) : undefined];
   },
 };
 
