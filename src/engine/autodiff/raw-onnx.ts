@@ -26,12 +26,18 @@ export function zerosLike(g: Graph, x: Tensor): Tensor {
   return onnx1(g, 'ConstantOfShape', [shapeOf(g, x)], x, { value: attr.t(value) });
 }
 
-/** Reverse both spatial axes of [A, B, kh, kw] (kernel taps) with one Gather: a reversed Slice is slow. */
+/**
+ * Reverse both spatial axes of [A, B, kh, kw] (kernel taps) as one product with a reversal matrix:
+ * ORT copies a reversed Slice, or a Gather along the last axis, one element at a time. Exact for
+ * finite values.
+ */
 export function reverseTaps(g: Graph, t: Tensor): Tensor {
   const [a, b, kh, kw] = t.shape as number[];
   const taps = kh! * kw!;
   const order = Array.from({ length: taps }, (_, i) => taps - 1 - i);
   const flat = g.reshape(t, [a!, b!, taps]);
-  const reversed = g.onnx('Gather', [flat, g.int64(order)], [{ shape: [a!, b!, taps], dtype: t.dtype }], { axis: attr.i(2) })[0]!;
+  const anti = new Array<number>(taps * taps).fill(0);
+  order.forEach((src, dst) => (anti[src * taps + dst] = 1));
+  const reversed = g.matmul(flat, g.constant(anti, [taps, taps]));
   return g.reshape(reversed, [a!, b!, kh!, kw!]);
 }
