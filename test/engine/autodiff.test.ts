@@ -79,6 +79,7 @@ const cases: [string, (g: Graph) => Tensor, Record<string, number[]>, { lo?: num
   ['strided slice (step 2, step 3 from the end)', (g) => g.slice(X(g), [2, 3], [1, -5], [SLICE_END, SLICE_END], [2, 3]), { x: [1, 2, 7, 6] }],
   ['slice with a negative step', (g) => g.slice(X(g), [3], [4], [0], [-2]), x76],
   ['slice from the end to an index', (g) => g.slice(X(g), [2], [-5], [4]), x76],
+  ['reverse kernel taps', (g) => g.mul(g.reverseTaps(g.input('x', [2, 3, 3, 2])), param(g, 'm', [2, 3, 3, 2], 8)), { x: [2, 3, 3, 2] }],
   ['reverse', (g) => { const x = X(g); return g.mul(g.reverse(x, 3), x); }, x76],
   ['reshape, transpose, matmul (Gram matrix)', (g) => {
     const f = g.reshape(X(g, 3), [0, 3, -1]);

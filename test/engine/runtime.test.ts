@@ -60,6 +60,18 @@ describe('runtime', () => {
 });
 
 describe('conv lowering', () => {
+  it.each([false, true])('reverses kernel taps the same way whether the kernel is a constant or fed (params as inputs: %s)', async (paramsAsInputs) => {
+    const w = Float32Array.from({ length: 2 * 3 * 2 * 3 }, (_, i) => i);
+    const g = new Graph();
+    const p = g.param('w', [2, 3, 2, 3], w);
+    g.output('r', g.reverseTaps(p));
+    g.output('keep', g.add(g.input('x', [1]), g.scalar(0)));
+    const feeds = { x: { data: new Float32Array([0]), shape: [1] }, ...(paramsAsInputs && { w: { data: w, shape: [2, 3, 2, 3] } }) };
+    const out = await (await compile(g, { threads: 1, paramsAsInputs })).run(feeds);
+    const expected = Array.from({ length: w.length }, (_, i) => w[Math.floor(i / 6) * 6 + (5 - (i % 6))]!);
+    expect(Array.from(out.r!.data as Float32Array)).toEqual(expected);
+  });
+
   it.each([{ k: 5 }, { k: 3 }])('a $k×$k kernel to few channels (two passes) equals the direct sum', async ({ k }) => {
     const [cin, cout, h, w] = [11, 2, 9, 8];
     const rnd = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed) * 0.5);

@@ -1,6 +1,6 @@
 import { SLICE_END, type Graph, type Node, type Tensor } from '../graph/graph.js';
 import { attr } from '../graph/onnx-model.js';
-import { onnx1, reverseTaps, shapeOf } from './raw-onnx.js';
+import { onnx1, shapeOf } from './raw-onnx.js';
 
 /**
  * Backward rules of the convolution. ONNX has no strided views, so every form below pays for
@@ -50,9 +50,9 @@ function flippedKernel(g: Graph, n: Node, w: Tensor): Tensor {
   const groups = n.attrs.groups as number;
   // As few ops as possible: ORT folds each into a new copy of a constant kernel at session start,
   // and those copies set the peak memory of a VGG gradient (three fewer: 150 MB for VGG-19).
-  if (groups === 1) return reverseTaps(g, g.transpose(w, [1, 0, 2, 3]));
+  if (groups === 1) return g.reverseTaps(g.transpose(w, [1, 0, 2, 3]));
   const wt = g.reshape(w, [groups, cout! / groups, cinG!, kh!, kw!]);
-  return reverseTaps(g, g.reshape(g.transpose(wt, [0, 2, 1, 3, 4]), [cinG! * groups, cout! / groups, kh!, kw!]));
+  return g.reverseTaps(g.reshape(g.transpose(wt, [0, 2, 1, 3, 4]), [cinG! * groups, cout! / groups, kh!, kw!]));
 }
 
 /**
@@ -253,5 +253,5 @@ function bySwappedDY(g: Graph, c: ConvGeometry, gy: Tensor, xp: Tensor): Tensor 
   const gyt = swapBatchAndChannels(g, g.pad(gy, [kh - 1, kw - 1, kh - 1, kw - 1], 'constant'));
   const xt = swapBatchAndChannels(g, xp);
   const full = g.onnx('Conv', [gyt, xt], [{ shape: [c.cout, c.cinPerGroup, kh, kw] }], {})[0]!;
-  return reverseTaps(g, full);
+  return g.reverseTaps(full);
 }

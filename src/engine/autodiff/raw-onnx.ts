@@ -1,4 +1,4 @@
-import { SLICE_END, type Graph, type Tensor } from '../graph/graph.js';
+import type { Graph, Tensor } from '../graph/graph.js';
 import { attr } from '../graph/onnx-model.js';
 
 /**
@@ -24,14 +24,4 @@ export function sizeOf(g: Graph, x: Tensor, axis: number): Tensor {
 export function zerosLike(g: Graph, x: Tensor): Tensor {
   const value = { name: 'value', dtype: x.dtype, dims: [1], raw: new Uint8Array(x.dtype === 'float64' ? 8 : 4) };
   return onnx1(g, 'ConstantOfShape', [shapeOf(g, x)], x, { value: attr.t(value) });
-}
-
-/**
- * Reverse both spatial axes of [A, B, kh, kw] (kernel taps). A reversed Slice: ORT folds it into a
- * constant when the kernel is one (inference gradients, e.g. Gatys), which a product with a
- * reversal matrix also is but at 50–90 MB more peak memory for VGG-19; for trained kernels (graph
- * inputs) it runs each step, ~2 ms of the Johnson step.
- */
-export function reverseTaps(g: Graph, t: Tensor): Tensor {
-  return g.slice(t, [2, 3], [-1, -1], [-SLICE_END, -SLICE_END], [-1, -1]);
 }

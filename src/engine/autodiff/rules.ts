@@ -99,6 +99,7 @@ export const BACKWARD_RULES: Record<string, BackwardRule> = {
     const inverse = perm.map((_, i) => perm.indexOf(i));
     return [g.transpose(gy!, inverse)];
   },
+  reverseTaps: (g, _n, [gy]) => [g.reverseTaps(gy!)],
   reshape: (g, n, [gy]) => [g.reshapeLike(gy!, n.inputs[0]!)],
   reshapeLike: (g, n, [gy]) => [g.reshapeLike(gy!, n.inputs[0]!), undefined],
   concat: (g, n, [gy]) => {

@@ -354,6 +354,16 @@ export class Graph {
     return this.add1('slice', [x], x.shape, { axes: [a], starts: [-1], ends: [-(2 ** 53 - 1)], steps: [-1] });
   }
 
+  /**
+   * Reverse both spatial axes of a kernel [A, B, kh, kw] (its taps). Lowered as a reversed Slice
+   * when the kernel is a constant of the emitted model (ORT folds it once), else as a product with
+   * a reversal matrix: ORT copies a reversed Slice one element at a time, every run.
+   */
+  reverseTaps(x: Tensor): Tensor {
+    this.expectRank(x, 4, 'reverseTaps input');
+    return this.add1('reverseTaps', [x], x.shape);
+  }
+
   /** Reshape with ONNX conventions: 0 copies the input's size, -1 is inferred. */
   reshape(x: Tensor, shape: number[]): Tensor {
     const known = x.shape.every((d) => typeof d === 'number');

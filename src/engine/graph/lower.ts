@@ -27,7 +27,7 @@ export function emitModel(g: Graph, options: EmitOptions = {}): EmittedModel {
     return [n, t] as const;
   });
   const needed = reachable(outputs.map(([, t]) => t));
-  const ctx = new LowerContext();
+  const ctx = new LowerContext(constantsOf(g, options.paramsAsInputs ?? false));
   for (const node of g.nodes) {
     if (node.outputs.some((o) => needed.has(o.id))) lowerNode(ctx, node, needed);
   }
@@ -50,6 +50,14 @@ export function emitModel(g: Graph, options: EmitOptions = {}): EmittedModel {
   return { bytes: encodeModel(onnx), inputs: inputs.map((i) => i.name), outputs: outputNames };
 }
 
+/** Tensors computed from the model's constants alone (ORT folds them at session start). */
+function constantsOf(g: Graph, paramsAsInputs: boolean): Set<number> {
+  const known = new Set<number>();
+  for (const t of g.tensors) if (t.kind === 'constant' || (t.kind === 'param' && !paramsAsInputs)) known.add(t.id);
+  for (const n of g.nodes) if (n.inputs.length > 0 && n.inputs.every((t) => known.has(t.id))) for (const o of n.outputs) known.add(o.id);
+  return known;
+}
+
 function reachable(roots: readonly Tensor[]): Set<number> {
   const seen = new Set<number>();
   const stack = [...roots];
@@ -63,6 +71,7 @@ function reachable(roots: readonly Tensor[]): Set<number> {
 }
 
 class LowerContext {
+  constructor(readonly constants: Set<number>) {}
   nodes: OnnxNode[] = [];
   initializers: OnnxTensor[] = [];
   private count = 0;
@@ -201,6 +210,21 @@ function lowerNode(ctx: LowerContext, n: Node, needed: Set<number>): void {
     }
     case 'transpose':
       return ctx.node('Transpose', ins, [out], { perm: attr.ints(a.perm) });
+    case 'reverseTaps': {
+      const [a0, b0, kh, kw] = n.inputs[0]!.shape as number[];
+      if (ctx.constants.has(n.inputs[0]!.id)) {
+        const end = -(2 ** 53 - 1);
+        return ctx.node('Slice', [ins[0]!, ctx.int64([-1, -1]), ctx.int64([end, end]), ctx.int64([2, 3]), ctx.int64([-1, -1])], [out]);
+      }
+      const taps = kh! * kw!;
+      const reversal = new Float32Array(taps * taps);
+      for (let k = 0; k < taps; k++) reversal[k * taps + (taps - 1 - k)] = 1;
+      const flat = ctx.temp();
+      const product = ctx.temp();
+      ctx.node('Reshape', [ins[0]!, ctx.int64([a0!, b0!, taps])], [flat]);
+      ctx.node('MatMul', [flat, ctx.tensor(reversal, [taps, taps], n.outputs[0]!.dtype as 'float32' | 'float64')], [product]);
+      return ctx.node('Reshape', [product, ctx.int64([a0!, b0!, kh!, kw!])], [out]);
+    }
     case 'reduceSum':
     case 'reduceMean':
       return ctx.node(n.op === 'reduceSum' ? 'ReduceSum' : 'ReduceMean', [ins[0]!, ctx.int64(a.axes)], [out], {
