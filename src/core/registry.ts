@@ -81,7 +81,10 @@ export interface MethodOutput {
   image: Image;
   /** Method-specific facts for the result's `meta` (iterations run, losses, weights used). */
   meta?: Record<string, unknown>;
-  /** A vector rendering of the same result, for `-o out.svg`. */
+  /**
+   * A vector rendering of the same result, for `-o out.svg`. May be a getter: it is read only when
+   * an SVG is asked for, so a method can skip building it for raster output.
+   */
   svg?: string;
 }
 

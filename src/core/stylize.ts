@@ -182,7 +182,7 @@ export async function runMethod(
     }
     const t4 = performance.now();
     reporter.done();
-    return {
+    const result: StylizeResult = {
       image,
       params,
       timings: {
@@ -201,8 +201,10 @@ export async function runMethod(
         ...(regions && { regions: regions.count }),
         ...output.meta,
       },
-      ...(output.svg !== undefined && { svg: output.svg }),
     };
+    // Read the method's SVG only if the caller does (it may be built on demand).
+    if ('svg' in output) Object.defineProperty(result, 'svg', { get: () => output.svg, enumerable: true, configurable: true });
+    return result;
   } catch (e) {
     const err = wrapError(e, 'E_INTERNAL', `${def.id} failed`);
     reporter.error(err.code, err.message);

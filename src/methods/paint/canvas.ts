@@ -32,7 +32,9 @@ export type Stroke = CurvedStroke | RectStroke;
 export class Canvas {
   readonly image: Image;
   readonly background: [number, number, number];
-  private readonly shapes: string[] = [];
+  // The strokes as painted; their SVG is written only if asked for (most runs want a raster).
+  private readonly strokes: Stroke[] = [];
+  private svgText?: string;
   // Per-stroke scratch, kept zero outside a stroke: coverage, across-stroke position, and the
   // touched x range of each row, so that compositing visits only the stroke, not its bounding box.
   private cov = new Float32Array(0);
@@ -57,7 +59,10 @@ export class Canvas {
    * seeded by `textureSeed` (raster only; the SVG keeps solid strokes).
    */
   paint(s: Stroke, texture = 0, textureSeed = 0): void {
-    if (this.keepVector) this.shapes.push(svgShape(s));
+    if (this.keepVector) {
+      this.strokes.push(s);
+      this.svgText = undefined;
+    }
     if (s.kind === 'curve') this.paintCurve(s, texture, textureSeed);
     else this.paintRect(s, texture, textureSeed);
   }
@@ -218,13 +223,13 @@ export class Canvas {
   /** The strokes painted so far as an SVG document of the canvas size. */
   svg(): string {
     const bg = hex(this.background);
-    return (
+    this.svgText ??=
       `<svg xmlns="http://www.w3.org/2000/svg" width="${this.width}" height="${this.height}" viewBox="0 0 ${this.width} ${this.height}">\n` +
       `<rect width="${this.width}" height="${this.height}" fill="${bg}"/>\n` +
       `<g fill="none" stroke-linecap="round" stroke-linejoin="round">\n` +
-      this.shapes.join('\n') +
-      `\n</g>\n</svg>\n`
-    );
+      this.strokes.map(svgShape).join('\n') +
+      `\n</g>\n</svg>\n`;
+    return this.svgText;
   }
 }
 

@@ -106,6 +106,12 @@ export const haeberli = defineMethod({
       perPass.push(marks.length);
       ctx.progress.step(pass + 1, PASSES, { pass: pass + 1, width, strokes: marks.length });
     }
-    return { image: canvas.image, svg: canvas.svg(), meta: { strokesPerPass: perPass, ...(scale && { styleScale: scale }) } };
+    return {
+      image: canvas.image,
+      get svg() {
+        return canvas.svg();
+      },
+      meta: { strokesPerPass: perPass, ...(scale && { styleScale: scale }) },
+    };
   },
 });

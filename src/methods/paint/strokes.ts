@@ -124,7 +124,13 @@ export const strokes = defineMethod({
       perLayer.push(made.length);
       ctx.progress.step(layer + 1, radii.length, { layer: layer + 1, radius: R, strokes: made.length });
     }
-    return { image: canvas.image, svg: canvas.svg(), meta: { strokesPerLayer: perLayer, radii, ...(scale && { styleScale: scale }) } };
+    return {
+      image: canvas.image,
+      get svg() {
+        return canvas.svg();
+      },
+      meta: { strokesPerLayer: perLayer, radii, ...(scale && { styleScale: scale }) },
+    };
   },
 });
 
