@@ -117,9 +117,10 @@ export function weightGradForms(n: Node, w: Tensor): WeightGradForm[] {
 }
 
 /**
- * The form with the least copying, by counting the elements each form copies per output pixel:
- * taps kh·kw·cin; split kh·cin + kw·cout; swapX kh·kw·cin (but one well-shaped product only when
- * the kernel is large); swapDY kh·kw·cout.
+ * The form with the least copying, by counting the values each form copies per output pixel: taps
+ * kh·kw·cin (counted twice for kernels over 3×3, whose many thin per-tap products run slowly);
+ * split kh·cin + kw·cout; swapX kh·kw·cin; swapDY kh·kw·cout. Checked on the Johnson layers: split
+ * for the 3×3 ones, swapX from RGB, swapDY to RGB, taps for the strided ones.
  */
 export function chooseWeightGradForm(n: Node, w: Tensor): WeightGradForm {
   const c = geometry(n, w);
