@@ -1,7 +1,7 @@
 import type { Graph, Tensor } from '../graph/graph.js';
 import { SLICE_END } from '../graph/graph.js';
 import { attr } from '../graph/onnx-model.js';
-import { onnx1, sizeOf } from './raw-onnx.js';
+import { onnx1, range, sizeOf } from './raw-onnx.js';
 
 /**
  * The adjoint of padding H and W. Zero padding crops. Reflect and edge padding copied border rows
@@ -19,11 +19,6 @@ export function padBackward(g: Graph, gy: Tensor, pads: [number, number, number,
   const i64 = (op: string, ins: Tensor[], like: Tensor) => onnx1(g, op, ins, like, {}, 'int64');
   const height = sizeOf(g, interior, 2);
   const width = sizeOf(g, interior, 3);
-  const range = (from: Tensor, count: Tensor) => {
-    const scalar = (u: Tensor) => g.onnx('Squeeze', [u], [{ shape: [], dtype: 'int64' }])[0]!;
-    const end = i64('Add', [from, count], from);
-    return g.onnx('Range', [scalar(from), scalar(end), scalar(g.int64([1]))], [{ shape: ['n'], dtype: 'int64' }])[0]!;
-  };
   const zero = g.int64([0]);
   // Source index along an axis of size n for padded position q (counted from the interior's start):
   // reflect folds q into [0, n−1] as a triangle wave, edge clamps it.
@@ -32,9 +27,9 @@ export function padBackward(g: Graph, gy: Tensor, pads: [number, number, number,
     if (mode === 'edge') return i64('Min', [i64('Max', [q, zero], q), last], q);
     return i64('Sub', [last, i64('Abs', [i64('Sub', [last, i64('Abs', [q], q)], q)], q)], q);
   };
-  const fullRows = (from: number, count: Tensor) => source(range(g.int64([from]), count), height);
-  const fullCols = source(range(g.int64([-l]), i64('Add', [width, g.int64([l + r])], width)), width);
-  const interiorRows = range(zero, height);
+  const fullRows = (from: number, count: Tensor) => source(range(g, g.int64([from]), count), height);
+  const fullCols = source(range(g, g.int64([-l]), i64('Add', [width, g.int64([l + r])], width)), width);
+  const interiorRows = range(g, zero, height);
 
   const bands: Tensor[] = [];
   const positions: Tensor[] = [];
@@ -45,10 +40,10 @@ export function padBackward(g: Graph, gy: Tensor, pads: [number, number, number,
     positions.push(g.reshape(grid, [-1]));
   };
   if (t > 0) add(g.slice(gy, [2], [0], [t]), fullRows(-t, g.int64([t])), fullCols);
-  if (b > 0) add(g.slice(gy, [2], [-b], [SLICE_END]), source(range(height, g.int64([b])), height), fullCols);
+  if (b > 0) add(g.slice(gy, [2], [-b], [SLICE_END]), source(range(g, height, g.int64([b])), height), fullCols);
   const middle = (from: number, to: number) => g.slice(gy, [2, 3], [t, from], [b > 0 ? -b : SLICE_END, to]);
-  if (l > 0) add(middle(0, l), interiorRows, source(range(g.int64([-l]), g.int64([l])), width));
-  if (r > 0) add(middle(-r, SLICE_END), interiorRows, source(range(width, g.int64([r])), width));
+  if (l > 0) add(middle(0, l), interiorRows, source(range(g, g.int64([-l]), g.int64([l])), width));
+  if (r > 0) add(middle(-r, SLICE_END), interiorRows, source(range(g, width, g.int64([r])), width));
 
   const flat = g.reshape(interior, [0, 0, -1]);
   const updates = bands.length === 1 ? bands[0]! : g.concat(bands, 2);

@@ -25,3 +25,10 @@ export function zerosLike(g: Graph, x: Tensor): Tensor {
   const value = { name: 'value', dtype: x.dtype, dims: [1], raw: new Uint8Array(x.dtype === 'float64' ? 8 : 4) };
   return onnx1(g, 'ConstantOfShape', [shapeOf(g, x)], x, { value: attr.t(value) });
 }
+
+/** int64 [from, from+1, …, from+count−1] for int64 [1] tensors `from` and `count`. */
+export function range(g: Graph, from: Tensor, count: Tensor): Tensor {
+  const scalar = (t: Tensor) => g.onnx('Squeeze', [t], [{ shape: [], dtype: 'int64' }])[0]!;
+  const end = onnx1(g, 'Add', [from, count], from, {}, 'int64');
+  return g.onnx('Range', [scalar(from), scalar(end), scalar(g.int64([1]))], [{ shape: ['n'], dtype: 'int64' }])[0]!;
+}

@@ -1,6 +1,6 @@
 import type { Graph, Tensor } from '../graph/graph.js';
 import { attr } from '../graph/onnx-model.js';
-import { onnx1, shapeOf, sizeOf } from './raw-onnx.js';
+import { onnx1, range, shapeOf, sizeOf } from './raw-onnx.js';
 
 /**
  * Adjoints of ops that gather: each output element read input elements at computed positions, so
@@ -8,12 +8,6 @@ import { onnx1, shapeOf, sizeOf } from './raw-onnx.js';
  * with reduction add; linear in the tensor size). Positions are computed at run time from the
  * tensors' shapes, so height and width may stay dynamic.
  */
-
-/** int64 [0, 1, …, n−1] for an int64 [1] count. */
-function range(g: Graph, count: Tensor): Tensor {
-  const scalar = (t: Tensor) => g.onnx('Squeeze', [t], [{ shape: [], dtype: 'int64' }])[0]!;
-  return g.onnx('Range', [scalar(g.int64([0])), scalar(count), scalar(g.int64([1]))], [{ shape: ['n'], dtype: 'int64' }])[0]!;
-}
 
 /** [n] → a shape of ones with n along `axis` (to broadcast against a rank-`rank` tensor). */
 function along(g: Graph, t: Tensor, axis: number, rank: number, dtype = t.dtype): Tensor {
@@ -53,7 +47,7 @@ export function stridedSliceBackward(g: Graph, gy: Tensor, x: Tensor, axes: numb
     let start = starts[i]! < 0 ? i64('Add', size, g.int64([starts[i]!])) : g.int64([starts[i]!]);
     start = i64('Max', start, g.int64([0]));
     start = i64('Min', start, step > 0 ? size : i64('Sub', size, g.int64([1])));
-    const positions = i64('Add', i64('Mul', range(g, sizeOf(g, t, axis)), g.int64([step])), start);
+    const positions = i64('Add', i64('Mul', range(g, g.int64([0]), sizeOf(g, t, axis)), g.int64([step])), start);
     t = scatterAdd(g, zerosAlong(g, t, x, axis), t, positions, axis);
   });
   return t;
@@ -70,7 +64,7 @@ export function linearResizeBackward(g: Graph, gy: Tensor, x: Tensor, scale: num
     const n = sizeOf(g, x, axis);
     const f32 = (u: Tensor) => onnx1(g, 'Cast', [u], u, { to: attr.i(gy.dtype === 'float64' ? 11 : 1) }, gy.dtype);
     const last = f32(onnx1(g, 'Sub', [n, g.int64([1])], n, {}, 'int64'));
-    const o = f32(range(g, sizeOf(g, t, axis)));
+    const o = f32(range(g, g.int64([0]), sizeOf(g, t, axis)));
     const centre = g.sub(g.div(g.add(o, g.scalar(0.5)), g.scalar(scale)), g.scalar(0.5));
     const c = onnx1(g, 'Min', [onnx1(g, 'Max', [centre, g.scalar(0)], centre), last], centre);
     const floor = onnx1(g, 'Floor', [c], c);
