@@ -48,6 +48,7 @@ const cases: [string, (g: Graph) => Tensor, Record<string, number[]>, { lo?: num
   ['avg pool 2×2 (odd size)', (g) => g.avgPool(X(g), { kernel: 2 }), { x: [1, 2, 7, 5] }],
   ['avg pool 3×3 stride 2 pad 1', (g) => g.avgPool(X(g), { kernel: 3, stride: 2, pad: 1 }), x76],
   ['nearest upsample ×2', (g) => g.resize(X(g), 2), x76],
+  ['depth to space', (g) => g.mul(g.depthToSpace(X(g, 8), 2), param(g, 'm', [1, 2, 6, 4], 8)), { x: [1, 8, 3, 2] }],
   ['linear upsample ×2', (g) => g.resize(X(g), 2, 'linear'), { x: [1, 2, 5, 4] }],
   ['linear resize ×1.5', (g) => g.resize(X(g), 1.5, 'linear'), { x: [1, 2, 5, 4] }],
   ['linear downsample ×0.5 (odd size)', (g) => g.resize(X(g), 0.5, 'linear'), x76],
@@ -162,6 +163,16 @@ describe('conv kernel-gradient forms', () => {
 });
 
 describe('reference interpreter', () => {
+  it('depth to space matches ONNX Runtime (DCR order)', async () => {
+    const g = new Graph();
+    const y = g.depthToSpace(X(g, 12), 2);
+    g.output('y', y);
+    const x = rand(12 * 3 * 5, 4, 1);
+    const ort = await (await compile(g, { threads: 1 })).run({ x: { data: x, shape: [1, 12, 3, 5] } });
+    const ref = evaluate(g, y, { x: { data: Float64Array.from(x), shape: [1, 12, 3, 5] } });
+    expect(ort.y!.shape).toEqual([1, 3, 6, 10]);
+    expect(Array.from(ref.data, (v) => Math.fround(v))).toEqual(Array.from(ort.y!.data as Float32Array));
+  });
   // The gradient checks difference the float64 reference; its forward must be ONNX Runtime's.
   it.each([2, 1.5, 0.5, 0.75])('linear resize ×%s matches ONNX Runtime', async (scale) => {
     const g = new Graph();

@@ -240,6 +240,21 @@ function evalNode(op: string, ins: Nd[], at: Record<string, unknown>, nOut: numb
     }
     case 'avgPool':
       return [pool(ins[0]!, a, false)];
+    case 'depthToSpace': {
+      const x = ins[0]!;
+      const b = a.block as number;
+      const [n, cb, h, w] = x.shape as [number, number, number, number];
+      const c = cb / (b * b);
+      const out = new Float64Array(x.data.length);
+      for (let i = 0; i < n; i++)
+        for (let ch = 0; ch < c; ch++)
+          for (let y = 0; y < h * b; y++)
+            for (let xx = 0; xx < w * b; xx++) {
+              const src = ((i * cb + ((y % b) * b + (xx % b)) * c + ch) * h + Math.floor(y / b)) * w + Math.floor(xx / b);
+              out[((i * c + ch) * h * b + y) * w * b + xx] = x.data[src]!;
+            }
+      return [{ data: out, shape: [n, c, h * b, w * b] }];
+    }
     case 'resize': {
       const x = ins[0]!;
       const s = a.scale as number;

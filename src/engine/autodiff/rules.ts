@@ -100,6 +100,8 @@ export const BACKWARD_RULES: Record<string, BackwardRule> = {
     return [g.transpose(gy!, inverse)];
   },
   reverseTaps: (g, _n, [gy]) => [g.reverseTaps(gy!)],
+  // A permutation of elements: its adjoint is the inverse permutation.
+  depthToSpace: (g, n, [gy]) => [onnx1(g, 'SpaceToDepth', [gy!], n.inputs[0]!, { blocksize: attr.i(n.attrs.block as number) })],
   reshape: (g, n, [gy]) => [g.reshapeLike(gy!, n.inputs[0]!)],
   reshapeLike: (g, n, [gy]) => [g.reshapeLike(gy!, n.inputs[0]!), undefined],
   concat: (g, n, [gy]) => {

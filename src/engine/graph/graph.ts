@@ -203,6 +203,22 @@ export class Graph {
     return this.add1(op, [x], shape, attrs);
   }
 
+  /**
+   * Depth to space (ONNX DCR order): [N, b²·C, H, W] → [N, C, b·H, b·W], where output pixel
+   * (b·h + r, b·w + s) of channel c is input channel (r·b + s)·C + c at (h, w).
+   */
+  depthToSpace(x: Tensor, block: number): Tensor {
+    this.expectRank(x, 4, 'depthToSpace input');
+    const c = x.shape[1];
+    if (typeof c !== 'number' || c % (block * block) !== 0) {
+      throw new AtelierError('E_ENGINE', 'depthToSpace needs a channel count divisible by the block area', {
+        expected: `a multiple of ${block * block}`,
+        received: `${formatShape(x.shape)}`,
+      });
+    }
+    return this.add1('depthToSpace', [x], [x.shape[0]!, c / (block * block), scaleDim(x.shape[2]!, block), scaleDim(x.shape[3]!, block)], { block });
+  }
+
   /** Resize H and W by an integer or fractional factor: 'nearest' (floor) or 'linear' (half-pixel, PyTorch align_corners=False). */
   resize(x: Tensor, scale: number, mode: 'nearest' | 'linear' = 'nearest'): Tensor {
     this.expectRank(x, 4, 'resize input');

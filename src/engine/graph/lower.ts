@@ -182,6 +182,8 @@ function lowerNode(ctx: LowerContext, n: Node, needed: Set<number>): void {
       const outs = needed.has(n.outputs[1]!.id) ? [out, n.outputs[1]!.name] : [out];
       return ctx.node('MaxPool', ins, outs, attrs);
     }
+    case 'depthToSpace':
+      return ctx.node('DepthToSpace', ins, [out], { blocksize: attr.i(a.block), mode: attr.s('DCR') });
     case 'resize': {
       const s = a.scale as number;
       const mode = a.mode as string;

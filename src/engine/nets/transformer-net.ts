@@ -63,6 +63,7 @@ export function transformerNet(g: Graph, image: Tensor, weights: TensorMap): Ten
     return g.param(name, t.shape, t.data);
   };
   const conv = (x: Tensor, l: ConvLayer) => {
+    if (l.upsample === 2 && l.k === 3 && l.stride === 1) return upsampleConv(g, x, p(`${l.key}.conv2d.weight`), p(`${l.key}.conv2d.bias`));
     const input = l.upsample ? g.resize(x, l.upsample, 'nearest') : x;
     return g.conv(input, p(`${l.key}.conv2d.weight`), p(`${l.key}.conv2d.bias`), { pad: Math.floor(l.k / 2), padMode: 'reflect', stride: l.stride });
   };
@@ -78,6 +79,34 @@ export function transformerNet(g: Graph, image: Tensor, weights: TensorMap): Ten
   return conv(h, OUTPUT);
 }
 
+/**
+ * Nearest ×2 upsampling, reflect pad 1 and a 3×3 conv, computed at the input's resolution: the
+ * reflect-padded upsampled image is the upsampled edge-padded input, so each of the four output
+ * phases (row parity r, column parity s) is a 3×3 conv of the edge-padded input whose taps are sums
+ * of W's: along an axis, phase 0 takes [w0, w1 + w2, 0] and phase 1 [0, w0 + w1, w2]. The four
+ * phases come from one conv with 4·cout outputs and are interleaved by depth-to-space. The same
+ * arithmetic as the published layer; the training step no longer materialises, pads, copies and
+ * folds back the 4× larger upsampled activations (5 % off the Johnson step).
+ */
+export function upsampleConv(g: Graph, x: Tensor, weight: Tensor, bias: Tensor): Tensor {
+  const [cout, cin] = weight.shape as number[];
+  // A[r][t][i]: tap t of phase r collects original tap i.
+  const A = [
+    [[1, 0, 0], [0, 1, 1], [0, 0, 0]],
+    [[0, 0, 0], [1, 1, 0], [0, 0, 1]],
+  ];
+  const map = new Float32Array(9 * 36);
+  for (let r = 0; r < 2; r++)
+    for (let s = 0; s < 2; s++)
+      for (let t = 0; t < 3; t++)
+        for (let u = 0; u < 3; u++)
+          for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) map[(i * 3 + j) * 36 + (r * 2 + s) * 9 + t * 3 + u] = A[r]![t]![i]! * A[s]![u]![j]!;
+  const phases = g.matmul(g.reshape(weight, [cout! * cin!, 9]), g.constant(map, [9, 36]));
+  const kernel = g.reshape(g.transpose(g.reshape(phases, [cout!, cin!, 4, 9]), [2, 0, 1, 3]), [4 * cout!, cin!, 3, 3]);
+  const bias4 = g.concat([bias, bias, bias, bias], 0);
+  return g.depthToSpace(g.conv(g.pad(x, [1, 1, 1, 1], 'edge'), kernel, bias4), 2);
+}
+
 /** Seeded initial weights: PyTorch's default conv init (uniform ±1/√fan-in), norms at 1 and 0. */
 export function randomTransformerNetWeights(seed: number): TensorMap {
   const rng = new Rng(seed);
@@ -86,7 +115,7 @@ export function randomTransformerNetWeights(seed: number): TensorMap {
   for (const [name, shape] of shapes) {
     const size = shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(size);
-    const isNorm = /(^|\.)in\d\.weight$/.test(name) || /^in\d\./.test(name);
+    const isNorm = /(^|\.)in\d\.(weight|bias)$/.test(name);
     if (isNorm) data.fill(name.endsWith('.weight') ? 1 : 0);
     else {
       const weightShape = shapes.get(name.replace(/bias$/, 'weight'))!;
