@@ -37,7 +37,7 @@ export interface SessionOptions {
   cache?: boolean;
   /**
    * Record ORT's per-node timings under this file-name prefix (uncached session); read them back
-   * with `Runner.endProfiling()`. For finding where a graph spends its time (`bench/engine-profile.mjs`).
+   * with `Runner.endProfiling()`. For finding where a graph spends its time (`bench/profile/johnson-step.mjs`).
    */
   profile?: string;
 }
