@@ -39,7 +39,7 @@ for (let i = 0; i < runs; i++) {
   await runner.run(feeds);
   walls.push(performance.now() - t0);
 }
-const events = JSON.parse(readFileSync(runner.endProfiling(prefix), 'utf8'));
+const events = JSON.parse(readFileSync(runner.endProfiling(), 'utf8'));
 rmSync(dir, { recursive: true, force: true });
 
 // The first run warms ORT up; count the rest.

@@ -53,15 +53,18 @@ export class Runner {
     readonly outputNames: readonly string[],
     readonly hash: string,
     private readonly cached: boolean,
+    /** The trace file-name prefix when the session profiles (`SessionOptions.profile`). */
+    private readonly profilePrefix?: string,
   ) {}
 
   /** Stop profiling (see `SessionOptions.profile`): the path of the JSON trace ORT wrote. */
-  endProfiling(prefix: string): string {
+  endProfiling(): string {
+    if (!this.profilePrefix) throw new AtelierError('E_INTERNAL', 'This session was not compiled with `profile`');
     this.session.endProfiling();
-    const dir = path.dirname(path.resolve(prefix));
-    const base = path.basename(prefix);
+    const dir = path.dirname(path.resolve(this.profilePrefix));
+    const base = path.basename(this.profilePrefix);
     const traces = readdirSync(dir).filter((f) => f.startsWith(base) && f.endsWith('.json')).sort();
-    if (traces.length === 0) throw new AtelierError('E_ENGINE', 'ONNX Runtime wrote no profile', { expected: `${prefix}*.json` });
+    if (traces.length === 0) throw new AtelierError('E_ENGINE', 'ONNX Runtime wrote no profile', { expected: `${this.profilePrefix}*.json` });
     return path.join(dir, traces.at(-1)!);
   }
 
@@ -140,7 +143,7 @@ export async function compile(graph: Graph | EmittedModel, options: SessionOptio
   } catch (e) {
     throw wrapError(e, 'E_ENGINE', 'ONNX Runtime could not load the graph', { hint: 'this is a bug in a network definition; please report it' });
   }
-  return new Runner(session, model.inputs, model.outputs, hash, cached);
+  return new Runner(session, model.inputs, model.outputs, hash, cached, options.profile);
 }
 
 /** Drop every cached session (tests, long-running servers between jobs). */

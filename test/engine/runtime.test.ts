@@ -46,7 +46,7 @@ describe('runtime', () => {
       const prefix = path.join(dir, 'p');
       const r = await compile(tinyNet(0.1), { threads: 1, profile: prefix });
       await r.run({ image: { data: new Float32Array(3 * 16), shape: [1, 3, 4, 4] } });
-      const trace = JSON.parse(readFileSync(r.endProfiling(prefix), 'utf8')) as { cat: string; args?: { op_name?: string } }[];
+      const trace = JSON.parse(readFileSync(r.endProfiling(), 'utf8')) as { cat: string; args?: { op_name?: string } }[];
       expect(trace.some((e) => e.cat === 'Node' && e.args?.op_name === 'Conv')).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });

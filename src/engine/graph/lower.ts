@@ -1,5 +1,5 @@
 import { AtelierError } from '../../core/errors.js';
-import type { Graph, Node, Tensor } from './graph.js';
+import { SLICE_END, type Graph, type Node, type Tensor } from './graph.js';
 import { attr, encodeModel, rawBytes, type OnnxAttr, type OnnxGraph, type OnnxNode, type OnnxTensor } from './onnx-model.js';
 
 /**
@@ -215,8 +215,7 @@ function lowerNode(ctx: LowerContext, n: Node, needed: Set<number>): void {
     case 'reverseTaps': {
       const [a0, b0, kh, kw] = n.inputs[0]!.shape as number[];
       if (ctx.constants.has(n.inputs[0]!.id)) {
-        const end = -(2 ** 53 - 1);
-        return ctx.node('Slice', [ins[0]!, ctx.int64([-1, -1]), ctx.int64([end, end]), ctx.int64([2, 3]), ctx.int64([-1, -1])], [out]);
+        return ctx.node('Slice', [ins[0]!, ctx.int64([-1, -1]), ctx.int64([-SLICE_END, -SLICE_END]), ctx.int64([2, 3]), ctx.int64([-1, -1])], [out]);
       }
       const taps = kh! * kw!;
       const reversal = new Float32Array(taps * taps);
