@@ -90,6 +90,11 @@ export function requireInputs(def: MetricDefinition, inputs: MetricInputs): void
 }
 
 /** Pixel-aligned metrics compare images of one shape. */
+/** The `parts` key of one channel's score: r, g, b for RGB images, channelN otherwise. */
+export function channelPart(c: number, channels: number): string {
+  return channels === 3 ? 'rgb'[c]! : `channel${c}`;
+}
+
 export function assertSameShape(a: Image, b: Image, what: string): void {
   if (!a.sameSize(b) || a.channels !== b.channels) {
     throw new AtelierError('E_PARAM', `${what} needs two images of one shape`, {

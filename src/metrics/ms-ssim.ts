@@ -1,5 +1,5 @@
 import type { Image } from '../core/image.js';
-import { assertSameShape, defineMetric, type MetricResult } from './metric.js';
+import { assertSameShape, channelPart, defineMetric, type MetricResult } from './metric.js';
 import { ssimStatistics, windowRadius } from './ssim-statistics.js';
 
 /**
@@ -63,7 +63,7 @@ export function multiScaleSsim(a: Image, b: Image): MetricResult {
   let sum = 0;
   for (let c = 0; c < a.channels; c++) {
     const v = msSsimPlane(a.plane(c), b.plane(c), a.width, a.height, Math.max(1, scales)); // 0 scales: the window check throws
-    parts[a.channels === 3 ? ['r', 'g', 'b'][c]! : `channel${c}`] = v;
+    parts[channelPart(c, a.channels)] = v;
     sum += v;
   }
   return { value: sum / a.channels, parts };

@@ -1,5 +1,5 @@
 import type { Image } from '../core/image.js';
-import { assertSameShape, defineMetric, type MetricResult } from './metric.js';
+import { assertSameShape, channelPart, defineMetric, type MetricResult } from './metric.js';
 
 /**
  * Peak signal-to-noise ratio, 10·log10(range² / MSE) over all channels, range 1. Identical images
@@ -22,7 +22,7 @@ export function peakSignalToNoise(a: Image, b: Image, dataRange = 1): MetricResu
       s += d * d;
     }
     total += s;
-    parts[a.channels === 3 ? ['r', 'g', 'b'][c]! : `channel${c}`] = toDb(s / n, dataRange);
+    parts[channelPart(c, a.channels)] = toDb(s / n, dataRange);
   }
   const mse = total / (n * a.channels);
   parts.mse = mse;

@@ -1,6 +1,6 @@
 import { luma } from '../core/color.js';
 import type { Image } from '../core/image.js';
-import { assertSameShape, defineMetric, type MetricResult } from './metric.js';
+import { assertSameShape, channelPart, defineMetric, type MetricResult } from './metric.js';
 import { assertWindowFits, ssimStatistics, type SsimWindow } from './ssim-statistics.js';
 
 /**
@@ -8,8 +8,6 @@ import { assertWindowFits, ssimStatistics, type SsimWindow } from './ssim-statis
  * SSIMs (scikit-image's `channel_axis` convention); `parts` has each channel and the SSIM of the
  * luma planes (Y′, Rec. 601), which ignores colour changes — the number to read for colour transfer.
  */
-
-const CHANNEL_NAMES = ['r', 'g', 'b'];
 
 /** SSIM of two images of one shape: per channel, their mean, and on luma for RGB. */
 export function structuralSimilarity(a: Image, b: Image, window: SsimWindow = {}): MetricResult {
@@ -19,7 +17,7 @@ export function structuralSimilarity(a: Image, b: Image, window: SsimWindow = {}
   let sum = 0;
   for (let c = 0; c < a.channels; c++) {
     const s = ssimStatistics(a.plane(c), b.plane(c), a.width, a.height, window).ssim;
-    parts[a.channels === 3 ? CHANNEL_NAMES[c]! : `channel${c}`] = s;
+    parts[channelPart(c, a.channels)] = s;
     sum += s;
   }
   if (a.channels === 3) parts.luma = ssimStatistics(luma(a).data, luma(b).data, a.width, a.height, window).ssim;
