@@ -125,17 +125,21 @@ function pool(x: Nd, at: Record<string, number[]>, max: boolean): Nd {
 }
 
 function transpose(x: Nd, perm: number[]): Nd {
-  const shape = perm.map((p) => x.shape[p]!);
   const si = strides(x.shape);
+  return gatherAxes(x, perm.map((p) => x.shape[p]!), (d, c) => c * si[perm[d]!]!);
+}
+
+/** out[c₀, c₁, …] = x at Σ_d offset(d, c_d): transposes and slices are both this. */
+function gatherAxes(x: Nd, shape: number[], offset: (axis: number, index: number) => number): Nd {
   const so = strides(shape);
-  const out = new Float64Array(x.data.length);
+  const out = new Float64Array(size(shape));
   for (let k = 0; k < out.length; k++) {
     let r = k;
     let src = 0;
     for (let d = 0; d < shape.length; d++) {
       const c = Math.floor(r / so[d]!);
       r -= c * so[d]!;
-      src += c * si[perm[d]!]!;
+      src += offset(d, c);
     }
     out[k] = x.data[src]!;
   }
@@ -173,21 +177,8 @@ function slice(x: Nd, axes: number[], starts: number[], ends: number[], steps: n
     else for (let k = Math.min(d - 1, norm(starts[i]!)); k > Math.max(-1, norm(ends[i]!)); k += step) idx.push(k);
     ranges[a] = idx;
   });
-  const shape = ranges.map((r) => r.length);
   const si = strides(x.shape);
-  const so = strides(shape);
-  const out = new Float64Array(size(shape));
-  for (let k = 0; k < out.length; k++) {
-    let r = k;
-    let src = 0;
-    for (let d = 0; d < shape.length; d++) {
-      const c = Math.floor(r / so[d]!);
-      r -= c * so[d]!;
-      src += ranges[d]![c]! * si[d]!;
-    }
-    out[k] = x.data[src]!;
-  }
-  return { data: out, shape };
+  return gatherAxes(x, ranges.map((r) => r.length), (d, c) => ranges[d]![c]! * si[d]!);
 }
 
 function concat(xs: Nd[], axis: number): Nd {
