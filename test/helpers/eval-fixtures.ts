@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { Image } from '../../src/core/image.js';
 import { writeImage } from '../../src/core/io.js';
 import { discImage, gradientImage, noiseImage, stripesImage } from './fixtures.js';
 
@@ -18,22 +19,8 @@ export async function writeEvalFixtures(dir: string): Promise<string> {
   await writeImage(noiseImage(40, 40, 3, [0.7, 0.3, 0.2]), f('style-a.png'));
   await writeImage(stripesImage(48, 48, 8), f('style-b.png'));
   // Label maps: left half red, right half blue (content); top/bottom for the style.
-  const labels = gradientImage(64, 48);
-  for (let y = 0; y < 48; y++) for (let x = 0; x < 64; x++) {
-    const i = y * 64 + x;
-    labels.data[i] = x < 32 ? 1 : 0;
-    labels.data[64 * 48 + i] = 0;
-    labels.data[2 * 64 * 48 + i] = x < 32 ? 0 : 1;
-  }
-  await writeImage(labels, f('mask-content.png'));
-  const styleLabels = gradientImage(40, 40);
-  for (let y = 0; y < 40; y++) for (let x = 0; x < 40; x++) {
-    const i = y * 40 + x;
-    styleLabels.data[i] = y < 20 ? 1 : 0;
-    styleLabels.data[40 * 40 + i] = 0;
-    styleLabels.data[2 * 40 * 40 + i] = y < 20 ? 0 : 1;
-  }
-  await writeImage(styleLabels, f('mask-style.png'));
+  await writeImage(twoRegionLabels(64, 48, (x) => x < 32), f('mask-content.png'));
+  await writeImage(twoRegionLabels(40, 40, (_x, y) => y < 20), f('mask-style.png'));
   writeFileSync(f('broken.png'), Buffer.from('this is not a png'));
   if (HAS_FFMPEG) {
     const r = spawnSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=6:duration=1', '-c:v', 'mpeg4', '-q:v', '2', f('clip.mp4')]);
@@ -52,4 +39,17 @@ export async function writeEvalFixtures(dir: string): Promise<string> {
   const file = f('pairs.json');
   writeFileSync(file, JSON.stringify(pairs, null, 1));
   return file;
+}
+
+/** A label map in pure red where `first(x, y)` holds and pure blue elsewhere. */
+function twoRegionLabels(w: number, h: number, first: (x: number, y: number) => boolean): Image {
+  const labels = new Image(w, h, 3);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const red = first(x, y);
+      labels.data[y * w + x] = red ? 1 : 0;
+      labels.data[2 * w * h + y * w + x] = red ? 0 : 1;
+    }
+  }
+  return labels;
 }
