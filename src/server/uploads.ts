@@ -6,6 +6,7 @@ import type { AnyMethod } from '../core/registry.js';
 import { methodParamsSchema } from '../core/stylize.js';
 import { getMethod } from '../index.js';
 import type { InputSlot, NewJob } from './job-store.js';
+import { refuseServerPaths } from './refuse-paths.js';
 
 /**
  * Turn a `POST /api/jobs` multipart form into a validated job, refusing bad input before anything
@@ -92,6 +93,7 @@ function paramsOf(def: AnyMethod, fields: Record<string, string>): Record<string
   }
   // Validated now so a bad value is a 400 at once, not a failed job later.
   parseParams(methodParamsSchema(def), params, { methodId: def.id });
+  refuseServerPaths(params, def.id);
   return params;
 }
 

@@ -7,6 +7,7 @@ import { getMethod } from '../../index.js';
 import type { ServerContext } from '../app.js';
 import type { InputSlot, JobRecord } from '../job-store.js';
 import { refuseFinished } from '../jobs/job-queue.js';
+import { refuseServerPaths } from '../refuse-paths.js';
 import { jobFromForm, readForm } from '../uploads.js';
 
 /** A job as clients see it: the record, live progress while running, and where to get more. */
@@ -75,6 +76,7 @@ export const jobRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app,
       throw new AtelierError('E_PARAM', 'params must be a JSON object', { subject: 'params' });
     }
     parseParams(methodParamsSchema(def), params, { methodId: def.id });
+    refuseServerPaths(params, def.id);
     if (def.inputs.style === 'required' && !from.inputs.some((s) => s.startsWith('style-'))) {
       throw new AtelierError('E_INPUT_MISSING', `${def.id} needs a style image and job ${from.id} has none`);
     }

@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildServer, type AtelierServer } from '../../src/server/app.js';
+import { looksLikePath } from '../../src/server/refuse-paths.js';
+import { tempDir } from '../helpers/fixtures.js';
+import { samplePngs, submit, waitFinished } from './helpers.js';
+
+/**
+ * The API never opens a file a client names. CAP-VSTNet's `weights` accepts a checkpoint path from
+ * the CLI; over HTTP a path-shaped value (any parameter) is E_PARAM, and the answer is the same
+ * whether the path exists or not and never repeats it, so the API cannot probe the server's disk.
+ */
+
+const tmp = tempDir('atelier-paths-');
+let app: AtelierServer;
+let pngs: Awaited<ReturnType<typeof samplePngs>>;
+
+beforeAll(async () => {
+  pngs = await samplePngs(32, 24);
+  app = await buildServer({ dataDir: tmp.file('data'), execution: 'inline', concurrency: 1, studio: false });
+});
+afterAll(async () => {
+  await app.close();
+  tmp.cleanup();
+});
+
+const capvst = (extra: [string, any][]) => submit(app, [['method', 'neural.capvst'], ['content', { bytes: pngs.content }], ['style', { bytes: pngs.style }], ...extra]);
+
+// An existing file (this test's own server database directory), a missing one, and other spellings.
+const PATHS = [tmp.file('data'), '/etc/passwd', '/no/such/dir/capvst.pt', '../../models/x.pth', '~/w.safetensors', 'C:\\w\\x.pt', 'photo_image.pt', './capvst'];
+
+describe('path-shaped parameters over the API', () => {
+  it('refuses a path as CAP-VSTNet weights with E_PARAM, the same answer for existing and missing files', async () => {
+    const bodies: string[] = [];
+    for (const p of PATHS) {
+      for (const r of [await capvst([['weights', p]]), await capvst([['params', JSON.stringify({ weights: p })]])]) {
+        expect(r.statusCode, p).toBe(400);
+        const error = r.json().error;
+        expect(error.code, p).toBe('E_PARAM');
+        expect(error.subject).toBe('weights');
+        // Nothing about the file system: not the value, no directory, no "exists"/"not found".
+        expect(r.body).not.toContain(p.replace(/\\/g, '\\\\'));
+        expect(r.body).not.toMatch(/ENOENT|EACCES|not found|no such|exists|\/etc|\/tmp|\/home|\/root/i);
+        bodies.push(r.body);
+      }
+    }
+    expect(new Set(bodies).size).toBe(1);
+    // Nothing was stored.
+    expect((await app.inject({ url: '/api/jobs' })).json().total).toBe(0);
+  });
+
+  it('refuses a path on rerun too', async () => {
+    const r = await submit(app, [['method', 'color.reinhard'], ['content', { bytes: pngs.content }], ['style', { bytes: pngs.style }]]);
+    const id = r.json().id as string;
+    await waitFinished(app, id);
+    const rerun = await app.inject({ method: 'POST', url: `/api/jobs/${id}/rerun`, payload: { method: 'neural.capvst', params: { weights: '/etc/hostname' } } });
+    expect(rerun.statusCode).toBe(400);
+    expect(rerun.json().error.code).toBe('E_PARAM');
+    expect(rerun.body).not.toContain('/etc/hostname');
+  });
+
+  it('accepts weights chosen by name: random, installed, a model-store name', async () => {
+    for (const weights of ['random', 'installed', 'capvstnet_art_image']) {
+      const r = await capvst([['weights', weights], ['maxSize', '16']]);
+      expect(r.statusCode, weights).toBe(201);
+      await app.inject({ method: 'DELETE', url: `/api/jobs/${r.json().id}` });
+      await waitFinished(app, r.json().id, 60_000);
+    }
+  });
+
+  it('tells paths from names', () => {
+    for (const p of PATHS) expect(looksLikePath(p), p).toBe(true);
+    for (const n of ['installed', 'random', 'capvstnet_photo_video', 'lab', 'vgg19', 'magenta-multistyle', 'style 3', '0.5', '1e-3']) expect(looksLikePath(n), n).toBe(false);
+  });
+});
