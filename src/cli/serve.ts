@@ -1,4 +1,4 @@
-import { homedir } from 'node:os';
+import { homedir, networkInterfaces } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { AtelierError } from '../core/errors.js';
@@ -22,6 +22,47 @@ export function positiveNumber(value: string | undefined, flag: string, integer 
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+function urlOf(address: string, port: number): string {
+  return `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
+}
+
+/**
+ * What the server really listens on (fastify's own line names 127.0.0.1 even for 0.0.0.0), and
+ * the URLs that reach it: for a wildcard address, each interface's, loopback first.
+ */
+export function describeAddresses(bound: { address: string; port: number; family: string }[], host: string): { listening: string; reachable: string[] } {
+  const port = bound[0]?.port ?? 0;
+  const wildcard = host === '0.0.0.0' || host === '::';
+  if (!wildcard) return { listening: urlOf(bound[0]?.address ?? host, port), reachable: bound.map((b) => urlOf(b.address, port)) };
+  const reachable: string[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) {
+      if (host === '0.0.0.0' && a.family !== 'IPv4') continue;
+      reachable.push(urlOf(a.address, port));
+    }
+  }
+  reachable.sort((a, b) => Number(!a.includes('127.0.0.1') && !a.includes('[::1]')) - Number(!b.includes('127.0.0.1') && !b.includes('[::1]')));
+  return { listening: urlOf(host, port), reachable: reachable.length > 0 ? reachable : [urlOf('127.0.0.1', port)] };
+}
+
+/** `listen` failures a user can fix get a sentence: a port in use, a privileged port, an address not ours. */
+export function listenError(e: unknown, host: string, port: number): AtelierError {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') {
+    return new AtelierError('E_BUSY', `Port ${port} on ${host} is already in use`, {
+      hint: `another program (perhaps another \`atelier serve\`) listens there: stop it, or choose another port with --port ${port + 1} (or --port 0 for any free one)`,
+      cause: e,
+    });
+  }
+  if (code === 'EACCES') {
+    return new AtelierError('E_USAGE', `Not allowed to listen on port ${port}`, { hint: 'ports below 1024 need privileges: choose one above, e.g. --port 8420', cause: e });
+  }
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
+    return new AtelierError('E_USAGE', `Cannot listen on ${host}`, { expected: 'an address of this machine (127.0.0.1, 0.0.0.0, or an interface address)', received: JSON.stringify(host), cause: e });
+  }
+  return new AtelierError('E_INTERNAL', `Cannot listen on ${host}:${port} (${(e as Error).message})`, { cause: e });
+}
 
 /** Resolve when the process is asked to stop (Ctrl-C, SIGTERM). */
 export function untilStopped(): Promise<string> {
@@ -48,6 +89,7 @@ export const serve: CliCommand = {
       .option('--data-dir <dir>', 'where jobs, uploads and results are kept (default $ATELIER_DATA_DIR or ~/.local/share/atelier/server)')
       .option('--token <token>', 'require `Authorization: Bearer <token>` on every /api request (or set ATELIER_TOKEN)')
       .option('--cors <origins>', 'comma-separated origins allowed to call the API from other sites (default: none)')
+      .option('--allowed-host <names>', 'comma-separated Host names to answer to besides loopback and --host (a reverse proxy\'s public name)')
       .option('--max-upload-mb <n>', `largest uploaded file in MiB (default ${DEFAULT_MAX_UPLOAD_BYTES / 1024 / 1024})`)
       .option('--max-pixels <n>', `largest uploaded image in pixels (default ${DEFAULT_MAX_PIXELS})`)
       .option('--concurrency <n>', 'jobs run at once by the embedded queue (default: half the cores)')
@@ -68,7 +110,9 @@ export const serve: CliCommand = {
         const { buildServer } = await import('../server/app.js');
         const app = await buildServer({
           dataDir,
+          host,
           ...(token && { token }),
+          ...(typeof opts.allowedHost === 'string' && { allowedHosts: opts.allowedHost.split(',').map((s) => s.trim()).filter(Boolean) }),
           ...(typeof opts.cors === 'string' && { corsOrigins: opts.cors.split(',').map((s) => s.trim()).filter(Boolean) }),
           ...(maxUploadMb !== undefined && { maxUploadBytes: Math.floor(maxUploadMb * 1024 * 1024) }),
           ...(maxPixels !== undefined && { maxPixels }),
@@ -77,11 +121,18 @@ export const serve: CliCommand = {
           // Failures (5xx) are logged as JSON lines on stderr.
           logger: { level: opts.quiet ? 'error' : 'warn' },
         });
-        const address = await app.listen({ port, host });
+        try {
+          await app.listen({ port, host });
+        } catch (e) {
+          await app.close();
+          throw listenError(e, host, port);
+        }
         const say = (m: string) => opts.quiet || process.stderr.write(`${m}\n`);
+        const { listening, reachable } = describeAddresses(app.addresses().filter((a): a is import('node:net').AddressInfo => typeof a !== 'string'), host);
         // stdout carries exactly one line, the address, for scripts that start the server.
-        process.stdout.write(`listening on ${address}\n`);
-        say(`atelier: studio at ${address}/, API at ${address}/api, data in ${dataDir}, ${opts.redis ? `jobs on Redis (${String(opts.redis)})` : 'jobs run here'}`);
+        process.stdout.write(`listening on ${listening}\n`);
+        say(`atelier: studio at ${reachable[0]}/, API at ${reachable[0]}/api, data in ${dataDir}, ${opts.redis ? `jobs on Redis (${String(opts.redis)})` : 'jobs run here'}`);
+        if (reachable.length > 1) say(`atelier: also reachable at ${reachable.slice(1).join(', ')}`);
         if (!LOOPBACK.has(host) && !token) say('atelier: warning: listening beyond loopback without --token; anyone who can reach this port can run jobs');
         const signal = await untilStopped();
         say(`atelier: ${signal}, stopping (running jobs will run again at the next start)`);

@@ -26,6 +26,9 @@ export const ERROR_CODES = {
   E_DEPENDENCY: 'An external program or package the feature needs is absent.',
   E_JOB: 'A server job could not be found, cancelled or run.',
   E_UNAUTHORIZED: 'The server wants a bearer token (--token) and the request had none or a wrong one.',
+  E_FORBIDDEN: 'The server refused a request from a foreign Host name or a cross-site Origin.',
+  E_HTTP_METHOD: 'The HTTP method is not one the route answers to (405).',
+  E_BUSY: 'The server is at its limit (queue full, port in use): try again later or elsewhere.',
   E_INTERNAL: 'A bug in Atelier: please report it with the command that caused it.',
 } as const;
 
@@ -150,6 +153,12 @@ export function httpStatusFor(e: unknown): number {
       return 404;
     case 'E_UNAUTHORIZED':
       return 401;
+    case 'E_FORBIDDEN':
+      return 403;
+    case 'E_HTTP_METHOD':
+      return 405;
+    case 'E_BUSY':
+      return 503;
     case 'E_TOO_LARGE':
       return 413;
     case 'E_ABORTED':

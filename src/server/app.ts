@@ -1,5 +1,4 @@
 import { availableParallelism } from 'node:os';
-import { timingSafeEqual } from 'node:crypto';
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
@@ -17,6 +16,7 @@ import { jobEventRoutes } from './routes/job-events.js';
 import { jobRoutes } from './routes/jobs.js';
 import { methodRoutes } from './routes/methods.js';
 import { studioRoutes } from './routes/studio.js';
+import { installRequestGuard } from './request-guard.js';
 import type { UploadLimits } from './uploads.js';
 
 /**
@@ -29,6 +29,10 @@ export interface ServerOptions {
   dataDir: string;
   /** When set, every /api request needs `Authorization: Bearer <token>`. */
   token?: string;
+  /** The address the server listens on: decides which `Host` names are answered (loopback by default). */
+  host?: string;
+  /** More `Host` names to answer to (a reverse proxy's public name). */
+  allowedHosts?: string[];
   /** Origins allowed to call the API from a browser; none by default (CORS off). */
   corsOrigins?: string[];
   /** Bytes per uploaded file (default 32 MiB). */
@@ -87,6 +91,9 @@ export async function buildServer(options: ServerOptions): Promise<AtelierServer
     logger: options.logger ? { ...options.logger, stream: process.stderr } : false,
     // JSON bodies are small (eval requests); uploads go through multipart with their own limit.
     bodyLimit: 1024 * 1024,
+    // Requests node's HTTP parser cannot read (an unknown method such as FOO, a broken header)
+    // get our error shape too, not fastify's.
+    clientErrorHandler: answerClientError,
   }) as unknown as AtelierServer;
   app.decorate('atelier', { store, events, queue, limits });
 
@@ -97,6 +104,11 @@ export async function buildServer(options: ServerOptions): Promise<AtelierServer
     void reply.code(status).send({ error: e.toJSON() });
   });
   app.setNotFoundHandler((request, reply) => {
+    const allowed = methodsAt(app, request.url);
+    if (allowed.length > 0) {
+      const e = new AtelierError('E_HTTP_METHOD', `${request.method} is not allowed on ${request.url.split('?')[0]}`, { expected: `one of ${allowed.join(', ')}` });
+      return reply.code(405).header('allow', allowed.join(', ')).send({ error: e.toJSON() });
+    }
     const e = new AtelierError('E_FILE_NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`, {
       hint: 'the API lives under /api (GET /api/methods, POST /api/jobs, …)',
     });
@@ -111,21 +123,7 @@ export async function buildServer(options: ServerOptions): Promise<AtelierServer
   if (options.corsOrigins && options.corsOrigins.length > 0) {
     await app.register(cors, { origin: options.corsOrigins, methods: ['GET', 'POST', 'DELETE'] });
   }
-  if (options.token) {
-    const expected = Buffer.from(`Bearer ${options.token}`);
-    app.addHook('onRequest', async (request) => {
-      // The matched route, not the raw URL, decides: no spelling of a path slips past the check.
-      const route = request.routeOptions.url ?? request.url;
-      if (!route.startsWith('/api/') || request.method === 'OPTIONS') return;
-      const given = Buffer.from(request.headers.authorization ?? '');
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        throw new AtelierError('E_UNAUTHORIZED', 'Missing or wrong bearer token', {
-          expected: 'an `Authorization: Bearer <token>` header with the token the server was started with',
-          hint: 'in the studio, enter the token under Settings',
-        });
-      }
-    });
-  }
+  installRequestGuard(app, { ...(options.host && { host: options.host }), ...(options.allowedHosts && { allowedHosts: options.allowedHosts }), ...(options.corsOrigins && { corsOrigins: options.corsOrigins }), ...(options.token && { token: options.token }) });
 
   await app.register(multipart, { limits: { fileSize: limits.maxFileBytes } });
   await app.register(healthRoutes, { ctx: app.atelier });
@@ -146,6 +144,33 @@ export async function buildServer(options: ServerOptions): Promise<AtelierServer
     throw e;
   }
   return app;
+}
+
+const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+/** The methods some route answers to at this URL (for 405 and `Allow`). */
+function methodsAt(app: FastifyInstance, url: string): string[] {
+  const pathOnly = url.split('?')[0]!;
+  const found = HTTP_METHODS.filter((method) => app.findRoute({ method, url: pathOnly }) !== null);
+  // CORS answers OPTIONS on every path: that alone does not make a path exist.
+  return found.some((m) => m !== 'OPTIONS') ? found : [];
+}
+
+/** A request node's parser refused: answer in our shape on the raw socket, then close it. */
+function answerClientError(err: Error & { code?: string }, socket: import('node:net').Socket): void {
+  if (!socket.writable) return;
+  const e =
+    err.code === 'HPE_INVALID_METHOD'
+      ? new AtelierError('E_HTTP_METHOD', 'Unknown HTTP method', { expected: 'GET, POST, DELETE (or HEAD, OPTIONS)' })
+      : new AtelierError('E_PARAM', 'The request is malformed', { received: err.code ?? err.message });
+  const status = err.code === 'HPE_INVALID_METHOD' ? 405 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+  const body = JSON.stringify({ error: e.toJSON() });
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 405 ? 'Method Not Allowed' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+      `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n` +
+      (status === 405 ? 'Allow: GET, HEAD, POST, DELETE, OPTIONS\r\n' : '') +
+      `\r\n${body}`,
+  );
 }
 
 /** Fastify's and its plugins' errors carry an HTTP status; give each a code and a sentence. */
