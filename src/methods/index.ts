@@ -9,6 +9,7 @@ import { quilting } from './patch/quilting.js';
 import { synthesis } from './patch/synthesis.js';
 import { capvst } from './neural/capvst.js';
 import { gatys } from './neural/gatys.js';
+import { wct } from './neural/wct.js';
 import { kuwahara } from './filter/kuwahara.js';
 import { oil } from './filter/oil.js';
 import { pencil } from './filter/pencil.js';
@@ -42,6 +43,7 @@ export const methods = {
   'patch.efros-leung': efrosLeung,
   'neural.gatys': gatys,
   'neural.capvst': capvst,
+  'neural.wct': wct,
 } as const satisfies Record<string, AnyMethod>;
 
 export type MethodId = keyof typeof methods;

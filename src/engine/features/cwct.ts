@@ -330,14 +330,16 @@ export function regionTransforms(
   styles: StyleMoments[],
   styleByLabel: Map<number, Moments>,
   alpha: number,
+  /** The statistics transfer: the cWCT, or another affine one (AdaIN) with the same signature. */
+  build: (content: Moments, styles: StyleMoments[], alpha: number) => AffineTransform = cwctTransform,
 ): RegionTransforms {
-  const global = cwctTransform(content, styles, alpha);
+  const global = build(content, styles, alpha);
   const byLabel = new Map<number, AffineTransform>();
   for (const [label, cm] of contentByLabel) {
     const sm = label >= 0 ? styleByLabel.get(label) : undefined;
     if (!sm || !regionUsable(cm.count, sm.count, content.channels)) continue;
     const regionStyles = styles.map((s, i) => (i === 0 ? { moments: sm, weight: s.weight } : s));
-    byLabel.set(label, cwctTransform(cm, regionStyles, alpha));
+    byLabel.set(label, build(cm, regionStyles, alpha));
   }
   return { global, byLabel };
 }

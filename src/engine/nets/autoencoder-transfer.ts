@@ -1,0 +1,237 @@
+import { throwIfAborted } from '../../core/errors.js';
+import { Image } from '../../core/image.js';
+import {
+  MomentAccumulator,
+  applyAffine,
+  applyRegionTransforms,
+  indicesByLabel,
+  regionTransforms,
+  type AffineTransform,
+  type FeatureMap,
+  type Moments,
+  type RegionTransforms,
+  type StyleMoments,
+} from '../features/cwct.js';
+import type { Runner } from '../runtime.js';
+import { TileBlender, cropPlanar, planTiles, type Rect, type Tile, type TilePlan } from './capvst/tiles.js';
+
+/**
+ * Feature-statistics transfer through an encoder/decoder pair, on images of any size within a
+ * memory bound: the universal style transfer loop of Li et al. 2017 (WCT) and Huang & Belongie 2017
+ * (AdaIN). Features of the styles and the content are computed tile by tile and their moments
+ * accumulated over the tiles' cores (so they are the whole image's); one affine transform (cWCT or
+ * AdaIN, per label region when masks pair regions) is built in float64; the content's features,
+ * transformed, are decoded tile by tile and the tiles cross-faded over their margins
+ * (capvst/tiles.ts). Content features are kept between the passes while they fit in
+ * `storeLimitBytes`, else computed again, so memory stays bounded for any size.
+ */
+
+export interface AutoencoderLevel {
+  /** Graph input `image` [1, 3, H, W] → output `features` [1, channels, H/stride, W/stride]. */
+  encoder: Runner;
+  /** Graph input `features` → output `image`. */
+  decoder: Runner;
+  channels: number;
+  stride: number;
+}
+
+export type TransformBuilder = (content: Moments, styles: StyleMoments[], alpha: number) => AffineTransform;
+
+export interface TransferStyle {
+  image: Image;
+  weight: number;
+  /** Label per style pixel (first style only), paired with `contentLabels`. */
+  labels?: Int32Array;
+}
+
+export interface TransferOptions {
+  alpha: number;
+  build: TransformBuilder;
+  contentLabels?: Int32Array;
+  /** Largest tile the encoder and decoder see, in pixels (core plus margins). */
+  maxTilePixels: number;
+  /** Context around each tile's core (rounded up to a multiple of the stride). */
+  margin: number;
+  storeLimitBytes?: number;
+  signal?: AbortSignal;
+  /** Called once per tile processed. */
+  tick?: () => void;
+}
+
+export const DEFAULT_STORE_LIMIT = 256 * 2 ** 20;
+
+interface Padded {
+  data: Float32Array;
+  width: number;
+  height: number;
+  innerWidth: number;
+  innerHeight: number;
+}
+
+/** Mirror index into [0, n) for any integer. */
+function mirror(i: number, n: number): number {
+  if (n === 1) return 0;
+  const period = 2 * (n - 1);
+  const m = ((i % period) + period) % period;
+  return m < n ? m : period - m;
+}
+
+/** Reflect-pad an RGB image at the bottom and right to multiples of `multiple`. */
+export function padToMultiple(img: Image, multiple: number): Padded {
+  const width = Math.ceil(img.width / multiple) * multiple;
+  const height = Math.ceil(img.height / multiple) * multiple;
+  if (width === img.width && height === img.height && img.channels === 3) return { data: img.data, width, height, innerWidth: width, innerHeight: height };
+  const data = new Float32Array(3 * width * height);
+  for (let c = 0; c < 3; c++) {
+    const src = img.plane(Math.min(c, img.channels - 1));
+    for (let y = 0; y < height; y++) {
+      const sy = mirror(y, img.height);
+      for (let x = 0; x < width; x++) data[(c * height + y) * width + x] = src[sy * img.width + mirror(x, img.width)]!;
+    }
+  }
+  return { data, width, height, innerWidth: img.width, innerHeight: img.height };
+}
+
+/** Crop a planar RGB result back to `width` × `height`. */
+export function cropToImage(data: Float32Array, padded: { width: number; height: number }, width: number, height: number): Image {
+  if (padded.width === width && padded.height === height) return new Image(width, height, 3, data);
+  return new Image(width, height, 3, cropPlanar(data, 3, padded.width, padded.height, { x0: 0, y0: 0, x1: width, y1: height }));
+}
+
+function featureLabels(labels: Int32Array, img: Padded, r: Rect, stride: number): Int32Array {
+  const fw = (r.x1 - r.x0) / stride;
+  const fh = (r.y1 - r.y0) / stride;
+  const out = new Int32Array(fw * fh);
+  const off = Math.floor(stride / 2);
+  for (let y = 0; y < fh; y++) {
+    const iy = Math.min(img.innerHeight - 1, r.y0 + y * stride + off);
+    for (let x = 0; x < fw; x++) out[y * fw + x] = labels[iy * img.innerWidth + Math.min(img.innerWidth - 1, r.x0 + x * stride + off)]!;
+  }
+  return out;
+}
+
+function coreIndices(tile: Tile, s: number): Int32Array {
+  const fw = (tile.ext.x1 - tile.ext.x0) / s;
+  const cx0 = (tile.core.x0 - tile.ext.x0) / s;
+  const cy0 = (tile.core.y0 - tile.ext.y0) / s;
+  const cw = (tile.core.x1 - tile.core.x0) / s;
+  const ch = (tile.core.y1 - tile.core.y0) / s;
+  const out = new Int32Array(cw * ch);
+  for (let y = 0; y < ch; y++) for (let x = 0; x < cw; x++) out[y * cw + x] = (cy0 + y) * fw + cx0 + x;
+  return out;
+}
+
+function copyCore(z: FeatureMap, tile: Tile, s: number, store: FeatureMap, fullWidth: number): void {
+  const fw = (tile.ext.x1 - tile.ext.x0) / s;
+  const fh = (tile.ext.y1 - tile.ext.y0) / s;
+  const cx0 = (tile.core.x0 - tile.ext.x0) / s;
+  const cy0 = (tile.core.y0 - tile.ext.y0) / s;
+  const cw = (tile.core.x1 - tile.core.x0) / s;
+  const ch = (tile.core.y1 - tile.core.y0) / s;
+  const fullHeight = store.pixels / fullWidth;
+  for (let c = 0; c < z.channels; c++) {
+    for (let y = 0; y < ch; y++) {
+      const src = (c * fh + cy0 + y) * fw + cx0;
+      store.data.set(z.data.subarray(src, src + cw), (c * fullHeight + tile.core.y0 / s + y) * fullWidth + tile.core.x0 / s);
+    }
+  }
+}
+
+interface EncodedMoments {
+  global: Moments;
+  byLabel: Map<number, Moments>;
+}
+
+/** Tiles for an image at one level (boundaries and margins multiples of the stride). */
+export function planLevelTiles(width: number, height: number, level: AutoencoderLevel, o: Pick<TransferOptions, 'maxTilePixels' | 'margin'>): TilePlan {
+  return planTiles(width, height, o.maxTilePixels, o.margin, level.stride);
+}
+
+async function encodeRect(level: AutoencoderLevel, img: Padded, r: Rect): Promise<FeatureMap> {
+  const w = r.x1 - r.x0;
+  const h = r.y1 - r.y0;
+  const data = w === img.width && h === img.height ? img.data : cropPlanar(img.data, 3, img.width, img.height, r);
+  const { features } = await level.encoder.run({ image: { data, shape: [1, 3, h, w] } });
+  return { channels: level.channels, pixels: (w / level.stride) * (h / level.stride), data: features!.data as Float32Array };
+}
+
+async function encodeMoments(level: AutoencoderLevel, img: Padded, plan: TilePlan, labels: Int32Array | undefined, o: TransferOptions, store?: FeatureMap): Promise<EncodedMoments> {
+  const s = level.stride;
+  const global = new MomentAccumulator(level.channels);
+  const perLabel = new Map<number, MomentAccumulator>();
+  for (const tile of plan.tiles) {
+    if (o.signal) throwIfAborted(o.signal);
+    const z = await encodeRect(level, img, tile.ext);
+    const core = coreIndices(tile, s);
+    global.add(z, core);
+    if (labels) {
+      const tileLabels = featureLabels(labels, img, tile.ext, s);
+      const coreLabels = Int32Array.from(core, (i) => tileLabels[i]!);
+      for (const [label, idx] of indicesByLabel(coreLabels)) {
+        let acc = perLabel.get(label);
+        if (!acc) perLabel.set(label, (acc = new MomentAccumulator(level.channels)));
+        acc.add(z, Int32Array.from(idx, (k) => core[k]!));
+      }
+    }
+    if (store) copyCore(z, tile, s, store, plan.width / s);
+    o.tick?.();
+  }
+  return { global: global.moments(), byLabel: new Map([...perLabel].map(([l, a]) => [l, a.moments()])) };
+}
+
+/** How many tiles `transferLevel` will process (for progress). */
+export function levelTileCount(level: AutoencoderLevel, content: Image, styles: TransferStyle[], o: TransferOptions): number {
+  const count = (img: Image) => {
+    const w = Math.ceil(img.width / level.stride) * level.stride;
+    const h = Math.ceil(img.height / level.stride) * level.stride;
+    return planLevelTiles(w, h, level, o).tiles.length;
+  };
+  return styles.reduce((a, s) => a + count(s.image), 0) + 2 * count(content);
+}
+
+/** One level: encode, transfer the styles' statistics, decode. Returns an image of the content's size (not clamped). */
+export async function transferLevel(level: AutoencoderLevel, content: Image, styles: TransferStyle[], o: TransferOptions): Promise<Image> {
+  const s = level.stride;
+  const n = level.channels;
+  const c = padToMultiple(content, s);
+  const cPlan = planLevelTiles(c.width, c.height, level, o);
+  const styleMoments: EncodedMoments[] = [];
+  for (const [i, st] of styles.entries()) {
+    const img = padToMultiple(st.image, s);
+    const labels = i === 0 && o.contentLabels ? st.labels : undefined;
+    styleMoments.push(await encodeMoments(level, img, planLevelTiles(img.width, img.height, level, o), labels, o));
+  }
+  const featurePixels = (c.width * c.height) / (s * s);
+  const keep = n * featurePixels * 4 <= (o.storeLimitBytes ?? DEFAULT_STORE_LIMIT);
+  const store: FeatureMap | undefined = keep ? { channels: n, pixels: featurePixels, data: new Float32Array(n * featurePixels) } : undefined;
+  const contentMoments = await encodeMoments(level, c, cPlan, o.contentLabels, o, store);
+
+  const weighted = styles.map((st, i) => ({ moments: styleMoments[i]!.global, weight: st.weight }));
+  const transforms: RegionTransforms = o.contentLabels
+    ? regionTransforms(contentMoments.global, contentMoments.byLabel, weighted, styleMoments[0]!.byLabel, o.alpha, o.build)
+    : { global: o.build(contentMoments.global, weighted, o.alpha), byLabel: new Map() };
+  const transform = (z: FeatureMap, r: Rect) => {
+    if (transforms.byLabel.size === 0) applyAffine(z, transforms.global, z.data);
+    else applyRegionTransforms(z, featureLabels(o.contentLabels!, c, r, s), transforms);
+  };
+  if (store) transform(store, { x0: 0, y0: 0, x1: c.width, y1: c.height });
+
+  const blender = new TileBlender(c.width, c.height, 3);
+  for (const tile of cPlan.tiles) {
+    if (o.signal) throwIfAborted(o.signal);
+    const w = tile.ext.x1 - tile.ext.x0;
+    const h = tile.ext.y1 - tile.ext.y0;
+    let z: FeatureMap;
+    if (store) {
+      const fr = { x0: tile.ext.x0 / s, y0: tile.ext.y0 / s, x1: tile.ext.x1 / s, y1: tile.ext.y1 / s };
+      z = { channels: n, pixels: (w * h) / (s * s), data: cropPlanar(store.data, n, c.width / s, c.height / s, fr) };
+    } else {
+      z = await encodeRect(level, c, tile.ext);
+      transform(z, tile.ext);
+    }
+    const { image } = await level.decoder.run({ features: { data: z.data, shape: [1, n, h / s, w / s] } });
+    blender.add(tile, image!.data as Float32Array);
+    o.tick?.();
+  }
+  return cropToImage(blender.result(), c, content.width, content.height);
+}

@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { AtelierError } from '../../core/errors.js';
+import { clampImage, type Image } from '../../core/image.js';
+import { defineMethod } from '../../core/registry.js';
+import { cwctTransform } from '../../engine/features/cwct.js';
+import { levelTileCount, transferLevel, type TransferOptions, type TransferStyle } from '../../engine/nets/autoencoder-transfer.js';
+import { WCT_LEVELS, WCT_MODELS, type WctNetwork } from '../../engine/nets/wct-autoencoders.js';
+import { loadWctLevel } from '../../engine/nets/wct-runners.js';
+
+/**
+ * Universal style transfer (Li, Fang, Yang, Wang, Lu & Yang, NeurIPS 2017): the content goes through
+ * encoder K (VGG-19 to reluK_1), its features are whitened and coloured with the style's
+ * statistics, and decoder K turns them back into an image, which is the content of the next,
+ * shallower level (coarse to fine: deep levels move shapes and textures, shallow ones colours and
+ * fine strokes). The transform is the float64 Cholesky WCT of CAP-VSTNet (engine/features/cwct.ts):
+ * like Li et al.'s eigen-based ZCA it gives the features exactly the style's mean and covariance
+ * (the two differ by a rotation of the whitened features), and it shares one implementation with
+ * neural.capvst. With masks, each content region takes its paired style region's statistics.
+ */
+
+const params = z.object({
+  network: z
+    .enum(['cd16x', 'vgg19'])
+    .default('cd16x')
+    .describe('Encoders/decoders: cd16x (Collaborative Distillation, VGG-19 distilled to ¼ width, levels 1–5, MIT) or vgg19 (the real VGG-19 and Li et al.’s decoders, levels 1–3, academic use only)'),
+  levels: z
+    .array(z.number().int().min(1).max(5))
+    .min(1)
+    .max(5)
+    .optional()
+    .describe('Levels to run, deepest first (e.g. [5,4,3,2,1]); default: every level of the network'),
+  alpha: z.number().min(0).max(1).default(1).describe('Style strength in feature space at each level: 1 takes the style statistics, 0 keeps the content'),
+  weights: z
+    .string()
+    .min(1)
+    .default('installed')
+    .describe("'installed' (the model store's files), 'random' (seeded, to try the pipeline) or a folder holding the published files"),
+  tileSize: z.number().int().min(128).max(8192).default(1024).describe('Largest tile side the networks process at once; larger images are tiled with cross-faded overlaps and whole-image statistics'),
+});
+
+export const wct = defineMethod({
+  id: 'neural.wct',
+  family: 'neural',
+  title: 'Universal style transfer (WCT)',
+  summary: 'Whitening and colouring of VGG features, level by level through pretrained decoders: any style, no training',
+  reference: 'Li et al., Universal Style Transfer via Feature Transforms, NeurIPS 2017; Wang et al., Collaborative Distillation, CVPR 2020',
+  inputs: { style: 'required', multiStyle: true },
+  params,
+  regions: 'native',
+  weights: [
+    { model: WCT_MODELS.cd16x, description: 'Collaborative Distillation 16× encoders/decoders 1SE…5SE, 1SD…5SD (network: cd16x)' },
+    { model: WCT_MODELS.vgg19, description: 'normalised VGG-19 to relu1_1…relu3_1 and Li et al.’s decoders (network: vgg19)' },
+  ],
+  quickParams: { weights: 'random' },
+  async run(ctx, { content, style, styles, regions }, p) {
+    const network = p.network as WctNetwork;
+    const max = WCT_LEVELS[network];
+    const levels = p.levels ?? Array.from({ length: max }, (_, i) => max - i);
+    const bad = levels.find((l) => l > max);
+    if (bad !== undefined) {
+      throw new AtelierError('E_PARAM', `The ${network} network has levels 1 to ${max}`, { subject: 'levels', received: JSON.stringify(levels), hint: network === 'vgg19' ? 'use network cd16x for levels 4 and 5' : undefined });
+    }
+    if (p.weights === 'random') ctx.log.warn('neural.wct runs with seeded random weights: the result is not the published networks\'');
+    const list: TransferStyle[] = (styles ?? [{ image: style!, weight: 1 }]).map((s, i) => ({
+      image: s.image,
+      weight: s.weight,
+      ...(i === 0 && regions && { labels: regions.style }),
+    }));
+    const runners = [];
+    for (const l of levels) runners.push(await loadWctLevel(network, l, p.weights, ctx.seed, ctx.threads));
+    const base: Omit<TransferOptions, 'margin'> = {
+      alpha: p.alpha,
+      build: cwctTransform,
+      ...(regions && { contentLabels: regions.content }),
+      maxTilePixels: p.tileSize * p.tileSize,
+      signal: ctx.signal,
+    };
+    const options = runners.map((r) => ({ ...base, margin: Math.max(32, 8 * r.stride) }));
+    const total = runners.reduce((a, r, i) => a + levelTileCount(r, content, list, options[i]!), 0);
+    let done = 0;
+    let image: Image = content;
+    for (const [i, r] of runners.entries()) {
+      image = clampImage(await transferLevel(r, image, list, { ...options[i]!, tick: () => ctx.progress.step(++done, total) }));
+    }
+    return { image, meta: { network, levels, weights: p.weights === 'random' ? `random (seed ${ctx.seed})` : p.weights === 'installed' ? WCT_MODELS[network] : p.weights } };
+  },
+});
