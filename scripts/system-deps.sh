@@ -12,6 +12,10 @@ test_packages=(
   python3-skimage   # test/metrics/ssim-skimage.test.ts cross-checks SSIM against scikit-image
   chromium          # test/eval/report-browser.test.ts, test/server/studio.e2e.test.ts (playwright-core)
   ffmpeg            # test/cli/eval.test.ts: a video pair decoded, stylised frame by frame, temporal error
+  python3-pyarmnn               # test/engine/import/armnn-style-predictor.test.ts: Arm NN runs the Magenta
+  libarmnn-cpuref-backend22     #   style predictor TFLite as the independent reference (CpuRef backend,
+  libarmnntfliteparser22        #   TFLite parser)
+  python3-numpy                 # test/engine/import/*: numpy reference interpreters of the TF/TFLite graphs
 )
 # Extra packages only the benchmarks need (peers to compare against).
 bench_packages=(

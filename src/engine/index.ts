@@ -5,3 +5,8 @@
 export * from './graph/index.js';
 export { grad } from './autodiff/grad.js';
 export { compile, releaseSessions, Runner, type SessionOptions, type TensorData, type TensorValue } from './runtime.js';
+export { readTflite, tfliteTensorValues, type TfliteModel } from './weights/tflite.js';
+export { readGraphDef, type TfGraph } from './weights/graphdef.js';
+export { importTflite } from './import/tflite-import.js';
+export { importGraphDef } from './import/graphdef-import.js';
+export type { ImportedGraph, ImportOptions } from './import/imported-graph.js';

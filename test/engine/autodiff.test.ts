@@ -52,6 +52,8 @@ const cases: [string, (g: Graph) => Tensor, Record<string, number[]>, { lo?: num
   ['linear upsample ×2', (g) => g.resize(X(g), 2, 'linear'), { x: [1, 2, 5, 4] }],
   ['linear resize ×1.5', (g) => g.resize(X(g), 1.5, 'linear'), { x: [1, 2, 5, 4] }],
   ['linear downsample ×0.5 (odd size)', (g) => g.resize(X(g), 0.5, 'linear'), x76],
+  ['linear upsample ×2, asymmetric corners (TF1)', (g) => g.resize(X(g), 2, 'linear', 'asymmetric'), { x: [1, 2, 5, 4] }],
+  ['linear resize ×1.5, asymmetric corners (TF1)', (g) => g.resize(X(g), 1.5, 'linear', 'asymmetric'), { x: [1, 2, 5, 4] }],
   ['instance norm', (g) => g.instanceNorm(X(g, 3), param(g, 's', [3], 4, 1), param(g, 't', [3], 5)), { x: [1, 3, 5, 4] }],
   ['instance norm, batch 2 (per-instance statistics)', (g) => g.instanceNorm(g.input('x', [2, 3, 'H', 'W']), param(g, 's', [3], 4, 1), param(g, 't', [3], 5)), { x: [2, 3, 4, 5] }],
   ['group norm', (g) => g.groupNorm(X(g, 4), 2, param(g, 's', [4], 4, 1), param(g, 't', [4], 5)), { x: [1, 4, 3, 3] }],
@@ -174,9 +176,16 @@ describe('reference interpreter', () => {
     expect(Array.from(ref.data, (v) => Math.fround(v))).toEqual(Array.from(ort.y!.data as Float32Array));
   });
   // The gradient checks difference the float64 reference; its forward must be ONNX Runtime's.
-  it.each([2, 1.5, 0.5, 0.75])('linear resize ×%s matches ONNX Runtime', async (scale) => {
+  it.each([
+    [2, 'half_pixel'],
+    [1.5, 'half_pixel'],
+    [0.5, 'half_pixel'],
+    [0.75, 'half_pixel'],
+    [2, 'asymmetric'],
+    [0.75, 'asymmetric'],
+  ] as const)('linear resize ×%s (%s) matches ONNX Runtime', async (scale, coordinates) => {
     const g = new Graph();
-    const y = g.resize(X(g), scale, 'linear');
+    const y = g.resize(X(g), scale, 'linear', coordinates);
     g.output('y', y);
     const x = rand(2 * 7 * 6, 9, 1);
     const ort = await (await compile(g, { threads: 1 })).run({ x: { data: x, shape: [1, 2, 7, 6] } });

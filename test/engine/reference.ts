@@ -254,9 +254,11 @@ function evalNode(op: string, ins: Nd[], at: Record<string, unknown>, nOut: numb
       const W = Math.floor(w * s);
       const out = new Float64Array(n * c * H * W);
       if (a.mode === 'linear') {
-        // Half-pixel centres, source coordinate clamped to the image (ONNX Runtime, antialias off).
+        // Half-pixel centres (or asymmetric corners: o/s), source coordinate clamped to the image
+        // (ONNX Runtime, antialias off).
+        const asymmetric = a.coordinates === 'asymmetric';
         const taps = (o: number, len: number): [number, number, number] => {
-          const src = Math.min(len - 1, Math.max(0, (o + 0.5) / s - 0.5));
+          const src = Math.min(len - 1, Math.max(0, asymmetric ? o / s : (o + 0.5) / s - 0.5));
           const i0 = Math.floor(src);
           return [i0, Math.min(i0 + 1, len - 1), src - i0];
         };

@@ -181,7 +181,7 @@ export const BACKWARD_RULES: Record<string, BackwardRule> = {
   },
   resize: (g, n, [gy]) => {
     const s = n.attrs.scale as number;
-    if (n.attrs.mode === 'linear') return [linearResizeBackward(g, gy!, n.inputs[0]!, s)];
+    if (n.attrs.mode === 'linear') return [linearResizeBackward(g, gy!, n.inputs[0]!, s, n.attrs.coordinates !== 'asymmetric')];
     // Nearest by a whole factor: each input pixel was copied s×s times.
     if (Number.isInteger(s) && s >= 1) return [g.scale(g.avgPool(gy!, { kernel: s, stride: s }), s * s)];
     throw new AtelierError('E_ENGINE', `No backward rule for nearest resize by ${s}`, {

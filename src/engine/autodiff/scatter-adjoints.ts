@@ -58,14 +58,15 @@ export function stridedSliceBackward(g: Graph, gy: Tensor, x: Tensor, axes: numb
  * ONNX Runtime's `linear`): output o along an axis read inputs i0 = ⌊c⌋ and i1 = min(i0+1, n−1)
  * with weights 1−f and f, where c = clamp((o + ½)/scale − ½, 0, n−1) and f = c − i0.
  */
-export function linearResizeBackward(g: Graph, gy: Tensor, x: Tensor, scale: number): Tensor {
+export function linearResizeBackward(g: Graph, gy: Tensor, x: Tensor, scale: number, halfPixel = true): Tensor {
   let t = gy;
   for (const axis of [3, 2]) {
     const n = sizeOf(g, x, axis);
     const f32 = (u: Tensor) => onnx1(g, 'Cast', [u], u, { to: attr.i(gy.dtype === 'float64' ? 11 : 1) }, gy.dtype);
     const last = f32(onnx1(g, 'Sub', [n, g.int64([1])], n, {}, 'int64'));
     const o = f32(range(g, g.int64([0]), sizeOf(g, t, axis)));
-    const centre = g.sub(g.div(g.add(o, g.scalar(0.5)), g.scalar(scale)), g.scalar(0.5));
+    // Where output pixel o reads the input: (o + ½)/scale − ½ at half-pixel centres, o/scale at corners.
+    const centre = halfPixel ? g.sub(g.div(g.add(o, g.scalar(0.5)), g.scalar(scale)), g.scalar(0.5)) : g.div(o, g.scalar(scale));
     const c = onnx1(g, 'Min', [onnx1(g, 'Max', [centre, g.scalar(0)], centre), last], centre);
     const floor = onnx1(g, 'Floor', [c], c);
     const frac = g.sub(c, floor);

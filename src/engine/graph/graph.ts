@@ -219,11 +219,15 @@ export class Graph {
     return this.add1('depthToSpace', [x], [x.shape[0]!, c / (block * block), scaleDim(x.shape[2]!, block), scaleDim(x.shape[3]!, block)], { block });
   }
 
-  /** Resize H and W by an integer or fractional factor: 'nearest' (floor) or 'linear' (half-pixel, PyTorch align_corners=False). */
-  resize(x: Tensor, scale: number, mode: 'nearest' | 'linear' = 'nearest'): Tensor {
+  /**
+   * Resize H and W by an integer or fractional factor: 'nearest' (floor) or 'linear'. Linear maps
+   * output pixel o to input o·(1/scale) at 'half_pixel' centres (PyTorch align_corners=False, TF2) by
+   * default, or at 'asymmetric' corners (TensorFlow 1's resize_bilinear without half_pixel_centers).
+   */
+  resize(x: Tensor, scale: number, mode: 'nearest' | 'linear' = 'nearest', coordinates: 'half_pixel' | 'asymmetric' = 'half_pixel'): Tensor {
     this.expectRank(x, 4, 'resize input');
     const shape: Dim[] = [x.shape[0]!, x.shape[1]!, scaleDim(x.shape[2]!, scale), scaleDim(x.shape[3]!, scale)];
-    return this.add1('resize', [x], shape, { scale, mode });
+    return this.add1('resize', [x], shape, mode === 'linear' && coordinates === 'asymmetric' ? { scale, mode, coordinates } : { scale, mode });
   }
 
   // ---------------------------------------------------------------- normalisation

@@ -189,7 +189,7 @@ function lowerNode(ctx: LowerContext, n: Node, needed: Set<number>): void {
       const mode = a.mode as string;
       return ctx.node('Resize', [ins[0]!, '', ctx.float([1, 1, s, s])], [out], {
         mode: attr.s(mode),
-        coordinate_transformation_mode: attr.s(mode === 'nearest' ? 'asymmetric' : 'half_pixel'),
+        coordinate_transformation_mode: attr.s(mode === 'nearest' || a.coordinates === 'asymmetric' ? 'asymmetric' : 'half_pixel'),
         ...(mode === 'nearest' && { nearest_mode: attr.s('floor') }),
       });
     }
