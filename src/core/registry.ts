@@ -75,6 +75,37 @@ export interface MethodInputs {
   extra: Record<string, Image>;
   /** Region pairing, given only to methods with `regions: 'native'`. */
   regions?: Regions;
+  /**
+   * In a video, the previous frame's result moved onto this frame by the input's optical flow, and
+   * where that move is trusted (1) or not (0: occluded, out of frame). Given only to methods whose
+   * `video.carry` asks for it ('init', 'guide'); at the content's size.
+   */
+  previous?: PreviousFrame;
+}
+
+export interface PreviousFrame {
+  image: Image;
+  valid: Float32Array;
+}
+
+/**
+ * How a method stays stable over the frames of a video (`atelier video`, video/temporal/*). The
+ * method declares it; the video pipeline picks the strategy by `carry`, never by the method's id.
+ */
+export interface VideoBehaviour {
+  /** `--temporal` when the user gives none. */
+  temporal: 'none' | 'blend' | 'flow';
+  /**
+   * What the previous result is used for under `--temporal flow`, beyond blending it into the
+   * output where the flow is trusted (which every method gets):
+   * - 'output': nothing more (feed-forward networks, filters);
+   * - 'init': it starts the next optimisation (`inputs.previous`; Ruder et al. 2016);
+   * - 'guide': it guides the next synthesis (`inputs.previous`; Ebsynth-style propagation);
+   * - 'grade': the colour mapping's statistics are smoothed over time (global colour methods).
+   */
+  carry: 'output' | 'init' | 'guide' | 'grade';
+  /** Params a video run uses unless the user sets them (e.g. a network's video checkpoint). */
+  params?: Record<string, unknown>;
 }
 
 export interface MethodOutput {
@@ -107,6 +138,8 @@ export interface MethodDefinition<P extends ParamsSchema = ParamsSchema> {
   weights?: WeightsSpec[];
   /** Largest side of the working image when the user gives no maxSize (e.g. a network's published resolution). */
   defaultMaxSize?: number;
+  /** Temporal behaviour in videos (default: `--temporal flow`, carry 'output'). */
+  video?: VideoBehaviour;
   /** Params for a quick run on a tiny image (the contract test, studio previews), e.g. few iterations. */
   quickParams?: Record<string, unknown>;
   run(ctx: RunContext, inputs: MethodInputs, params: z.output<P>): Promise<Image | MethodOutput>;

@@ -6,7 +6,7 @@ import { readImage, type ImageSource } from './io.js';
 import { fitMask, maskWeights, matchRegions, type Regions } from './mask.js';
 import { checkParamRules, parseParams, sharedControlsSchema, type SharedControls } from './params.js';
 import { ProgressReporter, type Progress, type ProgressListener } from './progress.js';
-import type { AnyMethod, Logger, MethodInputs, MethodOutput, RunContext } from './registry.js';
+import type { AnyMethod, Logger, MethodInputs, MethodOutput, PreviousFrame, RunContext } from './registry.js';
 import { resizeImage, limitSize } from './resample.js';
 import { Rng } from './rng.js';
 import { VERSION } from './version.js';
@@ -28,6 +28,8 @@ export interface StylizeInputs {
   /** Colour label map of the style, paired with `mask` by colour. */
   styleMask?: ImageInput;
   extra?: Record<string, ImageInput>;
+  /** In a video: the previous result warped onto this frame (see MethodInputs.previous). */
+  previous?: PreviousFrame;
 }
 
 export interface StylizeOptions {
@@ -143,6 +145,7 @@ export async function runMethod(
       ...(styles[0] && { style: styles[0] }),
       ...(styles.length > 0 && { styles: styles.map((image, i) => ({ image, weight: weights[i]! })) }),
       extra,
+      ...(inputs.previous && { previous: fitPrevious(inputs.previous, content) }),
     };
     const ctxFor = (progress: Progress): RunContext => ({
       rng: new Rng(params.seed),
@@ -219,6 +222,13 @@ export async function runMethod(
  */
 function afterNextPoll(): Promise<void> {
   return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
+}
+
+/** The previous frame's hint at the working size of the content (it was made at the frame's size). */
+function fitPrevious(previous: PreviousFrame, content: Image): PreviousFrame {
+  if (previous.image.sameSize(content)) return previous;
+  const valid = resizeImage(new Image(previous.image.width, previous.image.height, 1, previous.valid), content.width, content.height).data;
+  return { image: resizeImage(previous.image, content.width, content.height), valid };
 }
 
 function normaliseStyleWeights(given: number[] | undefined, count: number): number[] {

@@ -183,6 +183,60 @@ function upsampleFlow(p: Float32Array, w: number, h: number, width: number, heig
   return out;
 }
 
+/**
+ * A frame made ready for flow: its pyramid and each level's polynomial expansion. In a video every
+ * frame takes part in two pairs and two directions, so preparing it once saves half the work.
+ */
+export interface FlowFrame {
+  width: number;
+  height: number;
+  polySigma: number;
+  levels: { width: number; height: number; expansion: Expansion }[];
+}
+
+function defaultLevels(width: number, height: number): number {
+  let maxLevels = 1;
+  while (maxLevels < 5 && Math.min(width, height) >> maxLevels >= 24) maxLevels++;
+  return maxLevels;
+}
+
+export function prepareFlowFrame(frame: Image, options: FlowOptions = {}): FlowFrame {
+  const polySigma = options.polySigma ?? 1.5;
+  const maxLevels = defaultLevels(frame.width, frame.height);
+  const count = Math.max(1, Math.min(options.levels ?? maxLevels, maxLevels));
+  let level = { data: luma(frame).data, width: frame.width, height: frame.height };
+  const levels: FlowFrame['levels'] = [];
+  for (let l = 0; l < count; l++) {
+    if (l > 0) level = downsample(level.data, level.width, level.height);
+    levels.push({ width: level.width, height: level.height, expansion: expand(level.data, level.width, level.height, polySigma) });
+  }
+  return { width: frame.width, height: frame.height, polySigma, levels };
+}
+
+/** Dense flow between two prepared frames (same size, same options). */
+export function flowBetween(frame1: FlowFrame, frame2: FlowFrame, options: FlowOptions = {}): Flow {
+  if (frame1.width !== frame2.width || frame1.height !== frame2.height || frame1.levels.length !== frame2.levels.length) {
+    throw new AtelierError('E_PARAM', 'Optical flow needs two frames of one size', {
+      received: `${frame1.width}×${frame1.height} and ${frame2.width}×${frame2.height}`,
+    });
+  }
+  const windowSigma = options.windowSigma ?? 3;
+  const iterations = options.iterations ?? 4;
+  const levels = frame1.levels.length;
+  let u: Float32Array = new Float32Array(frame1.levels[levels - 1]!.width * frame1.levels[levels - 1]!.height);
+  let v: Float32Array = new Float32Array(u.length);
+  for (let l = levels - 1; l >= 0; l--) {
+    const { width, height } = frame1.levels[l]!;
+    if (u.length !== width * height) {
+      const prev = frame1.levels[l + 1]!;
+      u = upsampleFlow(u, prev.width, prev.height, width, height);
+      v = upsampleFlow(v, prev.width, prev.height, width, height);
+    }
+    refine(frame1.levels[l]!.expansion, frame2.levels[l]!.expansion, width, height, u, v, windowSigma, iterations);
+  }
+  return { width: frame1.width, height: frame1.height, u, v };
+}
+
 /** Dense flow from frame1 to frame2 (greyscale via luma). */
 export function opticalFlow(frame1: Image, frame2: Image, options: FlowOptions = {}): Flow {
   if (!frame1.sameSize(frame2)) {
@@ -190,33 +244,36 @@ export function opticalFlow(frame1: Image, frame2: Image, options: FlowOptions =
       received: `${frame1.width}×${frame1.height} and ${frame2.width}×${frame2.height}`,
     });
   }
-  const polySigma = options.polySigma ?? 1.5;
-  const windowSigma = options.windowSigma ?? 3;
-  const iterations = options.iterations ?? 4;
-  let maxLevels = 1;
-  while (maxLevels < 5 && Math.min(frame1.width, frame1.height) >> maxLevels >= 24) maxLevels++;
-  const levels = Math.max(1, Math.min(options.levels ?? maxLevels, maxLevels));
+  return flowBetween(prepareFlowFrame(frame1, options), prepareFlowFrame(frame2, options), options);
+}
 
-  const p1 = [{ data: luma(frame1).data, width: frame1.width, height: frame1.height }];
-  const p2 = [{ data: luma(frame2).data, width: frame2.width, height: frame2.height }];
-  for (let l = 1; l < levels; l++) {
-    p1.push(downsample(p1[l - 1]!.data, p1[l - 1]!.width, p1[l - 1]!.height));
-    p2.push(downsample(p2[l - 1]!.data, p2[l - 1]!.width, p2[l - 1]!.height));
-  }
-  let u: Float32Array = new Float32Array(p1[levels - 1]!.width * p1[levels - 1]!.height);
-  let v: Float32Array = new Float32Array(u.length);
-  for (let l = levels - 1; l >= 0; l--) {
-    const { width, height } = p1[l]!;
-    if (u.length !== width * height) {
-      const prev = p1[l + 1]!;
-      u = upsampleFlow(u, prev.width, prev.height, width, height);
-      v = upsampleFlow(v, prev.width, prev.height, width, height);
+/** A flow resampled to another size (vectors scaled with it): flow computed small, used large. */
+export function resizeFlow(flow: Flow, width: number, height: number): Flow {
+  if (flow.width === width && flow.height === height) return flow;
+  const sx = width / flow.width;
+  const sy = height / flow.height;
+  const u = new Float32Array(width * height);
+  const v = new Float32Array(width * height);
+  for (let y = 0; y < height; y++) {
+    const ys = (y + 0.5) / sy - 0.5;
+    for (let x = 0; x < width; x++) {
+      const xs = (x + 0.5) / sx - 0.5;
+      u[y * width + x] = bilinear(flow.u, flow.width, flow.height, xs, ys) * sx;
+      v[y * width + x] = bilinear(flow.v, flow.width, flow.height, xs, ys) * sy;
     }
-    const e1 = expand(p1[l]!.data, width, height, polySigma);
-    const e2 = expand(p2[l]!.data, width, height, polySigma);
-    refine(e1, e2, width, height, u, v, windowSigma, iterations);
   }
-  return { width: frame1.width, height: frame1.height, u, v };
+  return { width, height, u, v };
+}
+
+/** A 0/1 mask resampled to another size: trusted only where the nearest source pixel is. */
+export function resizeMask(mask: Float32Array, width: number, height: number, toWidth: number, toHeight: number): Float32Array {
+  if (width === toWidth && height === toHeight) return mask;
+  const out = new Float32Array(toWidth * toHeight);
+  for (let y = 0; y < toHeight; y++) {
+    const ys = Math.min(height - 1, Math.floor(((y + 0.5) * height) / toHeight));
+    for (let x = 0; x < toWidth; x++) out[y * toWidth + x] = mask[ys * width + Math.min(width - 1, Math.floor(((x + 0.5) * width) / toWidth))]!;
+  }
+  return out;
 }
 
 /** Sample `img` at x + flow(x) (bilinear, borders clamped): frame2 warped back onto frame1. */
