@@ -11,7 +11,7 @@ test_packages=(
   redis-server      # server: BullMQ scale-out tests start a real Redis on a loopback port
   python3-skimage   # test/metrics/ssim-skimage.test.ts cross-checks SSIM against scikit-image
   chromium          # test/eval/report-browser.test.ts, test/server/studio.e2e.test.ts (playwright-core)
-  ffmpeg            # test/cli/eval.test.ts: a video pair decoded, stylised frame by frame, temporal error
+  ffmpeg            # test/video/*: `atelier video` decodes/encodes through ffmpeg/ffprobe; test/cli/eval.test.ts: video pairs
   python3-pyarmnn               # test/engine/import/armnn-style-predictor.test.ts: Arm NN runs the Magenta
   libarmnn-cpuref-backend22     #   style predictor TFLite as the independent reference (CpuRef backend,
   libarmnntfliteparser22        #   TFLite parser)

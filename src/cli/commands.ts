@@ -8,6 +8,7 @@ import { serve } from './serve.js';
 import { texture } from './texture.js';
 import { train } from './train.js';
 import { transfer } from './transfer.js';
+import { video } from './video.js';
 import { worker } from './worker.js';
 
 /** A CLI command: one file each under cli/, registered here. `argv` lets a command shape its flags. */
@@ -17,6 +18,7 @@ export interface CliCommand {
 
 export const commands: CliCommand[] = [
   transfer,
+  video,
   methodsCommand,
   info,
   modelsCommand,

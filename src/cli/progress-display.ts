@@ -12,6 +12,7 @@ export interface ProgressDisplay {
 
 export function createProgressDisplay(stream: NodeJS.WriteStream, mode: 'bar' | 'lines' | 'quiet'): ProgressDisplay {
   if (mode === 'quiet') return { listener: () => {}, finish() {} };
+  const rate = new FrameRate();
   if (mode === 'bar') {
     let drawn = false;
     const started = Date.now();
@@ -20,7 +21,7 @@ export function createProgressDisplay(stream: NodeJS.WriteStream, mode: 'bar' | 
         if (e.type === 'error') return;
         const width = 28;
         const filled = Math.round(e.fraction * width);
-        const eta = etaText(started, e.fraction);
+        const eta = e.type === 'frame' ? rate.text(e.frame, e.total) : etaText(started, e.fraction);
         const line = `${e.label} [${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${(e.fraction * 100).toFixed(0).padStart(3)}% ${detail(e)}${eta}`;
         const cols = stream.columns ?? 100;
         stream.write(`\r${line.slice(0, cols - 1).padEnd(Math.min(cols - 1, line.length + 8))}`);
@@ -47,7 +48,8 @@ export function createProgressDisplay(stream: NodeJS.WriteStream, mode: 'bar' | 
       lastFraction = e.fraction;
       lastTime = now;
       if (e.type === 'error') return; // the error itself is printed by the command
-      stream.write(`${e.label}: ${(e.fraction * 100).toFixed(0)}% ${detail(e)}${etaText(started, e.fraction)}\n`);
+      const eta = e.type === 'frame' ? rate.text(e.frame, e.total) : etaText(started, e.fraction);
+      stream.write(`${e.label}: ${(e.fraction * 100).toFixed(0)}% ${detail(e)}${eta}\n`);
     },
     finish() {},
   };
@@ -71,6 +73,28 @@ function detail(e: ProgressEvent): string {
       return `done in ${(e.elapsedMs / 1000).toFixed(1)} s`;
     case 'error':
       return e.message;
+  }
+}
+
+/**
+ * Frames per second and time left for video runs, counted from the first frame this run made (a
+ * resumed run starts part-way, so the overall fraction would mislead).
+ */
+class FrameRate {
+  private first: { frame: number; at: number } | undefined;
+
+  text(frame: number, total: number): string {
+    const now = Date.now();
+    if (!this.first) {
+      this.first = { frame: frame - 1, at: now };
+      return '';
+    }
+    const seconds = (now - this.first.at) / 1000;
+    const done = frame - this.first.frame - 1;
+    if (seconds <= 0 || done <= 0) return '';
+    const fps = done / seconds;
+    const left = (total - frame) / fps;
+    return ` ${fps >= 1 ? fps.toFixed(1) : fps.toFixed(2)} fps${left >= 1 ? ` ETA ${left < 90 ? left.toFixed(0) + ' s' : (left / 60).toFixed(1) + ' min'}` : ''}`;
   }
 }
 
