@@ -31,6 +31,8 @@ export const histogram = defineMethod({
   reference: 'Gonzalez & Woods, Digital Image Processing, histogram specification',
   inputs: { style: 'required' },
   params,
+  // A global colour map: in a video its statistics are smoothed over time (no sudden grade changes).
+  video: { temporal: 'flow', carry: 'grade' },
   regions: 'native',
   async run(ctx, { content, style, regions }, p) {
     const rgb = p.channels === 'rgb';

@@ -34,6 +34,8 @@ export const idt = defineMethod({
   reference: 'Pitié, Kokaram & Dahyot, Automated colour grading using colour distribution transfer, CVIU 2007',
   inputs: { style: 'required' },
   params,
+  // A global colour map: in a video its statistics are smoothed over time (no sudden grade changes).
+  video: { temporal: 'flow', carry: 'grade' },
   quickParams: { iterations: 3 },
   regions: 'native',
   async run(ctx, { content, style, regions }, p) {

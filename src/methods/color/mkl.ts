@@ -29,6 +29,8 @@ export const mkl = defineMethod({
   reference: 'Pitié & Kokaram, The Linear Monge-Kantorovitch Linear Colour Mapping for Example-Based Colour Transfer, CVMP 2007',
   inputs: { style: 'required' },
   params,
+  // A global colour map: in a video its statistics are smoothed over time (no sudden grade changes).
+  video: { temporal: 'flow', carry: 'grade' },
   regions: 'native',
   async run(ctx, { content, style, regions }, p) {
     const floor = quantumOf(p.space) ** 2 / 12;

@@ -36,6 +36,8 @@ export const reinhard = defineMethod({
   reference: 'Reinhard et al., Color Transfer between Images, IEEE CG&A 2001',
   inputs: { style: 'required' },
   params,
+  // A global colour map: in a video its statistics are smoothed over time (no sudden grade changes).
+  video: { temporal: 'flow', carry: 'grade' },
   regions: 'native',
   async run(ctx, { content, style, regions }, p) {
     const to = p.space === 'lab' ? rgbToLab : rgbToLalphaBeta;

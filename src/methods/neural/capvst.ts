@@ -65,6 +65,8 @@ export const capvst = defineMethod({
   regions: 'native',
   defaultMaxSize: 1280,
   weights: Object.values(CAPVST_MODELS).flatMap((m) => Object.values(m)).map((model) => ({ model, description: `CAP-VSTNet checkpoint ${model}` })),
+  // Videos use the checkpoint the authors fine-tuned for temporal stability, unless another is asked for.
+  video: { temporal: 'flow', carry: 'output', params: { variant: 'video' } },
   quickParams: { weights: 'random' },
   async run(ctx, { content, styles, style, regions }, p) {
     if (p.weights === 'random') ctx.log.warn('neural.capvst runs with seeded random weights: the result is not the published model\'s');

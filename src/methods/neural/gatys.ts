@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AtelierError, throwIfAborted } from '../../core/errors.js';
 import { Image, clampImage } from '../../core/image.js';
-import type { RunContext } from '../../core/registry.js';
+import type { PreviousFrame, RunContext } from '../../core/registry.js';
 import { defineMethod } from '../../core/registry.js';
 import { resizeImage } from '../../core/resample.js';
 import { Adam } from '../../engine/optim/adam.js';
@@ -57,6 +57,8 @@ export const gatys = defineMethod({
     { model: 'vgg19', description: 'torchvision VGG-19 (network: vgg19)' },
     { model: 'vgg_normalised', description: 'normalised VGG-19 of AdaIN (network: vgg_normalised)' },
   ],
+  // In a video the previous result, moved by the flow, starts the next optimisation (Ruder et al. 2016).
+  video: { temporal: 'flow', carry: 'init' },
   quickParams: { weights: 'random', iterations: 3, size: 32, pyramid: 1, styleLayers: ['relu1_1', 'relu2_1', 'relu3_1'], contentLayer: 'relu2_1' },
   async run(ctx, inputs, p) {
     const strength = ctx.controls.strength;
@@ -95,7 +97,11 @@ export const gatys = defineMethod({
       levels,
     );
     throwIfAborted(ctx.signal);
-    const result = await optimisePyramid(ctx, objective, levels.map((l, i) => ({ ...l, targets: targets[i]! })), p);
+    const pyramid = levels.map((l, i) => ({ ...l, targets: targets[i]! }));
+    // Started from the previous frame's result the coarse levels have nothing left to find:
+    // only the finest is optimised (as Ruder et al. do).
+    const start = inputs.previous && startFromPrevious(inputs.previous, inputs.content, pyramid.at(-1)!);
+    const result = await optimisePyramid(ctx, objective, start ? pyramid.slice(-1) : pyramid, p, start);
     const { content } = inputs;
     const image = result.image.width === content.width && result.image.height === content.height ? result.image : resizeImage(result.image, content.width, content.height);
     return {
@@ -140,6 +146,18 @@ function initialImage(ctx: RunContext, kind: GatysParams['init'], content: Image
   return noise;
 }
 
+/** The previous result where the flow is trusted, the content elsewhere, at the level's size (Ruder et al.'s initialisation). */
+function startFromPrevious(previous: PreviousFrame, content: Image, level: { width: number; height: number }): Image {
+  const mixed = content.clone();
+  const n = content.pixels;
+  for (let c = 0; c < 3; c++) {
+    const dst = mixed.plane(c);
+    const src = previous.image.plane(c);
+    for (let i = 0; i < n; i++) dst[i] = previous.valid[i]! * src[i]! + (1 - previous.valid[i]!) * dst[i]!;
+  }
+  return resizeImage(mixed, level.width, level.height).clone();
+}
+
 interface Level {
   width: number;
   height: number;
@@ -153,13 +171,14 @@ async function optimisePyramid(
   objective: GatysObjective,
   levels: Level[],
   p: GatysParams,
+  start?: Image,
 ): Promise<{ image: Image; iterations: number; levels: string[]; last?: GatysEvaluation }> {
   let x: Image | undefined;
   let iterations = 0;
   let last: GatysEvaluation | undefined;
   for (const [l, { width, height, content, styles, targets }] of levels.entries()) {
     const progress = ctx.progress.sub(l / levels.length, (l + 1) / levels.length);
-    x = x ? resizeImage(x, width, height).clone() : initialImage(ctx, p.init, content, styles[0]!.image);
+    x = x ? resizeImage(x, width, height).clone() : (start ?? initialImage(ctx, p.init, content, styles[0]!.image));
     const pixels = x.data;
     const evaluate = async (v: Float32Array) => {
       throwIfAborted(ctx.signal);

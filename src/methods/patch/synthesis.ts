@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { throwIfAborted } from '../../core/errors.js';
 import { labToRgb, rgbToLab } from '../../core/color.js';
 import { Image, clampImage } from '../../core/image.js';
-import { defineMethod, type RunContext } from '../../core/registry.js';
+import { defineMethod, type PreviousFrame, type RunContext } from '../../core/registry.js';
 import { resizeImage } from '../../core/resample.js';
 import { domainTransformFilter } from './domain-transform.js';
 import { gaussianBlurPlane } from '../../core/blur.js';
@@ -86,10 +86,13 @@ export const synthesis = defineMethod({
   params,
   regions: 'native',
   quickParams: { levels: 2, iterations: 1, patchSize: 9 },
-  async run(ctx, { content, style, regions }, p) {
+  // In a video the previous frame's result, moved by the flow, seeds and guides each synthesis so
+  // that textures stay on their surfaces (the idea of Ebsynth's keyframe propagation).
+  video: { temporal: 'flow', carry: 'guide' },
+  async run(ctx, { content, style, regions, previous }, p) {
     const fit = fitStyleScale(content, style!, p.styleScale, p.workSize, ctx.log);
     const refine = !fit.content.sameSize(content);
-    const out = synthesise({ ...ctx, progress: ctx.progress.sub(0, refine ? 0.7 : 1) }, fit.content, fit.style, p, fit.regions(regions));
+    const out = synthesise({ ...ctx, progress: ctx.progress.sub(0, refine ? 0.7 : 1) }, fit.content, fit.style, p, fit.regions(regions), previous);
     let image = fit.finish(out, content);
     if (refine) {
       // Upsampled, the result is soft: refine it at full size, band by band, with small patches
@@ -117,6 +120,7 @@ function synthesise(
   style: Image,
   p: SynthesisParams,
   labels: RegionLabels | undefined,
+  previous?: PreviousFrame,
 ): Image {
   const levels = buildLevels(content, style, p.levels, labels);
   const schedule = levels.map((_, l) => patchSizesFor(l, levels.length, p.patchSize));
@@ -137,6 +141,8 @@ function synthesise(
       x = guide.clone();
       for (let i = 0; i < x.data.length; i++) x.data[i] += p.noise * rng.normal();
     }
+    const carried = previous && previousAt(previous, lv.content.width, lv.content.height);
+    if (carried) fuseContent(x, carried.image, carried.weight);
     const styleQuantiles = lv.labels ? undefined : [0, 1, 2].map((c) => quantilesOf(lv.style.plane(c)));
     for (const size0 of schedule[l]) {
       const size = Math.min(size0, lv.style.width, lv.style.height, lv.content.width, lv.content.height);
@@ -160,6 +166,7 @@ function synthesise(
         nnf = field.index;
         x = aggregate(x, lv.style, grid.positions, nnf, size, p.robustness);
         fuseContent(x, guide, w);
+        if (carried) fuseContent(x, carried.image, carried.weight);
         colourTransfer(x, lv.style, lv.labels, p.colorTransfer, styleQuantiles);
         ctx.progress.step(++step, totalSteps);
         throwIfAborted(ctx.signal);
@@ -360,6 +367,23 @@ function aggregate(x: Image, style: Image, positions: Int32Array, nnf: Int32Arra
     for (let i = 0; i < n; i++) o[i] = wsum[i] > 0 ? acc[c * n + i] / wsum[i] : xp[i];
   }
   return out;
+}
+
+/**
+ * Weight of the carried-over previous result against the synthesis where it is trusted: 3 makes
+ * each pixel ¾ the previous result after fusion, enough that patches found for it are found again.
+ */
+const CARRY_WEIGHT = 3;
+
+/** The previous result and its fusion weights (0 where the flow is not trusted) at a level's size. */
+function previousAt(previous: PreviousFrame, width: number, height: number): { image: Image; weight: Float32Array } {
+  const image = previous.image.width === width && previous.image.height === height ? previous.image : resizeImage(previous.image, width, height);
+  const valid = previous.image.width === width && previous.image.height === height
+    ? previous.valid
+    : resizeImage(new Image(previous.image.width, previous.image.height, 1, previous.valid), width, height).data;
+  const weight = new Float32Array(width * height);
+  for (let i = 0; i < weight.length; i++) weight[i] = CARRY_WEIGHT * valid[i]!;
+  return { image, weight };
 }
 
 function fuseContent(x: Image, content: Image, w: Float32Array): void {
