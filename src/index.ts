@@ -26,10 +26,15 @@ export {
   removeModel,
   verifyModel,
   requireModel,
+  modelFiles,
   readModelWeights,
+  licenceError,
   type ModelStatus,
   type PullResult,
+  type PullOptions,
   type InstallRecord,
+  type InstalledModel,
+  type InstalledFile,
 } from './engine/store.js';
 export { readWeights } from './engine/weights/read.js';
 export { readPth, readPthIndex } from './engine/weights/pth.js';

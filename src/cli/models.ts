@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
 import { AtelierError } from '../core/errors.js';
 import {
+  describeSource,
   importModel,
   listModels,
   modelStatus,
+  pullCommand,
   pullModel,
   removeModel,
   verifyModel,
@@ -11,7 +13,7 @@ import {
   type PullResult,
   type VerifyResult,
 } from '../engine/store.js';
-import { effectiveUrl } from '../engine/store/manifest.js';
+import { effectiveUrl, needsAcceptance, totalSize } from '../engine/store/manifest.js';
 import type { CliCommand } from './commands.js';
 import { createProgressDisplay } from './progress-display.js';
 
@@ -27,21 +29,70 @@ function megabytes(n: number | null | undefined): string {
 
 function statusJson(s: ModelStatus) {
   const { entry } = s;
+  const single = entry.files.length === 1 ? entry.files[0]! : undefined;
   return {
     name: s.name,
     installed: s.installed,
     path: s.path,
+    dir: s.dir,
     description: entry.description,
     network: entry.network,
     format: entry.format,
+    // single-file models keep their top-level url/size/sha256 (scripts read them)
     url: effectiveUrl(entry),
     page: entry.page,
-    size: entry.size,
-    sha256: entry.sha256,
+    size: single ? single.size : totalSize(entry.files),
+    sha256: single ? single.sha256 : null,
     licence: entry.licence,
+    terms: entry.terms,
+    needsAcceptance: needsAcceptance(entry),
+    files: s.files.map((f) => ({
+      path: f.path,
+      format: f.format,
+      size: f.size,
+      sha256: f.sha256,
+      url: effectiveUrl(entry, entry.files.find((x) => x.path === f.path)),
+      installed: f.installed,
+      ...(f.variant !== undefined && { variant: f.variant }),
+    })),
+    ...(entry.variants && { variants: entry.variants, installedVariants: s.variants ?? [] }),
     ...(s.record && { installedRecord: s.record }),
     ...(s.partialBytes !== undefined && { partialBytes: s.partialBytes }),
   };
+}
+
+function licenceLine(s: ModelStatus): string {
+  const { entry } = s;
+  const terms = needsAcceptance(entry) ? ` — ${entry.terms.toUpperCase()}: installs only with --accept-licence` : '';
+  return `${entry.licence}${terms}`;
+}
+
+/** `atelier models info NAME`: everything the manifest and the store know about one model. */
+export function formatModelInfo(s: ModelStatus): string {
+  const { entry } = s;
+  const lines = [
+    `${s.name}: ${entry.description}`,
+    `  network:   ${entry.network}`,
+    `  format:    ${[...new Set(s.files.map((f) => f.format))].join(', ')}`,
+    `  licence:   ${licenceLine(s)}`,
+    `  source:    ${entry.page}`,
+    `  size:      ${megabytes(totalSize(entry.files))} in ${entry.files.length} file${entry.files.length === 1 ? '' : 's'}`,
+    `  installed: ${s.installed ? `yes, in ${s.dir}${s.variants ? ` (variants: ${s.variants.join(', ')})` : ''}` : s.partialBytes !== undefined ? `no (${megabytes(s.partialBytes)} of an interrupted download kept)` : 'no'}`,
+  ];
+  if (entry.variants) {
+    lines.push(`  variants:  (default ${entry.variants.default}; choose with --variant NAME[,NAME] or all)`);
+    for (const [v, c] of Object.entries(entry.variants.choices)) lines.push(`    ${v.padEnd(10)} ${c.description}`);
+  }
+  lines.push('  files:');
+  const width = Math.max(...s.files.map((f) => f.path.length));
+  for (const f of s.files) {
+    const file = entry.files.find((x) => x.path === f.path)!;
+    lines.push(`    ${f.installed ? '✓' : ' '} ${f.path.padEnd(width)}  ${f.format.padEnd(11)} ${megabytes(f.size).padEnd(9)} ${f.sha256 ?? 'no published SHA-256'}${f.variant ? `  [${f.variant}]` : ''}`);
+    lines.push(`      ${effectiveUrl(entry, file) ?? `fetch by hand from ${entry.page}`}`);
+  }
+  lines.push(`  provenance: ${entry.provenance}`);
+  if (!s.installed) lines.push('', `install: \`${pullCommand(entry)}\` (offline: add --from DIR, a folder holding the files)`);
+  return lines.join('\n');
 }
 
 export function formatModelList(statuses: ModelStatus[]): string {
@@ -49,10 +100,16 @@ export function formatModelList(statuses: ModelStatus[]): string {
   const lines: string[] = [];
   for (const s of statuses) {
     const state = s.installed ? 'installed' : s.partialBytes !== undefined ? `partial ${megabytes(s.partialBytes)}` : 'not installed';
-    lines.push(`${s.name.padEnd(width)}  ${state.padEnd(16)} ${megabytes(s.entry.size).padEnd(12)} ${s.entry.description}`);
-    lines.push(`${''.padEnd(width)}  licence: ${s.entry.licence}; ${s.entry.sha256 ? 'SHA-256 known' : 'no published checksum'}${effectiveUrl(s.entry) ? '' : '; fetch by hand'}`);
+    const files = s.entry.files.length === 1 ? '' : ` (${s.entry.files.length} files)`;
+    lines.push(`${s.name.padEnd(width)}  ${state.padEnd(16)} ${(megabytes(totalSize(s.entry.files)) + files).padEnd(20)} ${s.entry.description}`);
+    const checksums = s.entry.files.every((f) => f.sha256) ? 'SHA-256 known' : 'no published checksum';
+    lines.push(`${''.padEnd(width)}  licence: ${licenceLine(s)}; ${checksums}${s.entry.files.every((f) => effectiveUrl(s.entry, f)) ? '' : '; fetch by hand'}`);
   }
-  lines.push('', '`atelier models pull NAME` downloads and verifies one; `atelier models import NAME FILE` installs a file fetched by hand.');
+  lines.push(
+    '',
+    '`atelier models pull NAME` downloads and verifies one (`--from DIR` takes the files from a local folder instead);',
+    '`atelier models info NAME` shows its files; `atelier models import NAME FILE` installs a file fetched by hand.',
+  );
   return lines.join('\n');
 }
 
@@ -63,17 +120,19 @@ function progressMode(opts: OutputOptions): 'bar' | 'lines' | 'quiet' {
 
 function describeInstall(name: string, r: PullResult): string {
   const check = r.record.checksumVerified ? 'SHA-256 verified' : 'no published checksum: checked that it reads as a weight file';
-  if (!r.downloaded && r.record.source.startsWith('import:')) return `imported ${name} → ${r.path} (${megabytes(r.record.size)}, ${check})`;
-  if (!r.downloaded) return `${name} is installed already: ${r.path} (use --force to download it again)`;
+  const where = r.record.files.length === 1 ? r.path : `${r.dir} (${r.record.files.length} files)`;
+  if (!r.downloaded && r.record.source.startsWith('import:')) return `imported ${name} → ${where} (${megabytes(r.record.size)}, ${check})`;
+  if (!r.downloaded) return `${name} is installed already: ${where} (use --force to install it again)`;
   const resumed = r.resumedFrom > 0 ? `, resumed at ${megabytes(r.resumedFrom)}` : '';
-  return `installed ${name} → ${r.path} (${megabytes(r.record.size)}${resumed}, ${check})`;
+  const accepted = r.record.licenceAccepted ? `, licence accepted: ${r.record.licenceAccepted.licence}` : '';
+  return `installed ${name} → ${where} (${megabytes(r.record.size)}${resumed}, ${check}${accepted})`;
 }
 
 export const modelsCommand: CliCommand = {
   register(program: Command) {
     const models = program
       .command('models')
-      .description('Manage published model weights: list, pull (download and verify), import a file fetched by hand, rm, verify.');
+      .description('Manage published models: list, info, pull (download or copy from a mirror, verify), import a file fetched by hand, rm, verify.');
 
     models
       .command('list', { isDefault: true })
@@ -86,14 +145,31 @@ export const modelsCommand: CliCommand = {
       });
 
     models
+      .command('info')
+      .description('Show one model: source, licence, format, size, its files (with URL and SHA-256) and whether it is installed.')
+      .argument('<name>', 'model name (see `atelier models list`)')
+      .option('--json', 'print as JSON')
+      .action((name: string, opts: OutputOptions) => {
+        const status = modelStatus(name);
+        if (opts.json) process.stdout.write(JSON.stringify(statusJson(status), null, 2) + '\n');
+        else process.stdout.write(formatModelInfo(status) + '\n');
+      });
+
+    models
       .command('pull')
-      .description('Download models from their published source, verify size and SHA-256, install them. An interrupted download resumes.')
+      .description(
+        'Download models from their published source (or a mirror), verify size and SHA-256, install them. An interrupted download resumes; a model of several files appears only when all are in.',
+      )
       .argument('<names...>', 'model names (see `atelier models list`)')
-      .option('--force', 'download again even when installed')
+      .option('--from <dir-or-url>', 'take the files from a mirror: a folder (each file found by SHA-256 anywhere under it) or a URL (<url>/<name>/<file>); default $ATELIER_MODEL_MIRROR')
+      .option('--variant <names>', 'variants to install, comma-separated, or "all" (models with variants; default: the default variant)')
+      .option('--accept-licence', 'accept a non-commercial or academic-only licence (required to install such models)')
+      .option('--force', 'install again even when installed')
       .option('-q, --quiet', 'print nothing but errors')
       .option('--json', 'print the result (or error) as JSON on stdout')
-      .action(async (names: string[], opts: OutputOptions & { force?: boolean }) => {
+      .action(async (names: string[], opts: OutputOptions & { force?: boolean; from?: string; variant?: string; acceptLicence?: boolean }) => {
         for (const name of names) modelStatus(name); // unknown names fail before anything is downloaded
+        const variants = opts.variant === undefined ? undefined : opts.variant === 'all' ? ('all' as const) : opts.variant.split(',').map((v) => v.trim()).filter(Boolean);
         const results: { name: string; result: PullResult }[] = [];
         const abort = new AbortController();
         const onSigint = () => abort.abort(new Error('interrupted'));
@@ -102,7 +178,15 @@ export const modelsCommand: CliCommand = {
           for (const name of names) {
             const display = createProgressDisplay(process.stderr, progressMode(opts));
             try {
-              const result = await pullModel(name, { onProgress: display.listener, signal: abort.signal, force: Boolean(opts.force) });
+              if (!opts.json && !opts.quiet) process.stderr.write(`pulling ${name} from ${describeSource(opts.from !== undefined ? { from: opts.from } : {})}\n`);
+              const result = await pullModel(name, {
+                onProgress: display.listener,
+                signal: abort.signal,
+                force: Boolean(opts.force),
+                ...(opts.from !== undefined && { from: opts.from }),
+                ...(variants !== undefined && { variants }),
+                acceptLicence: Boolean(opts.acceptLicence),
+              });
               results.push({ name, result });
             } finally {
               display.finish();
@@ -113,7 +197,7 @@ export const modelsCommand: CliCommand = {
           process.removeListener('SIGINT', onSigint);
         }
         if (opts.json) {
-          const body = results.map(({ result }) => ({ ...result.record, path: result.path, downloaded: result.downloaded, resumedFrom: result.resumedFrom }));
+          const body = results.map(({ result }) => ({ ...result.record, path: result.path, dir: result.dir, downloaded: result.downloaded, resumedFrom: result.resumedFrom }));
           process.stdout.write(JSON.stringify({ ok: true, models: body }, null, 2) + '\n');
         }
       });
@@ -124,10 +208,11 @@ export const modelsCommand: CliCommand = {
       .argument('<name>', 'model name (see `atelier models list`)')
       .argument('<file>', 'the downloaded file')
       .option('--force', 'replace an installed copy')
+      .option('--accept-licence', 'accept a non-commercial or academic-only licence (required to install such models)')
       .option('-q, --quiet', 'print nothing but errors')
       .option('--json', 'print the result (or error) as JSON on stdout')
-      .action(async (name: string, file: string, opts: OutputOptions & { force?: boolean }) => {
-        const result = await importModel(name, file, { force: Boolean(opts.force) });
+      .action(async (name: string, file: string, opts: OutputOptions & { force?: boolean; acceptLicence?: boolean }) => {
+        const result = await importModel(name, file, { force: Boolean(opts.force), acceptLicence: Boolean(opts.acceptLicence) });
         if (opts.json) process.stdout.write(JSON.stringify({ ok: true, ...result.record, path: result.path }, null, 2) + '\n');
         else if (!opts.quiet) process.stderr.write(describeInstall(name, result) + '\n');
       });

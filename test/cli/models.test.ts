@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, runCliAsync } from '../helpers/cli.js';
@@ -107,5 +107,34 @@ describe('atelier models', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/vgg19\s+not installed\s+574\.7 MB/);
     expect(r.stdout).toMatch(/capvstnet_photo_image\s+not installed\s+size unknown/);
+    // each licence is shown, restricted ones with the flag that accepts them
+    expect(r.stdout).toMatch(/whitebox-cartoon .*\n\s+licence: CC BY-NC-SA 4\.0.*NON-COMMERCIAL: installs only with --accept-licence/);
+    expect(r.stdout).toMatch(/vgg19-relu3_1 .*\n\s+licence: academic use only.*ACADEMIC-ONLY/);
+  });
+
+  it('info shows source, licence, format, files; pull --from installs from a folder; licences need --accept-licence', () => {
+    const home = { ATELIER_HOME: dir.file('info-home') };
+    const info = runCli(['models', 'info', 'magenta-arbitrary'], { env: home });
+    expect(info.status, info.stderr).toBe(0);
+    expect(info.stdout).toMatch(/format:\s+tflite/);
+    expect(info.stdout).toMatch(/licence:\s+Apache-2\.0/);
+    expect(info.stdout).toMatch(/installed: no/);
+    expect(info.stdout).toMatch(/f16\s+fp16 transfer network/);
+    expect(info.stdout).toContain('https://raw.githubusercontent.com/terryky/tflite_gles_app/bfc2015a6d1234deebc9574798b175a6d1b2afc2/gl2style_transfer/style_transfer_model/style_predict_quantized_256.tflite');
+    expect(JSON.parse(runCli(['models', 'info', 'magenta-arbitrary', '--json'], { env: home }).stdout)).toMatchObject({ name: 'magenta-arbitrary', terms: 'permissive', files: expect.arrayContaining([expect.objectContaining({ variant: 'int8', installed: false })]) });
+
+    // the tiny test model, from a folder that holds its file under another name
+    mkdirSync(dir.file('mirror/sub'), { recursive: true });
+    copyFileSync(dir.file('w.pth'), dir.file('mirror/sub/renamed.bin'));
+    const pulled = runCli(['models', 'pull', 'tiny_vgg', '--from', dir.file('mirror')], { env: { ...env, ATELIER_HOME: dir.file('mirror-home') } });
+    expect(pulled.status, pulled.stderr).toBe(0);
+    expect(pulled.stderr).toMatch(/pulling tiny_vgg from mirror .*mirror/);
+    expect(pulled.stderr).toMatch(/installed tiny_vgg → .*tiny\.pth .*SHA-256 verified/);
+    const missing = runCli(['models', 'pull', 'tiny_vgg', '--from', dir.file('mirror/sub/..'), '--force'], { env: { ...env, ATELIER_HOME: dir.file('mirror-home2'), ATELIER_MODEL_MIRROR: dir.file('nowhere') } });
+    expect(missing.status).toBe(0); // --from wins over ATELIER_MODEL_MIRROR
+
+    const refused = runCli(['models', 'pull', 'animeganv2-hayao', '--from', dir.file('mirror')], { env: home });
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/non-commercial use only.*--accept-licence.*\[E_LICENCE\]/s);
   });
 });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProgressEvent } from '../../../src/core/progress.js';
 import { importModel, listModels, pullModel, readModelWeights, removeModel, requireModel, verifyModel } from '../../../src/engine/store.js';
-import { loadManifest, type Manifest, type ModelEntry } from '../../../src/engine/store/manifest.js';
+import { loadManifest, type Manifest, type ModelEntryInput } from '../../../src/engine/store/manifest.js';
 import { readPth } from '../../../src/engine/weights/pth.js';
 import { startFileServer, type FileServer } from '../../helpers/file-server.js';
 import { tempDir } from '../../helpers/fixtures.js';
@@ -29,10 +29,12 @@ afterAll(async () => {
 });
 
 let homeCounter = 0;
+type SingleFileEntry = Extract<ModelEntryInput, { file: string }>;
+
 /** A fresh cache and a manifest of one model whose figures the test chooses. */
-function setup(over: Partial<ModelEntry> = {}): { home: string; manifest: Manifest; name: string } {
+function setup(over: Partial<SingleFileEntry> = {}): { home: string; manifest: Manifest; name: string } {
   const home = dir.file(`home${homeCounter++}`);
-  const entry: ModelEntry = {
+  const entry: SingleFileEntry = {
     name: 'testnet',
     description: 'a generated test network',
     network: 'test',
@@ -54,6 +56,12 @@ function setup(over: Partial<ModelEntry> = {}): { home: string; manifest: Manife
 /** Everything under a model's directory, to show that failures leave nothing installed. */
 function cacheFiles(home: string, name = 'testnet'): string[] {
   const d = path.join(home, 'models', name);
+  return existsSync(d) ? readdirSync(d).sort() : [];
+}
+
+/** Where an install is assembled, and interrupted downloads wait to be resumed. */
+function incomingFiles(home: string, name = 'testnet'): string[] {
+  const d = path.join(home, 'models', '.incoming', name);
   return existsSync(d) ? readdirSync(d).sort() : [];
 }
 
@@ -83,10 +91,11 @@ describe('model store', () => {
     expect(listModels(s)[0]).toMatchObject({ name: 'testnet', installed: true });
   });
 
-  it('resumes an interrupted download with a Range request, leaving only a .partial in between', async () => {
+  it('resumes an interrupted download with a Range request, leaving only a .partial outside the model folder in between', async () => {
     const s = setup({ url: server.url('flaky/w.pth') });
     await expect(pullModel(s.name, s)).rejects.toMatchObject({ code: 'E_DOWNLOAD', message: expect.stringMatching(/connection broke|ended early/) });
-    expect(cacheFiles(s.home)).toEqual(['testnet.pth.partial', 'testnet.pth.partial.json']);
+    expect(cacheFiles(s.home)).toEqual([]);
+    expect(incomingFiles(s.home)).toEqual(['testnet.pth.partial', 'testnet.pth.partial.json']);
     expect(() => requireModel(s.name, s)).toThrow(expect.objectContaining({ code: 'E_WEIGHTS_MISSING' }));
     const half = Math.floor(weights.length / 2);
     expect(listModels(s)[0]!.partialBytes).toBe(half);
@@ -95,15 +104,16 @@ describe('model store', () => {
     expect(server.requests.filter((q) => q.path === '/flaky/w.pth').at(-1)!.range).toBe(`bytes=${half}-`);
     expect(r.record.sha256).toBe(weightsSha);
     expect(cacheFiles(s.home)).toEqual(['install.json', 'testnet.pth']);
+    expect(incomingFiles(s.home)).toEqual([]);
     expect(createHash('sha256').update(readFileSync(r.path)).digest('hex')).toBe(weightsSha);
   });
 
   it('starts over when the server ignores Range, and still verifies', async () => {
     const s = setup({ url: server.url('norange/w.pth') });
-    const modelDir = path.join(s.home, 'models', 'testnet');
-    mkdirSync(modelDir, { recursive: true });
-    writeFileSync(path.join(modelDir, 'testnet.pth.partial'), weights.subarray(0, 1000));
-    writeFileSync(path.join(modelDir, 'testnet.pth.partial.json'), JSON.stringify({ url: server.url('norange/w.pth') }));
+    const incoming = path.join(s.home, 'models', '.incoming', 'testnet');
+    mkdirSync(incoming, { recursive: true });
+    writeFileSync(path.join(incoming, 'testnet.pth.partial'), weights.subarray(0, 1000));
+    writeFileSync(path.join(incoming, 'testnet.pth.partial.json'), JSON.stringify({ url: server.url('norange/w.pth') }));
     const r = await pullModel(s.name, s);
     expect(r.resumedFrom).toBe(0);
     expect(r.record.sha256).toBe(weightsSha);
@@ -111,10 +121,10 @@ describe('model store', () => {
 
   it('finishes from a complete partial without the network, and honours an AbortSignal', async () => {
     const s = setup({ url: server.url('files/w.pth?complete') });
-    const modelDir = path.join(s.home, 'models', 'testnet');
-    mkdirSync(modelDir, { recursive: true });
-    writeFileSync(path.join(modelDir, 'testnet.pth.partial'), weights);
-    writeFileSync(path.join(modelDir, 'testnet.pth.partial.json'), JSON.stringify({ url: server.url('files/w.pth?complete') }));
+    const incoming = path.join(s.home, 'models', '.incoming', 'testnet');
+    mkdirSync(incoming, { recursive: true });
+    writeFileSync(path.join(incoming, 'testnet.pth.partial'), weights);
+    writeFileSync(path.join(incoming, 'testnet.pth.partial.json'), JSON.stringify({ url: server.url('files/w.pth?complete') }));
     const before = server.requests.length;
     expect((await pullModel(s.name, s)).record.sha256).toBe(weightsSha);
     expect(server.requests.length).toBe(before);
@@ -143,7 +153,7 @@ describe('model store', () => {
 
     const cut = setup({ url: server.url('cut/w.pth') });
     await expect(pullModel(cut.name, cut)).rejects.toMatchObject({ code: 'E_DOWNLOAD' });
-    expect(cacheFiles(cut.home).filter((f) => !f.includes('.partial'))).toEqual([]);
+    expect(cacheFiles(cut.home)).toEqual([]);
     expect(() => requireModel(cut.name, cut)).toThrow(expect.objectContaining({ code: 'E_WEIGHTS_MISSING' }));
 
     // no port listening: a connection error, not a crash
@@ -190,9 +200,10 @@ describe('model store', () => {
       expect(names).toContain(n);
     }
     const vgg19 = m.models.find((e) => e.name === 'vgg19')!;
-    expect(vgg19.url).toBe('https://download.pytorch.org/models/vgg19-dcbb9e9d.pth');
+    expect(vgg19.files).toHaveLength(1);
+    expect(vgg19.files[0]!.url).toBe('https://download.pytorch.org/models/vgg19-dcbb9e9d.pth');
     // torchvision names its files by the start of their SHA-256
-    expect(vgg19.sha256!.startsWith('dcbb9e9d')).toBe(true);
+    expect(vgg19.files[0]!.sha256!.startsWith('dcbb9e9d')).toBe(true);
     for (const e of m.models) expect(e.provenance.length, e.name).toBeGreaterThan(20);
   });
 });
