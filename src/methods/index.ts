@@ -10,6 +10,8 @@ import { synthesis } from './patch/synthesis.js';
 import { capvst } from './neural/capvst.js';
 import { gatys } from './neural/gatys.js';
 import { wct } from './neural/wct.js';
+import { adain } from './neural/adain.js';
+import { microast } from './neural/microast.js';
 import { kuwahara } from './filter/kuwahara.js';
 import { oil } from './filter/oil.js';
 import { pencil } from './filter/pencil.js';
@@ -44,6 +46,8 @@ export const methods = {
   'neural.gatys': gatys,
   'neural.capvst': capvst,
   'neural.wct': wct,
+  'neural.adain': adain,
+  'neural.microast': microast,
 } as const satisfies Record<string, AnyMethod>;
 
 export type MethodId = keyof typeof methods;

@@ -1,0 +1,181 @@
+import { throwIfAborted } from '../../core/errors.js';
+import { Image } from '../../core/image.js';
+import { limitSize } from '../../core/resample.js';
+import { adainTransform } from '../features/adain.js';
+import { MomentAccumulator, applyAffine, featureMoments, type FeatureMap } from '../features/cwct.js';
+import { Graph } from '../graph/graph.js';
+import { compile, type Runner } from '../runtime.js';
+import { cropToImage, padToMultiple } from './autoencoder-transfer.js';
+import { cropPlanar, planTiles, type Rect, type Tile } from './capvst/tiles.js';
+import {
+  MICROAST_CHANNELS,
+  MICROAST_STRIDE,
+  microAstEncoder,
+  microAstModulatedBlock,
+  microAstModulator,
+  microAstUpsampler,
+  type MicroAstWeights,
+} from './microast.js';
+
+/**
+ * MicroAST inference on images of any size within a memory bound. The network is run in four
+ * compiled pieces, cut where its two AdaIN steps need whole-image statistics: the style encoder
+ * with the modulator (the style image, at most `styleSide` on its long side); the content encoder,
+ * tile by tile, into one ¼-resolution feature map; AdaIN in float64 over the whole map
+ * (engine/features/adain.ts), then the first modulated block tile by tile; AdaIN again, then the
+ * second block and the upsampling decoder tile by tile. Tile margins exceed the receptive field of
+ * every piece, so the tiled result equals the whole-image one to rounding: no seams.
+ */
+
+export interface MicroAstOptions {
+  alpha: number;
+  maxTilePixels: number;
+  /** Long side the style image is brought down to (its statistics and modulation are global). */
+  styleSide: number;
+  signal?: AbortSignal;
+  tick?: () => void;
+}
+
+/** Context around each tile's core, in image pixels: the encoder's receptive field is ~30 px. */
+const MARGIN = 48;
+const S = MICROAST_STRIDE;
+const C = MICROAST_CHANNELS;
+
+interface StyleCode {
+  s1: FeatureMap;
+  s2: FeatureMap;
+  w1: Float32Array;
+  b1: Float32Array;
+  w2: Float32Array;
+  b2: Float32Array;
+}
+
+function featureRect(r: Rect): Rect {
+  return { x0: r.x0 / S, y0: r.y0 / S, x1: r.x1 / S, y1: r.y1 / S };
+}
+
+function featureTile(t: Tile): Tile {
+  return { core: featureRect(t.core), ext: featureRect(t.ext) };
+}
+
+export class MicroAstStylizer {
+  private constructor(
+    private readonly style: Runner,
+    private readonly encoder: Runner,
+    private readonly block1: Runner,
+    private readonly block2: Runner,
+  ) {}
+
+  static async create(weights: MicroAstWeights, threads: number): Promise<MicroAstStylizer> {
+    const gs = new Graph();
+    const { f1: s1, f2: s2 } = microAstEncoder(gs, gs.input('image', [1, 3, 'H', 'W']), weights.styleEncoder, 'styleEncoder');
+    const m = microAstModulator(gs, s1, s2, weights.modulator);
+    gs.output('s1', s1);
+    gs.output('s2', s2);
+    for (const [k, t] of Object.entries(m)) gs.output(k, t);
+    const ge = new Graph();
+    ge.output('features', microAstEncoder(ge, ge.input('image', [1, 3, 'H', 'W']), weights.contentEncoder, 'contentEncoder').f2);
+    const block = (withUpsampler: boolean) => {
+      const g = new Graph();
+      const x = g.input('features', [1, C, 'h', 'w']);
+      const y = microAstModulatedBlock(g, x, weights.decoder, withUpsampler ? 'dec2' : 'dec1', g.input('w', [1, C, 1, 1]), g.input('b', [1, C, 1, 1]));
+      g.output('out', withUpsampler ? microAstUpsampler(g, y, weights.decoder) : y);
+      return g;
+    };
+    const opts = { threads, cache: false };
+    const [style, encoder, block1, block2] = await Promise.all([compile(gs, opts), compile(ge, opts), compile(block(false), opts), compile(block(true), opts)]);
+    return new MicroAstStylizer(style, encoder, block1, block2);
+  }
+
+  /** How many steps `stylize` reports through `tick`. */
+  static steps(content: Image, maxTilePixels: number): number {
+    const w = Math.ceil(content.width / S) * S;
+    const h = Math.ceil(content.height / S) * S;
+    return 1 + 3 * planTiles(w, h, maxTilePixels, MARGIN, S).tiles.length;
+  }
+
+  private async encodeStyle(style: Image, side: number): Promise<StyleCode> {
+    const img = padToMultiple(limitSize(style, side), S);
+    const out = await this.style.run({ image: { data: img.data, shape: [1, 3, img.height, img.width] } });
+    const pixels = (img.width / S) * (img.height / S);
+    const f = (k: string): FeatureMap => ({ channels: C, pixels, data: out[k]!.data as Float32Array });
+    const v = (k: string) => out[k]!.data as Float32Array;
+    return { s1: f('s1'), s2: f('s2'), w1: v('w1'), b1: v('b1'), w2: v('w2'), b2: v('b2') };
+  }
+
+  async stylize(content: Image, style: Image, o: MicroAstOptions): Promise<Image> {
+    const check = () => o.signal && throwIfAborted(o.signal);
+    const code = await this.encodeStyle(style, o.styleSide);
+    o.tick?.();
+    const c = padToMultiple(content, S);
+    const plan = planTiles(c.width, c.height, o.maxTilePixels, MARGIN, S);
+    const fw = c.width / S;
+    const fh = c.height / S;
+
+    // Content features, tile by tile, into one map (the cores partition it).
+    const features = new Float32Array(C * fw * fh);
+    for (const tile of plan.tiles) {
+      check();
+      const { ext } = tile;
+      const data = plan.tiles.length === 1 ? c.data : cropPlanar(c.data, 3, c.width, c.height, ext);
+      const out = await this.encoder.run({ image: { data, shape: [1, 3, ext.y1 - ext.y0, ext.x1 - ext.x0] } });
+      pasteCore(out.features!.data as Float32Array, featureTile(tile), features, fw, fh, C);
+      o.tick?.();
+    }
+    const map: FeatureMap = { channels: C, pixels: fw * fh, data: features };
+    applyAffine(map, adainTransform(featureMoments(map), [{ moments: featureMoments(code.s2), weight: 1 }], o.alpha), features);
+
+    // First modulated block (style enc2 signals), then AdaIN to the style's enc1 statistics.
+    const x2 = new Float32Array(C * fw * fh);
+    const moments = new MomentAccumulator(C);
+    for (const tile of plan.tiles) {
+      check();
+      const ft = featureTile(tile);
+      const out = await this.runBlock(this.block1, features, fw, fh, ft.ext, code.w2, code.b2);
+      pasteCore(out, ft, x2, fw, fh, C);
+      o.tick?.();
+    }
+    moments.add({ channels: C, pixels: fw * fh, data: x2 });
+    const x2map: FeatureMap = { channels: C, pixels: fw * fh, data: x2 };
+    applyAffine(x2map, adainTransform(moments.moments(), [{ moments: featureMoments(code.s1), weight: 1 }], o.alpha), x2);
+
+    // Second block and the upsampling decoder. The margins cover every stage's receptive field, so
+    // each tile's core is exact and the cores are pasted (a cross-fade would mix in the margins'
+    // edge pixels, which saw reflection padding instead of their neighbours).
+    const image = new Float32Array(3 * c.width * c.height);
+    for (const tile of plan.tiles) {
+      check();
+      pasteCore(await this.runBlock(this.block2, x2, fw, fh, featureRect(tile.ext), code.w1, code.b1), tile, image, c.width, c.height, 3);
+      o.tick?.();
+    }
+    return cropToImage(image, c, content.width, content.height);
+  }
+
+  private async runBlock(runner: Runner, map: Float32Array, fw: number, fh: number, r: Rect, w: Float32Array, b: Float32Array): Promise<Float32Array> {
+    const whole = r.x0 === 0 && r.y0 === 0 && r.x1 === fw && r.y1 === fh;
+    const data = whole ? map : cropPlanar(map, C, fw, fh, r);
+    const out = await runner.run({
+      features: { data, shape: [1, C, r.y1 - r.y0, r.x1 - r.x0] },
+      w: { data: w, shape: [1, C, 1, 1] },
+      b: { data: b, shape: [1, C, 1, 1] },
+    });
+    return out.out!.data as Float32Array;
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([this.style.release(), this.encoder.release(), this.block1.release(), this.block2.release()]);
+  }
+}
+
+/** Copy a tile's core (feature coordinates) from its output over the extended rect into the full map. */
+function pasteCore(out: Float32Array, t: Tile, full: Float32Array, fw: number, fh: number, channels: number): void {
+  const ew = t.ext.x1 - t.ext.x0;
+  const eh = t.ext.y1 - t.ext.y0;
+  const cw = t.core.x1 - t.core.x0;
+  for (let ch = 0; ch < channels; ch++) {
+    for (let y = t.core.y0; y < t.core.y1; y++) {
+      const src = (ch * eh + y - t.ext.y0) * ew + (t.core.x0 - t.ext.x0);
+      full.set(out.subarray(src, src + cw), (ch * fh + y) * fw + t.core.x0);
+    }
+  }
+}

@@ -1,0 +1,90 @@
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { AtelierError } from '../../core/errors.js';
+import { clampImage } from '../../core/image.js';
+import { defineMethod } from '../../core/registry.js';
+import { MICROAST_FILES, MICROAST_MODEL, microAstShapes, type MicroAstPart, type MicroAstWeights } from '../../engine/nets/microast.js';
+import { MicroAstStylizer } from '../../engine/nets/microast-stylizer.js';
+import { readModelFile, readStateDict } from '../../engine/nets/model-files.js';
+import { randomWeights } from '../../engine/nets/wct-autoencoders.js';
+
+/**
+ * MicroAST (Wang, Zhao, Xing, Li, Zhang & Huang, AAAI 2023): arbitrary style in one pass of a
+ * 472 k-parameter network, no VGG at inference. A style encoder and modulator turn the style into
+ * AdaIN statistics and per-channel filter modulations; the content encoder's features are
+ * normalised to them twice, in two modulated residual blocks, and decoded. `alpha` blends each
+ * AdaIN with the content features, as the authors' test script does.
+ */
+
+const params = z.object({
+  alpha: z.number().min(0).max(1).default(1).describe('Style strength in feature space: 1 takes the style statistics, 0 keeps the content features'),
+  weights: z
+    .string()
+    .min(1)
+    .default('installed')
+    .describe("'installed' (the model store's microast), 'random' (seeded, to try the pipeline) or a folder holding the four published files"),
+  tileSize: z.number().int().min(128).max(8192).default(1536).describe('Largest tile side processed at once (larger images are tiled; the AdaIN statistics stay whole-image)'),
+  styleSize: z.number().int().min(64).max(4096).default(1024).describe('Long side the style image is brought down to before its statistics are taken'),
+});
+
+const MAX_CACHED = 2;
+const cache = new Map<string, Promise<MicroAstStylizer>>();
+
+async function loadWeights(source: string, seed: number): Promise<MicroAstWeights> {
+  const parts = Object.keys(MICROAST_FILES) as MicroAstPart[];
+  const read = async (part: MicroAstPart, i: number) => {
+    if (source === 'random') return randomWeights(microAstShapes(part), seed + i);
+    if (source === 'installed') return readModelFile(MICROAST_MODEL, MICROAST_FILES[part]);
+    if (!existsSync(source) || !statSync(source).isDirectory()) {
+      throw new AtelierError('E_FILE_NOT_FOUND', `No folder of MicroAST weights at ${source}`, { expected: "'installed', 'random' or a folder holding the four .pth.tar files", subject: source });
+    }
+    return readStateDict(path.join(source, MICROAST_FILES[part]));
+  };
+  const maps = await Promise.all(parts.map(read));
+  return Object.fromEntries(parts.map((p, i) => [p, maps[i]!])) as MicroAstWeights;
+}
+
+function stylizerFor(source: string, seed: number, threads: number): Promise<MicroAstStylizer> {
+  const key = `${source}|${source === 'random' ? seed : ''}|${threads}`;
+  let pending = cache.get(key);
+  if (!pending) {
+    pending = loadWeights(source, seed).then((w) => MicroAstStylizer.create(w, threads));
+    pending.catch(() => cache.delete(key));
+    cache.set(key, pending);
+    while (cache.size > MAX_CACHED) {
+      const oldest = cache.keys().next().value!;
+      const evicted = cache.get(oldest)!;
+      cache.delete(oldest);
+      setTimeout(() => void evicted.then((s) => s.release()).catch(() => {}), 60_000).unref();
+    }
+  }
+  return pending;
+}
+
+export const microast = defineMethod({
+  id: 'neural.microast',
+  family: 'neural',
+  title: 'MicroAST',
+  summary: 'Arbitrary style in one pass of a tiny network (472 k parameters, no VGG): fast at any resolution',
+  reference: 'Wang et al., MicroAST: Towards Super-Fast Ultra-Resolution Arbitrary Style Transfer, AAAI 2023',
+  inputs: { style: 'required' },
+  params,
+  weights: [{ model: MICROAST_MODEL, description: 'MicroAST content/style encoders, modulator and decoder (EndyWon/MicroAST, MIT)' }],
+  quickParams: { weights: 'random' },
+  async run(ctx, { content, style }, p) {
+    if (p.weights === 'random') ctx.log.warn('neural.microast runs with seeded random weights: the result is not the published network\'s');
+    const stylizer = await stylizerFor(p.weights, ctx.seed, ctx.threads);
+    const maxTilePixels = p.tileSize * p.tileSize;
+    const total = MicroAstStylizer.steps(content, maxTilePixels);
+    let done = 0;
+    const image = await stylizer.stylize(content, style!, {
+      alpha: p.alpha,
+      maxTilePixels,
+      styleSide: p.styleSize,
+      signal: ctx.signal,
+      tick: () => ctx.progress.step(++done, total),
+    });
+    return { image: clampImage(image), meta: { weights: p.weights === 'random' ? `random (seed ${ctx.seed})` : p.weights === 'installed' ? MICROAST_MODEL : p.weights } };
+  },
+});
