@@ -1,25 +1,14 @@
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { AtelierError } from '../../core/errors.js';
-import { atelierHome } from '../store.js';
+import { modelFiles } from '../store.js';
 import { readWeights } from '../weights/read.js';
 import type { TensorMap } from '../weights/tensor.js';
 
 /**
- * The files of a multi-file published model (an encoder/decoder set, MicroAST's four parts), read
- * from where the model store installs them: `$ATELIER_HOME/models/NAME/FILE`. A missing file is
- * E_WEIGHTS_MISSING with the command that installs the model; nothing is ever downloaded here.
+ * One file of an installed multi-file model (an encoder/decoder set, MicroAST's four parts),
+ * resolved by the model store (`modelFiles`): E_WEIGHTS_MISSING with the command that installs the
+ * model when it is absent; nothing is ever downloaded here.
  */
 export function modelFilePath(model: string, file: string): string {
-  const full = path.join(atelierHome(), 'models', model, file);
-  if (!existsSync(full)) {
-    throw new AtelierError('E_WEIGHTS_MISSING', `The model "${model}" is not installed (its file ${file} is missing)`, {
-      subject: model,
-      expected: full,
-      hint: `run \`atelier models pull ${model}\` (or \`atelier models pull ${model} --from DIR\` from a folder holding its files)`,
-    });
-  }
-  return full;
+  return modelFiles(model).file(file);
 }
 
 /**

@@ -6,7 +6,7 @@ import { featureMoments } from '../../../src/engine/features/cwct.js';
 import { Rng } from '../../../src/core/rng.js';
 import { adain } from '../../../src/methods/neural/adain.js';
 import { gradientImage, noiseImage, tempDir } from '../../helpers/fixtures.js';
-import { homeWithSharedModels } from '../../helpers/shared-models.js';
+import { TEST_MODEL_HOME, installSharedModel, sharedWeightsPresent } from '../../helpers/shared-models.js';
 import { runTorchReference, sharedWeights, torchPython } from '../../helpers/torch-reference.js';
 
 /**
@@ -15,10 +15,8 @@ import { runTorchReference, sharedWeights, torchPython } from '../../helpers/tor
  */
 
 const saved = process.env.ATELIER_HOME;
-const store = homeWithSharedModels({ 'vgg19-relu3_1': 'vgg19-relu3_1' });
 const work = tempDir('atelier-adain-');
 afterAll(() => {
-  store?.cleanup();
   work.cleanup();
   if (saved === undefined) delete process.env.ATELIER_HOME;
   else process.env.ATELIER_HOME = saved;
@@ -75,8 +73,9 @@ describe('neural.adain', () => {
     }
   });
 
-  it.skipIf(!store || !torchPython)('matches the PyTorch reference on the real relu3_1 encoder and decoder (α 0.8)', async () => {
-    process.env.ATELIER_HOME = store!.home;
+  it.skipIf(!sharedWeightsPresent || !torchPython)('matches the PyTorch reference on the real relu3_1 encoder and decoder (α 0.8)', async () => {
+    await installSharedModel('vgg19-relu3_1');
+    process.env.ATELIER_HOME = TEST_MODEL_HOME;
     const content = gradientImage(80, 64);
     const style = noiseImage(64, 48, 5, [0.2, 0.5, 0.7], 0.3);
     const r = await runMethod(adain, { content, style, extra: {} }, { alpha: 0.8 }, { threads: 1 });

@@ -4,7 +4,7 @@ import { Image } from '../../../src/core/image.js';
 import { runMethod } from '../../../src/core/stylize.js';
 import { wct } from '../../../src/methods/neural/wct.js';
 import { gradientImage, noiseImage, tempDir } from '../../helpers/fixtures.js';
-import { homeWithSharedModels } from '../../helpers/shared-models.js';
+import { TEST_MODEL_HOME, installSharedModel, sharedWeightsPresent } from '../../helpers/shared-models.js';
 import { runTorchReference, sharedWeights, torchPython } from '../../helpers/torch-reference.js';
 
 /**
@@ -14,10 +14,8 @@ import { runTorchReference, sharedWeights, torchPython } from '../../helpers/tor
  */
 
 const saved = process.env.ATELIER_HOME;
-const store = homeWithSharedModels({ 'vgg19-relu3_1': 'vgg19-relu3_1', 'wct-cd16x': 'wct-cd16x' });
 const work = tempDir('atelier-wct-');
 afterAll(() => {
-  store?.cleanup();
   work.cleanup();
   if (saved === undefined) delete process.env.ATELIER_HOME;
   else process.env.ATELIER_HOME = saved;
@@ -54,11 +52,12 @@ describe('neural.wct', () => {
     }
   });
 
-  it.skipIf(!store || !torchPython).each([
+  it.skipIf(!sharedWeightsPresent || !torchPython).each([
     ['vgg19', [3, 2, 1], 1],
     ['cd16x', [5, 4, 3, 2, 1], 0.7],
   ] as const)('%s levels %j, alpha %f: output statistics match the PyTorch reference', async (network, levels, alpha) => {
-    process.env.ATELIER_HOME = store!.home;
+    await installSharedModel(network === 'vgg19' ? 'vgg19-relu3_1' : 'wct-cd16x');
+    process.env.ATELIER_HOME = TEST_MODEL_HOME;
     const content = gradientImage(96, 64);
     const style = noiseImage(64, 64, 3, [0.7, 0.4, 0.2], 0.25);
     const r = await runMethod(wct, { content, style, extra: {} }, { network, levels: [...levels], alpha }, { threads: 1 });
