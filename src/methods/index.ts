@@ -7,8 +7,12 @@ import { analogy } from './patch/analogy.js';
 import { efrosLeung } from './patch/efros-leung.js';
 import { quilting } from './patch/quilting.js';
 import { synthesis } from './patch/synthesis.js';
+import { anime } from './neural/anime.js';
+import { arbitrary } from './neural/arbitrary.js';
 import { capvst } from './neural/capvst.js';
+import { cartoon } from './neural/cartoon.js';
 import { gatys } from './neural/gatys.js';
+import { multistyle } from './neural/multistyle.js';
 import { wct } from './neural/wct.js';
 import { adain } from './neural/adain.js';
 import { microast } from './neural/microast.js';
@@ -45,6 +49,10 @@ export const methods = {
   'patch.efros-leung': efrosLeung,
   'neural.gatys': gatys,
   'neural.capvst': capvst,
+  'neural.multistyle': multistyle,
+  'neural.arbitrary': arbitrary,
+  'neural.cartoon': cartoon,
+  'neural.anime': anime,
   'neural.wct': wct,
   'neural.adain': adain,
   'neural.microast': microast,

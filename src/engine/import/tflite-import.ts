@@ -44,6 +44,10 @@ export function importTflite(model: TfliteModel, options: ImportOptions = {}): I
       inputs.push({ name: t.name, shape, nchw: false });
     }
   }
+  // The file's own image input size and the one asked for (for constants the size is baked into).
+  const imageInput = sg.inputs.find((i) => sg.tensors[i]!.shape.length === 4);
+  const native = imageInput === undefined ? undefined : sg.tensors[imageInput]!.shape;
+  const actual = imageInput === undefined ? undefined : values.get(imageInput)!.shape;
   const sources = new Set<string>(sg.inputs.map(key));
   sg.tensors.forEach((t, i) => t.data && sources.add(key(i)));
 
@@ -66,7 +70,9 @@ export function importTflite(model: TfliteModel, options: ImportOptions = {}): I
     if (v) return v;
     const t = sg.tensors[i]!;
     if (t.data) {
-      const c = { ...constantValue(tfliteTensorValues(model, t), t.shape), name: paramName(t) } as ForeignValue & { name: string };
+      let c = { ...constantValue(tfliteTensorValues(model, t), t.shape), name: paramName(t) } as ForeignValue & { name: string };
+      const resized = imageSizedFill(c, native, actual);
+      if (resized) c = { ...resized, name: c.name };
       values.set(i, c);
       return c;
     }
@@ -195,7 +201,15 @@ export function importTflite(model: TfliteModel, options: ImportOptions = {}): I
           const align = opt?.scalar(nearest ? 0 : 2, 'uint8') ?? 0;
           const half = opt?.scalar(nearest ? 1 : 3, 'uint8') ?? 0;
           const x = ins[0]!;
-          const [h, w] = Array.from(needConst(ins[1], 'output size'));
+          let [h, w] = Array.from(needConst(ins[1], 'output size'));
+          // A size stored in the file was computed for the file's own input size: keep its ratio to
+          // the file's recorded input shape, so the network runs at any size (a size folded from
+          // SHAPE arithmetic is already right).
+          const fileIn = sg.tensors[o.inputs[0]!]!.shape;
+          if (sg.tensors[o.inputs[1]!]!.data && fileIn[1]! > 0 && fileIn[2]! > 0 && (fileIn[1] !== x.shape[1] || fileIn[2] !== x.shape[2])) {
+            h = Math.round((x.shape[1]! * h!) / fileIn[1]!);
+            w = Math.round((x.shape[2]! * w!) / fileIn[2]!);
+          }
           if (align) throw unsupported(model.file, o, 'align_corners resizing');
           if (nearest && half) throw unsupported(model.file, o, 'half-pixel nearest resizing');
           const scale = h! / x.shape[1]!;
@@ -267,6 +281,19 @@ export function importTflite(model: TfliteModel, options: ImportOptions = {}): I
     return { name, shape: [...t.shape] as number[], nchw: v.shape.length === 4 };
   });
   return { graph: g, inputs, outputs, source: model.file };
+}
+
+/**
+ * A constant of one repeated value with the file's input height and width (White-box's guided
+ * filter divides by a box filter of `ones[1, 512, 512, 1]`: tf.ones_like of the input, frozen) is
+ * the same fill at the size asked for.
+ */
+function imageSizedFill(c: ForeignValue, native: number[] | undefined, actual: number[] | undefined): ForeignValue | undefined {
+  if (!native || !actual || (native[1] === actual[1] && native[2] === actual[2])) return undefined;
+  const s = c.shape;
+  if (s.length !== 4 || s[1] !== native[1] || s[2] !== native[2] || !c.values!.every((v) => v === c.values![0])) return undefined;
+  const shape = [s[0]!, actual[1]!, actual[2]!, s[3]!];
+  return constantValue(new Float32Array(numel(shape)).fill(c.values![0]!), shape);
 }
 
 /** The NHWC shape of an NCHW engine tensor (sizes fixed at import). */

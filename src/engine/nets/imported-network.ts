@@ -1,0 +1,118 @@
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { AtelierError } from '../../core/errors.js';
+import { importGraphDef } from '../import/graphdef-import.js';
+import type { ImportedGraph, ImportOptions } from '../import/imported-graph.js';
+import { importTflite } from '../import/tflite-import.js';
+import { compile, type Runner } from '../runtime.js';
+import { readGraphDef, type TfGraph } from '../weights/graphdef.js';
+import { readTflite, type TfliteModel } from '../weights/tflite.js';
+import { modelFilePath } from './model-files.js';
+import type { ImageNetwork } from './tiled-image-net.js';
+
+/**
+ * A published TFLite or frozen-TF network, imported into engine graphs and compiled once per input
+ * size (the importer fixes sizes so shape arithmetic folds away). Parsed files stay cached for the
+ * session: building a second size costs an import and a session, not a read.
+ */
+
+export type ForeignFormat = 'tflite' | 'graphdef';
+
+const parsed = new Map<string, Promise<TfliteModel | TfGraph>>();
+const MAX_RUNNERS = 6;
+
+export class ImportedNetwork {
+  private readonly runners = new Map<string, Promise<{ runner: Runner; graph: ImportedGraph }>>();
+
+  private constructor(
+    readonly file: string,
+    readonly format: ForeignFormat,
+    private readonly model: TfliteModel | TfGraph,
+    private readonly base: ImportOptions,
+    private readonly threads: number,
+  ) {}
+
+  static async load(file: string, base: ImportOptions = {}, threads = 2): Promise<ImportedNetwork> {
+    const format: ForeignFormat = file.endsWith('.pb') ? 'graphdef' : 'tflite';
+    let pending = parsed.get(file);
+    if (!pending) {
+      pending = format === 'graphdef' ? readGraphDef(file) : readTflite(file);
+      pending.catch(() => parsed.delete(file));
+      parsed.set(file, pending);
+    }
+    return new ImportedNetwork(file, format, await pending, base, threads);
+  }
+
+  /** The compiled graph for these input shapes (foreign order, NHWC for images). */
+  async at(inputShapes: Record<string, number[]>): Promise<{ runner: Runner; graph: ImportedGraph }> {
+    const key = JSON.stringify(inputShapes);
+    let pending = this.runners.get(key);
+    if (!pending) {
+      const options = { ...this.base, inputShapes };
+      pending = (async () => {
+        const graph =
+          this.format === 'graphdef' ? importGraphDef(this.model as TfGraph, options as ImportOptions & { outputs: string[] }) : importTflite(this.model as TfliteModel, options);
+        return { runner: await compile(graph.graph, { threads: this.threads }), graph };
+      })();
+      pending.catch(() => this.runners.delete(key));
+      this.runners.set(key, pending);
+      while (this.runners.size > MAX_RUNNERS) this.runners.delete(this.runners.keys().next().value!);
+    }
+    return pending;
+  }
+}
+
+/**
+ * Where a method's model file is: in the model store (`weights: 'installed'`, E_WEIGHTS_MISSING with
+ * the pull command when absent), or in a folder the user names that holds the published files.
+ */
+export function foreignModelFile(model: string, file: string, weights: string): string {
+  if (weights === 'installed') return modelFilePath(model, file);
+  const full = path.resolve(weights, file);
+  if (!existsSync(weights) || !statSync(weights).isDirectory()) {
+    throw new AtelierError('E_PARAM', `weights must be 'installed' or a folder holding ${model}'s files`, { subject: 'weights', received: weights });
+  }
+  if (!existsSync(full)) {
+    throw new AtelierError('E_WEIGHTS_MISSING', `The folder has no ${file} (a file of ${model})`, {
+      subject: weights,
+      expected: full,
+      hint: `run \`atelier models pull ${model}\` and use weights 'installed', or point weights at a folder holding ${file}`,
+    });
+  }
+  return full;
+}
+
+export interface ImageIo {
+  /** The graph input that takes the image. */
+  input: string;
+  /** Other inputs, fixed for this use (a style vector, a style choice), with their shapes. */
+  extra?: Record<string, { data: Float32Array; shape: number[] }>;
+  /** The network's value range: [0, 1] images map to [lo, hi] on the way in and back on the way out. */
+  range: [number, number];
+  /** Input sides must be multiples of this (its stride-2 steps). */
+  multiple: number;
+}
+
+/** An imported network as an image-to-image function for `runTiled`. */
+export function importedImageNetwork(net: ImportedNetwork, io: ImageIo): ImageNetwork {
+  const [lo, hi] = io.range;
+  return {
+    multiple: io.multiple,
+    async run(data, width, height) {
+      const shapes: Record<string, number[]> = { [io.input]: [1, height, width, 3] };
+      for (const [k, v] of Object.entries(io.extra ?? {})) shapes[k] = v.shape;
+      const { runner, graph } = await net.at(shapes);
+      const x = lo === 0 && hi === 1 ? data : Float32Array.from(data, (v) => lo + v * (hi - lo));
+      const feeds: Record<string, { data: Float32Array; shape: number[] }> = { [io.input]: { data: x, shape: [1, 3, height, width] } };
+      for (const [k, v] of Object.entries(io.extra ?? {})) {
+        const spec = graph.inputs.find((i) => i.name === k)!;
+        feeds[k] = { data: v.data, shape: spec.shape };
+      }
+      const y = Object.values(await runner.run(feeds))[0]!.data as Float32Array;
+      if (lo === 0 && hi === 1) return y;
+      const out = new Float32Array(y.length);
+      for (let i = 0; i < y.length; i++) out[i] = (y[i]! - lo) / (hi - lo);
+      return out;
+    },
+  };
+}

@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import { clampImage } from '../../core/image.js';
+import { defineMethod } from '../../core/registry.js';
+import { ANIME_HAYAO } from '../../engine/nets/gan-stylizers.js';
+import { foreignModelFile, ImportedNetwork, importedImageNetwork } from '../../engine/nets/imported-network.js';
+import { randomImageNetwork } from '../../engine/nets/random-image-net.js';
+import { runTiled } from '../../engine/nets/tiled-image-net.js';
+
+/**
+ * AnimeGANv2 (Chen, Liu & Chen 2020), Hayao style: a light generator (inverted residual blocks,
+ * layer norm) trained adversarially on frames of Miyazaki's films, with grayscale style, colour
+ * and content losses. The published int8 TFLite generator is imported into an engine graph (weights
+ * dequantised, run in float) at any size (multiples of 4); large images are tiled with feathered
+ * overlaps. Its layer norm takes statistics over the whole input, so very large tiles match the
+ * whole-image result best.
+ */
+const params = z.object({
+  weights: z
+    .string()
+    .min(1)
+    .default('installed')
+    .describe("'installed' (the model store's animeganv2-hayao), 'random' (a seeded stand-in to try the pipeline) or a folder holding the .tflite file"),
+  tileSize: z.number().int().min(128).max(8192).default(1024).describe('Largest tile side the network processes at once; larger images are tiled with feathered overlaps'),
+});
+
+export const anime = defineMethod({
+  id: 'neural.anime',
+  family: 'neural',
+  title: 'AnimeGANv2 (Hayao)',
+  summary: 'Photo to anime in the style of Miyazaki\'s films, from a GAN generator (non-commercial weights)',
+  reference: 'Chen, Liu & Chen, AnimeGAN: a novel lightweight GAN for photo animation, ISICA 2019; AnimeGANv2 (2020)',
+  inputs: { style: 'none' },
+  params,
+  weights: [{ model: ANIME_HAYAO.model, description: `AnimeGANv2 Hayao generator, TFLite int8 (${ANIME_HAYAO.licence})` }],
+  quickParams: { weights: 'random' },
+  async run(ctx, { content }, p) {
+    const spec = ANIME_HAYAO;
+    let net;
+    if (p.weights === 'random') {
+      ctx.log.warn('neural.anime runs a seeded random stand-in network: the result is not the published model\'s');
+      net = randomImageNetwork(ctx.seed, ctx.threads);
+    } else {
+      const file = foreignModelFile(spec.model, spec.file, p.weights);
+      net = importedImageNetwork(await ImportedNetwork.load(file, {}, ctx.threads), { input: spec.input, range: [-1, 1], multiple: 4 });
+    }
+    const image = await runTiled(net, content, { tile: p.tileSize, margin: 64, signal: ctx.signal, onProgress: (d, t) => ctx.progress.step(d, t) });
+    return {
+      image: clampImage(image),
+      meta: p.weights === 'random' ? { weights: `random (seed ${ctx.seed}; not the published model)` } : { model: spec.model, file: spec.file, licence: spec.licence },
+    };
+  },
+});

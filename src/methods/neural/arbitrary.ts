@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import { clampImage } from '../../core/image.js';
+import { defineMethod } from '../../core/registry.js';
+import { foreignModelFile, ImportedNetwork, importedImageNetwork } from '../../engine/nets/imported-network.js';
+import { ARBITRARY, blendVectors, predictStyleVector, type TransferVariant } from '../../engine/nets/magenta-arbitrary.js';
+import { randomImageNetwork } from '../../engine/nets/random-image-net.js';
+import { runTiled } from '../../engine/nets/tiled-image-net.js';
+
+/**
+ * Arbitrary style in one pass (the report's ASPM; Ghiasi et al., BMVC 2017): a style-prediction
+ * network turns any style image into a 100-d vector; a transfer network conditioned on it stylises
+ * the content. Strength interpolates between the content's own vector and the style's (the
+ * paper's identity interpolation: 0 gives the network's rendering of the content in its own
+ * style); several style images blend their vectors with their weights. Magenta's TFLite files are
+ * imported into engine graphs; the transfer net runs at any size (multiples of 4), tiled with
+ * feathered overlaps beyond `tileSize`.
+ */
+const params = z.object({
+  variant: z
+    .enum(['fp16', 'int8', 'dynamic'])
+    .default('fp16')
+    .describe('Transfer network file: fp16 (half-precision weights, best), int8 (fully quantised, run in float) or dynamic (dynamic-range int8 weights)'),
+  weights: z
+    .string()
+    .min(1)
+    .default('installed')
+    .describe("'installed' (the model store's magenta-arbitrary), 'random' (a seeded stand-in to try the pipeline) or a folder holding the .tflite files"),
+  tileSize: z.number().int().min(128).max(8192).default(1536).describe('Largest tile side the transfer network processes at once; larger images are tiled with feathered overlaps'),
+});
+
+export const arbitrary = defineMethod({
+  id: 'neural.arbitrary',
+  family: 'neural',
+  title: 'Arbitrary style network (Magenta)',
+  summary: 'Any style in one pass: a predicted 100-d style vector conditions a feed-forward transfer network',
+  reference: 'Ghiasi, Lee, Kudlur, Dumoulin & Shlens, Exploring the structure of a real-time, arbitrary neural artistic stylization network, BMVC 2017',
+  inputs: { style: 'required', multiStyle: true },
+  // Strength is the paper's interpolation of style vectors, applied here, not an image blend.
+  controls: { strength: false },
+  params,
+  weights: [{ model: ARBITRARY.model, description: `Magenta style predictor (int8) + transfer networks fp16 / int8 / dynamic, TFLite (${ARBITRARY.licence})` }],
+  quickParams: { weights: 'random' },
+  async run(ctx, { content, style, styles }, p) {
+    const strength = ctx.controls.strength;
+    let net;
+    let meta: Record<string, unknown>;
+    if (p.weights === 'random') {
+      ctx.log.warn('neural.arbitrary runs a seeded random stand-in network: the result is not the published model\'s');
+      net = randomImageNetwork(ctx.seed, ctx.threads);
+      meta = { weights: `random (seed ${ctx.seed}; not the published model)` };
+    } else {
+      const predictor = await ImportedNetwork.load(foreignModelFile(ARBITRARY.model, ARBITRARY.predictor.file, p.weights), {}, ctx.threads);
+      const transferFile = ARBITRARY.transfer[p.variant as TransferVariant];
+      const transfer = await ImportedNetwork.load(foreignModelFile(ARBITRARY.model, transferFile, p.weights), {}, ctx.threads);
+      const list = styles ?? [{ image: style!, weight: 1 }];
+      const vectors = [];
+      for (const s of list) {
+        ctx.signal.throwIfAborted();
+        vectors.push({ vector: await predictStyleVector(predictor, s.image), weight: s.weight * strength });
+      }
+      if (strength < 1) vectors.push({ vector: await predictStyleVector(predictor, content), weight: 1 - strength });
+      const vector = blendVectors(vectors);
+      net = importedImageNetwork(transfer, {
+        input: ARBITRARY.contentInput,
+        extra: { [ARBITRARY.vectorInput]: { data: vector, shape: [1, 1, 1, ARBITRARY.dims] } },
+        range: [0, 1],
+        multiple: 4,
+      });
+      meta = { model: ARBITRARY.model, transfer: transferFile, strength };
+    }
+    const image = await runTiled(net, content, { tile: p.tileSize, margin: 48, signal: ctx.signal, onProgress: (d, t) => ctx.progress.step(d, t) });
+    return { image: clampImage(image), meta };
+  },
+});

@@ -1,0 +1,54 @@
+import { z } from 'zod';
+import { clampImage } from '../../core/image.js';
+import { defineMethod } from '../../core/registry.js';
+import { CARTOON_VARIANTS } from '../../engine/nets/gan-stylizers.js';
+import { foreignModelFile, ImportedNetwork, importedImageNetwork } from '../../engine/nets/imported-network.js';
+import { randomImageNetwork } from '../../engine/nets/random-image-net.js';
+import { runTiled } from '../../engine/nets/tiled-image-net.js';
+
+/**
+ * White-box Cartoonization (Wang & Yu, CVPR 2020): a U-Net generator trained against surface,
+ * structure and texture representations of cartoons, followed by a guided filter that keeps the
+ * photo's edges. The published TFLite generator is imported into an engine graph and runs at any
+ * size (sides padded to multiples of 4); large images are tiled with feathered overlaps.
+ */
+const params = z.object({
+  variant: z
+    .enum(['dr', 'int8', 'fp16'])
+    .default('dr')
+    .describe('Which published file: dr (dynamic-range int8 weights), int8 (fully quantised, run in float), fp16 (half-precision weights)'),
+  weights: z
+    .string()
+    .min(1)
+    .default('installed')
+    .describe("'installed' (the model store's whitebox-cartoon), 'random' (a seeded stand-in to try the pipeline) or a folder holding the .tflite files"),
+  tileSize: z.number().int().min(128).max(8192).default(1024).describe('Largest tile side the network processes at once; larger images are tiled with feathered overlaps'),
+});
+
+export const cartoon = defineMethod({
+  id: 'neural.cartoon',
+  family: 'neural',
+  title: 'White-box cartoonization',
+  summary: 'Cartoon look from a GAN trained on surface, structure and texture representations (non-commercial weights)',
+  reference: 'Wang & Yu, Learning to Cartoonize Using White-box Cartoon Representations, CVPR 2020',
+  inputs: { style: 'none' },
+  params,
+  weights: [{ model: 'whitebox-cartoon', description: `White-box Cartoonization generator, TFLite dr/int8/fp16 (${CARTOON_VARIANTS.dr.licence})` }],
+  quickParams: { weights: 'random' },
+  async run(ctx, { content }, p) {
+    const spec = CARTOON_VARIANTS[p.variant];
+    let net;
+    if (p.weights === 'random') {
+      ctx.log.warn('neural.cartoon runs a seeded random stand-in network: the result is not the published model\'s');
+      net = randomImageNetwork(ctx.seed, ctx.threads);
+    } else {
+      const file = foreignModelFile(spec.model, spec.file, p.weights);
+      net = importedImageNetwork(await ImportedNetwork.load(file, {}, ctx.threads), { input: spec.input, range: [-1, 1], multiple: 4 });
+    }
+    const image = await runTiled(net, content, { tile: p.tileSize, margin: 64, signal: ctx.signal, onProgress: (d, t) => ctx.progress.step(d, t) });
+    return {
+      image: clampImage(image),
+      meta: p.weights === 'random' ? { weights: `random (seed ${ctx.seed}; not the published model)` } : { model: spec.model, file: spec.file, licence: spec.licence },
+    };
+  },
+});

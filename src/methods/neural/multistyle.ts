@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import { AtelierError } from '../../core/errors.js';
+import { clampImage } from '../../core/image.js';
+import { defineMethod } from '../../core/registry.js';
+import { foreignModelFile, ImportedNetwork, importedImageNetwork } from '../../engine/nets/imported-network.js';
+import { MULTISTYLE, parseStyleMix, styleVector, type StyleWeight } from '../../engine/nets/magenta-multistyle.js';
+import { randomImageNetwork } from '../../engine/nets/random-image-net.js';
+import { runTiled } from '../../engine/nets/tiled-image-net.js';
+
+/**
+ * Multi-style feed-forward transfer (the report's MSPM): one network, 26 painting styles, chosen or
+ * mixed by its conditional instance norms (Dumoulin, Shlens & Kudlur, ICLR 2017). Magenta's frozen
+ * 8-bit graph is imported into an engine graph (quantised weights dequantised, run in float) and
+ * runs at any size (multiples of 4), tiled with feathered overlaps beyond `tileSize`.
+ */
+const params = z.object({
+  style: z
+    .number()
+    .int()
+    .min(0)
+    .max(MULTISTYLE.styles - 1)
+    .default(0)
+    .describe('Which of the 26 styles, numbered from 0 like the thumbnails (thumbnails/style<N>.jpg)'),
+  mix: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('A convex mix of styles instead of one, as style:weight pairs, e.g. 3:0.5,17:0.5 (weights are normalised to sum to 1)'),
+  weights: z
+    .string()
+    .min(1)
+    .default('installed')
+    .describe("'installed' (the model store's magenta-multistyle), 'random' (a seeded stand-in to try the pipeline) or a folder holding stylize_quantized.pb"),
+  tileSize: z.number().int().min(128).max(8192).default(1536).describe('Largest tile side the network processes at once; larger images are tiled with feathered overlaps (instance norm statistics then come from each tile)'),
+});
+
+export const multistyle = defineMethod({
+  id: 'neural.multistyle',
+  family: 'neural',
+  title: 'Multi-style network (26 styles)',
+  summary: 'One feed-forward network for 26 painting styles, picked or mixed through conditional instance norm',
+  reference: 'Dumoulin, Shlens & Kudlur, A Learned Representation for Artistic Style, ICLR 2017 (Magenta)',
+  inputs: { style: 'none' },
+  params,
+  weights: [{ model: MULTISTYLE.model, description: `Magenta 26-style network, frozen 8-bit GraphDef + 26 thumbnails (${MULTISTYLE.licence})` }],
+  quickParams: { weights: 'random' },
+  async run(ctx, { content }, p) {
+    const mix: StyleWeight[] = p.mix ? parseStyleMix(p.mix) : [{ style: p.style, weight: 1 }];
+    let net;
+    if (p.weights === 'random') {
+      ctx.log.warn('neural.multistyle runs a seeded random stand-in network: the result is not the published model\'s');
+      net = randomImageNetwork(ctx.seed, ctx.threads);
+    } else {
+      const file = foreignModelFile(MULTISTYLE.model, MULTISTYLE.file, p.weights);
+      const imported = await ImportedNetwork.load(file, { outputs: [MULTISTYLE.output] }, ctx.threads);
+      net = importedImageNetwork(imported, {
+        input: MULTISTYLE.input,
+        extra: { [MULTISTYLE.styleInput]: { data: styleVector(mix), shape: [MULTISTYLE.styles] } },
+        range: [0, 1],
+        multiple: 4,
+      });
+    }
+    if (content.width < 16 || content.height < 16) {
+      throw new AtelierError('E_PARAM', 'neural.multistyle needs an image of at least 16×16 pixels', { received: `${content.width}×${content.height}` });
+    }
+    const image = await runTiled(net, content, { tile: p.tileSize, margin: 48, signal: ctx.signal, onProgress: (d, t) => ctx.progress.step(d, t) });
+    return {
+      image: clampImage(image),
+      meta: {
+        ...(p.weights === 'random' ? { weights: `random (seed ${ctx.seed}; not the published model)` } : { model: MULTISTYLE.model }),
+        styles: mix.map((m) => `${m.style}:${+m.weight.toFixed(4)}`).join(','),
+      },
+    };
+  },
+});
