@@ -7,7 +7,7 @@ import { importTflite } from '../import/tflite-import.js';
 import { compile, type Runner } from '../runtime.js';
 import { readGraphDef, type TfGraph } from '../weights/graphdef.js';
 import { readTflite, type TfliteModel } from '../weights/tflite.js';
-import { modelFilePath } from './model-files.js';
+import { modelFiles } from '../store.js';
 import type { ImageNetwork } from './tiled-image-net.js';
 
 /**
@@ -63,11 +63,12 @@ export class ImportedNetwork {
 }
 
 /**
- * Where a method's model file is: in the model store (`weights: 'installed'`, E_WEIGHTS_MISSING with
- * the pull command when absent), or in a folder the user names that holds the published files.
+ * Where a method's model file is: in the model store (`weights: 'installed'`; E_WEIGHTS_MISSING with
+ * the pull command when the model, or the variant holding the file, is not installed), or in a
+ * folder the user names that holds the published files.
  */
-export function foreignModelFile(model: string, file: string, weights: string): string {
-  if (weights === 'installed') return modelFilePath(model, file);
+export function foreignModelFile(model: string, file: string, weights: string, variant?: string): string {
+  if (weights === 'installed') return modelFiles(model, variant === undefined ? {} : { variant }).file(file);
   const full = path.resolve(weights, file);
   if (!existsSync(weights) || !statSync(weights).isDirectory()) {
     throw new AtelierError('E_PARAM', `weights must be 'installed' or a folder holding ${model}'s files`, { subject: 'weights', received: weights });

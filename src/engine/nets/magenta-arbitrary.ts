@@ -13,11 +13,11 @@ import { ImportedNetwork } from './imported-network.js';
 export const ARBITRARY = {
   model: 'magenta-arbitrary',
   predictor: { file: 'style_predict_quantized_256.tflite', input: 'style_image', size: 256 },
-  /** The transfer networks the model ships; all take the content and the vector at any size. */
+  /** The transfer networks the model ships (file, and the model store's variant holding it); all run at any size. */
   transfer: {
-    fp16: 'style_transfer_f16_384.tflite',
-    int8: 'style_transfer_quantized_384.tflite',
-    dynamic: 'style_transfer_quantized_dynamic.tflite',
+    fp16: { file: 'style_transfer_f16_384.tflite', variant: 'f16' },
+    int8: { file: 'style_transfer_quantized_384.tflite', variant: 'int8' },
+    dynamic: { file: 'style_transfer_quantized_dynamic.tflite', variant: 'dynamic' },
   },
   contentInput: 'content_image',
   vectorInput: 'mobilenet_conv/Conv/BiasAdd',

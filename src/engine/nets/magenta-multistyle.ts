@@ -1,7 +1,5 @@
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { AtelierError } from '../../core/errors.js';
-import { atelierHome } from '../store.js';
+import { modelStatus, type StoreOptions } from '../store.js';
 
 /**
  * Magenta's 26-style network (Dumoulin, Shlens & Kudlur, "A Learned Representation for Artistic
@@ -72,9 +70,10 @@ export interface StyleThumbnail {
  * The 26 styles with their thumbnails, for galleries (the studio, `atelier methods`): a small
  * function the UI can call; the files come with the `magenta-multistyle` model.
  */
-export function multistyleThumbnails(home = atelierHome()): StyleThumbnail[] {
+export function multistyleThumbnails(options: StoreOptions = {}): StyleThumbnail[] {
+  const files = new Map(modelStatus(MULTISTYLE.model, options).files.map((f) => [f.path, f]));
   return Array.from({ length: MULTISTYLE.styles }, (_, style) => {
-    const file = path.join(home, 'models', MULTISTYLE.model, 'thumbnails', `style${style}.jpg`);
-    return { style, path: file, installed: existsSync(file) };
+    const f = files.get(`thumbnails/style${style}.jpg`)!;
+    return { style, path: f.absolute, installed: f.installed };
   });
 }

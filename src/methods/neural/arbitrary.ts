@@ -49,9 +49,9 @@ export const arbitrary = defineMethod({
       net = randomImageNetwork(ctx.seed, ctx.threads);
       meta = { weights: `random (seed ${ctx.seed}; not the published model)` };
     } else {
-      const predictor = await ImportedNetwork.load(foreignModelFile(ARBITRARY.model, ARBITRARY.predictor.file, p.weights), {}, ctx.threads);
-      const transferFile = ARBITRARY.transfer[p.variant as TransferVariant];
-      const transfer = await ImportedNetwork.load(foreignModelFile(ARBITRARY.model, transferFile, p.weights), {}, ctx.threads);
+      const { file: transferFile, variant } = ARBITRARY.transfer[p.variant as TransferVariant];
+      const predictor = await ImportedNetwork.load(foreignModelFile(ARBITRARY.model, ARBITRARY.predictor.file, p.weights, variant), {}, ctx.threads);
+      const transfer = await ImportedNetwork.load(foreignModelFile(ARBITRARY.model, transferFile, p.weights, variant), {}, ctx.threads);
       const list = styles ?? [{ image: style!, weight: 1 }];
       const vectors = [];
       for (const s of list) {

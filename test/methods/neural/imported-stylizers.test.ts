@@ -8,8 +8,7 @@ import { runMethod } from '../../../src/core/stylize.js';
 import { multistyleThumbnails, parseStyleMix } from '../../../src/engine/nets/magenta-multistyle.js';
 import { axisTiles } from '../../../src/engine/nets/tiled-image-net.js';
 import { methods } from '../../../src/methods/index.js';
-import { homeWithSharedModels } from '../../helpers/shared-models.js';
-import { sharedWeights } from '../../helpers/torch-reference.js';
+import { installSharedModel, SHARED_WEIGHTS, sharedWeightsPresent, TEST_MODEL_HOME } from '../../helpers/shared-models.js';
 import { tempDir } from '../../helpers/fixtures.js';
 
 /**
@@ -17,7 +16,6 @@ import { tempDir } from '../../helpers/fixtures.js';
  * (installed into a temporary model store from ../shared/weights), and their failure modes.
  */
 
-const SETS = { 'magenta-multistyle': 'magenta-multistyle', 'magenta-arbitrary': 'magenta-arbitrary', 'whitebox-cartoon': 'whitebox-cartoon', 'animeganv2-hayao': 'animeganv2-hayao' };
 const maxDiff = (a: Image, b: Image) => a.data.reduce((m, v, i) => Math.max(m, Math.abs(v - b.data[i]!)), 0);
 const meanDiff = (a: Image, b: Image) => a.data.reduce((s, v, i) => s + Math.abs(v - b.data[i]!), 0) / a.data.length;
 
@@ -63,21 +61,20 @@ describe('a missing model', () => {
   });
 });
 
-describe.skipIf(!sharedWeights)('the imported networks on real photos', () => {
+describe.skipIf(!sharedWeightsPresent)('the imported networks on real photos (installed from ../shared/weights)', () => {
   const saved = process.env.ATELIER_HOME;
-  let home: ReturnType<typeof homeWithSharedModels>;
   let photo: Image;
   let style: Image;
   beforeAll(async () => {
-    home = homeWithSharedModels(SETS)!;
-    process.env.ATELIER_HOME = home.home;
-    photo = resizeImage(await readImage(path.join(sharedWeights!, '../data/dev/content/stata.jpg')), 300, 200);
-    style = await readImage(path.join(sharedWeights!, '../data/dev/style/udnie.jpg'));
-  });
+    for (const name of ['magenta-multistyle', 'whitebox-cartoon', 'animeganv2-hayao']) await installSharedModel(name);
+    for (const variant of ['f16', 'int8', 'dynamic']) await installSharedModel('magenta-arbitrary', { variant });
+    process.env.ATELIER_HOME = TEST_MODEL_HOME;
+    photo = resizeImage(await readImage(path.join(SHARED_WEIGHTS, '../data/dev/content/stata.jpg')), 300, 200);
+    style = await readImage(path.join(SHARED_WEIGHTS, '../data/dev/style/udnie.jpg'));
+  }, 300_000);
   afterAll(() => {
     if (saved === undefined) delete process.env.ATELIER_HOME;
     else process.env.ATELIER_HOME = saved;
-    home?.cleanup();
   });
 
   it('multistyle: a mix of one style at weight 1 is that style; a two-style mix lies between them', async () => {
@@ -105,7 +102,7 @@ describe.skipIf(!sharedWeights)('the imported networks on real photos', () => {
     expect(meanDiff(half, none)).toBeLessThan(meanDiff(none, full));
     // The content's own vector gives a photo-like rendering: closer to the photo than the stylised one.
     expect(meanDiff(none, photo)).toBeLessThan(meanDiff(full, photo));
-    const thumb = await readImage(path.join(sharedWeights!, 'magenta-multistyle/thumbnails/style17.jpg'));
+    const thumb = await readImage(path.join(SHARED_WEIGHTS, 'magenta-multistyle/thumbnails/style17.jpg'));
     expect(maxDiff(await run({}, [style, thumb], [1, 0]), full)).toBeLessThan(1e-6);
     for (const variant of ['int8', 'dynamic']) {
       const v = await run({ variant });
