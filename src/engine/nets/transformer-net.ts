@@ -1,3 +1,4 @@
+import { AtelierError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
 import type { Graph, Tensor } from '../graph/graph.js';
 import type { TensorMap } from '../weights/tensor.js';
@@ -10,73 +11,195 @@ import type { TensorMap } from '../weights/tensor.js';
  * Input and output are RGB in the 0–255 range of those checkpoints.
  */
 
+/**
+ * The published fast-style networks all share this layout and differ in four details, so one
+ * definition takes them as a spec:
+ * - PyTorch's examples (and the ONNX-zoo / ncnn copies, and fst-small's retrained nets): every
+ *   conv reflection-padded by k/2 with a bias; upsampling by nearest ×2 then a 3×3 conv; instance
+ *   norm ε = 1e-5; the last conv's output is the image.
+ * - Engstrom's TensorFlow fast-style-transfer (and its deeplearn.js port): convs padded 'SAME'
+ *   with zeros (at stride 2 on an even size: 0 before, 1 after), no conv biases (the instance
+ *   norm's shift takes their place), stride-2 transposed convs up, instance norm ε = 1e-3 with
+ *   one after the last conv too, and the image is tanh(x)·150 + 127.5.
+ */
+export interface JohnsonNetSpec {
+  /** Channels of the first conv; then 2× and 4× (Johnson et al.: 32; fst-small: 16 or 8). */
+  width: number;
+  padding: 'reflect' | 'tf-same';
+  upsampling: 'nearest-conv' | 'transposed-conv';
+  convBias: boolean;
+  normEps: number;
+  /** 'linear': the last conv is the image; 'norm-tanh': instance norm, then tanh(x)·150 + 127.5. */
+  head: 'linear' | 'norm-tanh';
+}
+
+export const PYTORCH_EXAMPLES_NET: JohnsonNetSpec = { width: 32, padding: 'reflect', upsampling: 'nearest-conv', convBias: true, normEps: 1e-5, head: 'linear' };
+export const ENGSTROM_NET: JohnsonNetSpec = { width: 32, padding: 'tf-same', upsampling: 'transposed-conv', convBias: false, normEps: 1e-3, head: 'norm-tanh' };
+
 interface ConvLayer {
   key: string;
   cin: number;
   cout: number;
   k: number;
   stride: number;
-  /** Nearest upsampling by this factor before the conv. */
-  upsample?: number;
+  /** ×2 on the way up: nearest upsampling + conv, or a stride-2 transposed conv (per spec). */
+  up?: boolean;
+  /** The instance norm after this conv, if any. */
+  norm?: string;
+  relu: boolean;
 }
 
-const ENCODER: ConvLayer[] = [
-  { key: 'conv1', cin: 3, cout: 32, k: 9, stride: 1 },
-  { key: 'conv2', cin: 32, cout: 64, k: 3, stride: 2 },
-  { key: 'conv3', cin: 64, cout: 128, k: 3, stride: 2 },
-];
-const DECODER: ConvLayer[] = [
-  { key: 'deconv1', cin: 128, cout: 64, k: 3, stride: 1, upsample: 2 },
-  { key: 'deconv2', cin: 64, cout: 32, k: 3, stride: 1, upsample: 2 },
-];
-const OUTPUT: ConvLayer = { key: 'deconv3', cin: 32, cout: 3, k: 9, stride: 1 };
 const RESIDUAL_BLOCKS = 5;
 
-/** Every weight name with its shape. */
-export function transformerNetShapes(): Map<string, number[]> {
-  const shapes = new Map<string, number[]>();
-  const conv = (l: ConvLayer) => {
-    shapes.set(`${l.key}.conv2d.weight`, [l.cout, l.cin, l.k, l.k]);
-    shapes.set(`${l.key}.conv2d.bias`, [l.cout]);
-  };
-  const norm = (key: string, c: number) => {
-    shapes.set(`${key}.weight`, [c]);
-    shapes.set(`${key}.bias`, [c]);
-  };
-  ENCODER.forEach((l, i) => (conv(l), norm(`in${i + 1}`, l.cout)));
+/** The convs in network order (residual blocks' convs included), for a spec. */
+function layers(spec: JohnsonNetSpec): ConvLayer[] {
+  const [c1, c2, c3] = [spec.width, 2 * spec.width, 4 * spec.width];
+  const out: ConvLayer[] = [
+    { key: 'conv1', cin: 3, cout: c1, k: 9, stride: 1, norm: 'in1', relu: true },
+    { key: 'conv2', cin: c1, cout: c2, k: 3, stride: 2, norm: 'in2', relu: true },
+    { key: 'conv3', cin: c2, cout: c3, k: 3, stride: 2, norm: 'in3', relu: true },
+  ];
   for (let r = 1; r <= RESIDUAL_BLOCKS; r++) {
-    for (const j of [1, 2]) {
-      conv({ key: `res${r}.conv${j}`, cin: 128, cout: 128, k: 3, stride: 1 });
-      norm(`res${r}.in${j}`, 128);
+    out.push({ key: `res${r}.conv1`, cin: c3, cout: c3, k: 3, stride: 1, norm: `res${r}.in1`, relu: true });
+    out.push({ key: `res${r}.conv2`, cin: c3, cout: c3, k: 3, stride: 1, norm: `res${r}.in2`, relu: false });
+  }
+  out.push({ key: 'deconv1', cin: c3, cout: c2, k: 3, stride: 1, up: true, norm: 'in4', relu: true });
+  out.push({ key: 'deconv2', cin: c2, cout: c1, k: 3, stride: 1, up: true, norm: 'in5', relu: true });
+  out.push({ key: 'deconv3', cin: c1, cout: 3, k: 9, stride: 1, ...(spec.head === 'norm-tanh' && { norm: 'in6' }), relu: false });
+  return out;
+}
+
+/**
+ * The weight name of a conv: `KEY.conv2d.weight` [cout, cin, k, k]; a transposed conv is
+ * `KEY.conv_transpose.weight` in PyTorch's ConvTranspose2d layout [cin, cout, k, k].
+ */
+function weightName(l: ConvLayer, spec: JohnsonNetSpec): string {
+  return l.up && spec.upsampling === 'transposed-conv' ? `${l.key}.conv_transpose.weight` : `${l.key}.conv2d.weight`;
+}
+
+/** Every weight name with its shape (PyTorch examples' key layout; see `weightName`). */
+export function transformerNetShapes(spec: JohnsonNetSpec = PYTORCH_EXAMPLES_NET): Map<string, number[]> {
+  const shapes = new Map<string, number[]>();
+  for (const l of layers(spec)) {
+    const name = weightName(l, spec);
+    shapes.set(name, name.includes('conv_transpose') ? [l.cin, l.cout, l.k, l.k] : [l.cout, l.cin, l.k, l.k]);
+    if (spec.convBias) shapes.set(name.replace(/weight$/, 'bias'), [l.cout]);
+    if (l.norm) {
+      shapes.set(`${l.norm}.weight`, [l.cout]);
+      shapes.set(`${l.norm}.bias`, [l.cout]);
     }
   }
-  DECODER.forEach((l, i) => (conv(l), norm(`in${i + 4}`, l.cout)));
-  conv(OUTPUT);
   return shapes;
 }
 
-/** Add the network to `g`; weights by name (see `transformerNetShapes`). */
-export function transformerNet(g: Graph, image: Tensor, weights: TensorMap): Tensor {
+/** Parameters of a spec's network (1,679,235 for PyTorch examples' 32-wide net). */
+export function transformerNetParamCount(spec: JohnsonNetSpec = PYTORCH_EXAMPLES_NET): number {
+  let n = 0;
+  for (const shape of transformerNetShapes(spec).values()) n += shape.reduce((a, b) => a * b, 1);
+  return n;
+}
+
+/**
+ * Add the network to `g` (image N×3×H×W, RGB 0–255, H and W multiples of 4 so that the output
+ * has the input's size); weights by name (see `transformerNetShapes`). With `fixedNorms`, each
+ * instance norm uses the given per-channel mean and variance (whole-image statistics for tiles)
+ * instead of its input's own: graph inputs `NORM.mean` / `NORM.var` of shape [1, C, 1, 1].
+ */
+export function transformerNet(g: Graph, image: Tensor, weights: TensorMap, spec: JohnsonNetSpec = PYTORCH_EXAMPLES_NET, options: TransformerNetOptions = {}): Tensor {
+  const shapes = transformerNetShapes(spec);
   const p = (name: string) => {
     const t = weights.get(name);
-    if (!t) throw new Error(`transformer net weight ${name} missing`);
-    return g.param(name, t.shape, t.data);
+    const shape = shapes.get(name)!;
+    if (!t) {
+      throw new AtelierError('E_WEIGHTS_INVALID', `The fast-style network's weights lack ${name}`, {
+        expected: `${shapes.size} tensors (${[...shapes.keys()].slice(0, 3).join(', ')}, …) for a ${spec.width}-wide ${spec.upsampling} net`,
+        received: `${weights.size} tensors (${[...weights.keys()].slice(0, 3).join(', ')}, …)`,
+      });
+    }
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new AtelierError('E_WEIGHTS_INVALID', `Fast-style weight ${name} has the wrong shape`, { expected: `[${shape.join(', ')}]`, received: `[${t.shape.join(', ')}]` });
+    }
+    return g.param(name, shape, t.data);
+  };
+  const norm = (x: Tensor, key: string) => {
+    options.onNormInput?.(key, x);
+    if (!options.fixedNorms) return g.instanceNorm(x, p(`${key}.weight`), p(`${key}.bias`), spec.normEps);
+    const c = x.shape[1] as number;
+    const mean = g.input(`${key}.mean`, [1, c, 1, 1]);
+    const variance = g.input(`${key}.var`, [1, c, 1, 1]);
+    // (x − μ)·γ/√(σ² + ε) + β as one multiply-add per element: the factors are [1, C, 1, 1].
+    const gain = g.div(g.reshape(p(`${key}.weight`), [1, c, 1, 1]), g.sqrt(g.add(variance, g.scalar(spec.normEps))));
+    const offset = g.sub(g.reshape(p(`${key}.bias`), [1, c, 1, 1]), g.mul(mean, gain));
+    return g.add(g.mul(x, gain), offset);
   };
   const conv = (x: Tensor, l: ConvLayer) => {
-    if (l.upsample === 2 && l.k === 3 && l.stride === 1) return upsampleConv(g, x, p(`${l.key}.conv2d.weight`), p(`${l.key}.conv2d.bias`));
-    const input = l.upsample ? g.resize(x, l.upsample, 'nearest') : x;
-    return g.conv(input, p(`${l.key}.conv2d.weight`), p(`${l.key}.conv2d.bias`), { pad: Math.floor(l.k / 2), padMode: 'reflect', stride: l.stride });
+    const name = weightName(l, spec);
+    const bias = spec.convBias ? p(name.replace(/weight$/, 'bias')) : undefined;
+    if (l.up && spec.upsampling === 'transposed-conv') return transposedConv2x(g, x, p(name), bias);
+    if (l.up) return upsampleConv(g, x, p(name), bias ?? g.constant(new Float32Array(l.cout)));
+    if (spec.padding === 'reflect') return g.conv(x, p(name), bias, { pad: Math.floor(l.k / 2), padMode: 'reflect', stride: l.stride });
+    // TensorFlow 'SAME': total padding k − stride on a size divisible by the stride, the extra on the far side.
+    const total = Math.max(l.k - l.stride, 0);
+    const before = Math.floor(total / 2);
+    return g.conv(x, p(name), bias, { pad: [before, before, total - before, total - before], stride: l.stride });
   };
-  const norm = (x: Tensor, key: string) => g.instanceNorm(x, p(`${key}.weight`), p(`${key}.bias`));
+  const layer = (x: Tensor, l: ConvLayer) => {
+    let h = conv(x, l);
+    if (l.norm) h = norm(h, l.norm);
+    return l.relu ? g.relu(h) : h;
+  };
+  const all = layers(spec);
   let h = image;
-  ENCODER.forEach((l, i) => (h = g.relu(norm(conv(h, l), `in${i + 1}`))));
-  for (let r = 1; r <= RESIDUAL_BLOCKS; r++) {
-    const c = { cin: 128, cout: 128, k: 3, stride: 1 };
-    const a = g.relu(norm(conv(h, { key: `res${r}.conv1`, ...c }), `res${r}.in1`));
-    h = g.add(h, norm(conv(a, { key: `res${r}.conv2`, ...c }), `res${r}.in2`));
+  for (let i = 0; i < all.length; i++) {
+    const l = all[i]!;
+    if (l.key.endsWith('.conv1')) {
+      const inner = layer(h, l);
+      h = g.add(h, layer(inner, all[++i]!));
+    } else {
+      h = layer(h, l);
+    }
   }
-  DECODER.forEach((l, i) => (h = g.relu(norm(conv(h, l), `in${i + 4}`))));
-  return conv(h, OUTPUT);
+  if (spec.head === 'norm-tanh') h = g.add(g.scale(g.tanh(h), 150), g.scalar(127.5));
+  return h;
+}
+
+export interface TransformerNetOptions {
+  /** Instance norms with statistics fed as inputs (see `transformerNet`). */
+  fixedNorms?: boolean;
+  /** Called with each instance norm's input (to output statistics of it). */
+  onNormInput?: (norm: string, x: Tensor) => void;
+}
+
+/** The instance norms of a spec, in network order, with their channel counts. */
+export function transformerNetNorms(spec: JohnsonNetSpec = PYTORCH_EXAMPLES_NET): { key: string; channels: number }[] {
+  return layers(spec).flatMap((l) => (l.norm ? [{ key: l.norm, channels: l.cout }] : []));
+}
+
+/**
+ * TensorFlow's stride-2 3×3 transposed conv with 'SAME' padding (output exactly 2H × 2W):
+ * y[2m] = x[m]·w0 + x[m−1]·w2 and y[2m+1] = x[m]·w1 along each axis. Computed as four output
+ * phases of one 2×2 conv over the input zero-padded by one row and column before, interleaved by
+ * depth-to-space: the same sums without the zeros a strided transposed conv scatters between
+ * inputs. `weight` is [cin, cout, 3, 3] (PyTorch's ConvTranspose2d layout).
+ */
+export function transposedConv2x(g: Graph, x: Tensor, weight: Tensor, bias: Tensor | undefined): Tensor {
+  const [cin, cout] = weight.shape as number[];
+  // B[r][t][i]: tap t (of 2, reading x[m − 1 + t]) of phase r takes kernel tap i.
+  const B = [
+    [[0, 0, 1], [1, 0, 0]],
+    [[0, 0, 0], [0, 1, 0]],
+  ];
+  const map = new Float32Array(9 * 16);
+  for (let r = 0; r < 2; r++)
+    for (let s = 0; s < 2; s++)
+      for (let t = 0; t < 2; t++)
+        for (let u = 0; u < 2; u++)
+          for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) map[(i * 3 + j) * 16 + (r * 2 + s) * 4 + t * 2 + u] = B[r]![t]![i]! * B[s]![u]![j]!;
+  const oihw = g.transpose(weight, [1, 0, 2, 3]);
+  const phases = g.matmul(g.reshape(oihw, [cout! * cin!, 9]), g.constant(map, [9, 16]));
+  const kernel = g.reshape(g.transpose(g.reshape(phases, [cout!, cin!, 4, 4]), [2, 0, 1, 3]), [4 * cout!, cin!, 2, 2]);
+  const bias4 = bias ? g.concat([bias, bias, bias, bias], 0) : undefined;
+  return g.depthToSpace(g.conv(x, kernel, bias4, { pad: [1, 1, 0, 0] }), 2);
 }
 
 /**
@@ -108,10 +231,10 @@ export function upsampleConv(g: Graph, x: Tensor, weight: Tensor, bias: Tensor):
 }
 
 /** Seeded initial weights: PyTorch's default conv init (uniform ±1/√fan-in), norms at 1 and 0. */
-export function randomTransformerNetWeights(seed: number): TensorMap {
+export function randomTransformerNetWeights(seed: number, spec: JohnsonNetSpec = PYTORCH_EXAMPLES_NET): TensorMap {
   const rng = new Rng(seed);
   const map: TensorMap = new Map();
-  const shapes = transformerNetShapes();
+  const shapes = transformerNetShapes(spec);
   for (const [name, shape] of shapes) {
     const size = shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(size);
@@ -119,7 +242,8 @@ export function randomTransformerNetWeights(seed: number): TensorMap {
     if (isNorm) data.fill(name.endsWith('.weight') ? 1 : 0);
     else {
       const weightShape = shapes.get(name.replace(/bias$/, 'weight'))!;
-      const bound = 1 / Math.sqrt(weightShape[1]! * weightShape[2]! * weightShape[3]!);
+      const fanIn = (name.includes('conv_transpose') ? weightShape[0]! : weightShape[1]!) * weightShape[2]! * weightShape[3]!;
+      const bound = 1 / Math.sqrt(fanIn);
       for (let i = 0; i < size; i++) data[i] = rng.uniform(-bound, bound);
     }
     map.set(name, { name, shape, data });
