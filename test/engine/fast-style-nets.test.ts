@@ -13,16 +13,15 @@ import { ENGSTROM_NET, PYTORCH_EXAMPLES_NET, transformerNet, transformerNetParam
 import { compile } from '../../src/engine/runtime.js';
 import { parseNcnnParam } from '../../src/engine/weights/ncnn.js';
 import { tempDir } from '../helpers/fixtures.js';
-import { SHARED_WEIGHTS, SHARED_WEIGHTS_SKIP } from '../helpers/shared-weights.js';
-import { findTorchPython } from '../helpers/torch-python.js';
+import { sharedWeights as SHARED_WEIGHTS, torchPython } from '../helpers/torch-reference.js';
 
-const python = findTorchPython();
+const python = torchPython;
 const tmp = tempDir('atelier-fst-');
 afterAll(() => tmp.cleanup());
 const REFERENCE = path.resolve(import.meta.dirname, '../helpers/fast_style_reference.py');
 
 async function ours(model: FastStyleModel, input: Float32Array, h: number, w: number): Promise<Float32Array> {
-  const weights = await readFastStyleWeights(model, locateInFolder(model, SHARED_WEIGHTS));
+  const weights = await readFastStyleWeights(model, locateInFolder(SHARED_WEIGHTS!));
   const g = new Graph();
   g.output('y', transformerNet(g, g.input('image', [1, 3, 'H', 'W']), weights, model.spec));
   const r = await (await compile(g, { threads: 2 })).run({ image: { data: input, shape: [1, 3, h, w] } });
@@ -75,7 +74,7 @@ describe('fast-style networks (Johnson et al. 2016) as engine graphs', () => {
     expect(() => johnsonWeightsFromNcnn(model, 'odd.param')).toThrow(/16 Convolution layers/);
   });
 
-  describe.skipIf(!SHARED_WEIGHTS)(`on the published weights (${SHARED_WEIGHTS ? 'shared weights present' : SHARED_WEIGHTS_SKIP})`, () => {
+  describe.skipIf(!SHARED_WEIGHTS)(`on the published weights (${SHARED_WEIGHTS ? 'shared weights present' : '../shared/weights is absent: skipped'})`, () => {
     it('fst-small nc16 from the .model state dict matches ONNX Runtime running the published ONNX export (≤ 0.5 of 255)', async () => {
       const x = await photo(256, 256);
       for (const style of ['candy', 'mosaic', 'rain-princess', 'udnie']) {

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { AtelierError } from '../../../src/core/errors.js';
 import { readDeeplearnCheckpoint } from '../../../src/engine/weights/deeplearnjs.js';
 import { tempDir } from '../../helpers/fixtures.js';
-import { SHARED_WEIGHTS, SHARED_WEIGHTS_SKIP } from '../../helpers/shared-weights.js';
+import { sharedWeights as SHARED_WEIGHTS } from '../../helpers/torch-reference.js';
 
 const tmp = tempDir('atelier-dljs-');
 afterAll(() => tmp.cleanup());
@@ -74,7 +74,7 @@ describe('deeplearn.js checkpoint reader', () => {
     expect((await failure(readDeeplearnCheckpoint(tmp.file('nowhere')))).code).toBe('E_FILE_NOT_FOUND');
   });
 
-  it.skipIf(!SHARED_WEIGHTS)(`reads the published Engstrom checkpoints (${SHARED_WEIGHTS ? 'shared weights present' : SHARED_WEIGHTS_SKIP})`, async () => {
+  it.skipIf(!SHARED_WEIGHTS)(`reads the published Engstrom checkpoints (${SHARED_WEIGHTS ? 'shared weights present' : '../shared/weights is absent: skipped'})`, async () => {
     const m = await readDeeplearnCheckpoint(`${SHARED_WEIGHTS}/fst-engstrom/udnie`);
     expect(m.size).toBe(48);
     expect(m.get('Variable')!.shape).toEqual([9, 9, 3, 32]);

@@ -4,7 +4,7 @@ import { AtelierError } from '../../../src/core/errors.js';
 import { float32ToFloat16Bits } from '../../../src/engine/weights/dtype.js';
 import { parseNcnnParam, readNcnnModel } from '../../../src/engine/weights/ncnn.js';
 import { tempDir } from '../../helpers/fixtures.js';
-import { SHARED_WEIGHTS, SHARED_WEIGHTS_SKIP } from '../../helpers/shared-weights.js';
+import { sharedWeights as SHARED_WEIGHTS } from '../../helpers/torch-reference.js';
 
 const tmp = tempDir('atelier-ncnn-');
 afterAll(() => tmp.cleanup());
@@ -90,7 +90,7 @@ describe('ncnn reader', () => {
     expect(() => parseNcnnParam(PARAM.replace('4 4', '5 4'), 'short.param')).toThrow(/ends after 4 of its 5 layers/);
   });
 
-  it.skipIf(!SHARED_WEIGHTS)(`reads the published TransformerNet .param and each style's .bin (${SHARED_WEIGHTS ? 'shared weights present' : SHARED_WEIGHTS_SKIP})`, async () => {
+  it.skipIf(!SHARED_WEIGHTS)(`reads the published TransformerNet .param and each style's .bin (${SHARED_WEIGHTS ? 'shared weights present' : '../shared/weights is absent: skipped'})`, async () => {
     for (const style of ['candy', 'mosaic', 'pointilism', 'rain_princess', 'udnie']) {
       const m = await readNcnnModel(`${SHARED_WEIGHTS}/fst-ncnn/styletransfer.param`, `${SHARED_WEIGHTS}/fst-ncnn/${style}.bin`);
       expect(m.layers.length).toBe(70);

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { AtelierError } from '../../../core/errors.js';
 import { readDeeplearnCheckpoint } from '../../weights/deeplearnjs.js';
@@ -8,6 +7,7 @@ import type { TensorMap } from '../../weights/tensor.js';
 import { ENGSTROM_NET, PYTORCH_EXAMPLES_NET, type JohnsonNetSpec } from '../transformer-net.js';
 import { johnsonWeightsFromEngstrom } from './engstrom-weights.js';
 import { johnsonWeightsFromNcnn } from './ncnn-weights.js';
+import { modelFilePath } from '../model-files.js';
 
 /**
  * The published per-style fast networks (the report's PSPM), by model-store name. Each is one
@@ -99,18 +99,14 @@ export async function readFastStyleWeights(model: FastStyleModel, locate: (file:
   }
 }
 
-/**
- * Where a model's files are: under `dir` in the published layout (a mirror such as
- * `../shared/weights`). E_WEIGHTS_MISSING, naming the command that installs it, when absent.
- */
-export function locateInFolder(model: FastStyleModel, dir: string | undefined): (file: string) => string {
-  const missing = dir === undefined ? model.files[0]! : model.files.find((f) => !existsSync(path.join(dir, f)));
-  if (dir === undefined || missing !== undefined) {
-    throw new AtelierError('E_WEIGHTS_MISSING', `The fast-style model "${model.name}" is not installed`, {
-      subject: model.name,
-      ...(dir !== undefined && { received: `no ${missing} under ${dir}` }),
-      hint: `run \`atelier models pull ${model.name}\` (or \`atelier models pull ${model.name} --from DIR\` with a folder holding the published files)`,
-    });
-  }
+/** A model's files where the model store installs them (`$ATELIER_HOME/models/NAME/FILE`). */
+export function locateInstalled(model: FastStyleModel): (file: string) => string {
+  // Check every file first: E_WEIGHTS_MISSING names the first absent one and the pull command.
+  for (const f of model.files) modelFilePath(model.name, path.basename(f));
+  return (file) => modelFilePath(model.name, path.basename(file));
+}
+
+/** A model's files under `dir` in the published layout (a mirror such as `../shared/weights`). */
+export function locateInFolder(dir: string): (file: string) => string {
   return (file) => path.join(dir, file);
 }
