@@ -85,7 +85,7 @@ describe('fast-style networks (Johnson et al. 2016) as engine graphs', () => {
         expect(d, style).toBeLessThanOrEqual(0.5);
         await session.release();
       }
-    });
+    }, 120_000);
 
     it.skipIf(!python)(`matches an independent PyTorch reference reading the raw files, ≤ 1e-3 of the output range (${python ? 'python3-torch present' : 'python3-torch is absent: skipped'})`, async () => {
       const [h, w] = [128, 160];
@@ -104,6 +104,6 @@ describe('fast-style networks (Johnson et al. 2016) as engine graphs', () => {
         expect(range, name).toBeGreaterThan(100);
         expect(maxAbsDiff(reference, await ours(m, x, h, w)) / range, name).toBeLessThanOrEqual(1e-3);
       }
-    });
+    }, 300_000);
   });
 });
