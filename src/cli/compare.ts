@@ -46,9 +46,8 @@ export const compareCommand: CliCommand = {
       .requiredOption('--methods <list>', 'method ids, comma-separated (see `atelier methods`)')
       .option('--set <assignment>', "a method's own parameter, METHOD.PARAM=VALUE (repeatable)", collectSet);
     addEvaluationFlags(cmd);
-    cmd.addHelpText('after', '\nShared controls, applied to every method:');
     const shared = paramsJsonSchema(sharedControlsSchema);
-    addParamFlags(cmd, shared);
+    addParamFlags(cmd, shared, 'Shared controls, applied to every method:');
     cmd.action(async (opts: Record<string, unknown>) => {
       const ids = String(opts.methods).split(',').map((s) => s.trim()).filter((s) => s !== '');
       if (ids.length === 0) throw new AtelierError('E_USAGE', 'No methods to compare', { expected: 'e.g. --methods color.reinhard,patch.synthesis' });

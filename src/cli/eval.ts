@@ -24,8 +24,8 @@ export const evalCommand: CliCommand = {
       .description('Run a method over every pair of a pairs file and score it: results.json and an HTML report with thumbnails, metrics and plots.')
       .addOption(new Option('-m, --method <id>', 'method id (see `atelier methods`)').default(DEFAULT_METHOD));
     addEvaluationFlags(cmd);
-    cmd.addHelpText('after', `\nParameters of ${def.id} (\`atelier eval --method ID --help\` shows another method's):`);
-    addParamFlags(cmd, own);
+    cmd.addHelpText('after', `\n\`atelier eval --method ID --help\` shows another method's parameters.`);
+    addParamFlags(cmd, own, `Parameters of ${def.id}:`);
     cmd.action(async (opts: Record<string, unknown>) => {
       const method = getMethod(String(opts.method));
       // The flags were made for the method named in argv, which is this one.

@@ -6,7 +6,8 @@ import type { AnyMethod } from '../core/registry.js';
 import { writeContactSheets } from '../eval/contact-sheet.js';
 import { renderReport } from '../eval/report-html.js';
 import { runEvaluation } from '../eval/run-evaluation.js';
-import { listMetrics } from '../metrics/index.js';
+import { getMetric, listMetrics } from '../metrics/index.js';
+import type { MetricDefinition } from '../metrics/metric.js';
 import { createProgressDisplay } from './progress-display.js';
 import { positiveInt, progressMode } from './transfer.js';
 import { isModelInstalled } from '../engine/store.js';
@@ -34,6 +35,32 @@ export function addEvaluationFlags(cmd: Command): Command {
     .option('--max-pixels <n>', 'refuse input images larger than this many pixels')
     .option('-q, --quiet', 'no progress output')
     .option('--json', 'print the summary as JSON');
+}
+
+/**
+ * Metrics that cannot run are said before any work: a named one whose weights are missing is an
+ * error (the fix in the message); one left out of the default set is a warning naming the fix.
+ */
+function checkMetricsCanRun(ids: string[] | undefined, weights: 'installed' | 'random', warn: (m: string) => void): void {
+  if (weights === 'random') return;
+  const missing = (m: MetricDefinition) => (m.weights ?? []).filter((w) => !isModelInstalled(w.model)).map((w) => w.model);
+  if (ids) {
+    for (const id of ids) {
+      const def = getMetric(id);
+      const absent = missing(def);
+      if (absent.length > 0) {
+        throw new AtelierError('E_WEIGHTS_MISSING', `The metric ${id} needs weights that are not installed (${absent.join(', ')})`, {
+          hint: `install them with \`atelier models pull ${absent.join(' ')}\`, pass --weights random to score with seeded random weights (labelled so), or leave ${id} out of --metrics`,
+        });
+      }
+    }
+    return;
+  }
+  const skipped = listMetrics().filter((m) => !m.needs.includes('frames') && missing(m).length > 0);
+  if (skipped.length > 0) {
+    const models = [...new Set(skipped.flatMap(missing))];
+    warn(`not computing ${skipped.map((m) => m.id).join(', ')}: weights not installed; \`atelier models pull ${models.join(' ')}\` installs them, --weights random scores with seeded random weights`);
+  }
 }
 
 function list(v: unknown): string[] | undefined {
@@ -71,6 +98,7 @@ export async function runEvaluationCommand(
     const threads = positiveInt(opts.threads as string | undefined, '--threads');
     const maxPixels = positiveInt(opts.maxPixels as string | undefined, '--max-pixels');
     const metrics = list(opts.metrics);
+    checkMetricsCanRun(metrics, weights as 'installed' | 'random', warn);
     const groups = list(opts.group);
     const results = await runEvaluation({
       pairsFile: String(opts.pairs),
@@ -112,6 +140,15 @@ export async function runEvaluationCommand(
       }
       process.stderr.write(`wrote ${html}\n`);
     }
+    // A metric that failed on some runs is said here, not only inside results.json.
+    const metricFailures = new Map<string, { n: number; message: string }>();
+    for (const r of results.results) {
+      for (const [id, e] of Object.entries(r.metricErrors ?? {})) {
+        const seen = metricFailures.get(id);
+        metricFailures.set(id, { n: (seen?.n ?? 0) + 1, message: seen?.message ?? e.message });
+      }
+    }
+    for (const [id, f] of metricFailures) warn(`the metric ${id} failed on ${f.n} of ${results.results.length} runs: ${f.message}`);
     if (ok === 0) {
       // Every pair failed: report it with the first failure's own code (decode, weights, …).
       const reason = results.results.find((r) => r.error)?.error;

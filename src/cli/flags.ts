@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import { AtelierError } from '../core/errors.js';
 import { coerceParam, describeExpected, kebabCase, type JsonObjectSchema, type JsonPropertySchema } from '../core/params.js';
 
 /**
@@ -8,19 +9,51 @@ import { coerceParam, describeExpected, kebabCase, type JsonObjectSchema, type J
  * same message on the CLI as over HTTP.
  */
 
-export function addParamFlags(cmd: Command, schema: JsonObjectSchema): void {
+/** `heading`: the help section the flags are listed under (e.g. "Parameters of color.reinhard:"). */
+export function addParamFlags(cmd: Command, schema: JsonObjectSchema, heading?: string): void {
+  const grouped = (o: Option) => (heading ? o.helpGroup(heading) : o);
   for (const [key, prop] of Object.entries(schema.properties)) {
     const flag = kebabCase(key);
     const type = Array.isArray(prop.type) ? prop.type[0] : prop.type;
     const help = helpText(prop);
     if (type === 'boolean') {
-      cmd.addOption(new Option(`--${flag}`, help));
-      cmd.addOption(new Option(`--no-${flag}`, `turn off --${flag}`).hideHelp(prop.default !== true));
+      cmd.addOption(grouped(new Option(`--${flag}`, help)));
+      cmd.addOption(grouped(new Option(`--no-${flag}`, `turn off --${flag}`).hideHelp(prop.default !== true)));
     } else {
       const opt = new Option(`--${flag} <${placeholder(prop)}>`, help);
       if (prop.enum) opt.choices(prop.enum.map(String));
-      cmd.addOption(opt);
+      cmd.addOption(grouped(opt));
     }
+  }
+}
+
+/** The `--x` / `--no-x` switches a schema's booleans become. */
+export function switchFlags(schema: JsonObjectSchema): Set<string> {
+  const out = new Set<string>();
+  for (const [key, prop] of Object.entries(schema.properties)) {
+    const type = Array.isArray(prop.type) ? prop.type[0] : prop.type;
+    if (type === 'boolean') {
+      out.add(`--${kebabCase(key)}`);
+      out.add(`--no-${kebabCase(key)}`);
+    }
+  }
+  return out;
+}
+
+/**
+ * A switch takes no value, so in `--preserve-color maybe` the word becomes the next positional
+ * argument (an image path). Refuse that before any work when the word is not a file.
+ */
+export function refuseSwitchValues(argv: readonly string[], positionals: readonly string[], switches: Set<string>, exists: (p: string) => boolean): void {
+  for (let i = 1; i < argv.length; i++) {
+    const flag = argv[i - 1]!;
+    const value = argv[i]!;
+    if (!switches.has(flag) || !positionals.includes(value) || exists(value)) continue;
+    const on = flag.startsWith('--no-') ? `--${flag.slice(5)}` : flag;
+    throw new AtelierError('E_USAGE', `${flag} is a switch and takes no value`, {
+      received: `${flag} ${JSON.stringify(value)} (the word would be read as an image path, and no such file exists)`,
+      hint: `write ${on} alone to turn it on, --no-${on.slice(2)} to turn it off`,
+    });
   }
 }
 

@@ -10,7 +10,7 @@ export const info: CliCommand = {
       .option('--json', 'print as JSON')
       .action(async (file: string, opts: { json?: boolean }) => {
         const header = await imageInfo(file);
-        const img = await readImage(file, { maxPixels: Number.POSITIVE_INFINITY });
+        const img = await readImage(file, { maxPixels: Number.POSITIVE_INFINITY, firstFrame: true });
         const mean = Array.from({ length: img.channels }, (_, c) => {
           const p = img.plane(c);
           let s = 0;
@@ -29,6 +29,7 @@ export const info: CliCommand = {
           `  channels:    ${header.channels}${header.hasAlpha ? ' (with alpha)' : ''}, ${header.depth}, ${header.space}`,
           `  orientation: ${header.orientation ?? 1}${header.orientation && header.orientation !== 1 ? ' (applied when read)' : ''}`,
           `  ICC profile: ${header.hasIccProfile ? 'yes (converted to sRGB when read)' : 'no'}`,
+          ...(header.pages > 1 ? [`  frames:      ${header.pages} (an animation or multi-page file; mean of the first)`] : []),
           `  file size:   ${header.bytes.toLocaleString('en')} bytes`,
           `  mean RGB:    ${mean.map((v) => v.toFixed(3)).join(' ')}`,
         ];

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { AtelierError } from '../core/errors.js';
-import { DEFAULT_MAX_PIXELS, formatForPath, readImage, writeImage } from '../core/io.js';
+import { DEFAULT_MAX_PIXELS, readImage, writeImage } from '../core/io.js';
+import { intInRange, planOutput } from './output-options.js';
+import { parseDecimal } from '../core/params.js';
 import { ProgressReporter } from '../core/progress.js';
 import { Rng } from '../core/rng.js';
 import { quiltTexture } from '../methods/patch/quilting.js';
@@ -27,14 +29,6 @@ function parseSize(value: string, maxPixels: number): { width: number; height: n
   return { width, height };
 }
 
-function intFlag(value: unknown, flag: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new AtelierError('E_PARAM', `Invalid value for ${flag}`, { expected: `an integer in [${min}, ${max}]`, received: JSON.stringify(value) });
-  }
-  return n;
-}
 
 export const texture: CliCommand = {
   register(program: Command) {
@@ -48,16 +42,18 @@ export const texture: CliCommand = {
       .option('--seed <n>', 'random seed: the same seed gives the same texture', '1');
     addOutputFlags(cmd);
     cmd.action(async (sample: string, opts: Record<string, unknown>) => {
-      const output = String(opts.output);
-      formatForPath(output);
-      const maxPixels = intFlag(opts.maxPixels, '--max-pixels', 1, Number.MAX_SAFE_INTEGER) ?? DEFAULT_MAX_PIXELS;
+      const warnings: string[] = [];
+      const plan = planOutput(opts, { able: false, methodId: 'atelier texture' }, (m) => warnings.push(m));
+      const output = plan.output;
+      const maxPixels = intInRange(opts.maxPixels, '--max-pixels', 1, Number.MAX_SAFE_INTEGER) ?? DEFAULT_MAX_PIXELS;
       const { width, height } = parseSize(String(opts.size), maxPixels);
-      const blockSize = intFlag(opts.blockSize, '--block-size', 2, 1024);
-      const seed = intFlag(opts.seed, '--seed', 0, 4294967295) ?? 1;
-      const tolerance = Number(opts.tolerance);
+      const blockSize = intInRange(opts.blockSize, '--block-size', 2, 1024);
+      const seed = intInRange(opts.seed, '--seed', 0, 4294967295) ?? 1;
+      const tolerance = parseDecimal(String(opts.tolerance)) ?? NaN;
       if (!(tolerance >= 0 && tolerance <= 1)) {
         throw new AtelierError('E_PARAM', 'Invalid value for --tolerance', { expected: 'a number in [0, 1]', received: JSON.stringify(opts.tolerance) });
       }
+      if (!opts.quiet) for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
       const img = await readImage(sample, { name: 'texture sample', maxPixels });
       const display = createProgressDisplay(process.stderr, opts.quiet || opts.json ? 'quiet' : process.stderr.isTTY ? 'bar' : 'lines');
       const reporter = new ProgressReporter(display.listener, 'texture');
@@ -66,8 +62,7 @@ export const texture: CliCommand = {
       const out = quiltTexture(img, width, height, { ...(blockSize !== undefined && { blockSize }), tolerance, rng: new Rng(seed), progress: reporter });
       reporter.done();
       display.finish();
-      const bitDepth = opts.bitDepth === '16' ? 16 : 8;
-      await writeImage(out, output, { force: Boolean(opts.force), bitDepth, quality: Math.min(100, Number(opts.quality) || 92) });
+      await writeImage(out, output, { force: plan.force, bitDepth: plan.bitDepth, quality: plan.quality });
       const seconds = (performance.now() - t0) / 1000;
       if (opts.json) process.stdout.write(JSON.stringify({ ok: true, output, width, height, seed, seconds }, null, 2) + '\n');
       else if (!opts.quiet) process.stderr.write(`wrote ${output} (${width}×${height}, ${seconds.toFixed(2)} s)\n`);

@@ -1,12 +1,13 @@
-import path from 'node:path';
+import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { AtelierError } from '../core/errors.js';
-import { formatForPath, writeFileAtomic, writeImage } from '../core/io.js';
+import { writeFileAtomic, writeImage } from '../core/io.js';
 import { camelCase, coerceParam, kebabCase, paramsJsonSchema } from '../core/params.js';
 import { methodParamsSchema, runMethod, type StylizeInputs } from '../core/stylize.js';
 import { DEFAULT_METHOD, getMethod } from '../index.js';
 import type { CliCommand } from './commands.js';
-import { addParamFlags, collectParams } from './flags.js';
+import { addParamFlags, collectParams, refuseSwitchValues, switchFlags } from './flags.js';
+import { DEFAULT_QUALITY, intInRange, planOutput } from './output-options.js';
 import { createProgressDisplay } from './progress-display.js';
 
 /** The method named on the command line (before full parsing, so its flags can be added). */
@@ -34,18 +35,13 @@ export function addOutputFlags(cmd: Command): Command {
     .option('--json', 'print the result (or error) as JSON on stdout')
     .option('--threads <n>', 'threads to use (default: all cores)')
     .option('--max-pixels <n>', 'refuse inputs with more pixels than this (default 100000000)')
-    .option('--bit-depth <bits>', 'bits per sample for PNG/TIFF output: 8 or 16', '8')
-    .option('--quality <q>', 'quality for JPEG/WebP/AVIF output, 1–100', '92');
+    .option('--bit-depth <bits>', 'bits per sample for PNG/TIFF output: 8 or 16 (default 8)')
+    .option('--quality <q>', `quality for JPEG/WebP/AVIF output, an integer in [1, 100] (default ${DEFAULT_QUALITY})`);
 }
 
-/** A flag that must be a positive integer (or absent). */
+/** A flag that must be a positive integer (or absent), written in decimals. */
 export function positiveInt(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) {
-    throw new AtelierError('E_USAGE', `Invalid value for ${flag}`, { expected: 'a positive integer', received: JSON.stringify(value) });
-  }
-  return n;
+  return intInRange(value, flag, 1, Number.MAX_SAFE_INTEGER);
 }
 
 export const transfer: CliCommand = {
@@ -72,16 +68,19 @@ export const transfer: CliCommand = {
       .option('--style-weights <list>', 'blend weights of several style images, e.g. 0.7,0.3');
     for (const [name, spec] of extras) cmd.option(`--${kebabCase(name)} <file>`, spec.description);
     addOutputFlags(cmd);
-    cmd.addHelpText(
-      'after',
-      `\nThe parameter flags above are those of ${def.id} and the shared controls; \`atelier transfer --method ID --help\` shows another method's.`,
-    );
-    addParamFlags(cmd, schema);
+    cmd.addHelpText('after', `\n\`atelier transfer --method ID --help\` shows another method's parameters.`);
+    addParamFlags(cmd, schema, `Parameters of ${def.id} and the shared controls:`);
+    const switches = switchFlags(schema);
     cmd.action(async (content: string, styles: string[], opts: Record<string, unknown>) => {
       const method = getMethod(String(opts.method));
-      const output = String(opts.output);
-      const wantsSvg = path.extname(output).toLowerCase() === '.svg';
-      if (!wantsSvg) formatForPath(output); // fail on a bad extension before any work
+      // Every usage error before any work (exit 2): switches given a value, the output's format,
+      // depth and quality, the numeric flags, then the params themselves.
+      refuseSwitchValues(argv, [content, ...styles], switches, existsSync);
+      const warnings: string[] = [];
+      const plan = planOutput(opts, { able: method.vectorOutput === true, methodId: method.id }, (m) => warnings.push(m));
+      const maxPixels = positiveInt(opts.maxPixels as string | undefined, '--max-pixels');
+      const threads = positiveInt(opts.threads as string | undefined, '--threads');
+      if (!opts.quiet) for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
       const styleWeights = opts.styleWeights === undefined ? undefined : (coerceParam({ type: 'array', items: { type: 'number' } }, String(opts.styleWeights)) as number[]);
       const extra: Record<string, string> = {};
       for (const [name] of extras) {
@@ -102,8 +101,6 @@ export const transfer: CliCommand = {
       const onSigint = () => abort.abort(new Error('interrupted'));
       process.once('SIGINT', onSigint);
       try {
-        const maxPixels = positiveInt(opts.maxPixels as string | undefined, '--max-pixels');
-        const threads = positiveInt(opts.threads as string | undefined, '--threads');
         const result = await runMethod(method, inputs, params, {
           onProgress: display.listener,
           signal: abort.signal,
@@ -117,23 +114,17 @@ export const transfer: CliCommand = {
           },
         });
         display.finish();
-        if (wantsSvg) {
-          if (result.svg === undefined) {
-            throw new AtelierError('E_FORMAT', `${method.id} produces raster images only`, {
-              expected: 'an output ending in .png, .jpg, .webp, .tif or .avif',
-              received: JSON.stringify(output),
-            });
-          }
-          await writeFileAtomic(output, result.svg, { force: Boolean(opts.force) });
+        const output = plan.output;
+        if (plan.kind === 'svg') {
+          if (result.svg === undefined) throw new AtelierError('E_INTERNAL', `${method.id} declares vector output but drew no SVG`);
+          await writeFileAtomic(output, result.svg, { force: plan.force });
         } else {
-          const bitDepth = opts.bitDepth === '16' ? 16 : 8;
-          const quality = positiveInt(String(opts.quality), '--quality') ?? 92;
-          await writeImage(result.image, output, { force: Boolean(opts.force), bitDepth, quality: Math.min(100, quality) });
+          await writeImage(result.image, output, { force: plan.force, bitDepth: plan.bitDepth, quality: plan.quality });
         }
         if (opts.json) {
-          process.stdout.write(JSON.stringify({ ok: true, output, params: result.params, timings: result.timings, meta: result.meta }, null, 2) + '\n');
+          process.stdout.write(JSON.stringify({ ok: true, output: plan.output, params: result.params, timings: result.timings, meta: result.meta }, null, 2) + '\n');
         } else if (!opts.quiet) {
-          process.stderr.write(`wrote ${output} (${result.image.width}×${result.image.height}, ${method.id}, ${(result.timings.totalMs / 1000).toFixed(2)} s)\n`);
+          process.stderr.write(`wrote ${plan.output} (${result.image.width}×${result.image.height}, ${method.id}, ${(result.timings.totalMs / 1000).toFixed(2)} s)\n`);
         }
       } finally {
         display.finish();

@@ -132,6 +132,8 @@ export function exitCodeFor(e: unknown): 1 | 2 {
     case 'E_METHOD_UNKNOWN':
     case 'E_INPUT_MISSING':
     case 'E_LICENCE':
+    // An output format the data cannot take is the command line's mistake, found before any work.
+    case 'E_FORMAT':
       return 2;
     default:
       return 1;

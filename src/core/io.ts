@@ -25,6 +25,8 @@ export interface ReadOptions {
   name?: string;
   /** 'rgb' (default) always yields 3 channels; 'grey' yields one channel (masks, luminance). */
   mode?: 'rgb' | 'grey';
+  /** Read an animation's first frame instead of refusing it (for `atelier info`'s mean colour). */
+  firstFrame?: boolean;
 }
 
 export type ImageSource = string | Uint8Array;
@@ -85,6 +87,8 @@ export interface ImageInfo {
   orientation?: number;
   hasIccProfile: boolean;
   bytes: number;
+  /** Frames of an animation (GIF, WebP) or pages of a TIFF; 1 for a still image. */
+  pages: number;
 }
 
 function describeSource(source: ImageSource, name: string | undefined): string {
@@ -143,7 +147,24 @@ export async function imageInfo(source: ImageSource, options: ReadOptions = {}):
     ...(meta.orientation !== undefined && { orientation: meta.orientation }),
     hasIccProfile: meta.icc !== undefined,
     bytes: bytes.length,
+    pages: meta.pages ?? 1,
   };
+}
+
+/**
+ * An animated GIF or WebP would be read as its first frame only: refuse it rather than lose the
+ * rest without a word. (A multi-page TIFF's first page is its image; further pages are thumbnails
+ * or layers, so TIFFs are read as before.)
+ */
+export function refuseAnimation(meta: Metadata, label: string): void {
+  const pages = meta.pages ?? 1;
+  if (pages <= 1 || (meta.format !== 'gif' && meta.format !== 'webp' && meta.delay === undefined)) return;
+  throw new AtelierError('E_FORMAT', `${label} is an animation of ${pages} frames`, {
+    expected: 'a still image',
+    received: `an animated ${meta.format ?? 'image'} (${pages} frames)`,
+    hint: 'stylise every frame with `atelier video`, or take one frame first (e.g. `ffmpeg -i in.gif -frames:v 1 frame.png`)',
+    subject: label,
+  });
 }
 
 /**
@@ -156,6 +177,7 @@ export async function readImage(source: ImageSource, options: ReadOptions = {}):
   const maxPixels = options.maxPixels ?? maxPixelsFromEnv();
   const bytes = await readSourceBytes(source, label);
   const meta = await headerOf(bytes, label, maxPixels);
+  if (!options.firstFrame) refuseAnimation(meta, label);
   const sixteen = meta.depth === 'ushort' || meta.depth === 'short';
   try {
     let pipe = sharp(bytes, { limitInputPixels: Number.isFinite(maxPixels) ? maxPixels : false, failOn: 'error' }).autoOrient();
@@ -296,11 +318,15 @@ export async function writeFileAtomic(file: string, bytes: Uint8Array | string, 
       hint: 'pass --force to replace it, or choose another output name',
     });
   }
+  await removeStrayTemps(dir);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  inFlight.add(tmp);
   try {
     const handle = await fs.open(tmp, 'wx');
     try {
       await handle.writeFile(bytes);
+      // The replaced file's permissions carry over (a read-only result stays read-only).
+      if (existing) await handle.chmod(existing.mode & 0o7777);
       await handle.sync();
     } finally {
       await handle.close();
@@ -311,7 +337,51 @@ export async function writeFileAtomic(file: string, bytes: Uint8Array | string, 
     throw wrapError(e, 'E_OUTPUT_WRITE', `Cannot write ${JSON.stringify(file)}`, {
       hint: 'check the directory is writable and the disk has space',
     });
+  } finally {
+    inFlight.delete(tmp);
   }
+}
+
+/** Temporary files this process is writing now (never swept). */
+const inFlight = new Set<string>();
+/** Directories already swept by this process: once each is enough. */
+const swept = new Set<string>();
+const TEMP_NAME = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * A process killed mid-write (SIGKILL, power loss) leaves its `.name.PID.xxxx.tmp` behind. The
+ * next write into the same directory removes those whose writer is gone: the PID is in the name,
+ * and a live process other than this one is left alone.
+ */
+export async function removeStrayTemps(dir: string): Promise<string[]> {
+  if (swept.has(dir)) return [];
+  swept.add(dir);
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = TEMP_NAME.exec(name);
+    if (!m) continue;
+    const full = path.join(dir, name);
+    const pid = Number(m[1]);
+    if (inFlight.has(full) || (pid !== process.pid && processAlive(pid))) continue;
+    await fs.rm(full, { force: true }).catch(() => undefined);
+    removed.push(full);
+  }
+  return removed;
 }
 
 /** Encode by the file's extension and write it atomically. */

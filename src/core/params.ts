@@ -165,6 +165,14 @@ export function nearest(word: string, candidates: readonly string[]): string | u
   return best !== undefined && bestD <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined;
 }
 
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/** A decimal number written out (`12`, `-0.5`, `1e3`), or undefined: never hex, binary or blank. */
+export function parseDecimal(value: string): number | undefined {
+  const t = value.trim();
+  return DECIMAL.test(t) ? Number(t) : undefined;
+}
+
 /**
  * Convert a string from the command line or a form field into the type its schema property wants.
  * Anything unparseable is passed through as the string so that validation reports it.
@@ -175,8 +183,11 @@ export function coerceParam(p: JsonPropertySchema | undefined, value: string): u
   switch (type) {
     case 'number':
     case 'integer': {
-      const n = value.trim() === '' ? NaN : Number(value);
-      return Number.isNaN(n) ? (value.trim().toLowerCase() === 'nan' ? NaN : value) : n;
+      // Decimal notation only: Number() would also read "0x1", "0b1", "Infinity" and "" as numbers,
+      // so `--strength 0x1` would silently mean 1.
+      const t = value.trim();
+      if (DECIMAL.test(t)) return Number(t);
+      return t.toLowerCase() === 'nan' ? NaN : value;
     }
     case 'boolean':
       if (/^(true|yes|1|on)$/i.test(value)) return true;

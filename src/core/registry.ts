@@ -140,6 +140,8 @@ export interface MethodDefinition<P extends ParamsSchema = ParamsSchema> {
   defaultMaxSize?: number;
   /** Temporal behaviour in videos (default: `--temporal flow`, carry 'output'). */
   video?: VideoBehaviour;
+  /** The method also draws its result as SVG (`MethodOutput.svg`), so `-o out.svg` is accepted up front. */
+  vectorOutput?: boolean;
   /** Params for a quick run on a tiny image (the contract test, studio previews), e.g. few iterations. */
   quickParams?: Record<string, unknown>;
   run(ctx: RunContext, inputs: MethodInputs, params: z.output<P>): Promise<Image | MethodOutput>;

@@ -4,7 +4,7 @@ import { AtelierError, throwIfAborted, wrapError } from './errors.js';
 import { Image, blendImages, clampFinite, clampImage } from './image.js';
 import { readImage, type ImageSource } from './io.js';
 import { fitMask, maskWeights, matchRegions, type Regions } from './mask.js';
-import { checkParamRules, parseParams, sharedControlsSchema, type SharedControls } from './params.js';
+import { checkParamRules, kebabCase, parseParams, sharedControlsSchema, type SharedControls } from './params.js';
 import { ProgressReporter, type Progress, type ProgressListener } from './progress.js';
 import type { AnyMethod, Logger, MethodInputs, MethodOutput, PreviousFrame, RunContext } from './registry.js';
 import { resizeImage, limitSize } from './resample.js';
@@ -94,7 +94,9 @@ export async function runMethod(
   }
   for (const [name, spec] of Object.entries(def.inputs.extra ?? {})) {
     if (spec.required && !inputs.extra?.[name]) {
-      throw new AtelierError('E_INPUT_MISSING', `${def.id} needs the input ${name}`, { expected: spec.description });
+      // On the command line the input is a flag (`--source-a`), over HTTP a form field (`sourceA`).
+      const named = options.flagStyle ? `--${kebabCase(name)} <file>` : name;
+      throw new AtelierError('E_INPUT_MISSING', `${def.id} needs the input ${named}`, { expected: spec.description });
     }
   }
   if (inputs.styleMask !== undefined && inputs.mask === undefined) {

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import sharp from 'sharp';
 import { AtelierError, wrapError } from '../core/errors.js';
+import { refuseAnimation } from '../core/io.js';
 import { coerceParam, paramsJsonSchema, parseParams } from '../core/params.js';
 import type { AnyMethod } from '../core/registry.js';
 import { methodParamsSchema } from '../core/stylize.js';
@@ -121,6 +122,7 @@ export async function checkImage(bytes: Buffer, label: string, maxPixels: number
       subject: label,
     });
   }
+  refuseAnimation(meta, label);
   const pixels = (meta.width ?? 0) * (meta.height ?? 0);
   if (pixels > maxPixels) {
     throw new AtelierError('E_TOO_LARGE', `${label} has too many pixels`, {

@@ -83,6 +83,10 @@ describe('atelier transfer', () => {
     expect(flag.status).toBe(2);
     expect(flag.stderr).toContain('E_USAGE');
     expect(runCli(['transfer', content, style]).status).toBe(2); // no -o
+    // An output format the command cannot write is the command line's mistake too.
+    const format = runCli(['transfer', content, style, '-o', tmp.file('out.bmpx'), '--json']);
+    expect(format.status).toBe(2);
+    expect(errorOf(format.stdout).code).toBe('E_FORMAT');
     expect(existsSync(out)).toBe(false);
   });
 
@@ -95,7 +99,6 @@ describe('atelier transfer', () => {
       [['transfer', tmp.file('corrupt.png'), style, '-o', out], 'E_IMAGE_DECODE'],
       [['transfer', content, style, '-o', out, '--mask', tmp.file('tall-mask.png')], 'E_MASK_MISMATCH'],
       [['transfer', content, style, '-o', tmp.file('no/such/dir/out.png')], 'E_OUTPUT_WRITE'],
-      [['transfer', content, style, '-o', tmp.file('out.bmpx')], 'E_FORMAT'],
       [['transfer', content, style, '-o', out, '--max-pixels', '100'], 'E_TOO_LARGE'],
     ];
     for (const [args, code] of cases) {

@@ -1,5 +1,6 @@
 import { encodeImage } from '../../src/core/io.js';
 import { flatImage, gradientImage, noiseImage } from '../helpers/fixtures.js';
+import type { LightMyRequestResponse } from 'fastify';
 import type { AtelierServer } from '../../src/server/app.js';
 
 /** Generated PNGs for server tests: a gradient content and a warm noisy style. */
@@ -24,7 +25,7 @@ export async function multipart(fields: [string, FormValue][]): Promise<{ payloa
   return { payload: Buffer.from(await response.arrayBuffer()), headers: { 'content-type': response.headers.get('content-type')! } };
 }
 
-export async function submit(app: AtelierServer, fields: [string, FormValue][], headers: Record<string, string> = {}) {
+export async function submit(app: AtelierServer, fields: [string, FormValue][], headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
   const body = await multipart(fields);
   return app.inject({ method: 'POST', url: '/api/jobs', payload: body.payload, headers: { ...body.headers, ...headers } });
 }

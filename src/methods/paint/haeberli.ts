@@ -45,6 +45,7 @@ export const haeberli = defineMethod({
   summary: 'Baseline stroke painting: random or relaxed rectangular marks coloured from the content',
   reference: 'Haeberli, Paint by Numbers: Abstract Image Representations, SIGGRAPH 1990',
   inputs: { style: 'optional' },
+  vectorOutput: true,
   params,
   async run(ctx, { content, style }, p) {
     const { width: W, height: H } = content;

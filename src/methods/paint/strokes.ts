@@ -61,6 +61,7 @@ export const strokes = defineMethod({
   summary: 'Curved spline brush strokes in layers from large to small brushes; raster and SVG output',
   reference: 'Hertzmann, Painterly Rendering with Curved Brush Strokes of Multiple Sizes, SIGGRAPH 1998',
   inputs: { style: 'optional' },
+  vectorOutput: true,
   params,
   quickParams: { layers: 2 },
   async run(ctx, { content, style }, p) {

@@ -61,7 +61,10 @@ export function fitStyleScale(content: Image, style: Image, styleScale: number, 
   let sh = Math.max(1, Math.round(style.height * s));
   let workStyle = resizeImage(style, sw, sh);
   if (sw < MIN_STYLE_SIDE || sh < MIN_STYLE_SIDE) {
-    log.warn(`the style is ${style.width}×${style.height} px, too thin for patches: it is mirror-tiled to ${MIN_STYLE_SIDE} px`);
+    // Only the style's own size is worth a warning: a tiny content (1×1) shrinks a fine style too.
+    const note = `the style at ${sw}×${sh} px is too thin for patches: it is mirror-tiled to ${MIN_STYLE_SIDE} px`;
+    if (style.width < MIN_STYLE_SIDE || style.height < MIN_STYLE_SIDE) log.warn(`the style is ${style.width}×${style.height} px, too thin for patches: it is mirror-tiled to ${MIN_STYLE_SIDE} px`);
+    else log.debug(note);
     workStyle = mirrorTile(workStyle, Math.max(sw, MIN_STYLE_SIDE), Math.max(sh, MIN_STYLE_SIDE));
     sw = workStyle.width;
     sh = workStyle.height;
