@@ -9,6 +9,7 @@ import { lpips } from './lpips.js';
 import { msSsim } from './ms-ssim.js';
 import { psnr } from './psnr.js';
 import { ssim } from './ssim.js';
+import { styleDistance } from './style.js';
 import { swdPatches } from './swd-patches.js';
 import { temporal } from './temporal.js';
 
@@ -24,6 +25,7 @@ export const metrics = {
   histogram,
   'swd-patches': swdPatches,
   gram: gramDistance,
+  style: styleDistance,
   'content-loss': contentLoss,
   lpips,
   temporal,

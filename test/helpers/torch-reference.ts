@@ -24,7 +24,7 @@ export const sharedWeights = existsSync(path.join(shared, 'README.md')) ? shared
 const SCRIPT = fileURLToPath(new URL('./torch_style_nets.py', import.meta.url));
 
 export interface TorchJob {
-  kind: 'wct-encoder' | 'wct-decoder' | 'microast' | 'universal';
+  kind: 'wct-encoder' | 'wct-decoder' | 'microast' | 'universal' | 'style-distance';
   levels?: number[];
   transform?: 'wct' | 'adain';
   network?: 'vgg19' | 'cd16x';

@@ -207,6 +207,23 @@ def universal(job, content, style):
     return img
 
 
+def style_distance(d, output, style):
+    """Relative Frobenius distance of Gram matrices F F^T / (C H W) at relu1_1, relu2_1, relu3_1."""
+    sd = load(d + "/vgg_normalised_conv3_1.pth")
+
+    def grams(x):
+        out = []
+        for level in (1, 2, 3):
+            f = wct_encoder("vgg19", level, sd, x)[0]
+            c = f.shape[0]
+            f = f.reshape(c, -1).double()
+            out.append(f @ f.t() / f.numel())
+        return out
+
+    a, b = grams(output), grams(style)
+    return torch.tensor([[float(((x - y).norm() / y.norm())) for x, y in zip(a, b)]])
+
+
 def read(path, shape):
     return torch.from_numpy(np.fromfile(path, dtype=np.float32).reshape(shape))
 
@@ -216,7 +233,10 @@ def main():
     torch.set_num_threads(job.get("threads", 1))
     x = read(job["input"], job["shape"])
     kind = job["kind"]
-    if kind == "universal":
+    if kind == "style-distance":
+        s = read(job["style"], job["styleShape"])
+        run = lambda: style_distance(job["dir"], x, s)
+    elif kind == "universal":
         s = read(job["style"], job["styleShape"])
         run = lambda: universal(job, x, s)
     elif kind == "microast":
