@@ -9,6 +9,10 @@ import { Lbfgs } from '../../engine/optim/lbfgs.js';
 import { VGG_TAPS, randomVgg19Weights, type VggLayout, type VggTap } from '../../engine/nets/vgg19.js';
 import { GatysObjective, type GatysEvaluation, type GatysTargets } from './gatys-objective.js';
 import { loadVggWeights, VGG_MODELS, type VggModel } from '../../engine/nets/vgg19-weights.js';
+import { readModelFile } from '../../engine/nets/model-files.js';
+import { WCT_MODELS } from '../../engine/nets/wct-autoencoders.js';
+import { isModelInstalled, pullCommand } from '../../engine/store.js';
+import { findModel, loadManifest } from '../../engine/store/manifest.js';
 
 /**
  * Gatys, Ecker & Bethge 2016, "Image Style Transfer Using Convolutional Neural Networks": optimise
@@ -20,6 +24,29 @@ import { loadVggWeights, VGG_MODELS, type VggModel } from '../../engine/nets/vgg
 
 const tap = z.enum(VGG_TAPS as [VggTap, ...VggTap[]]);
 const DEFAULT_STYLE_LAYERS: VggTap[] = ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'];
+/** The real VGG-19 to relu3_1 (AdaIN/WCT's normalised encoder, one file of `vgg19-relu3_1`). */
+const RELU3_1_MODEL = WCT_MODELS.vgg19;
+const RELU3_1_FILE = 'vgg_normalised_conv3_1.pth';
+const RELU3_1_STYLE_LAYERS: VggTap[] = ['relu1_1', 'relu2_1', 'relu3_1'];
+const GATYS_NETWORKS = ['auto', RELU3_1_MODEL, ...VGG_MODELS] as const;
+type GatysNetwork = (typeof GATYS_NETWORKS)[number];
+
+/**
+ * The loss network `auto` stands for: the first installed of vgg19-relu3_1, vgg19, vgg_normalised
+ * (with random weights, the torchvision layout, as before the real weights existed). None installed: E_WEIGHTS_MISSING naming the
+ * default and how to install it.
+ */
+function resolveNetwork(network: GatysNetwork, weights: 'installed' | 'random'): Exclude<GatysNetwork, 'auto'> {
+  if (network !== 'auto') return network;
+  if (weights === 'random') return 'vgg19';
+  const found = [RELU3_1_MODEL, ...VGG_MODELS].find((m) => isModelInstalled(m));
+  if (found) return found;
+  throw new AtelierError('E_WEIGHTS_MISSING', 'neural.gatys needs a VGG-19 loss network and none is installed', {
+    subject: RELU3_1_MODEL,
+    hint: `run \`${pullCommand(findModel(loadManifest(), RELU3_1_MODEL))}\` (the real VGG-19 to relu3_1; academic use only), or \`atelier models pull vgg19\` for the full torchvision VGG-19; or pass --weights random to try the method with seeded random weights`,
+  });
+}
+
 /** The deepest style layer needs a few pixels left after four poolings. */
 const MIN_SIDE = 16;
 
@@ -30,14 +57,17 @@ const params = z.object({
   contentWeight: z.number().min(0).max(1e12).default(1).describe('Weight of the content loss (mean squared feature difference)'),
   styleWeight: z.number().min(0).max(1e15).default(1e6).describe('Weight of the style loss (mean squared Gram difference, summed over layers)'),
   tvWeight: z.number().min(0).max(1e12).default(10).describe('Weight of the total-variation loss (smoothness of the result)'),
-  contentLayer: tap.default('conv4_2').describe('VGG layer whose features carry the content'),
-  styleLayers: z.array(tap).min(1).max(16).default(DEFAULT_STYLE_LAYERS).describe('VGG layers whose Gram matrices carry the style'),
+  contentLayer: tap.optional().describe('VGG layer whose features carry the content (default conv4_2; relu3_1 on vgg19-relu3_1)'),
+  styleLayers: z.array(tap).min(1).max(16).optional().describe('VGG layers whose Gram matrices carry the style (default relu1_1…relu5_1; relu1_1…relu3_1 on vgg19-relu3_1)'),
   styleLayerWeights: z.array(z.number().min(0).max(1e6)).max(16).optional().describe('One weight per style layer (default: equal, summing to 1)'),
   init: z.enum(['content', 'style', 'noise']).default('content').describe('Starting image: the content, the style resized to it, or seeded noise'),
   optimizer: z.enum(['lbfgs', 'adam']).default('lbfgs').describe('L-BFGS with line search (the paper) or Adam'),
   learningRate: z.number().min(1e-6).max(1).default(0.02).describe('Adam step size (image values are in [0, 1])'),
   pooling: z.enum(['max', 'avg']).default('max').describe('VGG pooling: max (trained), or average (smoother, as the paper suggests)'),
-  network: z.enum(VGG_MODELS).default('vgg19').describe('VGG-19 weights: torchvision vgg19 (ImageNet-normalised input) or the normalised VGG of AdaIN'),
+  network: z
+    .enum(GATYS_NETWORKS)
+    .default('auto')
+    .describe('Loss network: auto (the real VGG-19 to relu3_1, vgg19-relu3_1, when installed, else vgg19, else vgg_normalised), or one of them by name'),
   weights: z.enum(['installed', 'random']).default('installed').describe('Use the installed weights, or seeded random ones (for trying the pipeline without a download)'),
 });
 
@@ -54,6 +84,7 @@ export const gatys = defineMethod({
   // Strength is folded into the content/style weight ratio rather than blended afterwards.
   controls: { strength: false },
   weights: [
+    { model: RELU3_1_MODEL, description: 'the real normalised VGG-19 to relu3_1 (network: auto, the default when installed)' },
     { model: 'vgg19', description: 'torchvision VGG-19 (network: vgg19)' },
     { model: 'vgg_normalised', description: 'normalised VGG-19 of AdaIN (network: vgg_normalised)' },
   ],
@@ -63,16 +94,30 @@ export const gatys = defineMethod({
   async run(ctx, inputs, p) {
     const strength = ctx.controls.strength;
     if (strength === 0) return { image: inputs.content.clone(), meta: { iterations: 0 } };
-    const styleLayerWeights = p.styleLayerWeights ?? p.styleLayers.map(() => 1 / p.styleLayers.length);
-    if (styleLayerWeights.length !== p.styleLayers.length) {
+    const network = resolveNetwork(p.network, p.weights);
+    const shallow = network === RELU3_1_MODEL;
+    const styleLayers = p.styleLayers ?? (shallow ? RELU3_1_STYLE_LAYERS : DEFAULT_STYLE_LAYERS);
+    const contentLayer = p.contentLayer ?? (shallow ? 'relu3_1' : 'conv4_2');
+    if (shallow) {
+      const tooDeep = [contentLayer, ...styleLayers].filter((t) => VGG_TAPS.indexOf(t) > VGG_TAPS.indexOf('relu3_1'));
+      if (tooDeep.length > 0) {
+        throw new AtelierError('E_PARAM', `The ${RELU3_1_MODEL} network stops at relu3_1`, {
+          subject: p.contentLayer && tooDeep.includes(p.contentLayer) ? 'contentLayer' : 'styleLayers',
+          received: tooDeep.join(', '),
+          hint: 'use layers up to relu3_1, or --network vgg19 for the deeper layers',
+        });
+      }
+    }
+    const styleLayerWeights = p.styleLayerWeights ?? styleLayers.map(() => 1 / styleLayers.length);
+    if (styleLayerWeights.length !== styleLayers.length) {
       throw new AtelierError('E_PARAM', 'styleLayerWeights must give one weight per style layer', {
         subject: 'styleLayerWeights',
-        expected: `${p.styleLayers.length} numbers (styleLayers: ${p.styleLayers.join(', ')})`,
+        expected: `${styleLayers.length} numbers (styleLayers: ${styleLayers.join(', ')})`,
         received: `${styleLayerWeights.length}`,
       });
     }
-    const layout: VggLayout = p.network === 'vgg19' ? 'torchvision' : 'normalised';
-    const deepest = VGG_TAPS.filter((t) => t === p.contentLayer || p.styleLayers.includes(t)).at(-1)!;
+    const layout: VggLayout = network === 'vgg19' ? 'torchvision' : 'normalised';
+    const deepest = VGG_TAPS.filter((t) => t === contentLayer || styleLayers.includes(t)).at(-1)!;
     if (p.weights === 'random') ctx.log.warn('neural.gatys runs with seeded random VGG-19 weights: the result is not the published model\'s');
     const styles = inputs.styles ?? [{ image: inputs.style!, weight: 1 }];
     const sizes = levelSizes(inputs.content.width, inputs.content.height, p.size, p.pyramid);
@@ -84,11 +129,16 @@ export const gatys = defineMethod({
     }));
     const { objective, targets } = await GatysObjective.create(
       {
-        weights: p.weights === 'random' ? randomVgg19Weights(layout, ctx.seed, deepest) : await loadVggWeights(p.network as VggModel),
+        weights:
+          p.weights === 'random'
+            ? randomVgg19Weights(layout, ctx.seed, deepest)
+            : shallow
+              ? await readModelFile(RELU3_1_MODEL, RELU3_1_FILE)
+              : await loadVggWeights(network as VggModel),
         layout,
         pooling: p.pooling,
-        contentLayer: p.contentLayer,
-        styleLayers: p.styleLayers,
+        contentLayer,
+        styleLayers,
         styleLayerWeights: styleLayerWeights.map((w) => w * p.styleWeight * strength),
         contentWeight: p.contentWeight,
         tvWeight: p.tvWeight,
@@ -110,8 +160,8 @@ export const gatys = defineMethod({
         iterations: result.iterations,
         levels: result.levels,
         losses: result.last?.parts,
-        network: p.network,
-        weights: p.weights === 'random' ? `random (seed ${ctx.seed}; not the published ${p.network} weights)` : p.network,
+        network,
+        weights: p.weights === 'random' ? `random (seed ${ctx.seed}; not the published ${network} weights)` : network,
       },
     };
   },

@@ -4,7 +4,10 @@ import { Image } from '../../../src/core/image.js';
 import type { ProgressEvent } from '../../../src/core/progress.js';
 import { runMethod } from '../../../src/core/stylize.js';
 import { gatys } from '../../../src/methods/neural/gatys.js';
+import { computeMetric } from '../../../src/metrics/metric.js';
+import { styleDistance } from '../../../src/metrics/style.js';
 import { gradientImage, noiseImage, stripesImage, tempDir } from '../../helpers/fixtures.js';
+import { TEST_MODEL_HOME, installSharedModel, sharedWeightsPresent } from '../../helpers/shared-models.js';
 
 // Shallow layers keep the random network small (the full VGG to relu5_1 is covered by test/engine).
 const base = { weights: 'random', size: 48, pyramid: 1, seed: 3, contentLayer: 'relu3_1', styleLayers: ['relu1_1', 'relu2_1', 'relu3_1'] };
@@ -58,10 +61,11 @@ describe('neural.gatys', () => {
     const saved = process.env.ATELIER_HOME;
     process.env.ATELIER_HOME = home.dir;
     try {
-      for (const network of ['vgg19', 'vgg_normalised']) {
+      for (const network of ['auto', 'vgg19', 'vgg_normalised']) {
         const err = await runMethod(gatys, { content: gradientImage(32, 32), style: noiseImage(32, 32) }, { iterations: 1, network }).catch((e: unknown) => e);
         expect((err as AtelierError).code).toBe('E_WEIGHTS_MISSING');
-        expect((err as AtelierError).message).toContain(`atelier models pull ${network}`);
+        // The default (auto) names the real VGG-19 to relu3_1 and its licence flag.
+        expect((err as AtelierError).message).toContain(network === 'auto' ? 'atelier models pull vgg19-relu3_1 --accept-licence' : `atelier models pull ${network}`);
         expect((err as AtelierError).message).toContain('--weights random');
       }
     } finally {
@@ -94,4 +98,24 @@ describe('neural.gatys', () => {
     const err = await runMethod(gatys, { content: gradientImage(32, 32), style: noiseImage(32, 32) }, { ...base, styleLayerWeights: [1, 2] }).catch((e: unknown) => e);
     expect((err as AtelierError).code).toBe('E_PARAM');
   });
+
+  it.skipIf(!sharedWeightsPresent)('uses the real VGG-19 to relu3_1 by default when vgg19-relu3_1 is installed, and moves toward the style', async () => {
+    await installSharedModel('vgg19-relu3_1');
+    const saved = process.env.ATELIER_HOME;
+    process.env.ATELIER_HOME = TEST_MODEL_HOME;
+    try {
+      const content = gradientImage(64, 48);
+      const style = stripesImage(64, 64, 5);
+      const r = await runMethod(gatys, { content, style }, { iterations: 15, size: 64, pyramid: 1 }, { threads: 2 });
+      expect(r.meta.network).toBe('vgg19-relu3_1');
+      const before = await computeMetric(styleDistance, { output: content, style });
+      const after = await computeMetric(styleDistance, { output: r.image, style });
+      expect(after.value).toBeLessThan(0.8 * before.value);
+      const deep = await runMethod(gatys, { content, style }, { iterations: 1, styleLayers: ['relu4_1'] }).catch((e: unknown) => e);
+      expect((deep as AtelierError).code).toBe('E_PARAM');
+    } finally {
+      if (saved === undefined) delete process.env.ATELIER_HOME;
+      else process.env.ATELIER_HOME = saved;
+    }
+  }, 120_000);
 });
