@@ -1,5 +1,5 @@
 import { paramsJsonSchema, type JsonObjectSchema, SHARED_CONTROL_KEYS } from './params.js';
-import { FAMILIES, type AnyMethod, type InputsSpec, type WeightsSpec } from './registry.js';
+import { FAMILIES, type AnyMethod, type InputsSpec, type StyleGallery, type WeightsSpec } from './registry.js';
 import { methodParamsSchema } from './stylize.js';
 
 /**
@@ -19,7 +19,15 @@ export interface MethodDescription {
   sharedControls: string[];
   regions: 'native' | 'pipeline';
   weights: (WeightsSpec & { installed?: boolean })[];
+  /** Params a form folds under Advanced. */
+  advanced: string[];
+  /** Named partial params to start from. */
+  presets: { name: string; params: Record<string, unknown> }[];
+  styleGallery?: StyleGallery;
 }
+
+/** Shared controls few people change: folded under Advanced for every method. */
+const ADVANCED_SHARED = ['seed', 'maxSize'];
 
 export function describeMethod(def: AnyMethod, isInstalled?: (model: string) => boolean): MethodDescription {
   const params = paramsJsonSchema(methodParamsSchema(def));
@@ -39,5 +47,8 @@ export function describeMethod(def: AnyMethod, isInstalled?: (model: string) => 
     sharedControls: SHARED_CONTROL_KEYS.filter((k) => !(k in def.params.shape)),
     regions: def.regions ?? 'pipeline',
     weights: (def.weights ?? []).map((w) => ({ ...w, ...(isInstalled && { installed: isInstalled(w.model) }) })),
+    advanced: [...(def.advanced ?? []), ...ADVANCED_SHARED].filter((k) => k in params.properties),
+    presets: Object.entries(def.presets ?? {}).map(([name, p]) => ({ name, params: { ...p } })),
+    ...(def.styleGallery && { styleGallery: def.styleGallery }),
   };
 }

@@ -43,6 +43,16 @@ export interface ControlsSpec {
 export interface WeightsSpec {
   model: string;
   description: string;
+  /**
+   * When the model is needed: every named param (after defaults) must take one of the listed
+   * values. Absent: always. Lets the studio name only what the chosen mode needs.
+   */
+  when?: Record<string, readonly unknown[]>;
+  /**
+   * Needed models sharing this group name stand in for each other: one installed suffices (a
+   * method that takes the first installed of several).
+   */
+  anyOf?: string;
 }
 
 export interface Logger {
@@ -119,6 +129,11 @@ export interface MethodOutput {
   svg?: string;
 }
 
+export interface StyleGallery {
+  param: string;
+  items: { value: string | number; label: string; thumbnail?: string }[];
+}
+
 export interface MethodDefinition<P extends ParamsSchema = ParamsSchema> {
   id: string;
   family: Family;
@@ -144,6 +159,15 @@ export interface MethodDefinition<P extends ParamsSchema = ParamsSchema> {
   vectorOutput?: boolean;
   /** Params for a quick run on a tiny image (the contract test, studio previews), e.g. few iterations. */
   quickParams?: Record<string, unknown>;
+  /** Params the studio folds under Advanced (the shared seed and maxSize always are). */
+  advanced?: readonly (keyof z.input<P> & string)[];
+  /** Named starting points shown in the studio: partial params, each checked by the contract test. */
+  presets?: Readonly<Record<string, Partial<z.input<P>> & Record<string, unknown>>>;
+  /**
+   * A network with fixed styles: the parameter that picks one and the styles, each with a
+   * thumbnail URL the server serves, so the studio shows a gallery instead of a number field.
+   */
+  styleGallery?: StyleGallery;
   run(ctx: RunContext, inputs: MethodInputs, params: z.output<P>): Promise<Image | MethodOutput>;
 }
 

@@ -10,12 +10,16 @@ import { InlineExecutor, ThreadExecutor, threadsAvailable, type Executor } from 
 import { JobEvents } from './jobs/job-events.js';
 import type { JobQueue } from './jobs/job-queue.js';
 import { RedisQueue } from './jobs/redis-queue.js';
+import { ModelInstalls } from './model-installs.js';
+import { configRoutes } from './routes/config.js';
 import { evalRoutes } from './routes/eval.js';
 import { healthRoutes } from './routes/health.js';
 import { jobEventRoutes } from './routes/job-events.js';
 import { jobRoutes } from './routes/jobs.js';
 import { methodRoutes } from './routes/methods.js';
+import { modelRoutes } from './routes/models.js';
 import { studioRoutes } from './routes/studio.js';
+import { zipRoutes } from './routes/zip.js';
 import { installRequestGuard } from './request-guard.js';
 import type { UploadLimits } from './uploads.js';
 
@@ -57,6 +61,8 @@ export interface ServerContext {
   events: JobEvents;
   queue: JobQueue;
   limits: UploadLimits;
+  /** Model downloads started over the API (the studio's model manager). */
+  installs: ModelInstalls;
 }
 
 export type AtelierServer = FastifyInstance & { atelier: ServerContext };
@@ -95,7 +101,8 @@ export async function buildServer(options: ServerOptions): Promise<AtelierServer
     // get our error shape too, not fastify's.
     clientErrorHandler: answerClientError,
   }) as unknown as AtelierServer;
-  app.decorate('atelier', { store, events, queue, limits });
+  const installs = new ModelInstalls();
+  app.decorate('atelier', { store, events, queue, limits, installs });
 
   app.setErrorHandler((err: FastifyError | AtelierError, request, reply) => {
     const e = toAtelierError(err, limits);
@@ -131,9 +138,13 @@ export async function buildServer(options: ServerOptions): Promise<AtelierServer
   await app.register(jobRoutes, { ctx: app.atelier });
   await app.register(jobEventRoutes, { ctx: app.atelier });
   await app.register(evalRoutes, { ctx: app.atelier });
+  await app.register(configRoutes, { ctx: app.atelier });
+  await app.register(modelRoutes, { ctx: app.atelier });
+  await app.register(zipRoutes, { ctx: app.atelier });
   if (options.studio ?? true) await app.register(studioRoutes);
 
   app.addHook('onClose', async () => {
+    installs.close();
     await queue.close();
     store.close();
   });

@@ -24,8 +24,8 @@ export interface UploadLimits {
 }
 
 /** Formats accepted, as sharp detects them from the bytes. SVG and PDF are refused: they can reference other files. */
-const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'tiff', 'heif', 'gif']);
-const MAX_STYLES = 8;
+export const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'tiff', 'heif', 'gif']);
+export const MAX_STYLES = 8;
 const RESERVED_FIELDS = new Set(['method', 'params', 'styleWeights']);
 
 /** Read the whole form: fields as text, files as bytes, by field name. */

@@ -41,6 +41,14 @@ describe.each(listMethods().map((m) => [m.id, m] as const))('method contract: %s
     expect(paramsJsonSchema(methodParamsSchema(def)).type).toBe('object');
   });
 
+  it("names real params as advanced, and every preset is valid params", () => {
+    for (const key of def.advanced ?? []) expect(Object.keys(def.params.shape)).toContain(key);
+    for (const [name, preset] of Object.entries(def.presets ?? {})) {
+      expect(name.length).toBeGreaterThan(1);
+      expect(() => methodParamsSchema(def).parse(preset), name).not.toThrow();
+    }
+  });
+
   it('runs with its defaults: output has the content size and values in [0, 1]', async () => {
     const inputs = inputsFor(def);
     const r = await runMethod(def, inputs, { ...quick });

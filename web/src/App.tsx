@@ -1,57 +1,225 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { api, followJob, token, type Job, type MethodInfo } from './api';
-import { CompareSlider } from './components/CompareSlider';
+import { api, followJob, token, type Job, type MethodInfo, type ModelInfo, type Sample, type ServerConfig } from './api';
+import { checkImageFile } from './check-image';
+import { BatchGrid, BatchMethods, MAX_BATCH, batchSize } from './components/Batch';
 import { Dropzone } from './components/Dropzone';
 import { History, downloadResult } from './components/History';
 import { MaskPainter } from './components/MaskPainter';
-import { MethodPicker } from './components/MethodPicker';
-import { ParamForm, type ParamValues } from './components/ParamForm';
+import { MethodPicker, StyleGallery } from './components/MethodPicker';
+import { ModelManager, ModelNeeds } from './components/Models';
+import { ParamForm, neededModels, type ParamValues } from './components/ParamForm';
+import { Outcome, ProgressPanel, type LiveProgress } from './components/ProgressPanel';
+import { Viewer, type ViewerImages } from './components/Viewer';
+import { loadWorkspace, pins, saveWorkspace, type InputRef, type ViewMode, type Workspace } from './workspace';
 
 /**
  * The studio. Everything about methods comes from GET /api/methods: the picker, the inputs each
- * method takes, the parameter form. A method added to the registry appears here unchanged.
+ * method takes, the parameter form (Basic and Advanced), presets and style galleries. The result
+ * is the centre of the page; the Run bar stays at the bottom of the screen; the workspace (method,
+ * parameters, inputs, the job on screen) survives a reload.
  */
-
-interface View {
-  job: Job;
-  before: string;
-  after: string;
-}
 
 type Metrics = Record<string, { value: number; higherIsBetter: boolean; title: string }>;
 
+interface Chosen {
+  file: File;
+  ref?: InputRef;
+}
+
+const LIVE: Job['status'][] = ['queued', 'running'];
+
+/** The job's stored input slot that a form field's n-th file went to. */
+function slotOf(field: string, index: number): string {
+  if (field === 'style') return `style-${index}`;
+  if (field === 'content' || field === 'mask') return field;
+  return `extra-${field}`;
+}
+
+/** The form field a stored slot came from. */
+function fieldOf(slot: string): string {
+  if (slot.startsWith('style-')) return 'style';
+  if (slot.startsWith('extra-')) return slot.slice('extra-'.length);
+  return slot;
+}
+
+async function fileOf(ref: InputRef): Promise<File> {
+  if ('sample' in ref) {
+    const blob = await (await fetch(ref.url)).blob();
+    return new File([blob], `${ref.sample}.jpg`, { type: blob.type || 'image/jpeg' });
+  }
+  const url = await api.imageUrl(`/api/jobs/${ref.job}/inputs/${ref.slot}`);
+  const blob = await (await fetch(url)).blob();
+  URL.revokeObjectURL(url);
+  return new File([blob], `${ref.slot}.${blob.type.split('/')[1] ?? 'png'}`, { type: blob.type });
+}
+
 export function App() {
+  const initial = useMemo(loadWorkspace, []);
   const [methods, setMethods] = useState<MethodInfo[]>([]);
-  const [methodId, setMethodId] = useState<string>();
-  const [values, setValues] = useState<ParamValues>({});
-  const [files, setFiles] = useState<Record<string, File[]>>({});
-  const [useMask, setUseMask] = useState(false);
+  const [config, setConfig] = useState<ServerConfig>();
+  const [models, setModels] = useState<ModelInfo[]>([]);
+  const [samples, setSamples] = useState<Sample[]>([]);
+  const [examples, setExamples] = useState<Record<string, { url: string }>>({});
+  const [methodId, setMethodId] = useState<string | undefined>(initial.method);
+  const [values, setValues] = useState<ParamValues>(initial.params);
+  const [inputs, setInputs] = useState<Record<string, Chosen[]>>({});
+  const [fileErrors, setFileErrors] = useState<Record<string, string>>({});
+  const [useMask, setUseMask] = useState(initial.mask ?? false);
   const [mask, setMask] = useState<Blob | null>(null);
   const [job, setJob] = useState<Job>();
-  const [progress, setProgress] = useState<{ fraction: number; label: string }>();
+  const [live, setLive] = useState<LiveProgress>({ startedAt: Date.now(), losses: [] });
+  const [now, setNow] = useState(Date.now());
+  const [submitting, setSubmitting] = useState(false);
   const [error, setError] = useState<string>();
-  const [view, setView] = useState<View>();
+  const [images, setImages] = useState<ViewerImages>();
+  const [viewMode, setViewMode] = useState<ViewMode>(initial.view ?? 'compare');
   const [metrics, setMetrics] = useState<Metrics>();
   const [history, setHistory] = useState<Job[]>([]);
   const [historyPages, setHistoryPages] = useState({ page: 1, pages: 1 });
+  const [pinned, setPinned] = useState<string[]>(pins.get());
+  const [comparing, setComparing] = useState<string[]>([]);
+  const [batchOn, setBatchOn] = useState(false);
+  const [batchMethods, setBatchMethods] = useState<string[]>([]);
+  const [batchJobs, setBatchJobs] = useState<Job[]>([]);
+  const [batchThumbs, setBatchThumbs] = useState<Record<string, string>>({});
+  const [showModels, setShowModels] = useState(false);
   const [tokenText, setTokenText] = useState(token.get());
   const stopFollowing = useRef<(() => void) | undefined>(undefined);
+  const runRef = useRef<() => void>(() => {});
 
   const method = useMemo(() => methods.find((m) => m.id === methodId), [methods, methodId]);
+  const titles = useMemo(() => Object.fromEntries(methods.map((m) => [m.id, m.title])), [methods]);
+  const busy = job !== undefined && LIVE.includes(job.status);
+
+  // The workspace follows every change: URL and localStorage.
+  useEffect(() => {
+    if (methods.length === 0) return;
+    const refs: Record<string, InputRef[]> = {};
+    for (const [field, list] of Object.entries(inputs)) {
+      const r = list.map((c) => c.ref).filter((x): x is InputRef => x !== undefined);
+      if (r.length === list.length && r.length > 0) refs[field] = r;
+    }
+    const w: Workspace = { method: methodId, params: values, inputs: refs, ...(job && { job: job.id }), view: viewMode, mask: useMask };
+    saveWorkspace(w);
+  }, [methods, methodId, values, inputs, job?.id, viewMode, useMask]);
 
   const loadHistory = async (page = 1) => {
     const r = await api.jobs(page);
-    setHistory((h) => (page === 1 ? r.jobs : [...h, ...r.jobs]));
+    setHistory((h) => (page === 1 ? [...r.jobs, ...h.filter((j) => pinned.includes(j.id) && !r.jobs.some((x) => x.id === j.id))] : [...h, ...r.jobs]));
     setHistoryPages({ page, pages: r.pages });
+  };
+  const loadModels = async () => setModels(await api.models());
+
+  const setFiles = async (field: string, chosen: Chosen[]) => {
+    setInputs((old) => ({ ...old, [field]: chosen }));
+    const problems = await Promise.all(chosen.map((c) => checkImageFile(c.file, config?.limits)));
+    const problem = problems.find(Boolean);
+    setFileErrors((old) => {
+      const next = { ...old };
+      if (problem) next[field] = problem;
+      else delete next[field];
+      return next;
+    });
+  };
+
+  const restoreInputs = async (refs: Record<string, InputRef[]>) => {
+    const entries = await Promise.all(
+      Object.entries(refs).map(async ([field, list]) => [field, await Promise.all(list.map(async (ref) => ({ file: await fileOf(ref), ref })))] as const),
+    );
+    const next: Record<string, Chosen[]> = {};
+    for (const [field, list] of entries) next[field] = list;
+    if (next.mask?.[0]) {
+      setMask(next.mask[0].file);
+      delete next.mask;
+    }
+    setInputs(next);
+    setFileErrors({});
+  };
+
+  const show = async (j: Job) => {
+    setMetrics(undefined);
+    if (!j.links.result) return setImages(undefined);
+    const [before, after, maskUrl] = await Promise.all([
+      api.imageUrl(j.links.inputs.content!),
+      api.imageUrl(j.links.result),
+      j.links.inputs.mask ? api.imageUrl(j.links.inputs.mask) : Promise.resolve(undefined),
+    ]);
+    setImages((old) => {
+      if (old) [old.before, old.after, old.mask].forEach((u) => u && URL.revokeObjectURL(u));
+      return { before, after, ...(maskUrl && { mask: maskUrl }) };
+    });
+  };
+
+  const follow = (j: Job) => {
+    stopFollowing.current?.();
+    setJob(j);
+    setImages(undefined);
+    setLive({ startedAt: j.status === 'running' && j.startedAt ? Date.parse(j.startedAt) : Date.now(), losses: [] });
+    stopFollowing.current = followJob(j.id, {
+      progress: (e) =>
+        setLive((l) => ({
+          ...l,
+          event: e,
+          losses: e.type === 'step' && e.values?.loss !== undefined && Number.isFinite(e.values.loss) ? [...l.losses, e.values.loss] : l.losses,
+        })),
+      status: (s) => {
+        setJob(s);
+        if (s.status === 'running' && s.startedAt) setLive((l) => ({ ...l, startedAt: Date.parse(s.startedAt!) }));
+      },
+      end: (done, err) => {
+        void loadHistory();
+        if (done) {
+          setJob(done);
+          setLive((l) => ({ ...l, event: { type: 'done', label: 'done', fraction: 1 } }));
+          void show(done);
+        } else {
+          setJob((cur) => cur && { ...cur, status: err?.code === 'E_ABORTED' || (err as { status?: string } | undefined)?.status === 'cancelled' ? 'cancelled' : 'failed', ...(err && { error: err }) });
+        }
+      },
+    });
+  };
+
+  /** Open a job: its method, params and inputs come back, and its result or its progress. */
+  const restore = async (j: Job) => {
+    setComparing([]);
+    setBatchJobs([]);
+    setMethodId(j.method);
+    setValues({ ...j.params });
+    const refs: Record<string, InputRef[]> = {};
+    for (const slot of j.inputs) (refs[fieldOf(slot)] ??= []).push({ job: j.id, slot });
+    setUseMask(j.inputs.includes('mask'));
+    void restoreInputs(refs).catch((e) => setError((e as Error).message));
+    if (LIVE.includes(j.status)) follow(j);
+    else {
+      stopFollowing.current?.();
+      setJob(j);
+      await show(j);
+    }
   };
 
   const load = async () => {
     try {
-      const list = await api.methods();
+      const [list, cfg] = await Promise.all([api.methods(), api.config()]);
       setMethods(list);
-      setMethodId((id) => id ?? list.find((m) => m.id === 'color.reinhard')?.id ?? list[0]?.id);
+      setConfig(cfg);
+      setMethodId((id) => (id && list.some((m) => m.id === id) ? id : (list.find((m) => m.id === 'color.reinhard')?.id ?? list[0]?.id)));
       setError(undefined);
+      void api.samples().then(setSamples, () => {});
+      void api.examples().then(setExamples, () => {});
+      void loadModels().catch(() => {});
       await loadHistory();
+      // Pick up where the last visit left off: its inputs, and its job (running or finished).
+      if (Object.keys(initial.inputs).length > 0) await restoreInputs(initial.inputs).catch(() => {});
+      if (initial.job) {
+        const j = await api.job(initial.job).catch(() => undefined);
+        if (j) {
+          if (LIVE.includes(j.status)) follow(j);
+          else {
+            setJob(j);
+            await show(j);
+          }
+        }
+      }
     } catch (e) {
       setError((e as Error).message);
     }
@@ -61,75 +229,165 @@ export function App() {
     return () => stopFollowing.current?.();
   }, []);
 
-  const show = async (j: Job) => {
-    setMetrics(undefined);
-    if (!j.links.result) return setView(undefined);
-    const [before, after] = await Promise.all([api.imageUrl(j.links.inputs.content!), api.imageUrl(j.links.result)]);
-    setView((old) => {
-      if (old) [old.before, old.after].forEach((u) => URL.revokeObjectURL(u));
-      return { job: j, before, after };
-    });
-  };
+  // A clock for elapsed / time left while something runs.
+  useEffect(() => {
+    if (!busy) return;
+    const t = setInterval(() => setNow(Date.now()), 500);
+    return () => clearInterval(t);
+  }, [busy]);
 
-  const follow = (j: Job) => {
-    stopFollowing.current?.();
-    setJob(j);
-    setProgress({ fraction: 0, label: 'queued' });
-    stopFollowing.current = followJob(j.id, {
-      progress: (e) => setProgress({ fraction: e.fraction, label: e.label }),
-      status: (s) => {
-        setJob(s);
-        if (s.status === 'running') setProgress((p) => p ?? { fraction: 0, label: 'running' });
-      },
-      end: (done, err) => {
-        void loadHistory();
-        if (done) {
-          setJob(done);
-          setProgress({ fraction: 1, label: 'done' });
-          void show(done);
-        } else {
-          setJob((cur) => cur && { ...cur, status: err?.code === 'E_ABORTED' ? 'cancelled' : 'failed' });
-          setError(err?.code === 'E_ABORTED' ? undefined : err?.message);
-          setProgress(undefined);
-        }
-      },
-    });
-  };
-
-  const run = async () => {
-    if (!method) return;
-    setError(undefined);
-    const form = new FormData();
-    form.append('method', method.id);
-    const changed = Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined));
-    form.append('params', JSON.stringify(changed));
-    for (const [name, list] of Object.entries(files)) {
-      if (name === 'style' && method.inputs.style === 'none') continue;
-      // Files kept from another method's extra inputs are not this method's.
-      if (name !== 'content' && name !== 'style' && !method.inputs.extra?.[name]) continue;
-      for (const f of name === 'style' && !method.inputs.multiStyle ? list.slice(0, 1) : list) form.append(name, f);
-    }
-    if (useMask && mask) form.append('mask', mask, 'mask.png');
+  // Model installs: poll while one runs, then refresh the methods (their installed flags).
+  const installing = models.some((m) => m.install?.state === 'running');
+  useEffect(() => {
+    if (!installing) return;
+    const t = setInterval(() => {
+      void api.models().then((next) => {
+        setModels(next);
+        if (!next.some((m) => m.install?.state === 'running')) void api.methods().then(setMethods);
+      });
+    }, 400);
+    return () => clearInterval(t);
+  }, [installing]);
+  const install = async (name: string, accept: boolean) => {
     try {
-      follow(await api.submit(form));
-      // On a phone the result is below the form: bring it into view.
-      if (window.matchMedia('(max-width: 720px)').matches) document.getElementById('h-result')?.scrollIntoView({ behavior: 'smooth', block: 'start' });
-      void loadHistory();
+      await api.installModel(name, accept);
+      await loadModels();
     } catch (e) {
       setError((e as Error).message);
     }
   };
+  const cancelInstall = (name: string) => void api.cancelInstall(name).then(loadModels, (e) => setError((e as Error).message));
+
+  const formFor = (m: MethodInfo, content: Chosen[], styles: Chosen[], params: ParamValues) => {
+    const form = new FormData();
+    form.append('method', m.id);
+    form.append('params', JSON.stringify(Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined))));
+    for (const c of content) form.append('content', c.file);
+    if (m.inputs.style !== 'none') for (const s of m.inputs.multiStyle ? styles : styles.slice(0, 1)) form.append('style', s.file);
+    for (const [name] of Object.entries(m.inputs.extra ?? {})) for (const c of inputs[name] ?? []) form.append(name, c.file);
+    if (useMask && mask) form.append('mask', mask, 'mask.png');
+    return form;
+  };
+
+  const contents = inputs.content ?? [];
+  const styles = inputs.style ?? [];
+  const batchCount = batchOn && method ? batchSize(contents.length, method.inputs.style === 'none' ? 1 : styles.length, 1 + batchMethods.length) : 1;
 
   const missing = !method
     ? ['a method']
     : [
-        ...(files.content?.length ? [] : ['a content image']),
-        ...(method.inputs.style === 'required' && !files.style?.length ? ['a style image'] : []),
+        ...(contents.length ? [] : ['a content image']),
+        ...(method.inputs.style === 'required' && !styles.length ? ['a style image'] : []),
         ...Object.entries(method.inputs.extra ?? {})
-          .filter(([k, spec]) => spec.required && !files[k]?.length)
+          .filter(([k, spec]) => spec.required && !inputs[k]?.length)
           .map(([k]) => k),
+        ...(Object.keys(fileErrors).length > 0 ? ['images the server accepts'] : []),
+        ...(batchCount > MAX_BATCH ? [`at most ${MAX_BATCH} jobs in a batch`] : []),
       ];
-  const busy = job && (job.status === 'queued' || job.status === 'running');
+
+  const run = async () => {
+    if (!method || submitting || busy || missing.length > 0) return;
+    setSubmitting(true);
+    setError(undefined);
+    try {
+      if (batchOn) {
+        const jobs: Job[] = [];
+        const runMethods = [method, ...methods.filter((m) => batchMethods.includes(m.id))];
+        const styleSets = method.inputs.style === 'none' || styles.length === 0 ? [[]] : styles.map((s) => [s]);
+        for (const m of runMethods) for (const c of contents) for (const s of styleSets) jobs.push(await api.submit(formFor(m, [c], s, m.id === method.id ? values : {})));
+        setBatchJobs(jobs);
+        setImages(undefined);
+        void loadHistory();
+        return;
+      }
+      const j = await api.submit(formFor(method, contents.slice(0, 1), styles, values));
+      setBatchJobs([]);
+      setComparing([]);
+      follow(j);
+      // From now on the inputs are the job's stored copies: a reload brings them back.
+      setInputs((old) => {
+        const next: Record<string, Chosen[]> = {};
+        for (const [field, list] of Object.entries(old)) next[field] = list.map((c, i) => (j.inputs.includes(slotOf(field, i)) ? { ...c, ref: { job: j.id, slot: slotOf(field, i) } } : c));
+        return next;
+      });
+      void loadHistory();
+    } catch (e) {
+      setError((e as Error).message);
+    } finally {
+      setSubmitting(false);
+    }
+  };
+  runRef.current = () => void run();
+
+  // Ctrl/⌘+Enter runs from anywhere on the page.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+        e.preventDefault();
+        runRef.current();
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, []);
+
+  // Batch jobs: poll until each finishes, and fetch its thumbnail.
+  useEffect(() => {
+    if (batchJobs.length === 0 || batchJobs.every((j) => !LIVE.includes(j.status))) return;
+    const t = setInterval(async () => {
+      const next = await Promise.all(batchJobs.map((j) => (LIVE.includes(j.status) ? api.job(j.id) : j)));
+      for (const j of next) if (j.links.result && !batchThumbs[j.id]) void api.imageUrl(j.links.result).then((u) => setBatchThumbs((t) => ({ ...t, [j.id]: u })));
+      setBatchJobs(next);
+      if (next.every((j) => !LIVE.includes(j.status))) void loadHistory();
+    }, 500);
+    return () => clearInterval(t);
+  }, [batchJobs]);
+
+  // Two history cards chosen: compare their results.
+  const toggleCompare = async (j: Job) => {
+    const next = comparing.includes(j.id) ? comparing.filter((x) => x !== j.id) : [...comparing, j.id].slice(-2);
+    setComparing(next);
+    if (next.length === 2) {
+      const [a, b] = next.map((id) => history.find((h) => h.id === id)!);
+      const [ua, ub] = await Promise.all([api.imageUrl(a!.links.result!), api.imageUrl(b!.links.result!)]);
+      setBatchJobs([]);
+      setImages({ before: ua, after: ub, beforeLabel: titles[a!.method] ?? a!.method, afterLabel: titles[b!.method] ?? b!.method });
+      if (viewMode === 'after' || viewMode === 'mask') setViewMode('compare');
+    }
+  };
+
+  const togglePin = (j: Job) => {
+    const next = pinned.includes(j.id) ? pinned.filter((x) => x !== j.id) : [j.id, ...pinned];
+    setPinned(next);
+    pins.set(next);
+  };
+
+  // A time estimate for the Run bar: this method's earlier runs, per megapixel.
+  const [contentPixels, setContentPixels] = useState<number>();
+  useEffect(() => {
+    const f = contents[0]?.file;
+    if (!f) return setContentPixels(undefined);
+    void createImageBitmap(f).then(
+      (b) => {
+        setContentPixels(b.width * b.height);
+        b.close();
+      },
+      () => setContentPixels(undefined),
+    );
+  }, [contents[0]?.file]);
+  const estimate = useMemo(() => {
+    const rates = history
+      .filter((h) => h.method === methodId && h.status === 'done' && h.timings?.totalMs !== undefined && typeof h.meta?.width === 'number')
+      .map((h) => h.timings!.totalMs! / (Number(h.meta!.width) * Number(h.meta!.height)))
+      .sort((a, b) => a - b);
+    if (rates.length === 0 || !contentPixels) return undefined;
+    const cap = method?.params.properties.maxSize?.default as number | undefined;
+    const pixels = values.maxSize || cap ? Math.min(contentPixels, ((values.maxSize as number | undefined) ?? cap!) ** 2) : contentPixels;
+    return { ms: rates[Math.floor(rates.length / 2)]! * pixels * batchCount, runs: rates.length };
+  }, [history, methodId, contentPixels, values.maxSize, batchCount]);
+
+  const needed = method ? neededModels(method, values) : [];
+  const stageJob = batchJobs.length === 0 && comparing.length < 2 ? job : undefined;
 
   return (
     <div class="studio">
@@ -137,23 +395,28 @@ export function App() {
         <h1>
           Atelier <span>studio</span>
         </h1>
-        <details class="settings">
-          <summary>Settings</summary>
-          <form
-            onSubmit={(e) => {
-              e.preventDefault();
-              token.set(tokenText.trim());
-              void load();
-            }}
-          >
-            <label>
-              API token <input type="password" value={tokenText} onInput={(e) => setTokenText((e.target as HTMLInputElement).value)} placeholder="only if the server uses --token" />
-            </label>
-            <button type="submit" class="small">
-              Save
-            </button>
-          </form>
-        </details>
+        <nav class="topnav" aria-label="studio">
+          <button type="button" class="small" onClick={() => setShowModels(true)}>
+            Models{models.length > 0 && ` (${models.filter((m) => m.installed).length}/${models.length})`}
+          </button>
+          <details class="settings">
+            <summary>Settings</summary>
+            <form
+              onSubmit={(e) => {
+                e.preventDefault();
+                token.set(tokenText.trim());
+                void load();
+              }}
+            >
+              <label>
+                API token <input type="password" value={tokenText} onInput={(e) => setTokenText((e.target as HTMLInputElement).value)} placeholder="only if the server uses --token" />
+              </label>
+              <button type="submit" class="small">
+                Save
+              </button>
+            </form>
+          </details>
+        </nav>
       </header>
 
       {error && (
@@ -166,96 +429,54 @@ export function App() {
       )}
 
       <main class="layout">
-        <section class="panel" aria-labelledby="h-images">
-          <h2 id="h-images">Images</h2>
-          <div class="dropzones">
-            <Dropzone name="content" label="Content" files={files.content ?? []} onFiles={(f) => setFiles({ ...files, content: f })} />
-            {method?.inputs.style !== 'none' && (
-              <Dropzone
-                name="style"
-                label={`Style${method?.inputs.multiStyle ? 's' : ''}${method?.inputs.style === 'optional' ? ' (optional)' : ''}`}
-                multiple={method?.inputs.multiStyle ?? false}
-                files={files.style ?? []}
-                onFiles={(f) => setFiles({ ...files, style: f })}
-              />
+        <section class="stage-panel" aria-labelledby="h-result">
+          <h2 id="h-result" class="visually-hidden">
+            Result
+          </h2>
+          <div class="stage">
+            {batchJobs.length > 0 ? (
+              <BatchGrid jobs={batchJobs} titles={titles} thumbs={batchThumbs} onOpen={(j) => void restore(j)} />
+            ) : images ? (
+              <Viewer images={images} mode={viewMode} onMode={setViewMode} />
+            ) : (
+              <div class="placeholder">
+                {stageJob && stageJob.status !== 'done' ? null : (
+                  <p>
+                    Choose a content image (or a sample) and a method, then <strong>Run</strong> (Ctrl/⌘+Enter). The result appears here, fitted to the screen, with a before/after slider.
+                  </p>
+                )}
+              </div>
             )}
-            {Object.entries(method?.inputs.extra ?? {}).map(([name, spec]) => (
-              <Dropzone key={name} name={name} label={spec.required ? name : `${name} (optional)`} hint={spec.description} files={files[name] ?? []} onFiles={(f) => setFiles({ ...files, [name]: f })} />
-            ))}
+            {stageJob && LIVE.includes(stageJob.status) && (
+              <div class="stage-overlay">
+                <ProgressPanel job={stageJob} live={live} now={now} />
+              </div>
+            )}
+            {stageJob && !images && (stageJob.status === 'failed' || stageJob.status === 'cancelled') && (
+              <div class="stage-overlay">
+                <Outcome job={stageJob} />
+              </div>
+            )}
           </div>
-          {files.content?.[0] && (
-            <div class="mask-section">
-              <label class="switch">
-                <input type="checkbox" checked={useMask} onChange={(e) => setUseMask((e.target as HTMLInputElement).checked)} />
-                <span class="switch-track" aria-hidden="true" />
-                <span>Paint a mask (region control)</span>
-              </label>
-              {useMask && <MaskPainter content={files.content[0]} onMask={setMask} />}
-            </div>
-          )}
-        </section>
-
-        <section class="panel" aria-labelledby="h-method">
-          <h2 id="h-method">Method</h2>
-          <MethodPicker
-            methods={methods}
-            value={methodId}
-            onChange={(id) => {
-              setMethodId(id);
-              setValues({});
-            }}
-          />
-          {method && <ParamForm method={method} values={values} onChange={setValues} />}
-          <div class="runbar">
-            <button type="button" class="primary" disabled={missing.length > 0 || busy} onClick={() => void run()} title={missing.length ? `needs ${missing.join(', ')}` : undefined}>
-              {busy ? 'Running…' : 'Run'}
-            </button>
-            {busy && (
-              <button type="button" onClick={() => void api.cancel(job.id).catch((e) => setError((e as Error).message))}>
-                Cancel
+          {images && stageJob?.status === 'done' && (
+            <div class="result-actions">
+              <span class="muted">
+                {titles[stageJob.method] ?? stageJob.method}
+                {stageJob.timings?.totalMs !== undefined && ` · ${(stageJob.timings.totalMs / 1000).toFixed(2)} s`}
+                {stageJob.meta?.width !== undefined && ` · ${String(stageJob.meta.width)}×${String(stageJob.meta.height)}`}
+              </span>
+              <button type="button" class="small" onClick={() => void downloadResult(stageJob)}>
+                Download
               </button>
-            )}
-            {missing.length > 0 && <small class="muted">Needs {missing.join(', ')}</small>}
-          </div>
-        </section>
-
-        <section class="panel result-panel" aria-labelledby="h-result">
-          <h2 id="h-result">Result</h2>
-          {progress && job && (
-            <div class="progress" data-status={job.status}>
-              <div class="progress-head">
-                <span>
-                  {job.method} · {job.status === 'running' ? progress.label : job.status}
-                </span>
-                <span class="progress-pct">{Math.round(progress.fraction * 100)}%</span>
-              </div>
-              <div class="progress-track" role="progressbar" aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(progress.fraction * 100)}>
-                <div class="progress-fill" style={{ width: `${progress.fraction * 100}%` }} />
-              </div>
-            </div>
-          )}
-          {view ? (
-            <>
-              <CompareSlider before={view.before} after={view.after} />
-              <div class="result-actions">
-                <span class="muted">
-                  {view.job.method}
-                  {view.job.timings?.totalMs !== undefined && ` · ${(view.job.timings.totalMs / 1000).toFixed(2)} s`}
-                  {view.job.meta?.width !== undefined && ` · ${String(view.job.meta.width)}×${String(view.job.meta.height)}`}
-                </span>
-                <button type="button" class="small" onClick={() => void downloadResult(view.job)}>
-                  Download
-                </button>
-                <button type="button" class="small" onClick={() => void api.evaluate(view.job.id).then((r) => setMetrics(r.metrics), (e) => setError((e as Error).message))}>
-                  Metrics
-                </button>
-              </div>
+              <button type="button" class="small" onClick={() => void api.evaluate(stageJob.id).then((r) => setMetrics(r.metrics), (e) => setError((e as Error).message))}>
+                Metrics
+              </button>
               {metrics && (
                 <table class="metrics">
                   <tbody>
                     {Object.entries(metrics).map(([id, m]) => (
                       <tr key={id}>
-                        <th>{id.toUpperCase()}</th>
+                        <th scope="row">{id.toUpperCase()}</th>
                         <td title={m.higherIsBetter ? 'higher is better' : 'lower is better'}>
                           {Number(m.value.toPrecision(4))} <span class="muted">{m.higherIsBetter ? '↑' : '↓'}</span>
                         </td>
@@ -265,23 +486,141 @@ export function App() {
                   </tbody>
                 </table>
               )}
-            </>
-          ) : (
-            <div class="placeholder">Choose images and a method, then Run. The result appears here with a before/after slider.</div>
+            </div>
+          )}
+          {comparing.length === 2 && (
+            <p class="muted compare-note">
+              Comparing two results from the history.{' '}
+              <button type="button" class="link" onClick={() => (setComparing([]), job ? void show(job) : setImages(undefined))}>
+                Stop comparing
+              </button>
+            </p>
           )}
         </section>
+
+        <div class="controls">
+          <section class="panel" aria-labelledby="h-images">
+            <div class="panel-head">
+              <h2 id="h-images">Images</h2>
+              <label class="switch">
+                <input type="checkbox" checked={batchOn} onChange={(e) => setBatchOn((e.target as HTMLInputElement).checked)} />
+                <span class="switch-track" aria-hidden="true" />
+                <span>Batch</span>
+              </label>
+            </div>
+            <div class="dropzones">
+              <Dropzone
+                name="content"
+                label={batchOn ? 'Contents' : 'Content'}
+                multiple={batchOn}
+                files={contents.map((c) => c.file)}
+                error={fileErrors.content}
+                samples={samples.filter((s) => s.kind === 'content')}
+                onFiles={(f) => void setFiles('content', f.map((file) => ({ file })))}
+                onSample={(s) => void fileOf({ sample: s.id, url: s.url }).then((file) => setFiles('content', [...(batchOn ? contents : []), { file, ref: { sample: s.id, url: s.url } }]))}
+              />
+              {method?.inputs.style !== 'none' && (
+                <Dropzone
+                  name="style"
+                  label={`Style${method?.inputs.multiStyle || batchOn ? 's' : ''}${method?.inputs.style === 'optional' ? ' (optional)' : ''}`}
+                  multiple={(method?.inputs.multiStyle ?? false) || batchOn}
+                  files={styles.map((c) => c.file)}
+                  error={fileErrors.style}
+                  samples={samples.filter((s) => s.kind === 'style')}
+                  onFiles={(f) => void setFiles('style', f.map((file) => ({ file })))}
+                  onSample={(s) =>
+                    void fileOf({ sample: s.id, url: s.url }).then((file) => setFiles('style', [...(batchOn || method?.inputs.multiStyle ? styles : []), { file, ref: { sample: s.id, url: s.url } }]))
+                  }
+                />
+              )}
+              {Object.entries(method?.inputs.extra ?? {}).map(([name, spec]) => (
+                <Dropzone
+                  key={name}
+                  name={name}
+                  label={spec.required ? name : `${name} (optional)`}
+                  hint={spec.description}
+                  files={(inputs[name] ?? []).map((c) => c.file)}
+                  error={fileErrors[name]}
+                  onFiles={(f) => void setFiles(name, f.map((file) => ({ file })))}
+                />
+              ))}
+            </div>
+            {batchOn && method && <BatchMethods methods={methods} current={method} chosen={batchMethods} onChange={setBatchMethods} />}
+            {contents[0] && !batchOn && (
+              <div class="mask-section">
+                <label class="switch">
+                  <input type="checkbox" checked={useMask} onChange={(e) => setUseMask((e.target as HTMLInputElement).checked)} />
+                  <span class="switch-track" aria-hidden="true" />
+                  <span>Paint a mask (region control)</span>
+                </label>
+                {useMask && <MaskPainter content={contents[0].file} onMask={setMask} />}
+              </div>
+            )}
+          </section>
+
+          <section class="panel" aria-labelledby="h-method">
+            <h2 id="h-method">Method</h2>
+            <MethodPicker
+              methods={methods}
+              value={methodId}
+              examples={examples}
+              onChange={(id) => {
+                setMethodId(id);
+                setValues({});
+              }}
+            />
+            {method && <ModelNeeds needed={needed} models={models} install={install} cancel={cancelInstall} onManage={() => setShowModels(true)} />}
+            {method?.styleGallery && <StyleGallery method={method} value={values[method.styleGallery.param] ?? method.params.properties[method.styleGallery.param]?.default} onPick={(v) => setValues({ ...values, [method.styleGallery!.param]: v })} />}
+            {method && <ParamForm method={method} values={values} onChange={setValues} />}
+          </section>
+        </div>
       </main>
 
       <section class="panel history-panel" aria-labelledby="h-history">
         <h2 id="h-history">History</h2>
         <History
           jobs={history}
+          titles={titles}
+          current={job?.id}
+          pinned={pinned}
+          comparing={comparing}
           more={historyPages.page < historyPages.pages}
           onMore={() => void loadHistory(historyPages.page + 1)}
-          onOpen={(j) => void show(j)}
-          onRerun={(j) => void api.rerun(j.id).then(follow, (e) => setError((e as Error).message))}
+          onOpen={(j) => void restore(j)}
+          onPin={togglePin}
+          onCompare={(j) => void toggleCompare(j)}
+          onCancel={(j) => void api.cancel(j.id).then(() => loadHistory(), (e) => setError((e as Error).message))}
         />
       </section>
+
+      <div class="runbar" role="region" aria-label="run">
+        <div class="runbar-info">
+          <strong>{method?.title ?? 'No method'}</strong>
+          <small>
+            {missing.length > 0
+              ? `Needs ${missing.join(', ')}`
+              : batchOn
+                ? `${batchCount} job${batchCount === 1 ? '' : 's'}${estimate ? ` · about ${Math.max(1, Math.round(estimate.ms / 1000))} s in all` : ''}`
+                : estimate
+                  ? `about ${estimate.ms < 1000 ? '1' : Math.round(estimate.ms / 1000)} s (from ${estimate.runs} earlier run${estimate.runs === 1 ? '' : 's'})`
+                  : 'no time estimate yet (first run of this method here)'}
+          </small>
+        </div>
+        <kbd class="shortcut" aria-hidden="true">
+          Ctrl/⌘+Enter
+        </kbd>
+        {busy && (
+          <button type="button" onClick={() => void api.cancel(job!.id).catch((e) => setError((e as Error).message))}>
+            Cancel
+          </button>
+        )}
+        <button type="button" class="primary" data-action="run" disabled={missing.length > 0 || busy || submitting} aria-keyshortcuts="Control+Enter Meta+Enter" onClick={() => void run()}>
+          {submitting ? 'Starting…' : busy ? 'Running…' : batchOn ? `Run ${batchCount}` : 'Run'}
+        </button>
+      </div>
+
+      {showModels && <ModelManager models={models} install={install} cancel={cancelInstall} onClose={() => setShowModels(false)} />}
     </div>
   );
 }
+

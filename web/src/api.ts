@@ -19,6 +19,7 @@ export interface Job {
   inputs: string[];
   status: JobStatus;
   createdAt: string;
+  startedAt?: string;
   finishedAt?: string;
   progress: number;
   progressLabel?: string;
@@ -34,6 +35,38 @@ export interface ProgressEvent {
   fraction: number;
   step?: number;
   total?: number;
+  frame?: number;
+  /** Named numbers of a step: an optimisation's loss and its parts. */
+  values?: Record<string, number>;
+}
+
+/** What the server accepts in an upload (GET /api/config). */
+export interface ServerConfig {
+  version: string;
+  limits: { maxFileBytes: number; maxPixels: number; maxStyles: number; imageTypes: string[] };
+}
+
+/** A model the server's store knows (GET /api/models); never a path. */
+export interface ModelInfo {
+  name: string;
+  description: string;
+  network: string;
+  licence: string;
+  nonCommercial: boolean;
+  page: string;
+  size: number | null;
+  installed: boolean;
+  downloadable: boolean;
+  usedBy: string[];
+  installedAt?: string;
+  install?: { state: 'running' | 'failed'; fraction: number; received?: number; total?: number; error?: { code: string; message: string } };
+}
+
+export interface Sample {
+  id: string;
+  kind: 'content' | 'style';
+  title: string;
+  url: string;
 }
 
 export class ApiError extends Error {
@@ -83,6 +116,19 @@ export const api = {
     (await (await request('/api/eval', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ job: id }) })).json()) as {
       metrics: Record<string, { value: number; higherIsBetter: boolean; title: string }>;
     },
+  config: async () => (await (await request('/api/config')).json()) as ServerConfig,
+  models: async () => ((await (await request('/api/models')).json()) as { models: ModelInfo[] }).models,
+  installModel: async (name: string, acceptLicence: boolean) =>
+    (await (await request(`/api/models/${encodeURIComponent(name)}/install`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ acceptLicence }) })).json()) as ModelInfo,
+  cancelInstall: async (name: string) => (await (await request(`/api/models/${encodeURIComponent(name)}/install`, { method: 'DELETE' })).json()) as ModelInfo,
+  /** The results of finished jobs as one zip, fetched with the token and saved. */
+  zip: async (ids: string[]) => (await request(`/api/zip?jobs=${ids.map(encodeURIComponent).join(',')}`)).blob(),
+  /** The studio's own shipped files (samples, example pictures): no token needed, but harmless. */
+  samples: async () => ((await (await fetch('/samples/index.json')).json()) as { samples: Sample[] }).samples,
+  examples: async () => {
+    const r = await fetch('/examples/index.json');
+    return r.ok ? ((await r.json()) as { examples: Record<string, { url: string }> }).examples : {};
+  },
   /** An object URL for an image the API serves (result or stored input). */
   imageUrl: async (path: string) => URL.createObjectURL(await (await request(path)).blob()),
 };

@@ -33,6 +33,8 @@ export const histogram = defineMethod({
   params,
   // A global colour map: in a video its statistics are smoothed over time (no sudden grade changes).
   video: { temporal: 'flow', carry: 'grade' },
+  advanced: ['smooth', 'smoothEps'],
+  presets: { 'Colour (Lab)': { channels: 'lab' }, 'Per RGB channel': { channels: 'rgb' }, 'Tone only': { channels: 'lightness' } },
   regions: 'native',
   async run(ctx, { content, style, regions }, p) {
     const rgb = p.channels === 'rgb';

@@ -36,6 +36,8 @@ export const idt = defineMethod({
   params,
   // A global colour map: in a video its statistics are smoothed over time (no sudden grade changes).
   video: { temporal: 'flow', carry: 'grade' },
+  advanced: ['bins', 'regrainSmoothness', 'smooth', 'smoothEps'],
+  presets: { 'Quick': { iterations: 8 }, 'Thorough': { iterations: 60 }, 'No regrain': { regrain: false } },
   quickParams: { iterations: 3 },
   regions: 'native',
   async run(ctx, { content, style, regions }, p) {

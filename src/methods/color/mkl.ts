@@ -31,6 +31,8 @@ export const mkl = defineMethod({
   params,
   // A global colour map: in a video its statistics are smoothed over time (no sudden grade changes).
   video: { temporal: 'flow', carry: 'grade' },
+  advanced: ['smooth', 'smoothEps'],
+  presets: { 'RGB': { space: 'rgb' }, 'Lab': { space: 'lab' }, 'Half strength': { strength: 0.5 } },
   regions: 'native',
   async run(ctx, { content, style, regions }, p) {
     const floor = quantumOf(p.space) ** 2 / 12;

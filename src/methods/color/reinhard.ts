@@ -38,6 +38,8 @@ export const reinhard = defineMethod({
   params,
   // A global colour map: in a video its statistics are smoothed over time (no sudden grade changes).
   video: { temporal: 'flow', carry: 'grade' },
+  advanced: ['scaleStd', 'smooth', 'smoothEps'],
+  presets: { 'Full transfer': { strength: 1 }, 'Gentle tint': { strength: 0.5 }, 'Lightness only': { preserveColor: true } },
   regions: 'native',
   async run(ctx, { content, style, regions }, p) {
     const to = p.space === 'lab' ? rgbToLab : rgbToLalphaBeta;

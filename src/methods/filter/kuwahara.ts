@@ -49,6 +49,8 @@ export const kuwahara = defineMethod({
   reference: 'Kyprianidis, Kang & Döllner, Image and Video Abstraction by Anisotropic Kuwahara Filtering, CGF 2009',
   inputs: { style: 'optional' },
   params,
+  advanced: ['sectors', 'sharpness', 'eccentricity', 'tensorSmoothing'],
+  presets: { 'Painterly': { radius: 0.6, passes: 1 }, 'Flat & bold': { radius: 1.2, passes: 2 }, 'Fine detail': { radius: 0.25 } },
   async run(ctx, { content, style }, p) {
     const scale = styleScale(style);
     const radius = pixelsFor(styledSize(p.radius, RADIUS, scale), content.width, content.height, 1);

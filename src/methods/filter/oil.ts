@@ -39,6 +39,8 @@ export const oil = defineMethod({
   reference: 'Kyprianidis et al. 2009 (anisotropic Kuwahara); Hertzmann, Fast Paint Texture, NPAR 2002',
   inputs: { style: 'optional' },
   params,
+  advanced: ['bristle', 'gloss', 'lightAngle', 'sharpness'],
+  presets: { 'Oil sketch': { radius: 0.8, relief: 0.6 }, 'Impasto': { radius: 1.2, relief: 1.6, gloss: 0.5 }, 'Flat paint': { relief: 0 } },
   async run(ctx, { content, style }, p) {
     const { width, height } = content;
     const la = (p.lightAngle * Math.PI) / 180;

@@ -41,6 +41,8 @@ export const pencil = defineMethod({
   reference: 'Lu, Xu & Jia, Combining Sketch and Tone for Pencil Drawing Production, NPAR 2012; Kang et al. 2007',
   inputs: { style: 'optional' },
   params,
+  advanced: ['strokeLength', 'strokeWidth', 'strokeAngle'],
+  presets: { 'Graphite': { mode: 'grey' }, 'Coloured pencil': { mode: 'colour' }, 'Light sketch': { mode: 'grey', lineStrength: 4, shading: 0.5 } },
   async run(ctx, { content, style }, p) {
     const { width, height } = content;
     const scale = styleScale(style);

@@ -42,6 +42,8 @@ export const xdog = defineMethod({
   reference: 'Winnemöller, Kyprianidis & Olsen, XDoG: An eXtended difference-of-Gaussians compendium, C&G 2012',
   inputs: { style: 'optional' },
   params,
+  advanced: ['k', 'sharpen', 'steepness', 'flowSmoothing', 'tensorSmoothing'],
+  presets: { 'Ink lines': { mode: 'lines' }, 'Toned': { mode: 'tone' }, 'Cross-hatch': { mode: 'hatch', hatchLevels: 3 } },
   async run(ctx, { content, style }, p) {
     const { width, height } = content;
     const scale = styleScale(style);

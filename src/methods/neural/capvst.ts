@@ -62,11 +62,20 @@ export const capvst = defineMethod({
   reference: 'Wen, Gao & Zou, CAP-VSTNet: Content Affinity Preserved Versatile Style Transfer, CVPR 2023',
   inputs: { style: 'required', multiStyle: true },
   params,
+  advanced: ['variant', 'tileSize'],
+  presets: { 'Photo': { mode: 'photoreal' }, 'Painting': { mode: 'artistic' }, 'Half way': { alpha: 0.5 } },
   regions: 'native',
   defaultMaxSize: 1280,
-  weights: Object.values(CAPVST_MODELS).flatMap((m) => Object.values(m)).map((model) => ({ model, description: `CAP-VSTNet checkpoint ${model}` })),
   // Videos use the checkpoint the authors fine-tuned for temporal stability, unless another is asked for.
   video: { temporal: 'flow', carry: 'output', params: { variant: 'video' } },
+  weights: (Object.entries(CAPVST_MODELS) as [CapVstMode, Record<CapVstVariant, string>][]).flatMap(([mode, byVariant]) =>
+    (Object.entries(byVariant) as [CapVstVariant, string][]).map(([variant, model]) => ({
+      model,
+      description: `CAP-VSTNet checkpoint ${model}`,
+      // 'installed' loads the one for the mode and variant; naming a model loads that one.
+      when: { mode: [mode], variant: [variant], weights: ['installed', model] },
+    })),
+  ),
   quickParams: { weights: 'random' },
   async run(ctx, { content, styles, style, regions }, p) {
     if (p.weights === 'random') ctx.log.warn('neural.capvst runs with seeded random weights: the result is not the published model\'s');

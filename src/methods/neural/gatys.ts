@@ -81,12 +81,15 @@ export const gatys = defineMethod({
   reference: 'Gatys, Ecker & Bethge, Image Style Transfer Using Convolutional Neural Networks, CVPR 2016',
   inputs: { style: 'required', multiStyle: true },
   params,
+  advanced: ['pyramid', 'tvWeight', 'contentLayer', 'styleLayers', 'styleLayerWeights', 'optimizer', 'learningRate', 'pooling', 'network'],
+  presets: { 'Quick look': { iterations: 60, size: 256 }, 'Standard': { iterations: 200, size: 512 }, 'More style': { styleWeight: 10000000 } },
   // Strength is folded into the content/style weight ratio rather than blended afterwards.
   controls: { strength: false },
   weights: [
-    { model: RELU3_1_MODEL, description: 'the real normalised VGG-19 to relu3_1 (network: auto, the default when installed)' },
-    { model: 'vgg19', description: 'torchvision VGG-19 (network: vgg19)' },
-    { model: 'vgg_normalised', description: 'normalised VGG-19 of AdaIN (network: vgg_normalised)' },
+    // Any one of these serves network 'auto' (the first installed, in this order); a named network needs that one.
+    { model: RELU3_1_MODEL, description: 'the real normalised VGG-19 to relu3_1 (network: auto, the default when installed)', when: { network: ['auto', RELU3_1_MODEL], weights: ['installed'] }, anyOf: 'auto' },
+    { model: 'vgg19', description: 'torchvision VGG-19 (network: vgg19)', when: { network: ['auto', 'vgg19'], weights: ['installed'] }, anyOf: 'auto' },
+    { model: 'vgg_normalised', description: 'normalised VGG-19 of AdaIN (network: vgg_normalised)', when: { network: ['auto', 'vgg_normalised'], weights: ['installed'] }, anyOf: 'auto' },
   ],
   // In a video the previous result, moved by the flow, starts the next optimisation (Ruder et al. 2016).
   video: { temporal: 'flow', carry: 'init' },

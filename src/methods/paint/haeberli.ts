@@ -47,6 +47,8 @@ export const haeberli = defineMethod({
   inputs: { style: 'optional' },
   vectorOutput: true,
   params,
+  advanced: ['aspect', 'coverage', 'minBrushSize'],
+  presets: { 'Brushy': { brushSize: 1.2 }, 'Dabs': { aspect: 1, brushSize: 0.8, orientation: 'random' }, 'Fine': { brushSize: 0.6, coverage: 4 } },
   async run(ctx, { content, style }, p) {
     const { width: W, height: H } = content;
     const n = W * H;

@@ -51,6 +51,8 @@ export const analogy = defineMethod({
     },
   },
   params,
+  advanced: ['levels', 'filteredWeight'],
+  presets: { 'Coherent': { coherence: 5 }, 'Faithful': { coherence: 0.5 } },
   quickParams: { levels: 2, iterations: 1 },
   async run(ctx, { content, extra }, p) {
     const a = extra.sourceA;

@@ -42,6 +42,8 @@ export const efrosLeung = defineMethod({
     extra: { hole: { description: 'mask of the pixels to fill (white = fill); without it the whole content is re-grown from the style', required: false } },
   },
   params,
+  advanced: ['candidates', 'tolerance', 'workSize'],
+  presets: { 'Quick': { candidates: 16 }, 'Careful': { candidates: 200 } },
   quickParams: { candidates: 8, windowSize: 5 },
   async run(ctx, { content, style, extra }, p) {
     const hole = extra.hole;

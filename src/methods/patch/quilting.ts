@@ -50,6 +50,8 @@ export const quilting = defineMethod({
   reference: 'Efros & Freeman, Image Quilting for Texture Synthesis and Transfer, SIGGRAPH 2001',
   inputs: { style: 'required' },
   params,
+  advanced: ['candidates', 'tolerance', 'workSize'],
+  presets: { 'Small blocks': { styleScale: 0.5 }, 'Large blocks': { styleScale: 1 } },
   quickParams: { passes: 2, candidates: 64 },
   async run(ctx, { content, style }, p) {
     const fit = fitStyleScale(content, style!, p.styleScale, p.workSize, ctx.log);

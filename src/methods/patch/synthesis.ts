@@ -84,6 +84,8 @@ export const synthesis = defineMethod({
   reference: 'Elad & Milanfar, Style Transfer via Texture Synthesis, IEEE TIP 2017',
   inputs: { style: 'required' },
   params,
+  advanced: ['levels', 'robustness', 'denoise', 'workSize'],
+  presets: { 'Balanced': { contentWeight: 0.6 }, 'More style': { contentWeight: 0.2, noise: 0.4 }, 'More content': { contentWeight: 2 } },
   regions: 'native',
   quickParams: { levels: 2, iterations: 1, patchSize: 9 },
   // In a video the previous frame's result, moved by the flow, seeds and guides each synthesis so

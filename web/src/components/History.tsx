@@ -1,6 +1,13 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, type Job } from '../api';
 
+/**
+ * The job history as cards: the result (or the state), the method, the parameters that differ
+ * from the defaults, when and how long, and the outcome with a failure's reason. A click restores
+ * the job's settings and result; cards can be pinned (kept first, in this browser), two can be
+ * compared, running ones cancelled.
+ */
+
 function Thumb({ job }: { job: Job }) {
   const [url, setUrl] = useState<string>();
   useEffect(() => {
@@ -16,48 +23,102 @@ function Thumb({ job }: { job: Job }) {
       if (u) URL.revokeObjectURL(u);
     };
   }, [job.links.result]);
-  return url ? <img src={url} alt={`result of ${job.method}`} loading="lazy" /> : <span class={`thumb-status ${job.status}`}>{job.status}</span>;
+  return url ? <img src={url} alt="" loading="lazy" /> : <span class={`thumb-status ${job.status}`}>{job.status === 'running' ? `running ${Math.round((job.progress ?? 0) * 100)} %` : job.status}</span>;
 }
 
 /** Save a result; fetched first so the bearer token goes along. */
 export async function downloadResult(job: Job): Promise<void> {
-  const url = await api.imageUrl(`${job.links.result!}?download=1`);
+  saveBlob(await fetchBlob(`${job.links.result!}?download=1`), `atelier-${job.method}-${job.id.slice(0, 8)}.png`);
+}
+
+async function fetchBlob(path: string): Promise<Blob> {
+  const url = await api.imageUrl(path);
+  const blob = await (await fetch(url)).blob();
+  URL.revokeObjectURL(url);
+  return blob;
+}
+
+export function saveBlob(blob: Blob, name: string): void {
+  const url = URL.createObjectURL(blob);
   const a = document.createElement('a');
   a.href = url;
-  a.download = `atelier-${job.method}-${job.id.slice(0, 8)}.png`;
+  a.download = name;
   a.click();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
-/** The server's job history, newest first, with open, re-run and download. */
-export function History({ jobs, more, onMore, onOpen, onRerun }: { jobs: Job[]; more: boolean; onMore: () => void; onOpen: (j: Job) => void; onRerun: (j: Job) => void }) {
-  if (jobs.length === 0) return <p class="muted">No jobs yet: results appear here.</p>;
+function paramSummary(params: Record<string, unknown>): string {
+  const parts = Object.entries(params).map(([k, v]) => `${k} ${Array.isArray(v) ? v.join('/') : typeof v === 'number' ? Number(v.toPrecision(3)) : String(v)}`);
+  return parts.length === 0 ? 'defaults' : parts.slice(0, 3).join(' · ') + (parts.length > 3 ? ` · +${parts.length - 3}` : '');
+}
+
+function duration(job: Job): string | undefined {
+  const ms = job.timings?.totalMs ?? (job.finishedAt ? Date.parse(job.finishedAt) - Date.parse(job.createdAt) : undefined);
+  if (ms === undefined) return undefined;
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+export interface HistoryProps {
+  jobs: Job[];
+  titles: Record<string, string>;
+  current?: string;
+  pinned: string[];
+  comparing: string[];
+  more: boolean;
+  onMore: () => void;
+  onOpen: (j: Job) => void;
+  onPin: (j: Job) => void;
+  onCompare: (j: Job) => void;
+  onCancel: (j: Job) => void;
+}
+
+export function History({ jobs, titles, current, pinned, comparing, more, onMore, onOpen, onPin, onCompare, onCancel }: HistoryProps) {
+  if (jobs.length === 0) return <p class="muted">No jobs yet: each run appears here, to reopen, compare or pin.</p>;
+  const ordered = [...jobs.filter((j) => pinned.includes(j.id)), ...jobs.filter((j) => !pinned.includes(j.id))];
   return (
     <>
       <ul class="history">
-        {jobs.map((j) => (
-          <li key={j.id} class={`history-item ${j.status}`} data-job={j.id}>
-            <button type="button" class="thumb" onClick={() => onOpen(j)} aria-label={`open ${j.method} job`}>
-              <Thumb job={j} />
-            </button>
-            <div class="history-meta">
-              <strong>{j.method}</strong>
-              <small>
-                {new Date(j.createdAt).toLocaleTimeString()} · {j.status}
-              </small>
-            </div>
-            <div class="history-actions">
-              <button type="button" class="small" onClick={() => onRerun(j)}>
-                Re-run
+        {ordered.map((j) => {
+          const isPinned = pinned.includes(j.id);
+          const live = j.status === 'queued' || j.status === 'running';
+          const when = new Date(j.createdAt);
+          return (
+            <li key={j.id} class={`history-item ${j.status}${j.id === current ? ' current' : ''}${isPinned ? ' pinned' : ''}`} data-job={j.id} data-status={j.status}>
+              <button type="button" class="thumb" onClick={() => onOpen(j)} aria-label={`restore ${titles[j.method] ?? j.method}, ${j.status}, ${when.toLocaleTimeString()}`}>
+                <Thumb job={j} />
               </button>
-              {j.links.result && (
-                <button type="button" class="small" onClick={() => void downloadResult(j)}>
-                  Download
+              <div class="history-meta">
+                <strong>{titles[j.method] ?? j.method}</strong>
+                <small class="history-params">{paramSummary(j.params)}</small>
+                <small>
+                  <time dateTime={j.createdAt}>{when.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}</time>
+                  {duration(j) && ` · ${duration(j)}`} · <span class={`state ${j.status}`}>{j.status}</span>
+                </small>
+                {j.status === 'failed' && j.error && <small class="error-text history-error">{j.error.message}</small>}
+              </div>
+              <div class="history-actions">
+                <button type="button" class="small" aria-pressed={isPinned} onClick={() => onPin(j)} aria-label={isPinned ? 'unpin' : 'pin'} title={isPinned ? 'Unpin' : 'Pin: keep first'}>
+                  {isPinned ? '★' : '☆'}
                 </button>
-              )}
-            </div>
-          </li>
-        ))}
+                {j.links.result && (
+                  <button type="button" class="small" aria-pressed={comparing.includes(j.id)} onClick={() => onCompare(j)} title="Compare two results">
+                    Compare
+                  </button>
+                )}
+                {j.links.result && (
+                  <button type="button" class="small" onClick={() => void downloadResult(j)} aria-label="download result">
+                    ↓
+                  </button>
+                )}
+                {live && (
+                  <button type="button" class="small" onClick={() => onCancel(j)}>
+                    Cancel
+                  </button>
+                )}
+              </div>
+            </li>
+          );
+        })}
       </ul>
       {more && (
         <button type="button" class="link" onClick={onMore}>

@@ -1,40 +1,80 @@
+import { useState } from 'preact/hooks';
 import type { MethodInfo } from '../api';
 
-/** Methods grouped by family, with the chosen one's summary, source and weights status. */
-export function MethodPicker({ methods, value, onChange }: { methods: MethodInfo[]; value: string | undefined; onChange: (id: string) => void }) {
+/**
+ * Choosing a method: a compact select grouped by family, and a browsable grid where each method
+ * shows what it does to the shipped harbour sample (pictures made by
+ * scripts/make-method-examples.mjs; a method without one says why).
+ */
+export function MethodPicker({ methods, value, examples, onChange }: { methods: MethodInfo[]; value: string | undefined; examples: Record<string, { url: string }>; onChange: (id: string) => void }) {
+  const [browsing, setBrowsing] = useState(false);
   const families = [...new Set(methods.map((m) => m.family))];
   const chosen = methods.find((m) => m.id === value);
-  const missingWeights = chosen?.weights.filter((w) => w.installed === false) ?? [];
   return (
     <div class="picker">
-      <select aria-label="method" value={value} onChange={(e) => onChange((e.target as HTMLSelectElement).value)}>
-        {families.map((f) => {
-          const inFamily = methods.filter((m) => m.family === f);
-          return (
-            <optgroup label={inFamily[0]!.familyTitle}>
-              {inFamily.map((m) => (
-                <option value={m.id}>{m.title}</option>
-              ))}
-            </optgroup>
-          );
-        })}
-      </select>
+      <div class="picker-row">
+        <select aria-label="method" value={value} onChange={(e) => onChange((e.target as HTMLSelectElement).value)}>
+          {families.map((f) => {
+            const inFamily = methods.filter((m) => m.family === f);
+            return (
+              <optgroup label={inFamily[0]!.familyTitle}>
+                {inFamily.map((m) => (
+                  <option value={m.id}>{m.title}</option>
+                ))}
+              </optgroup>
+            );
+          })}
+        </select>
+        <button type="button" class="small" aria-expanded={browsing} aria-controls="method-grid" onClick={() => setBrowsing(!browsing)}>
+          {browsing ? 'Close' : 'Browse'}
+        </button>
+      </div>
+      {browsing && (
+        <div class="method-grid" id="method-grid" role="radiogroup" aria-label="methods with an example">
+          {methods.map((m) => (
+            <button
+              type="button"
+              role="radio"
+              aria-checked={m.id === value}
+              class="method-card"
+              data-method={m.id}
+              onClick={() => {
+                onChange(m.id);
+                setBrowsing(false);
+              }}
+            >
+              {examples[m.id] ? <img src={examples[m.id]!.url} alt="" loading="lazy" /> : <span class="method-card-none">{m.weights.length > 0 ? 'needs weights' : 'no example'}</span>}
+              <span class="method-card-title">{m.title}</span>
+              <small>{m.familyTitle}</small>
+            </button>
+          ))}
+        </div>
+      )}
       {chosen && (
         <div class="method-info">
           <p>{chosen.summary}</p>
           <small class="muted">
             <code>{chosen.id}</code>
-            {chosen.weights.length === 0 ? ' · no weights needed' : ''}
+            {chosen.reference && ` · ${chosen.reference}`}
           </small>
-          <br />
-          {chosen.reference && <small class="muted">{chosen.reference}</small>}
-          {missingWeights.length > 0 && (
-            <p class="warn">
-              Needs weights: {missingWeights.map((w) => w.model).join(', ')} — install with <code>atelier models pull {missingWeights.map((w) => w.model).join(' ')}</code>
-            </p>
-          )}
         </div>
       )}
+    </div>
+  );
+}
+
+/** Networks with fixed styles: pick one from its thumbnail (the list comes from the method's description). */
+export function StyleGallery({ method, value, onPick }: { method: MethodInfo; value: unknown; onPick: (v: string | number) => void }) {
+  const g = method.styleGallery;
+  if (!g || g.items.length === 0) return null;
+  return (
+    <div class="gallery" role="radiogroup" aria-label="styles">
+      {g.items.map((item) => (
+        <button type="button" role="radio" aria-checked={value === item.value} class="gallery-item" onClick={() => onPick(item.value)} title={item.label}>
+          {item.thumbnail ? <img src={item.thumbnail} alt="" loading="lazy" /> : <span class="method-card-none">{item.label}</span>}
+          <small>{item.label}</small>
+        </button>
+      ))}
     </div>
   );
 }

@@ -51,7 +51,7 @@ function format(v: unknown): string {
   return Math.abs(v) < 0.01 ? v.toPrecision(2) : v.toFixed(Math.abs(v) < 1 ? 2 : 1);
 }
 
-function Field({ name, schema, value, onChange }: { name: string; schema: PropertySchema; value: unknown; onChange: (v: unknown) => void }) {
+function Field({ name, schema, value, onChange, choices }: { name: string; schema: PropertySchema; value: unknown; onChange: (v: unknown) => void; choices?: string[] }) {
   const type = typeOf(schema);
   const id = `param-${name}`;
   const slider = (type === 'number' || type === 'integer') && !schema.enum && bounds(schema) !== undefined;
@@ -63,7 +63,15 @@ function Field({ name, schema, value, onChange }: { name: string; schema: Proper
     </label>
   );
   let control;
-  if (schema.enum) {
+  if (choices) {
+    control = (
+      <select id={id} name={name} value={String(value ?? schema.default ?? '')} onChange={(e) => onChange((e.target as HTMLSelectElement).value)}>
+        {choices.map((o) => (
+          <option value={o}>{o}</option>
+        ))}
+      </select>
+    );
+  } else if (schema.enum) {
     control = (
       <select id={id} name={name} value={String(value ?? schema.default ?? '')} onChange={(e) => onChange((e.target as HTMLSelectElement).value)}>
         {schema.enum.map((o) => (
@@ -95,6 +103,7 @@ function Field({ name, schema, value, onChange }: { name: string; schema: Proper
         max={Math.log10(range[1])}
         step={0.01}
         value={Math.log10(current)}
+        aria-valuetext={format(current)}
         onInput={(e) => onChange(Number((10 ** Number((e.target as HTMLInputElement).value)).toPrecision(3)))}
       />
     ) : (
@@ -106,6 +115,7 @@ function Field({ name, schema, value, onChange }: { name: string; schema: Proper
         max={range[1]}
         step={stepOf(schema, range)}
         value={current}
+        aria-valuetext={format(current)}
         onInput={(e) => onChange(Number((e.target as HTMLInputElement).value))}
       />
     );
@@ -154,20 +164,54 @@ function Field({ name, schema, value, onChange }: { name: string; schema: Proper
   );
 }
 
+/** Models a method needs for these values (the `when` of each weights entry, defaults applied). */
+export function neededModels(method: MethodInfo, values: ParamValues): MethodInfo['weights'] {
+  const value = (k: string) => values[k] ?? method.params.properties[k]?.default;
+  const needed = method.weights.filter((w) => !w.when || Object.entries(w.when).every(([k, allowed]) => allowed.includes(value(k))));
+  // Alternatives: one installed member of a group stands for the group.
+  return needed.filter((w) => {
+    if (!w.anyOf) return true;
+    const group = needed.filter((x) => x.anyOf === w.anyOf);
+    const chosen = group.find((x) => x.installed);
+    return chosen ? chosen === w : true;
+  });
+}
+
+/**
+ * Weights are chosen by name from what the server has: a free-text `weights` param becomes a
+ * select of the store's keywords and the method's installed models (never a path).
+ */
+function weightChoices(method: MethodInfo, name: string, schema: PropertySchema): string[] | undefined {
+  if (name !== 'weights' || schema.enum || method.weights.length === 0) return undefined;
+  return ['installed', 'random', ...method.weights.filter((w) => w.installed).map((w) => w.model)];
+}
+
 export function ParamForm({ method, values, onChange }: { method: MethodInfo; values: ParamValues; onChange: (v: ParamValues) => void }) {
   const entries = Object.entries(method.params.properties);
-  const own = entries.filter(([k]) => !method.sharedControls.includes(k));
-  const shared = entries.filter(([k]) => method.sharedControls.includes(k));
+  const advanced = new Set(method.advanced ?? []);
+  const basic = entries.filter(([k]) => !advanced.has(k));
+  const folded = entries.filter(([k]) => advanced.has(k));
   const field = ([k, p]: [string, PropertySchema]) => (
-    <Field key={`${method.id}.${k}`} name={k} schema={p} value={values[k] ?? p.default} onChange={(v) => onChange({ ...values, [k]: v })} />
+    <Field key={`${method.id}.${k}`} name={k} schema={p} value={values[k] ?? p.default} choices={weightChoices(method, k, p)} onChange={(v) => onChange({ ...values, [k]: v })} />
   );
+  const presets = method.presets ?? [];
+  const activePreset = presets.find((pr) => Object.entries(pr.params).every(([k, v]) => JSON.stringify(values[k]) === JSON.stringify(v)) && Object.keys(values).every((k) => k in pr.params));
   return (
     <div class="params">
-      {own.length > 0 ? own.map(field) : <p class="muted">This method has no parameters of its own.</p>}
-      {shared.length > 0 && (
-        <details class="shared" open>
-          <summary>Shared controls</summary>
-          <div class="params">{shared.map(field)}</div>
+      {presets.length > 0 && (
+        <div class="presets" role="group" aria-label="presets">
+          {presets.map((pr) => (
+            <button type="button" class="chip" aria-pressed={pr === activePreset} title={Object.entries(pr.params).map(([k, v]) => `${humanise(k)}: ${String(v)}`).join(', ')} onClick={() => onChange({ ...pr.params })}>
+              {pr.name}
+            </button>
+          ))}
+        </div>
+      )}
+      {basic.map(field)}
+      {folded.length > 0 && (
+        <details class="advanced">
+          <summary>Advanced ({folded.length})</summary>
+          <div class="params">{folded.map(field)}</div>
         </details>
       )}
       {Object.keys(values).length > 0 && (

@@ -1,0 +1,24 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { ServerContext } from '../app.js';
+
+type NameParams = { Params: { name: string } };
+
+/**
+ * The model store over HTTP, for the studio's model manager: `GET /api/models` (every model the
+ * manifest knows: licence, size, installed, install progress), `POST /api/models/:name/install`
+ * (202; body `{ acceptLicence: true }` for non-commercial licences) and `DELETE
+ * /api/models/:name/install` (cancel a download). Models are named, never located: no route takes
+ * or returns a server path.
+ */
+export const modelRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app, { ctx }) => {
+  app.get('/api/models', async () => ({ models: ctx.installs.list() }));
+  app.get<NameParams>('/api/models/:name', async (request) => ctx.installs.get(request.params.name));
+  app.post<NameParams & { Body: { acceptLicence?: boolean } | undefined }>('/api/models/:name/install', async (request, reply) => {
+    ctx.installs.start(request.params.name, request.body?.acceptLicence === true);
+    return reply.code(202).send(ctx.installs.get(request.params.name));
+  });
+  app.delete<NameParams>('/api/models/:name/install', async (request, reply) => {
+    const cancelled = ctx.installs.cancel(request.params.name);
+    return reply.code(cancelled ? 202 : 200).send(ctx.installs.get(request.params.name));
+  });
+};
