@@ -47,9 +47,7 @@ async function fileOf(ref: InputRef): Promise<File> {
     const blob = await (await fetch(ref.url)).blob();
     return new File([blob], `${ref.sample}.jpg`, { type: blob.type || 'image/jpeg' });
   }
-  const url = await api.imageUrl(`/api/jobs/${ref.job}/inputs/${ref.slot}`);
-  const blob = await (await fetch(url)).blob();
-  URL.revokeObjectURL(url);
+  const blob = await api.blob(`/api/jobs/${ref.job}/inputs/${ref.slot}`);
   return new File([blob], `${ref.slot}.${blob.type.split('/')[1] ?? 'png'}`, { type: blob.type });
 }
 
@@ -304,6 +302,8 @@ export function App() {
       setBatchJobs([]);
       setComparing([]);
       follow(j);
+      // On a phone the stage is above the form: bring the progress into view.
+      if (window.matchMedia('(max-width: 760px)').matches) document.querySelector('.stage-panel')?.scrollIntoView({ block: 'start' });
       // From now on the inputs are the job's stored copies: a reload brings them back.
       setInputs((old) => {
         const next: Record<string, Chosen[]> = {};
@@ -351,7 +351,8 @@ export function App() {
       const [a, b] = next.map((id) => history.find((h) => h.id === id)!);
       const [ua, ub] = await Promise.all([api.imageUrl(a!.links.result!), api.imageUrl(b!.links.result!)]);
       setBatchJobs([]);
-      setImages({ before: ua, after: ub, beforeLabel: titles[a!.method] ?? a!.method, afterLabel: titles[b!.method] ?? b!.method });
+      const label = (j: Job) => `${titles[j.method] ?? j.method} · ${new Date(j.createdAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' })}`;
+      setImages({ before: ua, after: ub, beforeLabel: label(a!), afterLabel: label(b!) });
       if (viewMode === 'after' || viewMode === 'mask') setViewMode('compare');
     }
   };
@@ -387,6 +388,16 @@ export function App() {
   }, [history, methodId, contentPixels, values.maxSize, batchCount]);
 
   const needed = method ? neededModels(method, values) : [];
+  // While a job runs, its content shows dimmed on the stage: the result will take its place.
+  const [preview, setPreview] = useState<string>();
+  useEffect(() => {
+    const f = contents[0]?.file;
+    if (!f) return setPreview(undefined);
+    const u = URL.createObjectURL(f);
+    setPreview(u);
+    return () => URL.revokeObjectURL(u);
+  }, [contents[0]?.file]);
+  const toStage = () => document.querySelector('.stage-panel')?.scrollIntoView({ block: 'start' });
   const stageJob = batchJobs.length === 0 && comparing.length < 2 ? job : undefined;
 
   return (
@@ -440,6 +451,7 @@ export function App() {
               <Viewer images={images} mode={viewMode} onMode={setViewMode} />
             ) : (
               <div class="placeholder">
+                {stageJob && LIVE.includes(stageJob.status) && preview && <img class="stage-preview" src={preview} alt="" />}
                 {stageJob && stageJob.status !== 'done' ? null : (
                   <p>
                     Choose a content image (or a sample) and a method, then <strong>Run</strong> (Ctrl/⌘+Enter). The result appears here, fitted to the screen, with a before/after slider.
@@ -586,9 +598,15 @@ export function App() {
           comparing={comparing}
           more={historyPages.page < historyPages.pages}
           onMore={() => void loadHistory(historyPages.page + 1)}
-          onOpen={(j) => void restore(j)}
+          onOpen={(j) => {
+            toStage();
+            void restore(j);
+          }}
           onPin={togglePin}
-          onCompare={(j) => void toggleCompare(j)}
+          onCompare={(j) => {
+            if (comparing.length === 1 && !comparing.includes(j.id)) toStage();
+            void toggleCompare(j);
+          }}
           onCancel={(j) => void api.cancel(j.id).then(() => loadHistory(), (e) => setError((e as Error).message))}
         />
       </section>

@@ -129,6 +129,8 @@ export const api = {
     const r = await fetch('/examples/index.json');
     return r.ok ? ((await r.json()) as { examples: Record<string, { url: string }> }).examples : {};
   },
+  /** The bytes of an image the API serves (the page's CSP forbids fetching blob: URLs back). */
+  blob: async (path: string) => (await request(path)).blob(),
   /** An object URL for an image the API serves (result or stored input). */
   imageUrl: async (path: string) => URL.createObjectURL(await (await request(path)).blob()),
 };

@@ -59,6 +59,11 @@ export function Dropzone({
           <small>{file ? (files.length > 1 ? `${file.name} + ${files.length - 1} more` : file.name) : (hint ?? (multiple ? 'drop images or click' : 'drop an image or click'))}</small>
         </span>
       </label>
+      {files.length > 0 && (
+        <button type="button" class="link clear" onClick={() => onFiles([])} aria-label={`clear ${label.toLowerCase()}`}>
+          Clear
+        </button>
+      )}
       {error && (
         <small class="error-text" id={`err-${name}`} role="alert">
           {error}

@@ -28,14 +28,7 @@ function Thumb({ job }: { job: Job }) {
 
 /** Save a result; fetched first so the bearer token goes along. */
 export async function downloadResult(job: Job): Promise<void> {
-  saveBlob(await fetchBlob(`${job.links.result!}?download=1`), `atelier-${job.method}-${job.id.slice(0, 8)}.png`);
-}
-
-async function fetchBlob(path: string): Promise<Blob> {
-  const url = await api.imageUrl(path);
-  const blob = await (await fetch(url)).blob();
-  URL.revokeObjectURL(url);
-  return blob;
+  saveBlob(await api.blob(`${job.links.result!}?download=1`), `atelier-${job.method}-${job.id.slice(0, 8)}.png`);
 }
 
 export function saveBlob(blob: Blob, name: string): void {

@@ -72,7 +72,12 @@ export function Outcome({ job }: { job: Job }) {
   return (
     <div class={`outcome ${job.status}`} role="alert">
       <strong>{job.status === 'cancelled' ? 'Cancelled' : 'Failed'}</strong>
-      <p>{job.status === 'cancelled' ? 'The job was stopped before it finished; nothing was kept.' : (job.error?.message ?? 'The job failed without a message.')}</p>
+      {job.status === 'failed' && job.error?.code === 'E_WEIGHTS_MISSING' && (
+        <p>
+          <strong>A model these settings need is not installed.</strong> Install it from the list beside the form (or under Models), or choose random weights to try the method.
+        </p>
+      )}
+      <p class="outcome-message">{job.status === 'cancelled' ? 'The job was stopped before it finished; nothing was kept.' : (job.error?.message ?? 'The job failed without a message.')}</p>
       {job.error?.code && job.status === 'failed' && <code>{job.error.code}</code>}
     </div>
   );

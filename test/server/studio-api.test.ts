@@ -1,0 +1,136 @@
+import { createServer, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import yauzl from 'yauzl';
+import { buildServer, type AtelierServer } from '../../src/server/app.js';
+import { isNonCommercial } from '../../src/server/model-installs.js';
+import { tempDir } from '../helpers/fixtures.js';
+import { sharedWeights } from '../helpers/torch-reference.js';
+import { samplePngs, submit, waitFinished } from './helpers.js';
+
+/** The routes the studio stands on: upload limits, the model store over HTTP, a batch's zip. */
+
+const tmp = tempDir('atelier-studio-api-');
+let app: AtelierServer;
+let pngs: Awaited<ReturnType<typeof samplePngs>>;
+const savedHome = process.env.ATELIER_HOME;
+
+beforeAll(async () => {
+  process.env.ATELIER_HOME = tmp.file('home');
+  pngs = await samplePngs(40, 30);
+  app = await buildServer({ dataDir: tmp.file('data'), execution: 'inline', concurrency: 1, studio: false, maxUploadBytes: 123_456, maxPixels: 654_321 });
+});
+afterAll(async () => {
+  await app.close();
+  if (savedHome === undefined) delete process.env.ATELIER_HOME;
+  else process.env.ATELIER_HOME = savedHome;
+  tmp.cleanup();
+});
+
+async function zipEntries(bytes: Buffer): Promise<{ name: string; size: number }[]> {
+  return new Promise((resolve, reject) => {
+    yauzl.fromBuffer(bytes, { lazyEntries: true }, (err, zip) => {
+      if (err) return reject(err);
+      const out: { name: string; size: number }[] = [];
+      zip.on('entry', (e: yauzl.Entry) => {
+        out.push({ name: e.fileName, size: e.uncompressedSize });
+        zip.readEntry();
+      });
+      zip.on('end', () => resolve(out));
+      zip.readEntry();
+    });
+  });
+}
+
+describe('studio routes', () => {
+  it('GET /api/config gives the limits the server enforces', async () => {
+    const r = await app.inject({ url: '/api/config' });
+    expect(r.statusCode).toBe(200);
+    expect(r.json().limits).toMatchObject({ maxFileBytes: 123_456, maxPixels: 654_321, maxStyles: 8 });
+    expect(r.json().limits.imageTypes).toEqual(expect.arrayContaining(['image/png', 'image/jpeg', 'image/webp']));
+    expect(r.json().limits.imageTypes).not.toContain('image/svg+xml');
+  });
+
+  it('GET /api/methods describes Advanced params and presets', async () => {
+    const reinhard = (await app.inject({ url: '/api/methods/color.reinhard' })).json();
+    expect(reinhard.advanced).toEqual(['scaleStd', 'smooth', 'smoothEps', 'seed', 'maxSize']);
+    expect(reinhard.presets.map((p: { name: string }) => p.name)).toEqual(['Full transfer', 'Gentle tint', 'Lightness only']);
+    const capvst = (await app.inject({ url: '/api/methods/neural.capvst' })).json();
+    expect(capvst.weights.find((w: any) => w.model === 'capvstnet_art_video').when).toEqual({ mode: ['artistic'], variant: ['video'], weights: ['installed', 'capvstnet_art_video'] });
+  });
+
+  it('GET /api/models lists licences, sizes and state without any server path', async () => {
+    const r = await app.inject({ url: '/api/models' });
+    expect(r.statusCode).toBe(200);
+    const models = r.json().models as any[];
+    const alex = models.find((m) => m.name === 'lpips_alex');
+    expect(alex).toMatchObject({ installed: false, licence: expect.stringContaining('BSD'), size: 6009, downloadable: true, nonCommercial: false });
+    expect(models.find((m) => m.name === 'capvstnet_photo_image').usedBy).toEqual(['neural.capvst']);
+    expect(r.body).not.toContain(tmp.dir);
+    expect(r.body).not.toMatch(/"path"/);
+  });
+
+  it('refuses an unknown model and a non-commercial licence nobody accepted', async () => {
+    const unknown = await app.inject({ method: 'POST', url: '/api/models/nope/install', payload: {} });
+    expect(unknown.statusCode).toBe(400);
+    expect(unknown.json().error.code).toBe('E_PARAM');
+    expect(isNonCommercial({ licence: 'CC BY-NC 4.0' } as never)).toBe(true);
+    expect(isNonCommercial({ licence: 'Apache-2.0' } as never)).toBe(false);
+    expect(isNonCommercial({ licence: 'research and non-commercial use only' } as never)).toBe(true);
+  });
+
+  it.skipIf(!sharedWeights)('installs a model from a mirror, reporting progress until it is installed', async () => {
+    const bytes = readFileSync(path.join(sharedWeights!, 'lpips', 'v0.1', 'alex.pth'));
+    const mirror: Server = createServer((_req, res) => res.writeHead(200, { 'content-length': bytes.length }).end(bytes));
+    await new Promise<void>((r) => mirror.listen(0, '127.0.0.1', r));
+    process.env.ATELIER_MODEL_URL_LPIPS_ALEX = `http://127.0.0.1:${(mirror.address() as { port: number }).port}/alex.pth`;
+    try {
+      const r = await app.inject({ method: 'POST', url: '/api/models/lpips_alex/install', payload: {} });
+      expect(r.statusCode).toBe(202);
+      let state: any;
+      for (let i = 0; i < 200; i++) {
+        state = (await app.inject({ url: '/api/models/lpips_alex' })).json();
+        if (state.installed || state.install?.state === 'failed') break;
+        await new Promise((res) => setTimeout(res, 25));
+      }
+      expect(state.install).toBeUndefined();
+      expect(state).toMatchObject({ installed: true, checksumVerified: true, size: 6009 });
+      // Installing what is installed is a no-op.
+      expect((await app.inject({ method: 'POST', url: '/api/models/lpips_alex/install', payload: {} })).statusCode).toBe(202);
+    } finally {
+      delete process.env.ATELIER_MODEL_URL_LPIPS_ALEX;
+      mirror.close();
+    }
+  });
+
+  it('GET /api/zip bundles finished results in order and refuses unfinished or unknown jobs', async () => {
+    const ids: string[] = [];
+    for (const strength of ['1', '0.5']) {
+      const r = await submit(app, [['method', 'color.reinhard'], ['content', { bytes: pngs.content }], ['style', { bytes: pngs.style }], ['strength', strength]]);
+      ids.push(r.json().id);
+    }
+    for (const id of ids) await waitFinished(app, id);
+    const r = await app.inject({ url: `/api/zip?jobs=${ids.join(',')}` });
+    expect(r.statusCode).toBe(200);
+    expect(r.headers['content-type']).toBe('application/zip');
+    const entries = await zipEntries(r.rawPayload);
+    expect(entries.map((e) => e.name)).toEqual([`1-color.reinhard-${ids[0]!.slice(0, 8)}.png`, `2-color.reinhard-${ids[1]!.slice(0, 8)}.png`]);
+    const result0 = (await app.inject({ url: `/api/jobs/${ids[0]}/result` })).rawPayload;
+    expect(entries[0]!.size).toBe(result0.length);
+
+    expect((await app.inject({ url: '/api/zip' })).json().error.code).toBe('E_PARAM');
+    expect((await app.inject({ url: `/api/zip?jobs=${ids[0]},${ids[0]}` })).json().error.code).toBe('E_PARAM');
+    expect((await app.inject({ url: '/api/zip?jobs=00000000-0000-0000-0000-000000000000' })).statusCode).toBe(404);
+    process.env.ATELIER_JOB_DELAY_MS = '2000';
+    try {
+      const slow = (await submit(app, [['method', 'color.reinhard'], ['content', { bytes: pngs.content }], ['style', { bytes: pngs.style }]])).json().id as string;
+      const busy = await app.inject({ url: `/api/zip?jobs=${ids[0]},${slow}` });
+      expect(busy.statusCode).toBe(409);
+      expect(busy.json().error.code).toBe('E_JOB');
+      await app.inject({ method: 'DELETE', url: `/api/jobs/${slow}` });
+    } finally {
+      delete process.env.ATELIER_JOB_DELAY_MS;
+    }
+  });
+});
