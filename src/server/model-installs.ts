@@ -1,8 +1,9 @@
 import { AtelierError, isAtelierError } from '../core/errors.js';
 import type { ProgressEvent } from '../core/progress.js';
 import { listMethods } from '../index.js';
-import { listModels, modelStatus, pullModel, type ModelStatus } from '../engine/store.js';
-import { effectiveUrl, type ModelEntry } from '../engine/store/manifest.js';
+import { licenceError, listModels, modelStatus, pullModel, type ModelStatus } from '../engine/store.js';
+import { effectiveUrl, filesFor, needsAcceptance, totalSize } from '../engine/store/manifest.js';
+import { mirrorFromEnv } from '../engine/store/mirror.js';
 
 /**
  * Model installs started from the studio: one download per model at a time, its progress kept in
@@ -19,9 +20,29 @@ export interface InstallState {
   error?: { code: string; message: string };
 }
 
-/** Licences that allow only non-commercial use: installing one asks the user to accept it first. */
-export function isNonCommercial(entry: ModelEntry): boolean {
-  return /non-?commercial|\bNC\b|BY-NC/i.test(entry.licence);
+/** Where installs come from: the server's mirror (ATELIER_MODEL_MIRROR) or each model's publisher. Never the mirror's path. */
+function source(): 'mirror' | 'upstream' {
+  try {
+    return mirrorFromEnv() ? 'mirror' : 'upstream';
+  } catch {
+    return 'upstream';
+  }
+}
+
+function installFailure(code: string): string {
+  switch (code) {
+    case 'E_DOWNLOAD':
+      return 'The download failed (network or the source refused it); try again later';
+    case 'E_WEIGHTS_INVALID':
+    case 'E_WEIGHTS_CORRUPT':
+      return 'The downloaded files failed their checks (size or checksum) and were discarded';
+    case 'E_WEIGHTS_MISSING':
+      return "The server's model source does not have this model";
+    case 'E_ABORTED':
+      return 'The install was cancelled';
+    default:
+      return `The install failed on the server (${code}; see its log)`;
+  }
 }
 
 export class ModelInstalls {
@@ -30,14 +51,15 @@ export class ModelInstalls {
 
   /** Every model in the manifest as clients see it: no file paths. */
   list() {
-    return listModels().map((s) => this.view(s));
+    const from = source();
+    return listModels().map((s) => this.view(s, from));
   }
 
   get(name: string) {
-    return this.view(modelStatus(name));
+    return this.view(modelStatus(name), source());
   }
 
-  private view(s: ModelStatus) {
+  private view(s: ModelStatus, from: 'mirror' | 'upstream') {
     const usedBy = listMethods()
       .filter((m) => (m.weights ?? []).some((w) => w.model === s.name))
       .map((m) => m.id);
@@ -47,11 +69,15 @@ export class ModelInstalls {
       description: s.entry.description,
       network: s.entry.network,
       licence: s.entry.licence,
-      nonCommercial: isNonCommercial(s.entry),
+      terms: s.entry.terms,
+      /** The licence must be accepted before installing (non-commercial or academic-only terms). */
+      nonCommercial: needsAcceptance(s.entry),
       page: s.entry.page,
-      size: s.record?.size ?? s.entry.size,
+      size: s.record?.size ?? totalSize(filesFor(s.entry)),
+      files: s.entry.files.length,
       installed: s.installed,
-      downloadable: effectiveUrl(s.entry) !== null,
+      source: from,
+      downloadable: from === 'mirror' || filesFor(s.entry).every((f) => effectiveUrl(s.entry, f) !== null),
       usedBy,
       ...(s.installed && s.record && { installedAt: s.record.installedAt, checksumVerified: s.record.checksumVerified }),
       ...(install && !s.installed && { install }),
@@ -62,17 +88,11 @@ export class ModelInstalls {
   start(name: string, acceptLicence: boolean): void {
     const status = modelStatus(name); // an unknown name is E_PARAM, listing the known ones
     if (status.installed || this.running.has(name)) return;
-    if (isNonCommercial(status.entry) && !acceptLicence) {
-      throw new AtelierError('E_PARAM', `The model "${name}" is licensed for non-commercial use only`, {
-        expected: 'acceptLicence: true in the request body, after the user has read the licence',
-        received: `no acceptance of "${status.entry.licence}"`,
-        hint: `read the licence at ${status.entry.page}`,
-        subject: name,
-      });
-    }
-    if (effectiveUrl(status.entry) === null) {
+    // Refused at once (not as a failed install later): the store's own E_LICENCE.
+    if (needsAcceptance(status.entry) && !acceptLicence) throw licenceError(status.entry);
+    if (source() === 'upstream' && !filesFor(status.entry).every((f) => effectiveUrl(status.entry, f) !== null)) {
       throw new AtelierError('E_WEIGHTS_MISSING', `The model "${name}" has no download address the server can use`, {
-        hint: `download ${status.entry.file} from ${status.entry.page} and install it on the server with \`atelier models import ${name} FILE\``,
+        hint: `the server's administrator installs it (\`atelier models pull ${name} --from DIR\`, or sets ATELIER_MODEL_MIRROR); it is published at ${status.entry.page}`,
         subject: name,
       });
     }
@@ -82,11 +102,11 @@ export class ModelInstalls {
     const onProgress = (e: ProgressEvent) => {
       if (e.type === 'download') this.states.set(name, { state: 'running', fraction: e.fraction, received: e.received, ...(e.total !== undefined && { total: e.total }) });
     };
-    pullModel(name, { onProgress, signal: controller.signal }).then(
+    pullModel(name, { onProgress, signal: controller.signal, acceptLicence, waitForLock: true }).then(
       () => this.states.delete(name),
       (e: unknown) => {
-        // The store's messages name URLs and model names, not local paths; an unexpected error is summarised.
-        const error = isAtelierError(e) && e.code !== 'E_INTERNAL' ? { code: e.code, message: e.message } : { code: 'E_INTERNAL', message: 'The install failed on the server (see its log)' };
+        // Only the code and a summary reach the client: the store's messages may name the mirror's folder.
+        const error = { code: isAtelierError(e) ? e.code : 'E_INTERNAL', message: isAtelierError(e) ? installFailure(e.code) : 'The install failed on the server (see its log)' };
         this.states.set(name, { state: 'failed', fraction: this.states.get(name)?.fraction ?? 0, error });
       },
     ).finally(() => this.running.delete(name));

@@ -4,7 +4,6 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import yauzl from 'yauzl';
 import { buildServer, type AtelierServer } from '../../src/server/app.js';
-import { isNonCommercial } from '../../src/server/model-installs.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { sharedWeights } from '../helpers/torch-reference.js';
 import { samplePngs, submit, waitFinished } from './helpers.js';
@@ -71,36 +70,55 @@ describe('studio routes', () => {
     expect(r.body).not.toMatch(/"path"/);
   });
 
-  it('refuses an unknown model and a non-commercial licence nobody accepted', async () => {
+  it('refuses an unknown model, and a non-commercial model whose licence nobody accepted', async () => {
     const unknown = await app.inject({ method: 'POST', url: '/api/models/nope/install', payload: {} });
     expect(unknown.statusCode).toBe(400);
     expect(unknown.json().error.code).toBe('E_PARAM');
-    expect(isNonCommercial({ licence: 'CC BY-NC 4.0' } as never)).toBe(true);
-    expect(isNonCommercial({ licence: 'Apache-2.0' } as never)).toBe(false);
-    expect(isNonCommercial({ licence: 'research and non-commercial use only' } as never)).toBe(true);
+    const nc = await app.inject({ method: 'POST', url: '/api/models/animeganv2-hayao/install', payload: {} });
+    expect(nc.statusCode).toBe(403);
+    expect(nc.json().error.code).toBe('E_LICENCE');
+    expect((await app.inject({ url: '/api/models/animeganv2-hayao' })).json()).toMatchObject({ installed: false, nonCommercial: true, terms: 'non-commercial' });
   });
 
-  it.skipIf(!sharedWeights)('installs a model from a mirror, reporting progress until it is installed', async () => {
-    const bytes = readFileSync(path.join(sharedWeights!, 'lpips', 'v0.1', 'alex.pth'));
-    const mirror: Server = createServer((_req, res) => res.writeHead(200, { 'content-length': bytes.length }).end(bytes));
-    await new Promise<void>((r) => mirror.listen(0, '127.0.0.1', r));
-    process.env.ATELIER_MODEL_URL_LPIPS_ALEX = `http://127.0.0.1:${(mirror.address() as { port: number }).port}/alex.pth`;
+  async function installed(name: string): Promise<any> {
+    let state: any;
+    for (let i = 0; i < 400; i++) {
+      state = (await app.inject({ url: `/api/models/${name}` })).json();
+      if (state.installed || state.install?.state === 'failed') break;
+      await new Promise((res) => setTimeout(res, 25));
+    }
+    return state;
+  }
+
+  it.skipIf(!sharedWeights)("installs from the server's mirror (ATELIER_MODEL_MIRROR), licence accepted, without showing the mirror's path", async () => {
+    process.env.ATELIER_MODEL_MIRROR = sharedWeights!;
     try {
-      const r = await app.inject({ method: 'POST', url: '/api/models/lpips_alex/install', payload: {} });
+      expect((await app.inject({ url: '/api/models' })).body).not.toContain(sharedWeights!);
+      const r = await app.inject({ method: 'POST', url: '/api/models/animeganv2-hayao/install', payload: { acceptLicence: true } });
       expect(r.statusCode).toBe(202);
-      let state: any;
-      for (let i = 0; i < 200; i++) {
-        state = (await app.inject({ url: '/api/models/lpips_alex' })).json();
-        if (state.installed || state.install?.state === 'failed') break;
-        await new Promise((res) => setTimeout(res, 25));
-      }
+      const state = await installed('animeganv2-hayao');
       expect(state.install).toBeUndefined();
-      expect(state).toMatchObject({ installed: true, checksumVerified: true, size: 6009 });
+      expect(state).toMatchObject({ installed: true, source: 'mirror' });
+      expect(JSON.stringify(state)).not.toContain(sharedWeights!);
       // Installing what is installed is a no-op.
+      expect((await app.inject({ method: 'POST', url: '/api/models/animeganv2-hayao/install', payload: { acceptLicence: true } })).statusCode).toBe(202);
+    } finally {
+      delete process.env.ATELIER_MODEL_MIRROR;
+    }
+  });
+
+  it.skipIf(!sharedWeights)('installs from an upstream URL with progress, checked against the manifest', async () => {
+    const bytes = readFileSync(path.join(sharedWeights!, 'lpips', 'v0.1', 'alex.pth'));
+    const upstream: Server = createServer((_req, res) => res.writeHead(200, { 'content-length': bytes.length }).end(bytes));
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    process.env.ATELIER_MODEL_URL_LPIPS_ALEX = `http://127.0.0.1:${(upstream.address() as { port: number }).port}/alex.pth`;
+    try {
       expect((await app.inject({ method: 'POST', url: '/api/models/lpips_alex/install', payload: {} })).statusCode).toBe(202);
+      const state = await installed('lpips_alex');
+      expect(state).toMatchObject({ installed: true, checksumVerified: true, size: 6009, source: 'upstream' });
     } finally {
       delete process.env.ATELIER_MODEL_URL_LPIPS_ALEX;
-      mirror.close();
+      upstream.close();
     }
   });
 

@@ -1,6 +1,5 @@
 /// <reference lib="dom" />
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -30,7 +29,8 @@ if (!ready) {
   console.warn(`studio e2e skipped: ${existsSync(CHROMIUM) ? 'the studio is not built (npm run build)' : `no chromium at ${CHROMIUM} (scripts/system-deps.sh test installs it)`}`);
 }
 const AXE = path.join(root, 'node_modules', 'axe-core', 'axe.min.js');
-const MIRRORED = sharedWeights ? path.join(sharedWeights, 'lpips', 'v0.1', 'alex.pth') : undefined;
+// The server's model mirror: ../shared/weights, found by checksum (ATELIER_MODEL_MIRROR).
+const MIRROR = sharedWeights;
 
 async function zipEntries(bytes: Buffer): Promise<string[]> {
   return new Promise((resolve, reject) => {
@@ -64,23 +64,13 @@ describe.skipIf(!ready)('studio in a browser', () => {
   let app: AtelierServer;
   let browser: Browser;
   let base: string;
-  let mirror: Server | undefined;
   const savedHome = process.env.ATELIER_HOME;
 
   beforeAll(async () => {
     mkdirSync(shots, { recursive: true });
     // An empty model store: nothing installed until the test installs it.
     process.env.ATELIER_HOME = tmp.file('home');
-    if (MIRRORED) {
-      const bytes = readFileSync(MIRRORED);
-      mirror = createServer((req, res) => {
-        if (req.url !== '/lpips/alex.pth') return void res.writeHead(404).end();
-        res.writeHead(200, { 'content-length': bytes.length, 'content-type': 'application/octet-stream' }).end(bytes);
-      });
-      await new Promise<void>((r) => mirror!.listen(0, '127.0.0.1', r));
-      const port = (mirror.address() as { port: number }).port;
-      process.env.ATELIER_MODEL_URL_LPIPS_ALEX = `http://127.0.0.1:${port}/lpips/alex.pth`;
-    }
+    if (MIRROR) process.env.ATELIER_MODEL_MIRROR = MIRROR;
     app = await buildServer({ dataDir: tmp.file('data'), execution: 'inline', concurrency: 1 });
     base = await app.listen({ port: 0, host: '127.0.0.1' });
     browser = await chromium.launch({
@@ -92,12 +82,11 @@ describe.skipIf(!ready)('studio in a browser', () => {
 
   afterAll(async () => {
     delete process.env.ATELIER_JOB_DELAY_MS;
-    delete process.env.ATELIER_MODEL_URL_LPIPS_ALEX;
+    delete process.env.ATELIER_MODEL_MIRROR;
     if (savedHome === undefined) delete process.env.ATELIER_HOME;
     else process.env.ATELIER_HOME = savedHome;
     await browser?.close();
     await app?.close();
-    await new Promise((r) => (mirror ? mirror.close(r) : r(undefined)));
     tmp.cleanup();
   });
 
@@ -248,16 +237,20 @@ describe.skipIf(!ready)('studio in a browser', () => {
     const failed = (await jobsOnServer()).find((j) => j.status === 'failed')!;
     await expect.poll(() => page.locator(`.history-item[data-job="${failed.id}"] .history-error`).count()).toBe(1);
 
-    // The model manager installs a model from the mirror, with its licence and size.
-    if (MIRRORED) {
+    // The model manager installs a non-commercial model from the server's mirror once its licence is accepted.
+    if (MIRROR) {
       await page.click('button:has-text("Models")');
-      const row = page.locator('tr[data-model="lpips_alex"]');
+      const row = page.locator('tr[data-model="animeganv2-hayao"]');
       await row.waitFor();
-      expect(await row.textContent()).toContain('BSD-2-Clause');
+      expect(await row.textContent()).toContain('non-commercial');
       expect(await seriousViolations(page)).toEqual([]);
-      await row.locator('button:has-text("Install")').click();
-      await row.locator('.badge.ok').waitFor({ timeout: 20_000 });
-      expect(existsSync(path.join(tmp.file('home'), 'models', 'lpips_alex', 'alex.pth'))).toBe(true);
+      const install = row.locator('button:has-text("Install from mirror")');
+      expect(await install.isDisabled()).toBe(true);
+      await row.locator('label.accept input').check();
+      await install.click();
+      await row.locator('.badge.ok').waitFor({ timeout: 30_000 });
+      expect((await app.inject({ url: '/api/models/animeganv2-hayao' })).json()).toMatchObject({ installed: true });
+      await row.scrollIntoViewIfNeeded();
       await page.screenshot({ path: path.join(shots, 'laptop-models.png') });
       await page.click('.modal button:has-text("Close")');
     }

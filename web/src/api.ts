@@ -52,7 +52,11 @@ export interface ModelInfo {
   description: string;
   network: string;
   licence: string;
+  terms: 'permissive' | 'unstated' | 'non-commercial' | 'academic-only';
+  /** The licence must be accepted before the model installs. */
   nonCommercial: boolean;
+  source: 'mirror' | 'upstream';
+  files: number;
   page: string;
   size: number | null;
   installed: boolean;

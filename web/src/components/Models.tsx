@@ -51,12 +51,12 @@ function InstallControl({ model, install, cancel }: { model: ModelInfo; install:
         <label class="accept">
           <input type="checkbox" checked={accepted} onChange={(e) => setAccepted((e.target as HTMLInputElement).checked)} />
           <span>
-            I accept the <a href={model.page} target="_blank" rel="noreferrer">non-commercial licence</a>
+            I accept the <a href={model.page} target="_blank" rel="noreferrer">{model.terms === 'academic-only' ? 'academic-only' : 'non-commercial'} licence</a>
           </span>
         </label>
       )}
       <button type="button" class="small" disabled={model.nonCommercial && !accepted} onClick={() => void install(model.name, accepted)}>
-        {model.install?.state === 'failed' ? 'Retry install' : `Install (${bytes(model.size)})`}
+        {model.install?.state === 'failed' ? 'Retry install' : `Install${model.source === 'mirror' ? ' from mirror' : ''} (${bytes(model.size)})`}
       </button>
     </span>
   );
@@ -72,7 +72,9 @@ export function ModelManager({ models, install, cancel, onClose }: { models: Mod
             Close
           </button>
         </div>
-        <p class="muted">Weights the neural methods use. Installs download on the server from its configured source (a mirror or the publisher) and are checked before use.</p>
+        <p class="muted">
+          Weights the neural methods use. Installs run on the server, {models[0]?.source === 'mirror' ? "from the server's model mirror" : "from each model's publisher"}, and are checked (size, checksum) before use. {models.filter((m) => m.installed).length} of {models.length} installed.
+        </p>
         <table class="models">
           <thead>
             <tr>
@@ -98,7 +100,8 @@ export function ModelManager({ models, install, cancel, onClose }: { models: Mod
                 </td>
                 <td>
                   {m.licence}
-                  {m.nonCommercial && <span class="badge warn">non-commercial</span>}
+                  {m.nonCommercial && <span class="badge warn">{m.terms}</span>}
+                  {m.terms === 'unstated' && <span class="badge">terms unstated</span>}
                 </td>
                 <td class="num">{bytes(m.size)}</td>
                 <td>
