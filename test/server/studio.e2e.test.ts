@@ -131,7 +131,8 @@ describe.skipIf(!ready)('studio in a browser', () => {
     // Double click on Run: one job, and the page follows it.
     await pickSamples(page, 'harbour', 'swirls');
     expect(await page.locator('#err-content').count()).toBe(0);
-    process.env.ATELIER_JOB_DELAY_MS = '2500';
+    // Long enough that the job is still waiting after a reload on a loaded machine.
+    process.env.ATELIER_JOB_DELAY_MS = '7000';
     let posts = 0;
     page.on('request', (r) => {
       if (r.method() === 'POST' && r.url().endsWith('/api/jobs')) posts++;
