@@ -59,7 +59,17 @@ export const texture: CliCommand = {
       const reporter = new ProgressReporter(display.listener, 'texture');
       const t0 = performance.now();
       reporter.start();
-      const out = quiltTexture(img, width, height, { ...(blockSize !== undefined && { blockSize }), tolerance, rng: new Rng(seed), progress: reporter });
+      // Ctrl-C: quilting gives the event loop a turn every 50 ms, so the signal lands at once.
+      const abort = new AbortController();
+      const onSigint = () => abort.abort(new Error('interrupted'));
+      process.once('SIGINT', onSigint);
+      let out;
+      try {
+        out = await quiltTexture(img, width, height, { ...(blockSize !== undefined && { blockSize }), tolerance, rng: new Rng(seed), progress: reporter, signal: abort.signal });
+      } finally {
+        process.removeListener('SIGINT', onSigint);
+        display.finish();
+      }
       reporter.done();
       display.finish();
       await writeImage(out, output, { force: plan.force, bitDepth: plan.bitDepth, quality: plan.quality });

@@ -3,7 +3,8 @@ import { Command, Option } from 'commander';
 import { AtelierError } from '../core/errors.js';
 import { writeFileAtomic, writeImage } from '../core/io.js';
 import { camelCase, coerceParam, kebabCase, paramsJsonSchema } from '../core/params.js';
-import { methodParamsSchema, runMethod, type StylizeInputs } from '../core/stylize.js';
+import { methodParamsSchema } from '../core/stylize.js';
+import { runMethodInThread, type ThreadInputs } from './run-method-thread.js';
 import { DEFAULT_METHOD, getMethod } from '../index.js';
 import type { CliCommand } from './commands.js';
 import { addParamFlags, collectParams, refuseSwitchValues, switchFlags } from './flags.js';
@@ -87,7 +88,7 @@ export const transfer: CliCommand = {
         const v = opts[camelCase(kebabCase(name))];
         if (typeof v === 'string') extra[name] = v;
       }
-      const inputs: StylizeInputs = {
+      const inputs: ThreadInputs = {
         content,
         ...(styles.length > 0 && { style: styles.length === 1 ? styles[0]! : styles }),
         ...(styleWeights && { styleWeights }),
@@ -101,10 +102,11 @@ export const transfer: CliCommand = {
       const onSigint = () => abort.abort(new Error('interrupted'));
       process.once('SIGINT', onSigint);
       try {
-        const result = await runMethod(method, inputs, params, {
+        // On a thread of its own: Ctrl-C stops any method within a fraction of a second.
+        const result = await runMethodInThread(method.id, inputs, params, {
           onProgress: display.listener,
           signal: abort.signal,
-          flagStyle: true,
+          wantSvg: plan.kind === 'svg',
           ...(maxPixels !== undefined && { maxPixels }),
           ...(threads !== undefined && { threads }),
           log: {

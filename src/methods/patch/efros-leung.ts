@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { luma } from '../../core/color.js';
+import { CancelPacer } from '../../core/cancel-pacer.js';
 import { AtelierError, throwIfAborted } from '../../core/errors.js';
 import { Image } from '../../core/image.js';
 import { maskWeights } from '../../core/mask.js';
@@ -61,7 +62,7 @@ export const efrosLeung = defineMethod({
       const m = maskWeights(resizeImage(hole, w, h));
       const known = Uint8Array.from(m, (v) => (v < 0.5 ? 1 : 0));
       const source = style ? resizeImage(style, Math.max(win, Math.round(style.width * f)), Math.max(win, Math.round(style.height * f))) : undefined;
-      const filled = grow(ctx, c, known, source, win, p, undefined);
+      const filled = await grow(ctx, c, known, source, win, p, undefined);
       // Only the hole changes: the known pixels keep their full resolution.
       const up = resizeImage(filled, content.width, content.height);
       const mask = maskWeights(hole.sameSize(content) ? hole : resizeImage(hole, content.width, content.height));
@@ -75,7 +76,7 @@ export const efrosLeung = defineMethod({
     }
     const fit = fitStyleScale(content, style!, p.styleScale, p.workSize, ctx.log);
     const known = new Uint8Array(fit.content.pixels);
-    const out = grow(ctx, fit.content.emptyLike(), known, fit.style, win, p, luma(fit.content).data);
+    const out = await grow(ctx, fit.content.emptyLike(), known, fit.style, win, p, luma(fit.content).data);
     return fit.finish(out, content);
   },
 });
@@ -85,7 +86,7 @@ export const efrosLeung = defineMethod({
  * windows of `target` lying wholly in its known part). `guide`, when given, is the luminance each
  * neighbourhood should keep (transfer).
  */
-function grow(
+async function grow(
   ctx: RunContext,
   target: Image,
   known: Uint8Array,
@@ -93,7 +94,7 @@ function grow(
   win: number,
   p: z.output<typeof params>,
   guide: Float32Array | undefined,
-): Image {
+): Promise<Image> {
   const out = target.clone();
   const W = out.width;
   const H = out.height;
@@ -134,7 +135,10 @@ function grow(
   const order = fillOrder(known, W, H, !guide);
   const lumWeight = guide ? p.contentWeight * 3 : 0;
   const reportEvery = Math.max(1, Math.floor(order.length / 20));
+  const pacer = new CancelPacer(ctx.signal);
   for (let k = 0; k < order.length; k++) {
+    // One pixel is microseconds; the clock is read every 256 and the event loop gets a turn every 50 ms.
+    if ((k & 255) === 0 && pacer.due()) await pacer.pause();
     const pIdx = order[k];
     const px = pIdx % W;
     const py = (pIdx - px) / W;

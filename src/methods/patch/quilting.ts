@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { luma } from '../../core/color.js';
+import { CancelPacer } from '../../core/cancel-pacer.js';
 import { throwIfAborted } from '../../core/errors.js';
 import { Image } from '../../core/image.js';
 import type { Progress } from '../../core/progress.js';
@@ -55,7 +56,7 @@ export const quilting = defineMethod({
   quickParams: { passes: 2, candidates: 64 },
   async run(ctx, { content, style }, p) {
     const fit = fitStyleScale(content, style!, p.styleScale, p.workSize, ctx.log);
-    const out = quiltTransfer(fit.content, fit.style, p, ctx.rng, ctx.progress, ctx.signal);
+    const out = await quiltTransfer(fit.content, fit.style, p, ctx.rng, ctx.progress, ctx.signal);
     return fit.finish(out, content);
   },
 });
@@ -75,12 +76,12 @@ interface QuiltOptions {
 }
 
 /** Synthesise a width × height texture from `texture` by quilting. */
-export function quiltTexture(
+export async function quiltTexture(
   texture: Image,
   width: number,
   height: number,
   opts: { blockSize?: number; tolerance?: number; candidates?: number; rng: Rng; progress?: Progress; signal?: AbortSignal },
-): Image {
+): Promise<Image> {
   const tex = ensureSize(texture, 4);
   const block = Math.min(opts.blockSize || defaultBlockSize(tex), tex.width, tex.height);
   return quiltPass(tex, width, height, {
@@ -96,34 +97,62 @@ function ensureSize(texture: Image, min: number): Image {
   return mirrorTile(texture, Math.max(min, texture.width), Math.max(min, texture.height));
 }
 
-function quiltTransfer(content: Image, style: Image, p: QuiltingParams, rng: Rng, progress: Progress, signal: AbortSignal): Image {
+async function quiltTransfer(content: Image, style: Image, p: QuiltingParams, rng: Rng, progress: Progress, signal: AbortSignal): Promise<Image> {
   const tex = ensureSize(style, 4);
   const texLum = gaussianBlurPlane(luma(tex).data, tex.width, tex.height, 1);
   // The content's luminance, moved to the texture's mean and spread so the two are comparable.
   const cLum = gaussianBlurPlane(luma(content).data, content.width, content.height, 1);
   matchMeanStd(cLum, texLum);
   const auto = Math.max(8, Math.min(32, Math.round(Math.min(tex.width, tex.height) / 8)));
-  let block = Math.min(p.blockSize || auto, tex.width, tex.height, Math.max(content.width, content.height));
+  const first = Math.min(p.blockSize || auto, tex.width, tex.height, Math.max(content.width, content.height));
+  const blocks: number[] = [];
+  for (let i = 0, b = first; i < p.passes; i++, b = Math.max(3, Math.round((b * 2) / 3))) blocks.push(b);
+  // Each pass gets the share of the progress bar its work takes: later passes have smaller blocks
+  // and many more of them, so equal shares made the time-left estimate several times too short.
+  const work = blocks.map((b) => passWork(tex, content.width, content.height, b, p.candidates));
+  const total = work.reduce((a, b) => a + b, 0);
+  const pacer = new CancelPacer(signal);
   let out: Image | undefined;
+  let done = 0;
   for (let i = 0; i < p.passes; i++) {
     const alpha = p.passes === 1 ? 0.1 : 0.8 * (i / (p.passes - 1)) + 0.1;
-    out = quiltPass(
+    out = await quiltPass(
       tex,
       content.width,
       content.height,
       {
-        block,
+        block: blocks[i]!,
         tolerance: p.tolerance,
         candidates: p.candidates,
         rng,
         transfer: { contentLum: cLum, textureLum: texLum, alpha, ...(out && { previous: out }) },
       },
-      progress.sub(i / p.passes, (i + 1) / p.passes),
+      progress.sub(done / total, (done + work[i]!) / total),
       signal,
+      pacer,
     );
-    block = Math.max(3, Math.round((block * 2) / 3));
+    done += work[i]!;
   }
   return out!;
+}
+
+/** The geometry of a pass with blocks of side B over a width × height output. */
+function passGeometry(tex: Image, width: number, height: number, B: number, candidates: number) {
+  const O = Math.max(1, Math.min(B - 1, Math.round(B / 6)));
+  const stepSize = Math.max(1, B - O);
+  const nx = Math.max(1, Math.ceil((width - O) / stepSize));
+  const ny = Math.max(1, Math.ceil((height - O) / stepSize));
+  const positions = (tex.width - B + 1) * (tex.height - B + 1);
+  const tapStride = Math.max(1, Math.round(B / 8));
+  return { O, stepSize, nx, ny, positions, tapStride, candidates: Math.min(positions, candidates) };
+}
+
+/** Relative cost of a pass: blocks × candidates × error taps per candidate, plus the seams. */
+function passWork(tex: Image, width: number, height: number, B: number, candidates: number): number {
+  const g = passGeometry(tex, width, height, B, candidates);
+  const interior = Math.ceil(B / g.tapStride) ** 2;
+  const taps = 2 * g.O * B + interior;
+  return g.nx * g.ny * (g.candidates * taps + 4 * B * B);
 }
 
 function matchMeanStd(plane: Float32Array, ref: Float32Array): void {
@@ -142,12 +171,9 @@ function matchMeanStd(plane: Float32Array, ref: Float32Array): void {
 }
 
 /** One raster pass of quilting over a width × height canvas (blocks clipped at its border). */
-function quiltPass(tex: Image, width: number, height: number, o: QuiltOptions, progress?: Progress, signal?: AbortSignal): Image {
+async function quiltPass(tex: Image, width: number, height: number, o: QuiltOptions, progress?: Progress, signal?: AbortSignal, pacer = new CancelPacer(signal)): Promise<Image> {
   const B = o.block;
-  const O = Math.max(1, Math.min(B - 1, Math.round(B / 6)));
-  const stepSize = Math.max(1, B - O);
-  const nx = Math.max(1, Math.ceil((width - O) / stepSize));
-  const ny = Math.max(1, Math.ceil((height - O) / stepSize));
+  const { O, stepSize, nx, ny } = passGeometry(tex, width, height, B, o.candidates);
   const out = new Image(width, height, 3);
   const op = planesOf(out);
   const tp = planesOf(tex);
@@ -165,6 +191,8 @@ function quiltPass(tex: Image, width: number, height: number, o: QuiltOptions, p
 
   for (let by = 0; by < ny; by++) {
     for (let bx = 0; bx < nx; bx++) {
+      // A block costs up to a few ms (1500 candidates): the event loop gets a turn every 50 ms.
+      if (pacer.due()) await pacer.pause();
       const x0 = bx * stepSize;
       const y0 = by * stepSize;
       const bw = Math.min(B, width - x0);

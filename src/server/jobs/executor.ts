@@ -33,7 +33,7 @@ export type FromThread =
   | { type: 'error'; error: JobError };
 
 /** A method that ignores its AbortSignal this long after a cancel has its thread terminated. */
-const CANCEL_GRACE_MS = 2_000;
+const CANCEL_GRACE_MS = 250;
 
 const threadEntry = fileURLToPath(new URL('./task-thread.js', import.meta.url));
 

@@ -35,32 +35,32 @@ function periodic(img: Image, dx: number, dy: number): number {
 }
 
 describe('image quilting', () => {
-  it('reproduces the period of stripes', () => {
+  it('reproduces the period of stripes', async () => {
     // Block 24 → overlap 4, a whole stripe: the overlap pins the phase (a narrower one could not).
-    const out = quiltTexture(stripesImage(40, 40, 8), 120, 96, { blockSize: 24, tolerance: 0, rng: new Rng(1) });
+    const out = await quiltTexture(stripesImage(40, 40, 8), 120, 96, { blockSize: 24, tolerance: 0, rng: new Rng(1) });
     expect(out.width).toBe(120);
     expect(out.height).toBe(96);
     expect(periodic(out, 8, 0)).toBeGreaterThan(0.98);
     expect(periodic(out, 4, 0)).toBeLessThan(0.05);
   });
 
-  it('reproduces a two-dimensional period', () => {
-    const out = quiltTexture(lattice(48, 48, 12, 8), 100, 100, { blockSize: 24, tolerance: 0, rng: new Rng(2) });
+  it('reproduces a two-dimensional period', async () => {
+    const out = await quiltTexture(lattice(48, 48, 12, 8), 100, 100, { blockSize: 24, tolerance: 0, rng: new Rng(2) });
     expect(periodic(out, 12, 0)).toBeGreaterThan(0.97);
     expect(periodic(out, 0, 8)).toBeGreaterThan(0.97);
   });
 
-  it('is reproducible under a seed and varies with it', () => {
+  it('is reproducible under a seed and varies with it', async () => {
     const src = lattice(40, 40, 7, 9);
-    const a = quiltTexture(src, 64, 64, { rng: new Rng(5) });
-    const b = quiltTexture(src, 64, 64, { rng: new Rng(5) });
-    const c = quiltTexture(src, 64, 64, { rng: new Rng(6) });
+    const a = await quiltTexture(src, 64, 64, { rng: new Rng(5) });
+    const b = await quiltTexture(src, 64, 64, { rng: new Rng(5) });
+    const c = await quiltTexture(src, 64, 64, { rng: new Rng(6) });
     expect(Buffer.from(a.data.buffer).equals(Buffer.from(b.data.buffer))).toBe(true);
     expect(Buffer.from(a.data.buffer).equals(Buffer.from(c.data.buffer))).toBe(false);
   });
 
-  it('grows a texture from a sample smaller than a block', () => {
-    const out = quiltTexture(stripesImage(3, 2, 2), 30, 20, { rng: new Rng(1) });
+  it('grows a texture from a sample smaller than a block', async () => {
+    const out = await quiltTexture(stripesImage(3, 2, 2), 30, 20, { rng: new Rng(1) });
     expect(out.width).toBe(30);
     for (const v of out.data) expect(Number.isFinite(v)).toBe(true);
   });
