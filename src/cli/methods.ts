@@ -15,7 +15,15 @@ function inputsLine(d: MethodDescription): string {
 
 function weightsLine(d: MethodDescription): string {
   if (d.weights.length === 0) return 'no weights needed';
+  // A method with a network per style (neural.fast): a count here, the list in `atelier methods ID`.
+  if (d.weights.length > 3) return `${d.weights.length} models (${d.weights.filter((w) => w.installed).length} installed)`;
   return d.weights.map((w) => `${w.model}: ${w.installed ? 'installed' : 'not installed'}`).join(', ');
+}
+
+/** One line per model with what it is (its style and source), for the full view. */
+function weightsList(d: MethodDescription): string[] {
+  const width = Math.max(...d.weights.map((w) => w.model.length));
+  return d.weights.map((w) => `    ${w.model.padEnd(width)}  ${w.installed ? 'installed    ' : 'not installed'}  ${w.description}`);
 }
 
 export function formatMethodList(descriptions: MethodDescription[]): string {
@@ -42,6 +50,7 @@ export function formatMethod(d: MethodDescription): string {
   lines.push(`  inputs:    ${inputsLine(d)}`);
   lines.push(`  regions:   ${d.regions === 'native' ? 'pairs label-map regions itself' : 'label-map regions run one by one'}`);
   lines.push(`  weights:   ${weightsLine(d)}`);
+  if (d.weights.length > 3) lines.push(...weightsList(d));
   lines.push('  parameters:');
   for (const [key, prop] of Object.entries(d.params.properties)) {
     const shared = d.sharedControls.includes(key) ? ' [shared]' : '';

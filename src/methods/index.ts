@@ -10,6 +10,7 @@ import { synthesis } from './patch/synthesis.js';
 import { anime } from './neural/anime.js';
 import { arbitrary } from './neural/arbitrary.js';
 import { capvst } from './neural/capvst.js';
+import { fast } from './neural/fast.js';
 import { cartoon } from './neural/cartoon.js';
 import { gatys } from './neural/gatys.js';
 import { multistyle } from './neural/multistyle.js';
@@ -49,6 +50,7 @@ export const methods = {
   'patch.efros-leung': efrosLeung,
   'neural.gatys': gatys,
   'neural.capvst': capvst,
+  'neural.fast': fast,
   'neural.multistyle': multistyle,
   'neural.arbitrary': arbitrary,
   'neural.cartoon': cartoon,

@@ -170,9 +170,13 @@ export interface TransformerNetOptions {
   onNormInput?: (norm: string, x: Tensor) => void;
 }
 
-/** The instance norms of a spec, in network order, with their channel counts. */
-export function transformerNetNorms(spec: JohnsonNetSpec = PYTORCH_EXAMPLES_NET): { key: string; channels: number }[] {
-  return layers(spec).flatMap((l) => (l.norm ? [{ key: l.norm, channels: l.cout }] : []));
+/** The instance norms of a spec, in network order, with their channel counts and the resolution they work at (1, 2 or 4: a fraction of the image's). */
+export function transformerNetNorms(spec: JohnsonNetSpec = PYTORCH_EXAMPLES_NET): { key: string; channels: number; stride: number }[] {
+  let stride = 1;
+  return layers(spec).flatMap((l) => {
+    stride = l.up ? stride / 2 : stride * l.stride;
+    return l.norm ? [{ key: l.norm, channels: l.cout, stride }] : [];
+  });
 }
 
 /**

@@ -68,8 +68,18 @@ export function planTiles(width: number, height: number, maxTilePixels: number, 
   return { width, height, margin: m, tiles };
 }
 
-/** Blend weight along one axis: 1 in the core, falling linearly to 0 across the margin. */
-function axisWeight(v: number, c0: number, c1: number, e0: number, e1: number): number {
+/**
+ * Blend weight along one axis: 1 in the core, falling linearly to 0 across the margin; or, with
+ * `feather`, only across a band of that width centred on the core's edge (where both neighbours'
+ * results are good when the margin exceeds the network's receptive field plus half the band).
+ * Neighbours' weights sum to 1 across the band either way.
+ */
+function axisWeight(v: number, c0: number, c1: number, e0: number, e1: number, feather?: number): number {
+  if (feather !== undefined) {
+    const lo = c0 === e0 ? 1 : (v - c0 + feather / 2 + 0.5) / feather;
+    const hi = c1 === e1 ? 1 : (c1 + feather / 2 - v - 0.5) / feather;
+    return Math.max(0, Math.min(1, lo, hi));
+  }
   if (v < c0) return (v - e0 + 0.5) / (c0 - e0 + 0.5);
   if (v >= c1) return (e1 - v - 0.5) / (e1 - c1 + 0.5);
   return 1;
@@ -84,6 +94,8 @@ export class TileBlender {
     readonly width: number,
     readonly height: number,
     readonly channels: number,
+    /** Width of the cross-fade band centred on each core edge (default: the whole margin). */
+    readonly feather?: number,
   ) {
     this.sum = new Float32Array(channels * width * height);
     this.weight = new Float32Array(width * height);
@@ -96,9 +108,9 @@ export class TileBlender {
     const th = ext.y1 - ext.y0;
     const n = this.width * this.height;
     const wx = new Float32Array(tw);
-    for (let x = 0; x < tw; x++) wx[x] = axisWeight(ext.x0 + x, tile.core.x0, tile.core.x1, ext.x0, ext.x1);
+    for (let x = 0; x < tw; x++) wx[x] = axisWeight(ext.x0 + x, tile.core.x0, tile.core.x1, ext.x0, ext.x1, this.feather);
     for (let y = 0; y < th; y++) {
-      const wy = axisWeight(ext.y0 + y, tile.core.y0, tile.core.y1, ext.y0, ext.y1);
+      const wy = axisWeight(ext.y0 + y, tile.core.y0, tile.core.y1, ext.y0, ext.y1, this.feather);
       const row = (ext.y0 + y) * this.width + ext.x0;
       for (let x = 0; x < tw; x++) this.weight[row + x] += wy * wx[x]!;
       for (let c = 0; c < this.channels; c++) {

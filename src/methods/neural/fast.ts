@@ -1,0 +1,96 @@
+import { z } from 'zod';
+import { Image } from '../../core/image.js';
+import { defineMethod } from '../../core/registry.js';
+import { resizeImage } from '../../core/resample.js';
+import { FAST_STYLE_MODELS, FAST_STYLE_MODEL_NAMES, FAST_STYLE_SOURCES, fastStyleModel, locateInstalled, readFastStyleWeights } from '../../engine/nets/fast-style/models.js';
+import { FastStyleStylizer } from '../../engine/nets/fast-style/stylizer.js';
+import { randomTransformerNetWeights } from '../../engine/nets/transformer-net.js';
+
+/**
+ * Fast neural style transfer, one network per style (the report's PSPM; Johnson, Alahi & Fei-Fei
+ * 2016, "Perceptual Losses for Real-Time Style Transfer and Super-Resolution"): a feed-forward
+ * network trained for one painting turns any photo into that style in a single pass. `--model`
+ * picks one of the published networks (the style is in the weights: no style image). The networks
+ * were trained on ~256 px crops, so their strokes have a fixed size in pixels; `strokeScale` runs
+ * the network at a scaled resolution and resamples back, so one network serves small and large prints.
+ */
+const params = z.object({
+  model: z
+    .enum(FAST_STYLE_MODEL_NAMES)
+    .default('fst-pytorch-mosaic')
+    .describe('The per-style network (`atelier methods neural.fast` lists them with their source; `atelier models pull NAME` installs one)'),
+  strokeScale: z
+    .number()
+    .min(0.25)
+    .max(4)
+    .default(1)
+    .describe('Stroke size: 2 paints strokes twice as large (the network runs at half the resolution, the result is upsampled); 0.5 finer ones'),
+  weights: z
+    .enum(['installed', 'random'])
+    .default('installed')
+    .describe("'installed' (the model store's network) or 'random' (seeded random weights of the same architecture, to try the pipeline)"),
+  tileSize: z
+    .number()
+    .int()
+    .min(64)
+    .max(8192)
+    .default(1536)
+    .describe('Largest tile side the network runs at once; larger images run in cross-faded tiles sharing whole-image statistics'),
+});
+
+const MAX_CACHED = 3;
+const stylizers = new Map<string, Promise<FastStyleStylizer>>();
+
+async function stylizerFor(name: string, weights: 'installed' | 'random', seed: number, threads: number): Promise<FastStyleStylizer> {
+  const model = fastStyleModel(name);
+  const key = `${name}|${weights}|${weights === 'random' ? seed : ''}|${threads}`;
+  let pending = stylizers.get(key);
+  if (!pending) {
+    pending = (async () => {
+      const w = weights === 'random' ? randomTransformerNetWeights(seed, model.spec) : await readFastStyleWeights(model, locateInstalled(model));
+      return FastStyleStylizer.create(w, model.spec, threads);
+    })();
+    pending.catch(() => stylizers.delete(key));
+    stylizers.set(key, pending);
+    while (stylizers.size > MAX_CACHED) stylizers.delete(stylizers.keys().next().value!);
+  }
+  return pending;
+}
+
+export const fast = defineMethod({
+  id: 'neural.fast',
+  family: 'neural',
+  title: 'Fast style transfer (one network per style)',
+  summary: 'A pretrained feed-forward network per painting: any photo in that style in one pass, at any size',
+  reference: 'Johnson, Alahi & Fei-Fei, Perceptual Losses for Real-Time Style Transfer and Super-Resolution, ECCV 2016; Ulyanov et al., Instance Normalization, 2016',
+  inputs: { style: 'none' },
+  params,
+  weights: FAST_STYLE_MODELS.map((m) => ({ model: m.name, description: `${m.style}: ${FAST_STYLE_SOURCES[m.source]}` })),
+  quickParams: { weights: 'random' },
+  async run(ctx, { content }, p) {
+    if (p.weights === 'random') ctx.log.warn("neural.fast runs with seeded random weights: the result is not the published network's");
+    // Validate the model (and find its files) before any work.
+    const stylizer = await stylizerFor(p.model, p.weights, ctx.seed, ctx.threads);
+    const w = Math.max(4, Math.round(content.width / p.strokeScale));
+    const h = Math.max(4, Math.round(content.height / p.strokeScale));
+    const input = w === content.width && h === content.height ? content : resizeImage(content, w, h);
+    const rgb = input.channels === 3 ? input : Image.fromPlanes(w, h, [input.plane(0), input.plane(0), input.plane(0)]);
+    const data = await stylizer.stylize(rgb.data, w, h, {
+      maxTilePixels: p.tileSize * p.tileSize,
+      signal: ctx.signal,
+      onProgress: (done, total) => ctx.progress.step(done, total),
+    });
+    let image = new Image(w, h, 3, data);
+    if (w !== content.width || h !== content.height) image = resizeImage(image, content.width, content.height);
+    // Resampling can overshoot [0, 1] by a hair.
+    for (let i = 0; i < image.data.length; i++) image.data[i] = Math.min(1, Math.max(0, image.data[i]!));
+    return {
+      image,
+      meta: {
+        model: p.weights === 'random' ? `random ${fastStyleModel(p.model).source} architecture (seed ${ctx.seed}; not a published network)` : p.model,
+        source: FAST_STYLE_SOURCES[fastStyleModel(p.model).source],
+        networkSize: `${w}×${h}`,
+      },
+    };
+  },
+});
