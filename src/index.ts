@@ -40,6 +40,13 @@ export { readWeights } from './engine/weights/read.js';
 export { readPth, readPthIndex } from './engine/weights/pth.js';
 export { readSafetensors, writeSafetensors, encodeSafetensors, decodeSafetensors } from './engine/weights/safetensors.js';
 export type { WeightTensor, TensorMap } from './engine/weights/tensor.js';
+export { readTflite, tfliteTensorValues, type TfliteModel } from './engine/weights/tflite.js';
+export { readGraphDef, type TfGraph } from './engine/weights/graphdef.js';
+export { importTflite } from './engine/import/tflite-import.js';
+export { importGraphDef } from './engine/import/graphdef-import.js';
+export type { ImportedGraph, ImportOptions } from './engine/import/imported-graph.js';
+/** The 26 styles of neural.multistyle with their thumbnails (for galleries: the studio, `atelier methods`). */
+export { multistyleThumbnails, type StyleThumbnail } from './engine/nets/magenta-multistyle.js';
 export { metrics, getMetric, listMetrics, type MetricId } from './metrics/index.js';
 export { defineMetric, computeMetric, type MetricDefinition, type MetricInputs, type MetricResult, type MetricContext } from './metrics/metric.js';
 export { opticalFlow, warpByFlow, type Flow } from './video/flow.js';

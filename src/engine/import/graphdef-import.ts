@@ -36,7 +36,7 @@ const SUPPORTED = [
 ];
 
 export function importGraphDef(tf: TfGraph, options: ImportOptions & { outputs: string[] }): ImportedGraph {
-  const g = new Graph();
+  const g = options.graph ?? new Graph();
   const em = new ForeignEmitter(g);
   const byName = new Map(tf.nodes.map((n) => [n.name, n]));
   const key = (input: string) => (input.includes(':') ? input : `${input}:0`);

@@ -18,6 +18,8 @@ export interface ImportOptions {
    * the rounding has no gradient). Default: activations run in float32.
    */
   simulateQuantization?: boolean;
+  /** Build into this graph (e.g. to add a loss and differentiate); default a new one. */
+  graph?: Graph;
 }
 
 export interface ImportedGraph {

@@ -20,7 +20,7 @@ const FUSED = ['none', 'relu', 'reluN1To1', 'relu6', 'tanh', 'signBit'] as const
 export function importTflite(model: TfliteModel, options: ImportOptions = {}): ImportedGraph {
   const sg = model.subgraphs[options.subgraph ?? 0];
   if (!sg) throw new AtelierError('E_PARAM', `The model has no subgraph ${options.subgraph}`, { subject: model.file });
-  const g = new Graph();
+  const g = options.graph ?? new Graph();
   const em = new ForeignEmitter(g);
   const values = new Map<number, ForeignValue>();
   const key = (i: number) => String(i);
