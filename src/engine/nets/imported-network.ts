@@ -92,6 +92,8 @@ export interface ImageIo {
   range: [number, number];
   /** Input sides must be multiples of this (its stride-2 steps). */
   multiple: number;
+  /** Smallest side (default 64: room for the reflection pads at a quarter of the resolution). */
+  minSide?: number;
 }
 
 /** An imported network as an image-to-image function for `runTiled`. */
@@ -99,6 +101,7 @@ export function importedImageNetwork(net: ImportedNetwork, io: ImageIo): ImageNe
   const [lo, hi] = io.range;
   return {
     multiple: io.multiple,
+    minSide: io.minSide ?? 64,
     async run(data, width, height) {
       const shapes: Record<string, number[]> = { [io.input]: [1, height, width, 3] };
       for (const [k, v] of Object.entries(io.extra ?? {})) shapes[k] = v.shape;

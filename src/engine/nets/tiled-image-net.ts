@@ -4,7 +4,8 @@ import { cropPlanar, TileBlender, type Tile } from './capvst/tiles.js';
 
 /**
  * Runs a fully convolutional image-to-image network on an image of any size: the image is padded
- * by reflection to the multiple of its size the network needs (its stride-2 steps), and larger
+ * by reflection to the multiple of its size the network needs (its stride-2 steps) and at least to
+ * its smallest side, and larger
  * than one tile it is cut into equal-sized tiles that overlap by twice `margin`; each tile's result
  * is blended in with weights ramping linearly across the overlaps (feathering), so seams — where a
  * tile saw padding instead of its neighbour — carry almost no weight. Equal tiles mean one compiled
@@ -14,6 +15,8 @@ import { cropPlanar, TileBlender, type Tile } from './capvst/tiles.js';
 export interface ImageNetwork {
   /** Input sides must be multiples of this. */
   multiple: number;
+  /** Smallest side the network takes (its reflection pads need room); smaller images are padded up to it. */
+  minSide?: number;
   /** Run on one planar RGB tile (1×3×h×w, values as the caller prepared them); returns 3×h×w. */
   run(data: Float32Array, width: number, height: number): Promise<Float32Array>;
 }
@@ -66,8 +69,9 @@ function padPlanar(data: Float32Array, channels: number, width: number, height: 
 
 export async function runTiled(net: ImageNetwork, image: Image, o: TiledRunOptions): Promise<Image> {
   const m = net.multiple;
-  const W = Math.ceil(image.width / m) * m;
-  const H = Math.ceil(image.height / m) * m;
+  const min = Math.ceil((net.minSide ?? m) / m) * m;
+  const W = Math.max(min, Math.ceil(image.width / m) * m);
+  const H = Math.max(min, Math.ceil(image.height / m) * m);
   const padded = padPlanar(image.data, 3, image.width, image.height, W, H);
   const tile = Math.max(m, Math.floor(o.tile / m) * m);
   const margin = Math.ceil(o.margin / m) * m;

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { AtelierError } from '../../core/errors.js';
 import { clampImage } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
 import { foreignModelFile, ImportedNetwork, importedImageNetwork } from '../../engine/nets/imported-network.js';
@@ -59,9 +58,6 @@ export const multistyle = defineMethod({
         range: [0, 1],
         multiple: 4,
       });
-    }
-    if (content.width < 16 || content.height < 16) {
-      throw new AtelierError('E_PARAM', 'neural.multistyle needs an image of at least 16×16 pixels', { received: `${content.width}×${content.height}` });
     }
     const image = await runTiled(net, content, { tile: p.tileSize, margin: 48, signal: ctx.signal, onProgress: (d, t) => ctx.progress.step(d, t) });
     return {

@@ -110,6 +110,16 @@ describe.skipIf(!sharedWeightsPresent)('the imported networks on real photos (in
     }
   });
 
+  it('run at tiny sizes (padded up to what the networks need)', async () => {
+    const tiny = resizeImage(photo, 9, 5);
+    for (const id of ['neural.multistyle', 'neural.cartoon', 'neural.anime'] as const) {
+      const r = await runMethod(methods[id], { content: tiny, extra: {} }, {});
+      expect([r.image.width, r.image.height], id).toEqual([9, 5]);
+    }
+    const r = await runMethod(methods['neural.arbitrary'], { content: tiny, style: resizeImage(style, 7, 3), extra: {} }, {});
+    expect([r.image.width, r.image.height]).toEqual([9, 5]);
+  });
+
   it('cartoon (three variants) and anime keep the size, stay in [0, 1] and name their licence', async () => {
     const odd = resizeImage(photo, 203, 150);
     for (const [id, p] of [['neural.cartoon', { variant: 'dr' }], ['neural.cartoon', { variant: 'int8' }], ['neural.cartoon', { variant: 'fp16' }], ['neural.anime', {}]] as const) {
