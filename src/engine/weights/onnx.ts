@@ -2,6 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import protobuf from 'protobufjs';
 import { AtelierError, wrapError } from '../../core/errors.js';
 import { decodeToFloat32, DTYPE_SIZE, type DType } from './dtype.js';
+import { describeForeignFormat } from './sniff-format.js';
 import type { TensorMap } from './tensor.js';
 
 /**
@@ -173,18 +174,6 @@ function corrupt(file: string, summary: string, expected: string, received?: str
   });
 }
 
-/** What the first bytes say a file is, when it is a well-known non-ONNX format. */
-function foreignFormat(bytes: Uint8Array): string | undefined {
-  const text = (a: number, b: number) => String.fromCharCode(...bytes.subarray(a, b));
-  if (text(4, 8) === 'TFL3') return 'a TensorFlow Lite model (FlatBuffers identifier TFL3)';
-  if (bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) return 'a zip archive (a PyTorch .pth?)';
-  if (bytes[0] === 0x80 && bytes[1] !== undefined && bytes[1] <= 5) return 'a Python pickle (a PyTorch legacy file?)';
-  if (text(0, 8) === '\x89HDF\r\n\x1a\n') return 'an HDF5 file (Keras weights?)';
-  if (text(0, 7) === '7767517') return 'an ncnn .param file';
-  if (bytes[0] === 0x7b || bytes[0] === 0x5b) return 'a JSON text';
-  return undefined;
-}
-
 /** protobufjs names the byte where it stopped; say it in our words. */
 function describeProtobufError(e: unknown, length: number): string {
   const message = e instanceof Error ? e.message : String(e);
@@ -309,7 +298,7 @@ interface RawModel {
 }
 
 export function parseOnnx(bytes: Uint8Array, file: string): OnnxModelData {
-  const foreign = foreignFormat(bytes);
+  const foreign = describeForeignFormat(bytes);
   if (foreign) throw corrupt(file, `The file is ${foreign}, not an ONNX model`, 'an ONNX ModelProto (protobuf)', foreign);
   const broken = checkFraming(bytes);
   if (broken) throw corrupt(file, `The ONNX model is truncated or corrupt: ${broken}`, 'a complete ONNX ModelProto', `${bytes.length} bytes`);
