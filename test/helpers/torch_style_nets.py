@@ -135,15 +135,30 @@ def microast_weights(d):
 
 
 def microast(weights, content, style, alpha):
+    """MicroAST's TestNet at alpha = 1. For alpha < 1, identity interpolation (what Atelier does;
+    the authors' feature blend saturates with the published weights): the content is also encoded
+    as a style, and the AdaIN means/deviations and the modulator outputs are interpolated."""
     ce, se, mo, de = weights
-    s1, s2 = microast_encoder(se, style)
-    head = lambda f, key: mconv(f, mo, key, 3, 1, 64).mean((2, 3), keepdim=True)
-    w1, b1, w2, b2 = head(s1, "weight1.0"), head(s1, "bias1.0"), head(s2, "weight2.0"), head(s2, "bias2.0")
+
+    def code(img):
+        s1, s2 = microast_encoder(se, img)
+        head = lambda f, key: mconv(f, mo, key, 3, 1, 64).mean((2, 3), keepdim=True)
+        return [mean_std(s1), mean_std(s2), head(s1, "weight1.0"), head(s1, "bias1.0"), head(s2, "weight2.0"), head(s2, "bias2.0")]
+
+    a = code(style)
+    b = code(content) if alpha < 1 else a
+    mix = lambda p, q: alpha * p + (1 - alpha) * q
+    st1 = (mix(a[0][0], b[0][0]), mix(a[0][1], b[0][1]))
+    st2 = (mix(a[1][0], b[1][0]), mix(a[1][1], b[1][1]))
+    w1, b1, w2, b2 = [mix(a[i], b[i]) for i in range(2, 6)]
+
+    def norm(x, target):
+        m, sd = mean_std(x)
+        return (x - m) / sd * target[1] + target[0]
+
     c1, c2 = microast_encoder(ce, content)
-    x = alpha * adain(c2, s2) + (1 - alpha) * c2
-    x = residual(x, de, "dec1", w2, b2)
-    x = alpha * adain(x, s1) + (1 - alpha) * x
-    x = residual(x, de, "dec2", w1, b1)
+    x = residual(norm(c2, st2), de, "dec1", w2, b2)
+    x = residual(norm(x, st1), de, "dec2", w1, b1)
     x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
     x = F.relu(mconv(x, de, "dec3.1", 3, 1, 32))
     x = F.relu(mconv(x, de, "dec3.3", 1))

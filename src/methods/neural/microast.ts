@@ -13,12 +13,13 @@ import { randomWeights } from '../../engine/nets/wct-autoencoders.js';
  * MicroAST (Wang, Zhao, Xing, Li, Zhang & Huang, AAAI 2023): arbitrary style in one pass of a
  * 472 k-parameter network, no VGG at inference. A style encoder and modulator turn the style into
  * AdaIN statistics and per-channel filter modulations; the content encoder's features are
- * normalised to them twice, in two modulated residual blocks, and decoded. `alpha` blends each
- * AdaIN with the content features, as the authors' test script does.
+ * normalised to them twice, in two modulated residual blocks, and decoded. `alpha` interpolates
+ * the style code with the content's own (identity interpolation): the authors' blend of features
+ * saturates to a flat colour for any α < 1 with the published weights (engine/nets/microast-stylizer.ts).
  */
 
 const params = z.object({
-  alpha: z.number().min(0).max(1).default(1).describe('Style strength in feature space: 1 takes the style statistics, 0 keeps the content features'),
+  alpha: z.number().min(0).max(1).default(1).describe('Style strength: identity interpolation of the AdaIN statistics and filter modulations between the content’s own style code (0) and the style’s (1, the published network)'),
   weights: z
     .string()
     .min(1)

@@ -1,0 +1,158 @@
+// The artistic test on real features: every artistic method over the artistic dev pairs, scored by
+// the `style` metric (relative Gram distance on the real VGG-19 relu1_1…relu3_1, lower = closer to
+// the style) against content structure (SSIM of σ=2-blurred luminance to the content,
+// bench/patch-metrics.js; higher = more of the content's structure kept). One point per method, and
+// a curve across the style/content control of the methods that have one; G'MIC `stylize` as the
+// outside reference point. Runs in one process (sessions shared), inputs at BENCH_SIZE (default:
+// their own size, the dev images are 256²).
+// Needs the real models installed (ATELIER_HOME with vgg19-relu3_1, wct-cd16x, microast; e.g.
+// `atelier models pull NAME --from ../shared/weights --accept-licence`, or the tests' cache
+// scratch/test-models) — the style metric refuses random weights here.
+// Env: BENCH_PAIRS (indices), BENCH_ONLY (comma-separated series labels), BENCH_SIZE.
+// Writes bench/results/artistic.json, .bench-out/artistic/{outputs,plot.svg,sheet-*.png}.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readImage, writeImage } from '../dist/core/io.js';
+import { resizeImage } from '../dist/core/resample.js';
+import { runMethod } from '../dist/core/stylize.js';
+import { methods } from '../dist/methods/index.js';
+import { computeMetric } from '../dist/metrics/metric.js';
+import { styleDistance } from '../dist/metrics/style.js';
+import { scatterPlot, SERIES_COLORS } from '../dist/eval/plots.js';
+import { structureSsim } from './patch-metrics.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dataDir = process.env.ATELIER_DEV_DATA ?? path.resolve(root, '../shared/data/dev');
+if (!process.env.ATELIER_HOME) process.env.ATELIER_HOME = path.join(root, 'scratch/test-models');
+const outDir = path.join(root, '.bench-out/artistic');
+mkdirSync(path.join(outDir, 'outputs'), { recursive: true });
+const size = process.env.BENCH_SIZE ? Number(process.env.BENCH_SIZE) : undefined;
+const threads = 2;
+
+const pairs = JSON.parse(readFileSync(path.join(dataDir, 'pairs.json'), 'utf8')).artistic;
+const chosen = process.env.BENCH_PAIRS ? process.env.BENCH_PAIRS.split(',').map(Number) : pairs.map((_, i) => i);
+
+/** label → { method, params, control?: [name, value] } ; series with several entries are curves. */
+const alphas = [0.2, 0.4, 0.6, 0.8, 1];
+const series = [
+  { label: 'neural.wct cd16x', points: alphas.map((a) => ({ method: 'neural.wct', params: { network: 'cd16x', alpha: a }, control: `alpha ${a}` })) },
+  { label: 'neural.wct vgg19', points: alphas.map((a) => ({ method: 'neural.wct', params: { network: 'vgg19', alpha: a }, control: `alpha ${a}` })) },
+  { label: 'neural.adain', points: alphas.map((a) => ({ method: 'neural.adain', params: { alpha: a }, control: `alpha ${a}` })) },
+  { label: 'neural.microast', points: alphas.map((a) => ({ method: 'neural.microast', params: { alpha: a }, control: `alpha ${a}` })) },
+  { label: 'neural.gatys', points: [{ method: 'neural.gatys', params: { iterations: 60, pyramid: 1 } }] },
+  { label: 'neural.arbitrary', points: [{ method: 'neural.arbitrary', params: {} }] },
+  {
+    label: 'patch.synthesis',
+    points: [0.05, 0.1, 0.2, 0.4].map((w) => ({ method: 'patch.synthesis', params: { contentWeight: w }, control: `contentWeight ${w}` })).concat([{ method: 'patch.synthesis', params: {}, control: 'default' }]),
+  },
+  { label: 'patch.quilting', points: [{ method: 'patch.quilting', params: {} }] },
+  ...['filter.kuwahara', 'filter.oil', 'filter.watercolor', 'filter.toon', 'paint.strokes', 'paint.haeberli'].map((m) => ({ label: `${m} +style`, points: [{ method: m, params: {} }] })),
+  { label: "G'MIC stylize", points: [{ method: 'gmic', params: {} }] },
+];
+const only = process.env.BENCH_ONLY?.split(',');
+const active = only ? series.filter((s) => only.includes(s.label)) : series;
+
+function gmicStylize(contentFile, styleFile, out) {
+  const r = spawnSync('gmic', ['-v', '-1', contentFile, styleFile, 'stylize[0]', '[1]', 'rm[1]', 'o', out], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
+  if (r.status !== 0) throw new Error(`gmic failed: ${r.stderr}`);
+}
+
+const results = [];
+const prev = existsSync(path.join(root, 'bench/results/artistic.json')) ? JSON.parse(readFileSync(path.join(root, 'bench/results/artistic.json'), 'utf8')) : undefined;
+const t0 = Date.now();
+for (const i of chosen) {
+  const pair = pairs[i];
+  let content = await readImage(path.join(dataDir, pair.content));
+  let style = await readImage(path.join(dataDir, pair.style));
+  if (size) {
+    const fit = (img) => { const s = size / Math.max(img.width, img.height); return resizeImage(img, Math.round(img.width * s), Math.round(img.height * s)); };
+    content = fit(content);
+    style = fit(style);
+  }
+  const name = `${path.basename(pair.content).replace(/\.\w+$/, '')}-${path.basename(pair.style).replace(/\.\w+$/, '')}`;
+  const cFile = path.join(outDir, 'outputs', `${name}.content.png`);
+  const sFile = path.join(outDir, 'outputs', `${name}.style.png`);
+  await writeImage(content, cFile);
+  await writeImage(style, sFile);
+  for (const s of active) {
+    for (const pt of s.points) {
+      const tag = `${s.label}${pt.control ? ` ${pt.control}` : ''}`.replace(/[^a-z0-9.]+/gi, '_');
+      const file = path.join(outDir, 'outputs', `${name}.${tag}.png`);
+      let output;
+      const t = performance.now();
+      try {
+        if (pt.method === 'gmic') {
+          gmicStylize(cFile, sFile, file);
+          output = await readImage(file);
+          if (output.width !== content.width || output.height !== content.height) output = resizeImage(output, content.width, content.height);
+        } else {
+          const r = await runMethod(methods[pt.method], { content, style, extra: {} }, pt.params, { threads });
+          output = r.image;
+          await writeImage(output, file);
+        }
+      } catch (e) {
+        console.error(`${name} ${tag}: ${e.code ?? ''} ${e.message.split('\n')[0]}`);
+        continue;
+      }
+      const ms = performance.now() - t;
+      const st = await computeMetric(styleDistance, { output, style });
+      const structure = structureSsim(output, content);
+      results.push({ pair: name, series: s.label, method: pt.method, params: pt.params, control: pt.control ?? null, style: st.value, styleParts: st.parts, structure, ms });
+      console.log(`${name}\t${tag}\tstyle ${st.value.toFixed(3)}\tstructure ${structure.toFixed(3)}\t${(ms / 1000).toFixed(1)} s`);
+    }
+  }
+}
+
+// Mean per series point.
+const keyOf = (r) => `${r.series}|${r.control ?? ''}`;
+const groups = new Map();
+for (const r of results) {
+  const g = groups.get(keyOf(r)) ?? { series: r.series, control: r.control, style: [], structure: [], ms: [] };
+  g.style.push(r.style);
+  g.structure.push(r.structure);
+  g.ms.push(r.ms);
+  groups.set(keyOf(r), g);
+}
+const mean = (a) => a.reduce((p, q) => p + q, 0) / a.length;
+const table = [...groups.values()].map((g) => ({ series: g.series, control: g.control, pairs: g.style.length, style: mean(g.style), structure: mean(g.structure), seconds: mean(g.ms) / 1000 }));
+table.sort((a, b) => a.style - b.style);
+console.log('\nseries\tcontrol\tpairs\tstyle↓\tstructure↑\ts/pair');
+for (const r of table) console.log(`${r.series}\t${r.control ?? ''}\t${r.pairs}\t${r.style.toFixed(3)}\t${r.structure.toFixed(3)}\t${r.seconds.toFixed(2)}`);
+
+const svg = scatterPlot(
+  active
+    .filter((s) => groups.has(`${s.label}|${s.points[0].control ?? ''}`) || s.points.some((p) => groups.has(`${s.label}|${p.control ?? ''}`)))
+    .map((s, k) => {
+      const pts = s.points.map((p) => groups.get(`${s.label}|${p.control ?? ''}`)).filter(Boolean);
+      return {
+        label: s.label,
+        color: SERIES_COLORS[k % SERIES_COLORS.length],
+        points: pts.map((g) => ({ x: mean(g.style), y: mean(g.structure), title: `${s.label} ${g.control ?? ''}` })),
+        ...(pts.length === 1 && { centre: { x: mean(pts[0].style), y: mean(pts[0].structure) } }),
+      };
+    }),
+  { label: 'style distance (real VGG-19 Gram, relative) ↓' },
+  { label: 'content structure (SSIM of blurred luma) ↑' },
+  'Artistic trade-off over the dev pairs (mean per method / control value)',
+);
+writeFileSync(path.join(outDir, 'plot.svg'), svg);
+writeFileSync(
+  path.join(root, 'bench/results/artistic.json'),
+  JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      host: { cpus: os.cpus()[0]?.model, load: os.loadavg() },
+      size: size ?? 'native (256²)',
+      threads,
+      pairs: chosen.length,
+      minutes: (Date.now() - t0) / 60000,
+      table,
+      rows: only && prev ? [...prev.rows.filter((r) => !only.includes(r.series)), ...results] : results,
+    },
+    null,
+    1,
+  ),
+);
