@@ -6,6 +6,7 @@ import { edgeSsim } from './edge-ssim.js';
 import { gramDistance } from './gram.js';
 import { histogram } from './histogram.js';
 import { lpips } from './lpips.js';
+import { lpipsSqueeze } from './lpips-squeeze.js';
 import { msSsim } from './ms-ssim.js';
 import { psnr } from './psnr.js';
 import { ssim } from './ssim.js';
@@ -28,6 +29,7 @@ export const metrics = {
   style: styleDistance,
   'content-loss': contentLoss,
   lpips,
+  'lpips-squeeze': lpipsSqueeze,
   temporal,
 } as const satisfies Record<string, MetricDefinition>;
 
