@@ -130,7 +130,10 @@ export interface MethodOutput {
 }
 
 export interface StyleGallery {
+  /** The parameter a pick sets. */
   param: string;
+  /** The model whose files picture the styles (thumbnails are paths inside it, served when it is installed). */
+  model?: string;
   items: { value: string | number; label: string; thumbnail?: string }[];
 }
 
@@ -165,7 +168,7 @@ export interface MethodDefinition<P extends ParamsSchema = ParamsSchema> {
   presets?: Readonly<Record<string, Partial<z.input<P>> & Record<string, unknown>>>;
   /**
    * A network with fixed styles: the parameter that picks one and the styles, each with a
-   * thumbnail URL the server serves, so the studio shows a gallery instead of a number field.
+   * thumbnail from its model's files, so the studio shows a gallery instead of a number field.
    */
   styleGallery?: StyleGallery;
   run(ctx: RunContext, inputs: MethodInputs, params: z.output<P>): Promise<Image | MethodOutput>;

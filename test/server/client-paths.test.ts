@@ -1,5 +1,7 @@
+import { mkdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer, type AtelierServer } from '../../src/server/app.js';
+import { redactPaths } from '../../src/server/redact-paths.js';
 import { looksLikePath } from '../../src/server/refuse-paths.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { samplePngs, submit, waitFinished } from './helpers.js';
@@ -65,6 +67,27 @@ describe('path-shaped parameters over the API', () => {
       await app.inject({ method: 'DELETE', url: `/api/jobs/${r.json().id}` });
       await waitFinished(app, r.json().id, 60_000);
     }
+  });
+
+  it("a failed job's message names no server path, even when the store's hint would", async () => {
+    const mirror = tmp.file('mirror');
+    mkdirSync(mirror, { recursive: true });
+    process.env.ATELIER_MODEL_MIRROR = mirror;
+    try {
+      const r = await capvst([['weights', 'installed'], ['maxSize', '16']]);
+      const job = await waitFinished(app, r.json().id, 60_000);
+      expect(job.status).toBe('failed');
+      expect(job.error.code).toBe('E_WEIGHTS_MISSING');
+      const events = (await app.inject({ url: `/api/jobs/${job.id}/events` })).body;
+      for (const text of [JSON.stringify(job), events]) {
+        expect(text).toContain('capvstnet_photo_image');
+        expect(text).not.toContain(mirror);
+        expect(text).not.toContain(tmp.dir);
+      }
+    } finally {
+      delete process.env.ATELIER_MODEL_MIRROR;
+    }
+    expect(redactPaths('pull x --from /srv/models/mirror or see https://example.org/a/b.pt; C:\\w\\x.pt; 3/4')).toBe('pull x --from <server path> or see https://example.org/a/b.pt; <server path>; 3/4');
   });
 
   it('tells paths from names', () => {

@@ -254,6 +254,18 @@ describe.skipIf(!ready)('studio in a browser', () => {
       await row.scrollIntoViewIfNeeded();
       await page.screenshot({ path: path.join(shots, 'laptop-models.png') });
       await page.click('.modal button:has-text("Close")');
+
+      // A method whose model is missing offers it in one click; installed, its styles show as a gallery.
+      await page.selectOption('select[aria-label="method"]', 'neural.multistyle');
+      const need = page.locator('.needs [data-need="magenta-multistyle"]');
+      await need.locator('button:has-text("Install")').click();
+      await need.locator('.badge.ok').waitFor({ timeout: 30_000 });
+      await expect.poll(() => page.locator('.gallery-item img').count(), { timeout: 20_000 }).toBe(26);
+      await page.click('.gallery-item[data-style="3"]');
+      expect(await page.locator('.gallery-item[data-style="3"]').getAttribute('aria-checked')).toBe('true');
+      await page.locator('.gallery').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: path.join(shots, 'laptop-gallery.png') });
+      expect(page.url()).toContain(encodeURIComponent('"style":3'));
     }
 
     // A batch: two contents × one style, a grid, one zip.
@@ -304,6 +316,17 @@ describe.skipIf(!ready)('studio in a browser', () => {
     delete process.env.ATELIER_JOB_DELAY_MS;
     await page.screenshot({ path: path.join(shots, 'phone-result.png'), fullPage: true });
     expect(await seriousViolations(page)).toEqual([]);
+
+    // An optimisation method draws its loss curve while it runs. The workspace comes from the URL:
+    // Gatys with seeded random weights (no download), small and short.
+    const w = { method: 'neural.gatys', params: { weights: 'random', size: 48, iterations: 40, pyramid: 1, optimizer: 'adam' }, inputs: { content: [{ sample: 'street', url: '/samples/content-street.jpg' }], style: [{ sample: 'poster', url: '/samples/style-poster.jpg' }] } };
+    await page.goto(`${base}/?w=${encodeURIComponent(JSON.stringify(w))}`);
+    await expect.poll(() => run(page).isEnabled(), { timeout: 20_000 }).toBe(true);
+    await run(page).click();
+    await page.locator('.loss svg polyline').waitFor({ timeout: 30_000 });
+    expect(await page.locator('.progress-facts').textContent()).toMatch(/step \d+ of \d+/);
+    await page.screenshot({ path: path.join(shots, 'phone-loss-curve.png') });
+    await page.locator('.viewer-after').waitFor({ timeout: 60_000 });
     expect(failures).toEqual([]);
     await page.close();
   });

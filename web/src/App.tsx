@@ -461,7 +461,7 @@ export function App() {
             )}
             {stageJob && LIVE.includes(stageJob.status) && (
               <div class="stage-overlay">
-                <ProgressPanel job={stageJob} live={live} now={now} />
+                <ProgressPanel job={stageJob} title={titles[stageJob.method] ?? stageJob.method} live={live} now={now} />
               </div>
             )}
             {stageJob && !images && (stageJob.status === 'failed' || stageJob.status === 'cancelled') && (
@@ -579,6 +579,8 @@ export function App() {
               onChange={(id) => {
                 setMethodId(id);
                 setValues({});
+                // A failed or cancelled job's card belongs to the old settings: clear the stage.
+                if (job && (job.status === 'failed' || job.status === 'cancelled')) setJob(undefined);
               }}
             />
             {method && <ModelNeeds needed={needed} models={models} install={install} cancel={cancelInstall} onManage={() => setShowModels(true)} />}

@@ -42,6 +42,13 @@ export const multistyle = defineMethod({
   inputs: { style: 'none' },
   params,
   weights: [{ model: MULTISTYLE.model, description: `Magenta 26-style network, frozen 8-bit GraphDef + 26 thumbnails (${MULTISTYLE.licence})` }],
+  advanced: ['mix', 'tileSize'],
+  // The studio's gallery: each style pictured by the thumbnail the model ships (served by GET /api/models/NAME/files/…).
+  styleGallery: {
+    param: 'style',
+    model: MULTISTYLE.model,
+    items: Array.from({ length: MULTISTYLE.styles }, (_, i) => ({ value: i, label: `Style ${i}`, thumbnail: `thumbnails/style${i}.jpg` })),
+  },
   quickParams: { weights: 'random' },
   async run(ctx, { content }, p) {
     const mix: StyleWeight[] = p.mix ? parseStyleMix(p.mix) : [{ style: p.style, weight: 1 }];

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ServerContext } from '../app.js';
 import { FINISHED, type JobRecord } from '../job-store.js';
 import type { JobEvent } from '../jobs/job-events.js';
+import { redactError } from '../redact-paths.js';
 import { jobView } from './jobs.js';
 
 const HEARTBEAT_MS = 15_000;
@@ -35,7 +36,7 @@ export const jobEventRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async 
     let closed = false;
     const finish = (job: JobRecord) => {
       if (job.status === 'done') send('done', jobView(ctx, job));
-      else send('error', { ...(job.error ?? { code: 'E_JOB', message: `The job ${job.status}` }), status: job.status });
+      else send('error', { ...redactError(job.error ?? { code: 'E_JOB', message: `The job ${job.status}` }), status: job.status });
       stop();
     };
     const onEvent = (e: JobEvent) => {

@@ -7,6 +7,7 @@ import { getMethod } from '../../index.js';
 import type { ServerContext } from '../app.js';
 import type { InputSlot, JobRecord } from '../job-store.js';
 import { refuseFinished } from '../jobs/job-queue.js';
+import { redactError } from '../redact-paths.js';
 import { refuseServerPaths } from '../refuse-paths.js';
 import { jobFromForm, readForm } from '../uploads.js';
 
@@ -15,6 +16,7 @@ export function jobView(ctx: ServerContext, job: JobRecord) {
   const live = job.status === 'running' ? ctx.events.latestProgress(job.id) : undefined;
   return {
     ...job,
+    ...(job.error && { error: redactError(job.error) }),
     ...(live && { progress: live.fraction, progressLabel: live.label }),
     links: {
       self: `/api/jobs/${job.id}`,

@@ -1,4 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import type { FastifyPluginAsync } from 'fastify';
+import { AtelierError } from '../../core/errors.js';
+import { modelStatus } from '../../engine/store.js';
 import type { ServerContext } from '../app.js';
 
 type NameParams = { Params: { name: string } };
@@ -16,6 +19,19 @@ export const modelRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (ap
   app.post<NameParams & { Body: { acceptLicence?: boolean } | undefined }>('/api/models/:name/install', async (request, reply) => {
     ctx.installs.start(request.params.name, request.body?.acceptLicence === true);
     return reply.code(202).send(ctx.installs.get(request.params.name));
+  });
+  /**
+   * A picture an installed model ships (a style thumbnail), by its path in the manifest: only
+   * files the manifest lists as JPEG are served, never weights, and nothing outside the model.
+   */
+  app.get<{ Params: { name: string; '*': string } }>('/api/models/:name/files/*', async (request, reply) => {
+    const file = modelStatus(request.params.name).files.find((f) => f.path === request.params['*'] && f.format === 'jpeg' && f.installed);
+    if (!file) {
+      throw new AtelierError('E_FILE_NOT_FOUND', `The model "${request.params.name}" has no installed picture by that name`, {
+        hint: 'pictures (style thumbnails) are served once their model is installed; GET /api/methods names them',
+      });
+    }
+    return reply.type('image/jpeg').header('cache-control', 'private, max-age=86400').send(await readFile(file.absolute));
   });
   app.delete<NameParams>('/api/models/:name/install', async (request, reply) => {
     const cancelled = ctx.installs.cancel(request.params.name);

@@ -1,5 +1,5 @@
-import { useState } from 'preact/hooks';
-import type { MethodInfo } from '../api';
+import { useEffect, useState } from 'preact/hooks';
+import { api, type MethodInfo } from '../api';
 
 /**
  * Choosing a method: a compact select grouped by family, and a browsable grid where each method
@@ -63,18 +63,47 @@ export function MethodPicker({ methods, value, examples, onChange }: { methods: 
   );
 }
 
-/** Networks with fixed styles: pick one from its thumbnail (the list comes from the method's description). */
+/**
+ * Networks with fixed styles: pick one from its thumbnail. The list comes from the method's
+ * description; the pictures are files of its model, fetched once it is installed.
+ */
 export function StyleGallery({ method, value, onPick }: { method: MethodInfo; value: unknown; onPick: (v: string | number) => void }) {
   const g = method.styleGallery;
+  const installed = !g?.model || method.weights.some((w) => w.model === g.model && w.installed);
+  const [urls, setUrls] = useState<Record<string, string>>({});
+  useEffect(() => {
+    if (!g || !installed) return;
+    let live = true;
+    const made: string[] = [];
+    for (const item of g.items) {
+      if (!item.thumbnail) continue;
+      const path = g.model ? `/api/models/${encodeURIComponent(g.model)}/files/${item.thumbnail}` : item.thumbnail;
+      api.imageUrl(path).then(
+        (u) => {
+          made.push(u);
+          if (live) setUrls((old) => ({ ...old, [String(item.value)]: u }));
+        },
+        () => {},
+      );
+    }
+    return () => {
+      live = false;
+      made.forEach((u) => URL.revokeObjectURL(u));
+    };
+  }, [method.id, installed]);
   if (!g || g.items.length === 0) return null;
   return (
-    <div class="gallery" role="radiogroup" aria-label="styles">
-      {g.items.map((item) => (
-        <button type="button" role="radio" aria-checked={value === item.value} class="gallery-item" onClick={() => onPick(item.value)} title={item.label}>
-          {item.thumbnail ? <img src={item.thumbnail} alt="" loading="lazy" /> : <span class="method-card-none">{item.label}</span>}
-          <small>{item.label}</small>
-        </button>
-      ))}
-    </div>
+    <fieldset class="gallery-wrap">
+      <legend>Style</legend>
+      {!installed && <small>The pictures of these styles come with {g.model}: install it to see them.</small>}
+      <div class="gallery" role="radiogroup" aria-label="styles">
+        {g.items.map((item) => (
+          <button type="button" role="radio" aria-checked={value === item.value} class="gallery-item" data-style={String(item.value)} onClick={() => onPick(item.value)} title={item.label}>
+            {urls[String(item.value)] ? <img src={urls[String(item.value)]} alt="" /> : <span class="method-card-none">{item.label}</span>}
+            <small>{item.label}</small>
+          </button>
+        ))}
+      </div>
+    </fieldset>
   );
 }

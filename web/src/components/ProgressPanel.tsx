@@ -38,7 +38,7 @@ export function LossCurve({ losses }: { losses: number[] }) {
   );
 }
 
-export function ProgressPanel({ job, live, now }: { job: Job; live: LiveProgress; now: number }) {
+export function ProgressPanel({ job, title, live, now }: { job: Job; title: string; live: LiveProgress; now: number }) {
   const e = live.event;
   const fraction = e?.fraction ?? 0;
   const elapsed = now - live.startedAt;
@@ -50,7 +50,7 @@ export function ProgressPanel({ job, live, now }: { job: Job; live: LiveProgress
   return (
     <div class="progress" data-status={job.status} role="status" aria-live="polite">
       <div class="progress-head">
-        <strong>{job.status === 'queued' ? 'Waiting in the queue' : job.status === 'running' ? (e?.label ?? 'Starting') : job.status}</strong>
+        <strong>{job.status === 'queued' ? `${title}: waiting in the queue` : job.status === 'running' ? (e && e.label !== job.method ? `${title}: ${e.label}` : `${title}: ${e ? 'running' : 'starting'}`) : job.status}</strong>
         <span class="progress-pct">{pct} %</span>
       </div>
       <div class="progress-track" role="progressbar" aria-label="job progress" aria-valuemin={0} aria-valuemax={100} aria-valuenow={pct} aria-valuetext={`${pct} %${detail ? `, ${detail}` : ''}`}>
