@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { api, followJob, token, type Job, type MethodInfo, type ModelInfo, type Sample, type ServerConfig } from './api';
+import { api, followJob, token, type ApiError, type Job, type MethodInfo, type ModelInfo, type Sample, type ServerConfig } from './api';
 import { checkImageFile } from './check-image';
 import { BatchGrid, BatchMethods, MAX_BATCH, batchSize } from './components/Batch';
 import { Dropzone } from './components/Dropzone';
@@ -610,6 +610,20 @@ export function App() {
             void toggleCompare(j);
           }}
           onCancel={(j) => void api.cancel(j.id).then(() => loadHistory(), (e) => setError((e as Error).message))}
+          onDelete={(j) =>
+            void api.remove(j.id).then(
+              () => {
+                setHistory((h) => h.filter((x) => x.id !== j.id));
+                setComparing((c) => c.filter((x) => x !== j.id));
+                if (pinned.includes(j.id)) togglePin(j);
+                if (job?.id === j.id) {
+                  setJob(undefined);
+                  setImages(undefined);
+                }
+              },
+              (e) => setError((e as ApiError).status === 409 ? 'This server keeps finished jobs: it cannot delete them (a newer Atelier can).' : (e as Error).message),
+            )
+          }
         />
       </section>
 

@@ -114,6 +114,8 @@ export const api = {
   job: async (id: string) => (await (await request(`/api/jobs/${id}`)).json()) as Job,
   jobs: async (page: number, pageSize = 12) =>
     (await (await request(`/api/jobs?page=${page}&pageSize=${pageSize}`)).json()) as { jobs: Job[]; total: number; pages: number },
+  /** DELETE on a finished job removes it and its files (servers from the harden lane on; older ones answer 409). */
+  remove: async (id: string) => (await (await request(`/api/jobs/${id}`, { method: 'DELETE' })).json()) as { deleted: string },
   cancel: async (id: string) => (await (await request(`/api/jobs/${id}`, { method: 'DELETE' })).json()) as Job,
   rerun: async (id: string) => (await (await request(`/api/jobs/${id}/rerun`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json()) as Job,
   evaluate: async (id: string) =>

@@ -63,9 +63,25 @@ export interface HistoryProps {
   onPin: (j: Job) => void;
   onCompare: (j: Job) => void;
   onCancel: (j: Job) => void;
+  onDelete: (j: Job) => void;
 }
 
-export function History({ jobs, titles, current, pinned, comparing, more, onMore, onOpen, onPin, onCompare, onCancel }: HistoryProps) {
+/** Delete asks once more inline: a second click within a few seconds deletes. */
+function DeleteButton({ job, onDelete }: { job: Job; onDelete: (j: Job) => void }) {
+  const [armed, setArmed] = useState(false);
+  useEffect(() => {
+    if (!armed) return;
+    const t = setTimeout(() => setArmed(false), 4000);
+    return () => clearTimeout(t);
+  }, [armed]);
+  return (
+    <button type="button" class={`small${armed ? ' danger' : ''}`} onClick={() => (armed ? onDelete(job) : setArmed(true))} aria-label={armed ? 'confirm delete' : 'delete job'}>
+      {armed ? 'Delete?' : '🗑'}
+    </button>
+  );
+}
+
+export function History({ jobs, titles, current, pinned, comparing, more, onMore, onOpen, onPin, onCompare, onCancel, onDelete }: HistoryProps) {
   if (jobs.length === 0) return <p class="muted">No jobs yet: each run appears here, to reopen, compare or pin.</p>;
   const ordered = [...jobs.filter((j) => pinned.includes(j.id)), ...jobs.filter((j) => !pinned.includes(j.id))];
   return (
@@ -103,10 +119,12 @@ export function History({ jobs, titles, current, pinned, comparing, more, onMore
                     ↓
                   </button>
                 )}
-                {live && (
+                {live ? (
                   <button type="button" class="small" onClick={() => onCancel(j)}>
                     Cancel
                   </button>
+                ) : (
+                  <DeleteButton job={j} onDelete={onDelete} />
                 )}
               </div>
             </li>
