@@ -2,6 +2,7 @@ import { homedir, networkInterfaces } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { AtelierError } from '../core/errors.js';
+import { parseDecimal } from '../core/params.js';
 import { DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_PORT } from '../server/limits.js';
 import type { CliCommand } from './commands.js';
 
@@ -19,6 +20,23 @@ export function positiveNumber(value: string | undefined, flag: string, integer 
     throw new AtelierError('E_USAGE', `Invalid value for ${flag}`, { expected: integer ? 'a positive integer' : 'a positive number', received: JSON.stringify(value) });
   }
   return n;
+}
+
+function nonNegative(value: string, flag: string): number {
+  const n = parseDecimal(value);
+  if (n === undefined || n < 0) throw new AtelierError('E_USAGE', `Invalid value for ${flag}`, { expected: 'a number ≥ 0', received: JSON.stringify(value) });
+  return n;
+}
+
+const UNITS: Record<string, number> = { '': 1024 ** 2, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** `500M`, `20G`, `1.5T`, `300` (MiB) → bytes. */
+export function parseSize(value: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(value.trim());
+  if (!m || Number(m[1]) <= 0) {
+    throw new AtelierError('E_USAGE', `Invalid value for ${flag}`, { expected: 'a size such as 500M, 20G or 1.5T (a plain number is MiB)', received: JSON.stringify(value) });
+  }
+  return Math.floor(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!);
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -92,6 +110,9 @@ export const serve: CliCommand = {
       .option('--allowed-host <names>', 'comma-separated Host names to answer to besides loopback and --host (a reverse proxy\'s public name)')
       .option('--max-upload-mb <n>', `largest uploaded file in MiB (default ${DEFAULT_MAX_UPLOAD_BYTES / 1024 / 1024})`)
       .option('--max-pixels <n>', `largest uploaded image in pixels (default ${DEFAULT_MAX_PIXELS})`)
+      .option('--max-queue <n>', 'waiting jobs beyond which submissions get 503 (default 1000)')
+      .option('--keep-days <days>', 'delete finished jobs (and images no other job uses) older than this, at start and hourly')
+      .option('--max-disk <size>', 'delete the oldest finished jobs while stored images take more than this, e.g. 500M or 20G (plain numbers: MiB)')
       .option('--concurrency <n>', 'jobs run at once by the embedded queue (default: half the cores)')
       .option('--redis <url>', 'redis://host:port — queue jobs on BullMQ for `atelier worker` processes instead of running them here')
       .option('--quiet', 'log nothing but errors')
@@ -105,6 +126,9 @@ export const serve: CliCommand = {
         const maxUploadMb = positiveNumber(opts.maxUploadMb as string | undefined, '--max-upload-mb', false);
         const maxPixels = positiveNumber(opts.maxPixels as string | undefined, '--max-pixels');
         const concurrency = positiveNumber(opts.concurrency as string | undefined, '--concurrency');
+        const maxQueue = positiveNumber(opts.maxQueue as string | undefined, '--max-queue');
+        const keepDays = opts.keepDays === undefined ? undefined : nonNegative(String(opts.keepDays), '--keep-days');
+        const maxDiskBytes = opts.maxDisk === undefined ? undefined : parseSize(String(opts.maxDisk), '--max-disk');
         const dataDir = path.resolve((opts.dataDir as string | undefined) ?? defaultDataDir());
         // Loaded here, not at the top: fastify, BullMQ and SQLite would slow every other command's start.
         const { buildServer } = await import('../server/app.js');
@@ -117,6 +141,9 @@ export const serve: CliCommand = {
           ...(maxUploadMb !== undefined && { maxUploadBytes: Math.floor(maxUploadMb * 1024 * 1024) }),
           ...(maxPixels !== undefined && { maxPixels }),
           ...(concurrency !== undefined && { concurrency }),
+          ...(maxQueue !== undefined && { maxQueue }),
+          ...(keepDays !== undefined && { keepDays }),
+          ...(maxDiskBytes !== undefined && { maxDiskBytes }),
           ...(typeof opts.redis === 'string' && { redis: opts.redis }),
           // Failures (5xx) are logged as JSON lines on stderr.
           logger: { level: opts.quiet ? 'error' : 'warn' },

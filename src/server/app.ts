@@ -49,6 +49,14 @@ export interface ServerOptions {
   redis?: string;
   /** 'thread' (default when compiled) runs jobs on worker threads; 'inline' on the server's thread. */
   execution?: 'thread' | 'inline';
+  /** Waiting jobs beyond which POST /api/jobs answers 503 (default 1000). */
+  maxQueue?: number;
+  /** Finished jobs older than this many days are deleted, at start and every `retentionIntervalMs`. */
+  keepDays?: number;
+  /** Oldest finished jobs are deleted until the stored images fit in this many bytes. */
+  maxDiskBytes?: number;
+  /** How often retention runs while the server is up (default hourly). */
+  retentionIntervalMs?: number;
   /** Serve the studio at `/` (default true). */
   studio?: boolean;
   /** fastify's logger (pino): false (default), or the level to log at. */
@@ -63,7 +71,11 @@ export interface ServerContext {
   limits: UploadLimits;
   /** Model downloads started over the API (the studio's model manager). */
   installs: ModelInstalls;
+  /** Waiting jobs beyond which submissions are refused (503). */
+  maxQueue: number;
 }
+
+export const DEFAULT_MAX_QUEUE = 1000;
 
 export type AtelierServer = FastifyInstance & { atelier: ServerContext };
 
@@ -102,7 +114,7 @@ export async function buildServer(options: ServerOptions): Promise<AtelierServer
     clientErrorHandler: answerClientError,
   }) as unknown as AtelierServer;
   const installs = new ModelInstalls();
-  app.decorate('atelier', { store, events, queue, limits, installs });
+  app.decorate('atelier', { store, events, queue, limits, installs, maxQueue: options.maxQueue ?? DEFAULT_MAX_QUEUE });
 
   app.setErrorHandler((err: FastifyError | AtelierError, request, reply) => {
     const e = toAtelierError(err, limits);
@@ -143,12 +155,25 @@ export async function buildServer(options: ServerOptions): Promise<AtelierServer
   await app.register(zipRoutes, { ctx: app.atelier });
   if (options.studio ?? true) await app.register(studioRoutes);
 
+  // Retention at start (before any job runs), then periodically; errors are logged, never fatal.
+  const policy = { ...(options.keepDays !== undefined && { keepDays: options.keepDays }), ...(options.maxDiskBytes !== undefined && { maxDiskBytes: options.maxDiskBytes }) };
+  let retention: Promise<unknown> = Promise.resolve();
+  const applyRetention = (graceMs?: number) => {
+    retention = retention.then(() => store.applyRetention(policy, graceMs)).catch((e: unknown) => app.log.error({ err: e }, 'retention failed'));
+    return retention;
+  };
+  const retentionTimer = setInterval(() => void applyRetention(), options.retentionIntervalMs ?? 3_600_000);
+  retentionTimer.unref();
   app.addHook('onClose', async () => {
+    clearInterval(retentionTimer);
+    await retention;
     installs.close();
     await queue.close();
     store.close();
   });
   try {
+    // Nothing is being created yet: blobs a killed server wrote for no recorded job go at once.
+    await applyRetention(0);
     await queue.start();
   } catch (e) {
     await app.close();

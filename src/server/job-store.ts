@@ -3,13 +3,14 @@ import { mkdirSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { AtelierError } from '../core/errors.js';
-import { writeFileAtomic } from '../core/io.js';
+import { BlobStore } from './blob-store.js';
 
 /**
  * Jobs and their results, recorded so that nothing finished is lost and nothing queued is
- * forgotten: one SQLite table (better-sqlite3, WAL) for the records and one directory per job under
- * the data directory for its images. File names are fixed by the server (`content`, `style-0`, …);
- * nothing a client sends ever becomes a path.
+ * forgotten: one SQLite table (better-sqlite3, WAL) for the records, and the images in a
+ * content-addressed blob store (an image uploaded twice is stored once; a blob goes when the last
+ * job naming it is deleted). Jobs from before the blob store keep their directory under `jobs/`.
+ * Nothing a client sends ever becomes a path.
  */
 
 export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
@@ -73,6 +74,8 @@ interface Row {
   meta: string | null;
   timings: string | null;
   rerun_of: string | null;
+  input_blobs: string | null;
+  result_blob: string | null;
 }
 
 const ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -91,9 +94,17 @@ function unknownJob(id: string): AtelierError {
   });
 }
 
+export interface RetentionPolicy {
+  /** Finished jobs older than this many days are deleted. */
+  keepDays?: number;
+  /** Oldest finished jobs are deleted until the stored images take at most this many bytes. */
+  maxDiskBytes?: number;
+}
+
 export class JobStore {
   private readonly db: Database.Database;
   private readonly jobsDir: string;
+  readonly blobs: BlobStore;
 
   constructor(readonly dataDir: string) {
     mkdirSync(dataDir, { recursive: true });
@@ -126,26 +137,30 @@ export class JobStore {
       );
       CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
     `);
+    // Databases from before the blob store gain its columns; their jobs keep their directories.
+    const columns = new Set((this.db.prepare('PRAGMA table_info(jobs)').all() as { name: string }[]).map((c) => c.name));
+    if (!columns.has('input_blobs')) this.db.exec('ALTER TABLE jobs ADD COLUMN input_blobs TEXT');
+    if (!columns.has('result_blob')) this.db.exec('ALTER TABLE jobs ADD COLUMN result_blob TEXT');
+    this.blobs = new BlobStore(dataDir);
   }
 
   close(): void {
     this.db.close();
   }
 
-  /** Write the input files first, then the record: a recorded job always has its inputs. */
+  /** Store the input images first, then the record: a recorded job always has its inputs. */
   async create(job: NewJob): Promise<JobRecord> {
     const id = randomUUID();
-    const dir = this.dirOf(id);
-    await fs.mkdir(dir, { recursive: true });
     const slots = Object.keys(job.files) as InputSlot[];
+    const hashes: Record<string, string> = {};
     for (const slot of slots) {
       if (!SLOT_PATTERN.test(slot)) throw new AtelierError('E_INTERNAL', `Bad input slot ${slot}`);
-      await writeFileAtomic(path.join(dir, slot), job.files[slot]!, { force: true });
+      hashes[slot] = await this.blobs.put(job.files[slot]!);
     }
     this.db
       .prepare(
-        `INSERT INTO jobs (id, method, params, style_weights, inputs, status, created_at, rerun_of)
-         VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)`,
+        `INSERT INTO jobs (id, method, params, style_weights, inputs, status, created_at, rerun_of, input_blobs)
+         VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)`,
       )
       .run(
         id,
@@ -155,15 +170,14 @@ export class JobStore {
         JSON.stringify(slots),
         new Date().toISOString(),
         job.rerunOf ?? null,
+        JSON.stringify(hashes),
       );
     return this.get(id);
   }
 
   /** The job, or E_JOB (404) for an id this server never made. */
   get(id: string): JobRecord {
-    const row = isJobId(id) ? (this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as Row | undefined) : undefined;
-    if (!row) throw unknownJob(id);
-    return fromRow(row);
+    return fromRow(this.row(id));
   }
 
   find(id: string): JobRecord | undefined {
@@ -212,18 +226,18 @@ export class JobStore {
     this.db.prepare(`UPDATE jobs SET progress = ? WHERE id = ? AND status = 'running'`).run(fraction, id);
   }
 
-  /** Result file first, then the record: a `done` job always has its result. */
+  /** Result blob first, then the record: a `done` job always has its result. */
   async markDone(id: string, png: Uint8Array, outcome: { params: Record<string, unknown>; meta: Record<string, unknown>; timings: Record<string, number> }): Promise<boolean> {
     // A finished job keeps the result it has (a cancelled one has none).
     if (FINISHED.includes(this.get(id).status)) return false;
-    await writeFileAtomic(path.join(this.dirOf(id), RESULT_FILE), png, { force: true });
+    const hash = await this.blobs.put(png);
     return (
       this.db
         .prepare(
-          `UPDATE jobs SET status = 'done', progress = 1, finished_at = ?, resolved_params = ?, meta = ?, timings = ?, error = NULL
+          `UPDATE jobs SET status = 'done', progress = 1, finished_at = ?, resolved_params = ?, meta = ?, timings = ?, error = NULL, result_blob = ?
            WHERE id = ? AND status IN ('queued', 'running')`,
         )
-        .run(new Date().toISOString(), JSON.stringify(outcome.params), JSON.stringify(outcome.meta), JSON.stringify(outcome.timings), id).changes > 0
+        .run(new Date().toISOString(), JSON.stringify(outcome.params), JSON.stringify(outcome.meta), JSON.stringify(outcome.timings), hash, id).changes > 0
     );
   }
 
@@ -236,8 +250,15 @@ export class JobStore {
     );
   }
 
+  private row(id: string): Row {
+    const row = isJobId(id) ? (this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as Row | undefined) : undefined;
+    if (!row) throw unknownJob(id);
+    return row;
+  }
+
   async readInput(id: string, slot: InputSlot): Promise<Buffer> {
-    return fs.readFile(path.join(this.dirOf(id), slot));
+    const hash = parseJson<Record<string, string>>(this.row(id).input_blobs)?.[slot];
+    return hash ? this.blobs.read(hash) : fs.readFile(path.join(this.dirOf(id), slot));
   }
 
   async readInputs(job: JobRecord): Promise<Partial<Record<InputSlot, Buffer>>> {
@@ -246,12 +267,83 @@ export class JobStore {
     return out;
   }
 
-  resultPath(id: string): string {
-    return path.join(this.dirOf(id), RESULT_FILE);
+  async readResult(id: string): Promise<Buffer> {
+    const hash = this.row(id).result_blob;
+    return hash ? this.blobs.read(hash) : fs.readFile(path.join(this.dirOf(id), RESULT_FILE));
   }
 
-  async readResult(id: string): Promise<Buffer> {
-    return fs.readFile(this.resultPath(id));
+  /** The blobs a job names (inputs and result). */
+  private hashesOf(row: Row): string[] {
+    return [...Object.values(parseJson<Record<string, string>>(row.input_blobs) ?? {}), ...(row.result_blob ? [row.result_blob] : [])];
+  }
+
+  /** Every blob some job still names. */
+  referencedBlobs(): Set<string> {
+    const out = new Set<string>();
+    for (const row of this.db.prepare('SELECT input_blobs, result_blob FROM jobs').all() as Row[]) for (const h of this.hashesOf(row)) out.add(h);
+    return out;
+  }
+
+  /**
+   * Delete a finished job: its record, then each of its blobs no other job names, then its
+   * directory if it is from before the blob store. Unfinished jobs are cancelled, not deleted.
+   */
+  async delete(id: string): Promise<{ freedBytes: number }> {
+    const row = this.row(id);
+    if (!FINISHED.includes(row.status)) {
+      throw new AtelierError('E_JOB', `Job ${id} is ${row.status}`, { expected: 'a finished job (done, failed or cancelled)', hint: 'cancel it first: DELETE stops a queued or running job, a second DELETE removes it' });
+    }
+    const hashes = this.hashesOf(row);
+    this.db.prepare('DELETE FROM jobs WHERE id = ?').run(id);
+    let freedBytes = 0;
+    const stillNamed = this.db.prepare(`SELECT 1 FROM jobs WHERE result_blob = ? OR instr(input_blobs, ?) > 0 LIMIT 1`);
+    for (const h of new Set(hashes)) {
+      if (stillNamed.get(h, h)) continue;
+      const st = await fs.stat(this.blobs.pathOf(h)).catch(() => undefined);
+      await fs.rm(this.blobs.pathOf(h), { force: true });
+      freedBytes += st?.size ?? 0;
+    }
+    await fs.rm(this.dirOf(id), { recursive: true, force: true });
+    return { freedBytes };
+  }
+
+  /**
+   * Retention: delete finished jobs older than `keepDays`, then the oldest finished ones until the
+   * blobs fit in `maxDiskBytes`; then remove blobs nothing names (older than `graceMs`: a job being
+   * created right now writes its blobs before its record). Queued and running jobs are never touched.
+   */
+  async applyRetention(policy: RetentionPolicy, graceMs = 10 * 60_000): Promise<{ deletedJobs: number; freedBytes: number }> {
+    let deletedJobs = 0;
+    let freedBytes = 0;
+    const finished = `status IN ('done', 'failed', 'cancelled')`;
+    if (policy.keepDays !== undefined) {
+      const cutoff = new Date(Date.now() - policy.keepDays * 86_400_000).toISOString();
+      const old = this.db.prepare(`SELECT id FROM jobs WHERE ${finished} AND COALESCE(finished_at, created_at) < ? ORDER BY seq`).all(cutoff) as { id: string }[];
+      for (const { id } of old) {
+        freedBytes += (await this.delete(id)).freedBytes;
+        deletedJobs++;
+      }
+    }
+    const swept = await this.blobs.sweep(this.referencedBlobs(), graceMs);
+    freedBytes += swept.bytes;
+    if (policy.maxDiskBytes !== undefined) {
+      let used = (await this.blobs.list()).reduce((a, b) => a + b.bytes, 0);
+      const oldest = this.db.prepare(`SELECT id FROM jobs WHERE ${finished} ORDER BY seq LIMIT 1`);
+      while (used > policy.maxDiskBytes) {
+        const next = oldest.get() as { id: string } | undefined;
+        if (!next) break;
+        const { freedBytes: f } = await this.delete(next.id);
+        used -= f;
+        freedBytes += f;
+        deletedJobs++;
+      }
+    }
+    return { deletedJobs, freedBytes };
+  }
+
+  /** Bytes the stored images take. */
+  async diskBytes(): Promise<number> {
+    return (await this.blobs.list()).reduce((a, b) => a + b.bytes, 0);
   }
 
   private dirOf(id: string): string {

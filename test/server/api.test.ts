@@ -286,15 +286,17 @@ describe('cancellation', () => {
     const last = parseSse((await eventsPromise).body).at(-1)!;
     expect(last).toMatchObject({ event: 'error', data: { code: 'E_ABORTED', status: 'cancelled' } });
 
+    // A second DELETE of a finished (here cancelled) job removes it.
     for (const id of [running.id, queued.id]) {
       const again = await app.inject({ method: 'DELETE', url: `/api/jobs/${id}` });
-      expect(again.statusCode).toBe(409);
-      expect(again.json().error.code).toBe('E_JOB');
+      expect(again.statusCode).toBe(200);
+      expect(again.json()).toMatchObject({ deleted: id });
+      expect((await app.inject({ url: `/api/jobs/${id}` })).statusCode).toBe(404);
     }
     const done = (await submit(app, reinhard())).json();
     delete process.env.ATELIER_JOB_DELAY_MS;
     await waitFinished(app, done.id, 10_000);
-    expect((await app.inject({ method: 'DELETE', url: `/api/jobs/${done.id}` })).statusCode).toBe(409);
+    expect((await app.inject({ method: 'DELETE', url: `/api/jobs/${done.id}` })).json()).toMatchObject({ deleted: done.id });
   });
 });
 

@@ -34,18 +34,20 @@ it('records a job through its life and survives reopening', async () => {
   expect(done).toMatchObject({ status: 'done', progress: 1, meta: { w: 1 } });
   expect(done.error).toBeUndefined();
   expect(String(await again.readResult(job.id))).toBe('png');
-  // No temporary files are left behind by the atomic writes.
-  expect(readdirSync(path.join(tmp.dir, 'jobs', job.id)).sort()).toEqual(['content', 'result.png', 'style-0']);
+  // Inputs and result are content-addressed blobs; no temporary files are left behind.
+  const blobs = readdirSync(path.join(tmp.dir, 'blobs'), { recursive: true }).map(String).filter((n) => n.includes(path.sep));
+  expect(blobs).toHaveLength(3);
+  expect(blobs.some((n) => n.endsWith('.tmp'))).toBe(false);
   expect(again.countByStatus()).toMatchObject({ done: 1, queued: 0 });
   again.close();
 });
 
-it('refuses ids that are not its own, without touching the filesystem', () => {
+it('refuses ids that are not its own, without touching the filesystem', async () => {
   const store = new JobStore(tmp.file('other'));
   for (const id of ['../atelier.db', '..', '00000000-0000-4000-8000-000000000000', 'a'.repeat(500)]) {
     expect(() => store.get(id)).toThrow(expect.objectContaining({ code: 'E_JOB' }));
   }
-  expect(() => store.resultPath('../../etc/passwd')).toThrow(expect.objectContaining({ code: 'E_JOB' }));
+  await expect(store.readResult('../../etc/passwd')).rejects.toMatchObject({ code: 'E_JOB' });
   expect(existsSync(tmp.file('other/atelier.db'))).toBe(true);
   store.close();
 });

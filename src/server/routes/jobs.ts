@@ -5,8 +5,7 @@ import { parseParams } from '../../core/params.js';
 import { methodParamsSchema } from '../../core/stylize.js';
 import { getMethod } from '../../index.js';
 import type { ServerContext } from '../app.js';
-import type { InputSlot, JobRecord } from '../job-store.js';
-import { refuseFinished } from '../jobs/job-queue.js';
+import { FINISHED, type InputSlot, type JobRecord } from '../job-store.js';
 import { redactError } from '../redact-paths.js';
 import { refuseServerPaths } from '../refuse-paths.js';
 import { jobFromForm, readForm } from '../uploads.js';
@@ -42,6 +41,16 @@ export const jobRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app,
   const { store, queue } = ctx;
 
   app.post('/api/jobs', async (request, reply) => {
+    // A full queue refuses before reading the upload: a flood costs nothing but this answer.
+    const waiting = store.countByStatus().queued;
+    if (waiting >= ctx.maxQueue) {
+      const e = new AtelierError('E_BUSY', 'The queue is full', {
+        expected: `at most ${ctx.maxQueue} waiting jobs (--max-queue)`,
+        received: `${waiting} waiting`,
+        hint: 'try again when some have finished (Retry-After says when to look again)',
+      });
+      return reply.code(503).header('retry-after', '30').send({ error: e.toJSON() });
+    }
     const job = await store.create(await jobFromForm(await readForm(request, ctx.limits), ctx.limits));
     await queue.submit(job);
     return reply.code(201).header('location', `/api/jobs/${job.id}`).send(jobView(ctx, job));
@@ -56,13 +65,16 @@ export const jobRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app,
 
   app.get<IdParams>('/api/jobs/:id', async (request) => jobView(ctx, store.get(request.params.id)));
 
-  /** Cancel: a queued job is cancelled at once (200); a running one's AbortSignal fires (202). */
+  /**
+   * Cancel or delete. A queued job is cancelled at once (200); a running one's AbortSignal fires
+   * (202). A finished job (done, failed, cancelled) is deleted with its files that no other job
+   * names (200 `{ deleted }`), so DELETE twice both stops and removes a job.
+   */
   app.delete<IdParams>('/api/jobs/:id', async (request, reply) => {
     const job = store.get(request.params.id);
-    try {
-      refuseFinished(job);
-    } catch (e) {
-      return reply.code(409).send({ error: (e as AtelierError).toJSON() });
+    if (FINISHED.includes(job.status)) {
+      const { freedBytes } = await store.delete(job.id);
+      return reply.code(200).send({ deleted: job.id, freedBytes });
     }
     const outcome = await queue.cancel(job.id);
     return reply.code(outcome === 'cancelled' ? 200 : 202).send(jobView(ctx, store.get(job.id)));
