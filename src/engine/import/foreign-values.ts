@@ -12,6 +12,12 @@ import type { Graph, Tensor } from '../graph/graph.js';
  * needs them in the graph, so shape arithmetic (Shape → StridedSlice → Pack) folds at import.
  */
 
+/**
+ * How norms get their spatial statistics: from the values they normalise ('own', as published);
+ * 'capture' also outputs them; 'fed' reads them from graph inputs (tiles sharing whole-image ones).
+ */
+export type NormStatistics = 'own' | 'capture' | 'fed';
+
 export interface ForeignValue {
   /** Shape in the foreign graph's order (NHWC for images). Sizes are fixed: one graph per input size. */
   shape: number[];
@@ -101,7 +107,13 @@ export function foldBinary(a: ForeignValue, b: ForeignValue, f: (x: number, y: n
  * here, so both formats share the NHWC ↔ NCHW rules.
  */
 export class ForeignEmitter {
-  constructor(readonly g: Graph) {}
+  /** The spatial statistics of this graph's norms, in order (see `NormStatistics`). */
+  readonly statistics: { name: string; shape: number[] }[] = [];
+
+  constructor(
+    readonly g: Graph,
+    readonly statisticsMode: NormStatistics = 'own',
+  ) {}
 
   /** The value as an NCHW engine tensor (rank 4 only). */
   nchw(v: ForeignValue): Tensor {
@@ -196,11 +208,34 @@ export class ForeignEmitter {
     const op = kind === 'mean' ? 'reduceMean' : 'reduceSum';
     const kept = [0, 1, 2, 3].filter((a) => !ax.includes(a)).map((a) => NCHW_AXIS[a]!);
     const orderKept = kept.every((p, i) => i === 0 || p > kept[i - 1]!);
+    if (v.tensor && v.nchw && keepDims && ax.includes(1) && ax.includes(2) && this.statisticsMode !== 'own') return this.sharedStatistic(kind, v, ax, shape);
     if (v.tensor && v.nchw && (keepDims || orderKept)) {
       const t = this.g[op](v.tensor!, ax.map((a) => NCHW_AXIS[a]!), keepDims);
       return keepDims ? this.fromNchw(t, shape) : this.fromPlain(t, shape);
     }
     return this.fromPlain(this.g[op](this.plain(v), ax, keepDims), shape);
+  }
+
+  /**
+   * A mean (or sum) over H and W of an image — a norm's statistic — that tiles share: 'capture'
+   * outputs it (as a mean) from a run on the whole image shrunk to one tile; 'fed' takes it as a graph
+   * input instead of computing it from the tile (a sum is the fed mean times this tile's count).
+   */
+  private sharedStatistic(kind: 'mean' | 'sum', v: ForeignValue, ax: number[], shape: number[]): ForeignValue {
+    const g = this.g;
+    const axes = ax.map((a) => NCHW_AXIS[a]!);
+    const name = `norm_statistic_${this.statistics.length}`;
+    const nchwShape = [shape[0]!, shape[3]!, shape[1]!, shape[2]!];
+    this.statistics.push({ name, shape: nchwShape });
+    let mean: Tensor;
+    if (this.statisticsMode === 'capture') {
+      mean = g.reduceMean(v.tensor!, axes, true);
+      g.output(name, mean);
+    } else {
+      mean = g.input(name, nchwShape);
+    }
+    const count = ax.reduce((p, a) => p * v.shape[a]!, 1);
+    return this.fromNchw(kind === 'mean' ? mean : g.scale(mean, count), shape);
   }
 
   /** Reshape in the foreign (row-major NHWC) order; a 4-D result that looks like an image goes back to NCHW lazily. */

@@ -37,7 +37,7 @@ const SUPPORTED = [
 
 export function importGraphDef(tf: TfGraph, options: ImportOptions & { outputs: string[] }): ImportedGraph {
   const g = options.graph ?? new Graph();
-  const em = new ForeignEmitter(g);
+  const em = new ForeignEmitter(g, options.normStatistics ?? 'own');
   const byName = new Map(tf.nodes.map((n) => [n.name, n]));
   const key = (input: string) => (input.includes(':') ? input : `${input}:0`);
   const label = (n: TfNode) => `node "${n.name}" (${n.op})`;
@@ -337,7 +337,7 @@ export function importGraphDef(tf: TfGraph, options: ImportOptions & { outputs: 
     g.output(name, t);
     return { name, shape: [...t.shape] as number[], nchw: v.shape.length === 4 };
   });
-  return { graph: g, inputs, outputs, source: tf.file };
+  return { graph: g, inputs, outputs, statistics: em.statistics, source: tf.file };
 }
 
 function fold1(v: ForeignValue, f: (x: number) => number): ForeignValue | undefined {

@@ -1,6 +1,6 @@
 import { AtelierError } from '../../core/errors.js';
 import type { Graph } from '../graph/graph.js';
-import { constantValue, type ForeignEmitter, type ForeignValue } from './foreign-values.js';
+import { constantValue, type ForeignEmitter, type ForeignValue, type NormStatistics } from './foreign-values.js';
 
 /** What the importers (TFLite, GraphDef) take and give, and the op semantics both formats share. */
 
@@ -20,6 +20,8 @@ export interface ImportOptions {
   simulateQuantization?: boolean;
   /** Build into this graph (e.g. to add a loss and differentiate); default a new one. */
   graph?: Graph;
+  /** Where norms take their spatial statistics (tiles share the whole image's): see NormStatistics. */
+  normStatistics?: NormStatistics;
 }
 
 export interface ImportedGraph {
@@ -27,6 +29,8 @@ export interface ImportedGraph {
   /** Engine inputs: images as NCHW (`nchw: true`, converted once at the boundary), others as in the file. */
   inputs: { name: string; shape: number[]; nchw: boolean }[];
   outputs: { name: string; shape: number[]; nchw: boolean }[];
+  /** The norms' spatial statistics (NCHW means) the graph outputs ('capture') or takes ('fed'), in order. */
+  statistics: { name: string; shape: number[] }[];
   source: string;
 }
 

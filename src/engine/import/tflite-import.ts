@@ -21,7 +21,7 @@ export function importTflite(model: TfliteModel, options: ImportOptions = {}): I
   const sg = model.subgraphs[options.subgraph ?? 0];
   if (!sg) throw new AtelierError('E_PARAM', `The model has no subgraph ${options.subgraph}`, { subject: model.file });
   const g = options.graph ?? new Graph();
-  const em = new ForeignEmitter(g);
+  const em = new ForeignEmitter(g, options.normStatistics ?? 'own');
   const values = new Map<number, ForeignValue>();
   const key = (i: number) => String(i);
   const label = (o: TfliteOperator) => `operator ${o.index} (${o.op})`;
@@ -280,7 +280,7 @@ export function importTflite(model: TfliteModel, options: ImportOptions = {}): I
     g.output(name, t);
     return { name, shape: [...t.shape] as number[], nchw: v.shape.length === 4 };
   });
-  return { graph: g, inputs, outputs, source: model.file };
+  return { graph: g, inputs, outputs, statistics: em.statistics, source: model.file };
 }
 
 /**

@@ -2,11 +2,14 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { AtelierError } from '../../core/errors.js';
 import { importGraphDef } from '../import/graphdef-import.js';
+import type { NormStatistics } from '../import/foreign-values.js';
 import type { ImportedGraph, ImportOptions } from '../import/imported-graph.js';
 import { importTflite } from '../import/tflite-import.js';
 import { compile, type Runner } from '../runtime.js';
 import { readGraphDef, type TfGraph } from '../weights/graphdef.js';
 import { readTflite, type TfliteModel } from '../weights/tflite.js';
+import { Image } from '../../core/image.js';
+import { resizeImage } from '../../core/resample.js';
 import { modelFiles } from '../store.js';
 import type { ImageNetwork } from './tiled-image-net.js';
 
@@ -44,11 +47,11 @@ export class ImportedNetwork {
   }
 
   /** The compiled graph for these input shapes (foreign order, NHWC for images). */
-  async at(inputShapes: Record<string, number[]>): Promise<{ runner: Runner; graph: ImportedGraph }> {
-    const key = JSON.stringify(inputShapes);
+  async at(inputShapes: Record<string, number[]>, normStatistics: NormStatistics = 'own'): Promise<{ runner: Runner; graph: ImportedGraph }> {
+    const key = `${JSON.stringify(inputShapes)}|${normStatistics}`;
     let pending = this.runners.get(key);
     if (!pending) {
-      const options = { ...this.base, inputShapes };
+      const options = { ...this.base, inputShapes, normStatistics };
       pending = (async () => {
         const graph =
           this.format === 'graphdef' ? importGraphDef(this.model as TfGraph, options as ImportOptions & { outputs: string[] }) : importTflite(this.model as TfliteModel, options);
@@ -94,25 +97,55 @@ export interface ImageIo {
   multiple: number;
   /** Smallest side (default 64: room for the reflection pads at a quarter of the resolution). */
   minSide?: number;
+  /**
+   * Tiles share norm statistics captured from the whole image shrunk to one tile (default: each
+   * tile uses its own). Measured on Magenta's multi-style net, 1024×512 in 512-px tiles: mean
+   * |difference| to the untiled run 19.5/255 shared against 11.4/255 per tile, with no visible
+   * seam either way at that tile size: the shrunk image's statistics are further off than a big
+   * tile's own, so the default stays per tile.
+   */
+  shareStatistics?: boolean;
 }
 
-/** An imported network as an image-to-image function for `runTiled`. */
+/**
+ * An imported network as an image-to-image function for `runTiled`. An image that fits one tile
+ * runs exactly as published; in tiles, each tile's norms use its own statistics, or with
+ * `shareStatistics` one set for every tile (those of the whole image shrunk to fit one tile).
+ */
 export function importedImageNetwork(net: ImportedNetwork, io: ImageIo): ImageNetwork {
   const [lo, hi] = io.range;
+  let shared: Map<string, Float32Array> | undefined;
+  const shapesFor = (width: number, height: number) => {
+    const shapes: Record<string, number[]> = { [io.input]: [1, height, width, 3] };
+    for (const [k, v] of Object.entries(io.extra ?? {})) shapes[k] = v.shape;
+    return shapes;
+  };
+  const toNet = (data: Float32Array) => (lo === 0 && hi === 1 ? data : Float32Array.from(data, (v) => lo + v * (hi - lo)));
+  const feedsFor = (graph: ImportedGraph, data: Float32Array, width: number, height: number) => {
+    const feeds: Record<string, { data: Float32Array; shape: number[] }> = { [io.input]: { data: toNet(data), shape: [1, 3, height, width] } };
+    for (const [k, v] of Object.entries(io.extra ?? {})) feeds[k] = { data: v.data, shape: graph.inputs.find((i) => i.name === k)!.shape };
+    return feeds;
+  };
   return {
     multiple: io.multiple,
     minSide: io.minSide ?? 64,
+    async prepare(data, width, height, tile) {
+      if (!io.shareStatistics) return;
+      // The whole image shrunk to fit one tile (sides multiples of the network's), its statistics captured.
+      const scale = Math.min(1, tile / Math.max(width, height));
+      const w = Math.max(io.multiple, Math.floor((width * scale) / io.multiple) * io.multiple);
+      const h = Math.max(io.multiple, Math.floor((height * scale) / io.multiple) * io.multiple);
+      const small = resizeImage(new Image(width, height, 3, data), w, h);
+      const { runner, graph } = await net.at(shapesFor(w, h), 'capture');
+      if (graph.statistics.length === 0) return;
+      const out = await runner.run(feedsFor(graph, small.data, w, h), graph.statistics.map((s) => s.name));
+      shared = new Map(graph.statistics.map((s) => [s.name, out[s.name]!.data as Float32Array]));
+    },
     async run(data, width, height) {
-      const shapes: Record<string, number[]> = { [io.input]: [1, height, width, 3] };
-      for (const [k, v] of Object.entries(io.extra ?? {})) shapes[k] = v.shape;
-      const { runner, graph } = await net.at(shapes);
-      const x = lo === 0 && hi === 1 ? data : Float32Array.from(data, (v) => lo + v * (hi - lo));
-      const feeds: Record<string, { data: Float32Array; shape: number[] }> = { [io.input]: { data: x, shape: [1, 3, height, width] } };
-      for (const [k, v] of Object.entries(io.extra ?? {})) {
-        const spec = graph.inputs.find((i) => i.name === k)!;
-        feeds[k] = { data: v.data, shape: spec.shape };
-      }
-      const y = Object.values(await runner.run(feeds))[0]!.data as Float32Array;
+      const { runner, graph } = await net.at(shapesFor(width, height), shared ? 'fed' : 'own');
+      const feeds = feedsFor(graph, data, width, height);
+      if (shared) for (const s of graph.statistics) feeds[s.name] = { data: shared.get(s.name)!, shape: s.shape };
+      const y = (await runner.run(feeds, [graph.outputs[0]!.name]))[graph.outputs[0]!.name]!.data as Float32Array;
       if (lo === 0 && hi === 1) return y;
       const out = new Float32Array(y.length);
       for (let i = 0; i < y.length; i++) out[i] = (y[i]! - lo) / (hi - lo);

@@ -17,6 +17,8 @@ export interface ImageNetwork {
   multiple: number;
   /** Smallest side the network takes (its reflection pads need room); smaller images are padded up to it. */
   minSide?: number;
+  /** Called once with the whole (padded) image before it is run in several tiles (e.g. to share norm statistics). */
+  prepare?(data: Float32Array, width: number, height: number, tile: number): Promise<void>;
   /** Run on one planar RGB tile (1×3×h×w, values as the caller prepared them); returns 3×h×w. */
   run(data: Float32Array, width: number, height: number): Promise<Float32Array>;
 }
@@ -78,6 +80,7 @@ export async function runTiled(net: ImageNetwork, image: Image, o: TiledRunOptio
   const xs = axisTiles(W, tile, margin);
   const ys = axisTiles(H, tile, margin);
   const tiles: Tile[] = ys.flatMap((ty) => xs.map((tx) => ({ core: { x0: tx.core[0], y0: ty.core[0], x1: tx.core[1], y1: ty.core[1] }, ext: { x0: tx.ext[0], y0: ty.ext[0], x1: tx.ext[1], y1: ty.ext[1] } })));
+  if (tiles.length > 1) await net.prepare?.(padded, W, H, tile);
   const blender = new TileBlender(W, H, 3);
   let done = 0;
   for (const t of tiles) {

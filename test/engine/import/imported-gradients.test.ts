@@ -89,3 +89,31 @@ describe('autodiff through an imported TFLite graph', () => {
     expect(result.worst).toBeLessThan(2e-3);
   });
 });
+
+describe('norm statistics captured and fed back', () => {
+  it('a graph fed the statistics it captured computes what the published graph computes', async () => {
+    const { compile } = await import('../../../src/engine/runtime.js');
+    const model = parseTflite(writeTflite(styliserLike()), 'styliser-like.tflite');
+    const own = importTflite(model);
+    const capture = importTflite(model, { normStatistics: 'capture' });
+    const fed = importTflite(model, { normStatistics: 'fed' });
+    // The two MEANs over H and W of the instance norm.
+    expect(capture.statistics.map((s) => s.shape)).toEqual([
+      [1, 3, 1, 1],
+      [1, 3, 1, 1],
+    ]);
+    const rng = new Rng(9);
+    const x = { data: Float32Array.from({ length: 32 }, () => rng.uniform(-1, 1)), shape: [1, 2, 4, 4] };
+    const y = own.outputs[0]!.name;
+    const a = (await (await compile(own.graph, { threads: 1 })).run({ x }))[y]!.data as Float32Array;
+    const c = await (await compile(capture.graph, { threads: 1 })).run({ x });
+    const feeds: Record<string, { data: Float32Array; shape: number[] }> = { x };
+    for (const s of fed.statistics) feeds[s.name] = { data: c[s.name]!.data as Float32Array, shape: s.shape };
+    const b = (await (await compile(fed.graph, { threads: 1 })).run(feeds))[y]!.data as Float32Array;
+    Array.from(a).forEach((v, i) => expect(b[i]).toBeCloseTo(v, 5));
+    // Fed other statistics, the output changes (the inputs are really used).
+    feeds[fed.statistics[0]!.name] = { data: new Float32Array(3).fill(5), shape: [1, 3, 1, 1] };
+    const d = (await (await compile(fed.graph, { threads: 1 })).run(feeds))[y]!.data as Float32Array;
+    expect(Math.max(...Array.from(d, (v, i) => Math.abs(v - a[i]!)))).toBeGreaterThan(0.01);
+  });
+});
