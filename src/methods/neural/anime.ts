@@ -20,7 +20,7 @@ const params = z.object({
     .min(1)
     .default('installed')
     .describe("'installed' (the model store's animeganv2-hayao), 'random' (a seeded stand-in to try the pipeline) or a folder holding the .tflite file"),
-  tileSize: z.number().int().min(128).max(8192).default(1024).describe('Largest tile side the network processes at once; larger images are tiled with feathered overlaps'),
+  tileSize: z.number().int().min(128).max(8192).default(512).describe('Largest tile side the network processes at once; larger images are tiled with feathered overlaps (512: 1.2 GB peak at any size; a whole 1024² image takes 4.8 GB)'),
 });
 
 export const anime = defineMethod({

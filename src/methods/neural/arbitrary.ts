@@ -25,7 +25,7 @@ const params = z.object({
     .min(1)
     .default('installed')
     .describe("'installed' (the model store's magenta-arbitrary), 'random' (a seeded stand-in to try the pipeline) or a folder holding the .tflite files"),
-  tileSize: z.number().int().min(128).max(8192).default(1536).describe('Largest tile side the transfer network processes at once; larger images are tiled with feathered overlaps'),
+  tileSize: z.number().int().min(128).max(8192).default(1024).describe('Largest tile side the transfer network processes at once; larger images are tiled with feathered overlaps'),
 });
 
 export const arbitrary = defineMethod({

@@ -30,7 +30,7 @@ const params = z.object({
     .min(1)
     .default('installed')
     .describe("'installed' (the model store's magenta-multistyle), 'random' (a seeded stand-in to try the pipeline) or a folder holding stylize_quantized.pb"),
-  tileSize: z.number().int().min(128).max(8192).default(1536).describe('Largest tile side the network processes at once; larger images are tiled with feathered overlaps (instance norm statistics then come from each tile)'),
+  tileSize: z.number().int().min(128).max(8192).default(1024).describe('Largest tile side the network processes at once; larger images are tiled with feathered overlaps (instance norm statistics then come from each tile)'),
 });
 
 export const multistyle = defineMethod({
