@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Image } from '../../src/core/image.js';
 import { resizeImage } from '../../src/core/resample.js';
 import { runMethod } from '../../src/core/stylize.js';
-import { gaussianBlur } from '../../src/methods/filter/gaussian.js';
+import { gaussianBlur } from '../../src/imaging/gaussian.js';
 import { listMethods } from '../../src/index.js';
 import { discImage, flatImage, gradientImage, meanAbsDiff, noiseImage } from '../helpers/fixtures.js';
 

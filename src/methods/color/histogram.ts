@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { labToRgb, rgbToLab } from '../../core/color.js';
 import { throwIfAborted } from '../../core/errors.js';
 import { defineMethod } from '../../core/registry.js';
-import { QuantileFunction, histogramMatch } from './histogram-match.js';
+import { QuantileFunction, histogramMatch } from '../../imaging/histogram-match.js';
 import { colorSamples, paintSamples, pixelSamples } from './palette.js';
 import { regionPairs } from './regions.js';
 import { smoothingParams, smoothResult } from './smoothing.js';

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { throwIfAborted } from '../../core/errors.js';
 import { Image } from '../../core/image.js';
 import type { RunContext } from '../../core/registry.js';
-import { guidedFilter } from './guided-filter.js';
+import { guidedFilter } from '../../imaging/guided-filter.js';
 
 /**
  * The edge-aware clean-up shared by the colour methods (the role of FastPhotoStyle's smoothing

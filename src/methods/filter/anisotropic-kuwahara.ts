@@ -1,6 +1,6 @@
-import { gaussianBlur } from './gaussian.js';
+import { gaussianBlur } from '../../imaging/gaussian.js';
 import { kuwaharaWorkspace } from './kuwahara-kernel.js';
-import type { OrientationField } from './structure-tensor.js';
+import type { OrientationField } from '../../imaging/structure-tensor.js';
 
 /**
  * The anisotropic Kuwahara filter (Kyprianidis, Kang & Döllner 2009) with the polynomial sector

@@ -1,6 +1,6 @@
 import type { Image } from '../../core/image.js';
 import type { Rng } from '../../core/rng.js';
-import { dominantColours } from './style-colour.js';
+import { dominantColours } from '../../imaging/style-color.js';
 
 /**
  * Ink and paper colours for the drawing filters: black on white, or the darkest and the lightest

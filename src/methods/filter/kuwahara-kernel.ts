@@ -1,5 +1,5 @@
 import { AtelierError } from '../../core/errors.js';
-import { FunctionBody, singleFunctionModule, type ValueType } from './wasm-writer.js';
+import { FunctionBody, singleFunctionModule, type ValueType } from '../../imaging/wasm-writer.js';
 
 /**
  * The per-pixel work of the Kuwahara filters as a WebAssembly SIMD kernel: for each pixel of a

@@ -2,11 +2,11 @@ import { z } from 'zod';
 import { Image } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
 import { kuwaharaFilter, type KuwaharaOptions } from './anisotropic-kuwahara.js';
-import { pixelsFor } from './relative-size.js';
-import { mapStripsParallel } from './strip-pool.js';
-import { applyColourShift, colourStatsShift, type ColourShift } from './style-colour.js';
-import { styledSize, styleScale, styleSizedParam } from './style-scale.js';
-import { orientationField } from './structure-tensor.js';
+import { pixelsFor } from '../../imaging/relative-size.js';
+import { mapStripsParallel } from '../../imaging/strip-pool.js';
+import { applyColourShift, colourStatsShift, type ColourShift } from '../../imaging/style-color.js';
+import { styledSize, styleScale, styleSizedParam } from '../../imaging/style-scale.js';
+import { orientationField } from '../../imaging/structure-tensor.js';
 
 /** Default radius, % of the long side (a style image scales it). */
 const RADIUS = 0.6;

@@ -2,13 +2,13 @@ import { z } from 'zod';
 import { Image } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
 import { kuwaharaFilter } from './anisotropic-kuwahara.js';
-import { lineIntegral } from './flow.js';
-import { noisePlane } from './noise.js';
-import { pixelsFor } from './relative-size.js';
-import { mapStripsParallel } from './strip-pool.js';
-import { applyColourShift, colourStatsShift, type ColourShift } from './style-colour.js';
-import { styledSize, styleScale, styleSizedParam } from './style-scale.js';
-import { orientationField } from './structure-tensor.js';
+import { lineIntegral } from '../../imaging/edge-tangent-flow.js';
+import { noisePlane } from '../../imaging/noise.js';
+import { pixelsFor } from '../../imaging/relative-size.js';
+import { mapStripsParallel } from '../../imaging/strip-pool.js';
+import { applyColourShift, colourStatsShift, type ColourShift } from '../../imaging/style-color.js';
+import { styledSize, styleScale, styleSizedParam } from '../../imaging/style-scale.js';
+import { orientationField } from '../../imaging/structure-tensor.js';
 
 /** Default sizes, % of the long side (a style image scales them). */
 const SIZES = { radius: 0.8, brushLength: 1.2, bristle: 0.15 };

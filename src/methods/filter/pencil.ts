@@ -2,14 +2,14 @@ import { z } from 'zod';
 import { labToRgb, rgbToLab } from '../../core/color.js';
 import { Image } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
-import { gradientProfileBlur, lineIntegral } from './flow.js';
-import { gaussianBlur } from './gaussian.js';
+import { gradientProfileBlur, lineIntegral } from '../../imaging/edge-tangent-flow.js';
+import { gaussianBlur } from '../../imaging/gaussian.js';
 import { inkAndPaper } from './ink.js';
-import { streakNoise, valueNoise } from './noise.js';
-import { pixelsFor } from './relative-size.js';
-import { mapStripsParallel } from './strip-pool.js';
-import { styledSize, styleScale, styleSizedParam } from './style-scale.js';
-import { orientationField } from './structure-tensor.js';
+import { streakNoise, valueNoise } from '../../imaging/noise.js';
+import { pixelsFor } from '../../imaging/relative-size.js';
+import { mapStripsParallel } from '../../imaging/strip-pool.js';
+import { styledSize, styleScale, styleSizedParam } from '../../imaging/style-scale.js';
+import { orientationField } from '../../imaging/structure-tensor.js';
 
 /** Default sizes, % of the long side (a style image scales them). */
 const SIZES = { strokeLength: 1.5, strokeWidth: 0.12 };

@@ -3,11 +3,11 @@ import { labToRgb, rgbToLab } from '../../core/color.js';
 import { throwIfAborted } from '../../core/errors.js';
 import { Image } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
-import { domainTransformSmooth } from './domain-transform.js';
-import { gaussianBlur } from './gaussian.js';
-import { pixelsFor } from './relative-size.js';
-import { mapStripsParallel } from './strip-pool.js';
-import { dominantColours } from './style-colour.js';
+import { domainTransformSmooth } from '../../imaging/domain-transform.js';
+import { gaussianBlur } from '../../imaging/gaussian.js';
+import { pixelsFor } from '../../imaging/relative-size.js';
+import { mapStripsParallel } from '../../imaging/strip-pool.js';
+import { dominantColours } from '../../imaging/style-color.js';
 
 /**
  * Real-time video abstraction (Winnemöller, Olsen & Gooch 2006): iterated edge-preserving

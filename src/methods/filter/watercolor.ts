@@ -2,12 +2,12 @@ import { z } from 'zod';
 import { throwIfAborted } from '../../core/errors.js';
 import { Image } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
-import { domainTransformSmooth } from './domain-transform.js';
-import { fractalNoise, noisePlane, streakNoise } from './noise.js';
-import { pixelsFor } from './relative-size.js';
-import { mapStripsParallel } from './strip-pool.js';
-import { applyColourShift, colourStatsShift, type ColourShift } from './style-colour.js';
-import { styledSize, styleScale, styleSizedParam } from './style-scale.js';
+import { domainTransformSmooth } from '../../imaging/domain-transform.js';
+import { fractalNoise, noisePlane, streakNoise } from '../../imaging/noise.js';
+import { pixelsFor } from '../../imaging/relative-size.js';
+import { mapStripsParallel } from '../../imaging/strip-pool.js';
+import { applyColourShift, colourStatsShift, type ColourShift } from '../../imaging/style-color.js';
+import { styledSize, styleScale, styleSizedParam } from '../../imaging/style-scale.js';
 
 /** Default sizes, % of the long side (a style image scales them). */
 const SIZES = { abstraction: 2, paperScale: 0.12 };

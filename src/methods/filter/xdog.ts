@@ -1,13 +1,13 @@
 import { z } from 'zod';
 import { Image } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
-import { gradientProfileBlur, lineIntegral } from './flow.js';
-import { gaussianBlur } from './gaussian.js';
+import { gradientProfileBlur, lineIntegral } from '../../imaging/edge-tangent-flow.js';
+import { gaussianBlur } from '../../imaging/gaussian.js';
 import { hatchCoverage, inkAndPaper } from './ink.js';
-import { pixelsFor } from './relative-size.js';
-import { mapStripsParallel } from './strip-pool.js';
-import { styledSize, styleScale, styleSizedParam } from './style-scale.js';
-import { orientationField } from './structure-tensor.js';
+import { pixelsFor } from '../../imaging/relative-size.js';
+import { mapStripsParallel } from '../../imaging/strip-pool.js';
+import { styledSize, styleScale, styleSizedParam } from '../../imaging/style-scale.js';
+import { orientationField } from '../../imaging/structure-tensor.js';
 
 /** Default sizes, % of the long side (a style image scales them). */
 const SIZES = { flowSmoothing: 0.3, hatchSpacing: 0.6 };

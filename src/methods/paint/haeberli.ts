@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { throwIfAborted } from '../../core/errors.js';
 import { defineMethod } from '../../core/registry.js';
-import { gaussianBlur } from '../filter/gaussian.js';
-import { pixelsFor } from '../filter/relative-size.js';
-import { dominantColours, nearestColour } from '../filter/style-colour.js';
-import { styledSize, styleScale, styleSizedParam } from '../filter/style-scale.js';
+import { gaussianBlur } from '../../imaging/gaussian.js';
+import { pixelsFor } from '../../imaging/relative-size.js';
+import { dominantColours, nearestColour } from '../../imaging/style-color.js';
+import { styledSize, styleScale, styleSizedParam } from '../../imaging/style-scale.js';
 import { Canvas, type RectStroke } from './canvas.js';
 
 /** Default mark widths, % of the long side (a style image scales them). */

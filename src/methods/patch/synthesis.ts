@@ -6,7 +6,7 @@ import { defineMethod, type PreviousFrame, type RunContext } from '../../core/re
 import { resizeImage } from '../../core/resample.js';
 import { domainTransformFilter } from './domain-transform.js';
 import { gaussianBlurPlane } from '../../core/blur.js';
-import { matchHistogram, quantilesOf, type Quantiles } from './histogram-match.js';
+import { matchHistogram, quantilesOf, type Quantiles } from '../../imaging/binned-histogram-match.js';
 import { gatherDescriptors, interleave, patchMatch, patchSampler, queryGrid, type NnfConstraint } from './nnf.js';
 import { fitStyleScale, labelsAt, planesOf, styleScaleParam, type RegionLabels } from './style-fit.js';
 

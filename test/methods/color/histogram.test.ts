@@ -4,7 +4,7 @@ import { Image } from '../../../src/core/image.js';
 import { matchRegions } from '../../../src/core/mask.js';
 import { Rng } from '../../../src/core/rng.js';
 import { histogram } from '../../../src/methods/color/histogram.js';
-import { QuantileFunction, histogramMatch, radixArgsort } from '../../../src/methods/color/histogram-match.js';
+import { QuantileFunction, histogramMatch, radixArgsort } from '../../../src/imaging/histogram-match.js';
 import { noiseImage } from '../../helpers/fixtures.js';
 import { ksDistance, runDirect, twoColourStyle, twoRegionMap } from './run-direct.js';
 

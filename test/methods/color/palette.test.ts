@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { rgbToLab } from '../../../src/core/color.js';
 import { Image } from '../../../src/core/image.js';
 import { Rng } from '../../../src/core/rng.js';
-import { QuantileFunction, histogramMatch } from '../../../src/methods/color/histogram-match.js';
+import { QuantileFunction, histogramMatch } from '../../../src/imaging/histogram-match.js';
 import { colorSamples, paintSamples } from '../../../src/methods/color/palette.js';
 import { noiseImage } from '../../helpers/fixtures.js';
 

@@ -3,8 +3,8 @@ import { Image } from '../../../src/core/image.js';
 import { runMethod } from '../../../src/core/stylize.js';
 import { kuwaharaFilter } from '../../../src/methods/filter/anisotropic-kuwahara.js';
 import { kuwaharaWorkspace } from '../../../src/methods/filter/kuwahara-kernel.js';
-import { mapStripsParallel } from '../../../src/methods/filter/strip-pool.js';
-import { orientationField } from '../../../src/methods/filter/structure-tensor.js';
+import { mapStripsParallel } from '../../../src/imaging/strip-pool.js';
+import { orientationField } from '../../../src/imaging/structure-tensor.js';
 import { kuwahara } from '../../../src/methods/filter/kuwahara.js';
 import { Rng } from '../../../src/core/rng.js';
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { Image } from '../../../src/core/image.js';
-import { Rng } from '../../../src/core/rng.js';
-import { BoxFilter, guidedFilter } from '../../../src/methods/color/guided-filter.js';
-import { flatImage } from '../../helpers/fixtures.js';
+import { Image } from '../../src/core/image.js';
+import { Rng } from '../../src/core/rng.js';
+import { BoxFilter, guidedFilter } from '../../src/imaging/guided-filter.js';
+import { flatImage } from '../helpers/fixtures.js';
 
 /** Left half `lo`, right half `hi`, every channel, plus optional seeded noise. */
 function stepImage(width: number, height: number, lo: number, hi: number, noise = 0, seed = 1): Image {

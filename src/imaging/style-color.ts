@@ -1,7 +1,7 @@
-import { labToRgb, rgbToLab } from '../../core/color.js';
-import { Image } from '../../core/image.js';
-import { resizeImage } from '../../core/resample.js';
-import type { Rng } from '../../core/rng.js';
+import { labToRgb, rgbToLab } from '../core/color.js';
+import { Image } from '../core/image.js';
+import { resizeImage } from '../core/resample.js';
+import type { Rng } from '../core/rng.js';
 
 /**
  * How an optional style image steers a filter's colours: either its Lab statistics (mean and

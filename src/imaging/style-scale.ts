@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { luma } from '../../core/color.js';
-import type { Image } from '../../core/image.js';
-import { resizeImage } from '../../core/resample.js';
+import { luma } from '../core/color.js';
+import type { Image } from '../core/image.js';
+import { resizeImage } from '../core/resample.js';
 import { gaussianBlur } from './gaussian.js';
 
 /**

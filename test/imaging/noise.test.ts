@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fractalNoise, noisePlane } from '../../../src/methods/filter/noise.js';
+import { fractalNoise, noisePlane } from '../../src/imaging/noise.js';
 
 describe('noisePlane', () => {
   // The plane hashes lattice rows once per row; it must give fractalNoise's value at every pixel,

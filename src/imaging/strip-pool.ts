@@ -1,13 +1,13 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { AtelierError, throwIfAborted } from '../../core/errors.js';
-import { Image } from '../../core/image.js';
-import type { Progress } from '../../core/progress.js';
+import { AtelierError, throwIfAborted } from '../core/errors.js';
+import { Image } from '../core/image.js';
+import type { Progress } from '../core/progress.js';
 
 /**
  * Strip filtering on worker threads. A filter exports a tile function `(tile, top, options) =>
- * Image` from its module; strips (cut as in `strips.ts`, with overlapping margins) are sent to a
+ * Image` from its module; strips (cut by `planStrips` below, with overlapping margins) are sent to a
  * small pool of workers that import that module and call it, so both cores work on one image.
  * The strip layout depends only on the image size, never on the thread count, so results are the
  * same whatever `--threads` is. Where workers cannot run (one thread, or the sources are run

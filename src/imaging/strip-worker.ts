@@ -1,5 +1,5 @@
 import { parentPort } from 'node:worker_threads';
-import { Image } from '../../core/image.js';
+import { Image } from '../core/image.js';
 import type { TileFunction } from './strip-pool.js';
 
 /** Worker side of `strip-pool.ts`: import the filter's module, run its tile function, send the pixels back. */

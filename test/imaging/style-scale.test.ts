@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { Image } from '../../../src/core/image.js';
-import { paramsJsonSchema } from '../../../src/core/params.js';
-import { runMethod } from '../../../src/core/stylize.js';
-import { kuwahara } from '../../../src/methods/filter/kuwahara.js';
-import { valueNoise } from '../../../src/methods/filter/noise.js';
-import { oil } from '../../../src/methods/filter/oil.js';
-import { structureScale, styleScale, TYPICAL_SCALE } from '../../../src/methods/filter/style-scale.js';
-import { strokes } from '../../../src/methods/paint/strokes.js';
+import { Image } from '../../src/core/image.js';
+import { paramsJsonSchema } from '../../src/core/params.js';
+import { runMethod } from '../../src/core/stylize.js';
+import { kuwahara } from '../../src/methods/filter/kuwahara.js';
+import { valueNoise } from '../../src/imaging/noise.js';
+import { oil } from '../../src/methods/filter/oil.js';
+import { structureScale, styleScale, TYPICAL_SCALE } from '../../src/imaging/style-scale.js';
+import { strokes } from '../../src/methods/paint/strokes.js';
 
 /** Blobs of value noise with `cells` cells across the image, in relative coordinates (any size looks alike). */
 function blobs(size: number, cells: number, seed = 5): Image {

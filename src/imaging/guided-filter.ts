@@ -1,6 +1,6 @@
-import { AtelierError } from '../../core/errors.js';
-import { Image } from '../../core/image.js';
-import { resizeImage } from '../../core/resample.js';
+import { AtelierError } from '../core/errors.js';
+import { Image } from '../core/image.js';
+import { resizeImage } from '../core/resample.js';
 
 /**
  * He, Sun & Tang, "Guided Image Filtering" (ECCV 2010 / TPAMI 2013): in every (2r+1)² window the
