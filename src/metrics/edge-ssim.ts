@@ -1,4 +1,4 @@
-import { gaussianBlurPlane } from '../core/blur.js';
+import { gaussianBlurPlane } from '../imaging/gaussian.js';
 import { luma } from '../core/color.js';
 import type { Image } from '../core/image.js';
 import { assertSameShape, defineMetric, type MetricResult } from './metric.js';

@@ -34,7 +34,7 @@ export function windowRadius(sigma = 1.5, truncate = 3.5): number {
   return Math.floor(truncate * sigma + 0.5);
 }
 
-// Float64 on purpose (core/blur's kernel is float32): a float32 window sums to 1 only within ~1e-7,
+// Float64 on purpose (imaging/gaussian's kernel is float32): a float32 window sums to 1 only within ~1e-7,
 // which biases the means of flat regions and breaks agreement with scikit-image beyond 1e-6.
 function gaussianTaps(sigma: number, radius: number): Float64Array {
   const k = new Float64Array(radius + 1);

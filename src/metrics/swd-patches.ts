@@ -1,4 +1,4 @@
-import { gaussianBlurPlane } from '../core/blur.js';
+import { gaussianBlurPlane } from '../imaging/gaussian.js';
 import { Image, toRgb } from '../core/image.js';
 import { limitSize } from '../core/resample.js';
 import { Rng } from '../core/rng.js';

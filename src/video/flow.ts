@@ -1,4 +1,4 @@
-import { gaussianBlurPlane, gaussianKernel, separableFilter } from '../core/blur.js';
+import { gaussianBlurPlane, gaussianKernel, gaussianRadius, separableFilter } from '../imaging/gaussian.js';
 import { luma } from '../core/color.js';
 import { AtelierError } from '../core/errors.js';
 import { Image } from '../core/image.js';
@@ -72,7 +72,7 @@ function inverseGram(g: Float32Array, radius: number): number[][] {
 }
 
 function expand(f: Float32Array, width: number, height: number, sigma: number): Expansion {
-  const radius = Math.ceil(3 * sigma);
+  const radius = gaussianRadius(sigma);
   const g = gaussianKernel(sigma, radius);
   const gx = g.map((w, i) => w * (i - radius));
   const gxx = g.map((w, i) => w * (i - radius) ** 2);

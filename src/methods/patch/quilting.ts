@@ -6,7 +6,7 @@ import { Image } from '../../core/image.js';
 import type { Progress } from '../../core/progress.js';
 import { defineMethod } from '../../core/registry.js';
 import type { Rng } from '../../core/rng.js';
-import { gaussianBlurPlane } from '../../core/blur.js';
+import { gaussianBlurPlane } from '../../imaging/gaussian.js';
 import { fitStyleScale, mirrorTile, planesOf, styleScaleParam } from './style-fit.js';
 
 /**

@@ -5,7 +5,7 @@ import { Image, clampImage } from '../../core/image.js';
 import { defineMethod, type PreviousFrame, type RunContext } from '../../core/registry.js';
 import { resizeImage } from '../../core/resample.js';
 import { domainTransformFilter } from './domain-transform.js';
-import { gaussianBlurPlane } from '../../core/blur.js';
+import { gaussianBlurPlane } from '../../imaging/gaussian.js';
 import { matchHistogram, quantilesOf, type Quantiles } from '../../imaging/binned-histogram-match.js';
 import { gatherDescriptors, interleave, patchMatch, patchSampler, queryGrid, type NnfConstraint } from './nnf.js';
 import { fitStyleScale, labelsAt, planesOf, styleScaleParam, type RegionLabels } from './style-fit.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Image } from '../../../src/core/image.js';
 import { Rng } from '../../../src/core/rng.js';
-import { gaussianBlurPlane } from '../../../src/core/blur.js';
+import { gaussianBlurPlane } from '../../../src/imaging/gaussian.js';
 import { exactSearch, gatherDescriptors, interleave, patchMatch, patchSampler, queryGrid } from '../../../src/methods/patch/nnf.js';
 import { noiseImage } from '../../helpers/fixtures.js';
 
