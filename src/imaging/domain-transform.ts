@@ -6,6 +6,9 @@
  * the role of the iterated bilateral filter of Winnemöller et al. 2006 (and of OpenCV's
  * `edgePreservingFilter(flags=RECURS_FILTER)`).
  *
+ * The planes guide themselves (edges are where they change). Toon and watercolour abstract with
+ * it; patch synthesis denoises its result with it (Elad & Milanfar 2017 use this filter).
+ *
  * Its support is unbounded (the feedback decays, it never stops), so it runs on whole images, not
  * strips: with `inPlace` it overwrites `planes` and needs three more planes of scratch.
  */

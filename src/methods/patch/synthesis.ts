@@ -4,7 +4,7 @@ import { labToRgb, rgbToLab } from '../../core/color.js';
 import { Image, clampImage } from '../../core/image.js';
 import { defineMethod, type PreviousFrame, type RunContext } from '../../core/registry.js';
 import { resizeImage } from '../../core/resample.js';
-import { domainTransformFilter } from './domain-transform.js';
+import { domainTransformSmooth } from '../../imaging/domain-transform.js';
 import { gaussianBlurPlane } from '../../imaging/gaussian.js';
 import { matchHistogram, quantilesOf, type Quantiles } from '../../imaging/binned-histogram-match.js';
 import { gatherDescriptors, interleave, patchMatch, patchSampler, queryGrid, type NnfConstraint } from './nnf.js';
@@ -423,6 +423,6 @@ function paletteTransfer(content: Image, style: Image, labels: RegionLabels | un
 /** Domain-transform smoothing guided by the image itself; `amount` sets both σs and σr. */
 function denoise(x: Image, amount: number): Image {
   const planes = planesOf(x);
-  const out = domainTransformFilter(planes, planes, x.width, x.height, 1 + 4 * amount, 0.05 + 0.15 * amount, 2);
+  const out = domainTransformSmooth(planes, x.width, x.height, 1 + 4 * amount, 0.05 + 0.15 * amount, 2);
   return Image.fromPlanes(x.width, x.height, out, x.alpha);
 }
