@@ -85,7 +85,7 @@ async function generate(file, width, height, seed) {
   await sharp(buf, { raw: { width, height, channels: 3 } }).jpeg({ quality: 92 }).toFile(file);
 }
 
-async function distinctColours(file) {
+async function distinctColors(file) {
   const sharp = (await import('sharp')).default;
   const { data } = await sharp(file).raw().toBuffer({ resolveWithObject: true });
   const seen = new Uint8Array(1 << 24);
@@ -133,7 +133,7 @@ async function main() {
   }
 
   const f = (v) => (v === undefined ? '—' : v.toFixed(0));
-  console.log(`\ncolour transfer, content 3840×2160 (${await distinctColours(content)} distinct colours), style 1024², ${THREADS} threads, median of ${RUNS} runs, ${cpus().length}-core ${cpus()[0]?.model ?? ''} (shared with other jobs)`);
+  console.log(`\ncolour transfer, content 3840×2160 (${await distinctColors(content)} distinct colours), style 1024², ${THREADS} threads, median of ${RUNS} runs, ${cpus().length}-core ${cpus()[0]?.model ?? ''} (shared with other jobs)`);
   console.log('case                                  | atelier total ms (op) | skimage total ms (op) | speed-up total (op) | peak RSS MB atelier / skimage');
   for (const r of rows) {
     const ratio = r.peer ? `${(r.peer.ms / r.atelier.ms).toFixed(2)}× (${(r.peer.opMs / r.atelier.opMs).toFixed(2)}×)` : '—';

@@ -8,7 +8,7 @@ export interface LossSeries {
   values: number[];
 }
 
-const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e'];
+const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e'];
 
 function smooth(values: number[], window: number): number[] {
   const out: number[] = [];
@@ -46,13 +46,13 @@ export function lossCurveSvg(series: LossSeries[], title: string): string {
   }
   parts.push(`<text x="${(left + W - right) / 2}" y="${H - 10}" text-anchor="middle">iteration (0–${n - 1}); values relative to the first, moving average of ${window}</text>`);
   series.forEach((s, k) => {
-    const colour = COLOURS[k % COLOURS.length]!;
+    const color = COLORS[k % COLORS.length]!;
     const pts = relative[k]!.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
-    parts.push(`<polyline fill="none" stroke="${colour}" stroke-width="1.5" points="${pts}"/>`);
+    parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${pts}"/>`);
     const first = s.values[0] ?? NaN;
     const last = s.values.at(-1) ?? NaN;
-    parts.push(`<text x="${W - right + 10}" y="${top + 16 + 34 * k}" fill="${colour}">${s.name}</text>`);
-    parts.push(`<text x="${W - right + 10}" y="${top + 30 + 34 * k}" fill="${colour}" font-size="10">${first.toPrecision(3)} → ${last.toPrecision(3)}</text>`);
+    parts.push(`<text x="${W - right + 10}" y="${top + 16 + 34 * k}" fill="${color}">${s.name}</text>`);
+    parts.push(`<text x="${W - right + 10}" y="${top + 30 + 34 * k}" fill="${color}" font-size="10">${first.toPrecision(3)} → ${last.toPrecision(3)}</text>`);
   });
   parts.push('</svg>');
   return parts.join('\n');

@@ -202,14 +202,14 @@ export async function readImage(source: ImageSource, options: ReadOptions = {}):
 function deinterleave(width: number, height: number, channels: number, samples: ArrayLike<number>, maxValue: number, mode: 'rgb' | 'grey'): Image {
   const n = width * height;
   const hasAlpha = channels === 2 || channels === 4;
-  const colour = hasAlpha ? channels - 1 : channels;
+  const colorChannels = hasAlpha ? channels - 1 : channels;
   const scale = 1 / maxValue;
   const out = new Image(width, height, mode === 'grey' ? 1 : 3);
   const d = out.data;
   for (let i = 0, j = 0; i < n; i++, j += channels) {
     const r = samples[j]! * scale;
-    const g = colour >= 3 ? samples[j + 1]! * scale : r;
-    const b = colour >= 3 ? samples[j + 2]! * scale : r;
+    const g = colorChannels >= 3 ? samples[j + 1]! * scale : r;
+    const b = colorChannels >= 3 ? samples[j + 2]! * scale : r;
     if (mode === 'grey') {
       d[i] = 0.299 * r + 0.587 * g + 0.114 * b;
     } else {

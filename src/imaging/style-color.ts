@@ -37,14 +37,14 @@ function labStats(img: Image): { mean: number[]; std: number[] } {
 }
 
 /** An affine change of Lab channels: v ↦ (v − mean)·gain + mean + offset (plain data, for workers). */
-export interface ColourShift {
+export interface ColorShift {
   mean: number[];
   gain: number[];
   offset: number[];
 }
 
 /** The shift that moves `content`'s Lab statistics to `style`'s; `amount` blends from 0 (none) to 1. */
-export function colourStatsShift(content: Image, style: Image, amount = 1): ColourShift {
+export function colorStatsShift(content: Image, style: Image, amount = 1): ColorShift {
   const cs = labStats(content);
   const ss = labStats(style);
   return {
@@ -55,7 +55,7 @@ export function colourStatsShift(content: Image, style: Image, amount = 1): Colo
 }
 
 /** Apply a colour shift to an RGB tile in place. */
-export function applyColourShift(tile: Image, shift: ColourShift): Image {
+export function applyColorShift(tile: Image, shift: ColorShift): Image {
   const lab = rgbToLab(tile);
   for (let c = 0; c < 3; c++) {
     const p = lab.plane(c);
@@ -67,7 +67,7 @@ export function applyColourShift(tile: Image, shift: ColourShift): Image {
 }
 
 /** The `k` dominant colours of `img` (RGB triples, flattened), by seeded k-means in Lab. */
-export function dominantColours(img: Image, k: number, rng: Rng): Float32Array {
+export function dominantColors(img: Image, k: number, rng: Rng): Float32Array {
   const small = thumbnail(img);
   const lab = rgbToLab(small);
   const n = small.pixels;
@@ -140,7 +140,7 @@ export function dominantColours(img: Image, k: number, rng: Rng): Float32Array {
 }
 
 /** Index of the palette colour nearest to (r, g, b), by squared RGB distance. */
-export function nearestColour(palette: Float32Array, r: number, g: number, b: number): number {
+export function nearestColor(palette: Float32Array, r: number, g: number, b: number): number {
   let best = 0;
   let bd = Infinity;
   for (let c = 0; c < palette.length / 3; c++) {

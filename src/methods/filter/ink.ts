@@ -1,6 +1,6 @@
 import type { Image } from '../../core/image.js';
 import type { Rng } from '../../core/rng.js';
-import { dominantColours } from '../../imaging/style-color.js';
+import { dominantColors } from '../../imaging/style-color.js';
 
 /**
  * Ink and paper colours for the drawing filters: black on white, or the darkest and the lightest
@@ -8,7 +8,7 @@ import { dominantColours } from '../../imaging/style-color.js';
  */
 export function inkAndPaper(style: Image | undefined, rng: Rng): { ink: number[]; paper: number[] } {
   if (!style) return { ink: [0.06, 0.06, 0.07], paper: [1, 1, 1] };
-  const pal = dominantColours(style, 6, rng);
+  const pal = dominantColors(style, 6, rng);
   let dark = 0;
   let light = 0;
   const lum = (c: number) => 0.299 * pal[c * 3]! + 0.587 * pal[c * 3 + 1]! + 0.114 * pal[c * 3 + 2]!;

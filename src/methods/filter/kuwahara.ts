@@ -4,7 +4,7 @@ import { defineMethod } from '../../core/registry.js';
 import { kuwaharaFilter, type KuwaharaOptions } from './anisotropic-kuwahara.js';
 import { pixelsFor } from '../../imaging/relative-size.js';
 import { mapStripsParallel } from '../../imaging/strip-pool.js';
-import { applyColourShift, colourStatsShift, type ColourShift } from '../../imaging/style-color.js';
+import { applyColorShift, colorStatsShift, type ColorShift } from '../../imaging/style-color.js';
 import { styledSize, styleScale, styleSizedParam } from '../../imaging/style-scale.js';
 import { orientationField } from '../../imaging/structure-tensor.js';
 
@@ -60,7 +60,7 @@ export const kuwahara = defineMethod({
       passes: p.passes,
       tensorSigma,
       kernel: { radius, sectors: p.sectors, sharpness: p.sharpness, eccentricity: p.eccentricity },
-      ...(style && p.styleAmount > 0 && { shift: colourStatsShift(content, style, p.styleAmount) }),
+      ...(style && p.styleAmount > 0 && { shift: colorStatsShift(content, style, p.styleAmount) }),
     };
     // Each pass reaches 2·radius (ellipse) + 3σ (tensor) + 2 (Sobel) pixels.
     const margin = p.passes * (2 * radius + 3 * tensorSigma + 2);
@@ -74,7 +74,7 @@ export interface KuwaharaTileOptions {
   passes: number;
   tensorSigma: number;
   kernel: KuwaharaOptions;
-  shift?: ColourShift;
+  shift?: ColorShift;
 }
 
 /** One strip of the filter (also run on worker threads). */
@@ -85,5 +85,5 @@ export function kuwaharaTile(tile: Image, _top: number, o: KuwaharaTileOptions):
     planes = kuwaharaFilter(planes, tile.width, tile.height, field, o.kernel);
   }
   const res = Image.fromPlanes(tile.width, tile.height, planes);
-  return o.shift ? applyColourShift(res, o.shift) : res;
+  return o.shift ? applyColorShift(res, o.shift) : res;
 }

@@ -6,7 +6,7 @@ import { lineIntegral } from '../../imaging/edge-tangent-flow.js';
 import { noisePlane } from '../../imaging/noise.js';
 import { pixelsFor } from '../../imaging/relative-size.js';
 import { mapStripsParallel } from '../../imaging/strip-pool.js';
-import { applyColourShift, colourStatsShift, type ColourShift } from '../../imaging/style-color.js';
+import { applyColorShift, colorStatsShift, type ColorShift } from '../../imaging/style-color.js';
 import { styledSize, styleScale, styleSizedParam } from '../../imaging/style-scale.js';
 import { orientationField } from '../../imaging/structure-tensor.js';
 
@@ -56,7 +56,7 @@ export const oil = defineMethod({
       // Light from the chosen side and 45° up.
       light: [Math.cos(la) * Math.SQRT1_2, -Math.sin(la) * Math.SQRT1_2, Math.SQRT1_2],
       seed: ctx.seed,
-      ...(style && p.styleAmount > 0 && { shift: colourStatsShift(content, style, p.styleAmount) }),
+      ...(style && p.styleAmount > 0 && { shift: colorStatsShift(content, style, p.styleAmount) }),
     };
     const margin = 2 * o.radius + 3 * o.tensorSigma + 2 * o.length + 4;
     const image = await mapStripsParallel(content, margin, 3, { module: import.meta.url, fn: 'oilTile', options: o }, oilTile, ctx);
@@ -74,7 +74,7 @@ export interface OilTileOptions {
   sharpness: number;
   light: number[];
   seed: number;
-  shift?: ColourShift;
+  shift?: ColorShift;
 }
 
 /** One strip of the filter (also run on worker threads). */
@@ -85,9 +85,9 @@ export function oilTile(tile: Image, top: number, o: OilTileOptions): Image {
   const planes = [tile.plane(0), tile.plane(1), tile.plane(2)];
   const field = orientationField(planes, w, h, o.tensorSigma);
   // A coarser tap grid than filter.kuwahara's: the brush texture hides the difference.
-  const colour = kuwaharaFilter(planes, w, h, field, { radius: o.radius, sectors: 8, sharpness: o.sharpness, eccentricity: 1, grid: 3 });
-  const res = Image.fromPlanes(w, h, colour);
-  const painted = o.shift ? applyColourShift(res, o.shift) : res;
+  const color = kuwaharaFilter(planes, w, h, field, { radius: o.radius, sectors: 8, sharpness: o.sharpness, eccentricity: 1, grid: 3 });
+  const res = Image.fromPlanes(w, h, color);
+  const painted = o.shift ? applyColorShift(res, o.shift) : res;
   if (o.relief <= 0) return painted;
   // Height field: bristle noise smeared along the flow (the same field the colours followed).
   const height = lineIntegral(noisePlane(w, h, top, o.bristle, 2, o.seed), field, o.length / 2);

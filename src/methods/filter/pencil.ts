@@ -30,7 +30,7 @@ const params = z.object({
   strokeWidth: styleSizedParam(SIZES.strokeWidth, 0.02, 2, 'Width of the shading strokes, % of the long side'),
   strokeAngle: z.number().min(0).max(180).default(45).describe('Direction of the shading strokes, degrees'),
   shading: z.number().min(0).max(2).default(1).describe('How much tone the strokes lay down'),
-  colourAmount: z.number().min(0).max(1.5).default(0.8).describe('Saturation of the colour (colour mode)'),
+  colorAmount: z.number().min(0).max(1.5).default(0.8).describe('Saturation of the colour (colour mode)'),
 });
 
 export const pencil = defineMethod({
@@ -57,7 +57,7 @@ export const pencil = defineMethod({
       angle: (p.strokeAngle * Math.PI) / 180,
       lineStrength: p.lineStrength,
       shading: p.shading,
-      colourAmount: p.colourAmount,
+      colorAmount: p.colorAmount,
       seed: ctx.seed,
       ...inkAndPaper(style, ctx.rng),
     };
@@ -78,7 +78,7 @@ export interface PencilTileOptions {
   angle: number;
   lineStrength: number;
   shading: number;
-  colourAmount: number;
+  colorAmount: number;
   seed: number;
   ink: number[];
   paper: number[];
@@ -132,8 +132,8 @@ export function pencilTile(tile: Image, top: number, o: PencilTileOptions): Imag
     // Colour is laid down where the pencil marks are, fading to paper where none are.
     const cover = 0.35 + 0.65 * (1 - v);
     L[i] = (100 - (100 - L[i]!) * 0.5 * cover) * (0.45 + 0.55 * v);
-    A[i] = A[i]! * o.colourAmount * cover;
-    B[i] = B[i]! * o.colourAmount * cover;
+    A[i] = A[i]! * o.colorAmount * cover;
+    B[i] = B[i]! * o.colorAmount * cover;
   }
   return labToRgb(lab);
 }

@@ -7,7 +7,7 @@ import { domainTransformSmooth } from '../../imaging/domain-transform.js';
 import { gaussianBlur } from '../../imaging/gaussian.js';
 import { pixelsFor } from '../../imaging/relative-size.js';
 import { mapStripsParallel } from '../../imaging/strip-pool.js';
-import { dominantColours } from '../../imaging/style-color.js';
+import { dominantColors } from '../../imaging/style-color.js';
 
 /**
  * Real-time video abstraction (Winnemöller, Olsen & Gooch 2006): iterated edge-preserving
@@ -17,7 +17,7 @@ import { dominantColours } from '../../imaging/style-color.js';
  */
 const params = z.object({
   smoothing: z.number().min(0.1).max(20).default(3).describe('Spatial extent of the abstraction, % of the long side'),
-  colourRange: z.number().min(0.01).max(2).default(0.25).describe('Colour difference (Lab/100) above which smoothing stops at an edge'),
+  colorRange: z.number().min(0.01).max(2).default(0.25).describe('Colour difference (Lab/100) above which smoothing stops at an edge'),
   iterations: z.number().int().min(1).max(6).default(3).describe('Iterations of the edge-preserving smoothing'),
   levels: z.number().int().min(2).max(32).default(8).describe('Lightness bands of the quantisation'),
   bandSharpness: z.number().min(0.5).max(50).default(8).describe('How abruptly lightness steps from band to band'),
@@ -40,13 +40,13 @@ export const toon = defineMethod({
     const { width, height } = content;
     const o: ToonTileOptions = {
       sigmaS: pixelsFor(p.smoothing, width, height, 1),
-      sigmaR: p.colourRange,
+      sigmaR: p.colorRange,
       iterations: p.iterations,
       sigmaE: pixelsFor(p.edgeWidth, width, height, 0),
       edgeSteepness: p.edgeSteepness,
       levels: p.levels,
       bandSharpness: p.bandSharpness,
-      ...(style && { palette: Array.from(paletteLab(dominantColours(style, p.paletteSize, ctx.rng))) }),
+      ...(style && { palette: Array.from(paletteLab(dominantColors(style, p.paletteSize, ctx.rng))) }),
     };
     // The abstraction, whose reach is unbounded, runs on the whole image in Lab/100, in place;
     // the local rest (edges, bands, palette) runs in strips on worker threads.

@@ -6,7 +6,7 @@ import { domainTransformSmooth } from '../../imaging/domain-transform.js';
 import { fractalNoise, noisePlane, streakNoise } from '../../imaging/noise.js';
 import { pixelsFor } from '../../imaging/relative-size.js';
 import { mapStripsParallel } from '../../imaging/strip-pool.js';
-import { applyColourShift, colourStatsShift, type ColourShift } from '../../imaging/style-color.js';
+import { applyColorShift, colorStatsShift, type ColorShift } from '../../imaging/style-color.js';
 import { styledSize, styleScale, styleSizedParam } from '../../imaging/style-scale.js';
 
 /** Default sizes, % of the long side (a style image scales them). */
@@ -22,7 +22,7 @@ const SIZES = { abstraction: 2, paperScale: 0.12 };
  */
 const params = z.object({
   abstraction: styleSizedParam(SIZES.abstraction, 0.1, 20, 'Spatial extent of the colour simplification, % of the long side'),
-  colourRange: z.number().min(0.01).max(2).default(0.3).describe('Colour difference above which the simplification stops at an edge'),
+  colorRange: z.number().min(0.01).max(2).default(0.3).describe('Colour difference above which the simplification stops at an edge'),
   wobble: z.number().min(0).max(3).default(0.25).describe('How far the paper displaces the colours, % of the long side'),
   edgeDarkening: z.number().min(0).max(5).default(1.5).describe('Pigment pooling at the edges of washes'),
   turbulence: z.number().min(0).max(2).default(0.5).describe('Low-frequency density variation (uneven washes)'),
@@ -47,7 +47,7 @@ export const watercolor = defineMethod({
     const scale = styleScale(style);
     const o: WatercolorTileOptions = {
       sigmaS: pixelsFor(styledSize(p.abstraction, SIZES.abstraction, scale), width, height, 1),
-      colourRange: p.colourRange,
+      colorRange: p.colorRange,
       wob: pixelsFor(p.wobble, width, height, 0),
       grain: pixelsFor(styledSize(p.paperScale, SIZES.paperScale, scale), width, height, 0.7),
       turbScale: pixelsFor(8, width, height, 4),
@@ -56,7 +56,7 @@ export const watercolor = defineMethod({
       granulation: p.granulation,
       paper: p.paper,
       seed: ctx.seed,
-      ...(style && p.styleAmount > 0 && { shift: colourStatsShift(content, style, p.styleAmount) }),
+      ...(style && p.styleAmount > 0 && { shift: colorStatsShift(content, style, p.styleAmount) }),
     };
     // The abstraction, whose reach is unbounded, runs on the whole image (in place on a copy);
     // wobbling, pigment and paper are local and run in strips on worker threads.
@@ -67,11 +67,11 @@ export const watercolor = defineMethod({
       const band = Math.max(1, Math.floor((1 << 20) / width));
       for (let y = 0; y < height; y += band) {
         const rows = Math.min(band, height - y);
-        const part = applyColourShift(washes.crop(0, y, width, rows), o.shift);
+        const part = applyColorShift(washes.crop(0, y, width, rows), o.shift);
         for (let c = 0; c < 3; c++) washes.plane(c).set(part.plane(c), y * width);
       }
     }
-    domainTransformSmooth([washes.plane(0), washes.plane(1), washes.plane(2)], width, height, o.sigmaS, o.colourRange, 3, true);
+    domainTransformSmooth([washes.plane(0), washes.plane(1), washes.plane(2)], width, height, o.sigmaS, o.colorRange, 3, true);
     throwIfAborted(ctx.signal);
     const margin = o.wob + Math.max(1, Math.round(o.grain)) + 4;
     const out = await mapStripsParallel(washes, margin, 3, { module: import.meta.url, fn: 'watercolorTile', options: o }, watercolorTile, ctx);
@@ -82,7 +82,7 @@ export const watercolor = defineMethod({
 
 export interface WatercolorTileOptions {
   sigmaS: number;
-  colourRange: number;
+  colorRange: number;
   wob: number;
   grain: number;
   turbScale: number;
@@ -91,7 +91,7 @@ export interface WatercolorTileOptions {
   granulation: number;
   paper: number;
   seed: number;
-  shift?: ColourShift;
+  shift?: ColorShift;
 }
 
 /** One strip of the filter on the abstracted washes (also run on worker threads). */

@@ -3,7 +3,7 @@ import { throwIfAborted } from '../../core/errors.js';
 import { defineMethod } from '../../core/registry.js';
 import { gaussianBlur } from '../../imaging/gaussian.js';
 import { pixelsFor } from '../../imaging/relative-size.js';
-import { dominantColours, nearestColour } from '../../imaging/style-color.js';
+import { dominantColors, nearestColor } from '../../imaging/style-color.js';
 import { styledSize, styleScale, styleSizedParam } from '../../imaging/style-scale.js';
 import { Canvas, type RectStroke } from './canvas.js';
 
@@ -26,7 +26,7 @@ const params = z
     coverage: z.number().min(0.2).max(10).default(2.5).describe('How many times, on average, each pixel is painted over'),
     orientation: z.enum(['gradient', 'random']).default('gradient').describe('gradient: marks run along edges; random: any angle'),
     opacity: z.number().min(0.05).max(1).default(0.9).describe('Opacity of each mark'),
-    colourJitter: z.number().min(0).max(0.5).default(0.03).describe('Random change of each mark colour (RGB, uniform ±)'),
+    colorJitter: z.number().min(0).max(0.5).default(0.03).describe('Random change of each mark colour (RGB, uniform ±)'),
     paletteSize: z.number().int().min(2).max(64).default(16).describe("Colours of the style image's palette the marks are limited to (when a style is given)"),
   })
   .superRefine((p, ctx) => {
@@ -55,7 +55,7 @@ export const haeberli = defineMethod({
     const scale = styleScale(style);
     const big = pixelsFor(styledSize(p.brushSize, SIZES.brushSize, scale), W, H, 1);
     const small = Math.min(big, pixelsFor(styledSize(p.minBrushSize, SIZES.minBrushSize, scale), W, H, 1));
-    const palette = style ? dominantColours(style, p.paletteSize, ctx.rng) : undefined;
+    const palette = style ? dominantColors(style, p.paletteSize, ctx.rng) : undefined;
     const src = [content.plane(0), content.plane(1), content.plane(2)];
     const mean = src.map((pl) => pl.reduce((a, b) => a + b, 0) / n) as [number, number, number];
     const canvas = new Canvas(W, H, mean, true);
@@ -96,9 +96,9 @@ export const haeberli = defineMethod({
         const detail = Math.min(1, (g * width) / 0.15);
         if (pass > 0 && detail < t * 0.8) continue;
         let rgb: [number, number, number] = [src[0]![i]!, src[1]![i]!, src[2]![i]!];
-        if (p.colourJitter > 0) rgb = rgb.map((v) => Math.min(1, Math.max(0, v + (rng.next() * 2 - 1) * p.colourJitter))) as [number, number, number];
+        if (p.colorJitter > 0) rgb = rgb.map((v) => Math.min(1, Math.max(0, v + (rng.next() * 2 - 1) * p.colorJitter))) as [number, number, number];
         if (palette) {
-          const c = nearestColour(palette, rgb[0], rgb[1], rgb[2]);
+          const c = nearestColor(palette, rgb[0], rgb[1], rgb[2]);
           rgb = [palette[c * 3]!, palette[c * 3 + 1]!, palette[c * 3 + 2]!];
         }
         const angle = p.orientation === 'random' || g < 1e-6 ? rng.next() * Math.PI : Math.atan2(gx, -gy);

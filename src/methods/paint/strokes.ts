@@ -4,7 +4,7 @@ import { defineMethod } from '../../core/registry.js';
 import type { Rng } from '../../core/rng.js';
 import { gaussianBlur } from '../../imaging/gaussian.js';
 import { pixelsFor } from '../../imaging/relative-size.js';
-import { dominantColours, nearestColour } from '../../imaging/style-color.js';
+import { dominantColors, nearestColor } from '../../imaging/style-color.js';
 import { styledSize, styleScale, styleSizedParam } from '../../imaging/style-scale.js';
 import { Canvas, type CurvedStroke } from './canvas.js';
 
@@ -32,7 +32,7 @@ const params = z
     minStrokeLength: z.number().int().min(0).max(64).default(4).describe('Control points a stroke gets before it may stop'),
     maxStrokeLength: z.number().int().min(1).max(64).default(16).describe('Most control points of a stroke'),
     opacity: z.number().min(0.05).max(1).default(1).describe('Opacity of each stroke'),
-    colourJitter: z.number().min(0).max(0.5).default(0).describe('Random change of each stroke colour (RGB, uniform ±)'),
+    colorJitter: z.number().min(0).max(0.5).default(0).describe('Random change of each stroke colour (RGB, uniform ±)'),
     positionJitter: z.number().min(0).max(1).default(0).describe('Random shift of each stroke start, in brush radii'),
     brushTexture: z.number().min(0).max(1).default(0).describe('Bristle grooves in the raster strokes (0: flat strokes; the SVG stays flat)'),
     paletteSize: z.number().int().min(2).max(64).default(16).describe("Colours of the style image's palette the strokes are limited to (when a style is given)"),
@@ -73,7 +73,7 @@ export const strokes = defineMethod({
     const R0 = pixelsFor(styledSize(p.largestBrush, SIZES.largestBrush, scale), W, H, 1);
     const R1 = Math.min(R0, pixelsFor(styledSize(p.smallestBrush, SIZES.smallestBrush, scale), W, H, 1));
     const radii = Array.from({ length: p.layers }, (_, k) => (p.layers === 1 ? R0 : R0 * (R1 / R0) ** (k / (p.layers - 1))));
-    const palette = style ? dominantColours(style, p.paletteSize, ctx.rng) : undefined;
+    const palette = style ? dominantColors(style, p.paletteSize, ctx.rng) : undefined;
     const src = [content.plane(0), content.plane(1), content.plane(2)];
     const mean = src.map((pl) => pl.reduce((a, b) => a + b, 0) / n) as [number, number, number];
     const canvas = new Canvas(W, H, mean, true);
@@ -155,7 +155,7 @@ function makeStroke(
   y0: number,
   R: number,
   L: Layer,
-  p: { minStrokeLength: number; maxStrokeLength: number; curvatureFilter: number; colourJitter: number; opacity: number },
+  p: { minStrokeLength: number; maxStrokeLength: number; curvatureFilter: number; colorJitter: number; opacity: number },
   rng: Rng,
   palette: Float32Array | undefined,
 ): CurvedStroke {
@@ -164,9 +164,9 @@ function makeStroke(
   const lum = (i: number) => 0.299 * ref[0]![i]! + 0.587 * ref[1]![i]! + 0.114 * ref[2]![i]!;
   const i0 = y0 * W + x0;
   let rgb: [number, number, number] = [ref[0]![i0]!, ref[1]![i0]!, ref[2]![i0]!];
-  if (p.colourJitter > 0) rgb = rgb.map((v) => clamp(v + (rng.next() * 2 - 1) * p.colourJitter, 0, 1)) as [number, number, number];
+  if (p.colorJitter > 0) rgb = rgb.map((v) => clamp(v + (rng.next() * 2 - 1) * p.colorJitter, 0, 1)) as [number, number, number];
   if (palette) {
-    const k = nearestColour(palette, rgb[0], rgb[1], rgb[2]);
+    const k = nearestColor(palette, rgb[0], rgb[1], rgb[2]);
     rgb = [palette[k * 3]!, palette[k * 3 + 1]!, palette[k * 3 + 2]!];
   }
   const xs = [x0];

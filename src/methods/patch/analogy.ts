@@ -75,10 +75,10 @@ function stats(p: Float32Array): [number, number] {
 }
 
 function imageAnalogy(b: Image, a: Image, a2: Image, p: z.output<typeof params>, ctx: RunContext): Image {
-  const exampleColours = p.colors === 'example';
+  const exampleColors = p.colors === 'example';
   // Features: luminance (the paper's choice), or RGB when the example's colours are learned too.
   // Luminance remapping: A and A′ moved by one affine map per feature, from A's statistics to B's.
-  const features = (img: Image) => (exampleColours ? planesOf(img) : [luma(img).data]);
+  const features = (img: Image) => (exampleColors ? planesOf(img) : [luma(img).data]);
   const fb = features(b);
   const fa = features(a);
   const fa2 = features(a2);
@@ -108,7 +108,7 @@ function imageAnalogy(b: Image, a: Image, a2: Image, p: z.output<typeof params>,
     const a2L = at(ra2, a.width, a.height, aw, ah);
     const bL = at(fb, b.width, b.height, bw, bh);
     // Votes take A′ as it is when its colours are learned, remapped when only luminance is.
-    const a2Votes = exampleColours ? planesOf(resizeImage(a2, aw, ah)) : a2L;
+    const a2Votes = exampleColors ? planesOf(resizeImage(a2, aw, ah)) : a2L;
     const size = Math.min(p.patchSize, aw, ah, bw, bh);
     const sampler = patchSampler(size, size);
     const grid = queryGrid(bw, bh, size, 1);
@@ -135,7 +135,7 @@ function imageAnalogy(b: Image, a: Image, a2: Image, p: z.output<typeof params>,
     bPrime = current;
     prevGrid = { cols: grid.cols, rows: grid.rows, aw };
   }
-  if (exampleColours) return bPrime!;
+  if (exampleColors) return bPrime!;
   // B's chrominance with the new luminance: in YIQ, a change of Y moves R, G and B equally.
   const out = b.clone();
   const y2 = bPrime!.plane(0);

@@ -169,7 +169,7 @@ function synthesise(
         x = aggregate(x, lv.style, grid.positions, nnf, size, p.robustness);
         fuseContent(x, guide, w);
         if (carried) fuseContent(x, carried.image, carried.weight);
-        colourTransfer(x, lv.style, lv.labels, p.colorTransfer, styleQuantiles);
+        colorTransferStep(x, lv.style, lv.labels, p.colorTransfer, styleQuantiles);
         ctx.progress.step(++step, totalSteps);
         throwIfAborted(ctx.signal);
       }
@@ -225,7 +225,7 @@ function refineInBands(ctx: RunContext, x: Image, content: Image, style: Image, 
       nnf = patchMatch(queries, grid, target, sampler, { rng: ctx.rng, iterations: nnf ? 2 : 4, step: gap, ...(nnf && { init: nnf }), ...(constraint && { constraint }) }).index;
       xb = aggregate(xb, style, grid.positions, nnf, size, p.robustness);
       fuseContent(xb, cb, w);
-      if (quantiles) colourTransfer(xb, style, undefined, p.colorTransfer, quantiles);
+      if (quantiles) colorTransferStep(xb, style, undefined, p.colorTransfer, quantiles);
     }
     // Write back rows [y0, y1): the first BAND_BLEND rows (after the first band) fade in.
     for (let c = 0; c < 3; c++) {
@@ -398,7 +398,7 @@ function fuseContent(x: Image, content: Image, w: Float32Array): void {
 }
 
 /** Histogram matching of each channel to the style's, region by region when labels pair them. */
-function colourTransfer(x: Image, style: Image, labels: RegionLabels | undefined, amount: number, cached?: Quantiles[]): void {
+function colorTransferStep(x: Image, style: Image, labels: RegionLabels | undefined, amount: number, cached?: Quantiles[]): void {
   if (amount <= 0) return;
   if (!labels) {
     for (let c = 0; c < 3; c++) matchHistogram(x.plane(c), cached?.[c] ?? quantilesOf(style.plane(c)), undefined, amount);
@@ -416,7 +416,7 @@ function colourTransfer(x: Image, style: Image, labels: RegionLabels | undefined
 /** The content with the style's colour distribution: histograms matched per Lab channel (per region pair). */
 function paletteTransfer(content: Image, style: Image, labels: RegionLabels | undefined): Image {
   const lab = rgbToLab(content);
-  colourTransfer(lab, rgbToLab(style), labels, 1);
+  colorTransferStep(lab, rgbToLab(style), labels, 1);
   return clampImage(labToRgb(lab));
 }
 

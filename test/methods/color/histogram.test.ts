@@ -6,7 +6,7 @@ import { Rng } from '../../../src/core/rng.js';
 import { histogram } from '../../../src/methods/color/histogram.js';
 import { QuantileFunction, histogramMatch, radixArgsort } from '../../../src/imaging/histogram-match.js';
 import { noiseImage } from '../../helpers/fixtures.js';
-import { ksDistance, runDirect, twoColourStyle, twoRegionMap } from './run-direct.js';
+import { ksDistance, runDirect, twoColorStyle, twoRegionMap } from './run-direct.js';
 
 function randomImage(width: number, height: number, seed: number, f: (u: number) => number): Image {
   const rng = new Rng(seed);
@@ -81,7 +81,7 @@ describe('color.histogram', () => {
 
   it("maps each labelled content region onto its style region's distribution", async () => {
     const content = noiseImage(40, 20, 4, [0.5, 0.5, 0.5], 0.2);
-    const style = twoColourStyle(40, 20, 10);
+    const style = twoColorStyle(40, 20, 10);
     const regions = matchRegions(twoRegionMap(40, 20, 20), twoRegionMap(40, 20, 10));
     const out = await runDirect(histogram, content, style, { channels: 'rgb' }, regions);
     for (const label of [0, 1]) {

@@ -6,7 +6,7 @@ import { regrain } from '../../../src/methods/color/regrain.js';
 import { matchRegions } from '../../../src/core/mask.js';
 import { channelCovariance } from '../../../src/methods/color/statistics.js';
 import { gradientImage, noiseImage } from '../../helpers/fixtures.js';
-import { runDirect, twoColourStyle, twoRegionMap } from './run-direct.js';
+import { runDirect, twoColorStyle, twoRegionMap } from './run-direct.js';
 
 /** Sliced 1-Wasserstein distance between two images' colour clouds, over fixed random directions. */
 function slicedWasserstein(a: Image, b: Image, directions = 64): number {
@@ -71,7 +71,7 @@ describe('color.idt', () => {
 describe('color.idt with label maps', () => {
   it('moves each labelled region onto the colours of its style region', async () => {
     const content = noiseImage(40, 20, 4, [0.5, 0.5, 0.5], 0.2);
-    const style = twoColourStyle(40, 20, 10);
+    const style = twoColorStyle(40, 20, 10);
     const regions = matchRegions(twoRegionMap(40, 20, 20), twoRegionMap(40, 20, 10));
     const out = await runDirect(idt, content, style, { regrain: false }, regions);
     for (const label of [0, 1]) {

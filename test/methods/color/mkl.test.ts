@@ -6,7 +6,7 @@ import { mkl, mongeKantorovichMatrix } from '../../../src/methods/color/mkl.js';
 import { channelCovariance } from '../../../src/methods/color/statistics.js';
 import { multiply } from '../../../src/methods/color/symmetric-matrix.js';
 import { flatImage, noiseImage } from '../../helpers/fixtures.js';
-import { runDirect, twoColourStyle, twoRegionMap } from './run-direct.js';
+import { runDirect, twoColorStyle, twoRegionMap } from './run-direct.js';
 
 /** An RGB image whose pixels are a Gaussian cloud N(mean, L Lᵀ). */
 function gaussianCloud(width: number, height: number, seed: number, mean: number[], l: number[]): Image {
@@ -60,7 +60,7 @@ describe('color.mkl', () => {
 
   it('maps each labelled region onto its style region', async () => {
     const content = noiseImage(40, 20, 4, [0.5, 0.5, 0.5], 0.2);
-    const style = twoColourStyle(40, 20, 10);
+    const style = twoColorStyle(40, 20, 10);
     const regions = matchRegions(twoRegionMap(40, 20, 20), twoRegionMap(40, 20, 10));
     const out = await runDirect(mkl, content, style, { smooth: 0 }, regions);
     for (const label of [0, 1]) {

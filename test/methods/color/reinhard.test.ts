@@ -3,7 +3,7 @@ import { rgbToLab } from '../../../src/core/color.js';
 import { matchRegions } from '../../../src/core/mask.js';
 import { reinhard } from '../../../src/methods/color/reinhard.js';
 import { noiseImage } from '../../helpers/fixtures.js';
-import { meanStd, runDirect, twoColourStyle, twoRegionMap } from './run-direct.js';
+import { meanStd, runDirect, twoColorStyle, twoRegionMap } from './run-direct.js';
 
 describe('color.reinhard', () => {
   it("gives the output the style's Lab mean and standard deviation (within 1e-3)", async () => {
@@ -21,7 +21,7 @@ describe('color.reinhard', () => {
 
   it('maps each content region to the style region of the same label', async () => {
     const content = noiseImage(40, 20, 4, [0.5, 0.5, 0.5], 0.2);
-    const style = twoColourStyle(40, 20, 10);
+    const style = twoColorStyle(40, 20, 10);
     const regions = matchRegions(twoRegionMap(40, 20, 20), twoRegionMap(40, 20, 10));
     const out = rgbToLab(await runDirect(reinhard, content, style, {}, regions));
     const s = rgbToLab(style);

@@ -65,7 +65,7 @@ export function ksDistance(a: Float32Array, b: Float32Array): number {
 }
 
 /** A style whose left `split` columns are noisy red and the rest noisy blue (pairs with twoRegionMap). */
-export function twoColourStyle(width: number, height: number, split: number): Image {
+export function twoColorStyle(width: number, height: number, split: number): Image {
   const red = noiseImage(width, height, 5, [0.65, 0.4, 0.35], 0.08);
   const blue = noiseImage(width, height, 6, [0.3, 0.4, 0.6], 0.08);
   for (let c = 0; c < 3; c++) {

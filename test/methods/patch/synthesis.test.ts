@@ -7,7 +7,7 @@ import { discImage, flatImage, gradientImage, noiseImage, stripesImage } from '.
 
 const quick = { levels: 2, iterations: 1, patchSize: 9 };
 
-function meanColour(img: Image, x0 = 0, x1 = img.width): number[] {
+function meanColor(img: Image, x0 = 0, x1 = img.width): number[] {
   return [0, 1, 2].map((c) => {
     let s = 0;
     for (let y = 0; y < img.height; y++) for (let x = x0; x < x1; x++) s += img.at(c, x, y);
@@ -41,7 +41,7 @@ describe('patch.synthesis', () => {
     const style = noiseImage(48, 48, 3, [0.5, 0.2, 0.1], 0.08);
     for (let y = 0; y < 48; y++) for (let x = 0; x < 48; x++) for (let c = 0; c < 3; c++) style.data[c * 2304 + y * 48 + x] += ((c === 0 ? 0.45 : 0.2) * (x - 24)) / 24;
     const r = await runMethod(synthesis, { content, style }, quick);
-    const m = meanColour(r.image);
+    const m = meanColor(r.image);
     expect(m[0]).toBeGreaterThan(m[2] + 0.2); // reddish like the style, not grey like the content
     // The disc is still there: centre brighter than the corners.
     const centre = r.image.at(0, 32, 32) + r.image.at(1, 32, 32);
@@ -56,15 +56,15 @@ describe('patch.synthesis', () => {
     const mask = halves(48, 32, [0, 0, 1], [1, 0, 0]);
     const styleMask = halves(40, 40, [1, 0, 0], [0, 0, 1]);
     const r = await runMethod(synthesis, { content, style, mask, styleMask }, quick);
-    const left = meanColour(r.image, 0, 16);
-    const right = meanColour(r.image, 32, 48);
+    const left = meanColor(r.image, 0, 16);
+    const right = meanColor(r.image, 32, 48);
     expect(left[2]).toBeGreaterThan(left[0] + 0.4);
     expect(right[0]).toBeGreaterThan(right[2] + 0.4);
   });
 
   it('handles a flat style, greyscale inputs and a style thinner than a patch', async () => {
     const flat = await runMethod(synthesis, { content: gradientImage(40, 30), style: flatImage(20, 20, [0.2, 0.6, 0.4]) }, quick);
-    const m = meanColour(flat.image);
+    const m = meanColor(flat.image);
     expect(m[1]).toBeGreaterThan(m[0]);
     for (const v of flat.image.data) expect(Number.isFinite(v)).toBe(true);
 
