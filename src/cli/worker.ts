@@ -17,7 +17,7 @@ export const worker: CliCommand = {
         const lockDurationMs = positiveNumber(opts.lockDuration as string, '--lock-duration')!;
         const say = (m: string) => opts.quiet || process.stderr.write(`atelier worker: ${m}\n`);
         // Loaded here so that other commands do not pay for BullMQ at start.
-        const [{ createExecutor }, { RedisWorker }] = await Promise.all([import('../server/app.js'), import('../server/jobs/redis-worker.js')]);
+        const [{ createExecutor }, { RedisWorker }] = await Promise.all([import('../server/jobs/executor.js'), import('../server/jobs/redis-worker.js')]);
         const w = new RedisWorker({
           url: String(opts.redis),
           concurrency,

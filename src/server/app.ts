@@ -3,10 +3,11 @@ import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { AtelierError, httpStatusFor, isAtelierError } from '../core/errors.js';
+import type { ServerContext } from './context.js';
 import { JobStore } from './job-store.js';
 import { DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES } from './limits.js';
 import { EmbeddedQueue } from './jobs/embedded-queue.js';
-import { InlineExecutor, ThreadExecutor, threadsAvailable, type Executor } from './jobs/executor.js';
+import { createExecutor } from './jobs/executor.js';
 import { JobEvents } from './jobs/job-events.js';
 import type { JobQueue } from './jobs/job-queue.js';
 import { RedisQueue } from './jobs/redis-queue.js';
@@ -64,28 +65,12 @@ export interface ServerOptions {
 }
 
 
-export interface ServerContext {
-  store: JobStore;
-  events: JobEvents;
-  queue: JobQueue;
-  limits: UploadLimits;
-  /** Model downloads started over the API (the studio's model manager). */
-  installs: ModelInstalls;
-  /** Waiting jobs beyond which submissions are refused (503). */
-  maxQueue: number;
-}
-
 export const DEFAULT_MAX_QUEUE = 1000;
 
 export type AtelierServer = FastifyInstance & { atelier: ServerContext };
 
 export function defaultConcurrency(): number {
   return Math.max(1, Math.floor(availableParallelism() / 2));
-}
-
-export function createExecutor(execution: 'thread' | 'inline' | undefined, size: number): Executor {
-  const mode = execution ?? (threadsAvailable() ? 'thread' : 'inline');
-  return mode === 'thread' ? new ThreadExecutor(size) : new InlineExecutor();
 }
 
 export async function buildServer(options: ServerOptions): Promise<AtelierServer> {

@@ -34,7 +34,7 @@ export const toon = defineMethod({
   reference: 'Winnemöller, Olsen & Gooch, Real-Time Video Abstraction, SIGGRAPH 2006',
   inputs: { style: 'optional' },
   params,
-  advanced: ['colourRange', 'iterations', 'bandSharpness', 'edgeSteepness'],
+  advanced: ['colorRange', 'iterations', 'bandSharpness', 'edgeSteepness'],
   presets: { 'Cartoon': { levels: 8, edgeWidth: 0.1 }, 'Posterised': { levels: 4, edgeWidth: 0 }, 'Soft comic': { smoothing: 6, levels: 12 } },
   async run(ctx, { content, style }, p) {
     const { width, height } = content;

@@ -40,7 +40,7 @@ export const watercolor = defineMethod({
   reference: 'Bousseau et al., Interactive Watercolor Rendering with Temporal Coherence and Abstraction, NPAR 2006',
   inputs: { style: 'optional' },
   params,
-  advanced: ['colourRange', 'turbulence', 'paperScale'],
+  advanced: ['colorRange', 'turbulence', 'paperScale'],
   presets: { 'Wash': { abstraction: 2 }, 'Loose & wet': { abstraction: 5, wobble: 0.6, edgeDarkening: 2.5 }, 'Dry, no paper': { paper: 0, granulation: 0 } },
   async run(ctx, { content, style }, p) {
     const { width, height } = content;

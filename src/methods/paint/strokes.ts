@@ -64,7 +64,7 @@ export const strokes = defineMethod({
   vectorOutput: true,
   params,
   advanced: ['blurFactor', 'gridFactor', 'curvatureFilter', 'minStrokeLength', 'maxStrokeLength', 'positionJitter'],
-  presets: { 'Impressionist': { layers: 3, opacity: 1 }, 'Expressionist': { largestBrush: 3, colourJitter: 0.1, maxStrokeLength: 32 }, 'Pointillist': { largestBrush: 0.6, maxStrokeLength: 1, minStrokeLength: 0 } },
+  presets: { 'Impressionist': { layers: 3, opacity: 1 }, 'Expressionist': { largestBrush: 3, colorJitter: 0.1, maxStrokeLength: 32 }, 'Pointillist': { largestBrush: 0.6, maxStrokeLength: 1, minStrokeLength: 0 } },
   quickParams: { layers: 2 },
   async run(ctx, { content, style }, p) {
     const { width: W, height: H } = content;

@@ -119,3 +119,9 @@ export class ThreadExecutor implements Executor {
     await Promise.all(all.map((w) => w.terminate()));
   }
 }
+
+/** The executor `atelier serve` and `atelier worker` use: worker threads when compiled, else inline. */
+export function createExecutor(execution: 'thread' | 'inline' | undefined, size: number): Executor {
+  const mode = execution ?? (threadsAvailable() ? 'thread' : 'inline');
+  return mode === 'thread' ? new ThreadExecutor(size) : new InlineExecutor();
+}

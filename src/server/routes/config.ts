@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { VERSION } from '../../core/version.js';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 import { ACCEPTED_FORMATS, MAX_STYLES } from '../uploads.js';
 
 /** The browser's MIME type for each format the server sniffs and accepts. */

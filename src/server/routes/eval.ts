@@ -7,7 +7,7 @@ import { resizeImage } from '../../core/resample.js';
 import { isModelInstalled } from '../../engine/store.js';
 import { getMetric, listMetrics } from '../../metrics/index.js';
 import { computeMetric, type MetricDefinition, type MetricResult } from '../../metrics/metric.js';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 
 /** Image metrics a job can be scored with: not the frame metrics, which need a video. */
 function imageMetrics(): MetricDefinition[] {

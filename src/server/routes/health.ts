@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { VERSION } from '../../core/version.js';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 
 /** `GET /healthz`: liveness and queue depth, without authentication (for load balancers). */
 export const healthRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app, { ctx }) => {

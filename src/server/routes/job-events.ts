@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 import { FINISHED, type JobRecord } from '../job-store.js';
 import type { JobEvent } from '../jobs/job-events.js';
 import { redactError } from '../redact-paths.js';

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { FastifyPluginAsync } from 'fastify';
 import { AtelierError } from '../../core/errors.js';
 import { modelStatus } from '../../engine/store.js';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 
 type NameParams = { Params: { name: string } };
 

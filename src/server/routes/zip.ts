@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { ZipFile } from 'yazl';
 import { AtelierError } from '../../core/errors.js';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 
 const MAX_JOBS = 100;
 
