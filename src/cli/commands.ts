@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import type { CliCommand } from './command.js';
 import { compareCommand } from './compare.js';
 import { evalCommand } from './eval.js';
 import { info } from './info.js';
@@ -11,11 +11,7 @@ import { transfer } from './transfer.js';
 import { video } from './video.js';
 import { worker } from './worker.js';
 
-/** A CLI command: one file each under cli/, registered here. `argv` lets a command shape its flags. */
-export interface CliCommand {
-  register(program: Command, argv: readonly string[]): void;
-}
-
+/** Every `atelier` command, in the order `--help` lists them. */
 export const commands: CliCommand[] = [
   transfer,
   video,

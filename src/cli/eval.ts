@@ -2,10 +2,10 @@ import { Option } from 'commander';
 import { paramsJsonSchema } from '../core/params.js';
 import { methodParamsSchema } from '../core/stylize.js';
 import { DEFAULT_METHOD, getMethod } from '../index.js';
-import type { CliCommand } from './commands.js';
+import type { CliCommand } from './command.js';
 import { addEvaluationFlags, EVALUATION_FLAGS, runEvaluationCommand } from './evaluation-command.js';
 import { addParamFlags, collectParams } from './flags.js';
-import { methodFromArgv } from './transfer.js';
+import { methodFromArgv } from './shared-flags.js';
 
 /** `atelier eval --pairs pairs.json --method ID [params] --out report/`: one method over every pair, scored. */
 export const evalCommand: CliCommand = {

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { AtelierError, ERROR_CODES, type ErrorCode } from '../core/errors.js';
+import { parseInteger } from '../core/number-text.js';
 import { writeFileAtomic } from '../core/io.js';
 import type { AnyMethod } from '../core/registry.js';
 import { writeContactSheets } from '../eval/contact-sheet.js';
@@ -9,7 +10,7 @@ import { runEvaluation } from '../eval/run-evaluation.js';
 import { getMetric, listMetrics } from '../metrics/index.js';
 import type { MetricDefinition } from '../metrics/metric.js';
 import { createProgressDisplay } from './progress-display.js';
-import { positiveInt, progressMode } from './transfer.js';
+import { progressMode } from './shared-flags.js';
 import { isModelInstalled } from '../engine/store.js';
 
 /**
@@ -93,10 +94,10 @@ export async function runEvaluationCommand(
   process.once('SIGINT', onSigint);
   const outDir = String(opts.out);
   try {
-    const limit = positiveInt(opts.limit as string | undefined, '--limit');
-    const videoFrames = positiveInt(opts.videoFrames as string | undefined, '--video-frames');
-    const threads = positiveInt(opts.threads as string | undefined, '--threads');
-    const maxPixels = positiveInt(opts.maxPixels as string | undefined, '--max-pixels');
+    const limit = parseInteger(opts.limit as string | undefined, '--limit');
+    const videoFrames = parseInteger(opts.videoFrames as string | undefined, '--video-frames');
+    const threads = parseInteger(opts.threads as string | undefined, '--threads');
+    const maxPixels = parseInteger(opts.maxPixels as string | undefined, '--max-pixels');
     const metrics = list(opts.metrics);
     checkMetricsCanRun(metrics, weights as 'installed' | 'random', warn);
     const groups = list(opts.group);

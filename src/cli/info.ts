@@ -1,5 +1,5 @@
 import { imageInfo, readImage } from '../core/io.js';
-import type { CliCommand } from './commands.js';
+import type { CliCommand } from './command.js';
 
 export const info: CliCommand = {
   register(program) {

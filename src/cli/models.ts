@@ -14,7 +14,7 @@ import {
   type VerifyResult,
 } from '../engine/store.js';
 import { effectiveUrl, needsAcceptance, totalSize } from '../engine/store/manifest.js';
-import type { CliCommand } from './commands.js';
+import type { CliCommand } from './command.js';
 import { createProgressDisplay } from './progress-display.js';
 
 interface OutputOptions {

@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { AtelierError } from '../core/errors.js';
 import { formatForPath, type OutputFormat } from '../core/io.js';
-import { parseDecimal } from '../core/params.js';
+import { parseInteger } from '../core/number-text.js';
 
 /**
  * The output flags of an image-producing command (`-o`, `--force`, `--bit-depth`, `--quality`),
@@ -23,17 +23,6 @@ export interface OutputPlan {
 export const DEFAULT_QUALITY = 92;
 const LOSSY: readonly OutputFormat[] = ['jpeg', 'webp', 'avif'];
 const DEEP: readonly OutputFormat[] = ['png', 'tiff'];
-
-/** An integer flag within [min, max], written in decimals; the message gives the real range. */
-export function intInRange(value: unknown, flag: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = parseDecimal(String(value));
-  if (n === undefined || !Number.isInteger(n) || n < min || n > max) {
-    const range = max >= Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer in [${min}, ${max}]`;
-    throw new AtelierError('E_USAGE', `Invalid value for ${flag}`, { expected: range, received: JSON.stringify(String(value)) });
-  }
-  return n;
-}
 
 /**
  * Check the output flags. `vector`: the method can draw an SVG. `warn` hears flags that do
@@ -67,7 +56,7 @@ export function planOutput(opts: Record<string, unknown>, vector: { able: boolea
       });
     }
   }
-  const quality = intInRange(opts.quality, '--quality', 1, 100);
+  const quality = parseInteger(opts.quality, '--quality', { min: 1, max: 100 });
   if (quality !== undefined && !(format && LOSSY.includes(format))) {
     warn(`--quality applies to JPEG, WebP and AVIF; ${format ? format.toUpperCase() : 'SVG'} output is lossless, so it is ignored`);
   }

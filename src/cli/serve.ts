@@ -2,24 +2,17 @@ import { homedir, networkInterfaces } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { AtelierError } from '../core/errors.js';
+import { parseInteger, parsePositiveNumber } from '../core/number-text.js';
 import { parseDecimal } from '../core/params.js';
 import { DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_PORT } from '../server/limits.js';
-import type { CliCommand } from './commands.js';
+import type { CliCommand } from './command.js';
+import { untilStopped } from './until-stopped.js';
 
 /** The data directory when none is given: $ATELIER_DATA_DIR, else the XDG data home. */
 export function defaultDataDir(): string {
   if (process.env.ATELIER_DATA_DIR) return process.env.ATELIER_DATA_DIR;
   const base = process.env.XDG_DATA_HOME || path.join(homedir(), '.local', 'share');
   return path.join(base, 'atelier', 'server');
-}
-
-export function positiveNumber(value: string | undefined, flag: string, integer = true): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
-    throw new AtelierError('E_USAGE', `Invalid value for ${flag}`, { expected: integer ? 'a positive integer' : 'a positive number', received: JSON.stringify(value) });
-  }
-  return n;
 }
 
 function nonNegative(value: string, flag: string): number {
@@ -82,21 +75,6 @@ export function listenError(e: unknown, host: string, port: number): AtelierErro
   return new AtelierError('E_INTERNAL', `Cannot listen on ${host}:${port} (${(e as Error).message})`, { cause: e });
 }
 
-/** Resolve when the process is asked to stop (Ctrl-C, SIGTERM). */
-export function untilStopped(): Promise<string> {
-  return new Promise((resolve) => {
-    const stop = (signal: string) => {
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
-      resolve(signal);
-    };
-    const onInt = () => stop('SIGINT');
-    const onTerm = () => stop('SIGTERM');
-    process.once('SIGINT', onInt);
-    process.once('SIGTERM', onTerm);
-  });
-}
-
 export const serve: CliCommand = {
   register(program: Command) {
     program
@@ -123,10 +101,10 @@ export const serve: CliCommand = {
         }
         const host = String(opts.host);
         const token = (opts.token as string | undefined) ?? process.env.ATELIER_TOKEN;
-        const maxUploadMb = positiveNumber(opts.maxUploadMb as string | undefined, '--max-upload-mb', false);
-        const maxPixels = positiveNumber(opts.maxPixels as string | undefined, '--max-pixels');
-        const concurrency = positiveNumber(opts.concurrency as string | undefined, '--concurrency');
-        const maxQueue = positiveNumber(opts.maxQueue as string | undefined, '--max-queue');
+        const maxUploadMb = parsePositiveNumber(opts.maxUploadMb as string | undefined, '--max-upload-mb');
+        const maxPixels = parseInteger(opts.maxPixels as string | undefined, '--max-pixels');
+        const concurrency = parseInteger(opts.concurrency as string | undefined, '--concurrency');
+        const maxQueue = parseInteger(opts.maxQueue as string | undefined, '--max-queue');
         const keepDays = opts.keepDays === undefined ? undefined : nonNegative(String(opts.keepDays), '--keep-days');
         const maxDiskBytes = opts.maxDisk === undefined ? undefined : parseSize(String(opts.maxDisk), '--max-disk');
         const dataDir = path.resolve((opts.dataDir as string | undefined) ?? defaultDataDir());

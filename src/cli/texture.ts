@@ -1,14 +1,15 @@
 import type { Command } from 'commander';
 import { AtelierError } from '../core/errors.js';
 import { DEFAULT_MAX_PIXELS, readImage, writeImage } from '../core/io.js';
-import { intInRange, planOutput } from './output-options.js';
+import { planOutput } from './output-options.js';
+import { parseInteger } from '../core/number-text.js';
 import { parseDecimal } from '../core/params.js';
 import { ProgressReporter } from '../core/progress.js';
 import { Rng } from '../core/rng.js';
 import { quiltTexture } from '../methods/patch/quilting.js';
-import type { CliCommand } from './commands.js';
+import type { CliCommand } from './command.js';
 import { createProgressDisplay } from './progress-display.js';
-import { addOutputFlags } from './transfer.js';
+import { addOutputFlags } from './shared-flags.js';
 
 /** `atelier texture style.jpg -o big.png --size 1024x1024`: grow a texture by image quilting. */
 
@@ -45,10 +46,10 @@ export const texture: CliCommand = {
       const warnings: string[] = [];
       const plan = planOutput(opts, { able: false, methodId: 'atelier texture' }, (m) => warnings.push(m));
       const output = plan.output;
-      const maxPixels = intInRange(opts.maxPixels, '--max-pixels', 1, Number.MAX_SAFE_INTEGER) ?? DEFAULT_MAX_PIXELS;
+      const maxPixels = parseInteger(opts.maxPixels, '--max-pixels', { min: 1 }) ?? DEFAULT_MAX_PIXELS;
       const { width, height } = parseSize(String(opts.size), maxPixels);
-      const blockSize = intInRange(opts.blockSize, '--block-size', 2, 1024);
-      const seed = intInRange(opts.seed, '--seed', 0, 4294967295) ?? 1;
+      const blockSize = parseInteger(opts.blockSize, '--block-size', { min: 2, max: 1024 });
+      const seed = parseInteger(opts.seed, '--seed', { min: 0, max: 4294967295 }) ?? 1;
       const tolerance = parseDecimal(String(opts.tolerance)) ?? NaN;
       if (!(tolerance >= 0 && tolerance <= 1)) {
         throw new AtelierError('E_PARAM', 'Invalid value for --tolerance', { expected: 'a number in [0, 1]', received: JSON.stringify(opts.tolerance) });

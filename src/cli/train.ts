@@ -14,7 +14,7 @@ import { requireModel } from '../engine/store.js';
 import { readWeights } from '../engine/weights/read.js';
 import { writeSafetensors } from '../engine/weights/safetensors.js';
 import type { TensorMap } from '../engine/weights/tensor.js';
-import type { CliCommand } from './commands.js';
+import type { CliCommand } from './command.js';
 import { lossCurveSvg } from './loss-curve.js';
 import { listTrainingImages, TrainingImages } from './training-images.js';
 

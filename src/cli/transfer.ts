@@ -1,49 +1,17 @@
 import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { AtelierError } from '../core/errors.js';
+import { parseInteger } from '../core/number-text.js';
 import { writeFileAtomic, writeImage } from '../core/io.js';
 import { camelCase, coerceParam, kebabCase, paramsJsonSchema } from '../core/params.js';
 import { methodParamsSchema } from '../core/stylize.js';
 import { runMethodInThread, type ThreadInputs } from './run-method-thread.js';
 import { DEFAULT_METHOD, getMethod } from '../index.js';
-import type { CliCommand } from './commands.js';
+import type { CliCommand } from './command.js';
 import { addParamFlags, collectParams, refuseSwitchValues, switchFlags } from './flags.js';
-import { DEFAULT_QUALITY, intInRange, planOutput } from './output-options.js';
+import { planOutput } from './output-options.js';
 import { createProgressDisplay } from './progress-display.js';
-
-/** The method named on the command line (before full parsing, so its flags can be added). */
-export function methodFromArgv(argv: readonly string[]): string {
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if ((a === '--method' || a === '-m') && i + 1 < argv.length) return argv[i + 1]!;
-    if (a.startsWith('--method=')) return a.slice('--method='.length);
-  }
-  return DEFAULT_METHOD;
-}
-
-/** Bar on a terminal, plain lines otherwise, nothing with --quiet or --json. */
-export function progressMode(opts: { quiet?: boolean; json?: boolean }): 'bar' | 'lines' | 'quiet' {
-  if (opts.quiet || opts.json) return 'quiet';
-  return process.stderr.isTTY ? 'bar' : 'lines';
-}
-
-/** Flags every image-producing command shares: output, overwrite, verbosity, limits. */
-export function addOutputFlags(cmd: Command): Command {
-  return cmd
-    .requiredOption('-o, --output <file>', 'output image; the format follows the extension (.png .jpg .webp .tif .avif, .svg for vector methods)')
-    .option('-f, --force', 'overwrite the output if it exists')
-    .option('-q, --quiet', 'print nothing but errors')
-    .option('--json', 'print the result (or error) as JSON on stdout')
-    .option('--threads <n>', 'threads to use (default: all cores)')
-    .option('--max-pixels <n>', 'refuse inputs with more pixels than this (default 100000000)')
-    .option('--bit-depth <bits>', 'bits per sample for PNG/TIFF output: 8 or 16 (default 8)')
-    .option('--quality <q>', `quality for JPEG/WebP/AVIF output, an integer in [1, 100] (default ${DEFAULT_QUALITY})`);
-}
-
-/** A flag that must be a positive integer (or absent), written in decimals. */
-export function positiveInt(value: string | undefined, flag: string): number | undefined {
-  return intInRange(value, flag, 1, Number.MAX_SAFE_INTEGER);
-}
+import { addOutputFlags, methodFromArgv, progressMode } from './shared-flags.js';
 
 export const transfer: CliCommand = {
   register(program, argv) {
@@ -79,8 +47,8 @@ export const transfer: CliCommand = {
       refuseSwitchValues(argv, [content, ...styles], switches, existsSync);
       const warnings: string[] = [];
       const plan = planOutput(opts, { able: method.vectorOutput === true, methodId: method.id }, (m) => warnings.push(m));
-      const maxPixels = positiveInt(opts.maxPixels as string | undefined, '--max-pixels');
-      const threads = positiveInt(opts.threads as string | undefined, '--threads');
+      const maxPixels = parseInteger(opts.maxPixels as string | undefined, '--max-pixels');
+      const threads = parseInteger(opts.threads as string | undefined, '--threads');
       if (!opts.quiet) for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
       const styleWeights = opts.styleWeights === undefined ? undefined : (coerceParam({ type: 'array', items: { type: 'number' } }, String(opts.styleWeights)) as number[]);
       const extra: Record<string, string> = {};

@@ -1,15 +1,16 @@
 import { Option } from 'commander';
 import { AtelierError } from '../core/errors.js';
+import { parseInteger, parsePositiveNumber } from '../core/number-text.js';
 import { coerceParam, paramsJsonSchema } from '../core/params.js';
 import { methodParamsSchema } from '../core/stylize.js';
 import { DEFAULT_METHOD, getMethod } from '../index.js';
 import { DEFAULT_VIDEO_LIMITS } from '../video/probe.js';
 import { stylizeVideo } from '../video/pipeline.js';
 import { TEMPORAL_MODES, type TemporalMode } from '../video/temporal/stabilizer.js';
-import type { CliCommand } from './commands.js';
+import type { CliCommand } from './command.js';
 import { addParamFlags, collectParams } from './flags.js';
 import { createProgressDisplay } from './progress-display.js';
-import { methodFromArgv, positiveInt, progressMode } from './transfer.js';
+import { methodFromArgv, progressMode } from './shared-flags.js';
 
 /** `atelier video <in> [style...] -o out.mp4 -m METHOD`: a clip restyled with any method. */
 export const video: CliCommand = {
@@ -52,15 +53,15 @@ export const video: CliCommand = {
       process.once('SIGINT', onSigint);
       try {
         const styleWeights = opts.styleWeights === undefined ? undefined : (coerceParam({ type: 'array', items: { type: 'number' } }, String(opts.styleWeights)) as number[]);
-        const maxDuration = positiveNumber(opts.maxDuration as string | undefined, '--max-duration');
-        const maxFramePixels = positiveInt(opts.maxPixels as string | undefined, '--max-pixels');
+        const maxDuration = parsePositiveNumber(opts.maxDuration as string | undefined, '--max-duration');
+        const maxFramePixels = parseInteger(opts.maxPixels as string | undefined, '--max-pixels');
         const weight = opts.temporalWeight === undefined ? undefined : Number(opts.temporalWeight);
         if (weight !== undefined && !(weight >= 0 && weight <= 1)) {
           throw new AtelierError('E_USAGE', 'Invalid value for --temporal-weight', { expected: 'a number in [0, 1]', received: JSON.stringify(opts.temporalWeight) });
         }
         const crf = opts.crf === undefined ? undefined : Number(opts.crf);
-        const flowSize = positiveInt(opts.flowSize as string | undefined, '--flow-size');
-        const threads = positiveInt(opts.threads as string | undefined, '--threads');
+        const flowSize = parseInteger(opts.flowSize as string | undefined, '--flow-size');
+        const threads = parseInteger(opts.threads as string | undefined, '--threads');
         const result = await stylizeVideo({
           input,
           output: String(opts.output),
@@ -103,12 +104,3 @@ export const video: CliCommand = {
     });
   },
 };
-
-function positiveNumber(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) {
-    throw new AtelierError('E_USAGE', `Invalid value for ${flag}`, { expected: 'a positive number', received: JSON.stringify(value) });
-  }
-  return n;
-}

@@ -1,7 +1,8 @@
 import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
-import type { CliCommand } from './commands.js';
-import { positiveNumber, untilStopped } from './serve.js';
+import { parseInteger } from '../core/number-text.js';
+import type { CliCommand } from './command.js';
+import { untilStopped } from './until-stopped.js';
 
 export const worker: CliCommand = {
   register(program: Command) {
@@ -13,8 +14,8 @@ export const worker: CliCommand = {
       .option('--lock-duration <ms>', 'how long a job stays claimed by a worker that stopped answering before another takes it', '30000')
       .option('--quiet', 'log nothing but errors')
       .action(async (opts: Record<string, string | boolean | undefined>) => {
-        const concurrency = positiveNumber(opts.concurrency as string, '--concurrency')!;
-        const lockDurationMs = positiveNumber(opts.lockDuration as string, '--lock-duration')!;
+        const concurrency = parseInteger(opts.concurrency as string, '--concurrency')!;
+        const lockDurationMs = parseInteger(opts.lockDuration as string, '--lock-duration')!;
         const say = (m: string) => opts.quiet || process.stderr.write(`atelier worker: ${m}\n`);
         // Loaded here so that other commands do not pay for BullMQ at start.
         const [{ createExecutor }, { RedisWorker }] = await Promise.all([import('../server/jobs/executor.js'), import('../server/jobs/redis-worker.js')]);

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import sharp from 'sharp';
 import { AtelierError } from '../../core/errors.js';
+import { parseInteger } from '../../core/number-text.js';
 import { parseParams } from '../../core/params.js';
 import { methodParamsSchema } from '../../core/stylize.js';
 import { getMethod } from '../../index.js';
@@ -26,15 +27,6 @@ export function jobView(ctx: ServerContext, job: JobRecord) {
   };
 }
 
-function positiveInt(value: string | undefined, name: string, fallback: number, max: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > max) {
-    throw new AtelierError('E_PARAM', `Invalid ${name}`, { expected: `an integer in [1, ${max}]`, received: JSON.stringify(value), subject: name });
-  }
-  return n;
-}
-
 type IdParams = { Params: { id: string } };
 
 export const jobRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app, { ctx }) => {
@@ -57,8 +49,8 @@ export const jobRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app,
   });
 
   app.get<{ Querystring: { page?: string; pageSize?: string } }>('/api/jobs', async (request) => {
-    const page = positiveInt(request.query.page, 'page', 1, 1_000_000);
-    const pageSize = positiveInt(request.query.pageSize, 'pageSize', 20, 100);
+    const page = parseInteger(request.query.page, 'page', { max: 1_000_000, code: 'E_PARAM' }) ?? 1;
+    const pageSize = parseInteger(request.query.pageSize, 'pageSize', { max: 100, code: 'E_PARAM' }) ?? 20;
     const { jobs, total } = store.list((page - 1) * pageSize, pageSize);
     return { jobs: jobs.map((j) => jobView(ctx, j)), page, pageSize, total, pages: Math.ceil(total / pageSize) };
   });
