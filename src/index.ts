@@ -1,15 +1,9 @@
 /**
- * Atelier's library API. `stylize(id, inputs, params, options)` is the single entry point; the rest
- * are the pieces it is made of, for callers who build their own pipelines.
+ * Atelier's library API, re-exported from where each piece lives (this file defines nothing).
+ * `stylize(id, inputs, params, options)` runs a method by id; the rest are the pieces it is made
+ * of, for callers who build their own pipelines.
  */
-import type { z } from 'zod';
-import { AtelierError } from './core/errors.js';
-import { nearest } from './core/params.js';
-import type { AnyMethod } from './core/registry.js';
-import { runMethod, type StylizeInputs, type StylizeOptions, type StylizeResult } from './core/stylize.js';
-import { methods, type MethodId } from './methods/index.js';
-
-export { methods, DEFAULT_METHOD, type MethodId } from './methods/index.js';
+export { methods, DEFAULT_METHOD, getMethod, listMethods, stylize, type MethodId, type MethodRegistry, type ParamsOf } from './methods/index.js';
 export { AtelierError, ERROR_CODES, type ErrorCode, isAtelierError } from './core/errors.js';
 export { Image } from './core/image.js';
 export { readImage, writeImage, encodeImage, imageInfo, type ImageInfo } from './core/io.js';
@@ -53,41 +47,3 @@ export { opticalFlow, warpByFlow, type Flow } from './video/flow.js';
 export { runEvaluation, type EvaluationOptions } from './eval/run-evaluation.js';
 export { renderReport } from './eval/report-html.js';
 export type { EvaluationResults } from './eval/results.js';
-
-/** The params a method accepts (its own plus the shared controls), as the caller writes them. */
-export type ParamsOf<Id extends MethodId> = z.input<(typeof methods)[Id]['params']> & {
-  strength?: number;
-  preserveColor?: boolean;
-  maxSize?: number;
-  seed?: number;
-};
-
-/** Look a method up by id; an unknown id fails with the nearest known one suggested. */
-export function getMethod(id: string): AnyMethod {
-  const def = (methods as Record<string, AnyMethod>)[id];
-  if (def) return def;
-  const ids = Object.keys(methods);
-  const near = nearest(id, ids) ?? ids.find((k) => k.endsWith('.' + id) || k.startsWith(id));
-  throw new AtelierError('E_METHOD_UNKNOWN', `Unknown method ${JSON.stringify(id)}`, {
-    expected: 'a method id such as ' + ids.slice(0, 3).join(', '),
-    received: JSON.stringify(id),
-    hint: near ? `did you mean ${near}? (\`atelier methods\` lists them all)` : 'run `atelier methods` to list them',
-  });
-}
-
-/** All methods, in registry order. */
-export function listMethods(): AnyMethod[] {
-  return Object.values(methods);
-}
-
-/** Run a method: validate, read, preprocess, run, postprocess. */
-export function stylize<Id extends MethodId>(
-  id: Id,
-  inputs: StylizeInputs,
-  params?: ParamsOf<Id>,
-  options?: StylizeOptions,
-): Promise<StylizeResult>;
-export function stylize(id: string, inputs: StylizeInputs, params?: Record<string, unknown>, options?: StylizeOptions): Promise<StylizeResult>;
-export function stylize(id: string, inputs: StylizeInputs, params: Record<string, unknown> = {}, options: StylizeOptions = {}) {
-  return runMethod(getMethod(id), inputs, params, options);
-}

@@ -1,7 +1,7 @@
 import { AtelierError } from '../core/errors.js';
 import { camelCase, coerceParam, paramsJsonSchema, sharedControlsSchema } from '../core/params.js';
 import { methodParamsSchema } from '../core/stylize.js';
-import { getMethod } from '../index.js';
+import { getMethod } from '../methods/index.js';
 import type { CliCommand } from './command.js';
 import { addEvaluationFlags, runEvaluationCommand } from './evaluation-command.js';
 import { addParamFlags, collectParams } from './flags.js';

@@ -1,7 +1,7 @@
 import { Option } from 'commander';
 import { paramsJsonSchema } from '../core/params.js';
 import { methodParamsSchema } from '../core/stylize.js';
-import { DEFAULT_METHOD, getMethod } from '../index.js';
+import { DEFAULT_METHOD, getMethod } from '../methods/index.js';
 import type { CliCommand } from './command.js';
 import { addEvaluationFlags, EVALUATION_FLAGS, runEvaluationCommand } from './evaluation-command.js';
 import { addParamFlags, collectParams } from './flags.js';

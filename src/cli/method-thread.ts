@@ -1,7 +1,7 @@
 import { parentPort } from 'node:worker_threads';
 import { isAtelierError } from '../core/errors.js';
-import { runMethod, type StylizeInputs } from '../core/stylize.js';
-import { getMethod } from '../index.js';
+import type { StylizeInputs } from '../core/stylize.js';
+import { stylize } from '../methods/index.js';
 import type { FromMethodThread, ToMethodThread } from './run-method-thread.js';
 
 /**
@@ -21,7 +21,7 @@ port.on('message', (m: ToMethodThread) => {
     return;
   }
   const send = (msg: FromMethodThread, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
-  runMethod(getMethod(m.method), m.inputs as StylizeInputs, m.params, {
+  stylize(m.method, m.inputs as StylizeInputs, m.params, {
     signal: controller.signal,
     flagStyle: true,
     onProgress: (event) => send({ type: 'progress', event }),

@@ -1,7 +1,7 @@
 import { describeMethod, type MethodDescription } from '../core/describe.js';
 import { describeExpected, kebabCase } from '../core/params.js';
 import { FAMILIES } from '../core/registry.js';
-import { getMethod, listMethods } from '../index.js';
+import { getMethod, listMethods } from '../methods/index.js';
 import type { CliCommand } from './command.js';
 import { isModelInstalled } from '../engine/store.js';
 

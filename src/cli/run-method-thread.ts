@@ -6,8 +6,8 @@ import { Image } from '../core/image.js';
 import type { ImageSource } from '../core/io.js';
 import type { ProgressEvent, ProgressListener } from '../core/progress.js';
 import type { Logger } from '../core/registry.js';
-import { runMethod, type StylizeResult } from '../core/stylize.js';
-import { getMethod } from '../index.js';
+import type { StylizeResult } from '../core/stylize.js';
+import { stylize } from '../methods/index.js';
 
 /**
  * Run a method for the command line on a thread of its own, so that Ctrl-C is heard however long
@@ -63,7 +63,7 @@ function aborted(): AtelierError {
 
 export async function runMethodInThread(method: string, inputs: ThreadInputs, params: Record<string, unknown>, options: ThreadRunOptions): Promise<StylizeResult> {
   if (!existsSync(threadEntry)) {
-    return runMethod(getMethod(method), inputs, params, {
+    return stylize(method, inputs, params, {
       signal: options.signal,
       flagStyle: true,
       ...(options.onProgress && { onProgress: options.onProgress }),

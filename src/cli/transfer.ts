@@ -6,7 +6,7 @@ import { writeFileAtomic, writeImage } from '../core/io.js';
 import { camelCase, coerceParam, kebabCase, paramsJsonSchema } from '../core/params.js';
 import { methodParamsSchema } from '../core/stylize.js';
 import { runMethodInThread, type ThreadInputs } from './run-method-thread.js';
-import { DEFAULT_METHOD, getMethod } from '../index.js';
+import { DEFAULT_METHOD, getMethod } from '../methods/index.js';
 import type { CliCommand } from './command.js';
 import { addParamFlags, collectParams, refuseSwitchValues, switchFlags } from './flags.js';
 import { planOutput } from './output-options.js';

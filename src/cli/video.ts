@@ -3,7 +3,7 @@ import { AtelierError } from '../core/errors.js';
 import { parseInteger, parsePositiveNumber } from '../core/number-text.js';
 import { coerceParam, paramsJsonSchema } from '../core/params.js';
 import { methodParamsSchema } from '../core/stylize.js';
-import { DEFAULT_METHOD, getMethod } from '../index.js';
+import { DEFAULT_METHOD, getMethod } from '../methods/index.js';
 import { DEFAULT_VIDEO_LIMITS } from '../video/probe.js';
 import { stylizeVideo } from '../video/pipeline.js';
 import { TEMPORAL_MODES, type TemporalMode } from '../video/temporal/stabilizer.js';

@@ -137,8 +137,12 @@ export interface StyleGallery {
   items: { value: string | number; label: string; thumbnail?: string }[];
 }
 
-export interface MethodDefinition<P extends ParamsSchema = ParamsSchema> {
-  id: string;
+/** A method id: its family, a dot, a lower-case name (`color.reinhard`). */
+export type MethodIdOf<F extends Family = Family> = `${F}.${string}`;
+
+export interface MethodDefinition<P extends ParamsSchema = ParamsSchema, Id extends MethodIdOf = MethodIdOf> {
+  /** The registry key: the registry is built from these, so the two cannot disagree. */
+  id: Id;
   family: Family;
   title: string;
   /** One line for pickers and `atelier methods`. */
@@ -176,10 +180,13 @@ export interface MethodDefinition<P extends ParamsSchema = ParamsSchema> {
 
 /** Any method, whatever its params. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyMethod = MethodDefinition<any>;
+export type AnyMethod = MethodDefinition<any, MethodIdOf>;
 
-/** Identity with checks: fixes the params type for `run` and validates the id's shape. */
-export function defineMethod<P extends ParamsSchema>(def: MethodDefinition<P>): MethodDefinition<P> {
+/**
+ * Identity with checks: fixes the params type for `run`, keeps the id as a literal type (the
+ * registry derives `MethodId` from it) and validates the id's shape.
+ */
+export function defineMethod<P extends ParamsSchema, Id extends MethodIdOf>(def: MethodDefinition<P, Id>): MethodDefinition<P, Id> {
   if (!/^[a-z]+\.[a-z0-9-]+$/.test(def.id)) {
     throw new AtelierError('E_INTERNAL', `Method id ${JSON.stringify(def.id)} is malformed`, {
       expected: 'family.name in lower case, e.g. color.reinhard',

@@ -1,4 +1,8 @@
+import type { z } from 'zod';
+import { AtelierError } from '../core/errors.js';
+import { nearest } from '../core/params.js';
 import type { AnyMethod } from '../core/registry.js';
+import { runMethod, type StylizeInputs, type StylizeOptions, type StylizeResult } from '../core/stylize.js';
 import { histogram } from './color/histogram.js';
 import { idt } from './color/idt.js';
 import { mkl } from './color/mkl.js';
@@ -27,40 +31,99 @@ import { haeberli } from './paint/haeberli.js';
 import { strokes } from './paint/strokes.js';
 
 /**
- * Every method Atelier ships, as one object literal: `MethodId` and each method's params type are
- * inferred from it, and the CLI, the server and the studio enumerate it. A new method is one file
- * under `methods/<family>/` plus one line here.
+ * Every method Atelier ships, in listing order. The registry, `MethodId` and each method's params
+ * type are derived from this list by each definition's own `id`, so a key cannot disagree with
+ * its method. The CLI, the server and the studio enumerate it. A new method is one file under
+ * `methods/<family>/` plus one line here.
  */
-export const methods = {
-  'color.reinhard': reinhard,
-  'color.histogram': histogram,
-  'color.mkl': mkl,
-  'color.idt': idt,
-  'filter.kuwahara': kuwahara,
-  'filter.xdog': xdog,
-  'filter.toon': toon,
-  'filter.oil': oil,
-  'filter.watercolor': watercolor,
-  'filter.pencil': pencil,
-  'paint.strokes': strokes,
-  'paint.haeberli': haeberli,
-  'patch.synthesis': synthesis,
-  'patch.quilting': quilting,
-  'patch.analogy': analogy,
-  'patch.efros-leung': efrosLeung,
-  'neural.gatys': gatys,
-  'neural.capvst': capvst,
-  'neural.fast': fast,
-  'neural.multistyle': multistyle,
-  'neural.arbitrary': arbitrary,
-  'neural.cartoon': cartoon,
-  'neural.anime': anime,
-  'neural.wct': wct,
-  'neural.adain': adain,
-  'neural.microast': microast,
-} as const satisfies Record<string, AnyMethod>;
+const registered = [
+  reinhard,
+  histogram,
+  mkl,
+  idt,
+  kuwahara,
+  xdog,
+  toon,
+  oil,
+  watercolor,
+  pencil,
+  strokes,
+  haeberli,
+  synthesis,
+  quilting,
+  analogy,
+  efrosLeung,
+  gatys,
+  capvst,
+  fast,
+  multistyle,
+  arbitrary,
+  cartoon,
+  anime,
+  wct,
+  adain,
+  microast,
+] as const satisfies readonly AnyMethod[];
 
-export type MethodId = keyof typeof methods;
+type Registered = (typeof registered)[number];
+
+/** The registry: each method under its own id. */
+export type MethodRegistry = { readonly [M in Registered as M['id']]: M };
+
+export const methods = registryOf(registered) as MethodRegistry;
+
+export type MethodId = keyof MethodRegistry;
 
 /** The method used when none is named (weight-free). */
 export const DEFAULT_METHOD: MethodId = 'patch.synthesis';
+
+function registryOf(list: readonly AnyMethod[]): Record<string, AnyMethod> {
+  const out: Record<string, AnyMethod> = {};
+  for (const def of list) {
+    if (out[def.id]) throw new AtelierError('E_INTERNAL', `Two methods are registered under ${def.id}`, { hint: 'give each method its own id' });
+    out[def.id] = def;
+  }
+  return out;
+}
+
+/** The params a method accepts (its own plus the shared controls), as the caller writes them. */
+export type ParamsOf<Id extends MethodId> = z.input<MethodRegistry[Id]['params']> & {
+  strength?: number;
+  preserveColor?: boolean;
+  maxSize?: number;
+  seed?: number;
+};
+
+/** Look a method up by id; an unknown id fails with the nearest known one suggested. */
+export function getMethod(id: string): AnyMethod {
+  const def = (methods as Record<string, AnyMethod>)[id];
+  if (def) return def;
+  const ids = Object.keys(methods);
+  const near = nearest(id, ids) ?? ids.find((k) => k.endsWith('.' + id) || k.startsWith(id));
+  throw new AtelierError('E_METHOD_UNKNOWN', `Unknown method ${JSON.stringify(id)}`, {
+    expected: 'a method id such as ' + ids.slice(0, 3).join(', '),
+    received: JSON.stringify(id),
+    hint: near ? `did you mean ${near}? (\`atelier methods\` lists them all)` : 'run `atelier methods` to list them',
+  });
+}
+
+/** All methods, in registry order. */
+export function listMethods(): AnyMethod[] {
+  return Object.values(methods);
+}
+
+/**
+ * Run a method by id: look it up, then validate, read, preprocess, run, postprocess
+ * (`runMethod` in core/stylize.ts, which callers that already hold a definition use directly).
+ * With a literal id the params are typed: a misspelled or mistyped param is a compile error;
+ * with an id only known at run time they are validated at run time.
+ */
+export function stylize<Id extends string>(
+  id: Id,
+  inputs: StylizeInputs,
+  params?: Id extends MethodId ? ParamsOf<Id> : Record<string, unknown>,
+  options?: StylizeOptions,
+): Promise<StylizeResult>;
+export function stylize(id: string, inputs: StylizeInputs, params: Record<string, unknown> = {}, options: StylizeOptions = {}) {
+  return runMethod(getMethod(id), inputs, params, options);
+}

@@ -1,6 +1,6 @@
 import { AtelierError, isAtelierError } from '../core/errors.js';
 import type { ProgressEvent } from '../core/progress.js';
-import { listMethods } from '../index.js';
+import { listMethods } from '../methods/index.js';
 import { licenceError, listModels, modelStatus, pullModel, type ModelStatus } from '../engine/store.js';
 import { effectiveUrl, filesFor, needsAcceptance, totalSize } from '../engine/store/manifest.js';
 import { mirrorFromEnv } from '../engine/store/mirror.js';

@@ -5,7 +5,7 @@ import { refuseAnimation } from '../core/io.js';
 import { coerceParam, paramsJsonSchema, parseParams } from '../core/params.js';
 import type { AnyMethod } from '../core/registry.js';
 import { methodParamsSchema } from '../core/stylize.js';
-import { getMethod } from '../index.js';
+import { getMethod } from '../methods/index.js';
 import type { InputSlot, NewJob } from './job-store.js';
 import { refuseServerPaths } from './refuse-paths.js';
 

@@ -1,8 +1,8 @@
 import { AtelierError, ERROR_CODES, isAtelierError, throwIfAborted, type ErrorCode } from '../../core/errors.js';
 import { encodeImage } from '../../core/io.js';
 import type { ProgressListener } from '../../core/progress.js';
-import { runMethod, type StylizeInputs } from '../../core/stylize.js';
-import { getMethod } from '../../index.js';
+import type { StylizeInputs } from '../../core/stylize.js';
+import { stylize } from '../../methods/index.js';
 import type { InputSlot, JobError, JobRecord } from '../job-store.js';
 
 /**
@@ -86,7 +86,7 @@ async function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
 /** Run the task in this thread. */
 export async function runTask(task: JobTask, signal: AbortSignal, onProgress: ProgressListener): Promise<TaskResult> {
   await abortableDelay(testDelayMs(), signal);
-  const result = await runMethod(getMethod(task.method), { ...stylizeInputsOf(task.inputs), ...(task.styleWeights && { styleWeights: task.styleWeights }) }, task.params, {
+  const result = await stylize(task.method, { ...stylizeInputsOf(task.inputs), ...(task.styleWeights && { styleWeights: task.styleWeights }) }, task.params, {
     signal,
     onProgress,
     ...(task.maxPixels !== undefined && { maxPixels: task.maxPixels }),

@@ -4,7 +4,7 @@ import { AtelierError } from '../../core/errors.js';
 import { parseInteger } from '../../core/number-text.js';
 import { parseParams } from '../../core/params.js';
 import { methodParamsSchema } from '../../core/stylize.js';
-import { getMethod } from '../../index.js';
+import { getMethod } from '../../methods/index.js';
 import type { ServerContext } from '../context.js';
 import { FINISHED, type InputSlot, type JobRecord } from '../job-store.js';
 import { redactError } from '../redact-paths.js';

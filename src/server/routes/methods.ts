@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { describeMethod } from '../../core/describe.js';
 import { isModelInstalled } from '../../engine/store.js';
-import { getMethod, listMethods } from '../../index.js';
+import { getMethod, listMethods } from '../../methods/index.js';
 
 /**
  * `GET /api/methods`: every registered method as the same JSON description `atelier methods
