@@ -7,7 +7,7 @@ import { writeFileAtomic } from '../core/io.js';
 import { Rng } from '../core/rng.js';
 import { mattingLaplacian } from '../engine/losses/matting-laplacian.js';
 import type { CapVstMode } from '../engine/nets/capvst/architecture.js';
-import { CapVstTrainer, PUBLISHED_LOSS_WEIGHTS, type LossBreakdown, type StepReport } from '../engine/nets/capvst/trainer.js';
+import { CapVstTrainer, PUBLISHED_LOSS_WEIGHTS, type LossBreakdown, type StepReport } from '../train/recipes/capvst-trainer.js';
 import { loadCapVstWeights } from '../engine/nets/capvst/weights.js';
 import { randomVgg19Weights } from '../engine/nets/vgg19.js';
 import { requireModel } from '../engine/store.js';
@@ -15,12 +15,12 @@ import { readWeights } from '../engine/weights/read.js';
 import { writeSafetensors } from '../engine/weights/safetensors.js';
 import type { TensorMap } from '../engine/weights/tensor.js';
 import type { CliCommand } from './command.js';
-import { lossCurveSvg } from './loss-curve.js';
-import { listTrainingImages, TrainingImages } from './training-images.js';
+import { lossCurveSvg } from '../train/loss-curve.js';
+import { listTrainingImages, TrainingImages } from '../train/training-images.js';
 
 /**
  * `atelier train NETWORK …`: train or fine-tune a network on the user's images. Networks are
- * subcommands; `capvst` trains CAP-VSTNet with its published losses (engine/nets/capvst/trainer.ts).
+ * subcommands; `capvst` trains CAP-VSTNet with its published losses (train/recipes/capvst-trainer.ts).
  */
 
 interface CapVstTrainFlags {

@@ -3,8 +3,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeImage } from '../../src/core/io.js';
 import { Rng } from '../../src/core/rng.js';
-import { lossCurveSvg } from '../../src/cli/loss-curve.js';
-import { listTrainingImages, TrainingImages } from '../../src/cli/training-images.js';
+import { lossCurveSvg } from '../../src/train/loss-curve.js';
+import { listTrainingImages, TrainingImages } from '../../src/train/training-images.js';
 import { runCli } from '../helpers/cli.js';
 import { gradientImage, noiseImage, tempDir } from '../helpers/fixtures.js';
 

@@ -1,16 +1,16 @@
-import { AtelierError } from '../../../core/errors.js';
-import { grad } from '../../autodiff/grad.js';
-import { cwctTransform, featureMoments, type AffineTransform, type FeatureMap } from '../../features/cwct.js';
-import { Graph, type Tensor } from '../../graph/graph.js';
-import { laplacianTimes, type MattingLaplacian } from '../../losses/matting-laplacian.js';
-import { Adam } from '../../optim/adam.js';
-import { compile, type Runner, type TensorValue } from '../../runtime.js';
-import { readSafetensors, readSafetensorsHeader, writeSafetensors } from '../../weights/safetensors.js';
-import type { TensorMap, WeightTensor } from '../../weights/tensor.js';
-import { vgg19, type VggTap } from '../vgg19.js';
-import { parameterSpecs, type CapVstMode, type ParameterSpec, type RevNetLayout } from './architecture.js';
-import { weightsForLayout, type CapVstWeights } from './checkpoint.js';
-import { RevNetGraph } from './revnet.js';
+import { AtelierError } from '../../core/errors.js';
+import { grad } from '../../engine/autodiff/grad.js';
+import { cwctTransform, featureMoments, type AffineTransform, type FeatureMap } from '../../engine/features/cwct.js';
+import { Graph, type Tensor } from '../../engine/graph/graph.js';
+import { laplacianTimes, type MattingLaplacian } from '../../engine/losses/matting-laplacian.js';
+import { Adam } from '../../engine/optim/adam.js';
+import { compile, type Runner, type TensorValue } from '../../engine/runtime.js';
+import type { TensorMap, WeightTensor } from '../../engine/weights/tensor.js';
+import { vgg19, type VggTap } from '../../engine/nets/vgg19.js';
+import { parameterSpecs, type CapVstMode, type ParameterSpec, type RevNetLayout } from '../../engine/nets/capvst/architecture.js';
+import { weightsForLayout, type CapVstWeights } from '../../engine/nets/capvst/checkpoint.js';
+import { RevNetGraph } from '../../engine/nets/capvst/revnet.js';
+import { optimizerState, optimizerTensors, readCheckpoint, writeCheckpoint } from '../checkpoint.js';
 
 /**
  * Training CAP-VSTNet as the authors' train.py does (facts in architecture.ts): per step, content
@@ -316,54 +316,48 @@ export class CapVstTrainer {
     return weightsForLayout(tensors, this.layout, 'training');
   }
 
+  /** Checkpoint format tag (safetensors metadata `format`). */
+  static readonly checkpointFormat = CHECKPOINT_FORMAT;
+
   /**
-   * Save weights (the published state-dict names, loadable by `--weights FILE`) with the Adam
-   * moments (`optimizer.m.*`, `optimizer.v.*`) and the iteration, as safetensors.
+   * What a resume needs: the weights under the published state-dict names (loadable by
+   * `--weights FILE`) and the Adam moments (`optimizer.m.*`, `optimizer.v.*`), with the mode,
+   * Adam's step and the crop size as metadata (train/checkpoint.ts adds format and iteration).
    */
-  async save(file: string): Promise<void> {
+  checkpoint(): { tensors: WeightTensor[]; metadata: Record<string, string> } {
     const tensors: WeightTensor[] = [];
+    this.specs.forEach((s, i) => {
+      const size = s.shape.reduce((a, b) => a * b, 1);
+      tensors.push({ name: s.name, shape: s.shape, data: this.params.subarray(this.offsets[i]!, this.offsets[i]! + size) });
+    });
     const { m, v, step } = this.adam.state();
-    this.specs.forEach((s, i) => {
-      const size = s.shape.reduce((a, b) => a * b, 1);
-      const range = [this.offsets[i]!, this.offsets[i]! + size] as const;
-      tensors.push({ name: s.name, shape: s.shape, data: this.params.subarray(...range) });
-    });
-    this.specs.forEach((s, i) => {
-      const size = s.shape.reduce((a, b) => a * b, 1);
-      tensors.push({ name: `optimizer.m.${s.name}`, shape: s.shape, data: m.subarray(this.offsets[i]!, this.offsets[i]! + size) });
-      tensors.push({ name: `optimizer.v.${s.name}`, shape: s.shape, data: v.subarray(this.offsets[i]!, this.offsets[i]! + size) });
-    });
-    await writeSafetensors(file, tensors, {
-      metadata: { format: CHECKPOINT_FORMAT, mode: this.mode, iteration: String(this.iteration), adamStep: String(step), size: String(this.options.size) },
-    });
+    tensors.push(...optimizerTensors(this.packed, { m, v }));
+    return { tensors, metadata: { mode: this.mode, adamStep: String(step), size: String(this.options.size) } };
   }
 
-  /** Resume from `save`: weights, Adam moments and iteration. */
-  async resume(file: string): Promise<void> {
-    const header = await readSafetensorsHeader(file);
-    if (header.metadata.format !== CHECKPOINT_FORMAT) {
-      throw new AtelierError('E_WEIGHTS_INVALID', 'Not a CAP-VSTNet training checkpoint of Atelier', {
-        subject: file,
-        expected: `safetensors metadata format ${CHECKPOINT_FORMAT}`,
-        received: header.metadata.format ?? 'no format',
-      });
+  /** Load a `checkpoint()`: weights, Adam moments and iteration. */
+  restore(tensors: TensorMap, metadata: Record<string, string>, iteration: number, file: string): void {
+    if (metadata.mode !== this.mode) {
+      throw new AtelierError('E_PARAM', `The checkpoint was trained in ${metadata.mode} mode, not ${this.mode}`, { subject: file });
     }
-    if (header.metadata.mode !== this.mode) {
-      throw new AtelierError('E_PARAM', `The checkpoint was trained in ${header.metadata.mode} mode, not ${this.mode}`, { subject: file });
-    }
-    const tensors = await readSafetensors(file);
     const weights = weightsForLayout(tensors, this.layout, file);
-    const m = new Float32Array(this.params.length);
-    const v = new Float32Array(this.params.length);
-    this.specs.forEach((s, i) => {
-      this.params.set(weights.tensors.get(s.name)!, this.offsets[i]!);
-      const mt = tensors.get(`optimizer.m.${s.name}`);
-      const vt = tensors.get(`optimizer.v.${s.name}`);
-      if (!mt || !vt) throw new AtelierError('E_WEIGHTS_INVALID', `The training checkpoint lacks the optimiser state of ${s.name}`, { subject: file });
-      m.set(mt.data, this.offsets[i]!);
-      v.set(vt.data, this.offsets[i]!);
-    });
-    this.adam.restore({ step: Number(header.metadata.adamStep), m, v });
-    this.iteration = Number(header.metadata.iteration);
+    this.specs.forEach((s, i) => this.params.set(weights.tensors.get(s.name)!, this.offsets[i]!));
+    this.adam.restore({ step: Number(metadata.adamStep), ...optimizerState(this.packed, tensors, this.params.length, file) });
+    this.iteration = iteration;
+  }
+
+  /** Save a checkpoint to `file` (as `atelier train capvst` does every --save-every iterations). */
+  async save(file: string): Promise<void> {
+    await writeCheckpoint(file, { format: CHECKPOINT_FORMAT, iteration: this.iteration, ...this.checkpoint() });
+  }
+
+  /** Resume from `save`. */
+  async resume(file: string): Promise<void> {
+    const saved = await readCheckpoint(file, CHECKPOINT_FORMAT);
+    this.restore(saved.tensors, saved.metadata, saved.iteration, file);
+  }
+
+  private get packed() {
+    return { specs: this.specs, offsets: this.offsets };
   }
 }
