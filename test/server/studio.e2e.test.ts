@@ -59,6 +59,10 @@ async function seriousViolations(page: Page): Promise<string[]> {
   return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
 }
 
+/** Layout shifts the page made without user input, summed (CLS without session windows). */
+const CLS_PROBE = `window.__shifts = 0; new PerformanceObserver((l) => { for (const e of l.getEntries()) if (!e.hadRecentInput) window.__shifts += e.value; }).observe({ type: 'layout-shift', buffered: true });`;
+const shifts = (page: Page) => page.evaluate(() => (window as unknown as { __shifts: number }).__shifts);
+
 describe.skipIf(!ready)('studio in a browser', () => {
   const tmp = tempDir('atelier-e2e-');
   let app: AtelierServer;
@@ -100,6 +104,7 @@ describe.skipIf(!ready)('studio in a browser', () => {
 
   it('at 1440×900: one job per double click, reload re-attaches, history restores, failures explain, models install, batches zip', async () => {
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 }, acceptDownloads: true });
+    await page.addInitScript(CLS_PROBE);
     const failures: string[] = [];
     page.on('pageerror', (e) => failures.push(e.message));
     await page.goto(base);
@@ -114,6 +119,10 @@ describe.skipIf(!ready)('studio in a browser', () => {
     expect(await page.locator('input#param-smoothEps').getAttribute('aria-valuetext')).toBe('0.0010');
     await page.click('details.advanced summary');
     await page.screenshot({ path: path.join(shots, 'laptop-empty.png') });
+    // Keyboard focus on an upload box is visible (the real input is transparent over it).
+    await page.focus('input[name="content"]');
+    expect(await page.locator('[data-input="content"]').evaluate((el) => getComputedStyle(el).outlineStyle)).toBe('solid');
+    await page.screenshot({ path: path.join(shots, 'laptop-focus-dropzone.png'), clip: { x: 0, y: 0, width: 420, height: 400 } });
     expect(await seriousViolations(page)).toEqual([]);
 
     // A file over the server's pixel limit is refused in the browser, before any upload.
@@ -151,8 +160,12 @@ describe.skipIf(!ready)('studio in a browser', () => {
     await page.locator('.progress').waitFor();
     await page.screenshot({ path: path.join(shots, 'laptop-reloaded-mid-job.png') });
     expect(await page.locator('select[aria-label="method"]').inputValue()).toBe('color.reinhard');
+    const shiftedBefore = await shifts(page);
     await page.locator('.viewer-after').waitFor({ timeout: 20_000 });
     delete process.env.ATELIER_JOB_DELAY_MS;
+    // The result took the stage's place: nothing else on the page moved when it arrived.
+    await page.waitForTimeout(300);
+    expect((await shifts(page)) - shiftedBefore).toBeLessThan(0.01);
     expect((await jobsOnServer()).length).toBe(1);
     expect(await page.locator('.dropzone.filled').count()).toBe(2);
     // The result is in view without scrolling, fitted inside the stage.
