@@ -10,6 +10,8 @@ usage: fast_style_reference.py FORMAT WEIGHTS INPUT.f32 H W OUTPUT.f32 [--thread
           pth (WEIGHTS = a PyTorch examples state_dict .model / .pth, any width)
   INPUT: float32 RGB planar [3, H, W] in 0–255; OUTPUT likewise.
   --time R: run R more times and print a JSON line with the per-run seconds and peak RSS.
+  --crops WxH,WxH,…: (with --time) each timed run processes these top-left crops one after the
+    other instead of the whole input (the tiles of a tiled run, for benchmarks).
 """
 import json
 import os
@@ -147,6 +149,7 @@ def main():
     rest = sys.argv[7:]
     threads = int(rest[rest.index('--threads') + 1]) if '--threads' in rest else 2
     repeats = int(rest[rest.index('--time') + 1]) if '--time' in rest else 0
+    crops = [tuple(map(int, c.split('x'))) for c in rest[rest.index('--crops') + 1].split(',')] if '--crops' in rest else None
     torch.set_num_threads(threads)
     h, w = int(h), int(w)
     x = torch.from_numpy(np.fromfile(inp, dtype='<f4').reshape(1, 3, h, w).copy())
@@ -157,13 +160,18 @@ def main():
         convs, norms = load_ncnn(*weights.split(':')) if fmt == 'ncnn' else load_pth(weights)
         run = lambda x: pytorch_examples_forward(convs, norms, x)
     with torch.no_grad():
-        y = run(x)
-        y.numpy().astype('<f4').tofile(out)
+        if crops is None:
+            y = run(x)
+            y.numpy().astype('<f4').tofile(out)
         if repeats:
             times = []
             for _ in range(repeats):
                 t = time.perf_counter()
-                run(x)
+                if crops is None:
+                    run(x)
+                else:
+                    for cw, ch in crops:
+                        run(x[:, :, :ch, :cw].contiguous())
                 times.append(time.perf_counter() - t)
             print(json.dumps({'seconds': times, 'peakRssBytes': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 
