@@ -404,12 +404,10 @@ export async function pullModel(name: string, options: PullOptions = {}): Promis
   const opts = { ...options, manifest };
   const entry = findModel(manifest, name);
   const wanted = filesFor(entry, options.variants);
-  const before = modelStatus(name, opts);
-  const installedPaths = new Set(before.files.filter((f) => f.installed).map((f) => f.path));
-  const complete = wanted.every((f) => installedPaths.has(f.path));
-  if (!options.force && complete && before.installed) {
-    const record = before.record ?? (await writeRecordFor(entry, wanted, before, 'unknown', opts));
-    return { record, path: before.path, dir: before.dir, downloaded: false, resumedFrom: 0 };
+  const first = modelStatus(name, opts);
+  if (!options.force && first.installed && wanted.every((f) => first.files.find((x) => x.path === f.path)!.installed)) {
+    const record = first.record ?? (await writeRecordFor(entry, wanted, first, 'unknown', opts));
+    return { record, path: first.path, dir: first.dir, downloaded: false, resumedFrom: 0 };
   }
   if (needsAcceptance(entry) && !options.acceptLicence) throw licenceError(entry);
   const mirror = options.from === undefined ? mirrorFromEnv() : typeof options.from === 'string' ? parseMirror(options.from) : options.from;
@@ -423,6 +421,14 @@ export async function pullModel(name: string, options: PullOptions = {}): Promis
     }
   }
   const release = await lock(name, opts, Boolean(options.waitForLock));
+  // another process may have installed it while we waited for the lock: then nothing is fetched,
+  // and its folder (which readers may be using) is not replaced
+  const before = modelStatus(name, opts);
+  const installedPaths = new Set(before.files.filter((f) => f.installed).map((f) => f.path));
+  if (!options.force && before.installed && before.record && wanted.every((f) => installedPaths.has(f.path))) {
+    await release();
+    return { record: before.record, path: before.path, dir: before.dir, downloaded: false, resumedFrom: 0 };
+  }
   const progress = options.onProgress ? new ProgressReporter(options.onProgress, `pull ${name}`) : undefined;
   try {
     progress?.start();

@@ -152,6 +152,14 @@ describe('multi-file models from a mirror folder', () => {
     expect(readFileSync(path.join(modelFolder(s.home), 'a.tflite')).equals(weightsA)).toBe(true);
   });
 
+  it('concurrent pulls of one model: one installs, the other waits and finds it installed', async () => {
+    const s = setup();
+    const from = mirrorFolder({ g: graph, a: weightsA, t: thumb });
+    const results = await Promise.all([pullModel('multi', { ...s, from, waitForLock: true }), pullModel('multi', { ...s, from, waitForLock: true })]);
+    expect(results.map((r) => r.downloaded).sort()).toEqual([false, true]);
+    expect(await verifyModel('multi', s)).toMatchObject({ status: 'ok' });
+  });
+
   it('ATELIER_MODEL_MIRROR applies to every pull', async () => {
     const s = setup();
     process.env.ATELIER_MODEL_MIRROR = mirrorFolder({ g: graph, a: weightsA, b: weightsB, t: thumb });
