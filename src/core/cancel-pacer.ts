@@ -16,11 +16,13 @@ export class CancelPacer {
     private readonly intervalMs = 50,
   ) {}
 
+  /** Time for a turn, or the signal has already fired (then stop at once). */
   due(): boolean {
-    return performance.now() - this.last >= this.intervalMs;
+    return this.signal?.aborted === true || performance.now() - this.last >= this.intervalMs;
   }
 
   async pause(): Promise<void> {
+    throwIfAborted(this.signal);
     await new Promise<void>((resolve) => setImmediate(resolve));
     this.last = performance.now();
     throwIfAborted(this.signal);

@@ -53,31 +53,47 @@ function paramsOf(id: string): Record<string, unknown> {
   return 'weights' in getMethod(id).params.shape ? { weights: 'random' } : {};
 }
 
-type Outcome = { result: 'cancelled' | 'finished'; delayMs: number } | { result: 'skipped'; note: string };
+type Outcome = { result: 'cancelled' | 'finished'; delayMs: number; cpuMs: number } | { result: 'skipped'; note: string };
+
+/** CPU time this process has used, in ms (all its threads). */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
 
 async function measure(run: (signal: AbortSignal) => Promise<unknown>): Promise<Outcome> {
   const abort = new AbortController();
   const due = performance.now() + ABORT_AFTER_MS;
+  // The work done after the abort was due, as CPU time: on a loaded machine the wall clock also
+  // counts the time other processes had the cores. The count starts at the last probe before the
+  // abort was due: a loop that blocks across that moment is charged for all of its block.
+  let cpuAtDue = cpuMs();
   const timer = setTimeout(() => abort.abort(new Error('test cancel')), ABORT_AFTER_MS);
+  const probe = setInterval(() => {
+    if (performance.now() < due) cpuAtDue = cpuMs();
+  }, 5);
+  const workSinceDue = () => Math.max(0, cpuMs() - cpuAtDue);
   try {
     await run(abort.signal);
     // Finishing is fine only before the abort mattered: a run that went on long after it ignored it.
-    return { result: 'finished', delayMs: Math.max(0, performance.now() - due) };
+    return { result: 'finished', delayMs: Math.max(0, performance.now() - due), cpuMs: workSinceDue() };
   } catch (e) {
     const delayMs = Math.max(0, performance.now() - due);
+    const cpu = workSinceDue();
     // The compiled build's AtelierError is another class than the sources': compare by shape.
     const code = isAtelierError(e) || (e as Error)?.name === 'AtelierError' ? (e as { code: string }).code : undefined;
-    if (code === 'E_ABORTED') return { result: 'cancelled', delayMs };
+    if (code === 'E_ABORTED') return { result: 'cancelled', delayMs, cpuMs: cpu };
     if (code === 'E_WEIGHTS_MISSING' || code === 'E_DEPENDENCY') return { result: 'skipped', note: `${code}: ${(e as Error).message.slice(0, 120)}` };
     throw e;
   } finally {
     clearTimeout(timer);
+    clearInterval(probe);
   }
 }
 
 function report(kind: string, id: string, o: Outcome): void {
   if (o.result === 'skipped') console.warn(`cancellation (${kind}): ${id} skipped (${o.note})`);
-  else console.info(`cancellation (${kind}): ${id} ${o.result} ${o.delayMs.toFixed(0)} ms after the abort was due`);
+  else console.info(`cancellation (${kind}): ${id} ${o.result} ${o.delayMs.toFixed(0)} ms after the abort was due (${o.cpuMs.toFixed(0)} ms of CPU)`);
 }
 
 describe.skipIf(!built)('Ctrl-C through the CLI path stops every registered method within 1 s at 512²', () => {
@@ -101,7 +117,8 @@ describe('in-process AbortSignal at 512²', () => {
       const o = await measure((signal) => runMethod(def, { content, style }, paramsOf(id), { signal, threads: 1 }));
       report('in-process', id, o);
       expect(o.result).toBe('cancelled');
-      if (o.result !== 'skipped') expect(o.delayMs).toBeLessThan(LIMIT_MS);
+      // Work after the abort, not wall time: a loop that never yields is charged its whole run.
+      if (o.result !== 'skipped') expect(o.cpuMs).toBeLessThan(LIMIT_MS);
     }, 120_000);
   }
 });
