@@ -44,6 +44,7 @@ export { multistyleThumbnails, type StyleThumbnail } from './engine/nets/magenta
 export { metrics, getMetric, listMetrics, type MetricId } from './metrics/index.js';
 export { defineMetric, computeMetric, type MetricDefinition, type MetricInputs, type MetricResult, type MetricContext } from './metrics/metric.js';
 export { opticalFlow, warpByFlow, type Flow } from './video/flow.js';
+export { stylizeVideo, type VideoJob, type VideoResult } from './video/pipeline.js';
 export { runEvaluation, type EvaluationOptions } from './eval/run-evaluation.js';
 export { renderReport } from './eval/report-html.js';
 export type { EvaluationResults } from './eval/results.js';

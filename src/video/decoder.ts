@@ -56,7 +56,7 @@ export async function* decodeFrames(probe: VideoProbe, options: DecodeOptions = 
     if (code !== 0 || filled !== 0 || count < expected) {
       const words = lastWords(proc.stderr());
       throw new AtelierError('E_IMAGE_DECODE', `The video stream of ${JSON.stringify(probe.file)} is truncated or corrupt`, {
-        expected: `${expected} frames`,
+        expected: `${expected} frame${expected === 1 ? '' : 's'}`,
         received: `${count} whole frames${words ? ` (ffmpeg: ${words})` : code !== 0 ? ` (ffmpeg exit status ${code})` : ''}`,
         hint: 'the file may be cut short: download or export it again',
         subject: probe.file,
