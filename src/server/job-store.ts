@@ -17,7 +17,12 @@ export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
 export const FINISHED: readonly JobStatus[] = ['done', 'failed', 'cancelled'];
 
 /** The image slots a job may have, in the order they are stored. */
-export type InputSlot = 'content' | 'mask' | 'styleMask' | `style-${number}` | `extra-${string}`;
+export type InputSlot = 'content' | 'video' | 'mask' | 'styleMask' | `style-${number}` | `extra-${string}`;
+
+/** A job with a `video` input restyles a clip (its result is an MP4); any other, one image (PNG). */
+export function isVideoJob(job: { inputs: readonly InputSlot[] }): boolean {
+  return job.inputs.includes('video');
+}
 
 export interface JobError {
   code: string;
@@ -79,7 +84,7 @@ interface Row {
 }
 
 const ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const SLOT_PATTERN = /^(content|mask|styleMask|style-\d{1,2}|extra-[a-zA-Z][a-zA-Z0-9]{0,31})$/;
+const SLOT_PATTERN = /^(content|video|mask|styleMask|style-\d{1,2}|extra-[a-zA-Z][a-zA-Z0-9]{0,31})$/;
 const RESULT_FILE = 'result.png';
 
 export function isJobId(id: string): boolean {
@@ -344,6 +349,11 @@ export class JobStore {
   /** Bytes the stored images take. */
   async diskBytes(): Promise<number> {
     return (await this.blobs.list()).reduce((a, b) => a + b.bytes, 0);
+  }
+
+  /** The job's own folder (a video job keeps its resumable frames and its latest-frame preview there). */
+  jobDir(id: string): string {
+    return this.dirOf(id);
   }
 
   private dirOf(id: string): string {

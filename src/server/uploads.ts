@@ -8,6 +8,7 @@ import { methodParamsSchema } from '../core/stylize.js';
 import { getMethod } from '../methods/index.js';
 import type { InputSlot, NewJob } from './job-store.js';
 import { refuseServerPaths } from './refuse-paths.js';
+import { checkVideo } from './video-upload.js';
 
 /**
  * Turn a `POST /api/jobs` multipart form into a validated job, refusing bad input before anything
@@ -55,13 +56,13 @@ function slotsOf(def: AnyMethod, files: { field: string; bytes: Buffer }[]): Par
     if (field === 'style') {
       if (styles >= MAX_STYLES) throw new AtelierError('E_PARAM', 'Too many style images', { expected: `at most ${MAX_STYLES}` });
       slot = `style-${styles++}`;
-    } else if (field === 'content' || field === 'mask' || field === 'styleMask') {
+    } else if (field === 'content' || field === 'video' || field === 'mask' || field === 'styleMask') {
       slot = field;
     } else if (extras.includes(field)) {
       slot = `extra-${field}`;
     } else {
       throw new AtelierError('E_PARAM', `Unknown file field ${JSON.stringify(field)}`, {
-        expected: ['content', 'style', 'mask', 'styleMask', ...extras].join(', '),
+        expected: ['content', 'video', 'style', 'mask', 'styleMask', ...extras].join(', '),
         received: JSON.stringify(field),
         subject: field,
       });
@@ -146,6 +147,7 @@ export async function checkImage(bytes: Buffer, label: string, maxPixels: number
 
 export function labelOf(slot: InputSlot): string {
   if (slot === 'content') return 'content image';
+  if (slot === 'video') return 'video';
   if (slot === 'styleMask') return 'style mask';
   if (slot === 'mask') return 'mask';
   if (slot.startsWith('style-')) return `style image ${Number(slot.slice(6)) + 1}`;
@@ -160,8 +162,11 @@ export async function jobFromForm(form: Awaited<ReturnType<typeof readForm>>, li
   }
   const def = getMethod(fields.method);
   const slots = slotsOf(def, files);
-  if (!slots.content) {
-    throw new AtelierError('E_INPUT_MISSING', 'No content image', { expected: 'a file field named `content`', subject: 'content' });
+  if (!slots.content && !slots.video) {
+    throw new AtelierError('E_INPUT_MISSING', 'No content image', { expected: 'a file field named `content` (an image) or `video` (a clip)', subject: 'content' });
+  }
+  if (slots.content && slots.video) {
+    throw new AtelierError('E_PARAM', 'A job restyles an image or a video, not both', { expected: 'either a `content` or a `video` file field', subject: 'video' });
   }
   const styleCount = Object.keys(slots).filter((s) => s.startsWith('style-')).length;
   if (def.inputs.style === 'required' && styleCount === 0) {
@@ -181,6 +186,9 @@ export async function jobFromForm(form: Awaited<ReturnType<typeof readForm>>, li
       subject: 'styleWeights',
     });
   }
-  for (const [slot, bytes] of Object.entries(slots) as [InputSlot, Buffer][]) await checkImage(bytes, labelOf(slot), limits.maxPixels);
+  for (const [slot, bytes] of Object.entries(slots) as [InputSlot, Buffer][]) {
+    if (slot === 'video') await checkVideo(bytes);
+    else await checkImage(bytes, labelOf(slot), limits.maxPixels);
+  }
   return { method: def.id, params, ...(styleWeights && { styleWeights }), files: slots };
 }

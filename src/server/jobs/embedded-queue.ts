@@ -1,4 +1,4 @@
-import type { JobRecord, JobStore } from '../job-store.js';
+import { isVideoJob, type JobRecord, type JobStore } from '../job-store.js';
 import type { Executor } from './executor.js';
 import type { JobEvents } from './job-events.js';
 import { recordFailure, recordRunning, recordSuccess, refuseFinished, type JobQueue } from './job-queue.js';
@@ -71,8 +71,9 @@ export class EmbeddedQueue implements JobQueue {
     this.running.set(id, controller);
     try {
       const job = this.store.get(id);
-      const inputs = await this.store.readInputs(job);
-      const result = await this.executor.run(taskOf(job, inputs, this.limits), controller.signal, (event) => this.events.progress(id, event));
+      // A video job reads its clip from its folder: only the small inputs travel with the task.
+      const inputs = await this.store.readInputs(isVideoJob(job) ? { ...job, inputs: job.inputs.filter((s) => s !== 'video') } : job);
+      const result = await this.executor.run(taskOf(job, inputs, { ...this.limits, workDir: this.store.jobDir(id) }), controller.signal, (event) => this.events.progress(id, event));
       if (!this.closed) await recordSuccess(this.store, this.events, id, result);
     } catch (e) {
       // A run cut short by close() is left `running`, to be run again after the restart.

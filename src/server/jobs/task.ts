@@ -3,7 +3,8 @@ import { encodeImage } from '../../core/io.js';
 import type { ProgressListener } from '../../core/progress.js';
 import type { StylizeInputs } from '../../core/stylize.js';
 import { stylize } from '../../methods/index.js';
-import type { InputSlot, JobError, JobRecord } from '../job-store.js';
+import { isVideoJob, type InputSlot, type JobError, type JobRecord } from '../job-store.js';
+import { runVideoTask } from './video-task.js';
 
 /**
  * One run of a method on uploaded bytes, self-contained so that it can cross a thread or a Redis
@@ -17,9 +18,14 @@ export interface JobTask {
   inputs: Partial<Record<InputSlot, Uint8Array>>;
   maxPixels?: number;
   threads?: number;
+  /** 'video': restyle the clip in `workDir` into an MP4 (video-task.ts); otherwise one image. */
+  kind?: 'video';
+  /** The job's folder on this machine, for video jobs (their clip and resumable frames live there). */
+  workDir?: string;
 }
 
 export interface TaskResult {
+  /** The result file: a PNG, or an MP4 for a video job. */
   png: Uint8Array;
   params: Record<string, unknown>;
   meta: Record<string, unknown>;
@@ -27,7 +33,7 @@ export interface TaskResult {
 }
 
 /** The task for a stored job, given its input bytes. */
-export function taskOf(job: JobRecord, inputs: JobTask['inputs'], limits: { maxPixels?: number; threads?: number } = {}): JobTask {
+export function taskOf(job: JobRecord, inputs: JobTask['inputs'], limits: { maxPixels?: number; threads?: number; workDir?: string } = {}): JobTask {
   return {
     jobId: job.id,
     method: job.method,
@@ -36,6 +42,8 @@ export function taskOf(job: JobRecord, inputs: JobTask['inputs'], limits: { maxP
     inputs,
     ...(limits.maxPixels !== undefined && { maxPixels: limits.maxPixels }),
     ...(limits.threads !== undefined && { threads: limits.threads }),
+    ...(isVideoJob(job) && { kind: 'video' as const }),
+    ...(limits.workDir !== undefined && { workDir: limits.workDir }),
   };
 }
 
@@ -86,6 +94,7 @@ async function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
 /** Run the task in this thread. */
 export async function runTask(task: JobTask, signal: AbortSignal, onProgress: ProgressListener): Promise<TaskResult> {
   await abortableDelay(testDelayMs(), signal);
+  if (task.kind === 'video') return runVideoTask(task, signal, onProgress);
   const result = await stylize(task.method, { ...stylizeInputsOf(task.inputs), ...(task.styleWeights && { styleWeights: task.styleWeights }) }, task.params, {
     signal,
     onProgress,

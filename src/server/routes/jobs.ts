@@ -1,3 +1,5 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import sharp from 'sharp';
 import { AtelierError } from '../../core/errors.js';
@@ -6,7 +8,8 @@ import { parseParams } from '../../core/params.js';
 import { methodParamsSchema } from '../../core/stylize.js';
 import { getMethod } from '../../methods/index.js';
 import type { ServerContext } from '../context.js';
-import { FINISHED, type InputSlot, type JobRecord } from '../job-store.js';
+import { FINISHED, isVideoJob, type InputSlot, type JobRecord } from '../job-store.js';
+import { PREVIEW_FILE } from '../jobs/video-task.js';
 import { redactError } from '../redact-paths.js';
 import { refuseServerPaths } from '../refuse-paths.js';
 import { jobFromForm, readForm } from '../uploads.js';
@@ -17,11 +20,13 @@ export function jobView(ctx: ServerContext, job: JobRecord) {
   return {
     ...job,
     ...(job.error && { error: redactError(job.error) }),
+    kind: isVideoJob(job) ? 'video' : 'image',
     ...(live && { progress: live.fraction, progressLabel: live.label }),
     links: {
       self: `/api/jobs/${job.id}`,
       events: `/api/jobs/${job.id}/events`,
       ...(job.status === 'done' && { result: `/api/jobs/${job.id}/result` }),
+      ...(isVideoJob(job) && { preview: `/api/jobs/${job.id}/preview` }),
       inputs: Object.fromEntries(job.inputs.map((slot) => [slot, `/api/jobs/${job.id}/inputs/${slot}`])),
     },
   };
@@ -103,11 +108,25 @@ export const jobRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app,
       return reply.code(409).send({ error: e.toJSON() });
     }
     const disposition = request.query.download !== undefined ? 'attachment' : 'inline';
+    const video = isVideoJob(job);
     return reply
-      .header('content-type', 'image/png')
-      .header('content-disposition', `${disposition}; filename="atelier-${job.method}-${job.id.slice(0, 8)}.png"`)
+      .header('content-type', video ? 'video/mp4' : 'image/png')
+      .header('content-disposition', `${disposition}; filename="atelier-${job.method}-${job.id.slice(0, 8)}.${video ? 'mp4' : 'png'}"`)
       .header('cache-control', 'private, max-age=31536000, immutable')
       .send(await store.readResult(job.id));
+  });
+
+  /** A video job's latest finished frame (JPEG), refreshed about once a second while it runs. */
+  app.get<IdParams>('/api/jobs/:id/preview', async (request, reply) => {
+    const job = store.get(request.params.id);
+    const bytes = isVideoJob(job) ? await fs.readFile(path.join(store.jobDir(job.id), PREVIEW_FILE)).catch(() => undefined) : undefined;
+    if (!bytes) {
+      throw new AtelierError('E_FILE_NOT_FOUND', `Job ${job.id} has no preview`, {
+        expected: 'a video job that has finished at least one frame',
+        hint: isVideoJob(job) ? 'try again in a moment' : 'previews exist for video jobs only',
+      });
+    }
+    return reply.header('content-type', 'image/jpeg').header('cache-control', 'no-store').send(bytes);
   });
 
   app.get<{ Params: { id: string; slot: string } }>('/api/jobs/:id/inputs/:slot', async (request, reply) => {
@@ -117,6 +136,7 @@ export const jobRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app,
       throw new AtelierError('E_FILE_NOT_FOUND', `Job ${job.id} has no input ${JSON.stringify(request.params.slot)}`, { expected: `one of ${job.inputs.join(', ')}` });
     }
     const bytes = await store.readInput(job.id, slot);
+    if (slot === 'video') return reply.header('content-type', 'application/octet-stream').header('content-disposition', 'attachment').send(bytes);
     // Inputs were sniffed on upload; the type served is what the bytes are.
     const format = (await sharp(bytes).metadata()).format;
     return reply
