@@ -53,11 +53,20 @@ async function styleDistance(frames) {
 
 const rows = [];
 const load0 = loadavg()[0];
+/** Written after every row, so an interrupted run keeps what it measured. */
+function save() {
+  const summary = {
+    bench: 'video-stability', date: new Date().toISOString(), frames: FRAMES, side: SIDE, threads: THREADS, style: 'udnie.jpg',
+    cpus: cpus().length, loadStart: load0, loadEnd: loadavg()[0], rows,
+  };
+  mkdirSync(path.join(here, 'results'), { recursive: true });
+  writeFileSync(path.join(here, `results/video-stability${option('tag') ? '-' + option('tag') : ''}.json`), JSON.stringify(summary, null, 2) + '\n');
+}
 for (const clipPath of clips) {
   const name = path.basename(clipPath, '.mp4');
   const clip = path.join(work, `${name}.mp4`);
   // First FRAMES frames, long side SIDE (even sizes), near-lossless so the cut adds no blockiness.
-  const cut = spawnSync('ffmpeg', ['-v', 'error', '-y', '-i', clipPath, '-frames:v', String(FRAMES), '-vf', `scale='if(gt(iw,ih),${SIDE},-2)':'if(gt(iw,ih),-2,${SIDE})':flags=area`, '-an', '-c:v', 'libx264', '-crf', '10', '-pix_fmt', 'yuv444p', clip]);
+  const cut = spawnSync('ffmpeg', ['-v', 'error', '-y', '-i', clipPath, '-frames:v', String(FRAMES), '-vf', `scale='if(gt(iw,ih),${SIDE},-2)':'if(gt(iw,ih),-2,${SIDE})':flags=area,setsar=1`, '-an', '-c:v', 'libx264', '-crf', '10', '-pix_fmt', 'yuv444p', clip]);
   if (cut.status !== 0) throw new Error(cut.stderr.toString());
   const input = await readVideoFrames(clip, { maxFrames: FRAMES });
   for (const id of METHODS) {
@@ -85,6 +94,7 @@ for (const clipPath of clips) {
       fpsNone: results.none.fps, fpsDefault: results.default.fps,
     };
     rows.push(row);
+    save();
     process.stderr.write(`${name} ${id}: warp ${row.warpNone.toExponential(3)} → ${row.warpDefault.toExponential(3)} (×${row.warpRatio.toFixed(3)}), swd ${row.swdNone.toFixed(3)} → ${row.swdDefault.toFixed(3)} (${(100 * row.swdGrowth).toFixed(1)} %), load ${loadavg()[0].toFixed(1)}\n`);
   }
 }
@@ -104,12 +114,7 @@ async function writeStrip(input, output, file) {
   await sharp({ create: { width: w * picks.length, height: 2 * h, channels: 3, background: '#000' } }).composite(composites).png().toFile(file);
 }
 
-const summary = {
-  bench: 'video-stability', date: new Date().toISOString(), frames: FRAMES, side: SIDE, threads: THREADS, style: 'udnie.jpg',
-  cpus: cpus().length, loadStart: load0, loadEnd: loadavg()[0], rows,
-};
-mkdirSync(path.join(here, 'results'), { recursive: true });
-writeFileSync(path.join(here, 'results/video-stability.json'), JSON.stringify(summary, null, 2) + '\n');
+save();
 console.log('| clip | method | default | warp none | warp default | ratio | swd none | swd default | growth |');
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {

@@ -11,7 +11,7 @@ import { samplePngs, submit, waitFinished } from './helpers.js';
  * Video jobs over HTTP: a clip uploaded with a style, progress, a preview of the latest frame, an
  * MP4 result; bad clips refused at upload; an interrupted job continues from its saved frames.
  */
-describe.skipIf(!HAS_FFMPEG)('server: video jobs', () => {
+describe.skipIf(!HAS_FFMPEG)('server: video jobs', { timeout: 240_000 }, () => {
   let dir: string;
   let app: AtelierServer;
   let clip: Buffer;

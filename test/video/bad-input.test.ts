@@ -18,7 +18,7 @@ import { ffmpeg, HAS_FFMPEG, makeClip } from '../helpers/video-clips.js';
 
 const reinhard = getMethod('color.reinhard');
 
-describe.skipIf(!HAS_FFMPEG)('atelier video: bad input', () => {
+describe.skipIf(!HAS_FFMPEG)('atelier video: bad input', { timeout: 240_000 }, () => {
   let dir: string;
   let out: string;
   let style: string;

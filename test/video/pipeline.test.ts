@@ -11,7 +11,7 @@ import { ffmpeg, ffprobeJson, frameTimes, HAS_FFMPEG, makeClip } from '../helper
 
 const reinhard = getMethod('color.reinhard');
 
-describe.skipIf(!HAS_FFMPEG)('atelier video pipeline (ffmpeg)', () => {
+describe.skipIf(!HAS_FFMPEG)('atelier video pipeline (ffmpeg)', { timeout: 240_000 }, () => {
   let dir: string;
   let style: string;
   let clip: string;
