@@ -46,5 +46,7 @@ export { defineMetric, computeMetric, type MetricDefinition, type MetricInputs, 
 export { opticalFlow, warpByFlow, type Flow } from './video/flow.js';
 export { stylizeVideo, type VideoJob, type VideoResult } from './video/pipeline.js';
 export { runEvaluation, type EvaluationOptions } from './eval/run-evaluation.js';
+export { train, getTrainer, listTrainers, trainers, type TrainerId, type TrainOptions, type TrainResult, type LossRecord } from './train/index.js';
+export { defineTrainer, type TrainerDefinition, type TrainingSession } from './train/definition.js';
 export { renderReport } from './eval/report-html.js';
 export type { EvaluationResults } from './eval/results.js';

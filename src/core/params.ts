@@ -49,6 +49,7 @@ export interface JsonPropertySchema {
   maximum?: number;
   exclusiveMinimum?: number;
   exclusiveMaximum?: number;
+  multipleOf?: number;
   enum?: unknown[];
   items?: JsonPropertySchema;
   anyOf?: JsonPropertySchema[];
@@ -84,7 +85,7 @@ export function describeExpected(p: JsonPropertySchema): string {
           : '';
   switch (type) {
     case 'integer':
-      return `an integer${range}`;
+      return p.multipleOf !== undefined && p.multipleOf > 1 ? `a multiple of ${p.multipleOf}${range}` : `an integer${range}`;
     case 'number':
       return `a number${range}`;
     case 'boolean':

@@ -1,0 +1,72 @@
+import type { z } from 'zod';
+import type { ParamsSchema } from '../core/params.js';
+import type { Logger } from '../core/registry.js';
+import type { TensorMap, WeightTensor } from '../engine/weights/tensor.js';
+import type { Rng } from '../core/rng.js';
+
+/**
+ * A trainer is a recipe on the training floor, as a method is on the methods floor: one file
+ * under `train/recipes/` plus a line in `train/index.ts`. The recipe builds a session (data,
+ * networks, optimiser); the loop in `train/loop.ts` drives it and owns everything trainers share:
+ * per-iteration seeding, progress events, checkpoints and resume, the loss log and its plot.
+ */
+export interface TrainerDefinition<P extends ParamsSchema = ParamsSchema, Id extends string = string> {
+  /** The registry key and the CLI subcommand: `atelier train <id>`. */
+  id: Id;
+  title: string;
+  /** One line for `atelier train --help`. */
+  summary: string;
+  /** Where the recipe comes from (paper, its published training code). */
+  reference?: string;
+  /** The recipe's own options (data sources, sizes, loss weights, learning rate), validated by zod. */
+  params: P;
+  /** Load the data and networks and build what one step needs. */
+  open(ctx: TrainContext, params: z.output<P>): Promise<TrainingSession>;
+}
+
+/** Any trainer, whatever its params. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyTrainer = TrainerDefinition<any, string>;
+
+/** Identity: fixes the params type for `open` and keeps the id as a literal type. */
+export function defineTrainer<P extends ParamsSchema, Id extends string>(def: TrainerDefinition<P, Id>): TrainerDefinition<P, Id> {
+  return def;
+}
+
+export interface TrainContext {
+  /** Seed of the run: initial weights and the fixed validation samples derive from it. */
+  seed: number;
+  /** ONNX Runtime intra-op threads. */
+  threads: number;
+  log: Logger;
+  signal: AbortSignal;
+}
+
+/** What one iteration reports: named losses and other numbers (gradient norm, learning rate). */
+export interface StepReport {
+  /** Named numbers recorded in losses.json and shown in progress events. */
+  values: Record<string, number>;
+}
+
+/** A network being trained, as the loop sees it. */
+export interface TrainingSession {
+  /** Iterations done so far (the next step's number). */
+  readonly iteration: number;
+  /** Checkpoint format tag: a resume refuses a checkpoint written by another trainer. */
+  readonly checkpointFormat: string;
+  /** Which recorded values the loss curve plots, with their legend labels, and its title. */
+  readonly curves: { key: string; label: string }[];
+  readonly curveTitle: string;
+  /** Facts written at the top of losses.json (mode, size, loss weights). */
+  readonly summary: Record<string, unknown>;
+  /** One training iteration on samples drawn from `rng`. */
+  step(rng: Rng): Promise<StepReport>;
+  /** Losses on fixed validation samples, or undefined when there are none. */
+  validate(): Promise<Record<string, number> | undefined>;
+  /** Everything a resume needs (weights, optimiser moments), and metadata to store beside it. */
+  checkpoint(): { tensors: WeightTensor[]; metadata: Record<string, string> };
+  /** Load a `checkpoint()`; `iteration` is the stored iteration count. */
+  restore(tensors: TensorMap, metadata: Record<string, string>, iteration: number): void;
+  /** The trained weights to publish: a file name inside the output folder, tensors, metadata and how to use them (FILE stands for the path). */
+  exportWeights(): { fileName: string; tensors: WeightTensor[]; metadata: Record<string, string>; usage?: string };
+}

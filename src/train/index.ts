@@ -1,0 +1,41 @@
+import { AtelierError } from '../core/errors.js';
+import { nearest } from '../core/params.js';
+import type { AnyTrainer } from './definition.js';
+import { runTraining, type TrainOptions, type TrainResult } from './loop.js';
+import { capvst } from './recipes/capvst.js';
+
+/**
+ * Every trainer Atelier ships, in listing order: the registry is built from this list by each
+ * trainer's own id, like the method registry. A new trainer (a GAN, a fast network, a LoRA
+ * adapter) is one file under `train/recipes/` plus one line here; the CLI's `atelier train <id>`
+ * and the library's `train(id, …)` find it there.
+ */
+const registered = [capvst] as const satisfies readonly AnyTrainer[];
+
+export type TrainerId = (typeof registered)[number]['id'];
+
+export const trainers: Readonly<Record<TrainerId, AnyTrainer>> = Object.fromEntries(registered.map((t) => [t.id, t])) as Record<TrainerId, AnyTrainer>;
+
+/** Look a trainer up by id; an unknown id fails with the nearest known one suggested. */
+export function getTrainer(id: string): AnyTrainer {
+  const def = (trainers as Record<string, AnyTrainer>)[id];
+  if (def) return def;
+  const ids = Object.keys(trainers);
+  const near = nearest(id, ids);
+  throw new AtelierError('E_PARAM', `Unknown trainer ${JSON.stringify(id)}`, {
+    expected: `one of ${ids.join(', ')}`,
+    received: JSON.stringify(id),
+    hint: near ? `did you mean ${near}?` : 'run `atelier train --help` to list them',
+  });
+}
+
+export function listTrainers(): AnyTrainer[] {
+  return Object.values(trainers);
+}
+
+/** Train by id: the library entry point the CLI and tests call (the loop is train/loop.ts). */
+export function train(id: string, options: TrainOptions): Promise<TrainResult> {
+  return runTraining(getTrainer(id), options);
+}
+
+export type { TrainOptions, TrainResult, LossRecord } from './loop.js';

@@ -1,0 +1,146 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { AtelierError, isAtelierError, throwIfAborted } from '../core/errors.js';
+import { writeFileAtomic } from '../core/io.js';
+import { parseParams } from '../core/params.js';
+import { ProgressReporter, type ProgressListener } from '../core/progress.js';
+import type { Logger } from '../core/registry.js';
+import { Rng } from '../core/rng.js';
+import { writeSafetensors } from '../engine/weights/safetensors.js';
+import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import type { AnyTrainer } from './definition.js';
+import { lossCurveSvg } from './loss-curve.js';
+
+export interface TrainOptions {
+  /** Folder for the checkpoint, losses.json, the loss curve and the trained weights. */
+  out: string;
+  /** Total iterations; a resumed run continues up to this number. */
+  iterations: number;
+  /** The trainer's own params (validated by its schema). */
+  params?: Record<string, unknown>;
+  /** Continue from `<out>/last.safetensors` (weights, optimiser state, iteration). */
+  resume?: boolean;
+  /** Save the checkpoint every n iterations (default 50), and always at the end. */
+  saveEvery?: number;
+  /** Seed for initial weights and samples (default 1). */
+  seed?: number;
+  /** ONNX Runtime threads (default 2). */
+  threads?: number;
+  onProgress?: ProgressListener;
+  signal?: AbortSignal;
+  log?: Logger;
+  /** Report parameter names as CLI flags (`--rec-weight`) in errors. */
+  flagStyle?: boolean;
+}
+
+/** One line of losses.json: the iteration and what the trainer reported for it. */
+export type LossRecord = { iteration: number; seconds: number } & Record<string, number>;
+
+export interface TrainResult {
+  trainer: string;
+  iterations: number;
+  /** The trained weights, ready for the method that uses them. */
+  weights: string;
+  checkpoint: string;
+  losses: string;
+  plot: string;
+  last?: LossRecord;
+  /** How to use the weights, e.g. `--method neural.capvst --weights <file>`. */
+  usage?: string;
+  validation?: { before: Record<string, number>; after: Record<string, number> };
+}
+
+const silentLogger: Logger = { debug() {}, info() {}, warn() {} };
+
+/**
+ * The training loop every trainer runs in: validate the options, open the recipe's session,
+ * resume from its checkpoint when asked, step with a generator per iteration (so a resumed run
+ * draws the same samples as an uninterrupted one), save a checkpoint every `saveEvery`
+ * iterations, report progress as the same union `stylize` emits, then export the weights and
+ * plot the losses. `train(id, …)` in train/index.ts looks the trainer up and calls this.
+ */
+export async function runTraining(def: AnyTrainer, options: TrainOptions): Promise<TrainResult> {
+  const emit = options.onProgress ?? (() => {});
+  const reporter = new ProgressReporter(emit, `train ${def.id}`);
+  const signal = options.signal ?? new AbortController().signal;
+  const log = options.log ?? silentLogger;
+  const positive = (v: number | undefined, name: string, dflt: number, min = 1) => {
+    const n = v ?? dflt;
+    if (!Number.isInteger(n) || n < min) throw new AtelierError('E_PARAM', `Invalid value for ${name}`, { expected: min === 0 ? 'a non-negative integer' : 'a positive integer', received: String(v) });
+    return n;
+  };
+  const iterations = positive(options.iterations, 'iterations', 1);
+  const saveEvery = positive(options.saveEvery, 'saveEvery', 50);
+  const seed = positive(options.seed, 'seed', 1, 0);
+  const threads = positive(options.threads, 'threads', 2);
+  const params = parseParams(def.params, options.params ?? {}, { methodId: `train ${def.id}`, flagStyle: options.flagStyle ?? false });
+  reporter.start();
+  try {
+    const session = await def.open({ seed, threads, log, signal }, params);
+    mkdirSync(options.out, { recursive: true });
+    const lastFile = path.join(options.out, 'last.safetensors');
+    const lossFile = path.join(options.out, 'losses.json');
+    let records: LossRecord[] = [];
+    if (options.resume) {
+      const saved = await readCheckpoint(lastFile, session.checkpointFormat);
+      session.restore(saved.tensors, saved.metadata, saved.iteration);
+      if (existsSync(lossFile)) records = (JSON.parse(readFileSync(lossFile, 'utf8')) as { records: LossRecord[] }).records.filter((r) => r.iteration < session.iteration);
+      log.info(`${def.id}: resumed at iteration ${session.iteration}`);
+    }
+    const before = await session.validate();
+    let after: Record<string, number> | undefined;
+    const save = async () => {
+      const { tensors, metadata } = session.checkpoint();
+      await writeCheckpoint(lastFile, { format: session.checkpointFormat, iteration: session.iteration, tensors, metadata });
+      const validation = before && { iteration: session.iteration, before, ...(after && { after }) };
+      await writeFileAtomic(lossFile, JSON.stringify({ ...session.summary, validation, records }, null, 1), { force: true });
+    };
+    while (session.iteration < iterations) {
+      throwIfAborted(signal);
+      const rng = new Rng((seed * 1_000_003 + session.iteration) >>> 0);
+      const iteration = session.iteration;
+      const started = performance.now();
+      const { values } = await session.step(rng);
+      const seconds = (performance.now() - started) / 1000;
+      records.push({ iteration, ...values, seconds } as LossRecord);
+      reporter.report(session.iteration / iterations, (fraction) => ({
+        type: 'step',
+        label: reporter.label,
+        step: session.iteration,
+        total: iterations,
+        fraction,
+        values: { ...values, seconds },
+      }));
+      if (session.iteration % saveEvery === 0) await save();
+    }
+    after = await session.validate();
+    await save();
+    const exported = session.exportWeights();
+    const weights = path.join(options.out, exported.fileName);
+    await writeSafetensors(weights, exported.tensors, { metadata: exported.metadata });
+    const svg = lossCurveSvg(
+      session.curves.map((c) => ({ name: c.label, values: records.map((r) => r[c.key]!) })),
+      session.curveTitle,
+    );
+    const plot = path.join(options.out, 'loss-curve.png');
+    await writeFileAtomic(path.join(options.out, 'loss-curve.svg'), svg, { force: true });
+    await writeFileAtomic(plot, await sharp(Buffer.from(svg)).png().toBuffer(), { force: true });
+    reporter.done();
+    return {
+      trainer: def.id,
+      iterations: session.iteration,
+      weights,
+      checkpoint: lastFile,
+      losses: lossFile,
+      plot,
+      last: records.at(-1),
+      ...(exported.usage && { usage: exported.usage.replace('FILE', weights) }),
+      ...(before && after && { validation: { before, after } }),
+    };
+  } catch (e) {
+    const err = isAtelierError(e) ? e : new AtelierError('E_INTERNAL', `Training ${def.id} failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+    reporter.error(err.code, err.message);
+    throw err;
+  }
+}
