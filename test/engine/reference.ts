@@ -1,4 +1,5 @@
 import type { Graph, Tensor } from '../../src/engine/graph/graph.js';
+import type { OpName } from '../../src/engine/graph/ops.js';
 
 /**
  * A float64 interpreter of the builder's forward ops, written plainly for checking: gradient
@@ -218,152 +219,129 @@ function matmul(a: Nd, b: Nd): Nd {
   return { data: out, shape: [...batch, m, n] };
 }
 
-function evalNode(op: string, ins: Nd[], at: Record<string, unknown>, nOut: number): Nd[] {
-  const a = at as Record<string, never>;
-  switch (op) {
-    case 'conv':
-      return [conv(ins[0]!, ins[1]!, ins[2], a)];
-    case 'pad':
-      return [pad(ins[0]!, a.pads, a.mode)];
-    case 'maxPool': {
-      const y = pool(ins[0]!, a, true);
-      return [y, y];
-    }
-    case 'avgPool':
-      return [pool(ins[0]!, a, false)];
-    case 'depthToSpace': {
-      const x = ins[0]!;
-      const b = a.block as number;
-      const [n, cb, h, w] = x.shape as [number, number, number, number];
-      const c = cb / (b * b);
-      const out = new Float64Array(x.data.length);
-      for (let i = 0; i < n; i++)
-        for (let ch = 0; ch < c; ch++)
-          for (let y = 0; y < h * b; y++)
-            for (let xx = 0; xx < w * b; xx++) {
-              const src = ((i * cb + ((y % b) * b + (xx % b)) * c + ch) * h + Math.floor(y / b)) * w + Math.floor(xx / b);
-              out[((i * c + ch) * h * b + y) * w * b + xx] = x.data[src]!;
-            }
-      return [{ data: out, shape: [n, c, h * b, w * b] }];
-    }
-    case 'resize': {
-      const x = ins[0]!;
-      const s = a.scale as number;
-      const [n, c, h, w] = x.shape as [number, number, number, number];
-      const H = Math.floor(h * s);
-      const W = Math.floor(w * s);
-      const out = new Float64Array(n * c * H * W);
-      if (a.mode === 'linear') {
-        // Half-pixel centres (or asymmetric corners: o/s), source coordinate clamped to the image
-        // (ONNX Runtime, antialias off).
-        const asymmetric = a.coordinates === 'asymmetric';
-        const taps = (o: number, len: number): [number, number, number] => {
-          const src = Math.min(len - 1, Math.max(0, asymmetric ? o / s : (o + 0.5) / s - 0.5));
-          const i0 = Math.floor(src);
-          return [i0, Math.min(i0 + 1, len - 1), src - i0];
-        };
-        for (let p = 0; p < n * c; p++)
-          for (let y = 0; y < H; y++) {
-            const [y0, y1, fy] = taps(y, h);
-            for (let xx = 0; xx < W; xx++) {
-              const [x0, x1, fx] = taps(xx, w);
-              const at = (yy: number, xc: number) => x.data[(p * h + yy) * w + xc]!;
-              const top = at(y0, x0) * (1 - fx) + at(y0, x1) * fx;
-              const bottom = at(y1, x0) * (1 - fx) + at(y1, x1) * fx;
-              out[(p * H + y) * W + xx] = top * (1 - fy) + bottom * fy;
-            }
+/** One interpreter case per op but `onnx` (a missing one is a compile error; OpName is in src/engine/graph/ops.ts). */
+type Interpret = (ins: Nd[], a: Record<string, never>) => Nd[];
+export const INTERPRETER: Record<Exclude<OpName, 'onnx'>, Interpret> = {
+  conv: (ins, a) => [conv(ins[0]!, ins[1]!, ins[2], a)],
+  pad: (ins, a) => [pad(ins[0]!, a.pads, a.mode)],
+  maxPool: (ins, a) => {
+    const y = pool(ins[0]!, a, true);
+    return [y, y];
+  },
+  avgPool: (ins, a) => [pool(ins[0]!, a, false)],
+  depthToSpace: (ins, a) => {
+    const x = ins[0]!;
+    const b = a.block as number;
+    const [n, cb, h, w] = x.shape as [number, number, number, number];
+    const c = cb / (b * b);
+    const out = new Float64Array(x.data.length);
+    for (let i = 0; i < n; i++)
+      for (let ch = 0; ch < c; ch++)
+        for (let y = 0; y < h * b; y++)
+          for (let xx = 0; xx < w * b; xx++) {
+            const src = ((i * cb + ((y % b) * b + (xx % b)) * c + ch) * h + Math.floor(y / b)) * w + Math.floor(xx / b);
+            out[((i * c + ch) * h * b + y) * w * b + xx] = x.data[src]!;
           }
-        return [{ data: out, shape: [n, c, H, W] }];
-      }
+    return [{ data: out, shape: [n, c, h * b, w * b] }];
+  },
+  resize: (ins, a) => {
+    const x = ins[0]!;
+    const s = a.scale as number;
+    const [n, c, h, w] = x.shape as [number, number, number, number];
+    const H = Math.floor(h * s);
+    const W = Math.floor(w * s);
+    const out = new Float64Array(n * c * H * W);
+    if (a.mode === 'linear') {
+      // Half-pixel centres (or asymmetric corners: o/s), source coordinate clamped to the image
+      // (ONNX Runtime, antialias off).
+      const asymmetric = a.coordinates === 'asymmetric';
+      const taps = (o: number, len: number): [number, number, number] => {
+        const src = Math.min(len - 1, Math.max(0, asymmetric ? o / s : (o + 0.5) / s - 0.5));
+        const i0 = Math.floor(src);
+        return [i0, Math.min(i0 + 1, len - 1), src - i0];
+      };
       for (let p = 0; p < n * c; p++)
-        for (let y = 0; y < H; y++) for (let xx = 0; xx < W; xx++) out[(p * H + y) * W + xx] = x.data[(p * h + Math.floor(y / s)) * w + Math.floor(xx / s)]!;
+        for (let y = 0; y < H; y++) {
+          const [y0, y1, fy] = taps(y, h);
+          for (let xx = 0; xx < W; xx++) {
+            const [x0, x1, fx] = taps(xx, w);
+            const at = (yy: number, xc: number) => x.data[(p * h + yy) * w + xc]!;
+            const top = at(y0, x0) * (1 - fx) + at(y0, x1) * fx;
+            const bottom = at(y1, x0) * (1 - fx) + at(y1, x1) * fx;
+            out[(p * H + y) * W + xx] = top * (1 - fy) + bottom * fy;
+          }
+        }
       return [{ data: out, shape: [n, c, H, W] }];
     }
-    case 'instanceNorm': {
-      const [x, sc, bi] = ins as [Nd, Nd, Nd];
-      const [n, c, h, w] = x.shape as [number, number, number, number];
-      const out = new Float64Array(x.data.length);
-      const hw = h * w;
-      for (let p = 0; p < n * c; p++) {
-        let m = 0;
-        for (let i = 0; i < hw; i++) m += x.data[p * hw + i]!;
-        m /= hw;
-        let v = 0;
-        for (let i = 0; i < hw; i++) v += (x.data[p * hw + i]! - m) ** 2;
-        v /= hw;
-        const inv = 1 / Math.sqrt(v + (a.eps as number));
-        for (let i = 0; i < hw; i++) out[p * hw + i] = (x.data[p * hw + i]! - m) * inv * sc.data[p % c]! + bi.data[p % c]!;
-      }
-      return [{ data: out, shape: x.shape }];
+    for (let p = 0; p < n * c; p++)
+      for (let y = 0; y < H; y++) for (let xx = 0; xx < W; xx++) out[(p * H + y) * W + xx] = x.data[(p * h + Math.floor(y / s)) * w + Math.floor(xx / s)]!;
+    return [{ data: out, shape: [n, c, H, W] }];
+  },
+  instanceNorm: (ins, a) => {
+    const [x, sc, bi] = ins as [Nd, Nd, Nd];
+    const [n, c, h, w] = x.shape as [number, number, number, number];
+    const out = new Float64Array(x.data.length);
+    const hw = h * w;
+    for (let p = 0; p < n * c; p++) {
+      let m = 0;
+      for (let i = 0; i < hw; i++) m += x.data[p * hw + i]!;
+      m /= hw;
+      let v = 0;
+      for (let i = 0; i < hw; i++) v += (x.data[p * hw + i]! - m) ** 2;
+      v /= hw;
+      const inv = 1 / Math.sqrt(v + (a.eps as number));
+      for (let i = 0; i < hw; i++) out[p * hw + i] = (x.data[p * hw + i]! - m) * inv * sc.data[p % c]! + bi.data[p % c]!;
     }
-    case 'relu':
-      return [map(ins[0]!, (v) => Math.max(0, v))];
-    case 'leakyRelu':
-      return [map(ins[0]!, (v) => (v > 0 ? v : v * (a.alpha as number)))];
-    case 'tanh':
-      return [map(ins[0]!, Math.tanh)];
-    case 'sigmoid':
-      return [map(ins[0]!, (v) => 1 / (1 + Math.exp(-v)))];
-    case 'exp':
-      return [map(ins[0]!, Math.exp)];
-    case 'log':
-      return [map(ins[0]!, Math.log)];
-    case 'sqrt':
-      return [map(ins[0]!, Math.sqrt)];
-    case 'neg':
-      return [map(ins[0]!, (v) => -v)];
-    case 'abs':
-      return [map(ins[0]!, Math.abs)];
-    case 'add':
-      return [broadcastBinary(ins[0]!, ins[1]!, (p, q) => p + q)];
-    case 'sub':
-      return [broadcastBinary(ins[0]!, ins[1]!, (p, q) => p - q)];
-    case 'mul':
-      return [broadcastBinary(ins[0]!, ins[1]!, (p, q) => p * q)];
-    case 'div':
-      return [broadcastBinary(ins[0]!, ins[1]!, (p, q) => p / q)];
-    case 'matmul':
-      return [matmul(ins[0]!, ins[1]!)];
-    case 'transpose':
-      return [transpose(ins[0]!, a.perm)];
-    case 'reshape': {
-      const x = ins[0]!;
-      const shape = (a.shape as number[]).map((s, i) => (s === 0 ? x.shape[i]! : s));
-      const u = shape.indexOf(-1);
-      if (u >= 0) shape[u] = x.data.length / -size(shape);
-      return [{ data: x.data, shape }];
-    }
-    case 'reshapeLike':
-      return [{ data: ins[0]!.data, shape: ins[1]!.shape }];
-    case 'reduceSum':
-    case 'reduceMean':
-      return [reduce(ins[0]!, a.axes, a.keepdims, op === 'reduceMean')];
-    case 'elementCount':
-      return [{ data: Float64Array.of((a.axes as number[]).reduce((p, ax) => p * ins[0]!.shape[ax]!, 1)), shape: [] }];
-    case 'softmax': {
-      const x = ins[0]!;
-      const axis = a.axis as number;
-      const m = reduce(map(x, Math.exp), [axis], true, false);
-      return [broadcastBinary(map(x, Math.exp), m, (p, q) => p / q)];
-    }
-    case 'concat':
-      return [concat(ins, a.axis)];
-    case 'split': {
-      const sizes = a.sizes as number[];
-      let s = 0;
-      return sizes.map((len) => {
-        const piece = slice(ins[0]!, [a.axis], [s], [s + len], [1]);
-        s += len;
-        return piece;
-      });
-    }
-    case 'slice':
-      return [slice(ins[0]!, a.axes, a.starts, a.ends, a.steps)];
-    case 'reverseTaps':
-      return [slice(ins[0]!, [2, 3], [-1, -1], [-(2 ** 53 - 1), -(2 ** 53 - 1)], [-1, -1])];
-    default:
-      throw new Error(`reference has no op ${op} (${nOut} outputs)`);
-  }
+    return [{ data: out, shape: x.shape }];
+  },
+  relu: (ins, a) => [map(ins[0]!, (v) => Math.max(0, v))],
+  leakyRelu: (ins, a) => [map(ins[0]!, (v) => (v > 0 ? v : v * (a.alpha as number)))],
+  tanh: (ins, a) => [map(ins[0]!, Math.tanh)],
+  sigmoid: (ins, a) => [map(ins[0]!, (v) => 1 / (1 + Math.exp(-v)))],
+  exp: (ins, a) => [map(ins[0]!, Math.exp)],
+  log: (ins, a) => [map(ins[0]!, Math.log)],
+  sqrt: (ins, a) => [map(ins[0]!, Math.sqrt)],
+  neg: (ins, a) => [map(ins[0]!, (v) => -v)],
+  abs: (ins, a) => [map(ins[0]!, Math.abs)],
+  add: (ins, a) => [broadcastBinary(ins[0]!, ins[1]!, (p, q) => p + q)],
+  sub: (ins, a) => [broadcastBinary(ins[0]!, ins[1]!, (p, q) => p - q)],
+  mul: (ins, a) => [broadcastBinary(ins[0]!, ins[1]!, (p, q) => p * q)],
+  div: (ins, a) => [broadcastBinary(ins[0]!, ins[1]!, (p, q) => p / q)],
+  matmul: (ins, a) => [matmul(ins[0]!, ins[1]!)],
+  transpose: (ins, a) => [transpose(ins[0]!, a.perm)],
+  reshape: (ins, a) => {
+    const x = ins[0]!;
+    const shape = (a.shape as number[]).map((s, i) => (s === 0 ? x.shape[i]! : s));
+    const u = shape.indexOf(-1);
+    if (u >= 0) shape[u] = x.data.length / -size(shape);
+    return [{ data: x.data, shape }];
+  },
+  reshapeLike: (ins, a) => [{ data: ins[0]!.data, shape: ins[1]!.shape }],
+  reduceSum: (ins, a) => [reduce(ins[0]!, a.axes, a.keepdims, false)],
+  reduceMean: (ins, a) => [reduce(ins[0]!, a.axes, a.keepdims, true)],
+  elementCount: (ins, a) => [{ data: Float64Array.of((a.axes as number[]).reduce((p, ax) => p * ins[0]!.shape[ax]!, 1)), shape: [] }],
+  softmax: (ins, a) => {
+    const x = ins[0]!;
+    const axis = a.axis as number;
+    const m = reduce(map(x, Math.exp), [axis], true, false);
+    return [broadcastBinary(map(x, Math.exp), m, (p, q) => p / q)];
+  },
+  concat: (ins, a) => [concat(ins, a.axis)],
+  split: (ins, a) => {
+    const sizes = a.sizes as number[];
+    let s = 0;
+    return sizes.map((len) => {
+      const piece = slice(ins[0]!, [a.axis], [s], [s + len], [1]);
+      s += len;
+      return piece;
+    });
+  },
+  slice: (ins, a) => [slice(ins[0]!, a.axes, a.starts, a.ends, a.steps)],
+  reverseTaps: (ins, a) => [slice(ins[0]!, [2, 3], [-1, -1], [-(2 ** 53 - 1), -(2 ** 53 - 1)], [-1, -1])],
+};
+
+function evalNode(op: Exclude<OpName, 'onnx'>, ins: Nd[], at: Record<string, unknown>): Nd[] {
+  return INTERPRETER[op](ins, at as Record<string, never>);
 }
 
 /** Evaluate `target` given values for inputs and (optionally) params by name; the rest come from the graph. */
@@ -376,7 +354,7 @@ export function evaluate(g: Graph, target: Tensor, feeds: Record<string, Nd>): N
   for (const n of g.nodes) {
     if (n.id > target.producer!.id) break;
     if (n.op === 'onnx') continue;
-    const outs = evalNode(n.op, n.inputs.map((t) => values.get(t.id)!), n.attrs, n.outputs.length);
+    const outs = evalNode(n.op, n.inputs.map((t) => values.get(t.id)!), n.attrs);
     n.outputs.forEach((o, i) => values.set(o.id, outs[i]!));
   }
   return values.get(target.id)!;

@@ -1,6 +1,7 @@
 import { AtelierError } from '../../core/errors.js';
 import { SLICE_END, type Graph, type Node, type Tensor } from '../graph/graph.js';
 import { attr } from '../graph/onnx-model.js';
+import type { OpName } from '../graph/ops.js';
 import { convInputGrad, convWeightGrad, spreadTo } from './conv-backward.js';
 import { padBackward } from './pad-backward.js';
 import { linearResizeBackward, stridedSliceBackward } from './scatter-adjoints.js';
@@ -36,7 +37,12 @@ const transposeLast2 = (g: Graph, t: Tensor) => {
 
 const sign = (g: Graph, t: Tensor) => onnx1(g, 'Sign', [t], t);
 
-export const BACKWARD_RULES: Record<string, BackwardRule> = {
+/**
+ * One entry per op (a missing one is a compile error); null: autodiff refuses the op on purpose.
+ */
+export const BACKWARD_RULES: Record<OpName, BackwardRule | null> = {
+  // Arbitrary ONNX plumbing (shapes, indices) carries no gradient; Graph.onnx says so.
+  onnx: null,
   add: (g, n, [gy]) => [unbroadcast(g, gy!, n.inputs[0]!), unbroadcast(g, gy!, n.inputs[1]!)],
   sub: (g, n, [gy]) => [unbroadcast(g, gy!, n.inputs[0]!), unbroadcast(g, g.neg(gy!), n.inputs[1]!)],
   mul: (g, n, [gy]) => {

@@ -1,5 +1,6 @@
 import { AtelierError } from '../../core/errors.js';
 import { addDim, broadcastDims, formatShape, scaleDim, windowDim, type Dim } from './dims.js';
+import type { OpName } from './ops.js';
 import type { DType, OnnxAttr } from './onnx-model.js';
 
 /**
@@ -33,7 +34,7 @@ export class Tensor {
 
 export interface Node {
   id: number;
-  op: string;
+  op: OpName;
   inputs: Tensor[];
   outputs: Tensor[];
   attrs: Record<string, unknown>;
@@ -184,7 +185,7 @@ export class Graph {
     return this.pool('avgPool', x, o);
   }
 
-  private pool(op: string, x: Tensor, o: PoolOptions): Tensor {
+  private pool(op: 'maxPool' | 'avgPool', x: Tensor, o: PoolOptions): Tensor {
     this.expectRank(x, 4, `${op} input`);
     const kernel = pair(o.kernel, 1);
     const stride = pair(o.stride, kernel[0]);
@@ -312,7 +313,7 @@ export class Graph {
     return k === 1 ? x : this.mul(x, this.scalar(k));
   }
 
-  private binary(op: string, a: Tensor, b: Tensor): Tensor {
+  private binary(op: 'add' | 'sub' | 'mul' | 'div', a: Tensor, b: Tensor): Tensor {
     let shape: Dim[];
     try {
       shape = broadcastDims(a.shape as Dim[], b.shape as Dim[]);
@@ -435,7 +436,7 @@ export class Graph {
     return this.reduceMean(x, x.shape.map((_, i) => i));
   }
 
-  private reduce(op: string, x: Tensor, axes: number[], keepdims: boolean): Tensor {
+  private reduce(op: 'reduceSum' | 'reduceMean', x: Tensor, axes: number[], keepdims: boolean): Tensor {
     const ax = axes.map((a) => this.axis(x, a)).sort((p, q) => p - q);
     const shape = keepdims ? x.shape.map((d, i) => (ax.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !ax.includes(i));
     return this.add1(op, [x], shape, { axes: ax, keepdims });
@@ -474,7 +475,7 @@ export class Graph {
   // ---------------------------------------------------------------- internals
 
   /** Record a node. Exposed for backward rules; networks use the named methods above. */
-  addNode(op: string, inputs: Tensor[], shapes: Dim[][], attrs: Record<string, unknown> = {}, dtypes?: DType[]): Node {
+  addNode(op: OpName, inputs: Tensor[], shapes: Dim[][], attrs: Record<string, unknown> = {}, dtypes?: DType[]): Node {
     for (const t of inputs) {
       if (t.graph !== this) throw new AtelierError('E_INTERNAL', `Tensor ${t} belongs to another graph`);
     }
@@ -484,7 +485,7 @@ export class Graph {
     return node;
   }
 
-  add1(op: string, inputs: Tensor[], shape: readonly Dim[], attrs: Record<string, unknown> = {}): Tensor {
+  add1(op: OpName, inputs: Tensor[], shape: readonly Dim[], attrs: Record<string, unknown> = {}): Tensor {
     return this.addNode(op, inputs, [[...shape]], attrs).outputs[0]!;
   }
 

@@ -1,6 +1,7 @@
 import { AtelierError } from '../../core/errors.js';
 import { SLICE_END, type Graph, type Node, type Tensor } from './graph.js';
 import { attr, encodeModel, rawBytes, type OnnxAttr, type OnnxGraph, type OnnxNode, type OnnxTensor } from './onnx-model.js';
+import type { OpName } from './ops.js';
 
 /**
  * Lowering: the builder's ops → ONNX nodes (opset 18), keeping only what the outputs need.
@@ -135,121 +136,131 @@ function lowerConvInTwoPasses(ctx: LowerContext, n: Node, ins: string[], out: st
   ctx.node('Conv', [partial, kernel, ...ins.slice(2)], [out], { kernel_shape: attr.ints([kh!, 1]) });
 }
 
-const UNARY: Record<string, string> = {
-  relu: 'Relu',
-  tanh: 'Tanh',
-  sigmoid: 'Sigmoid',
-  exp: 'Exp',
-  log: 'Log',
-  sqrt: 'Sqrt',
-  neg: 'Neg',
-  abs: 'Abs',
-  add: 'Add',
-  sub: 'Sub',
-  mul: 'Mul',
-  div: 'Div',
-  matmul: 'MatMul',
+/** How one builder op becomes ONNX nodes: `ins` are its input names, `out` its first output's. */
+type Lowering = (ctx: LowerContext, n: Node, ins: string[], out: string, needed: Set<number>) => void;
+
+const attrsOf = (n: Node) => n.attrs as Record<string, never>;
+const onnxOp =
+  (op: string): Lowering =>
+  (ctx, _n, ins, out) =>
+    ctx.node(op, ins, [out]);
+
+function lowerPool(ctx: LowerContext, n: Node, ins: string[], out: string, needed: Set<number>): void {
+  const a = attrsOf(n);
+  const attrs: Record<string, OnnxAttr> = {
+    kernel_shape: attr.ints(a.kernel),
+    strides: attr.ints(a.stride),
+    pads: attr.ints(a.pads),
+    ceil_mode: attr.i(a.ceil ? 1 : 0),
+  };
+  if (n.op === 'avgPool') return ctx.node('AveragePool', ins, [out], { ...attrs, count_include_pad: attr.i(1) });
+  const outs = needed.has(n.outputs[1]!.id) ? [out, n.outputs[1]!.name] : [out];
+  return ctx.node('MaxPool', ins, outs, attrs);
+}
+
+function lowerReduce(ctx: LowerContext, n: Node, ins: string[], out: string): void {
+  const a = attrsOf(n);
+  return ctx.node(n.op === 'reduceSum' ? 'ReduceSum' : 'ReduceMean', [ins[0]!, ctx.int64(a.axes)], [out], { keepdims: attr.i(a.keepdims ? 1 : 0) });
+}
+
+/** One lowering per op: a missing one is a compile error (OpName in ops.ts lists them). */
+const LOWERINGS: Record<OpName, Lowering> = {
+  conv: (ctx, n, ins, out) => {
+    if (convInTwoPasses(n)) return lowerConvInTwoPasses(ctx, n, ins, out);
+    const a = attrsOf(n);
+    return ctx.node('Conv', ins, [out], {
+      kernel_shape: attr.ints(a.kernel),
+      strides: attr.ints(a.stride),
+      pads: attr.ints(a.pads),
+      dilations: attr.ints(a.dilation),
+      group: attr.i(a.groups),
+    });
+  },
+  pad: (ctx, n, ins, out) => {
+    const [t, l, b, r] = attrsOf(n).pads as number[];
+    return ctx.node('Pad', [ins[0]!, ctx.int64([0, 0, t!, l!, 0, 0, b!, r!])], [out], { mode: attr.s(attrsOf(n).mode) });
+  },
+  maxPool: lowerPool,
+  avgPool: lowerPool,
+  depthToSpace: (ctx, n, ins, out) => ctx.node('DepthToSpace', ins, [out], { blocksize: attr.i(attrsOf(n).block), mode: attr.s('DCR') }),
+  resize: (ctx, n, ins, out) => {
+    const a = attrsOf(n);
+    const s = a.scale as number;
+    const mode = a.mode as string;
+    return ctx.node('Resize', [ins[0]!, '', ctx.float([1, 1, s, s])], [out], {
+      mode: attr.s(mode),
+      coordinate_transformation_mode: attr.s(mode === 'nearest' || a.coordinates === 'asymmetric' ? 'asymmetric' : 'half_pixel'),
+      ...(mode === 'nearest' && { nearest_mode: attr.s('floor') }),
+    });
+  },
+  instanceNorm: (ctx, n, ins, out) => ctx.node('InstanceNormalization', ins, [out], { epsilon: attr.f(attrsOf(n).eps) }),
+  relu: onnxOp('Relu'),
+  leakyRelu: (ctx, n, ins, out) => ctx.node('LeakyRelu', ins, [out], { alpha: attr.f(attrsOf(n).alpha) }),
+  tanh: onnxOp('Tanh'),
+  sigmoid: onnxOp('Sigmoid'),
+  exp: onnxOp('Exp'),
+  log: onnxOp('Log'),
+  sqrt: onnxOp('Sqrt'),
+  neg: onnxOp('Neg'),
+  abs: onnxOp('Abs'),
+  add: onnxOp('Add'),
+  sub: onnxOp('Sub'),
+  mul: onnxOp('Mul'),
+  div: onnxOp('Div'),
+  concat: (ctx, n, ins, out) => ctx.node('Concat', ins, [out], { axis: attr.i(attrsOf(n).axis) }),
+  split: (ctx, n, ins) => ctx.node('Split', [ins[0]!, ctx.int64(attrsOf(n).sizes)], n.outputs.map((o) => o.name), { axis: attr.i(attrsOf(n).axis) }),
+  slice: (ctx, n, ins, out) => {
+    const a = attrsOf(n);
+    return ctx.node('Slice', [ins[0]!, ctx.int64(a.starts), ctx.int64(a.ends), ctx.int64(a.axes), ctx.int64(a.steps)], [out]);
+  },
+  reverseTaps: (ctx, n, ins, out) => {
+    const [a0, b0, kh, kw] = n.inputs[0]!.shape as number[];
+    if (ctx.constants.has(n.inputs[0]!.id)) {
+      return ctx.node('Slice', [ins[0]!, ctx.int64([-1, -1]), ctx.int64([-SLICE_END, -SLICE_END]), ctx.int64([2, 3]), ctx.int64([-1, -1])], [out]);
+    }
+    const taps = kh! * kw!;
+    const reversal = new Float32Array(taps * taps);
+    for (let k = 0; k < taps; k++) reversal[k * taps + (taps - 1 - k)] = 1;
+    const flat = ctx.temp();
+    const product = ctx.temp();
+    ctx.node('Reshape', [ins[0]!, ctx.int64([a0!, b0!, taps])], [flat]);
+    ctx.node('MatMul', [flat, ctx.tensor(reversal, [taps, taps], n.outputs[0]!.dtype as 'float32' | 'float64')], [product]);
+    return ctx.node('Reshape', [product, ctx.int64([a0!, b0!, kh!, kw!])], [out]);
+  },
+  reshape: (ctx, n, ins, out) => ctx.node('Reshape', [ins[0]!, ctx.int64(attrsOf(n).shape)], [out]),
+  reshapeLike: (ctx, _n, ins, out) => {
+    const shape = ctx.temp();
+    ctx.node('Shape', [ins[1]!], [shape]);
+    return ctx.node('Reshape', [ins[0]!, shape], [out]);
+  },
+  transpose: (ctx, n, ins, out) => ctx.node('Transpose', ins, [out], { perm: attr.ints(attrsOf(n).perm) }),
+  matmul: onnxOp('MatMul'),
+  reduceSum: lowerReduce,
+  reduceMean: lowerReduce,
+  elementCount: (ctx, n, ins, out) => {
+    const shape = ctx.temp();
+    const picked = ctx.temp();
+    const count = ctx.temp();
+    ctx.node('Shape', [ins[0]!], [shape]);
+    ctx.node('Gather', [shape, ctx.int64(attrsOf(n).axes)], [picked], { axis: attr.i(0) });
+    ctx.node('ReduceProd', [picked], [count], { keepdims: attr.i(0) });
+    return ctx.node('Cast', [count], [out], { to: attr.i(n.outputs[0]!.dtype === 'float64' ? 11 : 1) });
+  },
+  softmax: (ctx, n, ins, out) => ctx.node('Softmax', ins, [out], { axis: attr.i(attrsOf(n).axis) }),
+  onnx: (ctx, n, ins) => {
+    const slots = (n.attrs.inputSlots as boolean[]) ?? [];
+    const names: string[] = [];
+    let k = 0;
+    for (const present of slots) names.push(present ? ins[k++]! : '');
+    return ctx.node(n.attrs.opType as string, names, n.outputs.map((o) => o.name), n.attrs.attrs as Record<string, OnnxAttr>);
+  },
 };
 
+/** The ops that have a lowering (all of them; test/engine/ops.test.ts checks it at run time too). */
+export const LOWERED_OPS: readonly string[] = Object.keys(LOWERINGS);
+
 function lowerNode(ctx: LowerContext, n: Node, needed: Set<number>): void {
-  const a = n.attrs as Record<string, never>;
-  const ins = n.inputs.map((t) => t.name);
-  const out = n.outputs[0]!.name;
-  if (UNARY[n.op]) return ctx.node(UNARY[n.op]!, ins, [out]);
-  switch (n.op) {
-    case 'conv':
-      if (convInTwoPasses(n)) return lowerConvInTwoPasses(ctx, n, ins, out);
-      return ctx.node('Conv', ins, [out], {
-        kernel_shape: attr.ints(a.kernel),
-        strides: attr.ints(a.stride),
-        pads: attr.ints(a.pads),
-        dilations: attr.ints(a.dilation),
-        group: attr.i(a.groups),
-      });
-    case 'pad': {
-      const [t, l, b, r] = a.pads as number[];
-      return ctx.node('Pad', [ins[0]!, ctx.int64([0, 0, t!, l!, 0, 0, b!, r!])], [out], { mode: attr.s(a.mode) });
-    }
-    case 'maxPool':
-    case 'avgPool': {
-      const attrs: Record<string, OnnxAttr> = {
-        kernel_shape: attr.ints(a.kernel),
-        strides: attr.ints(a.stride),
-        pads: attr.ints(a.pads),
-        ceil_mode: attr.i(a.ceil ? 1 : 0),
-      };
-      if (n.op === 'avgPool') return ctx.node('AveragePool', ins, [out], { ...attrs, count_include_pad: attr.i(1) });
-      const outs = needed.has(n.outputs[1]!.id) ? [out, n.outputs[1]!.name] : [out];
-      return ctx.node('MaxPool', ins, outs, attrs);
-    }
-    case 'depthToSpace':
-      return ctx.node('DepthToSpace', ins, [out], { blocksize: attr.i(a.block), mode: attr.s('DCR') });
-    case 'resize': {
-      const s = a.scale as number;
-      const mode = a.mode as string;
-      return ctx.node('Resize', [ins[0]!, '', ctx.float([1, 1, s, s])], [out], {
-        mode: attr.s(mode),
-        coordinate_transformation_mode: attr.s(mode === 'nearest' || a.coordinates === 'asymmetric' ? 'asymmetric' : 'half_pixel'),
-        ...(mode === 'nearest' && { nearest_mode: attr.s('floor') }),
-      });
-    }
-    case 'instanceNorm':
-      return ctx.node('InstanceNormalization', ins, [out], { epsilon: attr.f(a.eps) });
-    case 'leakyRelu':
-      return ctx.node('LeakyRelu', ins, [out], { alpha: attr.f(a.alpha) });
-    case 'concat':
-      return ctx.node('Concat', ins, [out], { axis: attr.i(a.axis) });
-    case 'split':
-      return ctx.node('Split', [ins[0]!, ctx.int64(a.sizes)], n.outputs.map((o) => o.name), { axis: attr.i(a.axis) });
-    case 'slice':
-      return ctx.node('Slice', [ins[0]!, ctx.int64(a.starts), ctx.int64(a.ends), ctx.int64(a.axes), ctx.int64(a.steps)], [out]);
-    case 'reshape':
-      return ctx.node('Reshape', [ins[0]!, ctx.int64(a.shape)], [out]);
-    case 'reshapeLike': {
-      const shape = ctx.temp();
-      ctx.node('Shape', [ins[1]!], [shape]);
-      return ctx.node('Reshape', [ins[0]!, shape], [out]);
-    }
-    case 'transpose':
-      return ctx.node('Transpose', ins, [out], { perm: attr.ints(a.perm) });
-    case 'reverseTaps': {
-      const [a0, b0, kh, kw] = n.inputs[0]!.shape as number[];
-      if (ctx.constants.has(n.inputs[0]!.id)) {
-        return ctx.node('Slice', [ins[0]!, ctx.int64([-1, -1]), ctx.int64([-SLICE_END, -SLICE_END]), ctx.int64([2, 3]), ctx.int64([-1, -1])], [out]);
-      }
-      const taps = kh! * kw!;
-      const reversal = new Float32Array(taps * taps);
-      for (let k = 0; k < taps; k++) reversal[k * taps + (taps - 1 - k)] = 1;
-      const flat = ctx.temp();
-      const product = ctx.temp();
-      ctx.node('Reshape', [ins[0]!, ctx.int64([a0!, b0!, taps])], [flat]);
-      ctx.node('MatMul', [flat, ctx.tensor(reversal, [taps, taps], n.outputs[0]!.dtype as 'float32' | 'float64')], [product]);
-      return ctx.node('Reshape', [product, ctx.int64([a0!, b0!, kh!, kw!])], [out]);
-    }
-    case 'reduceSum':
-    case 'reduceMean':
-      return ctx.node(n.op === 'reduceSum' ? 'ReduceSum' : 'ReduceMean', [ins[0]!, ctx.int64(a.axes)], [out], {
-        keepdims: attr.i(a.keepdims ? 1 : 0),
-      });
-    case 'elementCount': {
-      const shape = ctx.temp();
-      const picked = ctx.temp();
-      const count = ctx.temp();
-      ctx.node('Shape', [ins[0]!], [shape]);
-      ctx.node('Gather', [shape, ctx.int64(a.axes)], [picked], { axis: attr.i(0) });
-      ctx.node('ReduceProd', [picked], [count], { keepdims: attr.i(0) });
-      return ctx.node('Cast', [count], [out], { to: attr.i(n.outputs[0]!.dtype === 'float64' ? 11 : 1) });
-    }
-    case 'softmax':
-      return ctx.node('Softmax', ins, [out], { axis: attr.i(a.axis) });
-    case 'onnx': {
-      const slots = (n.attrs.inputSlots as boolean[]) ?? [];
-      const names: string[] = [];
-      let k = 0;
-      for (const present of slots) names.push(present ? ins[k++]! : '');
-      return ctx.node(n.attrs.opType as string, names, n.outputs.map((o) => o.name), n.attrs.attrs as Record<string, OnnxAttr>);
-    }
-    default:
-      throw new AtelierError('E_INTERNAL', `No ONNX lowering for op ${n.op}`);
-  }
+  const lowering = LOWERINGS[n.op];
+  if (!lowering) throw new AtelierError('E_INTERNAL', `No ONNX lowering for op ${n.op}`);
+  lowering(ctx, n, n.inputs.map((t) => t.name), n.outputs[0]!.name, needed);
 }
