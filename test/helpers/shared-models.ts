@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe } from 'vitest';
 import { modelFiles, pullModel, type InstalledModel } from '../../src/engine/store.js';
 import { tempDir } from './fixtures.js';
+import { SHARED_WEIGHTS, sharedWeightsPresent, SHARED_WEIGHTS_SKIP } from './shared-data.js';
 
 /**
  * The real pretrained networks in ../shared/weights (beside the checkout, on dev machines and in
@@ -26,9 +27,7 @@ import { tempDir } from './fixtures.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-export const SHARED_WEIGHTS = path.resolve(root, '..', 'shared', 'weights');
-export const sharedWeightsPresent = existsSync(path.join(SHARED_WEIGHTS, 'FILES.tsv'));
-export const SHARED_WEIGHTS_SKIP = `skipped: ${SHARED_WEIGHTS} is absent, so the tests on the real pretrained networks cannot run (CI has it)`;
+export { SHARED_WEIGHTS, sharedWeightsPresent, SHARED_WEIGHTS_SKIP };
 
 /** The model cache the tests share. */
 export const TEST_MODEL_HOME = path.join(root, 'scratch', 'test-models');
