@@ -4,7 +4,8 @@ import { Worker } from 'node:worker_threads';
 import { AtelierError } from '../../core/errors.js';
 import type { ProgressEvent, ProgressListener } from '../../core/progress.js';
 import type { JobError } from '../job-store.js';
-import { errorFromJson, runTask, type JobTask, type TaskResult } from './task.js';
+import type { JobTask, TaskResult } from './job-task.js';
+import { errorFromJson, runTask } from './task.js';
 
 /**
  * Where a task's pixels are computed. `ThreadExecutor` (the default) runs each task on a worker

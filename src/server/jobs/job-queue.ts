@@ -1,7 +1,7 @@
 import { AtelierError } from '../../core/errors.js';
 import { FINISHED, type JobError, type JobRecord, type JobStore } from '../job-store.js';
 import type { JobEvents } from './job-events.js';
-import type { TaskResult } from './task.js';
+import type { TaskResult } from './job-task.js';
 
 /**
  * Where submitted jobs wait and run: `EmbeddedQueue` in this process, or `RedisQueue` on BullMQ

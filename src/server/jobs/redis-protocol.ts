@@ -2,7 +2,7 @@ import type { ConnectionOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { AtelierError } from '../../core/errors.js';
 import type { InputSlot, JobError } from '../job-store.js';
-import type { JobTask, TaskResult } from './task.js';
+import type { JobTask, TaskResult } from './job-task.js';
 
 /**
  * What travels through Redis between `atelier serve --redis` and `atelier worker --redis`: the

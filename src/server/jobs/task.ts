@@ -4,34 +4,13 @@ import type { ProgressListener } from '../../core/progress.js';
 import type { StylizeInputs } from '../../core/stylize.js';
 import { stylize } from '../../methods/index.js';
 import { isVideoJob, type InputSlot, type JobError, type JobRecord } from '../job-store.js';
+import type { JobTask, TaskResult } from './job-task.js';
 import { runVideoTask } from './video-task.js';
 
 /**
  * One run of a method on uploaded bytes, self-contained so that it can cross a thread or a Redis
  * queue: no paths, only bytes in and PNG bytes out.
  */
-export interface JobTask {
-  jobId: string;
-  method: string;
-  params: Record<string, unknown>;
-  styleWeights?: number[];
-  inputs: Partial<Record<InputSlot, Uint8Array>>;
-  maxPixels?: number;
-  threads?: number;
-  /** 'video': restyle the clip in `workDir` into an MP4 (video-task.ts); otherwise one image. */
-  kind?: 'video';
-  /** The job's folder on this machine, for video jobs (their clip and resumable frames live there). */
-  workDir?: string;
-}
-
-export interface TaskResult {
-  /** The result file: a PNG, or an MP4 for a video job. */
-  png: Uint8Array;
-  params: Record<string, unknown>;
-  meta: Record<string, unknown>;
-  timings: Record<string, number>;
-}
-
 /** The task for a stored job, given its input bytes. */
 export function taskOf(job: JobRecord, inputs: JobTask['inputs'], limits: { maxPixels?: number; threads?: number; workDir?: string } = {}): JobTask {
   return {

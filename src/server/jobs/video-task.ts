@@ -5,7 +5,7 @@ import { encodeImage, writeFileAtomic } from '../../core/io.js';
 import type { ProgressListener } from '../../core/progress.js';
 import { getMethod } from '../../methods/index.js';
 import { stylizeVideo } from '../../video/pipeline.js';
-import type { JobTask, TaskResult } from './task.js';
+import type { JobTask, TaskResult } from './job-task.js';
 
 /**
  * A video job: the clip stored in the job's folder restyled into an MP4. The finished frames are

@@ -1,0 +1,29 @@
+import type { InputSlot } from '../job-store.js';
+
+/**
+ * A job as it crosses to whatever runs it (a thread, a Redis worker) and what comes back: plain
+ * data. Its own module so that the image and video task runners share it without importing each
+ * other.
+ */
+
+export interface JobTask {
+  jobId: string;
+  method: string;
+  params: Record<string, unknown>;
+  styleWeights?: number[];
+  inputs: Partial<Record<InputSlot, Uint8Array>>;
+  maxPixels?: number;
+  threads?: number;
+  /** 'video': restyle the clip in `workDir` into an MP4 (video-task.ts); otherwise one image. */
+  kind?: 'video';
+  /** The job's folder on this machine, for video jobs (their clip and resumable frames live there). */
+  workDir?: string;
+}
+
+export interface TaskResult {
+  /** The result file: a PNG, or an MP4 for a video job. */
+  png: Uint8Array;
+  params: Record<string, unknown>;
+  meta: Record<string, unknown>;
+  timings: Record<string, number>;
+}
