@@ -36,17 +36,17 @@ const pairs = JSON.parse(readFileSync(path.join(dataDir, 'pairs.json'), 'utf8'))
 const chosen = process.env.BENCH_PAIRS ? process.env.BENCH_PAIRS.split(',').map(Number) : pairs.map((_, i) => i);
 
 /** label → { method, params, control?: [name, value] } ; series with several entries are curves. */
-const alphas = [0.2, 0.4, 0.6, 0.8, 1];
+const alphas = (process.env.BENCH_ALPHAS ?? "0.4,0.7,1").split(",").map(Number);
 const series = [
   { label: 'neural.wct cd16x', points: alphas.map((a) => ({ method: 'neural.wct', params: { network: 'cd16x', alpha: a }, control: `alpha ${a}` })) },
   { label: 'neural.wct vgg19', points: alphas.map((a) => ({ method: 'neural.wct', params: { network: 'vgg19', alpha: a }, control: `alpha ${a}` })) },
   { label: 'neural.adain', points: alphas.map((a) => ({ method: 'neural.adain', params: { alpha: a }, control: `alpha ${a}` })) },
   { label: 'neural.microast', points: alphas.map((a) => ({ method: 'neural.microast', params: { alpha: a }, control: `alpha ${a}` })) },
-  { label: 'neural.gatys', points: [{ method: 'neural.gatys', params: { iterations: 60, pyramid: 1 } }] },
+  { label: 'neural.gatys', points: [{ method: 'neural.gatys', params: { iterations: 40, pyramid: 1 } }] },
   { label: 'neural.arbitrary', points: [{ method: 'neural.arbitrary', params: {} }] },
   {
     label: 'patch.synthesis',
-    points: [0.05, 0.1, 0.2, 0.4].map((w) => ({ method: 'patch.synthesis', params: { contentWeight: w }, control: `contentWeight ${w}` })).concat([{ method: 'patch.synthesis', params: {}, control: 'default' }]),
+    points: [0.1, 0.4].map((w) => ({ method: 'patch.synthesis', params: { contentWeight: w }, control: `contentWeight ${w}` })).concat([{ method: 'patch.synthesis', params: {}, control: 'default' }]),
   },
   { label: 'patch.quilting', points: [{ method: 'patch.quilting', params: {} }] },
   ...['filter.kuwahara', 'filter.oil', 'filter.watercolor', 'filter.toon', 'paint.strokes', 'paint.haeberli'].map((m) => ({ label: `${m} +style`, points: [{ method: m, params: {} }] })),
@@ -75,8 +75,8 @@ for (const i of chosen) {
   const name = `${path.basename(pair.content).replace(/\.\w+$/, '')}-${path.basename(pair.style).replace(/\.\w+$/, '')}`;
   const cFile = path.join(outDir, 'outputs', `${name}.content.png`);
   const sFile = path.join(outDir, 'outputs', `${name}.style.png`);
-  await writeImage(content, cFile);
-  await writeImage(style, sFile);
+  await writeImage(content, cFile, { force: true });
+  await writeImage(style, sFile, { force: true });
   for (const s of active) {
     for (const pt of s.points) {
       const tag = `${s.label}${pt.control ? ` ${pt.control}` : ''}`.replace(/[^a-z0-9.]+/gi, '_');
@@ -91,7 +91,7 @@ for (const i of chosen) {
         } else {
           const r = await runMethod(methods[pt.method], { content, style, extra: {} }, pt.params, { threads });
           output = r.image;
-          await writeImage(output, file);
+          await writeImage(output, file, { force: true });
         }
       } catch (e) {
         console.error(`${name} ${tag}: ${e.code ?? ''} ${e.message.split('\n')[0]}`);

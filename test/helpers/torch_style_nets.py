@@ -201,6 +201,9 @@ def _pd(cov, scale):
         return False
 
 
+_loaded = {}
+
+
 def universal(job, content, style):
     """Li et al.'s multi-level loop: encode, transform, decode; the result feeds the next level."""
     network = job["network"]
@@ -210,7 +213,9 @@ def universal(job, content, style):
             enc, dec = f"vgg_normalised_conv{level}_1.pth", f"feature_invertor_conv{level}_1.pth"
         else:
             enc, dec = f"{level}SE.pth", f"{level}SD.pth"
-        es, ds = load(job["dir"] + "/" + enc), load(job["dir"] + "/" + dec)
+        if (enc, dec) not in _loaded:
+            _loaded[(enc, dec)] = (load(job["dir"] + "/" + enc), load(job["dir"] + "/" + dec))
+        es, ds = _loaded[(enc, dec)]
         cf = wct_encoder(network, level, es, img)
         sf = wct_encoder(network, level, es, style)
         if job["transform"] == "adain":

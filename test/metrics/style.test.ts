@@ -39,5 +39,5 @@ describe('style metric', () => {
     const layers = ['relu1_1', 'relu2_1', 'relu3_1'];
     layers.forEach((l, i) => expect(ours.parts[l]).toBeCloseTo(ref.data[i]!, 4));
     expect(ours.value).toBeCloseTo((ref.data[0]! + ref.data[1]! + ref.data[2]!) / 3, 4);
-  });
+  }, 300_000);
 });

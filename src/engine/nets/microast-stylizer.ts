@@ -93,7 +93,7 @@ export class MicroAstStylizer {
       g.output('out', withUpsampler ? microAstUpsampler(g, y, weights.decoder) : y);
       return g;
     };
-    const opts = { threads, cache: false };
+    const opts = { threads, cache: false, memory: 'lean' as const };
     const [style, encoder, block1, block2] = await Promise.all([compile(gs, opts), compile(ge, opts), compile(block(false), opts), compile(block(true), opts)]);
     return new MicroAstStylizer(style, encoder, block1, block2);
   }

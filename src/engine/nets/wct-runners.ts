@@ -62,7 +62,7 @@ export function loadWctLevel(network: WctNetwork, level: number, source: Weights
       ge.output('features', wctEncoder(ge, ge.input('image', [1, 3, 'H', 'W']), ew, network, level));
       const gd = new Graph();
       gd.output('image', wctDecoder(gd, gd.input('features', [1, spec.channels, 'h', 'w']), dw, network, level));
-      const [encoder, decoder] = await Promise.all([compile(ge, { threads, cache: false }), compile(gd, { threads, cache: false })]);
+      const [encoder, decoder] = await Promise.all([compile(ge, { threads, cache: false, memory: 'lean' }), compile(gd, { threads, cache: false, memory: 'lean' })]);
       return { encoder, decoder, channels: spec.channels, stride: spec.stride };
     })();
     pending.catch(() => cache.delete(key));

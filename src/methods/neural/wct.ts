@@ -1,11 +1,12 @@
 import { z } from 'zod';
-import { AtelierError } from '../../core/errors.js';
+import { AtelierError, throwIfAborted } from '../../core/errors.js';
 import { clampImage, type Image } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
 import { cwctTransform } from '../../engine/features/cwct.js';
 import { levelTileCount, transferLevel, type TransferOptions, type TransferStyle } from '../../engine/nets/autoencoder-transfer.js';
 import { WCT_LEVELS, WCT_MODELS, type WctNetwork } from '../../engine/nets/wct-autoencoders.js';
 import { loadWctLevel } from '../../engine/nets/wct-runners.js';
+import { guidedFilter } from '../color/guided-filter.js';
 
 /**
  * Universal style transfer (Li, Fang, Yang, Wang, Lu & Yang, NeurIPS 2017): the content goes through
@@ -18,7 +19,15 @@ import { loadWctLevel } from '../../engine/nets/wct-runners.js';
  * neural.capvst. With masks, each content region takes its paired style region's statistics.
  */
 
+/** Photoreal smoothing defaults, chosen on the dev photorealistic pairs (SSIM/PSNR to the content against color.mkl; bench/results/photoreal-wct.json). */
+const SMOOTH_RADIUS = 8;
+const SMOOTH_EPS = 1e-3;
+
 const params = z.object({
+  mode: z
+    .enum(['artistic', 'photoreal'])
+    .default('artistic')
+    .describe('artistic: every level; photoreal (the PhotoWCT idea): the shallow levels only (default 2, 1), then edge-aware smoothing guided by the content, so the result stays a photo'),
   network: z
     .enum(['cd16x', 'vgg19'])
     .default('cd16x')
@@ -28,13 +37,15 @@ const params = z.object({
     .min(1)
     .max(5)
     .optional()
-    .describe('Levels to run, deepest first (e.g. [5,4,3,2,1]); default: every level of the network'),
+    .describe('Levels to run, deepest first (e.g. [5,4,3,2,1]); default: every level of the network (photoreal: 2, 1)'),
   alpha: z.number().min(0).max(1).default(1).describe('Style strength in feature space at each level: 1 takes the style statistics, 0 keeps the content'),
   weights: z
     .string()
     .min(1)
     .default('installed')
     .describe("'installed' (the model store's files), 'random' (seeded, to try the pipeline) or a folder holding the published files"),
+  smoothRadius: z.number().int().min(1).max(64).default(SMOOTH_RADIUS).describe('photoreal: window radius of the guided filter, in pixels at a 512-px long side (scaled with the image)'),
+  smoothEps: z.number().min(1e-6).max(1).default(SMOOTH_EPS).describe('photoreal: guided filter regularisation (larger: smoother, less of the content\'s edges)'),
   tileSize: z.number().int().min(128).max(8192).default(1024).describe('Largest tile side the networks process at once; larger images are tiled with cross-faded overlaps and whole-image statistics'),
 });
 
@@ -55,7 +66,8 @@ export const wct = defineMethod({
   async run(ctx, { content, style, styles, regions }, p) {
     const network = p.network as WctNetwork;
     const max = WCT_LEVELS[network];
-    const levels = p.levels ?? Array.from({ length: max }, (_, i) => max - i);
+    const photoreal = p.mode === 'photoreal';
+    const levels = p.levels ?? (photoreal ? [2, 1] : Array.from({ length: max }, (_, i) => max - i));
     const bad = levels.find((l) => l > max);
     if (bad !== undefined) {
       throw new AtelierError('E_PARAM', `The ${network} network has levels 1 to ${max}`, { subject: 'levels', received: JSON.stringify(levels), hint: network === 'vgg19' ? 'use network cd16x for levels 4 and 5' : undefined });
@@ -82,6 +94,14 @@ export const wct = defineMethod({
     for (const [i, r] of runners.entries()) {
       image = clampImage(await transferLevel(r, image, list, { ...options[i]!, tick: () => ctx.progress.step(++done, total) }));
     }
-    return { image, meta: { network, levels, weights: p.weights === 'random' ? `random (seed ${ctx.seed})` : p.weights === 'installed' ? WCT_MODELS[network] : p.weights } };
+    if (photoreal) {
+      // PhotoWCT's second step (Li et al. 2018) with He et al.'s guided filter instead of their
+      // matting-affinity smoothing: the result becomes locally an affine function of the content,
+      // which removes the decoders' distortions while keeping the transferred colours.
+      throwIfAborted(ctx.signal);
+      const scale = Math.max(content.width, content.height) / 512;
+      image = clampImage(guidedFilter(content, image, { radius: Math.max(1, Math.round(p.smoothRadius * scale)), eps: p.smoothEps, subsample: scale > 2 ? Math.floor(scale) : 1 }));
+    }
+    return { image, meta: { mode: p.mode, network, levels, weights: p.weights === 'random' ? `random (seed ${ctx.seed})` : p.weights === 'installed' ? WCT_MODELS[network] : p.weights } };
   },
 });

@@ -43,5 +43,5 @@ describe.skipIf(skip)('MicroAST on the real weights against PyTorch', () => {
       expect(new Image(200, 136, 3, ref.data).width).toBe(200);
     }
     await stylizer.release();
-  });
+  }, 300_000);
 });

@@ -67,5 +67,5 @@ describe.skipIf(skip)('WCT autoencoders on the real weights against PyTorch', ()
     let err = 0;
     for (let i = 0; i < image.data.length; i++) err += Math.abs(refBack.data[i]! - image.data[i]!);
     console.log(`${network} level ${level}: encoder ${e.maxDiff.toExponential(2)} / range ${e.range.toFixed(2)}, decoder ${d.maxDiff.toExponential(2)} / ${d.range.toFixed(2)}, round-trip mean |Δ| ${(err / image.data.length).toFixed(3)}`);
-  });
+  }, 300_000);
 });

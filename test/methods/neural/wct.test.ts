@@ -3,6 +3,8 @@ import { AtelierError } from '../../../src/core/errors.js';
 import { Image } from '../../../src/core/image.js';
 import { runMethod } from '../../../src/core/stylize.js';
 import { wct } from '../../../src/methods/neural/wct.js';
+import { computeMetric } from '../../../src/metrics/metric.js';
+import { ssim } from '../../../src/metrics/ssim.js';
 import { gradientImage, noiseImage, tempDir } from '../../helpers/fixtures.js';
 import { TEST_MODEL_HOME, installSharedModel, sharedWeightsPresent } from '../../helpers/shared-models.js';
 import { runTorchReference, sharedWeights, torchPython } from '../../helpers/torch-reference.js';
@@ -87,5 +89,16 @@ describe('neural.wct', () => {
     for (let i = 0; i < content.data.length; i++) moved += Math.abs(content.data[i]! - r.image.data[i]!);
     expect(moved / content.data.length).toBeGreaterThan(0.05);
     expect(new Image(96, 64, 3, ref.data).width).toBe(96);
+  }, 300_000);
+
+  it('photoreal mode smooths the result guided by the content: closer to the content’s structure than the raw levels', async () => {
+    const content = gradientImage(64, 48);
+    const style = noiseImage(48, 48, 4, [0.3, 0.6, 0.8], 0.4);
+    const raw = await runMethod(wct, { content, style, extra: {} }, { weights: 'random', levels: [2, 1] });
+    const photo = await runMethod(wct, { content, style, extra: {} }, { weights: 'random', mode: 'photoreal' });
+    expect(photo.meta.levels).toEqual([2, 1]);
+    const s0 = (await computeMetric(ssim, { output: raw.image, content })).value;
+    const s1 = (await computeMetric(ssim, { output: photo.image, content })).value;
+    expect(s1).toBeGreaterThan(s0);
   });
 });
