@@ -6,7 +6,7 @@ import { cwctTransform } from '../../engine/features/cwct.js';
 import { levelTileCount, transferLevel, type TransferOptions, type TransferStyle } from '../../engine/nets/autoencoder-transfer.js';
 import { WCT_LEVELS, WCT_MODELS, type WctNetwork } from '../../engine/nets/wct-autoencoders.js';
 import { loadWctLevel } from '../../engine/nets/wct-runners.js';
-import { guidedFilter } from '../color/guided-filter.js';
+import { guidedFilter } from '../../imaging/guided-filter.js';
 
 /**
  * Universal style transfer (Li, Fang, Yang, Wang, Lu & Yang, NeurIPS 2017): the content goes through
