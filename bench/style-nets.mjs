@@ -108,6 +108,12 @@ const only = process.env.BENCH_ONLY?.split(',');
 const ids = Object.keys(CASES).filter((id) => !only || only.includes(id));
 const sizes = (process.env.BENCH_SIZES ?? '512,1024').split(',').map(Number);
 const rows = [];
+const fourK = [];
+const save = () =>
+  writeFileSync(
+    path.join(root, 'bench/results/style-nets.json'),
+    JSON.stringify({ date: new Date().toISOString(), host: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, threads, runs, rows, fourK }, null, 1),
+  );
 console.log('case\tsize\tours s\ttorch s\tspeed ×\tours MB\ttorch MB\tmemory ×\tload');
 for (const id of ids) {
   for (const s of sizes) {
@@ -120,12 +126,6 @@ for (const id of ids) {
     console.log(`${id}\t${s}²\t${a.seconds.toFixed(2)}\t${b.seconds.toFixed(2)}\t${row.speedup.toFixed(2)}\t${a.peakMB.toFixed(0)}\t${b.peakMB.toFixed(0)}\t${row.memoryRatio.toFixed(2)}\t${load.toFixed(1)}`);
   }
 }
-const fourK = [];
-const save = () =>
-  writeFileSync(
-    path.join(root, 'bench/results/style-nets.json'),
-    JSON.stringify({ date: new Date().toISOString(), host: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, threads, runs, rows, fourK }, null, 1),
-  );
 if (process.env.BENCH_4K !== '0') {
   for (const id of ids) {
     const load = os.loadavg()[0];
