@@ -3,7 +3,7 @@
  * The message always says what was expected, what was received and what to do.
  */
 
-/** Stable error codes, with what each means. A test checks each one is documented here. */
+/** Stable error codes, with what each means. A test checks each one is thrown somewhere in src and listed in README.md with its exit code and HTTP status. */
 export const ERROR_CODES = {
   E_USAGE: 'The command line was malformed (unknown flag, missing argument).',
   E_PARAM: 'A parameter failed validation (type, range, NaN, unknown name).',
