@@ -6,15 +6,13 @@ import type { ParamsSchema, SharedControls } from './params.js';
 import type { Progress } from './progress.js';
 import type { Rng } from './rng.js';
 
-/** The families of the report's history of style transfer. */
+/** The families of the report's history of style transfer that have methods (a family is added with its first method). */
 export const FAMILIES = {
   color: 'Colour and tone transfer (photorealistic, statistics-based)',
   filter: 'Image filtering as style (non-photorealistic rendering)',
   paint: 'Stroke-based painting',
   patch: 'Patch-based texture synthesis and image analogies',
   neural: 'Neural style transfer (optimisation and feed-forward networks)',
-  gan: 'Generative adversarial translation (CycleGAN, StarGAN)',
-  diffusion: 'Diffusion and text-guided stylisation',
 } as const;
 
 export type Family = keyof typeof FAMILIES;
