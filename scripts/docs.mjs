@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 // Regenerates the README's generated sections from the code (run after `npm run build`):
 //   methods  — every registered method, from the registry;
-//   errors   — every AtelierError code and its meaning, from src/core/errors.ts.
+//   errors   — every AtelierError code, its exit code, HTTP status and meaning, from src/core/errors.ts.
 // `node scripts/docs.mjs` rewrites README.md; `--check` exits 1 if it is out of date (a test runs it).
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { listMethods, describeMethod, FAMILIES, ERROR_CODES } = await import(path.join(root, 'dist/index.js'));
+const { listMethods, describeMethod, FAMILIES, ERROR_CODES, AtelierError } = await import(path.join(root, 'dist/index.js'));
+const { exitCodeFor, httpStatusFor } = await import(path.join(root, 'dist/core/errors.js'));
 
 function methodsSection() {
   const rows = ['| method | family | inputs | what it does |', '|---|---|---|---|'];
@@ -26,8 +27,11 @@ function methodsSection() {
 }
 
 function errorsSection() {
-  const rows = ['| code | meaning |', '|---|---|'];
-  for (const [code, meaning] of Object.entries(ERROR_CODES)) rows.push(`| \`${code}\` | ${meaning} |`);
+  const rows = ['| code | exit | HTTP | meaning |', '|---|---|---|---|'];
+  for (const [code, meaning] of Object.entries(ERROR_CODES)) {
+    const e = new AtelierError(code, '');
+    rows.push(`| \`${code}\` | ${exitCodeFor(e)} | ${httpStatusFor(e)} | ${meaning} |`);
+  }
   return rows.join('\n');
 }
 
