@@ -95,7 +95,9 @@ function describeSource(source: ImageSource, name: string | undefined): string {
   return name ?? (typeof source === 'string' ? JSON.stringify(source) : 'image buffer');
 }
 
-async function headerOf(bytes: Uint8Array, label: string, maxPixels: number): Promise<Metadata> {
+const RAISE_LIMIT_HINT = 'shrink the image first, or raise the limit with ATELIER_MAX_PIXELS (or --max-pixels)';
+
+async function headerOf(bytes: Uint8Array, label: string, maxPixels: number, tooLargeHint = RAISE_LIMIT_HINT): Promise<Metadata> {
   if (bytes.length === 0) {
     throw new AtelierError('E_IMAGE_DECODE', `Cannot decode ${label}`, {
       expected: 'an image file (PNG, JPEG, WebP, TIFF, AVIF)',
@@ -123,7 +125,7 @@ async function headerOf(bytes: Uint8Array, label: string, maxPixels: number): Pr
     throw new AtelierError('E_TOO_LARGE', `${label} is too large to decode`, {
       expected: `at most ${maxPixels.toLocaleString('en')} pixels`,
       received: `${w}×${h} = ${(w * h).toLocaleString('en')} pixels`,
-      hint: 'shrink the image first, or raise the limit with ATELIER_MAX_PIXELS (or --max-pixels)',
+      hint: tooLargeHint,
       subject: label,
     });
   }
@@ -165,6 +167,44 @@ export function refuseAnimation(meta: Metadata, label: string): void {
     hint: 'stylise every frame with `atelier video`, or take one frame first (e.g. `ffmpeg -i in.gif -frames:v 1 frame.png`)',
     subject: label,
   });
+}
+
+export interface CheckImageOptions {
+  /** Names the image in errors. */
+  name: string;
+  maxPixels: number;
+  /** sharp's format names to accept (e.g. the server's upload list); any decodable format when absent. */
+  formats?: ReadonlySet<string>;
+  /** What an E_TOO_LARGE tells the user to do (the server's limit is not the user's to raise). */
+  tooLargeHint?: string;
+}
+
+/**
+ * Check that bytes are a whole still image within the pixel limit, without keeping its pixels: the
+ * same header checks as readImage, then a decode shrunk to 64 px so memory stays small (a header
+ * can be intact over truncated data). The server runs this on every upload before queueing a job.
+ */
+export async function checkImage(bytes: Uint8Array, options: CheckImageOptions): Promise<void> {
+  const label = options.name;
+  const meta = await headerOf(bytes, label, options.maxPixels, options.tooLargeHint);
+  if (options.formats && !(meta.format && options.formats.has(meta.format))) {
+    throw new AtelierError('E_IMAGE_DECODE', `Cannot accept ${label}`, {
+      expected: `one of these formats: ${[...options.formats].join(', ')}`,
+      received: `a ${meta.format ?? 'unknown'} file`,
+      subject: label,
+    });
+  }
+  refuseAnimation(meta, label);
+  try {
+    await sharp(bytes, { failOn: 'error', limitInputPixels: options.maxPixels }).resize(64, 64, { fit: 'inside' }).raw().toBuffer();
+  } catch (e) {
+    throw wrapError(e, 'E_IMAGE_DECODE', `Cannot decode ${label}`, {
+      expected: 'a complete, uncorrupted image',
+      received: `a ${meta.format ?? 'unknown'} file of ${bytes.length} bytes that fails to decode (truncated or corrupt?)`,
+      hint: 'export the image again from its source',
+      subject: label,
+    });
+  }
 }
 
 /**

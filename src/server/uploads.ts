@@ -1,7 +1,6 @@
 import type { FastifyRequest } from 'fastify';
-import sharp from 'sharp';
 import { AtelierError, wrapError } from '../core/errors.js';
-import { refuseAnimation } from '../core/io.js';
+import { checkImage } from '../core/io.js';
 import { coerceParam, paramsJsonSchema, parseParams } from '../core/params.js';
 import type { AnyMethod } from '../core/registry.js';
 import { methodParamsSchema } from '../core/stylize.js';
@@ -104,47 +103,6 @@ function styleWeightsOf(fields: Record<string, string>): number[] | undefined {
   return coerceParam({ type: 'array', items: { type: 'number' } }, fields.styleWeights) as number[];
 }
 
-/** Check what the bytes are (never what the client says they are) and that they decode within limits. */
-export async function checkImage(bytes: Buffer, label: string, maxPixels: number): Promise<void> {
-  let meta;
-  try {
-    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
-  } catch (e) {
-    throw wrapError(e, 'E_IMAGE_DECODE', `Cannot decode ${label}`, {
-      expected: 'an image file (PNG, JPEG, WebP, TIFF, AVIF, GIF)',
-      received: `${bytes.length} bytes that are not a readable image`,
-      subject: label,
-    });
-  }
-  if (!meta.format || !ACCEPTED_FORMATS.has(meta.format)) {
-    throw new AtelierError('E_IMAGE_DECODE', `Cannot accept ${label}`, {
-      expected: 'a PNG, JPEG, WebP, TIFF, AVIF or GIF image',
-      received: `a ${meta.format ?? 'unknown'} file`,
-      subject: label,
-    });
-  }
-  refuseAnimation(meta, label);
-  const pixels = (meta.width ?? 0) * (meta.height ?? 0);
-  if (pixels > maxPixels) {
-    throw new AtelierError('E_TOO_LARGE', `${label} has too many pixels`, {
-      expected: `at most ${maxPixels.toLocaleString('en')} pixels`,
-      received: `${meta.width}×${meta.height} = ${pixels.toLocaleString('en')} pixels`,
-      hint: 'shrink the image first',
-      subject: label,
-    });
-  }
-  // A header can be intact over truncated data: decode it (shrunk, so memory stays small) to be sure.
-  try {
-    await sharp(bytes, { failOn: 'error', limitInputPixels: maxPixels }).resize(64, 64, { fit: 'inside' }).raw().toBuffer();
-  } catch (e) {
-    throw wrapError(e, 'E_IMAGE_DECODE', `Cannot decode ${label}`, {
-      expected: 'a complete, uncorrupted image',
-      received: `a ${meta.format} file of ${bytes.length} bytes that fails to decode (truncated or corrupt?)`,
-      subject: label,
-    });
-  }
-}
-
 export function labelOf(slot: InputSlot): string {
   if (slot === 'content') return 'content image';
   if (slot === 'video') return 'video';
@@ -188,7 +146,7 @@ export async function jobFromForm(form: Awaited<ReturnType<typeof readForm>>, li
   }
   for (const [slot, bytes] of Object.entries(slots) as [InputSlot, Buffer][]) {
     if (slot === 'video') await checkVideo(bytes);
-    else await checkImage(bytes, labelOf(slot), limits.maxPixels);
+    else await checkImage(bytes, { name: labelOf(slot), maxPixels: limits.maxPixels, formats: ACCEPTED_FORMATS, tooLargeHint: 'shrink the image first' });
   }
   return { method: def.id, params, ...(styleWeights && { styleWeights }), files: slots };
 }

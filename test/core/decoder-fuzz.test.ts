@@ -1,14 +1,14 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { isAtelierError } from '../../src/core/errors.js';
-import { readImage } from '../../src/core/io.js';
+import { checkImage, readImage } from '../../src/core/io.js';
 import { Rng } from '../../src/core/rng.js';
-import { checkImage } from '../../src/server/uploads.js';
+import { ACCEPTED_FORMATS } from '../../src/server/uploads.js';
 
 /**
  * Decoder fuzzing: mutated PNG, JPEG, WebP, TIFF and GIF files (bit flips, truncations, huge
  * declared sizes, random header bytes) through readImage (CLI, library) and checkImage (the upload
- * path). Every input either decodes or fails with an AtelierError; none crashes the process or
+ * path, with the server's format list). Every input either decodes or fails with an AtelierError; none crashes the process or
  * takes more than 5 s. 300 inputs by default, 3000 with ATELIER_SLOW=1. Seeded: a failure is
  * reproducible from the printed case number.
  */
@@ -102,20 +102,24 @@ describe('decoder fuzz', () => {
       const { bytes, kind } = mutate(format, seeds[format], rng);
       const label = `case ${c} (${format}, ${kind}, ${bytes.length} bytes)`;
       const t0 = performance.now();
+      let decoded = false;
       try {
         const img = await withinTime(readImage(bytes, { maxPixels: MAX_PIXELS, name: label }), label);
         expect(img.width * img.height).toBeLessThanOrEqual(MAX_PIXELS);
         tally.decoded++;
+        decoded = true;
       } catch (e) {
         if (!isAtelierError(e)) throw new Error(`${label}: readImage threw a non-AtelierError: ${String(e)}`);
         codes.set(e.code, (codes.get(e.code) ?? 0) + 1);
         tally.refused++;
       }
       try {
-        await withinTime(checkImage(bytes, label, MAX_PIXELS), label);
+        await withinTime(checkImage(bytes, { name: label, maxPixels: MAX_PIXELS, formats: ACCEPTED_FORMATS }), label);
         tally.uploadAccepted++;
       } catch (e) {
         if (!isAtelierError(e)) throw new Error(`${label}: the upload check threw a non-AtelierError: ${String(e)}`);
+        // Both run the same header checks in core/io.ts: a file the CLI reads, the server accepts.
+        if (decoded) throw new Error(`${label}: readImage decoded it but the upload check refused it (${e.code}: ${e.message})`);
         tally.uploadRefused++;
       }
       slowest = Math.max(slowest, performance.now() - t0);
