@@ -4,6 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { AtelierError } from '../core/errors.js';
 import { BlobStore } from './blob-store.js';
+import type { InputSlot, JobError, JobRecord, JobStatus } from './job-record.js';
 
 /**
  * Jobs and their results, recorded so that nothing finished is lost and nothing queued is
@@ -13,44 +14,12 @@ import { BlobStore } from './blob-store.js';
  * Nothing a client sends ever becomes a path.
  */
 
-export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+export type { InputSlot, JobError, JobRecord, JobStatus } from './job-record.js';
 export const FINISHED: readonly JobStatus[] = ['done', 'failed', 'cancelled'];
-
-/** The image slots a job may have, in the order they are stored. */
-export type InputSlot = 'content' | 'video' | 'mask' | 'styleMask' | `style-${number}` | `extra-${string}`;
 
 /** A job with a `video` input restyles a clip (its result is an MP4); any other, one image (PNG). */
 export function isVideoJob(job: { inputs: readonly InputSlot[] }): boolean {
   return job.inputs.includes('video');
-}
-
-export interface JobError {
-  code: string;
-  message: string;
-  hint?: string;
-}
-
-export interface JobRecord {
-  id: string;
-  method: string;
-  /** The params as the client gave them (validated); `resolvedParams` has every default filled in. */
-  params: Record<string, unknown>;
-  styleWeights?: number[];
-  inputs: InputSlot[];
-  status: JobStatus;
-  /** How many times a run was started (a job interrupted by a crash is run again). */
-  attempts: number;
-  createdAt: string;
-  startedAt?: string;
-  finishedAt?: string;
-  /** Fraction done, as last recorded. Live progress goes through server-sent events. */
-  progress: number;
-  error?: JobError;
-  resolvedParams?: Record<string, unknown>;
-  meta?: Record<string, unknown>;
-  timings?: Record<string, number>;
-  /** Set when the job was re-run from another one (same inputs). */
-  rerunOf?: string;
 }
 
 export interface NewJob {

@@ -168,7 +168,7 @@ export function App() {
         void loadHistory();
         if (done) {
           setJob(done);
-          setLive((l) => ({ ...l, event: { type: 'done', label: 'done', fraction: 1 } }));
+          setLive((l) => ({ ...l, event: { type: 'done', label: 'done', fraction: 1, elapsedMs: done.startedAt && done.finishedAt ? Date.parse(done.finishedAt) - Date.parse(done.startedAt) : 0 } }));
           void show(done);
         } else {
           setJob((cur) => cur && { ...cur, status: err?.code === 'E_ABORTED' || (err as { status?: string } | undefined)?.status === 'cancelled' ? 'cancelled' : 'failed', ...(err && { error: err }) });
@@ -307,7 +307,7 @@ export function App() {
       // From now on the inputs are the job's stored copies: a reload brings them back.
       setInputs((old) => {
         const next: Record<string, Chosen[]> = {};
-        for (const [field, list] of Object.entries(old)) next[field] = list.map((c, i) => (j.inputs.includes(slotOf(field, i)) ? { ...c, ref: { job: j.id, slot: slotOf(field, i) } } : c));
+        for (const [field, list] of Object.entries(old)) next[field] = list.map((c, i) => ((j.inputs as readonly string[]).includes(slotOf(field, i)) ? { ...c, ref: { job: j.id, slot: slotOf(field, i) } } : c));
         return next;
       });
       void loadHistory();

@@ -6,39 +6,16 @@
 // The server's own description types: one definition for both ends (type-only, erased by Vite).
 import type { MethodDescription } from '../../src/core/describe.js';
 import type { JsonPropertySchema } from '../../src/core/params.js';
+import type { ProgressEvent } from '../../src/core/progress.js';
+import type { JobJson } from '../../src/server/job-record.js';
 
 export type PropertySchema = JsonPropertySchema;
 export type MethodInfo = MethodDescription;
 
-export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
-
-export interface Job {
-  id: string;
-  method: string;
-  params: Record<string, unknown>;
-  inputs: string[];
-  status: JobStatus;
-  createdAt: string;
-  startedAt?: string;
-  finishedAt?: string;
-  progress: number;
-  progressLabel?: string;
-  error?: { code: string; message: string };
-  meta?: Record<string, unknown>;
-  timings?: Record<string, number>;
-  links: { self: string; events: string; result?: string; inputs: Record<string, string> };
-}
-
-export interface ProgressEvent {
-  type: 'start' | 'step' | 'frame' | 'download' | 'done' | 'error';
-  label: string;
-  fraction: number;
-  step?: number;
-  total?: number;
-  frame?: number;
-  /** Named numbers of a step: an optimisation's loss and its parts. */
-  values?: Record<string, number>;
-}
+// Jobs and progress as the server defines them (src/server/job-record.ts, src/core/progress.ts).
+export type { JobStatus } from '../../src/server/job-record.js';
+export type Job = JobJson;
+export type { ProgressEvent };
 
 /** What the server accepts in an upload (GET /api/config). */
 export interface ServerConfig {

@@ -8,14 +8,15 @@ import { parseParams } from '../../core/params.js';
 import { methodParamsSchema } from '../../core/stylize.js';
 import { getMethod } from '../../methods/index.js';
 import type { ServerContext } from '../context.js';
+import type { JobJson } from '../job-record.js';
 import { FINISHED, isVideoJob, type InputSlot, type JobRecord } from '../job-store.js';
 import { PREVIEW_FILE } from '../jobs/video-task.js';
 import { redactError } from '../redact-paths.js';
 import { refuseServerPaths } from '../refuse-paths.js';
 import { jobFromForm, readForm } from '../uploads.js';
 
-/** A job as clients see it: the record, live progress while running, and where to get more. */
-export function jobView(ctx: ServerContext, job: JobRecord) {
+/** A job as clients see it (JobJson, which the studio imports too). */
+export function jobView(ctx: ServerContext, job: JobRecord): JobJson {
   const live = job.status === 'running' ? ctx.events.latestProgress(job.id) : undefined;
   return {
     ...job,
