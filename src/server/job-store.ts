@@ -230,9 +230,14 @@ export class JobStore {
     return row;
   }
 
-  async readInput(id: string, slot: InputSlot): Promise<Buffer> {
+  /** Where an input's bytes lie on this machine (its blob, or its file in a job folder from before the blob store). */
+  inputPath(id: string, slot: InputSlot): string {
     const hash = parseJson<Record<string, string>>(this.row(id).input_blobs)?.[slot];
-    return hash ? this.blobs.read(hash) : fs.readFile(path.join(this.dirOf(id), slot));
+    return hash ? this.blobs.pathOf(hash) : path.join(this.dirOf(id), slot);
+  }
+
+  async readInput(id: string, slot: InputSlot): Promise<Buffer> {
+    return fs.readFile(this.inputPath(id, slot));
   }
 
   async readInputs(job: JobRecord): Promise<Partial<Record<InputSlot, Buffer>>> {

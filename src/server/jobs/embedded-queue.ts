@@ -71,9 +71,11 @@ export class EmbeddedQueue implements JobQueue {
     this.running.set(id, controller);
     try {
       const job = this.store.get(id);
-      // A video job reads its clip from its folder: only the small inputs travel with the task.
-      const inputs = await this.store.readInputs(isVideoJob(job) ? { ...job, inputs: job.inputs.filter((s) => s !== 'video') } : job);
-      const result = await this.executor.run(taskOf(job, inputs, { ...this.limits, workDir: this.store.jobDir(id) }), controller.signal, (event) => this.events.progress(id, event));
+      // A video job reads its clip from where the store keeps it: only the small inputs travel with the task.
+      const video = isVideoJob(job);
+      const inputs = await this.store.readInputs(video ? { ...job, inputs: job.inputs.filter((s) => s !== 'video') } : job);
+      const where = { workDir: this.store.jobDir(id), ...(video && { clipPath: this.store.inputPath(id, 'video') }) };
+      const result = await this.executor.run(taskOf(job, inputs, { ...this.limits, ...where }), controller.signal, (event) => this.events.progress(id, event));
       if (!this.closed) await recordSuccess(this.store, this.events, id, result);
     } catch (e) {
       // A run cut short by close() is left `running`, to be run again after the restart.

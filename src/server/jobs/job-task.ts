@@ -14,10 +14,12 @@ export interface JobTask {
   inputs: Partial<Record<InputSlot, Uint8Array>>;
   maxPixels?: number;
   threads?: number;
-  /** 'video': restyle the clip in `workDir` into an MP4 (video-task.ts); otherwise one image. */
+  /** 'video': restyle the clip at `clipPath` into an MP4 (video-task.ts); otherwise one image. */
   kind?: 'video';
-  /** The job's folder on this machine, for video jobs (their clip and resumable frames live there). */
+  /** The job's folder on this machine, for video jobs (their resumable frames and preview live there). */
   workDir?: string;
+  /** Video jobs: the stored clip on this machine (its blob); `workDir/video` when absent. */
+  clipPath?: string;
 }
 
 export interface TaskResult {

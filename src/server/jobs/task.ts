@@ -12,7 +12,7 @@ import { runVideoTask } from './video-task.js';
  * queue: no paths, only bytes in and PNG bytes out.
  */
 /** The task for a stored job, given its input bytes. */
-export function taskOf(job: JobRecord, inputs: JobTask['inputs'], limits: { maxPixels?: number; threads?: number; workDir?: string } = {}): JobTask {
+export function taskOf(job: JobRecord, inputs: JobTask['inputs'], limits: { maxPixels?: number; threads?: number; workDir?: string; clipPath?: string } = {}): JobTask {
   return {
     jobId: job.id,
     method: job.method,
@@ -23,6 +23,7 @@ export function taskOf(job: JobRecord, inputs: JobTask['inputs'], limits: { maxP
     ...(limits.threads !== undefined && { threads: limits.threads }),
     ...(isVideoJob(job) && { kind: 'video' as const }),
     ...(limits.workDir !== undefined && { workDir: limits.workDir }),
+    ...(limits.clipPath !== undefined && { clipPath: limits.clipPath }),
   };
 }
 

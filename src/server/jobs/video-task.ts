@@ -32,7 +32,7 @@ export async function runVideoTask(task: JobTask, signal: AbortSignal, onProgres
   const output = path.join(dir, RESULT_WORK_FILE);
   let lastPreview = 0;
   const result = await stylizeVideo({
-    input: path.join(dir, 'video'),
+    input: task.clipPath ?? path.join(dir, 'video'),
     output,
     method: getMethod(task.method),
     ...(styles.length > 0 && { style: styles.length === 1 ? styles[0]! : styles }),
