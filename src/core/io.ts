@@ -400,7 +400,7 @@ function processAlive(pid: number): boolean {
 /**
  * A process killed mid-write (SIGKILL, power loss) leaves its `.name.PID.xxxx.tmp` behind. The
  * next write into the same directory removes those whose writer is gone: the PID is in the name,
- * and a live process other than this one is left alone.
+ * and a live process's (this one's included) are left alone.
  */
 export async function removeStrayTemps(dir: string): Promise<string[]> {
   if (swept.has(dir)) return [];
@@ -417,7 +417,9 @@ export async function removeStrayTemps(dir: string): Promise<string[]> {
     if (!m) continue;
     const full = path.join(dir, name);
     const pid = Number(m[1]);
-    if (inFlight.has(full) || (pid !== process.pid && processAlive(pid))) continue;
+    // This process's own temp files are never stray: another thread or writer (the video encoder
+    // names its file the same way) may be filling one right now.
+    if (inFlight.has(full) || pid === process.pid || processAlive(pid)) continue;
     await fs.rm(full, { force: true }).catch(() => undefined);
     removed.push(full);
   }

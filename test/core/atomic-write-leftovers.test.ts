@@ -24,9 +24,12 @@ describe('writeFileAtomic leftovers', () => {
       // A live process's temp file (this test runner's parent) must survive the sweep.
       const live = path.join(tmp.dir, `.other.png.${process.ppid}.12345678.tmp`);
       writeFileSync(live, 'in progress');
+      // So must one this process is filling outside writeFileAtomic (as the video encoder does).
+      const own = path.join(tmp.dir, `.clip.mp4.${process.pid}.87654321.tmp`);
+      writeFileSync(own, 'encoding');
       await writeFileAtomic(tmp.file('out.png'), 'new result');
       const left = readdirSync(tmp.dir).filter((n) => n.endsWith('.tmp'));
-      expect(left).toEqual([path.basename(live)]);
+      expect(left.sort()).toEqual([path.basename(own), path.basename(live)].sort());
       expect(readFileSync(tmp.file('out.png'), 'utf8')).toBe('new result');
       // Swept once per directory per process.
       expect(await removeStrayTemps(tmp.dir)).toEqual([]);

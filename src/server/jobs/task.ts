@@ -58,6 +58,8 @@ function testDelayMs(): number {
 }
 
 async function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  // A signal that fired before the delay began (a cancel racing the thread's start) never fires again.
+  throwIfAborted(signal);
   if (ms <= 0) return;
   await new Promise<void>((resolve) => {
     const timer = setTimeout(done, ms);

@@ -29,6 +29,8 @@ export async function runVideoTask(task: JobTask, signal: AbortSignal, onProgres
     .filter(([slot]) => slot.startsWith('style-'))
     .sort(([a], [b]) => Number(a.slice(6)) - Number(b.slice(6)))
     .map(([, bytes]) => bytes!);
+  // Inputs live in the blob store, so nothing else makes the job's folder.
+  await fs.mkdir(dir, { recursive: true });
   const output = path.join(dir, RESULT_WORK_FILE);
   let lastPreview = 0;
   const result = await stylizeVideo({
