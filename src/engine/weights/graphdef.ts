@@ -1,6 +1,6 @@
-import { readFile, stat } from 'node:fs/promises';
 import protobuf from 'protobufjs';
-import { AtelierError, wrapError } from '../../core/errors.js';
+import { AtelierError } from '../../core/errors.js';
+import { readBoundedModelFile } from './weight-file.js';
 import { decodeToFloat32, type DType } from './dtype.js';
 
 /**
@@ -100,26 +100,7 @@ function graphDefMessage(): protobuf.Type {
 }
 
 export async function readGraphDef(file: string): Promise<TfGraph> {
-  let size: number;
-  try {
-    size = (await stat(file)).size;
-  } catch (e) {
-    throw new AtelierError('E_FILE_NOT_FOUND', 'The model file does not exist', { subject: file, cause: e });
-  }
-  if (size > MAX_GRAPHDEF_BYTES) {
-    throw new AtelierError('E_WEIGHTS_CORRUPT', 'The file is too large to be a frozen graph Atelier reads', {
-      subject: file,
-      expected: `at most ${MAX_GRAPHDEF_BYTES} bytes`,
-      received: `${size} bytes`,
-    });
-  }
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(await readFile(file));
-  } catch (e) {
-    throw wrapError(e, 'E_WEIGHTS_CORRUPT', 'The model file could not be read', { subject: file });
-  }
-  return parseGraphDef(bytes, file);
+  return parseGraphDef(await readBoundedModelFile(file, MAX_GRAPHDEF_BYTES, 'a frozen graph'), file);
 }
 
 function corruptGraph(file: string, summary: string, expected: string, received?: string, cause?: unknown): AtelierError {

@@ -1,6 +1,6 @@
-import { readFile, stat } from 'node:fs/promises';
 import protobuf from 'protobufjs';
-import { AtelierError, wrapError } from '../../core/errors.js';
+import { AtelierError } from '../../core/errors.js';
+import { readBoundedModelFile } from './weight-file.js';
 import { decodeToFloat32, DTYPE_SIZE, type DType } from './dtype.js';
 import { describeForeignFormat } from './sniff-format.js';
 import type { TensorMap } from './tensor.js';
@@ -142,26 +142,7 @@ function modelMessage(): protobuf.Type {
 /** Read an .onnx file (bounded by MAX_ONNX_BYTES or `maxBytes`). */
 export async function readOnnx(file: string, options: { maxBytes?: number } = {}): Promise<OnnxModelData> {
   const limit = options.maxBytes ?? MAX_ONNX_BYTES;
-  let size: number;
-  try {
-    size = (await stat(file)).size;
-  } catch (e) {
-    throw new AtelierError('E_FILE_NOT_FOUND', 'The model file does not exist', { subject: file, cause: e });
-  }
-  if (size > limit) {
-    throw new AtelierError('E_WEIGHTS_CORRUPT', 'The file is too large to be an ONNX model Atelier reads', {
-      subject: file,
-      expected: `at most ${limit} bytes`,
-      received: `${size} bytes`,
-    });
-  }
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(await readFile(file));
-  } catch (e) {
-    throw wrapError(e, 'E_WEIGHTS_CORRUPT', 'The model file could not be read', { subject: file });
-  }
-  return parseOnnx(bytes, file);
+  return parseOnnx(await readBoundedModelFile(file, limit, 'an ONNX model'), file);
 }
 
 function corrupt(file: string, summary: string, expected: string, received?: string, cause?: unknown): AtelierError {

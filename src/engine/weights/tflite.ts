@@ -1,6 +1,6 @@
-import { readFile, stat } from 'node:fs/promises';
 import { ByteBuffer } from 'flatbuffers';
-import { AtelierError, wrapError } from '../../core/errors.js';
+import { AtelierError } from '../../core/errors.js';
+import { readBoundedModelFile } from './weight-file.js';
 import { decodeToFloat32, type DType } from './dtype.js';
 import { corrupt, FbTable } from './flatbuffer-table.js';
 
@@ -86,26 +86,7 @@ export interface TfliteModel {
 
 /** Read a `.tflite` file: validated structure, constant buffers as views into the file's bytes. */
 export async function readTflite(file: string): Promise<TfliteModel> {
-  let size: number;
-  try {
-    size = (await stat(file)).size;
-  } catch (e) {
-    throw new AtelierError('E_FILE_NOT_FOUND', 'The model file does not exist', { subject: file, cause: e });
-  }
-  if (size > MAX_TFLITE_BYTES) {
-    throw new AtelierError('E_WEIGHTS_CORRUPT', 'The file is too large to be a TFLite model Atelier reads', {
-      subject: file,
-      expected: `at most ${MAX_TFLITE_BYTES} bytes`,
-      received: `${size} bytes`,
-    });
-  }
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(await readFile(file));
-  } catch (e) {
-    throw wrapError(e, 'E_WEIGHTS_CORRUPT', 'The model file could not be read', { subject: file });
-  }
-  return parseTflite(bytes, file);
+  return parseTflite(await readBoundedModelFile(file, MAX_TFLITE_BYTES, 'a TFLite model'), file);
 }
 
 export function parseTflite(bytes: Uint8Array, file: string): TfliteModel {

@@ -1,4 +1,4 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { AtelierError, wrapError } from '../../core/errors.js';
 
 /** Open a weight file for reading, with the error users expect when it is missing. */
@@ -35,4 +35,29 @@ export async function readFully(fh: FileHandle, out: Uint8Array, position: numbe
 export function uninitialised(bytes: number): Uint8Array {
   const b = Buffer.allocUnsafeSlow(bytes);
   return new Uint8Array(b.buffer, b.byteOffset, b.length);
+}
+
+/**
+ * Read a whole model file that a parser takes in one piece (TFLite, frozen graphs, ONNX), refusing
+ * a missing file and one larger than `maxBytes` before anything is allocated.
+ */
+export async function readBoundedModelFile(file: string, maxBytes: number, formatName: string): Promise<Uint8Array> {
+  let size: number;
+  try {
+    size = (await stat(file)).size;
+  } catch (e) {
+    throw new AtelierError('E_FILE_NOT_FOUND', 'The model file does not exist', { subject: file, cause: e });
+  }
+  if (size > maxBytes) {
+    throw new AtelierError('E_WEIGHTS_CORRUPT', `The file is too large to be ${formatName} Atelier reads`, {
+      subject: file,
+      expected: `at most ${maxBytes} bytes`,
+      received: `${size} bytes`,
+    });
+  }
+  try {
+    return new Uint8Array(await readFile(file));
+  } catch (e) {
+    throw wrapError(e, 'E_WEIGHTS_CORRUPT', 'The model file could not be read', { subject: file });
+  }
 }
