@@ -1,3 +1,8 @@
+import { clampImage, type Image } from '../../core/image.js';
+import { foreignModelFile, ImportedNetwork, importedImageNetwork } from './imported-network.js';
+import { randomImageNetwork } from './random-image-net.js';
+import { runTiled, type ImageNetwork } from './tiled-image-net.js';
+
 /**
  * The published GAN stylisers Atelier runs (TFLite generators, imported into engine graphs): which
  * model-store entry and file each variant is, its graph input, value range and licence, as read
@@ -29,3 +34,35 @@ export const ANIME_HAYAO: GanStylizer = {
   native: 256,
   licence: 'AnimeGANv2 terms: non-commercial use only (contact the authors for commercial use)',
 };
+
+export interface GanRunOptions {
+  /** 'installed', 'random' (a seeded stand-in) or a folder holding the file. */
+  weights: string;
+  tileSize: number;
+  seed: number;
+  threads: number;
+  signal?: AbortSignal;
+  onProgress?: (done: number, total: number) => void;
+  /** Told when the random stand-in runs instead of the published generator. */
+  warn: (message: string) => void;
+}
+
+/**
+ * Run a published generator (or its seeded stand-in) over an image of any size, in tiles with
+ * feathered overlaps, output clipped to [0, 1]; `meta` says which weights made it and their licence.
+ */
+export async function runGanStylizer(spec: GanStylizer, content: Image, o: GanRunOptions): Promise<{ image: Image; meta: Record<string, unknown> }> {
+  let net: ImageNetwork;
+  if (o.weights === 'random') {
+    o.warn('a seeded random stand-in network runs: the result is not the published model\'s');
+    net = randomImageNetwork(o.seed, o.threads);
+  } else {
+    const file = foreignModelFile(spec.model, spec.file, o.weights);
+    net = importedImageNetwork(await ImportedNetwork.load(file, {}, o.threads), { input: spec.input, range: [-1, 1], multiple: 4 });
+  }
+  const image = await runTiled(net, content, { tile: o.tileSize, margin: 64, ...(o.signal && { signal: o.signal }), ...(o.onProgress && { onProgress: o.onProgress }) });
+  return {
+    image: clampImage(image),
+    meta: o.weights === 'random' ? { weights: `random (seed ${o.seed}; not the published model)` } : { model: spec.model, file: spec.file, licence: spec.licence },
+  };
+}

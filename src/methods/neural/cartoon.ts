@@ -1,10 +1,6 @@
 import { z } from 'zod';
-import { clampImage } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
-import { CARTOON_VARIANTS } from '../../engine/nets/gan-stylizers.js';
-import { foreignModelFile, ImportedNetwork, importedImageNetwork } from '../../engine/nets/imported-network.js';
-import { randomImageNetwork } from '../../engine/nets/random-image-net.js';
-import { runTiled } from '../../engine/nets/tiled-image-net.js';
+import { CARTOON_VARIANTS, runGanStylizer } from '../../engine/nets/gan-stylizers.js';
 
 /**
  * White-box Cartoonization (Wang & Yu, CVPR 2020): a U-Net generator trained against surface,
@@ -35,20 +31,14 @@ export const cartoon = defineMethod({
   params,
   weights: [{ model: 'whitebox-cartoon', description: `White-box Cartoonization generator, TFLite dr/int8/fp16 (${CARTOON_VARIANTS.dr.licence})` }],
   quickParams: { weights: 'random' },
-  async run(ctx, { content }, p) {
-    const spec = CARTOON_VARIANTS[p.variant];
-    let net;
-    if (p.weights === 'random') {
-      ctx.log.warn('neural.cartoon runs a seeded random stand-in network: the result is not the published model\'s');
-      net = randomImageNetwork(ctx.seed, ctx.threads);
-    } else {
-      const file = foreignModelFile(spec.model, spec.file, p.weights);
-      net = importedImageNetwork(await ImportedNetwork.load(file, {}, ctx.threads), { input: spec.input, range: [-1, 1], multiple: 4 });
-    }
-    const image = await runTiled(net, content, { tile: p.tileSize, margin: 64, signal: ctx.signal, onProgress: (d, t) => ctx.progress.step(d, t) });
-    return {
-      image: clampImage(image),
-      meta: p.weights === 'random' ? { weights: `random (seed ${ctx.seed}; not the published model)` } : { model: spec.model, file: spec.file, licence: spec.licence },
-    };
-  },
+  run: (ctx, { content }, p) =>
+    runGanStylizer(CARTOON_VARIANTS[p.variant], content, {
+      weights: p.weights,
+      tileSize: p.tileSize,
+      seed: ctx.seed,
+      threads: ctx.threads,
+      signal: ctx.signal,
+      onProgress: (d, t) => ctx.progress.step(d, t),
+      warn: (m) => ctx.log.warn(`neural.cartoon: ${m}`),
+    }),
 });
