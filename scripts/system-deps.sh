@@ -16,6 +16,7 @@ test_packages=(
   libarmnn-cpuref-backend22     #   style predictor TFLite as the independent reference (CpuRef backend,
   libarmnntfliteparser22        #   TFLite parser)
   python3-numpy                 # test/engine/import/*: numpy reference interpreters of the TF/TFLite graphs
+  python3-torch                 # test/engine/nets/clip/*, test/engine/diffusion/*: PyTorch references written from the papers
 )
 # Extra packages only the benchmarks need (peers to compare against).
 bench_packages=(

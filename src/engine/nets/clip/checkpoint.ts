@@ -1,0 +1,400 @@
+import { AtelierError } from '../../../core/errors.js';
+import type { TensorMap } from '../../weights/tensor.js';
+import type { LinearWeights, NormWeights, TransformerBlockWeights } from '../transformer-layers.js';
+import { CLIP_HEAD_WIDTH, type ClipTextConfig, type ClipVisionConfig } from './config.js';
+
+/**
+ * CLIP checkpoints by their tensor names, in the two layouts they are published in:
+ *
+ * - **openai**: the state dict of OpenAI's `clip/model.py` `CLIP` module (the released
+ *   ViT-B-32.pt / ViT-L-14.pt, once saved as a state dict, and open_clip's copies of them):
+ *   `token_embedding.weight`, `positional_embedding`, `transformer.resblocks.N.{ln_1, attn.in_proj_*,
+ *   attn.out_proj, ln_2, mlp.c_fc, mlp.c_proj}`, `ln_final`, `text_projection` [W, E] (multiplied
+ *   from the right), `visual.{conv1, class_embedding, positional_embedding, ln_pre, transformer…,
+ *   ln_post, proj}`, `logit_scale`. The TorchScript archives also carry the ints
+ *   `input_resolution`, `context_length`, `vocab_size`, which are skipped.
+ * - **transformers**: Hugging Face `transformers`' `CLIPModel` / `CLIPTextModel` /
+ *   `CLIPVisionModelWithProjection` (model.safetensors of openai/clip-vit-*, Stable Diffusion's
+ *   text_encoder/): `text_model.embeddings.{token,position}_embedding.weight`,
+ *   `text_model.encoder.layers.N.{self_attn.{q,k,v,out}_proj, layer_norm1, mlp.fc1, mlp.fc2,
+ *   layer_norm2}`, `text_model.final_layer_norm`, `text_projection.weight` [E, W] (an nn.Linear),
+ *   `vision_model.{embeddings.{class_embedding, patch_embedding, position_embedding},
+ *   pre_layrnorm (sic), encoder…, post_layernorm}`, `visual_projection.weight`, `logit_scale`;
+ *   older files also keep the `position_ids` buffers, which are skipped.
+ *
+ * Either layout may sit under a prefix (Stable Diffusion's single-file checkpoints keep the text
+ * tower under `cond_stage_model.transformer.`). Every tensor of a tower that is asked for must be
+ * used and every one it needs must be there with its shape: a checkpoint that does not match is
+ * refused with the names that differ, never half-loaded.
+ */
+
+export type ClipLayout = 'openai' | 'transformers';
+export type ClipTower = 'text' | 'vision';
+
+export interface TensorInfo {
+  name: string;
+  shape: number[];
+}
+
+export interface ClipTextWeights {
+  config: ClipTextConfig;
+  tokenEmbedding: Float32Array;
+  positionEmbedding: Float32Array;
+  blocks: TransformerBlockWeights[];
+  finalNorm: NormWeights;
+  projection?: LinearWeights;
+}
+
+export interface ClipVisionWeights {
+  config: ClipVisionConfig;
+  /** [width, 3, patch, patch], no bias. */
+  patchEmbedding: Float32Array;
+  classEmbedding: Float32Array;
+  positionEmbedding: Float32Array;
+  preNorm: NormWeights;
+  blocks: TransformerBlockWeights[];
+  postNorm: NormWeights;
+  projection?: LinearWeights;
+}
+
+export interface ClipWeights {
+  layout: ClipLayout;
+  prefix: string;
+  text?: ClipTextWeights;
+  vision?: ClipVisionWeights;
+  /** log of the logit temperature (CLIP multiplies cosine similarities by its exp). */
+  logitScale?: number;
+  /** Names read, in the file's own spelling (with the prefix). */
+  used: string[];
+  /** Names in scope that belong to a tower not asked for, or buffers that carry no weights. */
+  skipped: string[];
+}
+
+export interface ClipLoadOptions {
+  towers?: ClipTower[];
+  /** Heads per tower; default width / 64 (OpenAI's rule, which every published CLIP follows). */
+  heads?: { text?: number; vision?: number };
+  /** Where the CLIP names start (default: found from the names). */
+  prefix?: string;
+  /** The file, for messages. */
+  subject?: string;
+}
+
+/** Names that hold no weights: TorchScript's config ints and transformers' index buffers. */
+const SKIPPED_BUFFERS = ['input_resolution', 'context_length', 'vocab_size', 'text_model.embeddings.position_ids', 'vision_model.embeddings.position_ids'];
+
+/**
+ * Read the towers asked for from a checkpoint's tensors. Only names and shapes are needed to
+ * check a checkpoint (`planClipCheckpoint`); this also slices and copies the values.
+ */
+export function loadClipWeights(tensors: TensorMap, options: ClipLoadOptions = {}): ClipWeights {
+  return readClip(
+    [...tensors.values()].map((t) => ({ name: t.name, shape: t.shape })),
+    (name) => tensors.get(name)!.data,
+    options,
+  );
+}
+
+/** Check a checkpoint's names and shapes against the towers asked for (no tensor data needed). */
+export function planClipCheckpoint(infos: TensorInfo[], options: ClipLoadOptions = {}): ClipWeights {
+  return readClip(infos, () => new Float32Array(0), options);
+}
+
+function readClip(infos: TensorInfo[], data: (name: string) => Float32Array, options: ClipLoadOptions): ClipWeights {
+  const subject = options.subject ?? 'the CLIP checkpoint';
+  const towers = options.towers ?? ['text', 'vision'];
+  const { layout, prefix } = detectLayout(infos, options.prefix, subject);
+  const inScope = infos.filter((t) => t.name.startsWith(prefix));
+  const ledger = new Ledger(new Map(inScope.map((t) => [t.name.slice(prefix.length), t.shape])), (n) => data(prefix + n), subject);
+  const spell = layout === 'openai' ? OPENAI : TRANSFORMERS;
+  const out: ClipWeights = { layout, prefix, used: [], skipped: [] };
+  if (towers.includes('text')) out.text = readText(ledger, spell, options.heads?.text, subject);
+  if (towers.includes('vision')) out.vision = readVision(ledger, spell, options.heads?.vision, subject);
+  if (towers.length === 2 && ledger.has('logit_scale')) out.logitScale = ledger.take('logit_scale', [])[0];
+  ledger.finish((name) => {
+    const tower = spell.towerOf(name);
+    return SKIPPED_BUFFERS.includes(name) || name === 'logit_scale' || (tower !== undefined && !towers.includes(tower));
+  }, towers);
+  out.used = ledger.used.map((n) => prefix + n);
+  out.skipped = ledger.skipped.map((n) => prefix + n);
+  return out;
+}
+
+function detectLayout(infos: TensorInfo[], given: string | undefined, subject: string): { layout: ClipLayout; prefix: string } {
+  const marks: [string, ClipLayout][] = [
+    ['text_model.embeddings.token_embedding.weight', 'transformers'],
+    ['vision_model.embeddings.patch_embedding.weight', 'transformers'],
+    ['token_embedding.weight', 'openai'],
+    ['visual.conv1.weight', 'openai'],
+  ];
+  for (const { name } of infos) {
+    for (const [mark, layout] of marks) {
+      if (!name.endsWith(mark)) continue;
+      const prefix = name.slice(0, name.length - mark.length);
+      if (given !== undefined && prefix !== given) continue;
+      if (prefix === '' || prefix.endsWith('.')) return { layout, prefix };
+    }
+  }
+  throw new AtelierError('E_WEIGHTS_INVALID', 'The file is not a CLIP checkpoint Atelier can read', {
+    subject,
+    expected: `OpenAI's names (token_embedding.weight, visual.conv1.weight, …) or Hugging Face transformers' (text_model.embeddings.token_embedding.weight, vision_model.…)${given ? ` under the prefix "${given}"` : ''}`,
+    received: `${infos.length} tensors, e.g. ${infos.slice(0, 4).map((t) => t.name).join(', ') || 'none'}`,
+    hint: 'give the checkpoint of a CLIP model (OpenAI state dict or transformers safetensors)',
+  });
+}
+
+/** Tracks which names were read, so that a missing or a left-over tensor is an error. */
+class Ledger {
+  readonly used: string[] = [];
+  readonly skipped: string[] = [];
+  private readonly missing: string[] = [];
+  private readonly wrongShape: string[] = [];
+
+  constructor(
+    private readonly shapes: Map<string, number[]>,
+    private readonly data: (name: string) => Float32Array,
+    private readonly subject: string,
+  ) {}
+
+  has(name: string): boolean {
+    return this.shapes.has(name);
+  }
+
+  shape(name: string, what: string): number[] {
+    const s = this.shapes.get(name);
+    if (!s) {
+      throw new AtelierError('E_WEIGHTS_INVALID', `The CLIP checkpoint has no ${what}`, {
+        subject: this.subject,
+        expected: `a tensor named ${name}`,
+        hint: 'the file lacks this tower, or belongs to another model',
+      });
+    }
+    return s;
+  }
+
+  /** The values of `name`, which must have `shape`; an empty array when missing (reported at the end). */
+  take(name: string, shape: number[]): Float32Array {
+    const s = this.shapes.get(name);
+    if (!s) {
+      this.missing.push(name);
+      return new Float32Array(0);
+    }
+    // a one-element scalar is saved as [] or [1] depending on the writer
+    const same = s.length === shape.length ? s.every((d, i) => d === shape[i]) : s.reduce((a, b) => a * b, 1) === 1 && shape.reduce((a, b) => a * b, 1) === 1;
+    if (!same) this.wrongShape.push(`${name} is [${s.join(', ')}], expected [${shape.join(', ')}]`);
+    this.used.push(name);
+    return this.data(name);
+  }
+
+  /** Layer count: the number of consecutive indices `${head}N.` present. */
+  count(head: string): number {
+    let n = 0;
+    const names = [...this.shapes.keys()];
+    while (names.some((k) => k.startsWith(`${head}${n}.`))) n++;
+    return n;
+  }
+
+  finish(skippable: (name: string) => boolean, towers: ClipTower[]): void {
+    const usedSet = new Set(this.used);
+    const unused: string[] = [];
+    for (const name of this.shapes.keys()) {
+      if (usedSet.has(name)) continue;
+      if (skippable(name)) this.skipped.push(name);
+      else unused.push(name);
+    }
+    const list = (names: string[]) => `${names.slice(0, 8).join('; ')}${names.length > 8 ? `; … ${names.length - 8} more` : ''}`;
+    if (this.missing.length > 0 || this.wrongShape.length > 0 || unused.length > 0) {
+      const parts = [
+        this.missing.length > 0 && `${this.missing.length} missing (${list(this.missing)})`,
+        this.wrongShape.length > 0 && `${this.wrongShape.length} mis-shaped (${list(this.wrongShape)})`,
+        unused.length > 0 && `${unused.length} not used by the ${towers.join(' and ')} tower${towers.length > 1 ? 's' : ''} (${list(unused)})`,
+      ].filter(Boolean);
+      throw new AtelierError('E_WEIGHTS_INVALID', 'The CLIP checkpoint does not match the CLIP architecture', {
+        subject: this.subject,
+        expected: 'every tensor of the towers asked for, with its published shape, and no others',
+        received: parts.join('; '),
+        hint: 'the file is truncated, from another model or a CLIP variant Atelier does not build (e.g. OpenCLIP\'s ViT-H with GELU); check the file',
+      });
+    }
+  }
+}
+
+/** How one layout spells a tower's parts. */
+interface Spelling {
+  towerOf(name: string): ClipTower | undefined;
+  text: {
+    token: string;
+    position: string;
+    blocks: string;
+    finalNorm: string;
+    projection: string;
+    /** The projection is stored [W, E] (multiplied from the right) rather than nn.Linear's [E, W]. */
+    projectionTransposed: boolean;
+  };
+  vision: {
+    patch: string;
+    cls: string;
+    position: string;
+    preNorm: string;
+    blocks: string;
+    postNorm: string;
+    projection: string;
+    projectionTransposed: boolean;
+  };
+  /** Reads block `head` (ending in '.') of width W. */
+  block(ledger: Ledger, head: string, width: number): TransformerBlockWeights;
+}
+
+const norm = (ledger: Ledger, name: string, width: number): NormWeights => ({
+  weight: ledger.take(`${name}.weight`, [width]),
+  bias: ledger.take(`${name}.bias`, [width]),
+});
+
+const dense = (ledger: Ledger, name: string, inFeatures: number, outFeatures: number): LinearWeights => ({
+  weight: ledger.take(`${name}.weight`, [outFeatures, inFeatures]),
+  bias: ledger.take(`${name}.bias`, [outFeatures]),
+  inFeatures,
+  outFeatures,
+});
+
+const OPENAI: Spelling = {
+  towerOf: (name) =>
+    name.startsWith('visual.') ? 'vision' : /^(token_embedding\.|positional_embedding$|transformer\.|ln_final\.|text_projection$)/.test(name) ? 'text' : undefined,
+  text: { token: 'token_embedding.weight', position: 'positional_embedding', blocks: 'transformer.resblocks.', finalNorm: 'ln_final', projection: 'text_projection', projectionTransposed: true },
+  vision: {
+    patch: 'visual.conv1.weight',
+    cls: 'visual.class_embedding',
+    position: 'visual.positional_embedding',
+    preNorm: 'visual.ln_pre',
+    blocks: 'visual.transformer.resblocks.',
+    postNorm: 'visual.ln_post',
+    projection: 'visual.proj',
+    projectionTransposed: true,
+  },
+  block(ledger, head, w) {
+    // nn.MultiheadAttention keeps q, k and v stacked in one [3W, W] matrix, in that order
+    const inWeight = ledger.take(`${head}attn.in_proj_weight`, [3 * w, w]);
+    const inBias = ledger.take(`${head}attn.in_proj_bias`, [3 * w]);
+    const part = (i: number): LinearWeights => ({
+      weight: inWeight.subarray(i * w * w, (i + 1) * w * w),
+      bias: inBias.subarray(i * w, (i + 1) * w),
+      inFeatures: w,
+      outFeatures: w,
+    });
+    return {
+      norm1: norm(ledger, `${head}ln_1`, w),
+      q: part(0),
+      k: part(1),
+      v: part(2),
+      out: dense(ledger, `${head}attn.out_proj`, w, w),
+      norm2: norm(ledger, `${head}ln_2`, w),
+      fc1: dense(ledger, `${head}mlp.c_fc`, w, 4 * w),
+      fc2: dense(ledger, `${head}mlp.c_proj`, 4 * w, w),
+    };
+  },
+};
+
+const TRANSFORMERS: Spelling = {
+  towerOf: (name) =>
+    name.startsWith('vision_model.') || name === 'visual_projection.weight' ? 'vision' : name.startsWith('text_model.') || name === 'text_projection.weight' ? 'text' : undefined,
+  text: {
+    token: 'text_model.embeddings.token_embedding.weight',
+    position: 'text_model.embeddings.position_embedding.weight',
+    blocks: 'text_model.encoder.layers.',
+    finalNorm: 'text_model.final_layer_norm',
+    projection: 'text_projection.weight',
+    projectionTransposed: false,
+  },
+  vision: {
+    patch: 'vision_model.embeddings.patch_embedding.weight',
+    cls: 'vision_model.embeddings.class_embedding',
+    position: 'vision_model.embeddings.position_embedding.weight',
+    preNorm: 'vision_model.pre_layrnorm',
+    blocks: 'vision_model.encoder.layers.',
+    postNorm: 'vision_model.post_layernorm',
+    projection: 'visual_projection.weight',
+    projectionTransposed: false,
+  },
+  block(ledger, head, w) {
+    const fc1 = ledger.shape(`${head}mlp.fc1.weight`, 'MLP')[0]!;
+    return {
+      norm1: norm(ledger, `${head}layer_norm1`, w),
+      q: dense(ledger, `${head}self_attn.q_proj`, w, w),
+      k: dense(ledger, `${head}self_attn.k_proj`, w, w),
+      v: dense(ledger, `${head}self_attn.v_proj`, w, w),
+      out: dense(ledger, `${head}self_attn.out_proj`, w, w),
+      norm2: norm(ledger, `${head}layer_norm2`, w),
+      fc1: dense(ledger, `${head}mlp.fc1`, w, fc1),
+      fc2: dense(ledger, `${head}mlp.fc2`, fc1, w),
+    };
+  },
+};
+
+function headsFor(width: number, given: number | undefined, tower: ClipTower, subject: string): number {
+  const heads = given ?? width / CLIP_HEAD_WIDTH;
+  if (!Number.isInteger(heads) || heads < 1 || width % heads !== 0) {
+    throw new AtelierError('E_WEIGHTS_INVALID', `The CLIP ${tower} tower's head count cannot be found from its width`, {
+      subject,
+      expected: `a width divisible by ${given ?? CLIP_HEAD_WIDTH}`,
+      received: `width ${width}`,
+      hint: 'give the head count of this checkpoint (config.json num_attention_heads)',
+    });
+  }
+  return heads;
+}
+
+/** A projection as nn.Linear weights [E, W], whichever way the file stores it. */
+function projection(ledger: Ledger, name: string, width: number, transposed: boolean): LinearWeights | undefined {
+  if (!ledger.has(name)) return undefined;
+  const shape = ledger.shape(name, 'projection');
+  const embed = transposed ? shape[1]! : shape[0]!;
+  const stored = ledger.take(name, transposed ? [width, embed] : [embed, width]);
+  const weight = transposed && stored.length > 0 ? new Float32Array(embed * width) : stored;
+  if (transposed && stored.length > 0) for (let r = 0; r < width; r++) for (let c = 0; c < embed; c++) weight[c * width + r] = stored[r * embed + c]!;
+  return { weight, inFeatures: width, outFeatures: embed };
+}
+
+function readText(ledger: Ledger, spell: Spelling, heads: number | undefined, subject: string): ClipTextWeights {
+  const s = spell.text;
+  const [vocabSize, width] = ledger.shape(s.token, 'text tower (token embedding)') as [number, number];
+  const [contextLength] = ledger.shape(s.position, 'text position embedding') as [number];
+  const layers = ledger.count(s.blocks);
+  const tokenEmbedding = ledger.take(s.token, [vocabSize, width]);
+  const positionEmbedding = ledger.take(s.position, [contextLength, width]);
+  const blocks = Array.from({ length: layers }, (_, i) => spell.block(ledger, `${s.blocks}${i}.`, width));
+  const finalNorm = norm(ledger, s.finalNorm, width);
+  const proj = projection(ledger, s.projection, width, s.projectionTransposed);
+  const config: ClipTextConfig = { width, layers, heads: headsFor(width, heads, 'text', subject), contextLength, vocabSize, ...(proj && { embedDim: proj.outFeatures }) };
+  return { config, tokenEmbedding, positionEmbedding, blocks, finalNorm, ...(proj && { projection: proj }) };
+}
+
+function readVision(ledger: Ledger, spell: Spelling, heads: number | undefined, subject: string): ClipVisionWeights {
+  const s = spell.vision;
+  const [width, channels, patchSize] = ledger.shape(s.patch, 'image tower (patch embedding)') as [number, number, number];
+  const [tokens] = ledger.shape(s.position, 'image position embedding') as [number];
+  const grid = Math.round(Math.sqrt(tokens - 1));
+  if (grid * grid !== tokens - 1 || channels !== 3) {
+    throw new AtelierError('E_WEIGHTS_INVALID', 'The CLIP image tower has an unexpected patch grid', {
+      subject,
+      expected: '3 input channels and 1 + g² position embeddings (a square patch grid)',
+      received: `${channels} channels, ${tokens} positions`,
+    });
+  }
+  const layers = ledger.count(s.blocks);
+  const patchEmbedding = ledger.take(s.patch, [width, 3, patchSize, patchSize]);
+  const classEmbedding = ledger.take(s.cls, [width]);
+  const positionEmbedding = ledger.take(s.position, [tokens, width]);
+  const preNorm = norm(ledger, s.preNorm, width);
+  const blocks = Array.from({ length: layers }, (_, i) => spell.block(ledger, `${s.blocks}${i}.`, width));
+  const postNorm = norm(ledger, s.postNorm, width);
+  const proj = projection(ledger, s.projection, width, s.projectionTransposed);
+  const config: ClipVisionConfig = {
+    width,
+    layers,
+    heads: headsFor(width, heads, 'vision', subject),
+    patchSize,
+    imageSize: grid * patchSize,
+    ...(proj && { embedDim: proj.outFeatures }),
+  };
+  return { config, patchEmbedding, classEmbedding, positionEmbedding, preNorm, blocks, postNorm, ...(proj && { projection: proj }) };
+}
