@@ -32,6 +32,7 @@ describe('engine ops', () => {
     const parts = g.split(x, 1, [2, 2]);
     const y = [
       g.conv(x, w, undefined, { pad: 1 }),
+      g.convTranspose(x, w, undefined, { stride: 2, pad: 1, outputPadding: 1 }),
       g.pad(x, [1, 1, 1, 1], 'reflect'),
       g.maxPool(x, { kernel: 2 }),
       g.avgPool(x, { kernel: 2 }),

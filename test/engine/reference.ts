@@ -76,6 +76,35 @@ function conv(x: Nd, w: Nd, b: Nd | undefined, at: Record<string, number[] | num
   return { data: out, shape: [n, cout, ho, wo] };
 }
 
+/** ConvTranspose by its definition: each input pixel scatters its kernel-weighted values. */
+function convTranspose(x: Nd, w: Nd, b: Nd | undefined, at: Record<string, number[] | number>): Nd {
+  const [n, cin, h, wd] = x.shape as [number, number, number, number];
+  const [, cout, kh, kw] = w.shape as [number, number, number, number];
+  const [sh, sw] = at.stride as number[];
+  const [pt, pl, pb, pr] = at.pads as number[];
+  const [oh, ow] = at.outputPadding as number[];
+  const ho = (h - 1) * sh! - pt! - pb! + kh + oh!;
+  const wo = (wd - 1) * sw! - pl! - pr! + kw + ow!;
+  const out = new Float64Array(n * cout * ho * wo);
+  for (let b0 = 0; b0 < n; b0++)
+    for (let co = 0; co < cout; co++) {
+      if (b) out.fill(b.data[co]!, (b0 * cout + co) * ho * wo, (b0 * cout + co + 1) * ho * wo);
+      for (let ci = 0; ci < cin; ci++)
+        for (let y = 0; y < h; y++)
+          for (let xx = 0; xx < wd; xx++) {
+            const v = x.data[((b0 * cin + ci) * h + y) * wd + xx]!;
+            for (let i = 0; i < kh; i++)
+              for (let j = 0; j < kw; j++) {
+                const oy = y * sh! - pt! + i;
+                const ox = xx * sw! - pl! + j;
+                if (oy < 0 || oy >= ho || ox < 0 || ox >= wo) continue;
+                out[((b0 * cout + co) * ho + oy) * wo + ox]! += v * w.data[((ci * cout + co) * kh + i) * kw + j]!;
+              }
+          }
+    }
+  return { data: out, shape: [n, cout, ho, wo] };
+}
+
 function pad(x: Nd, pads: number[], mode: string): Nd {
   const [n, c, h, w] = x.shape as [number, number, number, number];
   const [t, l, b, r] = pads as [number, number, number, number];
@@ -223,6 +252,7 @@ function matmul(a: Nd, b: Nd): Nd {
 type Interpret = (ins: Nd[], a: Record<string, never>) => Nd[];
 export const INTERPRETER: Record<Exclude<OpName, 'onnx'>, Interpret> = {
   conv: (ins, a) => [conv(ins[0]!, ins[1]!, ins[2], a)],
+  convTranspose: (ins, a) => [convTranspose(ins[0]!, ins[1]!, ins[2], a)],
   pad: (ins, a) => [pad(ins[0]!, a.pads, a.mode)],
   maxPool: (ins, a) => {
     const y = pool(ins[0]!, a, true);

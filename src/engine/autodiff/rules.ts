@@ -217,6 +217,16 @@ export const BACKWARD_RULES: Record<OpName, BackwardRule | null> = {
     const [x, w, b] = n.inputs as [Tensor, Tensor, Tensor | undefined];
     return [convInputGrad(g, n, gy!, x, w), convWeightGrad(g, n, gy!, x, w), b ? g.reduceSum(gy!, [0, 2, 3]) : undefined];
   },
+  convTranspose: (g, n, [gy]) => {
+    // y = Aᵀx for the conv A with this kernel ([Cin, Cout, …] is a conv kernel from Cout to Cin
+    // channels): dX = A·dY, a strided conv of dY; dW is that conv's kernel gradient with x as its
+    // output gradient and dY as its input, so every kernel-gradient form of conv-backward.ts serves.
+    const [x, w, b] = n.inputs as [Tensor, Tensor, Tensor | undefined];
+    const pads = n.attrs.pads as [number, number, number, number];
+    const stride = n.attrs.stride as [number, number];
+    const asConv: Node = { ...n, op: 'conv', attrs: { stride, pads, dilation: [1, 1], groups: 1, kernel: n.attrs.kernel } };
+    return [g.conv(gy!, w, undefined, { stride, pad: pads }), convWeightGrad(g, asConv, x, gy!, w), b ? g.reduceSum(gy!, [0, 2, 3]) : undefined];
+  },
 };
 
 /** H·W of an NCHW tensor at run time, as a float scalar [1] of x's dtype. */

@@ -17,6 +17,16 @@ export function windowDim(size: Dim, k: number, p0: number, p1: number, s: numbe
   return `${size}|w${k},${p0},${p1},${s},${d}`;
 }
 
+/**
+ * Output size of a transposed window (ConvTranspose): (size − 1)·s − p0 − p1 + k + outputPadding.
+ * The usual ×s upsampling layers (k 3, pad 1, output padding 1; k 4, pad 1) keep the name `size*s`.
+ */
+export function transposedWindowDim(size: Dim, k: number, p0: number, p1: number, s: number, outputPadding: number): Dim {
+  const extra = k + outputPadding - s - p0 - p1;
+  if (typeof size === 'number') return size * s + extra;
+  return extra === 0 ? scaleDim(size, s) : `${size}|t${k},${p0},${p1},${s},${outputPadding}`;
+}
+
 export function scaleDim(size: Dim, factor: number): Dim {
   if (typeof size === 'number') return Math.floor(size * factor);
   return factor === 1 ? size : `${size}*${factor}`;

@@ -1,5 +1,5 @@
 import { AtelierError } from '../../core/errors.js';
-import { addDim, broadcastDims, formatShape, scaleDim, windowDim, type Dim } from './dims.js';
+import { addDim, broadcastDims, formatShape, scaleDim, transposedWindowDim, windowDim, type Dim } from './dims.js';
 import type { OpName } from './ops.js';
 import type { DType, OnnxAttr } from './onnx-model.js';
 
@@ -166,6 +166,38 @@ export class Graph {
     ];
     const inputs = bias ? [x, weight, bias] : [x, weight];
     return this.add1('conv', inputs, shape, { stride, pads, dilation, groups, kernel: [kh, kw] });
+  }
+
+  /**
+   * Transposed 2-D convolution (PyTorch's ConvTranspose2d, ONNX ConvTranspose), NCHW, weight
+   * [Cin, Cout, kh, kw]: the adjoint of a conv with that kernel, the learned ×stride upsampling of
+   * GAN generators. `outputPadding` adds rows and columns at the end so that a stride-s conv of the
+   * result gives back the input size (CycleGAN's k 3, pad 1, output padding 1).
+   */
+  convTranspose(x: Tensor, weight: Tensor, bias: Tensor | undefined, o: { stride?: number; pad?: number; outputPadding?: number } = {}): Tensor {
+    this.expectRank(x, 4, 'convTranspose input');
+    this.expectRank(weight, 4, 'convTranspose weight');
+    const stride = o.stride ?? 1;
+    const pad = o.pad ?? 0;
+    const outputPadding = o.outputPadding ?? 0;
+    const [cin, cout, kh, kw] = weight.shape as number[];
+    if (typeof x.shape[1] === 'number' && x.shape[1] !== cin) {
+      throw new AtelierError('E_ENGINE', 'ConvTranspose input channels do not match its weight', {
+        expected: `${cin} channels (weight ${formatShape(weight.shape)}, laid out [Cin, Cout, kh, kw])`,
+        received: `input ${formatShape(x.shape)}`,
+      });
+    }
+    if (outputPadding >= stride) {
+      throw new AtelierError('E_ENGINE', 'ConvTranspose output padding must be smaller than its stride', { received: `output padding ${outputPadding}, stride ${stride}` });
+    }
+    const shape: Dim[] = [
+      x.shape[0]!,
+      cout!,
+      transposedWindowDim(x.shape[2]!, kh!, pad, pad, stride, outputPadding),
+      transposedWindowDim(x.shape[3]!, kw!, pad, pad, stride, outputPadding),
+    ];
+    const inputs = bias ? [x, weight, bias] : [x, weight];
+    return this.add1('convTranspose', inputs, shape, { stride: [stride, stride], pads: [pad, pad, pad, pad], outputPadding: [outputPadding, outputPadding], kernel: [kh, kw] });
   }
 
   /** Pad H and W by [top, left, bottom, right]: zeros, reflection (without the edge) or edge copies. */

@@ -176,6 +176,15 @@ const LOWERINGS: Record<OpName, Lowering> = {
       group: attr.i(a.groups),
     });
   },
+  convTranspose: (ctx, n, ins, out) => {
+    const a = attrsOf(n);
+    return ctx.node('ConvTranspose', ins, [out], {
+      kernel_shape: attr.ints(a.kernel),
+      strides: attr.ints(a.stride),
+      pads: attr.ints(a.pads),
+      output_padding: attr.ints(a.outputPadding),
+    });
+  },
   pad: (ctx, n, ins, out) => {
     const [t, l, b, r] = attrsOf(n).pads as number[];
     return ctx.node('Pad', [ins[0]!, ctx.int64([0, 0, t!, l!, 0, 0, b!, r!])], [out], { mode: attr.s(attrsOf(n).mode) });

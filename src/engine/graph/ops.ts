@@ -17,6 +17,7 @@
 export const OP_NAMES = [
   // convolution, padding, pooling, resampling
   'conv',
+  'convTranspose',
   'pad',
   'maxPool',
   'avgPool',
