@@ -3,6 +3,7 @@ import type { ParamsSchema } from '../core/params.js';
 import type { Logger } from '../core/registry.js';
 import type { TensorMap, WeightTensor } from '../engine/weights/tensor.js';
 import type { Rng } from '../core/rng.js';
+import type { Image } from '../core/image.js';
 
 /**
  * A trainer is a recipe on the training floor, as a method is on the methods floor: one file
@@ -36,6 +37,8 @@ export function defineTrainer<P extends ParamsSchema, Id extends string>(def: Tr
 export interface TrainContext {
   /** Seed of the run: initial weights and the fixed validation samples derive from it. */
   seed: number;
+  /** Total iterations of the run (learning-rate schedules that decay towards the end read it). */
+  iterations: number;
   /** ONNX Runtime intra-op threads. */
   threads: number;
   log: Logger;
@@ -63,6 +66,8 @@ export interface TrainingSession {
   step(rng: Rng): Promise<StepReport>;
   /** Losses on fixed validation samples, or undefined when there are none. */
   validate(): Promise<Record<string, number> | undefined>;
+  /** Fixed samples through the current networks, written as `samples/iter-N.png` at every checkpoint (GAN recipes). */
+  sampleGrid?(): Promise<Image>;
   /** Everything a resume needs (weights, optimiser moments), and metadata to store beside it. */
   checkpoint(): { tensors: WeightTensor[]; metadata: Record<string, string> };
   /** Load a `checkpoint()`; `iteration` is the stored iteration count. */

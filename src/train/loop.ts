@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { AtelierError, isAtelierError, throwIfAborted } from '../core/errors.js';
-import { writeFileAtomic } from '../core/io.js';
+import { writeFileAtomic, writeImage } from '../core/io.js';
 import { parseParams } from '../core/params.js';
 import { ProgressReporter, type ProgressListener } from '../core/progress.js';
 import type { Logger } from '../core/registry.js';
@@ -77,7 +77,7 @@ export async function runTraining(def: AnyTrainer, options: TrainOptions): Promi
   const params = parseParams(def.params, options.params ?? {}, { methodId: `train ${def.id}`, flagStyle: options.flagStyle ?? false });
   reporter.start();
   try {
-    const session = await def.open({ seed, threads, log, signal }, params);
+    const session = await def.open({ seed, iterations, threads, log, signal }, params);
     mkdirSync(options.out, { recursive: true });
     const lastFile = path.join(options.out, 'last.safetensors');
     const lossFile = path.join(options.out, 'losses.json');
@@ -95,6 +95,10 @@ export async function runTraining(def: AnyTrainer, options: TrainOptions): Promi
       await writeCheckpoint(lastFile, { format: session.checkpointFormat, iteration: session.iteration, tensors, metadata });
       const validation = before && { iteration: session.iteration, before, ...(after && { after }) };
       await writeFileAtomic(lossFile, JSON.stringify({ ...session.summary, validation, records }, null, 1), { force: true });
+      if (session.sampleGrid) {
+        mkdirSync(path.join(options.out, 'samples'), { recursive: true });
+        await writeImage(await session.sampleGrid(), path.join(options.out, 'samples', `iter-${String(session.iteration).padStart(6, '0')}.png`), { force: true });
+      }
     };
     while (session.iteration < iterations) {
       throwIfAborted(signal);

@@ -4,6 +4,7 @@ import { AtelierError } from '../core/errors.js';
 import type { Image } from '../core/image.js';
 import { readImage } from '../core/io.js';
 import { resizeImage } from '../core/resample.js';
+import type { Logger } from '../core/registry.js';
 import type { Rng } from '../core/rng.js';
 
 /**
@@ -49,21 +50,90 @@ export function listTrainingImages(source: string, side: 'content' | 'style', gr
   return files;
 }
 
+function scaledToShortSide(img: Image, shortSide: number): Image {
+  const s = shortSide / Math.min(img.width, img.height);
+  return resizeImage(img, Math.max(shortSide, Math.round(img.width * s)), Math.max(shortSide, Math.round(img.height * s)));
+}
+
 export class TrainingImages {
   private constructor(
     readonly files: string[],
     private readonly images: Image[],
+    /** Files of the source that could not be decoded (`loadDomain` skips them), with the reason. */
+    readonly skipped: { file: string; reason: string }[] = [],
   ) {}
 
   /** Decode every file and scale it so its short side is `shortSide` (at least the crop size). */
   static async load(files: string[], shortSide: number): Promise<TrainingImages> {
     const images: Image[] = [];
-    for (const f of files) {
-      const img = await readImage(f, { name: f });
-      const s = shortSide / Math.min(img.width, img.height);
-      images.push(resizeImage(img, Math.max(shortSide, Math.round(img.width * s)), Math.max(shortSide, Math.round(img.height * s))));
-    }
+    for (const f of files) images.push(scaledToShortSide(await readImage(f, { name: f }), shortSide));
     return new TrainingImages(files, images);
+  }
+
+  /**
+   * One image domain of an unpaired (GAN) training set: a folder of at least two images.
+   * Unreadable files among good ones are skipped and reported through `log` (one bad download
+   * should not end a long training); an empty folder, or one with fewer than two readable images,
+   * is refused, since the networks learn the domain's distribution, not one picture.
+   */
+  static async loadDomain(source: string, domain: string, shortSide: number, log: Logger): Promise<TrainingImages> {
+    let isFolder = false;
+    try {
+      isFolder = statSync(source).isDirectory();
+    } catch (e) {
+      throw new AtelierError('E_FILE_NOT_FOUND', `The folder of domain ${domain} does not exist: ${source}`, { subject: source, cause: e });
+    }
+    if (!isFolder) throw new AtelierError('E_PARAM', `Domain ${domain} must be a folder of images`, { subject: source, expected: 'a folder', received: 'a file' });
+    let files: string[] = [];
+    try {
+      files = listTrainingImages(source, 'content', 'content');
+    } catch (e) {
+      if ((e as AtelierError).code !== 'E_INPUT_MISSING') throw e;
+    }
+    const images: Image[] = [];
+    const kept: string[] = [];
+    const skipped: { file: string; reason: string }[] = [];
+    for (const f of files) {
+      try {
+        images.push(scaledToShortSide(await readImage(f, { name: f }), shortSide));
+        kept.push(f);
+      } catch (e) {
+        skipped.push({ file: f, reason: (e as Error).message });
+      }
+    }
+    if (skipped.length > 0) {
+      log.warn(`domain ${domain}: skipped ${skipped.length} unreadable image${skipped.length > 1 ? 's' : ''} of ${files.length}: ${skipped.map((s) => `${path.basename(s.file)} (${s.reason})`).join('; ')}`);
+    }
+    if (images.length < 2) {
+      throw new AtelierError('E_INPUT_MISSING', `Domain ${domain} has ${images.length === 0 ? 'no readable image' : 'only one readable image'}`, {
+        subject: source,
+        expected: 'a folder of at least 2 images (jpg, png, webp or tif) per domain',
+        received: `${files.length} image file${files.length === 1 ? '' : 's'}, ${images.length} readable`,
+        hint: 'unpaired training learns what a domain looks like: give it tens of images or more',
+      });
+    }
+    return new TrainingImages(kept, images, skipped);
+  }
+
+  get count(): number {
+    return this.images.length;
+  }
+
+  /** A random crop as `sample` does, mirrored left–right half of the time (the GAN recipes' flip). */
+  sampleFlipped(rng: Rng, size: number): Float32Array {
+    const crop = this.sample(rng, size);
+    if (rng.next() < 0.5) return crop;
+    const out = new Float32Array(crop.length);
+    for (let row = 0; row < 3 * size; row++) {
+      const at = row * size;
+      for (let x = 0; x < size; x++) out[at + x] = crop[at + size - 1 - x]!;
+    }
+    return out;
+  }
+
+  /** Image `i` whole (scaled), planar RGB, for fixed samples. */
+  image(i: number): Image {
+    return this.images[i % this.images.length]!;
   }
 
   /** A random `size` × `size` crop of a random image, planar RGB. */

@@ -1,0 +1,162 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readImage, writeImage } from '../../src/core/io.js';
+import { Rng } from '../../src/core/rng.js';
+import { readSafetensors } from '../../src/engine/weights/safetensors.js';
+import { readCheckpoint } from '../../src/train/checkpoint.js';
+import { train } from '../../src/train/index.js';
+import { TrainingImages } from '../../src/train/training-images.js';
+import { CycleGanTrainer, type CycleGanTrainerOptions } from '../../src/train/recipes/cyclegan-trainer.js';
+import { noiseImage, stripesImage, tempDir } from '../helpers/fixtures.js';
+import { torchPython } from '../helpers/torch-reference.js';
+import { runTorchGanStep, worstRelativeError } from '../helpers/torch-gan-reference.js';
+
+/**
+ * CycleGAN on the training floor, at tiny widths so it runs in seconds: one step's losses and
+ * gradients against PyTorch, the whole recipe through `train('cyclegan', …)` (weights, checkpoint,
+ * loss curve, sample grids), an exact resume, and the bad inputs the issue lists.
+ */
+const dir = tempDir('atelier-cyclegan-');
+afterAll(() => dir.cleanup());
+
+const TINY = { size: 32, width: 4, blocks: 1, discriminatorWidth: 4, discriminatorLayers: 2, eval: 1 };
+const quiet = { debug() {}, info() {}, warn() {} };
+
+let A = '';
+let B = '';
+beforeAll(async () => {
+  A = dir.file('a');
+  B = dir.file('b');
+  mkdirSync(A);
+  mkdirSync(B);
+  for (let i = 0; i < 3; i++) {
+    await writeImage(noiseImage(48, 40, i + 1), path.join(A, `${i}.png`));
+    await writeImage(stripesImage(48, 40, 4 + i), path.join(B, `${i}.png`));
+  }
+});
+
+const randomImage = (rng: Rng, n: number) => Float32Array.from({ length: n }, () => rng.uniform(-1, 1));
+
+describe('CycleGAN training step', () => {
+  it.skipIf(!torchPython)('has the losses and gradients of PyTorch for both generators and both discriminators', async () => {
+    const options: CycleGanTrainerOptions = {
+      size: 32,
+      generator: { width: 4, blocks: 2 },
+      discriminator: { width: 4, layers: 3 },
+      lossWeights: { cycleA: 10, cycleB: 10, identity: 0.5 },
+      learningRate: 2e-4,
+      iterations: 10,
+      decayFraction: 0.5,
+      poolSize: 50,
+      threads: 1,
+      seed: 5,
+    };
+    const trainer = await CycleGanTrainer.create(options);
+    const rng = new Rng(9);
+    const n = 3 * 32 * 32;
+    const [realA, realB, fakeA, fakeB] = [0, 1, 2, 3].map(() => randomImage(rng, n)) as [Float32Array, Float32Array, Float32Array, Float32Array];
+    const gen = await trainer.generatorStep(realA, realB);
+    const dis = await trainer.discriminatorStep(realA, realB, fakeA, fakeB);
+    const specs = [...trainer.generators.specs, ...trainer.discriminators.specs];
+    const data = new Float32Array(trainer.generators.size + trainer.discriminators.size);
+    data.set(trainer.generators.data);
+    data.set(trainer.discriminators.data, trainer.generators.size);
+    const shape = [1, 3, 32, 32];
+    const torch = runTorchGanStep(torchPython!, {
+      kind: 'cyclegan',
+      config: { blocks: 2, discriminatorLayers: 3, cycleWeight: 10, identityWeight: 0.5 },
+      params: { specs, data },
+      inputs: { realA: { data: realA, shape }, realB: { data: realB, shape }, fakeA: { data: fakeA, shape }, fakeB: { data: fakeB, shape } },
+    }, dir.dir);
+    for (const [k, v] of Object.entries({ ...gen.losses, ...dis.losses })) expect(v, k).toBeCloseTo(torch.losses[k]!, 4);
+    const ours = new Float32Array(data.length);
+    ours.set(gen.gradient);
+    ours.set(dis.gradient, trainer.generators.size);
+    const { worst, at } = worstRelativeError(specs, ours, torch.gradients);
+    expect(worst, `worst at ${at}`).toBeLessThan(2e-3);
+  }, 60_000);
+});
+
+describe('atelier train cyclegan', () => {
+  it('trains, saves a checkpoint, loss curve and sample grids, and exports both generators', async () => {
+    const out = dir.file('run');
+    const r = await train('cyclegan', { out, iterations: 4, saveEvery: 2, seed: 2, threads: 1, params: { a: A, b: B, ...TINY }, log: quiet });
+    expect(r.iterations).toBe(4);
+    for (const k of ['G_A', 'G_B', 'cycle_A', 'cycle_B', 'idt_A', 'idt_B', 'D_A', 'D_B']) expect(Number.isFinite(r.last![k]), k).toBe(true);
+    const weights = await readSafetensors(r.weights);
+    expect([...weights.keys()].some((k) => k.startsWith('G_A.model.'))).toBe(true);
+    expect([...weights.keys()].some((k) => k.startsWith('D_'))).toBe(false);
+    const grid = await readImage(path.join(out, 'samples', 'iter-000004.png'));
+    // One fixed sample: rows A→B→A and B→A→B, three 32² crops each with 2-pixel gutters.
+    expect([grid.width, grid.height]).toEqual([3 * 32 + 4, 2 * 32 + 2]);
+    expect(existsSync(path.join(out, 'samples', 'iter-000002.png'))).toBe(true);
+    expect(existsSync(r.plot)).toBe(true);
+    // The learning rate is constant for the first half, then falls linearly (the published lambda_rule).
+    const records = (JSON.parse(readFileSync(r.losses, 'utf8')) as { records: { learningRate: number }[] }).records;
+    expect(records.map((x) => x.learningRate)).toEqual([2e-4, 2e-4, 2e-4 * (2 / 3), 2e-4 / 3].map((v) => expect.closeTo(v, 12)));
+  }, 120_000);
+
+  it('resumes from its checkpoint with identical state: the same losses on the next steps', async () => {
+    const params = { a: A, b: B, ...TINY, pool: 1 };
+    const whole = await train('cyclegan', { out: dir.file('whole'), iterations: 4, saveEvery: 2, seed: 3, threads: 1, params, log: quiet });
+    // The same run stopped after its checkpoint at iteration 2, then resumed.
+    const out = dir.file('halves');
+    const stop = new AbortController();
+    const stopped = train('cyclegan', { out, iterations: 4, saveEvery: 2, seed: 3, threads: 1, params, log: quiet, signal: stop.signal, onProgress: (e) => e.type === 'step' && e.step === 2 && stop.abort() });
+    await expect(stopped).rejects.toMatchObject({ code: 'E_ABORTED' });
+    const resumed = await train('cyclegan', { out, iterations: 4, saveEvery: 2, seed: 3, threads: 1, params, resume: true, log: quiet });
+    const a = JSON.parse(readFileSync(whole.losses, 'utf8')).records as Record<string, number>[];
+    const b = JSON.parse(readFileSync(resumed.losses, 'utf8')).records as Record<string, number>[];
+    expect(b.map((x) => x.iteration)).toEqual([0, 1, 2, 3]);
+    // Iterations 2 and 3 ran after the resume: weights, Adam moments, image pools and samples all agree.
+    for (const i of [2, 3]) for (const k of ['G_A', 'G_B', 'cycle_A', 'idt_B', 'D_A', 'D_B']) expect(b[i]![k], `${k} at ${i}`).toBeCloseTo(a[i]![k]!, 5);
+  }, 180_000);
+});
+
+describe('CycleGAN bad input', () => {
+  it('refuses an empty or one-image domain and a file in place of a folder, with what it expected', async () => {
+    const empty = dir.file('empty');
+    const one = dir.file('one');
+    mkdirSync(empty);
+    mkdirSync(one);
+    await writeImage(noiseImage(40, 40, 7), path.join(one, 'only.png'));
+    const run = (a: string) => train('cyclegan', { out: dir.file('bad'), iterations: 1, params: { a, b: B, ...TINY }, log: quiet });
+    await expect(run(empty)).rejects.toMatchObject({ code: 'E_INPUT_MISSING', message: expect.stringContaining('no readable image') });
+    await expect(run(one)).rejects.toMatchObject({ code: 'E_INPUT_MISSING', message: expect.stringContaining('only one readable image') });
+    await expect(run(path.join(one, 'only.png'))).rejects.toMatchObject({ code: 'E_PARAM' });
+    await expect(run(dir.file('nowhere'))).rejects.toMatchObject({ code: 'E_FILE_NOT_FOUND' });
+  }, 60_000);
+
+  it('skips unreadable images among good ones and says which', async () => {
+    const mixed = dir.file('mixed');
+    mkdirSync(mixed);
+    for (let i = 0; i < 2; i++) await writeImage(noiseImage(40, 40, 10 + i), path.join(mixed, `${i}.png`));
+    writeFileSync(path.join(mixed, 'broken.png'), Buffer.from('not a png at all'));
+    const warnings: string[] = [];
+    const domain = await TrainingImages.loadDomain(mixed, 'A', 36, { ...quiet, warn: (m) => warnings.push(m) });
+    expect(domain.count).toBe(2);
+    expect(domain.skipped.map((s) => path.basename(s.file))).toEqual(['broken.png']);
+    expect(warnings.join('\n')).toMatch(/domain A: skipped 1 unreadable image of 3: broken\.png \(.+\)/);
+  }, 60_000);
+
+  it('refuses to resume a checkpoint of another width, naming both', async () => {
+    const out = dir.file('width');
+    await train('cyclegan', { out, iterations: 1, params: { a: A, b: B, ...TINY, eval: 0 }, log: quiet });
+    const wider = train('cyclegan', { out, iterations: 2, resume: true, params: { a: A, b: B, ...TINY, width: 8, eval: 0 }, log: quiet });
+    await expect(wider).rejects.toMatchObject({ code: 'E_WEIGHTS_INVALID', message: expect.stringContaining('width 4, this run has 8') });
+  }, 60_000);
+
+  it('stops with E_NUMERIC when a loss turns NaN and keeps the last good checkpoint', async () => {
+    const out = dir.file('nan');
+    await train('cyclegan', { out, iterations: 2, saveEvery: 2, params: { a: A, b: B, ...TINY, eval: 0 }, log: quiet });
+    // A learning rate of 1e30 throws the weights to ±1e30: the next activations overflow.
+    const error = await train('cyclegan', { out, iterations: 8, saveEvery: 1, resume: true, params: { a: A, b: B, ...TINY, eval: 0, lr: 1e30 }, log: quiet }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'E_NUMERIC', message: expect.stringMatching(/diverged at iteration \d+: /) });
+    const failedAt = Number(/iteration (\d+)/.exec((error as Error).message)![1]);
+    // The checkpoint is the state just before the failed iteration, every value finite.
+    const kept = await readCheckpoint(path.join(out, 'last.safetensors'), CycleGanTrainer.checkpointFormat);
+    expect(kept.iteration).toBe(failedAt);
+    for (const t of kept.tensors.values()) expect(t.data.every((v) => Number.isFinite(v)), t.name).toBe(true);
+  }, 60_000);
+});
