@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { AtelierError } from '../../core/errors.js';
+import { corruptFileErrors } from './corrupt-file.js';
 import { numelOf } from './dtype.js';
 import type { TensorMap } from './tensor.js';
 
@@ -24,13 +25,7 @@ export interface DeeplearnVariable {
   shape: number[];
 }
 
-function corrupt(subject: string, summary: string, details: { expected?: string; received?: string; hint?: string } = {}): AtelierError {
-  return new AtelierError('E_WEIGHTS_CORRUPT', summary, {
-    subject,
-    hint: 'the checkpoint is incomplete or damaged: install it again (`atelier models pull NAME --force`)',
-    ...details,
-  });
-}
+const corrupt = corruptFileErrors('the checkpoint is incomplete or damaged: install it again (`atelier models pull NAME --force`)');
 
 /** Parse and check a manifest's text; `subject` names the file in errors. */
 export function parseDeeplearnManifest(text: string, subject: string): DeeplearnVariable[] {

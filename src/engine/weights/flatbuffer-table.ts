@@ -1,5 +1,6 @@
 import { ByteBuffer } from 'flatbuffers';
 import { AtelierError } from '../../core/errors.js';
+import { corruptFileErrors } from './corrupt-file.js';
 
 /**
  * Bounds-checked reading of FlatBuffers tables on top of the `flatbuffers` runtime's ByteBuffer.
@@ -16,13 +17,9 @@ export type ScalarKind = 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint
 
 const SIZE: Record<ScalarKind, number> = { int8: 1, uint8: 1, int16: 2, uint16: 2, int32: 4, uint32: 4, float32: 4, int64: 8 };
 
+const corruptFile = corruptFileErrors('download or pull the model again; a file of another format cannot be read as this one');
 export function corrupt(file: string, where: string, expected: string, received?: string): AtelierError {
-  return new AtelierError('E_WEIGHTS_CORRUPT', `The file is corrupt or truncated at ${where}`, {
-    subject: file,
-    expected,
-    ...(received !== undefined && { received }),
-    hint: 'download or pull the model again; a file of another format cannot be read as this one',
-  });
+  return corruptFile(file, `The file is corrupt or truncated at ${where}`, { expected, received });
 }
 
 export class FbTable {

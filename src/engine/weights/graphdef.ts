@@ -1,5 +1,6 @@
 import protobuf from 'protobufjs';
 import { AtelierError } from '../../core/errors.js';
+import { corruptFileErrors } from './corrupt-file.js';
 import { readBoundedModelFile } from './weight-file.js';
 import { decodeToFloat32, type DType } from './dtype.js';
 
@@ -103,15 +104,8 @@ export async function readGraphDef(file: string): Promise<TfGraph> {
   return parseGraphDef(await readBoundedModelFile(file, MAX_GRAPHDEF_BYTES, 'a frozen graph'), file);
 }
 
-function corruptGraph(file: string, summary: string, expected: string, received?: string, cause?: unknown): AtelierError {
-  return new AtelierError('E_WEIGHTS_CORRUPT', summary, {
-    subject: file,
-    expected,
-    ...(received !== undefined && { received }),
-    ...(cause !== undefined && { cause }),
-    hint: 'download or pull the model again; a file of another format cannot be read as a frozen TensorFlow graph',
-  });
-}
+const corruptFile = corruptFileErrors('download or pull the model again; a file of another format cannot be read as a frozen TensorFlow graph');
+const corruptGraph = (file: string, summary: string, expected: string, received?: string, cause?: unknown) => corruptFile(file, summary, { expected, received, cause });
 
 interface RawTensor {
   dtype?: number;

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { AtelierError, wrapError } from '../../core/errors.js';
+import { corruptFileErrors } from './corrupt-file.js';
 import { describeForeignFormat } from './sniff-format.js';
 import type { TensorMap, WeightTensor } from './tensor.js';
 
@@ -44,15 +45,8 @@ export interface KerasWeights {
 }
 
 
-function corrupt(file: string, summary: string, expected: string, received?: string, cause?: unknown): AtelierError {
-  return new AtelierError('E_WEIGHTS_CORRUPT', summary, {
-    subject: file,
-    expected,
-    ...(received !== undefined && { received }),
-    ...(cause !== undefined && { cause }),
-    hint: 'pull the model again (`atelier models pull NAME --force`); only Keras HDF5 weight files can be read here',
-  });
-}
+const corruptFile = corruptFileErrors('pull the model again (`atelier models pull NAME --force`); only Keras HDF5 weight files can be read here');
+const corrupt = (file: string, summary: string, expected: string, received?: string, cause?: unknown) => corruptFile(file, summary, { expected, received, cause });
 
 export async function readKerasHdf5(file: string, options: { maxBytes?: number } = {}): Promise<KerasWeights> {
   const limit = options.maxBytes ?? MAX_HDF5_BYTES;

@@ -1,5 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { AtelierError } from '../../core/errors.js';
+import { corruptFileErrors } from './corrupt-file.js';
 import { decodeToFloat32 } from './dtype.js';
 
 /**
@@ -48,13 +49,7 @@ const TAG_FP16 = 0x01306b47;
 const TAG_INT8 = 0x000d4b38;
 const TAG_FP32_SCALED = 0x0002c056;
 
-function corrupt(subject: string, summary: string, details: { expected?: string; received?: string; hint?: string } = {}): AtelierError {
-  return new AtelierError('E_WEIGHTS_CORRUPT', summary, {
-    subject,
-    hint: 'the model files are truncated, damaged or do not belong together (a .param with another model’s .bin): install the model again',
-    ...details,
-  });
-}
+const corrupt = corruptFileErrors('the model files are truncated, damaged or do not belong together (a .param with another model’s .bin): install the model again');
 
 // ------------------------------------------------------------------------------------ .param
 

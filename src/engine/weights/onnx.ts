@@ -1,5 +1,6 @@
 import protobuf from 'protobufjs';
 import { AtelierError } from '../../core/errors.js';
+import { corruptFileErrors } from './corrupt-file.js';
 import { readBoundedModelFile } from './weight-file.js';
 import { decodeToFloat32, DTYPE_SIZE, type DType } from './dtype.js';
 import { describeForeignFormat } from './sniff-format.js';
@@ -145,15 +146,8 @@ export async function readOnnx(file: string, options: { maxBytes?: number } = {}
   return parseOnnx(await readBoundedModelFile(file, limit, 'an ONNX model'), file);
 }
 
-function corrupt(file: string, summary: string, expected: string, received?: string, cause?: unknown): AtelierError {
-  return new AtelierError('E_WEIGHTS_CORRUPT', summary, {
-    subject: file,
-    expected,
-    ...(received !== undefined && { received }),
-    ...(cause !== undefined && { cause }),
-    hint: 'pull the model again (`atelier models pull NAME --force`); a file of another format cannot be read as ONNX',
-  });
-}
+const corruptFile = corruptFileErrors('pull the model again (`atelier models pull NAME --force`); a file of another format cannot be read as ONNX');
+const corrupt = (file: string, summary: string, expected: string, received?: string, cause?: unknown) => corruptFile(file, summary, { expected, received, cause });
 
 /** protobufjs names the byte where it stopped; say it in our words. */
 function describeProtobufError(e: unknown, length: number): string {

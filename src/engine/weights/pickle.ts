@@ -5,7 +5,8 @@ import { AtelierError } from '../../core/errors.js';
  * (protocols 0–5, data opcodes) and builds plain JavaScript values; every point where a real
  * unpickler would import a module or call a function (GLOBAL, REDUCE, NEWOBJ, BUILD, INST, OBJ,
  * persistent ids) is handed to the caller's `PickleHooks`, which may only build values from an
- * allow-list. Anything else is refused with E_WEIGHTS_INVALID.
+ * allow-list (their refusals are theirs to word). Damaged data (truncated, an unknown opcode, a
+ * malformed stack) is refused with E_WEIGHTS_CORRUPT, naming the byte where it broke.
  *
  * Values: None → null, bool → boolean, int → number (bigint beyond 2^53), float → number,
  * str → string, bytes → Uint8Array, list → Array, tuple → PyTuple (a frozen Array),
@@ -61,9 +62,11 @@ function latin1(bytes: Uint8Array): string {
 
 /** Thrown when the data ends before STOP: callers that read a file in pieces read more and retry. */
 export class PickleTruncated extends AtelierError {
-  constructor(subject: string) {
-    super('E_WEIGHTS_INVALID', 'The pickle data ends before its STOP opcode', {
+  constructor(subject: string, at: number, length: number) {
+    super('E_WEIGHTS_CORRUPT', `The pickle data ends before its STOP opcode (at byte ${at})`, {
       subject,
+      expected: 'a pickle that runs to its STOP opcode (0x2e)',
+      received: `${length} bytes, and the opcode at byte ${at} needs more`,
       hint: 'the file is truncated or corrupt: download or copy it again',
     });
   }
@@ -80,13 +83,15 @@ export function unpickle(data: Uint8Array, hooks: PickleHooks, subject: string, 
   const memo = new Map<number, unknown>();
 
   const fail = (what: string): never => {
-    throw new AtelierError('E_WEIGHTS_INVALID', `Unsupported or corrupt pickle: ${what} at byte ${pos}`, {
+    throw new AtelierError('E_WEIGHTS_CORRUPT', `Unsupported or corrupt pickle: ${what} at byte ${pos}`, {
       subject,
-      hint: 'Atelier reads tensors saved with torch.save and never runs code from a weight file; save a state_dict (or convert it to safetensors) and try again',
+      expected: 'a pickle of data opcodes (protocol 2–5), as torch.save writes',
+      received: `${what} at byte ${pos}`,
+      hint: 'the file is damaged or not a torch.save pickle: download or copy it again (Atelier reads tensors saved with torch.save and never runs code from a weight file)',
     });
   };
   const need = (n: number): void => {
-    if (pos + n > data.length) throw new PickleTruncated(subject);
+    if (pos + n > data.length) throw new PickleTruncated(subject, pos, data.length);
   };
   const u8 = (): number => {
     need(1);
@@ -125,7 +130,7 @@ export function unpickle(data: Uint8Array, hooks: PickleHooks, subject: string, 
   };
   const line = (): string => {
     const end = data.indexOf(0x0a, pos);
-    if (end < 0) throw new PickleTruncated(subject);
+    if (end < 0) throw new PickleTruncated(subject, pos, data.length);
     const s = latin1(data.subarray(pos, end));
     pos = end + 1;
     return s;

@@ -18,6 +18,9 @@ import { openWeights, readFully, uninitialised } from './weight-file.js';
  * Storages are referenced from the pickle by persistent ids; tensors are
  * `torch._utils._rebuild_tensor_v2(storage, offset, size, stride, …)` calls, so a tensor may be
  * a non-contiguous view into a shared storage: it is gathered into row-major order here.
+ * A damaged file (truncated, malformed pickle or archive) is refused with E_WEIGHTS_CORRUPT,
+ * naming where it broke; a sound file that holds something else (a whole pickled model, no
+ * tensors) with E_WEIGHTS_INVALID.
  */
 
 export interface ReadPthOptions extends ReadWeightsOptions {
@@ -137,8 +140,10 @@ function refuseGlobal(module: string, name: string, subject: string): never {
 
 function torchHooks(subject: string, storages: Map<string, StorageRef>): PickleHooks {
   const bad = (what: string): never => {
-    throw new AtelierError('E_WEIGHTS_INVALID', `Malformed PyTorch pickle: ${what}`, {
+    throw new AtelierError('E_WEIGHTS_CORRUPT', `Malformed PyTorch pickle: ${what}`, {
       subject,
+      expected: 'tensors rebuilt from (storage, offset, size, stride) as torch.save writes them',
+      received: what,
       hint: 'the file is corrupt or was not written by torch.save: download or import it again',
     });
   };
@@ -335,7 +340,7 @@ async function openPth(file: string): Promise<PthArchive> {
       keepOpen = true;
       return await openLegacy(fh, file);
     }
-    throw new AtelierError('E_WEIGHTS_INVALID', 'The file is not a PyTorch weight file', {
+    throw new AtelierError('E_WEIGHTS_CORRUPT', 'The file is not a PyTorch weight file', {
       subject: file,
       expected: 'a zip archive (torch ≥ 1.6) or a legacy pickle stream written by torch.save',
       received: bytesRead === 0 ? 'an empty file' : `a file starting with bytes ${[...head.subarray(0, bytesRead)].map((b) => b.toString(16).padStart(2, '0')).join(' ')}`,
@@ -355,16 +360,26 @@ async function openZip(file: string): Promise<PthArchive> {
   try {
     zip = await yauzl.openPromise(file, { lazyEntries: true, autoClose: false, strictFileNames: false });
   } catch (e) {
+    const size = (await fh.stat()).size;
     await fh.close();
-    throw wrapError(e, 'E_WEIGHTS_INVALID', 'The .pth zip archive is unreadable', { subject: file, hint: 'the file is truncated or corrupt: download or import it again' });
+    throw wrapError(e, 'E_WEIGHTS_CORRUPT', 'The .pth zip archive is unreadable', { subject: file, expected: 'a zip archive whose last bytes hold its central directory', received: `${size} bytes`, hint: 'the file is truncated or corrupt: download or import it again' });
   }
   try {
     const fileSize = (await fh.stat()).size;
     const entries = new Map<string, yauzl.Entry>();
-    for await (const entry of zip.eachEntry()) entries.set(entry.fileName, entry);
+    try {
+      for await (const entry of zip.eachEntry()) entries.set(entry.fileName, entry);
+    } catch (e) {
+      throw wrapError(e, 'E_WEIGHTS_CORRUPT', `The .pth zip archive's directory is damaged (after ${entries.size} entries)`, {
+        subject: file,
+        expected: 'central directory entries whose sizes and offsets fit the file',
+        received: `${fileSize} bytes`,
+        hint: 'the file is truncated or corrupt: download or import it again',
+      });
+    }
     const pickles = [...entries.keys()].filter((n) => n.endsWith('/data.pkl') && n.split('/').length === 2);
     if (pickles.length !== 1) {
-      throw new AtelierError('E_WEIGHTS_INVALID', 'The zip archive is not a torch.save file', {
+      throw new AtelierError('E_WEIGHTS_CORRUPT', 'The zip archive is not a torch.save file', {
         subject: file,
         expected: 'exactly one <archive>/data.pkl record',
         received: pickles.length === 0 ? 'none' : pickles.join(', '),
@@ -377,8 +392,9 @@ async function openZip(file: string): Promise<PthArchive> {
         // than yauzl's stream); anything compressed goes through yauzl.
         return entry.compressionMethod === 0 && !entry.isEncrypted() ? await readStored(fh, entry, fileSize) : await readThroughStream(zip, entry);
       } catch (e) {
-        throw wrapError(e, 'E_WEIGHTS_INVALID', `Record ${entry.fileName} of the .pth archive is unreadable`, {
+        throw wrapError(e, 'E_WEIGHTS_CORRUPT', `Record ${entry.fileName} of the .pth archive is unreadable (at byte ${entry.relativeOffsetOfLocalHeader})`, {
           subject: file,
+          expected: `${entry.uncompressedSize} bytes of record data`,
           hint: 'the file is truncated or corrupt: download or import it again',
         });
       }
@@ -387,7 +403,7 @@ async function openZip(file: string): Promise<PthArchive> {
     const byteorder = entries.get(`${prefix}byteorder`);
     if (byteorder) {
       const text = new TextDecoder().decode(await readEntry(byteorder)).trim();
-      if (text !== 'little' && text !== 'big') throw new AtelierError('E_WEIGHTS_INVALID', 'Unknown byte order in the .pth archive', { subject: file, received: text });
+      if (text !== 'little' && text !== 'big') throw new AtelierError('E_WEIGHTS_CORRUPT', 'Unknown byte order in the .pth archive', { subject: file, expected: '"little" or "big" in the byteorder record', received: text });
       littleEndian = text === 'little';
     }
     const storages = new Map<string, StorageRef>();
@@ -399,7 +415,7 @@ async function openZip(file: string): Promise<PthArchive> {
       littleEndian,
       async readStorage(ref) {
         const entry = entries.get(`${prefix}data/${ref.key}`);
-        if (!entry) throw new AtelierError('E_WEIGHTS_INVALID', `The archive lacks the data of storage ${ref.key}`, { subject: file, expected: `a record ${prefix}data/${ref.key}` });
+        if (!entry) throw new AtelierError('E_WEIGHTS_CORRUPT', `The archive lacks the data of storage ${ref.key}`, { subject: file, received: 'no such record', expected: `a record ${prefix}data/${ref.key}` });
         return readEntry(entry);
       },
       async close() {
@@ -457,13 +473,15 @@ async function openLegacy(fh: FileHandle, file: string): Promise<PthArchive> {
       storages.clear();
       const magic = unpickle(buf, torchHooks(file, storages), file, 0);
       if (magic.value !== LEGACY_MAGIC) {
-        throw new AtelierError('E_WEIGHTS_INVALID', 'The file is a pickle but not one written by torch.save', {
+        throw new AtelierError('E_WEIGHTS_CORRUPT', 'The file is a pickle but not one written by torch.save', {
           subject: file,
+          expected: `torch.save's magic number ${LEGACY_MAGIC} as the first pickle`,
+          received: `${String(magic.value).slice(0, 40)} (bytes 0–${magic.end})`,
           hint: 'Atelier reads .pth files written by torch.save (zip or legacy format)',
         });
       }
       const protocol = unpickle(buf, torchHooks(file, storages), file, magic.end);
-      if (protocol.value !== 1001) throw new AtelierError('E_WEIGHTS_INVALID', 'Unknown legacy torch.save protocol version', { subject: file, expected: '1001', received: String(protocol.value) });
+      if (protocol.value !== 1001) throw new AtelierError('E_WEIGHTS_CORRUPT', `Unknown legacy torch.save protocol version (the pickle at byte ${magic.end})`, { subject: file, expected: '1001', received: String(protocol.value) });
       const sysInfo = unpickle(buf, torchHooks(file, storages), file, protocol.end);
       const object = unpickle(buf, torchHooks(file, storages), file, sysInfo.end);
       const keys = unpickle(buf, torchHooks(file, storages), file, object.end);
@@ -476,7 +494,7 @@ async function openLegacy(fh: FileHandle, file: string): Promise<PthArchive> {
   }
   const littleEndian = !(parsed.sysInfo instanceof Map) || parsed.sysInfo.get('little_endian') !== false;
   if (!Array.isArray(parsed.keys) || !parsed.keys.every((k) => typeof k === 'string')) {
-    throw new AtelierError('E_WEIGHTS_INVALID', 'Malformed legacy .pth file: the storage key list is missing', { subject: file });
+    throw new AtelierError('E_WEIGHTS_CORRUPT', `Malformed legacy .pth file: the storage key list is missing (the pickle at byte ${parsed.end})`, { subject: file, expected: 'a list of storage keys (strings) after the object pickle', received: Array.isArray(parsed.keys) ? 'a list with a non-string entry' : typeof parsed.keys });
   }
   // Storages follow in key order, each as <int64 element count><bytes>: find where each one starts.
   const where = new Map<string, { at: number; numel: number }>();
@@ -484,12 +502,12 @@ async function openLegacy(fh: FileHandle, file: string): Promise<PthArchive> {
   const count = new Uint8Array(8);
   for (const key of parsed.keys as string[]) {
     const ref = storages.get(key);
-    if (!ref) throw new AtelierError('E_WEIGHTS_INVALID', `Malformed legacy .pth file: storage ${key} is listed but never used`, { subject: file });
+    if (!ref) throw new AtelierError('E_WEIGHTS_CORRUPT', `Malformed legacy .pth file: storage ${key} is listed but never used`, { subject: file, expected: `a storage the object pickle refers to (${[...storages.keys()].slice(0, 5).join(', ')}…)`, received: `key ${key} at byte ${at}` });
     const { bytesRead } = await fh.read(count, 0, 8, at);
     if (bytesRead !== 8) throw truncated(file, size);
     const dv = new DataView(count.buffer);
     const numel = Number(dv.getBigInt64(0, littleEndian));
-    if (numel < 0 || numel < ref.numel) throw new AtelierError('E_WEIGHTS_INVALID', `Malformed legacy .pth file: storage ${key} has a bad length`, { subject: file });
+    if (numel < 0 || numel < ref.numel) throw new AtelierError('E_WEIGHTS_CORRUPT', `Malformed legacy .pth file: storage ${key} has a bad length (at byte ${at})`, { subject: file, expected: `at least ${ref.numel} elements`, received: String(numel) });
     where.set(key, { at: at + 8, numel });
     at += 8 + numel * DTYPE_SIZE[ref.dtype];
     if (at > size) throw truncated(file, size, at);
@@ -500,7 +518,7 @@ async function openLegacy(fh: FileHandle, file: string): Promise<PthArchive> {
     littleEndian,
     async readStorage(ref) {
       const loc = where.get(ref.key);
-      if (!loc) throw new AtelierError('E_WEIGHTS_INVALID', `Malformed legacy .pth file: storage ${ref.key} has no data`, { subject: file });
+      if (!loc) throw new AtelierError('E_WEIGHTS_CORRUPT', `Malformed legacy .pth file: storage ${ref.key} has no data`, { subject: file, expected: `storage ${ref.key} in the key list`, received: 'a tensor referring to a storage the list does not hold' });
       const out = uninitialised(loc.numel * DTYPE_SIZE[ref.dtype]);
       if ((await readFully(fh, out, loc.at)) !== out.length) throw truncated(file, size);
       return out;
@@ -512,9 +530,9 @@ async function openLegacy(fh: FileHandle, file: string): Promise<PthArchive> {
 }
 
 function truncated(file: string, size: number, needed?: number): AtelierError {
-  return new AtelierError('E_WEIGHTS_INVALID', 'The .pth file ends before its tensor data does', {
+  return new AtelierError('E_WEIGHTS_CORRUPT', `The .pth file ends before its tensor data does (at byte ${size})`, {
     subject: file,
-    ...(needed !== undefined && { expected: `at least ${needed} bytes` }),
+    expected: needed !== undefined ? `at least ${needed} bytes` : 'every storage in full',
     received: `${size} bytes`,
     hint: 'the file is truncated: download or import it again',
   });
@@ -536,7 +554,7 @@ async function materialise(refs: NamedTensorRef[], archive: PthArchive, file: st
     const bytes = await archive.readStorage(root);
     const available = Math.floor(bytes.length / DTYPE_SIZE[root.dtype]);
     if (available < root.numel) {
-      throw new AtelierError('E_WEIGHTS_INVALID', `Storage ${key} holds fewer elements than declared`, {
+      throw new AtelierError('E_WEIGHTS_CORRUPT', `Storage ${key} holds fewer elements than declared`, {
         subject: file,
         expected: `${root.numel} ${root.dtype} elements`,
         received: `${available}`,
@@ -545,7 +563,7 @@ async function materialise(refs: NamedTensorRef[], archive: PthArchive, file: st
     const values = decodeToFloat32(bytes.subarray(0, root.numel * DTYPE_SIZE[root.dtype]), root.dtype, archive.littleEndian, file);
     for (const t of tensors) {
       if (viewExtent(t.offset, t.size, t.stride) > root.numel) {
-        throw new AtelierError('E_WEIGHTS_INVALID', `Tensor "${t.name}" reaches past the end of its storage`, {
+        throw new AtelierError('E_WEIGHTS_CORRUPT', `Tensor "${t.name}" reaches past the end of its storage`, {
           subject: file,
           expected: `at most ${root.numel} elements`,
           received: `offset ${t.offset}, size [${t.size.join(', ')}], stride [${t.stride.join(', ')}]`,
@@ -553,7 +571,7 @@ async function materialise(refs: NamedTensorRef[], archive: PthArchive, file: st
       }
       const n = numelOf(t.size);
       if (n > MAX_TENSOR_ELEMENTS) {
-        throw new AtelierError('E_WEIGHTS_INVALID', `Tensor "${t.name}" is implausibly large`, { subject: file, received: `size [${t.size.join(', ')}]` });
+        throw new AtelierError('E_WEIGHTS_CORRUPT', `Tensor "${t.name}" is implausibly large`, { subject: file, expected: `at most ${MAX_TENSOR_ELEMENTS} elements`, received: `size [${t.size.join(', ')}]` });
       }
       let data: Float32Array;
       if (isContiguous(t.size, t.stride)) {

@@ -74,6 +74,51 @@ describe('deeplearn.js checkpoint reader', () => {
     expect((await failure(readDeeplearnCheckpoint(tmp.file('nowhere')))).code).toBe('E_FILE_NOT_FOUND');
   });
 
+  it('fuzz: every truncation and single-bit flip of the manifest, and truncations of a variable, read or are refused as E_WEIGHTS_CORRUPT naming the file', async () => {
+    const dir = writeCheckpoint('fuzz');
+    const manifest = Buffer.from(JSON.stringify({ Variable: { filename: 'Variable', shape: [2, 3] }, Variable_1: { filename: 'Variable_1', shape: [3] } }));
+    const variable = Buffer.from(Float32Array.from([1, -2, 3.5, 0.25, 5, -6]).buffer);
+    const outcomes = { read: 0, refused: 0 };
+    const attempt = async (what: string) => {
+      try {
+        await readDeeplearnCheckpoint(dir);
+        outcomes.read++;
+      } catch (e) {
+        expect(e, what).toBeInstanceOf(AtelierError);
+        // A flipped file name may point at a file that is not there: that is the one other answer.
+        const code = (e as AtelierError).code;
+        expect(['E_WEIGHTS_CORRUPT', 'E_FILE_NOT_FOUND'], `${what}: ${(e as Error).message}`).toContain(code);
+        expect((e as AtelierError).subject, what).toMatch(new RegExp(`^${dir}/`));
+        outcomes.refused++;
+      }
+    };
+    for (let cut = 0; cut < manifest.length; cut++) {
+      writeFileSync(`${dir}/manifest.json`, manifest.subarray(0, cut));
+      await attempt(`manifest cut at ${cut}`);
+    }
+    for (let i = 0; i < manifest.length; i++) {
+      for (const bit of [0, 5, 7]) {
+        const flipped = Buffer.from(manifest);
+        flipped[i] ^= 1 << bit;
+        writeFileSync(`${dir}/manifest.json`, flipped);
+        await attempt(`manifest byte ${i} bit ${bit}`);
+      }
+    }
+    writeFileSync(`${dir}/manifest.json`, manifest);
+    for (let cut = 0; cut < variable.length; cut++) {
+      writeFileSync(`${dir}/Variable`, variable.subarray(0, cut));
+      await attempt(`Variable cut at ${cut}`);
+    }
+    for (let i = 0; i < variable.length; i++) {
+      const flipped = Buffer.from(variable);
+      flipped[i] ^= 0x80; // the sign bit of a byte: exponent bits may turn a weight into NaN or Inf
+      writeFileSync(`${dir}/Variable`, flipped);
+      await attempt(`Variable byte ${i} flipped`);
+    }
+    expect(outcomes.refused).toBeGreaterThan(manifest.length);
+    expect(outcomes.read).toBeGreaterThan(0);
+  });
+
   it.skipIf(!SHARED_WEIGHTS)(`reads the published Engstrom checkpoints (${SHARED_WEIGHTS ? 'shared weights present' : '../shared/weights is absent: skipped'})`, async () => {
     const m = await readDeeplearnCheckpoint(`${SHARED_WEIGHTS}/fst-engstrom/udnie`);
     expect(m.size).toBe(48);

@@ -90,6 +90,41 @@ describe('ncnn reader', () => {
     expect(() => parseNcnnParam(PARAM.replace('4 4', '5 4'), 'short.param')).toThrow(/ends after 4 of its 5 layers/);
   });
 
+  it('fuzz: every truncation and single-bit flip of the .param and .bin reads, or is refused as E_WEIGHTS_CORRUPT naming the file', async () => {
+    // Only AtelierErrors of the one code may come out; a TypeError, a RangeError or a hang would be a bug.
+    const param = Buffer.from(PARAM);
+    const data = bin();
+    const outcomes = { read: 0, refused: 0 };
+    const attempt = async (name: string, p: Buffer, b: Buffer, what: string) => {
+      const [pf, bf] = write(name, p.toString('latin1'), b);
+      try {
+        await readNcnnModel(pf, bf);
+        outcomes.read++;
+      } catch (e) {
+        expect(e, what).toBeInstanceOf(AtelierError);
+        expect((e as AtelierError).code, `${what}: ${(e as Error).message}`).toBe('E_WEIGHTS_CORRUPT');
+        expect([pf, bf], what).toContain((e as AtelierError).subject);
+        outcomes.refused++;
+      }
+    };
+    for (let cut = 0; cut < param.length; cut += 3) await attempt('fz', param.subarray(0, cut), data, `.param cut at ${cut}`);
+    for (let i = 0; i < param.length; i++) {
+      const flipped = Buffer.from(param);
+      flipped[i] ^= 1 << (i % 7);
+      await attempt('fz', flipped, data, `.param byte ${i} flipped`);
+    }
+    for (let i = 0; i < data.length; i++) {
+      for (const bit of [0, 6, 7]) {
+        const flipped = Buffer.from(data);
+        flipped[i] ^= 1 << bit;
+        await attempt('fz', param, flipped, `.bin byte ${i} bit ${bit}`);
+      }
+    }
+    // Flipped float bits mostly still read (a different weight), flipped tags and text mostly not.
+    expect(outcomes.refused).toBeGreaterThan(50);
+    expect(outcomes.read).toBeGreaterThan(50);
+  });
+
   it.skipIf(!SHARED_WEIGHTS)(`reads the published TransformerNet .param and each style's .bin (${SHARED_WEIGHTS ? 'shared weights present' : '../shared/weights is absent: skipped'})`, async () => {
     for (const style of ['candy', 'mosaic', 'pointilism', 'rain_princess', 'udnie']) {
       const m = await readNcnnModel(`${SHARED_WEIGHTS}/fst-ncnn/styletransfer.param`, `${SHARED_WEIGHTS}/fst-ncnn/${style}.bin`);

@@ -74,7 +74,7 @@ describe('pickle interpreter', () => {
     expect(() => unpickle(data, setOnly, 'test')).toThrow(/posix\.system/);
   });
 
-  it('reports truncated data as E_WEIGHTS_INVALID and malformed data with its byte offset', () => {
+  it('reports truncated and malformed data as E_WEIGHTS_CORRUPT with the byte where it broke', () => {
     const data = hex(PICKLES[2]!);
     for (const cut of [1, 10, 60, data.length - 1]) {
       const e = (() => {
@@ -85,9 +85,10 @@ describe('pickle interpreter', () => {
         }
       })();
       expect(e).toBeInstanceOf(PickleTruncated);
-      expect((e as AtelierError).code).toBe('E_WEIGHTS_INVALID');
+      expect((e as AtelierError).code).toBe('E_WEIGHTS_CORRUPT');
+      expect((e as AtelierError).message).toMatch(new RegExp(`at byte \\d+.*expected a pickle that runs to its STOP opcode.*${cut} bytes`));
     }
-    expect(() => unpickle(Uint8Array.from([0x80, 2, 0xff]), setOnly, 'test')).toThrow(/unknown opcode 0xff at byte 3/);
+    expect(() => unpickle(Uint8Array.from([0x80, 2, 0xff]), setOnly, 'test')).toThrow(expect.objectContaining({ code: 'E_WEIGHTS_CORRUPT', message: expect.stringMatching(/unknown opcode 0xff at byte 3.*expected a pickle of data opcodes/) }));
     expect(() => unpickle(Uint8Array.from([0x80, 2, 0x73, 0x2e]), setOnly, 'test')).toThrow(/empty stack/);
     expect(() => unpickle(Uint8Array.from([0x80, 2, 0x68, 5, 0x2e]), setOnly, 'test')).toThrow(/memo entry 5/);
     expect(() => unpickle(Uint8Array.from([0x80, 2, 0x4e, 0x4e, 0x2e]), setOnly, 'test')).toThrow(/malformed stack/);

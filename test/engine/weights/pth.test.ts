@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { AtelierError } from '../../../src/core/errors.js';
 import { readPth, readPthIndex } from '../../../src/engine/weights/pth.js';
 import { detectWeightFormat, readWeights } from '../../../src/engine/weights/read.js';
 import { writeSafetensors } from '../../../src/engine/weights/safetensors.js';
@@ -203,7 +204,7 @@ describe('.pth reader', () => {
     await expect(readPth(legacy)).rejects.toThrow(/whole pickled model.*state_dict/);
   });
 
-  it('rejects truncated, corrupt and foreign files with E_WEIGHTS_INVALID', async () => {
+  it('rejects truncated, corrupt and foreign files with E_WEIGHTS_CORRUPT naming the file, what was expected and where', async () => {
     const value = stateDict([['w', savedTensor(seeded(4096, 5), [64, 64])]]);
     const zip = dir.file('t.pt');
     await writeTorchZip(zip, value);
@@ -213,8 +214,27 @@ describe('.pth reader', () => {
       const bytes = readFileSync(file);
       for (const cut of [3, 100, Math.floor(bytes.length / 2), bytes.length - 10]) {
         writeFileSync(dir.file('cut.pth'), bytes.subarray(0, cut));
-        await expect(readPth(dir.file('cut.pth')), `${file} cut at ${cut}`).rejects.toMatchObject({ code: 'E_WEIGHTS_INVALID' });
+        const e = await readPth(dir.file('cut.pth')).then(() => undefined, (err: unknown) => err as AtelierError);
+        expect(e, `${file} cut at ${cut}`).toMatchObject({ code: 'E_WEIGHTS_CORRUPT', subject: dir.file('cut.pth'), expected: expect.any(String) });
+        expect(e!.message, `${file} cut at ${cut}`).toMatch(/\bbytes?\b/);
       }
+    }
+    // single bit flips anywhere in either container: read, or refused as corrupt/invalid; never a crash or another code
+    for (const file of [zip, legacy]) {
+      const bytes = readFileSync(file);
+      let refused = 0;
+      for (let i = 0; i < bytes.length; i += Math.max(1, Math.floor(bytes.length / 300))) {
+        const flipped = Buffer.from(bytes);
+        flipped[i] ^= 1 << (i % 8);
+        writeFileSync(dir.file('flip.pth'), flipped);
+        try {
+          await readPth(dir.file('flip.pth'));
+        } catch (err) {
+          expect(String((err as AtelierError).code), `${file} byte ${i}: ${(err as Error).stack}`).toMatch(/^E_WEIGHTS_(CORRUPT|INVALID)$/);
+          refused++;
+        }
+      }
+      expect(refused).toBeGreaterThan(0);
     }
     // a zip whose storage record is shorter than the pickle says
     const shortStorage = dir.file('short.pt');
