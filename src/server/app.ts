@@ -7,7 +7,7 @@ import type { ServerContext } from './context.js';
 import { JobStore } from './job-store.js';
 import { DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES } from './limits.js';
 import { EmbeddedQueue } from './jobs/embedded-queue.js';
-import { createExecutor } from './jobs/executor.js';
+import { createExecutor, type Executor } from './jobs/executor.js';
 import { JobEvents } from './jobs/job-events.js';
 import type { JobQueue } from './jobs/job-queue.js';
 import { RedisQueue } from './jobs/redis-queue.js';
@@ -50,6 +50,8 @@ export interface ServerOptions {
   redis?: string;
   /** 'thread' (default when compiled) runs jobs on worker threads; 'inline' on the server's thread. */
   execution?: 'thread' | 'inline';
+  /** Run the embedded queue's jobs on this executor instead (an embedding's own, or a test double); `execution` is then unused. */
+  executor?: Executor;
   /** Waiting jobs beyond which POST /api/jobs answers 503 (default 1000). */
   maxQueue?: number;
   /** Finished jobs older than this many days are deleted, at start and every `retentionIntervalMs`. */
@@ -86,7 +88,7 @@ export async function buildServer(options: ServerOptions): Promise<AtelierServer
     queue = new RedisQueue(store, events, options.redis, { maxPixels: limits.maxPixels }, (m) => process.stderr.write(`atelier: ${m}\n`));
   } else {
     const threads = Math.max(1, Math.floor(availableParallelism() / concurrency));
-    queue = new EmbeddedQueue(store, events, createExecutor(options.execution, concurrency), concurrency, { maxPixels: limits.maxPixels, threads });
+    queue = new EmbeddedQueue(store, events, options.executor ?? createExecutor(options.execution, concurrency), concurrency, { maxPixels: limits.maxPixels, threads });
   }
 
   const app = Fastify({

@@ -3,10 +3,15 @@ import { rgbToLab } from '../../src/core/color.js';
 import type { Image } from '../../src/core/image.js';
 import { encodeImage, readImage } from '../../src/core/io.js';
 import { buildServer, type AtelierServer } from '../../src/server/app.js';
+import { HeldExecutor } from './held-executor.mjs';
+import { InlineExecutor } from '../../src/server/jobs/executor.js';
 import { studioDir } from '../../src/server/routes/studio.js';
 import { gradientImage } from '../helpers/fixtures.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { multipart, parseSse, samplePngs, submit, waitFinished, waitRunning } from './helpers.js';
+
+/** Jobs run inline, each held `held.holdMs` first where a test needs one still running (see held-executor.mjs). */
+const held = new HeldExecutor(new InlineExecutor());
 
 /** Every route and every bad input of the API, through fastify's inject (no socket). */
 
@@ -16,14 +21,14 @@ let app: AtelierServer;
 
 beforeAll(async () => {
   pngs = await samplePngs();
-  app = await buildServer({ dataDir: tmp.file('main'), execution: 'inline', concurrency: 1, maxUploadBytes: 200_000, maxPixels: 1_000_000 });
+  app = await buildServer({ dataDir: tmp.file('main'), executor: held, concurrency: 1, maxUploadBytes: 200_000, maxPixels: 1_000_000 });
 });
 afterAll(async () => {
   await app.close();
   tmp.cleanup();
 });
 afterEach(() => {
-  delete process.env.ATELIER_JOB_DELAY_MS;
+  held.holdMs = 0;
 });
 
 const reinhard = (extra: [string, any][] = []): [string, any][] => [
@@ -264,7 +269,7 @@ describe('bad input', () => {
 
 describe('cancellation', () => {
   it('cancels a queued job at once and a running one through its AbortSignal; a finished one is refused', async () => {
-    process.env.ATELIER_JOB_DELAY_MS = '5000';
+    held.holdMs = 5_000;
     const running = (await submit(app, reinhard())).json();
     const queued = (await submit(app, reinhard())).json();
     await waitRunning(app, running.id);
@@ -294,7 +299,7 @@ describe('cancellation', () => {
       expect((await app.inject({ url: `/api/jobs/${id}` })).statusCode).toBe(404);
     }
     const done = (await submit(app, reinhard())).json();
-    delete process.env.ATELIER_JOB_DELAY_MS;
+    held.holdMs = 0;
     await waitFinished(app, done.id, 10_000);
     expect((await app.inject({ method: 'DELETE', url: `/api/jobs/${done.id}` })).json()).toMatchObject({ deleted: done.id });
   });

@@ -2,11 +2,11 @@ import { afterAll, expect, it } from 'vitest';
 import { readImage } from '../../src/core/io.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { samplePngs } from './helpers.js';
-import { getJob, postJob, startAtelier, waitJob, type Child } from './processes.js';
+import { getJob, postJob, startAtelier, startHeld, waitJob, type Child } from './processes.js';
 
 /**
- * A real `atelier serve` process is killed (SIGKILL: no chance to clean up) while a job runs and
- * another waits; a new process on the same data directory runs both to completion.
+ * A server process is killed (SIGKILL: no chance to clean up) while a job runs and another waits;
+ * a real `atelier serve` on the same data directory runs both to completion.
  */
 
 const tmp = tempDir('atelier-persist-');
@@ -19,8 +19,8 @@ afterAll(async () => {
 it('jobs survive a crash of the server', async () => {
   const { content, style } = await samplePngs();
   const args = ['serve', '--port', '0', '--data-dir', tmp.dir, '--concurrency', '1', '--quiet'];
-  // Each job is held 10 s so the first is surely mid-run when the process dies.
-  const first = await startAtelier(args, { ATELIER_JOB_DELAY_MS: '10000' });
+  // The compiled server with each job held 10 s, so the first is surely mid-run when the process dies.
+  const first = await startHeld('serve', tmp.dir, 10_000);
   children.push(first);
   const base1 = first.ready.replace('listening on ', '');
   const running = await postJob(base1, content, style, { strength: '0.9' });

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bin = path.join(root, 'bin/atelier.js');
+const held = path.join(root, 'test/server/held-atelier.mjs');
 
 export interface Child {
   proc: ChildProcess;
@@ -18,7 +19,20 @@ export interface Child {
 
 /** Start `atelier ARGS…` and wait (bounded) for its first line on stdout. */
 export function startAtelier(args: string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<Child> {
-  const proc = spawn(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return startNode([bin, ...args], env, timeoutMs);
+}
+
+/**
+ * The compiled server (`serve DATA_DIR`) or a Redis worker (`worker URL`) with every job held
+ * `holdMs` before it runs (held-atelier.mjs), for tests that kill a process mid-job.
+ */
+export function startHeld(mode: 'serve' | 'worker', where: string, holdMs: number, lockMs = 30_000): Promise<Child> {
+  return startNode([held, mode, where, String(holdMs), String(lockMs)], {}, 20_000);
+}
+
+function startNode(argv: string[], env: Record<string, string>, timeoutMs: number): Promise<Child> {
+  const args = argv.slice(1);
+  const proc = spawn(process.execPath, argv, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr!.on('data', (d) => (stderr += String(d)));
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));

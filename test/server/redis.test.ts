@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer, type AtelierServer } from '../../src/server/app.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { parseSse, samplePngs, submit, waitFinished, waitRunning } from './helpers.js';
-import { startAtelier, type Child } from './processes.js';
+import { startHeld, type Child } from './processes.js';
 
 /**
  * Scale-out on a real Redis (Debian's redis-server, started here on a loopback port): the server
@@ -61,10 +61,8 @@ describe.skipIf(!hasRedis)('BullMQ scale-out', () => {
     expect(await probe.ping()).toBe('PONG');
     probe.disconnect();
     app = await buildServer({ dataDir: tmp.file('data'), redis: url, studio: false });
-    // Each job is held 700 ms so that both workers get some; locks expire after 2 s.
-    const env = { ATELIER_JOB_DELAY_MS: '700' };
-    const args = ['worker', '--redis', url, '--concurrency', '1', '--lock-duration', '2000'];
-    workers.push(...(await Promise.all([startAtelier(args, env), startAtelier(args, env)])));
+    // Workers whose jobs are each held 700 ms so that both get some; locks expire after 2 s.
+    workers.push(...(await Promise.all([startHeld('worker', url, 700, 2000), startHeld('worker', url, 700, 2000)])));
   });
 
   afterAll(async () => {

@@ -2,9 +2,14 @@ import { readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { buildServer, type AtelierServer } from '../../src/server/app.js';
+import { HeldExecutor } from './held-executor.mjs';
+import { InlineExecutor } from '../../src/server/jobs/executor.js';
 import { parseSize } from '../../src/cli/serve.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { samplePngs, submit, waitFinished, waitRunning } from './helpers.js';
+
+/** Jobs run inline, each held `held.holdMs` first where a test needs one still running (see held-executor.mjs). */
+const held = new HeldExecutor(new InlineExecutor());
 
 /**
  * Bounded disk: inputs and results stored once by content, finished jobs deletable (their files go
@@ -15,7 +20,7 @@ import { samplePngs, submit, waitFinished, waitRunning } from './helpers.js';
 const tmp = tempDir('atelier-storage-');
 afterAll(() => tmp.cleanup());
 afterEach(() => {
-  delete process.env.ATELIER_JOB_DELAY_MS;
+  held.holdMs = 0;
 });
 
 function blobFiles(dataDir: string): string[] {
@@ -24,7 +29,7 @@ function blobFiles(dataDir: string): string[] {
 }
 
 async function start(dataDir: string, extra: Partial<Parameters<typeof buildServer>[0]> = {}): Promise<AtelierServer> {
-  return buildServer({ dataDir, execution: 'inline', concurrency: 1, studio: false, ...extra });
+  return buildServer({ dataDir, executor: held, concurrency: 1, studio: false, ...extra });
 }
 
 async function reinhard(app: AtelierServer, content: Buffer, style: Buffer) {
@@ -71,7 +76,7 @@ describe('content-addressed storage and deletion', () => {
     const { content, style } = await samplePngs(32, 24);
     const app = await start(dataDir);
     try {
-      process.env.ATELIER_JOB_DELAY_MS = '60000';
+      held.holdMs = 60_000;
       const running = await reinhard(app, content, style);
       await waitRunning(app, running);
       const waiting = await reinhard(app, content, style);
@@ -116,12 +121,12 @@ describe('retention and limits', () => {
     app = await start(dataDir);
     const old = await reinhard(app, content, style);
     await waitFinished(app, old);
-    process.env.ATELIER_JOB_DELAY_MS = '60000';
+    held.holdMs = 60_000;
     const busy = await reinhard(app, content, style);
     await waitRunning(app, busy);
     const queued = await reinhard(app, flat, style);
     await app.close(); // busy is interrupted: it will run again
-    delete process.env.ATELIER_JOB_DELAY_MS;
+    held.holdMs = 0;
     app = await start(dataDir, { keepDays: 0 });
     expect((await app.inject({ url: `/api/jobs/${old}` })).statusCode).toBe(404);
     expect((await waitFinished(app, busy)).status).toBe('done');
@@ -133,7 +138,7 @@ describe('retention and limits', () => {
     const { content, style } = await samplePngs(32, 24);
     const app = await start(tmp.file('cap'), { maxQueue: 1 });
     try {
-      process.env.ATELIER_JOB_DELAY_MS = '60000';
+      held.holdMs = 60_000;
       const running = await reinhard(app, content, style);
       await waitRunning(app, running);
       await reinhard(app, content, style); // waits: the queue is now full

@@ -4,9 +4,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import yauzl from 'yauzl';
 import { buildServer, type AtelierServer } from '../../src/server/app.js';
+import { HeldExecutor } from './held-executor.mjs';
+import { InlineExecutor } from '../../src/server/jobs/executor.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { sharedWeights } from '../helpers/torch-reference.js';
 import { samplePngs, submit, waitFinished } from './helpers.js';
+
+/** Jobs run inline, each held `held.holdMs` first where a test needs one still running (see held-executor.mjs). */
+const held = new HeldExecutor(new InlineExecutor());
 
 /** The routes the studio stands on: upload limits, the model store over HTTP, a batch's zip. */
 
@@ -18,7 +23,7 @@ const savedHome = process.env.ATELIER_HOME;
 beforeAll(async () => {
   process.env.ATELIER_HOME = tmp.file('home');
   pngs = await samplePngs(40, 30);
-  app = await buildServer({ dataDir: tmp.file('data'), execution: 'inline', concurrency: 1, studio: false, maxUploadBytes: 123_456, maxPixels: 654_321 });
+  app = await buildServer({ dataDir: tmp.file('data'), executor: held, concurrency: 1, studio: false, maxUploadBytes: 123_456, maxPixels: 654_321 });
 });
 afterAll(async () => {
   await app.close();
@@ -140,7 +145,7 @@ describe('studio routes', () => {
     expect((await app.inject({ url: '/api/zip' })).json().error.code).toBe('E_PARAM');
     expect((await app.inject({ url: `/api/zip?jobs=${ids[0]},${ids[0]}` })).json().error.code).toBe('E_PARAM');
     expect((await app.inject({ url: '/api/zip?jobs=00000000-0000-0000-0000-000000000000' })).statusCode).toBe(404);
-    process.env.ATELIER_JOB_DELAY_MS = '2000';
+    held.holdMs = 2_000;
     try {
       const slow = (await submit(app, [['method', 'color.reinhard'], ['content', { bytes: pngs.content }], ['style', { bytes: pngs.style }]])).json().id as string;
       const busy = await app.inject({ url: `/api/zip?jobs=${ids[0]},${slow}` });
@@ -148,7 +153,7 @@ describe('studio routes', () => {
       expect(busy.json().error.code).toBe('E_JOB');
       await app.inject({ method: 'DELETE', url: `/api/jobs/${slow}` });
     } finally {
-      delete process.env.ATELIER_JOB_DELAY_MS;
+      held.holdMs = 0;
     }
   });
 });

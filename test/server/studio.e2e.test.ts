@@ -7,9 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import yauzl from 'yauzl';
 import { readImage } from '../../src/core/io.js';
 import { buildServer, type AtelierServer } from '../../src/server/app.js';
+import { HeldExecutor } from './held-executor.mjs';
+import { InlineExecutor } from '../../src/server/jobs/executor.js';
 import { studioDir } from '../../src/server/routes/studio.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { sharedWeights } from '../helpers/torch-reference.js';
+
+/** Jobs run inline, each held `held.holdMs` first where a test needs one still running (see held-executor.mjs). */
+const held = new HeldExecutor(new InlineExecutor());
 
 /**
  * The studio end to end in Debian's chromium driven by playwright-core, at 1440×900 and 390×844,
@@ -75,7 +80,7 @@ describe.skipIf(!ready)('studio in a browser', () => {
     // An empty model store: nothing installed until the test installs it.
     process.env.ATELIER_HOME = tmp.file('home');
     if (MIRROR) process.env.ATELIER_MODEL_MIRROR = MIRROR;
-    app = await buildServer({ dataDir: tmp.file('data'), execution: 'inline', concurrency: 1 });
+    app = await buildServer({ dataDir: tmp.file('data'), executor: held, concurrency: 1 });
     base = await app.listen({ port: 0, host: '127.0.0.1' });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -85,7 +90,7 @@ describe.skipIf(!ready)('studio in a browser', () => {
   });
 
   afterAll(async () => {
-    delete process.env.ATELIER_JOB_DELAY_MS;
+    held.holdMs = 0;
     delete process.env.ATELIER_MODEL_MIRROR;
     if (savedHome === undefined) delete process.env.ATELIER_HOME;
     else process.env.ATELIER_HOME = savedHome;
@@ -141,7 +146,7 @@ describe.skipIf(!ready)('studio in a browser', () => {
     await pickSamples(page, 'harbour', 'swirls');
     expect(await page.locator('#err-content').count()).toBe(0);
     // Long enough that the job is still waiting after a reload on a loaded machine.
-    process.env.ATELIER_JOB_DELAY_MS = '7000';
+    held.holdMs = 7_000;
     let posts = 0;
     page.on('request', (r) => {
       if (r.method() === 'POST' && r.url().endsWith('/api/jobs')) posts++;
@@ -162,7 +167,7 @@ describe.skipIf(!ready)('studio in a browser', () => {
     expect(await page.locator('select[aria-label="method"]').inputValue()).toBe('color.reinhard');
     const shiftedBefore = await shifts(page);
     await page.locator('.viewer-after').waitFor({ timeout: 20_000 });
-    delete process.env.ATELIER_JOB_DELAY_MS;
+    held.holdMs = 0;
     // The result took the stage's place: nothing else on the page moved when it arrived.
     await page.waitForTimeout(300);
     expect((await shifts(page)) - shiftedBefore).toBeLessThan(0.01);
@@ -327,13 +332,13 @@ describe.skipIf(!ready)('studio in a browser', () => {
     expect(bar.y + bar.height).toBeLessThanOrEqual(844);
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
 
-    process.env.ATELIER_JOB_DELAY_MS = '1500';
+    held.holdMs = 1_500;
     await page.click('.presets button:has-text("Full transfer")');
     await run(page).click();
     await page.locator('.progress').waitFor();
     await page.screenshot({ path: path.join(shots, 'phone-progress.png') });
     await page.locator('.viewer-after').waitFor({ timeout: 20_000 });
-    delete process.env.ATELIER_JOB_DELAY_MS;
+    held.holdMs = 0;
     await page.screenshot({ path: path.join(shots, 'phone-result.png'), fullPage: true });
     expect(await seriousViolations(page)).toEqual([]);
 

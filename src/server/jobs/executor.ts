@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { AtelierError } from '../../core/errors.js';
+import { AtelierError, throwIfAborted } from '../../core/errors.js';
 import type { ProgressEvent, ProgressListener } from '../../core/progress.js';
 import type { JobError } from '../job-store.js';
 import type { JobTask, TaskResult } from './job-task.js';
@@ -59,6 +59,12 @@ export class ThreadExecutor implements Executor {
 
   run(task: JobTask, signal: AbortSignal, onProgress: ProgressListener): Promise<TaskResult> {
     if (this.closed) return Promise.reject(new AtelierError('E_JOB', 'The executor is closed'));
+    // Cancelled before it started: a thread would take the cancel for the run before and start this one.
+    try {
+      throwIfAborted(signal);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const worker = this.idle.pop() ?? new Worker(threadEntry);
     this.busy.add(worker);
     return new Promise<TaskResult>((resolve, reject) => {
@@ -107,8 +113,7 @@ export class ThreadExecutor implements Executor {
       worker.on('message', onMessage);
       worker.on('error', onError);
       worker.on('exit', onExit);
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
+      signal.addEventListener('abort', onAbort, { once: true });
       worker.postMessage({ type: 'run', task } satisfies ToThread);
     });
   }

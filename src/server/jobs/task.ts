@@ -47,35 +47,10 @@ export function stylizeInputsOf(inputs: JobTask['inputs']): StylizeInputs {
   };
 }
 
-/**
- * Tests of crash recovery need a job that is still running when they kill its process. Reinhard
- * takes milliseconds, so `ATELIER_JOB_DELAY_MS` holds every job that long before it starts
- * (cancellable). Unset in normal use.
- */
-function testDelayMs(): number {
-  const n = Number(process.env.ATELIER_JOB_DELAY_MS ?? 0);
-  return Number.isFinite(n) && n > 0 ? Math.min(n, 600_000) : 0;
-}
-
-async function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
-  // A signal that fired before the delay began (a cancel racing the thread's start) never fires again.
-  throwIfAborted(signal);
-  if (ms <= 0) return;
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-  throwIfAborted(signal);
-}
-
 /** Run the task in this thread. */
 export async function runTask(task: JobTask, signal: AbortSignal, onProgress: ProgressListener): Promise<TaskResult> {
-  await abortableDelay(testDelayMs(), signal);
+  // A signal that fired before the task began (a cancel racing the thread's start) never fires again.
+  throwIfAborted(signal);
   if (task.kind === 'video') return runVideoTask(task, signal, onProgress);
   const result = await stylize(task.method, { ...stylizeInputsOf(task.inputs), ...(task.styleWeights && { styleWeights: task.styleWeights }) }, task.params, {
     signal,
