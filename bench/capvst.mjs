@@ -40,7 +40,7 @@ function syntheticImage(w, h, seed) {
 
 // ---------------------------------------------------------------- Atelier worker
 async function atelierWorker([mode, contentFile, w, h, styleFile, sw, sh, runs, tile, memory, outFile]) {
-  const { randomCapVstWeights } = await import('../dist/engine/nets/capvst/checkpoint.js');
+  const { randomCapVstWeights } = await import('../dist/engine/nets/capvst/state-dict.js');
   const { CapVstStylizer } = await import('../dist/engine/nets/capvst/stylizer.js');
   const { Image } = await import('../dist/core/image.js');
   [w, h, sw, sh, runs, tile] = [w, h, sw, sh, runs, tile].map(Number);
@@ -81,7 +81,7 @@ const python = '/usr/bin/python3';
 const tmp = mkdtempSync(path.join(tmpdir(), 'atelier-bench-capvst-'));
 try {
   // The same random weights for both, written in state-dict order.
-  const { randomCapVstWeights } = await import('../dist/engine/nets/capvst/checkpoint.js');
+  const { randomCapVstWeights } = await import('../dist/engine/nets/capvst/state-dict.js');
   const { parameterSpecs } = await import('../dist/engine/nets/capvst/architecture.js');
   const weights = randomCapVstWeights(mode, 1);
   const specs = parameterSpecs(weights.layout);

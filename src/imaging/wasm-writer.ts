@@ -155,7 +155,7 @@ function name(s: string): number[] {
 }
 
 /**
- * A module that imports memory `env.memory` (at least `minPages` 64 KiB pages) and exports one
+ * A module that imports memory `env.memory` (of any size: the caller's, grown as it needs) and exports one
  * function `name` with the given i32 parameters, extra locals and body.
  */
 export function singleFunctionModule(fn: { name: string; params: number; locals: ValueType[]; body: FunctionBody }): Uint8Array {

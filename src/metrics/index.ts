@@ -4,7 +4,7 @@ import type { MetricDefinition } from './metric.js';
 import { contentLoss } from './content-loss.js';
 import { edgeSsim } from './edge-ssim.js';
 import { gramDistance } from './gram.js';
-import { histogram } from './histogram.js';
+import { histogram } from './histogram-distance.js';
 import { lpips } from './lpips.js';
 import { lpipsSqueeze } from './lpips-squeeze.js';
 import { msSsim } from './ms-ssim.js';

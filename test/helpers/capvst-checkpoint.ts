@@ -1,5 +1,5 @@
 import type { CapVstMode } from '../../src/engine/nets/capvst/architecture.js';
-import { randomCapVstTensors } from '../../src/engine/nets/capvst/checkpoint.js';
+import { randomCapVstTensors } from '../../src/engine/nets/capvst/state-dict.js';
 import { savedTensor, stateDict, writeTorchZip, type SavedValue } from './torch-save.js';
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Image } from '../../src/core/image.js';
 import { edgeSimilarity } from '../../src/metrics/edge-ssim.js';
-import { histogramDistance } from '../../src/metrics/histogram.js';
+import { histogramDistance } from '../../src/metrics/histogram-distance.js';
 import { computeMetric } from '../../src/metrics/metric.js';
 import { getMetric, listMetrics } from '../../src/metrics/index.js';
 import { peakSignalToNoise, PSNR_CAP_DB } from '../../src/metrics/psnr.js';

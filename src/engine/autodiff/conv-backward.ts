@@ -7,8 +7,8 @@ import { onnx1, shapeOf } from './raw-onnx.js';
  * copies; they differ in what is copied, how often, and how well the matrix products are shaped.
  *
  * Input gradient: a forward conv of dY with the kernel's in/out channels swapped and its taps
- * reversed (ConvTranspose only where a stride or an over-wide pad needs it: it is slower, DESIGN
- * §4). (Going straight past a reflect pad, with the border bands from small convs, measured no
+ * reversed (ConvTranspose only where a stride or an over-wide pad needs it: ONNX Runtime's
+ * ConvTranspose measured slower than the equivalent conv). (Going straight past a reflect pad, with the border bands from small convs, measured no
  * faster than the pad's own scatter-add: the band convs cost what the saved copies did.)
  *
  * Kernel gradient, dW[o, c, i, j] = Σ dY[o, y, x] · X[c, s·y + d·i, s·x + d·j], in the form
@@ -58,7 +58,8 @@ function flippedKernel(g: Graph, n: Node, w: Tensor): Tensor {
 /**
  * ConvTranspose (the adjoint of a strided window op), then fitted to the run-time shape of `like`.
  * Only the leading pads are cropped by ConvTranspose: the trailing size depends on a remainder known
- * at run time (the `output_padding` pitfall of DESIGN §4), so the end is cut or zero-padded to fit.
+ * at run time (what `output_padding` would have to say, and cannot at build time), so the end is cut or
+ * zero-padded to fit.
  */
 export function spreadTo(g: Graph, gy: Tensor, kernel: Tensor, like: Tensor, a: { kernel: number[]; stride: number[]; pads: number[]; dilation?: number[]; groups: number; ceil?: boolean }): Tensor {
   const spread = g.onnx('ConvTranspose', [gy, kernel], [{ shape: ['n', like.shape[1]!, 'h', 'w'] }], {

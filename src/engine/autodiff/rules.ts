@@ -9,7 +9,7 @@ import { onnx1, shapeOf, zerosLike } from './raw-onnx.js';
 
 /**
  * Backward rules: for a node and the gradients of its outputs, the gradients of its inputs, built
- * from builder ops. Choices (DESIGN §4): the conv's input and kernel gradients in the forms that copy
+ * from builder ops. Choices: the conv's input and kernel gradients in the forms that copy
  * least for the layer's shape (`conv-backward.ts`); max-pool through its indices and
  * ScatterElements (a mask of maxima is wrong on ties); instance norm recomputes its statistics;
  * reflect and edge padding add their bands back (`pad-backward.ts`); nearest upsampling averages;

@@ -2,7 +2,7 @@
  * A minimal protobuf wire-format writer: just what encoding an ONNX ModelProto needs (varints,
  * length-delimited fields, fixed32 floats, packed repeated int64). Hand-written rather than a
  * generated codec because it is ~80 lines, has no schema file to ship, and streams 100 MB of
- * weights without an intermediate object tree (DESIGN §4: 72 ms for 104 MB).
+ * weights without an intermediate object tree (measured when it was written: 72 ms for 104 MB).
  */
 export class ProtoWriter {
   private chunks: Uint8Array[] = [];

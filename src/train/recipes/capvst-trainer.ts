@@ -8,7 +8,7 @@ import { compile, type Runner, type TensorValue } from '../../engine/runtime.js'
 import type { TensorMap, WeightTensor } from '../../engine/weights/tensor.js';
 import { vgg19, type VggTap } from '../../engine/nets/vgg19.js';
 import { parameterSpecs, type CapVstMode, type ParameterSpec, type RevNetLayout } from '../../engine/nets/capvst/architecture.js';
-import { weightsForLayout, type CapVstWeights } from '../../engine/nets/capvst/checkpoint.js';
+import { weightsForLayout, type CapVstWeights } from '../../engine/nets/capvst/state-dict.js';
 import { RevNetGraph } from '../../engine/nets/capvst/revnet.js';
 import { optimizerState, optimizerTensors, readCheckpoint, writeCheckpoint } from '../checkpoint.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AtelierError } from '../../../src/core/errors.js';
 import { CAPVST_CONFIGS, parameterSpecs, revNetLayout } from '../../../src/engine/nets/capvst/architecture.js';
-import { capVstWeightsFromTensors, randomCapVstTensors, randomCapVstWeights } from '../../../src/engine/nets/capvst/checkpoint.js';
+import { capVstWeightsFromTensors, randomCapVstTensors, randomCapVstWeights } from '../../../src/engine/nets/capvst/state-dict.js';
 import { chw, convReflect, revNetForwardReference, revNetInverseReference, squeeze, unsqueeze } from '../../../src/engine/nets/capvst/reference.js';
 import { Rng } from '../../../src/core/rng.js';
 

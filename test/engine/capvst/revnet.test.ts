@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../../src/core/rng.js';
 import { Graph } from '../../../src/engine/graph/graph.js';
 import { compile, releaseSessions } from '../../../src/engine/runtime.js';
-import { randomCapVstWeights } from '../../../src/engine/nets/capvst/checkpoint.js';
+import { randomCapVstWeights } from '../../../src/engine/nets/capvst/state-dict.js';
 import { chw, revNetForwardReference } from '../../../src/engine/nets/capvst/reference.js';
 import { RevNetGraph } from '../../../src/engine/nets/capvst/revnet.js';
 

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Image } from '../../../src/core/image.js';
 import { releaseSessions } from '../../../src/engine/runtime.js';
-import { randomCapVstWeights } from '../../../src/engine/nets/capvst/checkpoint.js';
+import { randomCapVstWeights } from '../../../src/engine/nets/capvst/state-dict.js';
 import { CapVstStylizer } from '../../../src/engine/nets/capvst/stylizer.js';
 import { planTiles } from '../../../src/engine/nets/capvst/tiles.js';
 import { gradientImage, noiseImage } from '../../helpers/fixtures.js';

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../../src/core/rng.js';
 import { mattingLaplacian } from '../../../src/engine/losses/matting-laplacian.js';
 import { CAPVST_CONFIGS, parameterSpecs, revNetLayout } from '../../../src/engine/nets/capvst/architecture.js';
-import { randomCapVstWeights } from '../../../src/engine/nets/capvst/checkpoint.js';
+import { randomCapVstWeights } from '../../../src/engine/nets/capvst/state-dict.js';
 import { CapVstTrainer, PUBLISHED_LOSS_WEIGHTS, type StepReport, type TrainingSample } from '../../../src/train/recipes/capvst-trainer.js';
 import { randomVgg19Weights } from '../../../src/engine/nets/vgg19.js';
 import { readSafetensors } from '../../../src/engine/weights/safetensors.js';

@@ -1,5 +1,5 @@
 import { blockConvs, type CouplingBlock } from './architecture.js';
-import type { CapVstWeights } from './checkpoint.js';
+import type { CapVstWeights } from './state-dict.js';
 
 /**
  * A direct, loop-by-loop CPU implementation of the reversible network (forward and inverse),

@@ -2,7 +2,7 @@ import type { Dim } from '../../graph/dims.js';
 import type { Graph, Tensor } from '../../graph/graph.js';
 import { attr } from '../../graph/onnx-model.js';
 import { blockConvs, type CouplingBlock } from './architecture.js';
-import type { CapVstWeights } from './checkpoint.js';
+import type { CapVstWeights } from './state-dict.js';
 
 /**
  * CAP-VSTNet's reversible network on the engine's graph builder: `forward` (image → features)

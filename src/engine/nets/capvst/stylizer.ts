@@ -13,7 +13,7 @@ import {
   type Moments,
   type RegionTransforms,
 } from '../../features/cwct.js';
-import type { CapVstWeights } from './checkpoint.js';
+import type { CapVstWeights } from './state-dict.js';
 import { RevNetGraph } from './revnet.js';
 import { TileBlender, cropPlanar, planTiles, type Rect, type Tile, type TilePlan } from './tiles.js';
 

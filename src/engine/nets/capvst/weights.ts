@@ -3,7 +3,7 @@ import { AtelierError } from '../../../core/errors.js';
 import { requireModel } from '../../store.js';
 import { readWeights } from '../../weights/read.js';
 import type { CapVstMode } from './architecture.js';
-import { capVstWeightsFromTensors, randomCapVstWeights, type CapVstWeights } from './checkpoint.js';
+import { capVstWeightsFromTensors, randomCapVstWeights, type CapVstWeights } from './state-dict.js';
 
 /** The published checkpoints, by their model-store names. */
 export const CAPVST_MODELS = {
