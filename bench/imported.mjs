@@ -13,13 +13,9 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { installFromShared, root, shared, THREADS } from './model-bench-setup.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.join(here, '..');
-const shared = path.resolve(root, '..', 'shared', 'weights');
-const THREADS = 2;
-const HOME = path.join(root, 'scratch', 'bench-models');
-process.env.ATELIER_HOME = HOME;
 
 if (process.argv[2] === '--case') {
   await runCase(JSON.parse(process.argv[3]));
@@ -35,11 +31,8 @@ const cases = [
   { method: 'neural.arbitrary', model: 'magenta-arbitrary', size: 512, params: { variant: 'fp16' } },
   { method: 'neural.arbitrary', model: 'magenta-arbitrary', size: 1024, params: { variant: 'fp16' } },
 ];
-// Install the four models into a bench model store from ../shared/weights, as `atelier models pull NAME --from` would.
-const { pullModel } = await import(path.join(root, 'dist/engine/store.js'));
-for (const name of ['whitebox-cartoon', 'animeganv2-hayao', 'magenta-multistyle', 'magenta-arbitrary']) {
-  await pullModel(name, { home: HOME, from: shared, acceptLicence: true, waitForLock: true });
-}
+// Install the four models into the bench model store.
+for (const name of ['whitebox-cartoon', 'animeganv2-hayao', 'magenta-multistyle', 'magenta-arbitrary']) await installFromShared(name);
 const results = { date: new Date().toISOString(), threads: THREADS, rounds, cpu: cpuName(), cases: [], builds: [], predictor: undefined };
 console.log(`imported networks, ${THREADS} threads, ${rounds} timed rounds after a warm-up; load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 for (const c of cases) {

@@ -16,15 +16,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { dist, HOME, installFromShared, shared, THREADS } from './model-bench-setup.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.join(here, '..');
-const shared = path.resolve(root, '..', 'shared', 'weights');
-const THREADS = 2;
-const HOME = path.join(root, 'scratch', 'bench-models');
-process.env.ATELIER_HOME = HOME;
-
-const dist = (p) => import(path.join(root, 'dist', p));
 
 /** format → read every file of that format of an installed model; returns how many numbers were read. */
 const LOADERS = {
@@ -127,13 +121,12 @@ async function runCase(name) {
 }
 
 const { loadManifest } = await dist('engine/store/manifest.js');
-const { pullModel } = await dist('engine/store.js');
 const wanted = process.argv.slice(2);
 const names = wanted.length > 0 ? wanted : loadManifest().models.filter((m) => m.files.every((f) => f.url?.startsWith('https://raw.githubusercontent.com/'))).map((m) => m.name);
 const results = [];
 console.log(`models-load: ${names.length} models, ${THREADS} threads; load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 for (const name of names) {
-  await pullModel(name, { home: HOME, from: shared, acceptLicence: true, variants: 'all', waitForLock: true });
+  await installFromShared(name, { variants: 'all' });
   const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--case', name], { encoding: 'utf8', env: { ...process.env, ATELIER_HOME: HOME } });
   if (r.status !== 0) {
     results.push({ name, error: r.stderr.trim().split('\n').slice(-3).join(' ') });

@@ -23,7 +23,8 @@ import { TileBlender, cropPlanar, planTiles, type Rect, type Tile, type TilePlan
  * AdaIN, per label region when masks pair regions) is built in float64; the content's features,
  * transformed, are decoded tile by tile and the tiles cross-faded over their margins
  * (capvst/tiles.ts). Content features are kept between the passes while they fit in
- * `storeLimitBytes`, else computed again, so memory stays bounded for any size.
+ * `storeLimitBytes`, else computed again, so memory stays bounded for any size. CAP-VSTNet runs the
+ * same loop with its reversible network as both halves (capvst/stylizer.ts).
  */
 
 export interface AutoencoderLevel {
@@ -33,6 +34,10 @@ export interface AutoencoderLevel {
   decoder: Runner;
   channels: number;
   stride: number;
+  /** Sides the encoder accepts are multiples of this (default: the stride). */
+  sizeMultiple?: number;
+  /** The smallest side the encoder accepts; smaller images are mirror-padded up to it. */
+  minSide?: number;
 }
 
 export type TransformBuilder = (content: Moments, styles: StyleMoments[], alpha: number) => AffineTransform;
@@ -76,10 +81,15 @@ function mirror(i: number, n: number): number {
   return m < n ? m : period - m;
 }
 
-/** Reflect-pad an RGB image at the bottom and right to multiples of `multiple`. */
-export function padToMultiple(img: Image, multiple: number): Padded {
-  const width = Math.ceil(img.width / multiple) * multiple;
-  const height = Math.ceil(img.height / multiple) * multiple;
+/** A side padded to a multiple of `multiple`, and at least `minSide`. */
+function paddedSide(length: number, multiple: number, minSide: number): number {
+  return Math.max(minSide, Math.ceil(length / multiple) * multiple);
+}
+
+/** Reflect-pad an RGB image at the bottom and right to multiples of `multiple` (and at least `minSide`). */
+export function padToMultiple(img: Image, multiple: number, minSide = 0): Padded {
+  const width = paddedSide(img.width, multiple, minSide);
+  const height = paddedSide(img.height, multiple, minSide);
   if (width === img.width && height === img.height && img.channels === 3) return { data: img.data, width, height, innerWidth: width, innerHeight: height };
   const data = new Float32Array(3 * width * height);
   for (let c = 0; c < 3; c++) {
@@ -144,7 +154,7 @@ interface EncodedMoments {
 
 /** Tiles for an image at one level (boundaries and margins multiples of the stride). */
 export function planLevelTiles(width: number, height: number, level: AutoencoderLevel, o: Pick<TransferOptions, 'maxTilePixels' | 'margin'>): TilePlan {
-  return planTiles(width, height, o.maxTilePixels, o.margin, level.stride);
+  return planTiles(width, height, o.maxTilePixels, o.margin, level.sizeMultiple ?? level.stride);
 }
 
 async function encodeRect(level: AutoencoderLevel, img: Padded, r: Rect): Promise<FeatureMap> {
@@ -181,11 +191,8 @@ async function encodeMoments(level: AutoencoderLevel, img: Padded, plan: TilePla
 
 /** How many tiles `transferLevel` will process (for progress). */
 export function levelTileCount(level: AutoencoderLevel, content: Image, styles: TransferStyle[], o: TransferOptions): number {
-  const count = (img: Image) => {
-    const w = Math.ceil(img.width / level.stride) * level.stride;
-    const h = Math.ceil(img.height / level.stride) * level.stride;
-    return planLevelTiles(w, h, level, o).tiles.length;
-  };
+  const multiple = level.sizeMultiple ?? level.stride;
+  const count = (img: Image) => planLevelTiles(paddedSide(img.width, multiple, level.minSide ?? 0), paddedSide(img.height, multiple, level.minSide ?? 0), level, o).tiles.length;
   return styles.reduce((a, s) => a + count(s.image), 0) + 2 * count(content);
 }
 
@@ -193,11 +200,12 @@ export function levelTileCount(level: AutoencoderLevel, content: Image, styles: 
 export async function transferLevel(level: AutoencoderLevel, content: Image, styles: TransferStyle[], o: TransferOptions): Promise<Image> {
   const s = level.stride;
   const n = level.channels;
-  const c = padToMultiple(content, s);
+  const pad = (img: Image) => padToMultiple(img, level.sizeMultiple ?? s, level.minSide ?? 0);
+  const c = pad(content);
   const cPlan = planLevelTiles(c.width, c.height, level, o);
   const styleMoments: EncodedMoments[] = [];
   for (const [i, st] of styles.entries()) {
-    const img = padToMultiple(st.image, s);
+    const img = pad(st.image);
     const labels = i === 0 && o.contentLabels ? st.labels : undefined;
     styleMoments.push(await encodeMoments(level, img, planLevelTiles(img.width, img.height, level, o), labels, o));
   }
