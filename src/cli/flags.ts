@@ -22,6 +22,9 @@ export function addParamFlags(cmd: Command, schema: JsonObjectSchema, heading?: 
     } else {
       const opt = new Option(`--${flag} <${placeholder(prop)}>`, help);
       if (prop.enum) opt.choices(prop.enum.map(String));
+      // A list flag may be repeated (`--lora a.safetensors --lora b.safetensors:0.5`): the values
+      // join as one comma-separated list, which the schema splits.
+      if (type === 'array') opt.argParser((value: string, previous: unknown) => (typeof previous === 'string' ? `${previous},${value}` : value));
       cmd.addOption(grouped(opt));
     }
   }

@@ -47,6 +47,24 @@ export interface ConstantData {
 
 export type FloatArray = Float32Array | Float64Array;
 
+/**
+ * Rewrites a weight as a network declares it: given the name, shape and values `Graph.param` was
+ * called with, return the tensor the network should use instead (e.g. W + ΔW of a LoRA adapter, or
+ * W frozen as a constant while only the adapter trains), or undefined to keep the plain param.
+ * It is switched off while it runs, so the tensors it builds (the adapter's own params) are plain.
+ */
+export type ParamHook = (g: Graph, name: string, shape: number[], data: FloatArray) => Tensor | undefined;
+
+/**
+ * A low-rank update ΔW = scale·reshape(B·A) riding on a weight W [d0, d1, kh, kw] (LoRA):
+ * A [r, d1·kh·kw], B [d0, r]. See `Graph.withLowRank`.
+ */
+export interface LowRankUpdate {
+  a: Tensor;
+  b: Tensor;
+  scale: number;
+}
+
 export interface ConvOptions {
   stride?: number | [number, number];
   /** Same padding on all sides, or [top, left, bottom, right]. */
@@ -80,6 +98,10 @@ export class Graph {
   readonly data = new Map<number, FloatArray | BigInt64Array>();
   readonly outputs = new Map<string, Tensor>();
   private nextId = 0;
+  /** See `ParamHook`: set before the network is built (engine/lora/graph-adapter.ts sets it). */
+  paramHook?: ParamHook;
+  /** W + ΔW tensors made by `withLowRank` (by id), with their W and updates. */
+  private readonly lowRank = new Map<number, { weight: Tensor; updates: LowRankUpdate[] }>();
 
   /** Float element type of inputs, params and constants: float32 normally, float64 for checks. */
   constructor(readonly floatType: 'float32' | 'float64' = 'float32') {}
@@ -102,6 +124,16 @@ export class Graph {
       throw new AtelierError('E_WEIGHTS_INVALID', `Weight ${name} has ${data.length} values`, {
         expected: `${size} values for shape ${formatShape(shape)}`,
       });
+    }
+    const hook = this.paramHook;
+    if (hook) {
+      this.paramHook = undefined;
+      try {
+        const replaced = hook(this, name, shape, data);
+        if (replaced) return replaced;
+      } finally {
+        this.paramHook = hook;
+      }
     }
     const t = this.newTensor('param', shape, this.floatType, name);
     this.params.push(t);
@@ -165,7 +197,42 @@ export class Graph {
       windowDim(x.shape[3]!, kw!, pads[1], pads[3], stride[1], dilation[1]),
     ];
     const inputs = bias ? [x, weight, bias] : [x, weight];
-    return this.add1('conv', inputs, shape, { stride, pads, dilation, groups, kernel: [kh, kw] });
+    const attrs = { stride, pads, dilation, groups, kernel: [kh, kw] };
+    const lowRank = this.lowRank.get(weight.id);
+    if (!lowRank || groups !== 1) return this.add1('conv', inputs, shape, attrs);
+    // conv(x, W + s·B·A) = conv(x, W) + s·conv1×1(conv(x, A as [r, Cin, kh, kw]), B as [Cout, r, 1, 1]):
+    // the update's cost and its gradients scale with r, not with W's size (W itself needs no gradient).
+    let y = this.add1('conv', bias ? [x, lowRank.weight, bias] : [x, lowRank.weight], shape, attrs);
+    for (const u of lowRank.updates) {
+      const r = u.a.shape[0] as number;
+      const h = this.add1('conv', [x, this.reshape(u.a, [r, cinPerGroup!, kh!, kw!])], [shape[0]!, r, shape[2]!, shape[3]!], attrs);
+      const branch = this.add1('conv', [h, this.reshape(u.b, [cout!, r, 1, 1])], shape, { stride: [1, 1], pads: [0, 0, 0, 0], dilation: [1, 1], groups: 1, kernel: [1, 1] });
+      y = this.add(y, this.scale(branch, u.scale));
+    }
+    return y;
+  }
+
+  /**
+   * W + Σ scale·reshape(B·A, W's shape) for a weight W (LoRA), as a tensor any op can read. A
+   * convolution with groups 1 reading it computes the updates as side branches instead (see
+   * `conv`), so neither W + ΔW nor its gradient is ever formed there; the nodes that form it are
+   * then unused and left out of the emitted model.
+   */
+  withLowRank(weight: Tensor, updates: LowRankUpdate[]): Tensor {
+    let merged = weight;
+    for (const u of updates) {
+      const [r, cols] = u.a.shape as number[];
+      const rest = (weight.shape.slice(1) as number[]).reduce((p, q) => p * q, 1);
+      if (u.b.shape[0] !== weight.shape[0] || u.b.shape[1] !== r || cols !== rest) {
+        throw new AtelierError('E_ENGINE', 'A low-rank update does not fit its weight', {
+          expected: `A [r, ${rest}] and B [${weight.shape[0]}, r] for ${weight}`,
+          received: `A ${formatShape(u.a.shape)}, B ${formatShape(u.b.shape)}`,
+        });
+      }
+      merged = this.add(merged, this.scale(this.reshape(this.matmul(u.b, u.a), weight.shape as number[]), u.scale));
+    }
+    this.lowRank.set(merged.id, { weight, updates });
+    return merged;
   }
 
   /**

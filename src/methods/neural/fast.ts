@@ -5,6 +5,10 @@ import { resizeImage } from '../../core/resample.js';
 import { FAST_STYLE_MODELS, FAST_STYLE_MODEL_NAMES, FAST_STYLE_SOURCES, fastStyleModel, locateInstalled, readFastStyleWeights } from '../../engine/nets/fast-style/models.js';
 import { FastStyleStylizer } from '../../engine/nets/fast-style/stylizer.js';
 import { randomTransformerNetWeights } from '../../engine/nets/transformer-net.js';
+import { loadLoraStack, parseLoraSpec } from '../../engine/lora/adapter.js';
+import { checkStackFits, mergeLora } from '../../engine/lora/merge.js';
+import { baseFingerprint } from '../../engine/lora/adapter.js';
+import type { Logger } from '../../core/registry.js';
 
 /**
  * Fast neural style transfer, one network per style (the report's PSPM; Johnson, Alahi & Fei-Fei
@@ -36,18 +40,32 @@ const params = z.object({
     .max(8192)
     .default(1536)
     .describe('Largest tile side the network runs at once; larger images run in cross-faded tiles sharing whole-image statistics'),
+  lora: z
+    .array(z.string().min(1))
+    .max(8)
+    .optional()
+    .describe('LoRA adapters to apply, FILE or FILE:WEIGHT (repeat the flag or separate by commas to stack them; made by `atelier train lora`)'),
 });
 
 const MAX_CACHED = 3;
 const stylizers = new Map<string, Promise<FastStyleStylizer>>();
 
-async function stylizerFor(name: string, weights: 'installed' | 'random', seed: number, threads: number): Promise<FastStyleStylizer> {
+async function stylizerFor(name: string, weights: 'installed' | 'random', seed: number, threads: number, lora: readonly string[], log: Logger): Promise<FastStyleStylizer> {
   const model = fastStyleModel(name);
-  const key = `${name}|${weights}|${weights === 'random' ? seed : ''}|${threads}`;
+  // Adapters are read (and checked) on every run, so an edited file is never served from the cache.
+  const stack = await loadLoraStack(lora);
+  const key = `${name}|${weights}|${weights === 'random' ? seed : ''}|${threads}|${stack.map((s) => `${s.source}:${s.weight}`).join(',')}`;
   let pending = stylizers.get(key);
   if (!pending) {
     pending = (async () => {
-      const w = weights === 'random' ? randomTransformerNetWeights(seed, model.spec) : await readFastStyleWeights(model, locateInstalled(model));
+      let w = weights === 'random' ? randomTransformerNetWeights(seed, model.spec) : await readFastStyleWeights(model, locateInstalled(model));
+      if (stack.length > 0) {
+        const shapes = new Map([...w].map(([k, t]) => [k, t.shape]));
+        for (const m of checkStackFits(stack, { name, shapes, data: w })) {
+          log.warn(`the LoRA ${m.source} was trained on ${m.adapter.base} (weights ${m.adapter.baseSha256.slice(0, 12)}…), not on these weights (${baseFingerprint(m.adapter.layers.map((l) => w.get(l.name)!)).slice(0, 12)}…): applied anyway`);
+        }
+        w = mergeLora(w, stack, name);
+      }
       return FastStyleStylizer.create(w, model.spec, threads);
     })();
     pending.catch(() => stylizers.delete(key));
@@ -70,7 +88,7 @@ export const fast = defineMethod({
   async run(ctx, { content }, p) {
     if (p.weights === 'random') ctx.log.warn("neural.fast runs with seeded random weights: the result is not the published network's");
     // Validate the model (and find its files) before any work.
-    const stylizer = await stylizerFor(p.model, p.weights, ctx.seed, ctx.threads);
+    const stylizer = await stylizerFor(p.model, p.weights, ctx.seed, ctx.threads, p.lora ?? [], ctx.log);
     const w = Math.max(4, Math.round(content.width / p.strokeScale));
     const h = Math.max(4, Math.round(content.height / p.strokeScale));
     const input = w === content.width && h === content.height ? content : resizeImage(content, w, h);
@@ -90,6 +108,7 @@ export const fast = defineMethod({
         model: p.weights === 'random' ? `random ${fastStyleModel(p.model).source} architecture (seed ${ctx.seed}; not a published network)` : p.model,
         source: FAST_STYLE_SOURCES[fastStyleModel(p.model).source],
         networkSize: `${w}×${h}`,
+        ...(p.lora && p.lora.length > 0 && { lora: p.lora.map((s) => parseLoraSpec(s)).map((s) => `${s.file} ×${s.weight}`) }),
       },
     };
   },

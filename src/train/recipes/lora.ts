@@ -1,0 +1,175 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { AtelierError } from '../../core/errors.js';
+import { Rng } from '../../core/rng.js';
+import { adapterTensors, baseFingerprint, type LoraAdapter } from '../../engine/lora/adapter.js';
+import { chooseTargets, initialPair } from '../../engine/lora/targets.js';
+import { FAST_STYLE_MODEL_NAMES, fastStyleModel, locateInstalled, readFastStyleWeights } from '../../engine/nets/fast-style/models.js';
+import { readModelFile } from '../../engine/nets/model-files.js';
+import { randomTransformerNetWeights, transformerNetShapes } from '../../engine/nets/transformer-net.js';
+import { randomVgg19Weights } from '../../engine/nets/vgg19.js';
+import type { TensorMap } from '../../engine/weights/tensor.js';
+import { optimizerState, optimizerTensors } from '../checkpoint.js';
+import { defineTrainer } from '../definition.js';
+import { loadStyleImages } from '../style-images.js';
+import { listTrainingImages, TrainingImages } from '../training-images.js';
+import { FastStyleFinetuner, styleTargets } from './fast-style-finetuner.js';
+
+/**
+ * LoRA adapters for a pretrained fast-style network, trained from a few style images with the
+ * base frozen (engine/lora/ holds the adapter format, the math and the graph hook; the training
+ * step is fast-style-finetuner.ts). The result is an adapter file for `--lora FILE[:weight]` on
+ * neural.fast, or for `atelier lora merge` into a new model.
+ */
+
+/** The normalised VGG-19 to relu3_1 (AdaIN/WCT's encoder; one file of the model store's `vgg19-relu3_1`). */
+export const LOSS_VGG = { model: 'vgg19-relu3_1', file: 'vgg_normalised_conv3_1.pth' } as const;
+
+export async function loadLossVgg(source: 'installed' | 'random', seed: number): Promise<TensorMap> {
+  return source === 'random' ? randomVgg19Weights('normalised', seed, 'relu3_1') : readModelFile(LOSS_VGG.model, LOSS_VGG.file);
+}
+
+/**
+ * Loss weights with the Gram matrices divided by C·H·W and both losses as means: at these, on the
+ * published fast nets and the real VGG, the weighted style term starts about 3× the content term
+ * would be after a full restyle (measured on fst-small16-candy, train-styles paintings).
+ */
+export const DEFAULT_LOSS_WEIGHTS = { content: 1, style: 5e4, tv: 1e-2 };
+
+const params = z.object({
+  base: z.enum(FAST_STYLE_MODEL_NAMES).default('fst-small16-candy').describe('The pretrained fast-style network to adapt (installed in the model store)'),
+  baseWeights: z.enum(['installed', 'random']).default('installed').describe("'installed', or 'random' (seeded random weights of the base's architecture, to try the pipeline)"),
+  styleDir: z.string().min(1).describe('Folder of the style images (1 to 20 paintings of one style)'),
+  contentDir: z.string().min(1).describe('Folder of content photos to train on (e.g. ../shared/data/train-photos)'),
+  rank: z.number().int().min(1).max(256).default(4).describe('LoRA rank r'),
+  alpha: z.number().positive().optional().describe('LoRA scale α (ΔW = α/r · B·A; default: the rank)'),
+  targets: z.array(z.string().min(1)).optional().describe('Weights to adapt, as name patterns (e.g. res*,deconv1); default every conv that allows the rank'),
+  size: z.number().int().multipleOf(4).min(16).max(1024).default(256).describe('Side of the square content crops'),
+  batch: z.number().int().min(1).max(64).default(2).describe('Content crops per step'),
+  styleSize: z.number().int().min(16).max(2048).default(256).describe('Short side the style images are scaled to (sets the stroke size learnt)'),
+  lr: z.number().positive().default(1e-3).describe('Adam learning rate'),
+  contentWeight: z.number().min(0).default(DEFAULT_LOSS_WEIGHTS.content).describe('Content loss weight (relu3_1)'),
+  styleWeight: z.number().min(0).default(DEFAULT_LOSS_WEIGHTS.style).describe('Style loss weight (Gram at relu1_1, relu2_1, relu3_1)'),
+  tvWeight: z.number().min(0).default(DEFAULT_LOSS_WEIGHTS.tv).describe('Total variation weight'),
+  vgg: z.enum(['installed', 'random']).default('installed').describe("Loss network: 'installed' (vgg19-relu3_1) or 'random' (tests only)"),
+  eval: z.number().int().min(0).max(64).default(2).describe('Fixed validation crops whose losses are reported before and after training'),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/)
+    .optional()
+    .describe('File name of the adapter (default <base>-lora-r<rank>)'),
+});
+
+const CHECKPOINT_FORMAT = 'atelier-lora-training-1';
+
+export const lora = defineTrainer({
+  id: 'lora',
+  title: 'LoRA adapter for a fast-style network',
+  summary: 'Adapt a pretrained fast-style network to a new style from 1–20 images: low-rank updates B·A on its convolutions, base frozen',
+  reference: 'Hu et al., LoRA: Low-Rank Adaptation of Large Language Models, 2021; losses of Johnson et al. 2016 on the real VGG-19',
+  params,
+  async open(ctx, p) {
+    const model = fastStyleModel(p.base);
+    const alpha = p.alpha ?? p.rank;
+    const base = p.baseWeights === 'random' ? randomTransformerNetWeights(ctx.seed, model.spec) : await readFastStyleWeights(model, locateInstalled(model));
+    const shapes = transformerNetShapes(model.spec);
+    const targets = chooseTargets(shapes, p.targets, p.rank);
+    const rng = new Rng((ctx.seed ^ 0x10a4) >>> 0);
+    const pairs = new Map(targets.map((t) => [t, initialPair(shapes.get(t)!, p.rank, rng)]));
+    const style = await loadStyleImages(p.styleDir, p.styleSize, ctx.log);
+    const contentFiles = listTrainingImages(p.contentDir, 'content', 'artistic');
+    ctx.log.info(`lora: ${p.base}, rank ${p.rank}, α ${alpha}, ${targets.length} layers; ${style.files.length} style and ${contentFiles.length} content images, ${p.size}² crops`);
+    const [contents, vgg] = await Promise.all([TrainingImages.load(contentFiles, p.size), loadLossVgg(p.vgg, ctx.seed)]);
+    const grams = await styleTargets(vgg, style.images.map((i) => ({ data: i.data, width: i.width, height: i.height })), ctx.threads);
+    const tuner = await FastStyleFinetuner.create(base, model.spec, vgg, grams, {
+      size: p.size,
+      batch: p.batch,
+      weights: { content: p.contentWeight, style: p.styleWeight, tv: p.tvWeight },
+      learningRate: p.lr,
+      threads: ctx.threads,
+      set: { kind: 'lora', targets: pairs, rank: p.rank, alpha },
+    });
+    ctx.log.info(`lora: ${tuner.parameterCount} trainable parameters (the base has ${[...base.values()].reduce((n, t) => n + t.data.length, 0)})`);
+    const validationRng = new Rng((ctx.seed ^ 0x5eed5) >>> 0);
+    const validation = Array.from({ length: p.eval }, () => contents.sample(validationRng, p.size));
+    const fingerprint = baseFingerprint(targets.map((t) => base.get(t)!));
+    const adapter = (): LoraAdapter => ({
+      base: p.baseWeights === 'random' ? `random ${model.name} architecture (seed ${ctx.seed})` : p.base,
+      baseSha256: fingerprint,
+      network: 'johnson',
+      rank: p.rank,
+      alpha,
+      layers: targets.map((t) => ({ name: t, shape: shapes.get(t)!, a: tuner.tensor(`${t}.lora_A`), b: tuner.tensor(`${t}.lora_B`) })),
+      extra: {
+        trainer: 'atelier train lora',
+        steps: String(tuner.iteration),
+        style_images: JSON.stringify(style.files.map((f) => path.basename(f))),
+        crop: String(p.size),
+      },
+    });
+    return {
+      get iteration() {
+        return tuner.iteration;
+      },
+      checkpointFormat: CHECKPOINT_FORMAT,
+      curves: [
+        { key: 'style', label: 'style (weighted)' },
+        { key: 'content', label: 'content (weighted)' },
+        { key: 'total', label: 'total' },
+      ],
+      curveTitle: `LoRA r${p.rank} on ${p.base}, ${style.files.length} style image${style.files.length === 1 ? '' : 's'}`,
+      summary: { base: p.base, rank: p.rank, alpha, targets, trainableParameters: tuner.parameterCount, styleImages: style.files, size: p.size, batch: p.batch },
+      async step(rng) {
+        const batch = new Float32Array(p.batch * 3 * p.size * p.size);
+        for (let i = 0; i < p.batch; i++) batch.set(contents.sample(rng, p.size), i * 3 * p.size * p.size);
+        const r = await tuner.step(batch);
+        return { values: { style: r.style * p.styleWeight, content: r.content * p.contentWeight, total: r.total, gradientNorm: r.gradientNorm } };
+      },
+      async validate() {
+        if (validation.length === 0) return undefined;
+        const sums = { style: 0, content: 0, total: 0 };
+        for (const v of validation) {
+          const l = await tuner.evaluate(v);
+          sums.style += (l.style * p.styleWeight) / validation.length;
+          sums.content += (l.content * p.contentWeight) / validation.length;
+          sums.total += l.total / validation.length;
+        }
+        return sums;
+      },
+      checkpoint() {
+        const { step, m, v } = tuner.optimizerState();
+        const packed = { specs: tuner.trained, offsets: tuner.offsets };
+        return {
+          tensors: [...tuner.trainedTensors(), ...optimizerTensors(packed, { m, v })],
+          metadata: { base: p.base, rank: String(p.rank), alpha: String(alpha), targets: JSON.stringify(targets), adamStep: String(step) },
+        };
+      },
+      restore(tensors, metadata, iteration) {
+        if (metadata.base !== p.base || metadata.rank !== String(p.rank) || metadata.targets !== JSON.stringify(targets)) {
+          throw new AtelierError('E_PARAM', 'The checkpoint was trained with another base, rank or target list', {
+            expected: `${p.base}, rank ${p.rank}, ${targets.length} targets`,
+            received: `${metadata.base}, rank ${metadata.rank}, ${(JSON.parse(metadata.targets ?? '[]') as string[]).length} targets`,
+            hint: 'resume with the same --base, --rank and --targets, or start a new --out',
+          });
+        }
+        for (const t of tuner.trained) {
+          const saved = tensors.get(t.name);
+          if (!saved) throw new AtelierError('E_WEIGHTS_INVALID', `The checkpoint lacks ${t.name}`);
+          tuner.tensor(t.name).set(saved.data);
+        }
+        const packed = { specs: tuner.trained, offsets: tuner.offsets };
+        tuner.restoreOptimizer({ step: Number(metadata.adamStep), ...optimizerState(packed, tensors, tuner.params.length, 'the checkpoint') });
+        tuner.iteration = iteration;
+      },
+      exportWeights() {
+        const { tensors, metadata } = adapterTensors(adapter());
+        return {
+          fileName: `${p.name ?? `${p.base}-lora-r${p.rank}`}.safetensors`,
+          tensors,
+          metadata,
+          usage: `--method neural.fast --model ${p.base} --lora FILE`,
+        };
+      },
+    };
+  },
+});

@@ -1,0 +1,91 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { writeImage } from '../../src/core/io.js';
+import { runMethod } from '../../src/core/stylize.js';
+import { readLoraAdapter } from '../../src/engine/lora/adapter.js';
+import { fast } from '../../src/methods/neural/fast.js';
+import { getTrainer, listTrainers, train } from '../../src/train/index.js';
+import { gradientImage, meanAbsDiff, noiseImage, stripesImage, tempDir } from '../helpers/fixtures.js';
+
+/**
+ * `atelier train lora` on the training floor, with seeded random weights for the base and the
+ * VGG (fast, and independent of ../shared): it trains only the adapter, exports a LoRA file that
+ * neural.fast applies with `lora: [FILE:weight]`, resumes exactly, and refuses a style folder with
+ * nothing readable in it.
+ */
+
+const tmp = tempDir('atelier-train-lora-');
+afterAll(() => tmp.cleanup());
+
+const styleDir = path.join(tmp.dir, 'style');
+const contentDir = path.join(tmp.dir, 'content');
+mkdirSync(styleDir);
+mkdirSync(contentDir);
+await writeImage(stripesImage(48, 40, 6), path.join(styleDir, 'stripes.png'));
+await writeImage(noiseImage(40, 48, 3, [0.8, 0.3, 0.2]), path.join(styleDir, 'noise.png'));
+for (let i = 0; i < 3; i++) await writeImage(noiseImage(40, 40, 10 + i), path.join(contentDir, `photo${i}.png`));
+
+const params = { base: 'fst-small8-candy', baseWeights: 'random', vgg: 'random', styleDir, contentDir, size: 32, batch: 1, eval: 1, rank: 2, styleSize: 32, targets: ['res*', 'deconv1'], lr: 0.05 };
+
+describe('train lora', () => {
+  it('is registered on the training floor', () => {
+    expect(listTrainers().map((t) => t.id)).toContain('lora');
+    expect(getTrainer('lora').title).toMatch(/LoRA/);
+  });
+
+  it('trains only the adapter, exports a LoRA file neural.fast applies, and resumes exactly', async () => {
+    const out = path.join(tmp.dir, 'run');
+    const result = await train('lora', { out, iterations: 3, params, seed: 4, threads: 1 });
+    const adapter = await readLoraAdapter(result.weights);
+    expect(adapter.rank).toBe(2);
+    expect(adapter.alpha).toBe(2);
+    expect(adapter.layers.map((l) => l.name)).toEqual([...Array.from({ length: 5 }, (_, r) => [`res${r + 1}.conv1.conv2d.weight`, `res${r + 1}.conv2.conv2d.weight`]).flat(), 'deconv1.conv2d.weight']);
+    expect(adapter.extra).toMatchObject({ trainer: 'atelier train lora', steps: '3', style_images: JSON.stringify(['noise.png', 'stripes.png']) });
+    // B started at zero and moved; A moved too (after the first step B is no longer zero)
+    expect(adapter.layers.some((l) => l.b.some((v) => v !== 0))).toBe(true);
+    expect(result.usage).toContain('--lora');
+
+    // resumed from the checkpoint at iteration 2, the adapter equals the uninterrupted one
+    const split = path.join(tmp.dir, 'split');
+    await train('lora', { out: split, iterations: 2, params, seed: 4, threads: 1 });
+    const resumed = await readLoraAdapter((await train('lora', { out: split, iterations: 3, params, seed: 4, threads: 1, resume: true })).weights);
+    resumed.layers.forEach((l, i) => {
+      const want = adapter.layers[i]!;
+      for (let k = 0; k < l.b.length; k++) expect(l.b[k]).toBeCloseTo(want.b[k]!, 5);
+    });
+
+    // neural.fast with the same random base (same seed): the adapter changes the output, weight 0 is the base
+    const content = gradientImage(40, 32);
+    const run = (lora?: string[]) => runMethod(fast, { content, extra: {} }, { model: 'fst-small8-candy', weights: 'random', ...(lora && { lora }) }, { seed: 4 });
+    const plain = await run();
+    const adapted = await run([result.weights]);
+    const zero = await run([`${result.weights}:0`]);
+    const twice = await run([`${result.weights}:0.5`, `${result.weights}:0.5`]);
+    expect(meanAbsDiff(adapted.image, plain.image)).toBeGreaterThan(1e-4);
+    expect(meanAbsDiff(zero.image, plain.image)).toBeLessThan(1e-6);
+    // two halves stacked are the whole adapter
+    expect(meanAbsDiff(twice.image, adapted.image)).toBeLessThan(1e-5);
+    expect(adapted.meta.lora).toEqual([`${result.weights} ×1`]);
+  });
+
+  it('refuses a style folder without a readable image, and a rank the targets cannot hold', async () => {
+    const empty = path.join(tmp.dir, 'empty');
+    mkdirSync(empty);
+    writeFileSync(path.join(empty, 'notes.txt'), 'no images here');
+    await expect(train('lora', { out: path.join(tmp.dir, 'x'), iterations: 1, params: { ...params, styleDir: empty } })).rejects.toMatchObject({ code: 'E_INPUT_MISSING', message: expect.stringMatching(/holds no image/) });
+    const broken = path.join(tmp.dir, 'broken');
+    mkdirSync(broken);
+    writeFileSync(path.join(broken, 'painting.jpg'), 'not really a jpeg');
+    writeFileSync(path.join(broken, 'other.png'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0]));
+    await expect(train('lora', { out: path.join(tmp.dir, 'y'), iterations: 1, params: { ...params, styleDir: broken } })).rejects.toMatchObject({
+      code: 'E_INPUT_MISSING',
+      message: expect.stringMatching(/No readable style image/),
+      received: expect.stringMatching(/2 files that did not/),
+    });
+    await expect(train('lora', { out: path.join(tmp.dir, 'z'), iterations: 1, params: { ...params, targets: ['deconv3'], rank: 4 } })).rejects.toMatchObject({
+      code: 'E_PARAM',
+      message: expect.stringMatching(/Rank 4 is larger than the layer deconv3\.conv2d\.weight allows/),
+    });
+  });
+});
