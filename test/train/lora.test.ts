@@ -57,7 +57,7 @@ describe('train lora', () => {
 
     // neural.fast with the same random base (same seed): the adapter changes the output, weight 0 is the base
     const content = gradientImage(40, 32);
-    const run = (lora?: string[]) => runMethod(fast, { content, extra: {} }, { model: 'fst-small8-candy', weights: 'random', ...(lora && { lora }) }, { seed: 4 });
+    const run = (lora?: string[]) => runMethod(fast, { content, extra: {} }, { model: 'fst-small8-candy', weights: 'random', seed: 4, ...(lora && { lora }) });
     const plain = await run();
     const adapted = await run([result.weights]);
     const zero = await run([`${result.weights}:0`]);
