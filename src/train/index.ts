@@ -5,6 +5,7 @@ import { runTraining, type TrainOptions, type TrainResult } from './loop.js';
 import { capvst } from './recipes/capvst.js';
 import { cyclegan } from './recipes/cyclegan.js';
 import { lora } from './recipes/lora.js';
+import { stargan } from './recipes/stargan.js';
 
 /**
  * Every trainer Atelier ships, in listing order: the registry is built from this list by each
@@ -12,7 +13,7 @@ import { lora } from './recipes/lora.js';
  * adapter) is one file under `train/recipes/` plus one line here; the CLI's `atelier train <id>`
  * and the library's `train(id, …)` find it there.
  */
-const registered = [capvst, cyclegan, lora] as const satisfies readonly AnyTrainer[];
+const registered = [capvst, cyclegan, stargan, lora] as const satisfies readonly AnyTrainer[];
 
 export type TrainerId = (typeof registered)[number]['id'];
 
