@@ -16,6 +16,8 @@ import { arbitrary } from './neural/arbitrary.js';
 import { capvst } from './neural/capvst.js';
 import { fast } from './neural/fast.js';
 import { cartoon } from './neural/cartoon.js';
+import { cyclegan } from './neural/cyclegan.js';
+import { stargan } from './neural/stargan.js';
 import { gatys } from './neural/gatys.js';
 import { multistyle } from './neural/multistyle.js';
 import { wct } from './neural/wct.js';
@@ -60,6 +62,8 @@ const registered = [
   arbitrary,
   cartoon,
   anime,
+  cyclegan,
+  stargan,
   wct,
   adain,
   microast,

@@ -72,6 +72,10 @@ export interface TrainingSession {
   checkpoint(): { tensors: WeightTensor[]; metadata: Record<string, string> };
   /** Load a `checkpoint()`; `iteration` is the stored iteration count. */
   restore(tensors: TensorMap, metadata: Record<string, string>, iteration: number): void;
-  /** The trained weights to publish: a file name inside the output folder, tensors, metadata and how to use them (FILE stands for the path). */
-  exportWeights(): { fileName: string; tensors: WeightTensor[]; metadata: Record<string, string>; usage?: string };
+  /**
+   * The trained weights to publish: a file name inside the output folder, tensors, metadata and how
+   * to use them (FILE stands for the path); `install` also stores them as a trained model of that
+   * kind and name (engine/store/trained.ts), which methods find by name.
+   */
+  exportWeights(): { fileName: string; tensors: WeightTensor[]; metadata: Record<string, string>; usage?: string; install?: { kind: string; name: string } };
 }

@@ -7,6 +7,7 @@ import { parseParams } from '../core/params.js';
 import { ProgressReporter, type ProgressListener } from '../core/progress.js';
 import type { Logger } from '../core/registry.js';
 import { Rng } from '../core/rng.js';
+import { installTrainedModel } from '../engine/store/trained.js';
 import { writeSafetensors } from '../engine/weights/safetensors.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import type { AnyTrainer } from './definition.js';
@@ -46,6 +47,8 @@ export interface TrainResult {
   losses: string;
   plot: string;
   last?: LossRecord;
+  /** Where the weights were stored as a trained model (when the trainer was given a name). */
+  installed?: string;
   /** How to use the weights, e.g. `--method neural.capvst --weights <file>`. */
   usage?: string;
   validation?: { before: Record<string, number>; after: Record<string, number> };
@@ -123,6 +126,7 @@ export async function runTraining(def: AnyTrainer, options: TrainOptions): Promi
     const exported = session.exportWeights();
     const weights = path.join(options.out, exported.fileName);
     await writeSafetensors(weights, exported.tensors, { metadata: exported.metadata });
+    const installed = exported.install && installTrainedModel(exported.install.kind, exported.install.name, weights);
     const svg = lossCurveSvg(
       session.curves.map((c) => ({ name: c.label, values: records.map((r) => r[c.key]!) })),
       session.curveTitle,
@@ -139,7 +143,8 @@ export async function runTraining(def: AnyTrainer, options: TrainOptions): Promi
       losses: lossFile,
       plot,
       last: records.at(-1),
-      ...(exported.usage && { usage: exported.usage.replace('FILE', weights) }),
+      ...(exported.usage && { usage: exported.usage.replace('FILE', exported.install?.name ?? weights) }),
+      ...(installed && { installed }),
       ...(before && after && { validation: { before, after } }),
     };
   } catch (e) {

@@ -8,7 +8,8 @@ import { readCheckpoint } from '../../src/train/checkpoint.js';
 import { train } from '../../src/train/index.js';
 import { TrainingImages } from '../../src/train/training-images.js';
 import { CycleGanTrainer, type CycleGanTrainerOptions } from '../../src/train/recipes/cyclegan-trainer.js';
-import { noiseImage, stripesImage, tempDir } from '../helpers/fixtures.js';
+import { stylize } from '../../src/methods/index.js';
+import { meanAbsDiff, noiseImage, stripesImage, tempDir } from '../helpers/fixtures.js';
 import { torchPython } from '../helpers/torch-reference.js';
 import { runTorchGanStep, worstRelativeError } from '../helpers/torch-gan-reference.js';
 
@@ -22,6 +23,18 @@ afterAll(() => dir.cleanup());
 
 const TINY = { size: 32, width: 4, blocks: 1, discriminatorWidth: 4, discriminatorLayers: 2, eval: 1 };
 const quiet = { debug() {}, info() {}, warn() {} };
+const TINY_TRAINER: CycleGanTrainerOptions = {
+  size: 32,
+  generator: { width: 4, blocks: 1 },
+  discriminator: { width: 4, layers: 2 },
+  lossWeights: { cycleA: 10, cycleB: 10, identity: 0.5 },
+  learningRate: 2e-4,
+  iterations: 2,
+  decayFraction: 0.5,
+  poolSize: 50,
+  threads: 1,
+  seed: 1,
+};
 
 let A = '';
 let B = '';
@@ -95,6 +108,39 @@ describe('atelier train cyclegan', () => {
     // The learning rate is constant for the first half, then falls linearly (the published lambda_rule).
     const records = (JSON.parse(readFileSync(r.losses, 'utf8')) as { records: { learningRate: number }[] }).records;
     expect(records.map((x) => x.learningRate)).toEqual([2e-4, 2e-4, 2e-4 * (2 / 3), 2e-4 / 3].map((v) => expect.closeTo(v, 12)));
+  }, 120_000);
+
+  it('stores the trained generator under its name, and neural.cyclegan --model NAME runs it in both directions', async () => {
+    const home = dir.file('home');
+    process.env.ATELIER_HOME = home;
+    try {
+      const r = await train('cyclegan', { out: dir.file('named'), iterations: 2, seed: 4, threads: 1, params: { a: A, b: B, ...TINY, eval: 0, name: 'noise2stripes' }, log: quiet });
+      expect(r.installed).toBe(path.join(home, 'trained', 'cyclegan', 'noise2stripes.safetensors'));
+      expect(r.usage).toContain('--model noise2stripes');
+      // The method's output is the exported G_A applied to the image (mapped to [−1, 1] and back).
+      const content = noiseImage(36, 28, 3);
+      const ab = await stylize('neural.cyclegan', { content }, { model: 'noise2stripes' });
+      const ba = await stylize('neural.cyclegan', { content }, { model: 'noise2stripes', direction: 'b2a' });
+      expect([ab.image.width, ab.image.height]).toEqual([36, 28]);
+      expect(ab.meta.direction).toBe('a2b');
+      expect(meanAbsDiff(ab.image, ba.image)).toBeGreaterThan(1e-3);
+      // At 32² (no padding, one tile) it is exactly the trainer's own translation with those weights.
+      const square = noiseImage(32, 32, 5);
+      const viaMethod = await stylize('neural.cyclegan', { content: square }, { model: r.weights });
+      const trainer = await CycleGanTrainer.create({ ...TINY_TRAINER, seed: 99 });
+      const exported = await readSafetensors(r.weights);
+      trainer.generators.load(new Map([...exported].map(([k, t]) => [k, t])), r.weights);
+      const signed = square.data.map((v) => 2 * v - 1);
+      const { fakeB } = await trainer.forward(signed, signed);
+      let worst = 0;
+      fakeB.forEach((v, i) => (worst = Math.max(worst, Math.abs(Math.min(1, Math.max(0, (v + 1) / 2)) - viaMethod.image.data[i]!))));
+      expect(worst).toBeLessThan(1e-5);
+      await expect(stylize('neural.cyclegan', { content }, { model: 'nothing-here' })).rejects.toMatchObject({ code: 'E_WEIGHTS_MISSING', message: expect.stringContaining('No trained cyclegan model named nothing-here') });
+      await expect(stylize('neural.cyclegan', { content }, { model: r.checkpoint })).rejects.toMatchObject({ code: 'E_WEIGHTS_INVALID' });
+      await expect(train('cyclegan', { out: dir.file('badname'), iterations: 1, params: { a: A, b: B, ...TINY, name: '../escape' }, log: quiet })).rejects.toMatchObject({ code: 'E_PARAM' });
+    } finally {
+      delete process.env.ATELIER_HOME;
+    }
   }, 120_000);
 
   it('resumes from its checkpoint with identical state: the same losses on the next steps', async () => {

@@ -6,7 +6,8 @@ import { Rng } from '../../src/core/rng.js';
 import { readSafetensors } from '../../src/engine/weights/safetensors.js';
 import { train } from '../../src/train/index.js';
 import { StarGanTrainer, type StarGanTrainerOptions } from '../../src/train/recipes/stargan-trainer.js';
-import { flatImage, noiseImage, stripesImage, tempDir } from '../helpers/fixtures.js';
+import { stylize } from '../../src/methods/index.js';
+import { flatImage, meanAbsDiff, noiseImage, stripesImage, tempDir } from '../helpers/fixtures.js';
 import { torchPython } from '../helpers/torch-reference.js';
 import { runTorchGanStep, worstRelativeError } from '../helpers/torch-gan-reference.js';
 
@@ -104,6 +105,24 @@ describe('atelier train stargan', () => {
     // One row per domain: the input and its translation to each of the three domains.
     expect([grid.width, grid.height]).toEqual([4 * 32 + 6, 3 * 32 + 4]);
     expect(r.validation!.before.G_rec).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('stores the generator under its name; neural.stargan --model NAME --domain D translates to each domain it knows', async () => {
+    const home = dir.file('home');
+    process.env.ATELIER_HOME = home;
+    try {
+      const r = await train('stargan', { out: dir.file('named'), iterations: 2, seed: 3, threads: 1, params: { domain: domains, ...TINY, nCritic: 1, eval: 0, name: 'three-looks' }, log: quiet });
+      expect(r.installed).toBe(path.join(home, 'trained', 'stargan', 'three-looks.safetensors'));
+      const content = noiseImage(40, 30, 8);
+      const toFlat = await stylize('neural.stargan', { content }, { model: 'three-looks', domain: 'flat' });
+      const toStripes = await stylize('neural.stargan', { content }, { model: 'three-looks', domain: 'stripes' });
+      expect([toFlat.image.width, toFlat.image.height]).toEqual([40, 30]);
+      expect(toFlat.meta.domains).toEqual(['noise', 'stripes', 'flat']);
+      expect(meanAbsDiff(toFlat.image, toStripes.image)).toBeGreaterThan(1e-4);
+      await expect(stylize('neural.stargan', { content }, { model: 'three-looks', domain: 'pencil' })).rejects.toMatchObject({ code: 'E_PARAM', expected: 'one of noise, stripes, flat' });
+    } finally {
+      delete process.env.ATELIER_HOME;
+    }
   }, 120_000);
 
   it('resumes with identical state: the same losses on the next steps', async () => {

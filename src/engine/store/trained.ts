@@ -12,7 +12,7 @@ import { atelierHome, type StoreOptions } from '../store.js';
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/i;
 
-function checkName(name: string): void {
+export function checkTrainedModelName(name: string): void {
   if (!NAME.test(name)) {
     throw new AtelierError('E_PARAM', `Invalid trained-model name ${JSON.stringify(name)}`, {
       expected: 'letters, digits, dots, dashes or underscores (at most 64), starting with a letter or digit',
@@ -27,7 +27,7 @@ function trainedDir(kind: string, options: StoreOptions): string {
 
 /** Copy a trained weight file into the store under `name` (atomically: a copy, then a rename). */
 export function installTrainedModel(kind: string, name: string, file: string, options: StoreOptions = {}): string {
-  checkName(name);
+  checkTrainedModelName(name);
   const dir = trainedDir(kind, options);
   mkdirSync(dir, { recursive: true });
   const target = path.join(dir, `${name}.safetensors`);
@@ -61,7 +61,7 @@ export function resolveTrainedModel(kind: string, model: string, options: StoreO
     if (!existsSync(model)) throw new AtelierError('E_FILE_NOT_FOUND', `No trained ${kind} model at ${model}`, { subject: model });
     return model;
   }
-  checkName(model);
+  checkTrainedModelName(model);
   const file = path.join(trainedDir(kind, options), `${model}.safetensors`);
   if (existsSync(file)) return file;
   const names = listTrainedModels(kind, options);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Rng } from '../../core/rng.js';
+import { checkTrainedModelName } from '../../engine/store/trained.js';
 import { defineTrainer } from '../definition.js';
 import { sampleGrid, toSigned } from '../sample-grid.js';
 import { TrainingImages } from '../training-images.js';
@@ -25,6 +26,7 @@ const params = z.object({
   cycleWeight: z.number().min(0).default(PUBLISHED_CYCLEGAN.lossWeights.cycleA).describe('Cycle-consistency weight λ for both directions (published 10)'),
   identityWeight: z.number().min(0).default(PUBLISHED_CYCLEGAN.lossWeights.identity).describe('Identity loss weight, relative to λ (published 0.5)'),
   pool: z.number().int().min(0).max(1000).default(PUBLISHED_CYCLEGAN.poolSize).describe('History pool of generated images shown to the discriminators (published 50)'),
+  name: z.string().min(1).optional().describe('Also store the trained generator in the model store under this name (neural.cyclegan --model NAME)'),
   eval: z.number().int().min(0).max(32).default(3).describe('Fixed A and B crops: validation losses before and after, and the sample grids'),
 });
 
@@ -35,6 +37,7 @@ export const cyclegan = defineTrainer({
   reference: 'Zhu, Park, Isola & Efros, Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial Networks, ICCV 2017',
   params,
   async open(ctx, p) {
+    if (p.name) checkTrainedModelName(p.name); // before hours of training, not after
     const S = p.size;
     const loadSide = Math.round((S * 286) / 256);
     const A = await TrainingImages.loadDomain(p.a, 'A', loadSide, ctx.log);
@@ -113,6 +116,7 @@ export const cyclegan = defineTrainer({
             iterations: String(trainer.iteration),
             source: 'atelier train cyclegan',
           },
+          ...(p.name && { install: { kind: 'cyclegan', name: p.name } }),
           usage: '--method neural.cyclegan --model FILE (G_A: A→B; --direction b2a for G_B)',
         };
       },

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AtelierError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
+import { checkTrainedModelName } from '../../engine/store/trained.js';
 import { defineTrainer } from '../definition.js';
 import { sampleGrid, toSigned } from '../sample-grid.js';
 import { TrainingImages } from '../training-images.js';
@@ -28,6 +29,7 @@ const params = z.object({
   recWeight: z.number().min(0).default(PUBLISHED_STARGAN.recWeight).describe('Reconstruction loss weight (published 10)'),
   gpWeight: z.number().min(0).default(PUBLISHED_STARGAN.gpWeight).describe('Gradient penalty weight (published 10)'),
   nCritic: z.number().int().min(1).default(PUBLISHED_STARGAN.nCritic).describe('Discriminator steps per generator step (published 5)'),
+  name: z.string().min(1).optional().describe('Also store the trained generator in the model store under this name (neural.stargan --model NAME)'),
   eval: z.number().int().min(0).max(8).default(1).describe('Fixed images per domain: validation reconstruction before and after, and the sample grids'),
 });
 
@@ -61,6 +63,7 @@ export const stargan = defineTrainer({
   reference: 'Choi, Choi, Kim, Ha, Kim & Choo, StarGAN: Unified Generative Adversarial Networks for Multi-Domain Image-to-Image Translation, CVPR 2018',
   params,
   async open(ctx, p) {
+    if (p.name) checkTrainedModelName(p.name); // before hours of training, not after
     const S = p.size;
     const domains = parseDomains(p.domain);
     const sets: TrainingImages[] = [];
@@ -154,6 +157,7 @@ export const stargan = defineTrainer({
             iterations: String(trainer.iteration),
             source: 'atelier train stargan',
           },
+          ...(p.name && { install: { kind: 'stargan', name: p.name } }),
           usage: `--method neural.stargan --model FILE --domain ${domains[1]!.name}`,
         };
       },

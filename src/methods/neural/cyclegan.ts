@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import { defineMethod } from '../../core/registry.js';
+import { cycleGanNetwork, runGenerator } from '../../engine/nets/trained-generator.js';
+
+/**
+ * A CycleGAN generator the user trained (`atelier train cyclegan … --name NAME`): photo to the
+ * other domain (G_A, A→B) or back (G_B). Fully convolutional: any size (padded by reflection to a
+ * multiple of 4); images larger than a tile are cut into tiles with feathered overlaps (each tile's
+ * instance norms then see that tile only, so keep tiles large).
+ */
+const params = z.object({
+  model: z.string().min(1).describe("A trained model's name in the store (atelier train cyclegan --name), a .safetensors file it wrote, or 'random' (a seeded stand-in to try the pipeline)"),
+  direction: z.enum(['a2b', 'b2a']).default('a2b').describe('a2b: the generator from domain A to B (G_A); b2a: back (G_B)'),
+  tileSize: z.number().int().min(64).max(8192).default(1024).describe('Largest tile side run at once; larger images are tiled with feathered overlaps'),
+});
+
+export const cyclegan = defineMethod({
+  id: 'neural.cyclegan',
+  family: 'neural',
+  title: 'CycleGAN (trained here)',
+  summary: 'Translate an image into the other domain of a CycleGAN you trained with `atelier train cyclegan`',
+  reference: 'Zhu, Park, Isola & Efros, Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial Networks, ICCV 2017',
+  inputs: { style: 'none' },
+  params,
+  quickParams: { model: 'random' },
+  async run(ctx, { content }, p) {
+    if (p.model === 'random') ctx.log.warn('neural.cyclegan runs a seeded random generator: the result is not a trained model\'s');
+    const { net, meta } = await cycleGanNetwork(p.model, p.direction, { seed: ctx.seed, threads: ctx.threads });
+    const image = await runGenerator(net, content, { tileSize: p.tileSize, signal: ctx.signal, onProgress: (d, t) => ctx.progress.step(d, t) });
+    return { image, meta };
+  },
+});

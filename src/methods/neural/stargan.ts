@@ -1,0 +1,31 @@
+import { z } from 'zod';
+import { defineMethod } from '../../core/registry.js';
+import { runGenerator, starGanNetwork } from '../../engine/nets/trained-generator.js';
+
+/**
+ * A StarGAN generator the user trained (`atelier train stargan --domain NAME=DIR … --name MODEL`):
+ * one network for all its domains, told the target domain by name. Fully convolutional: any size
+ * (padded by reflection to a multiple of 4), large images tiled with feathered overlaps.
+ */
+const params = z.object({
+  model: z.string().min(1).describe("A trained model's name in the store (atelier train stargan --name), a .safetensors file it wrote, or 'random' (a seeded stand-in over domains a, b, c)"),
+  domain: z.string().min(1).describe('The target domain, one of the names the model was trained with'),
+  tileSize: z.number().int().min(64).max(8192).default(1024).describe('Largest tile side run at once; larger images are tiled with feathered overlaps'),
+});
+
+export const stargan = defineMethod({
+  id: 'neural.stargan',
+  family: 'neural',
+  title: 'StarGAN (trained here)',
+  summary: 'Translate an image into one domain of a multi-domain StarGAN you trained with `atelier train stargan`',
+  reference: 'Choi et al., StarGAN: Unified Generative Adversarial Networks for Multi-Domain Image-to-Image Translation, CVPR 2018',
+  inputs: { style: 'none' },
+  params,
+  quickParams: { model: 'random', domain: 'b' },
+  async run(ctx, { content }, p) {
+    if (p.model === 'random') ctx.log.warn('neural.stargan runs a seeded random generator: the result is not a trained model\'s');
+    const { net, meta } = await starGanNetwork(p.model, p.domain, { seed: ctx.seed, threads: ctx.threads });
+    const image = await runGenerator(net, content, { tileSize: p.tileSize, signal: ctx.signal, onProgress: (d, t) => ctx.progress.step(d, t) });
+    return { image, meta };
+  },
+});
