@@ -101,9 +101,9 @@ export function transformerNetParamCount(spec: JohnsonNetSpec = PYTORCH_EXAMPLES
 
 /**
  * Add the network to `g` (image N×3×H×W, RGB 0–255, H and W multiples of 4 so that the output
- * has the input's size); weights by name (see `transformerNetShapes`). With `fixedNorms`, each
- * instance norm uses the given per-channel mean and variance (whole-image statistics for tiles)
- * instead of its input's own: graph inputs `NORM.mean` / `NORM.var` of shape [1, C, 1, 1].
+ * has the input's size); weights by name (see `transformerNetShapes`). With `normStatistics`, each
+ * instance norm uses the per-channel mean and variance it returns (whole-image statistics for
+ * tiles) instead of its input's own.
  */
 export function transformerNet(g: Graph, image: Tensor, weights: TensorMap, spec: JohnsonNetSpec = PYTORCH_EXAMPLES_NET, options: TransformerNetOptions = {}): Tensor {
   const shapes = transformerNetShapes(spec);
@@ -122,14 +122,12 @@ export function transformerNet(g: Graph, image: Tensor, weights: TensorMap, spec
     return g.param(name, shape, t.data);
   };
   const norm = (x: Tensor, key: string) => {
-    options.onNormInput?.(key, x);
-    if (!options.fixedNorms) return g.instanceNorm(x, p(`${key}.weight`), p(`${key}.bias`), spec.normEps);
+    const given = options.normStatistics?.(key, x);
+    if (!given) return g.instanceNorm(x, p(`${key}.weight`), p(`${key}.bias`), spec.normEps);
     const c = x.shape[1] as number;
-    const mean = g.input(`${key}.mean`, [1, c, 1, 1]);
-    const variance = g.input(`${key}.var`, [1, c, 1, 1]);
     // (x − μ)·γ/√(σ² + ε) + β as one multiply-add per element: the factors are [1, C, 1, 1].
-    const gain = g.div(g.reshape(p(`${key}.weight`), [1, c, 1, 1]), g.sqrt(g.add(variance, g.scalar(spec.normEps))));
-    const offset = g.sub(g.reshape(p(`${key}.bias`), [1, c, 1, 1]), g.mul(mean, gain));
+    const gain = g.div(g.reshape(p(`${key}.weight`), [1, c, 1, 1]), g.sqrt(g.add(given.variance, g.scalar(spec.normEps))));
+    const offset = g.sub(g.reshape(p(`${key}.bias`), [1, c, 1, 1]), g.mul(given.mean, gain));
     return g.add(g.mul(x, gain), offset);
   };
   const conv = (x: Tensor, l: ConvLayer) => {
@@ -164,10 +162,13 @@ export function transformerNet(g: Graph, image: Tensor, weights: TensorMap, spec
 }
 
 export interface TransformerNetOptions {
-  /** Instance norms with statistics fed as inputs (see `transformerNet`). */
-  fixedNorms?: boolean;
-  /** Called with each instance norm's input (to output statistics of it). */
-  onNormInput?: (norm: string, x: Tensor) => void;
+  /**
+   * Per-channel statistics for an instance norm instead of its input's own (`InstanceNormalization`):
+   * given the norm's key and input, return its mean and variance, each [1, C, 1, 1] (graph inputs
+   * for tiles that share whole-image statistics, or reductions of `x` to output them), or
+   * undefined for the plain norm.
+   */
+  normStatistics?: (norm: string, x: Tensor) => { mean: Tensor; variance: Tensor } | undefined;
 }
 
 /** The instance norms of a spec, in network order, with their channel counts and the resolution they work at (1, 2 or 4: a fraction of the image's). */
