@@ -7,9 +7,13 @@
 //
 //   node bench/models-load.mjs [NAME ...]        (`npm run build` first; default: every model with files in ../shared)
 //
-// Each format's reader is one entry of LOADERS; a model with an engine network adds a BUILDERS
-// entry (read + map + compile). Lanes owning a format or network fill in theirs; a model whose
-// format has no loader here is listed as skipped, never timed as zero.
+// Each format's reader is one entry of LOADERS; a model with an engine network has a BUILDERS
+// entry (read + map + compile, as its method builds it): every fst-* network (whole-image graph),
+// magenta-multistyle, magenta-arbitrary (predictor + fp16 transfer), whitebox-cartoon (dr),
+// animeganv2-hayao (imported graphs compiled at 512²), microast (its four graphs), vgg19-relu3_1
+// and wct-cd16x (every encoder/decoder level) and lpips-squeeze. A model whose format has no
+// loader here is listed as skipped, never timed as zero.
+// Short mode: name a few models, e.g. `node bench/models-load.mjs fst-pytorch-candy microast wct-cd16x`.
 // Writes bench/results/models-load.json.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -72,7 +76,91 @@ const LOADERS = {
  * model name → read its files, map the weights, build and compile its engine network (the figure
  * the issue asks for); returns { readMs, buildMs }. Replaces the format loaders for that model.
  */
+const BUILD_SIDE = 512;
+
+/** An imported TFLite / GraphDef network: parse (cached per file), import and compile at `shapes`. */
+async function importedBuild(model, file, shapes, options = {}) {
+  const { ImportedNetwork } = await dist('engine/nets/imported-network.js');
+  const t0 = performance.now();
+  const net = await ImportedNetwork.load(model.file(file), options, THREADS);
+  const t1 = performance.now();
+  await net.at(shapes);
+  return { readMs: t1 - t0, buildMs: performance.now() - t1 };
+}
+
+/** A per-style fast network: read its published files into the TransformerNet's weights, compile the whole-image graph. */
+async function fastStyleBuild(name) {
+  const { fastStyleModel, readFastStyleWeights, locateInstalled } = await dist('engine/nets/fast-style/models.js');
+  const { FastStyleStylizer } = await dist('engine/nets/fast-style/stylizer.js');
+  const m = fastStyleModel(name);
+  const t0 = performance.now();
+  const weights = await readFastStyleWeights(m, locateInstalled(m));
+  const t1 = performance.now();
+  await FastStyleStylizer.create(weights, m.spec, THREADS);
+  return { readMs: t1 - t0, buildMs: performance.now() - t1 };
+}
+
+/** Every encoder/decoder level of a WCT cascade (vgg19: 3 levels, cd16x: 5), read and compiled. */
+async function wctBuild(network) {
+  const { WCT_LEVELS, WCT_MODELS, wctLevelSpec, wctEncoder, wctDecoder } = await dist('engine/nets/wct-autoencoders.js');
+  const { readModelFile } = await dist('engine/nets/model-files.js');
+  const { Graph } = await dist('engine/graph/graph.js');
+  const { compile } = await dist('engine/runtime.js');
+  let readMs = 0;
+  let buildMs = 0;
+  for (let level = 1; level <= WCT_LEVELS[network]; level++) {
+    const spec = wctLevelSpec(network, level);
+    let t = performance.now();
+    const [ew, dw] = await Promise.all([readModelFile(WCT_MODELS[network], spec.encoderFile), readModelFile(WCT_MODELS[network], spec.decoderFile)]);
+    readMs += performance.now() - t;
+    t = performance.now();
+    const ge = new Graph();
+    ge.output('features', wctEncoder(ge, ge.input('image', [1, 3, 'H', 'W']), ew, network, level));
+    const gd = new Graph();
+    gd.output('image', wctDecoder(gd, gd.input('features', [1, spec.channels, 'h', 'w']), dw, network, level));
+    // Cached sessions (the runtime's cache by graph hash): a second build in the process reuses them.
+    await Promise.all([compile(ge, { threads: THREADS, memory: 'lean' }), compile(gd, { threads: THREADS, memory: 'lean' })]);
+    buildMs += performance.now() - t;
+  }
+  return { readMs, buildMs };
+}
+
 const BUILDERS = {
+  'magenta-multistyle': async (model) => {
+    const { MULTISTYLE } = await dist('engine/nets/magenta-multistyle.js');
+    return importedBuild(model, MULTISTYLE.file, { [MULTISTYLE.input]: [1, BUILD_SIDE, BUILD_SIDE, 3], [MULTISTYLE.styleInput]: [MULTISTYLE.styles] }, { outputs: [MULTISTYLE.output] });
+  },
+  'magenta-arbitrary': async (model) => {
+    // The predictor (256², as trained) and the default fp16 transfer network at BUILD_SIDE².
+    const { ARBITRARY } = await dist('engine/nets/magenta-arbitrary.js');
+    const s = ARBITRARY.predictor.size;
+    const a = await importedBuild(model, ARBITRARY.predictor.file, { [ARBITRARY.predictor.input]: [1, s, s, 3] });
+    const b = await importedBuild(model, ARBITRARY.transfer.fp16.file, { [ARBITRARY.contentInput]: [1, BUILD_SIDE, BUILD_SIDE, 3], [ARBITRARY.vectorInput]: [1, 1, 1, ARBITRARY.dims] });
+    return { readMs: a.readMs + b.readMs, buildMs: a.buildMs + b.buildMs };
+  },
+  'whitebox-cartoon': async (model) => {
+    const { CARTOON_VARIANTS } = await dist('engine/nets/gan-stylizers.js');
+    const v = CARTOON_VARIANTS.dr;
+    return importedBuild(model, v.file, { [v.input]: [1, BUILD_SIDE, BUILD_SIDE, 3] });
+  },
+  'animeganv2-hayao': async (model) => {
+    const { ANIME_HAYAO } = await dist('engine/nets/gan-stylizers.js');
+    return importedBuild(model, ANIME_HAYAO.file, { [ANIME_HAYAO.input]: [1, BUILD_SIDE, BUILD_SIDE, 3] });
+  },
+  async microast() {
+    const { MICROAST_MODEL, MICROAST_FILES } = await dist('engine/nets/microast.js');
+    const { readModelFile } = await dist('engine/nets/model-files.js');
+    const { MicroAstStylizer } = await dist('engine/nets/microast-stylizer.js');
+    const t0 = performance.now();
+    const parts = Object.keys(MICROAST_FILES);
+    const maps = await Promise.all(parts.map((p) => readModelFile(MICROAST_MODEL, MICROAST_FILES[p])));
+    const t1 = performance.now();
+    // Its sessions are uncached (the method keeps the built stylizer instead), so the second build compiles again.
+    await MicroAstStylizer.create(Object.fromEntries(parts.map((p, i) => [p, maps[i]])), THREADS);
+    return { readMs: t1 - t0, buildMs: performance.now() - t1 };
+  },
+  'vgg19-relu3_1': () => wctBuild('vgg19'),
+  'wct-cd16x': () => wctBuild('cd16x'),
   async 'lpips-squeeze'(model) {
     const { readKerasHdf5 } = await dist('engine/weights/keras-hdf5.js');
     const { readPth } = await dist('engine/weights/pth.js');
@@ -92,6 +180,11 @@ const BUILDERS = {
     return { readMs: t1 - t0, buildMs: performance.now() - t1 };
   },
 };
+
+for (const prefix of ['fst-engstrom-', 'fst-pytorch-', 'fst-small16-', 'fst-small8-']) {
+  const { FAST_STYLE_MODELS } = await dist('engine/nets/fast-style/models.js');
+  for (const m of FAST_STYLE_MODELS) if (m.name.startsWith(prefix)) BUILDERS[m.name] = () => fastStyleBuild(m.name);
+}
 
 if (process.argv[2] === '--case') {
   console.log(JSON.stringify(await runCase(process.argv[3])));

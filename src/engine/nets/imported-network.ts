@@ -23,6 +23,14 @@ export type ForeignFormat = 'tflite' | 'graphdef';
 
 const parsed = new Map<string, Promise<TfliteModel | TfGraph>>();
 const MAX_RUNNERS = 6;
+/**
+ * Networks by file, import options and threads, so that a method's second run reuses the first's
+ * imported graphs: without this each run re-imported and re-emitted the graph before finding its
+ * session in the runtime's cache (measured by bench/models-load.mjs: 1.7–2.2 s per run for
+ * magenta-arbitrary, whitebox-cartoon and animeganv2-hayao at 512², load ~15).
+ */
+const instances = new Map<string, ImportedNetwork>();
+const MAX_INSTANCES = 8;
 
 export class ImportedNetwork {
   private readonly runners = new Map<string, Promise<{ runner: Runner; graph: ImportedGraph }>>();
@@ -43,7 +51,21 @@ export class ImportedNetwork {
       pending.catch(() => parsed.delete(file));
       parsed.set(file, pending);
     }
-    return new ImportedNetwork(file, format, await pending, base, threads);
+    const model = await pending;
+    // A caller building into its own graph (base.graph) gets its own network.
+    if (base.graph) return new ImportedNetwork(file, format, model, base, threads);
+    const key = `${file}|${JSON.stringify(base)}|${threads}`;
+    const known = instances.get(key);
+    // The same parse: a file re-read after a reinstall gets a fresh network.
+    if (known && known.model === model) {
+      instances.delete(key);
+      instances.set(key, known);
+      return known;
+    }
+    const net = new ImportedNetwork(file, format, model, base, threads);
+    instances.set(key, net);
+    while (instances.size > MAX_INSTANCES) instances.delete(instances.keys().next().value!);
+    return net;
   }
 
   /** The compiled graph for these input shapes (foreign order, NHWC for images). */
