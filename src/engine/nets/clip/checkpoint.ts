@@ -1,5 +1,6 @@
 import { AtelierError } from '../../../core/errors.js';
 import type { TensorMap } from '../../weights/tensor.js';
+import { TensorLedger as Ledger } from '../../weights/tensor-ledger.js';
 import type { LinearWeights, NormWeights, TransformerBlockWeights } from '../transformer-layers.js';
 import { CLIP_HEAD_WIDTH, type ClipTextConfig, type ClipVisionConfig } from './config.js';
 
@@ -105,7 +106,7 @@ function readClip(infos: TensorInfo[], data: (name: string) => Float32Array, opt
   const towers = options.towers ?? ['text', 'vision'];
   const { layout, prefix } = detectLayout(infos, options.prefix, subject);
   const inScope = infos.filter((t) => t.name.startsWith(prefix));
-  const ledger = new Ledger(new Map(inScope.map((t) => [t.name.slice(prefix.length), t.shape])), (n) => data(prefix + n), subject);
+  const ledger = new Ledger(new Map(inScope.map((t) => [t.name.slice(prefix.length), t.shape])), (n) => data(prefix + n), 'CLIP', subject);
   const spell = layout === 'openai' ? OPENAI : TRANSFORMERS;
   const out: ClipWeights = { layout, prefix, used: [], skipped: [] };
   if (towers.includes('text')) out.text = readText(ledger, spell, options.heads?.text, subject);
@@ -114,7 +115,7 @@ function readClip(infos: TensorInfo[], data: (name: string) => Float32Array, opt
   ledger.finish((name) => {
     const tower = spell.towerOf(name);
     return SKIPPED_BUFFERS.includes(name) || name === 'logit_scale' || (tower !== undefined && !towers.includes(tower));
-  }, towers);
+  }, `${towers.join(' and ')} tower${towers.length > 1 ? 's' : ''}`);
   out.used = ledger.used.map((n) => prefix + n);
   out.skipped = ledger.skipped.map((n) => prefix + n);
   return out;
@@ -141,82 +142,6 @@ function detectLayout(infos: TensorInfo[], given: string | undefined, subject: s
     received: `${infos.length} tensors, e.g. ${infos.slice(0, 4).map((t) => t.name).join(', ') || 'none'}`,
     hint: 'give the checkpoint of a CLIP model (OpenAI state dict or transformers safetensors)',
   });
-}
-
-/** Tracks which names were read, so that a missing or a left-over tensor is an error. */
-class Ledger {
-  readonly used: string[] = [];
-  readonly skipped: string[] = [];
-  private readonly missing: string[] = [];
-  private readonly wrongShape: string[] = [];
-
-  constructor(
-    private readonly shapes: Map<string, number[]>,
-    private readonly data: (name: string) => Float32Array,
-    private readonly subject: string,
-  ) {}
-
-  has(name: string): boolean {
-    return this.shapes.has(name);
-  }
-
-  shape(name: string, what: string): number[] {
-    const s = this.shapes.get(name);
-    if (!s) {
-      throw new AtelierError('E_WEIGHTS_INVALID', `The CLIP checkpoint has no ${what}`, {
-        subject: this.subject,
-        expected: `a tensor named ${name}`,
-        hint: 'the file lacks this tower, or belongs to another model',
-      });
-    }
-    return s;
-  }
-
-  /** The values of `name`, which must have `shape`; an empty array when missing (reported at the end). */
-  take(name: string, shape: number[]): Float32Array {
-    const s = this.shapes.get(name);
-    if (!s) {
-      this.missing.push(name);
-      return new Float32Array(0);
-    }
-    // a one-element scalar is saved as [] or [1] depending on the writer
-    const same = s.length === shape.length ? s.every((d, i) => d === shape[i]) : s.reduce((a, b) => a * b, 1) === 1 && shape.reduce((a, b) => a * b, 1) === 1;
-    if (!same) this.wrongShape.push(`${name} is [${s.join(', ')}], expected [${shape.join(', ')}]`);
-    this.used.push(name);
-    return this.data(name);
-  }
-
-  /** Layer count: the number of consecutive indices `${head}N.` present. */
-  count(head: string): number {
-    let n = 0;
-    const names = [...this.shapes.keys()];
-    while (names.some((k) => k.startsWith(`${head}${n}.`))) n++;
-    return n;
-  }
-
-  finish(skippable: (name: string) => boolean, towers: ClipTower[]): void {
-    const usedSet = new Set(this.used);
-    const unused: string[] = [];
-    for (const name of this.shapes.keys()) {
-      if (usedSet.has(name)) continue;
-      if (skippable(name)) this.skipped.push(name);
-      else unused.push(name);
-    }
-    const list = (names: string[]) => `${names.slice(0, 8).join('; ')}${names.length > 8 ? `; … ${names.length - 8} more` : ''}`;
-    if (this.missing.length > 0 || this.wrongShape.length > 0 || unused.length > 0) {
-      const parts = [
-        this.missing.length > 0 && `${this.missing.length} missing (${list(this.missing)})`,
-        this.wrongShape.length > 0 && `${this.wrongShape.length} mis-shaped (${list(this.wrongShape)})`,
-        unused.length > 0 && `${unused.length} not used by the ${towers.join(' and ')} tower${towers.length > 1 ? 's' : ''} (${list(unused)})`,
-      ].filter(Boolean);
-      throw new AtelierError('E_WEIGHTS_INVALID', 'The CLIP checkpoint does not match the CLIP architecture', {
-        subject: this.subject,
-        expected: 'every tensor of the towers asked for, with its published shape, and no others',
-        received: parts.join('; '),
-        hint: 'the file is truncated, from another model or a CLIP variant Atelier does not build (e.g. OpenCLIP\'s ViT-H with GELU); check the file',
-      });
-    }
-  }
 }
 
 /** How one layout spells a tower's parts. */

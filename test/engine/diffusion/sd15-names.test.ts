@@ -1,0 +1,47 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { diffusersVaeName, planVaeCheckpoint } from '../../../src/engine/diffusion/vae.js';
+
+/**
+ * Tensor-name coverage of Stable Diffusion 1.5's VAE. fixtures/sd15-vae.ldm.tsv lists every name
+ * and shape of first_stage_model.* in the original single-file checkpoint, made by running
+ * CompVis/stable-diffusion's own Encoder/Decoder at v1-inference.yaml's sizes
+ * (fixtures/make_sd15_names.py). Every name must be read, none missing, and the sizes found must
+ * be SD 1.5's. The diffusers vae/ layout is the same list renamed by diffusers' conversion rules
+ * (`diffusersVaeName`), so it is checked for having no name collision and the same coverage.
+ */
+
+const FIXTURES = new URL('./fixtures/', import.meta.url);
+
+function names(file: string): { name: string; shape: number[] }[] {
+  return readFileSync(new URL(file, FIXTURES), 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [name, dims] = line.split('\t') as [string, string | undefined];
+      return { name, shape: dims ? dims.split(',').map(Number) : [] };
+    });
+}
+
+describe('SD 1.5 VAE tensor names', () => {
+  it('the single-file list (first_stage_model.*) is read whole, at SD 1.5 sizes', () => {
+    const infos = [...names('sd15-vae.ldm.tsv'), { name: 'model.diffusion_model.input_blocks.0.0.weight', shape: [320, 4, 3, 3] }];
+    const plan = planVaeCheckpoint(infos);
+    expect(plan.layout).toBe('ldm');
+    expect(plan.prefix).toBe('first_stage_model.');
+    expect(plan.config).toEqual({ channels: 128, multipliers: [1, 2, 4, 4], resBlocks: 2, latentChannels: 4, groups: 32, eps: 1e-6, scalingFactor: 0.18215 });
+    expect(plan.used.sort()).toEqual(infos.filter((i) => i.name.startsWith('first_stage_model.')).map((i) => i.name).sort());
+  });
+
+  it('the same list in the diffusers layout (attention as linear weights) is read whole', () => {
+    const infos = names('sd15-vae.ldm.tsv').map(({ name, shape }) => {
+      const renamed = diffusersVaeName(name.slice('first_stage_model.'.length), 4, false);
+      const linear = /attentions\.0\.to_.*weight$/.test(renamed);
+      return { name: renamed, shape: linear ? shape.slice(0, 2) : shape };
+    });
+    expect(new Set(infos.map((i) => i.name)).size).toBe(infos.length);
+    const plan = planVaeCheckpoint(infos);
+    expect(plan.layout).toBe('diffusers');
+    expect(plan.used).toHaveLength(infos.length);
+  });
+});
