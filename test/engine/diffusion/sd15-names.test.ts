@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { planUnetCheckpoint } from '../../../src/engine/diffusion/unet.js';
 import { diffusersVaeName, planVaeCheckpoint } from '../../../src/engine/diffusion/vae.js';
 
 /**
@@ -43,5 +44,27 @@ describe('SD 1.5 VAE tensor names', () => {
     const plan = planVaeCheckpoint(infos);
     expect(plan.layout).toBe('diffusers');
     expect(plan.used).toHaveLength(infos.length);
+  });
+});
+
+describe('SD 1.5 UNet tensor names', () => {
+  it('the single-file list (model.diffusion_model.*, from CompVis\'s UNetModel) is read whole, at SD 1.5 sizes', () => {
+    const infos = [...names('sd15-unet.ldm.tsv'), ...names('sd15-vae.ldm.tsv')];
+    const plan = planUnetCheckpoint(infos);
+    expect(plan.layout).toBe('ldm');
+    expect(plan.prefix).toBe('model.diffusion_model.');
+    expect(plan.config).toEqual({
+      channels: 320,
+      multipliers: [1, 2, 4, 4],
+      resBlocks: 2,
+      attentionLevels: [true, true, true, false],
+      heads: 8,
+      contextDim: 768,
+      inChannels: 4,
+      outChannels: 4,
+      groups: 32,
+      depth: 1,
+    });
+    expect(plan.used.sort()).toEqual(names('sd15-unet.ldm.tsv').map((i) => i.name).sort());
   });
 });
