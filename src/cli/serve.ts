@@ -93,6 +93,7 @@ export const serve: CliCommand = {
       .option('--max-disk <size>', 'delete the oldest finished jobs while stored images take more than this, e.g. 500M or 20G (plain numbers: MiB)')
       .option('--concurrency <n>', 'jobs run at once by the embedded queue (default: half the cores)')
       .option('--redis <url>', 'redis://host:port — queue jobs on BullMQ for `atelier worker` processes instead of running them here')
+      .option('--training-photos <dir>', "photos training jobs train on when they upload none (default: the studio's sample photos)")
       .option('--quiet', 'log nothing but errors')
       .action(async (opts: Record<string, string | boolean | undefined>) => {
         const port = Number(opts.port);
@@ -123,6 +124,7 @@ export const serve: CliCommand = {
           ...(keepDays !== undefined && { keepDays }),
           ...(maxDiskBytes !== undefined && { maxDiskBytes }),
           ...(typeof opts.redis === 'string' && { redis: opts.redis }),
+          ...(typeof opts.trainingPhotos === 'string' && { trainingPhotos: path.resolve(opts.trainingPhotos) }),
           // Failures (5xx) are logged as JSON lines on stderr.
           logger: { level: opts.quiet ? 'error' : 'warn' },
         });

@@ -18,7 +18,8 @@ export interface MethodDescription {
   params: JsonObjectSchema;
   sharedControls: string[];
   regions: 'native' | 'pipeline';
-  weights: (WeightsSpec & { installed?: boolean })[];
+  /** `trained`: a model trained on this server (listed by the server, not by the method). */
+  weights: (WeightsSpec & { installed?: boolean; trained?: boolean })[];
   /** Params a form folds under Advanced. */
   advanced: string[];
   /** Named partial params to start from. */

@@ -168,6 +168,7 @@ export function httpStatusFor(e: unknown): number {
     case 'E_TOO_LARGE':
       return 413;
     case 'E_ABORTED':
+    case 'E_OUTPUT_EXISTS':
       return 409;
     case 'E_WEIGHTS_MISSING':
     case 'E_DEPENDENCY':

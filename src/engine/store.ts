@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { copyFile, link, mkdir, open, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
@@ -18,6 +18,7 @@ import {
   type ModelEntry,
   type ModelFile,
   type ModelFormat,
+  type TrainedInfo,
 } from './store/manifest.js';
 import { describeMirror, mirrorFileUrl, mirrorFromEnv, MIRROR_VARIABLE, MirrorIndex, parseMirror, type ModelMirror } from './store/mirror.js';
 import { readPthIndex, type ReadPthOptions } from './weights/pth.js';
@@ -116,8 +117,116 @@ export function atelierHome(options: StoreOptions = {}): string {
   return options.home ?? (process.env.ATELIER_HOME || path.join(homedir(), '.cache', 'atelier'));
 }
 
+/** The published manifest plus the models trained here (a published name always wins). */
 function manifestOf(options: StoreOptions): Manifest {
-  return options.manifest ?? loadManifest();
+  const published = options.manifest ?? loadManifest();
+  const names = new Set(published.models.map((m) => m.name));
+  const trained = trainedEntries(modelsRoot(options)).filter((e) => !names.has(e.name));
+  return trained.length === 0 ? published : { path: published.path, models: [...published.models, ...trained] };
+}
+
+/** Every model name the store knows: published ones and those trained here. */
+export function knownModelNames(options: StoreOptions = {}): string[] {
+  return manifestOf(options).models.map((m) => m.name);
+}
+
+/**
+ * Install a model made by `train()` (the server's training jobs, `atelier train`): its files are
+ * copied into `models/NAME/` beside `trained.json`, its manifest entry, so from then on it is a
+ * model like any other (listed, required by name, removed). All or nothing, like an install; a
+ * name that is taken (published, trained before, or being installed) is refused, never replaced.
+ */
+export async function addTrainedModel(
+  name: string,
+  model: { description: string; network: string; trained: TrainedInfo; files: { path: string; from: string; format?: ModelFormat }[] },
+  options: StoreOptions = {},
+): Promise<ModelStatus> {
+  checkTrainedName(name);
+  if ((options.manifest ?? loadManifest()).models.some((m) => m.name === name)) {
+    throw new AtelierError('E_OUTPUT_EXISTS', `"${name}" is the name of a published model`, { subject: name, hint: 'choose another name for the trained model' });
+  }
+  const release = await lock(name, options, false);
+  const incoming = incomingDir(name, options);
+  try {
+    if (existsSync(modelDir(name, options))) {
+      throw new AtelierError('E_OUTPUT_EXISTS', `A model named "${name}" is installed already`, {
+        subject: name,
+        hint: `choose another name, or remove it first (\`atelier models rm ${name}\`)`,
+      });
+    }
+    await rm(incoming, { recursive: true, force: true });
+    await mkdir(incoming, { recursive: true });
+    const files: ModelFile[] = [];
+    const records: InstalledFileRecord[] = [];
+    for (const f of model.files) {
+      const target = incomingPath(incoming, f.path);
+      await mkdir(path.dirname(target), { recursive: true });
+      await copyFile(f.from, target).catch((e: unknown) => {
+        throw wrapError(e, 'E_OUTPUT_WRITE', 'A trained file could not be copied into the model store', { subject: f.path });
+      });
+      const digest = await sha256File(target);
+      files.push({ path: f.path, url: null, size: digest.size, sha256: digest.sha256, ...(f.format && { format: f.format }) });
+      records.push({ path: f.path, ...digest, checksumVerified: true, source: `train:${model.trained.trainer}` });
+    }
+    const entry: ModelEntry = {
+      name,
+      description: model.description,
+      network: model.network,
+      format: 'safetensors',
+      page: '',
+      licence: 'trained here: the rights of its training images apply',
+      terms: 'unstated',
+      provenance: `atelier train ${model.trained.trainer}, ${model.trained.iterations} iterations`,
+      files,
+      trained: model.trained,
+    };
+    await writeJsonAtomic(path.join(incoming, TRAINED_ENTRY), entry);
+    await writeJsonAtomic(path.join(incoming, 'install.json'), makeRecord(entry, records, undefined));
+    await swapIntoPlace(incoming, modelDir(name, options), options);
+    return modelStatus(name, options);
+  } catch (e) {
+    await rm(incoming, { recursive: true, force: true });
+    throw e;
+  } finally {
+    await release();
+  }
+}
+
+/** The file in a trained model's folder that holds its manifest entry. */
+const TRAINED_ENTRY = 'trained.json';
+
+/** Entries of the models trained here, read from their folders (unreadable ones are skipped). */
+function trainedEntries(root: string): ModelEntry[] {
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch {
+    return [];
+  }
+  const out: ModelEntry[] = [];
+  for (const name of names) {
+    if (name.startsWith('.') || !TRAINED_NAME.test(name)) continue;
+    try {
+      const entry = JSON.parse(readFileSync(path.join(root, name, TRAINED_ENTRY), 'utf8')) as ModelEntry;
+      if (entry.name === name && Array.isArray(entry.files) && entry.files.length > 0 && entry.trained) out.push(entry);
+    } catch {
+      // not a trained model (a published one has no trained.json)
+    }
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** Names of trained models: lowercase words, no dots (a dotted name would read as a file name). */
+const TRAINED_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+export function checkTrainedName(name: string): void {
+  if (!TRAINED_NAME.test(name)) {
+    throw new AtelierError('E_PARAM', 'Invalid name for a trained model', {
+      expected: 'lowercase letters, digits, - and _ (up to 64, starting with a letter or digit), e.g. my-watercolour',
+      received: JSON.stringify(name.length > 70 ? `${name.slice(0, 67)}…` : name),
+      subject: 'model',
+    });
+  }
 }
 
 function modelsRoot(options: StoreOptions): string {

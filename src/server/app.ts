@@ -4,13 +4,14 @@ import multipart from '@fastify/multipart';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { AtelierError, httpStatusFor, isAtelierError } from '../core/errors.js';
 import type { ServerContext } from './context.js';
-import { JobStore } from './job-store.js';
+import { isTrainingJob, JobStore } from './job-store.js';
 import { DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES } from './limits.js';
 import { EmbeddedQueue } from './jobs/embedded-queue.js';
 import { createExecutor, type Executor } from './jobs/executor.js';
 import { JobEvents } from './jobs/job-events.js';
 import type { JobQueue } from './jobs/job-queue.js';
 import { RedisQueue } from './jobs/redis-queue.js';
+import { SplitQueue } from './jobs/split-queue.js';
 import { ModelInstalls } from './model-installs.js';
 import { configRoutes } from './routes/config.js';
 import { evalRoutes } from './routes/eval.js';
@@ -20,7 +21,9 @@ import { jobRoutes } from './routes/jobs.js';
 import { methodRoutes } from './routes/methods.js';
 import { modelRoutes } from './routes/models.js';
 import { studioRoutes } from './routes/studio.js';
+import { trainingRoutes } from './routes/trainings.js';
 import { zipRoutes } from './routes/zip.js';
+import { trainingPhotoFiles } from './training-upload.js';
 import { installRequestGuard } from './request-guard.js';
 import type { UploadLimits } from './uploads.js';
 
@@ -60,6 +63,8 @@ export interface ServerOptions {
   maxDiskBytes?: number;
   /** How often retention runs while the server is up (default hourly). */
   retentionIntervalMs?: number;
+  /** Photos training jobs train on when they upload none (default: the studio's content samples). */
+  trainingPhotos?: string;
   /** Serve the studio at `/` (default true). */
   studio?: boolean;
   /** fastify's logger (pino): false (default), or the level to log at. */
@@ -83,13 +88,17 @@ export async function buildServer(options: ServerOptions): Promise<AtelierServer
   const store = new JobStore(options.dataDir);
   const events = new JobEvents();
   const concurrency = options.concurrency ?? defaultConcurrency();
-  let queue: JobQueue;
+  let main: JobQueue;
   if (options.redis) {
-    queue = new RedisQueue(store, events, options.redis, { maxPixels: limits.maxPixels }, (m) => process.stderr.write(`atelier: ${m}\n`));
+    main = new RedisQueue(store, events, options.redis, { maxPixels: limits.maxPixels }, (m) => process.stderr.write(`atelier: ${m}\n`));
   } else {
     const threads = Math.max(1, Math.floor(availableParallelism() / concurrency));
-    queue = new EmbeddedQueue(store, events, options.executor ?? createExecutor(options.execution, concurrency), concurrency, { maxPixels: limits.maxPixels, threads });
+    main = new EmbeddedQueue(store, events, options.executor ?? createExecutor(options.execution, concurrency), concurrency, { maxPixels: limits.maxPixels, threads }, (j) => !isTrainingJob(j));
   }
+  // Trainings run here one at a time, on their own thread, with the threads of half the cores.
+  const trainingThreads = Math.max(1, Math.floor(availableParallelism() / 2));
+  const training = new EmbeddedQueue(store, events, createExecutor(options.execution, 1), 1, { maxPixels: limits.maxPixels, threads: trainingThreads }, isTrainingJob);
+  const queue: JobQueue = new SplitQueue(store, main, training);
 
   const app = Fastify({
     // stdout carries only the address line (scripts read it); logs go to stderr.
@@ -101,7 +110,7 @@ export async function buildServer(options: ServerOptions): Promise<AtelierServer
     clientErrorHandler: answerClientError,
   }) as unknown as AtelierServer;
   const installs = new ModelInstalls();
-  app.decorate('atelier', { store, events, queue, limits, installs, maxQueue: options.maxQueue ?? DEFAULT_MAX_QUEUE });
+  app.decorate('atelier', { store, events, queue, limits, installs, maxQueue: options.maxQueue ?? DEFAULT_MAX_QUEUE, trainingPhotos: trainingPhotoFiles(options.trainingPhotos) });
 
   app.setErrorHandler((err: FastifyError | AtelierError, request, reply) => {
     const e = toAtelierError(err, limits);
@@ -140,6 +149,7 @@ export async function buildServer(options: ServerOptions): Promise<AtelierServer
   await app.register(configRoutes, { ctx: app.atelier });
   await app.register(modelRoutes, { ctx: app.atelier });
   await app.register(zipRoutes, { ctx: app.atelier });
+  await app.register(trainingRoutes, { ctx: app.atelier });
   if (options.studio ?? true) await app.register(studioRoutes);
 
   // Retention at start (before any job runs), then periodically; errors are logged, never fatal.

@@ -17,4 +17,6 @@ export interface ServerContext {
   installs: ModelInstalls;
   /** Waiting jobs beyond which submissions are refused (503). */
   maxQueue: number;
+  /** The photos training recipes train on when a job uploads none (files on the server, chosen by its administrator). */
+  trainingPhotos: string[];
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { AtelierError } from '../core/errors.js';
 import { BlobStore } from './blob-store.js';
-import type { InputSlot, JobError, JobRecord, JobStatus } from './job-record.js';
+import type { InputSlot, JobError, JobKind, JobRecord, JobStatus } from './job-record.js';
 
 /**
  * Jobs and their results, recorded so that nothing finished is lost and nothing queued is
@@ -14,7 +14,7 @@ import type { InputSlot, JobError, JobRecord, JobStatus } from './job-record.js'
  * Nothing a client sends ever becomes a path.
  */
 
-export type { InputSlot, JobError, JobRecord, JobStatus } from './job-record.js';
+export type { InputSlot, JobError, JobKind, JobRecord, JobStatus } from './job-record.js';
 export const FINISHED: readonly JobStatus[] = ['done', 'failed', 'cancelled'];
 
 /** A job with a `video` input restyles a clip (its result is an MP4); any other, one image (PNG). */
@@ -22,7 +22,13 @@ export function isVideoJob(job: { inputs: readonly InputSlot[] }): boolean {
   return job.inputs.includes('video');
 }
 
+export function isTrainingJob(job: { kind: JobKind }): boolean {
+  return job.kind === 'training';
+}
+
 export interface NewJob {
+  /** 'training' for training jobs; image and video jobs are told apart by their inputs. */
+  kind?: 'training';
   method: string;
   params: Record<string, unknown>;
   styleWeights?: number[];
@@ -50,6 +56,7 @@ interface Row {
   rerun_of: string | null;
   input_blobs: string | null;
   result_blob: string | null;
+  kind: string | null;
 }
 
 const ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -115,6 +122,8 @@ export class JobStore {
     const columns = new Set((this.db.prepare('PRAGMA table_info(jobs)').all() as { name: string }[]).map((c) => c.name));
     if (!columns.has('input_blobs')) this.db.exec('ALTER TABLE jobs ADD COLUMN input_blobs TEXT');
     if (!columns.has('result_blob')) this.db.exec('ALTER TABLE jobs ADD COLUMN result_blob TEXT');
+    // Training jobs say so; image and video jobs (and every older row) leave it NULL.
+    if (!columns.has('kind')) this.db.exec('ALTER TABLE jobs ADD COLUMN kind TEXT');
     this.blobs = new BlobStore(dataDir);
   }
 
@@ -133,8 +142,8 @@ export class JobStore {
     }
     this.db
       .prepare(
-        `INSERT INTO jobs (id, method, params, style_weights, inputs, status, created_at, rerun_of, input_blobs)
-         VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)`,
+        `INSERT INTO jobs (id, method, params, style_weights, inputs, status, created_at, rerun_of, input_blobs, kind)
+         VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
       )
       .run(
         id,
@@ -145,6 +154,7 @@ export class JobStore {
         new Date().toISOString(),
         job.rerunOf ?? null,
         JSON.stringify(hashes),
+        job.kind ?? null,
       );
     return this.get(id);
   }
@@ -180,6 +190,27 @@ export class JobStore {
       out[r.status] = r.n;
     }
     return out;
+  }
+
+  /** Unfinished training jobs (queued or running) that will install a model under this name. */
+  trainingsOfModel(model: string): string[] {
+    return (
+      this.db
+        .prepare(`SELECT id FROM jobs WHERE kind = 'training' AND status IN ('queued', 'running') AND json_extract(params, '$.model') = ? ORDER BY seq`)
+        .all(model) as { id: string }[]
+    ).map((r) => r.id);
+  }
+
+  /**
+   * A cancelled or failed training job goes back to the queue with its folder (and so its last
+   * checkpoint) kept, optionally with a new iteration count: a resume, not a new job.
+   */
+  requeueTraining(id: string, params: Record<string, unknown>): boolean {
+    return (
+      this.db
+        .prepare(`UPDATE jobs SET status = 'queued', params = ?, error = NULL, finished_at = NULL, progress = 0 WHERE id = ? AND kind = 'training' AND status IN ('cancelled', 'failed')`)
+        .run(JSON.stringify(params), id).changes > 0
+    );
   }
 
   /** Jobs a dead process left running go back to the queue, to run again from the start. */
@@ -343,6 +374,7 @@ function parseJson<T>(s: string | null): T | undefined {
 function fromRow(r: Row): JobRecord {
   return {
     id: r.id,
+    kind: r.kind === 'training' ? 'training' : r.inputs.includes('"video"') ? 'video' : 'image',
     method: r.method,
     params: JSON.parse(r.params) as Record<string, unknown>,
     ...(r.style_weights !== null && { styleWeights: parseJson<number[]>(r.style_weights)! }),

@@ -60,9 +60,12 @@ export class ModelInstalls {
   }
 
   private view(s: ModelStatus, from: 'mirror' | 'upstream') {
-    const usedBy = listMethods()
-      .filter((m) => (m.weights ?? []).some((w) => w.model === s.name))
-      .map((m) => m.id);
+    const trained = s.entry.trained;
+    const usedBy = trained?.use
+      ? [trained.use.method]
+      : listMethods()
+          .filter((m) => (m.weights ?? []).some((w) => w.model === s.name))
+          .map((m) => m.id);
     const install = this.states.get(s.name);
     return {
       name: s.name,
@@ -81,6 +84,10 @@ export class ModelInstalls {
       usedBy,
       ...(s.installed && s.record && { installedAt: s.record.installedAt, checksumVerified: s.record.checksumVerified }),
       ...(install && !s.installed && { install }),
+      // Made here by a training job: how, and which method param takes its name. Never a path.
+      ...(trained && {
+        trained: { trainer: trained.trainer, iterations: trained.iterations, createdAt: trained.createdAt, ...(trained.job && { job: trained.job }), ...(trained.use && { use: trained.use }) },
+      }),
     };
   }
 

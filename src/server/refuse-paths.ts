@@ -1,5 +1,5 @@
 import { AtelierError } from '../core/errors.js';
-import { loadManifest } from '../engine/store/manifest.js';
+import { knownModelNames } from '../engine/store.js';
 
 /**
  * The API never lets a client name a file on the server. Some library parameters accept a path
@@ -17,10 +17,10 @@ export function looksLikePath(value: string): boolean {
 /**
  * `weights` is where several methods take a checkpoint file or folder from the CLI; a bare name
  * ("models") would be a folder relative to the server's working directory. Over HTTP it is one
- * of the store's words or a model the manifest names, nothing else.
+ * of the store's words or a model the store knows (published or trained here), nothing else.
  */
 function isWeightsName(value: string): boolean {
-  return value === 'installed' || value === 'random' || loadManifest().models.some((m) => m.name === value);
+  return value === 'installed' || value === 'random' || knownModelNames().includes(value);
 }
 
 /** Throw E_PARAM when any string parameter (or string in an array parameter) is path-shaped. */

@@ -29,7 +29,11 @@ export const MAX_STYLES = 8;
 const RESERVED_FIELDS = new Set(['method', 'params', 'styleWeights']);
 
 /** Read the whole form: fields as text, files as bytes, by field name. */
-export async function readForm(request: FastifyRequest, limits: UploadLimits): Promise<{ fields: Record<string, string>; files: { field: string; bytes: Buffer }[] }> {
+export async function readForm(
+  request: FastifyRequest,
+  limits: UploadLimits,
+  maxFiles = MAX_STYLES + 6,
+): Promise<{ fields: Record<string, string>; files: { field: string; bytes: Buffer }[] }> {
   if (!request.isMultipart()) {
     throw new AtelierError('E_INPUT_MISSING', 'A job is submitted as a multipart form', {
       expected: 'Content-Type: multipart/form-data with a `content` image file',
@@ -38,7 +42,7 @@ export async function readForm(request: FastifyRequest, limits: UploadLimits): P
   }
   const fields: Record<string, string> = {};
   const files: { field: string; bytes: Buffer }[] = [];
-  for await (const part of request.parts({ limits: { fileSize: limits.maxFileBytes, files: MAX_STYLES + 6, fields: 64, fieldSize: 65_536 } })) {
+  for await (const part of request.parts({ limits: { fileSize: limits.maxFileBytes, files: maxFiles, fields: 64, fieldSize: 65_536 } })) {
     if (part.type === 'file') files.push({ field: part.fieldname, bytes: await part.toBuffer() });
     else fields[part.fieldname] = String(part.value);
   }

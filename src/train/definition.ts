@@ -23,6 +23,48 @@ export interface TrainerDefinition<P extends ParamsSchema = ParamsSchema, Id ext
   params: P;
   /** Load the data and networks and build what one step needs. */
   open(ctx: TrainContext, params: z.output<P>): Promise<TrainingSession>;
+  /**
+   * How the server and the studio offer the recipe (optional; a recipe without it still trains
+   * from the CLI and the library). Params named in `images` take a folder of images: over HTTP
+   * they are never given as text, the server fills them with the uploaded images instead.
+   */
+  studio?: TrainerStudio<keyof z.input<P> & string>;
+}
+
+/** A param that takes a folder of training images, filled from uploads by the server. */
+export interface TrainerImages {
+  /** 'style' images are the look to learn; 'content' images are photos to train on. */
+  role: 'style' | 'content';
+  /** How many images a job must upload (the server refuses fewer or more). */
+  min: number;
+  max: number;
+  /** One line for the drop zone. */
+  description: string;
+}
+
+export interface TrainerStudio<K extends string = string> {
+  /** Params that take a folder of images. A `content` param not uploaded gets the server's photo set. */
+  images?: Partial<Record<K, TrainerImages>>;
+  /**
+   * The param that picks the starting network (shown as the base model), when there is one: its
+   * fixed words ('random', 'installed'); models trained by the same recipe are offered beside them.
+   */
+  base?: { param: K; choices: readonly string[] };
+  /** Params shown first in the studio's form (steps, rank, learning rate…); the rest fold under Advanced. */
+  basic?: readonly K[];
+  /** Values the studio starts from when they differ from the schema's defaults (small crops, say). */
+  defaults?: Partial<Record<K, unknown>>;
+  /** Iterations the studio starts from. */
+  iterations?: number;
+}
+
+/** The method that runs a trained model, and the param that takes the weights (a file, or the store name once installed). */
+export interface TrainedModelUse {
+  method: string;
+  /** The method's param that names the weights ('weights', 'lora', …). */
+  param: string;
+  /** Other params the weights need (a mode, a base network). */
+  params?: Record<string, unknown>;
 }
 
 /** Any trainer, whatever its params. */
@@ -75,7 +117,9 @@ export interface TrainingSession {
   /**
    * The trained weights to publish: a file name inside the output folder, tensors, metadata and how
    * to use them (FILE stands for the path); `install` also stores them as a trained model of that
-   * kind and name (engine/store/trained.ts), which methods find by name.
+   * kind and name (engine/store/trained.ts), which methods find by name; `use` names the method
+   * that runs them and its param that takes them (server training jobs install the result as a
+   * model of the store that this method offers).
    */
-  exportWeights(): { fileName: string; tensors: WeightTensor[]; metadata: Record<string, string>; usage?: string; install?: { kind: string; name: string } };
+  exportWeights(): { fileName: string; tensors: WeightTensor[]; metadata: Record<string, string>; usage?: string; install?: { kind: string; name: string }; use?: TrainedModelUse };
 }

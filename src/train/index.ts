@@ -19,11 +19,23 @@ export type TrainerId = (typeof registered)[number]['id'];
 
 export const trainers: Readonly<Record<TrainerId, AnyTrainer>> = Object.fromEntries(registered.map((t) => [t.id, t])) as Record<TrainerId, AnyTrainer>;
 
+/**
+ * Recipes an application adds at run time (`registerTrainer`), after the shipped ones. They are
+ * known to this process only: a server runs them when its jobs run in this process (`execution:
+ * 'inline'`), since job threads load the shipped registry alone.
+ */
+const added = new Map<string, AnyTrainer>();
+
+export function registerTrainer(def: AnyTrainer): void {
+  if (def.id in trainers || added.has(def.id)) throw new AtelierError('E_PARAM', `A trainer with the id ${JSON.stringify(def.id)} is registered already`, { subject: def.id });
+  added.set(def.id, def);
+}
+
 /** Look a trainer up by id; an unknown id fails with the nearest known one suggested. */
 export function getTrainer(id: string): AnyTrainer {
-  const def = (trainers as Record<string, AnyTrainer>)[id];
+  const def = (trainers as Record<string, AnyTrainer>)[id] ?? added.get(id);
   if (def) return def;
-  const ids = Object.keys(trainers);
+  const ids = [...Object.keys(trainers), ...added.keys()];
   const near = nearest(id, ids);
   throw new AtelierError('E_PARAM', `Unknown trainer ${JSON.stringify(id)}`, {
     expected: `one of ${ids.join(', ')}`,
@@ -33,7 +45,7 @@ export function getTrainer(id: string): AnyTrainer {
 }
 
 export function listTrainers(): AnyTrainer[] {
-  return Object.values(trainers);
+  return [...Object.values(trainers), ...added.values()];
 }
 
 /** Train by id: the library entry point the CLI and tests call (the loop is train/loop.ts). */

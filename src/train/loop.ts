@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { AtelierError, isAtelierError, throwIfAborted } from '../core/errors.js';
@@ -10,7 +10,7 @@ import { Rng } from '../core/rng.js';
 import { installTrainedModel } from '../engine/store/trained.js';
 import { writeSafetensors } from '../engine/weights/safetensors.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
-import type { AnyTrainer } from './definition.js';
+import type { AnyTrainer, TrainedModelUse } from './definition.js';
 import { lossCurveSvg } from './loss-curve.js';
 
 export interface TrainOptions {
@@ -33,6 +33,12 @@ export interface TrainOptions {
   log?: Logger;
   /** Report parameter names as CLI flags (`--rec-weight`) in errors. */
   flagStyle?: boolean;
+  /**
+   * Every n iterations (and at the end), write the weights as they are now and call `onPreview`
+   * with the file (the studio's preview on a fixed photo). The file is removed afterwards.
+   */
+  previewEvery?: number;
+  onPreview?: (preview: { iteration: number; weights: string; use?: TrainedModelUse }) => Promise<void>;
 }
 
 /** One line of losses.json: the iteration and what the trainer reported for it. */
@@ -51,10 +57,17 @@ export interface TrainResult {
   installed?: string;
   /** How to use the weights, e.g. `--method neural.capvst --weights <file>`. */
   usage?: string;
+  /** The method that runs the weights, as the recipe declares it. */
+  use?: TrainedModelUse;
   validation?: { before: Record<string, number>; after: Record<string, number> };
 }
 
 const silentLogger: Logger = { debug() {}, info() {}, warn() {} };
+
+function allFinite(data: Float32Array): boolean {
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return false;
+  return true;
+}
 
 /**
  * The training loop every trainer runs in: validate the options, open the recipe's session,
@@ -77,6 +90,7 @@ export async function runTraining(def: AnyTrainer, options: TrainOptions): Promi
   const saveEvery = positive(options.saveEvery, 'saveEvery', 50);
   const seed = positive(options.seed, 'seed', 1, 0);
   const threads = positive(options.threads, 'threads', 2);
+  const previewEvery = options.onPreview ? positive(options.previewEvery, 'previewEvery', saveEvery) : 0;
   const params = parseParams(def.params, options.params ?? {}, { methodId: `train ${def.id}`, flagStyle: options.flagStyle ?? false });
   reporter.start();
   try {
@@ -93,8 +107,17 @@ export async function runTraining(def: AnyTrainer, options: TrainOptions): Promi
     }
     const before = await session.validate();
     let after: Record<string, number> | undefined;
+    let savedAt = options.resume ? session.iteration : -1;
+    // Divergence stops the run before anything of it is saved: the checkpoint on disk is the last good state.
+    const diverged = (what: string, iteration: number) =>
+      new AtelierError('E_NUMERIC', `Training ${def.id} diverged: ${what} at iteration ${iteration}; ${savedAt >= 0 ? `the last good checkpoint (iteration ${savedAt}) is kept` : 'no checkpoint had been saved yet'}`, {
+        hint: 'lower the learning rate (or the loss weights) and resume or start again',
+      });
     const save = async () => {
       const { tensors, metadata } = session.checkpoint();
+      // A step can leave non-finite weights behind a finite loss (the loss is measured before the update).
+      const broken = tensors.find((t) => !allFinite(t.data));
+      if (broken) throw diverged(`the weights ${broken.name} became non-finite`, session.iteration);
       await writeCheckpoint(lastFile, { format: session.checkpointFormat, iteration: session.iteration, tensors, metadata });
       const validation = before && { iteration: session.iteration, before, ...(after && { after }) };
       await writeFileAtomic(lossFile, JSON.stringify({ ...session.summary, validation, records }, null, 1), { force: true });
@@ -102,14 +125,31 @@ export async function runTraining(def: AnyTrainer, options: TrainOptions): Promi
         mkdirSync(path.join(options.out, 'samples'), { recursive: true });
         await writeImage(await session.sampleGrid(), path.join(options.out, 'samples', `iter-${String(session.iteration).padStart(6, '0')}.png`), { force: true });
       }
+      savedAt = session.iteration;
+    };
+    const preview = async () => {
+      if (!options.onPreview) return;
+      const exported = session.exportWeights();
+      // A fresh name each time: methods cache networks by the weights' path.
+      const file = path.join(options.out, `preview-${session.iteration}.safetensors`);
+      await writeSafetensors(file, exported.tensors, { metadata: exported.metadata });
+      try {
+        await options.onPreview({ iteration: session.iteration, weights: file, ...(exported.use && { use: exported.use }) });
+      } finally {
+        rmSync(file, { force: true });
+      }
     };
     while (session.iteration < iterations) {
+      // A cancel keeps the work done so far: the state between two steps is whole, so save it.
+      if (signal.aborted && savedAt !== session.iteration && session.iteration > 0) await save();
       throwIfAborted(signal);
       const rng = new Rng((seed * 1_000_003 + session.iteration) >>> 0);
       const iteration = session.iteration;
       const started = performance.now();
       const { values } = await session.step(rng);
       const seconds = (performance.now() - started) / 1000;
+      const broken = Object.entries(values).find(([, v]) => !Number.isFinite(v));
+      if (broken) throw diverged(`the ${broken[0]} became ${broken[1]}`, iteration + 1);
       records.push({ iteration, ...values, seconds } as LossRecord);
       reporter.report(session.iteration / iterations, (fraction) => ({
         type: 'step',
@@ -120,9 +160,11 @@ export async function runTraining(def: AnyTrainer, options: TrainOptions): Promi
         values: { ...values, seconds },
       }));
       if (session.iteration % saveEvery === 0) await save();
+      if (previewEvery > 0 && session.iteration % previewEvery === 0 && session.iteration < iterations) await preview();
     }
     after = await session.validate();
     await save();
+    await preview();
     const exported = session.exportWeights();
     const weights = path.join(options.out, exported.fileName);
     await writeSafetensors(weights, exported.tensors, { metadata: exported.metadata });
@@ -145,6 +187,7 @@ export async function runTraining(def: AnyTrainer, options: TrainOptions): Promi
       last: records.at(-1),
       ...(exported.usage && { usage: exported.usage.replace('FILE', exported.install?.name ?? weights) }),
       ...(installed && { installed }),
+      ...(exported.use && { use: exported.use }),
       ...(before && after && { validation: { before, after } }),
     };
   } catch (e) {

@@ -21,7 +21,7 @@ const line = defineTrainer({
   id: 'test-line',
   title: 'Line fit',
   summary: 'fits y = a·x + b (test only)',
-  params: z.object({ lr: z.number().positive().default(0.05), failAt: z.number().int().optional() }),
+  params: z.object({ lr: z.number().positive().default(0.05), failAt: z.number().int().optional(), nanAt: z.number().int().optional() }),
   async open(ctx, p) {
     const packed = { specs: [{ name: 'a', shape: [1] }, { name: 'b', shape: [1] }], offsets: [0, 1] };
     const params = new Float32Array([0, 0]);
@@ -49,7 +49,7 @@ const line = defineTrainer({
         });
         adam.step(params, grad);
         iteration++;
-        return { values: { mse, a: params[0]!, b: params[1]! } };
+        return { values: { mse: iteration === p.nanAt ? NaN : mse, a: params[0]!, b: params[1]! } };
       },
       async validate() {
         return { distance: Math.hypot(params[0]! - 3, params[1]! + 1) };
@@ -134,6 +134,45 @@ describe('the training loop', () => {
     await expect(runTraining(line, { out: dir.file('aborted'), iterations: 5, signal: abort.signal })).rejects.toMatchObject({ code: 'E_ABORTED' });
     await expect(runTraining(line, { out: dir.file('bad'), iterations: 5, params: { lr: -1 } })).rejects.toMatchObject({ code: 'E_PARAM' });
     await expect(runTraining(line, { out: dir.file('bad'), iterations: 0 })).rejects.toMatchObject({ code: 'E_PARAM' });
+  });
+});
+
+describe('the loop guards the last good state', () => {
+  it('stops a run whose loss goes NaN with E_NUMERIC, saving nothing of it', async () => {
+    const out = dir.file('nan');
+    const err = await runTraining(line, { out, iterations: 30, saveEvery: 5, params: { nanAt: 13 } }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'E_NUMERIC', message: expect.stringContaining('the mse became NaN at iteration 13; the last good checkpoint (iteration 10) is kept') });
+    expect((await readCheckpoint(path.join(out, 'last.safetensors'), 'atelier-test-line-1')).iteration).toBe(10);
+  });
+
+  it('saves a checkpoint where a cancel stops it, and resumes from there', async () => {
+    const out = dir.file('cancel');
+    const abort = new AbortController();
+    const err = await runTraining(line, {
+      out,
+      iterations: 40,
+      saveEvery: 100,
+      signal: abort.signal,
+      onProgress: (e) => e.type === 'step' && e.step === 7 && abort.abort(),
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'E_ABORTED' });
+    expect((await readCheckpoint(path.join(out, 'last.safetensors'), 'atelier-test-line-1')).iteration).toBe(7);
+    const resumed = await runTraining(line, { out, iterations: 40, saveEvery: 100, resume: true });
+    const straight = await runTraining(line, { out: dir.file('cancel-straight'), iterations: 40, saveEvery: 100 });
+    expect(Array.from((await readSafetensors(resumed.weights)).get('line')!.data)).toEqual(Array.from((await readSafetensors(straight.weights)).get('line')!.data));
+  });
+
+  it('hands the weights as they are to onPreview every n iterations and at the end', async () => {
+    const seen: { iteration: number; a: number }[] = [];
+    await runTraining(line, {
+      out: dir.file('preview'),
+      iterations: 10,
+      previewEvery: 4,
+      onPreview: async ({ iteration, weights }) => void seen.push({ iteration, a: (await readSafetensors(weights)).get('line')!.data[0]! }),
+    });
+    expect(seen.map((s) => s.iteration)).toEqual([4, 8, 10]);
+    expect(seen[0]!.a).not.toBe(seen[2]!.a);
+    expect(existsSync(dir.file('preview/preview-4.safetensors'))).toBe(false);
   });
 });
 

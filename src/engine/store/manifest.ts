@@ -102,6 +102,22 @@ export interface ModelEntry {
   provenance: string;
   variants?: ModelVariants;
   files: ModelFile[];
+  /** Set for models trained here (store.ts addTrainedModel), which no manifest publishes. */
+  trained?: TrainedInfo;
+}
+
+/** How a trained model was made and which method runs it. */
+export interface TrainedInfo {
+  /** The training recipe (`atelier train <id>`). */
+  trainer: string;
+  iterations: number;
+  createdAt: string;
+  /** The method that runs it and the param that takes its name (weights, lora, …), with the other params it needs. */
+  use?: { method: string; param: string; params?: Record<string, unknown> };
+  /** The server job that trained it. */
+  job?: string;
+  /** The recipe's params, as resolved. */
+  params?: Record<string, unknown>;
 }
 
 /** An entry as written in a manifest file (either spelling). */

@@ -4,6 +4,9 @@ import type { JobEvents } from './job-events.js';
 import { recordFailure, recordRunning, recordSuccess, refuseFinished, type JobQueue } from './job-queue.js';
 import { errorToJson, taskOf } from './task.js';
 
+/** How long close() waits for stopped jobs to wind down (a training's last checkpoint save). */
+const CLOSE_WAIT_MS = 30_000;
+
 /**
  * The default queue: jobs wait in submission order in this process and run `concurrency` at a
  * time on the executor. The JobStore is the truth; the in-memory list is only its queued ids, so a
@@ -14,6 +17,7 @@ export class EmbeddedQueue implements JobQueue {
   private readonly waiting: string[] = [];
   private readonly running = new Map<string, AbortController>();
   private closed = false;
+  private readonly runs = new Set<Promise<void>>();
 
   constructor(
     private readonly store: JobStore,
@@ -21,11 +25,13 @@ export class EmbeddedQueue implements JobQueue {
     private readonly executor: Executor,
     private readonly concurrency: number,
     private readonly limits: { maxPixels?: number; threads?: number } = {},
+    /** The jobs this queue runs, when it shares the store with another queue (SplitQueue). */
+    private readonly accepts: (job: JobRecord) => boolean = () => true,
   ) {}
 
   async start(): Promise<void> {
     this.store.requeueInterrupted();
-    this.waiting.push(...this.store.idsWithStatus('queued'));
+    this.waiting.push(...this.store.idsWithStatus('queued').filter((id) => this.accepts(this.store.get(id))));
     this.pump();
   }
 
@@ -52,16 +58,26 @@ export class EmbeddedQueue implements JobQueue {
     return { waiting: this.waiting.length, running: this.running.size };
   }
 
-  /** Stop taking work. Jobs still running stay `running` in the store and run again on the next start. */
+  /**
+   * Stop taking work and stop the running jobs (a training saves its checkpoint as it stops).
+   * They stay `running` in the store and run again on the next start, resuming what they saved.
+   */
   async close(): Promise<void> {
     this.closed = true;
     this.waiting.length = 0;
+    for (const controller of this.running.values()) controller.abort(new Error('the server is stopping'));
+    let timer: NodeJS.Timeout | undefined;
+    const bounded = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)));
+    await Promise.race([Promise.allSettled(this.runs), bounded]);
+    clearTimeout(timer);
     await this.executor.close();
   }
 
   private pump(): void {
     while (!this.closed && this.running.size < this.concurrency && this.waiting.length > 0) {
-      void this.runOne(this.waiting.shift()!);
+      const run = this.runOne(this.waiting.shift()!);
+      this.runs.add(run);
+      void run.finally(() => this.runs.delete(run));
     }
   }
 

@@ -35,6 +35,8 @@ export type FromThread =
 
 /** A method that ignores its AbortSignal this long after a cancel has its thread terminated. */
 const CANCEL_GRACE_MS = 250;
+/** A training checks its signal between steps and then saves its checkpoint: a step and a save may take this long. */
+const TRAINING_CANCEL_GRACE_MS = 120_000;
 
 const threadEntry = fileURLToPath(new URL('./task-thread.js', import.meta.url));
 
@@ -108,7 +110,7 @@ export class ThreadExecutor implements Executor {
       const onAbort = () => {
         worker.postMessage({ type: 'cancel' } satisfies ToThread);
         // Methods check their signal between steps; one stuck in a long loop is stopped the hard way.
-        killTimer = setTimeout(() => void worker.terminate(), CANCEL_GRACE_MS);
+        killTimer = setTimeout(() => void worker.terminate(), task.kind === 'training' ? TRAINING_CANCEL_GRACE_MS : CANCEL_GRACE_MS);
       };
       worker.on('message', onMessage);
       worker.on('error', onError);

@@ -14,9 +14,9 @@ export interface JobTask {
   inputs: Partial<Record<InputSlot, Uint8Array>>;
   maxPixels?: number;
   threads?: number;
-  /** 'video': restyle the clip at `clipPath` into an MP4 (video-task.ts); otherwise one image. */
-  kind?: 'video';
-  /** The job's folder on this machine, for video jobs (their resumable frames and preview live there). */
+  /** 'video': restyle the clip at `clipPath` into an MP4 (video-task.ts); 'training': train a model (training-task.ts); otherwise one image. */
+  kind?: 'video' | 'training';
+  /** The job's folder on this machine, for video and training jobs (their resumable frames or checkpoints and preview live there). */
   workDir?: string;
   /** Video jobs: the stored clip on this machine (its blob); `workDir/video` when absent. */
   clipPath?: string;

@@ -1,7 +1,7 @@
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { ProgressEvent } from '../../core/progress.js';
-import type { JobRecord, JobStore } from '../job-store.js';
+import { isTrainingJob, type JobRecord, type JobStore } from '../job-store.js';
 import type { JobEvents } from './job-events.js';
 import { recordFailure, recordRunning, recordSuccess, refuseFinished, type JobQueue } from './job-queue.js';
 import { taskOf } from './task.js';
@@ -62,6 +62,8 @@ export class RedisQueue implements JobQueue {
     await this.queue.waitUntilReady();
     // Reconcile with what happened while no server listened.
     for (const id of [...this.store.idsWithStatus('running'), ...this.store.idsWithStatus('queued')]) {
+      // Training jobs never go through Redis (SplitQueue runs them on this server).
+      if (isTrainingJob(this.store.get(id))) continue;
       const job = (await this.queue.getJob(id)) as BullJob | undefined;
       if (!job) {
         await this.submit(this.store.get(id));

@@ -3,8 +3,9 @@ import { encodeImage } from '../../core/io.js';
 import type { ProgressListener } from '../../core/progress.js';
 import type { StylizeInputs } from '../../core/stylize.js';
 import { stylize } from '../../methods/index.js';
-import { isVideoJob, type InputSlot, type JobError, type JobRecord } from '../job-store.js';
+import { isTrainingJob, isVideoJob, type InputSlot, type JobError, type JobRecord } from '../job-store.js';
 import type { JobTask, TaskResult } from './job-task.js';
+import { runTrainingTask } from './training-task.js';
 import { runVideoTask } from './video-task.js';
 
 /**
@@ -22,6 +23,7 @@ export function taskOf(job: JobRecord, inputs: JobTask['inputs'], limits: { maxP
     ...(limits.maxPixels !== undefined && { maxPixels: limits.maxPixels }),
     ...(limits.threads !== undefined && { threads: limits.threads }),
     ...(isVideoJob(job) && { kind: 'video' as const }),
+    ...(isTrainingJob(job) && { kind: 'training' as const }),
     ...(limits.workDir !== undefined && { workDir: limits.workDir }),
     ...(limits.clipPath !== undefined && { clipPath: limits.clipPath }),
   };
@@ -52,6 +54,7 @@ export async function runTask(task: JobTask, signal: AbortSignal, onProgress: Pr
   // A signal that fired before the task began (a cancel racing the thread's start) never fires again.
   throwIfAborted(signal);
   if (task.kind === 'video') return runVideoTask(task, signal, onProgress);
+  if (task.kind === 'training') return runTrainingTask(task, signal, onProgress);
   const result = await stylize(task.method, { ...stylizeInputsOf(task.inputs), ...(task.styleWeights && { styleWeights: task.styleWeights }) }, task.params, {
     signal,
     onProgress,

@@ -9,7 +9,8 @@ import { methodParamsSchema } from '../../core/stylize.js';
 import { getMethod } from '../../methods/index.js';
 import type { ServerContext } from '../context.js';
 import type { JobJson } from '../job-record.js';
-import { FINISHED, isVideoJob, type InputSlot, type JobRecord } from '../job-store.js';
+import { FINISHED, isTrainingJob, isVideoJob, type InputSlot, type JobRecord } from '../job-store.js';
+import { TRAINING_PREVIEW_FILE } from '../jobs/training-task.js';
 import { PREVIEW_FILE } from '../jobs/video-task.js';
 import { redactError } from '../redact-paths.js';
 import { refuseServerPaths } from '../refuse-paths.js';
@@ -21,13 +22,14 @@ export function jobView(ctx: ServerContext, job: JobRecord): JobJson {
   return {
     ...job,
     ...(job.error && { error: redactError(job.error) }),
-    kind: isVideoJob(job) ? 'video' : 'image',
     ...(live && { progress: live.fraction, progressLabel: live.label }),
     links: {
       self: `/api/jobs/${job.id}`,
       events: `/api/jobs/${job.id}/events`,
       ...(job.status === 'done' && { result: `/api/jobs/${job.id}/result` }),
-      ...(isVideoJob(job) && { preview: `/api/jobs/${job.id}/preview` }),
+      ...((isVideoJob(job) || isTrainingJob(job)) && { preview: `/api/jobs/${job.id}/preview` }),
+      ...(isTrainingJob(job) && { losses: `/api/jobs/${job.id}/losses` }),
+      ...(isTrainingJob(job) && (job.status === 'cancelled' || job.status === 'failed') && { resume: `/api/jobs/${job.id}/resume` }),
       inputs: Object.fromEntries(job.inputs.map((slot) => [slot, `/api/jobs/${job.id}/inputs/${slot}`])),
     },
   };
@@ -81,6 +83,9 @@ export const jobRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app,
   /** Run a job again on the same stored inputs, optionally with other params (JSON body `{ params }`). */
   app.post<IdParams & { Body: { params?: Record<string, unknown>; method?: string } | undefined }>('/api/jobs/:id/rerun', async (request, reply) => {
     const from = store.get(request.params.id);
+    if (isTrainingJob(from)) {
+      throw new AtelierError('E_JOB', `Job ${from.id} is a training`, { hint: 'a cancelled or failed training continues with POST /api/jobs/ID/resume; POST /api/trainings starts a new one' });
+    }
     const body = request.body ?? {};
     const def = getMethod(body.method ?? from.method);
     const params = body.params ?? from.params;
@@ -117,14 +122,18 @@ export const jobRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app,
       .send(await store.readResult(job.id));
   });
 
-  /** A video job's latest finished frame (JPEG), refreshed about once a second while it runs. */
+  /**
+   * A video job's latest finished frame (JPEG), refreshed about once a second while it runs; a
+   * training's latest preview on its fixed photo, refreshed every `previewEvery` iterations.
+   */
   app.get<IdParams>('/api/jobs/:id/preview', async (request, reply) => {
     const job = store.get(request.params.id);
-    const bytes = isVideoJob(job) ? await fs.readFile(path.join(store.jobDir(job.id), PREVIEW_FILE)).catch(() => undefined) : undefined;
+    const file = isVideoJob(job) ? PREVIEW_FILE : isTrainingJob(job) ? TRAINING_PREVIEW_FILE : undefined;
+    const bytes = file ? await fs.readFile(path.join(store.jobDir(job.id), file)).catch(() => undefined) : undefined;
     if (!bytes) {
       throw new AtelierError('E_FILE_NOT_FOUND', `Job ${job.id} has no preview`, {
-        expected: 'a video job that has finished at least one frame',
-        hint: isVideoJob(job) ? 'try again in a moment' : 'previews exist for video jobs only',
+        expected: 'a video job that has finished at least one frame, or a training that has made its first preview',
+        hint: file ? 'try again in a moment' : 'previews exist for video and training jobs only',
       });
     }
     return reply.header('content-type', 'image/jpeg').header('cache-control', 'no-store').send(bytes);

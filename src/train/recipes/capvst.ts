@@ -48,6 +48,17 @@ export const capvst = defineTrainer({
   summary: 'Train CAP-VSTNet (reversible network for cWCT) with its published losses: style, cycle reconstruction, Matting Laplacian',
   reference: 'An et al., Content-Affinity Preserved Versatile Style Transfer, CVPR 2023 (published train.py)',
   params,
+  studio: {
+    images: {
+      style: { role: 'style', min: 1, max: 20, description: 'The look to learn: 1 to 20 images' },
+      content: { role: 'content', min: 0, max: 20, description: "Photos to train on (optional: the server's photo set)" },
+    },
+    base: { param: 'init', choices: ['random', 'installed'] },
+    basic: ['mode', 'lr', 'size'],
+    // Small crops and no validation set: a first model in minutes on a laptop's cores.
+    defaults: { size: 32, eval: 0 },
+    iterations: 40,
+  },
   async open(ctx, p) {
     const { mode, size } = p;
     const published = PUBLISHED_LOSS_WEIGHTS[mode];
@@ -110,6 +121,7 @@ export const capvst = defineTrainer({
           tensors: [...w.tensors].map(([name, data]) => ({ name, shape: trainer.specs.find((s) => s.name === name)!.shape, data })),
           metadata: { mode, iterations: String(trainer.iteration), source: 'atelier train capvst' },
           usage: `--method neural.capvst --weights FILE`,
+          use: { method: 'neural.capvst', param: 'weights', params: { mode } },
         };
       },
     };

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { AtelierError } from '../../../core/errors.js';
-import { requireModel } from '../../store.js';
+import { knownModelNames, requireModel } from '../../store.js';
 import { readWeights } from '../../weights/read.js';
 import type { CapVstMode } from './architecture.js';
 import { capVstWeightsFromTensors, randomCapVstWeights, type CapVstWeights } from './state-dict.js';
@@ -18,14 +18,16 @@ const MODEL_NAMES: ReadonlySet<string> = new Set(Object.values(CAPVST_MODELS).fl
 /**
  * Where the weights come from: 'installed' (the model store's copy of the published checkpoint
  * for the mode and variant), 'random' (seeded, for trying the pipeline), the model-store name of
- * one published checkpoint (how the HTTP API chooses weights: it never takes a path), or, from
+ * one published checkpoint or of one trained here (how the HTTP API chooses weights: it never
+ * takes a path), or, from
  * the library and CLI only, a path to a checkpoint file (.pt/.pth as published or written by
  * `atelier train capvst`, or safetensors).
  */
 export async function loadCapVstWeights(source: string, mode: CapVstMode, variant: CapVstVariant, seed: number): Promise<CapVstWeights> {
   if (source === 'random') return randomCapVstWeights(mode, seed);
   if (source === 'installed') return loadInstalled(CAPVST_MODELS[mode][variant], mode);
-  if (MODEL_NAMES.has(source)) return loadInstalled(source, mode);
+  // A published checkpoint, or one trained here and installed under its own name.
+  if (MODEL_NAMES.has(source) || (!existsSync(source) && knownModelNames().includes(source))) return loadInstalled(source, mode);
   if (!existsSync(source)) {
     throw new AtelierError('E_FILE_NOT_FOUND', `No CAP-VSTNet checkpoint at ${source}`, {
       expected: `'installed', 'random', a model name (${[...MODEL_NAMES].join(', ')}) or the path of a checkpoint file`,

@@ -1,0 +1,139 @@
+import { existsSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { AtelierError } from '../../core/errors.js';
+import { encodeImage, writeFileAtomic } from '../../core/io.js';
+import type { ProgressListener } from '../../core/progress.js';
+import { addTrainedModel } from '../../engine/store.js';
+import { stylize } from '../../methods/index.js';
+import type { TrainerImages } from '../../train/definition.js';
+import { getTrainer, train } from '../../train/index.js';
+import type { InputSlot, TrainingJobParams } from '../job-record.js';
+import type { JobTask, TaskResult } from './job-task.js';
+
+/**
+ * A training job: a registered recipe run through `train()` in the job's folder. The uploaded
+ * images are written into folders the recipe reads; checkpoints, losses.json and the loss curve
+ * live in `<job>/training/`, so a run that a restart, a crash or a cancel interrupted continues
+ * from its last checkpoint when it runs again. Every `previewEvery` iterations the weights as they
+ * are run through the method that will use them on the job's first photo (`preview.jpg`, announced
+ * as a `frame` event labelled `preview`). At the end the model is installed in the store under the
+ * job's model name; the job's result is the last preview.
+ */
+
+export const TRAINING_DIR = 'training';
+export const TRAINING_PREVIEW_FILE = 'preview.jpg';
+/** Longest side of the preview: enough to judge the look, cheap next to a training step. */
+const PREVIEW_SIDE = 256;
+
+/** The input slots that hold the images of one image param: `style-N` for the style role, else `extra-<param>N`. */
+export function slotsOfImageParam(param: string, spec: TrainerImages, inputs: readonly string[]): InputSlot[] {
+  const prefix = spec.role === 'style' ? 'style-' : `extra-${param}`;
+  return inputs
+    .filter((s) => s.startsWith(prefix) && /^\d+$/.test(s.slice(prefix.length)))
+    .sort((a, b) => Number(a.slice(prefix.length)) - Number(b.slice(prefix.length))) as InputSlot[];
+}
+
+export function slotOfImage(param: string, spec: TrainerImages, index: number): InputSlot {
+  return spec.role === 'style' ? `style-${index}` : `extra-${param}${index}`;
+}
+
+async function extensionOf(bytes: Uint8Array): Promise<string> {
+  const format = (await sharp(bytes).metadata()).format;
+  return format === 'jpeg' ? 'jpg' : format === 'heif' ? 'avif' : (format ?? 'img');
+}
+
+export async function runTrainingTask(task: JobTask, signal: AbortSignal, onProgress: ProgressListener): Promise<TaskResult> {
+  const dir = task.workDir;
+  if (!dir) throw new AtelierError('E_JOB', 'Training jobs run on the server that stored them', { hint: 'their checkpoints live in the job folder' });
+  const spec = task.params as unknown as TrainingJobParams;
+  const def = getTrainer(task.method);
+  const started = performance.now();
+  const recipe: Record<string, unknown> = { ...spec.recipe };
+  const images = Object.entries(def.studio?.images ?? {}) as [string, TrainerImages][];
+  let photo: Uint8Array | undefined;
+  let firstStyle: Uint8Array | undefined;
+  // The uploads become the folders the recipe reads (written again on each run: they are small).
+  for (const [param, imageSpec] of images) {
+    const slots = slotsOfImageParam(param, imageSpec, Object.keys(task.inputs));
+    if (slots.length === 0) continue;
+    const folder = path.join(dir, 'inputs', param);
+    await fs.rm(folder, { recursive: true, force: true });
+    await fs.mkdir(folder, { recursive: true });
+    for (const [i, slot] of slots.entries()) {
+      const bytes = task.inputs[slot]!;
+      await fs.writeFile(path.join(folder, `${String(i).padStart(2, '0')}.${await extensionOf(bytes)}`), bytes);
+    }
+    recipe[param] = folder;
+    if (imageSpec.role === 'content') photo ??= task.inputs[slots[0]!];
+    else firstStyle ??= task.inputs[slots[0]!];
+  }
+  const out = path.join(dir, TRAINING_DIR);
+  const previewFile = path.join(dir, TRAINING_PREVIEW_FILE);
+  const resume = existsSync(path.join(out, 'last.safetensors'));
+  let lastPreview: Buffer | undefined;
+  const result = await train(def.id, {
+    out,
+    iterations: spec.iterations,
+    params: recipe,
+    resume,
+    saveEvery: spec.saveEvery,
+    seed: spec.seed,
+    ...(task.threads !== undefined && { threads: task.threads }),
+    signal,
+    onProgress,
+    previewEvery: spec.previewEvery,
+    onPreview: async ({ iteration, weights, use }) => {
+      if (!use || !photo) return;
+      const r = await stylize(
+        use.method,
+        { content: photo, ...(firstStyle && { style: firstStyle }) },
+        { ...use.params, [use.param]: weights, maxSize: PREVIEW_SIDE },
+        { signal, ...(task.threads !== undefined && { threads: task.threads }) },
+      );
+      lastPreview = await encodeImage(r.image, 'png');
+      await writeFileAtomic(previewFile, await encodeImage(r.image, 'jpeg', { quality: 85 }), { force: true });
+      onProgress({ type: 'frame', label: 'preview', frame: iteration, total: spec.iterations, fraction: iteration / spec.iterations });
+    },
+  });
+  const styleCount = Object.keys(task.inputs).filter((s) => s.startsWith('style-')).length;
+  const status = await addTrainedModel(spec.model, {
+    description: `${def.title} trained here on ${styleCount} style image${styleCount === 1 ? '' : 's'} (${result.iterations} iterations)`,
+    network: def.id,
+    trained: {
+      trainer: def.id,
+      iterations: result.iterations,
+      createdAt: new Date().toISOString(),
+      job: task.jobId,
+      params: recipeForRecord(recipe, images),
+      ...(result.use && { use: result.use }),
+    },
+    files: [
+      { path: path.basename(result.weights), from: result.weights },
+      ...(existsSync(previewFile) ? [{ path: TRAINING_PREVIEW_FILE, from: previewFile, format: 'jpeg' as const }] : []),
+    ],
+  });
+  const png = lastPreview ?? (await fs.readFile(result.plot));
+  return {
+    png,
+    params: { ...spec, recipe: recipeForRecord(recipe, images) },
+    meta: {
+      kind: 'training',
+      model: status.name,
+      trainer: def.id,
+      iterations: result.iterations,
+      resumed: resume,
+      ...(result.last && { last: result.last }),
+      ...(result.validation && { validation: result.validation }),
+      ...(result.use && { use: result.use }),
+    },
+    timings: { totalMs: performance.now() - started },
+  };
+}
+
+/** The recipe's params as a client may see them: image folders are the job's uploads, not paths. */
+function recipeForRecord(recipe: Record<string, unknown>, images: [string, TrainerImages][]): Record<string, unknown> {
+  const out = { ...recipe };
+  for (const [param] of images) if (param in out) out[param] = 'uploaded images';
+  return out;
+}

@@ -1,0 +1,52 @@
+import { paramsJsonSchema, type JsonObjectSchema } from '../core/params.js';
+import type { AnyTrainer, TrainerImages } from './definition.js';
+
+/**
+ * A training recipe as the server's `GET /api/trainers` and the studio's trainer page see it: its
+ * params as JSON Schema (from its zod schema, with the studio's starting values as defaults), the
+ * params that take uploaded images (left out of the form: they are drop zones), the base-model
+ * param and the loop's own settings. The page renders its form from this alone, so a recipe that
+ * declares `studio` needs no studio change.
+ */
+export interface TrainerDescription {
+  id: string;
+  title: string;
+  summary: string;
+  reference?: string;
+  /** The recipe's own params, without the image params. */
+  params: JsonObjectSchema;
+  images: Record<string, TrainerImages>;
+  /** The starting-network param and its choices (fixed words; the server adds models trained by this recipe). */
+  base?: { param: string; choices: string[] };
+  /** Params the form shows first; the rest fold under Advanced. */
+  basic: string[];
+  /** The loop's settings and their starting values. */
+  loop: { iterations: number; saveEvery: number; previewEvery: number; seed: number };
+}
+
+/** The most iterations a server job may ask for, and the default preview and checkpoint spacing. */
+export const MAX_JOB_ITERATIONS = 1_000_000;
+
+export function describeTrainer(def: AnyTrainer): TrainerDescription {
+  const studio = def.studio ?? {};
+  const images = Object.fromEntries(Object.entries(studio.images ?? {}).filter((e): e is [string, TrainerImages] => e[1] !== undefined));
+  const json = paramsJsonSchema(def.params);
+  const properties = Object.fromEntries(
+    Object.entries(json.properties)
+      .filter(([k]) => !(k in images))
+      .map(([k, p]) => [k, studio.defaults && k in studio.defaults ? { ...p, default: studio.defaults[k] } : p]),
+  );
+  const iterations = studio.iterations ?? 100;
+  const every = Math.max(1, Math.round(iterations / 10));
+  return {
+    id: def.id,
+    title: def.title,
+    summary: def.summary,
+    ...(def.reference !== undefined && { reference: def.reference }),
+    params: { ...json, properties, ...(json.required && { required: json.required.filter((k) => !(k in images)) }) },
+    images,
+    ...(studio.base && { base: { param: studio.base.param, choices: [...studio.base.choices] } }),
+    basic: [...(studio.basic ?? [])].filter((k) => k in properties),
+    loop: { iterations, saveEvery: every, previewEvery: every, seed: 1 },
+  };
+}
