@@ -201,7 +201,7 @@ describe('training jobs', () => {
   it('offers a trained CAP-VSTNet model among neural.capvst weights and runs it by name', async () => {
     // Installed the way a training job installs it, from weights in CAP-VSTNet's layout.
     const { addTrainedModel } = await import('../../src/engine/store.js');
-    const { randomCapVstTensors } = await import('../../src/engine/nets/capvst/checkpoint.js');
+    const { randomCapVstTensors } = await import('../../src/engine/nets/capvst/state-dict.js');
     const { writeSafetensors } = await import('../../src/engine/weights/safetensors.js');
     const file = tmp.file('capvst-photoreal.safetensors');
     await writeSafetensors(file, [...randomCapVstTensors('photoreal', 3).values()]);
