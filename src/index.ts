@@ -48,5 +48,8 @@ export { stylizeVideo, type VideoJob, type VideoResult } from './video/pipeline.
 export { runEvaluation, type EvaluationOptions } from './eval/run-evaluation.js';
 export { train, getTrainer, listTrainers, trainers, type TrainerId, type TrainOptions, type TrainResult, type LossRecord } from './train/index.js';
 export { defineTrainer, type TrainerDefinition, type TrainingSession } from './train/definition.js';
+export { computeStyleGrams, PerceptualTrainer, type PerceptualTrainerOptions, type StyleGrams } from './train/recipes/fast-trainer.js';
+export { fastNetworkBuilder, fastTrainable } from './train/recipes/fast.js';
+export { perceptualLoss, loadPerceptualVgg, type PerceptualTap } from './engine/losses/perceptual.js';
 export { renderReport } from './eval/report-html.js';
 export type { EvaluationResults } from './eval/results.js';

@@ -122,4 +122,6 @@ export interface TrainingSession {
    * model of the store that this method offers).
    */
   exportWeights(): { fileName: string; tensors: WeightTensor[]; metadata: Record<string, string>; usage?: string; install?: { kind: string; name: string }; use?: TrainedModelUse };
+  /** Free what the session holds (ORT sessions, a claim on a model name); called once, however the run ends. */
+  close?(): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { AtelierError, isAtelierError, throwIfAborted } from '../core/errors.js';
@@ -93,8 +93,9 @@ export async function runTraining(def: AnyTrainer, options: TrainOptions): Promi
   const previewEvery = options.onPreview ? positive(options.previewEvery, 'previewEvery', saveEvery) : 0;
   const params = parseParams(def.params, options.params ?? {}, { methodId: `train ${def.id}`, flagStyle: options.flagStyle ?? false });
   reporter.start();
+  let opened: Awaited<ReturnType<AnyTrainer['open']>> | undefined;
   try {
-    const session = await def.open({ seed, iterations, threads, log, signal }, params);
+    const session = (opened = await def.open({ seed, iterations, threads, log, signal }, params));
     mkdirSync(options.out, { recursive: true });
     const lastFile = path.join(options.out, 'last.safetensors');
     const lossFile = path.join(options.out, 'losses.json');
@@ -108,6 +109,16 @@ export async function runTraining(def: AnyTrainer, options: TrainOptions): Promi
     const before = await session.validate();
     let after: Record<string, number> | undefined;
     let savedAt = options.resume ? session.iteration : -1;
+    // The checkpoint before the last one is kept as previous.safetensors: when the step right after a
+    // save diverges, the weights just saved are the ones that diverged, and the run falls back on it.
+    const previousFile = path.join(options.out, 'previous.safetensors');
+    let previousAt = -1;
+    const fallBack = (iteration: number) => {
+      if (savedAt !== iteration || previousAt < 0 || !existsSync(previousFile)) return;
+      renameSync(previousFile, lastFile);
+      savedAt = previousAt;
+      previousAt = -1;
+    };
     // Divergence stops the run before anything of it is saved: the checkpoint on disk is the last good state.
     const diverged = (what: string, iteration: number) =>
       new AtelierError('E_NUMERIC', `Training ${def.id} diverged: ${what} at iteration ${iteration}; ${savedAt >= 0 ? `the last good checkpoint (iteration ${savedAt}) is kept` : 'no checkpoint had been saved yet'}`, {
@@ -118,6 +129,10 @@ export async function runTraining(def: AnyTrainer, options: TrainOptions): Promi
       // A step can leave non-finite weights behind a finite loss (the loss is measured before the update).
       const broken = tensors.find((t) => !allFinite(t.data));
       if (broken) throw diverged(`the weights ${broken.name} became non-finite`, session.iteration);
+      if (savedAt >= 0 && savedAt !== session.iteration && existsSync(lastFile)) {
+        renameSync(lastFile, previousFile);
+        previousAt = savedAt;
+      }
       await writeCheckpoint(lastFile, { format: session.checkpointFormat, iteration: session.iteration, tensors, metadata });
       const validation = before && { iteration: session.iteration, before, ...(after && { after }) };
       await writeFileAtomic(lossFile, JSON.stringify({ ...session.summary, validation, records }, null, 1), { force: true });
@@ -146,10 +161,21 @@ export async function runTraining(def: AnyTrainer, options: TrainOptions): Promi
       const rng = new Rng((seed * 1_000_003 + session.iteration) >>> 0);
       const iteration = session.iteration;
       const started = performance.now();
-      const { values } = await session.step(rng);
+      let values: Record<string, number>;
+      try {
+        ({ values } = await session.step(rng));
+      } catch (e) {
+        // A recipe that finds its own step non-finite (before updating anything) throws E_NUMERIC.
+        if (!isAtelierError(e) || e.code !== 'E_NUMERIC') throw e;
+        fallBack(iteration);
+        throw diverged(causeSummary(e), iteration);
+      }
       const seconds = (performance.now() - started) / 1000;
       const broken = Object.entries(values).find(([, v]) => !Number.isFinite(v));
-      if (broken) throw diverged(`the ${broken[0]} became ${broken[1]}`, iteration + 1);
+      if (broken) {
+        fallBack(iteration);
+        throw diverged(`the ${broken[0]} became ${broken[1]}`, iteration + 1);
+      }
       records.push({ iteration, ...values, seconds } as LossRecord);
       reporter.report(session.iteration / iterations, (fraction) => ({
         type: 'step',
@@ -194,5 +220,13 @@ export async function runTraining(def: AnyTrainer, options: TrainOptions): Promi
     const err = isAtelierError(e) ? e : new AtelierError('E_INTERNAL', `Training ${def.id} failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
     reporter.error(err.code, err.message);
     throw err;
+  } finally {
+    await opened?.close?.();
   }
+}
+
+/** An error's own summary, without the details its message appends (expected, received, hint). */
+function causeSummary(e: AtelierError): string {
+  const cut = ['. ', ': expected', ': received'].map((m) => e.message.indexOf(m)).filter((i) => i >= 0);
+  return e.message.slice(0, cut.length ? Math.min(...cut) : undefined).replace(/\.$/, '');
 }

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { AtelierError, isAtelierError } from '../core/errors.js';
 import { toRgb, type Image } from '../core/image.js';
@@ -6,8 +7,16 @@ import { resizeImage } from '../core/resample.js';
 import type { Logger } from '../core/registry.js';
 import { listTrainingImages } from './training-images.js';
 
+function isImageFile(source: string): boolean {
+  try {
+    return statSync(source).isFile() && !source.toLowerCase().endsWith('.json');
+  } catch {
+    return false;
+  }
+}
+
 /**
- * The style images of a few-shot training run (1 to ~20 paintings of one style), each scaled so its
+ * The style images of a training run (one file, or a folder of 1 to ~20 paintings of one style), each scaled so its
  * short side is `shortSide` (their Gram matrices are the style target, so their scale sets the
  * size of the strokes learnt). A file that does not decode is skipped with a warning; a folder
  * with no readable image at all is refused, naming what it held.
@@ -15,7 +24,8 @@ import { listTrainingImages } from './training-images.js';
 export async function loadStyleImages(source: string, shortSide: number, log: Logger): Promise<{ files: string[]; images: Image[] }> {
   let listed: string[];
   try {
-    listed = listTrainingImages(source, 'style', 'artistic');
+    // One image file is a set of one (a folder is searched; a pairs.json lists its style side).
+    listed = isImageFile(source) ? [source] : listTrainingImages(source, 'style', 'artistic');
   } catch (e) {
     if (isAtelierError(e) && e.code === 'E_INPUT_MISSING') {
       throw new AtelierError('E_INPUT_MISSING', `The style folder ${source} holds no image`, {

@@ -200,9 +200,11 @@ describe('CycleGAN bad input', () => {
     const error = await train('cyclegan', { out, iterations: 8, saveEvery: 1, resume: true, params: { a: A, b: B, ...TINY, eval: 0, lr: 1e30 }, log: quiet }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'E_NUMERIC', message: expect.stringMatching(/diverged at iteration \d+: /) });
     const failedAt = Number(/iteration (\d+)/.exec((error as Error).message)![1]);
-    // The checkpoint is the state just before the failed iteration, every value finite.
+    // The weights saved at the failed iteration are the ones that diverged: the loop (train/loop.ts)
+    // falls back on the checkpoint before them, the last whose weights gave a finite step, and says so.
+    expect((error as Error).message).toContain(`last good checkpoint (iteration ${failedAt - 1})`);
     const kept = await readCheckpoint(path.join(out, 'last.safetensors'), CycleGanTrainer.checkpointFormat);
-    expect(kept.iteration).toBe(failedAt);
+    expect(kept.iteration).toBe(failedAt - 1);
     for (const t of kept.tensors.values()) expect(t.data.every((v) => Number.isFinite(v)), t.name).toBe(true);
   }, 60_000);
 });

@@ -10,8 +10,12 @@ import type { OpName } from './ops.js';
 export interface EmitOptions {
   /** Emit only these outputs (default: all the graph's outputs). */
   outputs?: string[];
-  /** Params become graph inputs (fed each run: training) instead of initializers (fixed: inference). */
-  paramsAsInputs?: boolean;
+  /**
+   * Params become graph inputs (fed each run: training) instead of initializers (fixed: inference);
+   * a predicate on the param's name makes only those inputs (the trained ones), so frozen weights
+   * stay initializers that ORT can fold and never need feeding.
+   */
+  paramsAsInputs?: boolean | ((name: string) => boolean);
 }
 
 export interface EmittedModel {
@@ -28,7 +32,8 @@ export function emitModel(g: Graph, options: EmitOptions = {}): EmittedModel {
     return [n, t] as const;
   });
   const needed = reachable(outputs.map(([, t]) => t));
-  const ctx = new LowerContext(constantsOf(g, options.paramsAsInputs ?? false));
+  const asInput = paramsAsInputsTest(options.paramsAsInputs);
+  const ctx = new LowerContext(constantsOf(g, asInput));
   for (const node of g.nodes) {
     if (node.outputs.some((o) => needed.has(o.id))) lowerNode(ctx, node, needed);
   }
@@ -38,7 +43,7 @@ export function emitModel(g: Graph, options: EmitOptions = {}): EmittedModel {
   for (const t of g.tensors) {
     if (!needed.has(t.id) || (t.kind !== 'param' && t.kind !== 'constant')) continue;
     const data = g.data.get(t.id)!;
-    if (t.kind === 'param' && options.paramsAsInputs) inputs.push({ name: t.name, dtype: t.dtype, dims: [...t.shape] });
+    if (t.kind === 'param' && asInput(t.name)) inputs.push({ name: t.name, dtype: t.dtype, dims: [...t.shape] });
     else initializers.push({ name: t.name, dtype: t.dtype, dims: t.shape as number[], raw: rawBytes(data) });
   }
   const onnx: OnnxGraph = {
@@ -51,10 +56,16 @@ export function emitModel(g: Graph, options: EmitOptions = {}): EmittedModel {
   return { bytes: encodeModel(onnx), inputs: inputs.map((i) => i.name), outputs: outputNames };
 }
 
+function paramsAsInputsTest(option: EmitOptions['paramsAsInputs']): (name: string) => boolean {
+  if (typeof option === 'function') return option;
+  const all = option ?? false;
+  return () => all;
+}
+
 /** Tensors computed from the model's constants alone (ORT folds them at session start). */
-function constantsOf(g: Graph, paramsAsInputs: boolean): Set<number> {
+function constantsOf(g: Graph, asInput: (name: string) => boolean): Set<number> {
   const known = new Set<number>();
-  for (const t of g.tensors) if (t.kind === 'constant' || (t.kind === 'param' && !paramsAsInputs)) known.add(t.id);
+  for (const t of g.tensors) if (t.kind === 'constant' || (t.kind === 'param' && !asInput(t.name))) known.add(t.id);
   for (const n of g.nodes) if (n.inputs.length > 0 && n.inputs.every((t) => known.has(t.id))) for (const o of n.outputs) known.add(o.id);
   return known;
 }

@@ -1,7 +1,9 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { open, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { AtelierError } from '../../core/errors.js';
+import { AtelierError, wrapError } from '../../core/errors.js';
 import { atelierHome, type StoreOptions } from '../store.js';
+import { findModel, loadManifest } from './manifest.js';
 
 /**
  * Networks the user trained (`atelier train cyclegan --name NAME`), kept beside the published
@@ -70,4 +72,80 @@ export function resolveTrainedModel(kind: string, model: string, options: StoreO
     expected: names.length > 0 ? `one of ${names.join(', ')}, or a .safetensors file` : 'a .safetensors file, or the name of a model trained with --name',
     hint: `train one with \`atelier train ${kind} … --name ${model}\``,
   });
+}
+
+/** Names claimed by trainings running in this process (`kind/name`). */
+const claimedHere = new Set<string>();
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Claim a name for a training's result before the training starts, so that two trainings never
+ * write one model: a lock file `<kind>/.claims/<name>.lock` holding the trainer's pid. Refused
+ * (E_OUTPUT_EXISTS) while another training holds it (this process, or another live one; a claim
+ * whose process is gone is taken over), when a published model has the name, or when a trained
+ * model of that name exists and `force` is not set. `release()` when the training ends, however.
+ */
+export async function claimTrainedModel(kind: string, name: string, options: StoreOptions & { force?: boolean } = {}): Promise<{ release: () => Promise<void> }> {
+  checkTrainedModelName(name);
+  let published = false;
+  try {
+    findModel(options.manifest ?? loadManifest(), name);
+    published = true;
+  } catch {
+    // not a published name
+  }
+  if (published) {
+    throw new AtelierError('E_OUTPUT_EXISTS', `"${name}" is the name of a published model`, { subject: 'name', hint: 'choose another --name for the trained model' });
+  }
+  const dir = trainedDir(kind, options);
+  if (!options.force && existsSync(path.join(dir, `${name}.safetensors`))) {
+    throw new AtelierError('E_OUTPUT_EXISTS', `A trained ${kind} model named "${name}" exists already`, {
+      subject: path.join(dir, `${name}.safetensors`),
+      hint: 'choose another --name, or add --force to replace it when this training finishes',
+    });
+  }
+  const lockFile = path.join(dir, '.claims', `${name}.lock`);
+  const key = `${kind}/${name}`;
+  const busy = (owner: string) =>
+    new AtelierError('E_OUTPUT_EXISTS', `Another training (${owner}) is writing the ${kind} model "${name}"`, {
+      subject: lockFile,
+      hint: 'wait for it to finish or choose another --name: two trainings never write one model',
+    });
+  if (claimedHere.has(key)) throw busy(`in this process, pid ${process.pid}`);
+  try {
+    mkdirSync(path.dirname(lockFile), { recursive: true });
+  } catch (e) {
+    throw wrapError(e, 'E_OUTPUT_WRITE', 'The trained-model folder is not writable', { subject: dir });
+  }
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const fh = await open(lockFile, 'wx');
+      await fh.write(String(process.pid));
+      await fh.close();
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 2) throw wrapError(e, 'E_OUTPUT_WRITE', 'The training could not claim its model name', { subject: lockFile });
+      const owner = Number((await readFile(lockFile, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processAlive(owner)) throw busy(`pid ${owner}`);
+      await unlink(lockFile).catch(() => {}); // stale: its training is gone
+    }
+  }
+  claimedHere.add(key);
+  let released = false;
+  return {
+    async release() {
+      if (released) return;
+      released = true;
+      claimedHere.delete(key);
+      await unlink(lockFile).catch(() => {});
+    },
+  };
 }

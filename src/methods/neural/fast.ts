@@ -4,7 +4,13 @@ import { defineMethod } from '../../core/registry.js';
 import { resizeImage } from '../../core/resample.js';
 import { FAST_STYLE_MODELS, FAST_STYLE_MODEL_NAMES, FAST_STYLE_SOURCES, fastStyleModel, locateInstalled, readFastStyleWeights } from '../../engine/nets/fast-style/models.js';
 import { FastStyleStylizer } from '../../engine/nets/fast-style/stylizer.js';
-import { randomTransformerNetWeights } from '../../engine/nets/transformer-net.js';
+import { randomTransformerNetWeights, type JohnsonNetSpec } from '../../engine/nets/transformer-net.js';
+import { FAST_TRAINED_KIND, readTrainedFastHeader } from '../../engine/nets/fast-style/trained.js';
+import { readSafetensors } from '../../engine/weights/safetensors.js';
+import { resolveTrainedModel } from '../../engine/store/trained.js';
+import { knownModelNames, requireModel } from '../../engine/store.js';
+import { existsSync } from 'node:fs';
+import type { TensorMap } from '../../engine/weights/tensor.js';
 import { loadLoraStack, parseLoraSpec } from '../../engine/lora/adapter.js';
 import { checkStackFits, mergeLora } from '../../engine/lora/merge.js';
 import { baseFingerprint } from '../../engine/lora/adapter.js';
@@ -20,9 +26,9 @@ import type { Logger } from '../../core/registry.js';
  */
 const params = z.object({
   model: z
-    .enum(FAST_STYLE_MODEL_NAMES)
+    .union([z.enum(FAST_STYLE_MODEL_NAMES), z.string().min(1)])
     .default('fst-pytorch-mosaic')
-    .describe('The per-style network (`atelier methods neural.fast` lists them with their source; `atelier models pull NAME` installs one)'),
+    .describe('The per-style network: a published one (`atelier methods neural.fast` lists them with their source; `atelier models pull NAME` installs one), one trained with `atelier train fast --name NAME`, or its .safetensors file'),
   strokeScale: z
     .number()
     .min(0.25)
@@ -50,15 +56,35 @@ const params = z.object({
 const MAX_CACHED = 3;
 const stylizers = new Map<string, Promise<FastStyleStylizer>>();
 
+const isPublished = (name: string) => (FAST_STYLE_MODEL_NAMES as readonly string[]).includes(name);
+
+/** A published network, or one trained with `atelier train fast` (its file's mtime in the key: retraining a name reloads it). */
+async function networkFor(name: string): Promise<{ key: string; spec: JohnsonNetSpec; source: string; load: () => Promise<TensorMap> }> {
+  if (isPublished(name)) {
+    const model = fastStyleModel(name);
+    return { key: name, spec: model.spec, source: FAST_STYLE_SOURCES[model.source], load: () => readFastStyleWeights(model, locateInstalled(model)) };
+  }
+  let file: string;
+  try {
+    // Installed by a server training job (a model of the store), or by `atelier train fast` (or a file).
+    file = !existsSync(name) && knownModelNames().includes(name) ? requireModel(name) : resolveTrainedModel(FAST_TRAINED_KIND, name);
+  } catch (e) {
+    fastStyleModel(name); // neither published nor trained: the published names, with the nearest
+    throw e;
+  }
+  const trained = await readTrainedFastHeader(file);
+  return { key: `${name}@${trained.stamp}`, spec: trained.spec, source: `trained here (atelier train fast, ${trained.iterations} iterations)`, load: () => readSafetensors(file) };
+}
+
 async function stylizerFor(name: string, weights: 'installed' | 'random', seed: number, threads: number, lora: readonly string[], log: Logger): Promise<FastStyleStylizer> {
-  const model = fastStyleModel(name);
+  const net = await networkFor(name);
   // Adapters are read (and checked) on every run, so an edited file is never served from the cache.
   const stack = await loadLoraStack(lora);
-  const key = `${name}|${weights}|${weights === 'random' ? seed : ''}|${threads}|${stack.map((s) => `${s.source}:${s.weight}`).join(',')}`;
+  const key = `${net.key}|${weights}|${weights === 'random' ? seed : ''}|${threads}|${stack.map((s) => `${s.source}:${s.weight}`).join(',')}`;
   let pending = stylizers.get(key);
   if (!pending) {
     pending = (async () => {
-      let w = weights === 'random' ? randomTransformerNetWeights(seed, model.spec) : await readFastStyleWeights(model, locateInstalled(model));
+      let w = weights === 'random' ? randomTransformerNetWeights(seed, net.spec) : await net.load();
       if (stack.length > 0) {
         const shapes = new Map([...w].map(([k, t]) => [k, t.shape]));
         for (const m of checkStackFits(stack, { name, shapes, data: w })) {
@@ -66,7 +92,7 @@ async function stylizerFor(name: string, weights: 'installed' | 'random', seed: 
         }
         w = mergeLora(w, stack, name);
       }
-      return FastStyleStylizer.create(w, model.spec, threads);
+      return FastStyleStylizer.create(w, net.spec, threads);
     })();
     pending.catch(() => stylizers.delete(key));
     stylizers.set(key, pending);
@@ -105,8 +131,8 @@ export const fast = defineMethod({
     return {
       image,
       meta: {
-        model: p.weights === 'random' ? `random ${fastStyleModel(p.model).source} architecture (seed ${ctx.seed}; not a published network)` : p.model,
-        source: FAST_STYLE_SOURCES[fastStyleModel(p.model).source],
+        model: p.weights === 'random' ? `random ${stylizer.spec.width}-wide architecture (seed ${ctx.seed}; not a published network)` : p.model,
+        source: (await networkFor(p.model)).source,
         networkSize: `${w}×${h}`,
         ...(p.lora && p.lora.length > 0 && { lora: p.lora.map((s) => parseLoraSpec(s)).map((s) => `${s.file} ×${s.weight}`) }),
       },
