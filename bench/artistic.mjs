@@ -8,8 +8,15 @@
 // Needs the real models installed (ATELIER_HOME with vgg19-relu3_1, wct-cd16x, microast; e.g.
 // `atelier models pull NAME --from ../shared/weights --accept-licence`, or the tests' cache
 // scratch/test-models) — the style metric refuses random weights here.
-// Env: BENCH_PAIRS (indices), BENCH_ONLY (comma-separated series labels), BENCH_SIZE.
-// Writes bench/results/artistic.json, .bench-out/artistic/{outputs,plot.svg,sheet-*.png}.
+// Env: BENCH_PAIRS (indices), BENCH_ONLY (comma-separated series labels), BENCH_SIZE, BENCH_ALPHAS.
+// Full run:   nice -n 10 node bench/artistic.mjs                       (20 pairs, every series)
+// Short mode: BENCH_PAIRS=0,7 BENCH_ALPHAS=1 nice -n 10 node bench/artistic.mjs
+// patch.synthesis against G'MIC at 512 px:
+//   BENCH_SIZE=512 BENCH_ONLY="patch.synthesis,G'MIC stylize" nice -n 10 node bench/artistic.mjs
+// Writes bench/results/artistic.json (after every pair, so a cut-short run keeps what it did),
+// .bench-out/artistic/{outputs/,plot.svg,manifest.json,contact-sheet.png} (one row per pair:
+// content, style, each series at its strongest setting). The images are made from ../shared data:
+// they stay in .bench-out, never in the repository.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -61,6 +68,8 @@ function gmicStylize(contentFile, styleFile, out) {
 }
 
 const results = [];
+/** Sheet rows: per pair, the content, the style and each series' output at its last (strongest/default) point. */
+const sheetRows = [];
 const prev = existsSync(path.join(root, 'bench/results/artistic.json')) ? JSON.parse(readFileSync(path.join(root, 'bench/results/artistic.json'), 'utf8')) : undefined;
 const t0 = Date.now();
 for (const i of chosen) {
@@ -77,6 +86,8 @@ for (const i of chosen) {
   const sFile = path.join(outDir, 'outputs', `${name}.style.png`);
   await writeImage(content, cFile, { force: true });
   await writeImage(style, sFile, { force: true });
+  const sheetRow = { content: cFile, style: sFile };
+  sheetRows.push(sheetRow);
   for (const s of active) {
     for (const pt of s.points) {
       const tag = `${s.label}${pt.control ? ` ${pt.control}` : ''}`.replace(/[^a-z0-9.]+/gi, '_');
@@ -98,33 +109,64 @@ for (const i of chosen) {
         continue;
       }
       const ms = performance.now() - t;
+      if (pt === s.points.at(-1)) sheetRow[s.label] = file;
       const st = await computeMetric(styleDistance, { output, style });
       const structure = structureSsim(output, content);
       results.push({ pair: name, series: s.label, method: pt.method, params: pt.params, control: pt.control ?? null, style: st.value, styleParts: st.parts, structure, ms });
       console.log(`${name}\t${tag}\tstyle ${st.value.toFixed(3)}\tstructure ${structure.toFixed(3)}\t${(ms / 1000).toFixed(1)} s`);
     }
   }
+  writeResults(summarise(), { partial: `${sheetRows.length} of ${chosen.length} pairs done` });
 }
 
-// Mean per series point.
-const keyOf = (r) => `${r.series}|${r.control ?? ''}`;
-const groups = new Map();
-for (const r of results) {
-  const g = groups.get(keyOf(r)) ?? { series: r.series, control: r.control, style: [], structure: [], ms: [] };
-  g.style.push(r.style);
-  g.structure.push(r.structure);
-  g.ms.push(r.ms);
-  groups.set(keyOf(r), g);
+/** Mean per series point: { groups, table }. */
+function summarise() {
+  const groups = new Map();
+  for (const r of results) {
+    const key = `${r.series}|${r.control ?? ''}`;
+    const g = groups.get(key) ?? { series: r.series, control: r.control, style: [], structure: [], ms: [] };
+    g.style.push(r.style);
+    g.structure.push(r.structure);
+    g.ms.push(r.ms);
+    groups.set(key, g);
+  }
+  const table = [...groups.values()].map((g) => ({ series: g.series, control: g.control, pairs: g.style.length, style: mean(g.style), structure: mean(g.structure), seconds: mean(g.ms) / 1000 }));
+  table.sort((a, b) => a.style - b.style);
+  return { groups, table };
 }
-const mean = (a) => a.reduce((p, q) => p + q, 0) / a.length;
-const table = [...groups.values()].map((g) => ({ series: g.series, control: g.control, pairs: g.style.length, style: mean(g.style), structure: mean(g.structure), seconds: mean(g.ms) / 1000 }));
-table.sort((a, b) => a.style - b.style);
+
+function mean(a) {
+  return a.reduce((p, q) => p + q, 0) / a.length;
+}
+
+function writeResults({ table }, extra = {}) {
+  writeFileSync(
+    path.join(root, 'bench/results/artistic.json'),
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        host: { cpus: os.cpus()[0]?.model, load: os.loadavg() },
+        size: size ?? 'native (256²)',
+        threads,
+        pairs: sheetRows.length,
+        minutes: (Date.now() - t0) / 60000,
+        ...extra,
+        table,
+        rows: only && prev ? [...prev.rows.filter((r) => !only.includes(r.series)), ...results] : results,
+      },
+      null,
+      1,
+    ),
+  );
+}
+
+const { groups, table } = summarise();
 console.log('\nseries\tcontrol\tpairs\tstyle↓\tstructure↑\ts/pair');
 for (const r of table) console.log(`${r.series}\t${r.control ?? ''}\t${r.pairs}\t${r.style.toFixed(3)}\t${r.structure.toFixed(3)}\t${r.seconds.toFixed(2)}`);
 
 const svg = scatterPlot(
   active
-    .filter((s) => groups.has(`${s.label}|${s.points[0].control ?? ''}`) || s.points.some((p) => groups.has(`${s.label}|${p.control ?? ''}`)))
+    .filter((s) => s.points.some((p) => groups.has(`${s.label}|${p.control ?? ''}`)))
     .map((s, k) => {
       const pts = s.points.map((p) => groups.get(`${s.label}|${p.control ?? ''}`)).filter(Boolean);
       return {
@@ -139,20 +181,11 @@ const svg = scatterPlot(
   'Artistic trade-off over the dev pairs (mean per method / control value)',
 );
 writeFileSync(path.join(outDir, 'plot.svg'), svg);
-writeFileSync(
-  path.join(root, 'bench/results/artistic.json'),
-  JSON.stringify(
-    {
-      date: new Date().toISOString(),
-      host: { cpus: os.cpus()[0]?.model, load: os.loadavg() },
-      size: size ?? 'native (256²)',
-      threads,
-      pairs: chosen.length,
-      minutes: (Date.now() - t0) / 60000,
-      table,
-      rows: only && prev ? [...prev.rows.filter((r) => !only.includes(r.series)), ...results] : results,
-    },
-    null,
-    1,
-  ),
-);
+writeResults({ table });
+
+// The contact sheet (bench/patch-contact-sheet.js lays it out from a manifest).
+const columns = ['content', 'style', ...active.map((s) => s.label).filter((l) => sheetRows.some((r) => r[l]))];
+writeFileSync(path.join(outDir, 'manifest.json'), JSON.stringify({ columns, rows: sheetRows }, null, 1));
+const sheet = spawnSync(process.execPath, [path.join(root, 'bench/patch-contact-sheet.js'), path.join(outDir, 'manifest.json'), '-o', path.join(outDir, 'contact-sheet.png'), '--cell', '160'], { encoding: 'utf8' });
+console.log(sheet.status === 0 ? sheet.stdout.trim() : `contact sheet failed: ${sheet.stderr}`);
+console.log(`plot: ${path.join(outDir, 'plot.svg')}`);
