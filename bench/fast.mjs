@@ -8,8 +8,13 @@
 //  2. fst-small nc16 at 256²: our graph from the .model state dict against ONNX Runtime running the
 //     published ONNX export as it is (same process, interleaved);
 //  3. neural.fast end to end at 1024² (runMethod) for the three widths;
-//  4. time to read and build each publication's network, cold and from the session cache.
-// Usage: node bench/fast.mjs [--runs 3] [--tile 1536] [--skip-4k]   (needs ../shared/weights, python3-torch)
+//  4. time to read and build each publication's network, cold and from the session cache;
+//  5. tiles against the whole image: a dev photo at 1536×1024 whole (its own norm statistics) and in
+//     512² tiles sharing the statistics of a proxy (the shrunk whole image) of half its pixels (what
+//     the stylizer does) and of one tile's pixels (what it did): mean and max |difference|.
+// Usage: nice -n 10 node bench/fast.mjs [--runs 3] [--tile 1536] [--skip-4k] [--only 1,2,3,5]
+//   short mode: nice -n 10 node bench/fast.mjs --runs 1 --skip-4k --only 1,5
+//   (needs ../shared/weights and ../shared/data, python3-torch)
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +28,7 @@ const SHARED = path.resolve(root, '../shared/weights');
 const THREADS = 2;
 const runs = Number(option('runs', '3'));
 const tile = Number(option('tile', '1536'));
+const only = option('only', '1,2,3,4,5').split(',').map(Number);
 
 /** A photo-like synthetic image, planar RGB 0–255. */
 function syntheticImage(w, h) {
@@ -79,7 +85,7 @@ async function main() {
   const work = mkdtempSync(path.join(tmpdir(), 'atelier-fast-bench-'));
   try {
     // 1. TransformerNet 1.68 M params vs PyTorch.
-    const sizes = [[1024, 1024], ...(process.argv.includes('--skip-4k') ? [] : [[3840, 2160]])];
+    const sizes = !only.includes(1) ? [] : [[1024, 1024], ...(process.argv.includes('--skip-4k') ? [] : [[3840, 2160]])];
     const ncnn = `${SHARED}/fst-ncnn/styletransfer.param:${SHARED}/fst-ncnn/candy.bin`;
     const { planTiles } = await import('../dist/engine/nets/capvst/tiles.js');
     for (const [w, h] of sizes) {
@@ -111,7 +117,7 @@ async function main() {
     }
 
     // 2. fst-small nc16 at 256²: our graph vs ONNX Runtime on the published export, interleaved.
-    {
+    if (only.includes(2)) {
       const ort = (await import('onnxruntime-node')).default;
       const { Graph } = await import('../dist/engine/graph/graph.js');
       const { compile } = await import('../dist/engine/runtime.js');
@@ -143,7 +149,7 @@ async function main() {
     }
 
     // 3. neural.fast end to end at 1024² (the method as a user runs it), and 4. build times.
-    {
+    if (only.includes(3) || only.includes(4)) {
       const home = path.join(work, 'home');
       process.env.ATELIER_HOME = home;
       const { pullModel } = await import('../dist/engine/store.js');
@@ -174,6 +180,38 @@ async function main() {
           times.push(performance.now() - t);
         }
         const row = { bench: 'neural.fast end to end', model: name, size: '1024x1024', method_ms: median(times), runs: times, read_weights_ms: readMs, build_cold_ms: compileColdMs, read_and_build_cached_ms: cachedMs, load_avg: `${loadBefore} → ${load()}` };
+        console.log(JSON.stringify(row));
+        results.rows.push(row);
+      }
+    }
+
+    // 5. Tiles against the whole image on a dev photo.
+    if (only.includes(5)) {
+      const { readImage } = await import('../dist/core/io.js');
+      const { resizeImage } = await import('../dist/core/resample.js');
+      const { fastStyleModel, readFastStyleWeights, locateInFolder } = await import('../dist/engine/nets/fast-style/models.js');
+      const { FastStyleStylizer, padded, proxyPixels } = await import('../dist/engine/nets/fast-style/stylizer.js');
+      const { planTiles } = await import('../dist/engine/nets/capvst/tiles.js');
+      const [W, H, maxTile] = [1536, 1024, 512 * 512];
+      const photo = resizeImage(await readImage(path.resolve(root, '../shared/data/dev/content/stata.jpg')), W, H);
+      const model = fastStyleModel('fst-pytorch-candy');
+      const stylizer = await FastStyleStylizer.create(await readFastStyleWeights(model, locateInFolder(SHARED)), model.spec, THREADS);
+      const img = padded(photo.data, W, H, 255);
+      const whole = await stylizer.stylize(photo.data, W, H, { maxTilePixels: W * H });
+      const plan = planTiles(W, H, maxTile, 96, 4);
+      for (const [label, pixels] of [['proxy ½ the pixels (now)', proxyPixels(W * H, maxTile)], ['proxy one tile (before)', maxTile]]) {
+        const t = performance.now();
+        const tiled = await stylizer.runTiles(img, plan.tiles, await stylizer.proxyStatistics(img, pixels));
+        const ms = performance.now() - t;
+        let sum = 0;
+        let max = 0;
+        for (let c = 0; c < 3; c++)
+          for (let i = 0; i < W * H; i++) {
+            const d = Math.abs(Math.min(255, Math.max(0, tiled[c * W * H + i])) - 255 * whole[c * W * H + i]);
+            sum += d;
+            max = Math.max(max, d);
+          }
+        const row = { bench: 'tiles vs whole image', model: model.name, size: `${W}x${H}`, tiles: plan.tiles.length, tile_pixels: maxTile, proxy: label, proxy_pixels: pixels, mean_abs_diff_255: sum / (3 * W * H), mean_abs_diff_percent: (100 * sum) / (3 * W * H * 255), max_abs_diff_255: max, tiled_ms: ms };
         console.log(JSON.stringify(row));
         results.rows.push(row);
       }

@@ -14,12 +14,17 @@ import { transformerNet, transformerNetNorms, type JohnsonNetSpec } from '../tra
  * (capvst/tiles.ts, see FEATHER). Instance norm makes every pixel depend on the whole image's per-channel
  * statistics; a tile normalised with its own comes out lighter or darker than its neighbours (a
  * seam). So every tile is normalised with ONE set of statistics for the whole image: those of the
- * whole image shrunk to fit one tile (`proxyStatistics`). The tiles then agree with each other
+ * whole image shrunk to `proxyPixels` (`proxyStatistics`). The tiles then agree with each other
  * (no seam; beyond the network's receptive field, ≈ 55 px, from a tile's edge they equal the whole
- * image run with those statistics), but not exactly with an unshrunk whole run: the statistics of a
- * shrunk image differ, by a mean 7/255 on the output when shrunk to half the pixels (measured on
- * the dev photos). Exact whole-image statistics would need one pass per norm layer (16), or the
- * activations of whole layers kept in memory; neither fits the time and memory budget of a 4K run.
+ * image run with those statistics), but not exactly with an unshrunk whole run, because the
+ * network's features, and so their statistics, depend on scale: mean |difference| to the whole
+ * run on stata.jpg at 768×512 (fst-pytorch-candy) is 2.9 % of 255 with the proxy at ½ the pixels,
+ * 6.6 % at ¼ and 12.8 % at ⅛ (the shrink of a 4K image in 1024² tiles while the proxy was one tile).
+ * So the proxy takes half the image's pixels, up to PROXY_MAX_PIXELS (its pass costs as much
+ * memory as a tile of its size). Two cheaper fixes fail: statistics re-measured over the tiles in
+ * a second pass with the proxy's upstream statistics diverge (12.8 % → 21 % → 42 %: a norm's
+ * input depends on every earlier norm's statistics), and exact statistics need the norms in
+ * order, one pass per norm or whole layers kept in memory.
  */
 
 export interface FastStyleRunOptions {
@@ -32,6 +37,16 @@ export interface FastStyleRunOptions {
 }
 
 export const DEFAULT_MAX_TILE_PIXELS = 1024 * 1024;
+/**
+ * The largest proxy for the shared statistics: half a 4K frame. Its pass peaks at ≈ 1.5 GB for
+ * the 32-wide net (≈ 280 bytes a pixel over the image buffers), within the 2 GB a 4K run may use.
+ */
+export const PROXY_MAX_PIXELS = 3840 * 2160 / 2;
+
+/** Pixels of the shrunk whole image whose statistics the tiles share: half the image, at least a tile, at most PROXY_MAX_PIXELS. */
+export function proxyPixels(imagePixels: number, maxTile: number): number {
+  return Math.min(imagePixels, Math.max(maxTile, Math.min(imagePixels / 2, PROXY_MAX_PIXELS)));
+}
 export const DEFAULT_MARGIN = 96;
 /**
  * Tiles cross-fade over a 32 px band centred on each core edge: with the 96 px margin, both
@@ -132,7 +147,7 @@ export class FastStyleStylizer {
   /** The network's output for a padded image in tiles with whole-image norm statistics (see the file comment). */
   async stylizeTiled(img: PaddedImage, maxTile: number, o: FastStyleRunOptions): Promise<Float32Array> {
     const plan = planTiles(img.width, img.height, maxTile, o.margin ?? DEFAULT_MARGIN, MULTIPLE);
-    const statistics = await this.proxyStatistics(img, maxTile);
+    const statistics = await this.proxyStatistics(img, proxyPixels(img.width * img.height, maxTile));
     return this.runTiles(img, plan.tiles, statistics, o);
   }
 
@@ -163,8 +178,8 @@ export class FastStyleStylizer {
     return this.tiled;
   }
 
-  /** Every norm's statistics from the whole image shrunk to fit one tile (the statistics tiles share). */
-  async proxyStatistics(img: PaddedImage, maxTile: number): Promise<Map<string, NormStats>> {
+  /** Every norm's statistics from the whole image shrunk to `pixels` or fewer (the statistics tiles share). */
+  async proxyStatistics(img: PaddedImage, pixels: number): Promise<Map<string, NormStats>> {
     this.proxy ??= (async () => {
       const g = new Graph();
       transformerNet(g, g.input('image', [1, 3, 'H', 'W']), this.weights, this.spec, {
@@ -186,8 +201,8 @@ export class FastStyleStylizer {
       return compile(g, { threads: this.threads, memory: TILE_MEMORY });
     })();
     const runner = await this.proxy;
-    // Shrunk to fit one tile, sides kept multiples of 4.
-    const s = Math.min(1, Math.sqrt(maxTile / (img.width * img.height)));
+    // Shrunk to `pixels`, sides kept multiples of 4.
+    const s = Math.min(1, Math.sqrt(pixels / (img.width * img.height)));
     const w = Math.max(MULTIPLE, Math.floor((img.width * s) / MULTIPLE) * MULTIPLE);
     const h = Math.max(MULTIPLE, Math.floor((img.height * s) / MULTIPLE) * MULTIPLE);
     const small = resizeImage(new Image(img.width, img.height, 3, img.data), w, h);
