@@ -4,9 +4,15 @@
 // (relu3_1) and neural.microast, at 512² and 1024² (content; style 512 px), each side in its own
 // process: best of BENCH_RUNS warm runs (default 3) and the process's peak resident memory
 // (VmHWM; a first run compiles the sessions / loads the weights and is not timed). Then every
-// method once at 3840×2160 (4K), ours only: peak memory must stay under 2 GB.
+// neural method once at 3840×2160 (4K), ours only: peak memory must stay under 2 GB (the four
+// above plus neural.fast, neural.multistyle, neural.arbitrary, neural.cartoon, neural.anime and
+// neural.gatys, which optimises at its working size and upsamples).
 // Needs ATELIER_HOME with the models (default scratch/test-models, as the tests install them) and
-// ../shared/weights for PyTorch. Env: BENCH_RUNS, BENCH_SIZES (e.g. 512,1024), BENCH_ONLY (case ids), BENCH_4K=0.
+// ../shared/weights for PyTorch. Env: BENCH_RUNS, BENCH_SIZES (e.g. 512,1024; 'none' for 4K only),
+// BENCH_ONLY (case ids), BENCH_4K=0.
+//   full:       nice -n 10 node bench/style-nets.mjs
+//   short mode: BENCH_RUNS=1 BENCH_SIZES=512 BENCH_ONLY=adain,microast BENCH_4K=0 nice -n 10 node bench/style-nets.mjs
+//   4K only:    BENCH_SIZES=none nice -n 10 node bench/style-nets.mjs
 // Writes bench/results/style-nets.json.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +31,15 @@ const CASES = {
   'wct-cd16x': { method: 'neural.wct', params: { network: 'cd16x' }, torch: { kind: 'universal', network: 'cd16x', levels: [5, 4, 3, 2, 1], transform: 'wct', dir: 'wct-cd16x' } },
   adain: { method: 'neural.adain', params: {}, torch: { kind: 'universal', network: 'vgg19', levels: [3], transform: 'adain', dir: 'vgg19-relu3_1' } },
   microast: { method: 'neural.microast', params: {}, torch: { kind: 'microast', dir: 'microast' } },
+};
+/** Methods measured at 4K only (their PyTorch comparisons live in bench/fast.mjs, or have no PyTorch reference here). */
+const FOUR_K_ONLY = {
+  fast: { method: 'neural.fast', params: { model: 'fst-pytorch-candy' } },
+  multistyle: { method: 'neural.multistyle', params: { style: 3 } },
+  arbitrary: { method: 'neural.arbitrary', params: {} },
+  cartoon: { method: 'neural.cartoon', params: {} },
+  anime: { method: 'neural.anime', params: {} },
+  gatys: { method: 'neural.gatys', params: { iterations: 5 } },
 };
 
 /** A deterministic test picture (smooth gradients, ripples and noise: structure at every scale). */
@@ -51,7 +66,7 @@ if (process.argv[2] === '--child') {
   const { Image } = await import('../dist/core/image.js');
   const { runMethod } = await import('../dist/core/stylize.js');
   const { methods } = await import('../dist/methods/index.js');
-  const c = CASES[id];
+  const c = CASES[id] ?? FOUR_K_ONLY[id];
   const content = new Image(w, h, 3, picture(w, h, 1));
   const style = new Image(512, 512, 3, picture(512, 512, 2));
   const run = () => runMethod(methods[c.method], { content, style, extra: {} }, c.params, { threads });
@@ -106,7 +121,7 @@ function torch(id, w, h) {
 
 const only = process.env.BENCH_ONLY?.split(',');
 const ids = Object.keys(CASES).filter((id) => !only || only.includes(id));
-const sizes = (process.env.BENCH_SIZES ?? '512,1024').split(',').map(Number);
+const sizes = process.env.BENCH_SIZES === 'none' ? [] : (process.env.BENCH_SIZES ?? '512,1024').split(',').map(Number);
 const rows = [];
 const fourK = [];
 const save = () =>
@@ -127,7 +142,7 @@ for (const id of ids) {
   }
 }
 if (process.env.BENCH_4K !== '0') {
-  for (const id of ids) {
+  for (const id of [...ids, ...Object.keys(FOUR_K_ONLY).filter((id) => !only || only.includes(id))]) {
     const load = os.loadavg()[0];
     const t = performance.now();
     const a = ours(id, 3840, 2160, 0);
