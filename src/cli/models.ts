@@ -163,7 +163,7 @@ export const modelsCommand: CliCommand = {
       .argument('<names...>', 'model names (see `atelier models list`)')
       .option('--from <dir-or-url>', 'take the files from a mirror: a folder (each file found by SHA-256 anywhere under it) or a URL (<url>/<name>/<file>); default $ATELIER_MODEL_MIRROR')
       .option('--variant <names>', 'variants to install, comma-separated, or "all" (models with variants; default: the default variant)')
-      .option('--accept-licence', 'accept a non-commercial or academic-only licence (required to install such models)')
+      .option('--accept-licence', 'accept a non-commercial, academic-only or use-restricted (e.g. OpenRAIL-M) licence (required to install such models)')
       .option('--force', 'install again even when installed')
       .option('-q, --quiet', 'print nothing but errors')
       .option('--json', 'print the result (or error) as JSON on stdout')
@@ -208,7 +208,7 @@ export const modelsCommand: CliCommand = {
       .argument('<name>', 'model name (see `atelier models list`)')
       .argument('<file>', 'the downloaded file')
       .option('--force', 'replace an installed copy')
-      .option('--accept-licence', 'accept a non-commercial or academic-only licence (required to install such models)')
+      .option('--accept-licence', 'accept a non-commercial, academic-only or use-restricted (e.g. OpenRAIL-M) licence (required to install such models)')
       .option('-q, --quiet', 'print nothing but errors')
       .option('--json', 'print the result (or error) as JSON on stdout')
       .action(async (name: string, file: string, opts: OutputOptions & { force?: boolean; acceptLicence?: boolean }) => {

@@ -21,7 +21,7 @@ export const ERROR_CODES = {
   E_WEIGHTS_MISSING: 'A method needs model weights that are not installed.',
   E_WEIGHTS_INVALID: 'A weight file is corrupt, has missing or mis-shaped tensors, or fails its checksum.',
   E_WEIGHTS_CORRUPT: 'A model file is truncated or damaged, or is not in the format it was read as (the message says where it broke).',
-  E_LICENCE: "A model's licence limits its use (non-commercial, academic only) and its terms were not accepted (--accept-licence).",
+  E_LICENCE: "A model's licence limits its use (non-commercial, academic only, use restrictions) and its terms were not accepted (--accept-licence).",
   E_DOWNLOAD: 'A download failed (network, HTTP status, interrupted transfer).',
   E_ENGINE: 'The neural engine (ONNX Runtime) failed to build or run a graph.',
   E_NUMERIC: 'A computation produced non-finite values or failed to converge.',

@@ -13,6 +13,7 @@ export const FAMILIES = {
   paint: 'Stroke-based painting',
   patch: 'Patch-based texture synthesis and image analogies',
   neural: 'Neural style transfer (optimisation and feed-forward networks)',
+  diffusion: 'Latent diffusion guided by text (Stable Diffusion 1.x)',
 } as const;
 
 export type Family = keyof typeof FAMILIES;

@@ -500,8 +500,13 @@ export interface PullResult {
 
 /** The refusal for a licence that was not accepted. */
 export function licenceError(entry: ModelEntry): AtelierError {
-  const use = entry.terms === 'academic-only' ? 'academic (non-commercial research) use only' : 'non-commercial use only';
-  return new AtelierError('E_LICENCE', `The model "${entry.name}" is licensed for ${use} ("${entry.licence}"); it is installed only when you accept these terms`, {
+  const use =
+    entry.terms === 'academic-only'
+      ? 'licensed for academic (non-commercial research) use only'
+      : entry.terms === 'use-restricted'
+        ? 'licensed with use restrictions that bind whoever uses it'
+        : 'licensed for non-commercial use only';
+  return new AtelierError('E_LICENCE', `The model "${entry.name}" is ${use} ("${entry.licence}"); it is installed only when you accept these terms`, {
     subject: entry.name,
     hint: `read the terms at ${entry.page}; if your use fits them, run \`${pullCommand(entry)}\` (library: pullModel(name, { acceptLicence: true }))`,
   });

@@ -31,6 +31,7 @@ import { watercolor } from './filter/watercolor.js';
 import { xdog } from './filter/xdog.js';
 import { haeberli } from './paint/haeberli.js';
 import { strokes } from './paint/strokes.js';
+import { img2img } from './diffusion/img2img.js';
 
 /**
  * Every method Atelier ships, in listing order. The registry, `MethodId` and each method's params
@@ -67,6 +68,7 @@ const registered = [
   wct,
   adain,
   microast,
+  img2img,
 ] as const satisfies readonly AnyMethod[];
 
 type Registered = (typeof registered)[number];

@@ -63,13 +63,14 @@ export function samplingTimesteps(trainSteps: number, steps: number, spacing: 'l
 
 /**
  * Image-to-image (SDEdit, Meng et al. 2022): with `strength` s in (0, 1], only the last
- * ⌊steps · s⌋ timesteps are run, starting from the input's latent noised to the first of them.
+ * ⌊steps · s⌋ timesteps are run (at least one), starting from the input's latent noised to the
+ * first of them.
  */
 export function img2imgTimesteps(timesteps: readonly number[], strength: number): number[] {
   if (!(strength > 0 && strength <= 1)) {
     throw new AtelierError('E_PARAM', 'The image-to-image strength is out of range', { expected: 'a number in (0, 1]', received: `${strength}` });
   }
-  const run = Math.min(timesteps.length, Math.floor(timesteps.length * strength));
+  const run = Math.min(timesteps.length, Math.max(1, Math.floor(timesteps.length * strength)));
   return timesteps.slice(timesteps.length - run);
 }
 

@@ -74,6 +74,16 @@ export class DiffusionPipeline {
     return new DiffusionPipeline(parts, text, unet, vae);
   }
 
+  /** How many pixels one latent cell covers (8 for SD). */
+  get downscale(): number {
+    return this.vae.downscale;
+  }
+
+  /** Image sides must be multiples of this: the VAE's factor times the UNet's (64 for SD). */
+  get sizeMultiple(): number {
+    return this.vae.downscale * 2 ** (this.parts.unet.config.multipliers.length - 1);
+  }
+
   /** The text states [2, L, W] of [negative, prompt]. */
   async encodePrompts(prompt: string, negative: string): Promise<Float32Array> {
     const length = this.parts.text.config.contextLength;
@@ -83,8 +93,9 @@ export class DiffusionPipeline {
 
   async generate(o: GenerateOptions): Promise<Float32Array> {
     const f = this.vae.downscale;
-    if (o.width % f !== 0 || o.height % f !== 0) {
-      throw new AtelierError('E_PARAM', 'The image size must be a multiple of the VAE factor', { expected: `multiples of ${f}`, received: `${o.width}×${o.height}` });
+    const m = this.sizeMultiple;
+    if (o.width % m !== 0 || o.height % m !== 0) {
+      throw new AtelierError('E_PARAM', "The image size must be a multiple of the VAE's and the UNet's downscaling", { expected: `multiples of ${m}`, received: `${o.width}×${o.height}` });
     }
     const h = o.height / f;
     const w = o.width / f;

@@ -19,18 +19,23 @@ import { AtelierError } from '../../core/errors.js';
  * when that variant is chosen; every other file is common to all. `variants.default` is what a
  * plain pull installs (e.g. magenta-arbitrary: the predictor + the fp16 transfer net).
  *
- * `terms` classifies the licence for the installer: `non-commercial` and `academic-only` models are
- * installed only after the user accepts them (`--accept-licence`, `acceptLicence: true`).
+ * `terms` classifies the licence for the installer: `non-commercial`, `academic-only` and
+ * `use-restricted` models are installed only after the user accepts them (`--accept-licence`, `acceptLicence: true`).
  */
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex SHA-256 digest');
 
 /** File formats the store knows; the readers live in src/engine/weights/ (one per format). */
-export const MODEL_FORMATS = ['pth', 'safetensors', 'tflite', 'graphdef', 'ncnn', 'deeplearnjs', 'onnx', 'hdf5', 'jpeg'] as const;
+/** `text`: vocabularies and merge lists (CLIP's tokenizer files), read by engine/nets/clip/tokenizer.ts. */
+export const MODEL_FORMATS = ['pth', 'safetensors', 'tflite', 'graphdef', 'ncnn', 'deeplearnjs', 'onnx', 'hdf5', 'jpeg', 'text'] as const;
 export type ModelFormat = (typeof MODEL_FORMATS)[number];
 
-/** How a licence limits use. The last two need the user's acceptance before installing. */
-export const LICENCE_TERMS = ['permissive', 'unstated', 'non-commercial', 'academic-only'] as const;
+/**
+ * How a licence limits use. The last three need the user's acceptance before installing:
+ * `use-restricted` is a licence that allows commercial use but forbids listed uses and binds
+ * every user to them (the RAIL licences, e.g. Stable Diffusion's CreativeML OpenRAIL-M).
+ */
+export const LICENCE_TERMS = ['permissive', 'unstated', 'non-commercial', 'academic-only', 'use-restricted'] as const;
 export type LicenceTerms = (typeof LICENCE_TERMS)[number];
 
 /** A relative path inside the model folder: no absolute paths, no `..`, no backslashes. */
@@ -211,7 +216,7 @@ export function fileFormat(entry: ModelEntry, file: ModelFile): ModelFormat {
 
 /** Whether the licence asks for the user's explicit acceptance before installing. */
 export function needsAcceptance(entry: ModelEntry): boolean {
-  return entry.terms === 'non-commercial' || entry.terms === 'academic-only';
+  return entry.terms === 'non-commercial' || entry.terms === 'academic-only' || entry.terms === 'use-restricted';
 }
 
 /** Total published size, or null when any file's size is unknown. */

@@ -134,6 +134,11 @@ export class ClipTokenizer {
   get vocabSize(): number {
     return this.tokenizer.get_vocab(true).size;
   }
+
+  /** Token → id, special tokens included (what vocab.json holds). */
+  vocabulary(): Map<string, number> {
+    return this.tokenizer.get_vocab(true);
+  }
 }
 
 /**
