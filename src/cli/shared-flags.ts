@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { AtelierError } from '../core/errors.js';
+import { DEVICES, setDevice, type Device } from '../engine/runtime.js';
 import { DEFAULT_METHOD } from '../methods/index.js';
 import { DEFAULT_QUALITY } from './output-options.js';
 
@@ -28,7 +30,21 @@ export function addOutputFlags(cmd: Command): Command {
     .option('-q, --quiet', 'print nothing but errors')
     .option('--json', 'print the result (or error) as JSON on stdout')
     .option('--threads <n>', 'threads to use (default: all cores)')
+    .option('--device <device>', "where neural networks run: 'cpu' (default) or 'cuda' (ONNX Runtime's CUDA provider; falls back to the CPU with a message when it cannot be loaded)")
     .option('--max-pixels <n>', 'refuse inputs with more pixels than this (default 100000000)')
     .option('--bit-depth <bits>', 'bits per sample for PNG/TIFF output: 8 or 16 (default 8)')
     .option('--quality <q>', `quality for JPEG/WebP/AVIF output, an integer in [1, 100] (default ${DEFAULT_QUALITY})`);
+}
+
+/**
+ * `--device cpu|cuda`: the engine's sessions in this process and in the method threads it starts
+ * (they read ATELIER_DEVICE when they load the runtime). A CUDA provider that cannot be loaded is
+ * reported once on stderr and the run continues on the CPU.
+ */
+export function selectDevice(value: string, quiet: boolean): void {
+  if (!DEVICES.includes(value as Device)) {
+    throw new AtelierError('E_USAGE', `Unknown --device ${JSON.stringify(value)}`, { expected: DEVICES.join(' or '), received: value });
+  }
+  process.env.ATELIER_DEVICE = value;
+  setDevice(value as Device, quiet ? () => {} : undefined);
 }

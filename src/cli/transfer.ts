@@ -11,7 +11,7 @@ import type { CliCommand } from './command.js';
 import { addParamFlags, collectParams, refuseSwitchValues, switchFlags } from './flags.js';
 import { planOutput } from './output-options.js';
 import { createProgressDisplay } from './progress-display.js';
-import { addOutputFlags, methodFromArgv, progressMode } from './shared-flags.js';
+import { addOutputFlags, methodFromArgv, progressMode, selectDevice } from './shared-flags.js';
 
 export const transfer: CliCommand = {
   register(program, argv) {
@@ -49,6 +49,7 @@ export const transfer: CliCommand = {
       const plan = planOutput(opts, { able: method.vectorOutput === true, methodId: method.id }, (m) => warnings.push(m));
       const maxPixels = parseInteger(opts.maxPixels as string | undefined, '--max-pixels');
       const threads = parseInteger(opts.threads as string | undefined, '--threads');
+      if (opts.device !== undefined) selectDevice(String(opts.device), Boolean(opts.quiet));
       if (!opts.quiet) for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
       const styleWeights = opts.styleWeights === undefined ? undefined : (coerceParam({ type: 'array', items: { type: 'number' } }, String(opts.styleWeights)) as number[]);
       const extra: Record<string, string> = {};

@@ -4,7 +4,7 @@
  */
 export * from './graph/index.js';
 export { grad } from './autodiff/grad.js';
-export { compile, releaseSessions, Runner, type SessionOptions, type TensorData, type TensorValue } from './runtime.js';
+export { activeDevice, compile, DEVICES, releaseSessions, Runner, setDevice, type Device, type SessionOptions, type TensorData, type TensorValue } from './runtime.js';
 export { readTflite, tfliteTensorValues, type TfliteModel } from './weights/tflite.js';
 export { readGraphDef, type TfGraph } from './weights/graphdef.js';
 export { importTflite } from './import/tflite-import.js';

@@ -42,6 +42,34 @@ export interface SessionOptions {
   profile?: string;
 }
 
+/**
+ * Where sessions run. 'cuda' asks ONNX Runtime for its CUDA execution provider (NVIDIA GPUs; needs
+ * an onnxruntime-node build with the provider and the CUDA libraries), keeping the CPU provider for
+ * the nodes CUDA lacks. When the provider cannot be loaded the session is made on the CPU instead,
+ * and the reason is reported once through the fallback listener (the CLI prints it).
+ */
+export type Device = 'cpu' | 'cuda';
+
+export const DEVICES: readonly Device[] = ['cpu', 'cuda'];
+
+let device: Device = process.env.ATELIER_DEVICE === 'cuda' ? 'cuda' : 'cpu';
+let cudaUnavailable: string | undefined;
+let onFallback: (message: string) => void = (message) => process.stderr.write(`warning: ${message}\n`);
+
+/** Choose the device of the sessions compiled from now on (ATELIER_DEVICE=cuda sets it too). */
+export function setDevice(d: Device, fallbackListener?: (message: string) => void): void {
+  if (!DEVICES.includes(d)) {
+    throw new AtelierError('E_PARAM', `Unknown device ${JSON.stringify(d)}`, { expected: DEVICES.join(' or '), received: String(d) });
+  }
+  device = d;
+  if (fallbackListener) onFallback = fallbackListener;
+}
+
+/** The device sessions actually run on: 'cpu' after a CUDA fallback. */
+export function activeDevice(): Device {
+  return device === 'cuda' && cudaUnavailable === undefined ? 'cuda' : 'cpu';
+}
+
 const MAX_CACHED_SESSIONS = 8;
 const cache = new Map<string, Promise<ort.InferenceSession>>();
 
@@ -108,11 +136,12 @@ export async function compile(graph: Graph | EmittedModel, options: SessionOptio
   const threads = options.threads ?? Math.max(1, availableParallelism());
   const memory = options.memory ?? 'fast';
   const optimization = options.optimization ?? 'all';
-  const hash = createHash('sha256').update(model.bytes).update(`|${threads}|${memory}|${optimization}`).digest('hex');
+  const target = activeDevice();
+  const hash = createHash('sha256').update(model.bytes).update(`|${threads}|${memory}|${optimization}|${target}`).digest('hex');
   const cached = (options.cache ?? true) && !options.profile;
   let pending = cached ? cache.get(hash) : undefined;
   if (!pending) {
-    pending = ort.InferenceSession.create(model.bytes, {
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
       executionMode: 'sequential',
@@ -121,7 +150,17 @@ export async function compile(graph: Graph | EmittedModel, options: SessionOptio
       enableMemPattern: memory === 'fast',
       logSeverityLevel: 3,
       ...(options.profile && { enableProfiling: true, profileFilePrefix: options.profile }),
-    });
+    };
+    pending =
+      target === 'cuda'
+        ? ort.InferenceSession.create(model.bytes, { ...sessionOptions, executionProviders: ['cuda', 'cpu'], logSeverityLevel: 4 }).catch((e: unknown) => {
+            // sessions made in parallel may all fail before the first failure is recorded: say it once
+            const first = cudaUnavailable === undefined;
+            cudaUnavailable = e instanceof Error ? e.message : String(e);
+            if (first) onFallback(`--device cuda: ONNX Runtime's CUDA provider could not be used (${cudaUnavailable.split('\n')[0]}); running on the CPU`);
+            return ort.InferenceSession.create(model.bytes, sessionOptions);
+          })
+        : ort.InferenceSession.create(model.bytes, sessionOptions);
     if (cached) {
       pending.catch(() => cache.delete(hash));
       cache.set(hash, pending);
