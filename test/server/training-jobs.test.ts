@@ -72,6 +72,13 @@ describe('training jobs', () => {
     expect(capvst.params.properties.size.default).toBe(32);
     expect(capvst.base).toEqual({ param: 'init', choices: ['random', 'installed'] });
     expect(trainers.find((t: { id: string }) => t.id === 'test-tint').loop.iterations).toBe(20);
+    // LoRA: steps, rank and learning rate first, its image folders as uploads.
+    const lora = trainers.find((t: { id: string }) => t.id === 'lora');
+    expect(Object.keys(lora.images)).toEqual(['styleDir', 'contentDir']);
+    expect(lora.basic).toEqual(['base', 'rank', 'lr']);
+    expect(lora.params.properties.rank.default).toBe(4);
+    // Recipes that declare no studio form are not offered over HTTP (the CLI still trains them).
+    expect(trainers.map((t: { id: string }) => t.id)).not.toContain('cyclegan');
   });
 
   it('trains, reports steps with losses, checkpoints in its folder and installs the model', async () => {

@@ -8,6 +8,7 @@ import { MaskPainter } from './components/MaskPainter';
 import { MethodPicker, StyleGallery } from './components/MethodPicker';
 import { ModelManager, ModelNeeds } from './components/Models';
 import { ParamForm, neededModels, type ParamValues } from './components/ParamForm';
+import { TrainerPage } from './components/Trainer';
 import { Outcome, ProgressPanel, type LiveProgress } from './components/ProgressPanel';
 import { Viewer, type ViewerImages } from './components/Viewer';
 import { loadWorkspace, pins, saveWorkspace, type InputRef, type ViewMode, type Workspace } from './workspace';
@@ -81,6 +82,17 @@ export function App() {
   const [batchJobs, setBatchJobs] = useState<Job[]>([]);
   const [batchThumbs, setBatchThumbs] = useState<Record<string, string>>({});
   const [showModels, setShowModels] = useState(false);
+  // The trainer is its own page (#train), so a reload and the back button keep it.
+  const [page, setPage] = useState<'studio' | 'train'>(location.hash === '#train' ? 'train' : 'studio');
+  useEffect(() => {
+    const onHash = () => setPage(location.hash === '#train' ? 'train' : 'studio');
+    window.addEventListener('hashchange', onHash);
+    return () => window.removeEventListener('hashchange', onHash);
+  }, []);
+  const goTo = (next: 'studio' | 'train') => {
+    window.history.pushState(null, '', next === 'train' ? '#train' : location.pathname + location.search);
+    setPage(next);
+  };
   const [tokenText, setTokenText] = useState(token.get());
   const stopFollowing = useRef<(() => void) | undefined>(undefined);
   const runRef = useRef<() => void>(() => {});
@@ -407,6 +419,9 @@ export function App() {
           Atelier <span>studio</span>
         </h1>
         <nav class="topnav" aria-label="studio">
+          <button type="button" class="small" aria-current={page === 'train' ? 'page' : undefined} onClick={() => goTo(page === 'train' ? 'studio' : 'train')}>
+            {page === 'train' ? 'Studio' : 'Train a model'}
+          </button>
           <button type="button" class="small" onClick={() => setShowModels(true)}>
             Models{models.length > 0 && ` (${models.filter((m) => m.installed).length}/${models.length})`}
           </button>
@@ -439,6 +454,23 @@ export function App() {
         </div>
       )}
 
+      {page === 'train' ? (
+        <TrainerPage
+          samples={samples}
+          {...(config && { config })}
+          onUse={(id, params) => {
+            // The new model is a choice of the method's weights once the methods are fetched again.
+            void api.methods().then(setMethods);
+            void loadModels();
+            // A param that takes a list (a LoRA stack) gets a list of one.
+            const props = methods.find((m) => m.id === id)?.params.properties ?? {};
+            setMethodId(id);
+            setValues(Object.fromEntries(Object.entries(params).map(([k, v]) => [k, props[k]?.type === 'array' && !Array.isArray(v) ? [v] : v])));
+            goTo('studio');
+          }}
+        />
+      ) : (
+      <>
       <main class="layout">
         <section class="stage-panel" aria-labelledby="h-result">
           <h2 id="h-result" class="visually-hidden">
@@ -601,6 +633,11 @@ export function App() {
           more={historyPages.page < historyPages.pages}
           onMore={() => void loadHistory(historyPages.page + 1)}
           onOpen={(j) => {
+            // A training opens on the trainer page, where its losses and previews are.
+            if (j.kind === 'training') {
+              localStorage.setItem('atelier.training', j.id);
+              return goTo('train');
+            }
             toStage();
             void restore(j);
           }}
@@ -652,6 +689,8 @@ export function App() {
           {submitting ? 'Starting…' : busy ? 'Running…' : batchOn ? `Run ${batchCount}` : 'Run'}
         </button>
       </div>
+      </>
+      )}
 
       {showModels && <ModelManager models={models} install={install} cancel={cancelInstall} onClose={() => setShowModels(false)} />}
     </div>

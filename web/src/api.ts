@@ -8,8 +8,12 @@ import type { MethodDescription } from '../../src/core/describe.js';
 import type { JsonPropertySchema } from '../../src/core/params.js';
 import type { ProgressEvent } from '../../src/core/progress.js';
 import type { JobJson } from '../../src/server/job-record.js';
+import type { TrainerDescription } from '../../src/train/describe.js';
 
 export type PropertySchema = JsonPropertySchema;
+/** A training recipe and its form (GET /api/trainers). */
+export type TrainerInfo = TrainerDescription;
+export type { TrainingJobParams } from '../../src/server/job-record.js';
 export type MethodInfo = MethodDescription;
 
 // Jobs and progress as the server defines them (src/server/job-record.ts, src/core/progress.ts).
@@ -40,6 +44,8 @@ export interface ModelInfo {
   downloadable: boolean;
   usedBy: string[];
   installedAt?: string;
+  /** Trained on this server: by which recipe, and the method param that takes its name. */
+  trained?: { trainer: string; iterations: number; createdAt: string; job?: string; use?: { method: string; param: string; params?: Record<string, unknown> } };
   install?: { state: 'running' | 'failed'; fraction: number; received?: number; total?: number; error?: { code: string; message: string } };
 }
 
@@ -104,6 +110,11 @@ export const api = {
   installModel: async (name: string, acceptLicence: boolean) =>
     (await (await request(`/api/models/${encodeURIComponent(name)}/install`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ acceptLicence }) })).json()) as ModelInfo,
   cancelInstall: async (name: string) => (await (await request(`/api/models/${encodeURIComponent(name)}/install`, { method: 'DELETE' })).json()) as ModelInfo,
+  trainers: async () => ((await (await request('/api/trainers')).json()) as { trainers: TrainerInfo[] }).trainers,
+  train: async (form: FormData) => (await (await request('/api/trainings', { method: 'POST', body: form })).json()) as Job,
+  resume: async (id: string, iterations?: number) =>
+    (await (await request(`/api/jobs/${id}/resume`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(iterations ? { iterations } : {}) })).json()) as Job,
+  losses: async (id: string) => ((await (await request(`/api/jobs/${id}/losses`)).json()) as { records: ({ iteration: number } & Record<string, number>)[] }).records,
   /** The results of finished jobs as one zip, fetched with the token and saved. */
   zip: async (ids: string[]) => (await request(`/api/zip?jobs=${ids.map(encodeURIComponent).join(',')}`)).blob(),
   /** The studio's own shipped files (samples, example pictures): no token needed, but harmless. */

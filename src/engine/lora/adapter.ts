@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { AtelierError, isAtelierError } from '../../core/errors.js';
+import { knownModelNames, requireModel } from '../store.js';
 import { readSafetensors, readSafetensorsHeader, writeSafetensors } from '../weights/safetensors.js';
 import type { WeightTensor } from '../weights/tensor.js';
 
@@ -212,12 +214,16 @@ export function parseLoraSpec(spec: string): { file: string; weight: number } {
   return { file: spec, weight: 1 };
 }
 
-/** Read each `FILE[:weight]` of a stack. */
+/**
+ * Read each `FILE[:weight]` of a stack. FILE may also be the name of an adapter installed in the
+ * model store (trained by a server training job), which is how the HTTP API names one.
+ */
 export async function loadLoraStack(specs: readonly string[]): Promise<WeightedAdapter[]> {
   const out: WeightedAdapter[] = [];
   for (const s of specs) {
     const { file, weight } = parseLoraSpec(s);
-    out.push({ adapter: await readLoraAdapter(file), weight, source: file });
+    const path = !existsSync(file) && knownModelNames().includes(file) ? requireModel(file) : file;
+    out.push({ adapter: await readLoraAdapter(path), weight, source: file });
   }
   return out;
 }

@@ -5,7 +5,9 @@ import { AtelierError } from '../../core/errors.js';
 import { encodeImage, writeFileAtomic } from '../../core/io.js';
 import type { ProgressListener } from '../../core/progress.js';
 import { addTrainedModel } from '../../engine/store.js';
-import { stylize } from '../../methods/index.js';
+import { paramsJsonSchema } from '../../core/params.js';
+import { methodParamsSchema } from '../../core/stylize.js';
+import { getMethod, stylize } from '../../methods/index.js';
 import type { TrainerImages } from '../../train/definition.js';
 import { getTrainer, train } from '../../train/index.js';
 import type { InputSlot, TrainingJobParams } from '../job-record.js';
@@ -85,10 +87,12 @@ export async function runTrainingTask(task: JobTask, signal: AbortSignal, onProg
     previewEvery: spec.previewEvery,
     onPreview: async ({ iteration, weights, use }) => {
       if (!use || !photo) return;
+      // A param that takes a list (LoRA stacks) gets a list of one.
+      const many = paramsJsonSchema(methodParamsSchema(getMethod(use.method))).properties[use.param]?.type === 'array';
       const r = await stylize(
         use.method,
         { content: photo, ...(firstStyle && { style: firstStyle }) },
-        { ...use.params, [use.param]: weights, maxSize: PREVIEW_SIDE },
+        { ...use.params, [use.param]: many ? [weights] : weights, maxSize: PREVIEW_SIDE },
         { signal, ...(task.threads !== undefined && { threads: task.threads }) },
       );
       lastPreview = await encodeImage(r.image, 'png');

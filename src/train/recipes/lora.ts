@@ -68,6 +68,16 @@ export const lora = defineTrainer({
   summary: 'Adapt a pretrained fast-style network to a new style from 1–20 images: low-rank updates B·A on its convolutions, base frozen',
   reference: 'Hu et al., LoRA: Low-Rank Adaptation of Large Language Models, 2021; losses of Johnson et al. 2016 on the real VGG-19',
   params,
+  studio: {
+    images: {
+      styleDir: { role: 'style', min: 1, max: 20, description: 'The look to learn: 1 to 20 images of one style' },
+      contentDir: { role: 'content', min: 0, max: 20, description: "Photos to train on (optional: the server's photo set)" },
+    },
+    basic: ['base', 'rank', 'lr'],
+    // Small crops, one per step, no validation set: a first adapter in minutes on a laptop's cores.
+    defaults: { size: 64, batch: 1, styleSize: 128, eval: 0 },
+    iterations: 50,
+  },
   async open(ctx, p) {
     const model = fastStyleModel(p.base);
     const alpha = p.alpha ?? p.rank;
@@ -168,6 +178,7 @@ export const lora = defineTrainer({
           tensors,
           metadata,
           usage: `--method neural.fast --model ${p.base} --lora FILE`,
+          use: { method: 'neural.fast', param: 'lora', params: { model: p.base } },
         };
       },
     };

@@ -1,0 +1,169 @@
+/// <reference lib="dom" />
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addTrainedModel } from '../../src/engine/store.js';
+import { randomCapVstTensors } from '../../src/engine/nets/capvst/state-dict.js';
+import { writeSafetensors } from '../../src/engine/weights/safetensors.js';
+import { buildServer, type AtelierServer } from '../../src/server/app.js';
+import { studioDir } from '../../src/server/routes/studio.js';
+import { registerTrainer } from '../../src/train/index.js';
+import { tempDir } from '../helpers/fixtures.js';
+import { tintTrainer } from '../helpers/tint-trainer.js';
+
+/**
+ * The studio's trainer page in Debian's chromium (playwright-core), at 1440×900 and 390×844, with
+ * a recipe that trains in milliseconds a step (test/helpers/tint-trainer.ts): choose the recipe,
+ * take a style image from the samples, set steps, start; the live loss plot and step count
+ * update; a reload re-attaches; cancel says where it stopped and keeps the checkpoint; resume
+ * finishes; the model is listed. A CAP-VSTNet model trained here is a choice of neural.capvst's
+ * weights in the studio's form. axe-core finds no serious violation; screenshots go to
+ * scratch/screenshots/trainer-*.png.
+ */
+
+const CHROMIUM = process.env.ATELIER_CHROMIUM ?? '/usr/bin/chromium';
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const shots = path.join(root, 'scratch', 'screenshots');
+const ready = existsSync(CHROMIUM) && studioDir() !== undefined;
+if (!ready) console.warn(`trainer e2e skipped: ${existsSync(CHROMIUM) ? 'the studio is not built (npm run build)' : `no chromium at ${CHROMIUM}`}`);
+const AXE = path.join(root, 'node_modules', 'axe-core', 'axe.min.js');
+
+async function seriousViolations(page: Page): Promise<string[]> {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(readFileSync(AXE, 'utf8'));
+  const result = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(ctx: Document, o: object): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe;
+    return axe.run(document, { resultTypes: ['violations'] });
+  });
+  return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+describe.skipIf(!ready)('trainer page in a browser', () => {
+  const tmp = tempDir('atelier-trainer-e2e-');
+  let app: AtelierServer;
+  let browser: Browser;
+  let base: string;
+  const savedHome = process.env.ATELIER_HOME;
+
+  beforeAll(async () => {
+    mkdirSync(shots, { recursive: true });
+    registerTrainer(tintTrainer);
+    process.env.ATELIER_HOME = tmp.file('home');
+    app = await buildServer({ dataDir: tmp.file('data'), execution: 'inline', concurrency: 1 });
+    base = await app.listen({ port: 0, host: '127.0.0.1' });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [...(process.getuid?.() === 0 ? ['--no-sandbox'] : []), '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    });
+  });
+
+  afterAll(async () => {
+    if (savedHome === undefined) delete process.env.ATELIER_HOME;
+    else process.env.ATELIER_HOME = savedHome;
+    await browser?.close();
+    await app?.close();
+    tmp.cleanup();
+  });
+
+  const stepShown = (page: Page) => page.locator('.training-live .progress-head strong').textContent();
+
+  it('at 1440×900: start, live losses, reload re-attaches, cancel keeps the checkpoint, resume finishes, the model is listed', async () => {
+    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    const failures: string[] = [];
+    page.on('pageerror', (e) => failures.push(e.message));
+    await page.goto(base);
+    await page.click('button:has-text("Train a model")');
+    await page.locator('#trainer-recipe option[value="test-tint"]').waitFor({ state: 'attached' });
+    expect(await page.locator('#trainer-recipe option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).toContain('capvst');
+    // CAP-VSTNet: its base model, its style and photo drop zones, its basic settings first.
+    await page.selectOption('#trainer-recipe', 'capvst');
+    expect(await page.locator('#trainer-base option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(['random', 'installed']);
+    expect(await page.locator('input#param-lr').count()).toBe(1);
+    expect(await page.locator('[data-input="train-style"]').count()).toBe(1);
+    await page.screenshot({ path: path.join(shots, 'trainer-laptop-capvst-form.png') });
+    expect(await seriousViolations(page)).toEqual([]);
+
+    await page.selectOption('#trainer-recipe', 'test-tint');
+    const start = page.locator('button[data-action="train"]');
+    expect(await start.isDisabled()).toBe(true);
+    await page.click('.samples[aria-label="sample train-style images"] .sample >> nth=0');
+    await expect.poll(() => start.isEnabled()).toBe(true);
+    await page.fill('#trainer-model', 'tint-page');
+    await page.fill('#trainer-steps', '80');
+    await page.fill('#trainer-preview-every', '5');
+    await page.click('details.advanced summary');
+    await page.fill('input#param-msPerStep', '60');
+    await start.click();
+    await expect.poll(() => stepShown(page), { timeout: 15_000 }).toMatch(/^Step ([3-9]|\d\d) of 80$/);
+    await expect.poll(() => page.locator('.loss-plot polyline').count()).toBe(1);
+    await page.screenshot({ path: path.join(shots, 'trainer-laptop-running.png') });
+    expect(await seriousViolations(page)).toEqual([]);
+
+    // A reload mid-training comes back to it, plot and all.
+    await page.reload();
+    await expect.poll(() => stepShown(page), { timeout: 15_000 }).toMatch(/^Step \d+ of 80$/);
+    await expect.poll(() => page.locator('.loss-plot polyline').count()).toBe(1);
+
+    await page.click('.training-actions button:has-text("Cancel")');
+    await expect.poll(() => page.locator('.outcome.cancelled').count(), { timeout: 15_000 }).toBe(1);
+    const resume = page.locator('.training-actions button:has-text("Resume from step")');
+    const stoppedAt = Number(/(\d+)/.exec((await resume.textContent())!)![1]);
+    expect(stoppedAt).toBeGreaterThan(0);
+    expect(stoppedAt).toBeLessThan(80);
+    await page.screenshot({ path: path.join(shots, 'trainer-laptop-cancelled.png') });
+    expect(await seriousViolations(page)).toEqual([]);
+    const jobs = (await app.inject({ url: '/api/jobs' })).json().jobs as { id: string; status: string }[];
+    expect(jobs[0]!.status).toBe('cancelled');
+
+    await resume.click();
+    await expect.poll(() => stepShown(page), { timeout: 30_000 }).toBe('Done: 80 steps');
+    expect(await page.locator('.trained-model').textContent()).toContain('tint-page');
+    const done = (await app.inject({ url: `/api/jobs/${jobs[0]!.id}` })).json();
+    expect(done).toMatchObject({ status: 'done', attempts: 2, meta: { resumed: true, iterations: 80 } });
+    expect((await app.inject({ url: '/api/models' })).json().models.some((m: { name: string; installed: boolean }) => m.name === 'tint-page' && m.installed)).toBe(true);
+    expect(await page.locator('.training-list li').count()).toBe(1);
+    await page.screenshot({ path: path.join(shots, 'trainer-laptop-done.png') });
+    expect(await seriousViolations(page)).toEqual([]);
+    expect(failures).toEqual([]);
+    await page.close();
+  }, 120_000);
+
+  it('a CAP-VSTNet model trained here is a weights choice of neural.capvst in the studio', async () => {
+    const file = tmp.file('capvst-photoreal.safetensors');
+    await writeSafetensors(file, [...randomCapVstTensors('photoreal', 3).values()]);
+    await addTrainedModel('my-photo-look', {
+      description: 'CAP-VSTNet trained here',
+      network: 'capvst',
+      trained: { trainer: 'capvst', iterations: 1, createdAt: new Date().toISOString(), use: { method: 'neural.capvst', param: 'weights', params: { mode: 'photoreal' } } },
+      files: [{ path: 'capvst-photoreal.safetensors', from: file }],
+    });
+    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    await page.goto(`${base}/?w=${encodeURIComponent(JSON.stringify({ method: 'neural.capvst', params: {}, inputs: {} }))}`);
+    await page.locator('select#param-weights').waitFor({ state: 'attached' });
+    expect(await page.locator('select#param-weights option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(['installed', 'random', 'my-photo-look']);
+    await page.selectOption('select#param-weights', 'my-photo-look');
+    await page.screenshot({ path: path.join(shots, 'trainer-laptop-model-in-studio.png') });
+    // The trainer offers it as a base model for further CAP-VSTNet training.
+    await page.click('button:has-text("Train a model")');
+    await page.locator('#trainer-recipe option[value="capvst"]').waitFor({ state: 'attached' });
+    await page.selectOption('#trainer-recipe', 'capvst');
+    expect(await page.locator('#trainer-base option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(['random', 'installed', 'my-photo-look']);
+    await page.close();
+  }, 60_000);
+
+  it('at 390×844: the form and a finished training fit a phone', async () => {
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    await page.goto(`${base}/#train`);
+    await page.locator('#trainer-recipe option[value="test-tint"]').waitFor({ state: 'attached' });
+    // The training done above is in the list; it opens with its plot.
+    await page.click('.training-list button:has-text("tint-page")');
+    await expect.poll(() => stepShown(page), { timeout: 10_000 }).toBe('Done: 80 steps');
+    await page.screenshot({ path: path.join(shots, 'trainer-phone-done.png'), fullPage: true });
+    expect(await seriousViolations(page)).toEqual([]);
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    expect(width).toBeLessThanOrEqual(390);
+    await page.close();
+  }, 60_000);
+});
