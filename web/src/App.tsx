@@ -458,6 +458,7 @@ export function App() {
         <TrainerPage
           samples={samples}
           {...(config && { config })}
+          onTrained={() => void loadModels()}
           onUse={(id, params) => {
             // The new model is a choice of the method's weights once the methods are fetched again.
             void api.methods().then(setMethods);

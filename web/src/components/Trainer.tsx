@@ -80,9 +80,12 @@ export function TrainerPage({
   samples,
   config,
   onUse,
+  onTrained,
 }: {
   samples: Sample[];
   config?: ServerConfig;
+  /** A training finished: the server has a new model. */
+  onTrained?: () => void;
   /** Open the trained model in the studio: the method and the params that select it. */
   onUse: (method: string, params: Record<string, unknown>) => void;
 }) {
@@ -151,6 +154,13 @@ export function TrainerPage({
     setJob(j);
     setError(undefined);
     localStorage.setItem(TRAINING_KEY, j.id);
+    // The form shows the settings of the training on screen.
+    const p = j.params as unknown as TrainingJobParams;
+    setRecipeId(j.method);
+    setModel(p.model);
+    setIterations(p.iterations);
+    setPreviewEvery(p.previewEvery);
+    setValues(Object.fromEntries(Object.entries(p.recipe).filter(([, v]) => v !== 'uploaded images')));
     const records = await api.losses(j.id).catch(() => []);
     const keys = [...new Set(records.flatMap((r) => Object.keys(r)))].filter((k) => k !== 'iteration' && !NOT_LOSSES.has(k));
     setSteps(records.map((r) => r.iteration + 1));
@@ -178,6 +188,7 @@ export function TrainerPage({
       end: (done, err) => {
         void loadHistory();
         if (done) {
+          onTrained?.();
           setJob(done);
           void showPreview(done.id, (done.params as unknown as TrainingJobParams).iterations);
         } else {
@@ -212,7 +223,7 @@ export function TrainerPage({
   useEffect(() => {
     if (!recipe) return;
     setModel((m) => m || defaultName(recipe.id));
-    setBase(recipe.base?.choices[0]);
+    setBase((b) => (b !== undefined && recipe.base?.choices.includes(b) ? b : recipe.base?.choices[0]));
   }, [recipe?.id]);
 
   const chooseFiles = async (param: string, chosen: File[]) => {
@@ -333,7 +344,18 @@ export function TrainerPage({
                 </button>
               )}
               {!busy && (
-                <button type="button" class="link" onClick={() => (stop.current?.(), setJob(undefined), setSteps([]), setSeries({}), setPreview(undefined), localStorage.removeItem(TRAINING_KEY), setModel(recipe ? defaultName(recipe.id) : ''))}>
+                <button type="button" class="link" onClick={() => {
+                    stop.current?.();
+                    setJob(undefined);
+                    setSteps([]);
+                    setSeries({});
+                    setPreview(undefined);
+                    localStorage.removeItem(TRAINING_KEY);
+                    setModel(recipe ? defaultName(recipe.id) : '');
+                    setIterations(undefined);
+                    setPreviewEvery(undefined);
+                  }}
+                >
                   New training
                 </button>
               )}
