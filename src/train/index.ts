@@ -5,6 +5,7 @@ import { runTraining, type TrainOptions, type TrainResult } from './loop.js';
 import { capvst } from './recipes/capvst.js';
 import { cyclegan } from './recipes/cyclegan.js';
 import { fast } from './recipes/fast.js';
+import { multistyleStyle } from './recipes/multistyle-style.js';
 import { lora } from './recipes/lora.js';
 import { stargan } from './recipes/stargan.js';
 
@@ -14,7 +15,7 @@ import { stargan } from './recipes/stargan.js';
  * adapter) is one file under `train/recipes/` plus one line here; the CLI's `atelier train <id>`
  * and the library's `train(id, …)` find it there.
  */
-const registered = [capvst, fast, cyclegan, stargan, lora] as const satisfies readonly AnyTrainer[];
+const registered = [capvst, fast, multistyleStyle, cyclegan, stargan, lora] as const satisfies readonly AnyTrainer[];
 
 export type TrainerId = (typeof registered)[number]['id'];
 

@@ -26,6 +26,8 @@ export interface ForeignValue {
   tensor?: Tensor;
   /** Whether `tensor` is the NCHW permutation of this NHWC value. */
   nchw: boolean;
+  /** A constant that becomes a named, trainable param of the graph (kept in the foreign order). */
+  param?: string;
 }
 
 /** NHWC axis → its position in NCHW. */
@@ -119,6 +121,7 @@ export class ForeignEmitter {
   nchw(v: ForeignValue): Tensor {
     if (v.shape.length !== 4) throw new AtelierError('E_INTERNAL', `nchw() on a rank-${v.shape.length} value`);
     if (v.tensor && v.nchw) return v.tensor;
+    if (v.param) throw new AtelierError('E_INTERNAL', `The trainable constant ${v.param} is used as an image-shaped value`);
     if (v.values) {
       const t = this.g.constant(permuteValues(v.values, v.shape, [0, 3, 1, 2]), NCHW_AXIS.map((_, i) => v.shape[[0, 3, 1, 2][i]!]!));
       return t;
@@ -126,9 +129,16 @@ export class ForeignEmitter {
     return this.g.transpose(v.tensor!, [0, 3, 1, 2]);
   }
 
+  private readonly params = new Map<string, Tensor>();
+
   /** The value as an engine tensor in the foreign order. */
   plain(v: ForeignValue): Tensor {
     if (v.tensor && !v.nchw) return v.tensor;
+    if (v.param && v.values) {
+      let p = this.params.get(v.param);
+      if (!p) this.params.set(v.param, (p = this.g.param(v.param, v.shape, v.values)));
+      return p;
+    }
     if (v.values) return this.g.constant(v.values, v.shape);
     return this.g.transpose(v.tensor!, [0, 2, 3, 1]);
   }

@@ -49,7 +49,8 @@ export function importGraphDef(tf: TfGraph, options: ImportOptions & { outputs: 
     if (n.op === 'Const') {
       const a = n.attrs.value;
       if (a?.kind !== 'tensor') throw corrupt(tf.file, n, 'a Const with a tensor value');
-      values.set(`${n.name}:0`, { ...constantValue(a.value.values, a.value.shape), ...{ name: n.name, dtype: a.value.dtype } } as ForeignValue);
+      const param = options.trainableConstants?.(n.name) ? { param: n.name } : {};
+      values.set(`${n.name}:0`, { ...constantValue(a.value.values, a.value.shape), ...{ name: n.name, dtype: a.value.dtype }, ...param } as ForeignValue);
       sources.add(`${n.name}:0`);
     }
   }
@@ -68,6 +69,16 @@ export function importGraphDef(tf: TfGraph, options: ImportOptions & { outputs: 
     addInput(n, shape);
   }
   function addInput(n: TfNode, shape: number[]) {
+    const bound = options.bind?.[n.name];
+    if (bound) {
+      const dims = bound.shape as number[];
+      const expected = shape.length === 4 ? [shape[0]!, shape[3]!, shape[1]!, shape[2]!] : shape;
+      if (dims.length !== expected.length || dims.some((d, i) => d !== expected[i])) {
+        throw new AtelierError('E_INTERNAL', `The tensor bound to "${n.name}" has the wrong shape`, { expected: `[${expected.join(', ')}]`, received: `[${dims.join(', ')}]` });
+      }
+      values.set(`${n.name}:0`, shape.length === 4 ? em.fromNchw(bound, shape) : em.fromPlain(bound, shape));
+      return;
+    }
     if (shape.length === 4) {
       const x = g.input(n.name, [shape[0]!, shape[3]!, shape[1]!, shape[2]!]);
       values.set(`${n.name}:0`, em.fromNchw(x, shape));

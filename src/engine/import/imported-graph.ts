@@ -1,5 +1,5 @@
 import { AtelierError } from '../../core/errors.js';
-import type { Graph } from '../graph/graph.js';
+import type { Graph, Tensor } from '../graph/graph.js';
 import { constantValue, type ForeignEmitter, type ForeignValue, type NormStatistics } from './foreign-values.js';
 
 /** What the importers (TFLite, GraphDef) take and give, and the op semantics both formats share. */
@@ -20,6 +20,13 @@ export interface ImportOptions {
   simulateQuantization?: boolean;
   /** Build into this graph (e.g. to add a loss and differentiate); default a new one. */
   graph?: Graph;
+  /**
+   * GraphDef: tensors of `graph` that stand for some placeholders instead of new graph inputs
+   * (an image batch N×C×H×W for an NHWC placeholder, a fixed style vector…), by placeholder name.
+   */
+  bind?: Record<string, Tensor>;
+  /** GraphDef: constants (by node name) that become named params of the graph (to train them) instead of folded values. */
+  trainableConstants?: (name: string) => boolean;
   /** Where norms take their spatial statistics (tiles share the whole image's): see NormStatistics. */
   normStatistics?: NormStatistics;
 }

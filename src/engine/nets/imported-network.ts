@@ -43,6 +43,16 @@ export class ImportedNetwork {
     private readonly threads: number,
   ) {}
 
+  /**
+   * A network derived from a published GraphDef by rewriting it (e.g. rows added to the 26-style
+   * network's tables); the parse of the file is shared, each derivation is its own network.
+   */
+  static async derived(file: string, derive: (tf: TfGraph) => TfGraph, base: ImportOptions = {}, threads = 2): Promise<ImportedNetwork> {
+    const net = await ImportedNetwork.load(file, base, threads);
+    if (net.format !== 'graphdef') throw new AtelierError('E_INTERNAL', 'Only GraphDef networks can be derived');
+    return new ImportedNetwork(file, 'graphdef', derive(net.model as TfGraph), base, threads);
+  }
+
   static async load(file: string, base: ImportOptions = {}, threads = 2): Promise<ImportedNetwork> {
     const format: ForeignFormat = file.endsWith('.pb') ? 'graphdef' : 'tflite';
     let pending = parsed.get(file);

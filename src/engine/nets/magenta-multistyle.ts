@@ -29,12 +29,12 @@ export interface StyleWeight {
  * Parse a mix such as `3:0.5,17:0.5` (style:weight pairs, styles 0–25). Weights must be ≥ 0 and are
  * normalised to sum to 1 (a convex combination, as the network was trained to interpolate).
  */
-export function parseStyleMix(text: string): StyleWeight[] {
+export function parseStyleMix(text: string, styles: number = MULTISTYLE.styles): StyleWeight[] {
   const parts = text.split(',').map((s) => s.trim()).filter(Boolean);
   const bad = (received: string) =>
     new AtelierError('E_PARAM', 'A style mix is a list of style:weight pairs', {
       subject: 'mix',
-      expected: `e.g. 3:0.5,17:0.5 with styles 0–${MULTISTYLE.styles - 1} and weights ≥ 0 (not all 0)`,
+      expected: `e.g. 3:0.5,17:0.5 with styles 0–${styles - 1} and weights ≥ 0 (not all 0)`,
       received,
     });
   if (parts.length === 0) throw bad(JSON.stringify(text));
@@ -43,7 +43,7 @@ export function parseStyleMix(text: string): StyleWeight[] {
     if (!m) throw bad(JSON.stringify(p));
     const style = Number(m[1]);
     const weight = Number(m[2]);
-    if (style >= MULTISTYLE.styles || !Number.isFinite(weight)) throw bad(JSON.stringify(p));
+    if (style >= styles || !Number.isFinite(weight)) throw bad(JSON.stringify(p));
     return { style, weight };
   });
   const total = mix.reduce((s, w) => s + w.weight, 0);
@@ -52,8 +52,8 @@ export function parseStyleMix(text: string): StyleWeight[] {
 }
 
 /** The `style_num` input for a mix: weights at their styles' positions, summing to 1. */
-export function styleVector(mix: StyleWeight[]): Float32Array {
-  const v = new Float32Array(MULTISTYLE.styles);
+export function styleVector(mix: StyleWeight[], styles: number = MULTISTYLE.styles): Float32Array {
+  const v = new Float32Array(styles);
   for (const { style, weight } of mix) v[style]! += weight;
   return v;
 }

@@ -3,6 +3,9 @@ import { clampImage } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
 import { foreignModelFile, ImportedNetwork, importedImageNetwork } from '../../engine/nets/imported-network.js';
 import { MULTISTYLE, parseStyleMix, styleVector, type StyleWeight } from '../../engine/nets/magenta-multistyle.js';
+import { extendMultistyle, MULTISTYLE_TRAINED_KIND, readAddedStyle } from '../../engine/nets/multistyle-extension.js';
+import { resolveTrainedModel } from '../../engine/store/trained.js';
+import { AtelierError } from '../../core/errors.js';
 import { randomImageNetwork } from '../../engine/nets/random-image-net.js';
 import { runTiled } from '../../engine/nets/tiled-image-net.js';
 
@@ -12,19 +15,42 @@ import { runTiled } from '../../engine/nets/tiled-image-net.js';
  * 8-bit graph is imported into an engine graph (quantised weights dequantised, run in float) and
  * runs at any size (multiples of 4), tiled with feathered overlaps beyond `tileSize`.
  */
+/** At most this many added styles at once. */
+const MAX_ADDED = 8;
+
+/** The 26-style network with the added styles' rows (engine/nets/multistyle-extension.ts), cached by what was added. */
+const extendedNetworks = new Map<string, Promise<ImportedNetwork>>();
+async function extendedNetwork(file: string, added: readonly string[], threads: number): Promise<ImportedNetwork> {
+  const rows = await Promise.all(added.map(async (a) => ({ name: a, ...(await readAddedStyle(resolveTrainedModel(MULTISTYLE_TRAINED_KIND, a))) })));
+  const key = `${file}|${threads}|${rows.map((r) => `${r.name}@${r.stamp}`).join(',')}`;
+  let pending = extendedNetworks.get(key);
+  if (!pending) {
+    pending = ImportedNetwork.derived(file, (tf) => extendMultistyle(tf, rows.map((r) => r.rows)), { outputs: [MULTISTYLE.output] }, threads);
+    pending.catch(() => extendedNetworks.delete(key));
+    extendedNetworks.set(key, pending);
+    while (extendedNetworks.size > 2) extendedNetworks.delete(extendedNetworks.keys().next().value!);
+  }
+  return pending;
+}
+
 const params = z.object({
   style: z
     .number()
     .int()
     .min(0)
-    .max(MULTISTYLE.styles - 1)
+    .max(MULTISTYLE.styles - 1 + MAX_ADDED)
     .default(0)
-    .describe('Which of the 26 styles, numbered from 0 like the thumbnails (thumbnails/style<N>.jpg)'),
+    .describe('Which style: 0–25 the published ones, numbered like the thumbnails (thumbnails/style<N>.jpg); 26, 27, … those given with --added'),
   mix: z
     .string()
     .min(1)
     .optional()
     .describe('A convex mix of styles instead of one, as style:weight pairs, e.g. 3:0.5,17:0.5 (weights are normalised to sum to 1)'),
+  added: z
+    .array(z.string().min(1))
+    .max(MAX_ADDED)
+    .optional()
+    .describe('Styles added to the network with `atelier train multistyle-style --name NAME` (names or .safetensors files): they become styles 26, 27, … in this order'),
   weights: z
     .string()
     .min(1)
@@ -51,17 +77,26 @@ export const multistyle = defineMethod({
   },
   quickParams: { weights: 'random' },
   async run(ctx, { content }, p) {
-    const mix: StyleWeight[] = p.mix ? parseStyleMix(p.mix) : [{ style: p.style, weight: 1 }];
+    const added = p.added ?? [];
+    const count = MULTISTYLE.styles + added.length;
+    if (p.style >= count) {
+      throw new AtelierError('E_PARAM', `There is no style ${p.style}`, {
+        subject: 'style',
+        expected: `0–${count - 1}${added.length ? ` (26 published, then ${added.join(', ')})` : ' (styles 26 and up are those given with --added)'}`,
+        received: String(p.style),
+      });
+    }
+    const mix: StyleWeight[] = p.mix ? parseStyleMix(p.mix, count) : [{ style: p.style, weight: 1 }];
     let net;
     if (p.weights === 'random') {
       ctx.log.warn('neural.multistyle runs a seeded random stand-in network: the result is not the published model\'s');
       net = randomImageNetwork(ctx.seed, ctx.threads);
     } else {
       const file = foreignModelFile(MULTISTYLE.model, MULTISTYLE.file, p.weights);
-      const imported = await ImportedNetwork.load(file, { outputs: [MULTISTYLE.output] }, ctx.threads);
+      const imported = added.length ? await extendedNetwork(file, added, ctx.threads) : await ImportedNetwork.load(file, { outputs: [MULTISTYLE.output] }, ctx.threads);
       net = importedImageNetwork(imported, {
         input: MULTISTYLE.input,
-        extra: { [MULTISTYLE.styleInput]: { data: styleVector(mix), shape: [MULTISTYLE.styles] } },
+        extra: { [MULTISTYLE.styleInput]: { data: styleVector(mix, count), shape: [count] } },
         range: [0, 1],
         multiple: 4,
       });
@@ -71,6 +106,7 @@ export const multistyle = defineMethod({
       image: clampImage(image),
       meta: {
         ...(p.weights === 'random' ? { weights: `random (seed ${ctx.seed}; not the published model)` } : { model: MULTISTYLE.model }),
+        ...(added.length > 0 && { added: added.map((a, i) => `${MULTISTYLE.styles + i}: ${a}`).join(', ') }),
         styles: mix.map((m) => `${m.style}:${+m.weight.toFixed(4)}`).join(','),
       },
     };
