@@ -30,6 +30,11 @@ export function startHeld(mode: 'serve' | 'worker', where: string, holdMs: numbe
   return startNode([held, mode, where, String(holdMs), String(lockMs)], {}, 20_000);
 }
 
+/** The compiled server with the tint test recipe registered (tint-atelier.mjs), for tests that kill it mid-training. */
+export function startTintServer(dataDir: string, photos: string): Promise<Child> {
+  return startNode([path.join(root, 'test/server/tint-atelier.mjs'), dataDir, photos], {}, 20_000);
+}
+
 function startNode(argv: string[], env: Record<string, string>, timeoutMs: number): Promise<Child> {
   const args = argv.slice(1);
   const proc = spawn(process.execPath, argv, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

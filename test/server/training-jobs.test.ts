@@ -11,6 +11,7 @@ import { readCheckpoint } from '../../src/train/checkpoint.js';
 import { flatImage, gradientImage, tempDir } from '../helpers/fixtures.js';
 import { tintTrainer } from '../helpers/tint-trainer.js';
 import { multipart, parseSse, waitFinished, type FormValue } from './helpers.js';
+import { startTintServer, waitJob } from './processes.js';
 
 /**
  * Training as a server job, over the HTTP API, with a recipe small enough to run in milliseconds
@@ -204,6 +205,35 @@ describe('training jobs', () => {
       await second.close();
     }
   });
+
+  it('resumes from its last checkpoint after its server process is killed (SIGKILL)', async () => {
+    const dataDir = tmp.file('killed');
+    const first = await startTintServer(dataDir, tmp.file('photos'));
+    try {
+      const base = first.ready.replace('listening on ', '');
+      const body = await multipart(tint('tint-killed', [['iterations', '40'], ['saveEvery', '4'], ['params', JSON.stringify({ msPerStep: 50 })]]));
+      const job = (await (await fetch(`${base}/api/trainings`, { method: 'POST', body: new Uint8Array(body.payload), headers: body.headers })).json()) as { id: string };
+      const ckpt = path.join(dataDir, 'jobs', job.id, 'training', 'last.safetensors');
+      const until = Date.now() + 20_000;
+      while (Date.now() < until && !existsSync(ckpt)) await new Promise((r) => setTimeout(r, 20));
+      await first.kill('SIGKILL');
+      const killedAt = (await readCheckpoint(ckpt, 'atelier-test-tint-1')).iteration;
+      expect(killedAt).toBeGreaterThan(0);
+      expect(killedAt).toBeLessThan(40);
+      const second = await startTintServer(dataDir, tmp.file('photos'));
+      try {
+        const base2 = second.ready.replace('listening on ', '');
+        const done = await waitJob(base2, job.id, (j) => j.status !== 'running' && j.status !== 'queued', 30_000);
+        expect(done, JSON.stringify(done.error)).toMatchObject({ status: 'done', attempts: 2, meta: { resumed: true, iterations: 40 } });
+        const records = ((await (await fetch(`${base2}/api/jobs/${job.id}/losses`)).json()) as { records: { iteration: number }[] }).records;
+        expect(records.map((x) => x.iteration)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+      } finally {
+        await second.kill();
+      }
+    } finally {
+      await first.kill();
+    }
+  }, 60_000);
 
   it('offers a trained CAP-VSTNet model among neural.capvst weights and runs it by name', async () => {
     // Installed the way a training job installs it, from weights in CAP-VSTNet's layout.
