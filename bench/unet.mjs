@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+// One Stable Diffusion 1.5 denoising step (the UNet on a batch of 2: negative and positive prompt,
+// as classifier-free guidance runs it) at 512² (latent 64²) with random weights at the published
+// shape (every tensor of test/engine/diffusion/fixtures/sd15-unet.ldm.tsv), Atelier (engine graph on
+// ONNX Runtime) against PyTorch running the reference UNet written from the paper
+// (test/engine/diffusion/unet_reference.py via bench/unet_torch.py), same threads, same run. Each
+// side runs in its own process so its peak RSS (VmHWM) is its own. Both are warmed by one untimed
+// step; times are medians of --runs steps. Also prints the UNet time of a 25-step image.
+// Needs ~4 GB per side for the weights at 512². `--config tiny` runs the tiny test configuration
+// (checks the script in seconds).
+// Usage: npm run build && node bench/unet.mjs [--size 512] [--threads 2] [--runs 2] [--config sd15|tiny]
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { median, option, peakMB } from './stats.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const size = Number(option('size', '512'));
+const threads = Number(option('threads', '2'));
+const runs = Number(option('runs', '2'));
+const configName = option('config', 'sd15');
+const latent = size / 8;
+
+const CONFIGS = {
+  sd15: { torch: { ch: 320, mult: [1, 2, 4, 4], res: 2, att: [true, true, true, false], heads: 8, context: 768, groups: 32, in: 4, out: 4 }, heads: 8, groups: 32, length: 77 },
+  tiny: { torch: { ch: 32, mult: [1, 2], res: 1, att: [true, false], heads: 2, context: 32, groups: 8, in: 4, out: 4 }, heads: 2, groups: 8, length: 8 },
+};
+const config = CONFIGS[configName];
+
+async function ours() {
+  const { loadUnetWeights, Unet } = await import('../dist/engine/diffusion/unet.js');
+  const { tinyStableDiffusionCheckpoint } = await import('../dist/engine/diffusion/random-checkpoint.js');
+  let tensors;
+  if (configName === 'tiny') {
+    tensors = tinyStableDiffusionCheckpoint(1, 600);
+  } else {
+    tensors = new Map();
+    let state = 0x9e3779b9;
+    const lines = readFileSync(path.join(here, '..', 'test', 'engine', 'diffusion', 'fixtures', 'sd15-unet.ldm.tsv'), 'utf8').trim().split('\n');
+    for (const line of lines) {
+      const [name, dims] = line.split('\t');
+      const shape = dims ? dims.split(',').map(Number) : [];
+      const n = shape.reduce((a, b) => a * b, 1);
+      const data = new Float32Array(n);
+      const scale = shape.length > 1 ? 1 / Math.sqrt(n / shape[0]) : 0.05;
+      for (let i = 0; i < n; i++) {
+        state ^= state << 13;
+        state ^= state >>> 17;
+        state ^= state << 5;
+        data[i] = ((state >>> 0) / 2 ** 32 - 0.5) * 2 * scale + (shape.length === 1 && name.endsWith('weight') ? 1 : 0);
+      }
+      tensors.set(name, { name, shape, data });
+    }
+  }
+  const weights = loadUnetWeights(tensors, { heads: config.heads, groups: config.groups });
+  tensors.clear();
+  const t0 = performance.now();
+  const unet = await Unet.create(weights, { batch: 2, contextLength: config.length, threads });
+  const compileS = (performance.now() - t0) / 1000;
+  const x = new Float32Array(2 * 4 * latent * latent).map((_, i) => Math.sin(i));
+  const ctx = new Float32Array(2 * config.length * config.torch.context).map((_, i) => Math.cos(i));
+  await unet.predict(x, latent, latent, [501, 501], ctx);
+  const seconds = [];
+  for (let r = 0; r < runs; r++) {
+    const s = performance.now();
+    await unet.predict(x, latent, latent, [501, 501], ctx);
+    seconds.push((performance.now() - s) / 1000);
+  }
+  console.log(JSON.stringify({ seconds, compileS, peakMB: peakMB() }));
+}
+
+if (process.argv.includes('--child')) {
+  await ours();
+} else {
+  const load = () => os.loadavg()[0].toFixed(1);
+  console.log(`UNet step (batch 2, CFG) ${configName} at ${size}² (latent ${latent}²), ${threads} threads; load ${load()}`);
+  const a = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...process.argv.slice(2), '--child'], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (a.status !== 0) throw new Error(a.stderr);
+  const atelier = JSON.parse(a.stdout.trim().split('\n').at(-1));
+  const t = spawnSync('/usr/bin/python3', [path.join(here, 'unet_torch.py'), JSON.stringify({ config: config.torch, latent, length: config.length, threads, runs })], { encoding: 'utf8' });
+  if (t.status !== 0) throw new Error(t.stderr);
+  const torch = JSON.parse(t.stdout.trim().split('\n').at(-1));
+  const ms = median(atelier.seconds);
+  const tsec = median(torch.seconds);
+  console.log(`Atelier: ${ms.toFixed(2)} s/step (compile ${atelier.compileS.toFixed(1)} s), peak ${atelier.peakMB.toFixed(0)} MB`);
+  console.log(`PyTorch: ${tsec.toFixed(2)} s/step, peak ${torch.peakMB.toFixed(0)} MB`);
+  console.log(`speed vs PyTorch: ${(tsec / ms).toFixed(2)}× (>1 means Atelier is faster); 25 steps ≈ ${(25 * ms).toFixed(0)} s of UNet here; load ${load()}`);
+}
