@@ -1,6 +1,6 @@
 import { AtelierError } from '../../core/errors.js';
 import { Graph, type Tensor } from '../graph/graph.js';
-import { compile, type Runner } from '../runtime.js';
+import { compile, type Runner, type TensorValue } from '../runtime.js';
 import { attention, layerNorm, linear, type LinearWeights, type NormWeights } from '../nets/transformer-layers.js';
 import { TensorLedger } from '../weights/tensor-ledger.js';
 import type { TensorMap } from '../weights/tensor.js';
@@ -379,6 +379,13 @@ export function buildUnet(g: Graph, w: UnetWeights, latents: Tensor, time: Tenso
   return conv(g, g.silu(groupNorm(g, x, w.normOut, c.groups, eps)), w.convOut);
 }
 
+/**
+ * A serialised ONNX model is one protobuf, which cannot exceed 2 GB; SD 1.5's UNet holds 3.4 GB of
+ * float32 weights. Past this size the weights become graph inputs, fed (without copying) at every
+ * run, instead of being written into the model.
+ */
+const MAX_EMBEDDED_WEIGHT_BYTES = 1.5e9;
+
 /** The UNet compiled for a batch size and a context length; any latent size (a multiple of 2^(levels−1)). */
 export class Unet {
   private constructor(
@@ -386,9 +393,14 @@ export class Unet {
     readonly weights: UnetWeights,
     readonly batch: number,
     readonly contextLength: number,
+    /** The weights fed at each run when they are graph inputs (large models). */
+    private readonly fed: Record<string, TensorValue>,
   ) {}
 
-  static async create(weights: UnetWeights, options: { batch?: number; contextLength?: number; threads?: number } = {}): Promise<Unet> {
+  static async create(
+    weights: UnetWeights,
+    options: { batch?: number; contextLength?: number; threads?: number; feedWeights?: boolean } = {},
+  ): Promise<Unet> {
     const batch = options.batch ?? 1;
     const length = options.contextLength ?? 77;
     const c = weights.config;
@@ -397,8 +409,12 @@ export class Unet {
     const time = g.input('time', [batch, c.channels]);
     const context = g.input('context', [batch, length, c.contextDim]);
     g.output('eps', buildUnet(g, weights, latents, time, context));
-    const runner = await compile(g, { threads: options.threads, cache: false });
-    return new Unet(runner, weights, batch, length);
+    const bytes = g.params.reduce((sum, p) => sum + g.data.get(p.id)!.byteLength, 0);
+    const feed = options.feedWeights ?? bytes > MAX_EMBEDDED_WEIGHT_BYTES;
+    const fed: Record<string, TensorValue> = {};
+    if (feed) for (const p of g.params) fed[p.name] = { data: g.data.get(p.id)! as Float32Array, shape: p.shape as number[] };
+    const runner = await compile(g, { threads: options.threads, cache: false, paramsAsInputs: feed });
+    return new Unet(runner, weights, batch, length, fed);
   }
 
   /** ε for `batch` latents [N, 4, h, w] at one timestep each, given their text states [N, L, C]. */
@@ -407,6 +423,7 @@ export class Unet {
     const time = new Float32Array(this.batch * c.channels);
     timesteps.forEach((t, n) => time.set(timestepEmbedding(t, c.channels), n * c.channels));
     const out = await this.runner.run({
+      ...this.fed,
       latents: { data: latents, shape: [this.batch, c.inChannels, height, width] },
       time: { data: time, shape: [this.batch, c.channels] },
       context: { data: context, shape: [this.batch, this.contextLength, c.contextDim] },

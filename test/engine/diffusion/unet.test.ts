@@ -56,4 +56,14 @@ describe.skipIf(skip)('UNet against the PyTorch reference', () => {
       await unet.release();
     }, 120_000);
   }
+
+  it('gives the same step with the weights fed as inputs (how the 3.4 GB published UNet runs)', async () => {
+    const weights = loadUnetWeights(await readWeights(work.file('single-file.safetensors')), { heads: 2, groups: 8 });
+    const [h, w] = JOB.size as [number, number];
+    const unet = await Unet.create(weights, { batch: 2, contextLength: JOB.length, threads: 1, feedWeights: true });
+    const eps = await unet.predict(io.get('latents')!.data.slice(), h, w, JOB.timesteps, io.get('context')!.data.slice());
+    const { maxDiff, range } = relativeMaxDiff(eps, io.get('eps')!.data);
+    expect(maxDiff).toBeLessThanOrEqual(1e-4 * range);
+    await unet.release();
+  }, 120_000);
 });
