@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { AtelierError, isAtelierError, throwIfAborted } from '../core/errors.js';
@@ -129,13 +129,18 @@ export async function runTraining(def: AnyTrainer, options: TrainOptions): Promi
       // A step can leave non-finite weights behind a finite loss (the loss is measured before the update).
       const broken = tensors.find((t) => !allFinite(t.data));
       if (broken) throw diverged(`the weights ${broken.name} became non-finite`, session.iteration);
+      // A process killed at any point of a save leaves a checkpoint to resume from, and losses.json
+      // holding at least its records: the log goes first (a resume drops records past the
+      // checkpoint), the previous checkpoint is copied aside, never moved, and each write is atomic.
+      const validation = before && { iteration: session.iteration, before, ...(after && { after }) };
+      await writeFileAtomic(lossFile, JSON.stringify({ ...session.summary, validation, records }, null, 1), { force: true });
       if (savedAt >= 0 && savedAt !== session.iteration && existsSync(lastFile)) {
-        renameSync(lastFile, previousFile);
+        const aside = `${previousFile}.${process.pid}.tmp`;
+        copyFileSync(lastFile, aside);
+        renameSync(aside, previousFile);
         previousAt = savedAt;
       }
       await writeCheckpoint(lastFile, { format: session.checkpointFormat, iteration: session.iteration, tensors, metadata });
-      const validation = before && { iteration: session.iteration, before, ...(after && { after }) };
-      await writeFileAtomic(lossFile, JSON.stringify({ ...session.summary, validation, records }, null, 1), { force: true });
       if (session.sampleGrid) {
         mkdirSync(path.join(options.out, 'samples'), { recursive: true });
         await writeImage(await session.sampleGrid(), path.join(options.out, 'samples', `iter-${String(session.iteration).padStart(6, '0')}.png`), { force: true });
