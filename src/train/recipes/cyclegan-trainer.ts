@@ -179,7 +179,9 @@ export class CycleGanTrainer {
       gf.output('fakeA', fakeA);
       gf.output('recB', n.GA(fakeA));
     }
-    const opts = { threads: o.threads, paramsAsInputs: true };
+    // Uncached: a training session lives for hours, and the session cache would evict it under the
+    // sessions of methods run meanwhile (an evaluation, a server job).
+    const opts = { threads: o.threads, paramsAsInputs: true, cache: false };
     const [gr, dr, fr] = await Promise.all([compile(gg, opts), compile(gd, opts), compile(gf, opts)]);
     return new CycleGanTrainer(o, gr, dr, fr, generators, discriminators);
   }

@@ -199,7 +199,9 @@ export class StarGanTrainer {
     const gf = new Graph();
     gf.output('out', G(gf)(gf.input('x', [1, 3, S, S]), gf.input('label', [1, d])));
 
-    const opts = { threads: o.threads, paramsAsInputs: true };
+    // Uncached: a training session lives for hours, and the session cache would evict it under the
+    // sessions of methods run meanwhile (an evaluation, a server job).
+    const opts = { threads: o.threads, paramsAsInputs: true, cache: false };
     const [pr, dr, gr, fr] = await Promise.all([compile(gp, opts), compile(gd, opts), compile(gg, opts), compile(gf, opts)]);
     return new StarGanTrainer(o, generator, discriminator, pr, dr, gr, fr);
   }
