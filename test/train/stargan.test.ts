@@ -3,6 +3,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readImage, writeImage } from '../../src/core/io.js';
 import { Rng } from '../../src/core/rng.js';
+import { Graph } from '../../src/engine/graph/graph.js';
+import { compile } from '../../src/engine/runtime.js';
 import { readSafetensors } from '../../src/engine/weights/safetensors.js';
 import { train } from '../../src/train/index.js';
 import { StarGanTrainer, type StarGanTrainerOptions } from '../../src/train/recipes/stargan-trainer.js';
@@ -56,6 +58,12 @@ describe('StarGAN training step', () => {
       seed: 4,
     };
     const trainer = await StarGanTrainer.create(options);
+    // Other sessions compiled meanwhile (a method, an evaluation) must not evict the training's.
+    for (let i = 0; i < 10; i++) {
+      const g = new Graph();
+      g.output('y', g.scale(g.input('x', [1]), i + 2));
+      await compile(g, { threads: 1 });
+    }
     const rng = new Rng(12);
     const n = 2 * 3 * 32 * 32;
     const real = Float32Array.from({ length: n }, () => rng.uniform(-1, 1));
