@@ -65,8 +65,10 @@ for (const size of sizes) {
   const load = os.loadavg()[0];
   const a = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--worker', ...config], { encoding: 'utf8' });
   if (a.status !== 0) throw new Error(`atelier worker failed: ${a.stderr}`);
+  console.error(`${size}²: Atelier ${a.stdout.trim()}`);
   const t = spawnSync('/usr/bin/python3', [path.join(here, 'cyclegan_torch.py'), ...config], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
   if (t.status !== 0) throw new Error(`torch failed: ${t.stderr}`);
+  console.error(`${size}²: PyTorch ${t.stdout.trim()}`);
   const ra = JSON.parse(a.stdout.trim().split('\n').at(-1));
   const rt = JSON.parse(t.stdout.trim().split('\n').at(-1));
   const row = {

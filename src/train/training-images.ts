@@ -131,10 +131,6 @@ export class TrainingImages {
     return out;
   }
 
-  /** Image `i` whole (scaled), planar RGB, for fixed samples. */
-  image(i: number): Image {
-    return this.images[i % this.images.length]!;
-  }
 
   /** A random `size` × `size` crop of a random image, planar RGB. */
   sample(rng: Rng, size: number): Float32Array {

@@ -88,7 +88,7 @@ describe('CycleGAN training step', () => {
     ours.set(dis.gradient, trainer.generators.size);
     const { worst, at } = worstRelativeError(specs, ours, torch.gradients);
     expect(worst, `worst at ${at}`).toBeLessThan(2e-3);
-  }, 60_000);
+  }, 600_000);
 });
 
 describe('atelier train cyclegan', () => {
@@ -108,7 +108,7 @@ describe('atelier train cyclegan', () => {
     // The learning rate is constant for the first half, then falls linearly (the published lambda_rule).
     const records = (JSON.parse(readFileSync(r.losses, 'utf8')) as { records: { learningRate: number }[] }).records;
     expect(records.map((x) => x.learningRate)).toEqual([2e-4, 2e-4, 2e-4 * (2 / 3), 2e-4 / 3].map((v) => expect.closeTo(v, 12)));
-  }, 120_000);
+  }, 600_000);
 
   it('stores the trained generator under its name, and neural.cyclegan --model NAME runs it in both directions', async () => {
     const home = dir.file('home');
@@ -141,7 +141,7 @@ describe('atelier train cyclegan', () => {
     } finally {
       delete process.env.ATELIER_HOME;
     }
-  }, 120_000);
+  }, 600_000);
 
   it('resumes from its checkpoint with identical state: the same losses on the next steps', async () => {
     const params = { a: A, b: B, ...TINY, pool: 1 };
@@ -157,7 +157,7 @@ describe('atelier train cyclegan', () => {
     expect(b.map((x) => x.iteration)).toEqual([0, 1, 2, 3]);
     // Iterations 2 and 3 ran after the resume: weights, Adam moments, image pools and samples all agree.
     for (const i of [2, 3]) for (const k of ['G_A', 'G_B', 'cycle_A', 'idt_B', 'D_A', 'D_B']) expect(b[i]![k], `${k} at ${i}`).toBeCloseTo(a[i]![k]!, 5);
-  }, 180_000);
+  }, 600_000);
 });
 
 describe('CycleGAN bad input', () => {
@@ -172,7 +172,7 @@ describe('CycleGAN bad input', () => {
     await expect(run(one)).rejects.toMatchObject({ code: 'E_INPUT_MISSING', message: expect.stringContaining('only one readable image') });
     await expect(run(path.join(one, 'only.png'))).rejects.toMatchObject({ code: 'E_PARAM' });
     await expect(run(dir.file('nowhere'))).rejects.toMatchObject({ code: 'E_FILE_NOT_FOUND' });
-  }, 60_000);
+  }, 600_000);
 
   it('skips unreadable images among good ones and says which', async () => {
     const mixed = dir.file('mixed');
@@ -184,14 +184,14 @@ describe('CycleGAN bad input', () => {
     expect(domain.count).toBe(2);
     expect(domain.skipped.map((s) => path.basename(s.file))).toEqual(['broken.png']);
     expect(warnings.join('\n')).toMatch(/domain A: skipped 1 unreadable image of 3: broken\.png \(.+\)/);
-  }, 60_000);
+  }, 600_000);
 
   it('refuses to resume a checkpoint of another width, naming both', async () => {
     const out = dir.file('width');
     await train('cyclegan', { out, iterations: 1, params: { a: A, b: B, ...TINY, eval: 0 }, log: quiet });
     const wider = train('cyclegan', { out, iterations: 2, resume: true, params: { a: A, b: B, ...TINY, width: 8, eval: 0 }, log: quiet });
     await expect(wider).rejects.toMatchObject({ code: 'E_WEIGHTS_INVALID', message: expect.stringContaining('width 4, this run has 8') });
-  }, 60_000);
+  }, 600_000);
 
   it('stops with E_NUMERIC when a loss turns NaN and keeps the last good checkpoint', async () => {
     const out = dir.file('nan');
@@ -206,5 +206,5 @@ describe('CycleGAN bad input', () => {
     const kept = await readCheckpoint(path.join(out, 'last.safetensors'), CycleGanTrainer.checkpointFormat);
     expect(kept.iteration).toBe(failedAt - 1);
     for (const t of kept.tensors.values()) expect(t.data.every((v) => Number.isFinite(v)), t.name).toBe(true);
-  }, 60_000);
+  }, 600_000);
 });

@@ -138,10 +138,4 @@ export class ParameterSet {
       this.view(i).set(t.data);
     });
   }
-
-  /** Fails on the first non-finite value (a diverged step must not be saved). */
-  isFinite(): boolean {
-    for (let i = 0; i < this.data.length; i++) if (!Number.isFinite(this.data[i]!)) return false;
-    return true;
-  }
 }

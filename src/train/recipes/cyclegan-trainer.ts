@@ -8,6 +8,7 @@ import { ParameterSet } from '../../engine/optim/parameter-set.js';
 import { compile, type Runner, type TensorValue } from '../../engine/runtime.js';
 import type { TensorMap, WeightTensor } from '../../engine/weights/tensor.js';
 import { optimizerState, optimizerTensors } from '../checkpoint.js';
+import { assertFiniteStep, assertSameArchitecture, linearDecayRate } from '../gan-training.js';
 import { ImagePool } from '../image-pool.js';
 
 /**
@@ -189,24 +190,11 @@ export class CycleGanTrainer {
   /** The learning rate of the current iteration: constant, then linear to zero over the last `decayFraction` of the run. */
   get learningRate(): number {
     const { iterations, decayFraction, learningRate } = this.options;
-    const keep = Math.round(iterations * (1 - decayFraction));
-    // The code's lambda_rule, per iteration instead of per epoch: 1 − max(0, i + 1 − keep) / (decay + 1).
-    return learningRate * (1 - Math.max(0, this.iteration + 1 - keep) / (iterations - keep + 1));
+    return linearDecayRate(learningRate, this.iteration, iterations, decayFraction);
   }
 
   private image(data: Float32Array): TensorValue {
     return { data, shape: [1, 3, this.options.size, this.options.size] };
-  }
-
-  private diverged(what: string, value: number): never {
-    throw new AtelierError('E_NUMERIC', `CycleGAN training diverged at iteration ${this.iteration}: ${what} is ${value}`, {
-      hint: 'nothing of this iteration was saved; the last checkpoint in the output folder is kept: resume it with --resume and a lower --lr',
-    });
-  }
-
-  private checkFinite(losses: Record<string, number>, gradient: Float32Array, nets: string): void {
-    for (const [k, v] of Object.entries(losses)) if (!Number.isFinite(v)) this.diverged(`loss ${k}`, v);
-    for (let i = 0; i < gradient.length; i++) if (!Number.isFinite(gradient[i]!)) this.diverged(`the ${nets}' gradient`, gradient[i]!);
   }
 
   /** The generators' losses and gradient, and their fakes, at the current weights. */
@@ -235,13 +223,13 @@ export class CycleGanTrainer {
   async step(realA: Float32Array, realB: Float32Array, rng: Rng): Promise<{ losses: CycleGanLosses; learningRate: number }> {
     const learningRate = this.learningRate;
     const gen = await this.generatorStep(realA, realB);
-    this.checkFinite(gen.losses, gen.gradient, 'generators');
+    assertFiniteStep('CycleGAN', this.iteration, gen.losses, gen.gradient, 'generators');
     const shownB = this.poolB.query(gen.fakeB, rng);
     const shownA = this.poolA.query(gen.fakeA, rng);
     // The discriminators step on the weights the generators were judged by (the published order
     // updates G first, but D's loss does not depend on G's new weights: the fakes are computed).
     const dis = await this.discriminatorStep(realA, realB, shownA, shownB);
-    this.checkFinite(dis.losses, dis.gradient, 'discriminators');
+    assertFiniteStep('CycleGAN', this.iteration, dis.losses, dis.gradient, 'discriminators');
     this.adamG.step(this.generators.data, gen.gradient, learningRate);
     this.adamD.step(this.discriminators.data, dis.gradient, learningRate);
     this.iteration++;
@@ -273,17 +261,7 @@ export class CycleGanTrainer {
 
   /** Load a `checkpoint()`; one written for another architecture, width or crop size is refused. */
   restore(tensors: TensorMap, metadata: Record<string, string>, iteration: number, file: string): void {
-    const mine = architecture(this.options);
-    for (const [k, v] of Object.entries(mine)) {
-      if (metadata[k] !== v) {
-        throw new AtelierError('E_WEIGHTS_INVALID', `The checkpoint was trained with ${k} ${metadata[k] ?? '(none)'}, this run has ${v}`, {
-          subject: file,
-          expected: Object.entries(mine).map(([a, b]) => `${a} ${b}`).join(', '),
-          received: Object.keys(mine).map((a) => `${a} ${metadata[a] ?? '?'}`).join(', '),
-          hint: 'resume with the settings the checkpoint was written with, or train into a new --out folder',
-        });
-      }
-    }
+    assertSameArchitecture(architecture(this.options), metadata, file);
     this.generators.load(tensors, file);
     this.discriminators.load(tensors, file);
     this.adamG.restore({ step: Number(metadata.adamStepG), ...optimizerState({ specs: this.generators.specs, offsets: this.generators.offsets }, tensors, this.generators.size, file) });

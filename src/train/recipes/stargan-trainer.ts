@@ -7,6 +7,7 @@ import { ParameterSet } from '../../engine/optim/parameter-set.js';
 import { compile, type Runner, type TensorValue } from '../../engine/runtime.js';
 import type { TensorMap, WeightTensor } from '../../engine/weights/tensor.js';
 import { optimizerState, optimizerTensors } from '../checkpoint.js';
+import { assertFiniteStep, assertSameArchitecture, linearDecayRate } from '../gan-training.js';
 
 /**
  * One StarGAN training iteration as the authors' solver does it:
@@ -208,8 +209,7 @@ export class StarGanTrainer {
 
   get learningRate(): number {
     const { iterations, decayFraction, learningRate } = this.options;
-    const keep = Math.round(iterations * (1 - decayFraction));
-    return learningRate * (1 - Math.max(0, this.iteration + 1 - keep) / (iterations - keep + 1));
+    return linearDecayRate(learningRate, this.iteration, iterations, decayFraction);
   }
 
   private onehot(domains: number[]): TensorValue {
@@ -221,17 +221,6 @@ export class StarGanTrainer {
 
   private images(data: Float32Array, n = this.options.batch): TensorValue {
     return { data, shape: [n, 3, this.options.size, this.options.size] };
-  }
-
-  private diverged(what: string, value: number): never {
-    throw new AtelierError('E_NUMERIC', `StarGAN training diverged at iteration ${this.iteration}: ${what} is ${value}`, {
-      hint: 'nothing of this iteration was saved; the last checkpoint in the output folder is kept: resume it with --resume and a lower --lr',
-    });
-  }
-
-  private checkFinite(losses: Record<string, number>, gradient: Float32Array, nets: string): void {
-    for (const [k, v] of Object.entries(losses)) if (!Number.isFinite(v)) this.diverged(`loss ${k}`, v);
-    for (let i = 0; i < gradient.length; i++) if (!Number.isFinite(gradient[i]!)) this.diverged(`the ${nets}' gradient`, gradient[i]!);
   }
 
   /** The discriminator's losses and gradient at the current weights (and the fakes it judged). */
@@ -283,12 +272,12 @@ export class StarGanTrainer {
     const learningRate = this.learningRate;
     const dis = await this.discriminatorStep(b);
     const losses: Record<string, number> = { ...dis.losses };
-    this.checkFinite(dis.losses, dis.gradient, 'discriminator');
+    assertFiniteStep('StarGAN', this.iteration, dis.losses, dis.gradient, 'discriminator');
     this.adamD.step(this.discriminator.data, dis.gradient, learningRate);
     losses.D_total = dis.losses.D_real! + dis.losses.D_fake! + this.options.clsWeight * dis.losses.D_cls! + this.options.gpWeight * dis.losses.D_gp!;
     if ((this.iteration + 1) % this.options.nCritic === 0) {
       const gen = await this.generatorStep(b);
-      this.checkFinite(gen.losses, gen.gradient, 'generator');
+      assertFiniteStep('StarGAN', this.iteration, gen.losses, gen.gradient, 'generator');
       this.adamG.step(this.generator.data, gen.gradient, learningRate);
       Object.assign(losses, gen.losses);
     }
@@ -317,17 +306,7 @@ export class StarGanTrainer {
   }
 
   restore(tensors: TensorMap, metadata: Record<string, string>, iteration: number, file: string): void {
-    const mine = architecture(this.options);
-    for (const [k, v] of Object.entries(mine)) {
-      if (metadata[k] !== v) {
-        throw new AtelierError('E_WEIGHTS_INVALID', `The checkpoint was trained with ${k} ${metadata[k] ?? '(none)'}, this run has ${v}`, {
-          subject: file,
-          expected: Object.entries(mine).map(([a, b]) => `${a} ${b}`).join('; '),
-          received: Object.keys(mine).map((a) => `${a} ${metadata[a] ?? '?'}`).join('; '),
-          hint: 'resume with the settings and domains the checkpoint was written with, or train into a new --out folder',
-        });
-      }
-    }
+    assertSameArchitecture(architecture(this.options), metadata, file);
     this.generator.load(tensors, file);
     this.discriminator.load(tensors, file);
     this.adamG.restore({ step: Number(metadata.adamStepG), ...optimizerState({ specs: this.generator.specs, offsets: this.generator.offsets }, tensors, this.generator.size, file) });
