@@ -1,7 +1,9 @@
 // Measured stability of `atelier video` (issue 16): the temporal warping error (Lai et al. 2018;
 // flow of the INPUT clip, occlusions excluded; src/metrics/temporal.ts) of per-frame processing
 // (`--temporal none`) against each method's default, and the style distance (swd-patches, weight-free,
-// mean over frames) of both, for a colour method, a filter, a patch method and a neural method.
+// mean over frames) of both, for a colour method, a filter, a patch method and two neural methods
+// (neural.fast with the published mosaic network, installed from ../shared/weights into
+// scratch/bench-models; neural.capvst on seeded random weights).
 // Clips: ../shared/data/dev/video/pan.mp4 and ../shared/data/videos/*.mp4, each cut to its first
 // FRAMES frames and scaled to SIDE px on the long side (run time; say so with the figures).
 // Outputs are PNG sequences (lossless: the metric sees our frames, not codec artefacts).
@@ -21,11 +23,16 @@ const FRAMES = Number(option('frames', 12));
 const SIDE = Number(option('side', 240));
 const THREADS = 2;
 const STYLE = path.join(shared, 'dev/style/udnie.jpg');
-const METHODS = (option('methods', 'color.mkl,filter.toon,patch.synthesis,neural.capvst')).split(',');
+const METHODS = (option('methods', 'color.mkl,filter.toon,patch.synthesis,neural.fast,neural.capvst')).split(',');
 const PARAMS = { 'neural.capvst': { weights: 'random' } };
 const strip = process.argv.includes('--strip');
 
+process.env.ATELIER_HOME ??= path.join(root, 'scratch/bench-models');
 const { stylizeVideo, getMethod, Image, readImage, getMetric } = await import('../dist/index.js');
+if (METHODS.includes('neural.fast')) {
+  const { pullModel } = await import('../dist/engine/store.js');
+  await pullModel('fst-pytorch-mosaic', { from: path.resolve(root, '../shared/weights'), acceptLicence: true, waitForLock: true });
+}
 const { warpingError } = await import('../dist/metrics/temporal.js');
 const { readVideoFrames } = await import('../dist/video/frames.js');
 

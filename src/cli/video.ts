@@ -29,7 +29,7 @@ export const video: CliCommand = {
       .addOption(new Option('-m, --method <id>', 'method id (see `atelier methods`)').default(DEFAULT_METHOD))
       .requiredOption('-o, --output <file>', 'output: .mp4/.mov (H.264), .webm (VP9), .gif, or a PNG sequence pattern such as frames/out_%05d.png')
       .addOption(new Option('--temporal <mode>', "temporal consistency: none (per frame), blend (mix where the input is still), flow (optical flow; default for most methods)").choices([...TEMPORAL_MODES]))
-      .option('--temporal-weight <w>', 'share of the previous result carried into trusted pixels, 0–1 (default 0.6)')
+      .option('--temporal-weight <w>', 'share of the previous result carried into trusted pixels, 0–1 (default: set per method, 0.6 for most)')
       .option('--flow-size <px>', 'long side the optical flow is computed at (default 320)')
       .option('--crf <n>', 'H.264/VP9 quality: lower is better and larger (default 20 for .mp4, 32 for .webm)')
       .option('--resume', 'continue an interrupted run from its last finished frame')

@@ -113,6 +113,12 @@ export interface VideoBehaviour {
    * - 'grade': the colour mapping's statistics are smoothed over time (global colour methods).
    */
   carry: 'output' | 'init' | 'guide' | 'grade';
+  /**
+   * Share of the warped previous result blended into each output where the flow is trusted
+   * (`--temporal-weight`'s default; 0.6 when unset). A method that already carries the previous
+   * result inside its own run ('guide', 'init') needs less of it on top.
+   */
+  weight?: number;
   /** Params a video run uses unless the user sets them (e.g. a network's video checkpoint). */
   params?: Record<string, unknown>;
 }

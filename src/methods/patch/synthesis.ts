@@ -89,8 +89,11 @@ export const synthesis = defineMethod({
   regions: 'native',
   quickParams: { levels: 2, iterations: 1, patchSize: 9 },
   // In a video the previous frame's result, moved by the flow, seeds and guides each synthesis so
-  // that textures stay on their surfaces (the idea of Ebsynth's keyframe propagation).
-  video: { temporal: 'flow', carry: 'guide' },
+  // that textures stay on their surfaces (the idea of Ebsynth's keyframe propagation). The guide
+  // already keeps the frames together, so the pipeline blends little of the warped result on top
+  // (0.3, not 0.6: with 0.6 and the guide at full weight to the end, the football clip's frames
+  // froze into a soft copy of the first and the style distance grew 11 % over per-frame).
+  video: { temporal: 'flow', carry: 'guide', weight: 0.3 },
   async run(ctx, { content, style, regions, previous }, p) {
     const fit = fitStyleScale(content, style!, p.styleScale, p.workSize, ctx.log);
     const refine = !fit.content.sameSize(content);
@@ -168,7 +171,12 @@ function synthesise(
         nnf = field.index;
         x = aggregate(x, lv.style, grid.positions, nnf, size, p.robustness);
         fuseContent(x, guide, w);
-        if (carried) fuseContent(x, carried.image, carried.weight);
+        // The carried result steers which patches are found; the last pass takes less of it: at the
+        // full weight the flow-warped (resampled, so softer) previous result would blur each frame
+        // a little more than the one before, and without it the style's large shapes fade out of
+        // the video over a few frames (the content fusion wins; measured on the football clip).
+        const last = l === levels.length - 1 && size0 === schedule[l]![schedule[l]!.length - 1] && it === p.iterations - 1;
+        if (carried) fuseContent(x, carried.image, last ? carried.lastWeight : carried.weight);
         colorTransferStep(x, lv.style, lv.labels, p.colorTransfer, styleQuantiles);
         ctx.progress.step(++step, totalSteps);
         throwIfAborted(ctx.signal);
@@ -374,18 +382,24 @@ function aggregate(x: Image, style: Image, positions: Int32Array, nnf: Int32Arra
 /**
  * Weight of the carried-over previous result against the synthesis where it is trusted: 3 makes
  * each pixel ¾ the previous result after fusion, enough that patches found for it are found again.
+ * The final pass fuses it at 1 (half), see synthesise().
  */
 const CARRY_WEIGHT = 3;
+const LAST_CARRY_WEIGHT = 1;
 
 /** The previous result and its fusion weights (0 where the flow is not trusted) at a level's size. */
-function previousAt(previous: PreviousFrame, width: number, height: number): { image: Image; weight: Float32Array } {
+function previousAt(previous: PreviousFrame, width: number, height: number): { image: Image; weight: Float32Array; lastWeight: Float32Array } {
   const image = previous.image.width === width && previous.image.height === height ? previous.image : resizeImage(previous.image, width, height);
   const valid = previous.image.width === width && previous.image.height === height
     ? previous.valid
     : resizeImage(new Image(previous.image.width, previous.image.height, 1, previous.valid), width, height).data;
   const weight = new Float32Array(width * height);
-  for (let i = 0; i < weight.length; i++) weight[i] = CARRY_WEIGHT * valid[i]!;
-  return { image, weight };
+  const lastWeight = new Float32Array(width * height);
+  for (let i = 0; i < weight.length; i++) {
+    weight[i] = CARRY_WEIGHT * valid[i]!;
+    lastWeight[i] = LAST_CARRY_WEIGHT * valid[i]!;
+  }
+  return { image, weight, lastWeight };
 }
 
 function fuseContent(x: Image, content: Image, w: Float32Array): void {

@@ -69,7 +69,7 @@ export class TemporalStabilizer {
   constructor(options: StabilizerOptions) {
     this.mode = options.mode;
     this.strategy = CARRY_STRATEGIES[(options.behaviour ?? DEFAULT_VIDEO_BEHAVIOUR).carry];
-    this.weight = options.weight ?? DEFAULT_TEMPORAL_WEIGHT;
+    this.weight = options.weight ?? options.behaviour?.weight ?? DEFAULT_TEMPORAL_WEIGHT;
     if (!(this.weight >= 0 && this.weight <= 1)) {
       throw new AtelierError('E_PARAM', 'Invalid temporal weight', { expected: 'a number in [0, 1]', received: String(options.weight) });
     }
