@@ -12,6 +12,7 @@ export const worker: CliCommand = {
       .requiredOption('--redis <url>', 'redis://host:port of the queue')
       .option('--concurrency <n>', 'jobs run at once (default 1)', '1')
       .option('--lock-duration <ms>', 'how long a job stays claimed by a worker that stopped answering before another takes it', '30000')
+      .option('--work-dir <dir>', "where video jobs keep their clip and finished frames while they run (default: atelier-worker in the system's temp folder)")
       .option('--quiet', 'log nothing but errors')
       .action(async (opts: Record<string, string | boolean | undefined>) => {
         const concurrency = parseInteger(opts.concurrency as string, '--concurrency')!;
@@ -26,6 +27,7 @@ export const worker: CliCommand = {
           executor: createExecutor(undefined, concurrency),
           threads: Math.max(1, Math.floor(availableParallelism() / concurrency)),
           onEvent: say,
+          ...(typeof opts.workDir === 'string' && { workDir: opts.workDir }),
         });
         await w.start();
         process.stdout.write(`worker ${w.id} ready\n`);

@@ -26,8 +26,8 @@ export function startAtelier(args: string[], env: Record<string, string> = {}, t
  * The compiled server (`serve DATA_DIR`) or a Redis worker (`worker URL`) with every job held
  * `holdMs` before it runs (held-atelier.mjs), for tests that kill a process mid-job.
  */
-export function startHeld(mode: 'serve' | 'worker', where: string, holdMs: number, lockMs = 30_000): Promise<Child> {
-  return startNode([held, mode, where, String(holdMs), String(lockMs)], {}, 20_000);
+export function startHeld(mode: 'serve' | 'worker', where: string, holdMs: number, lockMs = 30_000, workDir?: string): Promise<Child> {
+  return startNode([held, mode, where, String(holdMs), String(lockMs), ...(workDir ? [workDir] : [])], {}, 20_000);
 }
 
 /** The compiled server with the tint test recipe registered (tint-atelier.mjs), for tests that kill it mid-training. */

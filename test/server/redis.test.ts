@@ -1,16 +1,20 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer, type AtelierServer } from '../../src/server/app.js';
 import { tempDir } from '../helpers/fixtures.js';
+import { ffprobeJson, HAS_FFMPEG, makeClip } from '../helpers/video-clips.js';
 import { parseSse, samplePngs, submit, waitFinished, waitRunning } from './helpers.js';
 import { startHeld, type Child } from './processes.js';
 
 /**
  * Scale-out on a real Redis (Debian's redis-server, started here on a loopback port): the server
  * queues on BullMQ, two `atelier worker` processes share the jobs, a worker killed mid-job has its
- * job re-queued to the other, cancellation reaches the worker running the job.
+ * job re-queued to the other, cancellation reaches the worker running the job; video jobs run on
+ * the workers too, with the preview and the MP4 coming back, and a video job whose worker is killed
+ * continues on the other from the frames kept in the work folder they share (one machine).
  */
 
 const hasRedis = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).status === 0;
@@ -61,8 +65,9 @@ describe.skipIf(!hasRedis)('BullMQ scale-out', () => {
     expect(await probe.ping()).toBe('PONG');
     probe.disconnect();
     app = await buildServer({ dataDir: tmp.file('data'), redis: url, studio: false });
-    // Workers whose jobs are each held 700 ms so that both get some; locks expire after 2 s.
-    workers.push(...(await Promise.all([startHeld('worker', url, 700, 2000), startHeld('worker', url, 700, 2000)])));
+    // Workers whose jobs are each held 700 ms so that both get some; locks expire after 2 s; video
+    // jobs keep their frames in one work folder, as workers on one machine would.
+    workers.push(...(await Promise.all([startHeld('worker', url, 700, 2000, tmp.file('worker-work')), startHeld('worker', url, 700, 2000, tmp.file('worker-work'))])));
   });
 
   afterAll(async () => {
@@ -133,4 +138,61 @@ describe.skipIf(!hasRedis)('BullMQ scale-out', () => {
     expect(final.error.code).toBe('E_ABORTED');
     expect((await app.inject({ method: 'DELETE', url: `/api/jobs/${a.id}` })).json()).toMatchObject({ deleted: a.id });
   });
+
+  it.skipIf(!HAS_FFMPEG)('runs a video job on a worker: progress, a preview, the MP4 with its audio, nothing left in the work folder', async () => {
+    const clip = readFileSync(makeClip(tmp.dir, 'clip.mp4', { frames: 8, audio: true }));
+    const created = (
+      await submit(app, [
+        ['method', 'color.reinhard'],
+        ['video', { bytes: clip, filename: 'clip.mp4', type: 'video/mp4' }],
+        ['style', { bytes: pngs.style }],
+      ])
+    ).json();
+    expect(created).toMatchObject({ kind: 'video', links: { preview: `/api/jobs/${created.id}/preview` } });
+    const job = await waitFinished(app, created.id, 60_000);
+    expect(job, JSON.stringify(job.error)).toMatchObject({ status: 'done', meta: { kind: 'video', frames: 8, resumedFrames: 0, temporal: 'flow' } });
+    expect(workers.map(workerId)).toContain(job.meta.worker);
+    const result = await app.inject({ url: `/api/jobs/${created.id}/result` });
+    expect(result.headers['content-type']).toBe('video/mp4');
+    const file = tmp.file('redis-result.mp4');
+    writeFileSync(file, result.rawPayload);
+    const probe = ffprobeJson(file, 'stream=codec_type,nb_frames') as { streams: { codec_type: string; nb_frames: string }[] };
+    expect(probe.streams).toEqual(expect.arrayContaining([{ codec_type: 'video', nb_frames: '8' }, expect.objectContaining({ codec_type: 'audio' })]));
+    const preview = await app.inject({ url: `/api/jobs/${created.id}/preview` });
+    expect(preview.statusCode).toBe(200);
+    expect(preview.rawPayload.subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
+    expect(readdirSync(tmp.file('worker-work'))).toEqual([]);
+    const redis = new Redis(url);
+    expect(await redis.keys('atelier-jobs:preview:*')).toEqual([]);
+    redis.disconnect();
+  }, 90_000);
+
+  it.skipIf(!HAS_FFMPEG)('a video job whose worker is killed continues on another from the frames it kept', async () => {
+    workers.push(await startHeld('worker', url, 0, 2000, tmp.file('worker-work')));
+    // A slower method, so the kill lands mid-run; finished frames are saved 16 at a time.
+    const clip = readFileSync(makeClip(tmp.dir, 'long.mp4', { frames: 24 }));
+    const created = (
+      await submit(app, [
+        ['method', 'patch.synthesis'],
+        ['params', JSON.stringify({ levels: 1, iterations: 1, patchSize: 9 })],
+        ['video', { bytes: clip, filename: 'long.mp4', type: 'video/mp4' }],
+        ['style', { bytes: pngs.style }],
+      ])
+    ).json();
+    const until = Date.now() + 60_000;
+    let victim: Child | undefined;
+    while (!victim && Date.now() < until) {
+      const job = (await app.inject({ url: `/api/jobs/${created.id}` })).json();
+      expect(job.status).not.toBe('done');
+      if (job.progress >= 17 / 24) victim = workers.find((w) => w.log().includes(`running ${created.id}`));
+      else await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(victim).toBeDefined();
+    await victim!.kill('SIGKILL');
+    workers.splice(workers.indexOf(victim!), 1);
+    const done = await waitFinished(app, created.id, 120_000);
+    expect(done, JSON.stringify(done.error)).toMatchObject({ status: 'done', meta: { frames: 24 } });
+    expect(done.meta.worker).not.toBe(workerId(victim!));
+    expect(done.meta.resumedFrames).toBeGreaterThanOrEqual(16);
+  }, 200_000);
 });

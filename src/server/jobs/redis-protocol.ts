@@ -12,12 +12,24 @@ import type { JobTask, TaskResult } from './job-task.js';
 export const QUEUE_NAME = 'atelier-jobs';
 export const CANCEL_CHANNEL = 'atelier-jobs:cancel';
 
+/**
+ * Where a worker leaves the latest frame of a running video job (a JPEG, expiring on its own), for
+ * the server to copy into the job's folder: the studio's preview route reads it from there.
+ */
+export function previewKey(jobId: string): string {
+  return `atelier-jobs:preview:${jobId}`;
+}
+/** A preview nobody collected (the server was down) does not outlive this. */
+export const PREVIEW_TTL_S = 3600;
+
 export interface RedisTaskData {
   method: string;
   params: Record<string, unknown>;
   styleWeights?: number[];
   inputs: Partial<Record<InputSlot, string>>;
   maxPixels?: number;
+  /** 'video': the clip travels in `inputs.video` and the worker restyles it into an MP4. */
+  kind?: 'video';
 }
 
 export interface RedisTaskResult {
@@ -60,6 +72,7 @@ export function encodeTask(task: JobTask): RedisTaskData {
     ...(task.styleWeights && { styleWeights: task.styleWeights }),
     inputs: Object.fromEntries(Object.entries(task.inputs).map(([k, v]) => [k, Buffer.from(v!).toString('base64')])),
     ...(task.maxPixels !== undefined && { maxPixels: task.maxPixels }),
+    ...(task.kind && { kind: task.kind }),
   };
 }
 
@@ -71,6 +84,7 @@ export function decodeTask(jobId: string, data: RedisTaskData): JobTask {
     ...(data.styleWeights && { styleWeights: data.styleWeights }),
     inputs: Object.fromEntries(Object.entries(data.inputs).map(([k, v]) => [k, Buffer.from(v!, 'base64')])),
     ...(data.maxPixels !== undefined && { maxPixels: data.maxPixels }),
+    ...(data.kind && { kind: data.kind }),
   };
 }
 

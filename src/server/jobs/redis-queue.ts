@@ -1,10 +1,14 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
+import { writeFileAtomic } from '../../core/io.js';
 import type { ProgressEvent } from '../../core/progress.js';
 import { isTrainingJob, type JobRecord, type JobStore } from '../job-store.js';
 import type { JobEvents } from './job-events.js';
 import { recordFailure, recordRunning, recordSuccess, refuseFinished, type JobQueue } from './job-queue.js';
 import { taskOf } from './task.js';
+import { PREVIEW_FILE } from './video-task.js';
 import {
   CANCEL_CHANNEL,
   QUEUE_NAME,
@@ -13,6 +17,7 @@ import {
   decodeResult,
   encodeTask,
   errorFromFailedReason,
+  previewKey,
   type RedisTaskData,
   type RedisTaskResult,
 } from './redis-protocol.js';
@@ -24,7 +29,10 @@ type BullJob = Job<RedisTaskData, RedisTaskResult>;
  * The server stays the owner of the record: it stores uploads and results in its data directory
  * and SQLite, follows the queue's events (active, progress, completed, failed) and removes each
  * job from Redis once its outcome is recorded. A worker that dies mid-job loses its lock and
- * BullMQ hands the job to another (stalled-job recovery).
+ * BullMQ hands the job to another (stalled-job recovery). A video job's clip travels in the task
+ * like an image; the worker leaves the latest frame in Redis (redis-protocol.ts `previewKey`) and
+ * the server copies it into the job's folder as frames are reported, where the preview route finds
+ * it as for an embedded job.
  */
 export class RedisQueue implements JobQueue {
   readonly kind = 'redis';
@@ -53,7 +61,10 @@ export class RedisQueue implements JobQueue {
     this.publisher.on('error', report);
     this.queueEvents.on('active', ({ jobId }) => recordRunning(this.store, this.events, jobId));
     this.queueEvents.on('progress', ({ jobId, data }) => {
-      if (typeof data === 'object' && data !== null && 'type' in data) this.events.progress(jobId, data as unknown as ProgressEvent);
+      if (typeof data !== 'object' || data === null || !('type' in data)) return;
+      const event = data as unknown as ProgressEvent;
+      this.events.progress(jobId, event);
+      if (event.type === 'frame') void this.copyPreview(jobId);
     });
     this.queueEvents.on('completed', ({ jobId }) => void this.collect(jobId));
     this.queueEvents.on('failed', ({ jobId, failedReason }) => void this.fail(jobId, failedReason));
@@ -112,8 +123,10 @@ export class RedisQueue implements JobQueue {
     const job = (await this.queue.getJob(id)) as BullJob | undefined;
     if (!job?.returnvalue || !this.store.find(id)) return;
     try {
+      await this.copyPreview(id);
       await recordSuccess(this.store, this.events, id, decodeResult(job.returnvalue));
       await job.remove();
+      await this.publisher.del(previewKey(id)).catch(() => 0);
     } catch (e) {
       recordFailure(this.store, this.events, id, { code: 'E_JOB', message: `The result could not be recorded (${(e as Error).message}).` });
     }
@@ -124,5 +137,19 @@ export class RedisQueue implements JobQueue {
     recordFailure(this.store, this.events, id, errorFromFailedReason(reason));
     const job = await this.queue.getJob(id);
     await job?.remove().catch(() => {});
+    await this.publisher.del(previewKey(id)).catch(() => 0);
+  }
+
+  /** The worker's latest frame of a video job, into the job's folder for the preview route. */
+  private async copyPreview(id: string): Promise<void> {
+    try {
+      const bytes = await this.publisher.getBuffer(previewKey(id));
+      if (!bytes || !this.store.find(id)) return;
+      const dir = this.store.jobDir(id);
+      await fs.mkdir(dir, { recursive: true });
+      await writeFileAtomic(path.join(dir, PREVIEW_FILE), bytes, { force: true });
+    } catch (e) {
+      this.log(`preview of ${id}: ${(e as Error).message}`);
+    }
   }
 }
