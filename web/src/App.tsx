@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, followJob, token, type ApiError, type Job, type MethodInfo, type ModelInfo, type Sample, type ServerConfig } from './api';
 import { checkImageFile } from './check-image';
+import { checkVideoFile } from './check-video';
 import { BatchGrid, BatchMethods, MAX_BATCH, batchSize } from './components/Batch';
 import { Dropzone } from './components/Dropzone';
 import { History, downloadResult } from './components/History';
@@ -10,6 +11,7 @@ import { ModelManager, ModelNeeds } from './components/Models';
 import { ParamForm, neededModels, type ParamValues } from './components/ParamForm';
 import { TrainerPage } from './components/Trainer';
 import { Outcome, ProgressPanel, type LiveProgress } from './components/ProgressPanel';
+import { VideoPreview, VideoResult } from './components/VideoStage';
 import { Viewer, type ViewerImages } from './components/Viewer';
 import { loadWorkspace, pins, saveWorkspace, type InputRef, type ViewMode, type Workspace } from './workspace';
 
@@ -49,6 +51,8 @@ async function fileOf(ref: InputRef): Promise<File> {
     return new File([blob], `${ref.sample}.jpg`, { type: blob.type || 'image/jpeg' });
   }
   const blob = await api.blob(`/api/jobs/${ref.job}/inputs/${ref.slot}`);
+  // A stored clip comes back untyped (the server never lets the browser guess its type): name it plainly.
+  if (ref.slot === 'video') return new File([blob], 'clip', { type: '' });
   return new File([blob], `${ref.slot}.${blob.type.split('/')[1] ?? 'png'}`, { type: blob.type });
 }
 
@@ -71,6 +75,9 @@ export function App() {
   const [submitting, setSubmitting] = useState(false);
   const [error, setError] = useState<string>();
   const [images, setImages] = useState<ViewerImages>();
+  // Video mode: a clip instead of a content image; the result plays in the stage.
+  const [videoOn, setVideoOn] = useState(Boolean(initial.inputs.video?.length));
+  const [videoUrl, setVideoUrl] = useState<string>();
   const [viewMode, setViewMode] = useState<ViewMode>(initial.view ?? 'compare');
   const [metrics, setMetrics] = useState<Metrics>();
   const [history, setHistory] = useState<Job[]>([]);
@@ -122,7 +129,7 @@ export function App() {
 
   const setFiles = async (field: string, chosen: Chosen[]) => {
     setInputs((old) => ({ ...old, [field]: chosen }));
-    const problems = await Promise.all(chosen.map((c) => checkImageFile(c.file, config?.limits)));
+    const problems = await Promise.all(chosen.map((c) => (field === 'video' ? checkVideoFile : checkImageFile)(c.file, config?.limits)));
     const problem = problems.find(Boolean);
     setFileErrors((old) => {
       const next = { ...old };
@@ -148,7 +155,12 @@ export function App() {
 
   const show = async (j: Job) => {
     setMetrics(undefined);
+    setVideoUrl((old) => (old && URL.revokeObjectURL(old), undefined));
     if (!j.links.result) return setImages(undefined);
+    if (j.kind === 'video') {
+      setImages(undefined);
+      return setVideoUrl(await api.imageUrl(j.links.result));
+    }
     const [before, after, maskUrl] = await Promise.all([
       api.imageUrl(j.links.inputs.content!),
       api.imageUrl(j.links.result),
@@ -164,6 +176,7 @@ export function App() {
     stopFollowing.current?.();
     setJob(j);
     setImages(undefined);
+    setVideoUrl(undefined);
     setLive({ startedAt: j.status === 'running' && j.startedAt ? Date.parse(j.startedAt) : Date.now(), losses: [] });
     stopFollowing.current = followJob(j.id, {
       progress: (e) =>
@@ -198,6 +211,7 @@ export function App() {
     const refs: Record<string, InputRef[]> = {};
     for (const slot of j.inputs) (refs[fieldOf(slot)] ??= []).push({ job: j.id, slot });
     setUseMask(j.inputs.includes('mask'));
+    setVideoOn(j.kind === 'video');
     void restoreInputs(refs).catch((e) => setError((e as Error).message));
     if (LIVE.includes(j.status)) follow(j);
     else {
@@ -272,26 +286,26 @@ export function App() {
     const form = new FormData();
     form.append('method', m.id);
     form.append('params', JSON.stringify(Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined))));
-    for (const c of content) form.append('content', c.file);
+    for (const c of content) form.append(videoOn ? 'video' : 'content', c.file);
     if (m.inputs.style !== 'none') for (const s of m.inputs.multiStyle ? styles : styles.slice(0, 1)) form.append('style', s.file);
     for (const [name] of Object.entries(m.inputs.extra ?? {})) for (const c of inputs[name] ?? []) form.append(name, c.file);
     if (useMask && mask) form.append('mask', mask, 'mask.png');
     return form;
   };
 
-  const contents = inputs.content ?? [];
+  const contents = (videoOn ? inputs.video : inputs.content) ?? [];
   const styles = inputs.style ?? [];
   const batchCount = batchOn && method ? batchSize(contents.length, method.inputs.style === 'none' ? 1 : styles.length, 1 + batchMethods.length) : 1;
 
   const missing = !method
     ? ['a method']
     : [
-        ...(contents.length ? [] : ['a content image']),
+        ...(contents.length ? [] : [videoOn ? 'a video clip' : 'a content image']),
         ...(method.inputs.style === 'required' && !styles.length ? ['a style image'] : []),
         ...Object.entries(method.inputs.extra ?? {})
           .filter(([k, spec]) => spec.required && !inputs[k]?.length)
           .map(([k]) => k),
-        ...(Object.keys(fileErrors).length > 0 ? ['images the server accepts'] : []),
+        ...(Object.keys(fileErrors).some((f) => f !== (videoOn ? 'content' : 'video')) ? [videoOn ? 'files the server accepts' : 'images the server accepts'] : []),
         ...(batchCount > MAX_BATCH ? [`at most ${MAX_BATCH} jobs in a batch`] : []),
       ];
 
@@ -482,9 +496,12 @@ export function App() {
               <BatchGrid jobs={batchJobs} titles={titles} thumbs={batchThumbs} onOpen={(j) => void restore(j)} />
             ) : images ? (
               <Viewer images={images} mode={viewMode} onMode={setViewMode} />
+            ) : videoUrl && stageJob?.kind === 'video' && stageJob.status === 'done' ? (
+              <VideoResult job={stageJob} url={videoUrl} title={titles[stageJob.method] ?? stageJob.method} />
             ) : (
               <div class="placeholder">
-                {stageJob && LIVE.includes(stageJob.status) && preview && <img class="stage-preview" src={preview} alt="" />}
+                {stageJob && LIVE.includes(stageJob.status) && preview && !videoOn && <img class="stage-preview" src={preview} alt="" />}
+                {stageJob?.kind === 'video' && LIVE.includes(stageJob.status) && <VideoPreview job={stageJob} />}
                 {stageJob && stageJob.status !== 'done' ? null : (
                   <p>
                     Choose a content image (or a sample) and a method, then <strong>Run</strong> (Ctrl/⌘+Enter). The result appears here, fitted to the screen, with a before/after slider.
@@ -547,13 +564,39 @@ export function App() {
           <section class="panel" aria-labelledby="h-images">
             <div class="panel-head">
               <h2 id="h-images">Images</h2>
-              <label class="switch">
-                <input type="checkbox" checked={batchOn} onChange={(e) => setBatchOn((e.target as HTMLInputElement).checked)} />
-                <span class="switch-track" aria-hidden="true" />
-                <span>Batch</span>
-              </label>
+              <div class="panel-switches">
+                <label class="switch">
+                  <input
+                    type="checkbox"
+                    checked={videoOn}
+                    onChange={(e) => {
+                      const on = (e.target as HTMLInputElement).checked;
+                      setVideoOn(on);
+                      if (on) setBatchOn(false);
+                    }}
+                  />
+                  <span class="switch-track" aria-hidden="true" />
+                  <span>Video</span>
+                </label>
+                <label class="switch">
+                  <input type="checkbox" checked={batchOn} disabled={videoOn} onChange={(e) => setBatchOn((e.target as HTMLInputElement).checked)} />
+                  <span class="switch-track" aria-hidden="true" />
+                  <span>Batch</span>
+                </label>
+              </div>
             </div>
             <div class="dropzones">
+              {videoOn ? (
+                <Dropzone
+                  name="video"
+                  label="Clip"
+                  accept="video/*"
+                  hint={`drop a clip or click (up to ${Math.round((config?.limits.maxVideoSeconds ?? 600) / 60)} min)`}
+                  files={contents.map((c) => c.file)}
+                  error={fileErrors.video}
+                  onFiles={(f) => void setFiles('video', f.slice(0, 1).map((file) => ({ file })))}
+                />
+              ) : (
               <Dropzone
                 name="content"
                 label={batchOn ? 'Contents' : 'Content'}
@@ -564,6 +607,7 @@ export function App() {
                 onFiles={(f) => void setFiles('content', f.map((file) => ({ file })))}
                 onSample={(s) => void fileOf({ sample: s.id, url: s.url }).then((file) => setFiles('content', [...(batchOn ? contents : []), { file, ref: { sample: s.id, url: s.url } }]))}
               />
+              )}
               {method?.inputs.style !== 'none' && (
                 <Dropzone
                   name="style"
@@ -591,7 +635,7 @@ export function App() {
               ))}
             </div>
             {batchOn && method && <BatchMethods methods={methods} current={method} chosen={batchMethods} onChange={setBatchMethods} />}
-            {contents[0] && !batchOn && (
+            {contents[0] && !batchOn && !videoOn && (
               <div class="mask-section">
                 <label class="switch">
                   <input type="checkbox" checked={useMask} onChange={(e) => setUseMask((e.target as HTMLInputElement).checked)} />

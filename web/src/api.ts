@@ -24,7 +24,7 @@ export type { ProgressEvent };
 /** What the server accepts in an upload (GET /api/config). */
 export interface ServerConfig {
   version: string;
-  limits: { maxFileBytes: number; maxPixels: number; maxStyles: number; imageTypes: string[] };
+  limits: { maxFileBytes: number; maxPixels: number; maxStyles: number; imageTypes: string[]; maxVideoSeconds?: number; maxVideoPixels?: number };
 }
 
 /** A model the server's store knows (GET /api/models); never a path. */

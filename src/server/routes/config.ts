@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { VERSION } from '../../core/version.js';
+import { DEFAULT_VIDEO_LIMITS } from '../../video/probe.js';
 import type { ServerContext } from '../context.js';
 import { ACCEPTED_FORMATS, MAX_STYLES } from '../uploads.js';
 
@@ -25,6 +26,9 @@ export const configRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (a
       maxPixels: ctx.limits.maxPixels,
       maxStyles: MAX_STYLES,
       imageTypes: [...ACCEPTED_FORMATS].flatMap((f) => MIME[f] ?? []),
+      // Clips (the `video` field): ffprobe decides what is a video; these are the limits it checks.
+      maxVideoSeconds: DEFAULT_VIDEO_LIMITS.maxDuration,
+      maxVideoPixels: DEFAULT_VIDEO_LIMITS.maxFramePixels,
     },
   }));
 };

@@ -1,8 +1,8 @@
 import { AtelierError } from '../../core/errors.js';
 import { Image } from '../../core/image.js';
 import type { PreviousFrame, VideoBehaviour } from '../../core/registry.js';
-import { warpByFlow } from '../flow.js';
 import { blendStill, blendWarped } from './blend.js';
+import { warpForCarry } from './carry-warp.js';
 import { GradeSmoother, type GradeState } from './grade.js';
 import { InputMotion, type MotionOptions } from './motion.js';
 
@@ -101,7 +101,7 @@ export class TemporalStabilizer {
     const t0 = performance.now();
     const motion = this.motion!.next(input);
     if (motion && this.lastOutput) {
-      this.pendingHint = { image: warpByFlow(this.lastOutput, motion.back), valid: motion.valid };
+      this.pendingHint = { image: warpForCarry(this.lastOutput, motion.back), valid: motion.valid };
     }
     this.flowMs += performance.now() - t0;
     return this.strategy.hintsMethod && this.pendingHint ? { previous: this.pendingHint } : {};

@@ -15,7 +15,9 @@ export function Dropzone({
   samples = [],
   onFiles,
   onSample,
+  accept = 'image/*',
 }: {
+  accept?: string;
   name: string;
   label: string;
   hint?: string;
@@ -52,11 +54,11 @@ export function Dropzone({
           if (dropped.length > 0) onFiles(multiple ? dropped : dropped.slice(0, 1));
         }}
       >
-        <input type="file" accept="image/*" name={name} multiple={multiple} aria-describedby={error ? `err-${name}` : undefined} onChange={(e) => onFiles([...((e.target as HTMLInputElement).files ?? [])])} />
-        {preview ? <img src={preview} alt="" /> : <span class="dropzone-empty" aria-hidden="true">+</span>}
+        <input type="file" accept={accept} name={name} multiple={multiple} aria-describedby={error ? `err-${name}` : undefined} onChange={(e) => onFiles([...((e.target as HTMLInputElement).files ?? [])])} />
+        {preview ? accept.startsWith('video') ? <video src={preview} muted preload="metadata" aria-hidden="true" /> : <img src={preview} alt="" /> : <span class="dropzone-empty" aria-hidden="true">+</span>}
         <span class="dropzone-label">
           <strong>{label}</strong>
-          <small>{file ? (files.length > 1 ? `${file.name} + ${files.length - 1} more` : file.name) : (hint ?? (multiple ? 'drop images or click' : 'drop an image or click'))}</small>
+          <small>{file ? (files.length > 1 ? `${file.name} + ${files.length - 1} more` : file.name) : (hint ?? (multiple ? 'drop images or click' : accept.startsWith('video') ? 'drop a clip or click' : 'drop an image or click'))}</small>
         </span>
       </label>
       {files.length > 0 && (

@@ -10,11 +10,13 @@ import { api, type Job } from '../api';
 
 function Thumb({ job }: { job: Job }) {
   const [url, setUrl] = useState<string>();
+  // A video's card shows its last finished frame (an <img> cannot show the MP4).
+  const picture = job.links.result && (job.kind === 'video' ? job.links.preview : job.links.result);
   useEffect(() => {
-    if (!job.links.result) return;
+    if (!picture) return;
     let u: string | undefined;
     let live = true;
-    api.imageUrl(job.links.result).then(
+    api.imageUrl(picture).then(
       (x) => (live ? setUrl((u = x)) : URL.revokeObjectURL(x)),
       () => {},
     );
@@ -22,13 +24,18 @@ function Thumb({ job }: { job: Job }) {
       live = false;
       if (u) URL.revokeObjectURL(u);
     };
-  }, [job.links.result]);
-  return url ? <img src={url} alt="" loading="lazy" /> : <span class={`thumb-status ${job.status}`}>{job.status === 'running' ? `running ${Math.round((job.progress ?? 0) * 100)} %` : job.status}</span>;
+  }, [picture]);
+  return url ? <img src={url} alt="" loading="lazy" /> : <span class={`thumb-status ${job.status}`}>{thumbText(job)}</span>;
+}
+
+/** The state a card's thumbnail shows until it has a picture; the card's name starts with it (what is seen is what is read). */
+function thumbText(job: Job): string {
+  return job.status === 'running' ? `running ${Math.round((job.progress ?? 0) * 100)} %` : job.status;
 }
 
 /** Save a result; fetched first so the bearer token goes along. */
 export async function downloadResult(job: Job): Promise<void> {
-  saveBlob(await api.blob(`${job.links.result!}?download=1`), `atelier-${job.method}-${job.id.slice(0, 8)}.png`);
+  saveBlob(await api.blob(`${job.links.result!}?download=1`), `atelier-${job.method}-${job.id.slice(0, 8)}.${job.kind === 'video' ? 'mp4' : 'png'}`);
 }
 
 export function saveBlob(blob: Blob, name: string): void {
@@ -93,7 +100,7 @@ export function History({ jobs, titles, current, pinned, comparing, more, onMore
           const when = new Date(j.createdAt);
           return (
             <li key={j.id} class={`history-item ${j.status}${j.id === current ? ' current' : ''}${isPinned ? ' pinned' : ''}`} data-job={j.id} data-status={j.status}>
-              <button type="button" class="thumb" onClick={() => onOpen(j)} aria-label={`restore ${titles[j.method] ?? j.method}, ${j.status}, ${when.toLocaleTimeString()}`}>
+              <button type="button" class="thumb" onClick={() => onOpen(j)} aria-label={`${thumbText(j)}: restore ${titles[j.method] ?? j.method}, ${when.toLocaleTimeString()}`}>
                 <Thumb job={j} />
               </button>
               <div class="history-meta">
@@ -109,7 +116,7 @@ export function History({ jobs, titles, current, pinned, comparing, more, onMore
                 <button type="button" class="small" aria-pressed={isPinned} onClick={() => onPin(j)} aria-label={isPinned ? 'unpin' : 'pin'} title={isPinned ? 'Unpin' : 'Pin: keep first'}>
                   {isPinned ? '★' : '☆'}
                 </button>
-                {j.links.result && (
+                {j.links.result && j.kind !== 'video' && (
                   <button type="button" class="small" aria-pressed={comparing.includes(j.id)} onClick={() => onCompare(j)} title="Compare two results">
                     Compare
                   </button>

@@ -50,7 +50,7 @@ export function ProgressPanel({ job, title, live, now }: { job: Job; title: stri
   return (
     <div class="progress" data-status={job.status} role="status" aria-live="polite">
       <div class="progress-head">
-        <strong>{job.status === 'queued' ? `${title}: waiting in the queue` : job.status === 'running' ? (e && e.label !== job.method ? `${title}: ${e.label}` : `${title}: ${e ? 'running' : 'starting'}`) : job.status}</strong>
+        <strong>{job.status === 'queued' ? `${title}: waiting in the queue` : job.status === 'running' ? (e && e.label !== job.method ? `${title}: ${e.label.startsWith(`${job.method} `) ? e.label.slice(job.method.length + 1) : e.label}` : `${title}: ${e ? 'running' : 'starting'}`) : job.status}</strong>
         <span class="progress-pct">{pct} %</span>
       </div>
       <div class="progress-track" role="progressbar" aria-label="job progress" aria-valuemin={0} aria-valuemax={100} aria-valuenow={pct} aria-valuetext={`${pct} %${detail ? `, ${detail}` : ''}`}>
