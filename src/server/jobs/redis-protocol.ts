@@ -28,8 +28,8 @@ export interface RedisTaskData {
   styleWeights?: number[];
   inputs: Partial<Record<InputSlot, string>>;
   maxPixels?: number;
-  /** 'video': the clip travels in `inputs.video` and the worker restyles it into an MP4. */
-  kind?: 'video';
+  /** What the task is (JobTask.kind); for 'video' the clip travels in `inputs.video` and the worker restyles it into an MP4. */
+  kind?: JobTask['kind'];
 }
 
 export interface RedisTaskResult {
