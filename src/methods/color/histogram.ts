@@ -5,6 +5,7 @@ import { defineMethod } from '../../core/registry.js';
 import { QuantileFunction, histogramMatch } from '../../imaging/histogram-match.js';
 import { colorSamples, paintSamples, pixelSamples } from './palette.js';
 import { regionPairs } from './regions.js';
+import { smoothChromaMap } from './color-map-smoothing.js';
 import { smoothingParams, smoothResult } from './smoothing.js';
 
 /**
@@ -14,12 +15,24 @@ import { smoothingParams, smoothResult } from './smoothing.js';
  * less correlated than R, G and B, so matching them one by one invents fewer false colours — or
  * per RGB channel (what scikit-image's match_histograms does), or on lightness only (a tone
  * transfer that keeps the content's colours).
+ *
+ * In Lab, the chroma map is then made a smooth function of the input colour (color-map-smoothing.ts,
+ * `colorSmoothing` Lab units): ranks alone send the few colours just outside a dense mass (a sky's
+ * edges after JPEG chroma subsampling) to the style's most saturated tails, the cyan specks along
+ * cables and in water that issue 20 showed. Lightness stays exactly the style's; a and b end close
+ * to it, and exactly with `colorSmoothing: 0`.
  */
 const params = z.object({
   channels: z
     .enum(['lab', 'rgb', 'lightness'])
     .default('lab')
     .describe('What to match: each Lab channel, each RGB channel, or Lab lightness only (keeps the content colours)'),
+  colorSmoothing: z
+    .number()
+    .min(0)
+    .max(20)
+    .default(3)
+    .describe('Lab mode: make the chroma map a smooth function of the colour over about this many Lab units (0: exact per-channel distributions, which can leave saturated specks along edges in skies and water)'),
   ...smoothingParams(0),
 });
 
@@ -33,7 +46,7 @@ export const histogram = defineMethod({
   params,
   // A global colour map: in a video its statistics are smoothed over time (no sudden grade changes).
   video: { temporal: 'flow', carry: 'grade' },
-  advanced: ['smooth', 'smoothEps'],
+  advanced: ['colorSmoothing', 'smooth', 'smoothEps'],
   presets: { 'Colour (Lab)': { channels: 'lab' }, 'Per RGB channel': { channels: 'rgb' }, 'Tone only': { channels: 'lightness' } },
   regions: 'native',
   async run(ctx, { content, style, regions }, p) {
@@ -50,11 +63,13 @@ export const histogram = defineMethod({
       const ss = rgb ? pixelSamples(style!, pair.style) : colorSamples(style!, pair.style);
       const c = rgb ? cs.colors : rgbToLab(cs.colors);
       const s = rgb ? ss.colors : rgbToLab(ss.colors);
+      const input = p.channels === 'lab' && p.colorSmoothing > 0 ? c.clone() : undefined;
       for (const ch of matched) {
         throwIfAborted(ctx.signal);
         histogramMatch(c.plane(ch), new QuantileFunction(s.plane(ch), ss.weights), cs.weights);
         ctx.progress.step(++step, steps);
       }
+      if (input) smoothChromaMap(input, cs.weights, c, p.colorSmoothing);
       paintSamples(out, pair.content, cs, rgb ? c : labToRgb(c));
     }
     return smoothResult(ctx, content, out, p);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { rgbToLab } from '../../../src/core/color.js';
+import { labToRgb, rgbToLab } from '../../../src/core/color.js';
 import { Image } from '../../../src/core/image.js';
 import { matchRegions } from '../../../src/core/mask.js';
 import { Rng } from '../../../src/core/rng.js';
@@ -77,6 +77,57 @@ describe('color.histogram', () => {
       for (let i = 0; i < c.pixels; i++) maxDiff = Math.max(maxDiff, Math.abs(out.plane(ch)[i]! - c.plane(ch)[i]!));
       expect(maxDiff).toBeLessThan(0.05);
     }
+  });
+
+  it('at its defaults leaves no saturated specks where a few colours sit just outside a dense mass (a sky with JPEG chroma at its edges)', async () => {
+    // Content: a blue "sky" of near-equal colours and 0.5 % of pixels 3–4 Lab units greener (what
+    // 4:2:0 chroma does along cables); style: wide, independent spreads of a and b.
+    const w = 80;
+    const h = 60;
+    const rng = new Rng(11);
+    const lab = new Image(w, h, 3);
+    const outlier = new Uint8Array(w * h);
+    for (let i = 0; i < w * h; i++) {
+      lab.plane(0)[i] = 70 + 6 * (i / (w * h)) + rng.normal() * 0.3;
+      const odd = rng.next() < 0.005;
+      outlier[i] = odd ? 1 : 0;
+      lab.plane(1)[i] = (odd ? -3.5 : 0) + rng.normal() * 0.4;
+      lab.plane(2)[i] = (odd ? -33 : -30) + rng.normal() * 0.4;
+    }
+    const content = labToRgb(lab);
+    const styleLab = new Image(64, 64, 3);
+    for (let i = 0; i < 64 * 64; i++) {
+      styleLab.plane(0)[i] = 30 + 50 * rng.next();
+      styleLab.plane(1)[i] = rng.normal() * 25;
+      styleLab.plane(2)[i] = rng.normal() * 25;
+    }
+    const style = labToRgb(styleLab);
+    // How far, in a–b, each outlier lands from the colour the sky around it got.
+    const drift = async (params: Record<string, unknown>) => {
+      const out = rgbToLab(await runDirect(histogram, content, style, params));
+      let skyA = 0;
+      let skyB = 0;
+      let count = 0;
+      for (let i = 0; i < w * h; i++) {
+        if (outlier[i]) continue;
+        skyA += out.plane(1)[i]!;
+        skyB += out.plane(2)[i]!;
+        count++;
+      }
+      [skyA, skyB] = [skyA / count, skyB / count];
+      let worst = 0;
+      for (let i = 0; i < w * h; i++) if (outlier[i]) worst = Math.max(worst, Math.hypot(out.plane(1)[i]! - skyA, out.plane(2)[i]! - skyB));
+      return { worst, out };
+    };
+    const exact = await drift({ colorSmoothing: 0 });
+    const smooth = await drift({});
+    // Exact per-channel matching throws them onto the style's tails: a speck far from the sky's colour.
+    expect(exact.worst).toBeGreaterThan(40);
+    // Smoothed between neighbouring colours they stay with the sky (the sky itself spans ~±20 here).
+    expect(smooth.worst).toBeLessThan(15);
+    // Lightness is matched no worse than before: the smoothing moves chroma only (the distance is
+    // not 0 for either: this style reaches outside the sRGB gamut, and L is read back from RGB).
+    expect(ksDistance(smooth.out.plane(0), styleLab.plane(0))).toBeLessThanOrEqual(ksDistance(exact.out.plane(0), styleLab.plane(0)) + 1e-3);
   });
 
   it("maps each labelled content region onto its style region's distribution", async () => {
