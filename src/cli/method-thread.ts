@@ -26,6 +26,7 @@ port.on('message', (m: ToMethodThread) => {
     flagStyle: true,
     onProgress: (event) => send({ type: 'progress', event }),
     ...(m.maxPixels !== undefined && { maxPixels: m.maxPixels }),
+    ...(m.maxMemoryBytes !== undefined && { maxMemoryBytes: m.maxMemoryBytes }),
     ...(m.threads !== undefined && { threads: m.threads }),
     log: {
       debug() {},

@@ -30,7 +30,7 @@ export interface ThreadInputs {
 }
 
 export type ToMethodThread =
-  | { type: 'run'; method: string; inputs: ThreadInputs; params: Record<string, unknown>; maxPixels?: number; threads?: number; wantSvg: boolean }
+  | { type: 'run'; method: string; inputs: ThreadInputs; params: Record<string, unknown>; maxPixels?: number; maxMemoryBytes?: number; threads?: number; wantSvg: boolean }
   | { type: 'cancel' };
 
 export type FromMethodThread =
@@ -53,6 +53,7 @@ export interface ThreadRunOptions {
   onProgress?: ProgressListener;
   log?: Logger;
   maxPixels?: number;
+  maxMemoryBytes?: number;
   threads?: number;
   wantSvg?: boolean;
 }
@@ -69,6 +70,7 @@ export async function runMethodInThread(method: string, inputs: ThreadInputs, pa
       ...(options.onProgress && { onProgress: options.onProgress }),
       ...(options.log && { log: options.log }),
       ...(options.maxPixels !== undefined && { maxPixels: options.maxPixels }),
+      ...(options.maxMemoryBytes !== undefined && { maxMemoryBytes: options.maxMemoryBytes }),
       ...(options.threads !== undefined && { threads: options.threads }),
     });
   }
@@ -104,6 +106,6 @@ export async function runMethodInThread(method: string, inputs: ThreadInputs, pa
     worker.on('error', (e) => settle(() => reject(signal.aborted ? aborted() : new AtelierError('E_INTERNAL', `The method's thread crashed (${e.message})`, { cause: e }))));
     worker.on('exit', (code) => settle(() => reject(signal.aborted ? aborted() : new AtelierError('E_INTERNAL', `The method's thread exited with code ${code}`))));
     signal.addEventListener('abort', onAbort, { once: true });
-    worker.postMessage({ type: 'run', method, inputs, params, maxPixels: options.maxPixels, threads: options.threads, wantSvg: options.wantSvg ?? false } satisfies ToMethodThread);
+    worker.postMessage({ type: 'run', method, inputs, params, maxPixels: options.maxPixels, maxMemoryBytes: options.maxMemoryBytes, threads: options.threads, wantSvg: options.wantSvg ?? false } satisfies ToMethodThread);
   });
 }

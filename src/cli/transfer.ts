@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { AtelierError } from '../core/errors.js';
 import { parseInteger } from '../core/number-text.js';
+import { parseMemorySize } from '../core/memory-budget.js';
 import { writeFileAtomic, writeImage } from '../core/io.js';
 import { camelCase, coerceParam, kebabCase, paramsJsonSchema } from '../core/params.js';
 import { methodParamsSchema } from '../core/stylize.js';
@@ -37,6 +38,7 @@ export const transfer: CliCommand = {
       .option('--style-weights <list>', 'blend weights of several style images, e.g. 0.7,0.3');
     for (const [name, spec] of extras) cmd.option(`--${kebabCase(name)} <file>`, spec.description);
     addOutputFlags(cmd);
+    cmd.option('--max-memory <size>', 'refuse, before any work, a run estimated to need more memory than this, e.g. 2G (default: half the RAM, at most 8G; ATELIER_MAX_MEMORY)');
     cmd.addHelpText('after', `\n\`atelier transfer --method ID --help\` shows another method's parameters.`);
     addParamFlags(cmd, schema, `Parameters of ${def.id} and the shared controls:`);
     const switches = switchFlags(schema);
@@ -50,6 +52,7 @@ export const transfer: CliCommand = {
       const maxPixels = parseInteger(opts.maxPixels as string | undefined, '--max-pixels');
       const threads = parseInteger(opts.threads as string | undefined, '--threads');
       if (opts.device !== undefined) selectDevice(String(opts.device), Boolean(opts.quiet));
+      const maxMemoryBytes = opts.maxMemory === undefined ? undefined : parseMemorySize(String(opts.maxMemory), '--max-memory');
       if (!opts.quiet) for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
       const styleWeights = opts.styleWeights === undefined ? undefined : (coerceParam({ type: 'array', items: { type: 'number' } }, String(opts.styleWeights)) as number[]);
       const extra: Record<string, string> = {};
@@ -77,6 +80,7 @@ export const transfer: CliCommand = {
           signal: abort.signal,
           wantSvg: plan.kind === 'svg',
           ...(maxPixels !== undefined && { maxPixels }),
+          ...(maxMemoryBytes !== undefined && { maxMemoryBytes }),
           ...(threads !== undefined && { threads }),
           log: {
             debug() {},

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import sharp, { type Metadata } from 'sharp';
 import { AtelierError, wrapError } from './errors.js';
 import { Image } from './image.js';
+import { fitWithin } from './resample.js';
 
 /** Default pixel limit for decoding (width × height), overridable by option or ATELIER_MAX_PIXELS. */
 export const DEFAULT_MAX_PIXELS = 100_000_000;
@@ -27,6 +28,13 @@ export interface ReadOptions {
   mode?: 'rgb' | 'grey';
   /** Read an animation's first frame instead of refusing it (for `atelier info`'s mean colour). */
   firstFrame?: boolean;
+  /**
+   * The working size's long side: an image more than twice that is decoded straight to twice the
+   * working size (libvips shrinks while it decodes, a strip at a time, JPEG even in the decoder),
+   * so a huge image is never held whole. Exactly twice, so the caller's own last halving lands on
+   * the same size as from the full image.
+   */
+  shrinkFor?: number;
 }
 
 export type ImageSource = string | Uint8Array;
@@ -132,6 +140,21 @@ async function headerOf(bytes: Uint8Array, label: string, maxPixels: number, too
   return meta;
 }
 
+/**
+ * The oriented size of an image from its header alone (a path is not read beyond it), or
+ * undefined when the header cannot be read: decoding then gives the precise error.
+ */
+export async function imageDimensions(source: ImageSource): Promise<{ width: number; height: number } | undefined> {
+  try {
+    const meta = await sharp(source, { limitInputPixels: false }).metadata();
+    const width = meta.autoOrient?.width ?? meta.width ?? 0;
+    const height = meta.autoOrient?.height ?? meta.height ?? 0;
+    return width > 0 && height > 0 ? { width, height } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Describe an image file without decoding its pixels. */
 export async function imageInfo(source: ImageSource, options: ReadOptions = {}): Promise<ImageInfo> {
   const label = describeSource(source, options.name);
@@ -220,7 +243,11 @@ export async function readImage(source: ImageSource, options: ReadOptions = {}):
   if (!options.firstFrame) refuseAnimation(meta, label);
   const sixteen = meta.depth === 'ushort' || meta.depth === 'short';
   try {
-    let pipe = sharp(bytes, { limitInputPixels: Number.isFinite(maxPixels) ? maxPixels : false, failOn: 'error' }).autoOrient();
+    let pipe = sharp(bytes, { limitInputPixels: Number.isFinite(maxPixels) ? maxPixels : false, failOn: 'error', sequentialRead: true }).autoOrient();
+    const w = meta.autoOrient?.width ?? meta.width ?? 0;
+    const h = meta.autoOrient?.height ?? meta.height ?? 0;
+    const working = fitWithin(w, h, options.shrinkFor);
+    if (w > 2 * working.width && h > 2 * working.height) pipe = pipe.resize(2 * working.width, 2 * working.height, { fit: 'fill', kernel: 'lanczos3' });
     pipe = pipe.toColourspace(sixteen ? 'rgb16' : 'srgb');
     const { data, info } = await pipe.raw(sixteen ? { depth: 'ushort' } : {}).toBuffer({ resolveWithObject: true });
     const samples = sixteen ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2) : data;

@@ -165,6 +165,12 @@ export interface MethodDefinition<P extends ParamsSchema = ParamsSchema, Id exte
   weights?: WeightsSpec[];
   /** Largest side of the working image when the user gives no maxSize (e.g. a network's published resolution). */
   defaultMaxSize?: number;
+  /**
+   * Peak bytes the method holds per content pixel of its working image, measured (`node
+   * bench/memory.mjs`); the family's figure when absent (memory-budget.ts). Runs that would need
+   * more than the memory budget are refused before decoding.
+   */
+  bytesPerPixel?: number;
   /** Temporal behaviour in videos (default: `--temporal flow`, carry 'output'). */
   video?: VideoBehaviour;
   /** The method also draws its result as SVG (`MethodOutput.svg`), so `-o out.svg` is accepted up front. */

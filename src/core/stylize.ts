@@ -2,7 +2,8 @@ import { availableParallelism } from 'node:os';
 import { labToRgb, rgbToLab } from './color.js';
 import { AtelierError, throwIfAborted, wrapError } from './errors.js';
 import { Image, blendImages, clampFinite, clampImage } from './image.js';
-import { readImage, type ImageSource } from './io.js';
+import { imageDimensions, readImage, type ImageSource } from './io.js';
+import { checkMemoryBudget, defaultMemoryBudget } from './memory-budget.js';
 import { fitMask, maskWeights, matchRegions, type Regions } from './mask.js';
 import { checkParamRules, kebabCase, parseParams, sharedControlsSchema, type SharedControls } from './params.js';
 import { ProgressReporter, type Progress, type ProgressListener } from './progress.js';
@@ -39,6 +40,8 @@ export interface StylizeOptions {
   log?: Logger;
   /** Pixel limit for decoding inputs (default 100 MP or ATELIER_MAX_PIXELS). */
   maxPixels?: number;
+  /** Bytes the run may use; a run estimated above it is refused before decoding (default: memory-budget.ts). */
+  maxMemoryBytes?: number;
   /** Report parameter names as CLI flags (`--max-size`) in errors. */
   flagStyle?: boolean;
 }
@@ -59,9 +62,30 @@ export function methodParamsSchema(def: AnyMethod) {
   return sharedControlsSchema.extend(def.params.shape);
 }
 
-async function toImage(input: ImageInput, name: string, maxPixels: number | undefined, mode: 'rgb' | 'grey' = 'rgb'): Promise<Image> {
+/** Refuse, from the inputs' headers, a run that would need more memory than allowed. */
+async function checkRunMemory(def: AnyMethod, inputs: StylizeInputs, styles: ImageInput[], maxSize: number | undefined, options: StylizeOptions): Promise<void> {
+  const size = async (input: ImageInput) => (input instanceof Image ? { width: input.width, height: input.height } : imageDimensions(input));
+  const content = await size(inputs.content);
+  if (!content) return;
+  const known = <T,>(xs: (T | undefined)[]) => xs.filter((x): x is T => x !== undefined);
+  const others = [inputs.mask, inputs.styleMask, ...Object.values(inputs.extra ?? {})].filter((x): x is ImageInput => x !== undefined);
+  checkMemoryBudget(
+    def,
+    { content, styles: known(await Promise.all(styles.map(size))), others: known(await Promise.all(others.map(size))), decoded: !(inputs.content instanceof Image) },
+    maxSize,
+    options.maxMemoryBytes ?? defaultMemoryBudget(),
+    options.flagStyle ?? false,
+  );
+}
+
+/**
+ * Images more than twice the working size are shrunk while they decode (never held whole); the
+ * last step to the working size stays ours (limitSize), so images near the working size give the
+ * same result as before. Masks are never shrunk here: labels must not blend.
+ */
+async function toImage(input: ImageInput, name: string, maxPixels: number | undefined, mode: 'rgb' | 'grey' = 'rgb', maxSize?: number): Promise<Image> {
   if (input instanceof Image) return input;
-  return readImage(input, { name, ...(maxPixels !== undefined && { maxPixels }), mode });
+  return readImage(input, { name, ...(maxPixels !== undefined && { maxPixels }), mode, ...(maxSize !== undefined && { shrinkFor: maxSize }) });
 }
 
 export async function runMethod(
@@ -105,17 +129,19 @@ export async function runMethod(
     });
   }
 
+  const usedStyles = def.inputs.style === 'none' ? [] : styleList;
+  await checkRunMemory(def, inputs, usedStyles, params.maxSize, options);
+
   reporter.start();
   try {
     // Read everything at once; sharp decodes on its own threads.
-    const usedStyles = def.inputs.style === 'none' ? [] : styleList;
     const [content0, styles0, mask0, styleMask0, extra0] = await Promise.all([
-      toImage(inputs.content, 'content image', options.maxPixels),
-      Promise.all(usedStyles.map((s, i) => toImage(s, usedStyles.length > 1 ? `style image ${i + 1}` : 'style image', options.maxPixels))),
+      toImage(inputs.content, 'content image', options.maxPixels, 'rgb', params.maxSize),
+      Promise.all(usedStyles.map((s, i) => toImage(s, usedStyles.length > 1 ? `style image ${i + 1}` : 'style image', options.maxPixels, 'rgb', params.maxSize))),
       inputs.mask === undefined ? undefined : toImage(inputs.mask, 'mask', options.maxPixels),
       inputs.styleMask === undefined ? undefined : toImage(inputs.styleMask, 'style mask', options.maxPixels),
       Promise.all(
-        Object.entries(inputs.extra ?? {}).map(async ([k, v]) => [k, await toImage(v, k, options.maxPixels)] as const),
+        Object.entries(inputs.extra ?? {}).map(async ([k, v]) => [k, await toImage(v, k, options.maxPixels, 'rgb', params.maxSize)] as const),
       ),
     ]);
     const t1 = performance.now();
