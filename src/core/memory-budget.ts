@@ -15,8 +15,8 @@ import { fitWithin } from './resample.js';
  * Peak bytes per working-image pixel by family, where a method states none. Colour: color.mkl on a
  * 36 MP PNG peaked at 2.0 GB in all (≈ 54 bytes per pixel with decoding); the small-size slopes
  * of `bench/memory.mjs` (1 → 4 MP: mkl 70, histogram 86, kuwahara 57 MB/MP) overstate what a
- * large image costs. The other families are their small-size slopes (oil 87, patch.synthesis
- * 121 MB/MP), rounded up: conservative.
+ * large image costs. Filter and patch are their small-size slopes (oil 87, patch.synthesis
+ * 121 MB/MP) rounded up; paint, neural and diffusion are not measured yet: generous guesses.
  */
 export const FAMILY_BYTES_PER_PIXEL: Record<Family, number> = {
   color: 60,
@@ -24,6 +24,8 @@ export const FAMILY_BYTES_PER_PIXEL: Record<Family, number> = {
   paint: 160,
   patch: 160,
   neural: 160,
+  // Latent diffusion works on an 8× smaller latent, but its UNet's activations are the largest.
+  diffusion: 400,
 };
 
 /** Decoding holds sharp's 8-bit (or 16-bit) interleaved buffer and our planar float copy at once. */
