@@ -5,7 +5,7 @@ import { resizeImage } from '../../../src/core/resample.js';
 import { runMethod } from '../../../src/core/stylize.js';
 import { planTiles } from '../../../src/engine/nets/capvst/tiles.js';
 import { fastStyleModel, locateInstalled, readFastStyleWeights } from '../../../src/engine/nets/fast-style/models.js';
-import { FastStyleStylizer, padded } from '../../../src/engine/nets/fast-style/stylizer.js';
+import { FastStyleStylizer, padded, proxyPixels } from '../../../src/engine/nets/fast-style/stylizer.js';
 import { fast } from '../../../src/methods/neural/fast.js';
 import { gradientImage, tempDir } from '../../helpers/fixtures.js';
 import { SHARED_WEIGHTS, TEST_MODEL_HOME, installSharedModel, sharedWeightsPresent, SHARED_WEIGHTS_SKIP } from '../../helpers/shared-models.js';
@@ -107,6 +107,30 @@ describe('neural.fast', () => {
       }
       const ratio = seam / seams / (rest / others);
       expect(ratio).toBeLessThan(1.1);
+    }, 120_000);
+
+    it('tiles come closer to the whole image with the statistics of a larger proxy (half the pixels, not one tile)', async () => {
+      await installSharedModel('fst-small8-candy');
+      process.env.ATELIER_HOME = TEST_MODEL_HOME;
+      const model = fastStyleModel('fst-small8-candy');
+      const stylizer = await FastStyleStylizer.create(await readFastStyleWeights(model, locateInstalled(model)), model.spec, 2);
+      const [W, H, maxTile] = [480, 384, 160 * 160];
+      const photo = resizeImage(await readImage(`${SHARED_WEIGHTS}/../data/dev/content/stata.jpg`), W, H);
+      const img = padded(photo.data, W, H, 255);
+      const whole = await stylizer.stylize(photo.data, W, H, { maxTilePixels: W * H });
+      const plan = planTiles(W, H, maxTile, 96, 4);
+      const meanDiff = async (pixels: number) => {
+        const tiled = await stylizer.runTiles(img, plan.tiles, await stylizer.proxyStatistics(img, pixels));
+        let sum = 0;
+        for (let i = 0; i < whole.length; i++) sum += Math.abs(Math.min(255, Math.max(0, tiled[i]!)) - 255 * whole[i]!);
+        return sum / whole.length;
+      };
+      expect(proxyPixels(W * H, maxTile)).toBe((W * H) / 2);
+      const half = await meanDiff(proxyPixels(W * H, maxTile));
+      const oneTile = await meanDiff(maxTile);
+      // The proxy of the tiled path shrinks less, so its statistics (and the output) are nearer the whole run's.
+      expect(half).toBeLessThan(oneTile);
+      expect(half).toBeLessThan(0.06 * 255);
     }, 120_000);
   });
 });
