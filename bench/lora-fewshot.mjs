@@ -19,6 +19,7 @@
 // ../shared data: never commit them). Needs ../shared and a build (npm run build).
 // Usage: node bench/lora-fewshot.mjs [--steps 30] [--size 128] [--batch 2] [--base fst-small16-candy]
 //          [--styles vangogh,monet,gauguin] [--counts 1,5,20] [--methods lora-r4,lora-r8,norm-only,full]
+//          [--eval-size 256] [--held 4]
 // Writes bench/results/lora-fewshot.json.
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -56,7 +57,8 @@ const counts = option('counts', '1,5,20').split(',').map(Number);
 const methods = option('methods', 'lora-r4,lora-r8,norm-only,full').split(',');
 const outDir = path.resolve(option('out', '.bench-out/lora-fewshot'));
 mkdirSync(outDir, { recursive: true });
-const EVAL = 256;
+const EVAL = Number(option('eval-size', '256'));
+const HELD = Number(option('held', '4'));
 /** Learning rates per method (Adam): the adapters and norms take larger steps than whole weights. */
 const LR = { 'lora-r4': 5e-3, 'lora-r8': 5e-3, 'norm-only': 5e-3, full: 1e-3 };
 const weights = { ...DEFAULT_LOSS_WEIGHTS };
@@ -70,7 +72,7 @@ const shapes = transformerNetShapes(model.spec);
 
 // Content: training photos, and 4 held back.
 const photos = listTrainingImages(path.join(shared, 'data', 'train-photos'), 'content', 'x');
-const heldFiles = photos.slice(-4);
+const heldFiles = photos.slice(-HELD);
 const contents = await TrainingImages.load(photos.slice(0, 200), size);
 const centreSquare = (img, side) => {
   const s = side / Math.min(img.width, img.height);
@@ -169,6 +171,7 @@ for (const style of styles) {
       const build = (performance.now() - t0) / 1000;
       const rng = new Rng(99);
       const t1 = performance.now();
+      const cpu0 = process.cpuUsage();
       let last;
       for (let s = 0; s < steps; s++) {
         const b = new Float32Array(batch * 3 * size * size);
@@ -176,6 +179,8 @@ for (const style of styles) {
         last = await tuner.step(b);
       }
       const seconds = (performance.now() - t1) / 1000;
+      const cpu = process.cpuUsage(cpu0);
+      const cpuSeconds = (cpu.user + cpu.system) / 1e6;
       const ev = await heldOut(weightsOf(method, tuner, set), fullTarget);
       row.outputs[method] = ev.images[0];
       loads.push(loadavg()[0]);
@@ -187,6 +192,7 @@ for (const style of styles) {
         steps,
         trainSeconds: +seconds.toFixed(2),
         secondsPerStep: +(seconds / steps).toFixed(3),
+        cpuSecondsPerStep: +(cpuSeconds / steps).toFixed(3),
         graphBuildSeconds: +build.toFixed(2),
         finalTrainLoss: { style: last.style, content: last.content, total: last.total },
         heldOut: { style: ev.style, content: ev.content },

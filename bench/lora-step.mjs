@@ -4,7 +4,7 @@
 // the base's forward, the real VGG-19 to relu3_1 on output and content, Gram style + relu3_1
 // content + TV losses, backward to what trains, Adam. Kinds run round-robin (one step each per
 // round, after a warm-up step) so load drifts hit them alike; medians over the rounds, and each
-// kind's ratio to full fine-tuning. Needs ../shared (the base and the VGG) and a build (npm run build).
+// kind's ratio to full fine-tuning, in wall time and in this process's CPU time. Needs ../shared (the base and the VGG) and a build (npm run build).
 // Usage: node bench/lora-step.mjs [--base fst-small16-candy] [--size 256] [--batch 2] [--rounds 5] [--threads 2]
 // Writes bench/results/lora-step.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -55,17 +55,24 @@ const rng = new Rng(7);
 const content = Float32Array.from({ length: batch * 3 * size * size }, () => rng.next());
 for (const t of Object.values(tuners)) await t.step(content); // warm-up
 const times = Object.fromEntries(Object.keys(kinds).map((k) => [k, []]));
+// CPU time of this process (ONNX Runtime's threads included) per step: what a step costs, and
+// much less disturbed than wall time by other processes on a loaded machine.
+const cpuTimes = Object.fromEntries(Object.keys(kinds).map((k) => [k, []]));
 const loads = [loadavg()[0]];
 for (let r = 0; r < rounds; r++) {
   for (const [name, t] of Object.entries(tuners)) {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     await t.step(content);
     times[name].push((performance.now() - t0) / 1000);
+    const c = process.cpuUsage(c0);
+    cpuTimes[name].push((c.user + c.system) / 1e6);
   }
   loads.push(loadavg()[0]);
   console.error(`round ${r + 1}/${rounds}: ${Object.entries(times).map(([k, v]) => `${k} ${v.at(-1).toFixed(2)} s`).join(', ')} (load ${loadavg()[0].toFixed(1)})`);
 }
 const full = median(times.full);
+const fullCpu = median(cpuTimes.full);
 const result = {
   benchmark: 'one training step: LoRA vs full fine-tuning vs norm-only (same run, round-robin)',
   base: baseName,
@@ -75,7 +82,7 @@ const result = {
   rounds,
   loadAverage: { start: loads[0], end: loads.at(-1), max: Math.max(...loads) },
   kinds: Object.fromEntries(
-    Object.entries(tuners).map(([k, t]) => [k, { trainableParameters: t.parameterCount, medianSeconds: +median(times[k]).toFixed(3), ratioToFull: +(median(times[k]) / full).toFixed(3), seconds: times[k].map((s) => +s.toFixed(3)) }]),
+    Object.entries(tuners).map(([k, t]) => [k, { trainableParameters: t.parameterCount, medianSeconds: +median(times[k]).toFixed(3), ratioToFull: +(median(times[k]) / full).toFixed(3), medianCpuSeconds: +median(cpuTimes[k]).toFixed(3), cpuRatioToFull: +(median(cpuTimes[k]) / fullCpu).toFixed(3), seconds: times[k].map((s) => +s.toFixed(3)), cpuSeconds: cpuTimes[k].map((s) => +s.toFixed(3)) }]),
   ),
 };
 console.log(JSON.stringify(result, null, 1));

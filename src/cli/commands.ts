@@ -2,6 +2,7 @@ import type { CliCommand } from './command.js';
 import { compareCommand } from './compare.js';
 import { evalCommand } from './eval.js';
 import { info } from './info.js';
+import { loraCommand } from './lora.js';
 import { methodsCommand } from './methods.js';
 import { modelsCommand } from './models.js';
 import { serve } from './serve.js';
@@ -24,4 +25,5 @@ export const commands: CliCommand[] = [
   serve,
   worker,
   train,
+  loraCommand,
 ];

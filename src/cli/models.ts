@@ -1,3 +1,5 @@
+import { statSync } from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { AtelierError } from '../core/errors.js';
 import {
@@ -14,6 +16,8 @@ import {
   type VerifyResult,
 } from '../engine/store.js';
 import { effectiveUrl, needsAcceptance, totalSize } from '../engine/store/manifest.js';
+import { listTrainedKinds } from '../engine/store/trained.js';
+import { readSafetensorsHeader } from '../engine/weights/safetensors.js';
 import type { CliCommand } from './command.js';
 import { createProgressDisplay } from './progress-display.js';
 
@@ -113,6 +117,46 @@ export function formatModelList(statuses: ModelStatus[]): string {
   return lines.join('\n');
 }
 
+/** A network made here (trained, merged) or a LoRA adapter, as `models list` shows it. */
+interface TrainedJson {
+  name: string;
+  trained: string;
+  path: string;
+  installed: true;
+  size: number;
+  description: string;
+}
+
+/** Models made here (`<atelier home>/trained/<kind>/`), described from their safetensors metadata. */
+async function describeTrained(): Promise<TrainedJson[]> {
+  const out: TrainedJson[] = [];
+  for (const { kind, names, dir } of listTrainedKinds()) {
+    for (const name of names) {
+      const file = path.join(dir, `${name}.safetensors`);
+      let description = `${kind} network trained here`;
+      try {
+        const { metadata: m } = await readSafetensorsHeader(file);
+        if (kind === 'lora') description = `LoRA adapter for ${m.base ?? '?'}: rank ${m.rank ?? '?'}, α ${m.alpha ?? '?'}${m.steps ? `, ${m.steps} steps` : ''}${m.style_images ? ` on ${(JSON.parse(m.style_images) as string[]).length} style images` : ''}`;
+        else if (m.lora) description = `${kind} network: ${m.base ?? '?'} with LoRA ${m.lora} merged`;
+        else if (m.source || m.base) description = `${kind} network from ${m.source ?? m.base}`;
+      } catch {
+        description = `${kind}: unreadable (${file})`;
+      }
+      out.push({ name, trained: kind, path: file, installed: true, size: statSync(file).size, description });
+    }
+  }
+  return out;
+}
+
+function formatTrained(made: TrainedJson[]): string {
+  if (made.length === 0) return '';
+  const width = Math.max(...made.map((m) => m.name.length));
+  const lines = ['', '', 'Made here (trained, merged, adapters):'];
+  for (const m of made) lines.push(`${m.name.padEnd(width)}  ${m.trained.padEnd(9)} ${megabytes(m.size).padEnd(9)} ${m.description}`);
+  lines.push('', 'LoRA adapters apply with `--lora NAME[:weight]` (neural.fast); `atelier lora merge` folds them into a new model.');
+  return lines.join('\n');
+}
+
 function progressMode(opts: OutputOptions): 'bar' | 'lines' | 'quiet' {
   if (opts.quiet || opts.json) return 'quiet';
   return process.stderr.isTTY ? 'bar' : 'lines';
@@ -138,10 +182,11 @@ export const modelsCommand: CliCommand = {
       .command('list', { isDefault: true })
       .description('List the models in the manifest and whether each is installed.')
       .option('--json', 'print as JSON')
-      .action((opts: OutputOptions) => {
+      .action(async (opts: OutputOptions) => {
         const statuses = listModels();
-        if (opts.json) process.stdout.write(JSON.stringify(statuses.map(statusJson), null, 2) + '\n');
-        else process.stdout.write(formatModelList(statuses) + '\n');
+        const made = await describeTrained();
+        if (opts.json) process.stdout.write(JSON.stringify([...statuses.map(statusJson), ...made], null, 2) + '\n');
+        else process.stdout.write(formatModelList(statuses) + formatTrained(made) + '\n');
       });
 
     models

@@ -6,6 +6,13 @@ import { runMethod } from '../../src/core/stylize.js';
 import { readLoraAdapter } from '../../src/engine/lora/adapter.js';
 import { fast } from '../../src/methods/neural/fast.js';
 import { getTrainer, listTrainers, train } from '../../src/train/index.js';
+import { mergeFastStyleLora } from '../../src/engine/lora/merge-fast-style.js';
+import { FAST_TRAINED_KIND, trainedFastMetadata } from '../../src/engine/nets/fast-style/trained.js';
+import { installTrainedModel } from '../../src/engine/store/trained.js';
+import { writeSafetensors } from '../../src/engine/weights/safetensors.js';
+import { fastStyleModel } from '../../src/engine/nets/fast-style/models.js';
+import { randomTransformerNetWeights } from '../../src/engine/nets/transformer-net.js';
+import { runCli } from '../helpers/cli.js';
 import { gradientImage, meanAbsDiff, noiseImage, stripesImage, tempDir } from '../helpers/fixtures.js';
 
 /**
@@ -16,7 +23,13 @@ import { gradientImage, meanAbsDiff, noiseImage, stripesImage, tempDir } from '.
  */
 
 const tmp = tempDir('atelier-train-lora-');
-afterAll(() => tmp.cleanup());
+const savedHome = process.env.ATELIER_HOME;
+process.env.ATELIER_HOME = path.join(tmp.dir, 'home');
+afterAll(() => {
+  if (savedHome === undefined) delete process.env.ATELIER_HOME;
+  else process.env.ATELIER_HOME = savedHome;
+  tmp.cleanup();
+});
 
 const styleDir = path.join(tmp.dir, 'style');
 const contentDir = path.join(tmp.dir, 'content');
@@ -67,6 +80,32 @@ describe('train lora', () => {
     // two halves stacked are the whole adapter
     expect(meanAbsDiff(twice.image, adapted.image)).toBeLessThan(1e-5);
     expect(adapted.meta.lora).toEqual([`${result.weights} ×1`]);
+  });
+
+  it('stores a named adapter, merges it into a new model neural.fast runs, and lists both', async () => {
+    const result = await train('lora', { out: path.join(tmp.dir, 'named'), iterations: 2, params: { ...params, name: 'stripes-lora' }, seed: 4, threads: 1 });
+    expect(result.installed).toBe(path.join(tmp.dir, 'home', 'trained', 'lora', 'stripes-lora.safetensors'));
+    // the base: the same seeded random weights the adapter was trained on, stored as a model made here
+    const spec = fastStyleModel('fst-small8-candy').spec;
+    await writeSafetensors(path.join(tmp.dir, 'rnd.safetensors'), randomTransformerNetWeights(4, spec).values(), { metadata: trainedFastMetadata(spec, 0, { base: 'random fst-small8 (seed 4)' }) });
+    installTrainedModel(FAST_TRAINED_KIND, 'rnd-base', path.join(tmp.dir, 'rnd.safetensors'));
+    const merged = await mergeFastStyleLora({ base: 'rnd-base', lora: ['stripes-lora:0.5'], name: 'rnd-merged' });
+    expect(merged.layers).toBe(11);
+    const content = gradientImage(40, 32);
+    const run = (model: string, lora?: string[]) => runMethod(fast, { content, extra: {} }, { model, ...(lora && { lora }) });
+    const base = await run('rnd-base');
+    const applied = await run('rnd-base', ['stripes-lora:0.5']);
+    const fromStore = await run('rnd-merged');
+    expect(meanAbsDiff(fromStore.image, applied.image)).toBeLessThan(1e-6);
+    expect(meanAbsDiff(fromStore.image, base.image)).toBeGreaterThan(1e-5);
+    expect(fromStore.meta.source).toMatch(/trained here/);
+    // a second model under the same name is refused, not silently replaced
+    await expect(mergeFastStyleLora({ base: 'rnd-base', lora: ['stripes-lora'], name: 'rnd-merged' })).rejects.toMatchObject({ code: 'E_OUTPUT_EXISTS' });
+    const list = runCli(['models', 'list'], { env: { ATELIER_HOME: path.join(tmp.dir, 'home') } });
+    expect(list.stdout).toMatch(/stripes-lora\s+lora\s+.*LoRA adapter for random fst-small8-candy architecture \(seed 4\): rank 2, α 2, 2 steps on 2 style images/);
+    expect(list.stdout).toMatch(/rnd-merged\s+fast\s+.*rnd-base with LoRA stripes-lora×0\.5 merged/);
+    const json = JSON.parse(runCli(['models', 'list', '--json'], { env: { ATELIER_HOME: path.join(tmp.dir, 'home') } }).stdout) as { name: string; trained?: string }[];
+    expect(json.filter((m) => m.trained).map((m) => `${m.trained}/${m.name}`)).toEqual(['fast/rnd-base', 'fast/rnd-merged', 'lora/stripes-lora']);
   });
 
   it('refuses a style folder without a readable image, and a rank the targets cannot hold', async () => {

@@ -37,6 +37,7 @@ const SUPPORTED = [
 
 export function importGraphDef(tf: TfGraph, options: ImportOptions & { outputs: string[] }): ImportedGraph {
   const g = options.graph ?? new Graph();
+  if (options.paramHook) g.paramHook = options.paramHook;
   const em = new ForeignEmitter(g, options.normStatistics ?? 'own');
   const byName = new Map(tf.nodes.map((n) => [n.name, n]));
   const key = (input: string) => (input.includes(':') ? input : `${input}:0`);

@@ -1,5 +1,5 @@
 import { AtelierError } from '../../core/errors.js';
-import type { Graph, Tensor } from '../graph/graph.js';
+import type { Graph, ParamHook, Tensor } from '../graph/graph.js';
 import { constantValue, type ForeignEmitter, type ForeignValue, type NormStatistics } from './foreign-values.js';
 
 /** What the importers (TFLite, GraphDef) take and give, and the op semantics both formats share. */
@@ -29,6 +29,8 @@ export interface ImportOptions {
   trainableConstants?: (name: string) => boolean;
   /** Where norms take their spatial statistics (tiles share the whole image's): see NormStatistics. */
   normStatistics?: NormStatistics;
+  /** Set on the graph before the weights are declared: LoRA adapters at run time (engine/lora/graph-adapter.ts). */
+  paramHook?: ParamHook;
 }
 
 export interface ImportedGraph {

@@ -21,6 +21,7 @@ export function importTflite(model: TfliteModel, options: ImportOptions = {}): I
   const sg = model.subgraphs[options.subgraph ?? 0];
   if (!sg) throw new AtelierError('E_PARAM', `The model has no subgraph ${options.subgraph}`, { subject: model.file });
   const g = options.graph ?? new Graph();
+  if (options.paramHook) g.paramHook = options.paramHook;
   const em = new ForeignEmitter(g, options.normStatistics ?? 'own');
   const values = new Map<number, ForeignValue>();
   const key = (i: number) => String(i);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { AtelierError, isAtelierError } from '../../core/errors.js';
 import { knownModelNames, requireModel } from '../store.js';
+import { resolveTrainedModel } from '../store/trained.js';
 import { readSafetensors, readSafetensorsHeader, writeSafetensors } from '../weights/safetensors.js';
 import type { WeightTensor } from '../weights/tensor.js';
 
@@ -214,15 +215,19 @@ export function parseLoraSpec(spec: string): { file: string; weight: number } {
   return { file: spec, weight: 1 };
 }
 
+/** Trained-model kind under which adapters are stored (`<atelier home>/trained/lora/NAME.safetensors`). */
+export const LORA_KIND = 'lora';
+
 /**
- * Read each `FILE[:weight]` of a stack. FILE may also be the name of an adapter installed in the
- * model store (trained by a server training job), which is how the HTTP API names one.
+ * Read each `FILE[:weight]` of a stack. FILE is a path, the name of an adapter stored by `atelier
+ * train lora --name`, or of one installed in the model store (by a server training job, which is
+ * how the HTTP API names one).
  */
 export async function loadLoraStack(specs: readonly string[]): Promise<WeightedAdapter[]> {
   const out: WeightedAdapter[] = [];
   for (const s of specs) {
     const { file, weight } = parseLoraSpec(s);
-    const path = !existsSync(file) && knownModelNames().includes(file) ? requireModel(file) : file;
+    const path = existsSync(file) ? file : knownModelNames().includes(file) ? requireModel(file) : resolveTrainedModel(LORA_KIND, file);
     out.push({ adapter: await readLoraAdapter(path), weight, source: file });
   }
   return out;

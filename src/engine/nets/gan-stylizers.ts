@@ -1,4 +1,7 @@
 import { clampImage, type Image } from '../../core/image.js';
+import { AtelierError } from '../../core/errors.js';
+import { loadLoraStack } from '../lora/adapter.js';
+import { runtimeLora, type RuntimeLora } from '../lora/graph-adapter.js';
 import { foreignModelFile, ImportedNetwork, importedImageNetwork } from './imported-network.js';
 import { randomImageNetwork } from './random-image-net.js';
 import { runTiled, type ImageNetwork } from './tiled-image-net.js';
@@ -45,6 +48,8 @@ export interface GanRunOptions {
   onProgress?: (done: number, total: number) => void;
   /** Told when the random stand-in runs instead of the published generator. */
   warn: (message: string) => void;
+  /** LoRA adapters applied at run time, `FILE[:weight]` (engine/lora). */
+  lora?: readonly string[];
 }
 
 /**
@@ -53,14 +58,18 @@ export interface GanRunOptions {
  */
 export async function runGanStylizer(spec: GanStylizer, content: Image, o: GanRunOptions): Promise<{ image: Image; meta: Record<string, unknown> }> {
   let net: ImageNetwork;
+  let lora: RuntimeLora | undefined;
   if (o.weights === 'random') {
+    if (o.lora && o.lora.length > 0) throw new AtelierError('E_PARAM', 'LoRA adapters need the published generator, not the random stand-in', { subject: 'lora', hint: "use weights 'installed'" });
     o.warn('a seeded random stand-in network runs: the result is not the published model\'s');
     net = randomImageNetwork(o.seed, o.threads);
   } else {
     const file = foreignModelFile(spec.model, spec.file, o.weights);
-    net = importedImageNetwork(await ImportedNetwork.load(file, {}, o.threads), { input: spec.input, range: [-1, 1], multiple: 4 });
+    lora = o.lora && o.lora.length > 0 ? runtimeLora(await loadLoraStack(o.lora), spec.model) : undefined;
+    net = importedImageNetwork(await ImportedNetwork.load(file, lora ? { paramHook: lora.hook } : {}, o.threads), { input: spec.input, range: [-1, 1], multiple: 4 });
   }
   const image = await runTiled(net, content, { tile: o.tileSize, margin: 64, ...(o.signal && { signal: o.signal }), ...(o.onProgress && { onProgress: o.onProgress }) });
+  for (const m of lora?.finish() ?? []) o.warn(`the LoRA ${m.source} was trained on other weights than ${spec.model}'s (base fingerprint differs): applied anyway`);
   return {
     image: clampImage(image),
     meta: o.weights === 'random' ? { weights: `random (seed ${o.seed}; not the published model)` } : { model: spec.model, file: spec.file, licence: spec.licence },

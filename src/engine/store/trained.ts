@@ -149,3 +149,14 @@ export async function claimTrainedModel(kind: string, name: string, options: Sto
     },
   };
 }
+
+/** Every kind with stored trained models, with their names (for `atelier models list`). */
+export function listTrainedKinds(options: StoreOptions = {}): { kind: string; names: string[]; dir: string }[] {
+  const root = path.join(atelierHome(options), 'trained');
+  if (!existsSync(root)) return [];
+  return readdirSync(root, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => ({ kind: e.name, names: listTrainedModels(e.name, options), dir: path.join(root, e.name) }))
+    .filter((k) => k.names.length > 0)
+    .sort((a, b) => a.kind.localeCompare(b.kind));
+}

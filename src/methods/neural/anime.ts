@@ -17,6 +17,11 @@ const params = z.object({
     .default('installed')
     .describe("'installed' (the model store's animeganv2-hayao), 'random' (a seeded stand-in to try the pipeline) or a folder holding the .tflite file"),
   tileSize: z.number().int().min(128).max(8192).default(512).describe('Largest tile side the network processes at once; larger images are tiled with feathered overlaps (512: 1.2 GB peak at any size; a whole 1024² image takes 4.8 GB)'),
+  lora: z
+    .array(z.string().min(1))
+    .max(8)
+    .optional()
+    .describe('LoRA adapters on the generator\'s convolutions, FILE or FILE:WEIGHT (repeat or comma-separate to stack; keys are the TFLite tensor names, docs/lora.md)'),
 });
 
 export const anime = defineMethod({
@@ -37,6 +42,7 @@ export const anime = defineMethod({
       threads: ctx.threads,
       signal: ctx.signal,
       onProgress: (d, t) => ctx.progress.step(d, t),
+      ...(p.lora && { lora: p.lora }),
       warn: (m) => ctx.log.warn(`neural.anime: ${m}`),
     }),
 });

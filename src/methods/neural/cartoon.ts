@@ -19,6 +19,11 @@ const params = z.object({
     .default('installed')
     .describe("'installed' (the model store's whitebox-cartoon), 'random' (a seeded stand-in to try the pipeline) or a folder holding the .tflite files"),
   tileSize: z.number().int().min(128).max(8192).default(1024).describe('Largest tile side the network processes at once; larger images are tiled with feathered overlaps'),
+  lora: z
+    .array(z.string().min(1))
+    .max(8)
+    .optional()
+    .describe('LoRA adapters on the generator\'s convolutions, FILE or FILE:WEIGHT (repeat or comma-separate to stack; keys are the TFLite tensor names, docs/lora.md)'),
 });
 
 export const cartoon = defineMethod({
@@ -39,6 +44,7 @@ export const cartoon = defineMethod({
       threads: ctx.threads,
       signal: ctx.signal,
       onProgress: (d, t) => ctx.progress.step(d, t),
+      ...(p.lora && { lora: p.lora }),
       warn: (m) => ctx.log.warn(`neural.cartoon: ${m}`),
     }),
 });

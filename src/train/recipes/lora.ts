@@ -2,7 +2,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import { AtelierError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
-import { adapterTensors, baseFingerprint, type LoraAdapter } from '../../engine/lora/adapter.js';
+import { adapterTensors, baseFingerprint, LORA_KIND, type LoraAdapter } from '../../engine/lora/adapter.js';
+import { checkTrainedModelName } from '../../engine/store/trained.js';
 import { chooseTargets, initialPair } from '../../engine/lora/targets.js';
 import { FAST_STYLE_MODEL_NAMES, fastStyleModel, locateInstalled, readFastStyleWeights } from '../../engine/nets/fast-style/models.js';
 import { readModelFile } from '../../engine/nets/model-files.js';
@@ -54,11 +55,7 @@ const params = z.object({
   tvWeight: z.number().min(0).default(DEFAULT_LOSS_WEIGHTS.tv).describe('Total variation weight'),
   vgg: z.enum(['installed', 'random']).default('installed').describe("Loss network: 'installed' (vgg19-relu3_1) or 'random' (tests only)"),
   eval: z.number().int().min(0).max(64).default(2).describe('Fixed validation crops whose losses are reported before and after training'),
-  name: z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/)
-    .optional()
-    .describe('File name of the adapter (default <base>-lora-r<rank>)'),
+  name: z.string().min(1).optional().describe('Also store the adapter in the model store under this name (`--lora NAME`, listed by `atelier models list`)'),
 });
 
 const CHECKPOINT_FORMAT = 'atelier-lora-training-1';
@@ -80,6 +77,7 @@ export const lora = defineTrainer({
     iterations: 50,
   },
   async open(ctx, p) {
+    if (p.name) checkTrainedModelName(p.name); // before the training, not after
     const model = fastStyleModel(p.base);
     const alpha = p.alpha ?? p.rank;
     const base = p.baseWeights === 'random' ? randomTransformerNetWeights(ctx.seed, model.spec) : await readFastStyleWeights(model, locateInstalled(model));
@@ -178,6 +176,7 @@ export const lora = defineTrainer({
           fileName: `${p.name ?? `${p.base}-lora-r${p.rank}`}.safetensors`,
           tensors,
           metadata,
+          ...(p.name && { install: { kind: LORA_KIND, name: p.name } }),
           usage: `--method neural.fast --model ${p.base} --lora FILE`,
           use: { method: 'neural.fast', param: 'lora', params: { model: p.base } },
         };
