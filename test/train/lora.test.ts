@@ -80,7 +80,7 @@ describe('train lora', () => {
     // two halves stacked are the whole adapter
     expect(meanAbsDiff(twice.image, adapted.image)).toBeLessThan(1e-5);
     expect(adapted.meta.lora).toEqual([`${result.weights} ×1`]);
-  });
+  }, 240_000);
 
   it('stores a named adapter, merges it into a new model neural.fast runs, and lists both', async () => {
     const result = await train('lora', { out: path.join(tmp.dir, 'named'), iterations: 2, params: { ...params, name: 'stripes-lora' }, seed: 4, threads: 1 });
@@ -106,7 +106,7 @@ describe('train lora', () => {
     expect(list.stdout).toMatch(/rnd-merged\s+fast\s+.*rnd-base with LoRA stripes-lora×0\.5 merged/);
     const json = JSON.parse(runCli(['models', 'list', '--json'], { env: { ATELIER_HOME: path.join(tmp.dir, 'home') } }).stdout) as { name: string; trained?: string }[];
     expect(json.filter((m) => m.trained).map((m) => `${m.trained}/${m.name}`)).toEqual(['fast/rnd-base', 'fast/rnd-merged', 'lora/stripes-lora']);
-  });
+  }, 240_000);
 
   it('refuses a style folder without a readable image, and a rank the targets cannot hold', async () => {
     const empty = path.join(tmp.dir, 'empty');

@@ -62,8 +62,9 @@ export class ImportedNetwork {
       parsed.set(file, pending);
     }
     const model = await pending;
-    // A caller building into its own graph (base.graph) gets its own network.
-    if (base.graph) return new ImportedNetwork(file, format, model, base, threads);
+    // A caller building into its own graph (base.graph), or adapting its weights (base.paramHook:
+    // LoRA, a function the cache key cannot tell apart), gets its own network.
+    if (base.graph || base.paramHook) return new ImportedNetwork(file, format, model, base, threads);
     const key = `${file}|${JSON.stringify(base)}|${threads}`;
     const known = instances.get(key);
     // The same parse: a file re-read after a reinstall gets a fresh network.
