@@ -7,6 +7,7 @@
 // scratch/udnie-anchor/sheet.png (content | published | ours per row) to look at.
 //
 // Usage: nice -n 10 node bench/udnie-anchor.mjs [--minutes 12] [--size 128] [--width full] [--threads 2] [--eval-size 384]
+//        (--minutes 0 evaluates the last checkpoint without training)
 // Needs ../shared (weights and data) and a build (npm run build).
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -51,6 +52,7 @@ const started = Date.now();
 let iterations = 0;
 let lastLosses;
 try {
+  if (minutes > 0)
   await train('fast', {
     out,
     iterations: 100_000,

@@ -55,6 +55,8 @@ export interface CapVstTrainerOptions {
   gradientClip?: number;
   laplacianClamp?: number;
   threads: number;
+  /** VGG layers of the style loss (default the published relu1_1…relu4_1; relu1_1…relu3_1 on the VGG-19 to relu3_1). */
+  styleTaps?: VggTap[];
 }
 
 export interface TrainingSample {
@@ -177,9 +179,10 @@ export class CapVstTrainer {
     const zc = net.forward(content);
     const stylised = net.inverse(affineNode(g, zc, 'cwct1'));
     // One VGG pass over the batch [stylised, style]: a graph holds each weight once.
-    const features = vgg19(g, g.concat([stylised, style], 0), vgg, { layout: 'normalised', taps: STYLE_TAPS });
+    const styleTaps = options.styleTaps ?? STYLE_TAPS;
+    const features = vgg19(g, g.concat([stylised, style], 0), vgg, { layout: 'normalised', taps: styleTaps });
     let styleLoss: Tensor | undefined;
-    for (const tap of STYLE_TAPS) {
+    for (const tap of styleTaps) {
       const [mo, so] = meanStd(g, g.slice(features[tap]!, [0], [0], [1]));
       const [ms, ss] = meanStd(g, g.slice(features[tap]!, [0], [1], [2]));
       const term = g.add(mse(g, mo, ms), mse(g, so, ss));

@@ -3,7 +3,9 @@ import { Rng } from '../../core/rng.js';
 import { mattingLaplacian } from '../../engine/losses/matting-laplacian.js';
 import { loadCapVstWeights } from '../../engine/nets/capvst/weights.js';
 import { randomVgg19Weights } from '../../engine/nets/vgg19.js';
-import { requireModel } from '../../engine/store.js';
+import { isModelInstalled, requireModel } from '../../engine/store.js';
+import { loadPerceptualVgg } from '../../engine/losses/perceptual.js';
+import type { VggTap } from '../../engine/nets/vgg19.js';
 import { readWeights } from '../../engine/weights/read.js';
 import type { TensorMap } from '../../engine/weights/tensor.js';
 import { defineTrainer } from '../definition.js';
@@ -28,7 +30,10 @@ const params = z.object({
     .default(256)
     .describe('Side of the square training crops (multiple of 4)'),
   init: z.string().default('random').describe("Starting weights: 'random' (seeded), 'installed' (the published checkpoint) or a file"),
-  vgg: z.string().default('installed').describe("Normalised VGG-19 for the style loss: 'installed' (vgg_normalised), 'random' or a file"),
+  vgg: z
+    .string()
+    .default('auto')
+    .describe("Normalised VGG-19 for the style loss: 'auto' (vgg_normalised to relu4_1 as published if installed, else the real VGG-19 to relu3_1 of vgg19-relu3_1), 'installed' (vgg_normalised), 'relu3_1' (vgg19-relu3_1), 'random' or a file"),
   lr: z.number().positive().default(1e-4).describe('Adam learning rate (decayed as lr / (1 + 5e-5 · iteration))'),
   styleWeight: z.number().min(0).optional().describe('Style loss weight (published: 1)'),
   recWeight: z.number().min(0).optional().describe('Cycle reconstruction weight (published: photoreal 10, artistic 1)'),
@@ -36,8 +41,14 @@ const params = z.object({
   eval: z.number().int().min(0).default(4).describe('Fixed validation crops whose losses are reported before and after training (0: none)'),
 });
 
-async function loadVgg(source: string, seed: number): Promise<{ weights: TensorMap; label: string }> {
+async function loadVgg(source: string, seed: number): Promise<{ weights: TensorMap; label: string; taps?: VggTap[] }> {
   if (source === 'random') return { weights: randomVgg19Weights('normalised', seed, 'relu4_1'), label: `random (seed ${seed})` };
+  // The real VGG-19 to relu3_1 (engine/losses/perceptual.ts): the style loss then stops at relu3_1.
+  if (source === 'relu3_1' || (source === 'auto' && !isModelInstalled('vgg_normalised'))) {
+    const real = await loadPerceptualVgg('installed');
+    return { weights: real.weights, label: real.label, taps: ['relu1_1', 'relu2_1', 'relu3_1'] };
+  }
+  if (source === 'auto') source = 'installed';
   const file = source === 'installed' ? requireModel('vgg_normalised') : source;
   return { weights: await readWeights(file), label: source === 'installed' ? 'vgg_normalised' : file };
 }
@@ -75,7 +86,7 @@ export const capvst = defineTrainer({
     const initial = await loadCapVstWeights(p.init, mode, 'image', ctx.seed);
     ctx.log.info(`capvst: network from ${initial.source === 'random' ? `random weights (seed ${ctx.seed})` : initial.source}, VGG-19 ${vgg.label}; building the training graphs…`);
     const t0 = performance.now();
-    const trainer = await CapVstTrainer.create(initial, vgg.weights, { size, lossWeights, learningRate: p.lr, threads: ctx.threads });
+    const trainer = await CapVstTrainer.create(initial, vgg.weights, { size, lossWeights, learningRate: p.lr, threads: ctx.threads, ...(vgg.taps && { styleTaps: vgg.taps }) });
     ctx.log.info(`capvst: graphs ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     // Fixed validation crops: the same before and after, so their losses show the trend without
     // the noise of random training crops.
@@ -96,7 +107,7 @@ export const capvst = defineTrainer({
         { key: 'total', label: 'total (weighted)' },
       ],
       curveTitle: `CAP-VSTNet ${mode} training, ${size}² crops`,
-      summary: { mode, size, lossWeights },
+      summary: { mode, size, lossWeights, vgg: vgg.label, styleTaps: vgg.taps ?? ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1'] },
       async step(rng) {
         const content = contents.sample(rng, size);
         const style = styles.sample(rng, size);
