@@ -55,7 +55,13 @@ export const haeberli = defineMethod({
     const scale = styleScale(style);
     const big = pixelsFor(styledSize(p.brushSize, SIZES.brushSize, scale), W, H, 1);
     const small = Math.min(big, pixelsFor(styledSize(p.minBrushSize, SIZES.minBrushSize, scale), W, H, 1));
+    // Progress shares as measured at 384² (issue 20: time left within 2× after 10 %): the style's
+    // palette (k-means) is about half of a run; of the passes, the first places a mark in every
+    // cell, the later ones only where detail asks for a finer mark, the last one hardly anywhere.
+    // Placing a pass's marks takes about 40 % of it, painting them the rest.
+    const paletteShare = style ? 0.5 : 0;
     const palette = style ? dominantColors(style, p.paletteSize, ctx.rng) : undefined;
+    ctx.progress.sub(0, paletteShare).step(1, 1);
     const src = [content.plane(0), content.plane(1), content.plane(2)];
     const mean = src.map((pl) => pl.reduce((a, b) => a + b, 0) / n) as [number, number, number];
     const canvas = new Canvas(W, H, mean, true);
@@ -65,8 +71,13 @@ export const haeberli = defineMethod({
     const blurred = gaussianBlur(lum, W, H, Math.max(0.7, small / 2));
     const rng = ctx.rng;
     const perPass: number[] = [];
+    const share = [4, 1.5, 1.5, 0.3];
+    const shareSum = share.reduce((a, b) => a + b, 0);
+    const passes = ctx.progress.sub(paletteShare, 1);
+    let shareDone = 0;
     for (let pass = 0; pass < PASSES; pass++) {
       throwIfAborted(ctx.signal);
+      const passProgress = passes.sub(shareDone / shareSum, (shareDone += share[pass]!) / shareSum);
       // Pass k paints marks of width from big towards small; later passes refine detail only.
       const t = pass / (PASSES - 1);
       const width = big * (small / big) ** t;
@@ -76,7 +87,10 @@ export const haeberli = defineMethod({
       const cols = Math.ceil(W / cell);
       const rows = Math.ceil(H / cell);
       const marks: RectStroke[] = [];
-      for (let k = 0; k < cols * rows; k++) {
+      const cells = cols * rows;
+      const chunk = Math.max(1, Math.ceil(cells / 8));
+      for (let k = 0; k < cells; k++) {
+        if (k > 0 && k % chunk === 0) passProgress.sub(0, 0.4).step(k, cells);
         let cx: number;
         let cy: number;
         if (p.placement === 'random') {
@@ -107,7 +121,7 @@ export const haeberli = defineMethod({
       rng.shuffle(marks);
       for (const m of marks) canvas.paint(m);
       perPass.push(marks.length);
-      ctx.progress.step(pass + 1, PASSES, { pass: pass + 1, width, strokes: marks.length });
+      passProgress.step(1, 1, { pass: pass + 1, width, strokes: marks.length });
     }
     return {
       image: canvas.image,

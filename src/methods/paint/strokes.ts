@@ -80,9 +80,15 @@ export const strokes = defineMethod({
     const img = canvas.image.data;
     const perLayer: number[] = [];
     const ref = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
+    // A layer's cost grows as its brush shrinks (strokes ∝ 1/R², each one's footprint ∝ R): the
+    // progress share of a layer is ∝ 1/R, so the time left is right after the first layer (issue 20).
+    const cost = radii.map((R) => 1 / R);
+    const costSum = cost.reduce((a, b) => a + b, 0);
+    let costDone = 0;
     for (let layer = 0; layer < radii.length; layer++) {
       throwIfAborted(ctx.signal);
       const R = radii[layer]!;
+      const layerProgress = ctx.progress.sub(costDone / costSum, (costDone += cost[layer]!) / costSum);
       for (let c = 0; c < 3; c++) gaussianBlur(src[c]!, W, H, p.blurFactor * R, ref[c]);
       const diff = (i: number) =>
         Math.sqrt((img[i]! - ref[0]![i]!) ** 2 + (img[i + n]! - ref[1]![i]!) ** 2 + (img[i + 2 * n]! - ref[2]![i]!) ** 2);
@@ -125,7 +131,7 @@ export const strokes = defineMethod({
         if ((k & 4095) === 4095) throwIfAborted(ctx.signal);
       }
       perLayer.push(made.length);
-      ctx.progress.step(layer + 1, radii.length, { layer: layer + 1, radius: R, strokes: made.length });
+      layerProgress.step(1, 1, { layer: layer + 1, radius: R, strokes: made.length });
     }
     return {
       image: canvas.image,

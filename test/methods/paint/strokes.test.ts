@@ -47,6 +47,15 @@ describe('paint.strokes', () => {
     await runMethod(strokes, { content: noiseImage(64, 48, 2) }, { layers: 4 }, { onProgress: (e) => events.push(e) });
     const layers = events.filter((e) => e.type === 'step' && e.values?.strokes !== undefined);
     expect(layers.map((e) => (e.type === 'step' ? e.values!.layer : 0))).toEqual([1, 2, 3, 4]);
+    // Smaller brushes cost more (more strokes): each layer's share of the progress grows, so the
+    // first of four ends well before a quarter (issue 20: time left within 2× after 10 %).
+    const sized: ProgressEvent[] = [];
+    await runMethod(strokes, { content: noiseImage(64, 48, 2) }, { layers: 4, largestBrush: 8, smallestBrush: 2 }, { onProgress: (e) => sized.push(e) });
+    const ends = sized.filter((e) => e.type === 'step' && e.values?.strokes !== undefined).map((e) => e.fraction);
+    expect(ends).toHaveLength(4);
+    const shares = ends.map((f, i) => f - (ends[i - 1] ?? 0));
+    expect(ends[0]!).toBeLessThan(0.2);
+    for (let i = 1; i < shares.length; i++) expect(shares[i]!).toBeGreaterThan(shares[i - 1]!);
   });
 
   it('limits colours to the style palette', async () => {
