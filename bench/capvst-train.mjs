@@ -7,7 +7,7 @@
 // style distance (real VGG-19 Grams) to the reference. Writes bench/results/capvst-train.json and
 // a contact sheet scratch/capvst-train/sheet.png (content | style | random | trained | color.mkl).
 //
-// Usage: nice -n 10 node bench/capvst-train.mjs [--minutes 10] [--size 128] [--eval-size 384] [--threads 2]
+// Usage: nice -n 10 node bench/capvst-train.mjs [--minutes 10] [--size 128] [--eval-size 384] [--threads 2] [--photos N]
 //        (--minutes 0 re-evaluates the last checkpoint without training)
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -22,6 +22,8 @@ const minutes = Number(option('minutes', '10'));
 const size = Number(option('size', '128'));
 const evalSize = Number(option('eval-size', '384'));
 const threads = Number(option('threads', '2'));
+// Train on the first N photos only (loading and scaling all 568 twice takes minutes on a loaded machine).
+const photoCount = Number(option('photos', '0'));
 const work = path.join(root, 'scratch', 'capvst-train');
 process.env.ATELIER_HOME = path.join(work, 'home');
 mkdirSync(work, { recursive: true });
@@ -39,6 +41,15 @@ const { writeSafetensors } = await import('../dist/engine/weights/safetensors.js
 
 await pullModel('vgg19-relu3_1', { from: path.join(shared, 'weights'), acceptLicence: true, waitForLock: true });
 const out = path.join(work, 'train');
+let photoDir = path.join(shared, 'data', 'train-photos');
+if (photoCount > 0) {
+  const { readdirSync, symlinkSync, rmSync } = await import('node:fs');
+  const dir = path.join(work, 'photos');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  for (const f of readdirSync(photoDir).filter((f) => /\.(jpe?g|png)$/i.test(f)).sort().slice(0, photoCount)) symlinkSync(path.join(photoDir, f), path.join(dir, f));
+  photoDir = dir;
+}
 const load = () => os.loadavg().map((v) => v.toFixed(1)).join(' ');
 const loadBefore = load();
 const started = Date.now();
@@ -52,7 +63,7 @@ if (minutes > 0) {
       saveEvery: 20,
       threads,
       signal: controller.signal,
-      params: { content: path.join(shared, 'data', 'train-photos'), mode: 'photoreal', size, eval: 2 },
+      params: { content: photoDir, mode: 'photoreal', size, eval: 2 },
       onProgress: (e) => {
         if (e.type === 'step' && e.step % 10 === 0) console.log(`iter ${e.step}  ${Object.entries(e.values).map(([k, v]) => `${k} ${v.toPrecision(3)}`).join('  ')}`);
       },
@@ -101,7 +112,7 @@ for (const pair of pairs) {
 const mean = (k) => rows.reduce((a, r) => a + r[k], 0) / rows.length;
 const summary = {
   date: new Date().toISOString(),
-  command: `node bench/capvst-train.mjs --minutes ${minutes} --size ${size} --eval-size ${evalSize} --threads ${threads}`,
+  command: `node bench/capvst-train.mjs --minutes ${minutes} --size ${size} --eval-size ${evalSize} --threads ${threads} --photos ${photoCount}`,
   training: { iterations: saved.iteration, secondsThisRun: trainSeconds, crop: size, threads, loadBefore, loadAfter: load(), losses: JSON.parse(readFileSync(path.join(out, 'losses.json'), 'utf8')).validation ?? null },
   evalSize,
   mean: Object.fromEntries(['ssim', 'psnr', 'style'].flatMap((m) => Object.keys(variants).map((k) => [`${m}.${k}`, mean(`${m}.${k}`)]))),
