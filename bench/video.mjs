@@ -5,8 +5,11 @@
 // waiting for the encoder (ffmpeg decodes and encodes in their own processes, beside it). To show
 // what ffmpeg costs by itself, the same clips are also only decoded, and only encoded, alone.
 // Clips: the first frames of ../shared/data/dev/video/pan.mp4 scaled to 854×480 and 1920×1080.
-// Results are written after every row to bench/results/video.json.
-//   node bench/video.mjs [--frames480 6] [--frames1080 3] [--methods a,b]
+// neural.fast runs the published mosaic network, installed from ../shared/weights into
+// scratch/bench-models. Each row also records the process's resident memory after the row and its
+// peak so far (one process runs every row, so a row's own peak is at most that).
+// Results are written after every row to bench/results/video.json (video-TAG.json with --tag).
+//   node bench/video.mjs [--frames480 6] [--frames1080 3] [--methods a,b] [--sizes 480p,1080p] [--tag name]
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -17,6 +20,7 @@ import { option } from './stats.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const shared = path.resolve(here, '../../shared/data');
 const THREADS = 2;
+process.env.ATELIER_HOME ??= path.resolve(here, '../scratch/bench-models');
 const { stylizeVideo, getMethod, methods } = await import('../dist/index.js');
 const neural = 'neural.fast' in methods ? 'neural.fast' : 'neural.capvst';
 const METHODS = option('methods', `color.mkl,filter.toon,patch.synthesis,${neural}`).split(',');
@@ -24,7 +28,12 @@ const PARAMS = { 'neural.capvst': { weights: 'random' } };
 const SIZES = [
   { name: '480p', width: 854, height: 480, frames: Number(option('frames480', 6)) },
   { name: '1080p', width: 1920, height: 1080, frames: Number(option('frames1080', 3)) },
-];
+].filter((s) => option('sizes', '480p,1080p').split(',').includes(s.name));
+if (METHODS.includes('neural.fast')) {
+  const { pullModel } = await import('../dist/engine/store.js');
+  await pullModel('fst-pytorch-mosaic', { from: path.resolve(here, '../../shared/weights'), acceptLicence: true, waitForLock: true });
+}
+const mb = (bytes) => Math.round(bytes / (1024 * 1024));
 const STYLE = path.join(shared, 'dev/style/udnie.jpg');
 const work = mkdtempSync(path.join(tmpdir(), 'atelier-vbench-'));
 const rows = [];
@@ -39,7 +48,7 @@ function ffmpeg(args) {
 
 function save() {
   mkdirSync(path.join(here, 'results'), { recursive: true });
-  writeFileSync(path.join(here, 'results/video.json'), JSON.stringify({ ...summary, loadEnd: loadavg()[0] }, null, 2) + '\n');
+  writeFileSync(path.join(here, `results/video${option('tag') ? '-' + option('tag') : ''}.json`), JSON.stringify({ ...summary, loadEnd: loadavg()[0] }, null, 2) + '\n');
 }
 
 for (const size of SIZES) {
@@ -65,10 +74,11 @@ for (const size of SIZES) {
         msPerFrame: { decodeWait: t.decodeMs / r.frames, flow: t.flowMs / r.frames, stylize: t.stylizeMs / r.frames, encodeWait: t.encodeMs / r.frames, total: t.totalMs / r.frames },
         share: { decode: t.decodeMs / parts, flow: t.flowMs / parts, stylize: t.stylizeMs / parts, encode: t.encodeMs / parts },
         flowOverStylize: t.flowMs / t.stylizeMs, loadStart: load, loadEnd: loadavg()[0],
+        rssMB: mb(process.memoryUsage().rss), peakRssSoFarMB: mb(process.resourceUsage().maxRSS * 1024),
       };
       rows.push(row);
       save();
-      process.stderr.write(`${size.name} ${id} ${temporal}: ${row.fps.toFixed(3)} fps; ms/frame decode ${row.msPerFrame.decodeWait.toFixed(0)} flow ${row.msPerFrame.flow.toFixed(0)} stylise ${row.msPerFrame.stylize.toFixed(0)} encode ${row.msPerFrame.encodeWait.toFixed(0)}; load ${load.toFixed(1)}\n`);
+      process.stderr.write(`${size.name} ${id} ${temporal}: ${row.fps.toFixed(3)} fps; ms/frame decode ${row.msPerFrame.decodeWait.toFixed(0)} flow ${row.msPerFrame.flow.toFixed(0)} stylise ${row.msPerFrame.stylize.toFixed(0)} encode ${row.msPerFrame.encodeWait.toFixed(0)}; load ${load.toFixed(1)}; peak RSS so far ${row.peakRssSoFarMB} MB\n`);
     }
   }
 }
