@@ -4,8 +4,15 @@ import { useEffect, useRef, useState } from 'preact/hooks';
  * Paint where the effect applies, over the content image. Strokes are kept on a canvas at the
  * image's aspect ratio; the mask sent is greyscale (white: apply, black: keep the content), which
  * the pipeline resizes to the working size.
+ *
+ * Without a pointer: the canvas takes focus and shows a brush cursor; the arrow keys move it (2 %
+ * of the side a press, 10 % with Shift), Space paints a dab and puts the brush down so that moves
+ * paint, Space again lifts it, E switches brush and eraser. "Fill all" and "Invert" cover the
+ * common masks in one press.
  */
 const MAX_SIDE = 1024;
+const KEY_STEP = 0.02;
+const KEY_STEP_LARGE = 0.1;
 
 export function MaskPainter({ content, onMask }: { content: File; onMask: (m: Blob | null) => void }) {
   const canvas = useRef<HTMLCanvasElement>(null);
@@ -15,6 +22,10 @@ export function MaskPainter({ content, onMask }: { content: File; onMask: (m: Bl
   const [brush, setBrush] = useState(40);
   const drawing = useRef<{ x: number; y: number } | null>(null);
   const dirty = useRef(false);
+  // Keyboard brush: where it is (fractions of the canvas) and whether it paints as it moves.
+  const [cursor, setCursor] = useState({ x: 0.5, y: 0.5 });
+  const [penDown, setPenDown] = useState(false);
+  const [focused, setFocused] = useState(false);
 
   useEffect(() => {
     const u = URL.createObjectURL(content);
@@ -46,6 +57,44 @@ export function MaskPainter({ content, onMask }: { content: File; onMask: (m: Bl
     ctx.stroke();
     dirty.current = true;
   };
+  const at = (p: { x: number; y: number }) => {
+    const c = canvas.current!;
+    return { x: p.x * c.width, y: p.y * c.height, scale: c.width / c.getBoundingClientRect().width };
+  };
+  const onKey = (e: KeyboardEvent) => {
+    const step = e.shiftKey ? KEY_STEP_LARGE : KEY_STEP;
+    const moves: Record<string, [number, number]> = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
+    const move = moves[e.key];
+    if (move) {
+      e.preventDefault();
+      const next = { x: Math.min(1, Math.max(0, cursor.x + move[0])), y: Math.min(1, Math.max(0, cursor.y + move[1])) };
+      if (penDown) {
+        stroke(at(cursor), at(next));
+        exportMask();
+      }
+      setCursor(next);
+    } else if (e.key === ' ' || e.key === 'Enter') {
+      e.preventDefault();
+      if (!penDown) {
+        stroke(at(cursor), at(cursor));
+        exportMask();
+      }
+      setPenDown(!penDown);
+    } else if (e.key === 'e' || e.key === 'E') {
+      setMode(mode === 'brush' ? 'eraser' : 'brush');
+    }
+  };
+  const fill = (how: 'all' | 'invert') => {
+    const c = canvas.current;
+    if (!c) return;
+    const ctx = c.getContext('2d')!;
+    ctx.globalCompositeOperation = how === 'all' ? 'source-over' : 'xor';
+    ctx.fillStyle = 'rgb(255, 64, 129)';
+    ctx.fillRect(0, 0, c.width, c.height);
+    ctx.globalCompositeOperation = 'source-over';
+    dirty.current = true;
+    exportMask();
+  };
   const exportMask = () => {
     const c = canvas.current!;
     const out = document.createElement('canvas');
@@ -71,7 +120,12 @@ export function MaskPainter({ content, onMask }: { content: File; onMask: (m: Bl
             ref={canvas}
             width={size[0]}
             height={size[1]}
-            aria-label="mask canvas"
+            tabIndex={0}
+            aria-label={`mask canvas: arrow keys move the ${mode}, Space ${penDown ? 'lifts it' : 'puts it down to paint'}, E switches brush and eraser`}
+            aria-describedby="mask-help"
+            onKeyDown={onKey}
+            onFocus={() => setFocused(true)}
+            onBlur={() => (setFocused(false), setPenDown(false))}
             onPointerDown={(e) => {
               (e.target as HTMLCanvasElement).setPointerCapture(e.pointerId);
               const p = point(e);
@@ -90,6 +144,13 @@ export function MaskPainter({ content, onMask }: { content: File; onMask: (m: Bl
             }}
           />
         )}
+        {size && focused && (
+          <span
+            class={`mask-cursor${penDown ? ' down' : ''}`}
+            aria-hidden="true"
+            style={{ left: `${cursor.x * 100}%`, top: `${cursor.y * 100}%`, width: `${brush}px`, height: `${brush}px` }}
+          />
+        )}
       </div>
       <div class="mask-tools">
         <div class="segmented" role="group" aria-label="mask tool">
@@ -103,6 +164,12 @@ export function MaskPainter({ content, onMask }: { content: File; onMask: (m: Bl
         <label class="brush-size">
           Size <input type="range" min={4} max={160} value={brush} onInput={(e) => setBrush(Number((e.target as HTMLInputElement).value))} />
         </label>
+        <button type="button" class="small" onClick={() => fill('all')}>
+          Fill all
+        </button>
+        <button type="button" class="small" onClick={() => fill('invert')}>
+          Invert
+        </button>
         <button
           type="button"
           class="link"
@@ -116,7 +183,9 @@ export function MaskPainter({ content, onMask }: { content: File; onMask: (m: Bl
           Clear
         </button>
       </div>
-      <small class="muted">Painted areas get the style; the rest keeps the content. No paint: the whole image.</small>
+      <small class="muted" id="mask-help">
+        Painted areas get the style; the rest keeps the content. No paint: the whole image. Keyboard: focus the picture, arrows move, Space paints, E erases.
+      </small>
     </div>
   );
 }
