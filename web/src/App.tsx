@@ -13,6 +13,7 @@ import { TrainerPage } from './components/Trainer';
 import { Outcome, ProgressPanel, type LiveProgress } from './components/ProgressPanel';
 import { VideoPreview, VideoResult } from './components/VideoStage';
 import { Viewer, type ViewerImages } from './components/Viewer';
+import { pickedFiles } from './picked-files';
 import { loadWorkspace, pins, saveWorkspace, type InputRef, type ViewMode, type Workspace } from './workspace';
 
 /**
@@ -103,6 +104,7 @@ export function App() {
   const [tokenText, setTokenText] = useState(token.get());
   const stopFollowing = useRef<(() => void) | undefined>(undefined);
   const runRef = useRef<() => void>(() => {});
+  const pickedRead = useRef(false);
 
   const method = useMemo(() => methods.find((m) => m.id === methodId), [methods, methodId]);
   const titles = useMemo(() => Object.fromEntries(methods.map((m) => [m.id, m.title])), [methods]);
@@ -118,6 +120,12 @@ export function App() {
     }
     const w: Workspace = { method: methodId, params: values, inputs: refs, ...(job && { job: job.id }), view: viewMode, mask: useMask };
     saveWorkspace(w);
+    // Files picked from disk and not yet stored by a job are kept in the browser until then
+    // (not before the kept ones are read back at load).
+    if (pickedRead.current) for (const field of new Set([...Object.keys(inputs), 'content', 'video', 'style'])) {
+      const list = inputs[field] ?? [];
+      void pickedFiles.put(field, list.some((c) => c.ref === undefined) ? list.map((c) => c.file) : []);
+    }
   }, [methods, methodId, values, inputs, job?.id, viewMode, useMask]);
 
   const loadHistory = async (page = 1) => {
@@ -234,6 +242,14 @@ export function App() {
       await loadHistory();
       // Pick up where the last visit left off: its inputs, and its job (running or finished).
       if (Object.keys(initial.inputs).length > 0) await restoreInputs(initial.inputs).catch(() => {});
+      // ...and the files picked before a reload that no job has stored yet.
+      const picked = await pickedFiles.all();
+      pickedRead.current = true;
+      const unstored = Object.entries(picked).filter(([field, files]) => files.length > 0 && !initial.inputs[field]);
+      if (unstored.length > 0) {
+        setInputs((old) => ({ ...old, ...Object.fromEntries(unstored.map(([field, files]) => [field, files.map((file) => ({ file }))])) }));
+        if (picked.video?.length && !initial.inputs.content) setVideoOn(true);
+      }
       if (initial.job) {
         const j = await api.job(initial.job).catch(() => undefined);
         if (j) {

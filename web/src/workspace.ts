@@ -2,7 +2,8 @@
  * The workspace a reload brings back: method, parameters, where each input came from and the job
  * on screen. It lives in the URL (so it can be bookmarked or shared with someone on the same
  * server) and in localStorage (so opening the studio again resumes). Inputs are remembered by
- * reference: a shipped sample, or a stored input of a job; a file picked and not yet run is not.
+ * reference: a shipped sample, or a stored input of a job; a file picked and not yet run is kept in
+ * the browser instead (picked-files.ts).
  */
 
 export type InputRef = { sample: string; url: string } | { job: string; slot: string };
