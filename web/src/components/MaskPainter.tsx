@@ -121,7 +121,7 @@ export function MaskPainter({ content, onMask }: { content: File; onMask: (m: Bl
             width={size[0]}
             height={size[1]}
             tabIndex={0}
-            aria-label={`mask canvas: arrow keys move the ${mode}, Space ${penDown ? 'lifts it' : 'puts it down to paint'}, E switches brush and eraser`}
+            aria-label="mask canvas"
             aria-describedby="mask-help"
             onKeyDown={onKey}
             onFocus={() => setFocused(true)}
