@@ -82,7 +82,8 @@ export const strokes = defineMethod({
     const ref = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
     // A layer's cost grows as its brush shrinks (strokes ∝ 1/R², each one's footprint ∝ R): the
     // progress share of a layer is ∝ 1/R, so the time left is right after the first layer (issue 20).
-    const cost = radii.map((R) => 1 / R);
+    // The style's palette (k-means, before the first layer) costs about as much as that layer.
+    const cost = radii.map((R, k) => (k === 0 && palette ? 2 : 1) / R);
     const costSum = cost.reduce((a, b) => a + b, 0);
     let costDone = 0;
     for (let layer = 0; layer < radii.length; layer++) {
