@@ -1,5 +1,6 @@
 import { AtelierError } from '../core/errors.js';
 import { knownModelNames } from '../engine/store.js';
+import { listTrainedKinds } from '../engine/store/trained.js';
 
 /**
  * The API never lets a client name a file on the server. Some library parameters accept a path
@@ -15,21 +16,28 @@ export function looksLikePath(value: string): boolean {
 }
 
 /**
- * `weights` is where several methods take a checkpoint file or folder from the CLI; a bare name
- * ("models") would be a folder relative to the server's working directory. Over HTTP it is one
- * of the store's words or a model the store knows (published or trained here), nothing else.
+ * Parameters that take a model as a file or a name on the CLI: `weights` (checkpoint file or
+ * folder), `model` (neural.fast, neural.cyclegan, neural.stargan), `lora` (adapters, each
+ * `NAME[:weight]`) and `added` (styles added to the 26-style network). A bare word there would be
+ * tried as a file relative to the server's working directory, so over HTTP each must be one of
+ * the store's words or the name of a model the store knows: published, installed by a training
+ * job, or trained with `atelier train … --name`.
  */
-function isWeightsName(value: string): boolean {
-  return value === 'installed' || value === 'random' || knownModelNames().includes(value);
+const MODEL_PARAMS = new Set(['weights', 'model', 'lora', 'added']);
+
+function isModelName(name: string, value: string): boolean {
+  const word = name === 'lora' ? value.replace(/:[^:]*$/, '') : value;
+  if (word === 'installed' || word === 'random' || knownModelNames().includes(word)) return true;
+  return listTrainedKinds().some((k) => k.names.includes(word));
 }
 
 /** Throw E_PARAM when any string parameter (or string in an array parameter) is path-shaped. */
 export function refuseServerPaths(params: Record<string, unknown>, methodId: string): void {
   for (const [name, value] of Object.entries(params)) {
     const strings = typeof value === 'string' ? [value] : Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
-    if (strings.some(looksLikePath) || (name === 'weights' && strings.some((v) => !isWeightsName(v)))) {
+    if (strings.some(looksLikePath) || (MODEL_PARAMS.has(name) && strings.some((v) => !isModelName(name, v)))) {
       throw new AtelierError('E_PARAM', `${methodId}: ${name} cannot name a file over the API`, {
-        expected: name === 'weights' ? "'installed', 'random' or the name of an installed model (GET /api/models lists them)" : 'a value from the parameter schema (GET /api/methods)',
+        expected: MODEL_PARAMS.has(name) ? "'installed', 'random' or the name of an installed model (GET /api/models lists them)" : 'a value from the parameter schema (GET /api/methods)',
         received: 'a file path',
         hint: 'the server never opens a path a client sends: upload images as form files and choose weights by model name',
         subject: name,

@@ -52,6 +52,27 @@ describe('path-shaped parameters over the API', () => {
     expect((await app.inject({ url: '/api/jobs' })).json().total).toBe(0);
   });
 
+  it('refuses bare words that are no model as model, lora and added: they would be files in the server folder', async () => {
+    const cases: [string, string, Record<string, unknown>][] = [
+      ['neural.fast', 'model', { model: 'node_modules' }],
+      ['neural.fast', 'lora', { lora: ['src:0.5'] }],
+      ['neural.cyclegan', 'model', { model: 'models' }],
+      ['neural.multistyle', 'added', { added: ['src'] }],
+    ];
+    for (const [method, subject, params] of cases) {
+      const r = await submit(app, [['method', method], ['content', { bytes: pngs.content }], ['style', { bytes: pngs.style }], ['params', JSON.stringify(params)]]);
+      expect(r.statusCode, method).toBe(400);
+      expect(r.json().error.code).toBe('E_PARAM');
+      expect(r.json().error.subject).toBe(subject);
+      expect(r.body).not.toMatch(/ENOENT|not found|no such|exists/i);
+    }
+    // A published model name passes the check (the job then runs or fails on its own terms).
+    const ok = await submit(app, [['method', 'neural.fast'], ['content', { bytes: pngs.content }], ['style', { bytes: pngs.style }], ['params', JSON.stringify({ model: 'fst-small8-candy', weights: 'random' })]]);
+    expect(ok.statusCode).toBe(201);
+    await app.inject({ method: 'DELETE', url: `/api/jobs/${ok.json().id}` });
+    await waitFinished(app, ok.json().id, 60_000);
+  });
+
   it('refuses a path on rerun too', async () => {
     const r = await submit(app, [['method', 'color.reinhard'], ['content', { bytes: pngs.content }], ['style', { bytes: pngs.style }]]);
     const id = r.json().id as string;
