@@ -48,9 +48,16 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Methods with a seeded-random weights mode use it, so the path is measured without downloads. */
+/**
+ * Methods with a seeded-random weights mode use it, so the path is measured without downloads;
+ * a parameter with no default (the model of neural.cyclegan / neural.stargan) takes the method's
+ * own quick value ('random'), the rest keep their defaults so the run is long enough to cancel.
+ */
 function paramsOf(id: string): Record<string, unknown> {
-  return 'weights' in getMethod(id).params.shape ? { weights: 'random' } : {};
+  const def = getMethod(id);
+  const shape = def.params.shape as Record<string, { safeParse(v: unknown): { success: boolean } }>;
+  const required = Object.entries(def.quickParams ?? {}).filter(([k]) => k in shape && !shape[k]!.safeParse(undefined).success);
+  return { ...Object.fromEntries(required), ...('weights' in shape && { weights: 'random' }) };
 }
 
 type Outcome = { result: 'cancelled' | 'finished'; delayMs: number; cpuMs: number } | { result: 'skipped'; note: string };
