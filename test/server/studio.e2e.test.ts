@@ -160,7 +160,8 @@ describe.skipIf(!ready)('studio in a browser', () => {
     await page.screenshot({ path: path.join(shots, 'laptop-progress.png') });
 
     // Reload while it runs: the page comes back to the same job, method and images.
-    expect(page.url()).toContain(first!.id);
+    // The workspace reaches the address bar a moment after the page changes: wait for it.
+    await expect.poll(() => page.url()).toContain(first!.id);
     await page.reload();
     await page.locator('.progress').waitFor();
     await page.screenshot({ path: path.join(shots, 'laptop-reloaded-mid-job.png') });
@@ -203,7 +204,7 @@ describe.skipIf(!ready)('studio in a browser', () => {
     expect(await page.locator('input#param-strength').inputValue()).toBe('0.5');
     await page.click(`.history-item[data-job="${first!.id}"] .thumb`);
     await expect.poll(() => page.locator('input#param-strength').inputValue()).toBe('1');
-    expect(page.url()).toContain(first!.id);
+    await expect.poll(() => page.url()).toContain(first!.id);
     const second = (await jobsOnServer()).find((j) => j.id !== first!.id)!;
     expect(await page.locator(`.history-item[data-job="${second.id}"] .history-params`).textContent()).toBe('strength 0.5');
     // Compare the two results from their cards.
@@ -290,7 +291,7 @@ describe.skipIf(!ready)('studio in a browser', () => {
       expect(await page.locator('.gallery-item[data-style="3"]').getAttribute('aria-checked')).toBe('true');
       await page.locator('.gallery').scrollIntoViewIfNeeded();
       await page.screenshot({ path: path.join(shots, 'laptop-gallery.png') });
-      expect(page.url()).toContain(encodeURIComponent('"style":3'));
+      await expect.poll(() => page.url()).toContain(encodeURIComponent('"style":3'));
     }
 
     // A batch: two contents × one style, a grid, one zip.
