@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { AtelierError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
 import type { Graph, Tensor } from '../../engine/graph/graph.js';
-import { DEFAULT_CONTENT_TAPS, DEFAULT_STYLE_TAPS, loadPerceptualVgg, PERCEPTUAL_TAPS, type PerceptualTap } from '../../engine/losses/perceptual.js';
+import { loadPerceptualVgg, type PerceptualTap } from '../../engine/losses/perceptual.js';
+import { perceptualLossParams } from './perceptual-params.js';
 import { FAST_STYLE_MODEL_NAMES, fastStyleModel, locateInstalled, readFastStyleWeights } from '../../engine/nets/fast-style/models.js';
 import { PYTORCH_EXAMPLES_NET, randomTransformerNetWeights, transformerNet, type JohnsonNetSpec } from '../../engine/nets/transformer-net.js';
 import { FAST_TRAINED_KIND, readTrainedFastNetwork, trainedFastMetadata } from '../../engine/nets/fast-style/trained.js';
@@ -30,7 +31,6 @@ import { loadStyleImages } from '../style-images.js';
  */
 
 const WIDTHS = { full: 32, small16: 16, small8: 8 } as const;
-const tap = z.enum(PERCEPTUAL_TAPS);
 const NORM_PARAM = /(^|\.)in\d\.(weight|bias)$/;
 
 const params = z.object({
@@ -43,14 +43,7 @@ const params = z.object({
   trainable: z.enum(['all', 'norms']).default('all').describe("'all' parameters, or only the instance norms' scale and shift (2 × channels per norm, the rest frozen)"),
   size: z.number().int().multipleOf(4).min(32).max(1024).default(256).describe('Side of the square content crops'),
   batch: z.number().int().min(1).max(32).default(4).describe('Content crops per step'),
-  styleSize: z.number().int().min(16).max(2048).default(256).describe('Short side the style images are scaled to for their Gram matrices (sets the stroke scale)'),
-  lr: z.number().positive().default(1e-3).describe('Adam learning rate'),
-  contentWeight: z.number().min(0).default(1).describe('Weight of the content loss (mean squared VGG feature difference)'),
-  styleWeight: z.number().min(0).default(1e4).describe('Weight of the style loss (mean squared Gram difference, summed over the style layers)'),
-  tvWeight: z.number().min(0).default(10).describe('Weight of the total-variation loss on the [0, 1] image'),
-  contentLayers: z.array(tap).min(1).default(DEFAULT_CONTENT_TAPS).describe('VGG layers of the content loss'),
-  styleLayers: z.array(tap).min(1).default(DEFAULT_STYLE_TAPS).describe('VGG layers of the style loss'),
-  vgg: z.string().default('installed').describe("Loss network: 'installed' (vgg19-relu3_1), 'random' (seeded; tests only, no real style) or a weight file"),
+  ...perceptualLossParams,
   eval: z.number().int().min(0).max(64).default(4).describe('Fixed validation crops whose losses are reported before and after (0: none)'),
 });
 

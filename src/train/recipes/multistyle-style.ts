@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { AtelierError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
 import { importGraphDef } from '../../engine/import/graphdef-import.js';
-import { DEFAULT_CONTENT_TAPS, DEFAULT_STYLE_TAPS, loadPerceptualVgg, PERCEPTUAL_TAPS, type PerceptualTap } from '../../engine/losses/perceptual.js';
+import { loadPerceptualVgg, type PerceptualTap } from '../../engine/losses/perceptual.js';
+import { perceptualLossParams } from './perceptual-params.js';
 import { MULTISTYLE } from '../../engine/nets/magenta-multistyle.js';
 import { addedStyleMetadata, extendMultistyle, MULTISTYLE_TRAINED_KIND, multistyleTables, styleRows } from '../../engine/nets/multistyle-extension.js';
 import { modelFiles } from '../../engine/store.js';
@@ -23,8 +24,6 @@ import { computeStyleGrams, PerceptualTrainer } from './fast-trainer.js';
  * `--mix` mixes it with the published styles.
  */
 
-const tap = z.enum(PERCEPTUAL_TAPS);
-
 const params = z.object({
   style: z.string().min(1).describe('The new style image, or a folder of images of that style'),
   contentDir: z.string().min(1).describe('Folder of content photographs, e.g. ../shared/data/train-photos'),
@@ -33,14 +32,7 @@ const params = z.object({
   initFrom: z.number().int().min(0).max(MULTISTYLE.styles - 1).optional().describe('Start from this published style’s rows (default: the mean of the 26)'),
   size: z.number().int().multipleOf(4).min(32).max(1024).default(256).describe('Side of the square content crops'),
   batch: z.number().int().min(1).max(16).default(4).describe('Content crops per step'),
-  styleSize: z.number().int().min(16).max(2048).default(256).describe('Short side the style images are scaled to for their Gram matrices'),
-  lr: z.number().positive().default(1e-3).describe('Adam learning rate'),
-  contentWeight: z.number().min(0).default(1).describe('Weight of the content loss'),
-  styleWeight: z.number().min(0).default(1e4).describe('Weight of the style loss'),
-  tvWeight: z.number().min(0).default(10).describe('Weight of the total-variation loss'),
-  contentLayers: z.array(tap).min(1).default(DEFAULT_CONTENT_TAPS).describe('VGG layers of the content loss'),
-  styleLayers: z.array(tap).min(1).default(DEFAULT_STYLE_TAPS).describe('VGG layers of the style loss'),
-  vgg: z.string().default('installed').describe("Loss network: 'installed' (vgg19-relu3_1), 'random' (tests only) or a weight file"),
+  ...perceptualLossParams,
   weights: z.string().default('installed').describe("The 26-style network: 'installed' (magenta-multistyle) or the path of stylize_quantized.pb"),
   eval: z.number().int().min(0).max(64).default(4).describe('Fixed validation crops whose losses are reported before and after (0: none)'),
 });
