@@ -1,7 +1,7 @@
 import { AtelierError } from '../../core/errors.js';
 import { Graph, type Tensor } from '../graph/graph.js';
 import { compile, type Runner, type TensorValue } from '../runtime.js';
-import { attention, layerNorm, linear, type LinearWeights, type NormWeights } from '../nets/transformer-layers.js';
+import { attention, gelu, layerNorm, linear, type LinearWeights, type NormWeights } from '../nets/transformer-layers.js';
 import { TensorLedger } from '../weights/tensor-ledger.js';
 import type { TensorMap } from '../weights/tensor.js';
 import { conv, groupNorm, readConv, readNorm, readResBlock, resBlock, type ConvWeights, type LdmReader, type ResBlockWeights } from './conv-blocks.js';
@@ -45,7 +45,7 @@ export const SD15_UNET = { heads: 8, groups: 32 } as const;
 
 export type UnetLayout = 'ldm' | 'diffusers';
 
-interface AttentionWeights {
+export interface AttentionWeights {
   q: LinearWeights;
   k: LinearWeights;
   v: LinearWeights;
@@ -322,13 +322,32 @@ export function timestepEmbedding(t: number, width: number): Float32Array {
   return out;
 }
 
-/** GELU(x) = x · Φ(x), exact (erf). The erf is ONNX's: no gradient (inference only). */
-function gelu(g: Graph, x: Tensor): Tensor {
-  const [erf] = g.onnx('Erf', [g.scale(x, Math.SQRT1_2)], [{ shape: [...x.shape] }], {});
-  return g.mul(g.scale(x, 0.5), g.add(erf!, g.scalar(1)));
+/**
+ * Where a cross-attention layer sits: `index` counts the UNet's cross-attention layers in the order
+ * the graph runs them (down path, middle, up path; one per transformer block), `block` and `level`
+ * (0 = full latent resolution) say which part of the UNet it belongs to.
+ */
+export interface CrossAttentionSite {
+  index: number;
+  block: 'down' | 'middle' | 'up';
+  level: number;
 }
 
-function spatialTransformer(g: Graph, x: Tensor, w: SpatialTransformerWeights, context: Tensor, c: UnetConfig, name: string): Tensor {
+/**
+ * Replaces a cross-attention layer's attention of `x` over the text `context` (image injection,
+ * `decoupled-cross-attention.ts`); returns what the layer adds to the residual stream.
+ */
+export type CrossAttentionInjection = (g: Graph, site: CrossAttentionSite, x: Tensor, context: Tensor, w: AttentionWeights, heads: number, name: string) => Tensor;
+
+interface TransformerPlace {
+  block: CrossAttentionSite['block'];
+  level: number;
+  /** The next cross-attention index, advanced per transformer block. */
+  counter: { next: number };
+  inject?: CrossAttentionInjection;
+}
+
+function spatialTransformer(g: Graph, x: Tensor, w: SpatialTransformerWeights, context: Tensor, c: UnetConfig, name: string, place: TransformerPlace): Tensor {
   const channels = w.projIn.cout;
   let h = conv(g, groupNorm(g, x, w.norm, c.groups, 1e-6), w.projIn);
   h = g.transpose(g.reshape(h, [0, channels, -1]), [0, 2, 1]); // [N, HW, C]
@@ -336,7 +355,9 @@ function spatialTransformer(g: Graph, x: Tensor, w: SpatialTransformerWeights, c
     const n = `${name}.${i}`;
     const a = layerNorm(g, h, b.norm1, `${n}.norm1`);
     h = g.add(h, attention(g, a, a, b.attn1, c.heads, `${n}.attn1`));
-    h = g.add(h, attention(g, layerNorm(g, h, b.norm2, `${n}.norm2`), context, b.attn2, c.heads, `${n}.attn2`));
+    const site: CrossAttentionSite = { index: place.counter.next++, block: place.block, level: place.level };
+    const normed = layerNorm(g, h, b.norm2, `${n}.norm2`);
+    h = g.add(h, place.inject ? place.inject(g, site, normed, context, b.attn2, c.heads, `${n}.attn2`) : attention(g, normed, context, b.attn2, c.heads, `${n}.attn2`));
     const [value, gate] = g.split(linear(g, layerNorm(g, h, b.norm3, `${n}.norm3`), b.ffIn, `${n}.ff_in`), -1, [4 * channels, 4 * channels]);
     h = g.add(h, linear(g, g.mul(value!, gelu(g, gate!)), b.ffOut, `${n}.ff_out`));
   });
@@ -346,19 +367,22 @@ function spatialTransformer(g: Graph, x: Tensor, w: SpatialTransformerWeights, c
 
 /**
  * Record ε(z, t, c) on `g`: `latents` [N, 4, h, w], `time` [N, 320] (timestepEmbedding),
- * `context` [N, L, 768] (CLIP text hidden states).
+ * `context` [N, L, 768] (CLIP text hidden states). `inject` replaces each cross-attention (image
+ * injection); without it the UNet is the published one.
  */
-export function buildUnet(g: Graph, w: UnetWeights, latents: Tensor, time: Tensor, context: Tensor): Tensor {
+export function buildUnet(g: Graph, w: UnetWeights, latents: Tensor, time: Tensor, context: Tensor, inject?: CrossAttentionInjection): Tensor {
   const c = w.config;
   const temb = g.silu(linear(g, g.silu(linear(g, time, w.time1, 'unet.time1')), w.time2, 'unet.time2'));
   const eps = 1e-5;
   let x = conv(g, latents, w.convIn);
   const skips: Tensor[] = [x];
   let k = 0;
-  for (const level of w.down) {
+  const counter = { next: 0 };
+  const at = (block: CrossAttentionSite['block'], level: number): TransformerPlace => ({ block, level, counter, ...(inject && { inject }) });
+  for (const [li, level] of w.down.entries()) {
     for (const stage of level.stages) {
       x = resBlock(g, x, stage.res, c.groups, eps, temb);
-      if (stage.transformer) x = spatialTransformer(g, x, stage.transformer, context, c, `unet.t${k++}`);
+      if (stage.transformer) x = spatialTransformer(g, x, stage.transformer, context, c, `unet.t${k++}`, at('down', li));
       skips.push(x);
     }
     if (level.downsample) {
@@ -367,12 +391,12 @@ export function buildUnet(g: Graph, w: UnetWeights, latents: Tensor, time: Tenso
     }
   }
   x = resBlock(g, x, w.middle.res1, c.groups, eps, temb);
-  x = spatialTransformer(g, x, w.middle.transformer, context, c, `unet.t${k++}`);
+  x = spatialTransformer(g, x, w.middle.transformer, context, c, `unet.t${k++}`, at('middle', w.down.length - 1));
   x = resBlock(g, x, w.middle.res2, c.groups, eps, temb);
-  for (const level of w.up) {
+  for (const [fromTop, level] of w.up.entries()) {
     for (const stage of level.stages) {
       x = resBlock(g, g.concat([x, skips.pop()!], 1), stage.res, c.groups, eps, temb);
-      if (stage.transformer) x = spatialTransformer(g, x, stage.transformer, context, c, `unet.t${k++}`);
+      if (stage.transformer) x = spatialTransformer(g, x, stage.transformer, context, c, `unet.t${k++}`, at('up', w.up.length - 1 - fromTop));
     }
     if (level.upsample) x = conv(g, g.resize(x, 2, 'nearest'), level.upsample);
   }
@@ -385,6 +409,14 @@ export function buildUnet(g: Graph, w: UnetWeights, latents: Tensor, time: Tenso
  * run, instead of being written into the model.
  */
 const MAX_EMBEDDED_WEIGHT_BYTES = 1.5e9;
+
+/**
+ * Something that changes the UNet's cross-attention (image injection): it records its own graph
+ * inputs on `g` (fed through `predict`'s `extra`) and returns the replacement.
+ */
+export interface UnetExtension {
+  attach(g: Graph, batch: number): CrossAttentionInjection;
+}
 
 /** The UNet compiled for a batch size and a context length; any latent size (a multiple of 2^(levels−1)). */
 export class Unet {
@@ -399,7 +431,7 @@ export class Unet {
 
   static async create(
     weights: UnetWeights,
-    options: { batch?: number; contextLength?: number; threads?: number; feedWeights?: boolean } = {},
+    options: { batch?: number; contextLength?: number; threads?: number; feedWeights?: boolean; extension?: UnetExtension } = {},
   ): Promise<Unet> {
     const batch = options.batch ?? 1;
     const length = options.contextLength ?? 77;
@@ -408,7 +440,7 @@ export class Unet {
     const latents = g.input('latents', [batch, c.inChannels, 'h', 'w']);
     const time = g.input('time', [batch, c.channels]);
     const context = g.input('context', [batch, length, c.contextDim]);
-    g.output('eps', buildUnet(g, weights, latents, time, context));
+    g.output('eps', buildUnet(g, weights, latents, time, context, options.extension?.attach(g, batch)));
     const bytes = g.params.reduce((sum, p) => sum + g.data.get(p.id)!.byteLength, 0);
     const feed = options.feedWeights ?? bytes > MAX_EMBEDDED_WEIGHT_BYTES;
     const fed: Record<string, TensorValue> = {};
@@ -417,13 +449,17 @@ export class Unet {
     return new Unet(runner, weights, batch, length, fed);
   }
 
-  /** ε for `batch` latents [N, 4, h, w] at one timestep each, given their text states [N, L, C]. */
-  async predict(latents: Float32Array, height: number, width: number, timesteps: readonly number[], context: Float32Array): Promise<Float32Array> {
+  /**
+   * ε for `batch` latents [N, 4, h, w] at one timestep each, given their text states [N, L, C];
+   * `extra` feeds the inputs of the extension the UNet was compiled with.
+   */
+  async predict(latents: Float32Array, height: number, width: number, timesteps: readonly number[], context: Float32Array, extra: Record<string, TensorValue> = {}): Promise<Float32Array> {
     const c = this.weights.config;
     const time = new Float32Array(this.batch * c.channels);
     timesteps.forEach((t, n) => time.set(timestepEmbedding(t, c.channels), n * c.channels));
     const out = await this.runner.run({
       ...this.fed,
+      ...extra,
       latents: { data: latents, shape: [this.batch, c.inChannels, height, width] },
       time: { data: time, shape: [this.batch, c.channels] },
       context: { data: context, shape: [this.batch, this.contextLength, c.contextDim] },

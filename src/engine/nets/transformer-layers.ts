@@ -36,7 +36,8 @@ export interface TransformerBlockWeights {
   fc2: LinearWeights;
 }
 
-export type Activation = 'quick_gelu';
+/** CLIP's QuickGELU (OpenAI's towers) or the exact GELU (OpenCLIP's ViT-H/14, IP-Adapter's image encoder). */
+export type Activation = 'quick_gelu' | 'gelu';
 
 /** [out, in] → [in, out]. */
 export function transposeMatrix(data: Float32Array, rows: number, cols: number): Float32Array {
@@ -65,6 +66,12 @@ export function layerNorm(g: Graph, x: Tensor, w: NormWeights, name: string, eps
 /** CLIP's activation: x · σ(1.702 x), the sigmoid approximation of GELU its weights were trained with. */
 export function quickGelu(g: Graph, x: Tensor): Tensor {
   return g.mul(x, g.sigmoid(g.scale(x, 1.702)));
+}
+
+/** GELU(x) = x · Φ(x), exact (erf). The erf is ONNX's: no gradient (inference only). */
+export function gelu(g: Graph, x: Tensor): Tensor {
+  const [erf] = g.onnx('Erf', [g.scale(x, Math.SQRT1_2)], [{ shape: [...x.shape] }], {});
+  return g.mul(g.scale(x, 0.5), g.add(erf!, g.scalar(1)));
 }
 
 /**
@@ -114,6 +121,7 @@ export function transformerBlock(
   const eps = options.eps ?? 1e-5;
   const normed = layerNorm(g, x, w.norm1, `${name}.norm1`, eps);
   const h = g.add(x, attention(g, normed, normed, w, heads, `${name}.attn`, options.mask));
-  const hidden = quickGelu(g, linear(g, layerNorm(g, h, w.norm2, `${name}.norm2`, eps), w.fc1, `${name}.fc1`));
+  const act = options.activation === 'gelu' ? gelu : quickGelu;
+  const hidden = act(g, linear(g, layerNorm(g, h, w.norm2, `${name}.norm2`, eps), w.fc1, `${name}.fc1`));
   return g.add(h, linear(g, hidden, w.fc2, `${name}.fc2`));
 }

@@ -1,7 +1,7 @@
 import { AtelierError } from '../../../core/errors.js';
 import type { TensorMap } from '../../weights/tensor.js';
 import { TensorLedger as Ledger } from '../../weights/tensor-ledger.js';
-import type { LinearWeights, NormWeights, TransformerBlockWeights } from '../transformer-layers.js';
+import type { Activation, LinearWeights, NormWeights, TransformerBlockWeights } from '../transformer-layers.js';
 import { CLIP_HEAD_WIDTH, type ClipTextConfig, type ClipVisionConfig } from './config.js';
 
 /**
@@ -77,6 +77,11 @@ export interface ClipLoadOptions {
   heads?: { text?: number; vision?: number };
   /** Where the CLIP names start (default: found from the names). */
   prefix?: string;
+  /**
+   * The image tower's MLP activation, which the shapes do not say: QuickGELU (default; OpenAI's
+   * towers) or 'gelu' (OpenCLIP's, e.g. ViT-H/14, whose config.json says hidden_act "gelu").
+   */
+  visionActivation?: Activation;
   /** The file, for messages. */
   subject?: string;
 }
@@ -110,7 +115,7 @@ function readClip(infos: TensorInfo[], data: (name: string) => Float32Array, opt
   const spell = layout === 'openai' ? OPENAI : TRANSFORMERS;
   const out: ClipWeights = { layout, prefix, used: [], skipped: [] };
   if (towers.includes('text')) out.text = readText(ledger, spell, options.heads?.text, subject);
-  if (towers.includes('vision')) out.vision = readVision(ledger, spell, options.heads?.vision, subject);
+  if (towers.includes('vision')) out.vision = readVision(ledger, spell, options.heads?.vision, subject, options.visionActivation);
   if (towers.length === 2 && ledger.has('logit_scale')) out.logitScale = ledger.take('logit_scale', [])[0];
   ledger.finish((name) => {
     const tower = spell.towerOf(name);
@@ -293,7 +298,7 @@ function readText(ledger: Ledger, spell: Spelling, heads: number | undefined, su
   return { config, tokenEmbedding, positionEmbedding, blocks, finalNorm, ...(proj && { projection: proj }) };
 }
 
-function readVision(ledger: Ledger, spell: Spelling, heads: number | undefined, subject: string): ClipVisionWeights {
+function readVision(ledger: Ledger, spell: Spelling, heads: number | undefined, subject: string, activation: Activation | undefined): ClipVisionWeights {
   const s = spell.vision;
   const [width, channels, patchSize] = ledger.shape(s.patch, 'image tower (patch embedding)') as [number, number, number];
   const [tokens] = ledger.shape(s.position, 'image position embedding') as [number];
@@ -320,6 +325,7 @@ function readVision(ledger: Ledger, spell: Spelling, heads: number | undefined, 
     patchSize,
     imageSize: grid * patchSize,
     ...(proj && { embedDim: proj.outFeatures }),
+    ...(activation && { activation }),
   };
   return { config, patchEmbedding, classEmbedding, positionEmbedding, preNorm, blocks, postNorm, ...(proj && { projection: proj }) };
 }

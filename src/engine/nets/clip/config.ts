@@ -1,3 +1,5 @@
+import type { Activation } from '../transformer-layers.js';
+
 /**
  * CLIP's tower sizes (Radford et al. 2021, "Learning Transferable Visual Models From Natural
  * Language Supervision", table 20 of the paper; the same numbers are in OpenAI's released
@@ -27,6 +29,8 @@ export interface ClipVisionConfig {
   patchSize: number;
   imageSize: number;
   embedDim?: number;
+  /** The MLP's activation: QuickGELU (OpenAI's CLIP, the default) or exact GELU (OpenCLIP ViT-H/14). */
+  activation?: Activation;
 }
 
 export interface ClipConfig {

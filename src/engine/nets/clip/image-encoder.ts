@@ -26,7 +26,7 @@ export interface ClipImageGraph {
 
 /** Record the image tower on `g`, reading `pixels` [batch, 3, S, S]. */
 export function buildClipImageGraph(g: Graph, w: ClipVisionWeights, pixels: Tensor, batch: number, name = 'clip_image'): ClipImageGraph {
-  const { width, patchSize, imageSize, heads } = w.config;
+  const { width, patchSize, imageSize, heads, activation } = w.config;
   const grid = imageSize / patchSize;
   const tokens = grid * grid + 1;
   const patches = g.conv(pixels, g.param(`${name}.patch_embedding`, [width, 3, patchSize, patchSize], w.patchEmbedding), undefined, { stride: patchSize });
@@ -35,7 +35,7 @@ export function buildClipImageGraph(g: Graph, w: ClipVisionWeights, pixels: Tens
   let x = g.add(g.concat([cls, sequence], 1), g.param(`${name}.position_embedding`, [tokens, width], w.positionEmbedding));
   x = layerNorm(g, x, w.preNorm, `${name}.pre_norm`);
   w.blocks.forEach((b, i) => {
-    x = transformerBlock(g, x, b, heads, `${name}.blocks.${i}`);
+    x = transformerBlock(g, x, b, heads, `${name}.blocks.${i}`, { ...(activation && { activation }) });
   });
   const first = g.reshape(g.slice(x, [1], [0], [1]), [batch, width]);
   const pooled = layerNorm(g, first, w.postNorm, `${name}.post_norm`);

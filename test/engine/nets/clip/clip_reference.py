@@ -11,7 +11,8 @@ checkpoints are (token_embedding, transformer.resblocks.N.attn.in_proj_weight, v
 the same weights are also written in Hugging Face transformers' CLIPModel spelling
 (text_model.encoder.layers.N.self_attn.q_proj, vision_model.pre_layrnorm, ...) as safetensors.
 
-Usage: python3 clip_reference.py job.json  (job: seed, batch, text{...}, vision{...}, embed, out)
+Usage: python3 clip_reference.py job.json  (job: seed, batch, text{...}, vision{..., act}, embed, out;
+vision.act 'gelu' gives the image tower OpenCLIP's exact GELU, as ViT-H/14 has it)
 Writes out/openai.pt (torch.save of the state_dict), out/transformers.safetensors and
 out/io.safetensors (inputs and every reference output).
 """
@@ -32,12 +33,14 @@ class QuickGELU(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, width, heads):
+    def __init__(self, width, heads, act='quick_gelu'):
         super().__init__()
         self.ln_1 = nn.LayerNorm(width)
         self.attn = nn.MultiheadAttention(width, heads)
         self.ln_2 = nn.LayerNorm(width)
-        self.mlp = nn.Sequential(OrderedDict([('c_fc', nn.Linear(width, 4 * width)), ('gelu', QuickGELU()), ('c_proj', nn.Linear(4 * width, width))]))
+        # OpenCLIP's ViT-H/14 (IP-Adapter's image encoder) uses the exact GELU
+        gelu = nn.GELU() if act == 'gelu' else QuickGELU()
+        self.mlp = nn.Sequential(OrderedDict([('c_fc', nn.Linear(width, 4 * width)), ('gelu', gelu), ('c_proj', nn.Linear(4 * width, width))]))
 
     def forward(self, x, mask):
         h = self.ln_1(x)
@@ -46,9 +49,9 @@ class Block(nn.Module):
 
 
 class Transformer(nn.Module):
-    def __init__(self, width, layers, heads):
+    def __init__(self, width, layers, heads, act='quick_gelu'):
         super().__init__()
-        self.resblocks = nn.Sequential(*[Block(width, heads) for _ in range(layers)])
+        self.resblocks = nn.Sequential(*[Block(width, heads, act) for _ in range(layers)])
 
     def forward(self, x, mask=None):  # x: [L, N, W]
         for block in self.resblocks:
@@ -57,14 +60,14 @@ class Transformer(nn.Module):
 
 
 class Visual(nn.Module):
-    def __init__(self, width, layers, heads, patch, image, embed):
+    def __init__(self, width, layers, heads, patch, image, embed, act='quick_gelu'):
         super().__init__()
         grid = image // patch
         self.conv1 = nn.Conv2d(3, width, patch, stride=patch, bias=False)
         self.class_embedding = nn.Parameter(torch.empty(width))
         self.positional_embedding = nn.Parameter(torch.empty(grid * grid + 1, width))
         self.ln_pre = nn.LayerNorm(width)
-        self.transformer = Transformer(width, layers, heads)
+        self.transformer = Transformer(width, layers, heads, act)
         self.ln_post = nn.LayerNorm(width)
         self.proj = nn.Parameter(torch.empty(width, embed))
 
@@ -81,7 +84,7 @@ class Visual(nn.Module):
 class Clip(nn.Module):
     def __init__(self, t, v, embed):
         super().__init__()
-        self.visual = Visual(v['width'], v['layers'], v['heads'], v['patch'], v['image'], embed)
+        self.visual = Visual(v['width'], v['layers'], v['heads'], v['patch'], v['image'], embed, v.get('act', 'quick_gelu'))
         self.token_embedding = nn.Embedding(t['vocab'], t['width'])
         self.positional_embedding = nn.Parameter(torch.empty(t['context'], t['width']))
         self.transformer = Transformer(t['width'], t['layers'], t['heads'])
