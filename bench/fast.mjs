@@ -3,8 +3,8 @@
 // 2 threads each, ratios:
 //  1. the 1.68 M-param TransformerNet (fst-pytorch-candy, ncnn weights) at 1024² (one pass) and 4K
 //     (3840×2160, tiled), against PyTorch running the same architecture and weights
-//     (test/helpers/fast_style_reference.py, written from the paper; at 4K it runs the same tiles);
-//     each in a fresh process, so peak RSS (VmHWM) is that run's own;
+//     (test/helpers/fast_style_reference.py, written from the paper; at 4K it runs the same tiles,
+//     equalTileShapes' one shape); each in a fresh process, so peak RSS (VmHWM) is that run's own;
 //  2. fst-small nc16 at 256²: our graph from the .model state dict against ONNX Runtime running the
 //     published ONNX export as it is (same process, interleaved);
 //  3. neural.fast end to end at 1024² (runMethod) for the three widths;
@@ -87,12 +87,12 @@ async function main() {
     // 1. TransformerNet 1.68 M params vs PyTorch.
     const sizes = !only.includes(1) ? [] : [[1024, 1024], ...(process.argv.includes('--skip-4k') ? [] : [[3840, 2160]])];
     const ncnn = `${SHARED}/fst-ncnn/styletransfer.param:${SHARED}/fst-ncnn/candy.bin`;
-    const { planTiles } = await import('../dist/engine/nets/capvst/tiles.js');
+    const { equalTileShapes, planTiles } = await import('../dist/engine/nets/capvst/tiles.js');
     for (const [w, h] of sizes) {
       const file = path.join(work, `in-${w}x${h}.f32`);
       writeFileSync(file, syntheticImage(w, h));
       const tiled = w * h > tile * tile;
-      const crops = tiled ? planTiles(w, h, tile * tile, 96, 4).tiles.map((t) => `${t.ext.x1 - t.ext.x0}x${t.ext.y1 - t.ext.y0}`) : [];
+      const crops = tiled ? equalTileShapes(planTiles(w, h, tile * tile, 96, 4)).tiles.map((t) => `${t.ext.x1 - t.ext.x0}x${t.ext.y1 - t.ext.y0}`) : [];
       const loadBefore = load();
       const ours = child(['fst-pytorch-candy', file, w, h, runs, tile]);
       const peer = torch('ncnn', ncnn, file, w, h, tiled ? ['--crops', crops.join(',')] : []);
@@ -191,14 +191,14 @@ async function main() {
       const { resizeImage } = await import('../dist/core/resample.js');
       const { fastStyleModel, readFastStyleWeights, locateInFolder } = await import('../dist/engine/nets/fast-style/models.js');
       const { FastStyleStylizer, padded, proxyPixels } = await import('../dist/engine/nets/fast-style/stylizer.js');
-      const { planTiles } = await import('../dist/engine/nets/capvst/tiles.js');
+      const { equalTileShapes, planTiles } = await import('../dist/engine/nets/capvst/tiles.js');
       const [W, H, maxTile] = [1536, 1024, 512 * 512];
       const photo = resizeImage(await readImage(path.resolve(root, '../shared/data/dev/content/stata.jpg')), W, H);
       const model = fastStyleModel('fst-pytorch-candy');
       const stylizer = await FastStyleStylizer.create(await readFastStyleWeights(model, locateInFolder(SHARED)), model.spec, THREADS);
       const img = padded(photo.data, W, H, 255);
       const whole = await stylizer.stylize(photo.data, W, H, { maxTilePixels: W * H });
-      const plan = planTiles(W, H, maxTile, 96, 4);
+      const plan = equalTileShapes(planTiles(W, H, maxTile, 96, 4));
       for (const [label, pixels] of [['proxy ½ the pixels (now)', proxyPixels(W * H, maxTile)], ['proxy one tile (before)', maxTile]]) {
         const t = performance.now();
         const tiled = await stylizer.runTiles(img, plan.tiles, await stylizer.proxyStatistics(img, pixels));

@@ -3,7 +3,7 @@ import { Image } from '../../../src/core/image.js';
 import { releaseSessions } from '../../../src/engine/runtime.js';
 import { randomCapVstWeights } from '../../../src/engine/nets/capvst/state-dict.js';
 import { CapVstStylizer } from '../../../src/engine/nets/capvst/stylizer.js';
-import { planTiles } from '../../../src/engine/nets/capvst/tiles.js';
+import { equalTileShapes, planTiles } from '../../../src/engine/nets/capvst/tiles.js';
 import { gradientImage, noiseImage } from '../../helpers/fixtures.js';
 
 afterAll(releaseSessions);
@@ -29,6 +29,29 @@ describe('tile plan', () => {
     }
     expect(covered.every((v) => v === 1)).toBe(true);
     expect(planTiles(64, 48, 128 * 128, 16, 4).tiles).toHaveLength(1);
+  });
+
+  it('gives every tile one shape with equalTileShapes, keeping each core and its context', () => {
+    for (const [w, h] of [[400, 240], [3840, 2160], [1000, 104]] as const) {
+      const plan = planTiles(w, h, 128 * 128, 16, 4);
+      const equal = equalTileShapes(plan);
+      const shapes = new Set(equal.tiles.map((t) => `${t.ext.x1 - t.ext.x0}x${t.ext.y1 - t.ext.y0}`));
+      expect(shapes.size).toBe(1);
+      equal.tiles.forEach((t, i) => {
+        const before = plan.tiles[i]!;
+        expect(t.core).toEqual(before.core);
+        // the widened window holds the old one and stays inside the image, on the multiple of 4
+        expect(t.ext.x0).toBeLessThanOrEqual(before.ext.x0);
+        expect(t.ext.y0).toBeLessThanOrEqual(before.ext.y0);
+        expect(t.ext.x1).toBeGreaterThanOrEqual(before.ext.x1);
+        expect(t.ext.y1).toBeGreaterThanOrEqual(before.ext.y1);
+        expect(Math.min(t.ext.x0, t.ext.y0)).toBeGreaterThanOrEqual(0);
+        expect(t.ext.x1).toBeLessThanOrEqual(w);
+        expect(t.ext.y1).toBeLessThanOrEqual(h);
+        expect((t.ext.x1 - t.ext.x0) * (t.ext.y1 - t.ext.y0)).toBeLessThanOrEqual(128 * 128);
+        for (const v of [t.ext.x0, t.ext.y0, t.ext.x1, t.ext.y1]) expect(v % 4).toBe(0);
+      });
+    }
   });
 });
 

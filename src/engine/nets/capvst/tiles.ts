@@ -69,6 +69,28 @@ export function planTiles(width: number, height: number, maxTilePixels: number, 
 }
 
 /**
+ * The same tiles with every context window widened to the largest one's size (shifted inwards at
+ * the image border), so a network sees ONE input shape for all of them: ORT then plans its memory
+ * once and reuses it tile after tile, instead of allocating afresh for each new shape. Cores are
+ * unchanged; a tile only gains context, never loses any. Its area stays within the plan's limit,
+ * since planTiles bounds the inner tiles' size, which is the largest in each direction.
+ */
+export function equalTileShapes(plan: TilePlan): TilePlan {
+  const w = Math.max(...plan.tiles.map((t) => t.ext.x1 - t.ext.x0));
+  const h = Math.max(...plan.tiles.map((t) => t.ext.y1 - t.ext.y0));
+  const widen = (e0: number, e1: number, size: number, limit: number): [number, number] => {
+    const start = Math.max(0, Math.min(e0 - (size - (e1 - e0)), limit - size));
+    return [start, start + size];
+  };
+  const tiles = plan.tiles.map(({ core, ext }) => {
+    const [x0, x1] = widen(ext.x0, ext.x1, w, plan.width);
+    const [y0, y1] = widen(ext.y0, ext.y1, h, plan.height);
+    return { core, ext: { x0, y0, x1, y1 } };
+  });
+  return { ...plan, tiles };
+}
+
+/**
  * Blend weight along one axis: 1 in the core, falling linearly to 0 across the margin; or, with
  * `feather`, only across a band of that width centred on the core's edge (where both neighbours'
  * results are good when the margin exceeds the network's receptive field plus half the band).
