@@ -66,6 +66,11 @@ const cases: [string, (g: Graph) => Tensor, Record<string, number[]>, { lo?: num
   ['tanh', (g) => g.tanh(X(g)), x76],
   ['sigmoid', (g) => g.sigmoid(X(g)), x76],
   ['silu', (g) => g.silu(X(g)), x76],
+  ['erf', (g) => g.erf(X(g)), x76, { lo: -2.5, hi: 2.5 }],
+  ['exact GELU x·(1 + erf(x/√2))/2 (latent diffusion feed-forward)', (g) => {
+    const x = X(g);
+    return g.mul(g.scale(x, 0.5), g.add(g.erf(g.scale(x, Math.SQRT1_2)), g.scalar(1)));
+  }, x76, { lo: -3, hi: 3 }],
   ['exp, log, sqrt', (g) => g.sqrt(g.log(g.exp(X(g)))), x76, { lo: 0.2, hi: 2 }],
   ['abs, neg', (g) => g.neg(g.abs(X(g))), x76],
   ['add/sub/mul/div with broadcasting', (g) => {

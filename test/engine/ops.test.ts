@@ -43,6 +43,7 @@ describe('engine ops', () => {
       g.leakyRelu(x),
       g.tanh(x),
       g.sigmoid(x),
+      g.erf(x),
       g.exp(x),
       g.log(x),
       g.sqrt(x),

@@ -45,6 +45,27 @@ function broadcastBinary(a: Nd, b: Nd, f: (x: number, y: number) => number): Nd 
 
 const map = (a: Nd, f: (x: number) => number): Nd => ({ data: a.data.map(f), shape: a.shape });
 
+/**
+ * erf in float64: its Maclaurin series below |x| = 3 (terms fall below 1e-17 of the sum), and
+ * above, 1 − erfc from erfc's continued fraction (Abramowitz & Stegun 7.1.14), evaluated from the tail.
+ */
+function erf(x: number): number {
+  const ax = Math.abs(x);
+  if (ax < 3) {
+    let term = x;
+    let sum = x;
+    for (let n = 1; Math.abs(term) > 1e-17 * Math.abs(sum); n++) {
+      term *= (-x * x) / n;
+      sum += term / (2 * n + 1);
+    }
+    return (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  let k = ax;
+  for (let i = 60; i >= 1; i--) k = ax + i / 2 / k;
+  const erfc = Math.exp(-ax * ax) / (Math.sqrt(Math.PI) * k);
+  return Math.sign(x) * (1 - erfc);
+}
+
 function conv(x: Nd, w: Nd, b: Nd | undefined, at: Record<string, number[] | number>): Nd {
   const [n, cin, h, wd] = x.shape as [number, number, number, number];
   const [cout, cinG, kh, kw] = w.shape as [number, number, number, number];
@@ -328,6 +349,7 @@ export const INTERPRETER: Record<Exclude<OpName, 'onnx'>, Interpret> = {
   leakyRelu: (ins, a) => [map(ins[0]!, (v) => (v > 0 ? v : v * (a.alpha as number)))],
   tanh: (ins, a) => [map(ins[0]!, Math.tanh)],
   sigmoid: (ins, a) => [map(ins[0]!, (v) => 1 / (1 + Math.exp(-v)))],
+  erf: (ins, a) => [map(ins[0]!, erf)],
   exp: (ins, a) => [map(ins[0]!, Math.exp)],
   log: (ins, a) => [map(ins[0]!, Math.log)],
   sqrt: (ins, a) => [map(ins[0]!, Math.sqrt)],

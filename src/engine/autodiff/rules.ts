@@ -79,6 +79,11 @@ export const BACKWARD_RULES: Record<OpName, BackwardRule | null> = {
     const y = n.outputs[0]!;
     return [g.mul(gy!, g.mul(y, g.sub(g.scalar(1), y)))];
   },
+  // d erf(x)/dx = 2/√π · e^(−x²)
+  erf: (g, n, [gy]) => {
+    const x = n.inputs[0]!;
+    return [g.mul(gy!, g.scale(g.exp(g.neg(g.mul(x, x))), 2 / Math.sqrt(Math.PI)))];
+  },
   matmul: (g, n, [gy]) => {
     const [a, b] = n.inputs as [Tensor, Tensor];
     return [unbroadcast(g, g.matmul(gy!, transposeLast2(g, b)), a), unbroadcast(g, g.matmul(transposeLast2(g, a), gy!), b)];

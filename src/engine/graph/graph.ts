@@ -372,6 +372,10 @@ export class Graph {
   sigmoid(x: Tensor): Tensor {
     return this.add1('sigmoid', [x], x.shape);
   }
+  /** The Gauss error function erf(x) = 2/√π ∫₀ˣ e^(−t²) dt. */
+  erf(x: Tensor): Tensor {
+    return this.add1('erf', [x], x.shape);
+  }
   /** SiLU (swish): x · sigmoid(x). */
   silu(x: Tensor): Tensor {
     return this.mul(x, this.sigmoid(x));

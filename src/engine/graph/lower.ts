@@ -218,6 +218,7 @@ const LOWERINGS: Record<OpName, Lowering> = {
   leakyRelu: (ctx, n, ins, out) => ctx.node('LeakyRelu', ins, [out], { alpha: attr.f(attrsOf(n).alpha) }),
   tanh: onnxOp('Tanh'),
   sigmoid: onnxOp('Sigmoid'),
+  erf: onnxOp('Erf'),
   exp: onnxOp('Exp'),
   log: onnxOp('Log'),
   sqrt: onnxOp('Sqrt'),

@@ -29,6 +29,8 @@ export const OP_NAMES = [
   'leakyRelu',
   'tanh',
   'sigmoid',
+  // the Gauss error function: the exact GELU x·(1 + erf(x/√2))/2 of latent diffusion's feed-forwards
+  'erf',
   'exp',
   'log',
   'sqrt',

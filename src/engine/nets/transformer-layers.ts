@@ -68,10 +68,9 @@ export function quickGelu(g: Graph, x: Tensor): Tensor {
   return g.mul(x, g.sigmoid(g.scale(x, 1.702)));
 }
 
-/** GELU(x) = x · Φ(x), exact (erf). The erf is ONNX's: no gradient (inference only). */
+/** GELU(x) = x · Φ(x), exact (erf; differentiable, so LoRA training reaches through latent diffusion's feed-forwards). */
 export function gelu(g: Graph, x: Tensor): Tensor {
-  const [erf] = g.onnx('Erf', [g.scale(x, Math.SQRT1_2)], [{ shape: [...x.shape] }], {});
-  return g.mul(g.scale(x, 0.5), g.add(erf!, g.scalar(1)));
+  return g.mul(g.scale(x, 0.5), g.add(g.erf(g.scale(x, Math.SQRT1_2)), g.scalar(1)));
 }
 
 /**
