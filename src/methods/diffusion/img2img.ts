@@ -4,6 +4,8 @@ import { AtelierError } from '../../core/errors.js';
 import { Image, clampImage } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
 import { resizeImage } from '../../core/resample.js';
+import { readDiffusionLoraStack, type WeightedDiffusionLora } from '../../engine/diffusion/lora-file.js';
+import { mergeDiffusionLoras } from '../../engine/diffusion/lora-merge.js';
 import { DiffusionPipeline, type DiffusionParts } from '../../engine/diffusion/pipeline.js';
 import { randomStableDiffusion, readStableDiffusion } from '../../engine/diffusion/stable-diffusion-files.js';
 import { modelFiles } from '../../engine/store.js';
@@ -32,6 +34,11 @@ const params = z.object({
   sampler: z.enum(['dpmpp-2m', 'ddim']).default('dpmpp-2m').describe('DPM-Solver++(2M) or DDIM (η = 0)'),
   size: z.number().int().min(64).max(2048).default(512).describe('Long side the image is processed at (SD 1.x is trained at 512)'),
   weights: z.string().min(1).default('installed').describe("'installed' (the store's sd15), a single .safetensors/.ckpt file or a diffusers folder, or 'random' (tiny untrained network, to try the pipeline)"),
+  lora: z
+    .array(z.string().min(1))
+    .max(8)
+    .optional()
+    .describe('LoRA files for SD 1.x to stack, FILE or FILE:WEIGHT (repeat or comma-separate; kohya, diffusers/PEFT or older diffusers keys, or a name from `atelier train diffusion-lora --name`; docs/lora.md)'),
 });
 
 const MAX_CACHED = 1;
@@ -49,11 +56,11 @@ function partsFor(source: string, seed: number): Promise<DiffusionParts> {
   return readStableDiffusion(source);
 }
 
-function pipelineFor(source: string, seed: number, threads: number): Promise<DiffusionPipeline> {
-  const key = `${source}|${source === 'random' ? seed : ''}|${threads}`;
+function pipelineFor(source: string, seed: number, threads: number, lora: { stack: WeightedDiffusionLora[]; key: string }): Promise<DiffusionPipeline> {
+  const key = `${source}|${source === 'random' ? seed : ''}|${threads}|${lora.key}`;
   let pending = cache.get(key);
   if (!pending) {
-    pending = partsFor(source, seed).then((parts) => DiffusionPipeline.create(parts, { threads }));
+    pending = partsFor(source, seed).then((parts) => DiffusionPipeline.create(mergeDiffusionLoras(parts, lora.stack, source === 'installed' ? SD15_MODEL : source), { threads }));
     pending.catch(() => cache.delete(key));
     cache.set(key, pending);
     while (cache.size > MAX_CACHED) {
@@ -96,7 +103,9 @@ export const img2img = defineMethod({
   advanced: ['negativePrompt', 'sampler', 'size', 'weights'],
   async run(ctx, { content }, p) {
     if (p.weights === 'random') ctx.log.warn('diffusion.img2img runs a tiny untrained network (--weights random): the result is noise, not the published model\'s');
-    const pipeline = await pipelineFor(p.weights, ctx.seed, ctx.threads);
+    // Adapters are read (and checked) on every run; the key holds their sizes and times, so an edited file is never served from the cache.
+    const lora = await readDiffusionLoraStack(p.lora ?? []);
+    const pipeline = await pipelineFor(p.weights, ctx.seed, ctx.threads, lora);
     const factor = pipeline.sizeMultiple;
     const scale = p.size / Math.max(content.width, content.height);
     const round = (v: number) => Math.max(factor, Math.round((v * scale) / factor) * factor);
@@ -118,6 +127,13 @@ export const img2img = defineMethod({
       onStep: (step, total) => ctx.progress.step(step, total),
     });
     const image = clampImage(resizeImage(fromPlanes(out, width, height), content.width, content.height));
-    return { image, meta: { weights: p.weights === 'random' ? `random (seed ${ctx.seed})` : p.weights === 'installed' ? SD15_MODEL : p.weights, size: `${width}×${height}` } };
+    return {
+      image,
+      meta: {
+        weights: p.weights === 'random' ? `random (seed ${ctx.seed})` : p.weights === 'installed' ? SD15_MODEL : p.weights,
+        size: `${width}×${height}`,
+        ...(lora.stack.length > 0 && { lora: lora.stack.map((s) => `${s.lora.source} ×${s.weight} (${s.lora.layers.length} layers, ${s.lora.layouts.join('+')})`) }),
+      },
+    };
   },
 });

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AtelierError } from '../../../src/core/errors.js';
+import { Rng } from '../../../src/core/rng.js';
 import { runMethod } from '../../../src/core/stylize.js';
 import { DiffusionPipeline } from '../../../src/engine/diffusion/pipeline.js';
 import { TINY_SD, tinyStableDiffusionCheckpoint } from '../../../src/engine/diffusion/random-checkpoint.js';
@@ -64,6 +65,33 @@ describe('diffusion.img2img', () => {
     const [x1, x2] = await Promise.all([p1.generate(options), p2.generate(options)]);
     expect(Array.from(x2)).toEqual(Array.from(x1));
     await Promise.all([p1.release(), p2.release()]);
+  });
+
+  it('--lora stacks kohya files with weights: weight 0 changes nothing, a file for another base is refused', async () => {
+    const rng = new Rng(5);
+    const pair = (key: string, out: number, inn: number, rank: number) => [
+      { name: `${key}.lora_down.weight`, shape: [rank, inn], data: Float32Array.from({ length: rank * inn }, () => rng.normal() / Math.sqrt(inn)) },
+      { name: `${key}.lora_up.weight`, shape: [out, rank], data: Float32Array.from({ length: out * rank }, () => rng.normal()) },
+    ];
+    const a = TINY_SD.unet.channels;
+    const file = work.file('style.safetensors');
+    await writeSafetensors(file, [
+      ...pair('lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_v', a, TINY_SD.text.width, 4),
+      ...pair('lora_unet_mid_block_attentions_0_transformer_blocks_0_attn1_to_out_0', 2 * a, 2 * a, 4),
+      ...pair('lora_te_text_model_encoder_layers_0_self_attn_v_proj', TINY_SD.text.width, TINY_SD.text.width, 2),
+    ]);
+    const content = gradientImage(32, 32);
+    const plain = await runMethod(img2img, { content }, { ...quick, seed: 2 });
+    const zero = await runMethod(img2img, { content }, { ...quick, seed: 2, lora: [`${file}:0`] });
+    const styled = await runMethod(img2img, { content }, { ...quick, seed: 2, lora: [`${file}:1.5`] });
+    expect(Buffer.from(zero.image.data.buffer).equals(Buffer.from(plain.image.data.buffer))).toBe(true);
+    let diff = 0;
+    for (let i = 0; i < plain.image.data.length; i++) diff = Math.max(diff, Math.abs(plain.image.data[i]! - styled.image.data[i]!));
+    expect(diff).toBeGreaterThan(0.01);
+    expect(styled.meta?.lora).toEqual([`${file} ×1.5 (3 layers, kohya)`]);
+    const sd2 = work.file('sd2.safetensors');
+    await writeSafetensors(sd2, pair('lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_v', a, 1024, 4));
+    await expect(runMethod(img2img, { content }, { ...quick, lora: [sd2] })).rejects.toMatchObject({ code: 'E_WEIGHTS_INVALID', message: /\[32, 1024\].*\[32, 32\]/ });
   });
 
   it('refuses a folder that is neither layout, saying what it expected', async () => {
