@@ -1,5 +1,3 @@
-import { statSync } from 'node:fs';
-import path from 'node:path';
 import type { Command } from 'commander';
 import { AtelierError } from '../core/errors.js';
 import {
@@ -15,8 +13,8 @@ import {
   type PullResult,
   type VerifyResult,
 } from '../engine/store.js';
-import { effectiveUrl, needsAcceptance, totalSize } from '../engine/store/manifest.js';
-import { listTrainedKinds } from '../engine/store/trained.js';
+import { effectiveUrl, needsAcceptance, totalSize, type ModelEntry } from '../engine/store/manifest.js';
+import { legacyTrainedLeft } from '../engine/store/legacy-trained.js';
 import { readSafetensorsHeader } from '../engine/weights/safetensors.js';
 import type { CliCommand } from './command.js';
 import { createProgressDisplay } from './progress-display.js';
@@ -62,6 +60,8 @@ function statusJson(s: ModelStatus) {
     ...(entry.variants && { variants: entry.variants, installedVariants: s.variants ?? [] }),
     ...(s.record && { installedRecord: s.record }),
     ...(s.partialBytes !== undefined && { partialBytes: s.partialBytes }),
+    // made here: the kind is `network`; how it was made (trainer, CLI or server job, iterations, date) and the method that runs it
+    ...(entry.trained && { trained: entry.trained, made: madeLine(entry) }),
   };
 }
 
@@ -79,7 +79,7 @@ export function formatModelInfo(s: ModelStatus): string {
     `  network:   ${entry.network}`,
     `  format:    ${[...new Set(s.files.map((f) => f.format))].join(', ')}`,
     `  licence:   ${licenceLine(s)}`,
-    `  source:    ${entry.page}`,
+    `  source:    ${entry.trained ? 'made here (no download: `atelier models rm` deletes the only copy)' : entry.page}`,
     `  size:      ${megabytes(totalSize(entry.files))} in ${entry.files.length} file${entry.files.length === 1 ? '' : 's'}`,
     `  installed: ${s.installed ? `yes, in ${s.dir}${s.variants ? ` (variants: ${s.variants.join(', ')})` : ''}` : s.partialBytes !== undefined ? `no (${megabytes(s.partialBytes)} of an interrupted download kept)` : 'no'}`,
   ];
@@ -92,9 +92,16 @@ export function formatModelInfo(s: ModelStatus): string {
   for (const f of s.files) {
     const file = entry.files.find((x) => x.path === f.path)!;
     lines.push(`    ${f.installed ? '✓' : ' '} ${f.path.padEnd(width)}  ${f.format.padEnd(11)} ${megabytes(f.size).padEnd(9)} ${f.sha256 ?? 'no published SHA-256'}${f.variant ? `  [${f.variant}]` : ''}`);
-    lines.push(`      ${effectiveUrl(entry, file) ?? `fetch by hand from ${entry.page}`}`);
+    if (!entry.trained) lines.push(`      ${effectiveUrl(entry, file) ?? `fetch by hand from ${entry.page}`}`);
   }
   lines.push(`  provenance: ${entry.provenance}`);
+  if (entry.trained) {
+    lines.push(`  made by:   ${madeLine(entry)}`);
+    const use = useLine(s);
+    if (use) lines.push(`  run with:  atelier transfer ${use} …`);
+    const params = Object.entries(entry.trained.params ?? {});
+    if (params.length > 0) lines.push(`  trained with: ${params.map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(', ')}`);
+  }
   if (!s.installed) lines.push('', `install: \`${pullCommand(entry)}\` (offline: add --from DIR, a folder holding the files)`);
   return lines.join('\n');
 }
@@ -117,43 +124,50 @@ export function formatModelList(statuses: ModelStatus[]): string {
   return lines.join('\n');
 }
 
-/** A network made here (trained, merged) or a LoRA adapter, as `models list` shows it. */
-interface TrainedJson {
-  name: string;
-  trained: string;
-  path: string;
-  installed: true;
-  size: number;
-  description: string;
+/** How a model made here was made, in one line: `atelier train fast` (CLI) or a server job, iterations, date, where it moved from. */
+export function madeLine(entry: ModelEntry): string {
+  const t = entry.trained!;
+  const how = t.job ? `server training job ${t.job} (${t.trainer})` : t.trainer === 'lora-merge' ? 'atelier lora merge' : `atelier train ${t.trainer} (CLI)`;
+  const moved = t.migratedFrom ? `; moved from ${t.migratedFrom}${t.formerName ? `, formerly "${t.formerName}"` : ''}` : '';
+  return `${how}, ${t.iterations} iterations, ${t.createdAt.slice(0, 10)}${moved}`;
 }
 
-/** Models made here (`<atelier home>/trained/<kind>/`), described from their safetensors metadata. */
-async function describeTrained(): Promise<TrainedJson[]> {
-  const out: TrainedJson[] = [];
-  for (const { kind, names, dir } of listTrainedKinds()) {
-    for (const name of names) {
-      const file = path.join(dir, `${name}.safetensors`);
-      let description = `${kind} network trained here`;
-      try {
-        const { metadata: m } = await readSafetensorsHeader(file);
-        if (kind === 'lora') description = `LoRA adapter for ${m.base ?? '?'}: rank ${m.rank ?? '?'}, α ${m.alpha ?? '?'}${m.steps ? `, ${m.steps} steps` : ''}${m.style_images ? ` on ${(JSON.parse(m.style_images) as string[]).length} style images` : ''}`;
-        else if (m.lora) description = `${kind} network: ${m.base ?? '?'} with LoRA ${m.lora} merged`;
-        else if (m.source || m.base) description = `${kind} network from ${m.source ?? m.base}`;
-      } catch {
-        description = `${kind}: unreadable (${file})`;
-      }
-      out.push({ name, trained: kind, path: file, installed: true, size: statSync(file).size, description });
-    }
+/** The command line that runs a model made here. */
+function useLine(s: ModelStatus): string | undefined {
+  const use = s.entry.trained?.use;
+  if (!use) return undefined;
+  const flag = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  const others = Object.entries(use.params ?? {}).map(([k, v]) => ` ${flag(k)} ${String(v)}`).join('');
+  return `--method ${use.method} ${flag(use.param)} ${s.name}${others}`;
+}
+
+/** A model made here, described from its weights' own metadata where that says more than its entry. */
+async function describeMade(s: ModelStatus): Promise<string> {
+  const weights = s.files.find((f) => f.format === 'safetensors' && f.installed);
+  if (!weights) return s.entry.description;
+  try {
+    const { metadata: m } = await readSafetensorsHeader(weights.absolute);
+    const kind = s.entry.network;
+    if (kind === 'lora') return `LoRA adapter for ${m.base ?? '?'}: rank ${m.rank ?? '?'}, α ${m.alpha ?? '?'}${m.steps ? `, ${m.steps} steps` : ''}${m.style_images ? ` on ${(JSON.parse(m.style_images) as string[]).length} style images` : ''}`;
+    if (m.lora) return `${kind} network: ${m.base ?? '?'} with LoRA ${m.lora} merged`;
+  } catch {
+    return `${s.entry.description} (its weights do not read: run \`atelier models verify ${s.name}\`)`;
   }
-  return out;
+  return s.entry.description;
 }
 
-function formatTrained(made: TrainedJson[]): string {
-  if (made.length === 0) return '';
+async function formatMade(made: ModelStatus[]): Promise<string> {
+  const lines = ['', '', 'Made here (trained by `atelier train` or the server, merged, adapters):'];
+  if (made.length === 0) return lines.concat('  none yet: `atelier train --help`, or the studio\'s #train page').join('\n');
   const width = Math.max(...made.map((m) => m.name.length));
-  const lines = ['', '', 'Made here (trained, merged, adapters):'];
-  for (const m of made) lines.push(`${m.name.padEnd(width)}  ${m.trained.padEnd(9)} ${megabytes(m.size).padEnd(9)} ${m.description}`);
-  lines.push('', 'LoRA adapters apply with `--lora NAME[:weight]` (neural.fast); `atelier lora merge` folds them into a new model.');
+  for (const s of made) {
+    const size = s.record?.size ?? totalSize(s.entry.files);
+    lines.push(`${s.name.padEnd(width)}  ${s.entry.network.padEnd(10)} ${megabytes(size).padEnd(9)} ${await describeMade(s)}`);
+    lines.push(`${''.padEnd(width)}  made by ${madeLine(s.entry)}`);
+    const use = useLine(s);
+    if (use) lines.push(`${''.padEnd(width)}  run with: atelier transfer ${use} …`);
+  }
+  lines.push('', 'LoRA adapters apply with `--lora NAME[:weight]` (neural.fast); `atelier lora merge` folds them into a new model; `atelier models rm NAME` removes one.');
   return lines.join('\n');
 }
 
@@ -184,9 +198,11 @@ export const modelsCommand: CliCommand = {
       .option('--json', 'print as JSON')
       .action(async (opts: OutputOptions) => {
         const statuses = listModels();
-        const made = await describeTrained();
-        if (opts.json) process.stdout.write(JSON.stringify([...statuses.map(statusJson), ...made], null, 2) + '\n');
-        else process.stdout.write(formatModelList(statuses) + formatTrained(made) + '\n');
+        const published = statuses.filter((s) => !s.entry.trained);
+        const made = statuses.filter((s) => s.entry.trained);
+        if (opts.json) process.stdout.write(JSON.stringify(statuses.map(statusJson), null, 2) + '\n');
+        else process.stdout.write(formatModelList(published) + (await formatMade(made)) + '\n');
+        for (const left of legacyTrainedLeft()) process.stderr.write(`warning: ${left.file} stays in the old trained-model folder: ${left.reason}\n`);
       });
 
     models

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { copyFile, link, mkdir, open, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
@@ -18,8 +18,10 @@ import {
   type ModelEntry,
   type ModelFile,
   type ModelFormat,
-  type TrainedInfo,
 } from './store/manifest.js';
+import { makeRecord, type InstalledFileRecord, type InstallRecord } from './store/install-record.js';
+import { migrateLegacyTrainedModels } from './store/legacy-trained.js';
+import { checkTrainedName, readTrainedEntries, TRAINED_ENTRY, trainedEntry, type TrainedModelInput } from './store/trained-entry.js';
 import { describeMirror, mirrorFileUrl, mirrorFromEnv, MIRROR_VARIABLE, MirrorIndex, parseMirror, type ModelMirror } from './store/mirror.js';
 import { readPthIndex, type ReadPthOptions } from './weights/pth.js';
 import { readWeights } from './weights/read.js';
@@ -45,43 +47,14 @@ import type { TensorMap } from './weights/tensor.js';
  *   pullModel(name, { from, variants, acceptLicence }) installs (from upstream or a mirror)
  */
 
+export type { InstalledFileRecord, InstallRecord } from './store/install-record.js';
+export { checkTrainedName } from './store/trained-entry.js';
+
 export interface StoreOptions {
   /** Cache root; default `$ATELIER_HOME` or `~/.cache/atelier`. */
   home?: string;
   /** Default: models/manifest.json (or `$ATELIER_MANIFEST`). */
   manifest?: Manifest;
-}
-
-/** One installed file, as `install.json` records it. */
-export interface InstalledFileRecord {
-  path: string;
-  size: number;
-  sha256: string;
-  /** Whether the digest was checked against the manifest (false when the manifest has none). */
-  checksumVerified: boolean;
-  /** The URL it came from, `mirror:<dir>/<file>`, or `import:<path>`. */
-  source: string;
-}
-
-/** What `install.json` in a model folder records. */
-export interface InstallRecord {
-  name: string;
-  /** The first file (the only one for single-file models). */
-  file: string;
-  /** Bytes of all files together. */
-  size: number;
-  /** SHA-256 of the first file. */
-  sha256: string;
-  /** True when every file's digest was checked against the manifest. */
-  checksumVerified: boolean;
-  /** Where the first file came from. */
-  source: string;
-  files: InstalledFileRecord[];
-  /** The variants whose files are installed (models with variants only). */
-  variants?: string[];
-  /** Set when the licence needed acceptance and the user gave it. */
-  licenceAccepted?: { terms: string; licence: string; at: string };
-  installedAt: string;
 }
 
 export interface FileStatus {
@@ -117,11 +90,16 @@ export function atelierHome(options: StoreOptions = {}): string {
   return options.home ?? (process.env.ATELIER_HOME || path.join(homedir(), '.cache', 'atelier'));
 }
 
-/** The published manifest plus the models trained here (a published name always wins). */
+/**
+ * The published manifest plus the models made here (a published name always wins). Models the CLI
+ * trained into the older `trained/<kind>/` folder move into the store here, the first time it is
+ * read (store/legacy-trained.ts).
+ */
 function manifestOf(options: StoreOptions): Manifest {
   const published = options.manifest ?? loadManifest();
   const names = new Set(published.models.map((m) => m.name));
-  const trained = trainedEntries(modelsRoot(options)).filter((e) => !names.has(e.name));
+  migrateLegacyTrainedModels(atelierHome(options), modelsRoot(options), (name) => names.has(name));
+  const trained = readTrainedEntries(modelsRoot(options)).filter((e) => !names.has(e.name));
   return trained.length === 0 ? published : { path: published.path, models: [...published.models, ...trained] };
 }
 
@@ -130,16 +108,22 @@ export function knownModelNames(options: StoreOptions = {}): string[] {
   return manifestOf(options).models.map((m) => m.name);
 }
 
+/** The entries of the models made here (trained, merged), migrating old ones first. */
+export function trainedModelEntries(options: StoreOptions = {}): ModelEntry[] {
+  return manifestOf(options).models.filter((m) => m.trained !== undefined);
+}
+
 /**
- * Install a model made by `train()` (the server's training jobs, `atelier train`): its files are
- * copied into `models/NAME/` beside `trained.json`, its manifest entry, so from then on it is a
- * model like any other (listed, required by name, removed). All or nothing, like an install; a
- * name that is taken (published, trained before, or being installed) is refused, never replaced.
+ * Install a model made here (`atelier train`, a server training job, `atelier lora merge`): its
+ * files are copied into `models/NAME/` beside `trained.json`, its manifest entry, so from then on
+ * it is a model like any other (listed, required by name, removed). All or nothing, like an
+ * install. A published name is always refused; a model of that name already there is refused
+ * unless `replace` is set and it is itself a model made here (the old folder is swapped out whole).
  */
 export async function addTrainedModel(
   name: string,
-  model: { description: string; network: string; trained: TrainedInfo; files: { path: string; from: string; format?: ModelFormat }[] },
-  options: StoreOptions = {},
+  model: TrainedModelInput & { files: { path: string; from: string; format?: ModelFormat }[] },
+  options: StoreOptions & { replace?: boolean } = {},
 ): Promise<ModelStatus> {
   checkTrainedName(name);
   if ((options.manifest ?? loadManifest()).models.some((m) => m.name === name)) {
@@ -148,10 +132,11 @@ export async function addTrainedModel(
   const release = await lock(name, options, false);
   const incoming = incomingDir(name, options);
   try {
-    if (existsSync(modelDir(name, options))) {
+    const dir = modelDir(name, options);
+    if (existsSync(dir) && !(options.replace && existsSync(path.join(dir, TRAINED_ENTRY)))) {
       throw new AtelierError('E_OUTPUT_EXISTS', `A model named "${name}" is installed already`, {
         subject: name,
-        hint: `choose another name, or remove it first (\`atelier models rm ${name}\`)`,
+        hint: `choose another name, or remove it first (\`atelier models rm ${name}\`)${existsSync(path.join(dir, TRAINED_ENTRY)) ? ', or train with --force to replace it' : ''}`,
       });
     }
     await rm(incoming, { recursive: true, force: true });
@@ -168,64 +153,16 @@ export async function addTrainedModel(
       files.push({ path: f.path, url: null, size: digest.size, sha256: digest.sha256, ...(f.format && { format: f.format }) });
       records.push({ path: f.path, ...digest, checksumVerified: true, source: `train:${model.trained.trainer}` });
     }
-    const entry: ModelEntry = {
-      name,
-      description: model.description,
-      network: model.network,
-      format: 'safetensors',
-      page: '',
-      licence: 'trained here: the rights of its training images apply',
-      terms: 'unstated',
-      provenance: `atelier train ${model.trained.trainer}, ${model.trained.iterations} iterations`,
-      files,
-      trained: model.trained,
-    };
+    const entry = trainedEntry(name, model, files);
     await writeJsonAtomic(path.join(incoming, TRAINED_ENTRY), entry);
     await writeJsonAtomic(path.join(incoming, 'install.json'), makeRecord(entry, records, undefined));
-    await swapIntoPlace(incoming, modelDir(name, options), options);
+    await swapIntoPlace(incoming, dir, options);
     return modelStatus(name, options);
   } catch (e) {
     await rm(incoming, { recursive: true, force: true });
     throw e;
   } finally {
     await release();
-  }
-}
-
-/** The file in a trained model's folder that holds its manifest entry. */
-const TRAINED_ENTRY = 'trained.json';
-
-/** Entries of the models trained here, read from their folders (unreadable ones are skipped). */
-function trainedEntries(root: string): ModelEntry[] {
-  let names: string[];
-  try {
-    names = readdirSync(root);
-  } catch {
-    return [];
-  }
-  const out: ModelEntry[] = [];
-  for (const name of names) {
-    if (name.startsWith('.') || !TRAINED_NAME.test(name)) continue;
-    try {
-      const entry = JSON.parse(readFileSync(path.join(root, name, TRAINED_ENTRY), 'utf8')) as ModelEntry;
-      if (entry.name === name && Array.isArray(entry.files) && entry.files.length > 0 && entry.trained) out.push(entry);
-    } catch {
-      // not a trained model (a published one has no trained.json)
-    }
-  }
-  return out.sort((a, b) => a.name.localeCompare(b.name));
-}
-
-/** Names of trained models: lowercase words, no dots (a dotted name would read as a file name). */
-const TRAINED_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-
-export function checkTrainedName(name: string): void {
-  if (!TRAINED_NAME.test(name)) {
-    throw new AtelierError('E_PARAM', 'Invalid name for a trained model', {
-      expected: 'lowercase letters, digits, - and _ (up to 64, starting with a letter or digit), e.g. my-watercolour',
-      received: JSON.stringify(name.length > 70 ? `${name.slice(0, 67)}…` : name),
-      subject: 'model',
-    });
   }
 }
 
@@ -897,27 +834,6 @@ async function checkReadable(entry: ModelEntry, f: ModelFile, file: string): Pro
       cause: e,
     });
   }
-}
-
-function makeRecord(entry: ModelEntry, files: InstalledFileRecord[], accepted: boolean | undefined): InstallRecord {
-  const ordered = entry.files.map((f) => files.find((r) => r.path === f.path)).filter((r): r is InstalledFileRecord => r !== undefined);
-  const first = ordered[0]!;
-  const installedPaths = new Set(ordered.map((r) => r.path));
-  const variants = entry.variants
-    ? Object.entries(entry.variants.choices).filter(([, c]) => c.files.every((p) => installedPaths.has(p))).map(([v]) => v)
-    : undefined;
-  return {
-    name: entry.name,
-    file: first.path,
-    size: ordered.reduce((s, r) => s + r.size, 0),
-    sha256: first.sha256,
-    checksumVerified: ordered.every((r) => r.checksumVerified),
-    source: first.source,
-    files: ordered,
-    ...(variants && { variants }),
-    ...(accepted && { licenceAccepted: { terms: entry.terms, licence: entry.licence, at: new Date().toISOString() } }),
-    installedAt: new Date().toISOString(),
-  };
 }
 
 async function writeJsonAtomic(file: string, value: unknown): Promise<void> {

@@ -1,6 +1,5 @@
 import { AtelierError } from '../core/errors.js';
 import { knownModelNames } from '../engine/store.js';
-import { listTrainedKinds } from '../engine/store/trained.js';
 
 /**
  * The API never lets a client name a file on the server. Some library parameters accept a path
@@ -20,15 +19,14 @@ export function looksLikePath(value: string): boolean {
  * folder), `model` (neural.fast, neural.cyclegan, neural.stargan), `lora` (adapters, each
  * `NAME[:weight]`) and `added` (styles added to the 26-style network). A bare word there would be
  * tried as a file relative to the server's working directory, so over HTTP each must be one of
- * the store's words or the name of a model the store knows: published, installed by a training
- * job, or trained with `atelier train … --name`.
+ * the store's words or the name of a model the store knows: published, or made here (by a
+ * training job or `atelier train … --name`: one store, engine/store/trained.ts).
  */
 const MODEL_PARAMS = new Set(['weights', 'model', 'lora', 'added']);
 
 function isModelName(name: string, value: string): boolean {
   const word = name === 'lora' ? value.replace(/:[^:]*$/, '') : value;
-  if (word === 'installed' || word === 'random' || knownModelNames().includes(word)) return true;
-  return listTrainedKinds().some((k) => k.names.includes(word));
+  return word === 'installed' || word === 'random' || knownModelNames().includes(word);
 }
 
 /** Throw E_PARAM when any string parameter (or string in an array parameter) is path-shaped. */

@@ -117,11 +117,13 @@ export interface TrainingSession {
   /**
    * The trained weights to publish: a file name inside the output folder, tensors, metadata and how
    * to use them (FILE stands for the path); `install` also stores them as a trained model of that
-   * kind and name (engine/store/trained.ts), which methods find by name; `use` names the method
+   * kind and name (`models/NAME/`, engine/store/trained.ts), which methods find by name (`force`:
+   * replace a model made here of that name); `kind` is the kind of network when there is no
+   * install (default: the trainer's id), for an install the caller asks for; `use` names the method
    * that runs them and its param that takes them (server training jobs install the result as a
    * model of the store that this method offers).
    */
-  exportWeights(): { fileName: string; tensors: WeightTensor[]; metadata: Record<string, string>; usage?: string; install?: { kind: string; name: string }; use?: TrainedModelUse };
+  exportWeights(): { fileName: string; tensors: WeightTensor[]; metadata: Record<string, string>; usage?: string; install?: { kind: string; name: string; force?: boolean }; kind?: string; use?: TrainedModelUse };
   /** Free what the session holds (ORT sessions, a claim on a model name); called once, however the run ends. */
   close?(): Promise<void>;
 }

@@ -39,6 +39,11 @@ export interface TrainOptions {
    */
   previewEvery?: number;
   onPreview?: (preview: { iteration: number; weights: string; use?: TrainedModelUse }) => Promise<void>;
+  /**
+   * Store the result as this model (a server training job's model name), whether or not the recipe
+   * was given a name of its own, with how it was made. A recipe given `name` is stored under it.
+   */
+  install?: { name: string; description?: string; job?: string; params?: Record<string, unknown>; extraFiles?: { path: string; from: string; format?: 'jpeg' }[] };
 }
 
 /** One line of losses.json: the iteration and what the trainer reported for it. */
@@ -55,6 +60,10 @@ export interface TrainResult {
   last?: LossRecord;
   /** Where the weights were stored as a trained model (when the trainer was given a name). */
   installed?: string;
+  /** The name of that model. */
+  model?: string;
+  /** The kind of network the weights are (the store entry's `network`). */
+  kind: string;
   /** How to use the weights, e.g. `--method neural.capvst --weights <file>`. */
   usage?: string;
   /** The method that runs the weights, as the recipe declares it. */
@@ -199,7 +208,22 @@ export async function runTraining(def: AnyTrainer, options: TrainOptions): Promi
     const exported = session.exportWeights();
     const weights = path.join(options.out, exported.fileName);
     await writeSafetensors(weights, exported.tensors, { metadata: exported.metadata });
-    const installed = exported.install && installTrainedModel(exported.install.kind, exported.install.name, weights);
+    const kind = exported.install?.kind ?? exported.kind ?? def.id;
+    const installName = options.install?.name ?? exported.install?.name;
+    let installed: string | undefined;
+    if (installName) {
+      const status = await installTrainedModel(kind, installName, weights, {
+        description: options.install?.description ?? `${def.title}, ${session.iteration} iterations`,
+        trainer: def.id,
+        iterations: session.iteration,
+        ...(exported.use && { use: exported.use }),
+        params: options.install?.params ?? recordedParams(options.params ?? {}),
+        ...(options.install?.job && { job: options.install.job }),
+        ...(options.install?.extraFiles && { extraFiles: options.install.extraFiles.filter((f) => existsSync(f.from)) }),
+        ...(exported.install?.force && { force: true }),
+      });
+      installed = status.files.find((f) => f.path === path.basename(weights))!.absolute;
+    }
     const svg = lossCurveSvg(
       session.curves.map((c) => ({ name: c.label, values: records.map((r) => r[c.key]!) })),
       session.curveTitle,
@@ -216,8 +240,9 @@ export async function runTraining(def: AnyTrainer, options: TrainOptions): Promi
       losses: lossFile,
       plot,
       last: records.at(-1),
-      ...(exported.usage && { usage: exported.usage.replace('FILE', exported.install?.name ?? weights) }),
-      ...(installed && { installed }),
+      ...(exported.usage && { usage: exported.usage.replace('FILE', installName ?? weights) }),
+      kind,
+      ...(installName && installed && { installed, model: installName }),
       ...(exported.use && { use: exported.use }),
       ...(before && after && { validation: { before, after } }),
     };
@@ -234,4 +259,9 @@ export async function runTraining(def: AnyTrainer, options: TrainOptions): Promi
 function causeSummary(e: AtelierError): string {
   const cut = ['. ', ': expected', ': received'].map((m) => e.message.indexOf(m)).filter((i) => i >= 0);
   return e.message.slice(0, cut.length ? Math.min(...cut) : undefined).replace(/\.$/, '');
+}
+
+/** The params worth keeping in a model's record: plain values (paths are the user's own on the CLI). */
+function recordedParams(params: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(params).filter(([, v]) => v === null || ['string', 'number', 'boolean'].includes(typeof v) || Array.isArray(v)));
 }

@@ -115,7 +115,7 @@ describe('atelier train cyclegan', () => {
     process.env.ATELIER_HOME = home;
     try {
       const r = await train('cyclegan', { out: dir.file('named'), iterations: 2, seed: 4, threads: 1, params: { a: A, b: B, ...TINY, eval: 0, name: 'noise2stripes' }, log: quiet });
-      expect(r.installed).toBe(path.join(home, 'trained', 'cyclegan', 'noise2stripes.safetensors'));
+      expect(r.installed).toBe(path.join(home, 'models', 'noise2stripes', 'noise2stripes.safetensors'));
       expect(r.usage).toContain('--model noise2stripes');
       // The method's output is the exported G_A applied to the image (mapped to [−1, 1] and back).
       const content = noiseImage(36, 28, 3);

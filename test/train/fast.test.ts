@@ -60,7 +60,7 @@ describe('train fast', () => {
     const out = path.join(work.dir, 'run1');
     const events: string[] = [];
     const r1 = await train('fast', { out, iterations: 2, saveEvery: 1, params: { ...tiny, name: 'stripes-tiny' }, onProgress: (e) => events.push(e.type) });
-    expect(r1.installed).toBe(path.join(home.dir, 'trained', 'fast', 'stripes-tiny.safetensors'));
+    expect(r1.installed).toBe(path.join(home.dir, 'models', 'stripes-tiny', 'stripes-tiny.safetensors'));
     expect(r1.usage).toBe('--method neural.fast --model stripes-tiny');
     expect(events.filter((e) => e === 'step')).toHaveLength(2);
     expect(r1.last!.total).toBeGreaterThan(0);
@@ -148,7 +148,7 @@ describe('train fast: bad input', () => {
     // Another live process holds the claim.
     const sleeper = spawn('sleep', ['30']);
     try {
-      const claims = path.join(home.dir, 'trained', 'fast', '.claims');
+      const claims = path.join(home.dir, 'models', '.claims');
       mkdirSync(claims, { recursive: true });
       writeFileSync(path.join(claims, 'other.lock'), String(sleeper.pid));
       await expect(claimTrainedModel('fast', 'other')).rejects.toMatchObject({ code: 'E_OUTPUT_EXISTS', message: expect.stringContaining(`pid ${sleeper.pid}`) });
@@ -158,6 +158,8 @@ describe('train fast: bad input', () => {
     // A stale claim (its process gone) is taken over; a published name and a finished model are refused.
     await new Promise((r) => sleeper.once('exit', r));
     await (await claimTrainedModel('fast', 'other')).release();
+    // A model of the old CLI store counts too (it moves into the store when the claim looks).
+    mkdirSync(path.join(home.dir, 'trained', 'fast'), { recursive: true });
     writeFileSync(path.join(home.dir, 'trained', 'fast', 'finished.safetensors'), '');
     await expect(claimTrainedModel('fast', 'finished')).rejects.toMatchObject({ code: 'E_OUTPUT_EXISTS', message: expect.stringContaining('exists already') });
     await expect(claimTrainedModel('fast', 'fst-small8-udnie')).rejects.toMatchObject({ code: 'E_OUTPUT_EXISTS', message: expect.stringContaining('published') });

@@ -84,11 +84,11 @@ describe('train lora', () => {
 
   it('stores a named adapter, merges it into a new model neural.fast runs, and lists both', async () => {
     const result = await train('lora', { out: path.join(tmp.dir, 'named'), iterations: 2, params: { ...params, name: 'stripes-lora' }, seed: 4, threads: 1 });
-    expect(result.installed).toBe(path.join(tmp.dir, 'home', 'trained', 'lora', 'stripes-lora.safetensors'));
+    expect(result.installed).toBe(path.join(tmp.dir, 'home', 'models', 'stripes-lora', 'stripes-lora.safetensors'));
     // the base: the same seeded random weights the adapter was trained on, stored as a model made here
     const spec = fastStyleModel('fst-small8-candy').spec;
     await writeSafetensors(path.join(tmp.dir, 'rnd.safetensors'), randomTransformerNetWeights(4, spec).values(), { metadata: trainedFastMetadata(spec, 0, { base: 'random fst-small8 (seed 4)' }) });
-    installTrainedModel(FAST_TRAINED_KIND, 'rnd-base', path.join(tmp.dir, 'rnd.safetensors'));
+    await installTrainedModel(FAST_TRAINED_KIND, 'rnd-base', path.join(tmp.dir, 'rnd.safetensors'), { description: 'seeded random fst-small8', trainer: 'fast', iterations: 0 });
     const merged = await mergeFastStyleLora({ base: 'rnd-base', lora: ['stripes-lora:0.5'], name: 'rnd-merged' });
     expect(merged.layers).toBe(11);
     const content = gradientImage(40, 32);
@@ -104,8 +104,8 @@ describe('train lora', () => {
     const list = runCli(['models', 'list'], { env: { ATELIER_HOME: path.join(tmp.dir, 'home') } });
     expect(list.stdout).toMatch(/stripes-lora\s+lora\s+.*LoRA adapter for random fst-small8-candy architecture \(seed 4\): rank 2, α 2, 2 steps on 2 style images/);
     expect(list.stdout).toMatch(/rnd-merged\s+fast\s+.*rnd-base with LoRA stripes-lora×0\.5 merged/);
-    const json = JSON.parse(runCli(['models', 'list', '--json'], { env: { ATELIER_HOME: path.join(tmp.dir, 'home') } }).stdout) as { name: string; trained?: string }[];
-    expect(json.filter((m) => m.trained).map((m) => `${m.trained}/${m.name}`)).toEqual(['fast/rnd-base', 'fast/rnd-merged', 'lora/stripes-lora']);
+    const json = JSON.parse(runCli(['models', 'list', '--json'], { env: { ATELIER_HOME: path.join(tmp.dir, 'home') } }).stdout) as { name: string; network: string; trained?: object }[];
+    expect(json.filter((m) => m.trained).map((m) => `${m.network}/${m.name}`)).toEqual(['fast/rnd-base', 'fast/rnd-merged', 'lora/stripes-lora']);
   }, 240_000);
 
   it('refuses a style folder without a readable image, and a rank the targets cannot hold', async () => {

@@ -120,7 +120,7 @@ describe('atelier train stargan', () => {
     process.env.ATELIER_HOME = home;
     try {
       const r = await train('stargan', { out: dir.file('named'), iterations: 2, seed: 3, threads: 1, params: { domain: domains, ...TINY, nCritic: 1, eval: 0, name: 'three-looks' }, log: quiet });
-      expect(r.installed).toBe(path.join(home, 'trained', 'stargan', 'three-looks.safetensors'));
+      expect(r.installed).toBe(path.join(home, 'models', 'three-looks', 'three-looks.safetensors'));
       const content = noiseImage(40, 30, 8);
       const toFlat = await stylize('neural.stargan', { content }, { model: 'three-looks', domain: 'flat' });
       const toStripes = await stylize('neural.stargan', { content }, { model: 'three-looks', domain: 'stripes' });

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { AtelierError, isAtelierError } from '../../core/errors.js';
-import { knownModelNames, requireModel } from '../store.js';
 import { resolveTrainedModel } from '../store/trained.js';
 import { readSafetensors, readSafetensorsHeader, writeSafetensors } from '../weights/safetensors.js';
 import type { WeightTensor } from '../weights/tensor.js';
@@ -215,7 +214,7 @@ export function parseLoraSpec(spec: string): { file: string; weight: number } {
   return { file: spec, weight: 1 };
 }
 
-/** Trained-model kind under which adapters are stored (`<atelier home>/trained/lora/NAME.safetensors`). */
+/** The kind of model adapters are stored as (`models/NAME/` with `network: 'lora'`). */
 export const LORA_KIND = 'lora';
 
 /**
@@ -227,7 +226,7 @@ export async function loadLoraStack(specs: readonly string[]): Promise<WeightedA
   const out: WeightedAdapter[] = [];
   for (const s of specs) {
     const { file, weight } = parseLoraSpec(s);
-    const path = existsSync(file) ? file : knownModelNames().includes(file) ? requireModel(file) : resolveTrainedModel(LORA_KIND, file);
+    const path = existsSync(file) ? file : resolveTrainedModel(LORA_KIND, file);
     out.push({ adapter: await readLoraAdapter(path), weight, source: file });
   }
   return out;

@@ -5,8 +5,8 @@ import { AtelierError } from '../../core/errors.js';
 import { FAST_STYLE_MODEL_NAMES, FAST_STYLE_SOURCES, fastStyleModel, locateInstalled, readFastStyleWeights } from '../nets/fast-style/models.js';
 import { FAST_TRAINED_KIND, readTrainedFastNetwork, trainedFastMetadata } from '../nets/fast-style/trained.js';
 import type { JohnsonNetSpec } from '../nets/transformer-net.js';
-import type { StoreOptions } from '../store.js';
-import { checkTrainedModelName, installTrainedModel, listTrainedModels, resolveTrainedModel } from '../store/trained.js';
+import { checkTrainedName, knownModelNames, type StoreOptions } from '../store.js';
+import { installTrainedModel, resolveTrainedModel } from '../store/trained.js';
 import { writeSafetensors } from '../weights/safetensors.js';
 import type { TensorMap } from '../weights/tensor.js';
 import { loadLoraStack, parseLoraSpec } from './adapter.js';
@@ -22,10 +22,11 @@ import { checkStackFits, mergeLora } from './merge.js';
 export async function mergeFastStyleLora(
   options: StoreOptions & { base: string; lora: readonly string[]; name: string; out?: string; force?: boolean; warn?: (m: string) => void },
 ): Promise<{ file: string; installed: string; layers: number; adapters: string[] }> {
-  checkTrainedModelName(options.name);
+  checkTrainedName(options.name);
   if ((FAST_STYLE_MODEL_NAMES as readonly string[]).includes(options.name)) throw new AtelierError('E_OUTPUT_EXISTS', `"${options.name}" is the name of a published model`, { subject: 'name', hint: 'choose another --name' });
-  if (!options.force && listTrainedModels(FAST_TRAINED_KIND, options).includes(options.name)) {
-    throw new AtelierError('E_OUTPUT_EXISTS', `A fast-style model named "${options.name}" is already stored`, { subject: options.name, hint: 'choose another --name, or pass --force to replace it' });
+  // Refused before the work; the store refuses again (and replaces only a model made here) at the end.
+  if (!options.force && knownModelNames(options).includes(options.name)) {
+    throw new AtelierError('E_OUTPUT_EXISTS', `A model named "${options.name}" is already stored`, { subject: options.name, hint: 'choose another --name, or pass --force to replace it' });
   }
   let weights: TensorMap;
   let spec: JohnsonNetSpec;
@@ -51,7 +52,21 @@ export async function mergeFastStyleLora(
     metadata: trainedFastMetadata(spec, iterations, { base: options.base, base_source: source, lora: described.join(', '), made_by: 'atelier lora merge' }),
   });
   try {
-    const installed = installTrainedModel(FAST_TRAINED_KIND, options.name, file, options);
+    const status = await installTrainedModel(
+      FAST_TRAINED_KIND,
+      options.name,
+      file,
+      {
+        description: `fast network: ${options.base} with LoRA ${described.join(', ')} merged`,
+        trainer: 'lora-merge',
+        iterations,
+        use: { method: 'neural.fast', param: 'model' },
+        params: { base: options.base, lora: [...options.lora] },
+        ...(options.force && { force: true }),
+      },
+      options,
+    );
+    const installed = status.files.find((f) => f.path === path.basename(file))!.absolute;
     return { file: options.out ?? installed, installed, layers: new Set(stack.flatMap((s) => s.adapter.layers.map((l) => l.name))).size, adapters: described };
   } finally {
     if (!options.out && existsSync(file)) rmSync(file, { force: true });

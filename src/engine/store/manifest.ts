@@ -107,7 +107,7 @@ export interface ModelEntry {
   provenance: string;
   variants?: ModelVariants;
   files: ModelFile[];
-  /** Set for models trained here (store.ts addTrainedModel), which no manifest publishes. */
+  /** Set for models made here (trained, merged), which no manifest publishes (store/trained-entry.ts). */
   trained?: TrainedInfo;
 }
 
@@ -119,8 +119,12 @@ export interface TrainedInfo {
   createdAt: string;
   /** The method that runs it and the param that takes its name (weights, lora, …), with the other params it needs. */
   use?: { method: string; param: string; params?: Record<string, unknown> };
-  /** The server job that trained it. */
+  /** The server job that trained it (absent: trained by the CLI, `atelier train`). */
   job?: string;
+  /** Set for a model moved from the older CLI store (`<atelier home>/trained/<kind>/NAME.safetensors`): that file, relative to the home. */
+  migratedFrom?: string;
+  /** Its name there, when the store's stricter names (lowercase, no dots) or a clash made it change; still found by it. */
+  formerName?: string;
   /** The recipe's params, as resolved. */
   params?: Record<string, unknown>;
 }

@@ -1,80 +1,113 @@
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { open, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { AtelierError, wrapError } from '../../core/errors.js';
-import { atelierHome, type StoreOptions } from '../store.js';
-import { findModel, loadManifest } from './manifest.js';
+import { addTrainedModel, atelierHome, knownModelNames, modelFiles, trainedModelEntries, type ModelStatus, type StoreOptions } from '../store.js';
+import { findModel, loadManifest, type ModelEntry, type ModelFormat, type TrainedInfo } from './manifest.js';
+import { checkTrainedName } from './trained-entry.js';
 
 /**
- * Networks the user trained (`atelier train cyclegan --name NAME`), kept beside the published
- * models as `<atelier home>/trained/<kind>/<NAME>.safetensors`, so a method finds them by name
- * (`neural.cyclegan --model NAME`). The published models' manifest does not list them: they have
- * no download and no checksum to verify, only the metadata their trainer wrote.
+ * Models made here, by kind: what trainers and the methods that take a trained model by name
+ * (`neural.fast --model`, `neural.multistyle --added`, `--lora`, `neural.cyclegan --model`,
+ * `neural.stargan --model`, `neural.capvst --weights`) use. They are models of the one store
+ * (`models/NAME/` with `trained.json`, store/trained-entry.ts) whether the CLI or a server
+ * training job made them, so both find them by the same names; the kind is the entry's `network`.
  */
 
-const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/i;
-
-export function checkTrainedModelName(name: string): void {
-  if (!NAME.test(name)) {
-    throw new AtelierError('E_PARAM', `Invalid trained-model name ${JSON.stringify(name)}`, {
-      expected: 'letters, digits, dots, dashes or underscores (at most 64), starting with a letter or digit',
-      received: JSON.stringify(name),
-    });
-  }
+/** A path rather than a name: a separator, or the weight file's own extension. */
+function isFileSpec(model: string): boolean {
+  return model.includes('/') || model.includes('\\') || model.endsWith('.safetensors');
 }
 
-function trainedDir(kind: string, options: StoreOptions): string {
-  return path.join(atelierHome(options), 'trained', kind);
-}
-
-/** Copy a trained weight file into the store under `name` (atomically: a copy, then a rename). */
-export function installTrainedModel(kind: string, name: string, file: string, options: StoreOptions = {}): string {
-  checkTrainedModelName(name);
-  const dir = trainedDir(kind, options);
-  mkdirSync(dir, { recursive: true });
-  const target = path.join(dir, `${name}.safetensors`);
-  const temp = `${target}.${process.pid}.tmp`;
-  try {
-    copyFileSync(file, temp);
-    renameSync(temp, target);
-  } catch (e) {
-    rmSync(temp, { force: true });
-    throw new AtelierError('E_OUTPUT_WRITE', `The trained model could not be stored as ${name}`, { subject: target, cause: e });
-  }
-  return target;
+/** The entries of the trained models of a kind. */
+function entriesOfKind(kind: string, options: StoreOptions): ModelEntry[] {
+  return trainedModelEntries(options).filter((e) => e.network === kind);
 }
 
 /** The names of the stored trained models of a kind. */
 export function listTrainedModels(kind: string, options: StoreOptions = {}): string[] {
-  const dir = trainedDir(kind, options);
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.safetensors'))
-    .map((f) => f.slice(0, -'.safetensors'.length))
-    .sort();
+  return entriesOfKind(kind, options).map((e) => e.name);
+}
+
+/** The first safetensors file of a store model (a trained model's weights; its preview is a jpeg beside them). */
+function weightsOf(name: string, options: StoreOptions): string {
+  const files = modelFiles(name, options).files;
+  return (files.find((f) => f.format === 'safetensors') ?? files[0]!).absolute;
 }
 
 /**
- * The file of a model given as a stored name or a path to a .safetensors file. Neither: a clear
- * error listing the stored names and how to train one.
+ * The file of a model given as a path to a .safetensors file or a name of the store: a model made
+ * here of this kind (also by the name it had in the older CLI store), or a published model (the
+ * method reading it checks its layout). A model made here of another kind is refused, naming both.
  */
 export function resolveTrainedModel(kind: string, model: string, options: StoreOptions = {}): string {
-  if (model.includes('/') || model.includes('\\') || model.endsWith('.safetensors')) {
+  if (isFileSpec(model)) {
     if (!existsSync(model)) throw new AtelierError('E_FILE_NOT_FOUND', `No trained ${kind} model at ${model}`, { subject: model });
     return model;
   }
-  checkTrainedModelName(model);
-  const file = path.join(trainedDir(kind, options), `${model}.safetensors`);
-  if (existsSync(file)) return file;
+  const trained = trainedModelEntries(options);
+  // Its name, else the name it had in the old CLI store (where another kind could share it).
+  const named = trained.find((e) => e.name === model);
+  const entry = (named?.network === kind ? named : undefined) ?? trained.find((e) => e.network === kind && e.trained?.formerName === model) ?? named;
+  if (entry) {
+    if (entry.network !== kind) {
+      throw new AtelierError('E_PARAM', `"${model}" is a ${entry.network} model (made by ${entry.provenance.split(',')[0]}), not a ${kind} model`, {
+        subject: model,
+        expected: `a ${kind} model${listTrainedModels(kind, options).length > 0 ? `: one of ${listTrainedModels(kind, options).join(', ')}` : ''}`,
+        received: `${entry.name}, a ${entry.network} model`,
+        hint: `its own method is ${entry.trained?.use?.method ?? 'the one its trainer names'} (see \`atelier models info ${entry.name}\`)`,
+      });
+    }
+    return weightsOf(entry.name, options);
+  }
+  if (knownModelNames(options).includes(model)) return weightsOf(model, options);
   const names = listTrainedModels(kind, options);
   throw new AtelierError('E_WEIGHTS_MISSING', `No trained ${kind} model named ${model}`, {
     subject: model,
     expected: names.length > 0 ? `one of ${names.join(', ')}, or a .safetensors file` : 'a .safetensors file, or the name of a model trained with --name',
-    hint: `train one with \`atelier train ${kind} … --name ${model}\``,
+    hint: `train one with \`atelier train ${kind} … --name ${model}\`; \`atelier models list\` shows the models made here`,
   });
 }
 
-/** Names claimed by trainings running in this process (`kind/name`). */
+/** How a trainer describes what it made, for the store. */
+export interface TrainedModelFacts {
+  description: string;
+  trainer: string;
+  iterations: number;
+  use?: TrainedInfo['use'];
+  params?: Record<string, unknown>;
+  job?: string;
+  /** Files stored beside the weights (a server job's last preview). */
+  extraFiles?: { path: string; from: string; format?: ModelFormat }[];
+  /** Replace a model made here of that name (never a published one). */
+  force?: boolean;
+}
+
+/**
+ * Store a trained weight file as the model `name` of a kind: `models/NAME/` with the file (under
+ * its own base name) and `trained.json`. All or nothing (store.ts addTrainedModel).
+ */
+export async function installTrainedModel(kind: string, name: string, file: string, facts: TrainedModelFacts, options: StoreOptions = {}): Promise<ModelStatus> {
+  return addTrainedModel(
+    name,
+    {
+      description: facts.description,
+      network: kind,
+      trained: {
+        trainer: facts.trainer,
+        iterations: facts.iterations,
+        createdAt: new Date().toISOString(),
+        ...(facts.use && { use: facts.use }),
+        ...(facts.job && { job: facts.job }),
+        ...(facts.params && { params: facts.params }),
+      },
+      files: [{ path: path.basename(file), from: file }, ...(facts.extraFiles ?? [])],
+    },
+    { ...options, replace: Boolean(facts.force) },
+  );
+}
+
+/** Names claimed by trainings running in this process. */
 const claimedHere = new Set<string>();
 
 function processAlive(pid: number): boolean {
@@ -88,13 +121,15 @@ function processAlive(pid: number): boolean {
 
 /**
  * Claim a name for a training's result before the training starts, so that two trainings never
- * write one model: a lock file `<kind>/.claims/<name>.lock` holding the trainer's pid. Refused
+ * write one model: a lock file `models/.claims/<name>.lock` holding the trainer's pid. Names are
+ * one namespace for every kind (a fast network and an adapter cannot share one). Refused
  * (E_OUTPUT_EXISTS) while another training holds it (this process, or another live one; a claim
- * whose process is gone is taken over), when a published model has the name, or when a trained
- * model of that name exists and `force` is not set. `release()` when the training ends, however.
+ * whose process is gone is taken over), when a published model has the name, or when a model of
+ * that name exists and `force` is not set (or it is not a model made here). `release()` when the
+ * training ends, however.
  */
 export async function claimTrainedModel(kind: string, name: string, options: StoreOptions & { force?: boolean } = {}): Promise<{ release: () => Promise<void> }> {
-  checkTrainedModelName(name);
+  checkTrainedName(name);
   let published = false;
   try {
     findModel(options.manifest ?? loadManifest(), name);
@@ -105,25 +140,25 @@ export async function claimTrainedModel(kind: string, name: string, options: Sto
   if (published) {
     throw new AtelierError('E_OUTPUT_EXISTS', `"${name}" is the name of a published model`, { subject: 'name', hint: 'choose another --name for the trained model' });
   }
-  const dir = trainedDir(kind, options);
-  if (!options.force && existsSync(path.join(dir, `${name}.safetensors`))) {
-    throw new AtelierError('E_OUTPUT_EXISTS', `A trained ${kind} model named "${name}" exists already`, {
-      subject: path.join(dir, `${name}.safetensors`),
-      hint: 'choose another --name, or add --force to replace it when this training finishes',
+  const models = path.join(atelierHome(options), 'models');
+  const existing = trainedModelEntries(options).find((e) => e.name === name);
+  if (existing ? !options.force : existsSync(path.join(models, name))) {
+    throw new AtelierError('E_OUTPUT_EXISTS', `A model named "${name}" exists already${existing ? ` (a ${existing.network} model made by ${existing.provenance.split(',')[0]})` : ''}`, {
+      subject: name,
+      hint: existing ? 'choose another --name, or add --force to replace it when this training finishes' : 'choose another --name',
     });
   }
-  const lockFile = path.join(dir, '.claims', `${name}.lock`);
-  const key = `${kind}/${name}`;
+  const lockFile = path.join(models, '.claims', `${name}.lock`);
   const busy = (owner: string) =>
     new AtelierError('E_OUTPUT_EXISTS', `Another training (${owner}) is writing the ${kind} model "${name}"`, {
       subject: lockFile,
       hint: 'wait for it to finish or choose another --name: two trainings never write one model',
     });
-  if (claimedHere.has(key)) throw busy(`in this process, pid ${process.pid}`);
+  if (claimedHere.has(name)) throw busy(`in this process, pid ${process.pid}`);
   try {
     mkdirSync(path.dirname(lockFile), { recursive: true });
   } catch (e) {
-    throw wrapError(e, 'E_OUTPUT_WRITE', 'The trained-model folder is not writable', { subject: dir });
+    throw wrapError(e, 'E_OUTPUT_WRITE', 'The model store is not writable', { subject: models });
   }
   for (let attempt = 0; ; attempt++) {
     try {
@@ -138,25 +173,14 @@ export async function claimTrainedModel(kind: string, name: string, options: Sto
       await unlink(lockFile).catch(() => {}); // stale: its training is gone
     }
   }
-  claimedHere.add(key);
+  claimedHere.add(name);
   let released = false;
   return {
     async release() {
       if (released) return;
       released = true;
-      claimedHere.delete(key);
+      claimedHere.delete(name);
       await unlink(lockFile).catch(() => {});
     },
   };
-}
-
-/** Every kind with stored trained models, with their names (for `atelier models list`). */
-export function listTrainedKinds(options: StoreOptions = {}): { kind: string; names: string[]; dir: string }[] {
-  const root = path.join(atelierHome(options), 'trained');
-  if (!existsSync(root)) return [];
-  return readdirSync(root, { withFileTypes: true })
-    .filter((e) => e.isDirectory())
-    .map((e) => ({ kind: e.name, names: listTrainedModels(e.name, options), dir: path.join(root, e.name) }))
-    .filter((k) => k.names.length > 0)
-    .sort((a, b) => a.kind.localeCompare(b.kind));
 }

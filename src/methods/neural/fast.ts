@@ -8,8 +8,6 @@ import { randomTransformerNetWeights, type JohnsonNetSpec } from '../../engine/n
 import { FAST_TRAINED_KIND, readTrainedFastHeader } from '../../engine/nets/fast-style/trained.js';
 import { readSafetensors } from '../../engine/weights/safetensors.js';
 import { resolveTrainedModel } from '../../engine/store/trained.js';
-import { knownModelNames, requireModel } from '../../engine/store.js';
-import { existsSync } from 'node:fs';
 import type { TensorMap } from '../../engine/weights/tensor.js';
 import { loadLoraStack, parseLoraSpec } from '../../engine/lora/adapter.js';
 import { checkStackFits, mergeLora } from '../../engine/lora/merge.js';
@@ -66,8 +64,8 @@ async function networkFor(name: string): Promise<{ key: string; spec: JohnsonNet
   }
   let file: string;
   try {
-    // Installed by a server training job (a model of the store), or by `atelier train fast` (or a file).
-    file = !existsSync(name) && knownModelNames().includes(name) ? requireModel(name) : resolveTrainedModel(FAST_TRAINED_KIND, name);
+    // A fast network made here (by `atelier train fast`, a server training job or `atelier lora merge`), or a file.
+    file = resolveTrainedModel(FAST_TRAINED_KIND, name);
   } catch (e) {
     fastStyleModel(name); // neither published nor trained: the published names, with the nearest
     throw e;

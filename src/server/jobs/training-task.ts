@@ -4,7 +4,6 @@ import sharp from 'sharp';
 import { AtelierError } from '../../core/errors.js';
 import { encodeImage, writeFileAtomic } from '../../core/io.js';
 import type { ProgressListener } from '../../core/progress.js';
-import { addTrainedModel } from '../../engine/store.js';
 import { paramsJsonSchema } from '../../core/params.js';
 import { methodParamsSchema } from '../../core/stylize.js';
 import { getMethod, stylize } from '../../methods/index.js';
@@ -73,6 +72,9 @@ export async function runTrainingTask(task: JobTask, signal: AbortSignal, onProg
   const out = path.join(dir, TRAINING_DIR);
   const previewFile = path.join(dir, TRAINING_PREVIEW_FILE);
   const resume = existsSync(path.join(out, 'last.safetensors'));
+  // A recipe that names its result itself (train fast, multistyle-style, lora, the GANs) gets the job's model name, so it claims that name.
+  if ('name' in (paramsJsonSchema(def.params).properties ?? {})) recipe.name = spec.model;
+  const styleCount = Object.keys(task.inputs).filter((s) => s.startsWith('style-')).length;
   let lastPreview: Buffer | undefined;
   const result = await train(def.id, {
     out,
@@ -85,6 +87,14 @@ export async function runTrainingTask(task: JobTask, signal: AbortSignal, onProg
     signal,
     onProgress,
     previewEvery: spec.previewEvery,
+    // The result becomes the model spec.model of the one store, with the last preview beside its weights.
+    install: {
+      name: spec.model,
+      description: `${def.title} trained here on ${styleCount} style image${styleCount === 1 ? '' : 's'} (${spec.iterations} iterations)`,
+      job: task.jobId,
+      params: recipeForRecord(recipe, images),
+      extraFiles: [{ path: TRAINING_PREVIEW_FILE, from: previewFile, format: 'jpeg' }],
+    },
     onPreview: async ({ iteration, weights, use }) => {
       if (!use || !photo) return;
       // A param that takes a list (LoRA stacks) gets a list of one.
@@ -100,30 +110,13 @@ export async function runTrainingTask(task: JobTask, signal: AbortSignal, onProg
       onProgress({ type: 'frame', label: 'preview', frame: iteration, total: spec.iterations, fraction: iteration / spec.iterations });
     },
   });
-  const styleCount = Object.keys(task.inputs).filter((s) => s.startsWith('style-')).length;
-  const status = await addTrainedModel(spec.model, {
-    description: `${def.title} trained here on ${styleCount} style image${styleCount === 1 ? '' : 's'} (${result.iterations} iterations)`,
-    network: def.id,
-    trained: {
-      trainer: def.id,
-      iterations: result.iterations,
-      createdAt: new Date().toISOString(),
-      job: task.jobId,
-      params: recipeForRecord(recipe, images),
-      ...(result.use && { use: result.use }),
-    },
-    files: [
-      { path: path.basename(result.weights), from: result.weights },
-      ...(existsSync(previewFile) ? [{ path: TRAINING_PREVIEW_FILE, from: previewFile, format: 'jpeg' as const }] : []),
-    ],
-  });
   const png = lastPreview ?? (await fs.readFile(result.plot));
   return {
     png,
     params: { ...spec, recipe: recipeForRecord(recipe, images) },
     meta: {
       kind: 'training',
-      model: status.name,
+      model: result.model ?? spec.model,
       trainer: def.id,
       iterations: result.iterations,
       resumed: resume,

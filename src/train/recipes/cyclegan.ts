@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Rng } from '../../core/rng.js';
-import { checkTrainedModelName } from '../../engine/store/trained.js';
+import { checkTrainedName } from '../../engine/store.js';
 import { defineTrainer } from '../definition.js';
 import { sampleGrid, toSigned } from '../sample-grid.js';
 import { TrainingImages } from '../training-images.js';
@@ -37,7 +37,7 @@ export const cyclegan = defineTrainer({
   reference: 'Zhu, Park, Isola & Efros, Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial Networks, ICCV 2017',
   params,
   async open(ctx, p) {
-    if (p.name) checkTrainedModelName(p.name); // before hours of training, not after
+    if (p.name) checkTrainedName(p.name); // before hours of training, not after
     const S = p.size;
     const loadSide = Math.round((S * 286) / 256);
     const A = await TrainingImages.loadDomain(p.a, 'A', loadSide, ctx.log);

@@ -52,7 +52,7 @@ export type FastTrainParams = z.output<typeof params>;
 /** Slug of a file or folder name, as a default model name. */
 function defaultName(style: string): string {
   const base = path.basename(style).replace(/\.[^.]+$/, '');
-  return (base.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-').replace(/^[^a-z0-9]+/, '') || 'style').slice(0, 64);
+  return (base.toLowerCase().replace(/[^a-z0-9_-]+/g, '-').replace(/^[^a-z0-9]+/, '') || 'style').slice(0, 64);
 }
 
 /** Initial weights and architecture: a published or trained network, or seeded random weights. */
@@ -192,7 +192,7 @@ export const fast = defineTrainer({
             tensors: [...t.parameters().values()],
             metadata: trainedFastMetadata(init.spec, t.iteration, { source: 'atelier train fast', styles: summary.styles.join(','), from: init.label }),
             usage: '--method neural.fast --model FILE',
-            install: { kind: FAST_TRAINED_KIND, name },
+            install: { kind: FAST_TRAINED_KIND, name, force: p.force },
             use: { method: 'neural.fast', param: 'model' },
           };
         },

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { AtelierError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
 import { adapterTensors, baseFingerprint, LORA_KIND, type LoraAdapter } from '../../engine/lora/adapter.js';
-import { checkTrainedModelName } from '../../engine/store/trained.js';
+import { checkTrainedName } from '../../engine/store.js';
 import { chooseTargets, initialPair } from '../../engine/lora/targets.js';
 import { FAST_STYLE_MODEL_NAMES, fastStyleModel, locateInstalled, readFastStyleWeights } from '../../engine/nets/fast-style/models.js';
 import { readModelFile } from '../../engine/nets/model-files.js';
@@ -77,7 +77,7 @@ export const lora = defineTrainer({
     iterations: 50,
   },
   async open(ctx, p) {
-    if (p.name) checkTrainedModelName(p.name); // before the training, not after
+    if (p.name) checkTrainedName(p.name); // before the training, not after
     const model = fastStyleModel(p.base);
     const alpha = p.alpha ?? p.rank;
     const base = p.baseWeights === 'random' ? randomTransformerNetWeights(ctx.seed, model.spec) : await readFastStyleWeights(model, locateInstalled(model));

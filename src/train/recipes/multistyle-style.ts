@@ -136,7 +136,7 @@ export const multistyleStyle = defineTrainer({
             tensors: newRows(),
             metadata: addedStyleMetadata(t.iteration, { source: 'atelier train multistyle-style', styles: loaded.files.join(',') }),
             usage: '--method neural.multistyle --added FILE --style 26',
-            install: { kind: MULTISTYLE_TRAINED_KIND, name: p.name },
+            install: { kind: MULTISTYLE_TRAINED_KIND, name: p.name, force: p.force },
           };
         },
         async close() {

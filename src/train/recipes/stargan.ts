@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AtelierError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
-import { checkTrainedModelName } from '../../engine/store/trained.js';
+import { checkTrainedName } from '../../engine/store.js';
 import { defineTrainer } from '../definition.js';
 import { sampleGrid, toSigned } from '../sample-grid.js';
 import { TrainingImages } from '../training-images.js';
@@ -63,7 +63,7 @@ export const stargan = defineTrainer({
   reference: 'Choi, Choi, Kim, Ha, Kim & Choo, StarGAN: Unified Generative Adversarial Networks for Multi-Domain Image-to-Image Translation, CVPR 2018',
   params,
   async open(ctx, p) {
-    if (p.name) checkTrainedModelName(p.name); // before hours of training, not after
+    if (p.name) checkTrainedName(p.name); // before hours of training, not after
     const S = p.size;
     const domains = parseDomains(p.domain);
     const sets: TrainingImages[] = [];

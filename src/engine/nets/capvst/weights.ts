@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { AtelierError } from '../../../core/errors.js';
 import { knownModelNames, requireModel } from '../../store.js';
+import { resolveTrainedModel } from '../../store/trained.js';
 import { readWeights } from '../../weights/read.js';
 import type { CapVstMode } from './architecture.js';
 import { capVstWeightsFromTensors, randomCapVstWeights, type CapVstWeights } from './state-dict.js';
@@ -15,6 +16,9 @@ export type CapVstVariant = 'image' | 'video';
 
 const MODEL_NAMES: ReadonlySet<string> = new Set(Object.values(CAPVST_MODELS).flatMap((m) => Object.values(m)));
 
+/** The kind of model `atelier train capvst` makes (a server job stores it as such). */
+export const CAPVST_TRAINED_KIND = 'capvst';
+
 /**
  * Where the weights come from: 'installed' (the model store's copy of the published checkpoint
  * for the mode and variant), 'random' (seeded, for trying the pipeline), the model-store name of
@@ -27,7 +31,12 @@ export async function loadCapVstWeights(source: string, mode: CapVstMode, varian
   if (source === 'random') return randomCapVstWeights(mode, seed);
   if (source === 'installed') return loadInstalled(CAPVST_MODELS[mode][variant], mode);
   // A published checkpoint, or one trained here and installed under its own name.
-  if (MODEL_NAMES.has(source) || (!existsSync(source) && knownModelNames().includes(source))) return loadInstalled(source, mode);
+  if (MODEL_NAMES.has(source)) return loadInstalled(source, mode);
+  // One trained here (by `atelier train capvst --name` or a server job): a capvst model of the store.
+  if (!existsSync(source) && knownModelNames().includes(source)) {
+    const file = resolveTrainedModel(CAPVST_TRAINED_KIND, source);
+    return capVstWeightsFromTensors(await readWeights(file), mode, file);
+  }
   if (!existsSync(source)) {
     throw new AtelierError('E_FILE_NOT_FOUND', `No CAP-VSTNet checkpoint at ${source}`, {
       expected: `'installed', 'random', a model name (${[...MODEL_NAMES].join(', ')}) or the path of a checkpoint file`,
