@@ -1,5 +1,5 @@
 import { paramsJsonSchema, type JsonObjectSchema, SHARED_CONTROL_KEYS } from './params.js';
-import { FAMILIES, type AnyMethod, type InputsSpec, type StyleGallery, type WeightsSpec } from './registry.js';
+import { FAMILIES, type AnyMethod, type InputsSpec, type StyleGallery, type StyleGalleryItem, type WeightsSpec } from './registry.js';
 import { methodParamsSchema } from './stylize.js';
 
 /**
@@ -24,7 +24,8 @@ export interface MethodDescription {
   advanced: string[];
   /** Named partial params to start from. */
   presets: { name: string; params: Record<string, unknown> }[];
-  styleGallery?: StyleGallery;
+  /** `installed` on the items that are models of their own (when the describer knows). */
+  styleGallery?: Omit<StyleGallery, 'items'> & { items: (StyleGalleryItem & { installed?: boolean })[] };
 }
 
 /** Shared controls few people change: folded under Advanced for every method. */
@@ -50,6 +51,8 @@ export function describeMethod(def: AnyMethod, isInstalled?: (model: string) => 
     weights: (def.weights ?? []).map((w) => ({ ...w, ...(isInstalled && { installed: isInstalled(w.model) }) })),
     advanced: [...(def.advanced ?? []), ...ADVANCED_SHARED].filter((k) => k in params.properties),
     presets: Object.entries(def.presets ?? {}).map(([name, p]) => ({ name, params: { ...p } })),
-    ...(def.styleGallery && { styleGallery: def.styleGallery }),
+    ...(def.styleGallery && {
+      styleGallery: { ...def.styleGallery, items: def.styleGallery.items.map((i) => (i.model !== undefined && isInstalled ? { ...i, installed: isInstalled(i.model) } : { ...i })) },
+    }),
   };
 }

@@ -52,6 +52,11 @@ export interface WeightsSpec {
    * method that takes the first installed of several).
    */
   anyOf?: string;
+  /**
+   * The param whose value names which of the model's variants (models/manifest.json `variants`)
+   * runs: the model counts as installed for these settings only when that variant is.
+   */
+  variantParam?: string;
 }
 
 export interface Logger {
@@ -139,7 +144,21 @@ export interface StyleGallery {
   param: string;
   /** The model whose files picture the styles (thumbnails are paths inside it, served when it is installed). */
   model?: string;
-  items: { value: string | number; label: string; thumbnail?: string }[];
+  items: StyleGalleryItem[];
+}
+
+export interface StyleGalleryItem {
+  value: string | number;
+  label: string;
+  /** A picture the gallery's model ships (a path inside it). */
+  thumbnail?: string;
+  /**
+   * The style is a model of its own (one network per style): once it is installed, the server
+   * pictures it by running it on a sample the project ships (GET /api/methods/ID/styles/VALUE).
+   */
+  model?: string;
+  /** Who published it, for the gallery's caption (the licence comes with the model). */
+  source?: string;
 }
 
 /** A method id: its family, a dot, a lower-case name (`color.reinhard`). */

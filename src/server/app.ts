@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import path from 'node:path';
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
@@ -21,6 +22,8 @@ import { jobRoutes } from './routes/jobs.js';
 import { methodRoutes } from './routes/methods.js';
 import { modelRoutes } from './routes/models.js';
 import { studioRoutes } from './routes/studio.js';
+import { styleRoutes } from './routes/styles.js';
+import { StyleThumbnails } from './style-thumbnails.js';
 import { trainingRoutes } from './routes/trainings.js';
 import { zipRoutes } from './routes/zip.js';
 import { trainingPhotoFiles } from './training-upload.js';
@@ -148,6 +151,7 @@ export async function buildServer(options: ServerOptions): Promise<AtelierServer
   await app.register(evalRoutes, { ctx: app.atelier });
   await app.register(configRoutes, { ctx: app.atelier });
   await app.register(modelRoutes, { ctx: app.atelier });
+  await app.register(styleRoutes, { thumbnails: new StyleThumbnails(path.join(options.dataDir, 'gallery')) });
   await app.register(zipRoutes, { ctx: app.atelier });
   await app.register(trainingRoutes, { ctx: app.atelier });
   if (options.studio ?? true) await app.register(studioRoutes);

@@ -107,7 +107,13 @@ export const fast = defineMethod({
   reference: 'Johnson, Alahi & Fei-Fei, Perceptual Losses for Real-Time Style Transfer and Super-Resolution, ECCV 2016; Ulyanov et al., Instance Normalization, 2016',
   inputs: { style: 'none' },
   params,
-  weights: FAST_STYLE_MODELS.map((m) => ({ model: m.name, description: `${m.style}: ${FAST_STYLE_SOURCES[m.source]}` })),
+  // Each network is needed only when chosen (the studio names only what the settings need).
+  weights: FAST_STYLE_MODELS.map((m) => ({ model: m.name, description: `${m.style}: ${FAST_STYLE_SOURCES[m.source]}`, when: { model: [m.name], weights: ['installed'] } })),
+  // The studio's gallery: each published network pictured by itself on a shipped sample, once installed.
+  styleGallery: {
+    param: 'model',
+    items: FAST_STYLE_MODELS.map((m) => ({ value: m.name, label: `${m.style.replace(/[_-]/g, ' ')} · ${m.source}`, model: m.name, source: FAST_STYLE_SOURCES[m.source] })),
+  },
   quickParams: { weights: 'random' },
   async run(ctx, { content }, p) {
     if (p.weights === 'random') ctx.log.warn("neural.fast runs with seeded random weights: the result is not the published network's");
