@@ -159,6 +159,14 @@ const MODELS = [
     format: 'tflite',
     files: () => true,
     place: (f) => f,
+    variants: {
+      default: 'dr',
+      choices: {
+        dr: { description: 'dynamic-range int8 weights, 512×512', files: ['whitebox_cartoon_gan_dr.tflite'] },
+        int8: { description: 'fully quantised int8, 512×512', files: ['whitebox_cartoon_gan_int8.tflite'] },
+        fp16: { description: 'half-precision weights, 224×224', files: ['whitebox_cartoon_gan_fp16.tflite'] },
+      },
+    },
     licence: 'CC BY-NC-SA 4.0 (White-box Cartoonization weights): non-commercial',
     terms: 'non-commercial',
   },

@@ -82,8 +82,18 @@ export class ModelInstalls {
       source: from,
       downloadable: from === 'mirror' || filesFor(s.entry).every((f) => effectiveUrl(s.entry, f) !== null),
       usedBy,
+      // Alternative files (precisions, sizes), each with the bytes of its own files (`size` above
+      // is the default install: the common files and the default variant's); never a path.
+      ...(s.entry.variants && {
+        variants: {
+          default: s.entry.variants.default,
+          installed: s.variants ?? [],
+          choices: Object.entries(s.entry.variants.choices).map(([name, c]) => ({ name, description: c.description, size: totalSize(s.entry.files.filter((f) => c.files.includes(f.path))) })),
+        },
+      }),
       ...(s.installed && s.record && { installedAt: s.record.installedAt, checksumVerified: s.record.checksumVerified }),
-      ...(install && !s.installed && { install }),
+      // Also while an installed model gets another variant: the client follows that download too.
+      ...(install && { install }),
       // Made here by a training job: how, and which method param takes its name. Never a path.
       ...(trained && {
         trained: { trainer: trained.trainer, iterations: trained.iterations, createdAt: trained.createdAt, ...(trained.job && { job: trained.job }), ...(trained.use && { use: trained.use }) },
@@ -91,13 +101,18 @@ export class ModelInstalls {
     };
   }
 
-  /** Start installing; returns at once. A second call while one runs joins it. */
-  start(name: string, acceptLicence: boolean): void {
+  /**
+   * Start installing (the given variants of a model that has them; default its default variant);
+   * returns at once. A second call while one runs joins it; variants already there are kept.
+   */
+  start(name: string, acceptLicence: boolean, variants?: readonly string[]): void {
     const status = modelStatus(name); // an unknown name is E_PARAM, listing the known ones
-    if (status.installed || this.running.has(name)) return;
+    const wanted = filesFor(status.entry, variants); // an unknown variant is E_PARAM, naming the variants
+    const present = new Set(status.files.filter((f) => f.installed).map((f) => f.path));
+    if ((status.installed && wanted.every((f) => present.has(f.path))) || this.running.has(name)) return;
     // Refused at once (not as a failed install later): the store's own E_LICENCE.
     if (needsAcceptance(status.entry) && !acceptLicence) throw licenceError(status.entry);
-    if (source() === 'upstream' && !filesFor(status.entry).every((f) => effectiveUrl(status.entry, f) !== null)) {
+    if (source() === 'upstream' && !wanted.every((f) => effectiveUrl(status.entry, f) !== null)) {
       throw new AtelierError('E_WEIGHTS_MISSING', `The model "${name}" has no download address the server can use`, {
         hint: `the server's administrator installs it (\`atelier models pull ${name} --from DIR\`, or sets ATELIER_MODEL_MIRROR); it is published at ${status.entry.page}`,
         subject: name,
@@ -109,7 +124,7 @@ export class ModelInstalls {
     const onProgress = (e: ProgressEvent) => {
       if (e.type === 'download') this.states.set(name, { state: 'running', fraction: e.fraction, received: e.received, ...(e.total !== undefined && { total: e.total }) });
     };
-    pullModel(name, { onProgress, signal: controller.signal, acceptLicence, waitForLock: true }).then(
+    pullModel(name, { onProgress, signal: controller.signal, acceptLicence, waitForLock: true, ...(variants !== undefined && variants.length > 0 && { variants }) }).then(
       () => this.states.delete(name),
       (e: unknown) => {
         // Only the code and a summary reach the client: the store's messages may name the mirror's folder.

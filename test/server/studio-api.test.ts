@@ -112,6 +112,51 @@ describe('studio routes', () => {
     }
   });
 
+  it('describes a model\'s variants and refuses an unknown one or a malformed list', async () => {
+    const cartoon = (await app.inject({ url: '/api/models/whitebox-cartoon' })).json();
+    expect(cartoon.variants).toEqual({
+      default: 'dr',
+      installed: [],
+      choices: [
+        { name: 'dr', description: expect.stringContaining('512'), size: 2568838 },
+        { name: 'int8', description: expect.stringContaining('int8'), size: 1808618 },
+        { name: 'fp16', description: expect.stringContaining('224'), size: 3057558 },
+      ],
+    });
+    const unknown = await app.inject({ method: 'POST', url: '/api/models/whitebox-cartoon/install', payload: { acceptLicence: true, variants: ['fp64'] } });
+    expect(unknown.statusCode).toBe(400);
+    expect(unknown.json().error).toMatchObject({ code: 'E_PARAM', subject: 'variant' });
+    expect(unknown.json().error.message).toMatch(/no variant "fp64"/);
+    const malformed = await app.inject({ method: 'POST', url: '/api/models/whitebox-cartoon/install', payload: { acceptLicence: true, variants: 'int8' } });
+    expect(malformed.statusCode).toBe(400);
+    expect(malformed.json().error).toMatchObject({ code: 'E_PARAM', subject: 'variants' });
+    // The method says which param picks the variant, so the studio can tell whether the chosen one is there.
+    const method = (await app.inject({ url: '/api/methods/neural.cartoon' })).json();
+    expect(method.weights[0]).toMatchObject({ model: 'whitebox-cartoon', variantParam: 'variant', installed: false });
+  });
+
+  it.skipIf(!sharedWeights)('installs the chosen variant, then another beside it, licence accepted', async () => {
+    process.env.ATELIER_MODEL_MIRROR = sharedWeights!;
+    try {
+      const refused = await app.inject({ method: 'POST', url: '/api/models/whitebox-cartoon/install', payload: { variants: ['int8'] } });
+      expect(refused.json().error.code).toBe('E_LICENCE');
+      expect((await app.inject({ method: 'POST', url: '/api/models/whitebox-cartoon/install', payload: { acceptLicence: true, variants: ['int8'] } })).statusCode).toBe(202);
+      let state = await installed('whitebox-cartoon');
+      expect(state).toMatchObject({ installed: true, size: 1808618 });
+      expect(state.variants.installed).toEqual(['int8']);
+      // Installed already, but not that variant: it is added, int8 stays.
+      expect((await app.inject({ method: 'POST', url: '/api/models/whitebox-cartoon/install', payload: { acceptLicence: true, variants: ['fp16'] } })).statusCode).toBe(202);
+      for (let i = 0; i < 400 && state.variants.installed.length < 2; i++) {
+        await new Promise((res) => setTimeout(res, 25));
+        state = (await app.inject({ url: '/api/models/whitebox-cartoon' })).json();
+      }
+      expect(state.variants.installed).toEqual(['int8', 'fp16']);
+      expect(state.size).toBe(1808618 + 3057558);
+    } finally {
+      delete process.env.ATELIER_MODEL_MIRROR;
+    }
+  });
+
   it.skipIf(!sharedWeights)('installs from an upstream URL with progress, checked against the manifest', async () => {
     const bytes = readFileSync(path.join(sharedWeights!, 'lpips', 'v0.1', 'alex.pth'));
     const upstream: Server = createServer((_req, res) => res.writeHead(200, { 'content-length': bytes.length }).end(bytes));

@@ -20,14 +20,16 @@ export interface GanStylizer {
   /** The resolution the file was exported at (it runs at any multiple of 4). */
   native: number;
   licence: string;
+  /** The model's variant the file belongs to (models/manifest.json), when it has variants. */
+  variant?: string;
 }
 
 const CARTOON_LICENCE = 'CC BY-NC-SA 4.0 (White-box Cartoonization weights): non-commercial use only';
 
 export const CARTOON_VARIANTS = {
-  dr: { model: 'whitebox-cartoon', file: 'whitebox_cartoon_gan_dr.tflite', input: 'input_photo', native: 512, licence: CARTOON_LICENCE },
-  int8: { model: 'whitebox-cartoon', file: 'whitebox_cartoon_gan_int8.tflite', input: 'input_photo', native: 512, licence: CARTOON_LICENCE },
-  fp16: { model: 'whitebox-cartoon', file: 'whitebox_cartoon_gan_fp16.tflite', input: 'input_photo', native: 224, licence: CARTOON_LICENCE },
+  dr: { model: 'whitebox-cartoon', variant: 'dr', file: 'whitebox_cartoon_gan_dr.tflite', input: 'input_photo', native: 512, licence: CARTOON_LICENCE },
+  int8: { model: 'whitebox-cartoon', variant: 'int8', file: 'whitebox_cartoon_gan_int8.tflite', input: 'input_photo', native: 512, licence: CARTOON_LICENCE },
+  fp16: { model: 'whitebox-cartoon', variant: 'fp16', file: 'whitebox_cartoon_gan_fp16.tflite', input: 'input_photo', native: 224, licence: CARTOON_LICENCE },
 } as const satisfies Record<string, GanStylizer>;
 
 export const ANIME_HAYAO: GanStylizer = {
@@ -64,7 +66,7 @@ export async function runGanStylizer(spec: GanStylizer, content: Image, o: GanRu
     o.warn('a seeded random stand-in network runs: the result is not the published model\'s');
     net = randomImageNetwork(o.seed, o.threads);
   } else {
-    const file = foreignModelFile(spec.model, spec.file, o.weights);
+    const file = foreignModelFile(spec.model, spec.file, o.weights, spec.variant);
     lora = o.lora && o.lora.length > 0 ? runtimeLora(await loadLoraStack(o.lora), spec.model) : undefined;
     net = importedImageNetwork(await ImportedNetwork.load(file, lora ? { paramHook: lora.hook } : {}, o.threads), { input: spec.input, range: [-1, 1], multiple: 4 });
   }

@@ -38,7 +38,7 @@ export const arbitrary = defineMethod({
   // Strength is the paper's interpolation of style vectors, applied here, not an image blend.
   controls: { strength: false },
   params,
-  weights: [{ model: ARBITRARY.model, description: `Magenta style predictor (int8) + transfer networks fp16 / int8 / dynamic, TFLite (${ARBITRARY.licence})` }],
+  weights: [{ model: ARBITRARY.model, description: `Magenta style predictor (int8) + transfer networks fp16 / int8 / dynamic, TFLite (${ARBITRARY.licence})`, variantParam: 'variant' }],
   quickParams: { weights: 'random' },
   async run(ctx, { content, style, styles }, p) {
     const strength = ctx.controls.strength;

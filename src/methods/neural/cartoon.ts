@@ -34,7 +34,7 @@ export const cartoon = defineMethod({
   reference: 'Wang & Yu, Learning to Cartoonize Using White-box Cartoon Representations, CVPR 2020',
   inputs: { style: 'none' },
   params,
-  weights: [{ model: 'whitebox-cartoon', description: `White-box Cartoonization generator, TFLite dr/int8/fp16 (${CARTOON_VARIANTS.dr.licence})` }],
+  weights: [{ model: 'whitebox-cartoon', description: `White-box Cartoonization generator, TFLite dr/int8/fp16 (${CARTOON_VARIANTS.dr.licence})`, variantParam: 'variant' }],
   quickParams: { weights: 'random' },
   run: (ctx, { content }, p) =>
     runGanStylizer(CARTOON_VARIANTS[p.variant], content, {

@@ -9,15 +9,24 @@ type NameParams = { Params: { name: string } };
 /**
  * The model store over HTTP, for the studio's model manager: `GET /api/models` (every model the
  * manifest knows: licence, size, installed, install progress), `POST /api/models/:name/install`
- * (202; body `{ acceptLicence: true }` for non-commercial licences) and `DELETE
+ * (202; body `{ acceptLicence: true }` for non-commercial licences, `variants: ["int8"]` for the
+ * files of a model with variants: GET names them) and `DELETE
  * /api/models/:name/install` (cancel a download). Models are named, never located: no route takes
  * or returns a server path.
  */
 export const modelRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app, { ctx }) => {
   app.get('/api/models', async () => ({ models: ctx.installs.list() }));
   app.get<NameParams>('/api/models/:name', async (request) => ctx.installs.get(request.params.name));
-  app.post<NameParams & { Body: { acceptLicence?: boolean } | undefined }>('/api/models/:name/install', async (request, reply) => {
-    ctx.installs.start(request.params.name, request.body?.acceptLicence === true);
+  app.post<NameParams & { Body: { acceptLicence?: boolean; variants?: unknown } | undefined }>('/api/models/:name/install', async (request, reply) => {
+    const variants = request.body?.variants;
+    if (variants !== undefined && !(Array.isArray(variants) && variants.length <= 16 && variants.every((v) => typeof v === 'string' && v.length > 0 && v.length <= 64))) {
+      throw new AtelierError('E_PARAM', 'variants must be a list of variant names', {
+        subject: 'variants',
+        expected: 'e.g. ["int8"] (GET /api/models names each model\'s variants)',
+        received: JSON.stringify(variants).slice(0, 80),
+      });
+    }
+    ctx.installs.start(request.params.name, request.body?.acceptLicence === true, variants as string[] | undefined);
     return reply.code(202).send(ctx.installs.get(request.params.name));
   });
   /**

@@ -66,7 +66,8 @@ describe.skipIf(!sharedWeightsPresent)('the imported networks on real photos (in
   let photo: Image;
   let style: Image;
   beforeAll(async () => {
-    for (const name of ['magenta-multistyle', 'whitebox-cartoon', 'animeganv2-hayao']) await installSharedModel(name);
+    for (const name of ['magenta-multistyle', 'animeganv2-hayao']) await installSharedModel(name);
+    for (const variant of ['dr', 'int8', 'fp16']) await installSharedModel('whitebox-cartoon', { variant });
     for (const variant of ['f16', 'int8', 'dynamic']) await installSharedModel('magenta-arbitrary', { variant });
     process.env.ATELIER_HOME = TEST_MODEL_HOME;
     photo = resizeImage(await readImage(path.join(SHARED_WEIGHTS, '../data/dev/content/stata.jpg')), 300, 200);
