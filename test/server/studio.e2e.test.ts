@@ -287,8 +287,8 @@ describe.skipIf(!ready)('studio in a browser', () => {
       await need.locator('button:has-text("Install")').click();
       await need.locator('.badge.ok').waitFor({ timeout: 30_000 });
       await expect.poll(() => page.locator('.gallery-item img').count(), { timeout: 20_000 }).toBe(26);
-      await page.click('.gallery-item[data-style="3"]');
-      expect(await page.locator('.gallery-item[data-style="3"]').getAttribute('aria-checked')).toBe('true');
+      await page.click('.gallery-cell[data-style="3"] .gallery-item');
+      expect(await page.locator('.gallery-cell[data-style="3"] .gallery-item').getAttribute('aria-checked')).toBe('true');
       await page.locator('.gallery').scrollIntoViewIfNeeded();
       await page.screenshot({ path: path.join(shots, 'laptop-gallery.png') });
       await expect.poll(() => page.url()).toContain(encodeURIComponent('"style":3'));

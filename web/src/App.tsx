@@ -6,7 +6,8 @@ import { BatchGrid, BatchMethods, MAX_BATCH, batchSize } from './components/Batc
 import { Dropzone } from './components/Dropzone';
 import { History, downloadResult } from './components/History';
 import { MaskPainter } from './components/MaskPainter';
-import { MethodPicker, StyleGallery } from './components/MethodPicker';
+import { MethodPicker } from './components/MethodPicker';
+import { StyleBrowser, StyleGallery } from './components/StyleGallery';
 import { ModelManager, ModelNeeds } from './components/Models';
 import { ParamForm, neededModels, type ParamValues } from './components/ParamForm';
 import { TrainerPage } from './components/Trainer';
@@ -90,6 +91,7 @@ export function App() {
   const [batchJobs, setBatchJobs] = useState<Job[]>([]);
   const [batchThumbs, setBatchThumbs] = useState<Record<string, string>>({});
   const [showModels, setShowModels] = useState(false);
+  const [browsingStyles, setBrowsingStyles] = useState(false);
   // The trainer is its own page (#train), so a reload and the back button keep it.
   const [page, setPage] = useState<'studio' | 'train'>(location.hash === '#train' ? 'train' : 'studio');
   useEffect(() => {
@@ -288,9 +290,9 @@ export function App() {
     }, 400);
     return () => clearInterval(t);
   }, [installing]);
-  const install = async (name: string, accept: boolean) => {
+  const install = async (name: string, accept: boolean, variants?: string[]) => {
     try {
-      await api.installModel(name, accept);
+      await api.installModel(name, accept, variants);
       await loadModels();
     } catch (e) {
       setError((e as Error).message);
@@ -430,6 +432,21 @@ export function App() {
   }, [history, methodId, contentPixels, values.maxSize, batchCount]);
 
   const needed = method ? neededModels(method, values) : [];
+  const paramValue = (k: string) => values[k] ?? method?.params.properties[k]?.default;
+
+  // A model with variants: while the form has not chosen one, it takes an installed one (the
+  // default if installed), so that a model installed in another variant runs without a change.
+  useEffect(() => {
+    if (!method) return;
+    const next: ParamValues = {};
+    for (const w of method.weights) {
+      const v = w.variantParam !== undefined ? models.find((m) => m.name === w.model)?.variants : undefined;
+      if (!v || values[w.variantParam!] !== undefined || v.installed.length === 0) continue;
+      const current = String(method.params.properties[w.variantParam!]?.default);
+      if (!v.installed.includes(current)) next[w.variantParam!] = v.installed.includes(v.default) ? v.default : v.installed[0];
+    }
+    if (Object.keys(next).length > 0) setValues((old) => ({ ...old, ...next }));
+  }, [method?.id, models]);
   // While a job runs, its content shows dimmed on the stage: the result will take its place.
   const [preview, setPreview] = useState<string>();
   useEffect(() => {
@@ -669,6 +686,7 @@ export function App() {
               methods={methods}
               value={methodId}
               examples={examples}
+              styles={{ open: browsingStyles, toggle: () => setBrowsingStyles((b) => !b) }}
               onChange={(id) => {
                 setMethodId(id);
                 setValues({});
@@ -676,8 +694,34 @@ export function App() {
                 if (job && (job.status === 'failed' || job.status === 'cancelled')) setJob(undefined);
               }}
             />
-            {method && <ModelNeeds needed={needed} models={models} install={install} cancel={cancelInstall} onManage={() => setShowModels(true)} />}
-            {method?.styleGallery && <StyleGallery method={method} value={values[method.styleGallery.param] ?? method.params.properties[method.styleGallery.param]?.default} onPick={(v) => setValues({ ...values, [method.styleGallery!.param]: v })} />}
+            {browsingStyles && (
+              <StyleBrowser
+                methods={methods}
+                models={models}
+                install={install}
+                cancel={cancelInstall}
+                current={{ method: methodId, value: method?.styleGallery ? paramValue(method.styleGallery.param) : undefined }}
+                onPick={(m, v) => {
+                  // The method and its style in one pick: the rest of the form starts from its defaults.
+                  setMethodId(m.id);
+                  setValues({ [m.styleGallery!.param]: v });
+                  setBrowsingStyles(false);
+                  if (job && (job.status === 'failed' || job.status === 'cancelled')) setJob(undefined);
+                }}
+              />
+            )}
+            {method && <ModelNeeds needed={needed} models={models} install={install} cancel={cancelInstall} onManage={() => setShowModels(true)} paramValue={paramValue} />}
+            {method?.styleGallery && (
+              <StyleGallery
+                key={method.id}
+                method={method}
+                value={paramValue(method.styleGallery.param)}
+                models={models}
+                install={install}
+                cancel={cancelInstall}
+                onPick={(v) => setValues({ ...values, [method.styleGallery!.param]: v })}
+              />
+            )}
             {method && <ParamForm method={method} values={values} onChange={setValues} />}
           </section>
         </div>

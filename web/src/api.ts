@@ -47,6 +47,8 @@ export interface ModelInfo {
   /** Trained on this server: by which recipe, and the method param that takes its name. */
   trained?: { trainer: string; iterations: number; createdAt: string; job?: string; use?: { method: string; param: string; params?: Record<string, unknown> } };
   install?: { state: 'running' | 'failed'; fraction: number; received?: number; total?: number; error?: { code: string; message: string } };
+  /** Alternative files (precisions, sizes): `size` of a choice is its own files; the model's `size` is the default install. */
+  variants?: { default: string; installed: string[]; choices: { name: string; description: string; size: number | null }[] };
 }
 
 export interface Sample {
@@ -107,8 +109,10 @@ export const api = {
     },
   config: async () => (await (await request('/api/config')).json()) as ServerConfig,
   models: async () => ((await (await request('/api/models')).json()) as { models: ModelInfo[] }).models,
-  installModel: async (name: string, acceptLicence: boolean) =>
-    (await (await request(`/api/models/${encodeURIComponent(name)}/install`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ acceptLicence }) })).json()) as ModelInfo,
+  installModel: async (name: string, acceptLicence: boolean, variants?: string[]) =>
+    (await (
+      await request(`/api/models/${encodeURIComponent(name)}/install`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ acceptLicence, ...(variants && { variants }) }) })
+    ).json()) as ModelInfo,
   cancelInstall: async (name: string) => (await (await request(`/api/models/${encodeURIComponent(name)}/install`, { method: 'DELETE' })).json()) as ModelInfo,
   trainers: async () => ((await (await request('/api/trainers')).json()) as { trainers: TrainerInfo[] }).trainers,
   train: async (form: FormData) => (await (await request('/api/trainings', { method: 'POST', body: form })).json()) as Job,

@@ -1,12 +1,25 @@
-import { useEffect, useState } from 'preact/hooks';
-import { api, type MethodInfo } from '../api';
+import { useState } from 'preact/hooks';
+import type { MethodInfo } from '../api';
 
 /**
  * Choosing a method: a compact select grouped by family, and a browsable grid where each method
  * shows what it does to the shipped harbour sample (pictures made by
  * scripts/make-method-examples.mjs; a method without one says why).
  */
-export function MethodPicker({ methods, value, examples, onChange }: { methods: MethodInfo[]; value: string | undefined; examples: Record<string, { url: string }>; onChange: (id: string) => void }) {
+export function MethodPicker({
+  methods,
+  value,
+  examples,
+  onChange,
+  styles,
+}: {
+  methods: MethodInfo[];
+  value: string | undefined;
+  examples: Record<string, { url: string }>;
+  onChange: (id: string) => void;
+  /** The style gallery's toggle (the gallery itself is StyleBrowser, shown by the page). */
+  styles?: { open: boolean; toggle: () => void };
+}) {
   const [browsing, setBrowsing] = useState(false);
   const families = [...new Set(methods.map((m) => m.family))];
   const chosen = methods.find((m) => m.id === value);
@@ -28,6 +41,11 @@ export function MethodPicker({ methods, value, examples, onChange }: { methods: 
         <button type="button" class="small" aria-expanded={browsing} aria-controls="method-grid" onClick={() => setBrowsing(!browsing)}>
           {browsing ? 'Close' : 'Browse'}
         </button>
+        {styles && (
+          <button type="button" class="small" aria-expanded={styles.open} aria-controls="style-browser" onClick={styles.toggle}>
+            {styles.open ? 'Close styles' : 'Styles'}
+          </button>
+        )}
       </div>
       {browsing && (
         <div class="method-grid" id="method-grid" role="radiogroup" aria-label="methods with an example">
@@ -60,50 +78,5 @@ export function MethodPicker({ methods, value, examples, onChange }: { methods: 
         </div>
       )}
     </div>
-  );
-}
-
-/**
- * Networks with fixed styles: pick one from its thumbnail. The list comes from the method's
- * description; the pictures are files of its model, fetched once it is installed.
- */
-export function StyleGallery({ method, value, onPick }: { method: MethodInfo; value: unknown; onPick: (v: string | number) => void }) {
-  const g = method.styleGallery;
-  const installed = !g?.model || method.weights.some((w) => w.model === g.model && w.installed);
-  const [urls, setUrls] = useState<Record<string, string>>({});
-  useEffect(() => {
-    if (!g || !installed) return;
-    let live = true;
-    const made: string[] = [];
-    for (const item of g.items) {
-      if (!item.thumbnail) continue;
-      const path = g.model ? `/api/models/${encodeURIComponent(g.model)}/files/${item.thumbnail}` : item.thumbnail;
-      api.imageUrl(path).then(
-        (u) => {
-          made.push(u);
-          if (live) setUrls((old) => ({ ...old, [String(item.value)]: u }));
-        },
-        () => {},
-      );
-    }
-    return () => {
-      live = false;
-      made.forEach((u) => URL.revokeObjectURL(u));
-    };
-  }, [method.id, installed]);
-  if (!g || g.items.length === 0) return null;
-  return (
-    <fieldset class="gallery-wrap">
-      <legend>Style</legend>
-      {!installed && <small>The pictures of these styles come with {g.model}: install it to see them.</small>}
-      <div class="gallery" role="radiogroup" aria-label="styles">
-        {g.items.map((item) => (
-          <button type="button" role="radio" aria-checked={value === item.value} class="gallery-item" data-style={String(item.value)} onClick={() => onPick(item.value)} title={item.label}>
-            {urls[String(item.value)] ? <img src={urls[String(item.value)]} alt="" /> : <span class="method-card-none">{item.label}</span>}
-            <small>{item.label}</small>
-          </button>
-        ))}
-      </div>
-    </fieldset>
   );
 }

@@ -14,11 +14,29 @@ export function bytes(n: number | null | undefined): string {
   return `${(n / (1024 * 1024)).toFixed(n < 100 * 1024 * 1024 ? 1 : 0)} MiB`;
 }
 
-export type Install = (name: string, acceptLicence: boolean) => Promise<void>;
+export type Install = (name: string, acceptLicence: boolean, variants?: string[]) => Promise<void>;
 
-function InstallControl({ model, install, cancel }: { model: ModelInfo; install: Install; cancel: (name: string) => void }) {
+/** Bytes an install of `variant` adds: its own files, plus the common ones while none is installed. */
+function variantBytes(model: ModelInfo, variant: string): number | null {
+  const v = model.variants!;
+  const own = v.choices.find((c) => c.name === variant)?.size ?? null;
+  if (model.installed) return own;
+  const def = v.choices.find((c) => c.name === v.default)?.size ?? null;
+  return model.size === null || def === null || own === null ? null : model.size - def + own;
+}
+
+/**
+ * A model's state and its install button, with the licence to accept first where needed. A model
+ * with variants (precisions, sizes) installs the one chosen here; `variant` fixes it (the variant
+ * a method's settings need). `compact` for a gallery cell.
+ */
+export function InstallControl({ model, install, cancel, compact = false, variant }: { model: ModelInfo; install: Install; cancel: (name: string) => void; compact?: boolean; variant?: string }) {
   const [accepted, setAccepted] = useState(false);
-  if (model.installed) return <span class="badge ok">Installed</span>;
+  const v = model.variants;
+  const missing = v ? v.choices.filter((c) => !v.installed.includes(c.name)) : [];
+  const [picked, setPicked] = useState<string | undefined>(undefined);
+  const choice = variant ?? (v ? (picked && missing.some((c) => c.name === picked) ? picked : (missing.find((c) => c.name === v.default) ?? missing[0])?.name) : undefined);
+  const has = variant !== undefined && v ? v.installed.includes(variant) : model.installed;
   if (model.install?.state === 'running') {
     const pct = Math.round(model.install.fraction * 100);
     return (
@@ -33,6 +51,13 @@ function InstallControl({ model, install, cancel }: { model: ModelInfo; install:
       </span>
     );
   }
+  const badge = (
+    <span class="badge ok">
+      Installed{v && variant === undefined ? `: ${v.installed.join(', ')}` : variant !== undefined ? ` (${variant})` : ''}
+    </span>
+  );
+  // Installed, and nothing more to choose here.
+  if (has && (variant !== undefined || !v || missing.length === 0 || compact)) return badge;
   if (!model.downloadable) {
     return (
       <span class="muted small-text">
@@ -40,12 +65,28 @@ function InstallControl({ model, install, cancel }: { model: ModelInfo; install:
       </span>
     );
   }
+  const size = choice !== undefined && v ? variantBytes(model, choice) : model.size;
+  const label = model.install?.state === 'failed' ? 'Retry install' : `Install${choice ? ` ${choice}` : ''}${model.source === 'mirror' && !compact ? ' from mirror' : ''} (${bytes(size)})`;
   return (
     <span class="install-actions">
+      {has && badge}
       {model.install?.state === 'failed' && (
         <span class="error-text" role="alert">
           {model.install.error?.message ?? 'The install failed'}
         </span>
+      )}
+      {v && variant === undefined && (
+        <label class="variant-choice">
+          <span>{has ? 'Add' : 'Variant'}</span>
+          <select aria-label={`variant of ${model.name} to install`} value={choice} onChange={(e) => setPicked((e.target as HTMLSelectElement).value)}>
+            {missing.map((c) => (
+              <option value={c.name}>
+                {c.name}
+                {c.name === v.default ? ' (default)' : ''} — {c.description}
+              </option>
+            ))}
+          </select>
+        </label>
       )}
       {model.nonCommercial && (
         <label class="accept">
@@ -55,8 +96,15 @@ function InstallControl({ model, install, cancel }: { model: ModelInfo; install:
           </span>
         </label>
       )}
-      <button type="button" class="small" disabled={model.nonCommercial && !accepted} onClick={() => void install(model.name, accepted)}>
-        {model.install?.state === 'failed' ? 'Retry install' : `Install${model.source === 'mirror' ? ' from mirror' : ''} (${bytes(model.size)})`}
+      <button
+        type="button"
+        class="small"
+        disabled={model.nonCommercial && !accepted}
+        // The visible words first (WCAG 2.5.3), then which model: many such buttons share a page.
+        aria-label={`${label}: ${model.name}`}
+        onClick={() => void install(model.name, accepted, choice !== undefined ? [choice] : undefined)}
+      >
+        {label}
       </button>
     </span>
   );
@@ -116,20 +164,36 @@ export function ModelManager({ models, install, cancel, onClose }: { models: Mod
   );
 }
 
-/** Beside the form: the models these settings need, and their state. */
-export function ModelNeeds({ needed, models, install, cancel, onManage }: { needed: MethodInfo['weights']; models: ModelInfo[]; install: Install; cancel: (n: string) => void; onManage: () => void }) {
+/** Beside the form: the models these settings need (the variant the settings choose, where the model has variants), and their state. */
+export function ModelNeeds({
+  needed,
+  models,
+  install,
+  cancel,
+  onManage,
+  paramValue,
+}: {
+  needed: MethodInfo['weights'];
+  models: ModelInfo[];
+  install: Install;
+  cancel: (n: string) => void;
+  onManage: () => void;
+  paramValue: (name: string) => unknown;
+}) {
   if (needed.length === 0) return null;
   return (
     <div class="needs" aria-label="models these settings need">
       {needed.length > 1 && needed.every((w) => w.anyOf && w.anyOf === needed[0]!.anyOf) && <small>Any one of these:</small>}
       {needed.map((w) => {
         const m = models.find((x) => x.name === w.model);
+        const chosen = w.variantParam !== undefined ? String(paramValue(w.variantParam)) : undefined;
+        const variant = chosen !== undefined && m?.variants?.choices.some((c) => c.name === chosen) ? chosen : undefined;
         return (
           <div class="need" key={w.model} data-need={w.model}>
             <span>
               <strong>{w.model}</strong> <small>{w.description}</small>
             </span>
-            {m ? <InstallControl model={m} install={install} cancel={cancel} /> : <span class="badge">{w.installed ? 'Installed' : 'Not installed'}</span>}
+            {m ? <InstallControl model={m} install={install} cancel={cancel} {...(variant !== undefined && { variant })} /> : <span class="badge">{w.installed ? 'Installed' : 'Not installed'}</span>}
           </div>
         );
       })}
