@@ -46,7 +46,7 @@ export interface IpAdapterLoadOptions {
 }
 
 /** The processor number N of each cross-attention layer (see the file comment). */
-function processorNumbers(layers: CrossAttentionLayer[]): number[] {
+export function processorNumbers(layers: CrossAttentionLayer[]): number[] {
   const order = [...layers.filter((l) => l.block === 'down'), ...layers.filter((l) => l.block === 'up'), ...layers.filter((l) => l.block === 'middle')];
   const numbers = new Array<number>(layers.length);
   order.forEach((l, position) => {

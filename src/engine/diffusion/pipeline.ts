@@ -1,12 +1,17 @@
 import { AtelierError, throwIfAborted } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
 import type { ClipTextWeights } from '../nets/clip/checkpoint.js';
+import { ClipImageEncoder } from '../nets/clip/image-encoder.js';
 import { ClipTextEncoder } from '../nets/clip/text-encoder.js';
 import type { ClipTokenizer } from '../nets/clip/tokenizer.js';
 import { DdimSampler } from './ddim.js';
+import type { InjectionStrengths } from './decoupled-cross-attention.js';
+import type { ReferenceWeights } from './ip-adapter-files.js';
+import { IpAdapterExtension } from './ip-adapter.js';
 import { DpmSolverPlusPlus2M } from './dpm-solver.js';
 import { addNoise, img2imgTimesteps, samplingTimesteps, scaledLinearSchedule, type NoiseSchedule, type Sampler } from './noise-schedule.js';
 import { Unet, type UnetWeights } from './unet.js';
+import { latentStatistics, styleNoise } from './style-noise.js';
 import { Vae, type VaeWeights } from './vae.js';
 
 /**
@@ -19,6 +24,12 @@ import { Vae, type VaeWeights } from './vae.js';
  *
  * Image-to-image uses the mean of the encoder's Gaussian (no sampling of the posterior), so the
  * same seed gives the same picture.
+ *
+ * With `reference` parts (IP-Adapter and its CLIP image tower) a reference image is injected
+ * through decoupled cross-attention (`ip-adapter.ts`): the prompt row gets the reference's image
+ * embedding, the negative row a zero embedding (as IP-Adapter was trained for guidance), at the
+ * style and content strengths asked for. `styleNoise` draws the starting noise from the style
+ * image's latent statistics ("Diffusion in Style", `style-noise.ts`).
  */
 
 export interface DiffusionParts {
@@ -26,6 +37,8 @@ export interface DiffusionParts {
   unet: UnetWeights;
   vae: VaeWeights;
   tokenizer: ClipTokenizer;
+  /** IP-Adapter and its image tower, for reference-image injection. */
+  reference?: ReferenceWeights;
 }
 
 export interface GenerateOptions {
@@ -42,6 +55,10 @@ export interface GenerateOptions {
   init?: { image: Float32Array; strength: number };
   /** Explicit starting noise [4, h, w] (tests); default from `seed`. */
   noise?: Float32Array;
+  /** A reference image injected through the adapter: CLIP-normalised pixels [3, S, S] and the strengths. */
+  reference?: { pixels: Float32Array; strengths: InjectionStrengths };
+  /** "Diffusion in Style": the noise takes the per-channel statistics of this image's latent (RGB planes [3, H, W] in [−1, 1]). */
+  styleNoise?: { image: Float32Array; width: number; height: number };
   /** After each step: its number (from 1), the step count, and the latents it produced. */
   onStep?: (step: number, total: number, latents: Float32Array) => void;
   signal?: AbortSignal;
@@ -55,6 +72,7 @@ export class DiffusionPipeline {
     private readonly text: ClipTextEncoder,
     private readonly unet: Unet,
     private readonly vae: Vae,
+    private readonly injection?: { extension: IpAdapterExtension; encoder: ClipImageEncoder },
   ) {}
 
   static async create(parts: DiffusionParts, options: { threads?: number } = {}): Promise<DiffusionPipeline> {
@@ -66,12 +84,14 @@ export class DiffusionPipeline {
         hint: 'use the text encoder that came with this UNet',
       });
     }
-    const [text, unet, vae] = await Promise.all([
+    const extension = parts.reference && new IpAdapterExtension(parts.reference.adapter);
+    const [text, unet, vae, encoder] = await Promise.all([
       ClipTextEncoder.create(parts.text, { batch: 2, threads: options.threads }),
-      Unet.create(parts.unet, { batch: 2, contextLength: length, threads: options.threads }),
+      Unet.create(parts.unet, { batch: 2, contextLength: length, threads: options.threads, ...(extension && { extension }) }),
       Vae.create(parts.vae, { threads: options.threads }),
+      parts.reference && ClipImageEncoder.create(parts.reference.encoder, { batch: 1, threads: options.threads }),
     ]);
-    return new DiffusionPipeline(parts, text, unet, vae);
+    return new DiffusionPipeline(parts, text, unet, vae, extension && encoder && { extension, encoder });
   }
 
   /** How many pixels one latent cell covers (8 for SD). */
@@ -91,6 +111,26 @@ export class DiffusionPipeline {
     return (await this.text.encode(rows)).hidden;
   }
 
+  /** The side of the square the reference image is given at (the image tower's input size). */
+  get referenceSize(): number | undefined {
+    return this.parts.reference?.encoder.config.imageSize;
+  }
+
+  /** The UNet's adapter feeds of one step: [negative, prompt] rows, zero embedding for the negative. */
+  private async injectionFeeds(reference: GenerateOptions['reference']) {
+    if (!this.injection) {
+      if (reference) throw new AtelierError('E_INTERNAL', 'A reference image was given to a pipeline built without an image adapter', {});
+      return {};
+    }
+    const width = this.injection.extension.weights.embedDim;
+    const embeds = new Float32Array(2 * width);
+    if (!reference) return this.injection.extension.feeds(embeds, { style: 0, content: 0 });
+    const features = await this.injection.encoder.encode(reference.pixels);
+    if (!features.embeds) throw new AtelierError('E_WEIGHTS_INVALID', 'The image encoder has no visual projection, which IP-Adapter reads', { expected: `a ${width}-wide image embedding` });
+    embeds.set(features.embeds, width);
+    return this.injection.extension.feeds(embeds, reference.strengths);
+  }
+
   async generate(o: GenerateOptions): Promise<Float32Array> {
     const f = this.vae.downscale;
     const m = this.sizeMultiple;
@@ -102,11 +142,16 @@ export class DiffusionPipeline {
     const channels = this.parts.unet.config.inChannels;
     const size = channels * h * w;
     const rng = new Rng(o.seed);
-    const noise = o.noise ?? Float32Array.from({ length: size }, () => rng.normal());
+    let noise = o.noise ?? Float32Array.from({ length: size }, () => rng.normal());
     const all = samplingTimesteps(this.schedule.alphasCumprod.length, o.steps);
     const timesteps = o.init ? img2imgTimesteps(all, o.init.strength) : all;
     const sampler: Sampler = o.sampler === 'ddim' ? new DdimSampler(this.schedule, timesteps) : new DpmSolverPlusPlus2M(this.schedule, timesteps);
     const scale = this.parts.vae.config.scalingFactor;
+    if (o.styleNoise) {
+      const { mean } = await this.vae.encode(o.styleNoise.image, o.styleNoise.width, o.styleNoise.height);
+      noise = styleNoise(noise, latentStatistics(mean.map((v) => v * scale), channels));
+    }
+    const feeds = await this.injectionFeeds(o.reference);
 
     let latents: Float32Array;
     if (o.init) {
@@ -122,7 +167,7 @@ export class DiffusionPipeline {
       const pair = new Float32Array(2 * size);
       pair.set(latents, 0);
       pair.set(latents, size);
-      const eps = await this.unet.predict(pair, h, w, [t, t], context);
+      const eps = await this.unet.predict(pair, h, w, [t, t], context, feeds);
       const guided = new Float32Array(size);
       for (let k = 0; k < size; k++) guided[k] = eps[k]! + o.guidance * (eps[size + k]! - eps[k]!);
       latents = sampler.step(guided, i, latents);
@@ -133,6 +178,6 @@ export class DiffusionPipeline {
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.text.release(), this.unet.release(), this.vae.release()]);
+    await Promise.all([this.text.release(), this.unet.release(), this.vae.release(), this.injection?.encoder.release()]);
   }
 }

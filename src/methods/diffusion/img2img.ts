@@ -6,8 +6,11 @@ import { defineMethod } from '../../core/registry.js';
 import { resizeImage } from '../../core/resample.js';
 import { readDiffusionLoraStack, type WeightedDiffusionLora } from '../../engine/diffusion/lora-file.js';
 import { mergeDiffusionLoras } from '../../engine/diffusion/lora-merge.js';
+import { readIpAdapterFiles, type ReferenceWeights } from '../../engine/diffusion/ip-adapter-files.js';
 import { DiffusionPipeline, type DiffusionParts } from '../../engine/diffusion/pipeline.js';
+import { randomIpAdapter } from '../../engine/diffusion/random-ip-adapter.js';
 import { randomStableDiffusion, readStableDiffusion } from '../../engine/diffusion/stable-diffusion-files.js';
+import { clipImagePixels } from '../../engine/nets/clip/preprocess.js';
 import { modelFiles } from '../../engine/store.js';
 
 /**
@@ -21,9 +24,21 @@ import { modelFiles } from '../../engine/store.js';
  * its CreativeML OpenRAIL-M licence must be accepted when installing), a path to a single file or
  * a diffusers folder, or 'random' (a tiny untrained network of the same architecture, to try the
  * pipeline: the result is noise, not a picture).
+ *
+ * With a style image (the report's DEADiff experiment, reference-image style with text control):
+ * the style image's CLIP embedding is injected through IP-Adapter's decoupled cross-attention
+ * (Ye et al. 2023) with one strength for the fine, high-resolution layers (`styleStrength`) and one
+ * for the coarse layers around the bottleneck (`contentStrength`), split as DEADiff (Qi et al. 2024)
+ * conditions SD 1.5 (engine/diffusion/decoupled-cross-attention.ts). The defaults 1 / 0 carry the
+ * reference's look and leave the subject to the prompt. `styleNoise` starts from noise with the
+ * style image's latent statistics ("Diffusion in Style", Everaert et al. 2023). `adapter`:
+ * 'installed' (the store's ip-adapter-sd15: h94/IP-Adapter's ip-adapter_sd15 and its OpenCLIP
+ * ViT-H/14 image tower), an adapter file with image_encoder/ beside it, or 'random' (tiny, untrained,
+ * to go with --weights random).
  */
 
 export const SD15_MODEL = 'sd15';
+export const IP_ADAPTER_MODEL = 'ip-adapter-sd15';
 
 const params = z.object({
   prompt: z.string().max(2000).default('an oil painting with thick brush strokes').describe('What the picture should become'),
@@ -39,6 +54,10 @@ const params = z.object({
     .max(8)
     .optional()
     .describe('LoRA files for SD 1.x to stack, FILE or FILE:WEIGHT (repeat or comma-separate; kohya, diffusers/PEFT or older diffusers keys, or a name from `atelier train diffusion-lora --name`; docs/lora.md)'),
+  styleStrength: z.number().min(0).max(2).default(1).describe('With a style image: its strength in the fine, high-resolution cross-attention layers (colours, strokes, texture; 0 = none)'),
+  contentStrength: z.number().min(0).max(2).default(0).describe('With a style image: its strength in the coarse layers around the bottleneck (layout and objects; 0 leaves the subject to the prompt)'),
+  styleNoise: z.boolean().default(false).describe('"Diffusion in Style": starting noise with the style image\'s latent mean and spread per channel'),
+  adapter: z.string().min(1).default('installed').describe("With a style image: 'installed' (the store's ip-adapter-sd15), an IP-Adapter file with image_encoder/ beside it, or 'random' (tiny untrained adapter, with --weights random)"),
 });
 
 const MAX_CACHED = 1;
@@ -56,11 +75,22 @@ function partsFor(source: string, seed: number): Promise<DiffusionParts> {
   return readStableDiffusion(source);
 }
 
-function pipelineFor(source: string, seed: number, threads: number, lora: { stack: WeightedDiffusionLora[]; key: string }): Promise<DiffusionPipeline> {
-  const key = `${source}|${source === 'random' ? seed : ''}|${threads}|${lora.key}`;
+function referenceFor(adapter: string, seed: number, parts: DiffusionParts): Promise<ReferenceWeights> {
+  if (adapter === 'random') return Promise.resolve(randomIpAdapter(seed + 1, parts.unet.config));
+  const file = adapter === 'installed' ? modelFiles(IP_ADAPTER_MODEL).file('ip-adapter_sd15.safetensors') : adapter;
+  return readIpAdapterFiles(file, parts.unet.config);
+}
+
+/** `adapter` undefined: no reference-image injection (the adapter is not loaded). */
+function pipelineFor(source: string, adapter: string | undefined, seed: number, threads: number, lora: { stack: WeightedDiffusionLora[]; key: string }): Promise<DiffusionPipeline> {
+  const key = `${source}|${adapter ?? ''}|${source === 'random' || adapter === 'random' ? seed : ''}|${threads}|${lora.key}`;
   let pending = cache.get(key);
   if (!pending) {
-    pending = partsFor(source, seed).then((parts) => DiffusionPipeline.create(mergeDiffusionLoras(parts, lora.stack, source === 'installed' ? SD15_MODEL : source), { threads }));
+    // the adapter's files are checked before the gigabytes of the base model are read
+    if (adapter === 'installed') modelFiles(IP_ADAPTER_MODEL);
+    pending = partsFor(source, seed)
+      .then(async (parts): Promise<DiffusionParts> => (adapter === undefined ? parts : { ...parts, reference: await referenceFor(adapter, seed, parts) }))
+      .then((parts) => DiffusionPipeline.create(mergeDiffusionLoras(parts, lora.stack, source === 'installed' ? SD15_MODEL : source), { threads }));
     pending.catch(() => cache.delete(key));
     cache.set(key, pending);
     while (cache.size > MAX_CACHED) {
@@ -94,18 +124,26 @@ export const img2img = defineMethod({
   id: 'diffusion.img2img',
   family: 'diffusion',
   title: 'Stable Diffusion image-to-image',
-  summary: 'Repaints the content after a text prompt with Stable Diffusion 1.5 (SDEdit: noise it part-way, denoise under the prompt)',
-  reference: 'Rombach et al., High-Resolution Image Synthesis with Latent Diffusion Models, CVPR 2022; Meng et al., SDEdit, ICLR 2022',
-  inputs: { style: 'none' },
+  summary: "Repaints the content after a text prompt with Stable Diffusion 1.5 (SDEdit: noise it part-way, denoise under the prompt); a style image's look is injected through IP-Adapter's decoupled cross-attention, with strengths for the style and the content layers",
+  reference: 'Rombach et al., High-Resolution Image Synthesis with Latent Diffusion Models, CVPR 2022; Meng et al., SDEdit, ICLR 2022; Ye et al., IP-Adapter, 2023; Qi et al., DEADiff, CVPR 2024; Everaert et al., Diffusion in Style, ICCV 2023',
+  inputs: { style: 'optional' },
   params,
-  weights: [{ model: SD15_MODEL, description: 'Stable Diffusion 1.5 single file and CLIP vocabulary (CreativeML OpenRAIL-M: accept with --accept-licence)', when: { weights: ['installed'] } }],
-  quickParams: { weights: 'random', steps: 4, size: 64 },
-  advanced: ['negativePrompt', 'sampler', 'size', 'weights'],
-  async run(ctx, { content }, p) {
+  weights: [
+    { model: SD15_MODEL, description: 'Stable Diffusion 1.5 single file and CLIP vocabulary (CreativeML OpenRAIL-M: accept with --accept-licence)', when: { weights: ['installed'] } },
+    { model: IP_ADAPTER_MODEL, description: 'IP-Adapter for SD 1.5 and its OpenCLIP ViT-H/14 image tower (only with a style image)', when: { adapter: ['installed'] } },
+  ],
+  quickParams: { weights: 'random', steps: 4, size: 64, adapter: 'random' },
+  advanced: ['negativePrompt', 'sampler', 'size', 'weights', 'adapter'],
+  async run(ctx, { content, style }, p) {
     if (p.weights === 'random') ctx.log.warn('diffusion.img2img runs a tiny untrained network (--weights random): the result is noise, not the published model\'s');
+    if (p.styleNoise && !style) {
+      throw new AtelierError('E_INPUT_MISSING', '--style-noise takes its statistics from a style image, and none was given', { hint: 'give a style image (the second path, or -s), or leave out --style-noise' });
+    }
+    const inject = style !== undefined && (p.styleStrength > 0 || p.contentStrength > 0);
+    if (style && !inject && !p.styleNoise) ctx.log.warn('the style image is not used: --style-strength and --content-strength are 0 and --style-noise is off');
     // Adapters are read (and checked) on every run; the key holds their sizes and times, so an edited file is never served from the cache.
     const lora = await readDiffusionLoraStack(p.lora ?? []);
-    const pipeline = await pipelineFor(p.weights, ctx.seed, ctx.threads, lora);
+    const pipeline = await pipelineFor(p.weights, inject ? p.adapter : undefined, ctx.seed, ctx.threads, lora);
     const factor = pipeline.sizeMultiple;
     const scale = p.size / Math.max(content.width, content.height);
     const round = (v: number) => Math.max(factor, Math.round((v * scale) / factor) * factor);
@@ -113,6 +151,7 @@ export const img2img = defineMethod({
     const height = round(content.height);
     const rgb = content.channels === 3 ? content : Image.fromPlanes(content.width, content.height, [0, 1, 2].map((c) => content.plane(Math.min(c, content.channels - 1))));
     const work = resizeImage(rgb, width, height);
+    const styleRgb = style && (style.channels === 3 ? style : Image.fromPlanes(style.width, style.height, [0, 1, 2].map((c) => style.plane(Math.min(c, style.channels - 1)))));
     const out = await pipeline.generate({
       prompt: p.prompt,
       negativePrompt: p.negativePrompt,
@@ -123,6 +162,8 @@ export const img2img = defineMethod({
       width,
       height,
       init: { image: toPlanes(work), strength: p.denoise },
+      ...(inject && styleRgb && { reference: { pixels: clipImagePixels(styleRgb, pipeline.referenceSize!), strengths: { style: p.styleStrength, content: p.contentStrength } } }),
+      ...(p.styleNoise && styleRgb && { styleNoise: { image: toPlanes(resizeImage(styleRgb, width, height)), width, height } }),
       signal: ctx.signal,
       onStep: (step, total) => ctx.progress.step(step, total),
     });
@@ -133,6 +174,8 @@ export const img2img = defineMethod({
         weights: p.weights === 'random' ? `random (seed ${ctx.seed})` : p.weights === 'installed' ? SD15_MODEL : p.weights,
         size: `${width}×${height}`,
         ...(lora.stack.length > 0 && { lora: lora.stack.map((s) => `${s.lora.source} ×${s.weight} (${s.lora.layers.length} layers, ${s.lora.layouts.join('+')})`) }),
+        ...(inject && { reference: `${p.adapter === 'installed' ? IP_ADAPTER_MODEL : p.adapter}, style ${p.styleStrength}, content ${p.contentStrength}` }),
+        ...(p.styleNoise && { noise: 'style (Diffusion in Style)' }),
       },
     };
   },

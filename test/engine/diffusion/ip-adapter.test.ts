@@ -9,6 +9,8 @@ import { latentStatistics, styleNoise } from '../../../src/engine/diffusion/styl
 import { Unet, loadUnetWeights, planUnetCheckpoint, type UnetWeights } from '../../../src/engine/diffusion/unet.js';
 import { readWeights } from '../../../src/engine/weights/read.js';
 import type { TensorMap } from '../../../src/engine/weights/tensor.js';
+import { loadClipWeights } from '../../../src/engine/nets/clip/checkpoint.js';
+import { ClipImageEncoder } from '../../../src/engine/nets/clip/image-encoder.js';
 import { tempDir } from '../../helpers/fixtures.js';
 import { relativeMaxDiff, torchPython } from '../../helpers/torch-reference.js';
 
@@ -200,4 +202,39 @@ describe.skipIf(skip)('IP-Adapter against the PyTorch reference', () => {
       expect((error as AtelierError).message).toMatch(pattern);
     }
   });
+});
+
+/**
+ * IP-Adapter's image tower is OpenCLIP's ViT-H/14: exact GELU and 16 heads of 80 (not OpenAI's
+ * QuickGELU and width / 64). A tiny tower with both (GELU, 3 heads of 20) against clip_reference.py
+ * (torch's nn.GELU and nn.MultiheadAttention), from transformers' layout as h94/IP-Adapter ships it.
+ */
+describe.skipIf(skip)("IP-Adapter's image tower (exact GELU, heads not 64 wide) against the PyTorch reference", () => {
+  it('image embeddings agree to 1e-4 of the range; read with QuickGELU they do not', async () => {
+    const job = {
+      seed: 13,
+      batch: 2,
+      embed: 24,
+      text: { width: 16, layers: 1, heads: 2, context: 6, vocab: 20 },
+      vision: { width: 60, layers: 2, heads: 3, patch: 8, image: 32, act: 'gelu' },
+      out: work.file('clip-gelu'),
+    };
+    writeFileSync(work.file('clip-job.json'), JSON.stringify(job));
+    const r = spawnSync(torchPython!, [fileURLToPath(new URL('../nets/clip/clip_reference.py', import.meta.url)), work.file('clip-job.json')], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`clip reference failed: ${r.stderr}`);
+    const ref = await readWeights(`${job.out}/io.safetensors`);
+    const tensors = await readWeights(`${job.out}/transformers.safetensors`);
+    const results = [];
+    for (const visionActivation of ['gelu', 'quick_gelu'] as const) {
+      const vision = loadClipWeights(tensors, { towers: ['vision'], heads: { vision: 3 }, visionActivation }).vision!;
+      const encoder = await ClipImageEncoder.create(vision, { batch: 2, threads: 1 });
+      const out = await encoder.encode(ref.get('pixels')!.data.slice());
+      await encoder.release();
+      results.push(relativeMaxDiff(out.embeds!, ref.get('image_embeds')!.data));
+    }
+    const [gelu, quick] = results as [{ maxDiff: number; range: number }, { maxDiff: number; range: number }];
+    console.log(`ViT with exact GELU: max |ours − torch| ${gelu.maxDiff.toExponential(2)} of range ${gelu.range.toFixed(3)}; read with QuickGELU ${quick.maxDiff.toExponential(2)}`);
+    expect(gelu.maxDiff).toBeLessThanOrEqual(1e-4 * gelu.range);
+    expect(quick.maxDiff).toBeGreaterThan(1e-3 * quick.range);
+  }, 120_000);
 });
