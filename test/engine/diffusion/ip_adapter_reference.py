@@ -75,6 +75,33 @@ class Decoupled(nn.Module):
         return a.to_out(z_text + self.scale * z_image)
 
 
+class Joint(nn.Module):
+    """DEADiff's cross-attention (Qi et al. 2024): image keys and values appended to the text's, both
+    scaled by img_weight, one softmax over all; context is (text, style tokens, content tokens) and
+    the layer takes the content tokens when it is one of DEADiff's content layers."""
+
+    def __init__(self, inner, width, context_dim, content):
+        super().__init__()
+        self.inner, self.content, self.weight = inner, content, 1.0
+        self.i_to_k = nn.Linear(context_dim, width, bias=False)
+        self.i_to_v = nn.Linear(context_dim, width, bias=False)
+
+    def forward(self, x, context):
+        text, style, content = context
+        image = content if self.content else style
+        a = self.inner
+        n, l, dim = x.shape
+        d = dim // a.heads
+
+        def heads(t):
+            return t.reshape(n, t.shape[1], a.heads, d).transpose(1, 2)
+
+        k = torch.cat([a.to_k(text), self.weight * self.i_to_k(image)], dim=1)
+        v = torch.cat([a.to_v(text), self.weight * self.i_to_v(image)], dim=1)
+        w = torch.softmax(heads(a.to_q(x)) @ heads(k).transpose(-1, -2) / math.sqrt(d), dim=-1)
+        return a.to_out((w @ heads(v)).transpose(1, 2).reshape(n, l, dim))
+
+
 class TextOnly(nn.Module):
     """Passes only the text states on, for the plain UNet run with the same modules."""
 
@@ -134,6 +161,22 @@ def main():
             b.attn2 = TextOnly(o)
         outputs['eps_text_only'] = model(x, t, (text, tokens))
 
+        # DEADiff: joint attention, style tokens in the style layers and content tokens in its content layers
+        dd = job.get('deadiff')
+        joints = []
+        if dd:
+            for k, ((_, b), o) in enumerate(zip(blocks, originals)):
+                j = Joint(o, widths[k], c['context'], k in content)
+                for p in (j.i_to_k.weight, j.i_to_v.weight):
+                    p.copy_(torch.randn(p.shape, generator=gen) / p.shape[1] ** 0.5)
+                joints.append(j)
+                b.attn2 = j
+            style_tokens = torch.randn(n, dd['tokens'], c['context'], generator=gen)
+            content_tokens = torch.randn(n, dd['tokens'], c['context'], generator=gen)
+            for j in joints:
+                j.weight = dd['weight']
+            outputs.update({'style_tokens': style_tokens, 'content_tokens': content_tokens, 'eps_deadiff': model(x, t, (text, style_tokens, content_tokens))})
+
         # Diffusion in Style: per-channel statistics of the style latents over positions
         style = torch.randn(c['in'], h, w, generator=gen) * torch.tensor([0.5, 1.5, 0.8, 1.1])[:c['in'], None, None] + torch.tensor([0.3, -0.7, 0.1, 0.9])[:c['in'], None, None]
         white = torch.randn(c['in'], h, w, generator=gen)
@@ -156,8 +199,18 @@ def main():
     torch.save(state, f'{out}/ip-adapter.bin')
     sd = {}
     for k, v in model.state_dict().items():
-        sd[f"model.diffusion_model.{k.replace('attn2.inner.', 'attn2.')}"] = v
+        if '.i_to_' not in k:
+            sd[f"model.diffusion_model.{k.replace('attn2.inner.', 'attn2.')}"] = v
     ur.write_safetensors(f'{out}/unet.safetensors', sd)
+    if joints:
+        dsd = {}
+        for k, v in model.state_dict().items():
+            dsd[f"model.diffusion_model.{k.replace('attn2.inner.', 'attn2.')}"] = v
+        # a few of the parts Atelier lacks, under DEADiff's names
+        dsd['style_blip.query_tokens'] = torch.zeros(1, 2, c['context'])
+        dsd['content_blip.query_tokens'] = torch.zeros(1, 2, c['context'])
+        dsd['style_proj_layer.dense1.weight'] = torch.zeros(4, c['context'])
+        ur.write_safetensors(f'{out}/deadiff.safetensors', dsd)
     ur.write_safetensors(f'{out}/io.safetensors', outputs)
     print(json.dumps({'ok': True, 'layers': len(blocks), 'processors': [2 * order.index(k) + 1 for k in range(len(blocks))]}))
 
