@@ -1,5 +1,6 @@
 import { AtelierError } from '../../core/errors.js';
 import { invertLower, matMul, robustCholesky, type CholeskyResult } from './cholesky.js';
+import type { Float64Products } from './float64-products.js';
 
 /**
  * cWCT, the Cholesky whitening and colouring transform of CAP-VSTNet (Wen, Gao & Zou, CVPR 2023,
@@ -32,25 +33,53 @@ export interface Moments {
 
 const CHUNK = 2048;
 
+/** Pixels per block handed to DGEMM: blocks of about 2 M values (16 MB of float64). */
+function productChunk(channels: number): number {
+  return Math.max(CHUNK, Math.floor(2 ** 21 / channels));
+}
+
 /**
  * Streams pixels into sums of (x − shift) and their products, with the shift taken from the
- * first pixel seen, which keeps float64 sums of large, offset features accurate.
+ * first pixel seen, which keeps float64 sums of large, offset features accurate. With
+ * `covariance` false only each channel's sum of squares is kept (the diagonal of `cov`; the rest
+ * stays 0): what AdaIN needs, in O(channels · pixels) instead of O(channels² · pixels).
  */
 export class MomentAccumulator {
   private readonly sum: Float64Array;
   private readonly prod: Float64Array;
   private shift: Float64Array | undefined;
   private count = 0;
-  private readonly block: Float64Array;
+  private block: Float64Array | undefined;
 
-  constructor(readonly channels: number) {
+  constructor(
+    readonly channels: number,
+    readonly covariance = true,
+  ) {
     this.sum = new Float64Array(channels);
     this.prod = new Float64Array(channels * channels);
-    this.block = new Float64Array(channels * CHUNK);
   }
 
-  /** Add the pixels of `f` (all, or those listed in `index`). */
+  /** Add the pixels of `f` (all, or those listed in `index`), in JavaScript. */
   add(f: FeatureMap, index?: Int32Array): void {
+    for (const len of this.blocks(f, index, CHUNK)) if (this.covariance) accumulateGram(this.block!, this.channels, len, this.prod);
+  }
+
+  /** The same, with the products on ORT's DGEMM (large maps). */
+  async addWith(products: Float64Products, f: FeatureMap, index?: Int32Array): Promise<void> {
+    if (!this.covariance) return this.add(f, index);
+    const n = this.channels;
+    for (const len of this.blocks(f, index, productChunk(n))) {
+      const gram = await products.gram(this.block!.subarray(0, n * len), n, len);
+      for (let i = 0; i < n * n; i++) this.prod[i] += gram[i]!;
+    }
+  }
+
+  /**
+   * Fills `block` with chunks of at most `chunk` pixels, rows of `len` values per channel (x −
+   * shift), adding to the sums (and to the diagonal of the products without `covariance`); yields
+   * each chunk's length.
+   */
+  private *blocks(f: FeatureMap, index: Int32Array | undefined, chunk: number): Generator<number> {
     const n = this.channels;
     if (f.channels !== n) throw new AtelierError('E_INTERNAL', `MomentAccumulator for ${n} channels got ${f.channels}`);
     const total = index ? index.length : f.pixels;
@@ -60,32 +89,37 @@ export class MomentAccumulator {
       this.shift = new Float64Array(n);
       for (let c = 0; c < n; c++) this.shift[c] = f.data[c * f.pixels + p0]!;
     }
+    if (!this.block || this.block.length < n * Math.min(chunk, total)) this.block = new Float64Array(n * Math.min(chunk, total));
     const { block, sum, prod, shift } = this;
-    for (let start = 0; start < total; start += CHUNK) {
-      const len = Math.min(CHUNK, total - start);
+    for (let start = 0; start < total; start += chunk) {
+      const len = Math.min(chunk, total - start);
       for (let c = 0; c < n; c++) {
         const plane = c * f.pixels;
         const s = shift[c]!;
-        const row = c * CHUNK;
+        const row = c * len;
         let acc = 0;
+        let squares = 0;
         if (index) {
           for (let k = 0; k < len; k++) {
             const v = f.data[plane + index[start + k]!]! - s;
             block[row + k] = v;
             acc += v;
+            squares += v * v;
           }
         } else {
           for (let k = 0; k < len; k++) {
             const v = f.data[plane + start + k]! - s;
             block[row + k] = v;
             acc += v;
+            squares += v * v;
           }
         }
         sum[c] += acc;
+        if (!this.covariance) prod[c * n + c] += squares;
       }
-      accumulateGram(block, n, len, prod);
+      this.count += len;
+      yield len;
     }
-    this.count += total;
   }
 
   moments(): Moments {
@@ -101,7 +135,7 @@ export class MomentAccumulator {
     }
     const denom = Math.max(1, count - 1);
     for (let i = 0; i < n; i++) {
-      for (let j = 0; j <= i; j++) {
+      for (let j = this.covariance ? 0 : i; j <= i; j++) {
         const v = (this.prod[i * n + j]! - count * centred[i]! * centred[j]!) / denom;
         cov[i * n + j] = v;
         cov[j * n + i] = v;
@@ -112,18 +146,18 @@ export class MomentAccumulator {
 }
 
 /**
- * prod[i·n + j] += Σ_k block[i][k]·block[j][k] for j ≤ i (rows of CHUNK). Blocks of 2 × 2 rows
+ * prod[i·n + j] += Σ_k block[i][k]·block[j][k] for j ≤ i (rows of `len`). Blocks of 2 × 2 rows
  * share their loads (four products per two pairs of loads), which is what makes this fast in JS.
  */
 function accumulateGram(block: Float64Array, n: number, len: number, prod: Float64Array): void {
   let i = 0;
   for (; i + 1 < n; i += 2) {
-    const r0 = i * CHUNK;
-    const r1 = r0 + CHUNK;
+    const r0 = i * len;
+    const r1 = r0 + len;
     let j = 0;
     for (; j + 1 <= i; j += 2) {
-      const q0 = j * CHUNK;
-      const q1 = q0 + CHUNK;
+      const q0 = j * len;
+      const q1 = q0 + len;
       let a00 = 0, a01 = 0, a10 = 0, a11 = 0;
       for (let k = 0; k < len; k++) {
         const x0 = block[r0 + k]!;
@@ -154,9 +188,9 @@ function accumulateGram(block: Float64Array, n: number, len: number, prod: Float
     prod[(i + 1) * n + i + 1] += d11;
   }
   for (; i < n; i++) {
-    const ri = i * CHUNK;
+    const ri = i * len;
     for (let j = 0; j <= i; j++) {
-      const rj = j * CHUNK;
+      const rj = j * len;
       let acc = 0;
       for (let k = 0; k < len; k++) acc += block[ri + k]! * block[rj + k]!;
       prod[i * n + j] += acc;
@@ -164,8 +198,8 @@ function accumulateGram(block: Float64Array, n: number, len: number, prod: Float
   }
 }
 
-export function featureMoments(f: FeatureMap, index?: Int32Array): Moments {
-  const acc = new MomentAccumulator(f.channels);
+export function featureMoments(f: FeatureMap, index?: Int32Array, covariance = true): Moments {
+  const acc = new MomentAccumulator(f.channels, covariance);
   acc.add(f, index);
   return acc.moments();
 }
@@ -250,6 +284,42 @@ export function applyAffine(f: FeatureMap, t: AffineTransform, out: Float32Array
       const plane = o * f.pixels;
       if (index) for (let k = 0; k < len; k++) out[plane + index[start + k]!] = ys[k]!;
       else for (let k = 0; k < len; k++) out[plane + start + k] = ys[k]!;
+    }
+  }
+}
+
+/** Whether every off-diagonal entry of a channels × channels matrix is 0 (AdaIN's transforms). */
+function isDiagonal(matrix: Float64Array, n: number): boolean {
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (i !== j && matrix[i * n + j] !== 0) return false;
+  return true;
+}
+
+/**
+ * `applyAffine` with A·(x − centre) on ORT's DGEMM, in blocks of about 2 M values; a diagonal
+ * transform (AdaIN) stays in JavaScript, where it costs O(channels · pixels).
+ */
+export async function applyAffineWith(products: Float64Products, f: FeatureMap, t: AffineTransform, out: Float32Array, index?: Int32Array): Promise<void> {
+  const n = t.channels;
+  if (isDiagonal(t.matrix, n)) return applyAffine(f, t, out, index);
+  const total = index ? index.length : f.pixels;
+  const chunk = productChunk(n);
+  const xs = new Float64Array(n * Math.min(chunk, total));
+  for (let start = 0; start < total; start += chunk) {
+    const len = Math.min(chunk, total - start);
+    for (let c = 0; c < n; c++) {
+      const plane = c * f.pixels;
+      const row = c * len;
+      const m = t.centre[c]!;
+      if (index) for (let k = 0; k < len; k++) xs[row + k] = f.data[plane + index[start + k]!]! - m;
+      else for (let k = 0; k < len; k++) xs[row + k] = f.data[plane + start + k]! - m;
+    }
+    const ys = await products.product(t.matrix, n, xs.subarray(0, n * len), n, len);
+    for (let o = 0; o < n; o++) {
+      const plane = o * f.pixels;
+      const row = o * len;
+      const b = t.target[o]!;
+      if (index) for (let k = 0; k < len; k++) out[plane + index[start + k]!] = ys[row + k]! + b;
+      else for (let k = 0; k < len; k++) out[plane + start + k] = ys[row + k]! + b;
     }
   }
 }
@@ -344,16 +414,28 @@ export function regionTransforms(
   return { global, byLabel };
 }
 
-/** Apply region transforms to `f` in place, given its pixels' labels. */
-export function applyRegionTransforms(f: FeatureMap, labels: Int32Array, t: RegionTransforms): void {
+/** Which pixels take which transform (index undefined: all of them). */
+function regionGroups(labels: Int32Array, t: RegionTransforms): { transform: AffineTransform; index?: Int32Array }[] {
+  const groups: { transform: AffineTransform; index?: Int32Array }[] = [];
   const rest: number[] = [];
   for (const [label, index] of indicesByLabel(labels)) {
     const own = t.byLabel.get(label);
-    if (own) applyAffine(f, own, f.data, index);
+    if (own) groups.push({ transform: own, index });
     else for (let k = 0; k < index.length; k++) rest.push(index[k]!);
   }
-  if (rest.length === f.pixels) applyAffine(f, t.global, f.data);
-  else if (rest.length > 0) applyAffine(f, t.global, f.data, Int32Array.from(rest));
+  if (rest.length === labels.length) groups.push({ transform: t.global });
+  else if (rest.length > 0) groups.push({ transform: t.global, index: Int32Array.from(rest) });
+  return groups;
+}
+
+/** Apply region transforms to `f` in place, given its pixels' labels. */
+export function applyRegionTransforms(f: FeatureMap, labels: Int32Array, t: RegionTransforms): void {
+  for (const g of regionGroups(labels, t)) applyAffine(f, g.transform, f.data, g.index);
+}
+
+/** The same on ORT's DGEMM (`applyAffineWith`). */
+export async function applyRegionTransformsWith(products: Float64Products, f: FeatureMap, labels: Int32Array, t: RegionTransforms): Promise<void> {
+  for (const g of regionGroups(labels, t)) await applyAffineWith(products, f, g.transform, f.data, g.index);
 }
 
 function momentsByLabel(f: FeatureMap, labels: Int32Array): Map<number, Moments> {

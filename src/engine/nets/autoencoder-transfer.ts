@@ -3,7 +3,9 @@ import { Image } from '../../core/image.js';
 import {
   MomentAccumulator,
   applyAffine,
+  applyAffineWith,
   applyRegionTransforms,
+  applyRegionTransformsWith,
   indicesByLabel,
   regionTransforms,
   type AffineTransform,
@@ -12,6 +14,7 @@ import {
   type RegionTransforms,
   type StyleMoments,
 } from '../features/cwct.js';
+import type { Float64Products } from '../features/float64-products.js';
 import type { Runner } from '../runtime.js';
 import { TileBlender, cropPlanar, planTiles, type Rect, type Tile, type TilePlan } from './capvst/tiles.js';
 
@@ -40,6 +43,9 @@ export interface AutoencoderLevel {
   minSide?: number;
 }
 
+/** What tiling needs to know of a level. */
+export type LevelGeometry = Pick<AutoencoderLevel, 'stride' | 'sizeMultiple' | 'minSide'>;
+
 export type TransformBuilder = (content: Moments, styles: StyleMoments[], alpha: number) => AffineTransform;
 
 export interface TransferStyle {
@@ -58,6 +64,13 @@ export interface TransferOptions {
   /** Context around each tile's core (rounded up to a multiple of the stride). */
   margin: number;
   storeLimitBytes?: number;
+  /**
+   * Whether the transform needs whole covariances (the cWCT) or only each channel's variance
+   * (AdaIN, whose `cov` then holds only its diagonal). Default true.
+   */
+  covariance?: boolean;
+  /** Where the float64 covariances and the transform's products run (default: JavaScript). */
+  products?: Float64Products;
   signal?: AbortSignal;
   /** Called once per tile processed. */
   tick?: () => void;
@@ -153,7 +166,7 @@ interface EncodedMoments {
 }
 
 /** Tiles for an image at one level (boundaries and margins multiples of the stride). */
-export function planLevelTiles(width: number, height: number, level: AutoencoderLevel, o: Pick<TransferOptions, 'maxTilePixels' | 'margin'>): TilePlan {
+export function planLevelTiles(width: number, height: number, level: LevelGeometry, o: Pick<TransferOptions, 'maxTilePixels' | 'margin'>): TilePlan {
   return planTiles(width, height, o.maxTilePixels, o.margin, level.sizeMultiple ?? level.stride);
 }
 
@@ -167,20 +180,25 @@ async function encodeRect(level: AutoencoderLevel, img: Padded, r: Rect): Promis
 
 async function encodeMoments(level: AutoencoderLevel, img: Padded, plan: TilePlan, labels: Int32Array | undefined, o: TransferOptions, store?: FeatureMap): Promise<EncodedMoments> {
   const s = level.stride;
-  const global = new MomentAccumulator(level.channels);
+  const covariance = o.covariance ?? true;
+  const global = new MomentAccumulator(level.channels, covariance);
   const perLabel = new Map<number, MomentAccumulator>();
   for (const tile of plan.tiles) {
     if (o.signal) throwIfAborted(o.signal);
     const z = await encodeRect(level, img, tile.ext);
     const core = coreIndices(tile, s);
-    global.add(z, core);
+    const whole = core.length === z.pixels;
+    if (o.products) await global.addWith(o.products, z, whole ? undefined : core);
+    else global.add(z, whole ? undefined : core);
     if (labels) {
       const tileLabels = featureLabels(labels, img, tile.ext, s);
       const coreLabels = Int32Array.from(core, (i) => tileLabels[i]!);
       for (const [label, idx] of indicesByLabel(coreLabels)) {
         let acc = perLabel.get(label);
-        if (!acc) perLabel.set(label, (acc = new MomentAccumulator(level.channels)));
-        acc.add(z, Int32Array.from(idx, (k) => core[k]!));
+        if (!acc) perLabel.set(label, (acc = new MomentAccumulator(level.channels, covariance)));
+        const index = Int32Array.from(idx, (k) => core[k]!);
+        if (o.products) await acc.addWith(o.products, z, index);
+        else acc.add(z, index);
       }
     }
     if (store) copyCore(z, tile, s, store, plan.width / s);
@@ -190,7 +208,7 @@ async function encodeMoments(level: AutoencoderLevel, img: Padded, plan: TilePla
 }
 
 /** How many tiles `transferLevel` will process (for progress). */
-export function levelTileCount(level: AutoencoderLevel, content: Image, styles: TransferStyle[], o: TransferOptions): number {
+export function levelTileCount(level: LevelGeometry, content: Image, styles: TransferStyle[], o: TransferOptions): number {
   const multiple = level.sizeMultiple ?? level.stride;
   const count = (img: Image) => planLevelTiles(paddedSide(img.width, multiple, level.minSide ?? 0), paddedSide(img.height, multiple, level.minSide ?? 0), level, o).tiles.length;
   return styles.reduce((a, s) => a + count(s.image), 0) + 2 * count(content);
@@ -218,11 +236,18 @@ export async function transferLevel(level: AutoencoderLevel, content: Image, sty
   const transforms: RegionTransforms = o.contentLabels
     ? regionTransforms(contentMoments.global, contentMoments.byLabel, weighted, styleMoments[0]!.byLabel, o.alpha, o.build)
     : { global: o.build(contentMoments.global, weighted, o.alpha), byLabel: new Map() };
-  const transform = (z: FeatureMap, r: Rect) => {
-    if (transforms.byLabel.size === 0) applyAffine(z, transforms.global, z.data);
-    else applyRegionTransforms(z, featureLabels(o.contentLabels!, c, r, s), transforms);
+  const transform = async (z: FeatureMap, r: Rect) => {
+    const p = o.products;
+    if (transforms.byLabel.size === 0) {
+      if (p) await applyAffineWith(p, z, transforms.global, z.data);
+      else applyAffine(z, transforms.global, z.data);
+    } else {
+      const labels = featureLabels(o.contentLabels!, c, r, s);
+      if (p) await applyRegionTransformsWith(p, z, labels, transforms);
+      else applyRegionTransforms(z, labels, transforms);
+    }
   };
-  if (store) transform(store, { x0: 0, y0: 0, x1: c.width, y1: c.height });
+  if (store) await transform(store, { x0: 0, y0: 0, x1: c.width, y1: c.height });
 
   const blender = new TileBlender(c.width, c.height, 3);
   for (const tile of cPlan.tiles) {
@@ -235,7 +260,7 @@ export async function transferLevel(level: AutoencoderLevel, content: Image, sty
       z = { channels: n, pixels: (w * h) / (s * s), data: cropPlanar(store.data, n, c.width / s, c.height / s, fr) };
     } else {
       z = await encodeRect(level, c, tile.ext);
-      transform(z, tile.ext);
+      await transform(z, tile.ext);
     }
     const { image } = await level.decoder.run({ features: { data: z.data, shape: [1, n, h / s, w / s] } });
     blender.add(tile, image!.data as Float32Array);

@@ -4,6 +4,7 @@ import { limitSize } from '../../core/resample.js';
 import { adainTransform } from '../features/adain.js';
 import { MomentAccumulator, applyAffine, featureMoments, type FeatureMap } from '../features/cwct.js';
 import { Graph } from '../graph/graph.js';
+import { emitModel, type EmittedModel } from '../graph/lower.js';
 import { compile, type Runner } from '../runtime.js';
 import { cropToImage, padToMultiple } from './autoencoder-transfer.js';
 import { cropPlanar, planTiles, type Rect, type Tile } from './capvst/tiles.js';
@@ -69,13 +70,30 @@ function featureTile(t: Tile): Tile {
   return { core: featureRect(t.core), ext: featureRect(t.ext) };
 }
 
+type Piece = 'style' | 'encoder' | 'block1' | 'block2';
+
+/**
+ * Each piece's session lives for its stage of one run, with ORT's arena ('arena' memory): without
+ * the arena every megapixel activation is a fresh mapping the kernel faults in and zeroes on each
+ * run (about 2× slower), and an arena keeps what its largest run needed until its session is
+ * released, so four cached sessions would hold four arenas at once. A session of this small
+ * network opens in milliseconds; the emitted graphs are what stays.
+ */
 export class MicroAstStylizer {
   private constructor(
-    private readonly style: Runner,
-    private readonly encoder: Runner,
-    private readonly block1: Runner,
-    private readonly block2: Runner,
+    private readonly models: Record<Piece, EmittedModel>,
+    private readonly threads: number,
   ) {}
+
+  /** Open a piece's session for `use`, and release it afterwards. */
+  private async withSession<T>(piece: Piece, use: (runner: Runner) => Promise<T>): Promise<T> {
+    const runner = await compile(this.models[piece], { threads: this.threads, cache: false, memory: 'arena' });
+    try {
+      return await use(runner);
+    } finally {
+      await runner.release();
+    }
+  }
 
   static async create(weights: MicroAstWeights, threads: number): Promise<MicroAstStylizer> {
     const gs = new Graph();
@@ -93,9 +111,7 @@ export class MicroAstStylizer {
       g.output('out', withUpsampler ? microAstUpsampler(g, y, weights.decoder) : y);
       return g;
     };
-    const opts = { threads, cache: false, memory: 'lean' as const };
-    const [style, encoder, block1, block2] = await Promise.all([compile(gs, opts), compile(ge, opts), compile(block(false), opts), compile(block(true), opts)]);
-    return new MicroAstStylizer(style, encoder, block1, block2);
+    return new MicroAstStylizer({ style: emitModel(gs), encoder: emitModel(ge), block1: emitModel(block(false)), block2: emitModel(block(true)) }, threads);
   }
 
   /** How many steps `stylize` reports through `tick`. */
@@ -105,9 +121,9 @@ export class MicroAstStylizer {
     return 1 + 3 * planTiles(w, h, maxTilePixels, MARGIN, S).tiles.length;
   }
 
-  private async encodeStyle(style: Image, side: number): Promise<StyleCode> {
+  private async encodeStyle(runner: Runner, style: Image, side: number): Promise<StyleCode> {
     const img = padToMultiple(limitSize(style, side), S);
-    const out = await this.style.run({ image: { data: img.data, shape: [1, 3, img.height, img.width] } });
+    const out = await runner.run({ image: { data: img.data, shape: [1, 3, img.height, img.width] } });
     const pixels = (img.width / S) * (img.height / S);
     const f = (k: string): FeatureMap => ({ channels: C, pixels, data: out[k]!.data as Float32Array });
     const v = (k: string) => out[k]!.data as Float32Array;
@@ -116,12 +132,15 @@ export class MicroAstStylizer {
 
   async stylize(content: Image, style: Image, o: MicroAstOptions): Promise<Image> {
     const check = () => o.signal && throwIfAborted(o.signal);
-    const code = await this.encodeStyle(style, o.styleSide);
-    // α < 1: identity interpolation (see the class comment) with the content's own style code.
-    const own = o.alpha < 1 ? await this.encodeStyle(content, o.styleSide) : undefined;
+    const [code, own] = await this.withSession('style', async (runner) => [
+      await this.encodeStyle(runner, style, o.styleSide),
+      // α < 1: identity interpolation (see the class comment) with the content's own style code.
+      o.alpha < 1 ? await this.encodeStyle(runner, content, o.styleSide) : undefined,
+    ] as const);
     o.tick?.();
     const mixed = (a: Float32Array, b: Float32Array | undefined) => (b ? a.map((v, i) => o.alpha * v + (1 - o.alpha) * b[i]!) : a);
-    const targets = (f: 's1' | 's2') => [{ moments: featureMoments(code[f]), weight: o.alpha }, ...(own ? [{ moments: featureMoments(own[f]), weight: 1 - o.alpha }] : [])].filter((t) => t.weight > 0);
+    // AdaIN reads only each channel's variance: no covariances (featureMoments' `covariance` false).
+    const targets = (f: 's1' | 's2') => [{ moments: featureMoments(code[f], undefined, false), weight: o.alpha }, ...(own ? [{ moments: featureMoments(own[f], undefined, false), weight: 1 - o.alpha }] : [])].filter((t) => t.weight > 0);
     const [w1, b1, w2, b2] = (['w1', 'b1', 'w2', 'b2'] as const).map((k) => mixed(code[k], own?.[k]));
     const c = padToMultiple(content, S);
     const plan = planTiles(c.width, c.height, o.maxTilePixels, MARGIN, S);
@@ -130,27 +149,31 @@ export class MicroAstStylizer {
 
     // Content features, tile by tile, into one map (the cores partition it).
     const features = new Float32Array(C * fw * fh);
-    for (const tile of plan.tiles) {
-      check();
-      const { ext } = tile;
-      const data = plan.tiles.length === 1 ? c.data : cropPlanar(c.data, 3, c.width, c.height, ext);
-      const out = await this.encoder.run({ image: { data, shape: [1, 3, ext.y1 - ext.y0, ext.x1 - ext.x0] } });
-      pasteCore(out.features!.data as Float32Array, featureTile(tile), features, fw, fh, C);
-      o.tick?.();
-    }
+    await this.withSession('encoder', async (encoder) => {
+      for (const tile of plan.tiles) {
+        check();
+        const { ext } = tile;
+        const data = plan.tiles.length === 1 ? c.data : cropPlanar(c.data, 3, c.width, c.height, ext);
+        const out = await encoder.run({ image: { data, shape: [1, 3, ext.y1 - ext.y0, ext.x1 - ext.x0] } });
+        pasteCore(out.features!.data as Float32Array, featureTile(tile), features, fw, fh, C);
+        o.tick?.();
+      }
+    });
     const map: FeatureMap = { channels: C, pixels: fw * fh, data: features };
-    applyAffine(map, adainTransform(featureMoments(map), targets('s2'), 1), features);
+    applyAffine(map, adainTransform(featureMoments(map, undefined, false), targets('s2'), 1), features);
 
     // First modulated block (style enc2 signals), then AdaIN to the style's enc1 statistics.
     const x2 = new Float32Array(C * fw * fh);
-    const moments = new MomentAccumulator(C);
-    for (const tile of plan.tiles) {
-      check();
-      const ft = featureTile(tile);
-      const out = await this.runBlock(this.block1, features, fw, fh, ft.ext, w2!, b2!);
-      pasteCore(out, ft, x2, fw, fh, C);
-      o.tick?.();
-    }
+    const moments = new MomentAccumulator(C, false);
+    await this.withSession('block1', async (block1) => {
+      for (const tile of plan.tiles) {
+        check();
+        const ft = featureTile(tile);
+        const out = await this.runBlock(block1, features, fw, fh, ft.ext, w2!, b2!);
+        pasteCore(out, ft, x2, fw, fh, C);
+        o.tick?.();
+      }
+    });
     moments.add({ channels: C, pixels: fw * fh, data: x2 });
     const x2map: FeatureMap = { channels: C, pixels: fw * fh, data: x2 };
     applyAffine(x2map, adainTransform(moments.moments(), targets('s1'), 1), x2);
@@ -159,11 +182,13 @@ export class MicroAstStylizer {
     // each tile's core is exact and the cores are pasted (a cross-fade would mix in the margins'
     // edge pixels, which saw reflection padding instead of their neighbours).
     const image = new Float32Array(3 * c.width * c.height);
-    for (const tile of plan.tiles) {
-      check();
-      pasteCore(await this.runBlock(this.block2, x2, fw, fh, featureRect(tile.ext), w1!, b1!), tile, image, c.width, c.height, 3);
-      o.tick?.();
-    }
+    await this.withSession('block2', async (block2) => {
+      for (const tile of plan.tiles) {
+        check();
+        pasteCore(await this.runBlock(block2, x2, fw, fh, featureRect(tile.ext), w1!, b1!), tile, image, c.width, c.height, 3);
+        o.tick?.();
+      }
+    });
     return cropToImage(image, c, content.width, content.height);
   }
 
@@ -178,9 +203,8 @@ export class MicroAstStylizer {
     return out.out!.data as Float32Array;
   }
 
-  async release(): Promise<void> {
-    await Promise.all([this.style.release(), this.encoder.release(), this.block1.release(), this.block2.release()]);
-  }
+  /** Nothing to free: a run's sessions are released when it ends (kept for the callers' symmetry). */
+  async release(): Promise<void> {}
 }
 
 /** Copy a tile's core (feature coordinates) from its output over the extended rect into the full map. */

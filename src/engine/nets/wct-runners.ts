@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { AtelierError } from '../../core/errors.js';
 import { Graph } from '../graph/graph.js';
+import { emitModel, type EmittedModel } from '../graph/lower.js';
 import { compile } from '../runtime.js';
 import type { TensorMap } from '../weights/tensor.js';
 import type { AutoencoderLevel } from './autoencoder-transfer.js';
@@ -18,19 +19,33 @@ import {
 } from './wct-autoencoders.js';
 
 /**
- * Compiled encoder/decoder sessions of one WCT level, from the weights a method asked for:
- * 'installed' (the model store's copy of `vgg19-relu3_1` or `wct-cd16x`), 'random' (seeded, to try
- * a pipeline without the files), or the path of a folder holding the published files. Sessions are
- * compiled with symbolic H and W, so one serves every size. The sessions are this cache's own (not
- * the runtime's shared cache, which holds 8 and would release some of a 5-level cascade's 10 while
- * a run still uses them); a level evicted from here is released once no run can still hold it.
+ * The encoder/decoder of one WCT level, from the weights a method asked for: 'installed' (the
+ * model store's copy of `vgg19-relu3_1` or `wct-cd16x`), 'random' (seeded, to try a pipeline
+ * without the files), or the path of a folder holding the published files. Graphs have symbolic H
+ * and W, so one serves every size. What is cached is the emitted graphs; each run opens sessions
+ * of its own for one level and releases them when the level is done (`openWctLevel`). Sessions
+ * use ORT's arena ('arena' memory): without it every megapixel activation is a fresh mapping the
+ * kernel faults in and zeroes on every run, about 2× slower; but an arena holds what its largest
+ * run needed until the session is released, so cached sessions of 3 or 5 levels would hold every
+ * level's arena at once. Opening a level costs ~60 ms (vgg19 level 3, encoder and decoder).
  */
 
 export type WeightsChoice = 'installed' | 'random' | string;
 
+/** A level's graphs, ready to be opened as sessions. */
+export interface WctLevelModels {
+  encoder: EmittedModel;
+  decoder: EmittedModel;
+  channels: number;
+  stride: number;
+}
+
+/** An opened level: run it, then release its sessions (and their arenas). */
+export type OpenWctLevel = AutoencoderLevel & { release(): Promise<void> };
+
 /** Two networks' cascades (5 + 3 levels) and their random-weight twins for tests. */
 const MAX_CACHED = 12;
-const cache = new Map<string, Promise<AutoencoderLevel>>();
+const cache = new Map<string, Promise<WctLevelModels>>();
 
 async function readPart(network: WctNetwork, source: WeightsChoice, file: string, shapes: Map<string, number[]>, seed: number): Promise<TensorMap> {
   if (source === 'random') return randomWeights(shapes, seed);
@@ -48,8 +63,8 @@ async function readPart(network: WctNetwork, source: WeightsChoice, file: string
   return readStateDict(full);
 }
 
-export function loadWctLevel(network: WctNetwork, level: number, source: WeightsChoice, seed: number, threads: number): Promise<AutoencoderLevel> {
-  const key = `${network}|${level}|${source}|${source === 'random' ? seed : ''}|${threads}`;
+export function loadWctLevel(network: WctNetwork, level: number, source: WeightsChoice, seed: number): Promise<WctLevelModels> {
+  const key = `${network}|${level}|${source}|${source === 'random' ? seed : ''}`;
   let pending = cache.get(key);
   if (!pending) {
     pending = (async () => {
@@ -62,18 +77,26 @@ export function loadWctLevel(network: WctNetwork, level: number, source: Weights
       ge.output('features', wctEncoder(ge, ge.input('image', [1, 3, 'H', 'W']), ew, network, level));
       const gd = new Graph();
       gd.output('image', wctDecoder(gd, gd.input('features', [1, spec.channels, 'h', 'w']), dw, network, level));
-      const [encoder, decoder] = await Promise.all([compile(ge, { threads, cache: false, memory: 'lean' }), compile(gd, { threads, cache: false, memory: 'lean' })]);
-      return { encoder, decoder, channels: spec.channels, stride: spec.stride };
+      return { encoder: emitModel(ge), decoder: emitModel(gd), channels: spec.channels, stride: spec.stride };
     })();
     pending.catch(() => cache.delete(key));
     cache.set(key, pending);
-    while (cache.size > MAX_CACHED) {
-      const oldest = cache.keys().next().value!;
-      const evicted = cache.get(oldest)!;
-      cache.delete(oldest);
-      // Give runs that fetched it before the eviction time to finish.
-      setTimeout(() => void evicted.then((l) => Promise.all([l.encoder.release(), l.decoder.release()])).catch(() => {}), 60_000).unref();
-    }
+    while (cache.size > MAX_CACHED) cache.delete(cache.keys().next().value!);
   }
   return pending;
+}
+
+/** Sessions of one level for one run; the caller releases them when the level is done. */
+export async function openWctLevel(models: WctLevelModels, threads: number): Promise<OpenWctLevel> {
+  const options = { threads, cache: false, memory: 'arena' as const };
+  const [encoder, decoder] = await Promise.all([compile(models.encoder, options), compile(models.decoder, options)]);
+  return {
+    encoder,
+    decoder,
+    channels: models.channels,
+    stride: models.stride,
+    release: async () => {
+      await Promise.all([encoder.release(), decoder.release()]);
+    },
+  };
 }

@@ -4,7 +4,7 @@ import { defineMethod } from '../../core/registry.js';
 import { adainTransform } from '../../engine/features/adain.js';
 import { levelTileCount, transferLevel, type TransferStyle } from '../../engine/nets/autoencoder-transfer.js';
 import { WCT_MODELS } from '../../engine/nets/wct-autoencoders.js';
-import { loadWctLevel } from '../../engine/nets/wct-runners.js';
+import { loadWctLevel, openWctLevel } from '../../engine/nets/wct-runners.js';
 
 /**
  * AdaIN (Huang & Belongie, ICCV 2017, "Arbitrary Style Transfer in Real-time with Adaptive Instance
@@ -39,7 +39,7 @@ export const adain = defineMethod({
   quickParams: { weights: 'random' },
   async run(ctx, { content, style, styles, regions }, p) {
     if (p.weights === 'random') ctx.log.warn('neural.adain runs with seeded random weights: the result is not the published networks\'');
-    const level = await loadWctLevel('vgg19', 3, p.weights, ctx.seed, ctx.threads);
+    const models = await loadWctLevel('vgg19', 3, p.weights, ctx.seed);
     const list: TransferStyle[] = (styles ?? [{ image: style!, weight: 1 }]).map((s, i) => ({
       image: s.image,
       weight: s.weight,
@@ -48,14 +48,22 @@ export const adain = defineMethod({
     const options = {
       alpha: p.alpha,
       build: adainTransform,
+      // AdaIN reads only each channel's variance.
+      covariance: false,
       ...(regions && { contentLabels: regions.content }),
       maxTilePixels: p.tileSize * p.tileSize,
       margin: 32,
       signal: ctx.signal,
     };
-    const total = levelTileCount(level, content, list, options);
+    const total = levelTileCount(models, content, list, options);
     let done = 0;
-    const image = await transferLevel(level, content, list, { ...options, tick: () => ctx.progress.step(++done, total) });
+    const level = await openWctLevel(models, ctx.threads);
+    let image;
+    try {
+      image = await transferLevel(level, content, list, { ...options, tick: () => ctx.progress.step(++done, total) });
+    } finally {
+      await level.release();
+    }
     return { image: clampImage(image), meta: { weights: p.weights === 'random' ? `random (seed ${ctx.seed})` : p.weights === 'installed' ? WCT_MODELS.vgg19 : p.weights } };
   },
 });

@@ -3,9 +3,10 @@ import { AtelierError, throwIfAborted } from '../../core/errors.js';
 import { clampImage, type Image } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
 import { cwctTransform } from '../../engine/features/cwct.js';
+import { Float64Products } from '../../engine/features/float64-products.js';
 import { levelTileCount, transferLevel, type TransferOptions, type TransferStyle } from '../../engine/nets/autoencoder-transfer.js';
 import { WCT_LEVELS, WCT_MODELS, type WctNetwork } from '../../engine/nets/wct-autoencoders.js';
-import { loadWctLevel } from '../../engine/nets/wct-runners.js';
+import { loadWctLevel, openWctLevel } from '../../engine/nets/wct-runners.js';
 import { guidedFilter } from '../../imaging/guided-filter.js';
 
 /**
@@ -90,12 +91,13 @@ export const wct = defineMethod({
     // The first level loaded also starts the engine's session: it took most of the loading time.
     const loadUnits = 2 * levels.length - 1;
     for (const l of levels) {
-      runners.push(await loadWctLevel(network, l, p.weights, ctx.seed, ctx.threads));
+      runners.push(await loadWctLevel(network, l, p.weights, ctx.seed));
       loading.step(levels.length + runners.length - 1, loadUnits);
     }
     const base: Omit<TransferOptions, 'margin'> = {
       alpha: p.alpha,
       build: cwctTransform,
+      products: await Float64Products.get(ctx.threads),
       ...(regions && { contentLabels: regions.content }),
       maxTilePixels: p.tileSize * p.tileSize,
       signal: ctx.signal,
@@ -106,7 +108,13 @@ export const wct = defineMethod({
     let done = 0;
     let image: Image = content;
     for (const [i, r] of runners.entries()) {
-      image = clampImage(await transferLevel(r, image, list, { ...options[i]!, tick: () => transfer.step(++done, total) }));
+      // One level's sessions at a time: their arenas are freed before the next level's open.
+      const level = await openWctLevel(r, ctx.threads);
+      try {
+        image = clampImage(await transferLevel(level, image, list, { ...options[i]!, tick: () => transfer.step(++done, total) }));
+      } finally {
+        await level.release();
+      }
     }
     if (photoreal) {
       // PhotoWCT's second step (Li et al. 2018) with He et al.'s guided filter instead of their
