@@ -13,7 +13,8 @@
 //   full:       nice -n 10 node bench/style-nets.mjs
 //   short mode: BENCH_RUNS=1 BENCH_SIZES=512 BENCH_ONLY=adain,microast BENCH_4K=0 nice -n 10 node bench/style-nets.mjs
 //   4K only:    BENCH_SIZES=none nice -n 10 node bench/style-nets.mjs
-// Writes bench/results/style-nets.json.
+// Writes bench/results/style-nets.json, merged: a partial run (BENCH_ONLY, BENCH_SIZES, BENCH_4K=0)
+// replaces only the rows it measured (same case and size) and keeps the others with their dates.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -122,20 +123,31 @@ function torch(id, w, h) {
 const only = process.env.BENCH_ONLY?.split(',');
 const ids = Object.keys(CASES).filter((id) => !only || only.includes(id));
 const sizes = process.env.BENCH_SIZES === 'none' ? [] : (process.env.BENCH_SIZES ?? '512,1024').split(',').map(Number);
+const resultsFile = path.join(root, 'bench/results/style-nets.json');
+const previous = (() => {
+  try {
+    return JSON.parse(readFileSync(resultsFile, 'utf8'));
+  } catch {
+    return { rows: [], fourK: [] };
+  }
+})();
 const rows = [];
 const fourK = [];
-const save = () =>
-  writeFileSync(
-    path.join(root, 'bench/results/style-nets.json'),
-    JSON.stringify({ date: new Date().toISOString(), host: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, threads, runs, rows, fourK }, null, 1),
-  );
+const date = new Date().toISOString();
+// Every row carries its own date, runs and host, since a file may mix rows of several runs.
+const stamp = { date, host: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, threads, runs };
+const save = () => {
+  const keptRows = (previous.rows ?? []).filter((r) => !rows.some((n) => n.case === r.case && n.size === r.size)).map((r) => ({ date: previous.date, ...r }));
+  const keptFourK = (previous.fourK ?? []).filter((r) => !fourK.some((n) => n.case === r.case)).map((r) => ({ date: previous.date, ...r }));
+  writeFileSync(resultsFile, JSON.stringify({ date, host: stamp.host, threads, runs, rows: [...keptRows, ...rows], fourK: [...keptFourK, ...fourK] }, null, 1));
+};
 console.log('case\tsize\tours s\ttorch s\tspeed ×\tours MB\ttorch MB\tmemory ×\tload');
 for (const id of ids) {
   for (const s of sizes) {
     const load = os.loadavg()[0];
     const a = ours(id, s, s, runs);
     const b = torch(id, s, s);
-    const row = { case: id, size: s, oursSeconds: a.seconds, torchSeconds: b.seconds, speedup: b.seconds / a.seconds, oursPeakMB: a.peakMB, torchPeakMB: b.peakMB, memoryRatio: a.peakMB / b.peakMB, load1: load };
+    const row = { ...stamp, case: id, size: s, oursSeconds: a.seconds, torchSeconds: b.seconds, speedup: b.seconds / a.seconds, oursPeakMB: a.peakMB, torchPeakMB: b.peakMB, memoryRatio: a.peakMB / b.peakMB, load1: load };
     rows.push(row);
     save();
     console.log(`${id}\t${s}²\t${a.seconds.toFixed(2)}\t${b.seconds.toFixed(2)}\t${row.speedup.toFixed(2)}\t${a.peakMB.toFixed(0)}\t${b.peakMB.toFixed(0)}\t${row.memoryRatio.toFixed(2)}\t${load.toFixed(1)}`);
@@ -146,7 +158,7 @@ if (process.env.BENCH_4K !== '0') {
     const load = os.loadavg()[0];
     const t = performance.now();
     const a = ours(id, 3840, 2160, 0);
-    fourK.push({ case: id, seconds: (performance.now() - t) / 1000, peakMB: a.peakMB, under2GB: a.peakMB < 2048, load1: load });
+    fourK.push({ ...stamp, case: id, seconds: (performance.now() - t) / 1000, peakMB: a.peakMB, under2GB: a.peakMB < 2048, load1: load });
     save();
     console.log(`${id}\t4K\tpeak ${a.peakMB.toFixed(0)} MB (${a.peakMB < 2048 ? 'under' : 'OVER'} 2 GB), ${((performance.now() - t) / 1000).toFixed(1)} s incl. start, load ${load.toFixed(1)}`);
   }
