@@ -41,6 +41,11 @@ export interface AutoencoderLevel {
   sizeMultiple?: number;
   /** The smallest side the encoder accepts; smaller images are mirror-padded up to it. */
   minSide?: number;
+  /**
+   * Called once the encoder is no longer needed in this level (the content's features are kept),
+   * so a session that holds an arena can free it before the decoder fills its own.
+   */
+  encoderDone?: () => Promise<void>;
 }
 
 /** What tiling needs to know of a level. */
@@ -231,6 +236,7 @@ export async function transferLevel(level: AutoencoderLevel, content: Image, sty
   const keep = n * featurePixels * 4 <= (o.storeLimitBytes ?? DEFAULT_STORE_LIMIT);
   const store: FeatureMap | undefined = keep ? { channels: n, pixels: featurePixels, data: new Float32Array(n * featurePixels) } : undefined;
   const contentMoments = await encodeMoments(level, c, cPlan, o.contentLabels, o, store);
+  if (store) await level.encoderDone?.();
 
   const weighted = styles.map((st, i) => ({ moments: styleMoments[i]!.global, weight: st.weight }));
   const transforms: RegionTransforms = o.contentLabels

@@ -90,13 +90,17 @@ export function loadWctLevel(network: WctNetwork, level: number, source: Weights
 export async function openWctLevel(models: WctLevelModels, threads: number): Promise<OpenWctLevel> {
   const options = { threads, cache: false, memory: 'arena' as const };
   const [encoder, decoder] = await Promise.all([compile(models.encoder, options), compile(models.decoder, options)]);
+  // Each session released once: the encoder may go early (encoderDone), the rest at release().
+  let encoderReleased: Promise<void> | undefined;
+  const releaseEncoder = () => (encoderReleased ??= encoder.release());
   return {
     encoder,
     decoder,
     channels: models.channels,
     stride: models.stride,
+    encoderDone: releaseEncoder,
     release: async () => {
-      await Promise.all([encoder.release(), decoder.release()]);
+      await Promise.all([releaseEncoder(), decoder.release()]);
     },
   };
 }

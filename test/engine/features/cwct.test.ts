@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../../src/core/rng.js';
 import { robustCholesky, symmetricEigen } from '../../../src/engine/features/cholesky.js';
-import { cwct, cwctRegions, featureMoments, type FeatureMap } from '../../../src/engine/features/cwct.js';
+import { MomentAccumulator, applyAffine, applyAffineWith, cwct, cwctRegions, cwctTransform, featureMoments, type FeatureMap } from '../../../src/engine/features/cwct.js';
+import { adainTransform } from '../../../src/engine/features/adain.js';
+import { Float64Products } from '../../../src/engine/features/float64-products.js';
 
 /** Correlated random features: x = M·g + mean, g standard normal. */
 function features(channels: number, pixels: number, seed: number, meanShift = 0): FeatureMap {
@@ -150,4 +152,84 @@ describe('cWCT with regions', () => {
     const global = cwct(c, [{ features: s, weight: 1 }]).features;
     for (let ch = 0; ch < n; ch++) for (let p = 400; p < 600; p++) expect(out.data[ch * 600 + p]).toBeCloseTo(global.data[ch * 600 + p]!, 4);
   });
+});
+
+describe('moments and transforms on ORT\'s float64 DGEMM', () => {
+  // 200 channels: blocks of 10 485 pixels, so 25 000 pixels make two full blocks and a partial one.
+  const n = 200;
+  const pixels = 25000;
+  const offset = (() => {
+    const rng = new Rng(41);
+    const data = new Float32Array(n * pixels);
+    // Offset, unequal channels with a shared component (correlations); offsets test the shift.
+    for (let p = 0; p < pixels; p++) {
+      const common = rng.normal();
+      for (let c = 0; c < n; c++) data[c * pixels + p] = 50 + c + (0.2 + (c % 7) * 0.3) * rng.normal() + 0.5 * common;
+    }
+    return { channels: n, pixels, data } satisfies FeatureMap;
+  })();
+  // Distinct pixels (an index never repeats one), not all of them.
+  const subset = Int32Array.from({ length: 12000 }, (_, k) => 2 * k + (k % 2));
+
+  it('covariances equal the JavaScript accumulation and a direct two-pass sum, with and without an index', async () => {
+    const products = await Float64Products.get(2);
+    for (const index of [undefined, subset]) {
+      const js = new MomentAccumulator(n);
+      js.add(offset, index);
+      const ort = new MomentAccumulator(n);
+      await ort.addWith(products, offset, index);
+      const a = js.moments();
+      const b = ort.moments();
+      expect(b.count).toBe(a.count);
+      expect(maxDiff(b.mean, a.mean)).toBeLessThan(1e-9);
+      let scale = 0;
+      for (let c = 0; c < n; c++) scale = Math.max(scale, a.cov[c * n + c]!);
+      expect(maxDiff(b.cov, a.cov) / scale).toBeLessThan(1e-10);
+      // A few entries against the textbook two-pass formula.
+      const ids = index ?? Int32Array.from({ length: pixels }, (_, k) => k);
+      for (const [i, j] of [[0, 0], [3, 1], [199, 2], [120, 119]] as const) {
+        let mi = 0;
+        let mj = 0;
+        for (const p of ids) {
+          mi += offset.data[i * pixels + p]!;
+          mj += offset.data[j * pixels + p]!;
+        }
+        mi /= ids.length;
+        mj /= ids.length;
+        let cov = 0;
+        for (const p of ids) cov += (offset.data[i * pixels + p]! - mi) * (offset.data[j * pixels + p]! - mj);
+        cov /= ids.length - 1;
+        expect(Math.abs(b.cov[i * n + j]! - cov) / scale).toBeLessThan(1e-9);
+      }
+    }
+  }, 180_000);
+
+  it('variance-only moments are the full moments\' diagonal', () => {
+    const full = featureMoments(offset, subset);
+    const diagonal = featureMoments(offset, subset, false);
+    for (let c = 0; c < n; c++) expect(diagonal.cov[c * n + c]).toBeCloseTo(full.cov[c * n + c]!, 9);
+    expect(diagonal.cov[1]).toBe(0);
+    expect(maxDiff(diagonal.mean, full.mean)).toBeLessThan(1e-12);
+  });
+
+  it('the cWCT applied with DGEMM equals the JavaScript apply, whole and by index; AdaIN (diagonal) too', async () => {
+    const products = await Float64Products.get(2);
+    const moments = featureMoments(offset);
+    const style = featureMoments({ channels: n, pixels, data: offset.data.map((v, i) => 0.5 * v + (i % 13)) });
+    for (const t of [cwctTransform(moments, [{ moments: style, weight: 1 }], 0.8), adainTransform(moments, [{ moments: style, weight: 1 }], 1)]) {
+      for (const index of [undefined, subset]) {
+        const js = offset.data.slice();
+        applyAffine(offset, t, js, index);
+        const ort = offset.data.slice();
+        await applyAffineWith(products, offset, t, ort, index);
+        let range = 0;
+        for (const v of js) range = Math.max(range, Math.abs(v));
+        expect(maxDiff(ort, js) / range).toBeLessThan(1e-6);
+        // In place, as the transfer loop does.
+        const inPlace = { ...offset, data: offset.data.slice() };
+        await applyAffineWith(products, inPlace, t, inPlace.data, index);
+        expect(maxDiff(inPlace.data, js) / range).toBeLessThan(1e-6);
+      }
+    }
+  }, 180_000);
 });
