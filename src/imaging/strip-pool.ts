@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { CancelPacer } from '../core/cancel-pacer.js';
 import { AtelierError, throwIfAborted } from '../core/errors.js';
 import { Image } from '../core/image.js';
 import type { Progress } from '../core/progress.js';
@@ -10,8 +11,14 @@ import type { Progress } from '../core/progress.js';
  * Image` from its module; strips (cut by `planStrips` below, with overlapping margins) are sent to a
  * small pool of workers that import that module and call it, so both cores work on one image.
  * The strip layout depends only on the image size, never on the thread count, so results are the
- * same whatever `--threads` is. Where workers cannot run (one thread, or the sources are run
- * untranspiled, as in the test runner) the strips run inline.
+ * same whatever `--threads` is. Where workers cannot run (the sources are run untranspiled, as in
+ * the test runner) the strips run inline.
+ *
+ * Strips double as the unit of progress and of cancellation: an image is cut into row blocks of
+ * about `BLOCK_PIXELS` (never so thin that the margins cost more than a tenth on each side), the
+ * run reports progress as rows complete, and it stops between blocks when cancelled. The blocks
+ * run on workers, one thread included, so a cancel ends the workers still busy at once instead of
+ * waiting for their blocks; inline, the event loop gets a turn between blocks (CancelPacer).
  */
 
 export type TileFunction<O> = (tile: Image, top: number, options: O) => Image;
@@ -35,6 +42,18 @@ export const MAX_STRIP_PIXELS = 1 << 21;
  * more than it saves; `--threads 1` keeps the work on one.
  */
 const SPLIT_PIXELS = 1 << 19;
+/**
+ * Target row-block size, in pixels before margins: at the filters' ~1 µs per pixel on one thread
+ * (bench/eta.mjs at 2048²), about 65 ms of work between two progress events and two chances to
+ * stop. A 512² image is four blocks.
+ */
+export const BLOCK_PIXELS = 1 << 16;
+/**
+ * A block is at least this many margins tall, so recomputing the margins (each side's margin is
+ * filtered by both neighbours) costs at most 2/10 of the work: where the margin grows with the
+ * image, blocks grow with it rather than multiply.
+ */
+const BLOCK_MARGINS = 10;
 
 interface StripPlan {
   y0: number;
@@ -44,9 +63,10 @@ interface StripPlan {
 }
 
 export function planStrips(width: number, height: number, margin: number, maxStripPixels = MAX_STRIP_PIXELS): StripPlan[] {
-  // Strips at least four margins tall keep the overlap overhead under 50 %, within a memory cap.
-  let rows = Math.max(16, Math.floor(maxStripPixels / width), Math.ceil(4 * margin));
-  rows = Math.min(rows, Math.max(16, Math.floor((4 * maxStripPixels) / width)));
+  // Row blocks of about BLOCK_PIXELS, tall enough for the margins, within a memory cap (where the
+  // cap wins, strips at least four margins tall keep the overlap overhead under 50 %).
+  let rows = Math.max(16, Math.floor(Math.min(BLOCK_PIXELS, maxStripPixels) / width), Math.ceil(BLOCK_MARGINS * margin));
+  rows = Math.min(rows, Math.max(16, Math.floor(maxStripPixels / width), Math.ceil(4 * margin)), Math.max(16, Math.floor((4 * maxStripPixels) / width)));
   if (width * height >= SPLIT_PIXELS) rows = Math.min(rows, Math.ceil(height / 2));
   if (rows >= height) return [{ y0: 0, y1: height, top: 0, bottom: height }];
   const m = Math.ceil(margin);
@@ -70,6 +90,10 @@ class StripWorker {
   readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
+  /** Set when the worker was ended (a cancel); the pool replaces it. */
+  ended = false;
+  /** Taken by a run: a cancel ends only its own run's workers. */
+  claimed = false;
 
   constructor() {
     this.worker = new Worker(workerFile);
@@ -82,10 +106,11 @@ class StripWorker {
       else p.resolve({ data: m.data!, channels: m.channels! });
       if (this.pending.size === 0) this.worker.unref();
     });
-    this.worker.on('error', (e) => {
-      for (const p of this.pending.values()) p.reject(e);
-      this.pending.clear();
-    });
+    this.worker.on('error', (e) => this.fail(e));
+  }
+
+  get busy(): boolean {
+    return this.pending.size > 0;
   }
 
   run(job: TileJob<unknown>, tile: Image, top: number): Promise<{ data: Float32Array; channels: number }> {
@@ -99,13 +124,33 @@ class StripWorker {
       );
     });
   }
+
+  /** Stop mid-block: a tile function is one synchronous call that cannot be interrupted otherwise. */
+  end(reason: unknown): void {
+    this.ended = true;
+    void this.worker.terminate();
+    this.fail(reason);
+  }
+
+  private fail(e: unknown): void {
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+  }
 }
 
 const pool: StripWorker[] = [];
 
-function workers(n: number): StripWorker[] {
-  while (pool.length < n) pool.push(new StripWorker());
-  return pool.slice(0, n);
+/** `n` workers for one run (released with `release`); runs side by side get workers of their own. */
+function claimWorkers(n: number): StripWorker[] {
+  for (let i = pool.length - 1; i >= 0; i--) if (pool[i]!.ended) pool.splice(i, 1);
+  const team = pool.filter((w) => !w.claimed).slice(0, n);
+  while (team.length < n) {
+    const w = new StripWorker();
+    pool.push(w);
+    team.push(w);
+  }
+  for (const w of team) w.claimed = true;
+  return team;
 }
 
 /** Filter `img` strip by strip with `job`'s tile function, on up to `threads` workers. */
@@ -125,10 +170,10 @@ export async function mapStripsParallel<O>(
     return tile;
   };
   const out = plan.length === 1 ? undefined : new Image(width, height, outChannels, undefined, img.alpha);
-  let done = 0;
+  let rowsDone = 0;
   const place = (s: StripPlan, data: Float32Array): Image | undefined => {
-    done++;
-    ctx.progress?.step(done, plan.length);
+    rowsDone += s.y1 - s.y0;
+    ctx.progress?.step(rowsDone, height);
     const rows = s.bottom - s.top;
     if (!out) return new Image(width, height, outChannels, data, img.alpha);
     for (let c = 0; c < outChannels; c++) {
@@ -136,12 +181,16 @@ export async function mapStripsParallel<O>(
     }
     return undefined;
   };
-  const threads = Math.min(ctx.threads, plan.length);
-  if (!canUseWorkers || threads <= 1) {
+  // Even one thread's strips go to a worker: the calling thread stays free to take a cancel (the
+  // worker is ended mid-block) and to pass progress on, however long a block takes.
+  const threads = Math.max(1, Math.min(ctx.threads, plan.length));
+  if (!canUseWorkers) {
+    const pacer = new CancelPacer(ctx.signal);
     let whole: Image | undefined;
     for (const s of plan) {
       throwIfAborted(ctx.signal);
       whole = place(s, tileFn(cut(s), s.top, job.options).data);
+      if (pacer.due()) await pacer.pause();
     }
     return out ?? whole!;
   }
@@ -149,6 +198,13 @@ export async function mapStripsParallel<O>(
   // `threads` strips' copies exist at once.
   let next = 0;
   let whole: Image | undefined;
+  throwIfAborted(ctx.signal);
+  const team = claimWorkers(threads);
+  const onAbort = () => {
+    const reason = new AtelierError('E_ABORTED', 'The run was cancelled', { hint: 'start it again to get a result', cause: ctx.signal?.reason });
+    for (const w of team) if (w.busy) w.end(reason);
+  };
+  ctx.signal?.addEventListener('abort', onAbort, { once: true });
   const loop = async (w: StripWorker) => {
     while (next < plan.length) {
       throwIfAborted(ctx.signal);
@@ -157,6 +213,12 @@ export async function mapStripsParallel<O>(
       whole = place(s, r.data) ?? whole;
     }
   };
-  await Promise.all(workers(threads).map(loop));
+  try {
+    await Promise.all(team.map(loop));
+  } finally {
+    ctx.signal?.removeEventListener('abort', onAbort);
+    for (const w of team) w.claimed = false;
+  }
+  throwIfAborted(ctx.signal);
   return out ?? whole!;
 }

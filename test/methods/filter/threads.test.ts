@@ -24,5 +24,6 @@ describe('NPR filters on worker threads', () => {
       });
       expect(outs[0]!.equals(outs[1]!), method).toBe(true);
     }
-  });
+    // Two CLI runs at 2.2 MP: about 10 s on a quiet machine, far more on a shared one.
+  }, 240_000);
 });

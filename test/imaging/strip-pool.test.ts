@@ -1,0 +1,83 @@
+import { describe, expect, it, vi } from 'vitest';
+import type { Image } from '../../src/core/image.js';
+import type { ProgressEvent } from '../../src/core/progress.js';
+import { runMethod } from '../../src/core/stylize.js';
+import { BLOCK_PIXELS, MAX_STRIP_PIXELS, planStrips, type TileFunction, type TileJob } from '../../src/imaging/strip-pool.js';
+import { listMethods } from '../../src/index.js';
+import { noiseImage, stripesImage } from '../helpers/fixtures.js';
+
+/**
+ * The strip pool cuts images into row blocks that are its unit of progress and of cancellation
+ * (issue 20). Blocks must not change the pixels: every filter that runs through the pool is run
+ * on a 512×384 image (six blocks) and its tile function is run again on the whole image in one
+ * piece; the two must agree. A margin too small for a filter's reach shows up here.
+ */
+
+const calls = vi.hoisted(() => [] as { img: Image; margin: number; job: TileJob<unknown>; tileFn: TileFunction<unknown>; blocks: Image }[]);
+
+vi.mock('../../src/imaging/strip-pool.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../src/imaging/strip-pool.js')>();
+  return {
+    ...real,
+    mapStripsParallel: async (img: Image, margin: number, outChannels: number, job: TileJob<unknown>, tileFn: TileFunction<unknown>, ctx: Parameters<typeof real.mapStripsParallel>[5]) => {
+      const input = img.clone();
+      const blocks = await real.mapStripsParallel(img, margin, outChannels, job, tileFn, ctx);
+      // A copy: the pipeline clamps the result in place afterwards.
+      calls.push({ img: input, margin, job, tileFn, blocks: blocks.clone() });
+      return blocks;
+    },
+  };
+});
+
+describe('planStrips', () => {
+  it('cuts row blocks of about BLOCK_PIXELS that cover every row once, at least ten margins tall', () => {
+    for (const [w, h, margin] of [[512, 512, 11], [1024, 768, 20], [4000, 3000, 40], [300, 7000, 3]] as const) {
+      const plan = planStrips(w, h, margin);
+      let y = 0;
+      for (const s of plan) {
+        expect(s.y0).toBe(y);
+        expect(s.top).toBe(Math.max(0, s.y0 - Math.ceil(margin)));
+        expect(s.bottom).toBe(Math.min(h, s.y1 + Math.ceil(margin)));
+        y = s.y1;
+      }
+      expect(y).toBe(h);
+      const rows = plan[0]!.y1 - plan[0]!.y0;
+      if (plan.length > 1) {
+        expect(rows).toBeGreaterThanOrEqual(Math.min(10 * margin, Math.max(16, Math.floor(MAX_STRIP_PIXELS / w), 4 * margin)));
+        expect(rows * w).toBeLessThanOrEqual(Math.max(BLOCK_PIXELS + w, 10 * margin * w + w, 16 * w));
+      }
+    }
+    // A 512² image with a small reach is four blocks: progress and chances to stop between them.
+    expect(planStrips(512, 512, 11)).toHaveLength(4);
+    // The memory cap still wins over the ten-margin rule on wide images.
+    const wide = planStrips(8000, 6000, 40);
+    expect((wide[0]!.bottom - wide[0]!.top) * 8000).toBeLessThanOrEqual(4 * MAX_STRIP_PIXELS);
+  });
+});
+
+const filters = listMethods().filter((m) => m.family === 'filter');
+
+describe('strip filters in row blocks', () => {
+  it('covers the filters', () => expect(filters.length).toBeGreaterThanOrEqual(6));
+
+  for (const def of filters) {
+    it(`${def.id}: the same pixels in blocks as in one piece, with progress between`, async () => {
+      calls.length = 0;
+      const content = noiseImage(512, 384, 3, [0.5, 0.45, 0.4], 0.2);
+      // Structure the filters react to: stripes blended into the noise.
+      const stripes = stripesImage(512, 384, 40);
+      for (let i = 0; i < content.data.length; i++) content.data[i] = 0.6 * content.data[i]! + 0.4 * stripes.data[i]!;
+      const events: ProgressEvent[] = [];
+      await runMethod(def, { content }, {}, { threads: 1, onProgress: (e) => events.push(e) });
+      expect(calls.length).toBeGreaterThanOrEqual(1);
+      for (const c of calls) {
+        const whole = c.tileFn(c.img, 0, c.job.options);
+        let maxDiff = 0;
+        for (let i = 0; i < whole.data.length; i++) maxDiff = Math.max(maxDiff, Math.abs(whole.data[i]! - c.blocks.data[i]!));
+        expect(maxDiff, `${def.id}: largest difference between blocks and one piece`).toBeLessThan(1e-4);
+      }
+      const between = events.filter((e) => e.type === 'step' && e.fraction > 0 && e.fraction < 1);
+      expect(between.length, `${def.id} progress events strictly between start and done`).toBeGreaterThanOrEqual(1);
+    }, 60_000);
+  }
+});
