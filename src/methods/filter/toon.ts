@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import { labToRgb, rgbToLab } from '../../core/color.js';
-import { throwIfAborted } from '../../core/errors.js';
 import { Image } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
-import { domainTransformSmooth } from '../../imaging/domain-transform.js';
+import { domainTransformSmoothPaced } from '../../imaging/domain-transform.js';
 import { gaussianBlur } from '../../imaging/gaussian.js';
 import { pixelsFor } from '../../imaging/relative-size.js';
 import { mapStripsParallel } from '../../imaging/strip-pool.js';
@@ -52,10 +51,10 @@ export const toon = defineMethod({
     // the local rest (edges, bands, palette) runs in strips on worker threads.
     const lab = rgbToLab(content);
     for (let i = 0; i < lab.data.length; i++) lab.data[i]! /= 100;
-    domainTransformSmooth([lab.plane(0), lab.plane(1), lab.plane(2)], width, height, o.sigmaS, o.sigmaR, o.iterations, true);
-    throwIfAborted(ctx.signal);
+    // The abstraction is about 70 % of the time on one thread (bench/eta.mjs, 2048²).
+    await domainTransformSmoothPaced([lab.plane(0), lab.plane(1), lab.plane(2)], width, height, o.sigmaS, o.sigmaR, o.iterations, { signal: ctx.signal, progress: ctx.progress.sub(0, 0.7) });
     const margin = 3 * 1.6 * o.sigmaE + 2;
-    return mapStripsParallel(lab, margin, 3, { module: import.meta.url, fn: 'toonTile', options: o }, toonTile, ctx);
+    return mapStripsParallel(lab, margin, 3, { module: import.meta.url, fn: 'toonTile', options: o }, toonTile, { ...ctx, progress: ctx.progress.sub(0.7, 1) });
   },
 });
 
