@@ -4,6 +4,7 @@ import type { AnyTrainer } from './definition.js';
 import { runTraining, type TrainOptions, type TrainResult } from './loop.js';
 import { capvst } from './recipes/capvst.js';
 import { cyclegan } from './recipes/cyclegan.js';
+import { diffusionLora } from './recipes/diffusion-lora.js';
 import { fast } from './recipes/fast.js';
 import { multistyleStyle } from './recipes/multistyle-style.js';
 import { lora } from './recipes/lora.js';
@@ -15,7 +16,7 @@ import { stargan } from './recipes/stargan.js';
  * adapter) is one file under `train/recipes/` plus one line here; the CLI's `atelier train <id>`
  * and the library's `train(id, …)` find it there.
  */
-const registered = [capvst, fast, multistyleStyle, cyclegan, stargan, lora] as const satisfies readonly AnyTrainer[];
+const registered = [capvst, fast, multistyleStyle, cyclegan, stargan, lora, diffusionLora] as const satisfies readonly AnyTrainer[];
 
 export type TrainerId = (typeof registered)[number]['id'];
 

@@ -63,7 +63,8 @@ const params = z.object({
 const MAX_CACHED = 1;
 const cache = new Map<string, Promise<DiffusionPipeline>>();
 
-function partsFor(source: string, seed: number): Promise<DiffusionParts> {
+/** SD 1.x's parts from a `weights` value: 'installed', 'random' (seeded) or a file or folder (also what `atelier train diffusion-lora --base` reads). */
+export function stableDiffusionParts(source: string, seed: number): Promise<DiffusionParts> {
   if (source === 'random') return Promise.resolve(randomStableDiffusion(seed));
   if (source === 'installed') return readStableDiffusion(modelFiles(SD15_MODEL).file('v1-5-pruned-emaonly.safetensors'));
   if (!existsSync(source)) {
@@ -88,7 +89,7 @@ function pipelineFor(source: string, adapter: string | undefined, seed: number, 
   if (!pending) {
     // the adapter's files are checked before the gigabytes of the base model are read
     if (adapter === 'installed') modelFiles(IP_ADAPTER_MODEL);
-    pending = partsFor(source, seed)
+    pending = stableDiffusionParts(source, seed)
       .then(async (parts): Promise<DiffusionParts> => (adapter === undefined ? parts : { ...parts, reference: await referenceFor(adapter, seed, parts) }))
       .then((parts) => DiffusionPipeline.create(mergeDiffusionLoras(parts, lora.stack, source === 'installed' ? SD15_MODEL : source), { threads }));
     pending.catch(() => cache.delete(key));
