@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { isAtelierError } from '../core/errors.js';
+import { readDiffusionLoraStack } from '../engine/diffusion/lora-file.js';
 import { loadLoraStack } from '../engine/lora/adapter.js';
 import { mergeFastStyleLora } from '../engine/lora/merge-fast-style.js';
 import type { CliCommand } from './command.js';
@@ -37,11 +39,29 @@ export const loraCommand: CliCommand = {
       });
     cmd
       .command('info')
-      .description('What an adapter changes: base, rank, α, layers and parameters, training facts')
+      .description('What an adapter changes: base, rank, α, layers and parameters, training facts (Atelier adapters, and Stable Diffusion LoRA files in kohya or diffusers keys)')
       .argument('<file>', 'adapter file or stored adapter name')
       .option('--json', 'print JSON')
       .action(async (file: string, o: { json?: boolean }) => {
-        const [{ adapter }] = await loadLoraStack([file]);
+        let adapter;
+        try {
+          [{ adapter }] = await loadLoraStack([file]);
+        } catch (e) {
+          // Not one of ours: a LoRA for Stable Diffusion in kohya's or diffusers' keys (docs/lora.md).
+          if (!isAtelierError(e) || !['E_WEIGHTS_INVALID', 'E_WEIGHTS_MISSING'].includes(e.code)) throw e;
+          // A file that is not ours reports what the diffusion reader found; a name neither kind knows, the first error.
+          const foreign = e.message.startsWith('Not an Atelier LoRA adapter');
+          const [{ lora }] = (await readDiffusionLoraStack([file]).catch((d: unknown) => Promise.reject(foreign ? d : e))).stack;
+          const layers = lora.layers.map((l) => ({ component: l.component, module: l.module, rank: l.rank, alpha: l.alpha, down: l.downShape, up: l.upShape }));
+          const params = lora.layers.reduce((n, l) => n + l.down.length + l.up.length, 0);
+          if (o.json) process.stdout.write(JSON.stringify({ kind: 'diffusion', layouts: lora.layouts, parameters: params, layers }, null, 2) + '\n');
+          else {
+            const lines = [`${file}: LoRA for Stable Diffusion 1.x (${lora.layouts.join(' + ')} keys), ${params} parameters on ${layers.length} weights`];
+            for (const l of layers) lines.push(`  ${l.component} ${l.module}: rank ${l.rank}, α ${l.alpha}, up [${l.up.join(', ')}] · down [${l.down.join(', ')}]`);
+            process.stdout.write(lines.join('\n') + '\n');
+          }
+          return;
+        }
         const params = adapter.layers.reduce((n, l) => n + l.a.length + l.b.length, 0);
         const facts = { base: adapter.base, baseSha256: adapter.baseSha256, network: adapter.network, rank: adapter.rank, alpha: adapter.alpha, parameters: params, layers: adapter.layers.map((l) => ({ name: l.name, shape: l.shape })), ...adapter.extra };
         if (o.json) process.stdout.write(JSON.stringify(facts, null, 2) + '\n');
