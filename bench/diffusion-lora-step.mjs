@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // One LoRA training step of Stable Diffusion 1.5's UNet (the report's diffusion-LoRA experiment,
 // `atelier train diffusion-lora`): random weights at the published shape (bench/sd15-unet-config.mjs),
-// rank-r pairs on every attention projection (to_q, to_k, to_v, to_out.0 of attn1 and attn2: 32
-// transformer blocks × 8 at SD 1.5's shape), the noise-prediction loss on a batch at --size
+// rank-r pairs on every attention projection (to_q, to_k, to_v, to_out.0 of attn1 and attn2: 16
+// transformer blocks × 8 = 128 at SD 1.5's shape), the noise-prediction loss on a batch at --size
 // (latent size / 8), its gradient for the pairs and an Adam step, base frozen. Atelier
 // (DiffusionLoraTrainer: autodiff over the engine graph on ONNX Runtime) against PyTorch running
 // the reference UNet written from the paper with the same LoRA (bench/diffusion_lora_torch.py),

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { writeImage } from '../../src/core/io.js';
 import { Rng } from '../../src/core/rng.js';
 import { runMethod } from '../../src/core/stylize.js';
-import { readDiffusionLora } from '../../src/engine/diffusion/lora-file.js';
+import { readDiffusionLora, readDiffusionLoraStack } from '../../src/engine/diffusion/lora-file.js';
 import { mergeDiffusionLoras } from '../../src/engine/diffusion/lora-merge.js';
 import { unetAttentionParams } from '../../src/engine/diffusion/lora-modules.js';
 import { randomStableDiffusion } from '../../src/engine/diffusion/stable-diffusion-files.js';
@@ -46,14 +46,15 @@ describe('train diffusion-lora', () => {
 
   it('writes a kohya file of the attention projections that img2img applies, lowers the loss, and resumes exactly', async () => {
     const out = path.join(tmp.dir, 'run');
-    const result = await train('diffusion-lora', { out, iterations: 12, params, seed: 4, threads: 1 });
+    const result = await train('diffusion-lora', { out, iterations: 12, params: { ...params, name: 'tiny-style' }, seed: 4, threads: 1 });
     const lora = await readDiffusionLora(result.weights);
     expect(lora.layouts).toEqual(['kohya']);
     const sites = unetAttentionParams(randomStableDiffusion(4).unet);
     expect(lora.layers.map((l) => l.module).sort()).toEqual(sites.map((s) => s.path.replace(/\./g, '_')).sort());
     expect(lora.layers.every((l) => l.rank === 2 && l.alpha === 2 && l.component === 'unet')).toBe(true);
     expect(lora.layers.some((l) => l.up.some((v) => v !== 0))).toBe(true); // up started at zero and moved
-    expect(result.usage).toBe(`--method diffusion.img2img --weights random --lora ${result.weights}`);
+    expect(result.usage).toBe('--method diffusion.img2img --weights random --lora tiny-style');
+    expect((await readDiffusionLoraStack(['tiny-style:0.5'])).stack[0]!.weight).toBe(0.5); // stored under its name
     const { before, after } = result.validation!;
     console.log(`diffusion LoRA, 12 steps on the tiny random SD: loss on the fixed samples ${before.loss!.toFixed(4)} → ${after.loss!.toFixed(4)}`);
     expect(after.loss!).toBeLessThan(0.97 * before.loss!);
@@ -70,13 +71,13 @@ describe('train diffusion-lora', () => {
     const content = gradientImage(32, 32);
     const run = (extra: Record<string, unknown> = {}) => runMethod(img2img, { content }, { weights: 'random', steps: 4, size: 64, seed: 4, ...extra });
     const plain = await run();
-    const adapted = await run({ lora: [`${result.weights}:2`] });
+    const adapted = await run({ lora: ['tiny-style:2'] });
     expect(meanAbsDiff(adapted.image, plain.image)).toBeGreaterThan(1e-3);
   }, 900_000);
 
   it('the saved file, merged for inference, computes what the training graph computed', async () => {
     const parts = randomStableDiffusion(4);
-    const file = path.join(tmp.dir, 'run', 'diffusion-lora-r2.safetensors');
+    const file = path.join(tmp.dir, 'run', 'tiny-style.safetensors');
     const lora = await readDiffusionLora(file);
     const sites = unetAttentionParams(parts.unet);
     const init = new Map(sites.map((s) => {

@@ -1,7 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { AtelierError, isAtelierError } from '../../core/errors.js';
 import { parseLoraSpec } from '../lora/adapter.js';
-import { knownModelNames, requireModel } from '../store.js';
 import { resolveTrainedModel } from '../store/trained.js';
 import { readSafetensorsHeader } from '../weights/safetensors.js';
 import { detectWeightFormat, readWeights } from '../weights/read.js';
@@ -246,7 +245,7 @@ export async function readDiffusionLora(file: string): Promise<DiffusionLora> {
   return parseDiffusionLora(tensors, metadata, file);
 }
 
-/** Trained-model kind of adapters made by `atelier train diffusion-lora --name`. */
+/** The kind of model `atelier train diffusion-lora --name` stores (`models/NAME/` with `network: 'diffusion-lora'`). */
 export const DIFFUSION_LORA_KIND = 'diffusion-lora';
 
 /**
@@ -260,7 +259,7 @@ export async function readDiffusionLoraStack(specs: readonly string[]): Promise<
   const keys: string[] = [];
   for (const s of specs) {
     const { file, weight } = parseLoraSpec(s);
-    const path = existsSync(file) ? file : knownModelNames().includes(file) ? requireModel(file) : resolveTrainedModel(DIFFUSION_LORA_KIND, file);
+    const path = existsSync(file) ? file : resolveTrainedModel(DIFFUSION_LORA_KIND, file);
     stack.push({ lora: await readDiffusionLora(path), weight });
     const st = statSync(path);
     keys.push(`${path}@${st.size}.${st.mtimeMs}:${weight}`);

@@ -63,10 +63,10 @@ const params = z.object({
 const MAX_CACHED = 1;
 const cache = new Map<string, Promise<DiffusionPipeline>>();
 
-/** SD 1.x's parts from a `weights` value: 'installed', 'random' (seeded) or a file or folder (also what `atelier train diffusion-lora --base` reads). */
+/** SD 1.x's parts from a `weights` value: 'installed' (or the store's name, sd15), 'random' (seeded) or a file or folder (also what `atelier train diffusion-lora --base` reads). */
 export function stableDiffusionParts(source: string, seed: number): Promise<DiffusionParts> {
   if (source === 'random') return Promise.resolve(randomStableDiffusion(seed));
-  if (source === 'installed') return readStableDiffusion(modelFiles(SD15_MODEL).file('v1-5-pruned-emaonly.safetensors'));
+  if (source === 'installed' || source === SD15_MODEL) return readStableDiffusion(modelFiles(SD15_MODEL).file('v1-5-pruned-emaonly.safetensors'));
   if (!existsSync(source)) {
     throw new AtelierError('E_FILE_NOT_FOUND', 'No Stable Diffusion weights there', {
       subject: source,

@@ -10,7 +10,8 @@ import { unetAttentionParams } from '../../engine/diffusion/lora-modules.js';
 import { scaledLinearSchedule } from '../../engine/diffusion/noise-schedule.js';
 import { Vae } from '../../engine/diffusion/vae.js';
 import { ClipTextEncoder } from '../../engine/nets/clip/text-encoder.js';
-import { checkTrainedModelName, claimTrainedModel } from '../../engine/store/trained.js';
+import { checkTrainedName } from '../../engine/store.js';
+import { claimTrainedModel } from '../../engine/store/trained.js';
 import type { WeightTensor } from '../../engine/weights/tensor.js';
 import { stableDiffusionParts } from '../../methods/diffusion/img2img.js';
 import { optimizerState, optimizerTensors } from '../checkpoint.js';
@@ -35,7 +36,7 @@ const DEFAULT_TARGETS = ['attn1.to_q', 'attn1.to_k', 'attn1.to_v', 'attn1.to_out
 
 const params = z.object({
   images: z.string().min(1).describe('Folder of the training images (1 to 50; an `<image>.txt` beside one is its caption)'),
-  base: z.string().min(1).default('installed').describe("Stable Diffusion 1.x to adapt: 'installed' (the store's sd15), a single .safetensors/.ckpt file or a diffusers folder, or 'random' (a tiny untrained network, to try the pipeline)"),
+  base: z.string().min(1).default('installed').describe("Stable Diffusion 1.x to adapt: 'installed' or 'sd15' (the store's sd15), a single .safetensors/.ckpt file or a diffusers folder, or 'random' (a tiny untrained network, to try the pipeline)"),
   caption: z.string().max(1000).default('a painting in sks style').describe('Caption of the images that have no .txt beside them'),
   rank: z.number().int().min(1).max(128).default(4).describe('LoRA rank r'),
   alpha: z.number().positive().optional().describe('LoRA scale α (ΔW = α/r · up·down; default: the rank)'),
@@ -105,7 +106,7 @@ export const diffusionLora = defineTrainer({
   reference: 'Hu et al., LoRA: Low-Rank Adaptation of Large Language Models, 2021; Rombach et al., Latent Diffusion Models, CVPR 2022 (noise-prediction loss of Ho et al. 2020)',
   params,
   async open(ctx, p) {
-    if (p.name) checkTrainedModelName(p.name);
+    if (p.name) checkTrainedName(p.name);
     const files = listTrainingImages(p.images, 'style', 'artistic');
     if (files.length > 50) throw new AtelierError('E_PARAM', `The LoRA trainer takes 1 to 50 images; ${p.images} holds ${files.length}`, { subject: 'images', hint: 'pick the images that show the style best' });
     // Claim the name first: a second training writing it is refused before any work.
