@@ -32,6 +32,8 @@ export interface DiffusionLoraTrainerOptions {
   contextLength: number;
   learningRate: number;
   threads: number;
+  /** Feed the frozen UNet at run time instead of embedding it (default: past 1.5 GB, as SD 1.5's). */
+  feedWeights?: boolean;
 }
 
 /** One batch: noised latents z_t [B, 4, h, w], the noise ε [B, 4, h, w], a timestep per sample, text states [B, L, D]. */
@@ -92,8 +94,7 @@ export class DiffusionLoraTrainer {
       }
       byParam.set(site.param, site);
     }
-    const bytes = unetBytes(unet);
-    const feed = bytes > MAX_EMBEDDED_WEIGHT_BYTES;
+    const feed = options.feedWeights ?? unetBytes(unet) > MAX_EMBEDDED_WEIGHT_BYTES;
     const scale = options.alpha / options.rank;
     const trained: { name: string; shape: number[] }[] = [];
     const initial = new Map<string, Float32Array>();
