@@ -212,6 +212,30 @@ async function encodeMoments(level: AutoencoderLevel, img: Padded, plan: TilePla
   return { global: global.moments(), byLabel: new Map([...perLabel].map(([l, a]) => [l, a.moments()])) };
 }
 
+/**
+ * Whether `transferLevel` keeps the content's features between its two passes (they fit in
+ * `storeLimitBytes`). If not, it encodes each tile again just before decoding it, so the encoder
+ * and the decoder run in turns: sessions that hold an arena would both keep theirs resident.
+ */
+export function keepsContentFeatures(level: LevelGeometry & { channels: number }, content: { width: number; height: number }, o: Pick<TransferOptions, 'storeLimitBytes' | 'maxTilePixels'>): boolean {
+  const multiple = level.sizeMultiple ?? level.stride;
+  const pixels = (paddedSide(content.width, multiple, level.minSide ?? 0) * paddedSide(content.height, multiple, level.minSide ?? 0)) / (level.stride * level.stride);
+  return level.channels * pixels * 4 <= (o.storeLimitBytes ?? DEFAULT_STORE_LIMIT);
+}
+
+/**
+ * ORT memory mode for a level's sessions: 'arena' (fast: activations reuse memory instead of
+ * fresh mappings the kernel faults in and zeroes) unless the content is tiled AND its features
+ * are not kept, where the encoder and decoder run in turns over tiles and both arenas would stay
+ * resident at once (4K and up); there 'lean' frees each activation after use.
+ */
+export function levelSessionMemory(level: LevelGeometry & { channels: number }, content: { width: number; height: number }, o: Pick<TransferOptions, 'storeLimitBytes' | 'maxTilePixels' | 'margin'>): 'arena' | 'lean' {
+  if (keepsContentFeatures(level, content, o)) return 'arena';
+  const multiple = level.sizeMultiple ?? level.stride;
+  const tiles = planLevelTiles(paddedSide(content.width, multiple, level.minSide ?? 0), paddedSide(content.height, multiple, level.minSide ?? 0), level, o).tiles.length;
+  return tiles === 1 ? 'arena' : 'lean';
+}
+
 /** How many tiles `transferLevel` will process (for progress). */
 export function levelTileCount(level: LevelGeometry, content: Image, styles: TransferStyle[], o: TransferOptions): number {
   const multiple = level.sizeMultiple ?? level.stride;
@@ -233,7 +257,7 @@ export async function transferLevel(level: AutoencoderLevel, content: Image, sty
     styleMoments.push(await encodeMoments(level, img, planLevelTiles(img.width, img.height, level, o), labels, o));
   }
   const featurePixels = (c.width * c.height) / (s * s);
-  const keep = n * featurePixels * 4 <= (o.storeLimitBytes ?? DEFAULT_STORE_LIMIT);
+  const keep = keepsContentFeatures({ ...level, channels: n }, content, o);
   const store: FeatureMap | undefined = keep ? { channels: n, pixels: featurePixels, data: new Float32Array(n * featurePixels) } : undefined;
   const contentMoments = await encodeMoments(level, c, cPlan, o.contentLabels, o, store);
   if (store) await level.encoderDone?.();

@@ -86,9 +86,12 @@ export function loadWctLevel(network: WctNetwork, level: number, source: Weights
   return pending;
 }
 
-/** Sessions of one level for one run; the caller releases them when the level is done. */
-export async function openWctLevel(models: WctLevelModels, threads: number): Promise<OpenWctLevel> {
-  const options = { threads, cache: false, memory: 'arena' as const };
+/**
+ * Sessions of one level for one run; the caller releases them when the level is done. `memory`
+ * as `levelSessionMemory` (autoencoder-transfer.ts) says for the content at hand.
+ */
+export async function openWctLevel(models: WctLevelModels, threads: number, memory: 'arena' | 'lean'): Promise<OpenWctLevel> {
+  const options = { threads, cache: false, memory };
   const [encoder, decoder] = await Promise.all([compile(models.encoder, options), compile(models.decoder, options)]);
   // Each session released once: the encoder may go early (encoderDone), the rest at release().
   let encoderReleased: Promise<void> | undefined;

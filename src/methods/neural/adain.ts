@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { clampImage } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
 import { adainTransform } from '../../engine/features/adain.js';
-import { levelTileCount, transferLevel, type TransferStyle } from '../../engine/nets/autoencoder-transfer.js';
+import { levelSessionMemory, levelTileCount, transferLevel, type TransferStyle } from '../../engine/nets/autoencoder-transfer.js';
 import { WCT_MODELS } from '../../engine/nets/wct-autoencoders.js';
 import { loadWctLevel, openWctLevel } from '../../engine/nets/wct-runners.js';
 
@@ -57,7 +57,7 @@ export const adain = defineMethod({
     };
     const total = levelTileCount(models, content, list, options);
     let done = 0;
-    const level = await openWctLevel(models, ctx.threads);
+    const level = await openWctLevel(models, ctx.threads, levelSessionMemory(models, content, options));
     let image;
     try {
       image = await transferLevel(level, content, list, { ...options, tick: () => ctx.progress.step(++done, total) });

@@ -4,7 +4,7 @@ import { clampImage, type Image } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
 import { cwctTransform } from '../../engine/features/cwct.js';
 import { Float64Products } from '../../engine/features/float64-products.js';
-import { levelTileCount, transferLevel, type TransferOptions, type TransferStyle } from '../../engine/nets/autoencoder-transfer.js';
+import { levelSessionMemory, levelTileCount, transferLevel, type TransferOptions, type TransferStyle } from '../../engine/nets/autoencoder-transfer.js';
 import { WCT_LEVELS, WCT_MODELS, type WctNetwork } from '../../engine/nets/wct-autoencoders.js';
 import { loadWctLevel, openWctLevel } from '../../engine/nets/wct-runners.js';
 import { guidedFilter } from '../../imaging/guided-filter.js';
@@ -109,7 +109,7 @@ export const wct = defineMethod({
     let image: Image = content;
     for (const [i, r] of runners.entries()) {
       // One level's sessions at a time: their arenas are freed before the next level's open.
-      const level = await openWctLevel(r, ctx.threads);
+      const level = await openWctLevel(r, ctx.threads, levelSessionMemory(r, image, options[i]!));
       try {
         image = clampImage(await transferLevel(level, image, list, { ...options[i]!, tick: () => transfer.step(++done, total) }));
       } finally {
