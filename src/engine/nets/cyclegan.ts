@@ -19,7 +19,8 @@ import type { ParameterSpec } from '../optim/parameter-set.js';
  * 70×70 patch). Every conv has a bias.
  *
  * Initialisation as the code's init_weights('normal', 0.02): conv weights N(0, 0.02²), biases 0.
- * Images are RGB in [−1, 1].
+ * Images are RGB in [−1, 1]. Optional, not published: `skip` adds the input to the output (the
+ * result can leave [−1, 1]; inference clips it).
  */
 
 export interface CycleGanGeneratorConfig {
@@ -27,6 +28,13 @@ export interface CycleGanGeneratorConfig {
   width: number;
   /** Residual blocks (published 9 at 256², 6 at 128²). */
   blocks: number;
+  /**
+   * Add the input image to the output (a global skip; NOT in the published generator, off by default).
+   * The instance norm right after the first conv makes the published generator blind to each
+   * channel's offset and to the image's contrast (G(a·x + c) = G(x)), so it must guess an image's
+   * colours from its content; with the skip it sees them, and starts near the identity map.
+   */
+  skip?: boolean;
 }
 
 export interface PatchGanConfig {
@@ -99,7 +107,8 @@ export function cycleGanGenerator(g: Graph, x: Tensor, p: (name: string) => Tens
     h = g.add(h, plainInstanceNorm(g, g.conv(inner, w(k5), b(k5), { pad: 1, padMode: 'reflect' })));
   }
   for (const u of l.up) h = g.relu(plainInstanceNorm(g, g.convTranspose(h, w(u.index), b(u.index), { stride: 2, pad: 1, outputPadding: 1 })));
-  return g.tanh(g.conv(h, w(l.last.index), b(l.last.index), { pad: 3, padMode: 'reflect' }));
+  const y = g.tanh(g.conv(h, w(l.last.index), b(l.last.index), { pad: 3, padMode: 'reflect' }));
+  return c.skip ? g.add(x, y) : y;
 }
 
 function patchGanLayout(c: PatchGanConfig) {

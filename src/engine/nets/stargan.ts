@@ -28,6 +28,8 @@ export interface StarGanGeneratorConfig {
   width: number;
   blocks: number;
   domains: number;
+  /** Add the input image to the output (not published, off by default: see CycleGanGeneratorConfig.skip). */
+  skip?: boolean;
 }
 
 export interface StarGanDiscriminatorConfig {
@@ -104,7 +106,8 @@ export function starGanGenerator(g: Graph, x: Tensor, label: Tensor, p: (name: s
     h = g.add(h, norm(g.conv(r, w(`${b}.main.3`), undefined, { pad: 1 }), `${b}.main.4`));
   }
   for (const u of l.up) h = g.relu(norm(g.convTranspose(h, w(u.index), undefined, { stride: 2, pad: 1 }), u.norm));
-  return g.tanh(g.conv(h, w(l.last.index), undefined, { pad: 3 }));
+  const y = g.tanh(g.conv(h, w(l.last.index), undefined, { pad: 3 }));
+  return c.skip ? g.add(x, y) : y;
 }
 
 function discriminatorLayout(c: StarGanDiscriminatorConfig) {

@@ -104,7 +104,7 @@ export async function cycleGanNetwork(model: string, direction: 'a2b' | 'b2a', o
   }
   const file = resolveTrainedModel('cyclegan', model);
   const f = await readTrainedGenerator(file, 'cyclegan-resnet-generator', 'atelier train cyclegan');
-  const config = { width: metadataInteger(f, 'width', file), blocks: metadataInteger(f, 'blocks', file) };
+  const config = { width: metadataInteger(f, 'width', file), blocks: metadataInteger(f, 'blocks', file), skip: f.metadata.skip === 'true' };
   return {
     net: generatorNetwork((g, x) => cycleGanGenerator(g, x, tensorLookup(g, f.tensors, file, prefix), config), o.threads),
     meta: { model, direction, domains: `${f.metadata.a ?? 'A'} → ${f.metadata.b ?? 'B'}`, trainedIterations: Number(f.metadata.iterations) },
@@ -133,7 +133,7 @@ export async function starGanNetwork(model: string, domain: string, o: { seed: n
     file = resolveTrainedModel('stargan', model);
     const f = await readTrainedGenerator(file, 'stargan-generator', 'atelier train stargan');
     domains = starGanDomains(f);
-    config = { width: metadataInteger(f, 'width', file), blocks: metadataInteger(f, 'blocks', file), domains: domains.length };
+    config = { width: metadataInteger(f, 'width', file), blocks: metadataInteger(f, 'blocks', file), domains: domains.length, skip: f.metadata.skip === 'true' };
     tensors = f.tensors;
   }
   const index = domains.indexOf(domain);

@@ -74,6 +74,7 @@ function architecture(o: CycleGanTrainerOptions): Record<string, string> {
     size: String(o.size),
     width: String(o.generator.width),
     blocks: String(o.generator.blocks),
+    skip: String(o.generator.skip ?? false),
     discriminatorWidth: String(o.discriminator.width),
     discriminatorLayers: String(o.discriminator.layers),
   };
@@ -263,7 +264,8 @@ export class CycleGanTrainer {
 
   /** Load a `checkpoint()`; one written for another architecture, width or crop size is refused. */
   restore(tensors: TensorMap, metadata: Record<string, string>, iteration: number, file: string): void {
-    assertSameArchitecture(architecture(this.options), metadata, file);
+    // (checkpoints from before the skip option have none: theirs is off)
+    assertSameArchitecture(architecture(this.options), { skip: 'false', ...metadata }, file);
     this.generators.load(tensors, file);
     this.discriminators.load(tensors, file);
     this.adamG.restore({ step: Number(metadata.adamStepG), ...optimizerState({ specs: this.generators.specs, offsets: this.generators.offsets }, tensors, this.generators.size, file) });

@@ -19,6 +19,7 @@ const params = z.object({
   size: z.number().int().multipleOf(4).min(32).default(256).describe('Side of the square training crops (published 256)'),
   width: z.number().int().min(1).max(256).default(64).describe('Generator width: channels of its first conv (published 64)'),
   blocks: z.number().int().min(1).max(32).optional().describe('Generator residual blocks (published 9 at 256², 6 below)'),
+  skip: z.boolean().default(false).describe('Generator adds its input to its output (not published; the published one cannot see an image\'s colour offsets through its first instance norm, so it must guess colours from content)'),
   discriminatorWidth: z.number().int().min(1).max(256).default(64).describe('PatchGAN width: channels of its first conv (published 64)'),
   discriminatorLayers: z.number().int().min(1).max(5).default(3).describe('PatchGAN strided layers (published 3: 70×70 patches)'),
   lr: z.number().positive().default(PUBLISHED_CYCLEGAN.learningRate).describe('Adam learning rate (published 2e-4, β = 0.5, 0.999)'),
@@ -46,7 +47,7 @@ export const cyclegan = defineTrainer({
     ctx.log.info(`cyclegan: ${A.count} A and ${B.count} B images, ${S}² crops, generator width ${p.width} with ${blocks} blocks, PatchGAN width ${p.discriminatorWidth}`);
     const trainer = await CycleGanTrainer.create({
       size: S,
-      generator: { width: p.width, blocks },
+      generator: { width: p.width, blocks, skip: p.skip },
       discriminator: { width: p.discriminatorWidth, layers: p.discriminatorLayers },
       lossWeights: { cycleA: p.cycleWeight, cycleB: p.cycleWeight, identity: p.identityWeight },
       learningRate: p.lr,
@@ -74,7 +75,7 @@ export const cyclegan = defineTrainer({
         { key: 'D_B', label: 'D_B' },
       ],
       curveTitle: `CycleGAN training, ${S}² crops, width ${p.width}`,
-      summary: { size: S, width: p.width, blocks, discriminatorWidth: p.discriminatorWidth, discriminatorLayers: p.discriminatorLayers, lr: p.lr, cycleWeight: p.cycleWeight, identityWeight: p.identityWeight, pool: p.pool, a: p.a, b: p.b },
+      summary: { size: S, width: p.width, blocks, skip: p.skip, discriminatorWidth: p.discriminatorWidth, discriminatorLayers: p.discriminatorLayers, lr: p.lr, cycleWeight: p.cycleWeight, identityWeight: p.identityWeight, pool: p.pool, a: p.a, b: p.b },
       async step(rng) {
         const realA = toSigned(A.sampleFlipped(rng, S));
         const realB = toSigned(B.sampleFlipped(rng, S));
@@ -110,6 +111,7 @@ export const cyclegan = defineTrainer({
             architecture: 'cyclegan-resnet-generator',
             width: String(p.width),
             blocks: String(blocks),
+            skip: String(p.skip),
             a: p.a,
             b: p.b,
             size: String(S),

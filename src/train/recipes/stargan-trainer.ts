@@ -73,6 +73,7 @@ function architecture(o: StarGanTrainerOptions): Record<string, string> {
     size: String(o.size),
     width: String(o.generator.width),
     blocks: String(o.generator.blocks),
+    skip: String(o.generator.skip ?? false),
     discriminatorWidth: String(o.discriminator.width),
     discriminatorLayers: String(o.discriminator.layers),
     domains: o.domains.join(','),
@@ -308,7 +309,8 @@ export class StarGanTrainer {
   }
 
   restore(tensors: TensorMap, metadata: Record<string, string>, iteration: number, file: string): void {
-    assertSameArchitecture(architecture(this.options), metadata, file);
+    // (checkpoints from before the skip option have none: theirs is off)
+    assertSameArchitecture(architecture(this.options), { skip: 'false', ...metadata }, file);
     this.generator.load(tensors, file);
     this.discriminator.load(tensors, file);
     this.adamG.restore({ step: Number(metadata.adamStepG), ...optimizerState({ specs: this.generator.specs, offsets: this.generator.offsets }, tensors, this.generator.size, file) });

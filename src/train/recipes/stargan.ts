@@ -21,6 +21,7 @@ const params = z.object({
   batch: z.number().int().min(1).max(64).default(PUBLISHED_STARGAN.batch).describe('Images per step (published 16)'),
   width: z.number().int().min(1).max(256).default(64).describe('Generator width: channels of its first conv (published 64)'),
   blocks: z.number().int().min(1).max(32).default(6).describe('Generator residual blocks (published 6)'),
+  skip: z.boolean().default(false).describe('Generator adds its input to its output (not published; the published one cannot see an image\'s colour offsets through its first instance norm, so it must guess colours from content)'),
   discriminatorWidth: z.number().int().min(1).max(256).default(64).describe('Discriminator width (published 64)'),
   discriminatorLayers: z.number().int().min(1).max(8).default(6).describe('Discriminator stride-2 layers (published 6 at 128²); the size must be divisible by 2^layers'),
   lr: z.number().positive().default(PUBLISHED_STARGAN.learningRate).describe('Adam learning rate of both networks (published 1e-4, β = 0.5, 0.999)'),
@@ -73,7 +74,7 @@ export const stargan = defineTrainer({
       size: S,
       batch: p.batch,
       domains: domains.map((d) => d.name),
-      generator: { width: p.width, blocks: p.blocks },
+      generator: { width: p.width, blocks: p.blocks, skip: p.skip },
       discriminator: { width: p.discriminatorWidth, layers: p.discriminatorLayers },
       clsWeight: p.clsWeight,
       recWeight: p.recWeight,
@@ -102,7 +103,7 @@ export const stargan = defineTrainer({
         { key: 'G_cls', label: 'G classification' },
       ],
       curveTitle: `StarGAN training, ${S}² crops, ${domains.length} domains`,
-      summary: { size: S, batch: p.batch, width: p.width, blocks: p.blocks, discriminatorWidth: p.discriminatorWidth, discriminatorLayers: p.discriminatorLayers, domains, lr: p.lr, clsWeight: p.clsWeight, recWeight: p.recWeight, gpWeight: p.gpWeight, nCritic: p.nCritic },
+      summary: { size: S, batch: p.batch, width: p.width, blocks: p.blocks, skip: p.skip, discriminatorWidth: p.discriminatorWidth, discriminatorLayers: p.discriminatorLayers, domains, lr: p.lr, clsWeight: p.clsWeight, recWeight: p.recWeight, gpWeight: p.gpWeight, nCritic: p.nCritic },
       async step(rng) {
         const real = new Float32Array(p.batch * n);
         const batchDomains: number[] = [];
@@ -152,6 +153,7 @@ export const stargan = defineTrainer({
             architecture: 'stargan-generator',
             width: String(p.width),
             blocks: String(p.blocks),
+            skip: String(p.skip),
             domains: domains.map((d) => d.name).join(','),
             size: String(S),
             iterations: String(trainer.iteration),
