@@ -8,6 +8,12 @@
 // (no TensorFlow; Arm NN's parser lacks MIRROR_PAD and White-box's hybrid convs): absolute
 // figures, with the load average, 2 threads.
 //   node bench/imported.mjs [--rounds N]      (needs ../shared/weights; `npm run build` first)
+//   node bench/imported.mjs --gan [--rounds N] [--size 1024]
+// --gan runs only the GAN stylisers of issue 15 at 1024²: neural.anime and neural.cartoon in its
+// three variants (dr, int8, fp16), time and peak RSS, into bench/results/imported-gan.json. No peer
+// runs these files here (PyTorch cannot read TFLite, and neither network has a PyTorch port among
+// the shared weights), so the figures are absolute, with the load average. (--size 256 --rounds 1:
+// a quick check that the command works.)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -23,7 +29,13 @@ if (process.argv[2] === '--case') {
 }
 
 const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1] ?? 2) || 2;
-const cases = [
+const ganOnly = process.argv.includes('--gan');
+const ganSize = process.argv.includes('--size') ? Number(process.argv[process.argv.indexOf('--size') + 1]) : 1024;
+const ganCases = [
+  { method: 'neural.anime', model: 'animeganv2-hayao', size: ganSize, params: {} },
+  ...['dr', 'int8', 'fp16'].map((variant) => ({ method: 'neural.cartoon', model: 'whitebox-cartoon', size: ganSize, params: { variant } })),
+];
+const allCases = [
   { method: 'neural.cartoon', model: 'whitebox-cartoon', size: 1024, params: { variant: 'dr' } },
   { method: 'neural.anime', model: 'animeganv2-hayao', size: 1024, params: {} },
   { method: 'neural.multistyle', model: 'magenta-multistyle', size: 512, params: { style: 3 } },
@@ -31,14 +43,20 @@ const cases = [
   { method: 'neural.arbitrary', model: 'magenta-arbitrary', size: 512, params: { variant: 'fp16' } },
   { method: 'neural.arbitrary', model: 'magenta-arbitrary', size: 1024, params: { variant: 'fp16' } },
 ];
-// Install the four models into the bench model store.
-for (const name of ['whitebox-cartoon', 'animeganv2-hayao', 'magenta-multistyle', 'magenta-arbitrary']) await installFromShared(name);
+const cases = ganOnly ? ganCases : allCases;
+// Install the models into the bench model store.
+for (const name of new Set(cases.map((c) => c.model))) await installFromShared(name);
 const results = { date: new Date().toISOString(), threads: THREADS, rounds, cpu: cpuName(), cases: [], builds: [], predictor: undefined };
 console.log(`imported networks, ${THREADS} threads, ${rounds} timed rounds after a warm-up; load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 for (const c of cases) {
   const r = child({ kind: 'method', rounds, ...c });
   results.cases.push({ ...c, ...r });
-  console.log(`${c.method.padEnd(18)} ${String(c.size).padStart(4)}²  ${(r.seconds * 1000).toFixed(0).padStart(7)} ms  peak RSS ${r.peakMiB.toFixed(0)} MiB  (load ${r.load})`);
+  console.log(`${`${c.method}${c.params.variant ? ` ${c.params.variant}` : ''}`.padEnd(18)} ${String(c.size).padStart(4)}²  ${(r.seconds * 1000).toFixed(0).padStart(7)} ms  peak RSS ${r.peakMiB.toFixed(0)} MiB  (load ${r.load})`);
+}
+if (ganOnly) {
+  mkdirSync(path.join(here, 'results'), { recursive: true });
+  writeFileSync(path.join(here, 'results', 'imported-gan.json'), JSON.stringify(results, null, 2) + '\n');
+  process.exit(0);
 }
 for (const file of [
   'magenta-multistyle/stylize_quantized.pb',
