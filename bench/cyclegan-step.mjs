@@ -8,7 +8,10 @@
 // iteration; Atelier's graph compilation is reported apart. Prints a table and writes
 // bench/results/cyclegan-step.json.
 //   node bench/cyclegan-step.mjs [--sizes 128,256] [--iterations 3] [--threads 2] [--width 64]
-// (after `npm run build`)
+// (after `npm run build`). The 256² row alone, at the published sizes (width 64, 9 blocks):
+//   node bench/cyclegan-step.mjs --sizes 256
+// It needs several GB per side and minutes per iteration on 2 threads, plus Atelier's graph
+// compilation; `--sizes 256 --width 4 --iterations 1` is a quick check that it runs.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';

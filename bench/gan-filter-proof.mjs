@@ -21,7 +21,8 @@
 // is the held-back crops' height (default 128; the width is 1.5×) — the training --size may be
 // smaller (the networks are fully convolutional, and every image is first scaled to
 // 1.25 × --data-size on its short side, default 128, so the filter's scale is the same in training
-// and evaluation whatever the crop). --tag names the run's folder and result file.
+// and evaluation whatever the crop). --tag names the run's folder and result file. --evaluate FILE
+// [--iteration N] only evaluates a generator file a run left (current.safetensors) and draws its grids.
 // (after `npm run build`). Data, grids and plots go to scratch/gan-proof-<tag>/ (never committed:
 // they derive from ../shared), rewritten after every evaluation, so a stopped run keeps its curve;
 // the figures to bench/results/gan-proof-<tag>.json.
@@ -221,13 +222,18 @@ async function ganSession() {
   };
 }
 
-const session = trainerId === 'supervised' ? await supervisedSession() : await ganSession();
+// --evaluate FILE: no training, only the held-back figures and grids of a generator file this bench wrote.
+const evaluateOnly = option('evaluate', undefined);
+const session = evaluateOnly ? undefined : trainerId === 'supervised' ? await supervisedSession() : await ganSession();
 console.error(`training compiled in ${((performance.now() - t0) / 1000).toFixed(0)} s since the start`);
 
 async function evaluate(iteration) {
-  const exported = session.exportWeights();
-  const file = path.join(work, 'current.safetensors');
-  await writeSafetensors(file, exported.tensors, { metadata: exported.metadata });
+  let file = evaluateOnly;
+  if (!file) {
+    const exported = session.exportWeights();
+    file = path.join(work, 'current.safetensors');
+    await writeSafetensors(file, exported.tensors, { metadata: exported.metadata });
+  }
   const row = { iteration, seconds: (performance.now() - trainStart) / 1000 };
   for (const flt of filters) {
     const { net } = trainerId === 'stargan' ? await starGanNetwork(file, flt, { seed, threads }) : await cycleGanNetwork(file, 'a2b', { seed, threads });
@@ -247,21 +253,24 @@ async function evaluate(iteration) {
   return row;
 }
 
-/** Rows of [photo, G(photo), filter(photo)] side by side with 2-pixel white gutters. */
+/** Rows of [photo, G(photo), filter(photo)] side by side with 2-pixel white gutters (portrait rows are narrower). */
 async function writeGrid(rows, file) {
   const { Image } = await import('../dist/core/image.js');
-  const w = rows[0][0].width;
-  const h = rows[0][0].height;
-  const out = new Image(3 * w + 4, rows.length * (h + 2) - 2, 3);
+  const cell = Math.max(...rows.map((r) => r[0].width));
+  const heights = rows.map((r) => r[0].height);
+  const out = new Image(3 * cell + 4, heights.reduce((s, h) => s + h + 2, -2), 3);
   out.data.fill(1);
   const plane = out.width * out.height;
-  rows.forEach((r, ri) =>
+  let top = 0;
+  rows.forEach((r, ri) => {
     r.forEach((img, ci) => {
+      const { width: w, height: h } = img;
       for (let c = 0; c < 3; c++)
         for (let y = 0; y < h; y++)
-          for (let x = 0; x < w; x++) out.data[c * plane + (ri * (h + 2) + y) * out.width + ci * (w + 2) + x] = img.data[(c * h + y) * w + x];
-    }),
-  );
+          for (let x = 0; x < w; x++) out.data[c * plane + (top + y) * out.width + ci * (cell + 2) + x] = img.data[(c * h + y) * w + x];
+    });
+    top += heights[ri] + 2;
+  });
   await writeImage(out, file, { force: true });
 }
 
@@ -312,6 +321,11 @@ async function save() {
 }
 
 const trainStart = performance.now();
+if (evaluateOnly) {
+  const row = await evaluate(Number(option('iteration', '0')));
+  console.log(JSON.stringify({ file: evaluateOnly, baseline, ...row }, null, 1));
+  process.exit(0);
+}
 curve.push(await evaluate(0));
 console.error(JSON.stringify(curve[0]));
 await save();
