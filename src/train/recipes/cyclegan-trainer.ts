@@ -94,7 +94,8 @@ export class CycleGanTrainer {
     readonly options: CycleGanTrainerOptions,
     private readonly generatorRunner: Runner,
     private readonly discriminatorRunner: Runner,
-    private readonly forwardRunner: Runner,
+    /** Compiled on first use: a run without validation or sample grids (`--eval 0`) never needs it. */
+    private readonly forwardRunner: () => Promise<Runner>,
     generators: ParameterSet,
     discriminators: ParameterSet,
   ) {
@@ -186,8 +187,9 @@ export class CycleGanTrainer {
     // ORT's arena without its memory plans: a CycleGAN iteration at 256² (width 64, 9 blocks)
     // peaked at 5.0 GB with the plans and 3.0 GB without, at the same speed (PyTorch: 3.4 GB).
     const opts = { threads: o.threads, paramsAsInputs: true, cache: false, memory: 'arena' as const };
-    const [gr, dr, fr] = await Promise.all([compile(gg, opts), compile(gd, opts), compile(gf, opts)]);
-    return new CycleGanTrainer(o, gr, dr, fr, generators, discriminators);
+    const [gr, dr] = await Promise.all([compile(gg, opts), compile(gd, opts)]);
+    let forward: Promise<Runner> | undefined;
+    return new CycleGanTrainer(o, gr, dr, () => (forward ??= compile(gf, opts)), generators, discriminators);
   }
 
   /** The learning rate of the current iteration: constant, then linear to zero over the last `decayFraction` of the run. */
@@ -242,7 +244,7 @@ export class CycleGanTrainer {
 
   /** Translations and reconstructions of one A and one B crop at the current weights. */
   async forward(realA: Float32Array, realB: Float32Array): Promise<CycleGanForward> {
-    const out = await this.forwardRunner.run({ ...this.generators.feeds(), realA: this.image(realA), realB: this.image(realB) });
+    const out = await (await this.forwardRunner()).run({ ...this.generators.feeds(), realA: this.image(realA), realB: this.image(realB) });
     const get = (k: string) => out[k]!.data as Float32Array;
     return { fakeB: get('fakeB'), recA: get('recA'), fakeA: get('fakeA'), recB: get('recB') };
   }
