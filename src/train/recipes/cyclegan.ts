@@ -105,7 +105,8 @@ export const cyclegan = defineTrainer({
       restore: (tensors, metadata, iteration) => trainer.restore(tensors, metadata, iteration, 'the training checkpoint'),
       exportWeights() {
         return {
-          fileName: 'cyclegan.safetensors',
+          // The store keeps the file under its own name (models/NAME/NAME.safetensors), as the other recipes do.
+          fileName: p.name ? `${p.name}.safetensors` : 'cyclegan.safetensors',
           tensors: trainer.generators.tensors(),
           metadata: {
             architecture: 'cyclegan-resnet-generator',

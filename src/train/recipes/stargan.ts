@@ -147,7 +147,7 @@ export const stargan = defineTrainer({
       restore: (tensors, metadata, iteration) => trainer.restore(tensors, metadata, iteration, 'the training checkpoint'),
       exportWeights() {
         return {
-          fileName: 'stargan.safetensors',
+          fileName: p.name ? `${p.name}.safetensors` : 'stargan.safetensors',
           tensors: trainer.generator.tensors('G.'),
           metadata: {
             architecture: 'stargan-generator',
