@@ -3,10 +3,10 @@ import path from 'node:path';
 import { AtelierError, wrapError } from '../core/errors.js';
 import { checkImage } from '../core/io.js';
 import { parseInteger } from '../core/number-text.js';
-import { parseParams } from '../core/params.js';
+import { paramsJsonSchema, parseParams } from '../core/params.js';
 import { checkTrainedName, knownModelNames, listModels } from '../engine/store.js';
 import type { AnyTrainer, TrainerImages } from '../train/definition.js';
-import { describeTrainer, MAX_JOB_ITERATIONS } from '../train/describe.js';
+import { describeTrainer, JOB_OWNED_PARAMS, MAX_JOB_ITERATIONS } from '../train/describe.js';
 import { getTrainer } from '../train/index.js';
 import type { InputSlot, TrainingJobParams } from './job-record.js';
 import type { JobStore, NewJob } from './job-store.js';
@@ -77,7 +77,7 @@ export function refuseTakenModel(store: JobStore, model: string, except?: string
   }
 }
 
-function recipeParamsOf(def: AnyTrainer, fields: Record<string, string>, images: Record<string, TrainerImages>): Record<string, unknown> {
+function recipeParamsOf(def: AnyTrainer, fields: Record<string, string>, images: Record<string, TrainerImages>, model: string): Record<string, unknown> {
   let params: Record<string, unknown> = {};
   if (fields.params !== undefined && fields.params.trim() !== '') {
     let parsed: unknown;
@@ -92,7 +92,14 @@ function recipeParamsOf(def: AnyTrainer, fields: Record<string, string>, images:
     params = parsed as Record<string, unknown>;
   }
   for (const key of Object.keys(params)) {
-    if (key in images) {
+    if (JOB_OWNED_PARAMS.has(key)) {
+      throw new AtelierError('E_PARAM', `train ${def.id}: ${key} is the job's own`, {
+        expected: 'the model name in the `model` field (a training job never replaces a model)',
+        received: `${key} in params`,
+        subject: key,
+      });
+    }
+    if (key in images || def.studio?.folders?.fills.includes(key)) {
       throw new AtelierError('E_PARAM', `train ${def.id}: ${key} takes uploaded images`, {
         expected: `the images as files in form fields named \`${key}\``,
         received: 'a value in params',
@@ -116,8 +123,11 @@ function recipeParamsOf(def: AnyTrainer, fields: Record<string, string>, images:
       });
     }
   }
-  // Validated now (image params stand in as placeholders) so a bad value is a 400, not a failed job.
-  parseParams(def.params, { ...resolved, ...Object.fromEntries(Object.keys(images).map((k) => [k, 'uploaded-images'])) }, { methodId: `train ${def.id}` });
+  // The result's name is the job's model name (a recipe that names its result claims it).
+  if ('name' in paramsJsonSchema(def.params).properties) resolved.name = model;
+  // Validated now (image folders stand in as placeholders) so a bad value is a 400, not a failed job.
+  const placeholders = Object.fromEntries(Object.keys(images).map((k) => [k, 'uploaded-images']));
+  parseParams(def.params, { ...resolved, ...(def.studio?.folders ? def.studio.folders.params(placeholders) : placeholders) }, { methodId: `train ${def.id}` });
   return resolved;
 }
 
@@ -146,7 +156,7 @@ export async function trainingJobFromForm(
     saveEvery: number('saveEvery', 1, Math.max(1, Math.round(iterations / 10))),
     previewEvery: number('previewEvery', 1, Math.max(1, Math.round(iterations / 10))),
     seed: number('seed', 0, description.loop.seed),
-    recipe: recipeParamsOf(def, fields, images),
+    recipe: recipeParamsOf(def, fields, images, fields.model),
   };
   const slots: Partial<Record<InputSlot, Uint8Array>> = {};
   for (const { field } of files) {

@@ -43,8 +43,17 @@ export interface TrainerImages {
 }
 
 export interface TrainerStudio<K extends string = string> {
-  /** Params that take a folder of images. A `content` param not uploaded gets the server's photo set. */
-  images?: Partial<Record<K, TrainerImages>>;
+  /**
+   * Folders of uploaded images, by name: a param that takes a folder, or (with `folders`) a name of
+   * the page's own. A `content` one not uploaded gets the server's photo set.
+   */
+  images?: Partial<Record<K, TrainerImages>> & Record<string, TrainerImages | undefined>;
+  /**
+   * Recipes whose params are not one folder each (StarGAN's `NAME=DIR` domains): the params the
+   * uploaded folders make (`params(folders by image name)`), and which params those are (the form
+   * leaves them out).
+   */
+  folders?: { fills: readonly K[]; params: (folders: Record<string, string>) => Partial<Record<K, unknown>> };
   /**
    * The param that picks the starting network (shown as the base model), when there is one: its
    * fixed words ('random', 'installed'); models trained by the same recipe are offered beside them.

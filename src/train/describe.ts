@@ -27,13 +27,25 @@ export interface TrainerDescription {
 /** The most iterations a server job may ask for, and the default preview and checkpoint spacing. */
 export const MAX_JOB_ITERATIONS = 1_000_000;
 
+/**
+ * Params a server job sets itself, never shown in the form: the result's name is the job's model
+ * name, and a job never replaces a model.
+ */
+export const JOB_OWNED_PARAMS = new Set(['name', 'force']);
+
+/** The params the studio's form leaves out: image folders, what the folders make, and the job's own. */
+export function paramsNotInForm(def: AnyTrainer): Set<string> {
+  return new Set([...Object.keys(def.studio?.images ?? {}), ...(def.studio?.folders?.fills ?? []), ...JOB_OWNED_PARAMS]);
+}
+
 export function describeTrainer(def: AnyTrainer): TrainerDescription {
   const studio = def.studio ?? {};
   const images = Object.fromEntries(Object.entries(studio.images ?? {}).filter((e): e is [string, TrainerImages] => e[1] !== undefined));
   const json = paramsJsonSchema(def.params);
+  const hidden = paramsNotInForm(def);
   const properties = Object.fromEntries(
     Object.entries(json.properties)
-      .filter(([k]) => !(k in images))
+      .filter(([k]) => !hidden.has(k))
       .map(([k, p]) => [k, studio.defaults && k in studio.defaults ? { ...p, default: studio.defaults[k] } : p]),
   );
   const iterations = studio.iterations ?? 100;
@@ -43,7 +55,7 @@ export function describeTrainer(def: AnyTrainer): TrainerDescription {
     title: def.title,
     summary: def.summary,
     ...(def.reference !== undefined && { reference: def.reference }),
-    params: { ...json, properties, ...(json.required && { required: json.required.filter((k) => !(k in images)) }) },
+    params: { ...json, properties, ...(json.required && { required: json.required.filter((k) => !hidden.has(k)) }) },
     images,
     ...(studio.base && { base: { param: studio.base.param, choices: [...studio.base.choices] } }),
     basic: [...(studio.basic ?? [])].filter((k) => k in properties),

@@ -130,6 +130,56 @@ describe.skipIf(!ready)('trainer page in a browser', () => {
     await page.close();
   }, 120_000);
 
+  it('every recipe has its form; a fast network trains its first steps from the page and opens in neural.fast', async () => {
+    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    const failures: string[] = [];
+    page.on('pageerror', (e) => failures.push(e.message));
+    await page.goto(`${base}/#train`);
+    await page.locator('#trainer-recipe option[value="fast"]').waitFor({ state: 'attached' });
+    const offered = await page.locator('#trainer-recipe option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+    expect(offered).toEqual(expect.arrayContaining(['capvst', 'fast', 'multistyle-style', 'cyclegan', 'stargan', 'lora']));
+    // Each recipe's own drop zones; no field for the name (the model name is the page's own).
+    const zones: Record<string, string[]> = { cyclegan: ['a', 'b'], stargan: ['photo', 'look'], 'multistyle-style': ['style', 'contentDir'], fast: ['style', 'contentDir'] };
+    for (const [id, want] of Object.entries(zones)) {
+      await page.selectOption('#trainer-recipe', id);
+      await expect.poll(() => page.locator('[data-input^="train-"]').evaluateAll((es) => es.map((e) => e.getAttribute('data-input')!.slice('train-'.length)))).toEqual(want);
+      expect(await page.locator('#param-name, #param-force, #param-domain').count(), id).toBe(0);
+      await page.screenshot({ path: path.join(shots, `trainer-laptop-${id}-form.png`) });
+    }
+    expect(await seriousViolations(page)).toEqual([]);
+
+    // A real fast network: small8 at 32² crops with the seeded loss network (no weights needed), 3 steps.
+    await page.selectOption('#trainer-recipe', 'fast');
+    await page.click('.samples[aria-label="sample train-style images"] .sample >> nth=0');
+    const start = page.locator('button[data-action="train"]');
+    await expect.poll(() => start.isEnabled()).toBe(true);
+    await page.fill('#trainer-model', 'fast-page');
+    await page.fill('#trainer-steps', '3');
+    await page.fill('#trainer-preview-every', '1');
+    await page.locator('input#param-size').evaluate((el) => {
+      (el as HTMLInputElement).value = '32';
+      el.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+    await page.click('details.advanced summary');
+    await page.fill('input#param-batch', '1');
+    await page.fill('input#param-vgg', 'random');
+    await start.click();
+    await expect.poll(() => stepShown(page), { timeout: 200_000 }).toMatch(/^(Step [1-3] of 3|Done: 3 steps)$/);
+    await page.screenshot({ path: path.join(shots, 'trainer-laptop-fast-running.png') });
+    await expect.poll(() => stepShown(page), { timeout: 120_000 }).toBe('Done: 3 steps');
+    await expect.poll(() => page.locator('.training-preview img').count(), { timeout: 10_000 }).toBe(1);
+    expect(await page.locator('.trained-model').textContent()).toContain('fast-page');
+    await page.screenshot({ path: path.join(shots, 'trainer-laptop-fast-done.png') });
+    const job = ((await app.inject({ url: '/api/jobs' })).json().jobs as { id: string; method: string; params: { recipe: Record<string, unknown> } }[]).find((j) => j.method === 'fast')!;
+    expect(job.params.recipe).toMatchObject({ size: 32, batch: 1, vgg: 'random', width: 'small8', name: 'fast-page' });
+    // The model is neural.fast's, one click away.
+    await page.click('.trained-model button:has-text("Use it in the studio")');
+    await expect.poll(() => page.locator('input#param-model').inputValue()).toBe('fast-page');
+    await page.screenshot({ path: path.join(shots, 'trainer-laptop-fast-in-studio.png') });
+    expect(failures).toEqual([]);
+    await page.close();
+  }, 400_000);
+
   it('a CAP-VSTNet model trained here is a weights choice of neural.capvst in the studio', async () => {
     const file = tmp.file('capvst-photoreal.safetensors');
     await writeSafetensors(file, [...randomCapVstTensors('photoreal', 3).values()]);

@@ -7,7 +7,7 @@ import type { ProgressListener } from '../../core/progress.js';
 import { paramsJsonSchema } from '../../core/params.js';
 import { methodParamsSchema } from '../../core/stylize.js';
 import { getMethod, stylize } from '../../methods/index.js';
-import type { TrainerImages } from '../../train/definition.js';
+import type { AnyTrainer, TrainerImages } from '../../train/definition.js';
 import { getTrainer, train } from '../../train/index.js';
 import type { InputSlot, TrainingJobParams } from '../job-record.js';
 import type { JobTask, TaskResult } from './job-task.js';
@@ -54,6 +54,7 @@ export async function runTrainingTask(task: JobTask, signal: AbortSignal, onProg
   const images = Object.entries(def.studio?.images ?? {}) as [string, TrainerImages][];
   let photo: Uint8Array | undefined;
   let firstStyle: Uint8Array | undefined;
+  const folders: Record<string, string> = {};
   // The uploads become the folders the recipe reads (written again on each run: they are small).
   for (const [param, imageSpec] of images) {
     const slots = slotsOfImageParam(param, imageSpec, Object.keys(task.inputs));
@@ -65,15 +66,15 @@ export async function runTrainingTask(task: JobTask, signal: AbortSignal, onProg
       const bytes = task.inputs[slot]!;
       await fs.writeFile(path.join(folder, `${String(i).padStart(2, '0')}.${await extensionOf(bytes)}`), bytes);
     }
-    recipe[param] = folder;
+    folders[param] = folder;
     if (imageSpec.role === 'content') photo ??= task.inputs[slots[0]!];
     else firstStyle ??= task.inputs[slots[0]!];
   }
+  // Each folder is its param, or the recipe makes its params from them (StarGAN's NAME=DIR domains).
+  Object.assign(recipe, def.studio?.folders ? def.studio.folders.params(folders) : folders);
   const out = path.join(dir, TRAINING_DIR);
   const previewFile = path.join(dir, TRAINING_PREVIEW_FILE);
   const resume = existsSync(path.join(out, 'last.safetensors'));
-  // A recipe that names its result itself (train fast, multistyle-style, lora, the GANs) gets the job's model name, so it claims that name.
-  if ('name' in (paramsJsonSchema(def.params).properties ?? {})) recipe.name = spec.model;
   const styleCount = Object.keys(task.inputs).filter((s) => s.startsWith('style-')).length;
   let lastPreview: Buffer | undefined;
   const result = await train(def.id, {
@@ -92,7 +93,7 @@ export async function runTrainingTask(task: JobTask, signal: AbortSignal, onProg
       name: spec.model,
       description: `${def.title} trained here on ${styleCount} style image${styleCount === 1 ? '' : 's'} (${spec.iterations} iterations)`,
       job: task.jobId,
-      params: recipeForRecord(recipe, images),
+      params: recipeForRecord(recipe, def),
       extraFiles: [{ path: TRAINING_PREVIEW_FILE, from: previewFile, format: 'jpeg' }],
     },
     onPreview: async ({ iteration, weights, use }) => {
@@ -113,7 +114,7 @@ export async function runTrainingTask(task: JobTask, signal: AbortSignal, onProg
   const png = lastPreview ?? (await fs.readFile(result.plot));
   return {
     png,
-    params: { ...spec, recipe: recipeForRecord(recipe, images) },
+    params: { ...spec, recipe: recipeForRecord(recipe, def) },
     meta: {
       kind: 'training',
       model: result.model ?? spec.model,
@@ -129,8 +130,8 @@ export async function runTrainingTask(task: JobTask, signal: AbortSignal, onProg
 }
 
 /** The recipe's params as a client may see them: image folders are the job's uploads, not paths. */
-function recipeForRecord(recipe: Record<string, unknown>, images: [string, TrainerImages][]): Record<string, unknown> {
+function recipeForRecord(recipe: Record<string, unknown>, def: AnyTrainer): Record<string, unknown> {
   const out = { ...recipe };
-  for (const [param] of images) if (param in out) out[param] = 'uploaded images';
+  for (const param of [...Object.keys(def.studio?.images ?? {}), ...(def.studio?.folders?.fills ?? [])]) if (param in out) out[param] = 'uploaded images';
   return out;
 }

@@ -37,6 +37,16 @@ export const cyclegan = defineTrainer({
   summary: 'Train CycleGAN (two ResNet generators, two PatchGAN discriminators) on two unpaired folders of images',
   reference: 'Zhu, Park, Isola & Efros, Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial Networks, ICCV 2017',
   params,
+  studio: {
+    images: {
+      a: { role: 'content', min: 2, max: 24, description: "Domain A, what is translated: 2 to 24 photos (default: the server's photo set)" },
+      b: { role: 'style', min: 2, max: 20, description: 'Domain B, the look to translate into: 2 to 20 images' },
+    },
+    basic: ['size', 'width', 'lr', 'cycleWeight'],
+    // Networks a quarter of the published width at 64² crops: steps of seconds on a laptop's cores, not minutes.
+    defaults: { size: 64, width: 16, blocks: 3, discriminatorWidth: 16, eval: 1 },
+    iterations: 200,
+  },
   async open(ctx, p) {
     if (p.name) checkTrainedName(p.name); // before hours of training, not after
     const S = p.size;
@@ -120,6 +130,7 @@ export const cyclegan = defineTrainer({
             source: 'atelier train cyclegan',
           },
           ...(p.name && { install: { kind: 'cyclegan', name: p.name } }),
+          use: { method: 'neural.cyclegan', param: 'model' },
           usage: '--method neural.cyclegan --model FILE (G_A: A→B; --direction b2a for G_B)',
         };
       },

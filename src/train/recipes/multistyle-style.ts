@@ -43,6 +43,16 @@ export const multistyleStyle = defineTrainer({
   summary: "Add a style to Magenta's 26-style network: train only its conditional-norm scale and shift (style 26 of neural.multistyle --added NAME)",
   reference: 'Dumoulin, Shlens & Kudlur, A Learned Representation for Artistic Style, ICLR 2017 (section 3)',
   params,
+  studio: {
+    images: {
+      style: { role: 'style', min: 1, max: 20, description: 'The new style: 1 to 20 images of one look' },
+      contentDir: { role: 'content', min: 1, max: 24, description: "Photos to train on (default: the server's photo set)" },
+    },
+    basic: ['lr', 'styleWeight', 'initFrom', 'size'],
+    // One small crop per step and no validation set: only 2 × channels per norm layer learn, so a first style comes in minutes.
+    defaults: { size: 128, batch: 1, eval: 0 },
+    iterations: 100,
+  },
   async open(ctx, p): Promise<TrainingSession> {
     const claim = await claimTrainedModel(MULTISTYLE_TRAINED_KIND, p.name, { force: p.force });
     let trainer: PerceptualTrainer | undefined;
@@ -137,6 +147,7 @@ export const multistyleStyle = defineTrainer({
             metadata: addedStyleMetadata(t.iteration, { source: 'atelier train multistyle-style', styles: loaded.files.join(',') }),
             usage: '--method neural.multistyle --added FILE --style 26',
             install: { kind: MULTISTYLE_TRAINED_KIND, name: p.name, force: p.force },
+            use: { method: 'neural.multistyle', param: 'added', params: { style: MULTISTYLE.styles } },
           };
         },
         async close() {

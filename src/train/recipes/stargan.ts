@@ -63,6 +63,18 @@ export const stargan = defineTrainer({
   summary: 'Train StarGAN (one generator for several domains, discriminator with a domain classifier, WGAN-GP) on folders of images, one per domain',
   reference: 'Choi, Choi, Kim, Ha, Kim & Choo, StarGAN: Unified Generative Adversarial Networks for Multi-Domain Image-to-Image Translation, CVPR 2018',
   params,
+  studio: {
+    // Two domains from the page: photos and a look (the CLI takes any number with --domain NAME=DIR).
+    images: {
+      photo: { role: 'content', min: 2, max: 24, description: "Domain photo: 2 to 24 photos (default: the server's photo set)" },
+      look: { role: 'style', min: 2, max: 20, description: 'Domain look: 2 to 20 images of the look to learn' },
+    },
+    folders: { fills: ['domain'], params: (f) => ({ domain: [`photo=${f.photo}`, `look=${f.look}`] }) },
+    basic: ['size', 'width', 'lr'],
+    // A quarter of the published widths at 32² crops (4 discriminator layers fit 32 = 2^5): seconds a step on a laptop.
+    defaults: { size: 32, batch: 4, width: 16, blocks: 3, discriminatorWidth: 16, discriminatorLayers: 4, eval: 1 },
+    iterations: 200,
+  },
   async open(ctx, p) {
     if (p.name) checkTrainedName(p.name); // before hours of training, not after
     const S = p.size;
@@ -160,6 +172,7 @@ export const stargan = defineTrainer({
             source: 'atelier train stargan',
           },
           ...(p.name && { install: { kind: 'stargan', name: p.name } }),
+          use: { method: 'neural.stargan', param: 'model', params: { domain: domains[1]!.name } },
           usage: `--method neural.stargan --model FILE --domain ${domains[1]!.name}`,
         };
       },

@@ -245,8 +245,9 @@ export function TrainerPage({
   const missing = !recipe
     ? ['a recipe']
     : [
+        // Photos not dropped come from the server's photo set; style images must be dropped.
         ...Object.entries(recipe.images)
-          .filter(([k, spec]) => (files[k]?.length ?? 0) < spec.min)
+          .filter(([k, spec]) => spec.role === 'style' && (files[k]?.length ?? 0) < spec.min)
           .map(([k, spec]) => `${spec.min} ${k} image${spec.min === 1 ? '' : 's'}`),
         ...(/^[a-z0-9][a-z0-9_-]{0,63}$/.test(model) ? [] : ['a model name (lowercase letters, digits, - and _)']),
         ...(Object.keys(fileErrors).length > 0 ? ['images the server accepts'] : []),
@@ -418,7 +419,7 @@ export function TrainerPage({
                 <Dropzone
                   key={param}
                   name={`train-${param}`}
-                  label={`${param[0]!.toUpperCase()}${param.slice(1)} (${spec.min === 0 ? `up to ${spec.max}` : `${spec.min}–${spec.max}`})`}
+                  label={`${param[0]!.toUpperCase()}${param.slice(1)} (${spec.role === 'content' ? `optional, up to ${spec.max}` : spec.min === 0 ? `up to ${spec.max}` : `${spec.min}–${spec.max}`})`}
                   hint={spec.description}
                   multiple
                   files={files[param] ?? []}
