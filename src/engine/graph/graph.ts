@@ -218,6 +218,15 @@ export class Graph {
    * `conv`), so neither W + ΔW nor its gradient is ever formed there; the nodes that form it are
    * then unused and left out of the emitted model.
    */
+  /**
+   * The frozen weight and updates behind a tensor `withLowRank` made, or undefined: for layers that
+   * read a weight through something other than one conv (the fast net's upsampling conv folds its
+   * kernel into four phases first) and would otherwise form, and differentiate, W + ΔW whole.
+   */
+  lowRankOf(t: Tensor): { weight: Tensor; updates: readonly LowRankUpdate[] } | undefined {
+    return this.lowRank.get(t.id);
+  }
+
   withLowRank(weight: Tensor, updates: LowRankUpdate[]): Tensor {
     let merged = weight;
     for (const u of updates) {

@@ -218,6 +218,19 @@ export function transposedConv2x(g: Graph, x: Tensor, weight: Tensor, bias: Tens
  */
 export function upsampleConv(g: Graph, x: Tensor, weight: Tensor, bias: Tensor): Tensor {
   const [cout, cin] = weight.shape as number[];
+  const lowRank = g.lowRankOf(weight);
+  if (lowRank) {
+    // A LoRA-adapted weight (W frozen): upsampleConv(x, W + s·B·A) = upsampleConv(x, W) +
+    // s·conv1×1(upsampleConv(x, A as r 3×3 filters), B), since both are linear in the kernel. W's
+    // phases are then constants and nothing of W's size is ever differentiated; A's phases are r/cout of them.
+    let y = upsampleConv(g, x, lowRank.weight, bias);
+    for (const u of lowRank.updates) {
+      const r = u.a.shape[0] as number;
+      const h = upsampleConv(g, x, g.reshape(u.a, [r, cin!, 3, 3]), g.constant(new Float32Array(r), [r]));
+      y = g.add(y, g.scale(g.conv(h, g.reshape(u.b, [cout!, r, 1, 1]), undefined), u.scale));
+    }
+    return y;
+  }
   // A[r][t][i]: tap t of phase r collects original tap i.
   const A = [
     [[1, 0, 0], [0, 1, 1], [0, 0, 0]],

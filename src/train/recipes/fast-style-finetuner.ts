@@ -2,9 +2,8 @@ import { AtelierError } from '../../core/errors.js';
 import { grad } from '../../engine/autodiff/grad.js';
 import { Graph, type ParamHook, type Tensor } from '../../engine/graph/graph.js';
 import { trainingHook, type TrainableSet } from '../../engine/lora/graph-adapter.js';
-import { gram, meanSquaredError, totalVariation } from '../../engine/losses/style-losses.js';
+import { perceptualLoss, styleGramGraph, styleGramInput, tapChannels, type PerceptualTap, type PerceptualWeights } from '../../engine/losses/perceptual.js';
 import { transformerNet, type JohnsonNetSpec } from '../../engine/nets/transformer-net.js';
-import { vgg19, type VggTap } from '../../engine/nets/vgg19.js';
 import { Adam } from '../../engine/optim/adam.js';
 import { compile, type Runner, type TensorValue } from '../../engine/runtime.js';
 import type { TensorMap, WeightTensor } from '../../engine/weights/tensor.js';
@@ -16,20 +15,17 @@ import type { TensorMap, WeightTensor } from '../../engine/weights/tensor.js';
  * Gram matrices, content loss at relu3_1 against the content photo, total variation. What trains
  * is a `TrainableSet`: LoRA pairs with the base frozen (`atelier train lora`), only some weights
  * (the instance norms' affine parameters), or all of them; the rest of the graph is the same, so
- * their steps and results compare like for like (bench/lora.mjs).
+ * their steps and results compare like for like (bench/lora.mjs). The loss graph is the one every
+ * perceptual recipe builds (`perceptualLoss`, `styleGramGraph` in engine/losses/perceptual.ts) with
+ * these taps: content at relu3_1, Gram style at relu1_1, relu2_1 and relu3_1.
  *
  * Frozen weights are constants of the compiled graph: autodiff builds no gradient for them, and
  * backpropagation stops at the first trainable layer.
  */
 
-export const STYLE_TAPS = ['relu1_1', 'relu2_1', 'relu3_1'] as const satisfies readonly VggTap[];
-export const CONTENT_TAP: VggTap = 'relu3_1';
+export const STYLE_TAPS = ['relu1_1', 'relu2_1', 'relu3_1'] as const satisfies readonly PerceptualTap[];
+export const CONTENT_TAP: PerceptualTap = 'relu3_1';
 
-export interface PerceptualWeights {
-  content: number;
-  style: number;
-  tv: number;
-}
 
 export interface FinetuneOptions {
   /** Side of the square content crops (a multiple of 4). */
@@ -56,15 +52,14 @@ const freeze: ParamHook = (g, _name, shape, data) => g.constant(data, shape);
 export async function styleTargets(vgg: TensorMap, images: { data: Float32Array; width: number; height: number }[], threads: number): Promise<Float32Array[]> {
   const g = new Graph();
   g.paramHook = freeze;
-  const f = vgg19(g, g.input('image', [1, 3, 'H', 'W']), vgg, { layout: 'normalised', taps: STYLE_TAPS });
-  STYLE_TAPS.forEach((t, i) => g.output(`gram${i}`, gram(g, f[t]!)));
+  styleGramGraph(g, g.input('image', [1, 3, 'H', 'W']), vgg, STYLE_TAPS);
   const runner = await compile(g, { threads, memory: 'lean', cache: false });
   const sums: Float32Array[] = [];
   try {
     for (const img of images) {
       const out = await runner.run({ image: { data: img.data, shape: [1, 3, img.height, img.width] } });
-      STYLE_TAPS.forEach((_, i) => {
-        const v = out[`gram${i}`]!.data as Float32Array;
+      STYLE_TAPS.forEach((tap, i) => {
+        const v = out[styleGramInput(tap)]!.data as Float32Array;
         if (!sums[i]) sums[i] = new Float32Array(v.length);
         for (let k = 0; k < v.length; k++) sums[i]![k]! += v[k]! / images.length;
       });
@@ -119,23 +114,14 @@ export class FastStyleFinetuner {
       const content = g.input('content', [batch, 3, S, S]);
       const stylised = g.scale(transformerNet(g, g.scale(content, 255), base, spec), 1 / 255);
       const params = options.set.kind === 'all' ? [...g.params] : g.params.filter((p) => trained.includes(p.name));
+      // The loss graph every perceptual recipe shares (engine/losses/perceptual.ts), on a frozen VGG, the style targets as constants.
       g.paramHook = freeze;
-      const f = vgg19(g, g.concat([stylised, content], 0), vgg, { layout: 'normalised', taps: STYLE_TAPS });
-      const half = (t: Tensor, which: 0 | 1) => g.slice(t, [0], [which * batch], [(which + 1) * batch]);
-      let style: Tensor | undefined;
-      STYLE_TAPS.forEach((tap, i) => {
-        const c = f[tap]!.shape[1] as number;
-        const target = g.constant(grams[i]!, [1, c, c]);
-        const term = meanSquaredError(g, gram(g, half(f[tap]!, 0)), target);
-        style = style ? g.add(style, term) : term;
-      });
-      const contentLoss = meanSquaredError(g, half(f[CONTENT_TAP]!, 0), half(f[CONTENT_TAP]!, 1));
-      const tv = totalVariation(g, stylised);
-      const w = options.weights;
-      const total = g.add(g.add(g.scale(contentLoss, w.content), g.scale(style!, w.style)), g.scale(tv, w.tv));
-      g.output('loss.content', contentLoss);
-      g.output('loss.style', style!);
-      g.output('loss.tv', tv);
+      const targets = Object.fromEntries(STYLE_TAPS.map((tap, i) => [tap, g.constant(grams[i]!, [1, tapChannels(tap), tapChannels(tap)])])) as Partial<Record<PerceptualTap, Tensor>>;
+      const terms = perceptualLoss(g, stylised, content, { vgg, contentTaps: [CONTENT_TAP], styleTaps: STYLE_TAPS, weights: options.weights }, targets);
+      const total = terms.total;
+      g.output('loss.content', terms.content);
+      g.output('loss.style', terms.style);
+      g.output('loss.tv', terms.tv);
       g.output('loss.total', total);
       if (withGrad) {
         const grads = grad(g, total, params);

@@ -8,7 +8,7 @@ import { baseFingerprint, checkRank, loadLoraStack, parseLoraSpec, readLoraAdapt
 import { runtimeLora, trainingHook } from '../../../src/engine/lora/graph-adapter.js';
 import { mergeLora } from '../../../src/engine/lora/merge.js';
 import { chooseTargets, initialPair } from '../../../src/engine/lora/targets.js';
-import { randomTransformerNetWeights, transformerNet, transformerNetShapes, PYTORCH_EXAMPLES_NET, ENGSTROM_NET, type JohnsonNetSpec } from '../../../src/engine/nets/transformer-net.js';
+import { randomTransformerNetWeights, transformerNet, transformerNetShapes, upsampleConv, PYTORCH_EXAMPLES_NET, ENGSTROM_NET, type JohnsonNetSpec } from '../../../src/engine/nets/transformer-net.js';
 import { compile } from '../../../src/engine/runtime.js';
 import { writeSafetensors } from '../../../src/engine/weights/safetensors.js';
 import type { TensorMap } from '../../../src/engine/weights/tensor.js';
@@ -190,6 +190,42 @@ describe('LoRA math', () => {
         return g.add(g.sumAll(y), g.sumAll(g.mul(g.transpose(W, [1, 0, 2, 3]), g.transpose(W, [1, 0, 2, 3]))));
       },
       { A: [r, cin * k * k], B: [cout, r], x: [1, cin, 6, 6] },
+    );
+    expect(check.worst).toBeLessThan(2e-3);
+  });
+
+  it('the fast net\'s upsampling conv takes its update as a branch: the same output as W + ΔW whole, and gradients that match finite differences', async () => {
+    const [cout, cin, r, side] = [4, 3, 2, 5];
+    const w = Float32Array.from({ length: cout * cin * 9 }, (_, i) => Math.sin(i));
+    const rng = new Rng(5);
+    const a = Float32Array.from({ length: r * cin * 9 }, () => rng.uniform(-1, 1));
+    const b = Float32Array.from({ length: cout * r }, () => rng.uniform(-1, 1));
+    const x = Float32Array.from({ length: cin * side * side }, () => rng.uniform(-1, 1));
+    const bias = new Float32Array(cout).fill(0.1);
+    const run = async (branch: boolean) => {
+      const g = new Graph();
+      const frozen = g.constant(w, [cout, cin, 3, 3]);
+      const A = g.constant(a, [r, cin * 9]);
+      const B = g.constant(b, [cout, r]);
+      const W = branch ? g.withLowRank(frozen, [{ a: A, b: B, scale: 0.5 }]) : g.add(frozen, g.scale(g.reshape(g.matmul(B, A), [cout, cin, 3, 3]), 0.5));
+      g.output('y', upsampleConv(g, g.input('x', [1, cin, side, side]), W, g.constant(bias, [cout])));
+      const runner = await compile(g, { threads: 1, cache: false });
+      try {
+        return (await runner.run({ x: { data: x, shape: [1, cin, side, side] } })).y!;
+      } finally {
+        await runner.release();
+      }
+    };
+    const [branch, whole] = [await run(true), await run(false)];
+    expect(branch.shape).toEqual([1, cout, 2 * side, 2 * side]);
+    expect(maxRel(branch.data as Float32Array, whole.data as Float32Array)).toBeLessThan(1e-5);
+    const check = await gradientCheck(
+      (g) => {
+        const W = g.withLowRank(g.constant(w, [cout, cin, 3, 3]), [{ a: g.input('A', [r, cin * 9]), b: g.input('B', [cout, r]), scale: 0.5 }]);
+        const y = upsampleConv(g, g.input('x', [1, cin, side, side]), W, g.constant(bias, [cout]));
+        return g.sumAll(g.mul(y, y));
+      },
+      { A: [r, cin * 9], B: [cout, r], x: [1, cin, side, side] },
     );
     expect(check.worst).toBeLessThan(2e-3);
   });
