@@ -96,7 +96,8 @@ class StripWorker {
   claimed = false;
 
   constructor() {
-    this.worker = new Worker(workerFile);
+    // A worker takes the parent's flags; `--input-type` (a parent run with `node -e`) is refused for a file.
+    this.worker = new Worker(workerFile, { execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')) });
     this.worker.unref();
     this.worker.on('message', (m: { id: number; data?: Float32Array; channels?: number; error?: { message: string; code?: string } }) => {
       const p = this.pending.get(m.id);
