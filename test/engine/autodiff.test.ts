@@ -101,6 +101,12 @@ const cases: [string, (g: Graph) => Tensor, Record<string, number[]>, { lo?: num
     return g.add(g.reduceSum(x, [2], true), g.reshape(g.reduceMean(x, [1, 3]), [1, 1, -1, 1]));
   }, x76],
   ['softmax', (g) => g.softmax(X(g), 1), x76],
+  ['gather with repeated and unread positions', (g) => g.gather(g.reshape(X(g, 2, false), [1, 2, -1]), 2, g.int64([0, 5, 5, 41, 17, 3, 3, 3])), x76],
+  ['gather along a leading axis', (g) => g.gather(g.input('x', [5, 3]), 0, g.int64([4, 0, 4, 2])), { x: [5, 3] }],
+  ['atLeast masks without a gradient of its own', (g) => {
+    const x = X(g);
+    return g.mul(g.mul(x, x), g.atLeast(x, 0.1));
+  }, x76],
   ['matmul batch broadcast', (g) => g.matmul(g.input('x', [2, 3, 4]), param(g, 'm', [4, 5])), { x: [2, 3, 4] }],
 ];
 

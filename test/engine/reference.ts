@@ -355,6 +355,7 @@ export const INTERPRETER: Record<Exclude<OpName, 'onnx'>, Interpret> = {
   sqrt: (ins, a) => [map(ins[0]!, Math.sqrt)],
   neg: (ins, a) => [map(ins[0]!, (v) => -v)],
   abs: (ins, a) => [map(ins[0]!, Math.abs)],
+  atLeast: (ins, a) => [map(ins[0]!, (v) => (v >= (a.threshold as number) ? 1 : 0))],
   add: (ins, a) => [broadcastBinary(ins[0]!, ins[1]!, (p, q) => p + q)],
   sub: (ins, a) => [broadcastBinary(ins[0]!, ins[1]!, (p, q) => p - q)],
   mul: (ins, a) => [broadcastBinary(ins[0]!, ins[1]!, (p, q) => p * q)],
@@ -389,6 +390,13 @@ export const INTERPRETER: Record<Exclude<OpName, 'onnx'>, Interpret> = {
     });
   },
   slice: (ins, a) => [slice(ins[0]!, a.axes, a.starts, a.ends, a.steps)],
+  gather: (ins, a) => {
+    const [x, idx] = ins as [Nd, Nd];
+    const axis = a.axis as number;
+    const si = strides(x.shape);
+    const shape = x.shape.map((d, i) => (i === axis ? idx.data.length : d));
+    return [gatherAxes(x, shape, (d, c) => (d === axis ? idx.data[c]! : c) * si[d]!)];
+  },
   reverseTaps: (ins, a) => [slice(ins[0]!, [2, 3], [-1, -1], [-(2 ** 53 - 1), -(2 ** 53 - 1)], [-1, -1])],
 };
 
@@ -401,6 +409,7 @@ export function evaluate(g: Graph, target: Tensor, feeds: Record<string, Nd>): N
   const values = new Map<number, Nd>();
   for (const t of g.tensors) {
     if (feeds[t.name] && (t.kind === 'input' || t.kind === 'param')) values.set(t.id, feeds[t.name]!);
+    else if (t.kind === 'constant' && t.dtype === 'int64') values.set(t.id, { data: Float64Array.from(g.data.get(t.id) as BigInt64Array, Number), shape: t.shape as number[] });
     else if (t.kind !== 'value' && t.dtype !== 'int64') values.set(t.id, { data: Float64Array.from(g.data.get(t.id) as Float32Array), shape: t.shape as number[] });
   }
   for (const n of g.nodes) {

@@ -4,7 +4,7 @@ import { attr } from '../graph/onnx-model.js';
 import type { OpName } from '../graph/ops.js';
 import { convInputGrad, convWeightGrad, spreadTo } from './conv-backward.js';
 import { padBackward } from './pad-backward.js';
-import { linearResizeBackward, stridedSliceBackward } from './scatter-adjoints.js';
+import { gatherBackward, linearResizeBackward, stridedSliceBackward } from './scatter-adjoints.js';
 import { onnx1, shapeOf, zerosLike } from './raw-onnx.js';
 
 /**
@@ -13,7 +13,8 @@ import { onnx1, shapeOf, zerosLike } from './raw-onnx.js';
  * least for the layer's shape (`conv-backward.ts`); max-pool through its indices and
  * ScatterElements (a mask of maxima is wrong on ties); instance norm recomputes its statistics;
  * reflect and edge padding add their bands back (`pad-backward.ts`); nearest upsampling averages;
- * linear resize and strided slices scatter-add to the positions they read (`scatter-adjoints.ts`).
+ * linear resize, strided slices and gathers scatter-add to the positions they read
+ * (`scatter-adjoints.ts`); a step function (`atLeast`) passes no gradient.
  */
 export type BackwardRule = (g: Graph, n: Node, gys: (Tensor | undefined)[]) => (Tensor | undefined)[];
 
@@ -100,6 +101,9 @@ export const BACKWARD_RULES: Record<OpName, BackwardRule | null> = {
     return [g.mul(expanded, g.div(count(n.outputs[0]!), count(x)))];
   },
   elementCount: () => [undefined],
+  // Piecewise constant: zero almost everywhere (undefined at the threshold, where it is taken as 0).
+  atLeast: () => [undefined],
+  gather: (g, n, [gy]) => [gatherBackward(g, gy!, n.inputs[0]!, n.inputs[1]!, n.attrs.axis as number), undefined],
   softmax: (g, n, [gy]) => {
     const y = n.outputs[0]!;
     const dot = g.reduceSum(g.mul(gy!, y), [n.attrs.axis as number], true);

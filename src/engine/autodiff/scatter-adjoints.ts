@@ -34,6 +34,11 @@ function scatterAdd(g: Graph, data: Tensor, updates: Tensor, index: Tensor, axis
   return onnx1(g, 'ScatterElements', [data, indices, updates], data, { axis: attr.i(axis), reduction: attr.s('add') });
 }
 
+/** Gather along `axis` by `indices` [P]: each picked value's gradient goes back to where it was read. */
+export function gatherBackward(g: Graph, gy: Tensor, x: Tensor, indices: Tensor, axis: number): Tensor {
+  return scatterAdd(g, zerosAlong(g, gy, x, axis), gy, indices, axis);
+}
+
 /**
  * Slice with steps along `axes`: element k of the result came from input position start + k·step
  * (start counted from the end when negative, then clamped as ONNX does).

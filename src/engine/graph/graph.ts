@@ -408,6 +408,14 @@ export class Graph {
     return this.mul(x, x);
   }
 
+  /**
+   * 1 where x ≥ threshold, else 0 (x's float type). A step function: its gradient is zero almost
+   * everywhere, so it masks a loss term without differentiating the mask.
+   */
+  atLeast(x: Tensor, threshold: number): Tensor {
+    return this.add1('atLeast', [x], x.shape, { threshold });
+  }
+
   add(a: Tensor, b: Tensor): Tensor {
     return this.binary('add', a, b);
   }
@@ -526,6 +534,19 @@ export class Graph {
       perm.map((p) => x.shape[p]!),
       { perm },
     );
+  }
+
+  /**
+   * Pick positions along `axis` by `indices` (an int64 [P] tensor, each in [0, size)): the output has
+   * x's shape with that axis P long (ONNX Gather). Indices may repeat; the gradient adds up the
+   * repeats. A resampling with fixed coordinates (a perspective warp) is a few of these, weighted.
+   */
+  gather(x: Tensor, axis: number, indices: Tensor): Tensor {
+    const a = this.axis(x, axis);
+    if (indices.dtype !== 'int64' || indices.rank !== 1) {
+      throw new AtelierError('E_ENGINE', 'gather takes a one-axis int64 index tensor', { received: `${indices} (${indices.dtype})` });
+    }
+    return this.add1('gather', [x, indices], x.shape.map((d, i) => (i === a ? indices.shape[0]! : d)), { axis: a });
   }
 
   /** Matrix product over the last two axes, broadcasting the leading ones. */

@@ -228,6 +228,13 @@ const LOWERINGS: Record<OpName, Lowering> = {
   sub: onnxOp('Sub'),
   mul: onnxOp('Mul'),
   div: onnxOp('Div'),
+  atLeast: (ctx, n, ins, out) => {
+    const above = ctx.temp();
+    const dtype = n.outputs[0]!.dtype as 'float32' | 'float64';
+    ctx.node('GreaterOrEqual', [ins[0]!, ctx.tensor([attrsOf(n).threshold], [], dtype)], [above]);
+    return ctx.node('Cast', [above], [out], { to: attr.i(dtype === 'float64' ? 11 : 1) });
+  },
+  gather: (ctx, n, ins, out) => ctx.node('Gather', ins, [out], { axis: attr.i(attrsOf(n).axis) }),
   concat: (ctx, n, ins, out) => ctx.node('Concat', ins, [out], { axis: attr.i(attrsOf(n).axis) }),
   split: (ctx, n, ins) => ctx.node('Split', [ins[0]!, ctx.int64(attrsOf(n).sizes)], n.outputs.map((o) => o.name), { axis: attr.i(attrsOf(n).axis) }),
   slice: (ctx, n, ins, out) => {

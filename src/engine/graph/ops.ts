@@ -40,6 +40,8 @@ export const OP_NAMES = [
   'sub',
   'mul',
   'div',
+  // 1 where x ≥ a threshold, else 0: a mask that carries no gradient (CLIPstyler's patch rejection)
+  'atLeast',
   // shapes and layout
   'concat',
   'split',
@@ -48,6 +50,8 @@ export const OP_NAMES = [
   'reshape',
   'reshapeLike',
   'transpose',
+  // pick positions along one axis by an index list (bilinear warps are four of these, weighted)
+  'gather',
   // linear algebra and reductions
   'matmul',
   'reduceSum',
