@@ -19,6 +19,7 @@ import { cartoon } from './neural/cartoon.js';
 import { cyclegan } from './neural/cyclegan.js';
 import { stargan } from './neural/stargan.js';
 import { gatys } from './neural/gatys.js';
+import { clipstyler } from './neural/clipstyler.js';
 import { multistyle } from './neural/multistyle.js';
 import { wct } from './neural/wct.js';
 import { adain } from './neural/adain.js';
@@ -57,6 +58,7 @@ const registered = [
   analogy,
   efrosLeung,
   gatys,
+  clipstyler,
   capvst,
   fast,
   multistyle,
