@@ -46,7 +46,7 @@ const CONTENT_TAPS = ['conv3_1'] as const;
 const MULTIPLE = 8;
 
 const params = z.object({
-  prompt: z.string().trim().min(1).max(300).describe('The style, in words (e.g. "a watercolor painting with purple brush strokes")'),
+  prompt: z.string().trim().min(1).max(300).default('Fire').describe('The style, in words (e.g. "a watercolor painting with purple brush strokes"; default the paper\'s example, "Fire")'),
   source: z.string().trim().min(1).max(300).default('a Photo').describe('What the content is, in words: the text direction starts here (the paper\'s "a Photo")'),
   iterations: z.number().int().min(1).max(5000).default(200).describe('Adam steps of the stylisation network'),
   learningRate: z.number().min(1e-6).max(1e-1).default(5e-4).describe('Adam step size, halved every 100 steps'),
