@@ -14,9 +14,10 @@ import { ClipTokenizer } from './tokenizer.js';
  * the two special tokens (514 ids), so any text tokenizes (byte by byte).
  */
 
+/** Widths are multiples of 64 so that OpenAI's head rule (width / 64) reads the file as written. */
 export const TINY_CLIP = {
-  text: { width: 32, layers: 1, heads: 2, context: 16 },
-  vision: { width: 32, layers: 2, heads: 2, patch: 8, image: 32 },
+  text: { width: 64, layers: 1, heads: 1, context: 16 },
+  vision: { width: 128, layers: 2, heads: 2, patch: 8, image: 32 },
   embed: 16,
 } as const;
 
