@@ -17,12 +17,13 @@ export function looksLikePath(value: string): boolean {
 /**
  * Parameters that take a model as a file or a name on the CLI: `weights` (checkpoint file or
  * folder), `model` (neural.fast, neural.cyclegan, neural.stargan), `lora` (adapters, each
- * `NAME[:weight]`) and `added` (styles added to the 26-style network). A bare word there would be
+ * `NAME[:weight]`), `added` (styles added to the 26-style network) and `adapter` (diffusion.img2img's
+ * IP-Adapter file). A bare word there would be
  * tried as a file relative to the server's working directory, so over HTTP each must be one of
  * the store's words or the name of a model the store knows: published, or made here (by a
  * training job or `atelier train … --name`: one store, engine/store/trained.ts).
  */
-const MODEL_PARAMS = new Set(['weights', 'model', 'lora', 'added']);
+const MODEL_PARAMS = new Set(['weights', 'model', 'lora', 'added', 'adapter']);
 
 function isModelName(name: string, value: string): boolean {
   const word = name === 'lora' ? value.replace(/:[^:]*$/, '') : value;

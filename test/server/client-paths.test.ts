@@ -52,12 +52,13 @@ describe('path-shaped parameters over the API', () => {
     expect((await app.inject({ url: '/api/jobs' })).json().total).toBe(0);
   });
 
-  it('refuses bare words that are no model as model, lora and added: they would be files in the server folder', async () => {
+  it('refuses bare words that are no model as model, lora, added and adapter: they would be files in the server folder', async () => {
     const cases: [string, string, Record<string, unknown>][] = [
       ['neural.fast', 'model', { model: 'node_modules' }],
       ['neural.fast', 'lora', { lora: ['src:0.5'] }],
       ['neural.cyclegan', 'model', { model: 'models' }],
       ['neural.multistyle', 'added', { added: ['src'] }],
+      ['diffusion.img2img', 'adapter', { adapter: 'node_modules', weights: 'random' }],
     ];
     for (const [method, subject, params] of cases) {
       const r = await submit(app, [['method', method], ['content', { bytes: pngs.content }], ['style', { bytes: pngs.style }], ['params', JSON.stringify(params)]]);

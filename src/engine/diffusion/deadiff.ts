@@ -2,7 +2,7 @@ import { AtelierError } from '../../core/errors.js';
 import type { Graph, Tensor } from '../graph/graph.js';
 import { linear, type LinearWeights } from '../nets/transformer-layers.js';
 import type { TensorMap } from '../weights/tensor.js';
-import { crossAttentionLayers, type CrossAttentionLayer, type ImageKeyValue } from './decoupled-cross-attention.js';
+import { attendOverHeads, crossAttentionLayers, splitHeads, type CrossAttentionLayer, type ImageKeyValue } from './decoupled-cross-attention.js';
 import { loadUnetWeights, planUnetCheckpoint, type AttentionWeights, type CrossAttentionInjection, type UnetExtension, type UnetLoadOptions, type UnetWeights } from './unet.js';
 
 /**
@@ -119,13 +119,10 @@ export function deadiffLacks(w: DeadiffWeights, subject: string): AtelierError {
 /** DEADiff's cross-attention: image keys/values appended to the text's, scaled by w, one softmax. */
 export function jointCrossAttention(g: Graph, x: Tensor, context: Tensor, imageTokens: Tensor, w: AttentionWeights, image: ImageKeyValue, weight: Tensor, heads: number, name: string): Tensor {
   const width = w.q.outFeatures;
-  const d = width / heads;
-  const q = g.transpose(g.reshape(g.scale(linear(g, x, w.q, `${name}.q`), 1 / Math.sqrt(d)), [0, 0, heads, d]), [0, 2, 1, 3]);
+  const q = splitHeads(g, g.scale(linear(g, x, w.q, `${name}.q`), 1 / Math.sqrt(width / heads)), heads, width);
   const k = g.concat([linear(g, context, w.k, `${name}.k`), g.mul(linear(g, imageTokens, image.key, `${name}.k_image`), weight)], 1);
   const v = g.concat([linear(g, context, w.v, `${name}.v`), g.mul(linear(g, imageTokens, image.value, `${name}.v_image`), weight)], 1);
-  const kT = g.transpose(g.reshape(k, [0, 0, heads, d]), [0, 2, 3, 1]);
-  const mixed = g.matmul(g.softmax(g.matmul(q, kT), -1), g.transpose(g.reshape(v, [0, 0, heads, d]), [0, 2, 1, 3]));
-  return linear(g, g.reshape(g.transpose(mixed, [0, 2, 1, 3]), [0, 0, width]), w.out, `${name}.out`);
+  return linear(g, attendOverHeads(g, q, k, v, heads, width), w.out, `${name}.out`);
 }
 
 /**

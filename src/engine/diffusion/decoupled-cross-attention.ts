@@ -115,12 +115,13 @@ export interface ImageKeyValue {
   value: LinearWeights;
 }
 
-function splitHeads(g: Graph, t: Tensor, heads: number, width: number): Tensor {
+/** [N, L, W] → [N, heads, L, W / heads]. */
+export function splitHeads(g: Graph, t: Tensor, heads: number, width: number): Tensor {
   return g.transpose(g.reshape(t, [0, 0, heads, width / heads]), [0, 2, 1, 3]);
 }
 
-/** softmax(q kᵀ) v over heads, q already scaled by 1/√d; [N, heads, Lq, d] → [N, Lq, W]. */
-function mix(g: Graph, q: Tensor, k: Tensor, v: Tensor, heads: number, width: number): Tensor {
+/** softmax(q kᵀ) v over heads: q [N, heads, Lq, d] already scaled by 1/√d, k and v [N, Lk, W]; → [N, Lq, W]. */
+export function attendOverHeads(g: Graph, q: Tensor, k: Tensor, v: Tensor, heads: number, width: number): Tensor {
   const kT = g.transpose(g.reshape(k, [0, 0, heads, width / heads]), [0, 2, 3, 1]);
   const mixed = g.matmul(g.softmax(g.matmul(q, kT), -1), splitHeads(g, v, heads, width));
   return g.reshape(g.transpose(mixed, [0, 2, 1, 3]), [0, 0, width]);
@@ -144,8 +145,8 @@ export function decoupledCrossAttention(
 ): Tensor {
   const width = w.q.outFeatures;
   const q = splitHeads(g, g.scale(linear(g, x, w.q, `${name}.q`), 1 / Math.sqrt(width / heads)), heads, width);
-  const text = mix(g, q, linear(g, context, w.k, `${name}.k`), linear(g, context, w.v, `${name}.v`), heads, width);
-  const fromImage = mix(g, q, linear(g, imageTokens, image.key, `${name}.k_image`), linear(g, imageTokens, image.value, `${name}.v_image`), heads, width);
+  const text = attendOverHeads(g, q, linear(g, context, w.k, `${name}.k`), linear(g, context, w.v, `${name}.v`), heads, width);
+  const fromImage = attendOverHeads(g, q, linear(g, imageTokens, image.key, `${name}.k_image`), linear(g, imageTokens, image.value, `${name}.v_image`), heads, width);
   return linear(g, g.add(text, g.mul(fromImage, scale)), w.out, `${name}.out`);
 }
 

@@ -57,7 +57,7 @@ const params = z.object({
   styleStrength: z.number().min(0).max(2).default(1).describe('With a style image: its strength in the fine, high-resolution cross-attention layers (colours, strokes, texture; 0 = none)'),
   contentStrength: z.number().min(0).max(2).default(0).describe('With a style image: its strength in the coarse layers around the bottleneck (layout and objects; 0 leaves the subject to the prompt)'),
   styleNoise: z.boolean().default(false).describe('"Diffusion in Style": starting noise with the style image\'s latent mean and spread per channel'),
-  adapter: z.string().min(1).default('installed').describe("With a style image: 'installed' (the store's ip-adapter-sd15), an IP-Adapter file with image_encoder/ beside it, or 'random' (tiny untrained adapter, with --weights random)"),
+  adapter: z.string().min(1).default('installed').describe("With a style image: 'installed' or 'ip-adapter-sd15' (the store's), an IP-Adapter file with image_encoder/ beside it, or 'random' (tiny untrained adapter, with --weights random)"),
 });
 
 const MAX_CACHED = 1;
@@ -78,7 +78,7 @@ export function stableDiffusionParts(source: string, seed: number): Promise<Diff
 
 function referenceFor(adapter: string, seed: number, parts: DiffusionParts): Promise<ReferenceWeights> {
   if (adapter === 'random') return Promise.resolve(randomIpAdapter(seed + 1, parts.unet.config));
-  const file = adapter === 'installed' ? modelFiles(IP_ADAPTER_MODEL).file('ip-adapter_sd15.safetensors') : adapter;
+  const file = adapter === 'installed' || adapter === IP_ADAPTER_MODEL ? modelFiles(IP_ADAPTER_MODEL).file('ip-adapter_sd15.safetensors') : adapter;
   return readIpAdapterFiles(file, parts.unet.config);
 }
 
@@ -88,7 +88,7 @@ function pipelineFor(source: string, adapter: string | undefined, seed: number, 
   let pending = cache.get(key);
   if (!pending) {
     // the adapter's files are checked before the gigabytes of the base model are read
-    if (adapter === 'installed') modelFiles(IP_ADAPTER_MODEL);
+    if (adapter === 'installed' || adapter === IP_ADAPTER_MODEL) modelFiles(IP_ADAPTER_MODEL);
     pending = stableDiffusionParts(source, seed)
       .then(async (parts): Promise<DiffusionParts> => (adapter === undefined ? parts : { ...parts, reference: await referenceFor(adapter, seed, parts) }))
       .then((parts) => DiffusionPipeline.create(mergeDiffusionLoras(parts, lora.stack, source === 'installed' ? SD15_MODEL : source), { threads }));
@@ -102,6 +102,11 @@ function pipelineFor(source: string, adapter: string | undefined, seed: number, 
     }
   }
   return pending;
+}
+
+/** A grey (or grey + alpha) image as RGB; RGB as it is. */
+function asRgb(img: Image): Image {
+  return img.channels === 3 ? img : Image.fromPlanes(img.width, img.height, [0, 1, 2].map((c) => img.plane(Math.min(c, img.channels - 1))));
 }
 
 /** Interleaved RGB in [0, 1] → planes in [−1, 1], and back. */
@@ -150,9 +155,9 @@ export const img2img = defineMethod({
     const round = (v: number) => Math.max(factor, Math.round((v * scale) / factor) * factor);
     const width = round(content.width);
     const height = round(content.height);
-    const rgb = content.channels === 3 ? content : Image.fromPlanes(content.width, content.height, [0, 1, 2].map((c) => content.plane(Math.min(c, content.channels - 1))));
+    const rgb = asRgb(content);
     const work = resizeImage(rgb, width, height);
-    const styleRgb = style && (style.channels === 3 ? style : Image.fromPlanes(style.width, style.height, [0, 1, 2].map((c) => style.plane(Math.min(c, style.channels - 1)))));
+    const styleRgb = style && asRgb(style);
     const out = await pipeline.generate({
       prompt: p.prompt,
       negativePrompt: p.negativePrompt,
