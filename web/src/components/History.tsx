@@ -83,7 +83,14 @@ function DeleteButton({ job, onDelete }: { job: Job; onDelete: (j: Job) => void 
   }, [armed]);
   return (
     <button type="button" class={`small${armed ? ' danger' : ''}`} onClick={() => (armed ? onDelete(job) : setArmed(true))} aria-label={armed ? 'confirm delete' : 'delete job'}>
-      {armed ? 'Delete?' : '🗑'}
+      {armed ? (
+        'Delete?'
+      ) : (
+        // Drawn, not an emoji: a font without one showed an empty box.
+        <svg class="icon" viewBox="0 0 16 16" width="14" height="14" aria-hidden="true" focusable="false">
+          <path d="M3 4h10M6.5 4V2.5h3V4M4.5 4l.7 9.5h5.6l.7-9.5M7 6.5v5M9 6.5v5" fill="none" stroke="currentColor" stroke-width="1.4" stroke-linecap="round" stroke-linejoin="round" />
+        </svg>
+      )}
     </button>
   );
 }
