@@ -285,7 +285,7 @@ describe.skipIf(!ready)('studio in a browser', () => {
       await page.selectOption('select[aria-label="method"]', 'neural.multistyle');
       const need = page.locator('.needs [data-need="magenta-multistyle"]');
       await need.locator('button:has-text("Install")').click();
-      await need.locator('.badge.ok').waitFor({ timeout: 30_000 });
+      await need.locator('.badge.ok').waitFor({ timeout: 90_000 });
       await expect.poll(() => page.locator('.gallery-item img').count(), { timeout: 60_000 }).toBe(26);
       await page.click('.gallery-cell[data-style="3"] .gallery-item');
       expect(await page.locator('.gallery-cell[data-style="3"] .gallery-item').getAttribute('aria-checked')).toBe('true');
