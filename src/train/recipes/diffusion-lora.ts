@@ -105,6 +105,15 @@ export const diffusionLora = defineTrainer({
   summary: "Teach Stable Diffusion a style or subject from a few images: low-rank updates of the UNet's attention projections, base frozen, saved in kohya's layout",
   reference: 'Hu et al., LoRA: Low-Rank Adaptation of Large Language Models, 2021; Rombach et al., Latent Diffusion Models, CVPR 2022 (noise-prediction loss of Ho et al. 2020)',
   params,
+  // Offered by the server's trainer and the studio's #train page like every recipe.
+  studio: {
+    images: { images: { role: 'style', min: 1, max: 20, description: 'The look to learn: 1 to 20 images of one style (captioned with the caption setting)' } },
+    base: { param: 'base', choices: ['installed', 'random'] },
+    basic: ['rank', 'lr', 'caption', 'size'],
+    // 256² crops and no fixed evaluation samples: the cheapest steps that still train SD 1.5's attention.
+    defaults: { size: 256, eval: 0 },
+    iterations: 100,
+  },
   async open(ctx, p) {
     if (p.name) checkTrainedName(p.name);
     const files = listTrainingImages(p.images, 'style', 'artistic');
