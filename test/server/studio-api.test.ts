@@ -89,7 +89,9 @@ describe('studio routes', () => {
     let state: any;
     for (let i = 0; i < 400; i++) {
       state = (await app.inject({ url: `/api/models/${name}` })).json();
-      if (state.installed || state.install?.state === 'failed') break;
+      // Installed, and the install itself over: a running install stays listed on an installed
+      // model (a variant being added) until the store's pull has returned.
+      if ((state.installed && state.install === undefined) || state.install?.state === 'failed') break;
       await new Promise((res) => setTimeout(res, 25));
     }
     return state;
