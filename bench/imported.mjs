@@ -45,7 +45,7 @@ const allCases = [
 ];
 const cases = ganOnly ? ganCases : allCases;
 // Install the models into the bench model store.
-for (const name of new Set(cases.map((c) => c.model))) await installFromShared(name);
+for (const name of new Set(cases.map((c) => c.model))) await installFromShared(name, { variants: 'all' }); // every variant a case runs (cartoon dr, int8, fp16)
 const results = { date: new Date().toISOString(), threads: THREADS, rounds, cpu: cpuName(), cases: [], builds: [], predictor: undefined };
 console.log(`imported networks, ${THREADS} threads, ${rounds} timed rounds after a warm-up; load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 for (const c of cases) {
