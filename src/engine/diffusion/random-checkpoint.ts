@@ -17,15 +17,26 @@ export const TINY_SD = {
   vae: { channels: 8, multipliers: [1, 2], resBlocks: 1, groups: 4 },
 } as const;
 
-export function tinyStableDiffusionCheckpoint(seed: number, vocabSize: number): TensorMap {
+export type SeededTensorKind = 'weight' | 'bias' | 'scale';
+
+/**
+ * A map filled by `add` with seeded random tensors, drawn in call order: weights N(0, 1/fan-in),
+ * biases N(0, 0.05²), norm scales 1 + N(0, 0.1²). Shared by the tiny random checkpoints.
+ */
+export function seededTensors(seed: number): { map: TensorMap; add: (name: string, shape: number[], kind?: SeededTensorKind) => void } {
   const rng = new Rng(seed);
   const map: TensorMap = new Map();
-  const add = (name: string, shape: number[], kind: 'weight' | 'bias' | 'scale' = 'weight') => {
+  const add = (name: string, shape: number[], kind: SeededTensorKind = 'weight') => {
     const n = shape.reduce((a, b) => a * b, 1);
     const fanIn = shape.length > 1 ? n / shape[0]! : 1;
     const data = Float32Array.from({ length: n }, () => (kind === 'scale' ? 1 + 0.1 * rng.normal() : kind === 'bias' ? 0.05 * rng.normal() : rng.normal() / Math.sqrt(fanIn)));
     map.set(name, { name, shape, data });
   };
+  return { map, add };
+}
+
+export function tinyStableDiffusionCheckpoint(seed: number, vocabSize: number): TensorMap {
+  const { map, add } = seededTensors(seed);
   const linear = (name: string, inF: number, outF: number, bias = true) => {
     add(`${name}.weight`, [outF, inF]);
     if (bias) add(`${name}.bias`, [outF], 'bias');

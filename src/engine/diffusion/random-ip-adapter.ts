@@ -1,8 +1,8 @@
-import { Rng } from '../../core/rng.js';
 import { loadClipWeights, type ClipVisionWeights } from '../nets/clip/checkpoint.js';
 import type { TensorMap } from '../weights/tensor.js';
 import { crossAttentionLayers } from './decoupled-cross-attention.js';
 import { loadIpAdapter, processorNumbers, type IpAdapterWeights } from './ip-adapter.js';
+import { seededTensors, type SeededTensorKind } from './random-checkpoint.js';
 import type { UnetConfig } from './unet.js';
 
 /**
@@ -15,15 +15,9 @@ import type { UnetConfig } from './unet.js';
 
 export const TINY_IMAGE_TOWER = { width: 32, layers: 1, heads: 2, patch: 8, image: 32, embed: 24, tokens: 2 } as const;
 
-function randomTensors(seed: number, build: (add: (name: string, shape: number[], kind?: 'weight' | 'bias' | 'scale') => void) => void): TensorMap {
-  const rng = new Rng(seed);
-  const map: TensorMap = new Map();
-  build((name, shape, kind = 'weight') => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const fanIn = shape.length > 1 ? n / shape[0]! : 1;
-    const data = Float32Array.from({ length: n }, () => (kind === 'scale' ? 1 + 0.1 * rng.normal() : kind === 'bias' ? 0.05 * rng.normal() : rng.normal() / Math.sqrt(fanIn)));
-    map.set(name, { name, shape, data });
-  });
+function randomTensors(seed: number, build: (add: (name: string, shape: number[], kind?: SeededTensorKind) => void) => void): TensorMap {
+  const { map, add } = seededTensors(seed);
+  build(add);
   return map;
 }
 
