@@ -219,7 +219,18 @@ async function main() {
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+  // A partial run (--only) replaces the kinds of rows it measured and keeps the others, each row
+  // dated by the run that measured it.
   const out = path.join(here, 'results', 'fast.json');
+  let previous = { rows: [] };
+  try {
+    previous = JSON.parse(readFileSync(out, 'utf8'));
+  } catch {
+    // no earlier results
+  }
+  const measured = new Set(results.rows.map((r) => r.bench));
+  const kept = previous.rows.filter((r) => !measured.has(r.bench)).map((r) => ({ measured: previous.date, ...r }));
+  results.rows = [...kept, ...results.rows.map((r) => ({ ...r, measured: results.date }))];
   writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
   console.log(`wrote ${out}`);
 }
