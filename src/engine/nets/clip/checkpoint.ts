@@ -30,6 +30,15 @@ import { CLIP_HEAD_WIDTH, type ClipTextConfig, type ClipVisionConfig } from './c
  */
 
 export type ClipLayout = 'openai' | 'transformers';
+
+/**
+ * LAVIS's `clip_L` image tower (salesforce/LAVIS lavis/models/clip_vit.py, `create_clip_vit_L`),
+ * which BLIP-2's ViT-L Q-Formers and DEADiff's carry as `visual_encoder.*`: OpenAI's names without
+ * the `visual.` prefix (conv1, class_embedding, positional_embedding, ln_pre,
+ * transformer.resblocks.N.…), only the first 23 of ViT-L/14's 24 blocks, and no ln_post or proj:
+ * it gives every token's hidden state, which the Q-Former's `ln_vision` normalises.
+ */
+export type ClipVisionLayout = ClipLayout | 'lavis';
 export type ClipTower = 'text' | 'vision';
 
 export interface TensorInfo {
@@ -54,7 +63,8 @@ export interface ClipVisionWeights {
   positionEmbedding: Float32Array;
   preNorm: NormWeights;
   blocks: TransformerBlockWeights[];
-  postNorm: NormWeights;
+  /** The class token's layer norm; absent in LAVIS's hidden-states-only tower. */
+  postNorm?: NormWeights;
   projection?: LinearWeights;
 }
 
@@ -112,7 +122,7 @@ function readClip(infos: TensorInfo[], data: (name: string) => Float32Array, opt
   const { layout, prefix } = detectLayout(infos, options.prefix, subject);
   const inScope = infos.filter((t) => t.name.startsWith(prefix));
   const ledger = new Ledger(new Map(inScope.map((t) => [t.name.slice(prefix.length), t.shape])), (n) => data(prefix + n), 'CLIP', subject);
-  const spell = layout === 'openai' ? OPENAI : TRANSFORMERS;
+  const spell = SPELLINGS[layout];
   const out: ClipWeights = { layout, prefix, used: [], skipped: [] };
   if (towers.includes('text')) out.text = readText(ledger, spell, options.heads?.text, subject);
   if (towers.includes('vision')) out.vision = readVision(ledger, spell, options.heads?.vision, subject, options.visionActivation);
@@ -167,7 +177,8 @@ interface Spelling {
     position: string;
     preNorm: string;
     blocks: string;
-    postNorm: string;
+    /** undefined: the tower has no post-norm (LAVIS's). */
+    postNorm: string | undefined;
     projection: string;
     projectionTransposed: boolean;
   };
@@ -260,6 +271,35 @@ const TRANSFORMERS: Spelling = {
   },
 };
 
+const LAVIS: Spelling = {
+  ...OPENAI,
+  towerOf: (name) => (name.startsWith('visual_encoder.') ? 'vision' : undefined),
+  vision: {
+    patch: 'visual_encoder.conv1.weight',
+    cls: 'visual_encoder.class_embedding',
+    position: 'visual_encoder.positional_embedding',
+    preNorm: 'visual_encoder.ln_pre',
+    blocks: 'visual_encoder.transformer.resblocks.',
+    postNorm: undefined,
+    projection: 'visual_encoder.proj',
+    projectionTransposed: true,
+  },
+};
+
+const SPELLINGS: Record<ClipVisionLayout, Spelling> = { openai: OPENAI, transformers: TRANSFORMERS, lavis: LAVIS };
+
+/**
+ * Read an image tower from a ledger another reader keeps (a model that holds a CLIP tower among its
+ * own parts, as BLIP-2's Q-Former does): the names it takes are accounted there.
+ */
+export function readClipVisionTower(
+  ledger: Ledger,
+  layout: ClipVisionLayout,
+  options: { heads?: number; activation?: Activation; subject: string },
+): ClipVisionWeights {
+  return readVision(ledger, SPELLINGS[layout], options.heads, options.subject, options.activation);
+}
+
 function headsFor(width: number, given: number | undefined, tower: ClipTower, subject: string): number {
   const heads = given ?? width / CLIP_HEAD_WIDTH;
   if (!Number.isInteger(heads) || heads < 1 || width % heads !== 0) {
@@ -316,7 +356,7 @@ function readVision(ledger: Ledger, spell: Spelling, heads: number | undefined, 
   const positionEmbedding = ledger.take(s.position, [tokens, width]);
   const preNorm = norm(ledger, s.preNorm, width);
   const blocks = Array.from({ length: layers }, (_, i) => spell.block(ledger, `${s.blocks}${i}.`, width));
-  const postNorm = norm(ledger, s.postNorm, width);
+  const postNorm = s.postNorm === undefined ? undefined : norm(ledger, s.postNorm, width);
   const proj = projection(ledger, s.projection, width, s.projectionTransposed);
   const config: ClipVisionConfig = {
     width,
@@ -327,5 +367,5 @@ function readVision(ledger: Ledger, spell: Spelling, heads: number | undefined, 
     ...(proj && { embedDim: proj.outFeatures }),
     ...(activation && { activation }),
   };
-  return { config, patchEmbedding, classEmbedding, positionEmbedding, preNorm, blocks, postNorm, ...(proj && { projection: proj }) };
+  return { config, patchEmbedding, classEmbedding, positionEmbedding, preNorm, blocks, ...(postNorm && { postNorm }), ...(proj && { projection: proj }) };
 }

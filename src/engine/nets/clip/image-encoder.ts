@@ -20,12 +20,21 @@ import { CLIP_PIXEL_MEAN, CLIP_PIXEL_STD } from './config.js';
 
 export interface ClipImageGraph {
   hidden: Tensor;
-  pooled: Tensor;
+  /** Absent for a tower without post-norm (LAVIS's, whose users read `hidden`). */
+  pooled?: Tensor;
   embeds?: Tensor;
 }
 
+export interface ClipImageGraphOptions {
+  /**
+   * Run only the first `blocks` transformer blocks (LAVIS's ViT-L keeps 23 of OpenAI's 24: its
+   * Q-Formers read the penultimate block's states); `hidden` is then their output.
+   */
+  blocks?: number;
+}
+
 /** Record the image tower on `g`, reading `pixels` [batch, 3, S, S]. */
-export function buildClipImageGraph(g: Graph, w: ClipVisionWeights, pixels: Tensor, batch: number, name = 'clip_image'): ClipImageGraph {
+export function buildClipImageGraph(g: Graph, w: ClipVisionWeights, pixels: Tensor, batch: number, name = 'clip_image', options: ClipImageGraphOptions = {}): ClipImageGraph {
   const { width, patchSize, imageSize, heads, activation } = w.config;
   const grid = imageSize / patchSize;
   const tokens = grid * grid + 1;
@@ -34,9 +43,15 @@ export function buildClipImageGraph(g: Graph, w: ClipVisionWeights, pixels: Tens
   const cls = g.add(g.constant(new Float32Array(batch * width), [batch, 1, width]), g.param(`${name}.class_embedding`, [width], w.classEmbedding));
   let x = g.add(g.concat([cls, sequence], 1), g.param(`${name}.position_embedding`, [tokens, width], w.positionEmbedding));
   x = layerNorm(g, x, w.preNorm, `${name}.pre_norm`);
-  w.blocks.forEach((b, i) => {
+  const blocks = options.blocks ?? w.blocks.length;
+  if (!Number.isInteger(blocks) || blocks < 1 || blocks > w.blocks.length) {
+    throw new AtelierError('E_PARAM', 'The CLIP image tower cannot be cut there', { expected: `1 to ${w.blocks.length} blocks`, received: String(blocks) });
+  }
+  w.blocks.slice(0, blocks).forEach((b, i) => {
     x = transformerBlock(g, x, b, heads, `${name}.blocks.${i}`, { ...(activation && { activation }) });
   });
+  // a cut tower is read for its hidden states: the post-norm and projection belong to the last block's output
+  if (!w.postNorm || blocks < w.blocks.length) return { hidden: x };
   const first = g.reshape(g.slice(x, [1], [0], [1]), [batch, width]);
   const pooled = layerNorm(g, first, w.postNorm, `${name}.post_norm`);
   const embeds = w.projection ? linear(g, pooled, w.projection, `${name}.projection`) : undefined;
@@ -84,6 +99,13 @@ export class ClipImageEncoder {
     const pixels = g.input('pixels', [batch, 3, imageSize, imageSize]);
     const t = buildClipImageGraph(g, weights, pixels, batch);
     g.output('hidden', t.hidden);
+    if (!t.pooled) {
+      throw new AtelierError('E_WEIGHTS_INVALID', 'This CLIP image tower has no post-norm, so it gives no pooled feature', {
+        expected: "a CLIP image tower with its ln_post / post_layernorm (OpenAI's or transformers' layout)",
+        received: `a hidden-states-only tower (${weights.blocks.length} blocks, no post-norm)`,
+        hint: "LAVIS's towers are read through the Q-Former that holds them (engine/nets/blip2)",
+      });
+    }
     g.output('pooled', t.pooled);
     if (t.embeds) g.output('embeds', t.embeds);
     const runner = await compile(g, { threads: options.threads, cache: false });
