@@ -1,6 +1,8 @@
 import { AtelierError } from '../../core/errors.js';
 import type { Graph, Tensor } from '../graph/graph.js';
-import { linear, type LinearWeights } from '../nets/transformer-layers.js';
+import { readBlip2Qformer, type Blip2QformerLoadOptions, type Blip2QformerWeights } from '../nets/blip2/qformer-checkpoint.js';
+import { linear, type LinearWeights, type NormWeights } from '../nets/transformer-layers.js';
+import { TensorLedger } from '../weights/tensor-ledger.js';
 import type { TensorMap } from '../weights/tensor.js';
 import { attendOverHeads, crossAttentionLayers, splitHeads, type CrossAttentionLayer, type ImageKeyValue } from './decoupled-cross-attention.js';
 import { loadUnetWeights, planUnetCheckpoint, type AttentionWeights, type CrossAttentionInjection, type UnetExtension, type UnetLoadOptions, type UnetWeights } from './unet.js';
@@ -8,57 +10,86 @@ import { loadUnetWeights, planUnetCheckpoint, type AttentionWeights, type CrossA
 /**
  * DEADiff's released checkpoint (Qi et al., CVPR 2024; github.com/bytedance/DEADiff, weights
  * huggingface.co/qth/DEADiff deadiff_v1.ckpt, a Lightning checkpoint whose `state_dict` holds a
- * `DualBlipDiffusion`), as far as Atelier can build it. Its layout, read from the released code
- * (configs/inference_deadiff_512x512.yaml, ldm/models/diffusion/blip_diffusion.py,
- * ldm/modules/new_attention.py, openaimodel.py HierarchicalUNetModel):
+ * `DualBlipDiffusion`). Its layout, read from the released code (configs/inference_deadiff_512x512.yaml,
+ * ldm/models/diffusion/blip_diffusion.py, ldm/modules/new_attention.py, openaimodel.py
+ * HierarchicalUNetModel) and LAVIS's (blip2_qformer.py, Qformer.py, clip_vit.py):
  *
  * - `model.diffusion_model.*`: SD 1.5's UNet (the original names) plus, in each of its 16
  *   cross-attention layers, `attn2.i_to_k.weight` and `attn2.i_to_v.weight` [W, 768] (no bias);
- *   `first_stage_model.*` and `cond_stage_model.transformer.*`: SD 1.5's VAE and CLIP text tower.
- *   These Atelier reads (the same readers as SD 1.5).
+ *   `first_stage_model.*` and `cond_stage_model.transformer.*`: SD 1.5's VAE and CLIP text tower
+ *   (the SD 1.5 readers);
  * - `style_blip.*` and `content_blip.*`: two LAVIS `Blip2Qformer`s (vit_model "clip_L", 16 query
- *   tokens, cross-attention in every layer): `visual_encoder.*` (LAVIS's CLIP ViT-L/14 of 23
- *   layers, OpenAI's names, no post-norm or projection), `ln_vision`, `Qformer.bert.*` (a 12-layer
- *   BERT-base whose layers also attend to the image, with separate feed-forwards for the query
- *   tokens: `intermediate_query`, `output_query`), `Qformer.cls.*`, `query_tokens` [1, 16, 768],
- *   `vision_proj`, `text_proj`, `itm_head`, `temp`; `style_proj_layer.*` and `content_proj_layer.*`
- *   (dense1 768→3072, QuickGELU, dense2, residual, LayerNorm ε 1e-12); `ctx_embeddings_cache`.
- *   These Atelier does not build (see `DEADIFF_LACKS`): without them there are no style or content
- *   tokens, so a DEADiff checkpoint is read, checked and refused with that reason; the UNet half
- *   runs with tokens given directly (`DeadiffExtension`), which is how it is tested.
+ *   tokens, cross-attention in every layer: cross_attention_freq 1), read by
+ *   `engine/nets/blip2/qformer-checkpoint.ts`, each with its own 23-block CLIP ViT-L/14;
+ * - `style_proj_layer.*`, `content_proj_layer.*`: DEADiff's `ProjLayer` (`LayerNorm` ε 1e-12,
+ *   `dense1` 768→3072, QuickGELU, `dense2` 3072→768, residual): y = x + dense2(QuickGELU(dense1(LN(x))));
+ * - `ctx_embeddings_cache` [1, 16, 768]: BLIP-Diffusion's cached subject embedding, used only when
+ *   loaded from a BLIP-Diffusion folder (`_use_embeddings_cache`), never at DEADiff's inference:
+ *   skipped.
+ *
+ * At inference (DualBlipDiffusion.get_learned_conditioning) the reference image, resized to 224²
+ * and CLIP-normalised, goes through the style Q-Former with the text "style" and the content
+ * Q-Former with "content" (`extract_features(mode="multimodal")`: the query tokens' last states),
+ * each through its projection: 16 style and 16 content tokens. The style tokens go to the style
+ * layers, the content tokens to layers 4–8 (`content_layer`), the same split as
+ * `crossAttentionLayers`; with subject text "style" only, the content tokens are zeros, with
+ * "content" only the style tokens. The unconditional row of classifier-free guidance gets zero
+ * tokens (a text-only condition).
  *
  * DEADiff's injection differs from IP-Adapter's: the image tokens' keys and values are appended to
  * the text's, both scaled by one `img_weight`, and one softmax runs over all of them
  *   Z = softmax(Q [K_text; w·K_image]ᵀ / √d) [V_text; w·V_image]
- * (the image competes with the words); the style Q-Former's tokens go to the style layers and the
- * content Q-Former's to layers 4–8 (`content_layer`), the same split as `crossAttentionLayers`.
- * With w = 0 the image keys are zero, not absent: each still takes softmax weight exp(0), so
- * w = 0 does not give the plain UNet (DEADiff leaves the tokens out instead when it has none).
+ * (the image competes with the words). Since i_to_k and i_to_v have no bias, w·K_image is the key
+ * of w·tokens, so a weight per group is applied to the tokens. With w = 0 the image keys are zero,
+ * not absent: each still takes softmax weight exp(0), so w = 0 does not give the plain UNet (nor
+ * does DEADiff's own text-only row).
  */
 
-/** What a DEADiff checkpoint needs that Atelier does not build, by name prefix. */
-export const DEADIFF_LACKS: Record<string, string> = {
-  'style_blip.': "the style Q-Former (LAVIS Blip2Qformer: BERT-base with image cross-attention and 16 query tokens, its own 23-layer CLIP ViT-L/14 and ln_vision, and BERT's WordPiece tokenizer for the word 'style', whose vocabulary the checkpoint does not carry)",
-  'content_blip.': "the content Q-Former (the same, for the word 'content')",
-  'style_proj_layer.': 'the style projection (dense–QuickGELU–dense, residual, LayerNorm)',
-  'content_proj_layer.': 'the content projection',
-  ctx_embeddings_cache: "BLIP-Diffusion's cached context embedding (unused at inference)",
-};
-
-export interface DeadiffWeights {
+export interface DeadiffUnetWeights {
   unet: UnetWeights;
   /** The image key/value of each cross-attention layer, in the order the graph runs them. */
   layers: (ImageKeyValue & CrossAttentionLayer)[];
-  /** Names found per part DEADiff needs and Atelier lacks (prefix → count). */
-  lacking: Record<string, number>;
 }
+
+/** DEADiff's ProjLayer. */
+export interface DeadiffProjectionWeights {
+  norm: NormWeights;
+  fc1: LinearWeights;
+  fc2: LinearWeights;
+}
+
+export type DeadiffGroup = 'style' | 'content';
+
+export interface DeadiffWeights extends DeadiffUnetWeights {
+  /** The Q-Former and projection of each group. */
+  qformers: Record<DeadiffGroup, Blip2QformerWeights>;
+  projections: Record<DeadiffGroup, DeadiffProjectionWeights>;
+}
+
+export interface DeadiffLoadOptions extends UnetLoadOptions {
+  qformer?: Blip2QformerLoadOptions;
+}
+
+/** The texts DEADiff gives its Q-Formers (its `subject_text` "style" / "content"). */
+export const DEADIFF_SUBJECT_TEXT: Record<DeadiffGroup, string> = { style: 'style', content: 'content' };
+export const DEADIFF_GROUPS: readonly DeadiffGroup[] = ['style', 'content'];
+/** Names DEADiff saves that inference does not read. */
+const DEADIFF_SKIPPED = ['ctx_embeddings_cache'];
 
 const IMAGE_KV = /\.attn2\.i_to_[kv]\.weight$/;
 
-function readDeadiff(infos: { name: string; shape: number[] }[], data: (name: string) => Float32Array, options: UnetLoadOptions & { planOnly?: boolean }): DeadiffWeights {
+/** Whether a checkpoint's names are DEADiff's (its UNet has image keys/values). */
+export function isDeadiffCheckpoint(names: Iterable<string>, prefix = 'model.diffusion_model.'): boolean {
+  for (const n of names) if (n.startsWith(prefix) && IMAGE_KV.test(n)) return true;
+  return false;
+}
+
+type Infos = { name: string; shape: number[] }[];
+
+function readDeadiffUnet(infos: Infos, data: (name: string) => Float32Array, options: UnetLoadOptions & { planOnly?: boolean }): DeadiffUnetWeights {
   const subject = options.subject ?? 'the DEADiff checkpoint';
   const prefix = options.prefix ?? 'model.diffusion_model.';
-  if (!infos.some((i) => i.name.startsWith(prefix) && IMAGE_KV.test(i.name))) {
+  if (!isDeadiffCheckpoint(infos.map((i) => i.name), prefix)) {
     throw new AtelierError('E_WEIGHTS_INVALID', 'The file is not a DEADiff checkpoint', {
       subject,
       expected: `${prefix}…attn2.i_to_k.weight / i_to_v.weight in the UNet's cross-attention layers`,
@@ -88,32 +119,69 @@ function readDeadiff(infos: { name: string; shape: number[] }[], data: (name: st
       received: [...problems, ...extra.map((n) => `${n} not used`)].slice(0, 8).join('; '),
     });
   }
-  const lacking: Record<string, number> = {};
-  for (const { name } of infos) {
-    const part = Object.keys(DEADIFF_LACKS).find((p) => name.startsWith(p));
-    if (part) lacking[part] = (lacking[part] ?? 0) + 1;
-  }
-  return { unet, layers, lacking };
+  return { unet, layers };
 }
 
-export function loadDeadiff(tensors: TensorMap, options: UnetLoadOptions = {}): DeadiffWeights {
+function readProjection(infos: Infos, data: (name: string) => Float32Array, group: DeadiffGroup, width: number, subject: string): DeadiffProjectionWeights {
+  const prefix = `${group}_proj_layer.`;
+  const inScope = infos.filter((t) => t.name.startsWith(prefix));
+  const ledger = new TensorLedger(new Map(inScope.map((t) => [t.name.slice(prefix.length), t.shape])), (n) => data(prefix + n), `DEADiff ${group} projection (${prefix}*)`, subject);
+  const [hidden] = ledger.shape('dense1.weight', `${group} projection (${prefix}dense1)`) as [number];
+  const dense = (name: string, inFeatures: number, outFeatures: number): LinearWeights => ({ weight: ledger.take(`${name}.weight`, [outFeatures, inFeatures]), bias: ledger.take(`${name}.bias`, [outFeatures]), inFeatures, outFeatures });
+  const w = {
+    norm: { weight: ledger.take('LayerNorm.weight', [width]), bias: ledger.take('LayerNorm.bias', [width]) },
+    fc1: dense('dense1', width, hidden),
+    fc2: dense('dense2', hidden, width),
+  };
+  ledger.finish(() => false, `${group} projection (LayerNorm, dense1, dense2)`);
+  return w;
+}
+
+function readDeadiff(infos: Infos, data: (name: string) => Float32Array, options: DeadiffLoadOptions & { planOnly?: boolean }): DeadiffWeights {
+  const subject = options.subject ?? 'the DEADiff checkpoint';
+  const { qformer, ...unetOptions } = options;
+  const half = readDeadiffUnet(infos, data, unetOptions);
+  const contextDim = half.unet.config.contextDim;
+  const qformers = {} as Record<DeadiffGroup, Blip2QformerWeights>;
+  const projections = {} as Record<DeadiffGroup, DeadiffProjectionWeights>;
+  for (const group of DEADIFF_GROUPS) {
+    const q = readBlip2Qformer(infos, data, `${group}_blip.`, { subject, ...qformer });
+    if (q.config.hidden !== contextDim) {
+      throw new AtelierError('E_WEIGHTS_INVALID', `DEADiff's ${group} Q-Former is not as wide as the UNet's cross-attention context`, {
+        subject,
+        expected: `${contextDim}-wide query features (the width i_to_k / i_to_v read)`,
+        received: `a ${q.config.hidden}-wide Q-Former`,
+      });
+    }
+    qformers[group] = q;
+    projections[group] = readProjection(infos, data, group, contextDim, subject);
+  }
+  return { ...half, qformers, projections };
+}
+
+/** The UNet half of a DEADiff checkpoint (its image keys/values), for tokens given directly. */
+export function loadDeadiffUnet(tensors: TensorMap, options: UnetLoadOptions = {}): DeadiffUnetWeights {
+  return readDeadiffUnet([...tensors.values()].map((t) => ({ name: t.name, shape: t.shape })), (n) => tensors.get(n)!.data, options);
+}
+
+/** Check the UNet half's names and shapes (no tensor data needed). */
+export function planDeadiffUnet(infos: Infos, options: UnetLoadOptions = {}): DeadiffUnetWeights {
+  return readDeadiffUnet(infos, () => new Float32Array(0), { ...options, planOnly: true });
+}
+
+/** A DEADiff checkpoint's UNet, Q-Formers and projections. */
+export function loadDeadiff(tensors: TensorMap, options: DeadiffLoadOptions = {}): DeadiffWeights {
   return readDeadiff([...tensors.values()].map((t) => ({ name: t.name, shape: t.shape })), (n) => tensors.get(n)!.data, options);
 }
 
 /** Check a DEADiff checkpoint's names and shapes (no tensor data needed). */
-export function planDeadiff(infos: { name: string; shape: number[] }[], options: UnetLoadOptions = {}): DeadiffWeights {
+export function planDeadiff(infos: Infos, options: DeadiffLoadOptions = {}): DeadiffWeights {
   return readDeadiff(infos, () => new Float32Array(0), { ...options, planOnly: true });
 }
 
-/** The refusal of a DEADiff checkpoint for style transfer: what it needs that Atelier lacks. */
-export function deadiffLacks(w: DeadiffWeights, subject: string): AtelierError {
-  const parts = Object.entries(DEADIFF_LACKS).filter(([p]) => p !== 'ctx_embeddings_cache');
-  return new AtelierError('E_WEIGHTS_INVALID', "DEADiff's UNet, VAE and text tower load, but its Q-Formers, which make the style and content tokens, are not built in Atelier", {
-    subject,
-    expected: 'the UNet half of DEADiff runs with given tokens; a reference image needs the Q-Formers',
-    received: parts.map(([p, what]) => `${p}* (${w.lacking[p] ?? 0} tensors): ${what}`).join('; '),
-    hint: 'use IP-Adapter (--adapter, the ip-adapter-sd15 model) for reference-image style on SD 1.5',
-  });
+/** The names of a DEADiff checkpoint that no part of the DEADiff path reads on purpose. */
+export function isDeadiffSkipped(name: string): boolean {
+  return DEADIFF_SKIPPED.includes(name);
 }
 
 /** DEADiff's cross-attention: image keys/values appended to the text's, scaled by w, one softmax. */
@@ -131,7 +199,7 @@ export function jointCrossAttention(g: Graph, x: Tensor, context: Tensor, imageT
  */
 export class DeadiffExtension implements UnetExtension {
   constructor(
-    readonly weights: DeadiffWeights,
+    readonly weights: DeadiffUnetWeights,
     readonly tokens: number,
   ) {}
 
@@ -144,5 +212,26 @@ export class DeadiffExtension implements UnetExtension {
       const layer = this.weights.layers[site.index]!;
       return jointCrossAttention(gr, x, context, layer.group === 'content' ? content : style, w, layer, weight, heads, name);
     };
+  }
+
+  /**
+   * The feeds of a guided step, batch [unconditional, prompt]: zero tokens in the unconditional
+   * row (DEADiff's text-only condition), the reference's tokens [T, C] of each group times its
+   * strength in the prompt row (`img_weight` per group: the keys are linear in the tokens); a
+   * group at strength 0 gets zero tokens, as DEADiff's single-subject modes do.
+   */
+  feeds(tokens: Record<DeadiffGroup, Float32Array> | undefined, strengths: Record<DeadiffGroup, number>) {
+    const c = this.weights.unet.config.contextDim;
+    const size = this.tokens * c;
+    const feed = (group: DeadiffGroup) => {
+      const data = new Float32Array(2 * size);
+      const t = tokens?.[group];
+      if (t) {
+        if (t.length !== size) throw new AtelierError('E_INTERNAL', `DEADiff ${group} tokens of the wrong size`, { expected: `${this.tokens}×${c}`, received: `${t.length} values` });
+        for (let i = 0; i < size; i++) data[size + i] = t[i]! * strengths[group];
+      }
+      return { data, shape: [2, this.tokens, c] };
+    };
+    return { style_tokens: feed('style'), content_tokens: feed('content'), image_weight: { data: Float32Array.of(1), shape: [1] } };
   }
 }

@@ -206,10 +206,6 @@ def main():
         dsd = {}
         for k, v in model.state_dict().items():
             dsd[f"model.diffusion_model.{k.replace('attn2.inner.', 'attn2.')}"] = v
-        # a few of the parts Atelier lacks, under DEADiff's names
-        dsd['style_blip.query_tokens'] = torch.zeros(1, 2, c['context'])
-        dsd['content_blip.query_tokens'] = torch.zeros(1, 2, c['context'])
-        dsd['style_proj_layer.dense1.weight'] = torch.zeros(4, c['context'])
         ur.write_safetensors(f'{out}/deadiff.safetensors', dsd)
     ur.write_safetensors(f'{out}/io.safetensors', outputs)
     print(json.dumps({'ok': True, 'layers': len(blocks), 'processors': [2 * order.index(k) + 1 for k in range(len(blocks))]}))
