@@ -2,6 +2,7 @@ import type { Image } from '../../../core/image.js';
 import { Graph } from '../../graph/graph.js';
 import { compile, type Runner, type SessionOptions } from '../../runtime.js';
 import { cwctTransform } from '../../features/cwct.js';
+import { Float64Products } from '../../features/float64-products.js';
 import { levelTileCount, transferLevel, type AutoencoderLevel, type TransferOptions } from '../autoencoder-transfer.js';
 import type { CapVstWeights } from './state-dict.js';
 import { RevNetGraph } from './revnet.js';
@@ -52,6 +53,8 @@ export class CapVstStylizer {
     readonly weights: CapVstWeights,
     private readonly forwardRunner: Runner,
     private readonly inverseRunner: Runner,
+    /** The cWCT's covariances and colouring on ORT's float64 products, as neural.wct's (not single-threaded JavaScript). */
+    private readonly products: Float64Products,
   ) {}
 
   /** Compile the forward and inverse graphs (one session each, for every image size). */
@@ -60,8 +63,8 @@ export class CapVstStylizer {
     gf.output('features', new RevNetGraph(gf, weights).forward(gf.input('image', [1, 3, 'H', 'W'])));
     const gi = new Graph();
     gi.output('image', new RevNetGraph(gi, weights).inverse(gi.input('features', [1, weights.layout.featureChannels, 'h', 'w'])));
-    const [forwardRunner, inverseRunner] = await Promise.all([compile(gf, { threads, ...session }), compile(gi, { threads, ...session })]);
-    return new CapVstStylizer(weights, forwardRunner, inverseRunner);
+    const [forwardRunner, inverseRunner, products] = await Promise.all([compile(gf, { threads, ...session }), compile(gi, { threads, ...session }), Float64Products.get(threads)]);
+    return new CapVstStylizer(weights, forwardRunner, inverseRunner, products);
   }
 
   /** The network as the feature-transfer loop sees it: forward as the encoder, inverse as the decoder. */
@@ -75,6 +78,7 @@ export class CapVstStylizer {
     const options: TransferOptions = {
       alpha: o.alpha,
       build: cwctTransform,
+      products: this.products,
       ...(o.contentLabels && { contentLabels: o.contentLabels }),
       maxTilePixels: o.maxTilePixels ?? DEFAULT_MAX_TILE_PIXELS,
       margin: o.margin ?? DEFAULT_MARGIN,
