@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * Runs test/helpers/torch_style_nets.py (PyTorch references of the WCT autoencoders and MicroAST,
- * written from the papers) on raw float32 inputs. `torchPython` is undefined when no Python with
+ * written from the papers) and torch_imported_nets.py (the networks imported from TFLite / GraphDef
+ * files, on weights exported by Atelier's readers) on raw float32 inputs. `torchPython` is undefined when no Python with
  * torch is installed (Debian's python3-torch); `sharedWeights` when ../shared/weights is absent.
  */
 
@@ -22,6 +23,7 @@ const root = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const shared = path.resolve(root, '..', 'shared', 'weights');
 export const sharedWeights = existsSync(path.join(shared, 'README.md')) ? shared : undefined;
 const SCRIPT = fileURLToPath(new URL('./torch_style_nets.py', import.meta.url));
+const IMPORTED_SCRIPT = fileURLToPath(new URL('./torch_imported_nets.py', import.meta.url));
 
 export interface TorchJob {
   kind: 'wct-encoder' | 'wct-decoder' | 'microast' | 'universal' | 'style-distance';
@@ -72,6 +74,38 @@ export function runTorchReference(job: TorchJob, workDir: string): TorchResult {
   const meta = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { shape: number[]; seconds: number; peakMB: number };
   const buf = readFileSync(output);
   return { data: new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4), ...meta };
+}
+
+export interface ImportedTorchJob {
+  kind: 'multistyle' | 'arbitrary' | 'cartoon' | 'anime';
+  /** safetensors file(s) of the network's weights (engine/import/foreign-weights.ts); arbitrary: predictor and transfer. */
+  weights: string | { predictor: string; transfer: string };
+  input: { data: Float32Array; shape: number[] };
+  /** arbitrary: the 256² style image. */
+  style?: Float32Array;
+  /** multistyle: the 26 style weights. */
+  styleNum?: number[];
+}
+
+/** Runs the jobs in one Python process (torch is imported once); outputs in [0, 1], not clipped. */
+export function runImportedTorchReference(jobs: ImportedTorchJob[], workDir: string): TorchResult[] {
+  const specs = jobs.map((job, i) => {
+    const input = path.join(workDir, `input${i}.f32`);
+    writeFileSync(input, job.input.data);
+    const style = path.join(workDir, `style${i}.f32`);
+    if (job.style) writeFileSync(style, job.style);
+    return { kind: job.kind, weights: job.weights, input, shape: job.input.shape, ...(job.style && { style }), ...(job.styleNum && { styleNum: job.styleNum }), output: path.join(workDir, `output${i}.f32`), threads: 1 };
+  });
+  const jobFile = path.join(workDir, 'jobs.json');
+  writeFileSync(jobFile, JSON.stringify(specs));
+  const r = spawnSync(torchPython!, [IMPORTED_SCRIPT, jobFile], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`torch reference failed: ${r.stderr}`);
+  const lines = r.stdout.trim().split('\n');
+  return specs.map((s, i) => {
+    const meta = JSON.parse(lines[i]!) as { shape: number[]; seconds: number; peakMB: number };
+    const buf = readFileSync(s.output);
+    return { data: new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4), ...meta };
+  });
 }
 
 /** max |a − b| over the range of b (the reference). */
