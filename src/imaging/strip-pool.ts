@@ -210,7 +210,11 @@ export async function mapStripsParallel<O>(
     while (next < plan.length) {
       throwIfAborted(ctx.signal);
       const s = plan[next++]!;
-      const r = await w.run(job as TileJob<unknown>, cut(s), s.top);
+      // The worker takes the tile's buffer (transferred, not copied), so it must never be the
+      // caller's own image: a one-strip plan's tile is `img` itself, and sending it detached the
+      // caller's pixels.
+      const tile = cut(s);
+      const r = await w.run(job as TileJob<unknown>, tile === img ? img.clone() : tile, s.top);
       whole = place(s, r.data) ?? whole;
     }
   };
