@@ -8,7 +8,9 @@
 // Needs the real models installed (ATELIER_HOME with vgg19-relu3_1, wct-cd16x, microast; e.g.
 // `atelier models pull NAME --from ../shared/weights --accept-licence`, or the tests' cache
 // scratch/test-models) — the style metric refuses random weights here.
-// Env: BENCH_PAIRS (indices), BENCH_ONLY (comma-separated series labels), BENCH_SIZE, BENCH_ALPHAS.
+// Env: BENCH_PAIRS (indices), BENCH_ONLY (comma-separated series labels), BENCH_SIZE, BENCH_ALPHAS,
+// BENCH_SYNTH_WEIGHTS (patch.synthesis contentWeight curve, default 0.1,0.4), BENCH_RESUME=FILE (an earlier, cut-short artistic.json of the same size and series: its pairs
+// are taken as done and only the others run; their outputs must still be in .bench-out).
 // Full run:   nice -n 10 node bench/artistic.mjs                       (20 pairs, every series)
 // Short mode: BENCH_PAIRS=0,7 BENCH_ALPHAS=1 nice -n 10 node bench/artistic.mjs
 // patch.synthesis against G'MIC at 512 px:
@@ -53,7 +55,7 @@ const series = [
   { label: 'neural.arbitrary', points: [{ method: 'neural.arbitrary', params: {} }] },
   {
     label: 'patch.synthesis',
-    points: [0.1, 0.4].map((w) => ({ method: 'patch.synthesis', params: { contentWeight: w }, control: `contentWeight ${w}` })).concat([{ method: 'patch.synthesis', params: {}, control: 'default' }]),
+    points: (process.env.BENCH_SYNTH_WEIGHTS ?? '0.1,0.4').split(',').map(Number).map((w) => ({ method: 'patch.synthesis', params: { contentWeight: w }, control: `contentWeight ${w}` })).concat([{ method: 'patch.synthesis', params: {}, control: 'default' }]),
   },
   { label: 'patch.quilting', points: [{ method: 'patch.quilting', params: {} }] },
   ...['filter.kuwahara', 'filter.oil', 'filter.watercolor', 'filter.toon', 'paint.strokes', 'paint.haeberli'].map((m) => ({ label: `${m} +style`, points: [{ method: m, params: {} }] })),
@@ -71,8 +73,30 @@ const results = [];
 /** Sheet rows: per pair, the content, the style and each series' output at its last (strongest/default) point. */
 const sheetRows = [];
 const prev = existsSync(path.join(root, 'bench/results/artistic.json')) ? JSON.parse(readFileSync(path.join(root, 'bench/results/artistic.json'), 'utf8')) : undefined;
+const pairName = (pair) => `${path.basename(pair.content).replace(/\.\w+$/, '')}-${path.basename(pair.style).replace(/\.\w+$/, '')}`;
+const tagOf = (s, pt) => `${s.label}${pt.control ? ` ${pt.control}` : ''}`.replace(/[^a-z0-9.]+/gi, '_');
+const resumed = new Set();
+if (process.env.BENCH_RESUME) {
+  const earlier = JSON.parse(readFileSync(process.env.BENCH_RESUME, 'utf8'));
+  if (String(earlier.size) !== String(size ?? 'native (256²)')) throw new Error(`BENCH_RESUME: ${process.env.BENCH_RESUME} was run at size ${earlier.size}, this run is at ${size ?? 'native'}`);
+  for (const i of chosen) {
+    const name = pairName(pairs[i]);
+    const rows = earlier.rows.filter((r) => r.pair === name && active.some((s) => s.label === r.series));
+    if (rows.length === 0) continue;
+    const row = { content: path.join(outDir, 'outputs', `${name}.content.png`), style: path.join(outDir, 'outputs', `${name}.style.png`) };
+    for (const s of active) {
+      const file = path.join(outDir, 'outputs', `${name}.${tagOf(s, s.points.at(-1))}.png`);
+      if (rows.some((r) => r.series === s.label) && existsSync(file)) row[s.label] = file;
+    }
+    results.push(...rows);
+    sheetRows.push(row);
+    resumed.add(i);
+  }
+  console.log(`resumed ${resumed.size} pairs (${results.length} rows) from ${process.env.BENCH_RESUME}`);
+}
 const t0 = Date.now();
 for (const i of chosen) {
+  if (resumed.has(i)) continue;
   const pair = pairs[i];
   let content = await readImage(path.join(dataDir, pair.content));
   let style = await readImage(path.join(dataDir, pair.style));
@@ -81,7 +105,7 @@ for (const i of chosen) {
     content = fit(content);
     style = fit(style);
   }
-  const name = `${path.basename(pair.content).replace(/\.\w+$/, '')}-${path.basename(pair.style).replace(/\.\w+$/, '')}`;
+  const name = pairName(pair);
   const cFile = path.join(outDir, 'outputs', `${name}.content.png`);
   const sFile = path.join(outDir, 'outputs', `${name}.style.png`);
   await writeImage(content, cFile, { force: true });
@@ -90,7 +114,7 @@ for (const i of chosen) {
   sheetRows.push(sheetRow);
   for (const s of active) {
     for (const pt of s.points) {
-      const tag = `${s.label}${pt.control ? ` ${pt.control}` : ''}`.replace(/[^a-z0-9.]+/gi, '_');
+      const tag = tagOf(s, pt);
       const file = path.join(outDir, 'outputs', `${name}.${tag}.png`);
       let output;
       const t = performance.now();
