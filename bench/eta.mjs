@@ -2,17 +2,21 @@
 // Time left, as the CLI and the studio show it, against the truth (issue 20: within 2× after 10 %
 // of a run). Each registered method runs once in a fresh process at SIZE² (threads 1, default
 // params, random weights where a method takes weights); at the first progress event at or past
-// 10 % the estimate elapsed·(1 − f)/f is compared with the time the rest of the run really took.
+// 10 % the estimate the CLI shows (src/core/time-left.ts: elapsed·(1 − f)/f, elapsed counted from
+// the last event at 0 %, where a method's one-off setup ends) is compared with the time the rest
+// of the run really took. The estimate counted from the run's start is printed beside it.
 // Runs shorter than a second are listed but not judged (no ETA is shown under a second left).
 // Two clocks: the wall clock (what a user sees) and the process's CPU time, which is what a quiet
 // machine's wall clock would read for these one-thread runs: on a shared machine the wall clock
 // also counts the time other processes had the cores, so a load that changes during a run skews
 // the wall ratio. The CPU ratio is the one judged; both are printed and saved.
 //   node bench/eta.mjs [SIZE] [METHOD…]      (default 384, every method; TIMEOUT_S per method, default 240)
+// bench/results/eta.json keeps one size's rows, each with its date and load; a run of some methods
+// at that size replaces only their rows.
 // ETA_WEIGHTS=installed runs the default (installed) weights instead of random ones: for the
 // networks whose random stand-in is not the real architecture (multistyle, arbitrary, cartoon, anime).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -36,14 +40,14 @@ const events = [];
 const cpu0 = process.cpuUsage();
 const cpu = () => { const u = process.cpuUsage(cpu0); return (u.user + u.system) / 1000; };
 const t0 = performance.now();
-await runMethod(def, inputs, params, { threads: 1, onProgress: (e) => { if (typeof e.fraction === 'number') events.push([performance.now() - t0, e.fraction, e.type, cpu()]); } });
+await runMethod(def, inputs, params, { threads: 1, onProgress: (e) => events.push([performance.now() - t0, e.fraction, e.type, cpu()]) });
 const total = performance.now() - t0;
 const totalCpu = cpu();
-const at = events.find(([, f, type]) => f >= 0.1 && f < 1 && type !== 'start');
-console.log(JSON.stringify({ total, totalCpu, at: at ?? null, steps: events.length }));
+console.log(JSON.stringify({ total, totalCpu, events }));
 `;
 
 const { listMethods } = await import(dist('methods/index.js'));
+const { TimeLeft } = await import(dist('core/time-left.js'));
 const wanted = process.argv.slice(3);
 const ids = wanted.length > 0 ? wanted : listMethods().map((m) => m.id);
 const rows = [];
@@ -55,22 +59,47 @@ for (const id of ids) {
     console.log(`${id.padEnd(24)} ${rows.at(-1).error}`);
     continue;
   }
-  const { total, totalCpu, at, steps } = JSON.parse(r.stdout.trim().split('\n').at(-1));
-  if (!at) {
+  const { total, totalCpu, events } = JSON.parse(r.stdout.trim().split('\n').at(-1));
+  const k = events.findIndex(([, f, type]) => f >= 0.1 && f < 1 && type !== 'start');
+  const steps = events.filter(([, f]) => f > 0 && f < 1).length;
+  if (k < 0) {
     rows.push({ id, totalS: total / 1000, steps, ratio: null });
     console.log(`${id.padEnd(24)} ${(total / 1000).toFixed(2).padStart(7)} s  no progress between 10 % and 100 % (${steps} events)`);
     continue;
   }
-  const [t, f, , c] = at;
-  const estimate = (t * (1 - f)) / f;
+  // The estimate the CLI shows (core/time-left.ts: the rate since the last event at 0 %), on both clocks.
+  const estimateOn = (clock) => {
+    const left = new TimeLeft(0);
+    let ms;
+    for (const e of events.slice(0, k + 1)) ms = left.observe({ type: e[2], fraction: e[1] }, e[clock]);
+    return ms;
+  };
+  const [t, f, , c] = events[k];
+  const estimate = estimateOn(0);
   const truth = total - t;
   const ratio = estimate / truth;
-  const cpuRatio = ((c * (1 - f)) / f) / (totalCpu - c);
+  const cpuRatio = estimateOn(3) / (totalCpu - c);
+  // The same from the run's start (the estimate before setup was left out), for comparison.
+  const fromStartCpu = ((c * (1 - f)) / f) / (totalCpu - c);
+  const setupCpu = events.filter(([, fr], i) => i < k && fr === 0).at(-1)?.[3] ?? 0;
   const judged = totalCpu >= 1000;
   const ok = !judged || (cpuRatio >= 0.5 && cpuRatio <= 2);
-  rows.push({ id, totalS: total / 1000, cpuS: totalCpu / 1000, atFraction: f, estimateS: estimate / 1000, truthS: truth / 1000, ratio, cpuRatio, judged, ok });
-  console.log(`${id.padEnd(24)} ${(total / 1000).toFixed(2).padStart(7)} s (CPU ${(totalCpu / 1000).toFixed(2)} s)  at ${(f * 100).toFixed(0).padStart(3)} %: estimated ${(estimate / 1000).toFixed(2)} s left, took ${(truth / 1000).toFixed(2)} s (wall ×${ratio.toFixed(2)}, CPU ×${cpuRatio.toFixed(2)})${judged ? (ok ? '' : '  OUTSIDE 2×') : '  (under 1 s of CPU: not judged)'}`);
+  rows.push({ id, totalS: total / 1000, cpuS: totalCpu / 1000, setupCpuS: setupCpu / 1000, steps, atFraction: f, estimateS: estimate / 1000, truthS: truth / 1000, ratio, cpuRatio, fromStartCpuRatio: fromStartCpu, judged, ok });
+  console.log(`${id.padEnd(24)} ${(total / 1000).toFixed(2).padStart(7)} s (CPU ${(totalCpu / 1000).toFixed(2)} s, ${(setupCpu / 1000).toFixed(2)} s before 0 %, ${steps} steps)  at ${(f * 100).toFixed(0).padStart(3)} %: estimated ${(estimate / 1000).toFixed(2)} s left, took ${(truth / 1000).toFixed(2)} s (wall ×${ratio.toFixed(2)}, CPU ×${cpuRatio.toFixed(2)}; from the start CPU ×${fromStartCpu.toFixed(2)})${judged ? (ok ? '' : '  OUTSIDE 2×') : '  (under 1 s of CPU: not judged)'}`);
 }
 console.log(`load ${loadavg()[0].toFixed(1)}; ${rows.filter((r) => r.ok === false).length} outside 2×, ${rows.filter((r) => r.ok).length} within`);
+// A run of some methods replaces their rows and keeps the others measured at the same size (each row dated).
 mkdirSync(path.join(here, 'results'), { recursive: true });
-writeFileSync(path.join(here, 'results', 'eta.json'), JSON.stringify({ date: new Date().toISOString(), size, load: loadavg()[0], rows }, null, 2) + '\n');
+const file = path.join(here, 'results', 'eta.json');
+const date = new Date().toISOString();
+const load = loadavg()[0];
+let earlier = [];
+try {
+  const old = JSON.parse(readFileSync(file, 'utf8'));
+  if (old.size === size) earlier = old.rows.map((r) => ({ date: old.date, load: old.load, ...r }));
+} catch {}
+const fresh = rows.map((r) => ({ date, load, ...r }));
+const merged = [...earlier.filter((r) => !fresh.some((f) => f.id === r.id)), ...fresh];
+const order = listMethods().map((m) => m.id);
+merged.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
+writeFileSync(file, JSON.stringify({ size, rows: merged }, null, 2) + '\n');

@@ -1,4 +1,5 @@
 import type { ProgressEvent, ProgressListener } from '../core/progress.js';
+import { TimeLeft } from '../core/time-left.js';
 
 /**
  * Progress on the terminal: a redrawn bar when stderr is a TTY, plain lines otherwise (at most one
@@ -15,13 +16,13 @@ export function createProgressDisplay(stream: NodeJS.WriteStream, mode: 'bar' | 
   const rate = new FrameRate();
   if (mode === 'bar') {
     let drawn = false;
-    const started = Date.now();
+    const left = new TimeLeft(Date.now());
     return {
       listener(e) {
         if (e.type === 'error') return;
         const width = 28;
         const filled = Math.round(e.fraction * width);
-        const eta = e.type === 'frame' ? rate.text(e.frame, e.total) : etaText(started, e.fraction);
+        const eta = e.type === 'frame' ? rate.text(e.frame, e.total) : etaText(left.observe(e, Date.now()));
         const line = `${e.label} [${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${(e.fraction * 100).toFixed(0).padStart(3)}% ${detail(e)}${eta}`;
         const cols = stream.columns ?? 100;
         stream.write(`\r${line.slice(0, cols - 1).padEnd(Math.min(cols - 1, line.length + 8))}`);
@@ -39,16 +40,18 @@ export function createProgressDisplay(stream: NodeJS.WriteStream, mode: 'bar' | 
   }
   let lastFraction = -1;
   let lastTime = 0;
-  const started = Date.now();
+  const left = new TimeLeft(Date.now());
   return {
     listener(e) {
       const now = Date.now();
+      // Every event moves the estimate's clock, also those not printed.
+      const leftMs = e.type === 'frame' ? undefined : left.observe(e, now);
       const milestone = e.type === 'start' || e.type === 'done' || e.type === 'error';
       if (!milestone && e.fraction - lastFraction < 0.1 && now - lastTime < 2000) return;
       lastFraction = e.fraction;
       lastTime = now;
       if (e.type === 'error') return; // the error itself is printed by the command
-      const eta = e.type === 'frame' ? rate.text(e.frame, e.total) : etaText(started, e.fraction);
+      const eta = e.type === 'frame' ? rate.text(e.frame, e.total) : etaText(leftMs);
       stream.write(`${e.label}: ${(e.fraction * 100).toFixed(0)}% ${detail(e)}${eta}\n`);
     },
     finish() {},
@@ -98,10 +101,9 @@ class FrameRate {
   }
 }
 
-function etaText(started: number, fraction: number): string {
-  if (fraction <= 0.02 || fraction >= 1) return '';
-  const elapsed = (Date.now() - started) / 1000;
-  const left = (elapsed * (1 - fraction)) / fraction;
+function etaText(leftMs: number | undefined): string {
+  if (leftMs === undefined) return '';
+  const left = leftMs / 1000;
   return left >= 1 ? ` ETA ${left < 90 ? left.toFixed(0) + ' s' : (left / 60).toFixed(1) + ' min'}` : '';
 }
 

@@ -193,6 +193,7 @@ export function App() {
         setLive((l) => ({
           ...l,
           event: e,
+          measuredFrom: e.fraction === 0 ? Date.now() : l.measuredFrom,
           losses: e.type === 'step' && e.values?.loss !== undefined && Number.isFinite(e.values.loss) ? [...l.losses, e.values.loss] : l.losses,
         })),
       status: (s) => {

@@ -9,6 +9,11 @@ import type { Job, ProgressEvent } from '../api';
 export interface LiveProgress {
   event?: ProgressEvent;
   startedAt: number;
+  /**
+   * When the last event at 0 % arrived: the run's start, or the end of a method's one-off setup
+   * (it reports step 0 then). Time left counts from here, as the CLI's does (src/core/time-left.ts).
+   */
+  measuredFrom?: number;
   losses: number[];
 }
 
@@ -42,8 +47,9 @@ export function ProgressPanel({ job, title, live, now }: { job: Job; title: stri
   const e = live.event;
   const fraction = e?.fraction ?? 0;
   const elapsed = now - live.startedAt;
-  // Time left from the rate so far, once there is a rate worth trusting.
-  const left = job.status === 'running' && fraction > 0.03 && elapsed > 800 ? (elapsed * (1 - fraction)) / fraction : undefined;
+  // Time left from the rate since the measured work started, once there is a rate worth trusting.
+  const measured = now - (live.measuredFrom ?? live.startedAt);
+  const left = job.status === 'running' && fraction > 0.03 && elapsed > 800 && fraction < 1 ? (measured * (1 - fraction)) / fraction : undefined;
   const pct = Math.round(fraction * 100);
   const detail =
     e?.type === 'step' && e.total ? `step ${e.step} of ${e.total}` : e?.type === 'frame' && e.total ? `frame ${e.frame} of ${e.total}` : e?.type === 'download' ? 'downloading weights' : undefined;

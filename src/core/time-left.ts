@@ -1,0 +1,30 @@
+import type { ProgressEvent } from './progress.js';
+
+/**
+ * Time left in a run, from its progress events: the rate of progress so far applied to what is
+ * left, with the clock started where the measured work starts. That is the last event at 0 %: the
+ * run's `start`, or a `step 0` a method reports once its one-off setup is over (a model loaded,
+ * workers started, a WebAssembly kernel compiled). Setup costs the same whatever the image size, so
+ * counted in the rate it would be extrapolated over the whole run: a 0.6 s kernel compile before a
+ * filter's first 15 % read as 3.4 s more to come. The CLI shows this estimate; the studio applies
+ * the same rule to the events it receives (web/src/components/ProgressPanel.tsx).
+ */
+export class TimeLeft {
+  /** `startedAt`: when the run started, on the clock `observe` is given (the anchor until an event at 0 % arrives). */
+  constructor(private from: number) {}
+
+  /**
+   * Take one event seen at `now` (ms, any clock that only moves forward); returns the estimated ms
+   * left, or undefined while there is no rate worth trusting (under 2 % done) or nothing left.
+   */
+  observe(e: ProgressEvent, now: number): number | undefined {
+    if (e.fraction === 0) this.from = now;
+    return timeLeft(now - this.from, e.fraction);
+  }
+}
+
+/** The ms left when `fraction` of the measured work took `elapsedMs`; undefined under 2 % done or once done. */
+export function timeLeft(elapsedMs: number, fraction: number): number | undefined {
+  if (!(fraction > 0.02) || fraction >= 1) return undefined;
+  return (elapsedMs * (1 - fraction)) / fraction;
+}
