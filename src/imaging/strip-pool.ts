@@ -19,6 +19,9 @@ import type { Progress } from '../core/progress.js';
  * run reports progress as rows complete, and it stops between blocks when cancelled. The blocks
  * run on workers, one thread included, so a cancel ends the workers still busy at once instead of
  * waiting for their blocks; inline, the event loop gets a turn between blocks (CancelPacer).
+ * The workers' one-off setup (starting, importing the filter's module, its `warm` function) is done
+ * before the first block, and the run reports step 0 then: time-left estimates count from there
+ * (`core/time-left.ts`), so a cost paid once is not extrapolated over every block.
  */
 
 export type TileFunction<O> = (tile: Image, top: number, options: O) => Image;
@@ -30,6 +33,11 @@ export interface TileJob<O> {
   fn: string;
   /** Plain data (structured-cloneable) passed to every call. */
   options: O;
+  /**
+   * Name of an exported `(options) => void` doing the tile function's one-off setup for these
+   * options (compiling a WebAssembly kernel), run on each worker before the first block.
+   */
+  warm?: string;
 }
 
 /** Largest strip, in pixels before margins: bounds the working set of huge images. */
@@ -94,6 +102,8 @@ class StripWorker {
   ended = false;
   /** Taken by a run: a cancel ends only its own run's workers. */
   claimed = false;
+  /** Tile functions this worker has run (`module#fn`). */
+  private readonly warmed = new Set<string>();
 
   constructor() {
     // A worker takes the parent's flags; `--input-type` (a parent run with `node -e`) is refused for a file.
@@ -115,14 +125,31 @@ class StripWorker {
   }
 
   run(job: TileJob<unknown>, tile: Image, top: number): Promise<{ data: Float32Array; channels: number }> {
+    return this.send(
+      { module: job.module, fn: job.fn, options: job.options, width: tile.width, height: tile.height, channels: tile.channels, top, data: tile.data },
+      [tile.data.buffer as ArrayBuffer],
+    );
+  }
+
+  /**
+   * The setup a first block would otherwise pay, once per worker and tile function: import the
+   * job's module, run its `warm` function, and run the tile function once on `sample` (a small
+   * corner of the image), so the block loops are compiled before the measured work starts.
+   */
+  async warm(job: TileJob<unknown>, sample: () => Image): Promise<void> {
+    const key = `${job.module}#${job.fn}`;
+    if (this.warmed.has(key)) return;
+    const tile = sample();
+    await this.send({ module: job.module, fn: job.fn, warm: job.warm ?? null, options: job.options, width: tile.width, height: tile.height, channels: tile.channels, top: 0, data: tile.data }, [tile.data.buffer as ArrayBuffer]);
+    this.warmed.add(key);
+  }
+
+  private send(message: Record<string, unknown>, transfer: ArrayBuffer[]): Promise<{ data: Float32Array; channels: number }> {
     const id = this.nextId++;
     this.worker.ref();
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage(
-        { id, module: job.module, fn: job.fn, options: job.options, width: tile.width, height: tile.height, channels: tile.channels, top, data: tile.data },
-        [tile.data.buffer as ArrayBuffer],
-      );
+      this.worker.postMessage({ id, ...message }, transfer);
     });
   }
 
@@ -187,6 +214,8 @@ export async function mapStripsParallel<O>(
   const threads = Math.max(1, Math.min(ctx.threads, plan.length));
   if (!canUseWorkers) {
     const pacer = new CancelPacer(ctx.signal);
+    // Inline the setup is paid by the first block (as in one piece); the measured work starts now.
+    ctx.progress?.step(0, height);
     let whole: Image | undefined;
     for (const s of plan) {
       throwIfAborted(ctx.signal);
@@ -199,6 +228,13 @@ export async function mapStripsParallel<O>(
   // `threads` strips' copies exist at once.
   let next = 0;
   let whole: Image | undefined;
+  let started = false;
+  // A warm-up tile: the top-left corner, a block's margins and a few rows tall, 64 columns wide.
+  const sample = () => {
+    const tile = img.crop(0, 0, Math.min(width, 64), Math.min(height, 16 + 2 * Math.ceil(margin)));
+    tile.alpha = undefined;
+    return tile;
+  };
   throwIfAborted(ctx.signal);
   const team = claimWorkers(threads);
   const onAbort = () => {
@@ -207,6 +243,10 @@ export async function mapStripsParallel<O>(
   };
   ctx.signal?.addEventListener('abort', onAbort, { once: true });
   const loop = async (w: StripWorker) => {
+    await w.warm(job as TileJob<unknown>, sample);
+    // The first worker ready starts the measured work (the others' setup runs beside its block).
+    if (!started) ctx.progress?.step(0, height);
+    started = true;
     while (next < plan.length) {
       throwIfAborted(ctx.signal);
       const s = plan[next++]!;

@@ -82,6 +82,9 @@ describe('strip filters in row blocks', () => {
       }
       const between = events.filter((e) => e.type === 'step' && e.fraction > 0 && e.fraction < 1);
       expect(between.length, `${def.id} progress events strictly between start and done`).toBeGreaterThanOrEqual(1);
+      // Its preparation is over before the first step above 0 %: a step 0 marks where time left is counted from.
+      const first = events.findIndex((e) => e.fraction > 0);
+      expect(events.slice(1, first).some((e) => e.type === 'step' && e.step === 0), `${def.id} reports step 0 before its first progress`).toBe(true);
     }, 60_000);
   }
 });

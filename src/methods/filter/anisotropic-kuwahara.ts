@@ -1,5 +1,5 @@
 import { gaussianBlur } from '../../imaging/gaussian.js';
-import { kuwaharaWorkspace } from './kuwahara-kernel.js';
+import { kuwaharaKernel, kuwaharaWorkspace } from './kuwahara-kernel.js';
 import type { OrientationField } from '../../imaging/structure-tensor.js';
 
 /**
@@ -183,6 +183,19 @@ function directionOf(p: number): [number, number] {
 
 const tapCache = new Map<string, TapTable>();
 
+function tapsFor(o: KuwaharaOptions): { grid: number; taps: TapTable } {
+  const grid = Math.max(1, Math.min(o.grid ?? GRID, Math.round(o.radius)));
+  const key = `${grid}/${o.sectors}`;
+  let taps = tapCache.get(key);
+  if (!taps) tapCache.set(key, (taps = buildTaps(grid, o.sectors)));
+  return { grid, taps };
+}
+
+/** The one-off setup of `kuwaharaFilter` for these options: its tap table and compiled kernel. */
+export function prepareKuwaharaFilter(o: KuwaharaOptions): void {
+  kuwaharaKernel(tapsFor(o).taps, o.sharpness);
+}
+
 /**
  * Filter three planes (w × h) into three new planes. `field` gives orientation and anisotropy;
  * without it the filter is isotropic.
@@ -194,10 +207,7 @@ export function kuwaharaFilter(
   field: OrientationField | undefined,
   o: KuwaharaOptions,
 ): Float32Array[] {
-  const grid = Math.max(1, Math.min(o.grid ?? GRID, Math.round(o.radius)));
-  const key = `${grid}/${o.sectors}`;
-  let taps = tapCache.get(key);
-  if (!taps) tapCache.set(key, (taps = buildTaps(grid, o.sectors)));
+  const { grid, taps } = tapsFor(o);
   const spacing = o.radius / grid;
   const src = spacing > 1.2 ? planes.map((p) => gaussianBlur(p, w, h, 0.5 * spacing)) : planes;
   // Interleaved r, g, b, r²+g²+b² per pixel (one 16-byte load per tap), on a canvas padded by

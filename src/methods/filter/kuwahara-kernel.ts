@@ -133,6 +133,14 @@ function emitPower(f: FunctionBody, q: number, base: number, out: number, root: 
   if (!started) f.f32Const(1).localSet(out);
 }
 
+/** The compiled kernel for these taps and q (compiled once per thread, then cached). */
+export function kuwaharaKernel(taps: SectorTaps, q: number): WasmModule {
+  const key = `${q}|${Array.from(taps.group).join(',')}|${Array.from(taps.weight).join(',')}`;
+  let module = modules.get(key);
+  if (!module) modules.set(key, (module = compile(taps, q)));
+  return module;
+}
+
 /** The kernel addresses memory with signed 32-bit offsets. */
 const MAX_BYTES = 2 ** 31;
 
@@ -147,9 +155,7 @@ export function kuwaharaWorkspace(
   for (let k = 0; k + 1 < taps.group.length; k++) {
     if (!(taps.group[k + 1]! > taps.group[k]!)) throw new AtelierError('E_INTERNAL', 'Every Kuwahara sector needs at least one tap');
   }
-  const key = `${q}|${Array.from(taps.group).join(',')}|${Array.from(taps.weight).join(',')}`;
-  let module = modules.get(key);
-  if (!module) modules.set(key, (module = compile(taps, q)));
+  const module = kuwaharaKernel(taps, q);
   const align = (n: number) => Math.ceil(n / 16) * 16;
   const offsetsAt = 0;
   const canvasAt = align(offsetsAt + offsetEntries * 4);

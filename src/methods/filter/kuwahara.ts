@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Image } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
-import { kuwaharaFilter, type KuwaharaOptions } from './anisotropic-kuwahara.js';
+import { kuwaharaFilter, prepareKuwaharaFilter, type KuwaharaOptions } from './anisotropic-kuwahara.js';
 import { pixelsFor } from '../../imaging/relative-size.js';
 import { mapStripsParallel } from '../../imaging/strip-pool.js';
 import { applyColorShift, colorStatsShift, type ColorShift } from '../../imaging/style-color.js';
@@ -64,7 +64,7 @@ export const kuwahara = defineMethod({
     };
     // Each pass reaches 2·radius (ellipse) + 3σ (tensor) + 2 (Sobel) pixels.
     const margin = p.passes * (2 * radius + 3 * tensorSigma + 2);
-    const image = await mapStripsParallel(content, margin, 3, { module: import.meta.url, fn: 'kuwaharaTile', options }, kuwaharaTile, ctx);
+    const image = await mapStripsParallel(content, margin, 3, { module: import.meta.url, fn: 'kuwaharaTile', warm: 'kuwaharaWarm', options }, kuwaharaTile, ctx);
     return { image, meta: { radiusPx: radius, ...(scale && { styleScale: scale }) } };
   },
 });
@@ -75,6 +75,11 @@ export interface KuwaharaTileOptions {
   tensorSigma: number;
   kernel: KuwaharaOptions;
   shift?: ColorShift;
+}
+
+/** The filter's one-off setup on a thread (its WebAssembly kernel compiled), before the first strip. */
+export function kuwaharaWarm(o: KuwaharaTileOptions): void {
+  prepareKuwaharaFilter(o.kernel);
 }
 
 /** One strip of the filter (also run on worker threads). */
