@@ -20,13 +20,31 @@ export interface InstallState {
   error?: { code: string; message: string };
 }
 
+type Source = 'mirror' | 'upstream';
+/** A mirror folder finds files by checksum; a mirror URL and upstream by address. */
+type SourceKind = 'mirror-dir' | 'mirror-url' | 'upstream';
+
 /** Where installs come from: the server's mirror (ATELIER_MODEL_MIRROR) or each model's publisher. Never the mirror's path. */
-function source(): 'mirror' | 'upstream' {
+function sourceKind(): SourceKind {
   try {
-    return mirrorFromEnv() ? 'mirror' : 'upstream';
+    const mirror = mirrorFromEnv();
+    return mirror ? (mirror.kind === 'dir' ? 'mirror-dir' : 'mirror-url') : 'upstream';
   } catch {
     return 'upstream';
   }
+}
+
+const source = (kind: SourceKind = sourceKind()): Source => (kind === 'upstream' ? 'upstream' : 'mirror');
+
+/**
+ * Why the server cannot fetch these files itself, in words a client may see (no path), or
+ * undefined when it can: upstream needs an address for each; a mirror folder finds each by its
+ * SHA-256, which some publishers never gave (CAP-VSTNet's checkpoints).
+ */
+function unavailableReason(entry: ModelStatus['entry'], files: ReturnType<typeof filesFor>, kind: SourceKind): string | undefined {
+  if (kind === 'mirror-dir' && files.some((f) => f.sha256 === null)) return "Not in the server's model mirror: its publisher gives no checksum to find it by";
+  if (kind === 'upstream' && !files.every((f) => effectiveUrl(entry, f) !== null)) return 'No download address on this server';
+  return undefined;
 }
 
 function installFailure(code: string): string {
@@ -51,15 +69,16 @@ export class ModelInstalls {
 
   /** Every model in the manifest as clients see it: no file paths. */
   list() {
-    const from = source();
-    return listModels().map((s) => this.view(s, from));
+    const kind = sourceKind();
+    return listModels().map((s) => this.view(s, kind));
   }
 
   get(name: string) {
-    return this.view(modelStatus(name), source());
+    return this.view(modelStatus(name), sourceKind());
   }
 
-  private view(s: ModelStatus, from: 'mirror' | 'upstream') {
+  private view(s: ModelStatus, kind: SourceKind) {
+    const unavailable = unavailableReason(s.entry, filesFor(s.entry), kind);
     const trained = s.entry.trained;
     const usedBy = trained?.use
       ? [trained.use.method]
@@ -79,8 +98,9 @@ export class ModelInstalls {
       size: s.record?.size ?? totalSize(filesFor(s.entry)),
       files: s.entry.files.length,
       installed: s.installed,
-      source: from,
-      downloadable: from === 'mirror' || filesFor(s.entry).every((f) => effectiveUrl(s.entry, f) !== null),
+      source: source(kind),
+      downloadable: unavailable === undefined,
+      ...(unavailable !== undefined && { unavailable }),
       usedBy,
       // Alternative files (precisions, sizes), each with the bytes of its own files (`size` above
       // is the default install: the common files and the default variant's); never a path.
@@ -112,8 +132,9 @@ export class ModelInstalls {
     if ((status.installed && wanted.every((f) => present.has(f.path))) || this.running.has(name)) return;
     // Refused at once (not as a failed install later): the store's own E_LICENCE.
     if (needsAcceptance(status.entry) && !acceptLicence) throw licenceError(status.entry);
-    if (source() === 'upstream' && !wanted.every((f) => effectiveUrl(status.entry, f) !== null)) {
-      throw new AtelierError('E_WEIGHTS_MISSING', `The model "${name}" has no download address the server can use`, {
+    const kind = sourceKind();
+    if (unavailableReason(status.entry, wanted, kind) !== undefined) {
+      throw new AtelierError('E_WEIGHTS_MISSING', kind === 'upstream' ? `The model "${name}" has no download address the server can use` : `The model "${name}" cannot be found in the server's model mirror: its publisher gives no checksum`, {
         hint: `the server's administrator installs it (\`atelier models pull ${name} --from DIR\`, or sets ATELIER_MODEL_MIRROR); it is published at ${status.entry.page}`,
         subject: name,
       });

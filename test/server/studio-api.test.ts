@@ -71,6 +71,9 @@ describe('studio routes', () => {
     const alex = models.find((m) => m.name === 'lpips_alex');
     expect(alex).toMatchObject({ installed: false, licence: expect.stringContaining('BSD'), size: 6009, downloadable: true, nonCommercial: false });
     expect(models.find((m) => m.name === 'capvstnet_photo_image').usedBy).toEqual(['neural.capvst']);
+    // From upstream CAP-VSTNet has an address but no published size.
+    expect(models.find((m) => m.name === 'capvstnet_photo_image')).toMatchObject({ downloadable: true, size: null });
+    expect(models.find((m) => m.name === 'capvstnet_photo_image').unavailable).toBeUndefined();
     expect(r.body).not.toContain(tmp.dir);
     expect(r.body).not.toMatch(/"path"/);
   });
@@ -109,6 +112,14 @@ describe('studio routes', () => {
       expect(JSON.stringify(state)).not.toContain(sharedWeights!);
       // Installing what is installed is a no-op.
       expect((await app.inject({ method: 'POST', url: '/api/models/animeganv2-hayao/install', payload: { acceptLicence: true } })).statusCode).toBe(202);
+      // A mirror folder finds files by checksum: CAP-VSTNet's publisher gives none, so the server
+      // says it cannot install it (no "Install from mirror" that is sure to fail), and refuses to try.
+      const capvst = (await app.inject({ url: '/api/models/capvstnet_photo_image' })).json();
+      expect(capvst).toMatchObject({ downloadable: false, size: null, unavailable: expect.stringMatching(/no checksum/) });
+      const refused = await app.inject({ method: 'POST', url: '/api/models/capvstnet_photo_image/install', payload: {} });
+      expect(refused.statusCode).toBe(503);
+      expect(refused.json().error).toMatchObject({ code: 'E_WEIGHTS_MISSING' });
+      expect(refused.body).not.toContain(sharedWeights!);
     } finally {
       delete process.env.ATELIER_MODEL_MIRROR;
     }

@@ -42,6 +42,8 @@ export interface ModelInfo {
   size: number | null;
   installed: boolean;
   downloadable: boolean;
+  /** Why the server cannot install it itself (no address upstream; no checksum to find it in a mirror folder). */
+  unavailable?: string;
   usedBy: string[];
   installedAt?: string;
   /** Trained on this server: by which recipe, and the method param that takes its name. */
