@@ -99,6 +99,19 @@ describe.skipIf(!ready)('studio: style gallery and model variants in a browser',
     expect(await page.locator('.needs .need').count()).toBe(1);
     await page.locator('.needs [data-need="fst-small8-candy"] .badge.ok').waitFor();
     expect(await inline.locator('.gallery-details').textContent()).toMatch(/fst-small8-candy.*licence: none stated/);
+    // The form's model is a select of the INSTALLED networks; the others install from the list beside it, in one click.
+    const options = () => page.locator('select#param-model option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+    expect(await options()).toEqual(['fst-small8-candy']);
+    const more = page.locator('details.install-more[data-param="model"]');
+    await more.locator('summary').click();
+    expect(await more.locator('li').count()).toBe(18);
+    await more.locator('li[data-model="fst-small8-mosaic"] button:has-text("Install")').click();
+    await expect.poll(options, { timeout: 120_000 }).toEqual(['fst-small8-candy', 'fst-small8-mosaic']);
+    expect(await more.locator('li').count()).toBe(17);
+    await more.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'gallery-model-select.png') });
+    expect(await seriousViolations(page)).toEqual([]);
+    await more.locator('summary').click();
 
     await page.click('.samples[aria-label="sample content images"] [data-sample="street"]');
     await expect.poll(() => run(page).isEnabled()).toBe(true);
@@ -119,7 +132,11 @@ describe.skipIf(!ready)('studio: style gallery and model variants in a browser',
     await row.waitFor();
     const variant = row.locator('select[aria-label="variant of whitebox-cartoon to install"]');
     expect(await variant.locator('option').allTextContents()).toEqual([expect.stringMatching(/^dr \(default\)/), expect.stringMatching(/^int8/), expect.stringMatching(/^fp16/)]);
+    // The Size column follows the variant chosen in the row (dr 2 568 838 bytes, fp16 3 057 558).
+    const size = row.locator('td.model-size');
+    expect(await size.textContent()).toBe('2.4 MiB (dr)');
     await variant.selectOption('fp16');
+    expect(await size.textContent()).toBe('2.9 MiB (fp16)');
     const install = row.locator('button:has-text("Install fp16")');
     expect(await install.textContent()).toMatch(/2\.9 MiB/);
     // A non-commercial licence is accepted first.
@@ -130,8 +147,11 @@ describe.skipIf(!ready)('studio: style gallery and model variants in a browser',
     await install.click();
     await row.locator('.badge.ok:has-text("Installed: fp16")').waitFor({ timeout: 120_000 });
     expect((await app.inject({ url: '/api/models/whitebox-cartoon' })).json().variants.installed).toEqual(['fp16']);
-    // Installed, the row offers the other variants beside it.
+    // Installed, the row offers the other variants beside it, and its Size says what is there and what the next adds.
     expect(await variant.locator('option').count()).toBe(2);
+    expect(await size.textContent()).toBe('2.9 MiB installed+2.4 MiB for dr');
+    await variant.selectOption('int8');
+    expect(await size.textContent()).toBe('2.9 MiB installed+1.7 MiB for int8');
     await page.screenshot({ path: path.join(SCREENSHOTS, 'variants-installed.png') });
     await page.click('.modal button:has-text("Close")');
 

@@ -9,7 +9,7 @@ import { MaskPainter } from './components/MaskPainter';
 import { MethodPicker } from './components/MethodPicker';
 import { StyleBrowser, StyleGallery } from './components/StyleGallery';
 import { ModelManager, ModelNeeds } from './components/Models';
-import { ParamForm, neededModels, type ParamValues } from './components/ParamForm';
+import { ParamForm, modelsNamedBy, neededModels, type ParamValues } from './components/ParamForm';
 import { TrainerPage } from './components/Trainer';
 import { Outcome, ProgressPanel, type LiveProgress } from './components/ProgressPanel';
 import { VideoPreview, VideoResult } from './components/VideoStage';
@@ -435,8 +435,9 @@ export function App() {
   const needed = method ? neededModels(method, values) : [];
   const paramValue = (k: string) => values[k] ?? method?.params.properties[k]?.default;
 
-  // A model with variants: while the form has not chosen one, it takes an installed one (the
-  // default if installed), so that a model installed in another variant runs without a change.
+  // Installed models first: a model with variants, while the form has not chosen one, takes an
+  // installed variant (the default if installed), so that a model installed in another variant
+  // runs without a change; a param naming a model does the same with the installed models.
   useEffect(() => {
     if (!method) return;
     const next: ParamValues = {};
@@ -445,6 +446,14 @@ export function App() {
       if (!v || values[w.variantParam!] !== undefined || v.installed.length === 0) continue;
       const current = String(method.params.properties[w.variantParam!]?.default);
       if (!v.installed.includes(current)) next[w.variantParam!] = v.installed.includes(v.default) ? v.default : v.installed[0];
+    }
+    // A param that names a model, left at a default that is not installed, takes an installed one.
+    for (const [k, p] of Object.entries(method.params.properties)) {
+      const named = modelsNamedBy(method, k);
+      if (named.length === 0 || values[k] !== undefined || k === 'weights') continue;
+      const isInstalled = (name: unknown) => models.find((m) => m.name === name)?.installed ?? named.some((w) => w.model === name && w.installed);
+      const first = named.find((w) => isInstalled(w.model));
+      if (first && !isInstalled(p.default)) next[k] = first.model;
     }
     if (Object.keys(next).length > 0) setValues((old) => ({ ...old, ...next }));
   }, [method?.id, models]);
@@ -723,7 +732,7 @@ export function App() {
                 onPick={(v) => setValues({ ...values, [method.styleGallery!.param]: v })}
               />
             )}
-            {method && <ParamForm method={method} values={values} onChange={setValues} />}
+            {method && <ParamForm method={method} values={values} onChange={setValues} models={{ models, install, cancel: cancelInstall }} />}
           </section>
         </div>
       </main>

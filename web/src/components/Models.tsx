@@ -8,13 +8,19 @@ import type { MethodInfo, ModelInfo } from '../api';
  * accepted explicitly before its model installs.
  */
 
+/** A size for people; `null` where the publisher gives none (CAP-VSTNet's checkpoints). */
 export function bytes(n: number | null | undefined): string {
-  if (n === null || n === undefined) return 'size unknown';
+  if (n === null || n === undefined) return 'size not published';
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${(n / (1024 * 1024)).toFixed(n < 100 * 1024 * 1024 ? 1 : 0)} MiB`;
 }
 
 export type Install = (name: string, acceptLicence: boolean, variants?: string[]) => Promise<void>;
+
+/** Bytes an install adds: the model's, or those of the variant chosen. */
+export function installBytes(model: ModelInfo, variant: string | undefined): number | null {
+  return variant !== undefined && model.variants ? variantBytes(model, variant) : model.size;
+}
 
 /** Bytes an install of `variant` adds: its own files, plus the common ones while none is installed. */
 function variantBytes(model: ModelInfo, variant: string): number | null {
@@ -30,12 +36,39 @@ function variantBytes(model: ModelInfo, variant: string): number | null {
  * with variants (precisions, sizes) installs the one chosen here; `variant` fixes it (the variant
  * a method's settings need). `compact` for a gallery cell.
  */
-export function InstallControl({ model, install, cancel, compact = false, variant }: { model: ModelInfo; install: Install; cancel: (name: string) => void; compact?: boolean; variant?: string }) {
+/** The variant an install adds: the one picked, if it is still missing, else the default or the first missing one. */
+export function variantToAdd(model: ModelInfo, picked: string | undefined): string | undefined {
+  const v = model.variants;
+  if (!v) return undefined;
+  const missing = v.choices.filter((c) => !v.installed.includes(c.name));
+  return picked && missing.some((c) => c.name === picked) ? picked : (missing.find((c) => c.name === v.default) ?? missing[0])?.name;
+}
+
+export function InstallControl({
+  model,
+  install,
+  cancel,
+  compact = false,
+  variant,
+  picked: pickedOutside,
+  onPick,
+}: {
+  model: ModelInfo;
+  install: Install;
+  cancel: (name: string) => void;
+  compact?: boolean;
+  variant?: string;
+  /** The variant select's value, when the caller keeps it (the manager's Size column follows it). */
+  picked?: string;
+  onPick?: (variant: string) => void;
+}) {
   const [accepted, setAccepted] = useState(false);
   const v = model.variants;
   const missing = v ? v.choices.filter((c) => !v.installed.includes(c.name)) : [];
-  const [picked, setPicked] = useState<string | undefined>(undefined);
-  const choice = variant ?? (v ? (picked && missing.some((c) => c.name === picked) ? picked : (missing.find((c) => c.name === v.default) ?? missing[0])?.name) : undefined);
+  const [pickedHere, setPickedHere] = useState<string | undefined>(undefined);
+  const picked = onPick ? pickedOutside : pickedHere;
+  const setPicked = onPick ?? setPickedHere;
+  const choice = variant ?? variantToAdd(model, picked);
   const has = variant !== undefined && v ? v.installed.includes(variant) : model.installed;
   if (model.install?.state === 'running') {
     const pct = Math.round(model.install.fraction * 100);
@@ -60,13 +93,14 @@ export function InstallControl({ model, install, cancel, compact = false, varian
   if (has && (variant !== undefined || !v || missing.length === 0 || compact)) return badge;
   if (!model.downloadable) {
     return (
-      <span class="muted small-text">
-        No download address on this server: the administrator installs it (<a href={model.page} target="_blank" rel="noreferrer">source</a>)
+      <span class="muted small-text not-downloadable">
+        {model.unavailable ?? 'No download address on this server'}: the administrator installs it (<a href={model.page} target="_blank" rel="noreferrer">source</a>)
       </span>
     );
   }
-  const size = choice !== undefined && v ? variantBytes(model, choice) : model.size;
-  const label = model.install?.state === 'failed' ? 'Retry install' : `Install${choice ? ` ${choice}` : ''}${model.source === 'mirror' && !compact ? ' from mirror' : ''} (${bytes(size)})`;
+  const size = installBytes(model, choice);
+  // A size only where the publisher gives one: "(size not published)" on a button reads as a fault.
+  const label = model.install?.state === 'failed' ? 'Retry install' : `Install${choice ? ` ${choice}` : ''}${model.source === 'mirror' && !compact ? ' from mirror' : ''}${size === null ? '' : ` (${bytes(size)})`}`;
   return (
     <span class="install-actions">
       {has && badge}
@@ -134,7 +168,26 @@ export function ModelManager({ models, install, cancel, onClose }: { models: Mod
           </thead>
           <tbody>
             {models.map((m) => (
-              <tr key={m.name} data-model={m.name}>
+              <ModelRow key={m.name} model={m} install={install} cancel={cancel} />
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </div>
+  );
+}
+
+/**
+ * One model in the manager. Its Size follows the variant chosen in its row: what is installed,
+ * and what installing the chosen variant adds.
+ */
+function ModelRow({ model: m, install, cancel }: { model: ModelInfo; install: Install; cancel: (n: string) => void }) {
+  const [picked, setPicked] = useState<string>();
+  const adding = variantToAdd(m, picked);
+  const installedBytes = m.installed ? m.size : null;
+  const addBytes = adding !== undefined ? installBytes(m, adding) : null;
+  return (
+              <tr data-model={m.name}>
                 <td>
                   <strong>{m.name}</strong>
                   <br />
@@ -151,16 +204,31 @@ export function ModelManager({ models, install, cancel, onClose }: { models: Mod
                   {m.nonCommercial && <span class="badge warn">{m.terms}</span>}
                   {m.terms === 'unstated' && <span class="badge">terms unstated</span>}
                 </td>
-                <td class="num">{bytes(m.size)}</td>
+                <td class="num model-size">
+                  {!m.variants ? (
+                    bytes(m.size)
+                  ) : m.installed ? (
+                    <>
+                      {bytes(installedBytes)} installed
+                      {adding !== undefined && (
+                        <>
+                          <br />
+                          <small>
+                            +{bytes(addBytes)} for {adding}
+                          </small>
+                        </>
+                      )}
+                    </>
+                  ) : (
+                    <>
+                      {bytes(addBytes)} <small>({adding})</small>
+                    </>
+                  )}
+                </td>
                 <td>
-                  <InstallControl model={m} install={install} cancel={cancel} />
+                  <InstallControl model={m} install={install} cancel={cancel} picked={picked} onPick={setPicked} />
                 </td>
               </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
-    </div>
   );
 }
 

@@ -1,4 +1,6 @@
-import type { MethodInfo, PropertySchema } from '../api';
+import type { ComponentChildren } from 'preact';
+import type { MethodInfo, ModelInfo, PropertySchema } from '../api';
+import { InstallControl, type Install } from './Models';
 
 /**
  * A method's parameter form, generated from its JSON Schema: sliders for bounded numbers, selects
@@ -51,7 +53,13 @@ function format(v: unknown): string {
   return Math.abs(v) < 0.01 ? v.toPrecision(2) : v.toFixed(Math.abs(v) < 1 ? 2 : 1);
 }
 
-function Field({ name, schema, value, onChange, choices }: { name: string; schema: PropertySchema; value: unknown; onChange: (v: unknown) => void; choices?: string[] }) {
+/** An option of a select the form makes itself (model names, weight keywords). */
+export interface Choice {
+  value: string;
+  label: string;
+}
+
+function Field({ name, schema, value, onChange, choices, after }: { name: string; schema: PropertySchema; value: unknown; onChange: (v: unknown) => void; choices?: Choice[]; after?: ComponentChildren }) {
   const type = typeOf(schema);
   const id = `param-${name}`;
   const slider = (type === 'number' || type === 'integer') && !schema.enum && bounds(schema) !== undefined;
@@ -67,7 +75,7 @@ function Field({ name, schema, value, onChange, choices }: { name: string; schem
     control = (
       <select id={id} name={name} value={String(value ?? schema.default ?? '')} onChange={(e) => onChange((e.target as HTMLSelectElement).value)}>
         {choices.map((o) => (
-          <option value={o}>{o}</option>
+          <option value={o.value}>{o.label}</option>
         ))}
       </select>
     );
@@ -160,6 +168,7 @@ function Field({ name, schema, value, onChange, choices }: { name: string; schem
       {label}
       {control}
       {schema.description && <small>{schema.description}</small>}
+      {after}
     </div>
   );
 }
@@ -181,19 +190,93 @@ export function neededModels(method: MethodInfo, values: ParamValues): MethodInf
  * Weights are chosen by name from what the server has: a free-text `weights` param becomes a
  * select of the store's keywords and the method's installed models (never a path).
  */
-function weightChoices(method: MethodInfo, name: string, schema: PropertySchema): string[] | undefined {
+function weightChoices(method: MethodInfo, name: string, schema: PropertySchema): Choice[] | undefined {
   if (name !== 'weights' || schema.enum || method.weights.length === 0) return undefined;
-  return ['installed', 'random', ...method.weights.filter((w) => w.installed).map((w) => w.model)];
+  return ['installed', 'random', ...method.weights.filter((w) => w.installed).map((w) => w.model)].map((v) => ({ value: v, label: v }));
 }
 
-export function ParamForm({ method, values, onChange }: { method: MethodInfo; values: ParamValues; onChange: (v: ParamValues) => void }) {
+/**
+ * The models a param names: the method's weights needed exactly when the param holds the model's
+ * own name (neural.fast's `model`: each per-style network; models trained here join them). Only
+ * a param that names published models counts: one that names trained models alone (CycleGAN's
+ * `model`) also takes words the description cannot list ('random'), so it stays a text field.
+ */
+export function modelsNamedBy(method: MethodInfo, name: string): MethodInfo['weights'] {
+  const named = method.weights.filter((w) => w.when?.[name]?.length === 1 && w.when[name]![0] === w.model);
+  return named.some((w) => !w.trained) ? named : [];
+}
+
+/** Installed, as the model list says (it follows installs live) or else as the method said. */
+const installedNow = (w: MethodInfo['weights'][number], models: ModelInfo[]) => models.find((m) => m.name === w.model)?.installed ?? w.installed === true;
+
+/**
+ * A param that names a model is a select of the INSTALLED ones; the value on screen stays visible
+ * when it is not installed (the form's list of needed models then offers its install).
+ */
+function modelChoices(method: MethodInfo, name: string, value: unknown, models: ModelInfo[]): Choice[] | undefined {
+  const named = modelsNamedBy(method, name);
+  if (named.length === 0) return undefined;
+  const choices = named.filter((w) => installedNow(w, models)).map((w) => ({ value: w.model, label: w.trained ? `${w.model} (trained here)` : w.model }));
+  const current = value === undefined ? undefined : String(value);
+  if (current !== undefined && !choices.some((c) => c.value === current)) choices.unshift({ value: current, label: `${current} (not installed)` });
+  return choices;
+}
+
+/** The models a param could name that are not installed, each one click from installing. */
+function InstallMore({ method, name, models, install, cancel }: { method: MethodInfo; name: string; models: ModelInfo[]; install: Install; cancel: (n: string) => void }) {
+  const missing = modelsNamedBy(method, name)
+    .filter((w) => !installedNow(w, models))
+    .map((w) => ({ w, m: models.find((m) => m.name === w.model) }))
+    .filter((x): x is { w: MethodInfo['weights'][number]; m: ModelInfo } => x.m !== undefined);
+  if (missing.length === 0) return null;
+  return (
+    <details class="install-more" data-param={name}>
+      <summary>
+        Install another ({missing.length} not installed)
+      </summary>
+      <ul>
+        {missing.map(({ w, m }) => (
+          <li key={w.model} data-model={w.model}>
+            <span>
+              <strong>{w.model}</strong> <small>{w.description}</small>
+            </span>
+            <InstallControl model={m} install={install} cancel={cancel} compact />
+          </li>
+        ))}
+      </ul>
+    </details>
+  );
+}
+
+/** What the form needs to offer installs: the server's models and the install actions (the trainer's form has none). */
+export interface FormModels {
+  models: ModelInfo[];
+  install: Install;
+  cancel: (name: string) => void;
+}
+
+export function ParamForm({ method, values, onChange, models }: { method: MethodInfo; values: ParamValues; onChange: (v: ParamValues) => void; models?: FormModels }) {
   const entries = Object.entries(method.params.properties);
   const advanced = new Set(method.advanced ?? []);
   const basic = entries.filter(([k]) => !advanced.has(k));
   const folded = entries.filter(([k]) => advanced.has(k));
-  const field = ([k, p]: [string, PropertySchema]) => (
-    <Field key={`${method.id}.${k}`} name={k} schema={p} value={values[k] ?? p.default} choices={weightChoices(method, k, p)} onChange={(v) => onChange({ ...values, [k]: v })} />
-  );
+  const field = ([k, p]: [string, PropertySchema]) => {
+    const value = values[k] ?? p.default;
+    // `weights` keeps its keywords (installed, random) beside the models it names.
+    const keywords = weightChoices(method, k, p);
+    const named = models && !keywords ? modelChoices(method, k, value, models.models) : undefined;
+    return (
+      <Field
+        key={`${method.id}.${k}`}
+        name={k}
+        schema={p}
+        value={value}
+        choices={keywords ?? named}
+        after={named && models && <InstallMore method={method} name={k} {...models} />}
+        onChange={(v) => onChange({ ...values, [k]: v })}
+      />
+    );
+  };
   const presets = method.presets ?? [];
   const activePreset = presets.find((pr) => Object.entries(pr.params).every(([k, v]) => JSON.stringify(values[k]) === JSON.stringify(v)) && Object.keys(values).every((k) => k in pr.params));
   return (
