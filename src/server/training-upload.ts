@@ -46,14 +46,16 @@ export function trainingPhotoFiles(dir: string | undefined): string[] {
   }
 }
 
-/** Models trained by this recipe, offered as starting points beside its fixed words. */
+/** The installed models a recipe can start from (its own list, else the models it trained), offered beside its fixed words. */
 export function baseChoices(def: AnyTrainer): string[] {
   const base = def.studio?.base;
   if (!base) return [];
-  const trained = listModels()
-    .filter((s) => s.installed && s.entry.trained?.trainer === def.id)
-    .map((s) => s.name);
-  return [...base.choices, ...trained];
+  const models =
+    base.models?.() ??
+    listModels()
+      .filter((s) => s.installed && s.entry.trained?.trainer === def.id)
+      .map((s) => s.name);
+  return [...new Set([...base.choices, ...models])];
 }
 
 /** Refuse a model name that is taken now, or that another unfinished training will take. */
@@ -111,8 +113,17 @@ function recipeParamsOf(def: AnyTrainer, fields: Record<string, string>, images:
   refuseServerPaths(params, `train ${def.id}`);
   const description = describeTrainer(def);
   // The studio's starting values apply unless the client chose (the page shows them as defaults).
-  const resolved = { ...Object.fromEntries(Object.entries(description.params.properties).filter(([k, p]) => def.studio?.defaults && k in def.studio.defaults && p.default !== undefined).map(([k, p]) => [k, p.default])), ...params };
   const base = def.studio?.base;
+  // A chosen base model fixes some params (a network's width): their starting values do not apply.
+  const setByBase = new Set<string>(base && params[base.param] !== undefined ? (base.sets ?? []) : []);
+  const resolved = {
+    ...Object.fromEntries(
+      Object.entries(description.params.properties)
+        .filter(([k, p]) => def.studio?.defaults && k in def.studio.defaults && p.default !== undefined && !setByBase.has(k))
+        .map(([k, p]) => [k, p.default]),
+    ),
+    ...params,
+  };
   if (base && resolved[base.param] !== undefined) {
     const choices = baseChoices(def);
     if (!choices.includes(String(resolved[base.param]))) {

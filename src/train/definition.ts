@@ -58,7 +58,16 @@ export interface TrainerStudio<K extends string = string> {
    * The param that picks the starting network (shown as the base model), when there is one: its
    * fixed words ('random', 'installed'); models trained by the same recipe are offered beside them.
    */
-  base?: { param: K; choices: readonly string[] };
+  base?: {
+    param: K;
+    choices: readonly string[];
+    /** The first choice leaves the param unset, and this says what that means ("none: a new network"). */
+    none?: string;
+    /** The installed models it can start from, named now (default: the models this recipe trained). */
+    models?: () => string[];
+    /** Params the base model fixes (a network's width): left out of the form and of the starting values once one is chosen. */
+    sets?: readonly K[];
+  };
   /** Params shown first in the studio's form (steps, rank, learning rate…); the rest fold under Advanced. */
   basic?: readonly K[];
   /** Values the studio starts from when they differ from the schema's defaults (small crops, say). */

@@ -16,8 +16,12 @@ export interface TrainerDescription {
   /** The recipe's own params, without the image params. */
   params: JsonObjectSchema;
   images: Record<string, TrainerImages>;
-  /** The starting-network param and its choices (fixed words; the server adds models trained by this recipe). */
-  base?: { param: string; choices: string[] };
+  /**
+   * The starting-network param and its choices (fixed words; the server adds the installed models
+   * it can start from). `none`: the label of leaving it unset, offered first; `sets`: the params a
+   * chosen base fixes, which the form then leaves out.
+   */
+  base?: { param: string; choices: string[]; none?: string; sets?: string[] };
   /** Params the form shows first; the rest fold under Advanced. */
   basic: string[];
   /** The loop's settings and their starting values. */
@@ -57,7 +61,9 @@ export function describeTrainer(def: AnyTrainer): TrainerDescription {
     ...(def.reference !== undefined && { reference: def.reference }),
     params: { ...json, properties, ...(json.required && { required: json.required.filter((k) => !hidden.has(k)) }) },
     images,
-    ...(studio.base && { base: { param: studio.base.param, choices: [...studio.base.choices] } }),
+    ...(studio.base && {
+      base: { param: studio.base.param, choices: [...studio.base.choices], ...(studio.base.none !== undefined && { none: studio.base.none }), ...(studio.base.sets && { sets: [...studio.base.sets] }) },
+    }),
     basic: [...(studio.basic ?? [])].filter((k) => k in properties),
     loop: { iterations, saveEvery: every, previewEvery: every, seed: 1 },
   };

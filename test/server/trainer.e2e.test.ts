@@ -150,6 +150,9 @@ describe.skipIf(!ready)('trainer page in a browser', () => {
 
     // A real fast network: small8 at 32² crops with the seeded loss network (no weights needed), 3 steps.
     await page.selectOption('#trainer-recipe', 'fast');
+    // Its base model: nothing installed to start from yet, so a new network, whose width the form asks.
+    expect(await page.locator('#trainer-base option').evaluateAll((os) => os.map((o) => [(o as HTMLOptionElement).value, o.textContent]))).toEqual([['', 'none: a new network from scratch']]);
+    expect(await page.locator('#param-width').count()).toBe(1);
     await page.click('.samples[aria-label="sample train-style images"] .sample >> nth=0');
     const start = page.locator('button[data-action="train"]');
     await expect.poll(() => start.isEnabled()).toBe(true);
@@ -172,9 +175,16 @@ describe.skipIf(!ready)('trainer page in a browser', () => {
     await page.screenshot({ path: path.join(shots, 'trainer-laptop-fast-done.png') });
     const job = ((await app.inject({ url: '/api/jobs' })).json().jobs as { id: string; method: string; params: { recipe: Record<string, unknown> } }[]).find((j) => j.method === 'fast')!;
     expect(job.params.recipe).toMatchObject({ size: 32, batch: 1, vgg: 'random', width: 'small8', name: 'fast-page' });
-    // The model is neural.fast's, one click away.
+    // It is now a base model for the next fast training; chosen, it fixes the width (the form drops it).
+    await expect.poll(() => page.locator('#trainer-base option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(['', 'fast-page']);
+    await page.selectOption('#trainer-base', 'fast-page');
+    expect(await page.locator('#param-width').count()).toBe(0);
+    await page.screenshot({ path: path.join(shots, 'trainer-laptop-fast-base.png') });
+    expect(await seriousViolations(page)).toEqual([]);
+    // The model is neural.fast's, one click away: the model select offers the installed networks only (here, this one).
     await page.click('.trained-model button:has-text("Use it in the studio")');
-    await expect.poll(() => page.locator('input#param-model').inputValue()).toBe('fast-page');
+    await expect.poll(() => page.locator('select#param-model').inputValue()).toBe('fast-page');
+    expect(await page.locator('select#param-model option').evaluateAll((os) => os.map((o) => [(o as HTMLOptionElement).value, o.textContent]))).toEqual([['fast-page', 'fast-page (trained here)']]);
     await page.screenshot({ path: path.join(shots, 'trainer-laptop-fast-in-studio.png') });
     expect(failures).toEqual([]);
     await page.close();

@@ -259,6 +259,40 @@ describe('training jobs', () => {
     const capvst = (await app.inject({ url: '/api/trainers/capvst' })).json();
     expect(capvst.base.choices).toEqual(['random', 'installed', 'my-capvst']);
   }, 90_000);
+
+  it('offers the installed fast networks as the fast recipe\'s base model, the width then the base network\'s', async () => {
+    const before = (await app.inject({ url: '/api/trainers/fast' })).json();
+    // Nothing installed: only "none" (a new network), and the width is the form's.
+    expect(before.base).toEqual({ param: 'from', choices: [], none: expect.stringMatching(/^none/), sets: ['width'] });
+    // A fast network made here (by a training, or `atelier lora merge`) is a base: its store entry says `fast`.
+    const { addTrainedModel } = await import('../../src/engine/store.js');
+    const { writeSafetensors } = await import('../../src/engine/weights/safetensors.js');
+    const { randomTransformerNetWeights, PYTORCH_EXAMPLES_NET } = await import('../../src/engine/nets/transformer-net.js');
+    const { trainedFastMetadata } = await import('../../src/engine/nets/fast-style/trained.js');
+    const spec = { ...PYTORCH_EXAMPLES_NET, width: 8 };
+    const file = tmp.file('my-fast.safetensors');
+    await writeSafetensors(file, randomTransformerNetWeights(3, spec).values(), { metadata: trainedFastMetadata(spec, 1) });
+    await addTrainedModel('my-fast', { description: 'test', network: 'fast', trained: { trainer: 'fast', iterations: 1, createdAt: new Date().toISOString(), use: { method: 'neural.fast', param: 'model' } }, files: [{ path: 'my-fast.safetensors', from: file }] });
+    // Another kind of network is no base for it.
+    expect((await app.inject({ url: '/api/trainers/fast' })).json().base.choices).toEqual(['my-fast']);
+    // Chosen, the studio's starting width (small8) is not applied: the base network fixes it.
+    const fast = (from: string, model: string): [string, FormValue][] => [['trainer', 'fast'], ['model', model], ['style', { bytes: style }], ['iterations', '1'], ['params', JSON.stringify({ from, vgg: 'random', size: 32, styleSize: 32, batch: 1, eval: 0 })]];
+    const r = await postTraining(app, fast('my-fast', 'warm-fast'));
+    expect(r.statusCode, r.body).toBe(201);
+    expect(r.json().params.recipe).toMatchObject({ from: 'my-fast', size: 32 });
+    expect(r.json().params.recipe.width).toBeUndefined();
+    const done = await waitFinished(app, r.json().id, 120_000);
+    expect(done.status, JSON.stringify(done.error)).toBe('done');
+    // It really started from that network: the installed result has its width (8 base channels).
+    const { readTrainedFastHeader } = await import('../../src/engine/nets/fast-style/trained.js');
+    const trained = await readTrainedFastHeader(path.join(tmp.file('home'), 'models', 'warm-fast', 'warm-fast.safetensors'));
+    expect(trained.spec.width).toBe(8);
+    // A base that is not installed is refused before anything is stored, naming the choices.
+    const bad = await postTraining(app, fast('fst-pytorch-mosaic', 'cold-fast'));
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error).toMatchObject({ code: 'E_PARAM', subject: 'from' });
+    expect(bad.json().error.message + JSON.stringify(bad.json().error)).toMatch(/my-fast/);
+  }, 180_000);
 });
 
 const hasRedis = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).status === 0;

@@ -9,6 +9,7 @@ import { FAST_STYLE_MODEL_NAMES, fastStyleModel, locateInstalled, readFastStyleW
 import { PYTORCH_EXAMPLES_NET, randomTransformerNetWeights, transformerNet, type JohnsonNetSpec } from '../../engine/nets/transformer-net.js';
 import { FAST_TRAINED_KIND, readTrainedFastNetwork, trainedFastMetadata } from '../../engine/nets/fast-style/trained.js';
 import { claimTrainedModel, resolveTrainedModel } from '../../engine/store/trained.js';
+import { listModels } from '../../engine/store.js';
 import type { TensorMap } from '../../engine/weights/tensor.js';
 import { defineTrainer, type TrainingSession } from '../definition.js';
 import { listTrainingImages, TrainingImages } from '../training-images.js';
@@ -69,6 +70,14 @@ async function initialNetwork(p: FastTrainParams, seed: number): Promise<{ weigh
   return { weights: trained.weights, spec: trained.spec, label: `trained model ${p.from}` };
 }
 
+/** The fast networks `--from` can start from now: the installed published ones and the fast networks made here. */
+export function installedFastNetworks(): string[] {
+  const published = new Set<string>(FAST_STYLE_MODEL_NAMES);
+  return listModels()
+    .filter((s) => s.installed && (published.has(s.name) || s.entry.network === FAST_TRAINED_KIND))
+    .map((s) => s.name);
+}
+
 /** The fast network as the trainer sees it: [0, 1] in and out (the network works in 0–255). */
 export function fastNetworkBuilder(weights: TensorMap, spec: JohnsonNetSpec): (g: Graph, image: Tensor) => Tensor {
   return (g, image) => g.scale(transformerNet(g, g.scale(image, 255), weights, spec), 1 / 255);
@@ -90,6 +99,8 @@ export const fast = defineTrainer({
       style: { role: 'style', min: 1, max: 20, description: 'The painting to learn (or up to 20 of one style)' },
       contentDir: { role: 'content', min: 1, max: 2000, description: 'Photos to train on (default: the server’s photo set)' },
     },
+    // Warm start: any installed fast network, or none (a new one at the width chosen).
+    base: { param: 'from', choices: [], none: 'none: a new network from scratch', models: installedFastNetworks, sets: ['width'] },
     basic: ['style', 'width', 'lr', 'styleWeight', 'size'],
     defaults: { width: 'small8', size: 128 },
     iterations: 200,

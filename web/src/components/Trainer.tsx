@@ -116,7 +116,9 @@ export function TrainerPage({
   // The recipe's form as the studio's ParamForm renders it: basic params first, the rest under Advanced.
   const form = useMemo<MethodInfo | undefined>(() => {
     if (!recipe) return undefined;
-    const properties = Object.fromEntries(Object.entries(recipe.params.properties).filter(([k]) => k !== recipe.base?.param));
+    // The base model has its own select; the params a chosen base fixes (a width) leave the form.
+    const fixed = new Set(base ? (recipe.base?.sets ?? []) : []);
+    const properties = Object.fromEntries(Object.entries(recipe.params.properties).filter(([k]) => k !== recipe.base?.param && !fixed.has(k)));
     const basic = new Set(recipe.basic);
     return {
       id: `train.${recipe.id}`,
@@ -132,7 +134,7 @@ export function TrainerPage({
       advanced: Object.keys(properties).filter((k) => !basic.has(k)),
       presets: [],
     } as MethodInfo;
-  }, [recipe]);
+  }, [recipe, base]);
 
   const loadHistory = async () => setHistory((await api.jobs(1, 50)).jobs.filter((j) => j.kind === 'training'));
 
@@ -189,6 +191,8 @@ export function TrainerPage({
         void loadHistory();
         if (done) {
           onTrained?.();
+          // The new model may be a base for the next training.
+          void api.trainers().then(setTrainers, () => {});
           setJob(done);
           void showPreview(done.id, (done.params as unknown as TrainingJobParams).iterations);
         } else {
@@ -223,7 +227,8 @@ export function TrainerPage({
   useEffect(() => {
     if (!recipe) return;
     setModel((m) => m || defaultName(recipe.id));
-    setBase((b) => (b !== undefined && recipe.base?.choices.includes(b) ? b : recipe.base?.choices[0]));
+    // '' is "none" (the param left unset), where the recipe offers it; it comes first.
+    setBase((b) => (b !== undefined && (recipe.base?.choices.includes(b) || (b === '' && recipe.base?.none !== undefined)) ? b : recipe.base?.none !== undefined ? '' : recipe.base?.choices[0]));
   }, [recipe?.id]);
 
   const chooseFiles = async (param: string, chosen: File[]) => {
@@ -266,7 +271,8 @@ export function TrainerPage({
       const every = previewEvery ?? recipe.loop.previewEvery;
       f.append('previewEvery', String(every));
       f.append('saveEvery', String(every));
-      const p = { ...Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)), ...(recipe.base && base && { [recipe.base.param]: base }) };
+      const fixed = new Set(base ? (recipe.base?.sets ?? []) : []);
+      const p = { ...Object.fromEntries(Object.entries(values).filter(([k, v]) => v !== undefined && !fixed.has(k) && k !== recipe.base?.param)), ...(recipe.base && base && { [recipe.base.param]: base }) };
       f.append('params', JSON.stringify(p));
       for (const [param, list] of Object.entries(files)) if (param in recipe.images) for (const file of list) f.append(param, file);
       const j = await api.train(f);
@@ -403,11 +409,13 @@ export function TrainerPage({
                 Base model
               </label>
               <select id="trainer-base" value={base} disabled={busy} onChange={(e) => setBase((e.target as HTMLSelectElement).value)}>
+                {recipe.base.none !== undefined && <option value="">{recipe.base.none}</option>}
                 {recipe.base.choices.map((c) => (
                   <option value={c}>{c === 'random' ? 'random (from scratch)' : c === 'installed' ? 'installed (the published model)' : c}</option>
                 ))}
               </select>
               <small>{recipe.params.properties[recipe.base.param]?.description}</small>
+              {recipe.base.none !== undefined && recipe.base.choices.length === 0 && <small class="base-empty">No model to start from is installed yet: install one under Models (or train one here), and it is offered here.</small>}
             </div>
           )}
         </section>
