@@ -36,3 +36,58 @@ export async function seriousViolations(page: Page): Promise<string[]> {
   });
   return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
 }
+
+/**
+ * Controls whose boundary does not reach 3:1 against what surrounds them (WCAG 1.4.11, non-text
+ * contrast), which axe-core does not check: bordered buttons, selects, text and number fields,
+ * drop zones and switch tracks. A control passes when its border or its fill reaches 3:1 against
+ * the first opaque background behind it; disabled controls are exempt (as in WCAG). Returns
+ * "selector: ratio" lines.
+ */
+export async function lowContrastControls(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const rgba = (c: string): [number, number, number, number] | undefined => {
+      const m = /rgba?\(([\d.]+),\s*([\d.]+),\s*([\d.]+)(?:,\s*([\d.]+))?\)/.exec(c);
+      return m ? [Number(m[1]), Number(m[2]), Number(m[3]), m[4] === undefined ? 1 : Number(m[4])] : undefined;
+    };
+    const over = (top: [number, number, number, number], under: [number, number, number]): [number, number, number] => [0, 1, 2].map((i) => top[i]! * top[3] + under[i]! * (1 - top[3])) as [number, number, number];
+    const luminance = (c: [number, number, number]) => {
+      const lin = c.map((v) => {
+        const s = v / 255;
+        return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+      });
+      return 0.2126 * lin[0]! + 0.7152 * lin[1]! + 0.0722 * lin[2]!;
+    };
+    const ratio = (a: [number, number, number], b: [number, number, number]) => {
+      const [x, y] = [luminance(a), luminance(b)].sort((p, q) => q - p);
+      return (x! + 0.05) / (y! + 0.05);
+    };
+    /** The colour behind an element: its ancestors' backgrounds composed from the page up. */
+    const behind = (el: Element): [number, number, number] => {
+      const chain: [number, number, number, number][] = [];
+      for (let e = el.parentElement; e; e = e.parentElement) {
+        const c = rgba(getComputedStyle(e).backgroundColor);
+        if (c && c[3] > 0) chain.push(c);
+        if (c && c[3] === 1) break;
+      }
+      return chain.reduceRight<[number, number, number]>((under, top) => over(top, under), [255, 255, 255]);
+    };
+    const describe = (el: Element) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}${el.getAttribute('aria-label') ? `[aria-label="${el.getAttribute('aria-label')}"]` : ''}${el.className && typeof el.className === 'string' ? `.${el.className.trim().split(/\s+/).join('.')}` : ''}`;
+    const out: string[] = [];
+    for (const el of document.querySelectorAll('button, select, input[type="text"], input[type="number"], input[type="password"], .dropzone, .switch-track')) {
+      const box = el.getBoundingClientRect();
+      if (box.width === 0 || box.height === 0 || (el as HTMLButtonElement).disabled || el.closest('[hidden], [aria-hidden="true"]:not(.switch-track)')) continue;
+      const s = getComputedStyle(el);
+      if (s.visibility === 'hidden' || Number(s.opacity) === 0) continue;
+      const back = behind(el);
+      const fill = rgba(s.backgroundColor);
+      const border = Number.parseFloat(s.borderTopWidth) > 0 && s.borderTopStyle !== 'none' ? rgba(s.borderTopColor) : undefined;
+      // Neither a border nor a fill of its own (a text link), or a history card's picture area
+      // (the card's picture or state word is what identifies it): identified by its content.
+      if ((!border && (!fill || fill[3] === 0)) || el.classList.contains('thumb')) continue;
+      const best = Math.max(border ? ratio(over(border, back), back) : 0, fill && fill[3] > 0 ? ratio(over(fill, back), back) : 0);
+      if (best < 3) out.push(`${describe(el)}: ${best.toFixed(2)}`);
+    }
+    return out;
+  });
+}

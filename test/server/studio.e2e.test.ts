@@ -12,6 +12,7 @@ import { InlineExecutor } from '../../src/server/jobs/executor.js';
 import { studioDir } from '../../src/server/routes/studio.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { sharedWeights } from '../helpers/torch-reference.js';
+import { lowContrastControls } from '../helpers/studio-browser.js';
 
 /** Jobs run inline, each held `held.holdMs` first where a test needs one still running (see held-executor.mjs). */
 const held = new HeldExecutor(new InlineExecutor());
@@ -80,7 +81,8 @@ describe.skipIf(!ready)('studio in a browser', () => {
     // An empty model store: nothing installed until the test installs it.
     process.env.ATELIER_HOME = tmp.file('home');
     if (MIRROR) process.env.ATELIER_MODEL_MIRROR = MIRROR;
-    app = await buildServer({ dataDir: tmp.file('data'), executor: held, concurrency: 1 });
+    // Uploads up to 4 MiB (samples and masks are far smaller), so the browser's byte check is cheap to show.
+    app = await buildServer({ dataDir: tmp.file('data'), executor: held, concurrency: 1, maxUploadBytes: 4 * 1024 * 1024 });
     base = await app.listen({ port: 0, host: '127.0.0.1' });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -124,6 +126,8 @@ describe.skipIf(!ready)('studio in a browser', () => {
     expect(await page.locator('input#param-smoothEps').getAttribute('aria-valuetext')).toBe('0.0010');
     await page.click('details.advanced summary');
     await page.screenshot({ path: path.join(shots, 'laptop-empty.png') });
+    // Borders and switches reach 3:1 against their background (WCAG 1.4.11; axe checks text only).
+    expect(await lowContrastControls(page)).toEqual([]);
     // Keyboard focus on an upload box is visible (the real input is transparent over it).
     await page.focus('input[name="content"]');
     expect(await page.locator('[data-input="content"]').evaluate((el) => getComputedStyle(el).outlineStyle)).toBe('solid');
@@ -142,6 +146,13 @@ describe.skipIf(!ready)('studio in a browser', () => {
     expect(await page.locator('#err-content').textContent()).toMatch(/8000×6000 = 48\.0 MP; the server takes at most 40\.0 MP/);
     expect(await run(page).isDisabled()).toBe(true);
 
+    // Not an image, and too many bytes: refused in the browser too, each saying what the server takes.
+    await page.setInputFiles('input[name="content"]', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not an image') });
+    await expect.poll(() => page.locator('#err-content').textContent()).toMatch(/notes\.txt is text\/plain; the server takes [A-Z, ]*PNG[A-Z, ]* images/);
+    await page.setInputFiles('input[name="content"]', { name: 'big.png', mimeType: 'image/png', buffer: Buffer.alloc(5 * 1024 * 1024) });
+    await expect.poll(() => page.locator('#err-content').textContent()).toMatch(/big\.png is 5\.0 MiB; the server takes at most 4\.0 MiB per file/);
+    expect(await run(page).isDisabled()).toBe(true);
+
     // Double click on Run: one job, and the page follows it.
     await pickSamples(page, 'harbour', 'swirls');
     expect(await page.locator('#err-content').count()).toBe(0);
@@ -158,6 +169,7 @@ describe.skipIf(!ready)('studio in a browser', () => {
     expect((await jobsOnServer()).length).toBe(1);
     expect(await run(page).isDisabled()).toBe(true);
     await page.screenshot({ path: path.join(shots, 'laptop-progress.png') });
+    expect(await seriousViolations(page), 'laptop-progress').toEqual([]);
 
     // Reload while it runs: the page comes back to the same job, method and images.
     // The workspace reaches the address bar a moment after the page changes: wait for it.
@@ -165,6 +177,7 @@ describe.skipIf(!ready)('studio in a browser', () => {
     await page.reload();
     await page.locator('.progress').waitFor();
     await page.screenshot({ path: path.join(shots, 'laptop-reloaded-mid-job.png') });
+    expect(await seriousViolations(page), 'laptop-reloaded-mid-job').toEqual([]);
     expect(await page.locator('select[aria-label="method"]').inputValue()).toBe('color.reinhard');
     const shiftedBefore = await shifts(page);
     await page.locator('.viewer-after').waitFor({ timeout: 20_000 });
@@ -185,14 +198,19 @@ describe.skipIf(!ready)('studio in a browser', () => {
     await divider.focus();
     for (let i = 0; i < 5; i++) await page.keyboard.press('ArrowLeft');
     expect(await divider.getAttribute('aria-valuenow')).toBe('45');
+    // Its keyboard focus is visible.
+    expect(await divider.evaluate((el) => el.matches(':focus-visible') && getComputedStyle(el).outlineStyle)).toBe('solid');
     expect(await page.locator('.viewer-before').evaluate((el) => (el as HTMLElement).style.clipPath)).toBe('inset(0px 55% 0px 0px)');
     await page.screenshot({ path: path.join(shots, 'laptop-result.png') });
+    expect(await seriousViolations(page), 'laptop-result').toEqual([]);
     // Zoom in twice and pan: the image grows past the stage.
     await page.click('button[aria-label="zoom in"]');
     await page.click('button[aria-label="zoom in"]');
     expect((await page.locator('.viewer-after').boundingBox())!.width).toBeGreaterThan(stage.width);
     await page.click('.viewer-tools button:has-text("Side by side")');
+    expect(await page.locator('.viewer-pane').count()).toBe(2);
     await page.screenshot({ path: path.join(shots, 'laptop-side-by-side-zoomed.png') });
+    expect(await seriousViolations(page), 'laptop-side-by-side-zoomed').toEqual([]);
     await page.click('.viewer-tools button:has-text("Fit")');
     await page.click('.viewer-tools button:has-text("Slider")');
 
@@ -212,6 +230,7 @@ describe.skipIf(!ready)('studio in a browser', () => {
     await page.click(`.history-item[data-job="${second.id}"] button:has-text("Compare")`);
     await page.locator('.compare-note').waitFor();
     await page.screenshot({ path: path.join(shots, 'laptop-compare-history.png') });
+    expect(await seriousViolations(page), 'laptop-compare-history').toEqual([]);
     await page.click('.compare-note button');
     // Pin the first (it moves first), delete the second (two clicks): gone from the page and the server.
     await page.click(`.history-item[data-job="${first!.id}"] button[aria-label="pin"]`);
@@ -238,6 +257,7 @@ describe.skipIf(!ready)('studio in a browser', () => {
     await page.locator('.viewer-tools button:has-text("Mask overlay")').click();
     await page.locator('.viewer-mask').waitFor();
     await page.screenshot({ path: path.join(shots, 'laptop-mask-overlay.png') });
+    expect(await seriousViolations(page), 'laptop-mask-overlay').toEqual([]);
     const out = await readImage((await app.inject({ url: `/api/jobs/${maskedJob.id}/result` })).rawPayload);
     const src = await readImage((await app.inject({ url: `/api/jobs/${maskedJob.id}/inputs/content` })).rawPayload);
     const rowDiff = (y: number) => {
@@ -261,6 +281,7 @@ describe.skipIf(!ready)('studio in a browser', () => {
     await page.locator('.outcome.failed').waitFor({ timeout: 20_000 });
     expect(await page.locator('.outcome.failed').textContent()).toMatch(/capvstnet_photo_image.*not installed/);
     await page.screenshot({ path: path.join(shots, 'laptop-failed.png') });
+    expect(await seriousViolations(page), 'laptop-failed').toEqual([]);
     const failed = (await jobsOnServer()).find((j) => j.status === 'failed')!;
     await expect.poll(() => page.locator(`.history-item[data-job="${failed.id}"] .history-error`).count()).toBe(1);
 
@@ -291,6 +312,7 @@ describe.skipIf(!ready)('studio in a browser', () => {
       expect(await page.locator('.gallery-cell[data-style="3"] .gallery-item').getAttribute('aria-checked')).toBe('true');
       await page.locator('.gallery').scrollIntoViewIfNeeded();
       await page.screenshot({ path: path.join(shots, 'laptop-gallery.png') });
+      expect(await seriousViolations(page), 'laptop-gallery').toEqual([]);
       await expect.poll(() => page.url()).toContain(encodeURIComponent('"style":3'));
     }
 
@@ -318,43 +340,162 @@ describe.skipIf(!ready)('studio in a browser', () => {
     // Legitimately long: some twenty steps in a browser, a model install and a batch (3 min was short at load 25).
   }, 300_000);
 
-  it('at 390×844: restores from history, runs, keeps the Run bar on screen and nothing sideways', async () => {
-    const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+  it('at 390×844: every state fits a phone, with the Run bar on screen, the result in view and nothing sideways', async () => {
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 }, acceptDownloads: true });
     const failures: string[] = [];
     page.on('pageerror', (e) => failures.push(e.message));
+    /** A state of the walk: its screenshot (what the phone shows, not the whole page), and the checks every state passes. */
+    const state = async (name: string) => {
+      await page.screenshot({ path: path.join(shots, `phone-${name}.png`) });
+      expect(await seriousViolations(page), name).toEqual([]);
+      expect(await page.evaluate(() => document.documentElement.scrollWidth), name).toBeLessThanOrEqual(390);
+      const bar = (await page.locator('.runbar').boundingBox())!;
+      expect(bar.y + bar.height, `${name}: the Run bar is on screen`).toBeLessThanOrEqual(845);
+      expect(bar.y, `${name}: the Run bar is on screen`).toBeGreaterThan(844 - bar.height - 2);
+    };
+    /** The stage (result, progress, outcome) is on screen. */
+    const stageInView = async (name: string) => {
+      const box = (await page.locator('.stage').boundingBox())!;
+      expect(box.y, `${name}: the stage is in view`).toBeGreaterThanOrEqual(-1);
+      expect(box.y + box.height, `${name}: the stage is in view`).toBeLessThanOrEqual(844);
+    };
     await page.goto(base);
+    await page.locator('select[aria-label="method"] option[value="color.reinhard"]').waitFor({ state: 'attached' });
+    await page.locator('.history-item').first().waitFor();
+    await state('empty');
+    expect(await lowContrastControls(page)).toEqual([]);
+
+    // The method picker shows what each method does with a small picture.
+    await page.click('button[aria-controls="method-grid"]');
+    await page.locator('#method-grid .method-card[data-method="color.reinhard"] img').waitFor();
+    expect(await page.locator('#method-grid .method-card img').count()).toBeGreaterThan(10);
+    await page.locator('#method-grid').scrollIntoViewIfNeeded();
+    await state('method-browser');
+    await page.click('#method-grid .method-card[data-method="color.reinhard"]');
+    expect(await page.locator('#method-grid').count()).toBe(0);
+
+    // Restore a finished job from its card: settings, inputs and result come back; the Run bar has an estimate.
     const done = (await jobsOnServer()).find((j) => j.status === 'done' && j.method === 'color.reinhard' && Object.keys(j.params).length === 0)!;
     await page.locator(`.history-item[data-job="${done.id}"] img`).waitFor();
     await page.click(`.history-item[data-job="${done.id}"] .thumb`);
     await page.locator('.viewer-after').waitFor();
     await expect.poll(() => page.locator('input#param-strength').inputValue()).toBe('1');
-    await page.evaluate(() => window.scrollTo(0, 0));
-    await page.screenshot({ path: path.join(shots, 'phone-restored.png') });
-    const bar = (await run(page).boundingBox())!;
-    expect(bar.y + bar.height).toBeLessThanOrEqual(844);
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await expect.poll(() => page.locator('.runbar-info small').textContent()).toMatch(/^about \d+ s \(from \d+ earlier runs?\)$/);
+    await stageInView('restored');
+    await state('restored');
 
+    // The viewer on a phone: result only, zoomed in, panned by keyboard, back to fit.
+    await page.click('.viewer-tools button:has-text("Result only")');
+    expect(await page.locator('.viewer-before').count()).toBe(0);
+    await page.click('button[aria-label="zoom in"]');
+    await page.click('button[aria-label="zoom in"]');
+    const stageBox = (await page.locator('.viewer-stage').boundingBox())!;
+    const zoomedBox = (await page.locator('.viewer-after').boundingBox())!;
+    expect(zoomedBox.width).toBeGreaterThan(stageBox.width);
+    await page.focus('.viewer-stage');
+    await page.keyboard.press('ArrowLeft');
+    const panned = (await page.locator('.viewer-after').boundingBox())!;
+    expect(panned.x - zoomedBox.x).toBeCloseTo(30, 0);
+    await state('result-zoomed');
+    await page.click('.viewer-tools button:has-text("Fit")');
+    await page.click('.viewer-tools button:has-text("Slider")');
+
+    // Run from the keyboard (Ctrl+Enter): the stage scrolls into view with the progress over the content.
     held.holdMs = 1_500;
     await page.click('.presets button:has-text("Full transfer")');
-    await run(page).click();
+    await page.locator('.history-panel').scrollIntoViewIfNeeded();
+    await page.keyboard.press('Control+Enter');
     await page.locator('.progress').waitFor();
-    await page.screenshot({ path: path.join(shots, 'phone-progress.png') });
+    await stageInView('progress');
+    await state('progress');
     await page.locator('.viewer-after').waitFor({ timeout: 20_000 });
-    held.holdMs = 0;
-    await page.screenshot({ path: path.join(shots, 'phone-result.png'), fullPage: true });
-    expect(await seriousViolations(page)).toEqual([]);
+    await stageInView('result');
+    await state('result');
 
-    // An optimisation method draws its loss curve while it runs. The workspace comes from the URL:
-    // Gatys with seeded random weights (no download), small and short.
-    const w = { method: 'neural.gatys', params: { weights: 'random', size: 48, iterations: 40, pyramid: 1, optimizer: 'adam' }, inputs: { content: [{ sample: 'street', url: '/samples/content-street.jpg' }], style: [{ sample: 'poster', url: '/samples/style-poster.jpg' }] } };
+    // A running job's card cancels it: the stage says Cancelled.
+    held.holdMs = 20_000;
+    await run(page).click();
+    const live = page.locator('.history-item[data-status="queued"], .history-item[data-status="running"]');
+    await live.first().waitFor();
+    await live.first().scrollIntoViewIfNeeded();
+    await state('running-card');
+    await live.first().locator('button:has-text("Cancel")').click();
+    await page.locator('.outcome.cancelled').waitFor({ timeout: 20_000 });
+    held.holdMs = 0;
+    await page.locator('.stage').scrollIntoViewIfNeeded();
+    await stageInView('cancelled');
+    await state('cancelled');
+    await expect.poll(async () => (await jobsOnServer()).filter((j) => j.status === 'cancelled').length).toBe(1);
+    // ...and so does the Run bar's Cancel.
+    held.holdMs = 20_000;
+    await run(page).click();
+    await page.locator('.runbar button:has-text("Cancel")').click();
+    await expect.poll(async () => (await jobsOnServer()).filter((j) => j.status === 'cancelled').length, { timeout: 20_000 }).toBe(2);
+    await page.locator('.outcome.cancelled').waitFor();
+    held.holdMs = 0;
+
+    // Two cards compared.
+    const finished = (await jobsOnServer()).filter((j) => j.status === 'done' && j.method === 'color.reinhard').slice(0, 2);
+    for (const j of finished) await page.click(`.history-item[data-job="${j.id}"] button:has-text("Compare")`);
+    await page.locator('.compare-note').waitFor();
+    await page.locator('.stage').scrollIntoViewIfNeeded();
+    await state('compare');
+    await page.click('.compare-note button');
+
+    // A failure says why, on the stage.
+    await page.selectOption('select[aria-label="method"]', 'neural.capvst');
+    await run(page).click();
+    await page.locator('.outcome.failed').waitFor({ timeout: 20_000 });
+    await stageInView('failed');
+    await state('failed');
+    // Its form says what the settings need, and that this server cannot fetch it (no checksum for the mirror).
+    await page.locator('.needs').scrollIntoViewIfNeeded();
+    if (MIRROR) expect(await page.locator('.needs [data-need="capvstnet_photo_image"] .not-downloadable').textContent()).toMatch(/no checksum/);
+    await state('failed-needs');
+
+    // The model manager fits: rows stack, each with its licence, size and install.
+    await page.click('button:has-text("Models")');
+    await page.locator('tr[data-model="whitebox-cartoon"]').waitFor();
+    await state('models');
+    await page.click('.modal button:has-text("Close")');
+
+    // The multi-style gallery (installed above from the mirror) on a phone.
+    if (MIRROR) {
+      await page.selectOption('select[aria-label="method"]', 'neural.multistyle');
+      await expect.poll(() => page.locator('.gallery-item img').count(), { timeout: 60_000 }).toBe(26);
+      await page.locator('.gallery').scrollIntoViewIfNeeded();
+      await state('gallery');
+    }
+
+    // A batch of two on a phone: the grid replaces the result.
+    await page.selectOption('select[aria-label="method"]', 'color.reinhard');
+    await page.click('text=Batch');
+    await page.click('button[aria-label="clear contents"]');
+    await page.click('.samples[aria-label="sample content images"] [data-sample="still-life"]');
+    await page.click('.samples[aria-label="sample content images"] [data-sample="street"]');
+    await expect.poll(() => run(page).textContent()).toBe('Run 2');
+    // Two contents against one style, with two methods: four jobs.
+    await page.locator('.batch-methods label:has-text("Exact histogram matching") input').check();
+    await expect.poll(() => run(page).textContent()).toBe('Run 4');
+    await run(page).click();
+    await expect.poll(() => page.locator('.batch-grid li[data-status="done"] img').count(), { timeout: 30_000 }).toBe(4);
+    await page.locator('.stage').scrollIntoViewIfNeeded();
+    await state('batch');
+    await page.click('text=Batch');
+
+    // An optimisation method: step counts, time left and its loss curve while it runs. The
+    // workspace comes from the URL: Gatys with seeded random weights (no download), small and short.
+    const w = { method: 'neural.gatys', params: { weights: 'random', size: 48, iterations: 60, pyramid: 1, optimizer: 'adam' }, inputs: { content: [{ sample: 'street', url: '/samples/content-street.jpg' }], style: [{ sample: 'poster', url: '/samples/style-poster.jpg' }] } };
     await page.goto(`${base}/?w=${encodeURIComponent(JSON.stringify(w))}`);
     await expect.poll(() => run(page).isEnabled(), { timeout: 20_000 }).toBe(true);
     await run(page).click();
     await page.locator('.loss svg polyline').waitFor({ timeout: 30_000 });
-    expect(await page.locator('.progress-facts').textContent()).toMatch(/step \d+ of \d+/);
-    await page.screenshot({ path: path.join(shots, 'phone-loss-curve.png') });
+    expect(await page.locator('.progress-facts').textContent()).toMatch(/step \d+ of 60/);
+    await expect.poll(() => page.locator('.progress-facts').textContent(), { timeout: 30_000 }).toMatch(/about \d+ s left/);
+    await stageInView('loss-curve');
+    await state('loss-curve');
     await page.locator('.viewer-after').waitFor({ timeout: 60_000 });
     expect(failures).toEqual([]);
     await page.close();
-  }, 180_000);
+  }, 240_000);
 });

@@ -165,7 +165,9 @@ describe.skipIf(!ready)('trainer page in a browser', () => {
     });
     await page.click('details.advanced summary');
     await page.fill('input#param-batch', '1');
-    await page.fill('input#param-vgg', 'random');
+    // The loss network is chosen by word (the store's, or seeded random), never typed as a path.
+    expect(await page.locator('select#param-vgg option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(['installed', 'random']);
+    await page.selectOption('select#param-vgg', 'random');
     await start.click();
     await expect.poll(() => stepShown(page), { timeout: 200_000 }).toMatch(/^(Step [1-3] of 3|Done: 3 steps)$/);
     await page.screenshot({ path: path.join(shots, 'trainer-laptop-fast-running.png') });
@@ -179,6 +181,7 @@ describe.skipIf(!ready)('trainer page in a browser', () => {
     await expect.poll(() => page.locator('#trainer-base option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(['', 'fast-page']);
     await page.selectOption('#trainer-base', 'fast-page');
     expect(await page.locator('#param-width').count()).toBe(0);
+    await page.locator('#trainer-base').scrollIntoViewIfNeeded();
     await page.screenshot({ path: path.join(shots, 'trainer-laptop-fast-base.png') });
     expect(await seriousViolations(page)).toEqual([]);
     // The model is neural.fast's, one click away: the model select offers the installed networks only (here, this one).

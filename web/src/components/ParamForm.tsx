@@ -191,8 +191,14 @@ export function neededModels(method: MethodInfo, values: ParamValues): MethodInf
  * select of the store's keywords and the method's installed models (never a path).
  */
 function weightChoices(method: MethodInfo, name: string, schema: PropertySchema): Choice[] | undefined {
-  if (name !== 'weights' || schema.enum || method.weights.length === 0) return undefined;
-  return ['installed', 'random', ...method.weights.filter((w) => w.installed).map((w) => w.model)].map((v) => ({ value: v, label: v }));
+  if (schema.enum) return undefined;
+  if (name === 'weights' && method.weights.length > 0) {
+    return ['installed', 'random', ...method.weights.filter((w) => w.installed).map((w) => w.model)].map((v) => ({ value: v, label: v }));
+  }
+  // Any other free-text weights param (a trainer's loss network `vgg`, img2img's `adapter`) takes
+  // the same two words: the store's model, or seeded random weights. A file is the CLI's.
+  if (typeOf(schema) === 'string' && schema.default === 'installed') return ['installed', 'random'].map((v) => ({ value: v, label: v }));
+  return undefined;
 }
 
 /**

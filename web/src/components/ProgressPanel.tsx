@@ -76,14 +76,23 @@ export function ProgressPanel({ job, title, live, now }: { job: Job; title: stri
 export function Outcome({ job }: { job: Job }) {
   if (job.status !== 'failed' && job.status !== 'cancelled') return null;
   return (
-    <div class={`outcome ${job.status}`} role="alert">
+    // Focusable: a long reason scrolls inside the stage, and the keyboard must reach it.
+    <div class={`outcome ${job.status}`} role="alert" tabIndex={0}>
       <strong>{job.status === 'cancelled' ? 'Cancelled' : 'Failed'}</strong>
-      {job.status === 'failed' && job.error?.code === 'E_WEIGHTS_MISSING' && (
-        <p>
-          <strong>A model these settings need is not installed.</strong> Install it from the list beside the form (or under Models), or choose random weights to try the method.
-        </p>
+      {job.status === 'failed' && job.error?.code === 'E_WEIGHTS_MISSING' ? (
+        <>
+          <p>
+            <strong>A model these settings need is not installed.</strong> The Method panel lists what they need, with an Install button where this server can fetch it (all models are under Models); or choose random weights to try the method.
+          </p>
+          {/* The server's own words are for whoever runs it (commands, addresses): folded. */}
+          <details class="outcome-details">
+            <summary>What the server said</summary>
+            <p class="outcome-message">{job.error.message}</p>
+          </details>
+        </>
+      ) : (
+        <p class="outcome-message">{job.status === 'cancelled' ? 'The job was stopped before it finished; nothing was kept.' : (job.error?.message ?? 'The job failed without a message.')}</p>
       )}
-      <p class="outcome-message">{job.status === 'cancelled' ? 'The job was stopped before it finished; nothing was kept.' : (job.error?.message ?? 'The job failed without a message.')}</p>
       {job.error?.code && job.status === 'failed' && <code>{job.error.code}</code>}
     </div>
   );
