@@ -497,5 +497,5 @@ describe.skipIf(!ready)('studio in a browser', () => {
     await page.locator('.viewer-after').waitFor({ timeout: 60_000 });
     expect(failures).toEqual([]);
     await page.close();
-  }, 240_000);
+  }, 300_000);
 });
