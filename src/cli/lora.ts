@@ -3,11 +3,12 @@ import { isAtelierError } from '../core/errors.js';
 import { readDiffusionLoraStack } from '../engine/diffusion/lora-file.js';
 import { loadLoraStack } from '../engine/lora/adapter.js';
 import { mergeFastStyleLora } from '../engine/lora/merge-fast-style.js';
+import { isMergeableImportedBase, MERGEABLE_IMPORTED_BASES, mergeImportedLora } from '../engine/lora/merge-imported.js';
 import type { CliCommand } from './command.js';
 
 /**
  * `atelier lora …`: LoRA adapters made by `atelier train lora` (docs/lora.md).
- *   merge  fold adapters into their base and store the result as a new fast-style model;
+ *   merge  fold adapters into their base and store the result as a new model (fast-style, MicroAST);
  *   info   what an adapter changes and what it was trained on.
  */
 
@@ -18,24 +19,18 @@ export const loraCommand: CliCommand = {
     const cmd = program.command('lora').description('LoRA adapters: merge them into a new model, show what one holds');
     cmd
       .command('merge')
-      .description('Fold adapters into their base network and store it as a new fast-style model (neural.fast --model NAME)')
-      .requiredOption('--base <model>', 'the base network: a published fast-style model (installed) or one made here')
+      .description('Fold adapters into their base network and store it as a new model: a fast-style network (neural.fast --model NAME) or MicroAST (neural.microast --weights NAME)')
+      .requiredOption('--base <model>', `the base network: a published fast-style model (installed), one made here, or ${MERGEABLE_IMPORTED_BASES.join(', ')}`)
       .requiredOption('--lora <file[:weight]>', 'an adapter file or stored adapter name, with its weight (default 1); repeat to stack', collect)
       .requiredOption('--name <name>', 'name of the new model in the store')
       .option('--out <file>', 'also keep the merged network as this .safetensors file')
       .option('--force', 'replace a stored model of that name')
       .option('--json', 'print a JSON summary')
       .action(async (o: { base: string; lora: string[]; name: string; out?: string; force?: boolean; json?: boolean }) => {
-        const r = await mergeFastStyleLora({
-          base: o.base,
-          lora: o.lora,
-          name: o.name,
-          ...(o.out && { out: o.out }),
-          force: Boolean(o.force),
-          warn: (m) => process.stderr.write(`atelier: ${m}\n`),
-        });
+        const common = { base: o.base, lora: o.lora, name: o.name, ...(o.out && { out: o.out }), force: Boolean(o.force), warn: (m: string) => process.stderr.write(`atelier: ${m}\n`) };
+        const r = isMergeableImportedBase(o.base) ? await mergeImportedLora(common) : { ...(await mergeFastStyleLora(common)), use: { method: 'neural.fast', param: 'model' } };
         if (o.json) process.stdout.write(JSON.stringify({ ok: true, ...r }, null, 2) + '\n');
-        else process.stderr.write(`merged ${r.adapters.join(' + ')} into ${o.base} (${r.layers} weights changed): stored as ${o.name} (${r.installed}); run it with --method neural.fast --model ${o.name}\n`);
+        else process.stderr.write(`merged ${r.adapters.join(' + ')} into ${o.base} (${r.layers} weights changed): stored as ${o.name} (${r.installed}); run it with --method ${r.use.method} --${r.use.param} ${o.name}\n`);
       });
     cmd
       .command('info')

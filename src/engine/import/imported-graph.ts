@@ -21,7 +21,7 @@ export interface ImportOptions {
   /** Build into this graph (e.g. to add a loss and differentiate); default a new one. */
   graph?: Graph;
   /**
-   * GraphDef: tensors of `graph` that stand for some placeholders instead of new graph inputs
+   * Tensors of `graph` that stand for some inputs (GraphDef placeholders, TFLite subgraph inputs) instead of new graph inputs
    * (an image batch N×C×H×W for an NHWC placeholder, a fixed style vector…), by placeholder name.
    */
   bind?: Record<string, Tensor>;

@@ -35,6 +35,17 @@ export function importTflite(model: TfliteModel, options: ImportOptions = {}): I
     if (shape.length !== t.shape.length || shape.some((d) => !Number.isInteger(d) || d < 1)) {
       throw new AtelierError('E_PARAM', `Input "${t.name}" needs a fixed shape of rank ${t.shape.length}`, { subject: model.file, received: `[${shape}]` });
     }
+    const bound = options.bind?.[t.name];
+    if (bound) {
+      // A tensor of the caller's graph stands for this input (a training batch, a fixed style vector).
+      const expected = shape.length === 4 ? [shape[0]!, shape[3]!, shape[1]!, shape[2]!] : shape;
+      const dims = bound.shape as number[];
+      if (dims.length !== expected.length || dims.some((d, k) => d !== expected[k])) {
+        throw new AtelierError('E_INTERNAL', `The tensor bound to "${t.name}" has the wrong shape`, { expected: `[${expected.join(', ')}]`, received: `[${dims.join(', ')}]` });
+      }
+      values.set(i, shape.length === 4 ? em.fromNchw(bound, shape) : em.fromPlain(bound, shape));
+      continue;
+    }
     if (shape.length === 4) {
       const x = g.input(t.name, [shape[0]!, shape[3]!, shape[1]!, shape[2]!]);
       values.set(i, em.fromNchw(x, shape));

@@ -3,7 +3,7 @@ import { Image } from '../../core/image.js';
 import { limitSize } from '../../core/resample.js';
 import { adainTransform } from '../features/adain.js';
 import { MomentAccumulator, applyAffine, featureMoments, type FeatureMap } from '../features/cwct.js';
-import { Graph } from '../graph/graph.js';
+import { Graph, type ParamHook } from '../graph/graph.js';
 import { emitModel, type EmittedModel } from '../graph/lower.js';
 import { compile, type Runner } from '../runtime.js';
 import { cropToImage, padToMultiple } from './autoencoder-transfer.js';
@@ -95,17 +95,23 @@ export class MicroAstStylizer {
     }
   }
 
-  static async create(weights: MicroAstWeights, threads: number): Promise<MicroAstStylizer> {
-    const gs = new Graph();
+  /** `paramHook` is set on every piece's graph before its weights are declared (LoRA adapters at run time). */
+  static async create(weights: MicroAstWeights, threads: number, paramHook?: ParamHook): Promise<MicroAstStylizer> {
+    const graph = () => {
+      const g = new Graph();
+      if (paramHook) g.paramHook = paramHook;
+      return g;
+    };
+    const gs = graph();
     const { f1: s1, f2: s2 } = microAstEncoder(gs, gs.input('image', [1, 3, 'H', 'W']), weights.styleEncoder, 'styleEncoder');
     const m = microAstModulator(gs, s1, s2, weights.modulator);
     gs.output('s1', s1);
     gs.output('s2', s2);
     for (const [k, t] of Object.entries(m)) gs.output(k, t);
-    const ge = new Graph();
+    const ge = graph();
     ge.output('features', microAstEncoder(ge, ge.input('image', [1, 3, 'H', 'W']), weights.contentEncoder, 'contentEncoder').f2);
     const block = (withUpsampler: boolean) => {
-      const g = new Graph();
+      const g = graph();
       const x = g.input('features', [1, C, 'h', 'w']);
       const y = microAstModulatedBlock(g, x, weights.decoder, withUpsampler ? 'dec2' : 'dec1', g.input('w', [1, C, 1, 1]), g.input('b', [1, C, 1, 1]));
       g.output('out', withUpsampler ? microAstUpsampler(g, y, weights.decoder) : y);

@@ -161,3 +161,35 @@ export function microAstUpsampler(g: Graph, x: Tensor, weights: TensorMap): Tens
   h = g.relu(b.conv(h, 'dec3.8'));
   return b.conv(h, 'dec3.10');
 }
+
+/**
+ * AdaIN in the graph, as the authors' `calc_mean_std` computes it: per sample and channel, the
+ * spatial mean and the unbiased variance plus 1e-5 (so it matches engine/features/adain.ts, which
+ * the tiled stylizer uses in float64). `style` statistics broadcast over `content`'s batch.
+ */
+function adainGraph(g: Graph, content: Tensor, style: Tensor): Tensor {
+  const moments = (x: Tensor) => {
+    const n = (x.shape[2] as number) * (x.shape[3] as number);
+    const mean = g.reduceMean(x, [2, 3], true);
+    const centred = g.sub(x, mean);
+    const std = g.sqrt(g.add(g.scale(g.reduceSum(g.square(centred), [2, 3], true), 1 / (n - 1)), g.scalar(1e-5)));
+    return { mean, centred, std };
+  };
+  const c = moments(content);
+  const s = moments(style);
+  return g.add(g.mul(g.div(c.centred, c.std), s.std), s.mean);
+}
+
+/**
+ * The whole network in one graph at α = 1 (the published forward pass): content N×3×H×W and style
+ * 1×3×h×w in [0, 1] (sides multiples of 4) → the stylised batch (not clamped). What a LoRA training
+ * step differentiates; the tiled stylizer computes the same in pieces.
+ */
+export function microAstNetwork(g: Graph, content: Tensor, style: Tensor, weights: MicroAstWeights): Tensor {
+  const { f1: s1, f2: s2 } = microAstEncoder(g, style, weights.styleEncoder, 'styleEncoder');
+  const m = microAstModulator(g, s1, s2, weights.modulator);
+  const c2 = microAstEncoder(g, content, weights.contentEncoder, 'contentEncoder').f2;
+  const y1 = microAstModulatedBlock(g, adainGraph(g, c2, s2), weights.decoder, 'dec1', m.w2, m.b2);
+  const y2 = microAstModulatedBlock(g, adainGraph(g, y1, s1), weights.decoder, 'dec2', m.w1, m.b1);
+  return microAstUpsampler(g, y2, weights.decoder);
+}

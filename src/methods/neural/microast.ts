@@ -1,13 +1,11 @@
-import { existsSync, statSync } from 'node:fs';
-import path from 'node:path';
 import { z } from 'zod';
-import { AtelierError } from '../../core/errors.js';
 import { clampImage } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
-import { MICROAST_FILES, MICROAST_MODEL, microAstShapes, type MicroAstPart, type MicroAstWeights } from '../../engine/nets/microast.js';
+import { MICROAST_MODEL } from '../../engine/nets/microast.js';
 import { MicroAstStylizer } from '../../engine/nets/microast-stylizer.js';
-import { readModelFile, readStateDict } from '../../engine/nets/model-files.js';
-import { randomWeights } from '../../engine/nets/wct-autoencoders.js';
+import { loadMicroAstWeights } from '../../engine/nets/microast-weights.js';
+import { loadLoraStack } from '../../engine/lora/adapter.js';
+import { runtimeLora } from '../../engine/lora/graph-adapter.js';
 
 /**
  * MicroAST (Wang, Zhao, Xing, Li, Zhang & Huang, AAAI 2023): arbitrary style in one pass of a
@@ -27,30 +25,28 @@ const params = z.object({
     .describe("'installed' (the model store's microast), 'random' (seeded, to try the pipeline) or a folder holding the four published files"),
   tileSize: z.number().int().min(128).max(8192).default(1536).describe('Largest tile side processed at once (larger images are tiled; the AdaIN statistics stay whole-image)'),
   styleSize: z.number().int().min(64).max(4096).default(1024).describe('Long side the style image is brought down to before its statistics are taken'),
+  lora: z
+    .array(z.string().min(1))
+    .optional()
+    .describe('LoRA adapters on its convolutions (made by `atelier train lora --base microast`), FILE or FILE:WEIGHT (repeat or comma-separate to stack; keys `<part>.<state-dict key>`, docs/lora.md)'),
 });
 
 const MAX_CACHED = 2;
 const cache = new Map<string, Promise<MicroAstStylizer>>();
 
-async function loadWeights(source: string, seed: number): Promise<MicroAstWeights> {
-  const parts = Object.keys(MICROAST_FILES) as MicroAstPart[];
-  const read = async (part: MicroAstPart, i: number) => {
-    if (source === 'random') return randomWeights(microAstShapes(part), seed + i);
-    if (source === 'installed') return readModelFile(MICROAST_MODEL, MICROAST_FILES[part]);
-    if (!existsSync(source) || !statSync(source).isDirectory()) {
-      throw new AtelierError('E_FILE_NOT_FOUND', `No folder of MicroAST weights at ${source}`, { expected: "'installed', 'random' or a folder holding the four .pth.tar files", subject: source });
-    }
-    return readStateDict(path.join(source, MICROAST_FILES[part]));
-  };
-  const maps = await Promise.all(parts.map(read));
-  return Object.fromEntries(parts.map((p, i) => [p, maps[i]!])) as MicroAstWeights;
+async function adaptedStylizer(source: string, seed: number, threads: number, lora: readonly string[], warn: (m: string) => void): Promise<MicroAstStylizer> {
+  // Not cached: the files may change between runs, and building the pieces costs milliseconds.
+  const adapters = runtimeLora(await loadLoraStack(lora), source === 'installed' ? MICROAST_MODEL : source);
+  const stylizer = await MicroAstStylizer.create(await loadMicroAstWeights(source, seed), threads, adapters.hook);
+  for (const m of adapters.finish()) warn(`the LoRA ${m.source} was trained on other weights than these (base fingerprint differs): applied anyway`);
+  return stylizer;
 }
 
 function stylizerFor(source: string, seed: number, threads: number): Promise<MicroAstStylizer> {
   const key = `${source}|${source === 'random' ? seed : ''}|${threads}`;
   let pending = cache.get(key);
   if (!pending) {
-    pending = loadWeights(source, seed).then((w) => MicroAstStylizer.create(w, threads));
+    pending = loadMicroAstWeights(source, seed).then((w) => MicroAstStylizer.create(w, threads));
     pending.catch(() => cache.delete(key));
     cache.set(key, pending);
     while (cache.size > MAX_CACHED) {
@@ -75,7 +71,7 @@ export const microast = defineMethod({
   quickParams: { weights: 'random' },
   async run(ctx, { content, style }, p) {
     if (p.weights === 'random') ctx.log.warn('neural.microast runs with seeded random weights: the result is not the published network\'s');
-    const stylizer = await stylizerFor(p.weights, ctx.seed, ctx.threads);
+    const stylizer = p.lora && p.lora.length > 0 ? await adaptedStylizer(p.weights, ctx.seed, ctx.threads, p.lora, (m) => ctx.log.warn(m)) : await stylizerFor(p.weights, ctx.seed, ctx.threads);
     const maxTilePixels = p.tileSize * p.tileSize;
     const total = MicroAstStylizer.steps(content, maxTilePixels);
     let done = 0;
@@ -86,6 +82,9 @@ export const microast = defineMethod({
       signal: ctx.signal,
       tick: () => ctx.progress.step(++done, total),
     });
-    return { image: clampImage(image), meta: { weights: p.weights === 'random' ? `random (seed ${ctx.seed})` : p.weights === 'installed' ? MICROAST_MODEL : p.weights } };
+    return {
+      image: clampImage(image),
+      meta: { weights: p.weights === 'random' ? `random (seed ${ctx.seed})` : p.weights === 'installed' ? MICROAST_MODEL : p.weights, ...(p.lora && p.lora.length > 0 && { lora: p.lora }) },
+    };
   },
 });

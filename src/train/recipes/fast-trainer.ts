@@ -90,6 +90,12 @@ export interface PerceptualTrainerOptions {
   threads: number;
   /** ORT memory setting for the training session (default 'fast'). */
   memory?: 'fast' | 'lean';
+  /**
+   * Graph inputs the network reads besides the content (created by `network` with `g.input`), one
+   * value per style: the style image MicroAST encodes, the style vector Magenta's transfer network
+   * takes. A step against style k feeds value k with style k's Grams.
+   */
+  conditions?: { name: string; shape: number[]; values: Float32Array[] }[];
 }
 
 export interface PerceptualLosses {
@@ -143,6 +149,9 @@ export class PerceptualTrainer implements PackedParameters {
     const { size: S, batch: B } = options;
     if (S % 4 !== 0 || S < 16) throw new AtelierError('E_PARAM', 'The training crop size must be a multiple of 4, at least 16', { subject: 'size', received: String(S) });
     if (options.styleGrams.length === 0) throw new AtelierError('E_INPUT_MISSING', 'Training needs at least one style image', { subject: 'style' });
+    for (const c of options.conditions ?? []) {
+      if (c.values.length !== options.styleGrams.length) throw new AtelierError('E_INTERNAL', `${c.values.length} values of ${c.name} for ${options.styleGrams.length} styles`);
+    }
     const g = new Graph();
     const content = g.input('content', [B, 3, S, S]);
     const stylised = options.network(g, content);
@@ -180,6 +189,7 @@ export class PerceptualTrainer implements PackedParameters {
     if (!grams) throw new AtelierError('E_INTERNAL', `No style ${styleIndex}`);
     const feeds: Record<string, TensorValue> = { content: { data: content, shape: [B, 3, S, S] } };
     for (const t of this.options.styleTaps) feeds[styleGramInput(t)] = { data: grams.grams.get(t)!, shape: [1, tapChannels(t), tapChannels(t)] };
+    for (const c of this.options.conditions ?? []) feeds[c.name] = { data: c.values[styleIndex]!, shape: c.shape };
     this.specs.forEach((s, i) => {
       const n = s.shape.reduce((a, b) => a * b, 1);
       feeds[s.name] = { data: this.values.subarray(this.offsets[i]!, this.offsets[i]! + n), shape: s.shape };

@@ -15,6 +15,7 @@ import { defineTrainer } from '../definition.js';
 import { loadStyleImages } from '../style-images.js';
 import { listTrainingImages, TrainingImages } from '../training-images.js';
 import { FastStyleFinetuner, styleTargets } from './fast-style-finetuner.js';
+import { IMPORTED_LORA_BASES, isImportedLoraBase, openImportedLora } from './lora-imported.js';
 
 /**
  * LoRA adapters for a pretrained fast-style network, trained from a few style images with the
@@ -39,8 +40,11 @@ export async function loadLossVgg(source: 'installed' | 'random', seed: number):
 export const DEFAULT_LOSS_WEIGHTS = { content: 1, style: 1e4, tv: 1e-2 };
 
 const params = z.object({
-  base: z.enum(FAST_STYLE_MODEL_NAMES).default('fst-small16-candy').describe('The pretrained fast-style network to adapt (installed in the model store)'),
-  baseWeights: z.enum(['installed', 'random']).default('installed').describe("'installed', or 'random' (seeded random weights of the base's architecture, to try the pipeline)"),
+  base: z
+    .enum([...FAST_STYLE_MODEL_NAMES, ...IMPORTED_LORA_BASES])
+    .default('fst-small16-candy')
+    .describe('The pretrained network to adapt (installed in the model store): a fast-style network, microast (its decoder by default), magenta-arbitrary (the transfer network) or animeganv2-hayao (the generator)'),
+  baseWeights: z.enum(['installed', 'random']).default('installed').describe("'installed', or 'random' (seeded random weights of the base's architecture, to try the pipeline; fast networks and microast)"),
   styleDir: z.string().min(1).describe('Folder of the style images (1 to 20 paintings of one style)'),
   contentDir: z.string().min(1).describe('Folder of content photos to train on (e.g. ../shared/data/train-photos)'),
   rank: z.number().int().min(1).max(256).default(4).describe('LoRA rank r'),
@@ -62,8 +66,8 @@ const CHECKPOINT_FORMAT = 'atelier-lora-training-1';
 
 export const lora = defineTrainer({
   id: 'lora',
-  title: 'LoRA adapter for a fast-style network',
-  summary: 'Adapt a pretrained fast-style network to a new style from 1–20 images: low-rank updates B·A on its convolutions, base frozen',
+  title: 'LoRA adapter for a pretrained network',
+  summary: 'Adapt a pretrained network (a fast-style net, MicroAST, Magenta’s transfer network, AnimeGAN) to a new style from 1–20 images: low-rank updates B·A on its convolutions, base frozen',
   reference: 'Hu et al., LoRA: Low-Rank Adaptation of Large Language Models, 2021; losses of Johnson et al. 2016 on the real VGG-19',
   params,
   studio: {
@@ -78,6 +82,7 @@ export const lora = defineTrainer({
   },
   async open(ctx, p) {
     if (p.name) checkTrainedName(p.name); // before the training, not after
+    if (isImportedLoraBase(p.base)) return openImportedLora(ctx, { ...p, base: p.base });
     const model = fastStyleModel(p.base);
     const alpha = p.alpha ?? p.rank;
     const base = p.baseWeights === 'random' ? randomTransformerNetWeights(ctx.seed, model.spec) : await readFastStyleWeights(model, locateInstalled(model));
