@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { clampImage } from '../../core/image.js';
+import { AtelierError } from '../../core/errors.js';
 import { defineMethod } from '../../core/registry.js';
+import { loadLoraStack } from '../../engine/lora/adapter.js';
+import { runtimeLora } from '../../engine/lora/graph-adapter.js';
 import { foreignModelFile, ImportedNetwork, importedImageNetwork } from '../../engine/nets/imported-network.js';
 import { ARBITRARY, blendVectors, predictStyleVector, type TransferVariant } from '../../engine/nets/magenta-arbitrary.js';
 import { randomImageNetwork } from '../../engine/nets/random-image-net.js';
@@ -26,6 +29,11 @@ const params = z.object({
     .default('installed')
     .describe("'installed' (the model store's magenta-arbitrary), 'random' (a seeded stand-in to try the pipeline) or a folder holding the .tflite files"),
   tileSize: z.number().int().min(128).max(8192).default(1024).describe('Largest tile side the transfer network processes at once; larger images are tiled with feathered overlaps'),
+  lora: z
+    .array(z.string().min(1))
+    .max(8)
+    .optional()
+    .describe('LoRA adapters on the transfer network\'s convolutions (made by `atelier train lora --base magenta-arbitrary` on the fp16 network), FILE or FILE:WEIGHT (repeat or comma-separate to stack; keys are the TFLite tensor names, docs/lora.md)'),
 });
 
 export const arbitrary = defineMethod({
@@ -44,14 +52,18 @@ export const arbitrary = defineMethod({
     const strength = ctx.controls.strength;
     let net;
     let meta: Record<string, unknown>;
+    let finish: (() => { source: string }[]) | undefined;
     if (p.weights === 'random') {
+      if (p.lora && p.lora.length > 0) throw new AtelierError('E_PARAM', 'LoRA adapters need the published transfer network, not the random stand-in', { subject: 'lora', hint: "use weights 'installed'" });
       ctx.log.warn('neural.arbitrary runs a seeded random stand-in network: the result is not the published model\'s');
       net = randomImageNetwork(ctx.seed, ctx.threads);
       meta = { weights: `random (seed ${ctx.seed}; not the published model)` };
     } else {
       const { file: transferFile, variant } = ARBITRARY.transfer[p.variant as TransferVariant];
       const predictor = await ImportedNetwork.load(foreignModelFile(ARBITRARY.model, ARBITRARY.predictor.file, p.weights, variant), {}, ctx.threads);
-      const transfer = await ImportedNetwork.load(foreignModelFile(ARBITRARY.model, transferFile, p.weights, variant), {}, ctx.threads);
+      const lora = p.lora && p.lora.length > 0 ? runtimeLora(await loadLoraStack(p.lora), `${ARBITRARY.model}'s ${p.variant} transfer network`) : undefined;
+      const transfer = await ImportedNetwork.load(foreignModelFile(ARBITRARY.model, transferFile, p.weights, variant), lora ? { paramHook: lora.hook } : {}, ctx.threads);
+      finish = lora && (() => lora.finish());
       const list = styles ?? [{ image: style!, weight: 1 }];
       const vectors = [];
       for (const s of list) {
@@ -66,9 +78,10 @@ export const arbitrary = defineMethod({
         range: [0, 1],
         multiple: 4,
       });
-      meta = { model: ARBITRARY.model, transfer: transferFile, strength };
+      meta = { model: ARBITRARY.model, transfer: transferFile, strength, ...(p.lora && p.lora.length > 0 && { lora: p.lora }) };
     }
     const image = await runTiled(net, content, { tile: p.tileSize, margin: 48, signal: ctx.signal, onProgress: (d, t) => ctx.progress.step(d, t) });
+    for (const m of finish?.() ?? []) ctx.log.warn(`the LoRA ${m.source} was trained on other weights than this transfer network's (base fingerprint differs): applied anyway`);
     return { image: clampImage(image), meta };
   },
 });
