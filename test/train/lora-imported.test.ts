@@ -14,7 +14,12 @@ import { microAstNetwork, microAstShapes } from '../../src/engine/nets/microast.
 import { MicroAstStylizer } from '../../src/engine/nets/microast-stylizer.js';
 import { joinMicroAstWeights, loadMicroAstWeights, splitMicroAstWeights } from '../../src/engine/nets/microast-weights.js';
 import { compile } from '../../src/engine/runtime.js';
-import { listModels } from '../../src/engine/store.js';
+import { listModels, modelFiles } from '../../src/engine/store.js';
+import { tfliteWeights } from '../../src/engine/nets/imported-weights.js';
+import { readSafetensors } from '../../src/engine/weights/safetensors.js';
+import { readTflite } from '../../src/engine/weights/tflite.js';
+import { anime } from '../../src/methods/neural/anime.js';
+import { arbitrary } from '../../src/methods/neural/arbitrary.js';
 import { microast } from '../../src/methods/neural/microast.js';
 import { train } from '../../src/train/index.js';
 import { gradientCheck } from '../engine/gradcheck.js';
@@ -182,6 +187,60 @@ describeWithSharedWeights('LoRA on the published MicroAST', () => {
     }
   }, 120_000);
 });
+
+describeWithSharedWeights('LoRA on the published TFLite networks, merged', () => {
+  /** An adapter with random B on two convs of a network's declared weights. */
+  async function randomAdapter(base: string, weights: Map<string, { shape: number[]; data: Float32Array }>, file: string): Promise<string[]> {
+    const convs = [...weights].filter(([, t]) => t.shape.length === 4 && t.shape[1]! > 1).map(([k]) => k);
+    const chosen = [convs[2]!, convs[Math.floor(convs.length / 2)]!];
+    const rng = new Rng(11);
+    const layers = chosen.map((name) => {
+      const shape = weights.get(name)!.shape;
+      const { a } = initialPair(shape, 2, rng);
+      return { name, shape, a, b: Float32Array.from({ length: shape[0]! * 2 }, () => rng.uniform(-0.1, 0.1)) };
+    });
+    await writeLoraAdapter(file, { base, baseSha256: baseFingerprint(layers.map((l) => ({ name: l.name, ...weights.get(l.name)! }))), network: 'tflite', rank: 2, alpha: 2, extra: {}, layers });
+    return chosen;
+  }
+
+  it.each([
+    ['animeganv2-hayao', 'anime'],
+    ['magenta-arbitrary', 'arbitrary'],
+  ] as const)('%s: the merged model run by name equals the adapter applied at run time', async (base, kind) => {
+    const home = path.join(tmp.dir, `home-${kind}`);
+    await installSharedModel(base, { home });
+    process.env.ATELIER_HOME = home;
+    try {
+      const file = tmp.file(`${kind}-lora.safetensors`);
+      const weights = await mergeableWeights(base);
+      const chosen = await randomAdapter(base, weights, file);
+      const merged = await mergeImportedLora({ base, lora: [`${file}:0.6`], name: `${kind}-merged` });
+      expect(merged.use).toEqual({ method: `neural.${kind}`, param: 'weights' });
+      // the stored file: every weight of the network, the chosen ones changed
+      const stored = await readSafetensors(merged.installed);
+      expect(stored.size).toBe(weights.size);
+      for (const name of chosen) expect(meanDiff(stored.get(name)!.data, weights.get(name)!.data)).toBeGreaterThan(1e-5);
+      const content = gradientImage(64, 48);
+      const style = stripesImage(48, 48, 7);
+      const method = kind === 'anime' ? anime : arbitrary;
+      const run = (p: Record<string, unknown>) => runMethod(method as never, { content, style, extra: {} }, p);
+      const [applied, fromStore] = await Promise.all([run({ lora: [`${file}:0.6`] }), run({ weights: `${kind}-merged` })]);
+      expect(meanAbsDiff(fromStore.image, applied.image)).toBeLessThan(2e-6);
+      expect(listModels().find((m) => m.name === `${kind}-merged`)!.entry).toMatchObject({ network: kind, trained: { use: { method: `neural.${kind}`, param: 'weights' } } });
+    } finally {
+      process.env.ATELIER_HOME = path.join(tmp.dir, 'home');
+    }
+  }, 120_000);
+});
+
+const meanDiff = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + Math.abs(v - b[i]!), 0) / a.length;
+
+async function mergeableWeights(base: 'animeganv2-hayao' | 'magenta-arbitrary') {
+  const { file, variant } = base === 'animeganv2-hayao' ? { file: 'animeganv2_hayao_256x256_integer_quant.tflite', variant: undefined } : { file: 'style_transfer_f16_384.tflite', variant: 'f16' };
+  const tflite = await readTflite(modelFiles(base, variant ? { variant } : {}).file(file));
+  const shapes: Record<string, number[]> = base === 'animeganv2-hayao' ? { input: [1, 64, 64, 3] } : { content_image: [1, 64, 64, 3], 'mobilenet_conv/Conv/BiasAdd': [1, 1, 1, 100] };
+  return tfliteWeights(tflite, shapes);
+}
 
 const slow = process.env.ATELIER_SLOW === '1' && sharedDataPresent ? describeWithSharedWeights : describe.skip;
 slow('LoRA training on the published imported networks (ATELIER_SLOW=1)', () => {

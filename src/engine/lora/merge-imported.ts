@@ -2,20 +2,27 @@ import { existsSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AtelierError } from '../../core/errors.js';
+import { ANIME_HAYAO, ANIME_MERGED_KIND } from '../nets/gan-stylizers.js';
+import { tfliteWeights } from '../nets/imported-weights.js';
+import { ARBITRARY, ARBITRARY_MERGED_KIND } from '../nets/magenta-arbitrary.js';
 import { MICROAST_MODEL } from '../nets/microast.js';
 import { joinMicroAstWeights, loadMicroAstWeights, MICROAST_TRAINED_KIND } from '../nets/microast-weights.js';
-import { checkTrainedName, knownModelNames, type StoreOptions } from '../store.js';
+import { checkTrainedName, knownModelNames, modelFiles, type StoreOptions } from '../store.js';
 import { installTrainedModel } from '../store/trained.js';
 import { writeSafetensors } from '../weights/safetensors.js';
+import { readTflite } from '../weights/tflite.js';
 import type { TensorMap } from '../weights/tensor.js';
 import { loadLoraStack, parseLoraSpec } from './adapter.js';
 import { checkStackFits, mergeLora } from './merge.js';
 
 /**
- * `atelier lora merge --base microast`: adapters folded into an imported network's weights
- * (merge.ts: W + Σ wᵢ·(αᵢ/rᵢ)·Bᵢ·Aᵢ) and stored as a new model made here, which the network's own
- * method runs by name. MicroAST's four parts become one safetensors file of kind `microast` with
- * the engine's names (`<part>.<state-dict key>`), for `neural.microast --weights NAME`.
+ * `atelier lora merge --base microast | animeganv2-hayao | magenta-arbitrary`: adapters folded into
+ * an imported network's weights (merge.ts: W + Σ wᵢ·(αᵢ/rᵢ)·Bᵢ·Aᵢ) and stored as a new model made
+ * here, which the network's own method runs by name (`--weights NAME`). MicroAST's four parts
+ * become one safetensors file of kind `microast` with the engine's names (`<part>.<state-dict
+ * key>`). For the TFLite networks the file holds every weight the importer declares, by tensor
+ * name, as float32 (kinds `anime`, `arbitrary`); the operators still come from the installed
+ * published file, whose weights it replaces.
  */
 
 interface MergeBase {
@@ -32,6 +39,21 @@ const BASES: Record<string, MergeBase> = {
     use: { method: 'neural.microast', param: 'weights' },
     load: async () => joinMicroAstWeights(await loadMicroAstWeights('installed', 0)),
     metadata: { network: 'microast', layout: '<part>.<state-dict key>' },
+  },
+  [ANIME_HAYAO.model]: {
+    kind: ANIME_MERGED_KIND,
+    use: { method: 'neural.anime', param: 'weights' },
+    load: async () => tfliteWeights(await readTflite(modelFiles(ANIME_HAYAO.model).file(ANIME_HAYAO.file)), { [ANIME_HAYAO.input]: [1, 64, 64, 3] }),
+    metadata: { network: 'tflite', file: ANIME_HAYAO.file, layout: 'every weight of the generator by its TFLite tensor name, float32, conv filters OIHW' },
+  },
+  [ARBITRARY.model]: {
+    kind: ARBITRARY_MERGED_KIND,
+    use: { method: 'neural.arbitrary', param: 'weights' },
+    load: async () => {
+      const { file, variant } = ARBITRARY.transfer.fp16;
+      return tfliteWeights(await readTflite(modelFiles(ARBITRARY.model, { variant }).file(file)), { [ARBITRARY.contentInput]: [1, 64, 64, 3], [ARBITRARY.vectorInput]: [1, 1, 1, ARBITRARY.dims] });
+    },
+    metadata: { network: 'tflite', file: ARBITRARY.transfer.fp16.file, layout: 'every weight of the fp16 transfer network by its TFLite tensor name, float32, conv filters OIHW' },
   },
 };
 

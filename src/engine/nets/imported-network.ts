@@ -99,6 +99,16 @@ export class ImportedNetwork {
 }
 
 /**
+ * A `weights` value naming a model of the store (made here: `atelier lora merge`) or its .safetensors
+ * file, rather than 'installed', 'random' or a folder of published files.
+ */
+export function isStoredModelName(weights: string): boolean {
+  if (weights === 'installed' || weights === 'random') return false;
+  if (weights.endsWith('.safetensors')) return true;
+  return /^[a-z0-9][a-z0-9_-]*$/.test(weights) && !existsSync(weights);
+}
+
+/**
  * Where a method's model file is: in the model store (`weights: 'installed'`; E_WEIGHTS_MISSING with
  * the pull command when the model, or the variant holding the file, is not installed), or in a
  * folder the user names that holds the published files.

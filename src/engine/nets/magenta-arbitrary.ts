@@ -25,6 +25,9 @@ export const ARBITRARY = {
   licence: 'Apache-2.0 (TensorFlow / Magenta)',
 } as const;
 
+/** The kind of a transfer network made here (`atelier lora merge --base magenta-arbitrary`: the fp16 network's weights, merged). */
+export const ARBITRARY_MERGED_KIND = 'arbitrary';
+
 export type TransferVariant = keyof typeof ARBITRARY.transfer;
 
 /** The largest centred square of `img`, resized to `size`² (how the predictor was fed in training). */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineMethod } from '../../core/registry.js';
-import { ANIME_HAYAO, runGanStylizer } from '../../engine/nets/gan-stylizers.js';
+import { ANIME_HAYAO, ANIME_MERGED_KIND, runGanStylizer } from '../../engine/nets/gan-stylizers.js';
 
 /**
  * AnimeGANv2 (Chen, Liu & Chen 2020), Hayao style: a light generator (inverted residual blocks,
@@ -15,7 +15,7 @@ const params = z.object({
     .string()
     .min(1)
     .default('installed')
-    .describe("'installed' (the model store's animeganv2-hayao), 'random' (a seeded stand-in to try the pipeline) or a folder holding the .tflite file"),
+    .describe("'installed' (the model store's animeganv2-hayao), 'random' (a seeded stand-in to try the pipeline), a folder holding the .tflite file, or a generator made by `atelier lora merge --base animeganv2-hayao` (its name)"),
   tileSize: z.number().int().min(128).max(8192).default(512).describe('Largest tile side the network processes at once; larger images are tiled with feathered overlaps (512: 1.2 GB peak at any size; a whole 1024² image takes 4.8 GB)'),
   lora: z
     .array(z.string().min(1))
@@ -43,6 +43,7 @@ export const anime = defineMethod({
       signal: ctx.signal,
       onProgress: (d, t) => ctx.progress.step(d, t),
       ...(p.lora && { lora: p.lora }),
+      mergedKind: ANIME_MERGED_KIND,
       warn: (m) => ctx.log.warn(`neural.anime: ${m}`),
     }),
 });

@@ -4,8 +4,11 @@ import { AtelierError } from '../../core/errors.js';
 import { defineMethod } from '../../core/registry.js';
 import { loadLoraStack } from '../../engine/lora/adapter.js';
 import { runtimeLora } from '../../engine/lora/graph-adapter.js';
-import { foreignModelFile, ImportedNetwork, importedImageNetwork } from '../../engine/nets/imported-network.js';
-import { ARBITRARY, blendVectors, predictStyleVector, type TransferVariant } from '../../engine/nets/magenta-arbitrary.js';
+import { foreignModelFile, ImportedNetwork, importedImageNetwork, isStoredModelName } from '../../engine/nets/imported-network.js';
+import { substituteWeights } from '../../engine/nets/imported-weights.js';
+import { ARBITRARY, ARBITRARY_MERGED_KIND, blendVectors, predictStyleVector, type TransferVariant } from '../../engine/nets/magenta-arbitrary.js';
+import { resolveTrainedModel } from '../../engine/store/trained.js';
+import { readSafetensors } from '../../engine/weights/safetensors.js';
 import { randomImageNetwork } from '../../engine/nets/random-image-net.js';
 import { runTiled } from '../../engine/nets/tiled-image-net.js';
 
@@ -27,7 +30,7 @@ const params = z.object({
     .string()
     .min(1)
     .default('installed')
-    .describe("'installed' (the model store's magenta-arbitrary), 'random' (a seeded stand-in to try the pipeline) or a folder holding the .tflite files"),
+    .describe("'installed' (the model store's magenta-arbitrary), 'random' (a seeded stand-in to try the pipeline), a folder holding the .tflite files, or a transfer network made by `atelier lora merge --base magenta-arbitrary` (its name; the installed predictor and fp16 network's operators)"),
   tileSize: z.number().int().min(128).max(8192).default(1024).describe('Largest tile side the transfer network processes at once; larger images are tiled with feathered overlaps'),
   lora: z
     .array(z.string().min(1))
@@ -60,10 +63,25 @@ export const arbitrary = defineMethod({
       meta = { weights: `random (seed ${ctx.seed}; not the published model)` };
     } else {
       const { file: transferFile, variant } = ARBITRARY.transfer[p.variant as TransferVariant];
-      const predictor = await ImportedNetwork.load(foreignModelFile(ARBITRARY.model, ARBITRARY.predictor.file, p.weights, variant), {}, ctx.threads);
-      const lora = p.lora && p.lora.length > 0 ? runtimeLora(await loadLoraStack(p.lora), `${ARBITRARY.model}'s ${p.variant} transfer network`) : undefined;
-      const transfer = await ImportedNetwork.load(foreignModelFile(ARBITRARY.model, transferFile, p.weights, variant), lora ? { paramHook: lora.hook } : {}, ctx.threads);
-      finish = lora && (() => lora.finish());
+      const merged = isStoredModelName(p.weights) ? p.weights : undefined;
+      if (merged && p.variant !== 'fp16') {
+        throw new AtelierError('E_PARAM', `${merged} is a merged fp16 transfer network; variant ${p.variant} does not apply to it`, { subject: 'variant', hint: 'leave --variant at fp16' });
+      }
+      const files = merged ? 'installed' : p.weights;
+      const predictor = await ImportedNetwork.load(foreignModelFile(ARBITRARY.model, ARBITRARY.predictor.file, files, variant), {}, ctx.threads);
+      const lora = p.lora && p.lora.length > 0 ? runtimeLora(await loadLoraStack(p.lora), merged ?? `${ARBITRARY.model}'s ${p.variant} transfer network`) : undefined;
+      let hook = lora?.hook;
+      let finishWeights: (() => void) | undefined;
+      if (merged) {
+        const substituted = substituteWeights(await readSafetensors(resolveTrainedModel(ARBITRARY_MERGED_KIND, merged)), merged, hook);
+        hook = substituted.hook;
+        finishWeights = substituted.finish;
+      }
+      const transfer = await ImportedNetwork.load(foreignModelFile(ARBITRARY.model, transferFile, files, variant), hook ? { paramHook: hook } : {}, ctx.threads);
+      finish = () => {
+        finishWeights?.();
+        return lora?.finish() ?? [];
+      };
       const list = styles ?? [{ image: style!, weight: 1 }];
       const vectors = [];
       for (const s of list) {
@@ -78,7 +96,7 @@ export const arbitrary = defineMethod({
         range: [0, 1],
         multiple: 4,
       });
-      meta = { model: ARBITRARY.model, transfer: transferFile, strength, ...(p.lora && p.lora.length > 0 && { lora: p.lora }) };
+      meta = { model: ARBITRARY.model, transfer: transferFile, strength, ...(merged && { weights: merged }), ...(p.lora && p.lora.length > 0 && { lora: p.lora }) };
     }
     const image = await runTiled(net, content, { tile: p.tileSize, margin: 48, signal: ctx.signal, onProgress: (d, t) => ctx.progress.step(d, t) });
     for (const m of finish?.() ?? []) ctx.log.warn(`the LoRA ${m.source} was trained on other weights than this transfer network's (base fingerprint differs): applied anyway`);

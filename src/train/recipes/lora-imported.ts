@@ -10,6 +10,7 @@ import { chooseTargets, initialPair } from '../../engine/lora/targets.js';
 import { loadPerceptualVgg, type PerceptualTap } from '../../engine/losses/perceptual.js';
 import { ANIME_HAYAO } from '../../engine/nets/gan-stylizers.js';
 import { ImportedNetwork } from '../../engine/nets/imported-network.js';
+import { tfliteWeights } from '../../engine/nets/imported-weights.js';
 import { ARBITRARY, centreSquare, predictStyleVector } from '../../engine/nets/magenta-arbitrary.js';
 import { MICROAST_STRIDE, microAstNetwork } from '../../engine/nets/microast.js';
 import { joinMicroAstWeights, loadMicroAstWeights } from '../../engine/nets/microast-weights.js';
@@ -78,10 +79,9 @@ function importedInto(g: Graph, hook: ParamHook | undefined, run: () => { output
   }
 }
 
-/** The weights a TFLite file declares (as the importer names and lays them out), from a small probe import. */
-function tfliteWeights(model: Awaited<ReturnType<typeof readTflite>>, shapes: Record<string, number[]>): BaseNetwork['weights'] {
-  const probe = importTflite(model, { inputShapes: shapes });
-  return new Map(probe.graph.params.map((p) => [p.name, { shape: [...(p.shape as number[])], data: probe.graph.data.get(p.id) as Float32Array }]));
+/** The weights a TFLite file declares, for targets and the fingerprint. */
+function declared(model: Awaited<ReturnType<typeof readTflite>>, shapes: Record<string, number[]>): BaseNetwork['weights'] {
+  return new Map([...tfliteWeights(model, shapes)].map(([k, t]) => [k, { shape: t.shape, data: t.data }]));
 }
 
 async function openBase(base: ImportedLoraBase, styles: Image[], o: BaseOptions): Promise<BaseNetwork> {
@@ -118,7 +118,7 @@ async function openBase(base: ImportedLoraBase, styles: Image[], o: BaseOptions)
     const vector = [1, ARBITRARY.dims, 1, 1];
     return {
       network: 'tflite',
-      weights: tfliteWeights(transfer, { [ARBITRARY.contentInput]: [1, 64, 64, 3], [ARBITRARY.vectorInput]: [1, 1, 1, ARBITRARY.dims] }),
+      weights: declared(transfer, { [ARBITRARY.contentInput]: [1, 64, 64, 3], [ARBITRARY.vectorInput]: [1, 1, 1, ARBITRARY.dims] }),
       build: (g, image, hook) =>
         importedInto(g, hook, () =>
           importTflite(transfer, {
@@ -134,7 +134,7 @@ async function openBase(base: ImportedLoraBase, styles: Image[], o: BaseOptions)
   const generator = await readTflite(modelFiles(ANIME_HAYAO.model).file(ANIME_HAYAO.file));
   return {
     network: 'tflite',
-    weights: tfliteWeights(generator, { [ANIME_HAYAO.input]: [1, 64, 64, 3] }),
+    weights: declared(generator, { [ANIME_HAYAO.input]: [1, 64, 64, 3] }),
     build: (g, image, hook) => {
       // The generator works in [-1, 1].
       const y = importedInto(g, hook, () =>
