@@ -4,7 +4,10 @@ import type { ClipTextWeights } from '../nets/clip/checkpoint.js';
 import { ClipImageEncoder } from '../nets/clip/image-encoder.js';
 import { ClipTextEncoder } from '../nets/clip/text-encoder.js';
 import type { ClipTokenizer } from '../nets/clip/tokenizer.js';
+import type { WordPieceTokenizer } from '../nets/blip2/wordpiece-tokenizer.js';
 import { DdimSampler } from './ddim.js';
+import { DeadiffExtension, type DeadiffWeights } from './deadiff.js';
+import { DeadiffTokenEncoder } from './deadiff-tokens.js';
 import type { InjectionStrengths } from './decoupled-cross-attention.js';
 import type { ReferenceWeights } from './ip-adapter-files.js';
 import { IpAdapterExtension } from './ip-adapter.js';
@@ -28,7 +31,9 @@ import { Vae, type VaeWeights } from './vae.js';
  * With `reference` parts (IP-Adapter and its CLIP image tower) a reference image is injected
  * through decoupled cross-attention (`ip-adapter.ts`): the prompt row gets the reference's image
  * embedding, the negative row a zero embedding (as IP-Adapter was trained for guidance), at the
- * style and content strengths asked for. `styleNoise` draws the starting noise from the style
+ * style and content strengths asked for. With `deadiff` parts (a DEADiff checkpoint) the reference
+ * goes through its Q-Formers instead, into its joint attention (`deadiff.ts`), zero tokens in the
+ * negative row as DEADiff runs guidance. `styleNoise` draws the starting noise from the style
  * image's latent statistics ("Diffusion in Style", `style-noise.ts`).
  */
 
@@ -39,6 +44,12 @@ export interface DiffusionParts {
   tokenizer: ClipTokenizer;
   /** IP-Adapter and its image tower, for reference-image injection. */
   reference?: ReferenceWeights;
+  /**
+   * DEADiff's Q-Formers and projections (its checkpoint's UNet has their image keys/values), with
+   * the WordPiece tokenizer of their text: the reference image is injected DEADiff's way, and
+   * `reference` is not used.
+   */
+  deadiff?: { weights: DeadiffWeights; tokenizer: WordPieceTokenizer };
 }
 
 export interface GenerateOptions {
@@ -55,7 +66,7 @@ export interface GenerateOptions {
   init?: { image: Float32Array; strength: number };
   /** Explicit starting noise [4, h, w] (tests); default from `seed`. */
   noise?: Float32Array;
-  /** A reference image injected through the adapter: CLIP-normalised pixels [3, S, S] and the strengths. */
+  /** A reference image injected through the adapter: CLIP-normalised pixels [3, S, S] (`referenceFit`) and the strengths. */
   reference?: { pixels: Float32Array; strengths: InjectionStrengths };
   /** "Diffusion in Style": the noise takes the per-channel statistics of this image's latent (RGB planes [3, H, W] in [−1, 1]). */
   styleNoise?: { image: Float32Array; width: number; height: number };
@@ -73,6 +84,7 @@ export class DiffusionPipeline {
     private readonly unet: Unet,
     private readonly vae: Vae,
     private readonly injection?: { extension: IpAdapterExtension; encoder: ClipImageEncoder },
+    private readonly deadiff?: { extension: DeadiffExtension; encoder: DeadiffTokenEncoder },
   ) {}
 
   static async create(parts: DiffusionParts, options: { threads?: number } = {}): Promise<DiffusionPipeline> {
@@ -84,14 +96,17 @@ export class DiffusionPipeline {
         hint: 'use the text encoder that came with this UNet',
       });
     }
-    const extension = parts.reference && new IpAdapterExtension(parts.reference.adapter);
-    const [text, unet, vae, encoder] = await Promise.all([
+    const dd = parts.deadiff;
+    const extension = !dd && parts.reference ? new IpAdapterExtension(parts.reference.adapter) : undefined;
+    const ddExtension = dd && new DeadiffExtension(dd.weights, dd.weights.qformers.style.config.queries);
+    const [text, unet, vae, encoder, ddEncoder] = await Promise.all([
       ClipTextEncoder.create(parts.text, { batch: 2, threads: options.threads }),
-      Unet.create(parts.unet, { batch: 2, contextLength: length, threads: options.threads, ...(extension && { extension }) }),
+      Unet.create(parts.unet, { batch: 2, contextLength: length, threads: options.threads, ...((extension ?? ddExtension) && { extension: extension ?? ddExtension }) }),
       Vae.create(parts.vae, { threads: options.threads }),
-      parts.reference && ClipImageEncoder.create(parts.reference.encoder, { batch: 1, threads: options.threads }),
+      extension && parts.reference && ClipImageEncoder.create(parts.reference.encoder, { batch: 1, threads: options.threads }),
+      dd && DeadiffTokenEncoder.create(dd.weights, dd.tokenizer, { threads: options.threads }),
     ]);
-    return new DiffusionPipeline(parts, text, unet, vae, extension && encoder && { extension, encoder });
+    return new DiffusionPipeline(parts, text, unet, vae, extension && encoder && { extension, encoder }, ddExtension && ddEncoder && { extension: ddExtension, encoder: ddEncoder });
   }
 
   /** How many pixels one latent cell covers (8 for SD). */
@@ -113,11 +128,26 @@ export class DiffusionPipeline {
 
   /** The side of the square the reference image is given at (the image tower's input size). */
   get referenceSize(): number | undefined {
-    return this.parts.reference?.encoder.config.imageSize;
+    return this.deadiff?.encoder.imageSize ?? this.parts.reference?.encoder.config.imageSize;
+  }
+
+  /** How the reference is brought to that square: IP-Adapter's CLIP crops the centre, DEADiff resizes the whole image. */
+  get referenceFit(): 'crop' | 'stretch' {
+    return this.deadiff ? 'stretch' : 'crop';
+  }
+
+  /** Which injection the pipeline runs with a reference image. */
+  get injectionKind(): 'ip-adapter' | 'deadiff' | undefined {
+    return this.deadiff ? 'deadiff' : this.injection ? 'ip-adapter' : undefined;
   }
 
   /** The UNet's adapter feeds of one step: [negative, prompt] rows, zero embedding for the negative. */
   private async injectionFeeds(reference: GenerateOptions['reference']) {
+    if (this.deadiff) {
+      // DEADiff's rows: zero tokens for the negative; without a reference, its text-only condition (zero tokens) for both
+      const tokens = reference ? await this.deadiff.encoder.encode(reference.pixels) : undefined;
+      return this.deadiff.extension.feeds(tokens, reference?.strengths ?? { style: 0, content: 0 });
+    }
     if (!this.injection) {
       if (reference) throw new AtelierError('E_INTERNAL', 'A reference image was given to a pipeline built without an image adapter', {});
       return {};
@@ -178,6 +208,6 @@ export class DiffusionPipeline {
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.text.release(), this.unet.release(), this.vae.release(), this.injection?.encoder.release()]);
+    await Promise.all([this.text.release(), this.unet.release(), this.vae.release(), this.injection?.encoder.release(), this.deadiff?.encoder.release()]);
   }
 }

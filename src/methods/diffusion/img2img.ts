@@ -9,7 +9,7 @@ import { mergeDiffusionLoras } from '../../engine/diffusion/lora-merge.js';
 import { readIpAdapterFiles, type ReferenceWeights } from '../../engine/diffusion/ip-adapter-files.js';
 import { DiffusionPipeline, type DiffusionParts } from '../../engine/diffusion/pipeline.js';
 import { randomIpAdapter } from '../../engine/diffusion/random-ip-adapter.js';
-import { randomStableDiffusion, readStableDiffusion } from '../../engine/diffusion/stable-diffusion-files.js';
+import { randomDeadiff, randomStableDiffusion, readStableDiffusion } from '../../engine/diffusion/stable-diffusion-files.js';
 import { clipImagePixels } from '../../engine/nets/clip/preprocess.js';
 import { modelFiles } from '../../engine/store.js';
 
@@ -35,10 +35,20 @@ import { modelFiles } from '../../engine/store.js';
  * 'installed' (the store's ip-adapter-sd15: h94/IP-Adapter's ip-adapter_sd15 and its OpenCLIP
  * ViT-H/14 image tower), an adapter file with image_encoder/ beside it, or 'random' (tiny, untrained,
  * to go with --weights random).
+ *
+ * DEADiff's own checkpoint (`--weights deadiff`, the store's, or a path to deadiff_v1.ckpt) brings
+ * its reference path: the style image through its two Q-Formers (the words "style" and "content")
+ * into its joint cross-attention, style tokens in the fine layers and content tokens in the coarse
+ * ones, each times its strength (DEADiff's img_weight); a group at 0 gets zero tokens, as DEADiff's
+ * "style"-only and "content"-only modes do. `--adapter` is then not used. 'random-deadiff' is a
+ * tiny untrained DEADiff, to try that path.
  */
 
 export const SD15_MODEL = 'sd15';
 export const IP_ADAPTER_MODEL = 'ip-adapter-sd15';
+export const DEADIFF_MODEL = 'deadiff';
+export const BERT_VOCABULARY_MODEL = 'bert-base-uncased';
+const CLIP_L14_MODEL = 'clip-vit-l14';
 
 const params = z.object({
   prompt: z.string().max(2000).default('an oil painting with thick brush strokes').describe('What the picture should become'),
@@ -48,7 +58,11 @@ const params = z.object({
   guidance: z.number().min(1).max(30).default(7.5).describe('Classifier-free guidance scale'),
   sampler: z.enum(['dpmpp-2m', 'ddim']).default('dpmpp-2m').describe('DPM-Solver++(2M) or DDIM (η = 0)'),
   size: z.number().int().min(64).max(2048).default(512).describe('Long side the image is processed at (SD 1.x is trained at 512)'),
-  weights: z.string().min(1).default('installed').describe("'installed' (the store's sd15), a single .safetensors/.ckpt file or a diffusers folder, or 'random' (tiny untrained network, to try the pipeline)"),
+  weights: z
+    .string()
+    .min(1)
+    .default('installed')
+    .describe("'installed' (the store's sd15), 'deadiff' (the store's DEADiff: a style image goes through its Q-Formers), a single .safetensors/.ckpt file (SD 1.x or deadiff_v1.ckpt) or a diffusers folder, 'random' or 'random-deadiff' (tiny untrained networks, to try the pipeline)"),
   lora: z
     .array(z.string().min(1))
     .max(8)
@@ -66,15 +80,39 @@ const cache = new Map<string, Promise<DiffusionPipeline>>();
 /** SD 1.x's parts from a `weights` value: 'installed' (or the store's name, sd15), 'random' (seeded) or a file or folder (also what `atelier train diffusion-lora --base` reads). */
 export function stableDiffusionParts(source: string, seed: number): Promise<DiffusionParts> {
   if (source === 'random') return Promise.resolve(randomStableDiffusion(seed));
+  if (source === 'random-deadiff') return randomDeadiff(seed);
   if (source === 'installed' || source === SD15_MODEL) return readStableDiffusion(modelFiles(SD15_MODEL).file('v1-5-pruned-emaonly.safetensors'));
+  if (source === DEADIFF_MODEL) return readStableDiffusion(modelFiles(DEADIFF_MODEL).file('deadiff_v1.ckpt'), deadiffHelpers());
   if (!existsSync(source)) {
     throw new AtelierError('E_FILE_NOT_FOUND', 'No Stable Diffusion weights there', {
       subject: source,
-      expected: "'installed', 'random', a .safetensors/.ckpt single file or a diffusers folder",
+      expected: "'installed', 'deadiff', 'random', 'random-deadiff', a .safetensors/.ckpt single file or a diffusers folder",
     });
   }
-  return readStableDiffusion(source);
+  return readStableDiffusion(source, deadiffHelpers());
 }
+
+/** What a DEADiff file may need from the store (used only when the file is DEADiff's and lacks it). */
+function deadiffHelpers(): { wordPieceVocabulary?: string; clipVisionTower?: string } {
+  const vocabulary = installedFile(BERT_VOCABULARY_MODEL, 'vocab.txt');
+  const tower = installedFile(CLIP_L14_MODEL, 'model.safetensors');
+  return { ...(vocabulary && { wordPieceVocabulary: vocabulary }), ...(tower && { clipVisionTower: tower }) };
+}
+
+/**
+ * A store file when its model is installed: a DEADiff file reads bert-base-uncased's vocab.txt when
+ * it has none beside it, and CLIP ViT-L/14 when it was saved without its Q-Formers' image towers.
+ */
+function installedFile(model: string, file: string): string | undefined {
+  try {
+    return modelFiles(model).file(file);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sources that are plain SD 1.x (no DEADiff parts), whose adapter files can be checked before the base model is read. */
+const PLAIN_SOURCES = new Set(['installed', SD15_MODEL, 'random']);
 
 function referenceFor(adapter: string, seed: number, parts: DiffusionParts): Promise<ReferenceWeights> {
   if (adapter === 'random') return Promise.resolve(randomIpAdapter(seed + 1, parts.unet.config));
@@ -87,10 +125,10 @@ function pipelineFor(source: string, adapter: string | undefined, seed: number, 
   const key = `${source}|${adapter ?? ''}|${source === 'random' || adapter === 'random' ? seed : ''}|${threads}|${lora.key}`;
   let pending = cache.get(key);
   if (!pending) {
-    // the adapter's files are checked before the gigabytes of the base model are read
-    if (adapter === 'installed' || adapter === IP_ADAPTER_MODEL) modelFiles(IP_ADAPTER_MODEL);
+    // the adapter's files are checked before the gigabytes of the base model are read (a DEADiff checkpoint needs none)
+    if ((adapter === 'installed' || adapter === IP_ADAPTER_MODEL) && PLAIN_SOURCES.has(source)) modelFiles(IP_ADAPTER_MODEL);
     pending = stableDiffusionParts(source, seed)
-      .then(async (parts): Promise<DiffusionParts> => (adapter === undefined ? parts : { ...parts, reference: await referenceFor(adapter, seed, parts) }))
+      .then(async (parts): Promise<DiffusionParts> => (adapter === undefined || parts.deadiff ? parts : { ...parts, reference: await referenceFor(adapter, seed, parts) }))
       .then((parts) => DiffusionPipeline.create(mergeDiffusionLoras(parts, lora.stack, source === 'installed' ? SD15_MODEL : source), { threads }));
     pending.catch(() => cache.delete(key));
     cache.set(key, pending);
@@ -130,13 +168,14 @@ export const img2img = defineMethod({
   id: 'diffusion.img2img',
   family: 'diffusion',
   title: 'Stable Diffusion image-to-image',
-  summary: "Repaints the content after a text prompt with Stable Diffusion 1.5 (SDEdit: noise it part-way, denoise under the prompt); a style image's look is injected through IP-Adapter's decoupled cross-attention, with strengths for the style and the content layers",
+  summary: "Repaints the content after a text prompt with Stable Diffusion 1.5 (SDEdit: noise it part-way, denoise under the prompt); a style image's look is injected through IP-Adapter's decoupled cross-attention, or DEADiff's Q-Formers with its checkpoint, with strengths for the style and the content layers",
   reference: 'Rombach et al., High-Resolution Image Synthesis with Latent Diffusion Models, CVPR 2022; Meng et al., SDEdit, ICLR 2022; Ye et al., IP-Adapter, 2023; Qi et al., DEADiff, CVPR 2024; Everaert et al., Diffusion in Style, ICCV 2023',
   inputs: { style: 'optional' },
   params,
   weights: [
     { model: SD15_MODEL, description: 'Stable Diffusion 1.5 single file and CLIP vocabulary (CreativeML OpenRAIL-M: accept with --accept-licence)', when: { weights: ['installed'] } },
     { model: IP_ADAPTER_MODEL, description: 'IP-Adapter for SD 1.5 and its OpenCLIP ViT-H/14 image tower (only with a style image)', when: { adapter: ['installed'] } },
+    { model: DEADIFF_MODEL, description: "DEADiff: SD 1.5 with its two Q-Formers, CLIP's and BERT's vocabularies (a use-restricted licence: accept with --accept-licence)", when: { weights: [DEADIFF_MODEL] } },
   ],
   quickParams: { weights: 'random', steps: 4, size: 64, adapter: 'random' },
   advanced: ['negativePrompt', 'sampler', 'size', 'weights', 'adapter'],
@@ -168,7 +207,7 @@ export const img2img = defineMethod({
       width,
       height,
       init: { image: toPlanes(work), strength: p.denoise },
-      ...(inject && styleRgb && { reference: { pixels: clipImagePixels(styleRgb, pipeline.referenceSize!), strengths: { style: p.styleStrength, content: p.contentStrength } } }),
+      ...(inject && styleRgb && { reference: { pixels: clipImagePixels(styleRgb, pipeline.referenceSize!, pipeline.referenceFit), strengths: { style: p.styleStrength, content: p.contentStrength } } }),
       ...(p.styleNoise && styleRgb && { styleNoise: { image: toPlanes(resizeImage(styleRgb, width, height)), width, height } }),
       signal: ctx.signal,
       onStep: (step, total) => ctx.progress.step(step, total),
@@ -180,7 +219,7 @@ export const img2img = defineMethod({
         weights: p.weights === 'random' ? `random (seed ${ctx.seed})` : p.weights === 'installed' ? SD15_MODEL : p.weights,
         size: `${width}×${height}`,
         ...(lora.stack.length > 0 && { lora: lora.stack.map((s) => `${s.lora.source} ×${s.weight} (${s.lora.layers.length} layers, ${s.lora.layouts.join('+')})`) }),
-        ...(inject && { reference: `${p.adapter === 'installed' ? IP_ADAPTER_MODEL : p.adapter}, style ${p.styleStrength}, content ${p.contentStrength}` }),
+        ...(inject && { reference: `${pipeline.injectionKind === 'deadiff' ? "DEADiff's Q-Formers" : p.adapter === 'installed' ? IP_ADAPTER_MODEL : p.adapter}, style ${p.styleStrength}, content ${p.contentStrength}` }),
         ...(p.styleNoise && { noise: 'style (Diffusion in Style)' }),
       },
     };

@@ -1,9 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AtelierError } from '../../../src/core/errors.js';
-import { DeadiffExtension, loadDeadiff, type DeadiffWeights } from '../../../src/engine/diffusion/deadiff.js';
+import { DeadiffExtension, isDeadiffSkipped, loadDeadiff, planDeadiff, type DeadiffWeights } from '../../../src/engine/diffusion/deadiff.js';
+import { crossAttentionLayers } from '../../../src/engine/diffusion/decoupled-cross-attention.js';
+import { planUnetCheckpoint } from '../../../src/engine/diffusion/unet.js';
 import { DeadiffTokenEncoder, type DeadiffTokens } from '../../../src/engine/diffusion/deadiff-tokens.js';
 import { Unet } from '../../../src/engine/diffusion/unet.js';
 import { WordPieceTokenizer } from '../../../src/engine/nets/blip2/wordpiece-tokenizer.js';
@@ -50,6 +52,50 @@ const JOB = {
   out: work.dir,
 };
 const LOAD = { heads: 2, groups: 8, qformer: { heads: 2, visionHeads: 2 } };
+
+function names(file: string): { name: string; shape: number[] }[] {
+  return readFileSync(new URL(`./fixtures/${file}`, import.meta.url), 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [name, shape] = line.split('\t') as [string, string | undefined];
+      return { name, shape: shape ? shape.split(',').map(Number) : [] };
+    });
+}
+
+describe("DEADiff's published layout (names and shapes from LAVIS's and DEADiff's own modules, fixtures/make_deadiff_names.py)", () => {
+  const unetNames = names('sd15-unet.ldm.tsv');
+  const imageKv = crossAttentionLayers(planUnetCheckpoint(unetNames).config).flatMap((l) => ['i_to_k', 'i_to_v'].map((p) => ({ name: `model.diffusion_model.${l.ldmName}.${p}.weight`, shape: [l.width, 768] })));
+  const extras = names('deadiff-extras.tsv');
+  const all = [...unetNames, ...names('sd15-vae.ldm.tsv'), ...imageKv, ...extras];
+
+  it('every name loads, none missing or unused: two Q-Formers of 12 layers, 16 queries, 23-block ViT-L/14, and the projections', () => {
+    expect(extras).toHaveLength(1387);
+    // each name is in a part the reader accounts for (every tensor of its scope taken or knowingly skipped), or skipped by name
+    const scopes = ['style_blip.', 'content_blip.', 'style_proj_layer.', 'content_proj_layer.'];
+    expect(extras.filter((t) => !scopes.some((s) => t.name.startsWith(s)) && !isDeadiffSkipped(t.name))).toEqual([]);
+    const plan = planDeadiff(all);
+    for (const group of ['style', 'content'] as const) {
+      const q = plan.qformers[group];
+      expect(q.config).toEqual({ hidden: 768, heads: 12, queries: 16, layers: 12, vocabSize: 30523, maxPositions: 512, encoderWidth: 1024 });
+      expect(q.layers.every((l) => l.crossAttention !== undefined)).toBe(true);
+      expect(q.vision.config).toMatchObject({ width: 1024, layers: 23, heads: 16, patchSize: 14, imageSize: 224 });
+      expect(q.vision.postNorm).toBeUndefined();
+      expect(plan.projections[group].fc1).toMatchObject({ inFeatures: 768, outFeatures: 3072 });
+    }
+    expect(plan.layers.filter((l) => l.group === 'content').map((l) => l.index)).toEqual([4, 5, 6, 7, 8]);
+  });
+
+  it('a missing, a mis-shaped or an unknown Q-Former tensor is refused by name', () => {
+    const without = all.filter((t) => t.name !== 'content_blip.Qformer.bert.encoder.layer.11.output_query.LayerNorm.bias');
+    expect(() => planDeadiff(without)).toThrow(/1 missing \(Qformer\.bert\.encoder\.layer\.11\.output_query\.LayerNorm\.bias\)/);
+    const misShaped = all.map((t) => (t.name === 'style_blip.ln_vision.weight' ? { ...t, shape: [1408] } : t));
+    expect(() => planDeadiff(misShaped)).toThrow(/ln_vision\.weight is \[1408\], expected \[1024\]/);
+    expect(() => planDeadiff([...all, { name: 'style_blip.Qformer.bert.pooler.dense.weight', shape: [768, 768] }])).toThrow(/not used by the Q-Former.*pooler/s);
+    const noProjection = all.filter((t) => !t.name.startsWith('style_proj_layer.'));
+    expect(() => planDeadiff(noProjection)).toThrow(/style projection/);
+  });
+});
 
 describe.skipIf(skip)('DEADiff from a reference image against the PyTorch reference', () => {
   let io: TensorMap;
@@ -116,6 +162,23 @@ describe.skipIf(skip)('DEADiff from a reference image against the PyTorch refere
     const moved = relativeMaxDiff(outputs[1]!, outputs[2]!);
     expect(moved.maxDiff).toBeGreaterThan(1e-3 * moved.range);
     await unet.release();
+  }, 120_000);
+
+  it("a checkpoint saved without its frozen image towers reads a CLIP tower's first blocks instead (all but its last), shared by both Q-Formers", async () => {
+    const tensors = await readWeights(work.file('deadiff.ckpt'));
+    const tower = weights.qformers.style.vision;
+    // a CLIP tower with one block more, a post-norm and a projection: BLIP-2 reads all blocks but the last, and no post-norm
+    const clip = { ...tower, config: { ...tower.config, layers: tower.blocks.length + 1, embedDim: 8 }, blocks: [...tower.blocks, tower.blocks[0]!], postNorm: tower.preNorm, projection: { weight: new Float32Array(8 * 20), inFeatures: 20, outFeatures: 8 } };
+    const withoutTowers = new Map([...tensors].filter(([n]) => !/^(style|content)_blip\.visual_encoder\./.test(n)));
+    const fallback = loadDeadiff(withoutTowers, { ...LOAD, qformer: { ...LOAD.qformer, visionTower: clip } });
+    expect(fallback.qformers.content.vision.blocks).toHaveLength(2);
+    expect(fallback.qformers.content.vision.postNorm).toBeUndefined();
+    const encoder = await DeadiffTokenEncoder.create(fallback, tokenizer, { threads: 1 });
+    expect(encoder.sharedTower).toBe(true);
+    const got = await encoder.encode(io.get('pixels')!.data.slice());
+    await encoder.release();
+    const { maxDiff, range } = relativeMaxDiff(got.style, io.get('style_tokens')!.data);
+    expect(maxDiff).toBeLessThanOrEqual(1e-4 * range);
   }, 120_000);
 
   it('refuses a checkpoint without the image tower, a Q-Former of another width, and a vocabulary without BERT tokens', async () => {

@@ -5,7 +5,9 @@ import { runMethod } from '../../../src/core/stylize.js';
 import { readIpAdapterFiles } from '../../../src/engine/diffusion/ip-adapter-files.js';
 import { DiffusionPipeline } from '../../../src/engine/diffusion/pipeline.js';
 import { randomIpAdapter, tinyImageTowerCheckpoint, tinyIpAdapterCheckpoint, TINY_IMAGE_TOWER } from '../../../src/engine/diffusion/random-ip-adapter.js';
-import { randomStableDiffusion } from '../../../src/engine/diffusion/stable-diffusion-files.js';
+import { TINY_DEADIFF } from '../../../src/engine/diffusion/random-deadiff.js';
+import { TINY_SD } from '../../../src/engine/diffusion/random-checkpoint.js';
+import { randomDeadiff, randomStableDiffusion, readStableDiffusion, tinyDeadiffCheckpoint } from '../../../src/engine/diffusion/stable-diffusion-files.js';
 import { clipImagePixels } from '../../../src/engine/nets/clip/preprocess.js';
 import { writeSafetensors } from '../../../src/engine/weights/safetensors.js';
 import { img2img } from '../../../src/methods/diffusion/img2img.js';
@@ -122,5 +124,61 @@ describe('diffusion.img2img with a style image', () => {
     e = await refusal(readIpAdapterFiles(`${dir}/wide.safetensors`, sd.unet.config));
     expect(e.code).toBe('E_WEIGHTS_INVALID');
     expect(e.message).toMatch(/is \[64, \d+\], expected \[32, \d+\]/);
+  });
+});
+
+describe('diffusion.img2img with a DEADiff checkpoint and a style image', () => {
+  const deadiff = { weights: 'random-deadiff', steps: 2, size: 64, denoise: 1 };
+
+  it("runs the reference through the Q-Formers: it changes the result, per group strength, deterministically; --adapter is not used", async () => {
+    const plain = await runMethod(img2img, { content }, { ...deadiff, seed: 3 });
+    const a = await runMethod(img2img, { content, style }, { ...deadiff, seed: 3, adapter: 'installed' });
+    const b = await runMethod(img2img, { content, style }, { ...deadiff, seed: 3 });
+    const contentOnly = await runMethod(img2img, { content, style }, { ...deadiff, seed: 3, styleStrength: 0, contentStrength: 1 });
+    expect(same(a, b)).toBe(true);
+    expect(same(a, plain)).toBe(false);
+    expect(same(a, contentOnly)).toBe(false);
+    expect(a.meta).toMatchObject({ reference: "DEADiff's Q-Formers, style 1, content 0", weights: 'random-deadiff' });
+  });
+
+  it('reads the single file with tokenizer/ and vocab.txt beside it as the same network as the random one; without vocab.txt it names the pull command', async () => {
+    const random = await randomDeadiff(4);
+    const dir = work.file('deadiff');
+    mkdirSync(`${dir}/tokenizer`, { recursive: true });
+    writeFileSync(`${dir}/tokenizer/vocab.json`, JSON.stringify(Object.fromEntries(random.tokenizer.vocabulary())));
+    writeFileSync(`${dir}/tokenizer/merges.txt`, '#version: 0.2\nt h\nth e</w>\no i\noi l</w>\np a\npa i\npai n\npain t\npaint i\npainti n\npaintin g</w>\n');
+    await writeSafetensors(`${dir}/deadiff.safetensors`, tinyDeadiffCheckpoint(4, random.tokenizer.vocabSize).values());
+    const shape = { textHeads: TINY_SD.text.heads, unetHeads: TINY_SD.unet.heads, unetGroups: TINY_SD.unet.groups, vaeGroups: TINY_SD.vae.groups, qformerHeads: 2, qformerVisionHeads: 2 };
+    const missing = await refusal(readStableDiffusion(`${dir}/deadiff.safetensors`, shape));
+    expect(missing.code).toBe('E_WEIGHTS_MISSING');
+    expect(missing.message).toMatch(/vocab\.txt/);
+    expect(missing.message).toMatch(/atelier models pull deadiff/);
+    writeFileSync(`${dir}/vocab.txt`, `${TINY_DEADIFF.vocabulary.join('\n')}\n`);
+    const fromFile = await readStableDiffusion(`${dir}/deadiff.safetensors`, shape);
+    expect(fromFile.deadiff?.weights.qformers.content.config).toMatchObject({ queries: 2, layers: 1 });
+    const options = { prompt: 'the oil painting', steps: 2, guidance: 5, sampler: 'ddim' as const, seed: 1, width: 8, height: 12 };
+    const [p1, p2] = await Promise.all([DiffusionPipeline.create(random, { threads: 1 }), DiffusionPipeline.create(fromFile, { threads: 1 })]);
+    expect([p1.injectionKind, p1.referenceSize, p1.referenceFit]).toEqual(['deadiff', TINY_DEADIFF.vision.image, 'stretch']);
+    const reference = { pixels: clipImagePixels(style, TINY_DEADIFF.vision.image, 'stretch'), strengths: { style: 1, content: 0.5 } };
+    const [x1, x2] = await Promise.all([p1.generate({ ...options, reference }), p2.generate({ ...options, reference })]);
+    expect(Array.from(x2)).toEqual(Array.from(x1));
+    // strengths 0 are DEADiff's text-only condition: the same as no reference
+    const [zero, none] = await Promise.all([p1.generate({ ...options, reference: { ...reference, strengths: { style: 0, content: 0 } } }), p1.generate(options)]);
+    expect(Array.from(zero)).toEqual(Array.from(none));
+    await Promise.all([p1.release(), p2.release()]);
+  });
+
+  it("refuses --weights deadiff when it is not installed, naming the pull command and the licence", async () => {
+    const before = process.env.ATELIER_HOME;
+    process.env.ATELIER_HOME = work.file('home-deadiff');
+    try {
+      const e = await refusal(runMethod(img2img, { content, style }, { weights: 'deadiff', steps: 2, size: 64 }));
+      expect(e.code).toBe('E_WEIGHTS_MISSING');
+      expect(e.message).toMatch(/atelier models pull deadiff/);
+      expect(e.message).toMatch(/accept-licence/);
+    } finally {
+      if (before === undefined) delete process.env.ATELIER_HOME;
+      else process.env.ATELIER_HOME = before;
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { AtelierError } from '../../../core/errors.js';
 import { TensorLedger } from '../../weights/tensor-ledger.js';
-import { readClipVisionTower, type ClipVisionWeights, type TensorInfo } from '../clip/checkpoint.js';
+import { clipVisionHiddenStates, readClipVisionTower, type ClipVisionWeights, type TensorInfo } from '../clip/checkpoint.js';
 import type { LinearWeights, NormWeights } from '../transformer-layers.js';
 
 /**
@@ -88,6 +88,11 @@ export interface Blip2QformerLoadOptions {
   heads?: number;
   /** Heads of the image tower (default its width / 64, OpenAI's rule). */
   visionHeads?: number;
+  /**
+   * The image tower when the checkpoint was saved without its frozen `visual_encoder.*`: a CLIP
+   * tower (LAVIS's clip_L is OpenAI's ViT-L/14), of which the Q-Former reads all blocks but the last.
+   */
+  visionTower?: ClipVisionWeights;
   subject?: string;
 }
 
@@ -106,15 +111,18 @@ export function readBlip2Qformer(infos: TensorInfo[], data: (name: string) => Fl
   const [, queries, hidden] = ledger.shape('query_tokens', 'query tokens') as [number, number, number];
   const [vocabSize] = ledger.shape('Qformer.bert.embeddings.word_embeddings.weight', 'word embeddings') as [number];
   const [maxPositions] = ledger.shape('Qformer.bert.embeddings.position_embeddings.weight', 'position embeddings') as [number];
-  if (!ledger.has('visual_encoder.conv1.weight')) {
+  const inFile = ledger.has('visual_encoder.conv1.weight');
+  if (!inFile && !options.visionTower) {
     throw new AtelierError('E_WEIGHTS_INVALID', "The Q-Former's image tower is not in the checkpoint", {
       subject,
       expected: `${prefix}visual_encoder.* (LAVIS's CLIP ViT-L/14 of 23 blocks) and ${prefix}ln_vision`,
       received: `${inScope.length} tensors under ${prefix} without visual_encoder.*`,
-      hint: "the file was saved without the frozen image tower; Atelier needs it in the checkpoint (LAVIS's clip_vit_L.pth holds the same weights)",
+      hint: "the file was saved without the frozen image tower: give CLIP ViT-L/14's (install clip-vit-l14: `atelier models pull clip-vit-l14`), whose first 23 blocks it is",
     });
   }
-  const vision = readClipVisionTower(ledger, 'lavis', { subject, ...(options.visionHeads !== undefined && { heads: options.visionHeads }) });
+  const vision = inFile
+    ? readClipVisionTower(ledger, 'lavis', { subject, ...(options.visionHeads !== undefined && { heads: options.visionHeads }) })
+    : clipVisionHiddenStates(options.visionTower!, options.visionTower!.blocks.length - 1);
   const encoderWidth = vision.config.width;
   const heads = options.heads ?? hidden / BERT_HEAD_WIDTH;
   if (!Number.isInteger(heads) || heads < 1 || hidden % heads !== 0) {

@@ -300,6 +300,20 @@ export function readClipVisionTower(
   return readVision(ledger, SPELLINGS[layout], options.heads, options.subject, options.activation);
 }
 
+/**
+ * A tower's first `blocks` blocks without post-norm or projection: the hidden-states tower BLIP-2
+ * reads, which drops CLIP's last block ("we remove the last layer of the ViT and use the second
+ * last layer's output features", Li et al. 2023, §3.2; LAVIS's ViT-L keeps 23 of OpenAI's 24).
+ */
+export function clipVisionHiddenStates(w: ClipVisionWeights, blocks: number): ClipVisionWeights {
+  if (!Number.isInteger(blocks) || blocks < 1 || blocks > w.blocks.length) {
+    throw new AtelierError('E_PARAM', 'The CLIP image tower cannot be cut there', { expected: `1 to ${w.blocks.length} blocks`, received: String(blocks) });
+  }
+  const { postNorm: _post, projection: _projection, ...rest } = w;
+  const { embedDim: _embed, ...config } = w.config;
+  return { ...rest, config: { ...config, layers: blocks }, blocks: w.blocks.slice(0, blocks) };
+}
+
 function headsFor(width: number, given: number | undefined, tower: ClipTower, subject: string): number {
   const heads = given ?? width / CLIP_HEAD_WIDTH;
   if (!Number.isInteger(heads) || heads < 1 || width % heads !== 0) {

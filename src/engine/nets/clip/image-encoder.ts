@@ -25,16 +25,9 @@ export interface ClipImageGraph {
   embeds?: Tensor;
 }
 
-export interface ClipImageGraphOptions {
-  /**
-   * Run only the first `blocks` transformer blocks (LAVIS's ViT-L keeps 23 of OpenAI's 24: its
-   * Q-Formers read the penultimate block's states); `hidden` is then their output.
-   */
-  blocks?: number;
-}
 
 /** Record the image tower on `g`, reading `pixels` [batch, 3, S, S]. */
-export function buildClipImageGraph(g: Graph, w: ClipVisionWeights, pixels: Tensor, batch: number, name = 'clip_image', options: ClipImageGraphOptions = {}): ClipImageGraph {
+export function buildClipImageGraph(g: Graph, w: ClipVisionWeights, pixels: Tensor, batch: number, name = 'clip_image'): ClipImageGraph {
   const { width, patchSize, imageSize, heads, activation } = w.config;
   const grid = imageSize / patchSize;
   const tokens = grid * grid + 1;
@@ -43,15 +36,11 @@ export function buildClipImageGraph(g: Graph, w: ClipVisionWeights, pixels: Tens
   const cls = g.add(g.constant(new Float32Array(batch * width), [batch, 1, width]), g.param(`${name}.class_embedding`, [width], w.classEmbedding));
   let x = g.add(g.concat([cls, sequence], 1), g.param(`${name}.position_embedding`, [tokens, width], w.positionEmbedding));
   x = layerNorm(g, x, w.preNorm, `${name}.pre_norm`);
-  const blocks = options.blocks ?? w.blocks.length;
-  if (!Number.isInteger(blocks) || blocks < 1 || blocks > w.blocks.length) {
-    throw new AtelierError('E_PARAM', 'The CLIP image tower cannot be cut there', { expected: `1 to ${w.blocks.length} blocks`, received: String(blocks) });
-  }
-  w.blocks.slice(0, blocks).forEach((b, i) => {
+  w.blocks.forEach((b, i) => {
     x = transformerBlock(g, x, b, heads, `${name}.blocks.${i}`, { ...(activation && { activation }) });
   });
-  // a cut tower is read for its hidden states: the post-norm and projection belong to the last block's output
-  if (!w.postNorm || blocks < w.blocks.length) return { hidden: x };
+  // a hidden-states-only tower (LAVIS's, or one cut by clipVisionHiddenStates) ends here
+  if (!w.postNorm) return { hidden: x };
   const first = g.reshape(g.slice(x, [1], [0], [1]), [batch, width]);
   const pooled = layerNorm(g, first, w.postNorm, `${name}.post_norm`);
   const embeds = w.projection ? linear(g, pooled, w.projection, `${name}.projection`) : undefined;
