@@ -68,9 +68,11 @@ describeWithSharedWeights('the model manifest against ../shared/weights/FILES.ts
   it('marks the restricted licences, sets formats, and gives magenta-arbitrary its variants', () => {
     const byName = new Map(manifest.models.map((m) => [m.name, m]));
     const restricted = manifest.models.filter(needsAcceptance).map((m) => m.name).sort();
-    expect(restricted).toEqual(['animeganv2-hayao', 'sd15', 'vgg19-relu3_1', 'whitebox-cartoon']);
+    expect(restricted).toEqual(['animeganv2-hayao', 'deadiff', 'sd15', 'vgg19-relu3_1', 'whitebox-cartoon']);
     // CreativeML OpenRAIL-M allows commercial use but binds users to its use restrictions
     expect(byName.get('sd15')!.terms).toBe('use-restricted');
+    // DEADiff's weights are a fine-tune of SD 1.5 and carry its licence
+    expect(byName.get('deadiff')!.terms).toBe('use-restricted');
     expect(byName.get('vgg19-relu3_1')!.terms).toBe('academic-only');
     expect(byName.get('fst-engstrom-udnie')!.format).toBe('deeplearnjs');
     expect(byName.get('fst-engstrom-udnie')!.files.map((f) => f.path)).toContain('manifest.json');
