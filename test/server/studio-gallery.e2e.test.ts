@@ -1,5 +1,6 @@
 /// <reference lib="dom" />
-import { mkdirSync } from 'node:fs';
+import { createReadStream, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +16,8 @@ import { launchStudioBrowser, SCREENSHOTS, seriousViolations, studioBrowserReady
  * - the Styles gallery lists the per-style fast networks; one not installed says so with its
  *   licence and installs from its cell; installed, the server pictures it by running it on the
  *   shipped harbour sample; picking it sets the method (neural.fast) and its model, and it runs;
+ * - the form's model is a select of the installed networks, the others one click away, one of
+ *   them installed from a slowed HTTP mirror so that its progress shows;
  * - the model manager installs the variant chosen there (White-box Cartoonization fp16, a
  *   non-commercial licence accepted first), and the method's form then uses that variant; choosing
  *   another variant in the form offers to install that one.
@@ -23,6 +26,35 @@ import { launchStudioBrowser, SCREENSHOTS, seriousViolations, studioBrowserReady
 
 const ready = studioBrowserReady && sharedWeightsPresent;
 if (!ready) console.warn(`studio gallery e2e skipped: ${studioBrowserReady ? SHARED_WEIGHTS_SKIP : STUDIO_BROWSER_SKIP}`);
+
+/**
+ * The model mirror over HTTP (`ATELIER_MODEL_MIRROR=http://…`, laid out as MODEL/FILE), serving
+ * ../shared/weights by file name (FILES.tsv) in 16 slices 120 ms apart: slow enough for the page's
+ * install progress to be seen and checked. Nothing is changed in the bytes (the store checks them).
+ */
+function slowMirror(): Promise<{ server: Server; url: string; requests: string[] }> {
+  const byName = new Map<string, string>();
+  for (const line of readFileSync(path.join(SHARED_WEIGHTS, 'FILES.tsv'), 'utf8').split('\n').slice(1)) {
+    const [set, file] = line.split('\t');
+    if (set && file) byName.set(path.basename(file), path.join(SHARED_WEIGHTS, set, file));
+  }
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    requests.push(req.url ?? '');
+    const file = byName.get(decodeURIComponent(path.basename(req.url ?? '')));
+    if (!file) return void res.writeHead(404).end();
+    const size = statSync(file).size;
+    res.writeHead(200, { 'content-length': String(size), 'content-type': 'application/octet-stream' });
+    const stream = createReadStream(file, { highWaterMark: Math.ceil(size / 16) });
+    stream.on('data', (chunk) => {
+      res.write(chunk);
+      stream.pause();
+      setTimeout(() => stream.resume(), 120);
+    });
+    stream.on('end', () => res.end());
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, requests })));
+}
 
 describe.skipIf(!ready)('studio: style gallery and model variants in a browser', () => {
   const tmp = tempDir('atelier-e2e-gallery-');
@@ -105,8 +137,23 @@ describe.skipIf(!ready)('studio: style gallery and model variants in a browser',
     const more = page.locator('details.install-more[data-param="model"]');
     await more.locator('summary').click();
     expect(await more.locator('li').count()).toBe(18);
-    await more.locator('li[data-model="fst-small8-mosaic"] button:has-text("Install")').click();
-    await expect.poll(options, { timeout: 120_000 }).toEqual(['fst-small8-candy', 'fst-small8-mosaic']);
+    // This one from the server's mirror over HTTP, slowed: the page shows the install's progress.
+    const mirror = await slowMirror();
+    process.env.ATELIER_MODEL_MIRROR = mirror.url;
+    try {
+      await more.locator('li[data-model="fst-small8-mosaic"] button:has-text("Install")').click();
+      const progress = more.locator('li[data-model="fst-small8-mosaic"] progress[aria-label="installing fst-small8-mosaic"]');
+      await progress.waitFor({ timeout: 30_000 });
+      // Bytes arrive over about two seconds; the page polls every 400 ms: it shows a fraction on the way.
+      await expect.poll(() => progress.evaluate((p) => (p as HTMLProgressElement).value), { timeout: 30_000 }).toBeGreaterThan(0);
+      await more.scrollIntoViewIfNeeded();
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'gallery-install-progress.png') });
+      await expect.poll(options, { timeout: 120_000 }).toEqual(['fst-small8-candy', 'fst-small8-mosaic']);
+      expect(mirror.requests).toEqual(['/fst-small8-mosaic/mosaic_nc8_b1_e2_1e05_1e10.model']);
+    } finally {
+      process.env.ATELIER_MODEL_MIRROR = SHARED_WEIGHTS;
+      mirror.server.close();
+    }
     expect(await more.locator('li').count()).toBe(17);
     await more.scrollIntoViewIfNeeded();
     await page.screenshot({ path: path.join(SCREENSHOTS, 'gallery-model-select.png') });

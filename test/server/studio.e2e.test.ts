@@ -21,10 +21,12 @@ const held = new HeldExecutor(new InlineExecutor());
  * The studio end to end in Debian's chromium driven by playwright-core, at 1440×900 and 390×844,
  * with the shipped sample images: a double click starts one job; a reload mid-job re-attaches to
  * it; the compare slider moves by keyboard in 1 % steps; a failure shows its reason; a history card
- * restores its settings; a model installs from a mirror (an HTTP server on this machine serving
- * the file from ../shared/weights); a batch runs as a grid and downloads as a zip; axe-core finds
- * no serious accessibility violation. Screenshots of each state go to scratch/screenshots/
- * (git-ignored) for a person to look at.
+ * restores its settings; a model installs from the server's mirror folder (../shared/weights); a
+ * batch runs as a grid and downloads as a zip; axe-core finds no serious accessibility violation
+ * in any state and borders and switches reach 3:1. At 390×844 a walk through every state (empty,
+ * method browser, restored, zoomed, progress, cancelled, compare, failed, models, gallery, batch,
+ * loss curve) checks each fits the phone with the Run bar and the stage in view. Screenshots of
+ * each state go to scratch/screenshots/ (git-ignored) for a person to look at.
  */
 
 const CHROMIUM = process.env.ATELIER_CHROMIUM ?? '/usr/bin/chromium';
