@@ -91,3 +91,36 @@ export async function lowContrastControls(page: Page): Promise<string[]> {
     return out;
   });
 }
+
+/**
+ * Controls the keyboard cannot reach: every visible, enabled button, field, select, summary, link
+ * and custom control (tabindex 0) is expected to take the focus as Tab walks the page from the
+ * top. Returns a description of each control the walk never reached.
+ */
+export async function unreachableByTab(page: Page): Promise<string[]> {
+  const count = await page.evaluate(() => {
+    let n = 0;
+    for (const el of document.querySelectorAll('button, input, select, textarea, summary, a[href], [tabindex="0"]')) {
+      const e = el as HTMLElement & { disabled?: boolean };
+      if (e.disabled || e.getClientRects().length === 0 || getComputedStyle(e).visibility === 'hidden' || e.closest('[inert], details:not([open]) > :not(summary)')) continue;
+      e.dataset.tabProbe = String(n++);
+    }
+    (document.activeElement as HTMLElement | null)?.blur();
+    return n;
+  });
+  const reached = new Set<string>();
+  for (let i = 0; i < count + 10; i++) {
+    await page.keyboard.press('Tab');
+    const probe = await page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset.tabProbe);
+    if (probe !== undefined) reached.add(probe);
+  }
+  return page.evaluate((seen) => {
+    const out: string[] = [];
+    for (const el of document.querySelectorAll('[data-tab-probe]')) {
+      const e = el as HTMLElement;
+      if (!seen.includes(e.dataset.tabProbe!)) out.push(`${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}${e.getAttribute('aria-label') ? `[aria-label="${e.getAttribute('aria-label')}"]` : ''} "${(e.textContent ?? '').trim().slice(0, 30)}"`);
+      delete e.dataset.tabProbe;
+    }
+    return out;
+  }, [...reached]);
+}

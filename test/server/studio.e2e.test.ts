@@ -12,7 +12,7 @@ import { InlineExecutor } from '../../src/server/jobs/executor.js';
 import { studioDir } from '../../src/server/routes/studio.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { sharedWeights } from '../helpers/torch-reference.js';
-import { lowContrastControls } from '../helpers/studio-browser.js';
+import { lowContrastControls, unreachableByTab } from '../helpers/studio-browser.js';
 
 /** Jobs run inline, each held `held.holdMs` first where a test needs one still running (see held-executor.mjs). */
 const held = new HeldExecutor(new InlineExecutor());
@@ -128,6 +128,9 @@ describe.skipIf(!ready)('studio in a browser', () => {
     expect(await page.locator('input#param-smoothEps').getAttribute('aria-valuetext')).toBe('0.0010');
     await page.click('details.advanced summary');
     await page.screenshot({ path: path.join(shots, 'laptop-empty.png') });
+    // The Run bar is on screen (it was below the fold once).
+    const runBox = (await run(page).boundingBox())!;
+    expect(runBox.y + runBox.height).toBeLessThanOrEqual(900);
     // Borders and switches reach 3:1 against their background (WCAG 1.4.11; axe checks text only).
     expect(await lowContrastControls(page)).toEqual([]);
     // Keyboard focus on an upload box is visible (the real input is transparent over it).
@@ -204,6 +207,8 @@ describe.skipIf(!ready)('studio in a browser', () => {
     expect(await divider.evaluate((el) => el.matches(':focus-visible') && getComputedStyle(el).outlineStyle)).toBe('solid');
     expect(await page.locator('.viewer-before').evaluate((el) => (el as HTMLElement).style.clipPath)).toBe('inset(0px 55% 0px 0px)');
     await page.screenshot({ path: path.join(shots, 'laptop-result.png') });
+    // Every control of the page with a result on it is reached by Tab alone.
+    expect(await unreachableByTab(page)).toEqual([]);
     expect(await seriousViolations(page), 'laptop-result').toEqual([]);
     // Zoom in twice and pan: the image grows past the stage.
     await page.click('button[aria-label="zoom in"]');
@@ -247,6 +252,10 @@ describe.skipIf(!ready)('studio in a browser', () => {
     const canvas = page.locator('canvas[aria-label="mask canvas"]');
     await canvas.waitFor({ state: 'visible' });
     await canvas.scrollIntoViewIfNeeded();
+    // Scrolled down to the painter, the Run bar stays at the bottom of the screen.
+    const barAfterScroll = (await run(page).boundingBox())!;
+    expect(barAfterScroll.y + barAfterScroll.height).toBeLessThanOrEqual(900);
+    expect(barAfterScroll.y).toBeGreaterThan(900 - 80);
     const c = (await canvas.boundingBox())!;
     await page.mouse.move(c.x + c.width * 0.1, c.y + c.height * 0.5);
     await page.mouse.down();
