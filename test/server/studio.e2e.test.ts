@@ -232,6 +232,8 @@ describe.skipIf(!ready)('studio in a browser', () => {
     await expect.poll(() => page.url()).toContain(first!.id);
     const second = (await jobsOnServer()).find((j) => j.id !== first!.id)!;
     expect(await page.locator(`.history-item[data-job="${second.id}"] .history-params`).textContent()).toBe('strength 0.5');
+    // ...with when it ran, how long it took and how it ended.
+    expect(await page.locator(`.history-item[data-job="${second.id}"] small:has(time)`).textContent()).toMatch(/^\d\d?:\d\d( [AP]M)? · \d+(\.\d)? m?s · done$/);
     // Compare the two results from their cards.
     await page.click(`.history-item[data-job="${first!.id}"] button:has-text("Compare")`);
     await page.click(`.history-item[data-job="${second.id}"] button:has-text("Compare")`);
