@@ -168,6 +168,10 @@ describe.skipIf(!ready)('trainer page in a browser', () => {
     // The loss network is chosen by word (the store's, or seeded random), never typed as a path.
     expect(await page.locator('select#param-vgg option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(['installed', 'random']);
     await page.selectOption('select#param-vgg', 'random');
+    // The loss layers are ticked from the recipe's list (its defaults ticked), not typed.
+    const styleLayers = page.locator('fieldset[data-param="styleLayers"] input[type="checkbox"]');
+    expect(await styleLayers.evaluateAll((bs) => bs.filter((b) => (b as HTMLInputElement).checked).map((b) => (b as HTMLInputElement).value))).toEqual(['relu1_1', 'relu1_2', 'relu2_1', 'relu2_2', 'relu3_1']);
+    await page.locator('fieldset[data-param="styleLayers"] input[value="relu1_2"]').uncheck();
     await start.click();
     await expect.poll(() => stepShown(page), { timeout: 200_000 }).toMatch(/^(Step [1-3] of 3|Done: 3 steps)$/);
     await page.screenshot({ path: path.join(shots, 'trainer-laptop-fast-running.png') });
@@ -176,7 +180,7 @@ describe.skipIf(!ready)('trainer page in a browser', () => {
     expect(await page.locator('.trained-model').textContent()).toContain('fast-page');
     await page.screenshot({ path: path.join(shots, 'trainer-laptop-fast-done.png') });
     const job = ((await app.inject({ url: '/api/jobs' })).json().jobs as { id: string; method: string; params: { recipe: Record<string, unknown> } }[]).find((j) => j.method === 'fast')!;
-    expect(job.params.recipe).toMatchObject({ size: 32, batch: 1, vgg: 'random', width: 'small8', name: 'fast-page' });
+    expect(job.params.recipe).toMatchObject({ size: 32, batch: 1, vgg: 'random', width: 'small8', name: 'fast-page', styleLayers: ['relu1_1', 'relu2_1', 'relu2_2', 'relu3_1'] });
     // It is now a base model for the next fast training; chosen, it fixes the width (the form drops it).
     await expect.poll(() => page.locator('#trainer-base option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(['', 'fast-page']);
     await page.selectOption('#trainer-base', 'fast-page');

@@ -144,6 +144,34 @@ function Field({ name, schema, value, onChange, choices, after }: { name: string
         }}
       />
     );
+  } else if (type === 'array' && schema.items?.enum) {
+    // A list of fixed words (a loss's VGG layers): one checkbox each, in the schema's order, at least one kept.
+    const options = schema.items.enum.map(String);
+    const chosen = Array.isArray(value) ? value.map(String) : [];
+    return (
+      <fieldset class="param param-multi" data-param={name} title={schema.description}>
+        <legend class="param-label">{humanise(name)}</legend>
+        <div class="multi-choices">
+          {options.map((o) => (
+            <label class="multi-choice" key={o}>
+              <input
+                type="checkbox"
+                name={name}
+                value={o}
+                checked={chosen.includes(o)}
+                disabled={chosen.length === 1 && chosen[0] === o}
+                onChange={(e) => {
+                  const on = (e.target as HTMLInputElement).checked;
+                  onChange(options.filter((x) => (x === o ? on : chosen.includes(x))));
+                }}
+              />
+              {o}
+            </label>
+          ))}
+        </div>
+        {schema.description && <small>{schema.description}</small>}
+      </fieldset>
+    );
   } else if (type === 'array') {
     control = (
       <input
