@@ -6,8 +6,9 @@ import type { WordPieceTokenizer } from '../nets/blip2/wordpiece-tokenizer.js';
 import { buildClipImageGraph } from '../nets/clip/image-encoder.js';
 import type { ClipVisionWeights } from '../nets/clip/checkpoint.js';
 import { layerNorm, linear, quickGelu } from '../nets/transformer-layers.js';
-import { compile, type Runner } from '../runtime.js';
+import { compile, type Runner, type TensorValue } from '../runtime.js';
 import { DEADIFF_GROUPS, DEADIFF_SUBJECT_TEXT, type DeadiffGroup, type DeadiffProjectionWeights, type DeadiffWeights } from './deadiff.js';
+import { MAX_EMBEDDED_WEIGHT_BYTES } from './unet.js';
 
 /**
  * DEADiff's reference image → style and content tokens (DualBlipDiffusion.forward_ctx_embeddings):
@@ -54,9 +55,11 @@ export class DeadiffTokenEncoder {
     readonly imageSize: number,
     readonly tokens: number,
     readonly sharedTower: boolean,
+    /** The weights fed at each run when they are graph inputs (at DEADiff's size: 1–2 ViT-L/14 towers and two BERT-base, over ONNX's 2 GB). */
+    private readonly fed: Record<string, TensorValue>,
   ) {}
 
-  static async create(weights: DeadiffWeights, tokenizer: WordPieceTokenizer, options: { threads?: number } = {}): Promise<DeadiffTokenEncoder> {
+  static async create(weights: DeadiffWeights, tokenizer: WordPieceTokenizer, options: { threads?: number; feedWeights?: boolean } = {}): Promise<DeadiffTokenEncoder> {
     const style = weights.qformers.style;
     const content = weights.qformers.content;
     const size = style.vision.config.imageSize;
@@ -86,8 +89,12 @@ export class DeadiffTokenEncoder {
       const features = buildQformerGraph(g, q, hidden, 1, tokenizer.encode(DEADIFF_SUBJECT_TEXT[group]), group);
       g.output(`${group}_tokens`, deadiffProjection(g, features, weights.projections[group], `${group}.projection`));
     }
-    const runner = await compile(g, { threads: options.threads, cache: false });
-    return new DeadiffTokenEncoder(runner, size, style.config.queries, shared);
+    const bytes = g.params.reduce((sum, p) => sum + g.data.get(p.id)!.byteLength, 0);
+    const feed = options.feedWeights ?? bytes > MAX_EMBEDDED_WEIGHT_BYTES;
+    const fed: Record<string, TensorValue> = {};
+    if (feed) for (const p of g.params) fed[p.name] = { data: g.data.get(p.id)! as Float32Array, shape: p.shape as number[] };
+    const runner = await compile(g, { threads: options.threads, cache: false, paramsAsInputs: feed });
+    return new DeadiffTokenEncoder(runner, size, style.config.queries, shared, fed);
   }
 
   /** CLIP-normalised pixels [3, S, S] of the reference image → the tokens of each group. */
@@ -96,7 +103,7 @@ export class DeadiffTokenEncoder {
     if (pixels.length !== 3 * s * s) {
       throw new AtelierError('E_PARAM', "DEADiff's image tower got pixels of the wrong size", { expected: `3×${s}×${s} values (the reference resized to ${s}², CLIP-normalised)`, received: `${pixels.length} values` });
     }
-    const out = await this.runner.run({ pixels: { data: pixels, shape: [1, 3, s, s] } });
+    const out = await this.runner.run({ ...this.fed, pixels: { data: pixels, shape: [1, 3, s, s] } });
     const get = (group: DeadiffGroup) => out[`${group}_tokens`]!.data as Float32Array;
     return { style: get('style'), content: get('content') };
   }

@@ -408,7 +408,7 @@ export function buildUnet(g: Graph, w: UnetWeights, latents: Tensor, time: Tenso
  * float32 weights. Past this size the weights become graph inputs, fed (without copying) at every
  * run, instead of being written into the model.
  */
-const MAX_EMBEDDED_WEIGHT_BYTES = 1.5e9;
+export const MAX_EMBEDDED_WEIGHT_BYTES = 1.5e9;
 
 /**
  * Something that changes the UNet's cross-attention (image injection): it records its own graph

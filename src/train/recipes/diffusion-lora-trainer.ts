@@ -1,7 +1,7 @@
 import { AtelierError } from '../../core/errors.js';
 import { grad } from '../../engine/autodiff/grad.js';
 import { unetAttentionParams } from '../../engine/diffusion/lora-modules.js';
-import { buildUnet, timestepEmbedding, type UnetWeights } from '../../engine/diffusion/unet.js';
+import { buildUnet, MAX_EMBEDDED_WEIGHT_BYTES, timestepEmbedding, type UnetWeights } from '../../engine/diffusion/unet.js';
 import { Graph, type ParamHook } from '../../engine/graph/graph.js';
 import { meanSquaredError } from '../../engine/losses/style-losses.js';
 import { Adam } from '../../engine/optim/adam.js';
@@ -48,9 +48,6 @@ export interface DiffusionBatch {
 export function kohyaUnetKey(path: string): string {
   return `lora_unet_${path.replace(/\./g, '_')}`;
 }
-
-/** Past this the frozen UNet is fed at run time rather than embedded (an ONNX model cannot exceed 2 GB; as `Unet`). */
-const MAX_EMBEDDED_WEIGHT_BYTES = 1.5e9;
 
 export class DiffusionLoraTrainer {
   /** Trained tensors back to back, in `trained` order. */
