@@ -5,7 +5,9 @@
 // the same architecture), the published widths (generator 64 with 6 blocks at 128², 9 at 256²;
 // PatchGAN 64, 3 layers), batch 1, float32, same threads, same run. Each side runs in a fresh process so
 // its peak RSS (VmHWM) is its own; times are medians over --iterations after one warm-up
-// iteration; Atelier's graph compilation is reported apart. Prints a table and writes
+// iteration; Atelier's graph compilation is reported apart. Each side's CPU time per iteration
+// (user + system) is reported too: under load it is steadier than wall time, and with
+// `--threads 1` its ratio is the ratio of work done (with more threads it counts spin-waiting). Prints a table and writes
 // bench/results/cyclegan-step.json.
 //   node bench/cyclegan-step.mjs [--sizes 128,256] [--iterations 3] [--threads 2] [--width 64]
 // (after `npm run build`). The 256² row alone, at the published sizes (width 64, 9 blocks):
@@ -43,13 +45,17 @@ async function worker([size, width, blocks, dwidth, dlayers, iterations, threads
   const rng = new Rng(1);
   const image = () => Float32Array.from({ length: 3 * size * size }, () => rng.uniform(-1, 1));
   const times = [];
+  const cpu = [];
   for (let i = 0; i <= iterations; i++) {
     const [a, b] = [image(), image()];
     const t = performance.now();
+    const c = process.cpuUsage();
     await trainer.step(a, b, rng);
+    const used = process.cpuUsage(c);
     if (i > 0) times.push(performance.now() - t);
+    if (i > 0) cpu.push((used.user + used.system) / 1000);
   }
-  process.stdout.write(JSON.stringify({ times_ms: times, compile_ms: compileMs, peak_rss_mb: peakMB() }) + '\n');
+  process.stdout.write(JSON.stringify({ times_ms: times, cpu_ms: cpu, compile_ms: compileMs, peak_rss_mb: peakMB() }) + '\n');
 }
 
 if (args[0] === '--worker') {
@@ -80,6 +86,9 @@ for (const size of sizes) {
     atelier_ms: median(ra.times_ms),
     torch_ms: median(rt.times_ms),
     speed_vs_torch: median(rt.times_ms) / median(ra.times_ms),
+    atelier_cpu_ms: median(ra.cpu_ms),
+    torch_cpu_ms: median(rt.cpu_ms),
+    cpu_vs_torch: median(rt.cpu_ms) / median(ra.cpu_ms),
     atelier_peak_mb: ra.peak_rss_mb,
     torch_peak_mb: rt.peak_rss_mb,
     memory_vs_torch: ra.peak_rss_mb / rt.peak_rss_mb,
@@ -90,7 +99,7 @@ for (const size of sizes) {
     load_after: os.loadavg()[0],
   };
   rows.push(row);
-  console.log(`${row.size} ${row.generator}: Atelier ${row.atelier_ms.toFixed(0)} ms, PyTorch ${row.torch_ms.toFixed(0)} ms (speed ×${row.speed_vs_torch.toFixed(2)}); peak ${row.atelier_peak_mb.toFixed(0)} vs ${row.torch_peak_mb.toFixed(0)} MB (×${row.memory_vs_torch.toFixed(2)}); compile ${(row.compile_ms / 1000).toFixed(1)} s; load ${load.toFixed(1)} → ${row.load_after.toFixed(1)}`);
+  console.log(`${row.size} ${row.generator}: Atelier ${row.atelier_ms.toFixed(0)} ms, PyTorch ${row.torch_ms.toFixed(0)} ms (speed ×${row.speed_vs_torch.toFixed(2)}); CPU ${row.atelier_cpu_ms.toFixed(0)} vs ${row.torch_cpu_ms.toFixed(0)} ms (×${row.cpu_vs_torch.toFixed(2)}); peak ${row.atelier_peak_mb.toFixed(0)} vs ${row.torch_peak_mb.toFixed(0)} MB (×${row.memory_vs_torch.toFixed(2)}); compile ${(row.compile_ms / 1000).toFixed(1)} s; load ${load.toFixed(1)} → ${row.load_after.toFixed(1)}`);
 }
 mkdirSync(path.join(here, 'results'), { recursive: true });
 writeFileSync(path.join(here, 'results', 'cyclegan-step.json'), JSON.stringify({ threads, iterations, rows, node: process.version }, null, 1));

@@ -1,7 +1,7 @@
 """PyTorch side of bench/cyclegan-step.mjs: one full CycleGAN training iteration (both generators'
 losses and Adam step, both discriminators' losses and Adam step), float32, on N threads, with the
 networks of test/helpers/torch_gan_reference.py (written from the paper and its code's architecture).
-Prints one JSON line: per-iteration times (ms) and peak RSS (MB).
+Prints one JSON line: per-iteration wall and CPU times (ms) and peak RSS (MB).
 
 Usage: python3 cyclegan_torch.py SIZE WIDTH BLOCKS DWIDTH DLAYERS ITERATIONS THREADS
 """
@@ -81,16 +81,19 @@ def iteration(real_a, real_b):
 
 
 times = []
+cpu = []
 for i in range(iterations + 1):
     a = torch.rand(1, 3, size, size) * 2 - 1
     b = torch.rand(1, 3, size, size) * 2 - 1
     t0 = time.perf_counter()
+    c0 = time.process_time()
     iteration(a, b)
     if i > 0:  # the first iteration allocates: a warm-up, as Atelier's is
         times.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
 peak = 0
 with open('/proc/self/status') as f:
     for line in f:
         if line.startswith('VmHWM:'):
             peak = int(line.split()[1]) / 1024
-print(json.dumps({'times_ms': times, 'peak_rss_mb': peak}))
+print(json.dumps({'times_ms': times, 'cpu_ms': cpu, 'peak_rss_mb': peak}))
