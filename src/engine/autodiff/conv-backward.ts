@@ -44,10 +44,28 @@ export function convInputGrad(g: Graph, n: Node, gy: Tensor, x: Tensor, w: Tenso
   return spreadTo(g, gy, w, x, { kernel: [kh!, kw!], stride: [st!, sl!], pads: [pt!, pl!, pb!, pr!], dilation: [dh!, dw!], groups });
 }
 
-/** W with in/out channels swapped (per group) and its taps reversed: the input gradient's kernel. */
+/** Flipped kernels already built, per graph and weight: a weight read by several convs (a generator applied three times) is flipped once. */
+const flippedKernels = new WeakMap<Graph, Map<string, Tensor>>();
+
+/**
+ * W with in/out channels swapped (per group) and its taps reversed: the input gradient's kernel.
+ * Built once per weight (ONNX Runtime merges repeated transposes, but not the tap reversals, whose
+ * constant permutation matrices differ by name).
+ */
 function flippedKernel(g: Graph, n: Node, w: Tensor): Tensor {
-  const [cout, cinG, kh, kw] = w.shape as number[];
   const groups = n.attrs.groups as number;
+  const built = flippedKernels.get(g) ?? new Map<string, Tensor>();
+  flippedKernels.set(g, built);
+  const key = `${w.id}/${groups}`;
+  const cached = built.get(key);
+  if (cached) return cached;
+  const flipped = buildFlippedKernel(g, w, groups);
+  built.set(key, flipped);
+  return flipped;
+}
+
+function buildFlippedKernel(g: Graph, w: Tensor, groups: number): Tensor {
+  const [cout, cinG, kh, kw] = w.shape as number[];
   // As few ops as possible: ORT folds each into a new copy of a constant kernel at session start,
   // and those copies set the peak memory of a VGG gradient (three fewer: 150 MB for VGG-19).
   if (groups === 1) return g.reverseTaps(g.transpose(w, [1, 0, 2, 3]));
@@ -80,7 +98,7 @@ export function spreadTo(g: Graph, gy: Tensor, kernel: Tensor, like: Tensor, a: 
 
 // ---------------------------------------------------------------- kernel gradient
 
-export type WeightGradForm = 'taps' | 'split' | 'swapX' | 'swapDY';
+export type WeightGradForm = 'taps' | 'split' | 'im2col' | 'swapX' | 'swapDY';
 
 interface ConvGeometry {
   stride: [number, number];
@@ -112,7 +130,7 @@ export function weightGradForms(n: Node, w: Tensor): WeightGradForm[] {
   const unit = plain && c.stride.every((s) => s === 1);
   const forms: WeightGradForm[] = ['taps'];
   if (unit) forms.push('split');
-  if (c.groups === 1) forms.push('swapX');
+  if (c.groups === 1) forms.push('im2col', 'swapX');
   if (unit) forms.push('swapDY');
   return forms;
 }
@@ -121,11 +139,15 @@ export function weightGradForms(n: Node, w: Tensor): WeightGradForm[] {
  * The form with the least copying, by counting the values each form copies per output pixel: taps
  * kh·kw·cin (counted twice for kernels over 3×3, whose many thin per-tap products run slowly);
  * split kh·cin + kw·cout; swapX kh·kw·cin; swapDY kh·kw·cout. Checked on the Johnson layers: split
- * for the 3×3 ones, swapX from RGB, swapDY to RGB, taps for the strided ones.
+ * for the 3×3 ones, swapX from RGB, swapDY to RGB. Strided layers take im2col: it copies what taps
+ * does, but inside one conv and one product, which ONNX Runtime spreads over its threads, where
+ * taps makes its copies with Slice, one thread only (equal on one thread, measured on CycleGAN's
+ * stride-2 layers; the taps' slices were a third of the generator's Slice time).
  */
 export function chooseWeightGradForm(n: Node, w: Tensor): WeightGradForm {
   const c = geometry(n, w);
   const forms = weightGradForms(n, w);
+  if (forms.includes('im2col') && c.stride.some((s) => s > 1)) return 'im2col';
   const [kh, kw] = c.kernel;
   const taps = kh * kw;
   const cin = c.cinPerGroup * c.groups;
@@ -133,6 +155,8 @@ export function chooseWeightGradForm(n: Node, w: Tensor): WeightGradForm {
     // Small products per tap get slow for large kernels: count them at twice their copies.
     taps: taps * cin * (taps > 9 ? 2 : 1),
     split: kh * cin + kw * c.cout,
+    // (stride 1: measured 25 % slower than split on CycleGAN's 3×3 layers, one thread)
+    im2col: 2 * taps * cin,
     swapX: taps * cin,
     swapDY: taps * c.cout,
   };
@@ -146,6 +170,8 @@ export function convWeightGrad(g: Graph, n: Node, gy: Tensor, x: Tensor, w: Tens
       return byTaps(g, c, gy, padded(g, x, c.pads));
     case 'split':
       return bySplit(g, c, gy, padded(g, x, c.pads));
+    case 'im2col':
+      return byColumns(g, c, gy, x);
     case 'swapX':
       return bySwappedX(g, c, gy, x);
     case 'swapDY':
@@ -227,6 +253,31 @@ function bySplit(g: Graph, c: ConvGeometry, gy: Tensor, xp: Tensor): Tensor {
   const taps: Tensor[] = [];
   for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) taps.push(productSummedOverBatch(g, columns[j]!, rows[i]!));
   return stackTaps(g, c, taps);
+}
+
+/**
+ * dW as one matrix product dY · colsᵀ, where cols [kh·kw·cin, Ho·Wo] is X's im2col matrix in the
+ * kernel's own (c, i, j) order, so the product is dW's layout with no transpose. The columns come
+ * from one conv of X with every channel as its own image and the kh·kw one-hot kernels (stride,
+ * dilation and zero padding those of the layer, so X is never padded apart).
+ */
+function byColumns(g: Graph, c: ConvGeometry, gy: Tensor, x: Tensor): Tensor {
+  const [kh, kw] = c.kernel;
+  const taps = kh * kw;
+  const oneHot = new Float32Array(taps * taps);
+  for (let t = 0; t < taps; t++) oneHot[t * taps + t] = 1;
+  const picks = g.constant(oneHot, [taps, 1, kh, kw]);
+  const planes = g.reshape(x, [-1, 1, 0, 0]);
+  const columns = g.onnx('Conv', [planes, picks], [{ shape: ['nc', taps, 'ho', 'wo'], dtype: x.dtype }], {
+    kernel_shape: attr.ints([kh, kw]),
+    strides: attr.ints(c.stride),
+    dilations: attr.ints(c.dilation),
+    pads: attr.ints(c.pads),
+  })[0]!;
+  // [N·C, taps, Ho, Wo] → [N, C·taps, Ho, Wo] (0 keeps Ho and Wo) → [N, groups, C/groups·taps, Ho·Wo]
+  const cols = flatGroups(g, g.reshape(columns, [-1, c.cinPerGroup * c.groups * taps, 0, 0]), c.groups, c.cinPerGroup * taps);
+  const product = productSummedOverBatch(g, flatGroups(g, gy, c.groups, c.cout / c.groups), cols);
+  return g.reshape(product, [c.cout, c.cinPerGroup, kh, kw]);
 }
 
 /** [N, C, H, W] → [C, N, H, W]; a free reshape when N is 1. */
