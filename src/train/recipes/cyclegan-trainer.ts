@@ -86,6 +86,9 @@ export class CycleGanTrainer {
   readonly discriminators: ParameterSet;
   private readonly adamG: Adam;
   private readonly adamD: Adam;
+  /** Each step's gradients, reused (the optimiser consumes them before the next step). */
+  private readonly gradientG: Float32Array;
+  private readonly gradientD: Float32Array;
   readonly poolA: ImagePool;
   readonly poolB: ImagePool;
   iteration = 0;
@@ -104,6 +107,8 @@ export class CycleGanTrainer {
     const betas = { beta1: PUBLISHED_CYCLEGAN.beta1, beta2: PUBLISHED_CYCLEGAN.beta2 };
     this.adamG = new Adam(generators.size, { learningRate: options.learningRate, ...betas });
     this.adamD = new Adam(discriminators.size, { learningRate: options.learningRate, ...betas });
+    this.gradientG = new Float32Array(generators.size);
+    this.gradientD = new Float32Array(discriminators.size);
     this.poolA = new ImagePool(options.poolSize, 3 * options.size * options.size);
     this.poolB = new ImagePool(options.poolSize, 3 * options.size * options.size);
   }
@@ -206,7 +211,7 @@ export class CycleGanTrainer {
   async generatorStep(realA: Float32Array, realB: Float32Array): Promise<{ losses: Record<string, number>; gradient: Float32Array; fakeA: Float32Array; fakeB: Float32Array }> {
     const out = await this.generatorRunner.run({ ...this.generators.feeds(), ...this.discriminators.feeds(), realA: this.image(realA), realB: this.image(realB) });
     const losses = Object.fromEntries(Object.keys(out).filter((k) => k.startsWith('loss.')).map((k) => [k.slice(5), (out[k]!.data as Float32Array)[0]!]));
-    return { losses, gradient: this.generators.gatherGradients(out), fakeA: out.fakeA!.data as Float32Array, fakeB: out.fakeB!.data as Float32Array };
+    return { losses, gradient: this.generators.gatherGradients(out, this.gradientG), fakeA: out.fakeA!.data as Float32Array, fakeB: out.fakeB!.data as Float32Array };
   }
 
   /** The discriminators' losses and gradient on real images and the fakes they are shown. */
@@ -220,7 +225,7 @@ export class CycleGanTrainer {
     });
     return {
       losses: { D_A: (out['loss.D_A']!.data as Float32Array)[0]!, D_B: (out['loss.D_B']!.data as Float32Array)[0]! },
-      gradient: this.discriminators.gatherGradients(out),
+      gradient: this.discriminators.gatherGradients(out, this.gradientD),
     };
   }
 
