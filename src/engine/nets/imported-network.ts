@@ -5,7 +5,7 @@ import { importGraphDef } from '../import/graphdef-import.js';
 import type { NormStatistics } from '../import/foreign-values.js';
 import type { ImportedGraph, ImportOptions } from '../import/imported-graph.js';
 import { importTflite } from '../import/tflite-import.js';
-import { compile, type Runner } from '../runtime.js';
+import { compile, type Runner, type SessionOptions } from '../runtime.js';
 import { readGraphDef, type TfGraph } from '../weights/graphdef.js';
 import { readTflite, type TfliteModel } from '../weights/tflite.js';
 import { Image } from '../../core/image.js';
@@ -41,6 +41,7 @@ export class ImportedNetwork {
     private readonly model: TfliteModel | TfGraph,
     private readonly base: ImportOptions,
     private readonly threads: number,
+    private readonly memory: SessionOptions['memory'] = 'fast',
   ) {}
 
   /**
@@ -53,7 +54,8 @@ export class ImportedNetwork {
     return new ImportedNetwork(file, 'graphdef', derive(net.model as TfGraph), base, threads);
   }
 
-  static async load(file: string, base: ImportOptions = {}, threads = 2): Promise<ImportedNetwork> {
+  /** `memory`: the sessions' memory mode (runtime.ts `SessionOptions.memory`). */
+  static async load(file: string, base: ImportOptions = {}, threads = 2, memory: SessionOptions['memory'] = 'fast'): Promise<ImportedNetwork> {
     const format: ForeignFormat = file.endsWith('.pb') ? 'graphdef' : 'tflite';
     let pending = parsed.get(file);
     if (!pending) {
@@ -64,8 +66,8 @@ export class ImportedNetwork {
     const model = await pending;
     // A caller building into its own graph (base.graph), or adapting its weights (base.paramHook:
     // LoRA, a function the cache key cannot tell apart), gets its own network.
-    if (base.graph || base.paramHook) return new ImportedNetwork(file, format, model, base, threads);
-    const key = `${file}|${JSON.stringify(base)}|${threads}`;
+    if (base.graph || base.paramHook) return new ImportedNetwork(file, format, model, base, threads, memory);
+    const key = `${file}|${JSON.stringify(base)}|${threads}|${memory}`;
     const known = instances.get(key);
     // The same parse: a file re-read after a reinstall gets a fresh network.
     if (known && known.model === model) {
@@ -73,7 +75,7 @@ export class ImportedNetwork {
       instances.set(key, known);
       return known;
     }
-    const net = new ImportedNetwork(file, format, model, base, threads);
+    const net = new ImportedNetwork(file, format, model, base, threads, memory);
     instances.set(key, net);
     while (instances.size > MAX_INSTANCES) instances.delete(instances.keys().next().value!);
     return net;
@@ -88,7 +90,7 @@ export class ImportedNetwork {
       pending = (async () => {
         const graph =
           this.format === 'graphdef' ? importGraphDef(this.model as TfGraph, options as ImportOptions & { outputs: string[] }) : importTflite(this.model as TfliteModel, options);
-        return { runner: await compile(graph.graph, { threads: this.threads }), graph };
+        return { runner: await compile(graph.graph, { threads: this.threads, memory: this.memory }), graph };
       })();
       pending.catch(() => this.runners.delete(key));
       this.runners.set(key, pending);

@@ -16,7 +16,9 @@ const params = z.object({
     .min(1)
     .default('installed')
     .describe("'installed' (the model store's animeganv2-hayao), 'random' (a seeded stand-in to try the pipeline), a folder holding the .tflite file, or a generator made by `atelier lora merge --base animeganv2-hayao` (its name)"),
-  tileSize: z.number().int().min(128).max(8192).default(512).describe('Largest tile side the network processes at once; larger images are tiled with feathered overlaps (512: 1.2 GB peak at any size; a whole 1024² image takes 4.8 GB)'),
+  // 576: a 1024² image is exactly 2×2 tiles overlapping by twice the 64-px margin (512 made 3×3,
+  // 2.25× the pixels); a 576² tile peaks at 0.8 GB, a whole 1024² image at 2.8 GB.
+  tileSize: z.number().int().min(128).max(8192).default(576).describe('Largest tile side the network processes at once; larger images are tiled with feathered overlaps (576: about 1 GB peak at any size, a 1024² image in 2×2 tiles; a whole 1024² image takes 2.8 GB)'),
   lora: z
     .array(z.string().min(1))
     .max(8)
