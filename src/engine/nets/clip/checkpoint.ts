@@ -302,8 +302,8 @@ export function readClipVisionTower(
 
 /**
  * A tower's first `blocks` blocks without post-norm or projection: the hidden-states tower BLIP-2
- * reads, which drops CLIP's last block ("we remove the last layer of the ViT and use the second
- * last layer's output features", Li et al. 2023, §3.2; LAVIS's ViT-L keeps 23 of OpenAI's 24).
+ * reads, which leaves out CLIP's last block and takes the second-to-last block's states (Li et al.
+ * 2023, pre-training setup; LAVIS's ViT-L keeps 23 of OpenAI's 24).
  */
 export function clipVisionHiddenStates(w: ClipVisionWeights, blocks: number): ClipVisionWeights {
   if (!Number.isInteger(blocks) || blocks < 1 || blocks > w.blocks.length) {
