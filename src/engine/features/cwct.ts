@@ -68,6 +68,19 @@ export class MomentAccumulator {
   async addWith(products: Float64Products, f: FeatureMap, index?: Int32Array): Promise<void> {
     if (!this.covariance) return this.add(f, index);
     const n = this.channels;
+    if (!index && f.channels === n && f.pixels > 0) {
+      // Whole maps: the float32 planes go to ORT as they are (no float64 copy made here).
+      if (!this.shift) this.shift = Float64Array.from({ length: n }, (_, c) => f.data[c * f.pixels]!);
+      const chunk = productChunk(n);
+      for (let start = 0; start < f.pixels; start += chunk) {
+        const end = Math.min(f.pixels, start + chunk);
+        const { gram, sums } = await products.centredGram(f.data, n, f.pixels, this.shift, start, end);
+        for (let i = 0; i < n * n; i++) this.prod[i] += gram[i]!;
+        for (let c = 0; c < n; c++) this.sum[c] += sums[c]!;
+        this.count += end - start;
+      }
+      return;
+    }
     for (const len of this.blocks(f, index, productChunk(n))) {
       const gram = await products.gram(this.block!.subarray(0, n * len), n, len);
       for (let i = 0; i < n * n; i++) this.prod[i] += gram[i]!;
@@ -303,6 +316,17 @@ export async function applyAffineWith(products: Float64Products, f: FeatureMap, 
   if (isDiagonal(t.matrix, n)) return applyAffine(f, t, out, index);
   const total = index ? index.length : f.pixels;
   const chunk = productChunk(n);
+  if (!index) {
+    // Whole maps: slicing, widening, the product and narrowing back all run in ORT.
+    const centre = Float64Array.from(t.centre);
+    const target = Float64Array.from(t.target);
+    for (let start = 0; start < total; start += chunk) {
+      const len = Math.min(chunk, total - start);
+      const ys = await products.affine(f.data, n, f.pixels, t.matrix, centre, target, start, start + len);
+      for (let o = 0; o < n; o++) out.set(ys.subarray(o * len, (o + 1) * len), o * f.pixels + start);
+    }
+    return;
+  }
   const xs = new Float64Array(n * Math.min(chunk, total));
   for (let start = 0; start < total; start += chunk) {
     const len = Math.min(chunk, total - start);

@@ -1,4 +1,4 @@
-import { Graph } from '../graph/graph.js';
+import { Graph, type Tensor } from '../graph/graph.js';
 import { attr } from '../graph/onnx-model.js';
 import { compile, type Runner } from '../runtime.js';
 
@@ -11,12 +11,18 @@ import { compile, type Runner } from '../runtime.js';
  * whitening needs. The sessions are uncached (the runtime's cache could evict one under a run)
  * and live as long as the process, one pair per thread count; their arenas hold one block.
  */
+/** ONNX TensorProto element types for Cast. */
+const ONNX_FLOAT = 1;
+const ONNX_DOUBLE = 11;
+
 export class Float64Products {
   private static readonly byThreads = new Map<number, Promise<Float64Products>>();
 
   private constructor(
     private readonly gramRunner: Runner,
     private readonly productRunner: Runner,
+    private readonly centredGramRunner: Runner,
+    private readonly affineRunner: Runner,
   ) {}
 
   static get(threads: number): Promise<Float64Products> {
@@ -31,8 +37,28 @@ export class Float64Products {
         const a = product.input('a', ['m', 'n']);
         const y = product.input('x', ['n', 'k']);
         product.output('y', product.onnx('MatMul', [a, y], [{ shape: ['m', 'k'] }])[0]!);
-        const [g, p] = await Promise.all([compile(gram, options), compile(product, options)]);
-        return new Float64Products(g, p);
+        // The same two on a float32 feature map's columns [start, end) directly: the slice, the
+        // widening to float64 and the centring run in ORT too, instead of JavaScript loops that
+        // cost as much as the products (profile of neural.wct cd16x at 512²).
+        const slice = (g: Graph, x: Tensor, start: Tensor, end: Tensor): Tensor =>
+          g.onnx('Cast', [g.onnx('Slice', [x, start, end, g.int64([1])], [{ shape: ['n', 'k'], dtype: 'float32' }])[0]!], [{ shape: ['n', 'k'] }], { to: attr.i(ONNX_DOUBLE) })[0]!;
+        const centred = new Graph('float64');
+        {
+          const xs = slice(centred, centred.input('x', ['n', 'p'], 'float32'), centred.input('start', [1], 'int64'), centred.input('end', [1], 'int64'));
+          const d = centred.onnx('Sub', [xs, centred.input('shift', ['n', 1])], [{ shape: ['n', 'k'] }])[0]!;
+          centred.output('gram', centred.onnx('Gemm', [d, d], [{ shape: ['n', 'n'] }], { transB: attr.i(1) })[0]!);
+          centred.output('sums', centred.onnx('ReduceSum', [d, centred.int64([1])], [{ shape: ['n'] }], { keepdims: attr.i(0) })[0]!);
+        }
+        const affine = new Graph('float64');
+        {
+          const xs = slice(affine, affine.input('x', ['m', 'p'], 'float32'), affine.input('start', [1], 'int64'), affine.input('end', [1], 'int64'));
+          const d = affine.onnx('Sub', [xs, affine.input('centre', ['m', 1])], [{ shape: ['m', 'k'] }])[0]!;
+          const y = affine.onnx('MatMul', [affine.input('a', ['m', 'm']), d], [{ shape: ['m', 'k'] }])[0]!;
+          const shifted = affine.onnx('Add', [y, affine.input('target', ['m', 1])], [{ shape: ['m', 'k'] }])[0]!;
+          affine.output('y', affine.onnx('Cast', [shifted], [{ shape: ['m', 'k'], dtype: 'float32' }], { to: attr.i(ONNX_FLOAT) })[0]!);
+        }
+        const runners = await Promise.all([compile(gram, options), compile(product, options), compile(centred, options), compile(affine, options)]);
+        return new Float64Products(...runners);
       })();
       pending.catch(() => Float64Products.byThreads.delete(threads));
       Float64Products.byThreads.set(threads, pending);
@@ -44,6 +70,33 @@ export class Float64Products {
   async gram(x: Float64Array, rows: number, columns: number): Promise<Float64Array> {
     const out = await this.gramRunner.run({ x: { data: x, shape: [rows, columns] } });
     return out.gram!.data as Float64Array;
+  }
+
+  /**
+   * For a float32 map X of `rows` × `columns` (row-major) and D = X[:, start:end] − shift (float64):
+   * D·Dᵀ and the row sums of D.
+   */
+  async centredGram(x: Float32Array, rows: number, columns: number, shift: Float64Array, start: number, end: number): Promise<{ gram: Float64Array; sums: Float64Array }> {
+    const out = await this.centredGramRunner.run({
+      x: { data: x, shape: [rows, columns] },
+      shift: { data: shift, shape: [rows, 1] },
+      start: { data: BigInt64Array.of(BigInt(start)), shape: [1] },
+      end: { data: BigInt64Array.of(BigInt(end)), shape: [1] },
+    });
+    return { gram: out.gram!.data as Float64Array, sums: out.sums!.data as Float64Array };
+  }
+
+  /** float32(A·(X[:, start:end] − centre) + target) for a float32 map X of `rows` × `columns` and A of `rows` × `rows`. */
+  async affine(x: Float32Array, rows: number, columns: number, a: Float64Array, centre: Float64Array, target: Float64Array, start: number, end: number): Promise<Float32Array> {
+    const out = await this.affineRunner.run({
+      x: { data: x, shape: [rows, columns] },
+      a: { data: a, shape: [rows, rows] },
+      centre: { data: centre, shape: [rows, 1] },
+      target: { data: target, shape: [rows, 1] },
+      start: { data: BigInt64Array.of(BigInt(start)), shape: [1] },
+      end: { data: BigInt64Array.of(BigInt(end)), shape: [1] },
+    });
+    return out.y!.data as Float32Array;
   }
 
   /** A·X for A of `rows` × `inner` and X of `inner` × `columns` (row-major). */

@@ -183,7 +183,20 @@ async function encodeRect(level: AutoencoderLevel, img: Padded, r: Rect): Promis
   return { channels: level.channels, pixels: (w / level.stride) * (h / level.stride), data: features!.data as Float32Array };
 }
 
-async function encodeMoments(level: AutoencoderLevel, img: Padded, plan: TilePlan, labels: Int32Array | undefined, o: TransferOptions, store?: FeatureMap): Promise<EncodedMoments> {
+/** Where the content's features are kept between the passes: copied into `store`, or (one tile covering the image) the encoder's output itself. */
+interface FeatureStore {
+  store?: FeatureMap;
+  whole?: boolean;
+}
+
+/** Whether a plan is a single tile whose core is the whole image (nothing to crop, blend or copy). */
+function singleWholeTile(plan: TilePlan, width: number, height: number): boolean {
+  if (plan.tiles.length !== 1) return false;
+  const { core, ext } = plan.tiles[0]!;
+  return core.x0 === 0 && core.y0 === 0 && core.x1 === width && core.y1 === height && ext.x0 === 0 && ext.y0 === 0 && ext.x1 === width && ext.y1 === height;
+}
+
+async function encodeMoments(level: AutoencoderLevel, img: Padded, plan: TilePlan, labels: Int32Array | undefined, o: TransferOptions, keep?: FeatureStore): Promise<EncodedMoments> {
   const s = level.stride;
   const covariance = o.covariance ?? true;
   const global = new MomentAccumulator(level.channels, covariance);
@@ -206,7 +219,8 @@ async function encodeMoments(level: AutoencoderLevel, img: Padded, plan: TilePla
         else acc.add(z, index);
       }
     }
-    if (store) copyCore(z, tile, s, store, plan.width / s);
+    if (keep?.whole) keep.store = z;
+    else if (keep?.store) copyCore(z, tile, s, keep.store, plan.width / s);
     o.tick?.();
   }
   return { global: global.moments(), byLabel: new Map([...perLabel].map(([l, a]) => [l, a.moments()])) };
@@ -258,8 +272,11 @@ export async function transferLevel(level: AutoencoderLevel, content: Image, sty
   }
   const featurePixels = (c.width * c.height) / (s * s);
   const keep = keepsContentFeatures({ ...level, channels: n }, content, o);
-  const store: FeatureMap | undefined = keep ? { channels: n, pixels: featurePixels, data: new Float32Array(n * featurePixels) } : undefined;
-  const contentMoments = await encodeMoments(level, c, cPlan, o.contentLabels, o, store);
+  // One tile covering the image: its features are the store, and its decoded image the result.
+  const whole = singleWholeTile(cPlan, c.width, c.height);
+  const kept: FeatureStore | undefined = !keep ? undefined : whole ? { whole } : { store: { channels: n, pixels: featurePixels, data: new Float32Array(n * featurePixels) } };
+  const contentMoments = await encodeMoments(level, c, cPlan, o.contentLabels, o, kept);
+  const store = kept?.store;
   if (store) await level.encoderDone?.();
 
   const weighted = styles.map((st, i) => ({ moments: styleMoments[i]!.global, weight: st.weight }));
@@ -279,13 +296,16 @@ export async function transferLevel(level: AutoencoderLevel, content: Image, sty
   };
   if (store) await transform(store, { x0: 0, y0: 0, x1: c.width, y1: c.height });
 
-  const blender = new TileBlender(c.width, c.height, 3);
+  const blender = whole ? undefined : new TileBlender(c.width, c.height, 3);
+  let single: Float32Array | undefined;
   for (const tile of cPlan.tiles) {
     if (o.signal) throwIfAborted(o.signal);
     const w = tile.ext.x1 - tile.ext.x0;
     const h = tile.ext.y1 - tile.ext.y0;
     let z: FeatureMap;
-    if (store) {
+    if (store && whole) {
+      z = store;
+    } else if (store) {
       const fr = { x0: tile.ext.x0 / s, y0: tile.ext.y0 / s, x1: tile.ext.x1 / s, y1: tile.ext.y1 / s };
       z = { channels: n, pixels: (w * h) / (s * s), data: cropPlanar(store.data, n, c.width / s, c.height / s, fr) };
     } else {
@@ -293,8 +313,9 @@ export async function transferLevel(level: AutoencoderLevel, content: Image, sty
       await transform(z, tile.ext);
     }
     const { image } = await level.decoder.run({ features: { data: z.data, shape: [1, n, h / s, w / s] } });
-    blender.add(tile, image!.data as Float32Array);
+    if (blender) blender.add(tile, image!.data as Float32Array);
+    else single = image!.data as Float32Array;
     o.tick?.();
   }
-  return cropToImage(blender.result(), c, content.width, content.height);
+  return cropToImage(blender ? blender.result() : single!, c, content.width, content.height);
 }
