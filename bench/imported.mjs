@@ -6,7 +6,9 @@
 // reference backend (CpuRef, python3-pyarmnn) on the style predictor: a same-run ratio, though
 // CpuRef is a reference implementation, not an optimised one. The others have no runtime here
 // (no TensorFlow; Arm NN's parser lacks MIRROR_PAD and White-box's hybrid convs): absolute
-// figures, with the load average, 2 threads.
+// figures, with the load average, 2 threads. Same-run ratios against PyTorch running these
+// networks (references written from the papers on the weights our readers export) are in
+// bench/style-nets.mjs: BENCH_ONLY=multistyle,arbitrary,cartoon,anime BENCH_4K=0 node bench/style-nets.mjs
 //   node bench/imported.mjs [--rounds N]      (needs ../shared/weights; `npm run build` first)
 //   node bench/imported.mjs --gan [--rounds N] [--size 1024]
 // --gan runs only the GAN stylisers of issue 15 at 1024²: neural.anime (its default tiles, and
