@@ -1,18 +1,16 @@
 /// <reference lib="dom" />
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import yauzl from 'yauzl';
 import { readImage } from '../../src/core/io.js';
 import { buildServer, type AtelierServer } from '../../src/server/app.js';
 import { HeldExecutor } from './held-executor.mjs';
 import { InlineExecutor } from '../../src/server/jobs/executor.js';
-import { studioDir } from '../../src/server/routes/studio.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { sharedWeights } from '../helpers/torch-reference.js';
-import { lowContrastControls, unreachableByTab } from '../helpers/studio-browser.js';
+import { launchStudioBrowser, lowContrastControls, SCREENSHOTS, seriousViolations, studioBrowserReady, STUDIO_BROWSER_SKIP, unreachableByTab } from '../helpers/studio-browser.js';
 
 /** Jobs run inline, each held `held.holdMs` first where a test needs one still running (see held-executor.mjs). */
 const held = new HeldExecutor(new InlineExecutor());
@@ -29,14 +27,9 @@ const held = new HeldExecutor(new InlineExecutor());
  * each state go to scratch/screenshots/ (git-ignored) for a person to look at.
  */
 
-const CHROMIUM = process.env.ATELIER_CHROMIUM ?? '/usr/bin/chromium';
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const shots = path.join(root, 'scratch', 'screenshots');
-const ready = existsSync(CHROMIUM) && studioDir() !== undefined;
-if (!ready) {
-  console.warn(`studio e2e skipped: ${existsSync(CHROMIUM) ? 'the studio is not built (npm run build)' : `no chromium at ${CHROMIUM} (scripts/system-deps.sh test installs it)`}`);
-}
-const AXE = path.join(root, 'node_modules', 'axe-core', 'axe.min.js');
+const shots = SCREENSHOTS;
+const ready = studioBrowserReady;
+if (!ready) console.warn(`studio e2e skipped: ${STUDIO_BROWSER_SKIP}`);
 // The server's model mirror: ../shared/weights, found by checksum (ATELIER_MODEL_MIRROR).
 const MIRROR = sharedWeights;
 
@@ -54,17 +47,6 @@ async function zipEntries(bytes: Buffer): Promise<string[]> {
       zip.readEntry();
     });
   });
-}
-
-/** axe-core in the page: violations of impact serious or critical, as "rule: target" lines. */
-async function seriousViolations(page: Page): Promise<string[]> {
-  // Evaluated over the devtools protocol: the studio's CSP (rightly) refuses inline script tags.
-  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(readFileSync(AXE, 'utf8'));
-  const result = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(ctx: Document, o: object): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe;
-    return axe.run(document, { resultTypes: ['violations'] });
-  });
-  return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
 }
 
 /** Layout shifts the page made without user input, summed (CLS without session windows). */
@@ -86,11 +68,7 @@ describe.skipIf(!ready)('studio in a browser', () => {
     // Uploads up to 4 MiB (samples and masks are far smaller), so the browser's byte check is cheap to show.
     app = await buildServer({ dataDir: tmp.file('data'), executor: held, concurrency: 1, maxUploadBytes: 4 * 1024 * 1024 });
     base = await app.listen({ port: 0, host: '127.0.0.1' });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [...(process.getuid?.() === 0 ? ['--no-sandbox'] : []), '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-    });
+    browser = await launchStudioBrowser();
   });
 
   afterAll(async () => {

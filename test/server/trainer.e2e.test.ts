@@ -1,16 +1,15 @@
 /// <reference lib="dom" />
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addTrainedModel } from '../../src/engine/store.js';
 import { randomCapVstTensors } from '../../src/engine/nets/capvst/state-dict.js';
 import { writeSafetensors } from '../../src/engine/weights/safetensors.js';
 import { buildServer, type AtelierServer } from '../../src/server/app.js';
-import { studioDir } from '../../src/server/routes/studio.js';
 import { registerTrainer } from '../../src/train/index.js';
 import { tempDir } from '../helpers/fixtures.js';
+import { launchStudioBrowser, SCREENSHOTS, seriousViolations, studioBrowserReady, STUDIO_BROWSER_SKIP } from '../helpers/studio-browser.js';
 import { tintTrainer } from '../helpers/tint-trainer.js';
 
 /**
@@ -23,21 +22,9 @@ import { tintTrainer } from '../helpers/tint-trainer.js';
  * scratch/screenshots/trainer-*.png.
  */
 
-const CHROMIUM = process.env.ATELIER_CHROMIUM ?? '/usr/bin/chromium';
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const shots = path.join(root, 'scratch', 'screenshots');
-const ready = existsSync(CHROMIUM) && studioDir() !== undefined;
-if (!ready) console.warn(`trainer e2e skipped: ${existsSync(CHROMIUM) ? 'the studio is not built (npm run build)' : `no chromium at ${CHROMIUM}`}`);
-const AXE = path.join(root, 'node_modules', 'axe-core', 'axe.min.js');
-
-async function seriousViolations(page: Page): Promise<string[]> {
-  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(readFileSync(AXE, 'utf8'));
-  const result = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(ctx: Document, o: object): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe;
-    return axe.run(document, { resultTypes: ['violations'] });
-  });
-  return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-}
+const shots = SCREENSHOTS;
+const ready = studioBrowserReady;
+if (!ready) console.warn(`trainer e2e skipped: ${STUDIO_BROWSER_SKIP}`);
 
 describe.skipIf(!ready)('trainer page in a browser', () => {
   const tmp = tempDir('atelier-trainer-e2e-');
@@ -52,11 +39,7 @@ describe.skipIf(!ready)('trainer page in a browser', () => {
     process.env.ATELIER_HOME = tmp.file('home');
     app = await buildServer({ dataDir: tmp.file('data'), execution: 'inline', concurrency: 1 });
     base = await app.listen({ port: 0, host: '127.0.0.1' });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [...(process.getuid?.() === 0 ? ['--no-sandbox'] : []), '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-    });
+    browser = await launchStudioBrowser();
   });
 
   afterAll(async () => {
