@@ -5,8 +5,8 @@
 // content + TV losses, backward to what trains, Adam. Kinds run round-robin (one step each per
 // round, after a warm-up step) so load drifts hit them alike; medians over the rounds, and each
 // kind's ratio to full fine-tuning, in wall time and in this process's CPU time. Needs ../shared (the base and the VGG) and a build (npm run build).
-// Usage: node bench/lora-step.mjs [--base fst-small16-candy] [--size 256] [--batch 2] [--rounds 5] [--threads 2]
-// Writes bench/results/lora-step.json.
+// Usage: node bench/lora-step.mjs [--base fst-small16-candy (fst-pytorch-candy: the full width)] [--size 256] [--batch 2] [--rounds 5] [--threads 2]
+// Writes bench/results/lora-step.json (lora-step-<base>.json for another --base).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
@@ -87,4 +87,4 @@ const result = {
 };
 console.log(JSON.stringify(result, null, 1));
 mkdirSync(path.join(here, 'results'), { recursive: true });
-writeFileSync(path.join(here, 'results', 'lora-step.json'), JSON.stringify(result, null, 1) + '\n');
+writeFileSync(path.join(here, 'results', baseName === 'fst-small16-candy' ? 'lora-step.json' : `lora-step-${baseName}.json`), JSON.stringify(result, null, 1) + '\n');

@@ -16,8 +16,8 @@ import { gram, meanSquaredError, totalVariation } from './style-losses.js';
  *   total     = content·wc + style·ws + tv·wt
  * Images enter in [0, 1] RGB (the encoder's first 1×1 conv turns them into Caffe BGR).
  *
- * One VGG pass serves the stylised batch and the content batch (they are concatenated on the batch
- * axis), so the graph holds each VGG weight once. The style Grams are graph inputs: they depend on
+ * The stylised batch and the content batch take separate VGG passes over one set of weights (the
+ * content pass needs no backward and stops at the deepest content tap). The style Grams are graph inputs: they depend on
  * the style image only and are computed once by `styleGramGraph`.
  */
 
@@ -76,11 +76,16 @@ export function perceptualLoss(
   options: PerceptualLossOptions,
   styleGrams?: Partial<Record<PerceptualTap, Tensor>>,
 ): PerceptualLossTerms {
-  const n = stylised.shape[0] as number;
-  const taps = tapsInOrder(options);
-  const features = vgg19(g, g.concat([stylised, content], 0), options.vgg, { layout: 'normalised', taps });
-  const ofStylised = (t: PerceptualTap) => g.slice(features[t]!, [0], [0], [n]);
-  const ofContent = (t: PerceptualTap) => g.slice(features[t]!, [0], [n], [2 * n]);
+  // Two VGG passes sharing one set of weights: the stylised batch to every tap (the loss is
+  // differentiated through it), the content batch only to its content taps, and the content pass
+  // outside the backward graph. One pass over both concatenated (as before) made the backward run
+  // over the content half too: VGG's data gradients cost as much as its forward, so this takes
+  // a quarter of the loss network's work off every training step.
+  const declared = new Map<string, Tensor>();
+  const stylisedFeatures = vgg19(g, stylised, options.vgg, { layout: 'normalised', taps: tapsInOrder(options), declared });
+  const contentFeatures = options.contentTaps.length > 0 ? vgg19(g, content, options.vgg, { layout: 'normalised', taps: tapsInOrder({ contentTaps: options.contentTaps, styleTaps: [] }), declared }) : {};
+  const ofStylised = (t: PerceptualTap) => stylisedFeatures[t]!;
+  const ofContent = (t: PerceptualTap) => contentFeatures[t]!;
   let contentLoss: Tensor | undefined;
   for (const t of options.contentTaps) {
     const term = meanSquaredError(g, ofStylised(t), ofContent(t));

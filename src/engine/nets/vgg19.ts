@@ -91,6 +91,11 @@ export interface Vgg19Options {
   taps: readonly VggTap[];
   /** 'avg' replaces max pooling by average pooling (Gatys et al. found smoother results). */
   pooling?: 'max' | 'avg';
+  /**
+   * The weight tensors of an earlier pass over the same graph, by key, filled on first use: a
+   * second pass (another batch) then reads the same params or constants instead of declaring them again.
+   */
+  declared?: Map<string, Tensor>;
 }
 
 /**
@@ -120,7 +125,11 @@ export function vgg19(g: Graph, image: Tensor, weights: TensorMap, options: Vgg1
         received: `[${t.shape.join(', ')}]`,
       });
     }
-    return g.param(key, shape, t.data);
+    const known = options.declared?.get(key);
+    if (known) return known;
+    const p = g.param(key, shape, t.data);
+    options.declared?.set(key, p);
+    return p;
   };
 
   let h: Tensor;
