@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeImage } from '../../src/core/io.js';
@@ -13,6 +13,7 @@ import { initialPair } from '../../src/engine/lora/targets.js';
 import { microAstNetwork, microAstShapes } from '../../src/engine/nets/microast.js';
 import { MicroAstStylizer } from '../../src/engine/nets/microast-stylizer.js';
 import { joinMicroAstWeights, loadMicroAstWeights, splitMicroAstWeights } from '../../src/engine/nets/microast-weights.js';
+import { importTflite } from '../../src/engine/import/tflite-import.js';
 import { compile } from '../../src/engine/runtime.js';
 import { listModels, modelFiles } from '../../src/engine/store.js';
 import { tfliteWeights } from '../../src/engine/nets/imported-weights.js';
@@ -79,6 +80,7 @@ describe('LoRA on MicroAST', () => {
       { samples: 4 },
     );
     expect(Object.keys(check.perTensor).sort()).toEqual(decoderTargets.flatMap((t) => [`${t}.lora_A`, `${t}.lora_B`]).sort());
+    console.log(`microast: worst relative gradient error ${check.worst.toExponential(2)}`);
     expect(check.worst).toBeLessThan(5e-3);
   }, 120_000);
 
@@ -172,6 +174,7 @@ describeWithSharedWeights('LoRA on the published MicroAST', () => {
       const merged = await mergeImportedLora({ base: 'microast', lora: [`${tmp.file('microast-lora.safetensors')}:0.7`], name: 'microast-merged' });
       expect(merged.layers).toBe(2);
       expect(merged.use).toEqual({ method: 'neural.microast', param: 'weights' });
+      expect(path.basename(merged.installed)).toBe('microast-merged.safetensors');
       const content = gradientImage(64, 48);
       const style = stripesImage(48, 48, 7);
       const run = (p: Record<string, unknown>) => runMethod(microast, { content, style, extra: {} }, p);
@@ -244,6 +247,49 @@ async function mergeableWeights(base: 'animeganv2-hayao' | 'magenta-arbitrary') 
 
 const slow = process.env.ATELIER_SLOW === '1' && sharedDataPresent ? describeWithSharedWeights : describe.skip;
 slow('LoRA training on the published imported networks (ATELIER_SLOW=1)', () => {
+  it.each(['animeganv2-hayao', 'magenta-arbitrary'] as const)('%s: gradients of the factors through the imported network match float64 finite differences', async (base) => {
+    await installSharedModel(base, { home: TEST_MODEL_HOME });
+    process.env.ATELIER_HOME = TEST_MODEL_HOME;
+    try {
+      const anime = base === 'animeganv2-hayao';
+      const tflite = await readTflite(modelFiles(base, anime ? {} : { variant: 'f16' }).file(anime ? 'animeganv2_hayao_256x256_integer_quant.tflite' : 'style_transfer_f16_384.tflite'));
+      const weights = await mergeableWeights(base);
+      const convs = [...weights].filter(([, t]) => t.shape.length === 4 && t.shape[1]! > 1).map(([k]) => k);
+      const rng = new Rng(4);
+      const pairs = new Map(
+        [convs[1]!, convs.at(-2)!].map((name) => {
+          const shape = weights.get(name)!.shape;
+          return [name, { a: initialPair(shape, 2, rng).a, b: Float32Array.from({ length: shape[0]! * 2 }, () => rng.uniform(-0.1, 0.1)) }];
+        }),
+      );
+      const side = 8;
+      const image = Float32Array.from({ length: 3 * side * side }, (_, i) => 0.5 + 0.4 * Math.sin(i * 0.31));
+      const vector = Float32Array.from({ length: 100 }, (_, i) => 0.3 * Math.cos(i));
+      const check = await gradientCheck(
+        (g: Graph) => {
+          const hook = trainingHook({ kind: 'lora', targets: pairs, rank: 2, alpha: 2 }).hook!;
+          const x = g.constant(image, [1, 3, side, side]);
+          const imported = importTflite(tflite, {
+            graph: g,
+            paramHook: hook,
+            inputShapes: anime ? { input: [1, side, side, 3] } : { content_image: [1, side, side, 3], 'mobilenet_conv/Conv/BiasAdd': [1, 1, 1, 100] },
+            bind: anime ? { input: x } : { content_image: x, 'mobilenet_conv/Conv/BiasAdd': g.constant(vector, [1, 100, 1, 1]) },
+          });
+          g.paramHook = undefined;
+          const y = g.outputs.get(imported.outputs[0]!.name)!;
+          g.outputs.clear();
+          return y;
+        },
+        {},
+        { samples: 4 },
+      );
+      console.log(`${base}: worst relative gradient error ${check.worst.toExponential(2)}`, check.perTensor);
+      expect(Object.keys(check.perTensor)).toHaveLength(4);
+      expect(check.worst).toBeLessThan(5e-3);
+    } finally {
+      process.env.ATELIER_HOME = path.join(tmp.dir, 'home');
+    }
+  }, 600_000);
   it.each(['microast', 'magenta-arbitrary', 'animeganv2-hayao'])('%s: a few steps on the real VGG lower the held-out style loss', async (base) => {
     await installSharedModel(base, { home: TEST_MODEL_HOME });
     await installSharedModel('vgg19-relu3_1', { home: TEST_MODEL_HOME });
@@ -254,11 +300,13 @@ slow('LoRA training on the published imported networks (ATELIER_SLOW=1)', () => 
       copyFileSync(path.join(SHARED_DATA, 'train-styles', 'kandinsky_composition_vii.jpg'), path.join(styles, 'kandinsky.jpg'));
       const r = await train('lora', {
         out: path.join(tmp.dir, `real-${base}`),
-        iterations: 8,
-        params: { base, styleDir: styles, contentDir: path.join(SHARED_DATA, 'train-photos'), size: 64, batch: 1, styleSize: 128, eval: 2, rank: 4, lr: 5e-3 },
+        iterations: Number(process.env.LORA_ITERS ?? 16),
+        params: { base, styleDir: styles, contentDir: path.join(SHARED_DATA, 'train-photos'), size: 64, batch: 2, styleSize: 128, eval: 4, rank: 4, lr: Number(process.env.LORA_LR ?? 2e-3) },
         seed: 1,
         threads: 2,
       });
+      const records = (JSON.parse(readFileSync(r.losses, 'utf8')) as { records: { style: number }[] }).records;
+      console.log(`${base}: held-out style ${r.validation!.before.style.toFixed(3)} → ${r.validation!.after.style.toFixed(3)}; per step ${records.map((x) => x.style.toFixed(2)).join(' ')}`);
       expect(r.validation!.after.style).toBeLessThan(0.95 * r.validation!.before.style);
     } finally {
       process.env.ATELIER_HOME = path.join(tmp.dir, 'home');

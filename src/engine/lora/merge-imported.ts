@@ -1,4 +1,4 @@
-import { existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AtelierError } from '../../core/errors.js';
@@ -81,7 +81,9 @@ export async function mergeImportedLora(
     const { file, weight } = parseLoraSpec(s);
     return `${path.basename(file)}×${weight}`;
   });
-  const file = options.out ?? path.join(os.tmpdir(), `atelier-merge-${process.pid}-${options.name}.safetensors`);
+  // The stored file takes this file's name: the model's own name, not a temporary one.
+  const scratch = options.out ? undefined : mkdtempSync(path.join(os.tmpdir(), 'atelier-merge-'));
+  const file = options.out ?? path.join(scratch!, `${options.name}.safetensors`);
   await writeSafetensors(file, merged.values(), { metadata: { ...base.metadata, base: options.base, lora: described.join(', '), made_by: 'atelier lora merge' } });
   try {
     const status = await installTrainedModel(
@@ -101,6 +103,6 @@ export async function mergeImportedLora(
     const installed = status.files.find((f) => f.path === path.basename(file))!.absolute;
     return { file: options.out ?? installed, installed, layers: new Set(stack.flatMap((s) => s.adapter.layers.map((l) => l.name))).size, adapters: described, use: base.use };
   } finally {
-    if (!options.out && existsSync(file)) rmSync(file, { force: true });
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
   }
 }
