@@ -216,6 +216,9 @@ describe.skipIf(!ready)('studio in a browser', () => {
     await page.click(`.history-item[data-job="${first!.id}"] button:has-text("Compare")`);
     await page.click(`.history-item[data-job="${second.id}"] button:has-text("Compare")`);
     await page.locator('.compare-note').waitFor();
+    // Compared from cards far down the page, the whole stage comes back into view, its tools too.
+    await expect.poll(async () => (await page.locator('.viewer-tools').boundingBox())!.y).toBeGreaterThanOrEqual(0);
+    expect((await page.locator('.stage').boundingBox())!.y + (await page.locator('.stage').boundingBox())!.height).toBeLessThanOrEqual(900);
     await page.screenshot({ path: path.join(shots, 'laptop-compare-history.png') });
     expect(await seriousViolations(page), 'laptop-compare-history').toEqual([]);
     await page.click('.compare-note button');

@@ -466,7 +466,9 @@ export function App() {
     setPreview(u);
     return () => URL.revokeObjectURL(u);
   }, [contents[0]?.file]);
-  const toStage = () => document.querySelector('.stage-panel')?.scrollIntoView({ block: 'start' });
+  // To the top of the layout, where the stage starts: scrolling a sticky stage itself into view
+  // leaves it where the end of the layout pushed it (its tools cut off at the top).
+  const toStage = () => document.querySelector('main.layout')?.scrollIntoView({ block: 'start' });
   const stageJob = batchJobs.length === 0 && comparing.length < 2 ? job : undefined;
 
   return (
