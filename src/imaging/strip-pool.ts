@@ -94,6 +94,34 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
+/**
+ * A worker takes the parent's flags, but Node refuses some of them in a worker: `--input-type` (a
+ * parent run with `node -e`) for a file, and per-process ones such as `--expose-gc`
+ * (ERR_WORKER_INVALID_EXEC_ARGV: every filter and colour run in such a process failed). Then only
+ * the flags that load code (a TypeScript loader, preloads) are kept, which is all the worker needs.
+ */
+function startStripWorker(): Worker {
+  const flags = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+  try {
+    return new Worker(workerFile, { execArgv: flags });
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw e;
+    return new Worker(workerFile, { execArgv: loaderFlags(flags) });
+  }
+}
+
+/** `--import X`, `--loader=X`, `-r X`, `--experimental-…`: the flags that decide how code loads. */
+function loaderFlags(flags: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < flags.length; i++) {
+    const a = flags[i]!;
+    if (/^--experimental-/.test(a)) out.push(a);
+    else if (/^(--import|--loader|--experimental-loader|--require|-r)=/.test(a)) out.push(a);
+    else if (/^(--import|--loader|--experimental-loader|--require|-r)$/.test(a) && i + 1 < flags.length) out.push(a, flags[++i]!);
+  }
+  return out;
+}
+
 class StripWorker {
   readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
@@ -106,8 +134,7 @@ class StripWorker {
   private readonly warmed = new Set<string>();
 
   constructor() {
-    // A worker takes the parent's flags; `--input-type` (a parent run with `node -e`) is refused for a file.
-    this.worker = new Worker(workerFile, { execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')) });
+    this.worker = startStripWorker();
     this.worker.unref();
     this.worker.on('message', (m: { id: number; data?: Float32Array; channels?: number; error?: { message: string; code?: string } }) => {
       const p = this.pending.get(m.id);

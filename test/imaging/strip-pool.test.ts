@@ -1,6 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import type { Image } from '../../src/core/image.js';
 import type { ProgressEvent } from '../../src/core/progress.js';
@@ -115,4 +116,25 @@ describe.skipIf(!existsSync(compiledStylize))('strip filters leave the caller’
       }
     }, 60_000);
   }
+});
+
+const compiledWorker = path.join(root, 'dist/imaging/strip-worker.js');
+
+describe.skipIf(!existsSync(compiledStylize) || !existsSync(compiledWorker))('strip workers in a process started with flags workers refuse (needs `npm run build`)', () => {
+  // `node --expose-gc` (the memory bench, a user's profiling run) made every pool worker fail
+  // with ERR_WORKER_INVALID_EXEC_ARGV, so every filter and colour method failed in that process.
+  it('filter.pencil runs through its workers under node --expose-gc', () => {
+    const script = `
+      const { runMethod } = await import(${JSON.stringify(pathToFileURL(compiledStylize).href)});
+      const { getMethod } = await import(${JSON.stringify(pathToFileURL(path.join(root, 'dist/methods/index.js')).href)});
+      const { Image } = await import(${JSON.stringify(pathToFileURL(path.join(root, 'dist/core/image.js')).href)});
+      const content = new Image(300, 200, 3);
+      for (let i = 0; i < content.data.length; i++) content.data[i] = (i % 97) / 97;
+      const r = await runMethod(getMethod('filter.pencil'), { content }, {}, { threads: 2 });
+      console.log(JSON.stringify({ width: r.image.width, height: r.image.height }));`;
+    const run = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(run.stderr).not.toMatch(/ERR_WORKER_INVALID_EXEC_ARGV/);
+    expect(run.status, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout.trim().split('\n').at(-1)!)).toEqual({ width: 300, height: 200 });
+  }, 90_000);
 });
