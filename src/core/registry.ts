@@ -59,6 +59,33 @@ export interface WeightsSpec {
   variantParam?: string;
 }
 
+/**
+ * A method's peak memory, from measurements: what one run holds whatever the size (its runtime,
+ * sessions and weights), and per pixel of what it works on at once. The memory budget adds
+ * decoding and the style images (memory-budget.ts).
+ */
+export interface MemoryProfile<Params = Record<string, unknown>> {
+  /** Peak bytes per pixel of what the method works on at once (bench/memory.mjs's slope); a function where params pick another network. */
+  bytesPerPixel: number | ((params: Params) => number);
+  /** Bytes a run holds at any size above Node's own: runtime, sessions, arenas at their smallest (the bench's load). */
+  loadBytes?: number;
+  /**
+   * Bytes of the model files these params load (0 when nothing is read, e.g. random weights); the
+   * budget counts them as loaded into a session (WEIGHTS_LOADED_FACTOR in memory-budget.ts).
+   * `undefined` when they are not there (not installed): the run then stops on that first, with
+   * the commands that install them, instead of a refusal for memory it would never use.
+   */
+  weightBytes?(params: Params, run: { styles: number }): number | undefined;
+  /** The param that sets how much is worked on at once (`tileSize`, `size`): the refusal names a value that fits. */
+  sizeParam?: string;
+  /** Pixels worked on at once, given the working image's: a tile (`tileSize`²), or a size of its own; default all of them. */
+  pixelsAtOnce?(params: Params, workingPixels: number): number;
+  /** Bytes per working pixel a run keeps of the whole image beside what it works on at once (a tiled run's input, output and blend weights). */
+  wholeBytesPerPixel?: number;
+  /** What grows other than linearly with the pixels, e.g. attention maps (quadratic in the number of tokens). */
+  extraBytes?(params: Params, workingPixels: number): number;
+}
+
 export interface Logger {
   debug(message: string): void;
   info(message: string): void;
@@ -185,11 +212,11 @@ export interface MethodDefinition<P extends ParamsSchema = ParamsSchema, Id exte
   /** Largest side of the working image when the user gives no maxSize (e.g. a network's published resolution). */
   defaultMaxSize?: number;
   /**
-   * Peak bytes the method holds per content pixel of its working image, measured (`node
-   * bench/memory.mjs`); the family's figure when absent (memory-budget.ts). Runs that would need
-   * more than the memory budget are refused before decoding.
+   * What a run holds, measured (`node bench/memory.mjs`, `--installed` for the real networks); the
+   * family's bytes per pixel when absent (memory-budget.ts). Runs that would need more than the
+   * memory budget are refused before decoding.
    */
-  bytesPerPixel?: number;
+  memory?: MemoryProfile<z.output<P>>;
   /** Temporal behaviour in videos (default: `--temporal flow`, carry 'output'). */
   video?: VideoBehaviour;
   /** The method also draws its result as SVG (`MethodOutput.svg`), so `-o out.svg` is accepted up front. */

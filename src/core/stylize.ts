@@ -63,7 +63,7 @@ export function methodParamsSchema(def: AnyMethod) {
 }
 
 /** Refuse, from the inputs' headers, a run that would need more memory than allowed. */
-async function checkRunMemory(def: AnyMethod, inputs: StylizeInputs, styles: ImageInput[], maxSize: number | undefined, options: StylizeOptions): Promise<void> {
+async function checkRunMemory(def: AnyMethod, inputs: StylizeInputs, styles: ImageInput[], params: Record<string, unknown> & SharedControls, options: StylizeOptions): Promise<void> {
   const size = async (input: ImageInput) => (input instanceof Image ? { width: input.width, height: input.height } : imageDimensions(input));
   const content = await size(inputs.content);
   if (!content) return;
@@ -72,9 +72,10 @@ async function checkRunMemory(def: AnyMethod, inputs: StylizeInputs, styles: Ima
   checkMemoryBudget(
     def,
     { content, styles: known(await Promise.all(styles.map(size))), others: known(await Promise.all(others.map(size))), decoded: !(inputs.content instanceof Image) },
-    maxSize,
+    params.maxSize,
     options.maxMemoryBytes ?? defaultMemoryBudget(),
     options.flagStyle ?? false,
+    params,
   );
 }
 
@@ -130,7 +131,7 @@ export async function runMethod(
   }
 
   const usedStyles = def.inputs.style === 'none' ? [] : styleList;
-  await checkRunMemory(def, inputs, usedStyles, params.maxSize, options);
+  await checkRunMemory(def, inputs, usedStyles, params, options);
 
   reporter.start();
   try {

@@ -2,9 +2,10 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import type { AtelierError } from '../../src/core/errors.js';
 import { Image } from '../../src/core/image.js';
-import { FAMILY_BYTES_PER_PIXEL, checkMemoryBudget, estimateRunMemory, parseMemorySize } from '../../src/core/memory-budget.js';
+import { FAMILY_BYTES_PER_PIXEL, WEIGHTS_LOADED_FACTOR, checkMemoryBudget, estimateRunMemory, parseMemorySize } from '../../src/core/memory-budget.js';
+import { closeSync, mkdirSync, openSync, ftruncateSync } from 'node:fs';
 import { runMethod } from '../../src/core/stylize.js';
-import { methods } from '../../src/methods/index.js';
+import { listMethods, methods } from '../../src/methods/index.js';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/fixtures.js';
 
@@ -96,5 +97,81 @@ describe('memory budget', () => {
     } finally {
       tmp.cleanup();
     }
+  });
+
+  it('every network states its measured profile (bench/memory.mjs), never the family’s guess', () => {
+    const networks = listMethods().filter((m) => m.family === 'neural' || m.family === 'diffusion');
+    expect(networks.length).toBeGreaterThanOrEqual(10);
+    for (const def of networks) expect(def.memory, `${def.id} states no memory profile`).toBeDefined();
+  });
+
+  it('a tiled network costs its tile, its load and what it keeps of the whole image; more tile, more memory', () => {
+    const fast = methods['neural.fast'];
+    const sizes4k = { content: { width: 3840, height: 2160 }, styles: [], others: [], decoded: true };
+    const params = { weights: 'random', strokeScale: 1, tileSize: 1536, model: 'fst-pytorch-mosaic' };
+    const e = estimateRunMemory(fast, sizes4k, undefined, params);
+    expect(e.pixelsAtOnce).toBe(1536 * 1536);
+    expect(e.workingPixels).toBe(3840 * 2160);
+    // The profile's own parts, added by hand: FIXED (150 MiB) + load + tile + whole image + decoding.
+    const profile = fast.memory!;
+    const byHand = 150 * 2 ** 20 + profile.loadBytes! + (profile.bytesPerPixel as number) * 1536 ** 2 + profile.wholeBytesPerPixel! * 3840 * 2160 + 15 * 3840 * 2160;
+    expect(e.bytes).toBeCloseTo(byHand, -3);
+    // Smaller tiles, less memory; the same image in one piece, more (its own buffers are in the slope).
+    expect(estimateRunMemory(fast, sizes4k, undefined, { ...params, tileSize: 512 }).bytes).toBeLessThan(e.bytes);
+    const whole = estimateRunMemory(fast, sizes4k, undefined, { ...params, tileSize: 4096 });
+    expect(whole.bytes).toBeCloseTo(150 * 2 ** 20 + profile.loadBytes! + (profile.bytesPerPixel as number) * 3840 * 2160 + 15 * 3840 * 2160, -3);
+    expect(whole.bytes).toBeGreaterThan(1.4 * e.bytes);
+    // strokeScale 2 runs the network at a quarter of the pixels.
+    const small = { content: { width: 1000, height: 1000 }, styles: [], others: [], decoded: true };
+    expect(estimateRunMemory(fast, small, undefined, { ...params, strokeScale: 2 }).pixelsAtOnce).toBe(250_000);
+  });
+
+  it('counts the weights a run reads (a file given as weights: its size, loaded into a session)', () => {
+    const tmp = tempDir('atelier-weight-bytes-');
+    try {
+      // A sparse 600 MB "weights folder": its size is what counts, no disk is used.
+      mkdirSync(tmp.file('vgg'));
+      const fd = openSync(tmp.file('vgg/weights.pth'), 'w');
+      ftruncateSync(fd, 600 * 2 ** 20);
+      closeSync(fd);
+      const adain = methods['neural.adain'];
+      const sizes1 = { content: { width: 512, height: 512 }, styles: [{ width: 512, height: 512 }], others: [], decoded: true };
+      const base = { alpha: 1, tileSize: 1024 };
+      const random = estimateRunMemory(adain, sizes1, undefined, { ...base, weights: 'random' });
+      const fromFolder = estimateRunMemory(adain, sizes1, undefined, { ...base, weights: tmp.file('vgg') });
+      expect(fromFolder.bytes - random.bytes).toBeCloseTo(WEIGHTS_LOADED_FACTOR * 600 * 2 ** 20, -1);
+      expect(fromFolder.loadBytes).toBeCloseTo(adain.memory!.loadBytes! + WEIGHTS_LOADED_FACTOR * 600 * 2 ** 20, -1);
+      // A path that does not exist counts nothing: the run stops on that first, with its own error.
+      expect(estimateRunMemory(adain, sizes1, undefined, { ...base, weights: tmp.file('nowhere') }).bytes).toBe(random.bytes);
+      // Refused with the weights named, and the hint says a smaller image would not help when they are most of it.
+      const e = caught(() => checkMemoryBudget(adain, sizes1, undefined, 1024 * 2 ** 20, true, { ...base, weights: tmp.file('vgg') }));
+      expect(e.code).toBe('E_TOO_LARGE');
+      expect(e.received).toMatch(/\d+ MiB for its weights and sessions/);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
+  it('diffusion works at its own size: the content’s size barely matters, its size param does', () => {
+    const img2img = methods['diffusion.img2img'];
+    const p = { weights: 'random', adapter: 'random', size: 512 };
+    const at = (w: number, h: number, q = p) => estimateRunMemory(img2img, { content: { width: w, height: h }, styles: [], others: [], decoded: false }, undefined, q);
+    expect(at(4000, 3000).pixelsAtOnce).toBe(512 * 512);
+    expect(at(1000, 1000).pixelsAtOnce).toBe(512 * 512);
+    expect(at(1024, 1024, { ...p, size: 1024 }).pixelsAtOnce).toBe(1024 * 1024);
+    expect(at(1024, 1024, { ...p, size: 1024 }).bytes).toBeGreaterThan(at(1024, 1024).bytes);
+    // Attention grows with the square of the tokens: twice the side, sixteen times the score maps.
+    const attention = (size: number) => at(64, 64, { ...p, size }).bytes - 1536 * size * size;
+    expect((attention(256) - attention(128)) / (attention(128) - attention(64))).toBeCloseTo(16, 0);
+    // Refused with the --size that fits (a smaller --max-size would not help: the size is its own).
+    const sizes = { content: { width: 512, height: 512 }, styles: [], others: [], decoded: false };
+    const e = caught(() => checkMemoryBudget(img2img, sizes, undefined, 2 * 2 ** 30, true, { ...p, size: 1024 }));
+    expect(e.code).toBe('E_TOO_LARGE');
+    const fits = Number(/--size (\d+) \(less at once\)/.exec(e.hint!)![1]);
+    expect(estimateRunMemory(img2img, sizes, undefined, { ...p, size: fits }).bytes).toBeLessThanOrEqual(2 * 2 ** 30);
+    expect(estimateRunMemory(img2img, sizes, undefined, { ...p, size: fits + 64 }).bytes).toBeGreaterThan(2 * 2 ** 30);
+    // Weights that are not there: no refusal for memory, the run stops on the missing model with its own error.
+    const missing = checkMemoryBudget(img2img, sizes, undefined, 2 * 2 ** 30, true, { ...p, weights: '/nowhere/sd15.safetensors', size: 1024 });
+    expect(missing.weightsMissing).toBe(true);
   });
 });

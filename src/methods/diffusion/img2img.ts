@@ -12,6 +12,8 @@ import { randomIpAdapter } from '../../engine/diffusion/random-ip-adapter.js';
 import { randomDeadiff, randomStableDiffusion, readStableDiffusion } from '../../engine/diffusion/stable-diffusion-files.js';
 import { clipImagePixels } from '../../engine/nets/clip/preprocess.js';
 import { modelFiles } from '../../engine/store.js';
+import { weightSourceBytes } from '../../engine/store/weight-bytes.js';
+import { TINY_SD } from '../../engine/diffusion/random-checkpoint.js';
 
 /**
  * Text-guided image-to-image with Stable Diffusion 1.x (Rombach et al. 2022; SDEdit, Meng et al.
@@ -142,6 +144,25 @@ function pipelineFor(source: string, adapter: string | undefined, seed: number, 
   return pending;
 }
 
+/**
+ * Self-attention over the latent's tokens materialises its score maps whole, and each session's
+ * arena keeps its peak: measured on the tiny random pipeline (bench/memory.mjs, content 0.06 MP,
+ * size 64 / 128 / 192: 153 / 1432 / 6901 MB over the baseline), growing as T² with 84 bytes per
+ * T², T the latent's tokens: five score maps of 17 bytes per score (the product, its scaled copy,
+ * the softmax), the UNet's heads × the guidance batch of two, and the VAE's mid-block. SD 1.5: 8
+ * heads, latent 1/8 (CompVis v1-inference.yaml: num_heads 8; the VAE's ch_mult [1, 2, 4, 4] down-
+ * samples three times), so 17 score maps: 4.9 GB at size 512. The tiny random one: TINY_SD's heads,
+ * latent 1/2.
+ */
+const ATTENTION_BYTES_PER_SCORE = 17;
+function attentionBytes(weights: string, size: number): number {
+  const tiny = weights === 'random';
+  const heads = tiny ? TINY_SD.unet.heads : 8;
+  const factor = tiny ? 2 ** (TINY_SD.vae.multipliers.length - 1) : 8;
+  const tokens = (size / factor) ** 2;
+  return ATTENTION_BYTES_PER_SCORE * (2 * heads + 1) * tokens * tokens;
+}
+
 /** A grey (or grey + alpha) image as RGB; RGB as it is. */
 function asRgb(img: Image): Image {
   return img.channels === 3 ? img : Image.fromPlanes(img.width, img.height, [0, 1, 2].map((c) => img.plane(Math.min(c, img.channels - 1))));
@@ -177,6 +198,24 @@ export const img2img = defineMethod({
     { model: IP_ADAPTER_MODEL, description: 'IP-Adapter for SD 1.5 and its OpenCLIP ViT-H/14 image tower (only with a style image)', when: { adapter: ['installed'] } },
     { model: DEADIFF_MODEL, description: "DEADiff: SD 1.5 with its two Q-Formers, CLIP's and BERT's vocabularies (a use-restricted licence: accept with --accept-licence)", when: { weights: [DEADIFF_MODEL] } },
   ],
+  memory: {
+    // The VAE decoder at full resolution dominates the linear part: its widest stage holds three
+    // tensors of 128 channels (SD 1.5's ch 128) of 4 bytes per pixel. From the architecture:
+    // sd15 is not in ../shared, so the whole pipeline at 512² was not measured here.
+    bytesPerPixel: 1536,
+    // The tiny random pipeline at size 64 (bench/memory.mjs): 153 MB, of which ~90 MB attention.
+    loadBytes: 64 * 2 ** 20,
+    // The image is processed at a long side of `size`, whatever the content's size.
+    pixelsAtOnce: (p) => p.size * p.size,
+    sizeParam: 'size',
+    extraBytes: (p) => attentionBytes(p.weights, p.size),
+    // The adapter is read only with a style image that is injected.
+    weightBytes: (p, run) => {
+      const base = weightSourceBytes(p.weights === SD15_MODEL ? 'installed' : p.weights, SD15_MODEL);
+      const adapter = run.styles === 0 || p.adapter === 'random' || (p.styleStrength === 0 && p.contentStrength === 0) ? 0 : weightSourceBytes(p.adapter === IP_ADAPTER_MODEL ? 'installed' : p.adapter, IP_ADAPTER_MODEL);
+      return base === undefined ? undefined : base + (adapter ?? 0);
+    },
+  },
   quickParams: { weights: 'random', steps: 4, size: 64, adapter: 'random' },
   advanced: ['negativePrompt', 'sampler', 'size', 'weights', 'adapter'],
   async run(ctx, { content, style }, p) {

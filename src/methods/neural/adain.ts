@@ -5,6 +5,7 @@ import { adainTransform } from '../../engine/features/adain.js';
 import { levelSessionMemory, levelTileCount, transferLevel, type TransferStyle } from '../../engine/nets/autoencoder-transfer.js';
 import { WCT_MODELS } from '../../engine/nets/wct-autoencoders.js';
 import { loadWctLevel, openWctLevel } from '../../engine/nets/wct-runners.js';
+import { weightSourceBytes } from '../../engine/store/weight-bytes.js';
 
 /**
  * AdaIN (Huang & Belongie, ICCV 2017, "Arbitrary Style Transfer in Real-time with Adaptive Instance
@@ -36,6 +37,16 @@ export const adain = defineMethod({
   params,
   regions: 'native',
   weights: [{ model: WCT_MODELS.vgg19, description: 'normalised VGG-19 to relu3_1 and its decoder (Li et al. 2017)' }],
+  // Measured (bench/memory.mjs, random weights of the same size, style as large as the content,
+  // threads 1): 75 MB to load, 877 MB per MP of a tile, 21 MB per MP of the whole image a tiled run keeps (128² tiles).
+  memory: {
+    bytesPerPixel: 920,
+    loadBytes: 75 * 2 ** 20,
+    pixelsAtOnce: (p, n) => Math.min(n, p.tileSize ** 2),
+    sizeParam: 'tileSize',
+    wholeBytesPerPixel: 22,
+    weightBytes: (p) => weightSourceBytes(p.weights, WCT_MODELS.vgg19),
+  },
   quickParams: { weights: 'random' },
   async run(ctx, { content, style, styles, regions }, p) {
     if (p.weights === 'random') ctx.log.warn('neural.adain runs with seeded random weights: the result is not the published networks\'');

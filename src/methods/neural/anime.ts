@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defineMethod } from '../../core/registry.js';
 import { ANIME_HAYAO, ANIME_MERGED_KIND, runGanStylizer } from '../../engine/nets/gan-stylizers.js';
+import { weightSourceBytes } from '../../engine/store/weight-bytes.js';
 
 /**
  * AnimeGANv2 (Chen, Liu & Chen 2020), Hayao style: a light generator (inverted residual blocks,
@@ -35,6 +36,18 @@ export const anime = defineMethod({
   inputs: { style: 'none' },
   params,
   weights: [{ model: ANIME_HAYAO.model, description: `AnimeGANv2 Hayao generator, TFLite int8 (${ANIME_HAYAO.licence})` }],
+  // Measured with the published generator: 92 MB to load (bench/memory.mjs --installed, threads 1),
+  // 2522 MB per MP of a tile: a whole 1024² image peaks at 2848 MB in arena sessions (commit 28e84b3,
+  // bench/imported.mjs --gan), less 110 MB of process and the load; the default 576² tile is then
+  // counted at 0.9 GB (measured 0.8 GB). Multistyle's 84 MB per MP of the whole image in tiles.
+  memory: {
+    bytesPerPixel: 2645,
+    loadBytes: 92 * 2 ** 20,
+    pixelsAtOnce: (p, n) => Math.min(n, p.tileSize ** 2),
+    sizeParam: 'tileSize',
+    wholeBytesPerPixel: 88,
+    weightBytes: (p) => weightSourceBytes(p.weights, ANIME_HAYAO.model),
+  },
   quickParams: { weights: 'random' },
   run: (ctx, { content }, p) =>
     runGanStylizer(ANIME_HAYAO, content, {

@@ -11,6 +11,7 @@ import { resolveTrainedModel } from '../../engine/store/trained.js';
 import { readSafetensors } from '../../engine/weights/safetensors.js';
 import { randomImageNetwork } from '../../engine/nets/random-image-net.js';
 import { runTiled } from '../../engine/nets/tiled-image-net.js';
+import { weightSourceBytes } from '../../engine/store/weight-bytes.js';
 
 /**
  * Arbitrary style in one pass (the report's ASPM; Ghiasi et al., BMVC 2017): a style-prediction
@@ -50,6 +51,18 @@ export const arbitrary = defineMethod({
   controls: { strength: false },
   params,
   weights: [{ model: ARBITRARY.model, description: `Magenta style predictor (int8) + transfer networks fp16 / int8 / dynamic, TFLite (${ARBITRARY.licence})`, variantParam: 'variant' }],
+  // Measured with the published networks (fp16): 105 MB to load (bench/memory.mjs --installed,
+  // threads 1), 370 MB per MP of a tile (a whole 1024² image peaks at 603 MB in arena sessions,
+  // commit 3661a5e's bench/imported.mjs, less 110 MB of process and the load), and multistyle's 84 MB
+  // per MP of the whole image in tiles (the same tiling).
+  memory: {
+    bytesPerPixel: 388,
+    loadBytes: 105 * 2 ** 20,
+    pixelsAtOnce: (p, n) => Math.min(n, p.tileSize ** 2),
+    sizeParam: 'tileSize',
+    wholeBytesPerPixel: 88,
+    weightBytes: (p) => weightSourceBytes(p.weights, ARBITRARY.model, { variant: ARBITRARY.transfer[p.variant as TransferVariant].variant }),
+  },
   quickParams: { weights: 'random' },
   async run(ctx, { content, style, styles }, p) {
     const strength = ctx.controls.strength;

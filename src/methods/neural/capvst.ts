@@ -3,6 +3,7 @@ import { defineMethod } from '../../core/registry.js';
 import type { CapVstMode } from '../../engine/nets/capvst/architecture.js';
 import { CapVstStylizer } from '../../engine/nets/capvst/stylizer.js';
 import { CAPVST_MODELS, loadCapVstWeights, type CapVstVariant } from '../../engine/nets/capvst/weights.js';
+import { weightSourceBytes } from '../../engine/store/weight-bytes.js';
 
 /**
  * CAP-VSTNet (Wen, Gao & Zou, CVPR 2023): a reversible residual network maps the content and
@@ -76,6 +77,18 @@ export const capvst = defineMethod({
       when: { mode: [mode], variant: [variant], weights: ['installed', model] },
     })),
   ),
+  // Measured (bench/memory.mjs, random weights of the same size, style as large as the content,
+  // threads 1): 265 MB to load, 992 MB per MP of a tile (0.06 → 0.25 MP, below the 768² tile);
+  // at 1 MP in tiles the whole image added no more than the measurement's noise, so neural.fast's
+  // tiled figure (84 bytes per pixel: input, output and blend weights) stands for it.
+  memory: {
+    bytesPerPixel: 1040,
+    loadBytes: 265 * 2 ** 20,
+    pixelsAtOnce: (p, n) => Math.min(n, p.tileSize ** 2),
+    sizeParam: 'tileSize',
+    wholeBytesPerPixel: 84,
+    weightBytes: (p) => weightSourceBytes(p.weights, CAPVST_MODELS[p.mode as CapVstMode][p.variant as CapVstVariant]),
+  },
   quickParams: { weights: 'random' },
   async run(ctx, { content, styles, style, regions }, p) {
     if (p.weights === 'random') ctx.log.warn('neural.capvst runs with seeded random weights: the result is not the published model\'s');

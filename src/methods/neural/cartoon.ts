@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defineMethod } from '../../core/registry.js';
 import { CARTOON_VARIANTS, runGanStylizer } from '../../engine/nets/gan-stylizers.js';
+import { weightSourceBytes } from '../../engine/store/weight-bytes.js';
 
 /**
  * White-box Cartoonization (Wang & Yu, CVPR 2020): a U-Net generator trained against surface,
@@ -35,6 +36,17 @@ export const cartoon = defineMethod({
   inputs: { style: 'none' },
   params,
   weights: [{ model: 'whitebox-cartoon', description: `White-box Cartoonization generator, TFLite dr/int8/fp16 (${CARTOON_VARIANTS.dr.licence})`, variantParam: 'variant' }],
+  // Measured with the published generator (dr): 72 MB to load (bench/memory.mjs --installed, threads
+  // 1), 1243 MB per MP of a tile (bench/results/imported-gan.json: 1486 MB at 1024², quiet; the
+  // smaller sizes' 631 MB/MP understates it), and multistyle's 84 MB per MP of the whole image in tiles.
+  memory: {
+    bytesPerPixel: 1303,
+    loadBytes: 72 * 2 ** 20,
+    pixelsAtOnce: (p, n) => Math.min(n, p.tileSize ** 2),
+    sizeParam: 'tileSize',
+    wholeBytesPerPixel: 88,
+    weightBytes: (p) => weightSourceBytes(p.weights, CARTOON_VARIANTS[p.variant].model, { variant: CARTOON_VARIANTS[p.variant].variant }),
+  },
   quickParams: { weights: 'random' },
   run: (ctx, { content }, p) =>
     runGanStylizer(CARTOON_VARIANTS[p.variant], content, {

@@ -19,6 +19,7 @@ import { ParameterSet } from '../../engine/optim/parameter-set.js';
 import { readWeights } from '../../engine/weights/read.js';
 import type { TensorMap } from '../../engine/weights/tensor.js';
 import { clipImageEmbedding, ClipStylerObjective, renderClipStyler } from './clipstyler-objective.js';
+import { modelWeightBytes } from '../../engine/store/weight-bytes.js';
 
 /**
  * CLIPstyler (Kwon & Ye, "CLIPstyler: Image Style Transfer with a Single Text Condition", CVPR
@@ -202,6 +203,19 @@ export const clipstyler = defineMethod({
     { model: CLIP_MODEL, description: 'CLIP ViT-B/32 image and text towers with their vocabulary (the paper\'s CLIP)', when: { weights: ['installed'] } },
     { model: VGG_MODEL, description: 'the real VGG-19 to relu3_1, for the content loss', when: { weights: ['installed'] } },
   ],
+  // One size measured (bench/memory.mjs, 2 iterations, the tiny random CLIP, threads 1): 1269 MB
+  // over the baseline at 250², most of it the batch of crops through CLIP and back, which does not
+  // grow with the image: counted as its load. Per pixel of the (at most 512²) working image, the
+  // family's figure (not measured: the 500² run was stopped). CLIP's and VGG's files are its weights.
+  memory: {
+    bytesPerPixel: 1040,
+    loadBytes: 1269 * 2 ** 20,
+    weightBytes: (p) => {
+      if (p.weights === 'random') return 0;
+      const [clip, vgg] = [modelWeightBytes(CLIP_MODEL), modelWeightBytes(VGG_MODEL)];
+      return clip === undefined || vgg === undefined ? undefined : clip + vgg;
+    },
+  },
   quickParams: { prompt: 'a watercolor painting', weights: 'random', iterations: 2, crops: 2, cropSize: 16 },
   async run(ctx, inputs, p) {
     if (ctx.controls.strength === 0) return { image: inputs.content.clone(), meta: { iterations: 0 } };

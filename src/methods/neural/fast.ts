@@ -13,6 +13,7 @@ import { loadLoraStack, parseLoraSpec } from '../../engine/lora/adapter.js';
 import { checkStackFits, mergeLora } from '../../engine/lora/merge.js';
 import { baseFingerprint } from '../../engine/lora/adapter.js';
 import type { Logger } from '../../core/registry.js';
+import { weightSourceBytes } from '../../engine/store/weight-bytes.js';
 
 /**
  * Fast neural style transfer, one network per style (the report's PSPM; Johnson, Alahi & Fei-Fei
@@ -113,6 +114,16 @@ export const fast = defineMethod({
   styleGallery: {
     param: 'model',
     items: FAST_STYLE_MODELS.map((m) => ({ value: m.name, label: `${m.style.replace(/[_-]/g, ' ')} · ${m.source}`, model: m.name, source: FAST_STYLE_SOURCES[m.source] })),
+  },
+  // Measured (bench/memory.mjs, random weights of the same size, threads 1): 93 MB to load, 281 MB
+  // per MP the network runs at once (a tile at most), 84 B per pixel of the whole image a tiled run keeps (80 MB/MP with 128² tiles).
+  memory: {
+    bytesPerPixel: 295,
+    loadBytes: 93 * 2 ** 20,
+    pixelsAtOnce: (p, n) => Math.min(n / p.strokeScale ** 2, p.tileSize ** 2),
+    sizeParam: 'tileSize',
+    wholeBytesPerPixel: 84,
+    weightBytes: (p) => (p.weights === 'random' ? 0 : weightSourceBytes(p.model)),
   },
   quickParams: { weights: 'random' },
   async run(ctx, { content }, p) {

@@ -13,6 +13,7 @@ import { readModelFile } from '../../engine/nets/model-files.js';
 import { WCT_MODELS } from '../../engine/nets/wct-autoencoders.js';
 import { isModelInstalled, pullCommand } from '../../engine/store.js';
 import { findModel, loadManifest } from '../../engine/store/manifest.js';
+import { modelWeightBytes } from '../../engine/store/weight-bytes.js';
 
 /**
  * Gatys, Ecker & Bethge 2016, "Image Style Transfer Using Convolutional Neural Networks": optimise
@@ -93,6 +94,24 @@ export const gatys = defineMethod({
   ],
   // In a video the previous result, moved by the flow, starts the next optimisation (Ruder et al. 2016).
   video: { temporal: 'flow', carry: 'init' },
+  // One size measured (bench/memory.mjs, 2 iterations, random VGG-19 of the same size, threads 1):
+  // 454 MB over the baseline at 250² (the 500² run passed 10 minutes at load 17). Split into a load
+  // and a per-pixel part from VGG-19's activations kept for the backward pass (64 channels × 4 bytes
+  // × four tensors at full resolution, half as much again deeper, doubled by their gradients: ~4 KB
+  // per pixel), which gives 200 MB + 4000 × 62,500 = 450 MB there.
+  memory: {
+    bytesPerPixel: 4000,
+    loadBytes: 200 * 2 ** 20,
+    pixelsAtOnce: (p, n) => Math.min(n, p.size * p.size),
+    sizeParam: 'size',
+    weightBytes: (p) => {
+      try {
+        return p.weights === 'random' ? 0 : modelWeightBytes(resolveNetwork(p.network as GatysNetwork, p.weights));
+      } catch {
+        return undefined; // none installed: the run stops on that first
+      }
+    },
+  },
   quickParams: { weights: 'random', iterations: 3, size: 32, pyramid: 1, styleLayers: ['relu1_1', 'relu2_1', 'relu3_1'], contentLayer: 'relu2_1' },
   async run(ctx, inputs, p) {
     const strength = ctx.controls.strength;

@@ -6,6 +6,7 @@ import { MicroAstStylizer } from '../../engine/nets/microast-stylizer.js';
 import { loadMicroAstWeights } from '../../engine/nets/microast-weights.js';
 import { loadLoraStack } from '../../engine/lora/adapter.js';
 import { runtimeLora } from '../../engine/lora/graph-adapter.js';
+import { weightSourceBytes } from '../../engine/store/weight-bytes.js';
 
 /**
  * MicroAST (Wang, Zhao, Xing, Li, Zhang & Huang, AAAI 2023): arbitrary style in one pass of a
@@ -68,6 +69,16 @@ export const microast = defineMethod({
   inputs: { style: 'required' },
   params,
   weights: [{ model: MICROAST_MODEL, description: 'MicroAST content/style encoders, modulator and decoder (EndyWon/MicroAST, MIT)' }],
+  // Measured (bench/memory.mjs, random weights of the same size, style as large as the content,
+  // threads 1): 57 MB to load, 440 MB per MP of a tile, 47 MB per MP of the whole image a tiled run keeps (128² tiles).
+  memory: {
+    bytesPerPixel: 461,
+    loadBytes: 57 * 2 ** 20,
+    pixelsAtOnce: (p, n) => Math.min(n, p.tileSize ** 2),
+    sizeParam: 'tileSize',
+    wholeBytesPerPixel: 49,
+    weightBytes: (p) => weightSourceBytes(p.weights, MICROAST_MODEL),
+  },
   quickParams: { weights: 'random' },
   async run(ctx, { content, style }, p) {
     if (p.weights === 'random') ctx.log.warn('neural.microast runs with seeded random weights: the result is not the published network\'s');

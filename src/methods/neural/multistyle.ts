@@ -8,6 +8,7 @@ import { resolveTrainedModel } from '../../engine/store/trained.js';
 import { AtelierError } from '../../core/errors.js';
 import { randomImageNetwork } from '../../engine/nets/random-image-net.js';
 import { runTiled } from '../../engine/nets/tiled-image-net.js';
+import { weightSourceBytes } from '../../engine/store/weight-bytes.js';
 
 /**
  * Multi-style feed-forward transfer (the report's MSPM): one network, 26 painting styles, chosen or
@@ -74,6 +75,18 @@ export const multistyle = defineMethod({
     param: 'style',
     model: MULTISTYLE.model,
     items: Array.from({ length: MULTISTYLE.styles }, (_, i) => ({ value: i, label: `Style ${i}`, thumbnail: `thumbnails/style${i}.jpg` })),
+  },
+  // Measured with the published graph: 56 MB to load (bench/memory.mjs --installed, threads 1), 578
+  // MB per MP of a tile (a whole 1024² image peaks at 772 MB in arena sessions, commit 3661a5e's
+  // bench/imported.mjs, less 110 MB of process and the load), 84 MB per MP of the whole image a tiled
+  // run keeps (bench/memory.mjs, 128² tiles).
+  memory: {
+    bytesPerPixel: 606,
+    loadBytes: 56 * 2 ** 20,
+    pixelsAtOnce: (p, n) => Math.min(n, p.tileSize ** 2),
+    sizeParam: 'tileSize',
+    wholeBytesPerPixel: 88,
+    weightBytes: (p) => weightSourceBytes(p.weights, MULTISTYLE.model),
   },
   quickParams: { weights: 'random' },
   async run(ctx, { content }, p) {

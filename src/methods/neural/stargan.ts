@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defineMethod } from '../../core/registry.js';
 import { runGenerator, starGanNetwork } from '../../engine/nets/trained-generator.js';
+import { weightSourceBytes } from '../../engine/store/weight-bytes.js';
 
 /**
  * A StarGAN generator the user trained (`atelier train stargan --domain NAME=DIR … --name MODEL`):
@@ -21,6 +22,17 @@ export const stargan = defineMethod({
   reference: 'Choi et al., StarGAN: Unified Generative Adversarial Networks for Multi-Domain Image-to-Image Translation, CVPR 2018',
   inputs: { style: 'none' },
   params,
+  // neural.cyclegan's figures (bench/memory.mjs, its seeded stand-in, threads 1: 43 MB to load,
+  // 266 MB per MP of a tile): StarGAN's generator is the same kind of residual encoder-decoder.
+  // Multistyle's 84 MB per MP of the whole image in tiles (the same tiling).
+  memory: {
+    bytesPerPixel: 279,
+    loadBytes: 43 * 2 ** 20,
+    pixelsAtOnce: (p, n) => Math.min(n, p.tileSize ** 2),
+    sizeParam: 'tileSize',
+    wholeBytesPerPixel: 88,
+    weightBytes: (p) => weightSourceBytes(p.model),
+  },
   quickParams: { model: 'random', domain: 'b' },
   async run(ctx, { content }, p) {
     if (p.model === 'random') ctx.log.warn('neural.stargan runs a seeded random generator: the result is not a trained model\'s');

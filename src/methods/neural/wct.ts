@@ -8,6 +8,7 @@ import { levelSessionMemory, levelTileCount, transferLevel, type TransferOptions
 import { WCT_LEVELS, WCT_MODELS, type WctNetwork } from '../../engine/nets/wct-autoencoders.js';
 import { loadWctLevel, openWctLevel } from '../../engine/nets/wct-runners.js';
 import { guidedFilter } from '../../imaging/guided-filter.js';
+import { weightSourceBytes } from '../../engine/store/weight-bytes.js';
 
 /**
  * Universal style transfer (Li, Fang, Yang, Wang, Lu & Yang, NeurIPS 2017): the content goes through
@@ -63,6 +64,18 @@ export const wct = defineMethod({
     { model: WCT_MODELS.cd16x, description: 'Collaborative Distillation 16× encoders/decoders 1SE…5SE, 1SD…5SD (network: cd16x)' },
     { model: WCT_MODELS.vgg19, description: 'normalised VGG-19 to relu1_1…relu3_1 and Li et al.’s decoders (network: vgg19)' },
   ],
+  // Measured (bench/memory.mjs, random weights of the same size, style as large as the content,
+  // threads 1): cd16x's five levels 141 MB to load and 467 MB per MP of a tile; vgg19's three
+  // levels are taken as AdaIN's (the same encoder to relu3_1 and decoders): 877 MB per MP. A tiled
+  // run keeps each level's whole-image result and features: 361 MB per MP of the image (128² tiles).
+  memory: {
+    bytesPerPixel: (p) => (p.network === 'vgg19' ? 920 : 490),
+    loadBytes: 141 * 2 ** 20,
+    pixelsAtOnce: (p, n) => Math.min(n, p.tileSize ** 2),
+    sizeParam: 'tileSize',
+    wholeBytesPerPixel: 379,
+    weightBytes: (p) => weightSourceBytes(p.weights, WCT_MODELS[p.network as WctNetwork]),
+  },
   quickParams: { weights: 'random' },
   async run(ctx, { content, style, styles, regions }, p) {
     const network = p.network as WctNetwork;
