@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { homedir, networkInterfaces } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -58,11 +59,12 @@ export function describeAddresses(bound: { address: string; port: number; family
 }
 
 /** `listen` failures a user can fix get a sentence: a port in use, a privileged port, an address not ours. */
-export function listenError(e: unknown, host: string, port: number): AtelierError {
+export function listenError(e: unknown, host: string, port: number, freePort?: number): AtelierError {
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'EADDRINUSE') {
+    const another = freePort !== undefined ? `choose another port with --port ${freePort} (free now), or --port 0 for any free one` : 'choose another port with --port, or --port 0 for any free one';
     return new AtelierError('E_BUSY', `Port ${port} on ${host} is already in use`, {
-      hint: `another program (perhaps another \`atelier serve\`) listens there: stop it, or choose another port with --port ${port + 1} (or --port 0 for any free one)`,
+      hint: `another program (perhaps another \`atelier serve\`) listens there: stop it, or ${another}`,
       cause: e,
     });
   }
@@ -73,6 +75,19 @@ export function listenError(e: unknown, host: string, port: number): AtelierErro
     return new AtelierError('E_USAGE', `Cannot listen on ${host}`, { expected: 'an address of this machine (127.0.0.1, 0.0.0.0, or an interface address)', received: JSON.stringify(host), cause: e });
   }
   return new AtelierError('E_INTERNAL', `Cannot listen on ${host}:${port} (${(e as Error).message})`, { cause: e });
+}
+
+/** The first of the next few ports that can be listened on now (a suggestion that works), if any. */
+async function freePortAfter(host: string, port: number): Promise<number | undefined> {
+  for (let p = port + 1; p <= Math.min(65535, port + 20); p++) {
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen({ port: p, host }, () => probe.close(() => resolve(true)));
+    });
+    if (free) return p;
+  }
+  return undefined;
 }
 
 export const serve: CliCommand = {
@@ -132,7 +147,7 @@ export const serve: CliCommand = {
           await app.listen({ port, host });
         } catch (e) {
           await app.close();
-          throw listenError(e, host, port);
+          throw listenError(e, host, port, (e as NodeJS.ErrnoException).code === 'EADDRINUSE' ? await freePortAfter(host, port) : undefined);
         }
         const say = (m: string) => opts.quiet || process.stderr.write(`${m}\n`);
         const { listening, reachable } = describeAddresses(app.addresses().filter((a): a is import('node:net').AddressInfo => typeof a !== 'string'), host);

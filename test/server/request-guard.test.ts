@@ -176,12 +176,25 @@ describe('atelier serve', () => {
   });
   afterAll(() => held.close());
 
-  it('on a port in use: a sentence suggesting --port, no stack trace, exit 1', async () => {
+  it('on a port in use: a sentence suggesting a port that is free, no stack trace, exit 1', async () => {
     const port = (held.address() as { port: number }).port;
-    const r = await runCliAsync(['serve', '--port', String(port), '--data-dir', tmp.file('busy')]);
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`Port ${port} on 127\\.0\\.0\\.1 is already in use.*--port ${port + 1}.*\\[E_BUSY\\]`));
-    expect(r.stderr).not.toMatch(/internal error|This is a bug|at .*\.js:\d+/);
+    // The next port taken too: the suggestion must be one that works, not port + 1 blindly.
+    const next = createServer();
+    const nextTaken = await new Promise<boolean>((resolve) => {
+      next.once('error', () => resolve(false));
+      next.listen({ port: port + 1, host: '127.0.0.1' }, () => resolve(true));
+    });
+    try {
+      const r = await runCliAsync(['serve', '--port', String(port), '--data-dir', tmp.file('busy')]);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`Port ${port} on 127\\.0\\.0\\.1 is already in use.*--port (\\d+) \\(free now\\).*\\[E_BUSY\\]`));
+      const suggested = Number(/--port (\d+) \(free now\)/.exec(r.stderr)![1]);
+      expect(suggested).toBeGreaterThan(port);
+      if (nextTaken) expect(suggested).toBeGreaterThan(port + 1);
+      expect(r.stderr).not.toMatch(/internal error|This is a bug|at .*\.js:\d+/);
+    } finally {
+      if (nextTaken) await new Promise((r) => next.close(r));
+    }
   });
 
   it('--host 0.0.0.0 says so, and lists loopback among the addresses that reach it', async () => {
