@@ -11,6 +11,7 @@ import { registerTrainer } from '../../src/train/index.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { launchStudioBrowser, SCREENSHOTS, seriousViolations, studioBrowserReady, STUDIO_BROWSER_SKIP } from '../helpers/studio-browser.js';
 import { tintTrainer } from '../helpers/tint-trainer.js';
+import { multipart } from './helpers.js';
 
 /**
  * The studio's trainer page in Debian's chromium (playwright-core), at 1440×900 and 390×844, with
@@ -176,6 +177,17 @@ describe.skipIf(!ready)('trainer page in a browser', () => {
     await expect.poll(() => page.locator('select#param-model').inputValue()).toBe('fast-page');
     expect(await page.locator('select#param-model option').evaluateAll((os) => os.map((o) => [(o as HTMLOptionElement).value, o.textContent]))).toEqual([['fast-page', 'fast-page (trained here)']]);
     await page.screenshot({ path: path.join(shots, 'trainer-laptop-fast-in-studio.png') });
+
+    // A training started from that base (here through the API) shows its base when opened, and no width.
+    const style = (await app.inject({ url: '/samples/style-poster.jpg' })).rawPayload;
+    const body = await multipart([['trainer', 'fast'], ['model', 'fast-warm'], ['style', { bytes: style, filename: 'poster.jpg', type: 'image/jpeg' }], ['iterations', '50'], ['params', JSON.stringify({ from: 'fast-page', vgg: 'random', size: 32, styleSize: 32, batch: 1, eval: 0 })]]);
+    const warm = (await app.inject({ method: 'POST', url: '/api/trainings', payload: body.payload, headers: body.headers })).json() as { id: string };
+    await page.goto(`${base}/#train`);
+    await page.click('.training-list button:has-text("fast-warm")');
+    await expect.poll(() => page.locator('#trainer-base').inputValue()).toBe('fast-page');
+    expect(await page.locator('#param-width').count()).toBe(0);
+    await app.inject({ method: 'DELETE', url: `/api/jobs/${warm.id}` });
+    await expect.poll(async () => (await app.inject({ url: `/api/jobs/${warm.id}` })).json().status, { timeout: 60_000 }).toBe('cancelled');
     expect(failures).toEqual([]);
     await page.close();
   }, 400_000);

@@ -230,6 +230,12 @@ export function TrainerPage({
     // '' is "none" (the param left unset), where the recipe offers it; it comes first.
     setBase((b) => (b !== undefined && (recipe.base?.choices.includes(b) || (b === '' && recipe.base?.none !== undefined)) ? b : recipe.base?.none !== undefined ? '' : recipe.base?.choices[0]));
   }, [recipe?.id]);
+  // A training on screen shows the base model it started from (its params hold it; the form does not).
+  useEffect(() => {
+    if (!recipe?.base || !job || job.method !== recipe.id) return;
+    const from = (job.params as unknown as TrainingJobParams).recipe[recipe.base.param];
+    setBase(from === undefined ? (recipe.base.none !== undefined ? '' : recipe.base.choices[0]) : String(from));
+  }, [job?.id, recipe?.id]);
 
   const chooseFiles = async (param: string, chosen: File[]) => {
     setFiles((old) => ({ ...old, [param]: chosen }));
