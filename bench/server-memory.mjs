@@ -1,9 +1,14 @@
 #!/usr/bin/env node
 // Does the server give memory back after a big job? A real `atelier serve` (jobs on worker
 // threads) is started on a fresh data directory; its RSS (the whole process, threads included,
-// from /proc) is read at idle, at the peak of one big job, and 2, 10 and 30 s after it finished.
+// from /proc) is read at idle, after a small job of the same method (libraries loaded: the warm
+// baseline), at the peak of one big job, 2, 10 and 30 s after it finished, and after the same big
+// job again (memory must not pile up).
 // The peer in the same run is the idle baseline itself: "after" should come back close to it.
-//   node bench/server-memory.mjs [SIDE] [METHOD]      (default 6000 px square, color.reinhard; `npm run build` first)
+//   node bench/server-memory.mjs [SIDE] [METHOD] [PARAMS_JSON]   (default 6000 px square, color.reinhard; `npm run build` first)
+//   node bench/server-memory.mjs 2000 neural.fast '{"weights":"random"}'   a big neural job (1536² tiles)
+// The server inherits ATELIER_HOME, so installed networks can be measured too. REPEAT=n runs the
+// big job n times in all (default 2).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -14,6 +19,7 @@ import sharp from 'sharp';
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const side = Number(process.argv[2] ?? 6000);
 const method = process.argv[3] ?? 'color.reinhard';
+const params = process.argv[4];
 const dataDir = mkdtempSync(path.join(tmpdir(), 'atelier-server-memory-'));
 const rssMB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -22,33 +28,59 @@ const server = spawn(process.execPath, [path.join(root, 'bin/atelier.js'), 'serv
 const base = await new Promise((resolve) => server.stdout.once('data', (d) => resolve(String(d).trim().replace('listening on ', ''))));
 try {
   // A gradient with noise: compresses well (a small upload) yet has many distinct colours.
-  const raw = Buffer.alloc(side * side * 3);
-  for (let i = 0; i < raw.length; i++) raw[i] = ((i / 3) % side) * (200 / side) + ((i * 2654435761) >>> 28);
-  const content = await sharp(raw, { raw: { width: side, height: side, channels: 3 } }).png().toBuffer();
+  const png = (n) => {
+    // A gradient with noise: compresses well (a small upload) yet has many distinct colours.
+    const raw = Buffer.alloc(n * n * 3);
+    for (let i = 0; i < raw.length; i++) raw[i] = ((i / 3) % n) * (200 / n) + ((i * 2654435761) >>> 28);
+    return sharp(raw, { raw: { width: n, height: n, channels: 3 } }).png().toBuffer();
+  };
+  const content = await png(side);
   const style = await sharp({ create: { width: 256, height: 256, channels: 3, background: { r: 30, g: 80, b: 160 } } }).png().toBuffer();
+  const described = await (await fetch(`${base}/api/methods/${method}`)).json();
+  /** One job through the HTTP API; the server's RSS peak while it runs. */
+  const runJob = async (bytes) => {
+    const form = new FormData();
+    form.append('method', method);
+    form.append('content', new Blob([bytes]), 'c.png');
+    if (described.inputs?.style !== 'none') form.append('style', new Blob([style]), 's.png');
+    if (params !== undefined) form.append('params', params);
+    const posted = await fetch(`${base}/api/jobs`, { method: 'POST', body: form });
+    if (posted.status !== 201) throw new Error(`POST: ${posted.status} ${await posted.text()}`);
+    const { id } = await posted.json();
+    let peak = 0;
+    for (;;) {
+      peak = Math.max(peak, rssMB(server.pid));
+      const job = await (await fetch(`${base}/api/jobs/${id}`)).json();
+      if (['done', 'failed', 'cancelled'].includes(job.status)) return { status: job.status, peak, error: job.error?.message };
+      await sleep(100);
+    }
+  };
+  const settle = async (waits) => {
+    const out = [];
+    for (const wait of waits) {
+      await sleep(wait);
+      out.push(rssMB(server.pid));
+    }
+    return out;
+  };
   await sleep(2000);
   const idle = rssMB(server.pid);
-  const form = new FormData();
-  form.append('method', method);
-  form.append('content', new Blob([content]), 'c.png');
-  form.append('style', new Blob([style]), 's.png');
-  const posted = await fetch(`${base}/api/jobs`, { method: 'POST', body: form });
-  if (posted.status !== 201) throw new Error(`POST: ${posted.status} ${await posted.text()}`);
-  const { id } = await posted.json();
-  let peak = idle;
-  let job;
-  for (;;) {
-    peak = Math.max(peak, rssMB(server.pid));
-    job = await (await fetch(`${base}/api/jobs/${id}`)).json();
-    if (['done', 'failed', 'cancelled'].includes(job.status)) break;
-    await sleep(100);
+  // A small job of the same method first: the libraries it loads (ONNX Runtime, sharp's codecs)
+  // stay mapped for the process's life, so "warm" is the baseline a big job should return to.
+  const small = await runJob(await png(128));
+  const [warm] = await settle([5000]);
+  const big = await runJob(content);
+  const after = await settle([2000, 8000, 20000]);
+  // The same big job again (REPEAT times in all): memory must not pile up.
+  const repeats = [];
+  for (let i = 1; i < Number(process.env.REPEAT ?? 2); i++) {
+    const again = await runJob(content);
+    const [settled] = await settle([30000]);
+    repeats.push({ ...again, settled });
   }
-  const after = [];
-  for (const wait of [2000, 8000, 20000]) {
-    await sleep(wait);
-    after.push(rssMB(server.pid));
-  }
-  console.log(`${method} on ${side}×${side} (${(content.length / 1024).toFixed(0)} KB PNG): ${job.status}; RSS idle ${idle.toFixed(0)} MB, peak ${peak.toFixed(0)} MB, after 2 s ${after[0].toFixed(0)} MB, 10 s ${after[1].toFixed(0)} MB, 30 s ${after[2].toFixed(0)} MB (${(after[2] / idle).toFixed(2)}× idle); load ${loadavg()[0].toFixed(1)}`);
+  const f = (x) => x.toFixed(0);
+  console.log(`${method} ${params ?? ''} on ${side}×${side} (${(content.length / 1024).toFixed(0)} KB PNG): ${big.status}${big.error ? ` (${big.error})` : ''}, again ${repeats.map((r) => r.status).join(', ')}, small ${small.status}`);
+  console.log(`RSS MB: idle ${f(idle)}, after a 128² job ${f(warm)} (warm), peak ${f(big.peak)}, after 2 s ${f(after[0])}, 10 s ${f(after[1])}, 30 s ${f(after[2])} (${(after[2] / warm).toFixed(2)}× warm, ${(after[2] / idle).toFixed(2)}× idle); the same job again: ${repeats.map((r) => `peak ${f(r.peak)}, after 30 s ${f(r.settled)}`).join('; ')}; load ${loadavg()[0].toFixed(1)}`);
 } finally {
   server.kill('SIGTERM');
   await new Promise((r) => server.once('exit', r));
