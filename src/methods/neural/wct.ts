@@ -67,13 +67,15 @@ export const wct = defineMethod({
   // Measured (bench/memory.mjs, random weights of the same size, style as large as the content,
   // threads 1): cd16x's five levels 141 MB to load and 467 MB per MP of a tile; vgg19's three
   // levels are taken as AdaIN's (the same encoder to relu3_1 and decoders): 877 MB per MP. A tiled
-  // run keeps each level's whole-image result and features: 361 MB per MP of the image (128² tiles).
+  // run keeps each level's whole-image result: 120 bytes per pixel, bounded by the 4K runs (cd16x
+  // under 2 GB, vgg19 1248 MB: bench/style-nets.mjs, commits be25b36 and 1b98876); 128² tiles
+  // measured 361 MB/MP, but their margins more than double the pixels run, which 1024² tiles do not.
   memory: {
     bytesPerPixel: (p) => (p.network === 'vgg19' ? 920 : 490),
     loadBytes: 141 * 2 ** 20,
     pixelsAtOnce: (p, n) => Math.min(n, p.tileSize ** 2),
     sizeParam: 'tileSize',
-    wholeBytesPerPixel: 379,
+    wholeBytesPerPixel: 120,
     weightBytes: (p) => weightSourceBytes(p.weights, WCT_MODELS[p.network as WctNetwork]),
   },
   quickParams: { weights: 'random' },
