@@ -19,8 +19,12 @@ import { smoothingParams, smoothResult } from './smoothing.js';
  * In Lab, the chroma map is then made a smooth function of the input colour (color-map-smoothing.ts,
  * `colorSmoothing` Lab units): ranks alone send the few colours just outside a dense mass (a sky's
  * edges after JPEG chroma subsampling) to the style's most saturated tails, the cyan specks along
- * cables and in water that issue 20 showed. Lightness stays exactly the style's; a and b end close
- * to it, and exactly with `colorSmoothing: 0`.
+ * cables and in water that issue 20 showed. The colour change is then smoothed edge-aware at 1 % of
+ * the long side (`smooth`, as color.mkl at 2): exact matching spreads a flat sky's narrow lightness
+ * range over a wide part of the style's, which turned the sky's JPEG blocks into visible 8×8
+ * squares and dark specks along edges (statue_of_liberty × udnie, looked at 3× up; gone at 1).
+ * With `smooth: 0` lightness is exactly the style's; a and b end close to it, and exactly with
+ * `colorSmoothing: 0` too.
  */
 const params = z.object({
   channels: z
@@ -33,7 +37,7 @@ const params = z.object({
     .max(20)
     .default(3)
     .describe('Lab mode: make the chroma map a smooth function of the colour over about this many Lab units (0: exact per-channel distributions, which can leave saturated specks along edges in skies and water)'),
-  ...smoothingParams(0),
+  ...smoothingParams(1),
 });
 
 export const histogram = defineMethod({

@@ -61,7 +61,8 @@ describe('color.histogram', () => {
   it("per RGB channel: each output channel has the style's distribution", async () => {
     const content = randomImage(60, 50, 1, (u) => u * 0.6 + 0.1);
     const style = randomImage(60, 50, 2, (u) => u * u);
-    const out = await runDirect(histogram, content, style, { channels: 'rgb' });
+    // smooth: 0 is exact matching (the default smooths the colour change: see the JPEG-block test).
+    const out = await runDirect(histogram, content, style, { channels: 'rgb', smooth: 0 });
     // Float32 rounding may make two content values equal (one tie group): allow one sample.
     for (let ch = 0; ch < 3; ch++) expect(ksDistance(out.plane(ch), style.plane(ch))).toBeLessThanOrEqual(1 / 3000 + 1e-9);
   });
@@ -69,7 +70,7 @@ describe('color.histogram', () => {
   it("lightness only: L takes the style's distribution, a and b stay the content's", async () => {
     const content = noiseImage(48, 40, 1, [0.4, 0.5, 0.45], 0.15);
     const style = noiseImage(48, 40, 2, [0.6, 0.55, 0.5], 0.1);
-    const out = rgbToLab(await runDirect(histogram, content, style, { channels: 'lightness' }));
+    const out = rgbToLab(await runDirect(histogram, content, style, { channels: 'lightness', smooth: 0 }));
     const c = rgbToLab(content);
     expect(ksDistance(out.plane(0), rgbToLab(style).plane(0))).toBeLessThan(1e-3);
     for (const ch of [1, 2]) {
@@ -130,11 +131,47 @@ describe('color.histogram', () => {
     expect(ksDistance(smooth.out.plane(0), styleLab.plane(0))).toBeLessThanOrEqual(ksDistance(exact.out.plane(0), styleLab.plane(0)) + 1e-3);
   });
 
+  it('at its defaults does not turn a flat sky\'s JPEG blocks into visible squares', async () => {
+    // Content: a flat sky whose 8×8 blocks differ by a JPEG's ±0.004 (invisible), on a gentle
+    // gradient; style: a wide spread of tones. Exact matching gives the sky's narrow range a wide
+    // part of the style's, so the blocks become squares (statue_of_liberty × udnie).
+    const w = 96;
+    const h = 64;
+    const rng = new Rng(5);
+    const content = new Image(w, h, 3);
+    const offset = Array.from({ length: (w / 8) * (h / 8) }, () => (rng.next() - 0.5) * 0.008);
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) {
+        const v = 0.45 + 0.02 * (y / h) + offset[Math.floor(y / 8) * (w / 8) + Math.floor(x / 8)]!;
+        for (let c = 0; c < 3; c++) content.plane(c)[y * w + x] = v * [0.55, 0.7, 1][c]!;
+      }
+    const style = randomImage(64, 64, 6, (u) => u);
+    // Mean lightness step across block edges against within blocks, in Lab L units.
+    const blockiness = async (params: Record<string, unknown>) => {
+      const L = rgbToLab(await runDirect(histogram, content, style, params)).plane(0);
+      let across = 0;
+      let within = 0;
+      let na = 0;
+      let nw = 0;
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x + 1 < w; x++) {
+          const d = Math.abs(L[y * w + x + 1]! - L[y * w + x]!);
+          if ((x + 1) % 8 === 0) (across += d), na++;
+          else (within += d), nw++;
+        }
+      return across / na - within / nw;
+    };
+    const exact = await blockiness({ smooth: 0 });
+    const defaults = await blockiness({});
+    expect(exact).toBeGreaterThan(2);
+    expect(defaults).toBeLessThan(exact / 4);
+  });
+
   it("maps each labelled content region onto its style region's distribution", async () => {
     const content = noiseImage(40, 20, 4, [0.5, 0.5, 0.5], 0.2);
     const style = twoColorStyle(40, 20, 10);
     const regions = matchRegions(twoRegionMap(40, 20, 20), twoRegionMap(40, 20, 10));
-    const out = await runDirect(histogram, content, style, { channels: 'rgb' }, regions);
+    const out = await runDirect(histogram, content, style, { channels: 'rgb', smooth: 0 }, regions);
     for (const label of [0, 1]) {
       const ci = [...regions.content.keys()].filter((i) => regions.content[i] === label);
       const si = [...regions.style.keys()].filter((i) => regions.style[i] === label);
