@@ -134,7 +134,7 @@ export function checkMemoryBudget(def: AnyMethod, sizes: RunSizes, maxSize: numb
   const name = (key: string) => (flagStyle ? `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}` : key);
   const fixes = [
     ...(side >= 64 ? [`work at a smaller size (${flagStyle ? `--max-size ${side}` : `maxSize: ${side}`})`] : []),
-    ...(paramValue >= 64 ? [`${flagStyle ? `${name(sizeParam!)} ${paramValue}` : `${sizeParam}: ${paramValue}`} (less at once)`] : []),
+    ...(paramValue >= 64 ? [`lower ${name(sizeParam!)} to ${paramValue} (less worked on at once)`] : []),
   ];
   const budgetFlag = flagStyle ? `--max-memory ${Math.ceil(estimate.bytes / 2 ** 30)}G` : `a memory budget of ${Math.ceil(estimate.bytes / 2 ** 30)} GiB (ATELIER_MAX_MEMORY)`;
   const atOnce = estimate.pixelsAtOnce !== estimate.workingPixels ? ` (${(estimate.pixelsAtOnce / 1e6).toFixed(1)} MP at once)` : '';

@@ -167,7 +167,7 @@ describe('memory budget', () => {
     const sizes = { content: { width: 512, height: 512 }, styles: [], others: [], decoded: false };
     const e = caught(() => checkMemoryBudget(img2img, sizes, undefined, 2 * 2 ** 30, true, { ...p, size: 1024 }));
     expect(e.code).toBe('E_TOO_LARGE');
-    const fits = Number(/--size (\d+) \(less at once\)/.exec(e.hint!)![1]);
+    const fits = Number(/lower --size to (\d+) \(less worked on at once\)/.exec(e.hint!)![1]);
     expect(estimateRunMemory(img2img, sizes, undefined, { ...p, size: fits }).bytes).toBeLessThanOrEqual(2 * 2 ** 30);
     expect(estimateRunMemory(img2img, sizes, undefined, { ...p, size: fits + 64 }).bytes).toBeGreaterThan(2 * 2 ** 30);
     // Weights that are not there: no refusal for memory, the run stops on the missing model with its own error.
