@@ -139,28 +139,29 @@ export function weightGradForms(n: Node, w: Tensor): WeightGradForm[] {
  * The form with the least copying, by counting the values each form copies per output pixel: taps
  * kh·kw·cin (counted twice for kernels over 3×3, whose many thin per-tap products run slowly);
  * split kh·cin + kw·cout; swapX kh·kw·cin; swapDY kh·kw·cout. Checked on the Johnson layers: split
- * for the 3×3 ones, swapX from RGB, swapDY to RGB. Strided layers take im2col: it copies what taps
- * does, but inside one conv and one product, which ONNX Runtime spreads over its threads, where
- * taps makes its copies with Slice, one thread only (equal on one thread, measured on CycleGAN's
- * stride-2 layers; the taps' slices were a third of the generator's Slice time).
+ * for the 3×3 ones, swapX from RGB, swapDY to RGB, taps for the strided ones. Where taps or split
+ * wins, im2col takes its place: it does the same work on one thread (CycleGAN's 3×3 layers, 256
+ * channels at 32² and 64²: 15.9 / 62.8 ms against split's 15.7 / 64.8; its stride-2 layers 10.9 /
+ * 9.0 ms against taps' 13.7 / 9.8), but makes its copies inside one conv and consumes them with
+ * one product, both spread over ONNX Runtime's threads, where taps and split copy with Slice and
+ * Pad, on one thread only. Not from RGB (a 9×9 from 3 channels: 47 ms against swapX's 21).
  */
 export function chooseWeightGradForm(n: Node, w: Tensor): WeightGradForm {
   const c = geometry(n, w);
   const forms = weightGradForms(n, w);
-  if (forms.includes('im2col') && c.stride.some((s) => s > 1)) return 'im2col';
   const [kh, kw] = c.kernel;
   const taps = kh * kw;
   const cin = c.cinPerGroup * c.groups;
-  const cost: Record<WeightGradForm, number> = {
+  const cost: Record<Exclude<WeightGradForm, 'im2col'>, number> = {
     // Small products per tap get slow for large kernels: count them at twice their copies.
     taps: taps * cin * (taps > 9 ? 2 : 1),
     split: kh * cin + kw * c.cout,
-    // (stride 1: measured 25 % slower than split on CycleGAN's 3×3 layers, one thread)
-    im2col: 2 * taps * cin,
     swapX: taps * cin,
     swapDY: taps * c.cout,
   };
-  return forms.reduce((best, f) => (cost[f] < cost[best] ? f : best), forms[0]!);
+  const copying = forms.filter((f): f is Exclude<WeightGradForm, 'im2col'> => f !== 'im2col');
+  const best = copying.reduce((b, f) => (cost[f] < cost[b] ? f : b), copying[0]!);
+  return (best === 'taps' || best === 'split') && forms.includes('im2col') ? 'im2col' : best;
 }
 
 export function convWeightGrad(g: Graph, n: Node, gy: Tensor, x: Tensor, w: Tensor, form = chooseWeightGradForm(n, w)): Tensor {
@@ -264,19 +265,17 @@ function bySplit(g: Graph, c: ConvGeometry, gy: Tensor, xp: Tensor): Tensor {
 function byColumns(g: Graph, c: ConvGeometry, gy: Tensor, x: Tensor): Tensor {
   const [kh, kw] = c.kernel;
   const taps = kh * kw;
-  const oneHot = new Float32Array(taps * taps);
-  for (let t = 0; t < taps; t++) oneHot[t * taps + t] = 1;
-  const picks = g.constant(oneHot, [taps, 1, kh, kw]);
-  const planes = g.reshape(x, [-1, 1, 0, 0]);
-  const columns = g.onnx('Conv', [planes, picks], [{ shape: ['nc', taps, 'ho', 'wo'], dtype: x.dtype }], {
+  const cin = c.cinPerGroup * c.groups;
+  const picks = new Float32Array(cin * taps * taps);
+  for (let ch = 0; ch < cin; ch++) for (let t = 0; t < taps; t++) picks[(ch * taps + t) * taps + t] = 1;
+  const columns = g.onnx('Conv', [x, g.constant(picks, [cin * taps, 1, kh, kw])], [{ shape: [x.shape[0]!, cin * taps, 'ho', 'wo'], dtype: x.dtype }], {
     kernel_shape: attr.ints([kh, kw]),
     strides: attr.ints(c.stride),
     dilations: attr.ints(c.dilation),
     pads: attr.ints(c.pads),
+    group: attr.i(cin),
   })[0]!;
-  // [N·C, taps, Ho, Wo] → [N, C·taps, Ho, Wo] (0 keeps Ho and Wo) → [N, groups, C/groups·taps, Ho·Wo]
-  const cols = flatGroups(g, g.reshape(columns, [-1, c.cinPerGroup * c.groups * taps, 0, 0]), c.groups, c.cinPerGroup * taps);
-  const product = productSummedOverBatch(g, flatGroups(g, gy, c.groups, c.cout / c.groups), cols);
+  const product = productSummedOverBatch(g, flatGroups(g, gy, c.groups, c.cout / c.groups), flatGroups(g, columns, c.groups, c.cinPerGroup * taps));
   return g.reshape(product, [c.cout, c.cinPerGroup, kh, kw]);
 }
 
