@@ -58,7 +58,7 @@ console.log(`imported networks, ${THREADS} threads, ${rounds} timed rounds after
 for (const c of cases) {
   const r = child({ kind: 'method', rounds, ...c });
   results.cases.push({ ...c, ...r });
-  console.log(`${`${c.method}${c.params.variant ? ` ${c.params.variant}` : ''}${c.params.tileSize ? ` tile ${c.params.tileSize}` : ''}`.padEnd(28)} ${String(c.size).padStart(4)}²  ${(r.seconds * 1000).toFixed(0).padStart(7)} ms  peak RSS ${r.peakMiB.toFixed(0)} MiB  (load ${r.load})`);
+  console.log(`${`${c.method}${c.params.variant ? ` ${c.params.variant}` : ''}${c.params.tileSize ? ` tile ${c.params.tileSize}` : ''}`.padEnd(28)} ${String(c.size).padStart(4)}²  ${(r.seconds * 1000).toFixed(0).padStart(7)} ms  CPU ${r.cpuSeconds?.toFixed(1) ?? '-'} s  peak RSS ${r.peakMiB.toFixed(0)} MiB  (load ${r.load})`);
 }
 if (ganOnly) {
   mkdirSync(path.join(here, 'results'), { recursive: true });
@@ -115,12 +115,17 @@ async function runCase(spec) {
     const params = spec.params;
     await runMethod(methods[spec.method], inputs, params, { threads: THREADS });
     let best = Infinity;
+    let cpu = Infinity;
     for (let i = 0; i < spec.rounds; i++) {
       const t = performance.now();
+      const c = process.cpuUsage();
       await runMethod(methods[spec.method], inputs, params, { threads: THREADS });
+      const used = process.cpuUsage(c);
       best = Math.min(best, (performance.now() - t) / 1000);
+      cpu = Math.min(cpu, (used.user + used.system) / 1e6);
     }
-    console.log(JSON.stringify({ seconds: best, peakMiB: process.resourceUsage().maxRSS / 1024, load }));
+    // CPU seconds (all threads, ORT's spin-waits included): steadier than wall time under load.
+    console.log(JSON.stringify({ seconds: best, cpuSeconds: cpu, peakMiB: process.resourceUsage().maxRSS / 1024, load }));
     return;
   }
   if (spec.kind === 'predictor') {

@@ -173,7 +173,7 @@ describe.skipIf(!sharedWeightsPresent)('the imported networks on real photos (in
     const tiled = (await runMethod(methods['neural.anime'], { content: img, extra: {} }, {})).image;
     const xs = axisTiles(1024, 576, 64);
     expect(xs.map((t) => t.ext)).toEqual([[0, 576], [448, 1024]]);
-    expect(meanDiff(tiled, whole)).toBeLessThan(4 / 255);
+    expect(meanDiff(tiled, whole)).toBeLessThan(6 / 255); // measured 3.8/255 (each tile's own statistics)
     const W = 1024;
     const H = 128;
     const energy = (im: Image, cols: number[]) => {
