@@ -16,6 +16,12 @@ export interface EmitOptions {
    * stay initializers that ORT can fold and never need feeding.
    */
   paramsAsInputs?: boolean | ((name: string) => boolean);
+  /**
+   * Emit one stage of a graph cut by `planStages` (stages.ts): `results` are its outputs, under
+   * their own names (instead of `outputs`), and `fed` values made by earlier stages are its inputs
+   * (their producers are not emitted). Only the graph inputs the stage reads are its inputs.
+   */
+  stage?: { fed: readonly Tensor[]; results: readonly Tensor[] };
 }
 
 export interface EmittedModel {
@@ -25,21 +31,27 @@ export interface EmittedModel {
 }
 
 export function emitModel(g: Graph, options: EmitOptions = {}): EmittedModel {
-  const outputNames = options.outputs ?? [...g.outputs.keys()];
-  const outputs = outputNames.map((n) => {
-    const t = g.outputs.get(n);
-    if (!t) throw new AtelierError('E_INTERNAL', `Graph has no output ${n}`);
-    return [n, t] as const;
-  });
-  const needed = reachable(outputs.map(([, t]) => t));
+  const stage = options.stage;
+  const outputNames = stage ? stage.results.map((t) => t.name) : (options.outputs ?? [...g.outputs.keys()]);
+  const outputs = stage
+    ? stage.results.map((t) => [t.name, t] as const)
+    : outputNames.map((n) => {
+        const t = g.outputs.get(n);
+        if (!t) throw new AtelierError('E_INTERNAL', `Graph has no output ${n}`);
+        return [n, t] as const;
+      });
+  const fed = new Set(stage?.fed.map((t) => t.id));
+  const needed = reachable(outputs.map(([, t]) => t), fed);
   const asInput = paramsAsInputsTest(options.paramsAsInputs);
   const ctx = new LowerContext(constantsOf(g, asInput));
   for (const node of g.nodes) {
-    if (node.outputs.some((o) => needed.has(o.id))) lowerNode(ctx, node, needed);
+    if (node.outputs.some((o) => needed.has(o.id) && !fed.has(o.id))) lowerNode(ctx, node, needed);
   }
-  for (const [name, t] of outputs) ctx.node('Identity', [t.name], [name]);
+  // A stage's results keep their names; a whole graph's outputs are renamed to the names asked for.
+  if (!stage) for (const [name, t] of outputs) ctx.node('Identity', [t.name], [name]);
   const initializers: OnnxTensor[] = [...ctx.initializers];
-  const inputs = [...g.inputs.map((t) => ({ name: t.name, dtype: t.dtype, dims: [...t.shape] }))];
+  const graphInputs = stage ? [...g.inputs.filter((t) => needed.has(t.id)), ...stage.fed] : g.inputs;
+  const inputs = [...graphInputs.map((t) => ({ name: t.name, dtype: t.dtype, dims: [...t.shape] }))];
   for (const t of g.tensors) {
     if (!needed.has(t.id) || (t.kind !== 'param' && t.kind !== 'constant')) continue;
     const data = g.data.get(t.id)!;
@@ -70,14 +82,15 @@ function constantsOf(g: Graph, asInput: (name: string) => boolean): Set<number> 
   return known;
 }
 
-function reachable(roots: readonly Tensor[]): Set<number> {
+/** Tensors the roots are computed from, not looking past `stops` (values fed to a stage). */
+function reachable(roots: readonly Tensor[], stops: ReadonlySet<number> = new Set()): Set<number> {
   const seen = new Set<number>();
   const stack = [...roots];
   while (stack.length > 0) {
     const t = stack.pop()!;
     if (seen.has(t.id)) continue;
     seen.add(t.id);
-    if (t.producer) for (const i of t.producer.inputs) stack.push(i);
+    if (t.producer && !stops.has(t.id)) for (const i of t.producer.inputs) stack.push(i);
   }
   return seen;
 }

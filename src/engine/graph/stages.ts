@@ -1,0 +1,133 @@
+import { AtelierError } from '../../core/errors.js';
+import type { Graph, Node, Tensor } from './graph.js';
+
+/**
+ * A graph cut into stages run one after another, each its own ONNX model: between two stages a
+ * run can report progress and stop when cancelled, which one ONNX Runtime call cannot (it holds the
+ * thread until the whole network has run). Stages follow the graph's node order (the order it was
+ * built in, a topological one) and are cut at equal shares of an estimated cost (multiply-adds of
+ * convolutions and products, one per output value elsewhere). What crosses a cut is every value an
+ * earlier stage made that a later one reads (a U-Net's skips included); values computed from
+ * weights alone are left to each stage that reads them (ONNX Runtime folds them anyway).
+ */
+
+export interface GraphStage {
+  /** Values this stage is fed: made by earlier stages. */
+  fed: Tensor[];
+  /** Values this stage makes that later stages (or the graph's outputs) read. */
+  results: Tensor[];
+  /** Its share of the estimated cost of the whole graph. */
+  share: number;
+}
+
+/**
+ * What a value written costs beside one multiply-add: elementwise ops, pads, norms and copies are
+ * bound by memory traffic, convolutions by arithmetic that runs many multiply-adds per cycle
+ * (about 10 to 1: White-box Cartoonization's and AnimeGAN's stages at 512² then take within about
+ * 1.5× of their share of the time).
+ */
+const VALUE_COST = 10;
+
+/** Multiply-adds of a node, roughly, plus its values written: what its run time follows. */
+function nodeCost(n: Node): number {
+  const out = n.outputs[0]!;
+  const elements = VALUE_COST * out.shape.reduce<number>((a, d) => a * (typeof d === 'number' ? d : 1), 1);
+  if (n.op === 'conv' || n.op === 'convTranspose') {
+    // Weights [out, in/groups, kh, kw] (conv) or [in, out/groups, kh, kw] (transposed): each output value sums over one filter.
+    const w = n.inputs[1]!.shape.map((d) => (typeof d === 'number' ? d : 1));
+    const perValue = n.op === 'conv' ? w[1]! * w[2]! * w[3]! : (w[0]! * w[2]! * w[3]!) / Math.max(1, w[1]!);
+    return elements + (elements / VALUE_COST) * perValue;
+  }
+  if (n.op === 'matmul') {
+    const a = n.inputs[0]!.shape;
+    const k = a[a.length - 1];
+    return elements + (elements / VALUE_COST) * (typeof k === 'number' ? k : 1);
+  }
+  return elements;
+}
+
+/**
+ * Cut `g` (as far as `outputs` need it) into at most `count` stages of about equal cost. Fewer
+ * come back when the graph has fewer nodes worth a stage.
+ */
+export function planStages(g: Graph, outputs: readonly Tensor[], count: number): GraphStage[] {
+  // Cuts go where the least crosses them (near each equal share of the cost): a U-Net's
+  // full-resolution skip crosses every cut whatever, a bottleneck's small values cost little.
+  if (!(count >= 1)) throw new AtelierError('E_INTERNAL', `A graph is cut into at least one stage, not ${count}`);
+  // Values known from weights alone, and the nodes the outputs need.
+  const fixed = new Set<number>();
+  for (const t of g.tensors) if (t.kind === 'constant' || t.kind === 'param') fixed.add(t.id);
+  for (const n of g.nodes) if (n.inputs.length > 0 && n.inputs.every((t) => fixed.has(t.id))) for (const o of n.outputs) fixed.add(o.id);
+  const needed = new Set<number>();
+  const stack = [...outputs];
+  while (stack.length > 0) {
+    const t = stack.pop()!;
+    if (needed.has(t.id)) continue;
+    needed.add(t.id);
+    if (t.producer) stack.push(...t.producer.inputs);
+  }
+  const work = g.nodes.filter((n) => n.outputs.some((o) => needed.has(o.id)) && !n.outputs.every((o) => fixed.has(o.id)));
+  const costs = work.map(nodeCost);
+  const total = costs.reduce((a, b) => a + b, 0) || 1;
+  // What crossing a cut after node i costs: the values made at or before i and read after it
+  // (each is copied out of one session and into the next).
+  const lastRead = new Map<number, number>();
+  work.forEach((n, i) => n.inputs.forEach((t) => lastRead.set(t.id, i)));
+  for (const t of outputs) lastRead.set(t.id, work.length);
+  const live = new Float64Array(work.length + 1);
+  work.forEach((n, i) => {
+    for (const o of n.outputs) {
+      const end = lastRead.get(o.id);
+      if (end === undefined || end <= i) continue;
+      const size = o.shape.reduce<number>((a, d) => a * (typeof d === 'number' ? d : 1), 1);
+      live[i] += size;
+      live[end] -= size;
+    }
+  });
+  for (let i = 1; i < live.length; i++) live[i] += live[i - 1]!;
+  // Cut near each k/count of the cost, where the least crosses: within a quarter of a stage's
+  // cost either side, so stages stay within about 1.5× of each other.
+  const before = new Float64Array(work.length);
+  costs.reduce((acc, c, i) => (before[i] = acc + c), 0);
+  const cuts: number[] = [];
+  for (let k = 1; k < count; k++) {
+    const target = (total * k) / count;
+    const reach = total / count / 4;
+    let best = -1;
+    for (let i = cuts.at(-1) ?? 0; i < work.length - 1; i++) {
+      if (before[i]! < target - reach) continue;
+      if (before[i]! > target + reach) break;
+      if (best < 0 || live[i]! < live[best]! || (live[i] === live[best] && Math.abs(before[i]! - target) < Math.abs(before[best]! - target))) best = i;
+    }
+    if (best >= 0 && best > (cuts.at(-1) ?? -1)) cuts.push(best);
+  }
+  const stageOf = new Map<number, number>();
+  let stage = 0;
+  work.forEach((n, i) => {
+    stageOf.set(n.id, stage);
+    if (cuts[stage] === i) stage++;
+  });
+  const used = Math.max(...stageOf.values()) + 1;
+  const stages: GraphStage[] = Array.from({ length: used }, () => ({ fed: [], results: [], share: 0 }));
+  work.forEach((n, i) => (stages[stageOf.get(n.id)!]!.share += costs[i]! / total));
+  // A value crosses from the stage that made it to each later stage that reads it.
+  const crossing = new Map<number, { tensor: Tensor; from: number; readers: Set<number> }>();
+  const cross = (t: Tensor, reader: number) => {
+    if (fixed.has(t.id) || !t.producer) return;
+    const from = stageOf.get(t.producer.id);
+    if (from === undefined || from === reader) return;
+    let c = crossing.get(t.id);
+    if (!c) crossing.set(t.id, (c = { tensor: t, from, readers: new Set() }));
+    c.readers.add(reader);
+  };
+  for (const n of work) for (const t of n.inputs) cross(t, stageOf.get(n.id)!);
+  for (const t of outputs) cross(t, used);
+  for (const c of crossing.values()) {
+    if (c.tensor.shape.some((d) => typeof d !== 'number')) {
+      throw new AtelierError('E_INTERNAL', `A graph with sizes given at run time cannot be cut into stages (${c.tensor.name})`);
+    }
+    stages[c.from]!.results.push(c.tensor);
+    for (const r of c.readers) if (r < used) stages[r]!.fed.push(c.tensor);
+  }
+  return stages;
+}
