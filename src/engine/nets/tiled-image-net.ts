@@ -19,8 +19,19 @@ export interface ImageNetwork {
   minSide?: number;
   /** Called once with the whole (padded) image before it is run in several tiles (e.g. to share norm statistics). */
   prepare?(data: Float32Array, width: number, height: number, tile: number): Promise<void>;
-  /** Run on one planar RGB tile (1×3×h×w, values as the caller prepared them); returns 3×h×w. */
-  run(data: Float32Array, width: number, height: number): Promise<Float32Array>;
+  /** Compile for tiles of this size ahead of the first (the one-off setup before the measured work). */
+  ready?(width: number, height: number): Promise<void>;
+  /**
+   * Run on one planar RGB tile (1×3×h×w, values as the caller prepared them); returns 3×h×w. A
+   * network run in stages reports them through `progress` and stops between them when its signal fires.
+   */
+  run(data: Float32Array, width: number, height: number, progress?: TileProgress): Promise<Float32Array>;
+}
+
+/** Within one tile: stages done of how many, and the run's signal. */
+export interface TileProgress {
+  signal?: AbortSignal;
+  step(done: number, total: number): void;
 }
 
 export interface TiledRunOptions {
@@ -81,15 +92,28 @@ export async function runTiled(net: ImageNetwork, image: Image, o: TiledRunOptio
   const ys = axisTiles(H, tile, margin);
   const tiles: Tile[] = ys.flatMap((ty) => xs.map((tx) => ({ core: { x0: tx.core[0], y0: ty.core[0], x1: tx.core[1], y1: ty.core[1] }, ext: { x0: tx.ext[0], y0: ty.ext[0], x1: tx.ext[1], y1: ty.ext[1] } })));
   if (tiles.length > 1) await net.prepare?.(padded, W, H, tile);
+  // Tiles are equal: one compile serves them all, done before the measured work starts (step 0).
+  await net.ready?.(tiles[0]!.ext.x1 - tiles[0]!.ext.x0, tiles[0]!.ext.y1 - tiles[0]!.ext.y0);
+  throwIfAborted(o.signal);
   const blender = new TileBlender(W, H, 3);
-  let done = 0;
-  for (const t of tiles) {
+  // Progress counts stages of tiles where the network reports them (`stages` per tile), else tiles.
+  let stages = 1;
+  o.onProgress?.(0, tiles.length);
+  for (let k = 0; k < tiles.length; k++) {
+    const t = tiles[k]!;
     throwIfAborted(o.signal);
     const w = t.ext.x1 - t.ext.x0;
     const h = t.ext.y1 - t.ext.y0;
     const input = tiles.length === 1 ? padded : cropPlanar(padded, 3, W, H, t.ext);
-    blender.add(t, await net.run(input, w, h));
-    o.onProgress?.(++done, tiles.length);
+    const progress: TileProgress = {
+      ...(o.signal && { signal: o.signal }),
+      step: (done, total) => {
+        stages = total;
+        if (done < total) o.onProgress?.(k * total + done, tiles.length * total);
+      },
+    };
+    blender.add(t, await net.run(input, w, h, progress));
+    o.onProgress?.((k + 1) * stages, tiles.length * stages);
   }
   const out = blender.result();
   const data = W === image.width && H === image.height ? out : cropPlanar(out, 3, W, H, { x0: 0, y0: 0, x1: image.width, y1: image.height });
