@@ -11,10 +11,11 @@
 // also counts the time other processes had the cores, so a load that changes during a run skews
 // the wall ratio. The CPU ratio is the one judged; both are printed and saved.
 //   node bench/eta.mjs [SIZE] [METHOD…]      (default 384, every method; TIMEOUT_S per method, default 240)
-// bench/results/eta.json keeps one size's rows, each with its date and load; a run of some methods
-// at that size replaces only their rows.
-// ETA_WEIGHTS=installed runs the default (installed) weights instead of random ones: for the
-// networks whose random stand-in is not the real architecture (multistyle, arbitrary, cartoon, anime).
+// bench/results/eta.json keeps rows by size, each with its date and load; a run of some methods at
+// a size replaces only their rows at that size.
+// ETA_WEIGHTS=installed runs the default weights, installed from ../shared/weights into the bench's
+// model store (bench/model-bench-setup.mjs), instead of random ones: for the networks whose random
+// stand-in is not the real architecture (multistyle, arbitrary, cartoon, anime).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -33,7 +34,10 @@ const { Image } = await import(${JSON.stringify(dist('core/image.js'))});
 const [id, side] = [process.argv[1], Number(process.argv[2])];
 const img = (seed) => { const im = new Image(side, side, 3); let s = seed; for (let i = 0; i < im.data.length; i++) { s = (s * 1664525 + 1013904223) >>> 0; im.data[i] = 0.5 + 0.3 * Math.sin((i % side) / 9 + seed) * Math.cos(Math.floor(i / side) / 7) + 0.2 * (s / 4294967296 - 0.5); } return im; };
 const def = methods[id];
-const params = "weights" in def.params.shape && process.env.ETA_WEIGHTS !== "installed" ? { weights: "random" } : {};
+// A parameter with no default (neural.cyclegan's and neural.stargan's model) takes the method's quick value.
+const shape = def.params.shape;
+const required = Object.entries(def.quickParams ?? {}).filter(([k]) => k in shape && !shape[k].safeParse(undefined).success);
+const params = { ...Object.fromEntries(required), ...("weights" in shape && process.env.ETA_WEIGHTS !== "installed" && { weights: "random" }) };
 const extra = Object.fromEntries(Object.keys(def.inputs.extra ?? {}).map((k, i) => [k, img(10 + i)]));
 const inputs = { content: img(1), ...(def.inputs.style !== 'none' && { style: img(2) }), extra };
 const events = [];
@@ -46,10 +50,15 @@ const totalCpu = cpu();
 console.log(JSON.stringify({ total, totalCpu, events }));
 `;
 
-const { listMethods } = await import(dist('methods/index.js'));
+const { listMethods, getMethod } = await import(dist('methods/index.js'));
 const { TimeLeft } = await import(dist('core/time-left.js'));
 const wanted = process.argv.slice(3);
 const ids = wanted.length > 0 ? wanted : listMethods().map((m) => m.id);
+if (process.env.ETA_WEIGHTS === 'installed') {
+  // The bench's own model store (scratch/bench-models, set for the children too), filled from ../shared/weights.
+  const { installFromShared } = await import('./model-bench-setup.mjs');
+  for (const id of ids) for (const w of getMethod(id).weights ?? []) await installFromShared(w.model);
+}
 const rows = [];
 console.log(`time left at 10 %, ${size}², threads 1; load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 for (const id of ids) {
@@ -93,13 +102,16 @@ mkdirSync(path.join(here, 'results'), { recursive: true });
 const file = path.join(here, 'results', 'eta.json');
 const date = new Date().toISOString();
 const load = loadavg()[0];
-let earlier = [];
+let saved = { bySize: {} };
 try {
   const old = JSON.parse(readFileSync(file, 'utf8'));
-  if (old.size === size) earlier = old.rows.map((r) => ({ date: old.date, load: old.load, ...r }));
+  // The earlier layout held one size's rows, dated once.
+  saved = old.bySize ? old : { bySize: { [old.size]: old.rows.map((r) => ({ date: old.date, load: old.load, ...r })) } };
 } catch {}
+const earlier = saved.bySize[size] ?? [];
 const fresh = rows.map((r) => ({ date, load, ...r }));
 const merged = [...earlier.filter((r) => !fresh.some((f) => f.id === r.id)), ...fresh];
 const order = listMethods().map((m) => m.id);
 merged.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
-writeFileSync(file, JSON.stringify({ size, rows: merged }, null, 2) + '\n');
+saved.bySize[size] = merged;
+writeFileSync(file, JSON.stringify(saved, null, 2) + '\n');
