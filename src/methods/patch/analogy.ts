@@ -93,8 +93,12 @@ function imageAnalogy(b: Image, a: Image, a2: Image, p: z.output<typeof params>,
   const ra2 = remapped(fa2);
   const k = fb.length;
   const levels = Math.max(1, Math.min(p.levels, 1 + Math.floor(Math.log2(Math.min(a.width, a.height, b.width, b.height) / 4))));
-  const total = levels * p.iterations;
-  let step = 0;
+  // Steps weighed by their work: a level has 4× the pixels of the one before, and the very first
+  // matching runs 4 PatchMatch iterations where later ones (seeded by a field) run 2.
+  const cost = (l: number, it: number) => Math.pow(4, l - (levels - 1)) * (l === 0 && it === 0 ? 4 : 2);
+  let costTotal = 0;
+  for (let l = 0; l < levels; l++) for (let it = 0; it < p.iterations; it++) costTotal += cost(l, it);
+  let costDone = 0;
   let bPrime: Image | undefined; // B′ at the previous level, in the feature channels
   let nnf: Int32Array | undefined;
   let prevGrid: { cols: number; rows: number; aw: number } | undefined;
@@ -129,7 +133,8 @@ function imageAnalogy(b: Image, a: Image, a2: Image, p: z.output<typeof params>,
       });
       nnf = field.index;
       current = vote(a2Votes, aw, bw, bh, grid.positions, nnf, size);
-      ctx.progress.step(++step, total);
+      costDone += cost(l, it);
+      ctx.progress.sub(0, costDone / costTotal).step(1, 1, { level: l + 1, iteration: it + 1 });
       throwIfAborted(ctx.signal);
     }
     bPrime = current;

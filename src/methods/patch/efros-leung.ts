@@ -136,6 +136,8 @@ async function grow(
   const lumWeight = guide ? p.contentWeight * 3 : 0;
   const reportEvery = Math.max(1, Math.floor(order.length / 20));
   const pacer = new CancelPacer(ctx.signal);
+  // The fill order and candidate lists are made: the measured work starts here (core/time-left.ts).
+  ctx.progress.step(0, order.length);
   for (let k = 0; k < order.length; k++) {
     // One pixel is microseconds; the clock is read every 256 and the event loop gets a turn every 50 ms.
     if ((k & 255) === 0 && pacer.due()) await pacer.pause();
