@@ -100,7 +100,7 @@ export class ImportedNetwork {
         const options = { ...this.base, inputShapes, normStatistics: 'own' as const };
         const graph =
           this.format === 'graphdef' ? importGraphDef(this.model as TfGraph, options as ImportOptions & { outputs: string[] }) : importTflite(this.model as TfliteModel, options);
-        return { runner: await StagedRunner.compile(graph.graph, [graph.outputs[0]!.name], stages, { threads: this.threads, memory: this.memory }), graph };
+        return { runner: await StagedRunner.compile(graph.graph, [graph.outputs[0]!.name], stages, { threads: this.threads, memory: 'lean' }), graph };
       })();
       pending.catch(() => this.stagedRunners.delete(key));
       this.stagedRunners.set(key, pending);
@@ -183,18 +183,20 @@ export interface ImageIo {
    */
   shareStatistics?: boolean;
   /**
-   * Run each tile of at least `STAGED_TILE_PIXELS` in this many stages (default `IMPORTED_STAGES`),
-   * each its own session: progress and a chance to stop between them. 1 runs one session.
+   * Run a one-tile image of at least `STAGED_TILE_PIXELS` in this many stages (default
+   * `IMPORTED_STAGES`), each its own session: progress and a chance to stop between them. 1 runs
+   * one session.
    */
   stages?: number;
 }
 
 /**
- * Stages a large tile of an imported network runs in: a report and a chance to stop at about every
- * quarter of a one-tile run (a 1024² White-box tile is ~4 s of one thread). The cuts cost copies of
- * what crosses them (White-box's full-resolution U-Net skip crosses each): measured at one thread,
- * load ~19, 13–17 % more CPU than one session (White-box 1024² 3.7–3.9 s → 4.35 s, AnimeGAN 512²
- * 3.2–3.3 s → 3.6–3.9 s), with the same output (max |Δ| 3e-7).
+ * Stages a one-tile run of an imported network runs in, for a report and a chance to stop at about
+ * every quarter (a 1024² White-box tile is ~3 s of one thread; runs of several tiles report per
+ * tile and run whole tiles). The stages' sessions free their memory after each run ('lean'): with
+ * ORT's arena each would keep its own peak (White-box 1024², one thread: 1.8 GB against 0.71 GB
+ * whole); lean they peak at 0.82 GB but take about 40 % more CPU (3.0 → 4.3 s, load ~16), the
+ * price of a moving bar and a cancel within a second. Same output (max |Δ| 3e-7).
  */
 export const IMPORTED_STAGES = 4;
 /** Smaller tiles run in one session: under about a second of one thread, nothing to report between. */
@@ -210,7 +212,7 @@ export function importedImageNetwork(net: ImportedNetwork, io: ImageIo): ImageNe
   const stages = io.stages ?? IMPORTED_STAGES;
   let shared: Map<string, Float32Array> | undefined;
   // Tiles sharing statistics run in one session (the statistics are fed to it).
-  const staged = (width: number, height: number) => stages > 1 && !shared && width * height >= STAGED_TILE_PIXELS;
+  const staged = (width: number, height: number, inTile: boolean) => inTile && stages > 1 && !shared && width * height >= STAGED_TILE_PIXELS;
   const shapesFor = (width: number, height: number) => {
     const shapes: Record<string, number[]> = { [io.input]: [1, height, width, 3] };
     for (const [k, v] of Object.entries(io.extra ?? {})) shapes[k] = v.shape;
@@ -243,13 +245,13 @@ export function importedImageNetwork(net: ImportedNetwork, io: ImageIo): ImageNe
       const out = await runner.run(feedsFor(graph, small.data, w, h), graph.statistics.map((s) => s.name));
       shared = new Map(graph.statistics.map((s) => [s.name, out[s.name]!.data as Float32Array]));
     },
-    async ready(width, height) {
-      if (staged(width, height)) await net.staged(shapesFor(width, height), stages);
+    async ready(width, height, inTile) {
+      if (staged(width, height, inTile)) await net.staged(shapesFor(width, height), stages);
       else await net.at(shapesFor(width, height), shared ? 'fed' : 'own');
     },
     async run(data, width, height, progress) {
       let y: Float32Array;
-      if (staged(width, height)) {
+      if (staged(width, height, progress !== undefined)) {
         const { runner, graph } = await net.staged(shapesFor(width, height), stages);
         y = (await runner.run(feedsFor(graph, data, width, height), { ...(progress?.signal && { signal: progress.signal }), ...(progress && { onStage: progress.step }) }))[graph.outputs[0]!.name]!.data as Float32Array;
       } else {

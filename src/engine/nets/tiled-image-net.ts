@@ -19,11 +19,15 @@ export interface ImageNetwork {
   minSide?: number;
   /** Called once with the whole (padded) image before it is run in several tiles (e.g. to share norm statistics). */
   prepare?(data: Float32Array, width: number, height: number, tile: number): Promise<void>;
-  /** Compile for tiles of this size ahead of the first (the one-off setup before the measured work). */
-  ready?(width: number, height: number): Promise<void>;
   /**
-   * Run on one planar RGB tile (1×3×h×w, values as the caller prepared them); returns 3×h×w. A
-   * network run in stages reports them through `progress` and stops between them when its signal fires.
+   * Compile for tiles of this size ahead of the first (the one-off setup before the measured work);
+   * `inTile`: the run will ask for progress within the tile (one tile: nothing else to report).
+   */
+  ready?(width: number, height: number, inTile: boolean): Promise<void>;
+  /**
+   * Run on one planar RGB tile (1×3×h×w, values as the caller prepared them); returns 3×h×w. Given
+   * `progress`, a network that can run in stages reports them and stops between them when its
+   * signal fires.
    */
   run(data: Float32Array, width: number, height: number, progress?: TileProgress): Promise<Float32Array>;
 }
@@ -93,7 +97,9 @@ export async function runTiled(net: ImageNetwork, image: Image, o: TiledRunOptio
   const tiles: Tile[] = ys.flatMap((ty) => xs.map((tx) => ({ core: { x0: tx.core[0], y0: ty.core[0], x1: tx.core[1], y1: ty.core[1] }, ext: { x0: tx.ext[0], y0: ty.ext[0], x1: tx.ext[1], y1: ty.ext[1] } })));
   if (tiles.length > 1) await net.prepare?.(padded, W, H, tile);
   // Tiles are equal: one compile serves them all, done before the measured work starts (step 0).
-  await net.ready?.(tiles[0]!.ext.x1 - tiles[0]!.ext.x0, tiles[0]!.ext.y1 - tiles[0]!.ext.y0);
+  // One tile has nothing to report between start and end but its network's stages; several report per tile.
+  const inTile = tiles.length === 1 && o.onProgress !== undefined;
+  await net.ready?.(tiles[0]!.ext.x1 - tiles[0]!.ext.x0, tiles[0]!.ext.y1 - tiles[0]!.ext.y0, inTile);
   throwIfAborted(o.signal);
   const blender = new TileBlender(W, H, 3);
   // Progress counts stages of tiles where the network reports them (`stages` per tile), else tiles.
@@ -112,7 +118,7 @@ export async function runTiled(net: ImageNetwork, image: Image, o: TiledRunOptio
         if (done < total) o.onProgress?.(k * total + done, tiles.length * total);
       },
     };
-    blender.add(t, await net.run(input, w, h, progress));
+    blender.add(t, await net.run(input, w, h, inTile ? progress : undefined));
     o.onProgress?.((k + 1) * stages, tiles.length * stages);
   }
   const out = blender.result();

@@ -11,14 +11,15 @@ function stagedIdentity(stages: number, log: string[], onStage?: (tile: number, 
   return {
     multiple: 4,
     minSide: 4,
-    async ready(w, h) {
-      log.push(`ready ${w}x${h}`);
+    async ready(w, h, inTile) {
+      log.push(`ready ${w}x${h}${inTile ? ' in tile' : ''}`);
     },
     async run(data, _w, _h, progress) {
       const t = tile++;
-      for (let k = 1; k <= stages; k++) {
-        progress?.signal?.throwIfAborted();
-        progress?.step(k, stages);
+      // Stages only when asked for progress within the tile.
+      for (let k = 1; k <= stages && progress; k++) {
+        progress.signal?.throwIfAborted();
+        progress.step(k, stages);
         onStage?.(t, k);
       }
       return data.slice();
@@ -28,18 +29,32 @@ function stagedIdentity(stages: number, log: string[], onStage?: (tile: number, 
 
 describe('runTiled progress', () => {
   const image = new Image(40, 24, 3, Float32Array.from({ length: 40 * 24 * 3 }, (_, i) => (i % 97) / 97));
+  const square = new Image(24, 24, 3, image.data.slice(0, 24 * 24 * 3));
 
-  it('reports step 0 after setup, then each stage of each tile, never backwards', async () => {
+  it('one tile: step 0 after setup, then each stage of the network, never backwards', async () => {
     const log: string[] = [];
     const steps: [number, number][] = [];
-    const out = await runTiled(stagedIdentity(3, log), image, { tile: 24, margin: 4, onProgress: (d, t) => steps.push([d, t]) });
-    expect(log).toEqual(['ready 24x24']);
-    expect(steps[0]).toEqual([0, 2]);
-    // Two tiles of three stages: 1..6 of 6.
-    expect(steps.slice(1).map(([d, t]) => d / t)).toEqual([1, 2, 3, 4, 5, 6].map((k) => k / 6));
+    const out = await runTiled(stagedIdentity(3, log), square, { tile: 24, margin: 4, onProgress: (d, t) => steps.push([d, t]) });
+    expect(log).toEqual(['ready 24x24 in tile']);
+    expect(steps[0]).toEqual([0, 1]);
+    expect(steps.slice(1).map(([d, t]) => d / t)).toEqual([1 / 3, 2 / 3, 1]);
     let diff = 0;
-    for (let i = 0; i < out.data.length; i++) diff = Math.max(diff, Math.abs(out.data[i]! - image.data[i]!));
+    for (let i = 0; i < out.data.length; i++) diff = Math.max(diff, Math.abs(out.data[i]! - square.data[i]!));
     expect(diff).toBeLessThan(1e-6);
+  });
+
+  it('several tiles: step 0 after setup, then one report per tile (tiles run whole)', async () => {
+    const log: string[] = [];
+    const steps: [number, number][] = [];
+    let staged = 0;
+    await runTiled(stagedIdentity(3, log, () => staged++), image, { tile: 24, margin: 4, onProgress: (d, t) => steps.push([d, t]) });
+    expect(log).toEqual(['ready 24x24']);
+    expect(steps).toEqual([
+      [0, 2],
+      [1, 2],
+      [2, 2],
+    ]);
+    expect(staged).toBe(0);
   });
 
   it('stops between stages of a tile when cancelled', async () => {
@@ -49,7 +64,7 @@ describe('runTiled progress', () => {
       reached = [tile, stage];
       if (tile === 0 && stage === 2) abort.abort(new Error('stop'));
     });
-    const err = await runTiled(net, image, { tile: 24, margin: 4, signal: abort.signal }).catch((e: unknown) => e);
+    const err = await runTiled(net, square, { tile: 24, margin: 4, signal: abort.signal, onProgress: () => {} }).catch((e: unknown) => e);
     expect((err as Error).message).toBe('stop');
     expect(reached).toEqual([0, 2]);
   });
