@@ -36,7 +36,8 @@ const img = (seed) => { const im = new Image(side, side, 3); let s = seed; for (
 const def = methods[id];
 // A parameter with no default (neural.cyclegan's and neural.stargan's model) takes the method's quick value.
 const shape = def.params.shape;
-const required = Object.entries(def.quickParams ?? {}).filter(([k]) => k in shape && !shape[k].safeParse(undefined).success);
+// So do the weights-picking ones set to 'random' (diffusion.img2img's adapter), unless installed weights are asked for.
+const required = Object.entries(def.quickParams ?? {}).filter(([k, v]) => k in shape && (!shape[k].safeParse(undefined).success || (v === 'random' && process.env.ETA_WEIGHTS !== 'installed')));
 const params = { ...Object.fromEntries(required), ...("weights" in shape && process.env.ETA_WEIGHTS !== "installed" && { weights: "random" }) };
 const extra = Object.fromEntries(Object.keys(def.inputs.extra ?? {}).map((k, i) => [k, img(10 + i)]));
 const inputs = { content: img(1), ...(def.inputs.style !== 'none' && { style: img(2) }), extra };

@@ -22,11 +22,12 @@ export interface GraphStage {
 
 /**
  * What a value written costs beside one multiply-add: elementwise ops, pads, norms and copies are
- * bound by memory traffic, convolutions by arithmetic that runs many multiply-adds per cycle
- * (about 10 to 1: White-box Cartoonization's and AnimeGAN's stages at 512² then take within about
- * 1.5× of their share of the time).
+ * bound by memory traffic, convolutions by arithmetic that runs many multiply-adds per cycle, and
+ * stages run in lean sessions fault their activations in afresh each run. At 30 to 1 the first
+ * stage of Magenta's multi-style net, White-box and Magenta's arbitrary transfer net at 1024² took
+ * 1.0–1.25× its share of the time (at 10 to 1 the multi-style net's first third took 2.35×).
  */
-const VALUE_COST = 10;
+const VALUE_COST = 30;
 
 /** Multiply-adds of a node, roughly, plus its values written: what its run time follows. */
 function nodeCost(n: Node): number {

@@ -43,15 +43,15 @@ export const idt = defineMethod({
   async run(ctx, { content, style, regions }, p) {
     const rotations = Array.from({ length: p.iterations }, () => randomRotation(ctx.rng));
     const pairs = regionPairs(regions);
-    // Progress in units of one rotation's cost, as measured at 384² (issue 20: time left within 2×
-    // after 10 %): sampling a region pair, converting it and the first (cold) rotation cost about
-    // 7 rotations, the re-graining about 10 (it is per pixel at every pyramid level, not per
-    // iteration). The first pair's sampling is before step 0, where time left starts counting
-    // (core/time-left.ts): at 1024² it cost 1 rotation, not 6, and read as 6 made the estimate at
-    // 18 % a third of the truth.
-    const SETUP_UNITS = 6;
+    // Progress in units of one rotation's cost (issue 20: time left within 2× after 10 %): sampling
+    // a region pair, converting it and the first (cold, not yet compiled) rotations cost SETUP_UNITS,
+    // the re-graining about 10 (it is per pixel at every pyramid level, not per iteration). The
+    // setup is part fixed (compiling), part per sample, so no one count fits every size: counted as
+    // 6 the estimate at ~15 % was 0.67× / 0.34× the truth at 512² / 1024², as 0 (from step 0 after
+    // the sampling) 2.75× / 1.41×; 3 sits between.
+    const SETUP_UNITS = 3;
     const REGRAIN_UNITS = 10;
-    const units = pairs.length * p.iterations + (pairs.length - 1) * SETUP_UNITS;
+    const units = pairs.length * (SETUP_UNITS + p.iterations);
     const transferShare = 0.95 * (p.regrain ? units / (units + REGRAIN_UNITS) : 1);
     const transfer = ctx.progress.sub(0, transferShare);
     let unit = 0;
@@ -61,8 +61,7 @@ export const idt = defineMethod({
       const ss = colorSamples(style!, pair.style);
       const c = toWorkingSpace(cs.colors, p.space);
       const s = toWorkingSpace(ss.colors, p.space);
-      if (unit === 0) transfer.step(0, units);
-      else unit += SETUP_UNITS;
+      unit += SETUP_UNITS;
       for (const r of rotations) {
         throwIfAborted(ctx.signal);
         const moved = transferStep(c, cs.weights, s, ss.weights, r, p.bins);
