@@ -195,8 +195,9 @@ export interface ImageIo {
  * every quarter (a 1024² White-box tile is ~3 s of one thread; runs of several tiles report per
  * tile and run whole tiles). The stages' sessions free their memory after each run ('lean'): with
  * ORT's arena each would keep its own peak (White-box 1024², one thread: 1.8 GB against 0.71 GB
- * whole); lean they peak at 0.82 GB but take about 40 % more CPU (3.0 → 4.3 s, load ~16), the
- * price of a moving bar and a cancel within a second. Same output (max |Δ| 3e-7).
+ * whole); lean they peak at 0.94 GB (AnimeGAN 512²: 0.59 GB against 0.81) but take 35–47 % more
+ * CPU (White-box 1024² 2.87 → 4.22 s, AnimeGAN 512² 2.88 → 3.89 s; load ~3), the price of a
+ * moving bar and a cancel within a second. Same output (max |Δ| 3e-7). 1 here turns it off.
  */
 export const IMPORTED_STAGES = 4;
 /** Smaller tiles run in one session: under about a second of one thread, nothing to report between. */
