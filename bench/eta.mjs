@@ -13,6 +13,7 @@
 //   node bench/eta.mjs [SIZE] [METHOD…]      (default 384, every method; TIMEOUT_S per method, default 240)
 // bench/results/eta.json keeps rows by size, each with its date and load; a run of some methods at
 // a size replaces only their rows at that size.
+// ETA_PARAMS='{"iterations":60}' adds parameters to every method's run (a shorter optimisation).
 // ETA_WEIGHTS=installed runs the default weights, installed from ../shared/weights into the bench's
 // model store (bench/model-bench-setup.mjs), instead of random ones: for the networks whose random
 // stand-in is not the real architecture (multistyle, arbitrary, cartoon, anime).
@@ -38,7 +39,7 @@ const def = methods[id];
 const shape = def.params.shape;
 // So do the weights-picking ones set to 'random' (diffusion.img2img's adapter), unless installed weights are asked for.
 const required = Object.entries(def.quickParams ?? {}).filter(([k, v]) => k in shape && (!shape[k].safeParse(undefined).success || (v === 'random' && process.env.ETA_WEIGHTS !== 'installed')));
-const params = { ...Object.fromEntries(required), ...("weights" in shape && process.env.ETA_WEIGHTS !== "installed" && { weights: "random" }) };
+const params = { ...Object.fromEntries(required), ...("weights" in shape && process.env.ETA_WEIGHTS !== "installed" && { weights: "random" }), ...JSON.parse(process.env.ETA_PARAMS || "{}") };
 const extra = Object.fromEntries(Object.keys(def.inputs.extra ?? {}).map((k, i) => [k, img(10 + i)]));
 const inputs = { content: img(1), ...(def.inputs.style !== 'none' && { style: img(2) }), extra };
 const events = [];
