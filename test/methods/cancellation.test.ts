@@ -60,7 +60,9 @@ function paramsOf(id: string): Record<string, unknown> {
   const def = getMethod(id);
   const shape = def.params.shape as Record<string, { safeParse(v: unknown): { success: boolean } }>;
   const required = Object.entries(def.quickParams ?? {}).filter(([k]) => k in shape && !shape[k]!.safeParse(undefined).success);
-  return { ...Object.fromEntries(required), ...('weights' in shape && { weights: 'random' }) };
+  // Diffusion at its default 512 px is refused up front by the memory budget on the tiny random
+  // model (attention over 64² latent tokens: ~340 GiB), so it runs at 128 px, still long enough.
+  return { ...Object.fromEntries(required), ...('weights' in shape && { weights: 'random' }), ...(def.family === 'diffusion' && { size: 128 }) };
 }
 
 type Outcome = { result: 'cancelled' | 'finished'; delayMs: number; cpuMs: number; elapsedMs: number; beforeDue?: boolean } | { result: 'skipped'; note: string };
