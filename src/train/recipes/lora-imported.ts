@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { LORA_CURVES, loraCurveTitle } from './lora-curves.js';
 import { AtelierError } from '../../core/errors.js';
 import type { Image } from '../../core/image.js';
 import { Rng } from '../../core/rng.js';
@@ -231,12 +232,8 @@ export async function openImportedLora(ctx: TrainContext, p: ImportedLoraParams)
       return trainer.iteration;
     },
     checkpointFormat: CHECKPOINT_FORMAT,
-    curves: [
-      { key: 'style', label: 'style (weighted)' },
-      { key: 'content', label: 'content (weighted)' },
-      { key: 'total', label: 'total' },
-    ],
-    curveTitle: `LoRA r${p.rank} on ${p.base}, ${style.files.length} style image${style.files.length === 1 ? '' : 's'}`,
+    curves: LORA_CURVES,
+    curveTitle: loraCurveTitle(p.rank, p.base, style.files.length),
     summary: { base: p.base, rank: p.rank, alpha, targets, trainableParameters: trainer.trainableCount, baseParameters: baseCount, styleImages: style.files, size: p.size, batch: p.batch, vgg: vgg.label },
     async step(r) {
       const { losses, gradientNorm } = await trainer.step(batchOf(r), r.int(grams.length));

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { LORA_CURVES, loraCurveTitle } from './lora-curves.js';
 import { z } from 'zod';
 import { AtelierError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
@@ -136,12 +137,8 @@ export const lora = defineTrainer({
         return tuner.iteration;
       },
       checkpointFormat: CHECKPOINT_FORMAT,
-      curves: [
-        { key: 'style', label: 'style (weighted)' },
-        { key: 'content', label: 'content (weighted)' },
-        { key: 'total', label: 'total' },
-      ],
-      curveTitle: `LoRA r${p.rank} on ${p.base}, ${style.files.length} style image${style.files.length === 1 ? '' : 's'}`,
+      curves: LORA_CURVES,
+      curveTitle: loraCurveTitle(p.rank, p.base, style.files.length),
       summary: { base: p.base, rank: p.rank, alpha, targets, trainableParameters: tuner.parameterCount, styleImages: style.files, size: p.size, batch: p.batch },
       async step(rng) {
         const batch = new Float32Array(p.batch * 3 * p.size * p.size);
