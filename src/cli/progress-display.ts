@@ -22,8 +22,8 @@ export function createProgressDisplay(stream: NodeJS.WriteStream, mode: 'bar' | 
         if (e.type === 'error') return;
         const width = 28;
         const filled = Math.round(e.fraction * width);
-        const eta = e.type === 'frame' ? rate.text(e.frame, e.total) : etaText(left.observe(e, Date.now()));
-        const line = `${e.label} [${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${(e.fraction * 100).toFixed(0).padStart(3)}% ${detail(e)}${eta}`;
+        const eta = e.type === 'frame' ? rate.text(e.frame, e.total) : etaText(left.shown(e, Date.now()));
+        const line = `${e.label} [${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${(e.fraction * 100).toFixed(0).padStart(3)}%${spaced(detail(e))}${eta}`;
         const cols = stream.columns ?? 100;
         stream.write(`\r${line.slice(0, cols - 1).padEnd(Math.min(cols - 1, line.length + 8))}`);
         drawn = true;
@@ -45,17 +45,21 @@ export function createProgressDisplay(stream: NodeJS.WriteStream, mode: 'bar' | 
     listener(e) {
       const now = Date.now();
       // Every event moves the estimate's clock, also those not printed.
-      const leftMs = e.type === 'frame' ? undefined : left.observe(e, now);
+      const leftMs = e.type === 'frame' ? undefined : left.shown(e, now);
       const milestone = e.type === 'start' || e.type === 'done' || e.type === 'error';
       if (!milestone && e.fraction - lastFraction < 0.1 && now - lastTime < 2000) return;
       lastFraction = e.fraction;
       lastTime = now;
       if (e.type === 'error') return; // the error itself is printed by the command
       const eta = e.type === 'frame' ? rate.text(e.frame, e.total) : etaText(leftMs);
-      stream.write(`${e.label}: ${(e.fraction * 100).toFixed(0)}% ${detail(e)}${eta}\n`);
+      stream.write(`${e.label}: ${(e.fraction * 100).toFixed(0)}%${spaced(detail(e))}${eta}\n`);
     },
     finish() {},
   };
+}
+
+function spaced(text: string): string {
+  return text ? ` ${text}` : '';
 }
 
 function detail(e: ProgressEvent): string {
@@ -66,7 +70,8 @@ function detail(e: ProgressEvent): string {
       const values = e.values
         ? ' ' + Object.entries(e.values).map(([k, v]) => `${k}=${formatNumber(v)}`).join(' ')
         : '';
-      return `step ${e.step}/${e.total}${values}`;
+      // A phase that reports a share of itself (step 0.37 of 1) is said by the percentage alone.
+      return `${Number.isInteger(e.step) && Number.isInteger(e.total) ? `step ${e.step}/${e.total}` : ''}${values}`.trim();
     }
     case 'frame':
       return `frame ${e.frame}/${e.total}`;
@@ -108,5 +113,6 @@ function etaText(leftMs: number | undefined): string {
 }
 
 function formatNumber(v: number): string {
+  if (Number.isInteger(v) && Math.abs(v) < 1e6) return String(v);
   return Math.abs(v) >= 1000 || (Math.abs(v) < 0.01 && v !== 0) ? v.toExponential(2) : v.toFixed(3);
 }

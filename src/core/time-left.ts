@@ -21,7 +21,21 @@ export class TimeLeft {
     if (e.fraction === 0) this.from = now;
     return timeLeft(now - this.from, e.fraction);
   }
+
+  /**
+   * What a display shows for the same event: the estimate once the measured work has run for
+   * SHOWN_AFTER_MS, undefined before. A rate taken over a few hundred ms mostly measures the first
+   * step's own start-up (a pyramid's coarsest level, a worker's first strip): a 1×1 image's 0.4 s
+   * run read "ETA 46 s" from it. A run shorter than that ends before any estimate would help.
+   */
+  shown(e: ProgressEvent, now: number): number | undefined {
+    const left = this.observe(e, now);
+    return now - this.from >= SHOWN_AFTER_MS ? left : undefined;
+  }
 }
+
+/** How long the measured work must have run before a display shows its time left (ms). */
+export const SHOWN_AFTER_MS = 1000;
 
 /** The ms left when `fraction` of the measured work took `elapsedMs`; undefined under 2 % done or once done. */
 export function timeLeft(elapsedMs: number, fraction: number): number | undefined {
