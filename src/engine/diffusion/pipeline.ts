@@ -161,6 +161,12 @@ export class DiffusionPipeline {
     return this.injection.extension.feeds(embeds, reference.strengths);
   }
 
+  /** How many UNet steps `generate` runs for `steps` sampler steps (image-to-image: only the last `strength` of them). */
+  stepCount(steps: number, strength?: number): number {
+    const all = samplingTimesteps(this.schedule.alphasCumprod.length, steps);
+    return (strength === undefined ? all : img2imgTimesteps(all, strength)).length;
+  }
+
   async generate(o: GenerateOptions): Promise<Float32Array> {
     const f = this.vae.downscale;
     const m = this.sizeMultiple;

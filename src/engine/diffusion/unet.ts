@@ -445,7 +445,7 @@ export class Unet {
     const feed = options.feedWeights ?? bytes > MAX_EMBEDDED_WEIGHT_BYTES;
     const fed: Record<string, TensorValue> = {};
     if (feed) for (const p of g.params) fed[p.name] = { data: g.data.get(p.id)! as Float32Array, shape: p.shape as number[] };
-    const runner = await compile(g, { threads: options.threads, cache: false, paramsAsInputs: feed });
+    const runner = await compile(g, { threads: options.threads, cache: false, memory: 'arena', paramsAsInputs: feed });
     return new Unet(runner, weights, batch, length, fed);
   }
 

@@ -232,7 +232,7 @@ export class Vae {
     ge.output('logvar', logvar);
     const gd = new Graph();
     gd.output('image', buildVaeDecoder(gd, weights, gd.input('latents', [1, weights.config.latentChannels, 'h', 'w'])));
-    const [encoder, decoder] = await Promise.all([compile(ge, { threads: options.threads, cache: false }), compile(gd, { threads: options.threads, cache: false })]);
+    const [encoder, decoder] = await Promise.all([compile(ge, { threads: options.threads, cache: false, memory: 'arena' }), compile(gd, { threads: options.threads, cache: false, memory: 'arena' })]);
     return new Vae(encoder, decoder, weights);
   }
 
