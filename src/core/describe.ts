@@ -28,11 +28,32 @@ export interface MethodDescription {
   styleGallery?: Omit<StyleGallery, 'items'> & { items: (StyleGalleryItem & { installed?: boolean })[] };
 }
 
+/**
+ * Where a param's description turns to what only the command line takes (a file or folder path):
+ * the HTTP API refuses paths (server/refuse-paths.ts), so its descriptions, which the studio shows
+ * as help, end before it. Write it as the description's last sentence.
+ */
+export const CLI_ONLY = 'On the command line';
+
+/** A description as the API gives it: without its command-line-only ending. */
+export function apiDescription(text: string): string {
+  const at = text.indexOf(CLI_ONLY);
+  return at < 0 ? text : text.slice(0, at).trimEnd();
+}
+
+/** A params schema with each description as the API gives it. */
+export function forApi(params: JsonObjectSchema): JsonObjectSchema {
+  const properties = Object.fromEntries(Object.entries(params.properties).map(([k, p]) => [k, p.description === undefined ? p : { ...p, description: apiDescription(p.description) }]));
+  return { ...params, properties };
+}
+
 /** Shared controls few people change: folded under Advanced for every method. */
 const ADVANCED_SHARED = ['seed', 'maxSize'];
 
-export function describeMethod(def: AnyMethod, isInstalled?: (model: string) => boolean): MethodDescription {
-  const params = paramsJsonSchema(methodParamsSchema(def));
+/** `audience: 'api'`: descriptions without what only the command line takes (`CLI_ONLY`). */
+export function describeMethod(def: AnyMethod, isInstalled?: (model: string) => boolean, audience: 'cli' | 'api' = 'cli'): MethodDescription {
+  const schema = paramsJsonSchema(methodParamsSchema(def));
+  const params = audience === 'api' ? forApi(schema) : schema;
   const maxSize = params.properties.maxSize;
   if (def.defaultMaxSize !== undefined && maxSize) {
     params.properties.maxSize = { ...maxSize, default: def.defaultMaxSize, description: `Largest side of the working image in pixels (default ${def.defaultMaxSize} for this method)` };

@@ -1,5 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeMethod } from '../../src/core/describe.js';
+import { getMethod } from '../../src/methods/index.js';
 import { buildServer, type AtelierServer } from '../../src/server/app.js';
 import { redactPaths } from '../../src/server/redact-paths.js';
 import { looksLikePath } from '../../src/server/refuse-paths.js';
@@ -112,6 +114,21 @@ describe('path-shaped parameters over the API', () => {
       delete process.env.ATELIER_MODEL_MIRROR;
     }
     expect(redactPaths('pull x --from /srv/models/mirror or see https://example.org/a/b.pt; C:\\w\\x.pt; 3/4')).toBe('pull x --from <server path> or see https://example.org/a/b.pt; <server path>; 3/4');
+  });
+
+  it("the API's help texts offer no file: model, weights and LoRA params are chosen by name there (the CLI keeps its files)", async () => {
+    const methods = (await app.inject({ url: '/api/methods' })).json().methods as { id: string; params: { properties: Record<string, { description?: string }> } }[];
+    const FILE_WORDING = /\.safetensors|\.ckpt|\.tflite|\.pb\b|folder|\bFILE\b|file path|its file|a file|On the command line/i;
+    const stale = methods.flatMap((m) => Object.entries(m.params.properties).filter(([, p]) => FILE_WORDING.test(p.description ?? '')).map(([k, p]) => `${m.id}.${k}: ${p.description}`));
+    // The trainer page's forms too (their image folders are drop zones, not params).
+    const trainers = (await app.inject({ url: '/api/trainers' })).json().trainers as { id: string; params: { properties: Record<string, { description?: string }> } }[];
+    stale.push(...trainers.flatMap((t) => Object.entries(t.params.properties).filter(([, p]) => FILE_WORDING.test(p.description ?? '')).map(([k, p]) => `train ${t.id}.${k}: ${p.description}`)));
+    expect(stale).toEqual([]);
+    // The wording that was stale in the studio, and the CLI's own, which still names the file.
+    const fast = methods.find((m) => m.id === 'neural.fast')!.params.properties;
+    expect(fast.model!.description).toMatch(/^The per-style network, by name: .*trained here/);
+    expect(fast.lora!.description).toContain('NAME:WEIGHT');
+    expect(describeMethod(getMethod('neural.fast')).params.properties.model!.description).toContain('On the command line also a .safetensors file');
   });
 
   it('tells paths from names', () => {

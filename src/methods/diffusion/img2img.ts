@@ -64,16 +64,16 @@ const params = z.object({
     .string()
     .min(1)
     .default('installed')
-    .describe("'installed' (the store's sd15), 'deadiff' (the store's DEADiff: a style image goes through its Q-Formers), a single .safetensors/.ckpt file (SD 1.x or deadiff_v1.ckpt) or a diffusers folder, 'random' or 'random-deadiff' (tiny untrained networks, to try the pipeline)"),
+    .describe("'installed' (the store's sd15), 'deadiff' (the store's DEADiff: a style image goes through its Q-Formers), 'random' or 'random-deadiff' (tiny untrained networks, to try the pipeline). On the command line also a single .safetensors/.ckpt file (SD 1.x or deadiff_v1.ckpt) or a diffusers folder"),
   lora: z
     .array(z.string().min(1))
     .max(8)
     .optional()
-    .describe('LoRA files for SD 1.x to stack, FILE or FILE:WEIGHT (repeat or comma-separate; kohya, diffusers/PEFT or older diffusers keys, or a name from `atelier train diffusion-lora --name`; docs/lora.md)'),
+    .describe('LoRA adapters for SD 1.x to stack, each NAME or NAME:WEIGHT: made by `atelier train diffusion-lora --name NAME` or the studio\'s trainer. On the command line also LoRA files, FILE or FILE:WEIGHT (repeat or comma-separate; kohya, diffusers/PEFT or older diffusers keys; docs/lora.md)'),
   styleStrength: z.number().min(0).max(2).default(1).describe('With a style image: its strength in the fine, high-resolution cross-attention layers (colours, strokes, texture; 0 = none)'),
   contentStrength: z.number().min(0).max(2).default(0).describe('With a style image: its strength in the coarse layers around the bottleneck (layout and objects; 0 leaves the subject to the prompt)'),
   styleNoise: z.boolean().default(false).describe('"Diffusion in Style": starting noise with the style image\'s latent mean and spread per channel'),
-  adapter: z.string().min(1).default('installed').describe("With a style image: 'installed' or 'ip-adapter-sd15' (the store's), an IP-Adapter file with image_encoder/ beside it, or 'random' (tiny untrained adapter, with --weights random)"),
+  adapter: z.string().min(1).default('installed').describe("With a style image: 'installed' or 'ip-adapter-sd15' (the store's), or 'random' (tiny untrained adapter, with --weights random). On the command line also an IP-Adapter file with image_encoder/ beside it"),
 });
 
 const MAX_CACHED = 1;

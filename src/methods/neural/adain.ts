@@ -23,7 +23,7 @@ const params = z.object({
     .string()
     .min(1)
     .default('installed')
-    .describe("'installed' (the model store's vgg19-relu3_1), 'random' (seeded, to try the pipeline) or a folder holding the published files"),
+    .describe("'installed' (the model store's vgg19-relu3_1) or 'random' (seeded, to try the pipeline). On the command line also a folder holding the published files"),
   tileSize: z.number().int().min(128).max(8192).default(1024).describe('Largest tile side the networks process at once; larger images are tiled with cross-faded overlaps and whole-image statistics'),
 });
 

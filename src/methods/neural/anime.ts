@@ -16,7 +16,7 @@ const params = z.object({
     .string()
     .min(1)
     .default('installed')
-    .describe("'installed' (the model store's animeganv2-hayao), 'random' (a seeded stand-in to try the pipeline), a folder holding the .tflite file, or a generator made by `atelier lora merge --base animeganv2-hayao` (its name)"),
+    .describe("'installed' (the model store's animeganv2-hayao), 'random' (a seeded stand-in to try the pipeline), or a generator made by `atelier lora merge --base animeganv2-hayao` (its name). On the command line also a folder holding the .tflite file"),
   // 576: a 1024² image is exactly 2×2 tiles overlapping by twice the 64-px margin (512 made 3×3,
   // 2.25× the pixels); a 576² tile peaks at 0.8 GB, a whole 1024² image at 2.8 GB.
   tileSize: z.number().int().min(128).max(8192).default(576).describe('Largest tile side the network processes at once; larger images are tiled with feathered overlaps (576: about 1 GB peak at any size, a 1024² image in 2×2 tiles; a whole 1024² image takes 2.8 GB)'),
@@ -24,7 +24,7 @@ const params = z.object({
     .array(z.string().min(1))
     .max(8)
     .optional()
-    .describe('LoRA adapters on the generator\'s convolutions, FILE or FILE:WEIGHT (repeat or comma-separate to stack; keys are the TFLite tensor names, docs/lora.md)'),
+    .describe('LoRA adapters to stack on the generator\'s convolutions, each NAME or NAME:WEIGHT: made by `atelier train lora --base animeganv2-hayao --name NAME` or the studio\'s trainer. On the command line also adapter files, FILE or FILE:WEIGHT (repeat or comma-separate; keys are the TFLite tensor names, docs/lora.md)'),
 });
 
 export const anime = defineMethod({

@@ -26,18 +26,18 @@ const params = z.object({
   variant: z
     .enum(['fp16', 'int8', 'dynamic'])
     .default('fp16')
-    .describe('Transfer network file: fp16 (half-precision weights, best), int8 (fully quantised, run in float) or dynamic (dynamic-range int8 weights)'),
+    .describe('Which published transfer network: fp16 (half-precision weights, best), int8 (fully quantised, run in float) or dynamic (dynamic-range int8 weights)'),
   weights: z
     .string()
     .min(1)
     .default('installed')
-    .describe("'installed' (the model store's magenta-arbitrary), 'random' (a seeded stand-in to try the pipeline), a folder holding the .tflite files, or a transfer network made by `atelier lora merge --base magenta-arbitrary` (its name; the installed predictor and fp16 network's operators)"),
+    .describe("'installed' (the model store's magenta-arbitrary), 'random' (a seeded stand-in to try the pipeline), or a transfer network made by `atelier lora merge --base magenta-arbitrary` (its name; the installed predictor and fp16 network's operators). On the command line also a folder holding the .tflite files"),
   tileSize: z.number().int().min(128).max(8192).default(1024).describe('Largest tile side the transfer network processes at once; larger images are tiled with feathered overlaps'),
   lora: z
     .array(z.string().min(1))
     .max(8)
     .optional()
-    .describe('LoRA adapters on the transfer network\'s convolutions (made by `atelier train lora --base magenta-arbitrary` on the fp16 network), FILE or FILE:WEIGHT (repeat or comma-separate to stack; keys are the TFLite tensor names, docs/lora.md)'),
+    .describe('LoRA adapters to stack on the transfer network\'s convolutions, each NAME or NAME:WEIGHT: made by `atelier train lora --base magenta-arbitrary --name NAME` (on the fp16 network) or the studio\'s trainer. On the command line also adapter files, FILE or FILE:WEIGHT (repeat or comma-separate; keys are the TFLite tensor names, docs/lora.md)'),
 });
 
 export const arbitrary = defineMethod({

@@ -30,7 +30,7 @@ const params = z.object({
     .string()
     .min(1)
     .default('installed')
-    .describe("'installed' (the store's checkpoint for the mode and variant), 'random' (seeded, to try the pipeline), a model-store name (capvstnet_art_image, …), or from the CLI a checkpoint file path"),
+    .describe("'installed' (the store's checkpoint for the mode and variant), 'random' (seeded, to try the pipeline), or a model-store name (capvstnet_art_image, one trained here, …). On the command line also a checkpoint file path"),
   tileSize: z
     .number()
     .int()

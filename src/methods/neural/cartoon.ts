@@ -13,18 +13,18 @@ const params = z.object({
   variant: z
     .enum(['dr', 'int8', 'fp16'])
     .default('dr')
-    .describe('Which published file: dr (dynamic-range int8 weights), int8 (fully quantised, run in float), fp16 (half-precision weights)'),
+    .describe('Which published variant: dr (dynamic-range int8 weights), int8 (fully quantised, run in float), fp16 (half-precision weights)'),
   weights: z
     .string()
     .min(1)
     .default('installed')
-    .describe("'installed' (the model store's whitebox-cartoon), 'random' (a seeded stand-in to try the pipeline) or a folder holding the .tflite files"),
+    .describe("'installed' (the model store's whitebox-cartoon) or 'random' (a seeded stand-in to try the pipeline). On the command line also a folder holding the .tflite files"),
   tileSize: z.number().int().min(128).max(8192).default(1024).describe('Largest tile side the network processes at once; larger images are tiled with feathered overlaps'),
   lora: z
     .array(z.string().min(1))
     .max(8)
     .optional()
-    .describe('LoRA adapters on the generator\'s convolutions, FILE or FILE:WEIGHT (repeat or comma-separate to stack; keys are the TFLite tensor names, docs/lora.md)'),
+    .describe('LoRA adapters to stack on the generator\'s convolutions, each NAME or NAME:WEIGHT, by the name they were installed under (no recipe here trains them for this network yet). On the command line also adapter files, FILE or FILE:WEIGHT (repeat or comma-separate; keys are the TFLite tensor names, docs/lora.md)'),
 });
 
 export const cartoon = defineMethod({

@@ -10,7 +10,7 @@ import { weightSourceBytes } from '../../engine/store/weight-bytes.js';
  * instance norms then see that tile only, so keep tiles large).
  */
 const params = z.object({
-  model: z.string().min(1).describe("A trained model's name in the store (atelier train cyclegan --name), a .safetensors file it wrote, or 'random' (a seeded stand-in to try the pipeline)"),
+  model: z.string().min(1).describe("A CycleGAN trained here, by name (`atelier train cyclegan --name NAME` or the studio's trainer), or 'random' (a seeded stand-in to try the pipeline). On the command line also a .safetensors file the trainer wrote"),
   direction: z.enum(['a2b', 'b2a']).default('a2b').describe('a2b: the generator from domain A to B (G_A); b2a: back (G_B)'),
   tileSize: z.number().int().min(64).max(8192).default(1024).describe('Largest tile side run at once; larger images are tiled with feathered overlaps'),
 });

@@ -27,7 +27,7 @@ const params = z.object({
   model: z
     .union([z.enum(FAST_STYLE_MODEL_NAMES), z.string().min(1)])
     .default('fst-pytorch-mosaic')
-    .describe('The per-style network: a published one (`atelier methods neural.fast` lists them with their source; `atelier models pull NAME` installs one), one trained with `atelier train fast --name NAME`, or its .safetensors file'),
+    .describe('The per-style network, by name: a published one (`atelier methods neural.fast` lists them with their source; `atelier models pull NAME` or the studio\'s Models installs one) or one trained here (`atelier train fast --name NAME` or the studio\'s trainer). On the command line also a .safetensors file it wrote'),
   strokeScale: z
     .number()
     .min(0.25)
@@ -49,7 +49,7 @@ const params = z.object({
     .array(z.string().min(1))
     .max(8)
     .optional()
-    .describe('LoRA adapters to apply, FILE or FILE:WEIGHT (repeat the flag or separate by commas to stack them; made by `atelier train lora`)'),
+    .describe('LoRA adapters to stack on the network, each NAME or NAME:WEIGHT (weight 1 when left out): adapters made for it by `atelier train lora --base MODEL --name NAME` or the studio\'s trainer. On the command line also adapter files, FILE or FILE:WEIGHT (repeat the flag or separate by commas)'),
 });
 
 const MAX_CACHED = 3;

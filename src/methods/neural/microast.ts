@@ -23,13 +23,13 @@ const params = z.object({
     .string()
     .min(1)
     .default('installed')
-    .describe("'installed' (the model store's microast), 'random' (seeded, to try the pipeline) or a folder holding the four published files"),
+    .describe("'installed' (the model store's microast) or 'random' (seeded, to try the pipeline). On the command line also a folder holding the four published files"),
   tileSize: z.number().int().min(128).max(8192).default(1536).describe('Largest tile side processed at once (larger images are tiled; the AdaIN statistics stay whole-image)'),
   styleSize: z.number().int().min(64).max(4096).default(1024).describe('Long side the style image is brought down to before its statistics are taken'),
   lora: z
     .array(z.string().min(1))
     .optional()
-    .describe('LoRA adapters on its convolutions (made by `atelier train lora --base microast`), FILE or FILE:WEIGHT (repeat or comma-separate to stack; keys `<part>.<state-dict key>`, docs/lora.md)'),
+    .describe('LoRA adapters to stack on its convolutions, each NAME or NAME:WEIGHT: made by `atelier train lora --base microast --name NAME` or the studio\'s trainer. On the command line also adapter files, FILE or FILE:WEIGHT (repeat or comma-separate; keys `<part>.<state-dict key>`, docs/lora.md)'),
 });
 
 const MAX_CACHED = 2;

@@ -51,12 +51,12 @@ const params = z.object({
     .array(z.string().min(1))
     .max(MAX_ADDED)
     .optional()
-    .describe('Styles added to the network with `atelier train multistyle-style --name NAME` (names or .safetensors files): they become styles 26, 27, … in this order'),
+    .describe('Styles added to the network with `atelier train multistyle-style --name NAME` or the studio\'s trainer, by name: they become styles 26, 27, … in this order. On the command line also their .safetensors files'),
   weights: z
     .string()
     .min(1)
     .default('installed')
-    .describe("'installed' (the model store's magenta-multistyle), 'random' (a seeded stand-in to try the pipeline) or a folder holding stylize_quantized.pb"),
+    .describe("'installed' (the model store's magenta-multistyle) or 'random' (a seeded stand-in to try the pipeline). On the command line also a folder holding stylize_quantized.pb"),
   tileSize: z.number().int().min(128).max(8192).default(1024).describe('Largest tile side the network processes at once; larger images are tiled with feathered overlaps (instance norm statistics then come from each tile)'),
 });
 

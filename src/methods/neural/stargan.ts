@@ -9,7 +9,7 @@ import { weightSourceBytes } from '../../engine/store/weight-bytes.js';
  * (padded by reflection to a multiple of 4), large images tiled with feathered overlaps.
  */
 const params = z.object({
-  model: z.string().min(1).describe("A trained model's name in the store (atelier train stargan --name), a .safetensors file it wrote, or 'random' (a seeded stand-in over domains a, b, c)"),
+  model: z.string().min(1).describe("A StarGAN trained here, by name (`atelier train stargan --name NAME` or the studio's trainer), or 'random' (a seeded stand-in over domains a, b, c). On the command line also a .safetensors file the trainer wrote"),
   domain: z.string().min(1).describe('The target domain, one of the names the model was trained with'),
   tileSize: z.number().int().min(64).max(8192).default(1024).describe('Largest tile side run at once; larger images are tiled with feathered overlaps'),
 });

@@ -45,7 +45,7 @@ const params = z.object({
     .string()
     .min(1)
     .default('installed')
-    .describe("'installed' (the model store's files), 'random' (seeded, to try the pipeline) or a folder holding the published files"),
+    .describe("'installed' (the model store's files) or 'random' (seeded, to try the pipeline). On the command line also a folder holding the published files"),
   smoothRadius: z.number().int().min(1).max(64).default(SMOOTH_RADIUS).describe('photoreal: window radius of the guided filter, in pixels at a 512-px long side (scaled with the image)'),
   smoothEps: z.number().min(1e-6).max(1).default(SMOOTH_EPS).describe('photoreal: guided filter regularisation (larger: smoother, less of the content\'s edges)'),
   tileSize: z.number().int().min(128).max(8192).default(1024).describe('Largest tile side the networks process at once; larger images are tiled with cross-faded overlaps and whole-image statistics'),

@@ -12,7 +12,8 @@ import { getMethod, listMethods } from '../../methods/index.js';
  * studio's model choices offer them.
  */
 function describe(def: AnyMethod, trained: ReturnType<typeof listModels>): MethodDescription {
-  const d = describeMethod(def, isModelInstalled);
+  // The API's descriptions: the server takes names, never the files the CLI also takes.
+  const d = describeMethod(def, isModelInstalled, 'api');
   for (const s of trained) {
     const use = s.entry.trained?.use;
     if (!use || use.method !== def.id || !s.installed) continue;

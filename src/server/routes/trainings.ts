@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import { AtelierError } from '../../core/errors.js';
 import { parseInteger } from '../../core/number-text.js';
+import { forApi } from '../../core/describe.js';
 import { describeTrainer, MAX_JOB_ITERATIONS } from '../../train/describe.js';
 import { getTrainer, listTrainers } from '../../train/index.js';
 import type { ServerContext } from '../context.js';
@@ -32,13 +33,13 @@ export const trainingRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async 
       .filter((t) => t.studio !== undefined)
       .map((t) => {
         const d = describeTrainer(t);
-        return { ...d, ...(d.base && { base: { ...d.base, choices: baseChoices(t) } }) };
+        return { ...d, params: forApi(d.params), ...(d.base && { base: { ...d.base, choices: baseChoices(t) } }) };
       }),
   }));
   app.get<IdParams>('/api/trainers/:id', async (request) => {
     const def = getTrainer(request.params.id);
     const d = describeTrainer(def);
-    return { ...d, ...(d.base && { base: { ...d.base, choices: baseChoices(def) } }) };
+    return { ...d, params: forApi(d.params), ...(d.base && { base: { ...d.base, choices: baseChoices(def) } }) };
   });
 
   app.post('/api/trainings', async (request, reply) => {

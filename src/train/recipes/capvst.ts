@@ -29,11 +29,11 @@ const params = z.object({
     .min(16)
     .default(256)
     .describe('Side of the square training crops (multiple of 4)'),
-  init: z.string().default('random').describe("Starting weights: 'random' (seeded), 'installed' (the published checkpoint) or a file"),
+  init: z.string().default('random').describe("Starting weights: 'random' (seeded) or 'installed' (the published checkpoint). On the command line also a checkpoint file"),
   vgg: z
     .string()
     .default('auto')
-    .describe("Normalised VGG-19 for the style loss: 'auto' (vgg_normalised to relu4_1 as published if installed, else the real VGG-19 to relu3_1 of vgg19-relu3_1), 'installed' (vgg_normalised), 'relu3_1' (vgg19-relu3_1), 'random' or a file"),
+    .describe("Normalised VGG-19 for the style loss: 'auto' (vgg_normalised to relu4_1 as published if installed, else the real VGG-19 to relu3_1 of vgg19-relu3_1), 'installed' (vgg_normalised), 'relu3_1' (vgg19-relu3_1), or 'random'. On the command line also a weight file"),
   lr: z.number().positive().default(1e-4).describe('Adam learning rate (decayed as lr / (1 + 5e-5 · iteration))'),
   styleWeight: z.number().min(0).optional().describe('Style loss weight (published: 1)'),
   recWeight: z.number().min(0).optional().describe('Cycle reconstruction weight (published: photoreal 10, artistic 1)'),

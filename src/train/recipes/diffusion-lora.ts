@@ -36,7 +36,7 @@ const DEFAULT_TARGETS = ['attn1.to_q', 'attn1.to_k', 'attn1.to_v', 'attn1.to_out
 
 const params = z.object({
   images: z.string().min(1).describe('Folder of the training images (1 to 50; an `<image>.txt` beside one is its caption)'),
-  base: z.string().min(1).default('installed').describe("Stable Diffusion 1.x to adapt: 'installed' or 'sd15' (the store's sd15), a single .safetensors/.ckpt file or a diffusers folder, or 'random' (a tiny untrained network, to try the pipeline)"),
+  base: z.string().min(1).default('installed').describe("Stable Diffusion 1.x to adapt: 'installed' or 'sd15' (the store's sd15), or 'random' (a tiny untrained network, to try the pipeline). On the command line also a single .safetensors/.ckpt file or a diffusers folder"),
   caption: z.string().max(1000).default('a painting in sks style').describe('Caption of the images that have no .txt beside them'),
   rank: z.number().int().min(1).max(128).default(4).describe('LoRA rank r'),
   alpha: z.number().positive().optional().describe('LoRA scale α (ΔW = α/r · up·down; default: the rank)'),

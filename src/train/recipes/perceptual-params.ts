@@ -15,5 +15,5 @@ export const perceptualLossParams = {
   tvWeight: z.number().min(0).default(10).describe('Weight of the total-variation loss on the [0, 1] image'),
   contentLayers: z.array(tap).min(1).default(DEFAULT_CONTENT_TAPS).describe('VGG layers of the content loss'),
   styleLayers: z.array(tap).min(1).default(DEFAULT_STYLE_TAPS).describe('VGG layers of the style loss'),
-  vgg: z.string().default('installed').describe("Loss network: 'installed' (vgg19-relu3_1), 'random' (seeded; tests only, no real style) or a weight file"),
+  vgg: z.string().default('installed').describe("Loss network: 'installed' (vgg19-relu3_1) or 'random' (seeded; tests only, no real style). On the command line also a weight file"),
 };
