@@ -1,5 +1,5 @@
 import { paramsJsonSchema, type JsonObjectSchema, SHARED_CONTROL_KEYS } from './params.js';
-import { FAMILIES, type AnyMethod, type InputsSpec, type StyleGallery, type StyleGalleryItem, type WeightsSpec } from './registry.js';
+import { FAMILIES, type AnyMethod, type InputsSpec, type StyleGallery, type StyleGalleryItem, type TrainedModelParam, type WeightsSpec } from './registry.js';
 import { methodParamsSchema } from './stylize.js';
 
 /**
@@ -18,8 +18,13 @@ export interface MethodDescription {
   params: JsonObjectSchema;
   sharedControls: string[];
   regions: 'native' | 'pipeline';
-  /** `trained`: a model trained on this server (listed by the server, not by the method). */
-  weights: (WeightsSpec & { installed?: boolean; trained?: boolean })[];
+  /**
+   * `trained`: a model made on this server (listed by the server, not by the method), with the
+   * params it was made for (`params`: a LoRA's base) and the values it allows of others (`choices`).
+   */
+  weights: (WeightsSpec & { installed?: boolean; trained?: boolean; params?: Record<string, unknown>; choices?: Record<string, string[]> })[];
+  /** Params that name models made here (see `TrainedModelParam`). */
+  trainedModels?: Record<string, TrainedModelParam>;
   /** Params a form folds under Advanced. */
   advanced: string[];
   /** Named partial params to start from. */
@@ -72,6 +77,7 @@ export function describeMethod(def: AnyMethod, isInstalled?: (model: string) => 
     weights: (def.weights ?? []).map((w) => ({ ...w, ...(isInstalled && { installed: isInstalled(w.model) }) })),
     advanced: [...(def.advanced ?? []), ...ADVANCED_SHARED].filter((k) => k in params.properties),
     presets: Object.entries(def.presets ?? {}).map(([name, p]) => ({ name, params: { ...p } })),
+    ...(def.trainedModels && { trainedModels: { ...def.trainedModels } }),
     ...(def.styleGallery && {
       styleGallery: { ...def.styleGallery, items: def.styleGallery.items.map((i) => (i.model !== undefined && isInstalled ? { ...i, installed: isInstalled(i.model) } : { ...i })) },
     }),

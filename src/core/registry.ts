@@ -188,6 +188,27 @@ export interface StyleGalleryItem {
   source?: string;
 }
 
+/**
+ * A param that names models made here. The server lists each installed one among the method's
+ * weights with the params it was made for (`use.params`: a LoRA's base network) and the values it
+ * allows of other params (`use.choices`: a StarGAN's domains).
+ */
+export interface TrainedModelParam {
+  /** The store's kind of model (`network` in its trained.json): `lora`, `cyclegan`, `stargan`, … */
+  kind: string;
+  /** The training recipe that makes them (`atelier train <id>`, the studio's trainer page); absent when none does. */
+  trainer?: string;
+  /** A list of `NAME` or `NAME:WEIGHT` (LoRA adapters, applied in order) rather than one name. */
+  stack?: boolean;
+  /**
+   * The recipe's params a "train one" link sets: a fixed value, or `{ param }` for the value this
+   * method's form holds (a LoRA for neural.fast is trained on the form's `model`).
+   */
+  trainerParams?: Readonly<Record<string, string | { param: string }>>;
+  /** Words taken besides names ('random': a seeded stand-in), with the values each allows of other params. */
+  words?: readonly { word: string; label: string; choices?: Readonly<Record<string, readonly string[]>> }[];
+}
+
 /** A method id: its family, a dot, a lower-case name (`color.reinhard`). */
 export type MethodIdOf<F extends Family = Family> = `${F}.${string}`;
 
@@ -232,6 +253,11 @@ export interface MethodDefinition<P extends ParamsSchema = ParamsSchema, Id exte
    * thumbnail from its model's files, so the studio shows a gallery instead of a number field.
    */
   styleGallery?: StyleGallery;
+  /**
+   * Params that name models made here (by a trainer, `--name`): forms offer the installed ones
+   * of their kind by name (never a file) and one click to the trainer that makes more.
+   */
+  trainedModels?: Readonly<Record<string, TrainedModelParam>>;
   run(ctx: RunContext, inputs: MethodInputs, params: z.output<P>): Promise<Image | MethodOutput>;
 }
 

@@ -83,6 +83,8 @@ export interface TrainedModelUse {
   param: string;
   /** Other params the weights need (a mode, a base network). */
   params?: Record<string, unknown>;
+  /** The values the weights allow of other params (a StarGAN's domains), for forms to offer. */
+  choices?: Record<string, readonly string[]>;
 }
 
 /** Any trainer, whatever its params. */

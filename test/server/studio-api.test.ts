@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import yauzl from 'yauzl';
+import { addTrainedModel } from '../../src/engine/store.js';
+import { writeSafetensors } from '../../src/engine/weights/safetensors.js';
 import { buildServer, type AtelierServer } from '../../src/server/app.js';
 import { HeldExecutor } from './held-executor.mjs';
 import { InlineExecutor } from '../../src/server/jobs/executor.js';
@@ -62,6 +64,35 @@ describe('studio routes', () => {
     expect(reinhard.presets.map((p: { name: string }) => p.name)).toEqual(['Full transfer', 'Gentle tint', 'Lightness only']);
     const capvst = (await app.inject({ url: '/api/methods/neural.capvst' })).json();
     expect(capvst.weights.find((w: any) => w.model === 'capvstnet_art_video').when).toEqual({ mode: ['artistic'], variant: ['video'], weights: ['installed', 'capvstnet_art_video'] });
+  });
+
+  it('GET /api/methods lists models made here with what they fit: a StarGAN with its domains, a LoRA with its base', async () => {
+    const file = tmp.file('made-here.safetensors');
+    await writeSafetensors(file, [{ name: 'w', shape: [1], data: new Float32Array([0]) }]);
+    const made = (name: string, network: string, use: { method: string; param: string; params?: Record<string, unknown>; choices?: Record<string, string[]> }) =>
+      addTrainedModel(name, { description: `${network} made here`, network, trained: { trainer: network, iterations: 1, createdAt: new Date().toISOString(), use }, files: [{ path: `${name}.safetensors`, from: file }] });
+    await made('two-looks', 'stargan', { method: 'neural.stargan', param: 'model', params: { domain: 'look' }, choices: { domain: ['photo', 'look'] } });
+    await made('candy-ink', 'lora', { method: 'neural.fast', param: 'lora', params: { model: 'fst-pytorch-candy' } });
+    const stargan = (await app.inject({ url: '/api/methods/neural.stargan' })).json();
+    expect(stargan.trainedModels.model).toMatchObject({ kind: 'stargan', trainer: 'stargan', words: [{ word: 'random', choices: { domain: ['a', 'b', 'c'] } }] });
+    expect(stargan.weights).toContainEqual({ model: 'two-looks', description: 'stargan made here', when: { model: ['two-looks'] }, installed: true, trained: true, params: { domain: 'look' }, choices: { domain: ['photo', 'look'] } });
+    const fast = (await app.inject({ url: '/api/methods/neural.fast' })).json();
+    expect(fast.trainedModels.lora).toEqual({ kind: 'lora', trainer: 'lora', stack: true, trainerParams: { base: { param: 'model' } } });
+    expect(fast.weights.filter((w: { trained?: boolean }) => w.trained)).toEqual([expect.objectContaining({ model: 'candy-ink', when: { lora: ['candy-ink'] }, params: { model: 'fst-pytorch-candy' } })]);
+    expect(fast.weights.some((w: { model: string }) => w.model === 'two-looks')).toBe(false);
+    // Every declaration names a param of its method (a stack is a list) and a recipe the trainer page offers.
+    const recipes = new Set(((await app.inject({ url: '/api/trainers' })).json().trainers as { id: string }[]).map((t) => t.id));
+    const methods = (await app.inject({ url: '/api/methods' })).json().methods as { id: string; params: { properties: Record<string, { type?: string }> }; trainedModels?: Record<string, { stack?: boolean; trainer?: string; trainerParams?: Record<string, unknown> }> }[];
+    const declared = methods.filter((m) => m.trainedModels);
+    expect(declared.map((m) => m.id).sort()).toEqual(['diffusion.img2img', 'neural.anime', 'neural.arbitrary', 'neural.cartoon', 'neural.cyclegan', 'neural.fast', 'neural.microast', 'neural.stargan']);
+    for (const m of declared) {
+      for (const [param, spec] of Object.entries(m.trainedModels!)) {
+        expect(m.params.properties[param], `${m.id}.${param}`).toBeDefined();
+        expect(m.params.properties[param]!.type === 'array', `${m.id}.${param}`).toBe(spec.stack === true);
+        if (spec.trainer) expect(recipes.has(spec.trainer), `${m.id}.${param}: ${spec.trainer}`).toBe(true);
+        for (const v of Object.values(spec.trainerParams ?? {})) if (typeof v === 'object') expect(m.params.properties[(v as { param: string }).param], `${m.id}.${param}`).toBeDefined();
+      }
+    }
   });
 
   it('GET /api/models lists licences, sizes and state without any server path', async () => {

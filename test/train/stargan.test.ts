@@ -121,6 +121,8 @@ describe('atelier train stargan', () => {
     try {
       const r = await train('stargan', { out: dir.file('named'), iterations: 2, seed: 3, threads: 1, params: { domain: domains, ...TINY, nCritic: 1, eval: 0, name: 'three-looks' }, log: quiet });
       expect(r.installed).toBe(path.join(home, 'models', 'three-looks', 'three-looks.safetensors'));
+      // Its domains are recorded for forms (the studio's domain select follows the chosen model).
+      expect(JSON.parse(readFileSync(path.join(home, 'models', 'three-looks', 'trained.json'), 'utf8')).trained.use).toMatchObject({ method: 'neural.stargan', param: 'model', choices: { domain: ['noise', 'stripes', 'flat'] } });
       const content = noiseImage(40, 30, 8);
       const toFlat = await stylize('neural.stargan', { content }, { model: 'three-looks', domain: 'flat' });
       const toStripes = await stylize('neural.stargan', { content }, { model: 'three-looks', domain: 'stripes' });

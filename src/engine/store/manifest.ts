@@ -118,7 +118,7 @@ export interface TrainedInfo {
   iterations: number;
   createdAt: string;
   /** The method that runs it and the param that takes its name (weights, lora, …), with the other params it needs. */
-  use?: { method: string; param: string; params?: Record<string, unknown> };
+  use?: { method: string; param: string; params?: Record<string, unknown>; choices?: Record<string, readonly string[]> };
   /** The server job that trained it (absent: trained by the CLI, `atelier train`). */
   job?: string;
   /** Set for a model moved from the older CLI store (`<atelier home>/trained/<kind>/NAME.safetensors`): that file, relative to the home. */

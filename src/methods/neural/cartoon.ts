@@ -48,6 +48,8 @@ export const cartoon = defineMethod({
     weightBytes: (p) => weightSourceBytes(p.weights, CARTOON_VARIANTS[p.variant].model, { variant: CARTOON_VARIANTS[p.variant].variant }),
   },
   quickParams: { weights: 'random' },
+  // No recipe trains adapters for White-box's generator (the lora trainer's bases leave it out).
+  trainedModels: { lora: { kind: 'lora', stack: true } },
   run: (ctx, { content }, p) =>
     runGanStylizer(CARTOON_VARIANTS[p.variant], content, {
       weights: p.weights,

@@ -34,6 +34,7 @@ export const cyclegan = defineMethod({
     weightBytes: (p) => weightSourceBytes(p.model),
   },
   quickParams: { model: 'random' },
+  trainedModels: { model: { kind: 'cyclegan', trainer: 'cyclegan', words: [{ word: 'random', label: 'random (a seeded stand-in, not trained)' }] } },
   async run(ctx, { content }, p) {
     if (p.model === 'random') ctx.log.warn('neural.cyclegan runs a seeded random generator: the result is not a trained model\'s');
     const { net, meta } = await cycleGanNetwork(p.model, p.direction, { seed: ctx.seed, threads: ctx.threads });

@@ -34,6 +34,8 @@ export const stargan = defineMethod({
     weightBytes: (p) => weightSourceBytes(p.model),
   },
   quickParams: { model: 'random', domain: 'b' },
+  // The stand-in's domains are starGanNetwork's for 'random' (engine/nets/trained-generator.ts).
+  trainedModels: { model: { kind: 'stargan', trainer: 'stargan', words: [{ word: 'random', label: 'random (a seeded stand-in, not trained)', choices: { domain: ['a', 'b', 'c'] } }] } },
   async run(ctx, { content }, p) {
     if (p.model === 'random') ctx.log.warn('neural.stargan runs a seeded random generator: the result is not a trained model\'s');
     const { net, meta } = await starGanNetwork(p.model, p.domain, { seed: ctx.seed, threads: ctx.threads });

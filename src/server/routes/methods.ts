@@ -17,7 +17,16 @@ function describe(def: AnyMethod, trained: ReturnType<typeof listModels>): Metho
   for (const s of trained) {
     const use = s.entry.trained?.use;
     if (!use || use.method !== def.id || !s.installed) continue;
-    d.weights.push({ model: s.name, description: s.entry.description, when: { [use.param]: [s.name] }, installed: true, trained: true });
+    d.weights.push({
+      model: s.name,
+      description: s.entry.description,
+      when: { [use.param]: [s.name] },
+      installed: true,
+      trained: true,
+      // What it was made for (a LoRA's base) and what it allows (a StarGAN's domains): forms offer it only where it fits.
+      ...(use.params && { params: use.params }),
+      ...(use.choices && { choices: Object.fromEntries(Object.entries(use.choices).map(([k, v]) => [k, [...v]])) }),
+    });
   }
   return d;
 }

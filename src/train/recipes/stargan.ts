@@ -172,7 +172,8 @@ export const stargan = defineTrainer({
             source: 'atelier train stargan',
           },
           ...(p.name && { install: { kind: 'stargan', name: p.name } }),
-          use: { method: 'neural.stargan', param: 'model', params: { domain: domains[1]!.name } },
+          // Its domains are the only values its --domain takes: the studio offers them as a select.
+          use: { method: 'neural.stargan', param: 'model', params: { domain: domains[1]!.name }, choices: { domain: domains.map((d) => d.name) } },
           usage: `--method neural.stargan --model FILE --domain ${domains[1]!.name}`,
         };
       },
