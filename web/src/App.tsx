@@ -9,7 +9,8 @@ import { MaskPainter } from './components/MaskPainter';
 import { MethodPicker } from './components/MethodPicker';
 import { StyleBrowser, StyleGallery } from './components/StyleGallery';
 import { ModelManager, ModelNeeds } from './components/Models';
-import { ParamForm, modelsNamedBy, neededModels, type ParamValues } from './components/ParamForm';
+import { ParamForm, humanise, modelsNamedBy, neededModels, type ParamValues } from './components/ParamForm';
+import { firstTrained, type OpenTrainer } from './components/TrainedModels';
 import { TrainerPage } from './components/Trainer';
 import { Outcome, ProgressPanel, type LiveProgress } from './components/ProgressPanel';
 import { VideoPreview, VideoResult } from './components/VideoStage';
@@ -102,6 +103,12 @@ export function App() {
   const goTo = (next: 'studio' | 'train') => {
     window.history.pushState(null, '', next === 'train' ? '#train' : location.pathname + location.search);
     setPage(next);
+  };
+  // A form's "Train one": the trainer page opens on that recipe, with what the form holds (a LoRA's base).
+  const [trainerStart, setTrainerStart] = useState<{ recipe: string; params: Record<string, unknown> }>();
+  const openTrainer: OpenTrainer = (recipe, params) => {
+    setTrainerStart({ recipe, params });
+    goTo('train');
   };
   const [tokenText, setTokenText] = useState(token.get());
   const stopFollowing = useRef<(() => void) | undefined>(undefined);
@@ -326,6 +333,8 @@ export function App() {
           .map(([k]) => k),
         ...(Object.keys(fileErrors).some((f) => f !== (videoOn ? 'content' : 'video')) ? [videoOn ? 'files the server accepts' : 'images the server accepts'] : []),
         ...(batchCount > MAX_BATCH ? [`at most ${MAX_BATCH} jobs in a batch`] : []),
+        // A required param with no value and no default (a CycleGAN's model when none is trained).
+        ...(method.params.required ?? []).filter((k) => (values[k] ?? method.params.properties[k]?.default ?? '') === '').map((k) => `a ${humanise(k).toLowerCase()}`),
       ];
 
   const run = async () => {
@@ -456,7 +465,9 @@ export function App() {
       if (first && !isInstalled(p.default)) next[k] = first.model;
     }
     if (Object.keys(next).length > 0) setValues((old) => ({ ...old, ...next }));
-  }, [method?.id, models]);
+    // A param naming a model made here takes the first installed one; a domain follows its model.
+    setValues((old) => firstTrained(method, old));
+  }, [method?.id, models, methods]);
   // While a job runs, its content shows dimmed on the stage: the result will take its place.
   const [preview, setPreview] = useState<string>();
   useEffect(() => {
@@ -478,7 +489,7 @@ export function App() {
           Atelier <span>studio</span>
         </h1>
         <nav class="topnav" aria-label="studio">
-          <button type="button" class="small" aria-current={page === 'train' ? 'page' : undefined} onClick={() => goTo(page === 'train' ? 'studio' : 'train')}>
+          <button type="button" class="small" aria-current={page === 'train' ? 'page' : undefined} onClick={() => (setTrainerStart(undefined), goTo(page === 'train' ? 'studio' : 'train'))}>
             {page === 'train' ? 'Studio' : 'Train a model'}
           </button>
           <button type="button" class="small" onClick={() => setShowModels(true)}>
@@ -516,6 +527,7 @@ export function App() {
       {page === 'train' ? (
         <TrainerPage
           samples={samples}
+          {...(trainerStart && { start: trainerStart })}
           {...(config && { config })}
           onTrained={() => void loadModels()}
           onUse={(id, params) => {
@@ -734,7 +746,7 @@ export function App() {
                 onPick={(v) => setValues({ ...values, [method.styleGallery!.param]: v })}
               />
             )}
-            {method && <ParamForm method={method} values={values} onChange={setValues} models={{ models, install, cancel: cancelInstall }} />}
+            {method && <ParamForm method={method} values={values} onChange={setValues} models={{ models, install, cancel: cancelInstall, openTrainer }} />}
           </section>
         </div>
       </main>

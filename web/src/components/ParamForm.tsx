@@ -1,6 +1,7 @@
 import type { ComponentChildren } from 'preact';
 import type { MethodInfo, ModelInfo, PropertySchema } from '../api';
 import { InstallControl, type Install } from './Models';
+import { dependentChoices, firstTrained, LoraStack, reconcile, TrainedModelNote, trainedModelChoices, type OpenTrainer } from './TrainedModels';
 
 /**
  * A method's parameter form, generated from its JSON Schema: sliders for bounded numbers, selects
@@ -15,7 +16,7 @@ export function typeOf(p: PropertySchema): string | undefined {
   return p.type ?? p.anyOf?.find((a) => a.type)?.type as string | undefined;
 }
 
-function humanise(key: string): string {
+export function humanise(key: string): string {
   const words = key.replace(/([A-Z])/g, ' $1').toLowerCase();
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
@@ -57,6 +58,8 @@ function format(v: unknown): string {
 export interface Choice {
   value: string;
   label: string;
+  /** A placeholder shown while nothing is chosen (not a value the form sends). */
+  disabled?: boolean;
 }
 
 function Field({ name, schema, value, onChange, choices, after }: { name: string; schema: PropertySchema; value: unknown; onChange: (v: unknown) => void; choices?: Choice[]; after?: ComponentChildren }) {
@@ -75,7 +78,9 @@ function Field({ name, schema, value, onChange, choices, after }: { name: string
     control = (
       <select id={id} name={name} value={String(value ?? schema.default ?? '')} onChange={(e) => onChange((e.target as HTMLSelectElement).value)}>
         {choices.map((o) => (
-          <option value={o.value}>{o.label}</option>
+          <option value={o.value} disabled={o.disabled}>
+            {o.label}
+          </option>
         ))}
       </select>
     );
@@ -233,7 +238,7 @@ function weightChoices(method: MethodInfo, name: string, schema: PropertySchema)
  * The models a param names: the method's weights needed exactly when the param holds the model's
  * own name (neural.fast's `model`: each per-style network; models trained here join them). Only
  * a param that names published models counts: one that names trained models alone (CycleGAN's
- * `model`) also takes words the description cannot list ('random'), so it stays a text field.
+ * `model`) is the method's `trainedModels` (TrainedModels.tsx), with its words ('random').
  */
 export function modelsNamedBy(method: MethodInfo, name: string): MethodInfo['weights'] {
   const named = method.weights.filter((w) => w.when?.[name]?.length === 1 && w.when[name]![0] === w.model);
@@ -287,6 +292,8 @@ export interface FormModels {
   models: ModelInfo[];
   install: Install;
   cancel: (name: string) => void;
+  /** Open the trainer page on a recipe (a missing trained model is one click from training). */
+  openTrainer?: OpenTrainer;
 }
 
 export function ParamForm({ method, values, onChange, models }: { method: MethodInfo; values: ParamValues; onChange: (v: ParamValues) => void; models?: FormModels }) {
@@ -294,20 +301,29 @@ export function ParamForm({ method, values, onChange, models }: { method: Method
   const advanced = new Set(method.advanced ?? []);
   const basic = entries.filter(([k]) => !advanced.has(k));
   const folded = entries.filter(([k]) => advanced.has(k));
+  // A param another's chosen model narrows (a StarGAN's domains) follows it.
+  const change = (next: ParamValues) => onChange(reconcile(method, next));
+  const narrowed = dependentChoices(method, values);
   const field = ([k, p]: [string, PropertySchema]) => {
     const value = values[k] ?? p.default;
+    const trained = method.trainedModels?.[k];
+    if (trained?.stack) return <LoraStack key={`${method.id}.${k}`} method={method} name={k} schema={p} values={values} onChange={(v) => change({ ...values, [k]: v })} {...(models?.openTrainer && { openTrainer: models.openTrainer })} />;
     // `weights` keeps its keywords (installed, random) beside the models it names.
-    const keywords = weightChoices(method, k, p);
-    const named = models && !keywords ? modelChoices(method, k, value, models.models) : undefined;
+    const keywords = trained ? undefined : weightChoices(method, k, p);
+    const named = models && !keywords && !trained ? modelChoices(method, k, value, models.models) : undefined;
+    const madeHere = trained ? trainedModelChoices(method, k, value) : undefined;
+    const narrowedTo = narrowed[k]?.list.map((v) => ({ value: v, label: v }));
     return (
       <Field
         key={`${method.id}.${k}`}
         name={k}
         schema={p}
         value={value}
-        choices={keywords ?? named}
-        after={named && models && <InstallMore method={method} name={k} {...models} />}
-        onChange={(v) => onChange({ ...values, [k]: v })}
+        choices={madeHere ?? narrowedTo ?? keywords ?? named}
+        after={
+          trained ? <TrainedModelNote method={method} name={k} values={values} {...(models?.openTrainer && { openTrainer: models.openTrainer })} /> : named && models && <InstallMore method={method} name={k} {...models} />
+        }
+        onChange={(v) => change({ ...values, [k]: v })}
       />
     );
   };
@@ -318,7 +334,7 @@ export function ParamForm({ method, values, onChange, models }: { method: Method
       {presets.length > 0 && (
         <div class="presets" role="group" aria-label="presets">
           {presets.map((pr) => (
-            <button type="button" class="chip" aria-pressed={pr === activePreset} title={Object.entries(pr.params).map(([k, v]) => `${humanise(k)}: ${String(v)}`).join(', ')} onClick={() => onChange({ ...pr.params })}>
+            <button type="button" class="chip" aria-pressed={pr === activePreset} title={Object.entries(pr.params).map(([k, v]) => `${humanise(k)}: ${String(v)}`).join(', ')} onClick={() => change({ ...pr.params })}>
               {pr.name}
             </button>
           ))}
@@ -332,7 +348,7 @@ export function ParamForm({ method, values, onChange, models }: { method: Method
         </details>
       )}
       {Object.keys(values).length > 0 && (
-        <button type="button" class="link" onClick={() => onChange({})}>
+        <button type="button" class="link" onClick={() => change(firstTrained(method, {}))}>
           Reset to defaults
         </button>
       )}

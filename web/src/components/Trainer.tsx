@@ -81,9 +81,12 @@ export function TrainerPage({
   config,
   onUse,
   onTrained,
+  start: startAt,
 }: {
   samples: Sample[];
   config?: ServerConfig;
+  /** Open on this recipe with these params set (a studio form's "Train one"), not on the last training. */
+  start?: { recipe: string; params: Record<string, unknown> };
   /** A training finished: the server has a new model. */
   onTrained?: () => void;
   /** Open the trained model in the studio: the method and the params that select it. */
@@ -207,6 +210,18 @@ export function TrainerPage({
       try {
         const list = await api.trainers();
         setTrainers(list);
+        const asked = startAt && list.find((t) => t.id === startAt.recipe);
+        if (asked) {
+          // The base model has its own select; the other params go in the form.
+          const baseParam = asked.base?.param;
+          setRecipeId(asked.id);
+          // A value the recipe cannot take (a LoRA on a network its trainer does not adapt) is left to the user.
+          const takes = (k: string, v: unknown) => v !== undefined && k in asked.params.properties && (asked.params.properties[k]!.enum?.includes(v as never) ?? true);
+          setValues(Object.fromEntries(Object.entries(startAt!.params).filter(([k, v]) => k !== baseParam && takes(k, v))));
+          if (baseParam && typeof startAt!.params[baseParam] === 'string') setBase(startAt!.params[baseParam] as string);
+          await loadHistory();
+          return;
+        }
         setRecipeId((id) => id ?? list[0]?.id);
         await loadHistory();
         const last = localStorage.getItem(TRAINING_KEY);
