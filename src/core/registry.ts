@@ -198,11 +198,14 @@ export interface TrainedModelParam {
   kind: string;
   /** The training recipe that makes them (`atelier train <id>`, the studio's trainer page); absent when none does. */
   trainer?: string;
-  /** A list of `NAME` or `NAME:WEIGHT` (LoRA adapters, applied in order) rather than one name. */
+  /** A list of names, applied in order (LoRA adapters, styles added to a network), rather than one name. */
   stack?: boolean;
+  /** Each item of the list is `NAME` or `NAME:WEIGHT` (LoRA adapters). */
+  weighted?: boolean;
   /**
    * The recipe's params a "train one" link sets: a fixed value, or `{ param }` for the value this
-   * method's form holds (a LoRA for neural.fast is trained on the form's `model`).
+   * method's form holds (a LoRA for neural.fast is trained on the form's `model`). A model whose
+   * `use.params` names such a param fits only where the form holds that value (its base network).
    */
   trainerParams?: Readonly<Record<string, string | { param: string }>>;
   /** Words taken besides names ('random': a seeded stand-in), with the values each allows of other params. */

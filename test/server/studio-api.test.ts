@@ -77,14 +77,14 @@ describe('studio routes', () => {
     expect(stargan.trainedModels.model).toMatchObject({ kind: 'stargan', trainer: 'stargan', words: [{ word: 'random', choices: { domain: ['a', 'b', 'c'] } }] });
     expect(stargan.weights).toContainEqual({ model: 'two-looks', description: 'stargan made here', when: { model: ['two-looks'] }, installed: true, trained: true, params: { domain: 'look' }, choices: { domain: ['photo', 'look'] } });
     const fast = (await app.inject({ url: '/api/methods/neural.fast' })).json();
-    expect(fast.trainedModels.lora).toEqual({ kind: 'lora', trainer: 'lora', stack: true, trainerParams: { base: { param: 'model' } } });
+    expect(fast.trainedModels.lora).toEqual({ kind: 'lora', trainer: 'lora', stack: true, weighted: true, trainerParams: { base: { param: 'model' } } });
     expect(fast.weights.filter((w: { trained?: boolean }) => w.trained)).toEqual([expect.objectContaining({ model: 'candy-ink', when: { lora: ['candy-ink'] }, params: { model: 'fst-pytorch-candy' } })]);
     expect(fast.weights.some((w: { model: string }) => w.model === 'two-looks')).toBe(false);
     // Every declaration names a param of its method (a stack is a list) and a recipe the trainer page offers.
     const recipes = new Set(((await app.inject({ url: '/api/trainers' })).json().trainers as { id: string }[]).map((t) => t.id));
     const methods = (await app.inject({ url: '/api/methods' })).json().methods as { id: string; params: { properties: Record<string, { type?: string }> }; trainedModels?: Record<string, { stack?: boolean; trainer?: string; trainerParams?: Record<string, unknown> }> }[];
     const declared = methods.filter((m) => m.trainedModels);
-    expect(declared.map((m) => m.id).sort()).toEqual(['diffusion.img2img', 'neural.anime', 'neural.arbitrary', 'neural.cartoon', 'neural.cyclegan', 'neural.fast', 'neural.microast', 'neural.stargan']);
+    expect(declared.map((m) => m.id).sort()).toEqual(['diffusion.img2img', 'neural.anime', 'neural.arbitrary', 'neural.cartoon', 'neural.cyclegan', 'neural.fast', 'neural.microast', 'neural.multistyle', 'neural.stargan']);
     for (const m of declared) {
       for (const [param, spec] of Object.entries(m.trainedModels!)) {
         expect(m.params.properties[param], `${m.id}.${param}`).toBeDefined();

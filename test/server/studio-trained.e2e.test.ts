@@ -7,7 +7,7 @@ import { addTrainedModel } from '../../src/engine/store.js';
 import { writeSafetensors } from '../../src/engine/weights/safetensors.js';
 import { buildServer, type AtelierServer } from '../../src/server/app.js';
 import { tempDir } from '../helpers/fixtures.js';
-import { launchStudioBrowser, SCREENSHOTS, seriousViolations, studioBrowserReady, STUDIO_BROWSER_SKIP } from '../helpers/studio-browser.js';
+import { launchStudioBrowser, lowContrastControls, SCREENSHOTS, seriousViolations, studioBrowserReady, STUDIO_BROWSER_SKIP, unreachableByTab } from '../helpers/studio-browser.js';
 
 /**
  * Models made here in the studio's method forms (Debian's chromium, 1440×900 and 390×844): a
@@ -44,6 +44,7 @@ describe.skipIf(!ready)('models made here in the studio forms', () => {
     await made('candy-ink', 'lora', { method: 'neural.fast', param: 'lora', params: { model: 'fst-pytorch-candy' } });
     await made('candy-soft', 'lora', { method: 'neural.fast', param: 'lora', params: { model: 'fst-pytorch-candy' } });
     await made('mosaic-glow', 'lora', { method: 'neural.fast', param: 'lora', params: { model: 'fst-pytorch-mosaic' } });
+    await made('my-ink', 'multistyle', { method: 'neural.multistyle', param: 'added', params: { style: 26 } });
     app = await buildServer({ dataDir: tmp.file('data'), execution: 'inline', concurrency: 1 });
     base = await app.listen({ port: 0, host: '127.0.0.1' });
     browser = await launchStudioBrowser();
@@ -114,6 +115,9 @@ describe.skipIf(!ready)('models made here in the studio forms', () => {
     expect(await page.locator('select#param-lora').count()).toBe(0);
     await page.screenshot({ path: path.join(shots, 'trained-laptop-lora-stack.png') });
     expect(await seriousViolations(page)).toEqual([]);
+    // Weights, Remove and the trainer link: reached by Tab, bordered at 3:1.
+    expect(await unreachableByTab(page)).toEqual([]);
+    expect(await lowContrastControls(page)).toEqual([]);
     // Kept in the workspace (URL and local storage) as NAME:WEIGHT.
     await expect.poll(() => decodeURIComponent(page.url())).toContain('"lora":["candy-ink:0.5","candy-soft"]');
     await stack.locator('button[aria-label="remove candy-ink"]').click();
@@ -127,6 +131,15 @@ describe.skipIf(!ready)('models made here in the studio forms', () => {
     await stack.locator('button.train-link').click();
     await expect.poll(() => page.locator('#trainer-recipe').inputValue()).toBe('lora');
     await expect.poll(() => page.locator('select#param-base').inputValue()).toBe('fst-pytorch-mosaic');
+
+    // Styles added to the 26-style network: a list of names, without weights.
+    await page.goto(base + workspace('neural.multistyle', { weights: 'random' }));
+    const added = page.locator('fieldset.lora-stack[data-param="added"]');
+    await expect.poll(() => options(page, 'select#param-added')).toEqual(['my-ink']);
+    await added.locator('button:has-text("Add")').click();
+    await expect.poll(() => decodeURIComponent(page.url())).toContain('"added":["my-ink"]');
+    expect(await added.locator('input[type="number"]').count()).toBe(0);
+    expect(await added.textContent()).toContain('they become styles 26, 27');
     expect(failures).toEqual([]);
     await page.close();
   }, 120_000);

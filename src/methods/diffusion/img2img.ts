@@ -225,7 +225,7 @@ export const img2img = defineMethod({
     },
   },
   quickParams: { weights: 'random', steps: 4, size: 64, adapter: 'random' },
-  trainedModels: { lora: { kind: 'diffusion-lora', trainer: 'diffusion-lora', stack: true, trainerParams: { base: { param: 'weights' } } } },
+  trainedModels: { lora: { kind: 'diffusion-lora', trainer: 'diffusion-lora', stack: true, weighted: true, trainerParams: { base: { param: 'weights' } } } },
   advanced: ['negativePrompt', 'sampler', 'size', 'weights', 'adapter'],
   async run(ctx, { content, style }, p) {
     if (p.weights === 'random') ctx.log.warn('diffusion.img2img runs a tiny untrained network (--weights random): the result is noise, not the published model\'s');

@@ -49,7 +49,7 @@ export const anime = defineMethod({
     weightBytes: (p) => weightSourceBytes(p.weights, ANIME_HAYAO.model),
   },
   quickParams: { weights: 'random' },
-  trainedModels: { lora: { kind: 'lora', trainer: 'lora', stack: true, trainerParams: { base: 'animeganv2-hayao' } } },
+  trainedModels: { lora: { kind: 'lora', trainer: 'lora', stack: true, weighted: true, trainerParams: { base: 'animeganv2-hayao' } } },
   run: (ctx, { content }, p) =>
     runGanStylizer(ANIME_HAYAO, content, {
       weights: p.weights,

@@ -64,7 +64,7 @@ export const arbitrary = defineMethod({
     weightBytes: (p) => weightSourceBytes(p.weights, ARBITRARY.model, { variant: ARBITRARY.transfer[p.variant as TransferVariant].variant }),
   },
   quickParams: { weights: 'random' },
-  trainedModels: { lora: { kind: 'lora', trainer: 'lora', stack: true, trainerParams: { base: 'magenta-arbitrary' } } },
+  trainedModels: { lora: { kind: 'lora', trainer: 'lora', stack: true, weighted: true, trainerParams: { base: 'magenta-arbitrary' } } },
   async run(ctx, { content, style, styles }, p) {
     const strength = ctx.controls.strength;
     let net;

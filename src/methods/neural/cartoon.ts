@@ -49,7 +49,7 @@ export const cartoon = defineMethod({
   },
   quickParams: { weights: 'random' },
   // No recipe trains adapters for White-box's generator (the lora trainer's bases leave it out).
-  trainedModels: { lora: { kind: 'lora', stack: true } },
+  trainedModels: { lora: { kind: 'lora', stack: true, weighted: true } },
   run: (ctx, { content }, p) =>
     runGanStylizer(CARTOON_VARIANTS[p.variant], content, {
       weights: p.weights,

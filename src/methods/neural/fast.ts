@@ -127,7 +127,7 @@ export const fast = defineMethod({
   },
   quickParams: { weights: 'random' },
   // Adapters are trained on the network the form holds: a LoRA fits the base it was made for.
-  trainedModels: { lora: { kind: 'lora', trainer: 'lora', stack: true, trainerParams: { base: { param: 'model' } } } },
+  trainedModels: { lora: { kind: 'lora', trainer: 'lora', stack: true, weighted: true, trainerParams: { base: { param: 'model' } } } },
   async run(ctx, { content }, p) {
     if (p.weights === 'random') ctx.log.warn("neural.fast runs with seeded random weights: the result is not the published network's");
     // Validate the model (and find its files) before any work.

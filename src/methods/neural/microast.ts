@@ -80,7 +80,7 @@ export const microast = defineMethod({
     weightBytes: (p) => weightSourceBytes(p.weights, MICROAST_MODEL),
   },
   quickParams: { weights: 'random' },
-  trainedModels: { lora: { kind: 'lora', trainer: 'lora', stack: true, trainerParams: { base: 'microast' } } },
+  trainedModels: { lora: { kind: 'lora', trainer: 'lora', stack: true, weighted: true, trainerParams: { base: 'microast' } } },
   async run(ctx, { content, style }, p) {
     if (p.weights === 'random') ctx.log.warn('neural.microast runs with seeded random weights: the result is not the published network\'s');
     const stylizer = p.lora && p.lora.length > 0 ? await adaptedStylizer(p.weights, ctx.seed, ctx.threads, p.lora, (m) => ctx.log.warn(m)) : await stylizerFor(p.weights, ctx.seed, ctx.threads);

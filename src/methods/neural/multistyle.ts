@@ -88,6 +88,7 @@ export const multistyle = defineMethod({
     wholeBytesPerPixel: 88,
     weightBytes: (p) => weightSourceBytes(p.weights, MULTISTYLE.model),
   },
+  trainedModels: { added: { kind: 'multistyle', trainer: 'multistyle-style', stack: true } },
   quickParams: { weights: 'random' },
   async run(ctx, { content }, p) {
     const added = p.added ?? [];

@@ -1,7 +1,8 @@
 import type { ComponentChildren } from 'preact';
 import type { MethodInfo, ModelInfo, PropertySchema } from '../api';
+import { humanise } from '../param-names';
 import { InstallControl, type Install } from './Models';
-import { dependentChoices, firstTrained, LoraStack, reconcile, TrainedModelNote, trainedModelChoices, type OpenTrainer } from './TrainedModels';
+import { dependentChoices, firstTrained, ModelStack, reconcile, TrainedModelNote, trainedModelChoices, type OpenTrainer } from './TrainedModels';
 
 /**
  * A method's parameter form, generated from its JSON Schema: sliders for bounded numbers, selects
@@ -16,10 +17,6 @@ export function typeOf(p: PropertySchema): string | undefined {
   return p.type ?? p.anyOf?.find((a) => a.type)?.type as string | undefined;
 }
 
-export function humanise(key: string): string {
-  const words = key.replace(/([A-Z])/g, ' $1').toLowerCase();
-  return words.charAt(0).toUpperCase() + words.slice(1);
-}
 
 function bounds(p: PropertySchema): [number, number] | undefined {
   const lo = p.minimum ?? p.exclusiveMinimum;
@@ -307,7 +304,7 @@ export function ParamForm({ method, values, onChange, models }: { method: Method
   const field = ([k, p]: [string, PropertySchema]) => {
     const value = values[k] ?? p.default;
     const trained = method.trainedModels?.[k];
-    if (trained?.stack) return <LoraStack key={`${method.id}.${k}`} method={method} name={k} schema={p} values={values} onChange={(v) => change({ ...values, [k]: v })} {...(models?.openTrainer && { openTrainer: models.openTrainer })} />;
+    if (trained?.stack) return <ModelStack key={`${method.id}.${k}`} method={method} name={k} schema={p} values={values} onChange={(v) => change({ ...values, [k]: v })} {...(models?.openTrainer && { openTrainer: models.openTrainer })} />;
     // `weights` keeps its keywords (installed, random) beside the models it names.
     const keywords = trained ? undefined : weightChoices(method, k, p);
     const named = models && !keywords && !trained ? modelChoices(method, k, value, models.models) : undefined;

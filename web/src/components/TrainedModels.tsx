@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
 import type { MethodInfo, PropertySchema } from '../api';
+import { humanise } from '../param-names';
 
 /**
  * Params that name models made here (a method's `trainedModels`: CycleGAN's and StarGAN's
@@ -22,9 +23,20 @@ export function trainedFor(method: MethodInfo, param: string): Weights[] {
   return method.weights.filter((w) => w.trained && w.installed !== false && w.when?.[param]?.length === 1 && w.when[param]![0] === w.model);
 }
 
-/** A model fits the form when every param it was made for (a LoRA's base network) holds that value. */
-function fits(method: MethodInfo, values: Values, w: Weights): boolean {
-  return Object.entries(w.params ?? {}).every(([k, v]) => valueOf(method, values, k) === v);
+/**
+ * A model fits the form when the form params it was trained on (those the declaration's
+ * `trainerParams` copy: a LoRA's base network) hold the values it was made for.
+ */
+function fits(method: MethodInfo, values: Values, spec: TrainedParam, w: Weights): boolean {
+  const on = Object.values(spec.trainerParams ?? {}).flatMap((v) => (typeof v === 'string' ? [] : [v.param]));
+  return on.every((k) => w.params?.[k] === undefined || valueOf(method, values, k) === w.params[k]);
+}
+
+/** What made it fit: the values of those params it was made for. */
+function madeFor(spec: TrainedParam, w: Weights): string {
+  return Object.values(spec.trainerParams ?? {})
+    .flatMap((v) => (typeof v === 'string' || w.params?.[v.param] === undefined ? [] : [String(w.params[v.param])]))
+    .join(', ');
 }
 
 /**
@@ -107,9 +119,9 @@ export function TrainedModelNote({ method, name, values, openTrainer }: { method
   );
 }
 
-/** `NAME` or `NAME:WEIGHT` (weight 1 when left out). */
-function parseEntry(s: string): { name: string; weight: number } {
-  const at = s.lastIndexOf(':');
+/** `NAME` or `NAME:WEIGHT` (weight 1 when left out); a list without weights takes names whole. */
+function parseEntry(s: string, weighted: boolean): { name: string; weight: number } {
+  const at = weighted ? s.lastIndexOf(':') : -1;
   const tail = at > 0 ? Number(s.slice(at + 1)) : NaN;
   return Number.isFinite(tail) ? { name: s.slice(0, at), weight: tail } : { name: s, weight: 1 };
 }
@@ -117,37 +129,42 @@ function parseEntry(s: string): { name: string; weight: number } {
 const entryOf = (name: string, weight: number) => (weight === 1 ? name : `${name}:${weight}`);
 
 /**
- * A stack of LoRA adapters: each installed adapter made for the network the form holds can be
- * added (once), given a weight and removed; they apply in order. Adapters made for other networks
- * are named with their base, so choosing that base offers them.
+ * A list of models made here (LoRA adapters, styles added to a network): each installed one made
+ * for the network the form holds can be added (once), given a weight where the list takes them,
+ * and removed; they apply in order. Ones made for other networks are named with their base, so
+ * choosing that base offers them.
  */
-export function LoraStack({ method, name, schema, values, onChange, openTrainer }: { method: MethodInfo; name: string; schema: PropertySchema; values: Values; onChange: (v: unknown) => void; openTrainer?: OpenTrainer }) {
+export function ModelStack({ method, name, schema, values, onChange, openTrainer }: { method: MethodInfo; name: string; schema: PropertySchema; values: Values; onChange: (v: unknown) => void; openTrainer?: OpenTrainer }) {
   const spec = method.trainedModels![name]!;
-  const stack = (Array.isArray(values[name]) ? (values[name] as unknown[]) : []).map((s) => parseEntry(String(s)));
+  const stack = (Array.isArray(values[name]) ? (values[name] as unknown[]) : []).map((s) => parseEntry(String(s), spec.weighted === true));
   const all = trainedFor(method, name);
-  const fitting = all.filter((w) => fits(method, values, w));
-  const others = all.filter((w) => !fits(method, values, w));
+  const fitting = all.filter((w) => fits(method, values, spec, w));
+  const others = all.filter((w) => !fits(method, values, spec, w));
+  const noun = spec.weighted ? 'adapter' : 'model';
   const addable = fitting.filter((w) => !stack.some((s) => s.name === w.model));
   const [picked, setPicked] = useState('');
   const chosen = addable.some((w) => w.model === picked) ? picked : (addable[0]?.model ?? '');
   const max = (schema as { maxItems?: number }).maxItems ?? 8;
   const set = (next: { name: string; weight: number }[]) => onChange(next.length === 0 ? undefined : next.map((s) => entryOf(s.name, s.weight)));
-  const base = (w: Weights) => Object.values(w.params ?? {}).map(String).join(', ');
   const id = `param-${name}`;
   return (
     <fieldset class="param lora-stack" data-param={name} title={schema.description}>
-      <legend class="param-label">LoRA adapters{stack.length > 0 && <output>{stack.length}</output>}</legend>
+      <legend class="param-label">
+        {spec.weighted ? 'LoRA adapters' : humanise(name)}
+        {stack.length > 0 && <output>{stack.length}</output>}
+      </legend>
       {stack.length > 0 && (
         <ol class="lora-list">
           {stack.map((s, i) => {
             const known = all.find((w) => w.model === s.name);
-            const problem = !known ? 'not installed' : !fits(method, values, known) ? `made for ${base(known)}` : undefined;
+            const problem = !known ? 'not installed' : !fits(method, values, spec, known) ? `made for ${madeFor(spec, known)}` : undefined;
             return (
               <li key={s.name} data-adapter={s.name}>
                 <span class="lora-name">
                   {s.name}
                   {problem && <small class="lora-problem"> ({problem})</small>}
                 </span>
+                {spec.weighted && (
                 <label class="lora-weight">
                   <span>Weight</span>
                   <input
@@ -163,6 +180,7 @@ export function LoraStack({ method, name, schema, values, onChange, openTrainer 
                     }}
                   />
                 </label>
+                )}
                 <button type="button" class="small" aria-label={`remove ${s.name}`} onClick={() => set(stack.filter((_, j) => j !== i))}>
                   Remove
                 </button>
@@ -174,7 +192,7 @@ export function LoraStack({ method, name, schema, values, onChange, openTrainer 
       {addable.length > 0 && stack.length < max && (
         <div class="lora-add">
           <label for={id} class="visually-hidden">
-            adapter to add
+            {noun} to add
           </label>
           <select id={id} value={chosen} onChange={(e) => setPicked((e.target as HTMLSelectElement).value)}>
             {addable.map((w) => (
@@ -186,10 +204,11 @@ export function LoraStack({ method, name, schema, values, onChange, openTrainer 
           </button>
         </div>
       )}
-      <small>
-        {fitting.length === 0 ? 'No adapter for this network is installed. ' : stack.length === 0 ? 'None applied: the network as published. ' : 'Applied in this order, each scaled by its weight. '}
-        {others.length > 0 && `${others.length} more made for other networks (${others.map((w) => `${w.model}: ${base(w)}`).join('; ')}). `}
-        <TrainLink method={method} values={values} spec={spec} label={spec.trainerParams && Object.keys(spec.trainerParams).length > 0 ? `Train an adapter for ${Object.values(trainerParamsOf(method, values, spec)).map(String).join(', ')}` : 'Train an adapter'} openTrainer={openTrainer} />
+      {schema.description && <small>{schema.description}</small>}
+      <small class="stack-status">
+        {fitting.length === 0 ? `No ${noun} for this network is installed. ` : stack.length === 0 ? 'None applied: the network as published. ' : spec.weighted ? 'Applied in this order, each scaled by its weight. ' : 'In this order. '}
+        {others.length > 0 && `${others.length} more made for other networks (${others.map((w) => `${w.model}: ${madeFor(spec, w)}`).join('; ')}). `}
+        <TrainLink method={method} values={values} spec={spec} label={spec.trainerParams && Object.keys(spec.trainerParams).length > 0 ? `Train ${spec.weighted ? 'an adapter' : 'one'} for ${Object.values(trainerParamsOf(method, values, spec)).map(String).join(', ')}` : `Train ${spec.weighted ? 'an adapter' : 'one'}`} openTrainer={openTrainer} />
       </small>
     </fieldset>
   );
