@@ -96,8 +96,9 @@ const load = async (f) => {
 };
 const filtered = async (img, filter) => (await stylize(`filter.${filter}`, { content: img }, { seed: 1 })).image;
 
-async function writeDomain(name, list, filter) {
-  const dir = path.join(dataDir, name);
+async function writeDomain(name, first, list, filter) {
+  // Named by the slice too: domain 1 of one run and domain 3 of another draw different photos.
+  const dir = path.join(dataDir, `${name}-from-${first}`);
   mkdirSync(dir, { recursive: true });
   for (const f of list) {
     const out = path.join(dir, f.replace(/\.\w+$/, '.png'));
@@ -112,7 +113,7 @@ const t0 = performance.now();
 const domainDirs = [];
 const domainNames = single ? ['photo', filters[0]] : ['photo', ...filters];
 for (let d = 0; d < nDomains; d++) {
-  domainDirs.push(await writeDomain(domainNames[d], files.slice(d * perDomain, (d + 1) * perDomain), d === 0 ? undefined : domainNames[d]));
+  domainDirs.push(await writeDomain(domainNames[d], d * perDomain, files.slice(d * perDomain, (d + 1) * perDomain), d === 0 ? undefined : domainNames[d]));
 }
 // Held-back photos, centre-cropped to size × size·1.5 (a multiple of 4), with each filter's output as the answer.
 const held = [];
@@ -206,6 +207,7 @@ async function ganSession() {
           batch: Number(option('batch', '4')),
           blocks: Number(option('blocks', '6')),
           discriminatorLayers: Number(option('discriminator-layers', '5')),
+          labelNorm: args.includes('--label-norm'),
         };
   const params = parseParams(def.params, raw, { methodId: `train ${trainerId}` });
   // Without a length the schedule has none to decay over: the rate stays constant and the budget ends the run.

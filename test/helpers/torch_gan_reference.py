@@ -100,15 +100,21 @@ def cyclegan(job):
 
 def stargan_generator(x, label, p, blocks):
     w = lambda k: p[f'G.main.{k}.weight']
-    n_ = lambda h, k: F.instance_norm(h, weight=p[f'G.main.{k}.weight'], bias=p[f'G.main.{k}.bias'], eps=1e-5)
+
+    def n_(h, k):
+        y = F.instance_norm(h, weight=p[f'G.main.{k}.weight'], bias=p[f'G.main.{k}.bias'], eps=1e-5)
+        # labelNorm (not published): a per-domain shift of each channel after the norm, from an embedding table [domains, channels].
+        e = p.get(f'G.label.{k}.weight')
+        return y if e is None else y + (label @ e).view(label.size(0), -1, 1, 1)
+
     c = label.view(label.size(0), label.size(1), 1, 1).repeat(1, 1, x.size(2), x.size(3))
     h = F.relu(n_(F.conv2d(torch.cat([x, c], dim=1), w(0), padding=3), 1))
     h = F.relu(n_(F.conv2d(h, w(3), stride=2, padding=1), 4))
     h = F.relu(n_(F.conv2d(h, w(6), stride=2, padding=1), 7))
     for k in range(blocks):
         i = 9 + k
-        r = F.relu(F.instance_norm(F.conv2d(h, p[f'G.main.{i}.main.0.weight'], padding=1), weight=p[f'G.main.{i}.main.1.weight'], bias=p[f'G.main.{i}.main.1.bias'], eps=1e-5))
-        h = h + F.instance_norm(F.conv2d(r, p[f'G.main.{i}.main.3.weight'], padding=1), weight=p[f'G.main.{i}.main.4.weight'], bias=p[f'G.main.{i}.main.4.bias'], eps=1e-5)
+        r = F.relu(n_(F.conv2d(h, p[f'G.main.{i}.main.0.weight'], padding=1), f'{i}.main.1'))
+        h = h + n_(F.conv2d(r, p[f'G.main.{i}.main.3.weight'], padding=1), f'{i}.main.4')
     u = 9 + blocks
     h = F.relu(n_(F.conv_transpose2d(h, w(u), stride=2, padding=1), u + 1))
     h = F.relu(n_(F.conv_transpose2d(h, w(u + 3), stride=2, padding=1), u + 4))

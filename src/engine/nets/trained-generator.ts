@@ -133,7 +133,7 @@ export async function starGanNetwork(model: string, domain: string, o: { seed: n
     file = resolveTrainedModel('stargan', model);
     const f = await readTrainedGenerator(file, 'stargan-generator', 'atelier train stargan');
     domains = starGanDomains(f);
-    config = { width: metadataInteger(f, 'width', file), blocks: metadataInteger(f, 'blocks', file), domains: domains.length, skip: f.metadata.skip === 'true' };
+    config = { width: metadataInteger(f, 'width', file), blocks: metadataInteger(f, 'blocks', file), domains: domains.length, skip: f.metadata.skip === 'true', labelNorm: f.metadata.labelNorm === 'true' };
     tensors = f.tensors;
   }
   const index = domains.indexOf(domain);

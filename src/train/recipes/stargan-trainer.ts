@@ -74,6 +74,7 @@ function architecture(o: StarGanTrainerOptions): Record<string, string> {
     width: String(o.generator.width),
     blocks: String(o.generator.blocks),
     skip: String(o.generator.skip ?? false),
+    labelNorm: String(o.generator.labelNorm ?? false),
     discriminatorWidth: String(o.discriminator.width),
     discriminatorLayers: String(o.discriminator.layers),
     domains: o.domains.join(','),
@@ -309,8 +310,8 @@ export class StarGanTrainer {
   }
 
   restore(tensors: TensorMap, metadata: Record<string, string>, iteration: number, file: string): void {
-    // (checkpoints from before the skip option have none: theirs is off)
-    assertSameArchitecture(architecture(this.options), { skip: 'false', ...metadata }, file);
+    // (checkpoints from before the skip and labelNorm options have none: theirs are off)
+    assertSameArchitecture(architecture(this.options), { skip: 'false', labelNorm: 'false', ...metadata }, file);
     this.generator.load(tensors, file);
     this.discriminator.load(tensors, file);
     this.adamG.restore({ step: Number(metadata.adamStepG), ...optimizerState({ specs: this.generator.specs, offsets: this.generator.offsets }, tensors, this.generator.size, file) });

@@ -22,6 +22,10 @@ const params = z.object({
   width: z.number().int().min(1).max(256).default(64).describe('Generator width: channels of its first conv (published 64)'),
   blocks: z.number().int().min(1).max(32).default(6).describe('Generator residual blocks (published 6)'),
   skip: z.boolean().default(false).describe('Generator adds its input to its output (not published; the published one cannot see an image\'s colour offsets through its first instance norm, so it must guess colours from content)'),
+  labelNorm: z
+    .boolean()
+    .default(false)
+    .describe("Label also shifts every instance norm's output (conditional instance norm; not published: the published label planes reach the interior only through the first conv's zero-padded border, so their effect fades on images larger than the crops)"),
   discriminatorWidth: z.number().int().min(1).max(256).default(64).describe('Discriminator width (published 64)'),
   discriminatorLayers: z.number().int().min(1).max(8).default(6).describe('Discriminator stride-2 layers (published 6 at 128²); the size must be divisible by 2^layers'),
   lr: z.number().positive().default(PUBLISHED_STARGAN.learningRate).describe('Adam learning rate of both networks (published 1e-4, β = 0.5, 0.999)'),
@@ -86,7 +90,7 @@ export const stargan = defineTrainer({
       size: S,
       batch: p.batch,
       domains: domains.map((d) => d.name),
-      generator: { width: p.width, blocks: p.blocks, skip: p.skip },
+      generator: { width: p.width, blocks: p.blocks, skip: p.skip, labelNorm: p.labelNorm },
       discriminator: { width: p.discriminatorWidth, layers: p.discriminatorLayers },
       clsWeight: p.clsWeight,
       recWeight: p.recWeight,
@@ -115,7 +119,7 @@ export const stargan = defineTrainer({
         { key: 'G_cls', label: 'G classification' },
       ],
       curveTitle: `StarGAN training, ${S}² crops, ${domains.length} domains`,
-      summary: { size: S, batch: p.batch, width: p.width, blocks: p.blocks, skip: p.skip, discriminatorWidth: p.discriminatorWidth, discriminatorLayers: p.discriminatorLayers, domains, lr: p.lr, clsWeight: p.clsWeight, recWeight: p.recWeight, gpWeight: p.gpWeight, nCritic: p.nCritic },
+      summary: { size: S, batch: p.batch, width: p.width, blocks: p.blocks, skip: p.skip, labelNorm: p.labelNorm, discriminatorWidth: p.discriminatorWidth, discriminatorLayers: p.discriminatorLayers, domains, lr: p.lr, clsWeight: p.clsWeight, recWeight: p.recWeight, gpWeight: p.gpWeight, nCritic: p.nCritic },
       async step(rng) {
         const real = new Float32Array(p.batch * n);
         const batchDomains: number[] = [];
@@ -166,6 +170,7 @@ export const stargan = defineTrainer({
             width: String(p.width),
             blocks: String(p.blocks),
             skip: String(p.skip),
+            labelNorm: String(p.labelNorm),
             domains: domains.map((d) => d.name).join(','),
             size: String(S),
             iterations: String(trainer.iteration),
