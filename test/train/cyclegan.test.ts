@@ -1,8 +1,11 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readImage, writeImage } from '../../src/core/io.js';
 import { Rng } from '../../src/core/rng.js';
+import { Graph } from '../../src/engine/graph/graph.js';
+import { cycleGanGenerator } from '../../src/engine/nets/cyclegan.js';
+import { compile } from '../../src/engine/runtime.js';
 import { readSafetensors } from '../../src/engine/weights/safetensors.js';
 import { readCheckpoint } from '../../src/train/checkpoint.js';
 import { train } from '../../src/train/index.js';
@@ -23,18 +26,6 @@ afterAll(() => dir.cleanup());
 
 const TINY = { size: 32, width: 4, blocks: 1, discriminatorWidth: 4, discriminatorLayers: 2, eval: 1 };
 const quiet = { debug() {}, info() {}, warn() {} };
-const TINY_TRAINER: CycleGanTrainerOptions = {
-  size: 32,
-  generator: { width: 4, blocks: 1 },
-  discriminator: { width: 4, layers: 2 },
-  lossWeights: { cycleA: 10, cycleB: 10, identity: 0.5 },
-  learningRate: 2e-4,
-  iterations: 2,
-  decayFraction: 0.5,
-  poolSize: 50,
-  threads: 1,
-  seed: 1,
-};
 
 let A = '';
 let B = '';
@@ -91,10 +82,23 @@ describe('CycleGAN training step', () => {
   }, 600_000);
 });
 
+// One training that several tests read (its result, then a resume from its checkpoints, a refused
+// resume, a divergence): a CycleGAN compile costs seconds, a step at these widths a fraction of one.
+const FIRST = { a: '', b: '', ...TINY, pool: 1 };
+let firstRun: ReturnType<typeof train> | undefined;
+const first = () => (firstRun ??= train('cyclegan', { out: dir.file('run'), iterations: 4, saveEvery: 2, seed: 3, threads: 1, params: { ...FIRST, a: A, b: B }, log: quiet }));
+/** A copy of the first run's folder to resume from (each test changes its copy). */
+const copyOfFirst = async (name: string) => {
+  await first();
+  const out = dir.file(name);
+  cpSync(dir.file('run'), out, { recursive: true });
+  return out;
+};
+
 describe('atelier train cyclegan', () => {
   it('trains, saves a checkpoint, loss curve and sample grids, and exports both generators', async () => {
     const out = dir.file('run');
-    const r = await train('cyclegan', { out, iterations: 4, saveEvery: 2, seed: 2, threads: 1, params: { a: A, b: B, ...TINY }, log: quiet });
+    const r = await first();
     expect(r.iterations).toBe(4);
     for (const k of ['G_A', 'G_B', 'cycle_A', 'cycle_B', 'idt_A', 'idt_B', 'D_A', 'D_B']) expect(Number.isFinite(r.last![k]), k).toBe(true);
     const weights = await readSafetensors(r.weights);
@@ -127,11 +131,13 @@ describe('atelier train cyclegan', () => {
       // At 32² (no padding, one tile) it is exactly the trainer's own translation with those weights.
       const square = noiseImage(32, 32, 5);
       const viaMethod = await stylize('neural.cyclegan', { content: square }, { model: r.weights });
-      const trainer = await CycleGanTrainer.create({ ...TINY_TRAINER, seed: 99 });
+      // (G_A from the exported file in a graph of its own: the trainer's forward pass is the same cycleGanGenerator.)
       const exported = await readSafetensors(r.weights);
-      trainer.generators.load(new Map([...exported].map(([k, t]) => [k, t])), r.weights);
+      const g = new Graph();
+      const lookup = (name: string) => g.constant(exported.get(`G_A.${name}`)!.data, [...exported.get(`G_A.${name}`)!.shape]);
+      g.output('fakeB', cycleGanGenerator(g, g.input('x', [1, 3, 32, 32]), lookup, { width: TINY.width, blocks: TINY.blocks }));
       const signed = square.data.map((v) => 2 * v - 1);
-      const { fakeB } = await trainer.forward(signed, signed);
+      const fakeB = (await (await compile(g, { threads: 1, cache: false })).run({ x: { data: signed, shape: [1, 3, 32, 32] } })).fakeB!.data as Float32Array;
       let worst = 0;
       fakeB.forEach((v, i) => (worst = Math.max(worst, Math.abs(Math.min(1, Math.max(0, (v + 1) / 2)) - viaMethod.image.data[i]!))));
       expect(worst).toBeLessThan(1e-5);
@@ -144,8 +150,8 @@ describe('atelier train cyclegan', () => {
   }, 600_000);
 
   it('resumes from its checkpoint with identical state: the same losses on the next steps', async () => {
-    const params = { a: A, b: B, ...TINY, pool: 1 };
-    const whole = await train('cyclegan', { out: dir.file('whole'), iterations: 4, saveEvery: 2, seed: 3, threads: 1, params, log: quiet });
+    const params = { ...FIRST, a: A, b: B };
+    const whole = await first();
     // The same run stopped after its checkpoint at iteration 2, then resumed.
     const out = dir.file('halves');
     const stop = new AbortController();
@@ -187,17 +193,16 @@ describe('CycleGAN bad input', () => {
   }, 600_000);
 
   it('refuses to resume a checkpoint of another width, naming both', async () => {
-    const out = dir.file('width');
-    await train('cyclegan', { out, iterations: 1, params: { a: A, b: B, ...TINY, eval: 0 }, log: quiet });
-    const wider = train('cyclegan', { out, iterations: 2, resume: true, params: { a: A, b: B, ...TINY, width: 8, eval: 0 }, log: quiet });
+    const out = await copyOfFirst('width');
+    const wider = train('cyclegan', { out, iterations: 6, resume: true, params: { ...FIRST, a: A, b: B, width: 8, eval: 0 }, log: quiet });
     await expect(wider).rejects.toMatchObject({ code: 'E_WEIGHTS_INVALID', message: expect.stringContaining('width 4, this run has 8') });
   }, 600_000);
 
   it('stops with E_NUMERIC when a loss turns NaN and keeps the last good checkpoint', async () => {
-    const out = dir.file('nan');
-    await train('cyclegan', { out, iterations: 2, saveEvery: 2, params: { a: A, b: B, ...TINY, eval: 0 }, log: quiet });
+    // From the first run's checkpoint at iteration 4.
+    const out = await copyOfFirst('nan');
     // A learning rate of 1e30 throws the weights to ±1e30: the next activations overflow.
-    const error = await train('cyclegan', { out, iterations: 8, saveEvery: 1, resume: true, params: { a: A, b: B, ...TINY, eval: 0, lr: 1e30 }, log: quiet }).catch((e: unknown) => e);
+    const error = await train('cyclegan', { out, iterations: 10, saveEvery: 1, resume: true, params: { ...FIRST, a: A, b: B, eval: 0, lr: 1e30 }, log: quiet }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'E_NUMERIC', message: expect.stringMatching(/diverged at iteration \d+: /) });
     const failedAt = Number(/iteration (\d+)/.exec((error as Error).message)![1]);
     // The weights saved at the failed iteration are the ones that diverged: the loop (train/loop.ts)

@@ -95,8 +95,12 @@ export class CycleGanTrainer {
 
   private constructor(
     readonly options: CycleGanTrainerOptions,
-    private readonly generatorRunner: Runner,
-    private readonly discriminatorRunner: Runner,
+    /**
+     * The generators' and discriminators' step graphs, compiled on first use: a resume that the
+     * checkpoint refuses (another width, another architecture) is refused at once, not after the
+     * compile (seconds at small widths, minutes at the published ones under load).
+     */
+    private readonly stepRunners: () => Promise<[Runner, Runner]>,
     /** Compiled on first use: a run without validation or sample grids (`--eval 0`) never needs it. */
     private readonly forwardRunner: () => Promise<Runner>,
     generators: ParameterSet,
@@ -192,9 +196,9 @@ export class CycleGanTrainer {
     // ORT's arena without its memory plans: a CycleGAN iteration at 256² (width 64, 9 blocks)
     // peaked at 5.0 GB with the plans and 3.0 GB without, at the same speed (PyTorch: 3.4 GB).
     const opts = { threads: o.threads, paramsAsInputs: true, cache: false, memory: 'arena' as const };
-    const [gr, dr] = await Promise.all([compile(gg, opts), compile(gd, opts)]);
+    let steps: Promise<[Runner, Runner]> | undefined;
     let forward: Promise<Runner> | undefined;
-    return new CycleGanTrainer(o, gr, dr, () => (forward ??= compile(gf, opts)), generators, discriminators);
+    return new CycleGanTrainer(o, () => (steps ??= Promise.all([compile(gg, opts), compile(gd, opts)])), () => (forward ??= compile(gf, opts)), generators, discriminators);
   }
 
   /** The learning rate of the current iteration: constant, then linear to zero over the last `decayFraction` of the run. */
@@ -209,14 +213,16 @@ export class CycleGanTrainer {
 
   /** The generators' losses and gradient, and their fakes, at the current weights. */
   async generatorStep(realA: Float32Array, realB: Float32Array): Promise<{ losses: Record<string, number>; gradient: Float32Array; fakeA: Float32Array; fakeB: Float32Array }> {
-    const out = await this.generatorRunner.run({ ...this.generators.feeds(), ...this.discriminators.feeds(), realA: this.image(realA), realB: this.image(realB) });
+    const [generatorRunner] = await this.stepRunners();
+    const out = await generatorRunner.run({ ...this.generators.feeds(), ...this.discriminators.feeds(), realA: this.image(realA), realB: this.image(realB) });
     const losses = Object.fromEntries(Object.keys(out).filter((k) => k.startsWith('loss.')).map((k) => [k.slice(5), (out[k]!.data as Float32Array)[0]!]));
     return { losses, gradient: this.generators.gatherGradients(out, this.gradientG), fakeA: out.fakeA!.data as Float32Array, fakeB: out.fakeB!.data as Float32Array };
   }
 
   /** The discriminators' losses and gradient on real images and the fakes they are shown. */
   async discriminatorStep(realA: Float32Array, realB: Float32Array, fakeA: Float32Array, fakeB: Float32Array): Promise<{ losses: Record<string, number>; gradient: Float32Array }> {
-    const out = await this.discriminatorRunner.run({
+    const [, discriminatorRunner] = await this.stepRunners();
+    const out = await discriminatorRunner.run({
       ...this.discriminators.feeds(),
       realA: this.image(realA),
       realB: this.image(realB),
