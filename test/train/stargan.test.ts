@@ -154,6 +154,9 @@ describe('atelier train stargan', () => {
     // The generator steps every nCritic = 2 iterations: its losses appear on iterations 1 and 3.
     expect(records.map((x) => 'G_rec' in x)).toEqual([false, true, false, true]);
     for (const x of records) for (const k of ['D_real', 'D_fake', 'D_cls', 'D_gp']) expect(Number.isFinite(x[k]), k).toBe(true);
+    // Classification accuracies of the batch of 2: D's on the real images every step, on G's fakes (their targets) on G's steps.
+    expect(records.map((x) => [0, 0.5, 1].includes(x.D_accuracy!))).toEqual([true, true, true, true]);
+    expect(records.map((x) => (x.G_accuracy === undefined ? 'none' : [0, 0.5, 1].includes(x.G_accuracy)))).toEqual(['none', true, 'none', true]);
     const weights = await readSafetensors(r.weights);
     expect(weights.get('main.0.weight')!.shape).toEqual([4, 3 + 3, 7, 7]);
     const grid = await readImage(path.join(out, 'samples', 'iter-000004.png'));

@@ -89,6 +89,18 @@ function crossEntropy(g: Graph, logits: Tensor, onehot: Tensor): Tensor {
   return g.neg(g.scale(g.sumAll(g.mul(onehot, g.sub(shifted, logSum))), 1 / (logits.shape[0] as number)));
 }
 
+/** The fraction of rows of N×d logits whose largest entry is at that row's domain. */
+function accuracy(logits: Float32Array, domains: number[]): number {
+  const d = logits.length / domains.length;
+  let right = 0;
+  domains.forEach((c, n) => {
+    let best = 0;
+    for (let k = 1; k < d; k++) if (logits[n * d + k]! > logits[n * d + best]!) best = k;
+    if (best === c) right++;
+  });
+  return right / domains.length;
+}
+
 export class StarGanTrainer {
   static readonly checkpointFormat = CHECKPOINT_FORMAT;
   private readonly adamG: Adam;
@@ -174,6 +186,7 @@ export class StarGanTrainer {
       gd.output('loss.D_fake', fakeLoss);
       gd.output('loss.D_cls', cls);
       gd.output('tangent', tangent);
+      gd.output('classes.real', real.classes);
       const total = gd.add(gd.add(realLoss, fakeLoss), gd.add(gd.scale(cls, o.clsWeight), penalty));
       const wrt = gd.params;
       grad(gd, total, wrt).forEach((t, i) => gd.output(`grad:${wrt[i]!.name}`, t));
@@ -194,6 +207,7 @@ export class StarGanTrainer {
       gg.output('loss.G_fake', adv);
       gg.output('loss.G_cls', cls);
       gg.output('loss.G_rec', rec);
+      gg.output('classes.fake', judged.classes);
       const wrt = gg.params.filter((t) => t.name.startsWith('G.'));
       grad(gg, gg.add(adv, gg.add(gg.scale(cls, o.clsWeight), gg.scale(rec, o.recWeight))), wrt).forEach((t, i) => gg.output(`grad:${wrt[i]!.name}`, t));
     }
@@ -228,7 +242,7 @@ export class StarGanTrainer {
   }
 
   /** The discriminator's losses and gradient at the current weights (and the fakes it judged). */
-  async discriminatorStep(b: StarGanBatch): Promise<{ losses: Record<string, number>; gradient: Float32Array; fake: Float32Array; tangent: Float32Array; gradientNorms: number[] }> {
+  async discriminatorStep(b: StarGanBatch): Promise<{ losses: Record<string, number>; accuracy: number; gradient: Float32Array; fake: Float32Array; tangent: Float32Array; gradientNorms: number[] }> {
     const N = this.options.batch;
     const params = { ...this.generator.feeds(), ...this.discriminator.feeds() };
     const probe = await this.probeRunner.run({ ...params, real: this.images(b.real), labelTrg: this.onehot(b.targets), alpha: { data: Float32Array.from(b.alpha), shape: [N, 1, 1, 1] } });
@@ -251,6 +265,8 @@ export class StarGanTrainer {
     const value = (k: string) => (out[k]!.data as Float32Array)[0]!;
     return {
       losses: { D_real: value('loss.D_real'), D_fake: value('loss.D_fake'), D_cls: value('loss.D_cls'), D_gp: penalty },
+      // How often D's classifier names the real images' domains (before this step's update).
+      accuracy: accuracy(out['classes.real']!.data as Float32Array, b.domains),
       gradient: this.discriminator.gatherGradients(out),
       fake: probe.fake!.data as Float32Array,
       tangent: out.tangent!.data as Float32Array,
@@ -259,7 +275,7 @@ export class StarGanTrainer {
   }
 
   /** The generator's losses and gradient at the current weights. */
-  async generatorStep(b: StarGanBatch): Promise<{ losses: Record<string, number>; gradient: Float32Array }> {
+  async generatorStep(b: StarGanBatch): Promise<{ losses: Record<string, number>; accuracy: number; gradient: Float32Array }> {
     const out = await this.generatorRunner.run({
       ...this.generator.feeds(),
       ...this.discriminator.feeds(),
@@ -268,14 +284,19 @@ export class StarGanTrainer {
       labelTrg: this.onehot(b.targets),
     });
     const value = (k: string) => (out[k]!.data as Float32Array)[0]!;
-    return { losses: { G_fake: value('loss.G_fake'), G_cls: value('loss.G_cls'), G_rec: value('loss.G_rec') }, gradient: this.generator.gatherGradients(out) };
+    return {
+      losses: { G_fake: value('loss.G_fake'), G_cls: value('loss.G_cls'), G_rec: value('loss.G_rec') },
+      // How often D's classifier names the fakes' target domains: whether the conditioning is learnt.
+      accuracy: accuracy(out['classes.fake']!.data as Float32Array, b.targets),
+      gradient: this.generator.gatherGradients(out),
+    };
   }
 
   /** One iteration: the discriminator always, the generator every nCritic-th (the published order). */
   async step(b: StarGanBatch): Promise<{ losses: Record<string, number>; learningRate: number }> {
     const learningRate = this.learningRate;
     const dis = await this.discriminatorStep(b);
-    const losses: Record<string, number> = { ...dis.losses };
+    const losses: Record<string, number> = { ...dis.losses, D_accuracy: dis.accuracy };
     assertFiniteStep('StarGAN', this.iteration, dis.losses, dis.gradient, 'discriminator');
     this.adamD.step(this.discriminator.data, dis.gradient, learningRate);
     losses.D_total = dis.losses.D_real! + dis.losses.D_fake! + this.options.clsWeight * dis.losses.D_cls! + this.options.gpWeight * dis.losses.D_gp!;
@@ -283,7 +304,7 @@ export class StarGanTrainer {
       const gen = await this.generatorStep(b);
       assertFiniteStep('StarGAN', this.iteration, gen.losses, gen.gradient, 'generator');
       this.adamG.step(this.generator.data, gen.gradient, learningRate);
-      Object.assign(losses, gen.losses);
+      Object.assign(losses, gen.losses, { G_accuracy: gen.accuracy });
     }
     this.iteration++;
     return { losses, learningRate };

@@ -117,6 +117,8 @@ export const stargan = defineTrainer({
         { key: 'D_gp', label: 'gradient penalty' },
         { key: 'G_rec', label: 'G reconstruction' },
         { key: 'G_cls', label: 'G classification' },
+        { key: 'D_accuracy', label: "D's domain accuracy on real images" },
+        { key: 'G_accuracy', label: "fakes D puts in their target domain" },
       ],
       curveTitle: `StarGAN training, ${S}² crops, ${domains.length} domains`,
       summary: { size: S, batch: p.batch, width: p.width, blocks: p.blocks, skip: p.skip, labelNorm: p.labelNorm, discriminatorWidth: p.discriminatorWidth, discriminatorLayers: p.discriminatorLayers, domains, lr: p.lr, clsWeight: p.clsWeight, recWeight: p.recWeight, gpWeight: p.gpWeight, nCritic: p.nCritic },
