@@ -139,12 +139,12 @@ const BUILDERS = {
     return { readMs: a.readMs + b.readMs, buildMs: a.buildMs + b.buildMs };
   },
   'whitebox-cartoon': async (model) => {
-    const { CARTOON_VARIANTS } = await dist('engine/nets/gan-stylizers.js');
+    const { CARTOON_VARIANTS } = await dist('engine/nets/gan-stylizer-models.js');
     const v = CARTOON_VARIANTS.dr;
     return importedBuild(model, v.file, { [v.input]: [1, BUILD_SIDE, BUILD_SIDE, 3] });
   },
   'animeganv2-hayao': async (model) => {
-    const { ANIME_HAYAO } = await dist('engine/nets/gan-stylizers.js');
+    const { ANIME_HAYAO } = await dist('engine/nets/gan-stylizer-models.js');
     return importedBuild(model, ANIME_HAYAO.file, { [ANIME_HAYAO.input]: [1, BUILD_SIDE, BUILD_SIDE, 3] });
   },
   async microast() {

@@ -261,6 +261,12 @@ export interface MethodDefinition<P extends ParamsSchema = ParamsSchema, Id exte
    * of their kind by name (never a file) and one click to the trainer that makes more.
    */
   trainedModels?: Readonly<Record<string, TrainedModelParam>>;
+  /**
+   * The method itself. Everything above is read whenever methods are listed or described (every
+   * `atelier` start, `atelier methods`, the server's method list), so a method whose run needs the
+   * engine (ONNX Runtime, imported graphs, tokenizers) loads those modules here, with `await
+   * import(…)`, and keeps its module's own imports to what its description needs.
+   */
   run(ctx: RunContext, inputs: MethodInputs, params: z.output<P>): Promise<Image | MethodOutput>;
 }
 

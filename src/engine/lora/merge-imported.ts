@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AtelierError } from '../../core/errors.js';
-import { ANIME_HAYAO, ANIME_MERGED_KIND } from '../nets/gan-stylizers.js';
+import { ANIME_HAYAO, ANIME_MERGED_KIND } from '../nets/gan-stylizer-models.js';
 import { tfliteWeights } from '../nets/imported-weights.js';
 import { ARBITRARY, ARBITRARY_MERGED_KIND } from '../nets/magenta-arbitrary.js';
 import { MICROAST_MODEL } from '../nets/microast.js';

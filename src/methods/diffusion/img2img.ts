@@ -7,9 +7,8 @@ import { resizeImage } from '../../core/resample.js';
 import { readDiffusionLoraStack, type WeightedDiffusionLora } from '../../engine/diffusion/lora-file.js';
 import { mergeDiffusionLoras } from '../../engine/diffusion/lora-merge.js';
 import { readIpAdapterFiles, type ReferenceWeights } from '../../engine/diffusion/ip-adapter-files.js';
-import { DiffusionPipeline, type DiffusionParts } from '../../engine/diffusion/pipeline.js';
+import type { DiffusionPipeline, DiffusionParts } from '../../engine/diffusion/pipeline.js';
 import { randomIpAdapter } from '../../engine/diffusion/random-ip-adapter.js';
-import { randomDeadiff, randomStableDiffusion, readStableDiffusion } from '../../engine/diffusion/stable-diffusion-files.js';
 import { clipImagePixels } from '../../engine/nets/clip/preprocess.js';
 import { modelFiles } from '../../engine/store.js';
 import { weightSourceBytes } from '../../engine/store/weight-bytes.js';
@@ -88,8 +87,9 @@ const VAE_PASS_STEPS = 0.5;
 const cache = new Map<string, Promise<DiffusionPipeline>>();
 
 /** SD 1.x's parts from a `weights` value: 'installed' (or the store's name, sd15), 'random' (seeded) or a file or folder (also what `atelier train diffusion-lora --base` reads). */
-export function stableDiffusionParts(source: string, seed: number): Promise<DiffusionParts> {
-  if (source === 'random') return Promise.resolve(randomStableDiffusion(seed));
+export async function stableDiffusionParts(source: string, seed: number): Promise<DiffusionParts> {
+  const { randomDeadiff, randomStableDiffusion, readStableDiffusion } = await import('../../engine/diffusion/stable-diffusion-files.js');
+  if (source === 'random') return randomStableDiffusion(seed);
   if (source === 'random-deadiff') return randomDeadiff(seed);
   if (source === 'installed' || source === SD15_MODEL) return readStableDiffusion(modelFiles(SD15_MODEL).file('v1-5-pruned-emaonly.safetensors'));
   if (source === DEADIFF_MODEL) return readStableDiffusion(modelFiles(DEADIFF_MODEL).file('deadiff_v1.ckpt'), deadiffHelpers());
@@ -139,7 +139,7 @@ function pipelineFor(source: string, adapter: string | undefined, seed: number, 
     if ((adapter === 'installed' || adapter === IP_ADAPTER_MODEL) && PLAIN_SOURCES.has(source)) modelFiles(IP_ADAPTER_MODEL);
     pending = stableDiffusionParts(source, seed)
       .then(async (parts): Promise<DiffusionParts> => (adapter === undefined || parts.deadiff ? parts : { ...parts, reference: await referenceFor(adapter, seed, parts) }))
-      .then((parts) => DiffusionPipeline.create(mergeDiffusionLoras(parts, lora.stack, source === 'installed' ? SD15_MODEL : source), { threads }));
+      .then(async (parts) => (await import('../../engine/diffusion/pipeline.js')).DiffusionPipeline.create(mergeDiffusionLoras(parts, lora.stack, source === 'installed' ? SD15_MODEL : source), { threads }));
     pending.catch(() => cache.delete(key));
     cache.set(key, pending);
     while (cache.size > MAX_CACHED) {

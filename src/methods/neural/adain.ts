@@ -1,10 +1,8 @@
 import { z } from 'zod';
 import { clampImage } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
-import { adainTransform } from '../../engine/features/adain.js';
-import { levelSessionMemory, levelTileCount, transferLevel, type TransferStyle } from '../../engine/nets/autoencoder-transfer.js';
+import type { TransferStyle } from '../../engine/nets/autoencoder-transfer.js';
 import { WCT_MODELS } from '../../engine/nets/wct-autoencoders.js';
-import { loadWctLevel, openWctLevel } from '../../engine/nets/wct-runners.js';
 import { weightSourceBytes } from '../../engine/store/weight-bytes.js';
 
 /**
@@ -50,6 +48,11 @@ export const adain = defineMethod({
   quickParams: { weights: 'random' },
   async run(ctx, { content, style, styles, regions }, p) {
     if (p.weights === 'random') ctx.log.warn('neural.adain runs with seeded random weights: the result is not the published networks\'');
+    const [{ adainTransform }, { levelSessionMemory, levelTileCount, transferLevel }, { loadWctLevel, openWctLevel }] = await Promise.all([
+      import('../../engine/features/adain.js'),
+      import('../../engine/nets/autoencoder-transfer.js'),
+      import('../../engine/nets/wct-runners.js'),
+    ]);
     const models = await loadWctLevel('vgg19', 3, p.weights, ctx.seed);
     const list: TransferStyle[] = (styles ?? [{ image: style!, weight: 1 }]).map((s, i) => ({
       image: s.image,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineMethod } from '../../core/registry.js';
-import { ANIME_HAYAO, ANIME_MERGED_KIND, runGanStylizer } from '../../engine/nets/gan-stylizers.js';
+import { ANIME_HAYAO, ANIME_MERGED_KIND } from '../../engine/nets/gan-stylizer-models.js';
 import { weightSourceBytes } from '../../engine/store/weight-bytes.js';
 
 /**
@@ -50,8 +50,9 @@ export const anime = defineMethod({
   },
   quickParams: { weights: 'random' },
   trainedModels: { lora: { kind: 'lora', trainer: 'lora', stack: true, weighted: true, trainerParams: { base: 'animeganv2-hayao' } } },
-  run: (ctx, { content }, p) =>
-    runGanStylizer(ANIME_HAYAO, content, {
+  async run(ctx, { content }, p) {
+    const { runGanStylizer } = await import('../../engine/nets/gan-stylizers.js');
+    return runGanStylizer(ANIME_HAYAO, content, {
       weights: p.weights,
       tileSize: p.tileSize,
       seed: ctx.seed,
@@ -61,5 +62,6 @@ export const anime = defineMethod({
       ...(p.lora && { lora: p.lora }),
       mergedKind: ANIME_MERGED_KIND,
       warn: (m) => ctx.log.warn(`neural.anime: ${m}`),
-    }),
+    });
+  },
 });

@@ -3,14 +3,9 @@ import { clampImage } from '../../core/image.js';
 import { AtelierError } from '../../core/errors.js';
 import { defineMethod } from '../../core/registry.js';
 import { loadLoraStack } from '../../engine/lora/adapter.js';
-import { runtimeLora } from '../../engine/lora/graph-adapter.js';
-import { foreignModelFile, ImportedNetwork, importedImageNetwork, isStoredModelName } from '../../engine/nets/imported-network.js';
-import { substituteWeights } from '../../engine/nets/imported-weights.js';
 import { ARBITRARY, ARBITRARY_MERGED_KIND, blendVectors, predictStyleVector, type TransferVariant } from '../../engine/nets/magenta-arbitrary.js';
 import { resolveTrainedModel } from '../../engine/store/trained.js';
 import { readSafetensors } from '../../engine/weights/safetensors.js';
-import { randomImageNetwork } from '../../engine/nets/random-image-net.js';
-import { runTiled } from '../../engine/nets/tiled-image-net.js';
 import { weightSourceBytes } from '../../engine/store/weight-bytes.js';
 
 /**
@@ -66,6 +61,19 @@ export const arbitrary = defineMethod({
   quickParams: { weights: 'random' },
   trainedModels: { lora: { kind: 'lora', trainer: 'lora', stack: true, weighted: true, trainerParams: { base: 'magenta-arbitrary' } } },
   async run(ctx, { content, style, styles }, p) {
+    const [
+      { runtimeLora },
+      { foreignModelFile, ImportedNetwork, importedImageNetwork, isStoredModelName },
+      { substituteWeights },
+      { randomImageNetwork },
+      { runTiled },
+    ] = await Promise.all([
+      import('../../engine/lora/graph-adapter.js'),
+      import('../../engine/nets/imported-network.js'),
+      import('../../engine/nets/imported-weights.js'),
+      import('../../engine/nets/random-image-net.js'),
+      import('../../engine/nets/tiled-image-net.js'),
+    ]);
     const strength = ctx.controls.strength;
     let net;
     let meta: Record<string, unknown>;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defineMethod } from '../../core/registry.js';
 import type { CapVstMode } from '../../engine/nets/capvst/architecture.js';
-import { CapVstStylizer } from '../../engine/nets/capvst/stylizer.js';
+import type { CapVstStylizer } from '../../engine/nets/capvst/stylizer.js';
 import { CAPVST_MODELS, loadCapVstWeights, type CapVstVariant } from '../../engine/nets/capvst/weights.js';
 import { weightSourceBytes } from '../../engine/store/weight-bytes.js';
 
@@ -47,7 +47,10 @@ async function stylizerFor(source: string, mode: CapVstMode, variant: CapVstVari
   const key = `${source}|${mode}|${variant}|${source === 'random' ? seed : ''}|${threads}`;
   let pending = stylizers.get(key);
   if (!pending) {
-    pending = loadCapVstWeights(source, mode, variant, seed).then((w) => CapVstStylizer.create(w, threads));
+    pending = (async () => {
+      const { CapVstStylizer } = await import('../../engine/nets/capvst/stylizer.js');
+      return CapVstStylizer.create(await loadCapVstWeights(source, mode, variant, seed), threads);
+    })();
     pending.catch(() => stylizers.delete(key));
     stylizers.set(key, pending);
     while (stylizers.size > MAX_CACHED) stylizers.delete(stylizers.keys().next().value!);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineMethod } from '../../core/registry.js';
-import { CARTOON_VARIANTS, runGanStylizer } from '../../engine/nets/gan-stylizers.js';
+import { CARTOON_VARIANTS } from '../../engine/nets/gan-stylizer-models.js';
 import { weightSourceBytes } from '../../engine/store/weight-bytes.js';
 
 /**
@@ -50,8 +50,9 @@ export const cartoon = defineMethod({
   quickParams: { weights: 'random' },
   // No recipe trains adapters for White-box's generator (the lora trainer's bases leave it out).
   trainedModels: { lora: { kind: 'lora', stack: true, weighted: true } },
-  run: (ctx, { content }, p) =>
-    runGanStylizer(CARTOON_VARIANTS[p.variant], content, {
+  async run(ctx, { content }, p) {
+    const { runGanStylizer } = await import('../../engine/nets/gan-stylizers.js');
+    return runGanStylizer(CARTOON_VARIANTS[p.variant], content, {
       weights: p.weights,
       tileSize: p.tileSize,
       seed: ctx.seed,
@@ -60,5 +61,6 @@ export const cartoon = defineMethod({
       onProgress: (d, t) => ctx.progress.step(d, t),
       ...(p.lora && { lora: p.lora }),
       warn: (m) => ctx.log.warn(`neural.cartoon: ${m}`),
-    }),
+    });
+  },
 });

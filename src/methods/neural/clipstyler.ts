@@ -8,9 +8,7 @@ import { cropSampling, samplePerspectiveCrops } from '../../engine/augment/persp
 import { textDirection } from '../../engine/losses/clip-directional.js';
 import { loadClipWeights, type ClipTextWeights, type ClipVisionWeights } from '../../engine/nets/clip/checkpoint.js';
 import { IMAGENET_TEMPLATES } from '../../engine/nets/clip/imagenet-templates.js';
-import { promptEnsembles } from '../../engine/nets/clip/prompt-ensemble.js';
-import { randomClip } from '../../engine/nets/clip/random-checkpoint.js';
-import { ClipTokenizer } from '../../engine/nets/clip/tokenizer.js';
+import type { ClipTokenizer } from '../../engine/nets/clip/tokenizer.js';
 import { clipStylerUnetSpecs } from '../../engine/nets/clipstyler-unet.js';
 import { modelFilePath, readModelFile } from '../../engine/nets/model-files.js';
 import { randomVgg19Weights } from '../../engine/nets/vgg19.js';
@@ -18,7 +16,6 @@ import { Adam } from '../../engine/optim/adam.js';
 import { ParameterSet } from '../../engine/optim/parameter-set.js';
 import { readWeights } from '../../engine/weights/read.js';
 import type { TensorMap } from '../../engine/weights/tensor.js';
-import { clipImageEmbedding, ClipStylerObjective, renderClipStyler } from './clipstyler-objective.js';
 import { modelWeightBytes } from '../../engine/store/weight-bytes.js';
 
 /**
@@ -77,6 +74,7 @@ interface Networks {
 }
 
 async function loadNetworks(p: ClipStylerParams, seed: number): Promise<Networks> {
+  const [{ randomClip }, { ClipTokenizer }] = await Promise.all([import('../../engine/nets/clip/random-checkpoint.js'), import('../../engine/nets/clip/tokenizer.js')]);
   if (p.weights === 'random') {
     const clip = randomClip(seed);
     return { ...clip, vgg: randomVgg19Weights('normalised', seed, 'conv3_1'), label: `random (seed ${seed}; a tiny untrained CLIP and VGG, not ${CLIP_MODEL})` };
@@ -132,6 +130,7 @@ function adjustContrast(image: Image, factor: number): Image {
 const learningRateAt = (p: ClipStylerParams, step: number) => p.learningRate * 0.5 ** Math.floor((step + 1) / 100);
 
 async function train(ctx: RunContext, p: ClipStylerParams, work: Image, nets: Networks): Promise<{ params: ParameterSet; last?: Record<string, number>; cropSize: number }> {
+  const [{ promptEnsembles }, { clipImageEmbedding, ClipStylerObjective }] = await Promise.all([import('../../engine/nets/clip/prompt-ensemble.js'), import('./clipstyler-objective.js')]);
   const setup = ctx.progress.sub(0, 0.05, 'encoding the texts and the content');
   setup.step(0, 2);
   const [target, source] = await promptEnsembles(nets.text, nets.tokenizer, [p.prompt, p.source], IMAGENET_TEMPLATES, ctx.threads);
@@ -225,6 +224,7 @@ export const clipstyler = defineMethod({
     const work = workingImage(inputs.content);
     const { params: trained, last, cropSize } = await train(ctx, p, work, nets);
     throwIfAborted(ctx.signal);
+    const { renderClipStyler } = await import('./clipstyler-objective.js');
     const out = new Image(work.width, work.height, 3, await renderClipStyler(trained, work.data, work.height, work.width, ctx.threads));
     const { content } = inputs;
     const sized = out.width === content.width && out.height === content.height ? out : resizeImage(out, content.width, content.height);

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { defineMethod } from '../../core/registry.js';
-import { cycleGanNetwork, runGenerator } from '../../engine/nets/trained-generator.js';
 import { weightSourceBytes } from '../../engine/store/weight-bytes.js';
 
 /**
@@ -36,6 +35,7 @@ export const cyclegan = defineMethod({
   quickParams: { model: 'random' },
   trainedModels: { model: { kind: 'cyclegan', trainer: 'cyclegan', words: [{ word: 'random', label: 'random (a seeded stand-in, not trained)' }] } },
   async run(ctx, { content }, p) {
+    const { cycleGanNetwork, runGenerator } = await import('../../engine/nets/trained-generator.js');
     if (p.model === 'random') ctx.log.warn('neural.cyclegan runs a seeded random generator: the result is not a trained model\'s');
     const { net, meta } = await cycleGanNetwork(p.model, p.direction, { seed: ctx.seed, threads: ctx.threads });
     const image = await runGenerator(net, content, { tileSize: p.tileSize, signal: ctx.signal, onProgress: (d, t) => ctx.progress.step(d, t) });

@@ -3,15 +3,13 @@ import { Image } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
 import { resizeImage } from '../../core/resample.js';
 import { FAST_STYLE_MODELS, FAST_STYLE_MODEL_NAMES, FAST_STYLE_SOURCES, fastStyleModel, locateInstalled, readFastStyleWeights } from '../../engine/nets/fast-style/models.js';
-import { FastStyleStylizer } from '../../engine/nets/fast-style/stylizer.js';
-import { randomTransformerNetWeights, type JohnsonNetSpec } from '../../engine/nets/transformer-net.js';
+import type { FastStyleStylizer } from '../../engine/nets/fast-style/stylizer.js';
+import type { JohnsonNetSpec } from '../../engine/nets/transformer-net.js';
 import { FAST_TRAINED_KIND, readTrainedFastHeader } from '../../engine/nets/fast-style/trained.js';
 import { readSafetensors } from '../../engine/weights/safetensors.js';
 import { resolveTrainedModel } from '../../engine/store/trained.js';
 import type { TensorMap } from '../../engine/weights/tensor.js';
-import { loadLoraStack, parseLoraSpec } from '../../engine/lora/adapter.js';
-import { checkStackFits, mergeLora } from '../../engine/lora/merge.js';
-import { baseFingerprint } from '../../engine/lora/adapter.js';
+import { loadLoraStack, parseLoraSpec, baseFingerprint } from '../../engine/lora/adapter.js';
 import type { Logger } from '../../core/registry.js';
 import { weightSourceBytes } from '../../engine/store/weight-bytes.js';
 
@@ -83,6 +81,11 @@ async function stylizerFor(name: string, weights: 'installed' | 'random', seed: 
   let pending = stylizers.get(key);
   if (!pending) {
     pending = (async () => {
+      const [{ FastStyleStylizer }, { randomTransformerNetWeights }, { checkStackFits, mergeLora }] = await Promise.all([
+        import('../../engine/nets/fast-style/stylizer.js'),
+        import('../../engine/nets/transformer-net.js'),
+        import('../../engine/lora/merge.js'),
+      ]);
       let w = weights === 'random' ? randomTransformerNetWeights(seed, net.spec) : await net.load();
       if (stack.length > 0) {
         const shapes = new Map([...w].map(([k, t]) => [k, t.shape]));

@@ -7,7 +7,7 @@ import { resizeImage } from '../../core/resample.js';
 import { Adam } from '../../engine/optim/adam.js';
 import { Lbfgs } from '../../engine/optim/lbfgs.js';
 import { VGG_TAPS, randomVgg19Weights, type VggLayout, type VggTap } from '../../engine/nets/vgg19.js';
-import { GatysObjective, type GatysEvaluation, type GatysTargets } from './gatys-objective.js';
+import type { GatysEvaluation, GatysObjective, GatysTargets } from './gatys-objective.js';
 import { loadVggWeights, VGG_MODELS, type VggModel } from '../../engine/nets/vgg19-weights.js';
 import { readModelFile } from '../../engine/nets/model-files.js';
 import { WCT_MODELS } from '../../engine/nets/wct-autoencoders.js';
@@ -114,6 +114,7 @@ export const gatys = defineMethod({
   },
   quickParams: { weights: 'random', iterations: 3, size: 32, pyramid: 1, styleLayers: ['relu1_1', 'relu2_1', 'relu3_1'], contentLayer: 'relu2_1' },
   async run(ctx, inputs, p) {
+    const { GatysObjective } = await import('./gatys-objective.js');
     const strength = ctx.controls.strength;
     if (strength === 0) return { image: inputs.content.clone(), meta: { iterations: 0 } };
     const network = resolveNetwork(p.network, p.weights);

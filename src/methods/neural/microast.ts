@@ -2,10 +2,7 @@ import { z } from 'zod';
 import { clampImage } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
 import { MICROAST_MODEL } from '../../engine/nets/microast.js';
-import { MicroAstStylizer } from '../../engine/nets/microast-stylizer.js';
-import { loadMicroAstWeights } from '../../engine/nets/microast-weights.js';
-import { loadLoraStack } from '../../engine/lora/adapter.js';
-import { runtimeLora } from '../../engine/lora/graph-adapter.js';
+import type { MicroAstStylizer } from '../../engine/nets/microast-stylizer.js';
 import { weightSourceBytes } from '../../engine/store/weight-bytes.js';
 
 /**
@@ -37,6 +34,12 @@ const cache = new Map<string, Promise<MicroAstStylizer>>();
 
 async function adaptedStylizer(source: string, seed: number, threads: number, lora: readonly string[], warn: (m: string) => void): Promise<MicroAstStylizer> {
   // Not cached: the files may change between runs, and building the pieces costs milliseconds.
+  const [{ MicroAstStylizer }, { loadMicroAstWeights }, { loadLoraStack }, { runtimeLora }] = await Promise.all([
+    import('../../engine/nets/microast-stylizer.js'),
+    import('../../engine/nets/microast-weights.js'),
+    import('../../engine/lora/adapter.js'),
+    import('../../engine/lora/graph-adapter.js'),
+  ]);
   const adapters = runtimeLora(await loadLoraStack(lora), source === 'installed' ? MICROAST_MODEL : source);
   const stylizer = await MicroAstStylizer.create(await loadMicroAstWeights(source, seed), threads, adapters.hook);
   for (const m of adapters.finish()) warn(`the LoRA ${m.source} was trained on other weights than these (base fingerprint differs): applied anyway`);
@@ -47,7 +50,10 @@ function stylizerFor(source: string, seed: number, threads: number): Promise<Mic
   const key = `${source}|${source === 'random' ? seed : ''}|${threads}`;
   let pending = cache.get(key);
   if (!pending) {
-    pending = loadMicroAstWeights(source, seed).then((w) => MicroAstStylizer.create(w, threads));
+    pending = (async () => {
+      const [{ MicroAstStylizer }, { loadMicroAstWeights }] = await Promise.all([import('../../engine/nets/microast-stylizer.js'), import('../../engine/nets/microast-weights.js')]);
+      return MicroAstStylizer.create(await loadMicroAstWeights(source, seed), threads);
+    })();
     pending.catch(() => cache.delete(key));
     cache.set(key, pending);
     while (cache.size > MAX_CACHED) {
@@ -85,6 +91,7 @@ export const microast = defineMethod({
     if (p.weights === 'random') ctx.log.warn('neural.microast runs with seeded random weights: the result is not the published network\'s');
     const stylizer = p.lora && p.lora.length > 0 ? await adaptedStylizer(p.weights, ctx.seed, ctx.threads, p.lora, (m) => ctx.log.warn(m)) : await stylizerFor(p.weights, ctx.seed, ctx.threads);
     const maxTilePixels = p.tileSize * p.tileSize;
+    const { MicroAstStylizer } = await import('../../engine/nets/microast-stylizer.js');
     const total = MicroAstStylizer.steps(content, maxTilePixels);
     let done = 0;
     const image = await stylizer.stylize(content, style!, {

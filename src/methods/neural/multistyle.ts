@@ -1,14 +1,12 @@
 import { z } from 'zod';
 import { clampImage } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
-import { foreignModelFile, ImportedNetwork, importedImageNetwork } from '../../engine/nets/imported-network.js';
 import { MULTISTYLE, parseStyleMix, styleVector, type StyleWeight } from '../../engine/nets/magenta-multistyle.js';
 import { extendMultistyle, MULTISTYLE_TRAINED_KIND, readAddedStyle } from '../../engine/nets/multistyle-extension.js';
 import { resolveTrainedModel } from '../../engine/store/trained.js';
 import { AtelierError } from '../../core/errors.js';
-import { randomImageNetwork } from '../../engine/nets/random-image-net.js';
-import { runTiled } from '../../engine/nets/tiled-image-net.js';
 import { weightSourceBytes } from '../../engine/store/weight-bytes.js';
+import type { ImportedNetwork } from '../../engine/nets/imported-network.js';
 
 /**
  * Multi-style feed-forward transfer (the report's MSPM): one network, 26 painting styles, chosen or
@@ -26,6 +24,7 @@ async function extendedNetwork(file: string, added: readonly string[], threads: 
   const key = `${file}|${threads}|${rows.map((r) => `${r.name}@${r.stamp}`).join(',')}`;
   let pending = extendedNetworks.get(key);
   if (!pending) {
+    const { ImportedNetwork } = await import('../../engine/nets/imported-network.js');
     pending = ImportedNetwork.derived(file, (tf) => extendMultistyle(tf, rows.map((r) => r.rows)), { outputs: [MULTISTYLE.output] }, threads);
     pending.catch(() => extendedNetworks.delete(key));
     extendedNetworks.set(key, pending);
@@ -91,6 +90,15 @@ export const multistyle = defineMethod({
   trainedModels: { added: { kind: 'multistyle', trainer: 'multistyle-style', stack: true } },
   quickParams: { weights: 'random' },
   async run(ctx, { content }, p) {
+    const [
+      { foreignModelFile, ImportedNetwork, importedImageNetwork },
+      { randomImageNetwork },
+      { runTiled },
+    ] = await Promise.all([
+      import('../../engine/nets/imported-network.js'),
+      import('../../engine/nets/random-image-net.js'),
+      import('../../engine/nets/tiled-image-net.js'),
+    ]);
     const added = p.added ?? [];
     const count = MULTISTYLE.styles + added.length;
     if (p.style >= count) {

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { defineMethod } from '../../core/registry.js';
-import { runGenerator, starGanNetwork } from '../../engine/nets/trained-generator.js';
 import { weightSourceBytes } from '../../engine/store/weight-bytes.js';
 
 /**
@@ -37,6 +36,7 @@ export const stargan = defineMethod({
   // The stand-in's domains are starGanNetwork's for 'random' (engine/nets/trained-generator.ts).
   trainedModels: { model: { kind: 'stargan', trainer: 'stargan', words: [{ word: 'random', label: 'random (a seeded stand-in, not trained)', choices: { domain: ['a', 'b', 'c'] } }] } },
   async run(ctx, { content }, p) {
+    const { starGanNetwork, runGenerator } = await import('../../engine/nets/trained-generator.js');
     if (p.model === 'random') ctx.log.warn('neural.stargan runs a seeded random generator: the result is not a trained model\'s');
     const { net, meta } = await starGanNetwork(p.model, p.domain, { seed: ctx.seed, threads: ctx.threads });
     const image = await runGenerator(net, content, { tileSize: p.tileSize, signal: ctx.signal, onProgress: (d, t) => ctx.progress.step(d, t) });

@@ -2,11 +2,8 @@ import { z } from 'zod';
 import { AtelierError, throwIfAborted } from '../../core/errors.js';
 import { clampImage, type Image } from '../../core/image.js';
 import { defineMethod } from '../../core/registry.js';
-import { cwctTransform } from '../../engine/features/cwct.js';
-import { Float64Products } from '../../engine/features/float64-products.js';
-import { levelSessionMemory, levelTileCount, transferLevel, type TransferOptions, type TransferStyle } from '../../engine/nets/autoencoder-transfer.js';
+import type { TransferOptions, TransferStyle } from '../../engine/nets/autoencoder-transfer.js';
 import { WCT_LEVELS, WCT_MODELS, type WctNetwork } from '../../engine/nets/wct-autoencoders.js';
-import { loadWctLevel, openWctLevel } from '../../engine/nets/wct-runners.js';
 import { guidedFilter } from '../../imaging/guided-filter.js';
 import { weightSourceBytes } from '../../engine/store/weight-bytes.js';
 
@@ -89,6 +86,12 @@ export const wct = defineMethod({
       throw new AtelierError('E_PARAM', `The ${network} network has levels 1 to ${max}`, { subject: 'levels', received: JSON.stringify(levels), hint: network === 'vgg19' ? 'use network cd16x for levels 4 and 5' : undefined });
     }
     if (p.weights === 'random') ctx.log.warn('neural.wct runs with seeded random weights: the result is not the published networks\'');
+    const [{ cwctTransform }, { Float64Products }, { levelSessionMemory, levelTileCount, transferLevel }, { loadWctLevel, openWctLevel }] = await Promise.all([
+      import('../../engine/features/cwct.js'),
+      import('../../engine/features/float64-products.js'),
+      import('../../engine/nets/autoencoder-transfer.js'),
+      import('../../engine/nets/wct-runners.js'),
+    ]);
     const list: TransferStyle[] = (styles ?? [{ image: style!, weight: 1 }]).map((s, i) => ({
       image: s.image,
       weight: s.weight,

@@ -9,7 +9,7 @@ import { adapterTensors, baseFingerprint, LORA_KIND, type LoraAdapter } from '..
 import { trainingHook } from '../../engine/lora/graph-adapter.js';
 import { chooseTargets, initialPair } from '../../engine/lora/targets.js';
 import { loadPerceptualVgg, type PerceptualTap } from '../../engine/losses/perceptual.js';
-import { ANIME_HAYAO } from '../../engine/nets/gan-stylizers.js';
+import { ANIME_HAYAO } from '../../engine/nets/gan-stylizer-models.js';
 import { ImportedNetwork } from '../../engine/nets/imported-network.js';
 import { tfliteWeights } from '../../engine/nets/imported-weights.js';
 import { ARBITRARY, centreSquare, predictStyleVector } from '../../engine/nets/magenta-arbitrary.js';

@@ -7,7 +7,7 @@ import { baseFingerprint, writeLoraAdapter, type LoraAdapter } from '../../../sr
 import { runtimeLora } from '../../../src/engine/lora/graph-adapter.js';
 import { loraDelta } from '../../../src/engine/lora/merge.js';
 import { initialPair } from '../../../src/engine/lora/targets.js';
-import { ANIME_HAYAO } from '../../../src/engine/nets/gan-stylizers.js';
+import { ANIME_HAYAO } from '../../../src/engine/nets/gan-stylizer-models.js';
 import { compile } from '../../../src/engine/runtime.js';
 import { readTflite } from '../../../src/engine/weights/tflite.js';
 import { anime } from '../../../src/methods/neural/anime.js';
