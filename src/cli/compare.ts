@@ -39,10 +39,8 @@ export function parseSetFlags(assignments: string[], methodIds: string[]): Recor
 }
 
 export const compareCommand: CliCommand = {
-  register(program) {
-    const cmd = program
-      .command('compare')
-      .description('Run several methods on the same pairs: side-by-side contact sheets plus the evaluation report.')
+  register(command) {
+    const cmd = command
       .requiredOption('--methods <list>', 'method ids, comma-separated (see `atelier methods`)')
       .option('--set <assignment>', "a method's own parameter, METHOD.PARAM=VALUE (repeatable)", collectSet);
     addEvaluationFlags(cmd);

@@ -9,7 +9,7 @@ import { methodFromArgv } from './shared-flags.js';
 
 /** `atelier eval --pairs pairs.json --method ID [params] --out report/`: one method over every pair, scored. */
 export const evalCommand: CliCommand = {
-  register(program, argv) {
+  register(command, argv) {
     let def;
     try {
       def = getMethod(methodFromArgv(argv));
@@ -19,9 +19,7 @@ export const evalCommand: CliCommand = {
     const schema = paramsJsonSchema(methodParamsSchema(def));
     // A method parameter named like one of eval's own flags keeps eval's meaning.
     const own = { ...schema, properties: Object.fromEntries(Object.entries(schema.properties).filter(([k]) => !EVALUATION_FLAGS.includes(k))) };
-    const cmd = program
-      .command('eval')
-      .description('Run a method over every pair of a pairs file and score it: results.json and an HTML report with thumbnails, metrics and plots.')
+    const cmd = command
       .addOption(new Option('-m, --method <id>', 'method id (see `atelier methods`)').default(DEFAULT_METHOD));
     addEvaluationFlags(cmd);
     cmd.addHelpText('after', `\n\`atelier eval --method ID --help\` shows another method's parameters.`);

@@ -2,10 +2,8 @@ import { imageInfo, readImage } from '../core/io.js';
 import type { CliCommand } from './command.js';
 
 export const info: CliCommand = {
-  register(program) {
-    program
-      .command('info')
-      .description('Describe an image: format, size, channels, bit depth, colour space, alpha, orientation, and its mean colour.')
+  register(command) {
+    command
       .argument('<image>', 'image file')
       .option('--json', 'print as JSON')
       .action(async (file: string, opts: { json?: boolean }) => {

@@ -15,8 +15,7 @@ import type { CliCommand } from './command.js';
 const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(',').filter((s) => s !== '')];
 
 export const loraCommand: CliCommand = {
-  register(program: Command) {
-    const cmd = program.command('lora').description('LoRA adapters: merge them into a new model, show what one holds');
+  register(cmd: Command) {
     cmd
       .command('merge')
       .description('Fold adapters into their base network and store it as a new model: a fast-style network (neural.fast --model NAME) or MicroAST (neural.microast --weights NAME)')

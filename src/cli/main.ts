@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { AtelierError, exitCodeFor, isAtelierError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
-import { commands } from './commands.js';
+import { commandNamed, commands } from './commands.js';
 
 /**
  * The `atelier` command line. Returns the exit status: 0 success, 2 usage errors (bad flags,
@@ -18,8 +18,13 @@ export async function main(argv: string[]): Promise<number> {
       // Commander's own usage errors are reported below, as AtelierErrors, once.
       outputError: () => {},
     });
-  for (const command of commands) command.register(program, argv);
   try {
+    // Every command is listed; only the one run gets its flags and action (and loads its module).
+    const running = commandNamed(argv);
+    for (const entry of commands) {
+      const command = program.command(entry.name).description(entry.description);
+      if (entry.name === running) await (await entry.load()).register(command, argv);
+    }
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (e) {

@@ -62,10 +62,8 @@ export function formatMethod(d: MethodDescription): string {
 }
 
 export const methodsCommand: CliCommand = {
-  register(program) {
-    program
-      .command('methods')
-      .description('List every method with its family, inputs, parameters and weights status, or show one in full.')
+  register(command) {
+    command
       .argument('[id]', 'a method id')
       .option('--json', 'print as JSON (the same description the server and studio use)')
       .action((id: string | undefined, opts: { json?: boolean }) => {

@@ -187,11 +187,7 @@ function describeInstall(name: string, r: PullResult): string {
 }
 
 export const modelsCommand: CliCommand = {
-  register(program: Command) {
-    const models = program
-      .command('models')
-      .description('Manage published models: list, info, pull (download or copy from a mirror, verify), import a file fetched by hand, rm, verify.');
-
+  register(models: Command) {
     models
       .command('list', { isDefault: true })
       .description('List the models in the manifest and whether each is installed.')

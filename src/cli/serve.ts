@@ -91,10 +91,8 @@ async function freePortAfter(host: string, port: number): Promise<number | undef
 }
 
 export const serve: CliCommand = {
-  register(program: Command) {
-    program
-      .command('serve')
-      .description('Run the HTTP API and the web studio. Jobs persist in the data directory and survive restarts.')
+  register(command: Command) {
+    command
       .option('-p, --port <port>', 'port to listen on (0: any free port)', String(DEFAULT_PORT))
       .option('--host <address>', 'address to listen on; anything but loopback exposes the server to the network', '127.0.0.1')
       .option('--data-dir <dir>', 'where jobs, uploads and results are kept (default $ATELIER_DATA_DIR or ~/.local/share/atelier/server)')

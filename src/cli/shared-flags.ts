@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { AtelierError } from '../core/errors.js';
-import { DEVICES, setDevice, type Device } from '../engine/runtime.js';
+import type { Device } from '../engine/runtime.js';
 import { DEFAULT_METHOD } from '../methods/index.js';
 import { DEFAULT_QUALITY } from './output-options.js';
 
@@ -39,9 +39,11 @@ export function addOutputFlags(cmd: Command): Command {
 /**
  * `--device cpu|cuda`: the engine's sessions in this process and in the method threads it starts
  * (they read ATELIER_DEVICE when they load the runtime). A CUDA provider that cannot be loaded is
- * reported once on stderr and the run continues on the CPU.
+ * reported once on stderr and the run continues on the CPU. The runtime (and ONNX Runtime with it)
+ * loads only here, when a device is asked for.
  */
-export function selectDevice(value: string, quiet: boolean): void {
+export async function selectDevice(value: string, quiet: boolean): Promise<void> {
+  const { DEVICES, setDevice } = await import('../engine/runtime.js');
   if (!DEVICES.includes(value as Device)) {
     throw new AtelierError('E_USAGE', `Unknown --device ${JSON.stringify(value)}`, { expected: DEVICES.join(' or '), received: value });
   }

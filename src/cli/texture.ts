@@ -32,10 +32,8 @@ function parseSize(value: string, maxPixels: number): { width: number; height: n
 
 
 export const texture: CliCommand = {
-  register(program: Command) {
-    const cmd = program
-      .command('texture')
-      .description('Synthesise a larger texture from a sample by image quilting (Efros & Freeman 2001).')
+  register(command: Command) {
+    const cmd = command
       .argument('<sample>', 'texture sample image')
       .requiredOption('--size <WxH>', 'size of the texture to make, e.g. 1024x1024')
       .option('--block-size <n>', "block side in pixels (default: a quarter of the sample's short side, within 8–48)")

@@ -35,8 +35,7 @@ function formatValue(key: string, v: number): string {
 }
 
 export const train: CliCommand = {
-  register(program: Command) {
-    const cmd = program.command('train').description('Train or fine-tune a network on your images');
+  register(cmd: Command) {
     for (const def of listTrainers()) {
       const sub = cmd
         .command(def.id)

@@ -15,7 +15,7 @@ import { createProgressDisplay } from './progress-display.js';
 import { addOutputFlags, methodFromArgv, progressMode, selectDevice } from './shared-flags.js';
 
 export const transfer: CliCommand = {
-  register(program, argv) {
+  register(command, argv) {
     // An unknown method must not break `atelier --help`: fall back to the default's flags and let
     // the action report the unknown id with a suggestion.
     const requested = methodFromArgv(argv);
@@ -27,9 +27,7 @@ export const transfer: CliCommand = {
     }
     const schema = paramsJsonSchema(methodParamsSchema(def));
     const extras = Object.entries(def.inputs.extra ?? {});
-    const cmd = program
-      .command('transfer')
-      .description(`Restyle <content> after [style...] with a method (default ${DEFAULT_METHOD}).`)
+    const cmd = command
       .argument('<content>', 'content image')
       .argument('[style...]', 'style image(s); several are blended (methods that accept it)')
       .addOption(new Option('-m, --method <id>', 'method id (see `atelier methods`)').default(DEFAULT_METHOD))
@@ -51,7 +49,7 @@ export const transfer: CliCommand = {
       const plan = planOutput(opts, { able: method.vectorOutput === true, methodId: method.id }, (m) => warnings.push(m));
       const maxPixels = parseInteger(opts.maxPixels as string | undefined, '--max-pixels');
       const threads = parseInteger(opts.threads as string | undefined, '--threads');
-      if (opts.device !== undefined) selectDevice(String(opts.device), Boolean(opts.quiet));
+      if (opts.device !== undefined) await selectDevice(String(opts.device), Boolean(opts.quiet));
       const maxMemoryBytes = opts.maxMemory === undefined ? undefined : parseMemorySize(String(opts.maxMemory), '--max-memory');
       if (!opts.quiet) for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
       const styleWeights = opts.styleWeights === undefined ? undefined : (coerceParam({ type: 'array', items: { type: 'number' } }, String(opts.styleWeights)) as number[]);

@@ -14,16 +14,14 @@ import { methodFromArgv, progressMode } from './shared-flags.js';
 
 /** `atelier video <in> [style...] -o out.mp4 -m METHOD`: a clip restyled with any method. */
 export const video: CliCommand = {
-  register(program, argv) {
+  register(command, argv) {
     let def;
     try {
       def = getMethod(methodFromArgv(argv));
     } catch {
       def = getMethod(DEFAULT_METHOD);
     }
-    const cmd = program
-      .command('video')
-      .description('Restyle a video clip frame by frame with any method, with temporal consistency (needs ffmpeg).')
+    const cmd = command
       .argument('<input>', 'input video (.mp4, .webm, .mov, .mkv, …)')
       .argument('[style...]', 'style image(s)')
       .addOption(new Option('-m, --method <id>', 'method id (see `atelier methods`)').default(DEFAULT_METHOD))

@@ -5,10 +5,8 @@ import type { CliCommand } from './command.js';
 import { untilStopped } from './until-stopped.js';
 
 export const worker: CliCommand = {
-  register(program: Command) {
-    program
-      .command('worker')
-      .description('Run jobs from a Redis (BullMQ) queue fed by `atelier serve --redis`; start as many as you like, on any machine.')
+  register(command: Command) {
+    command
       .requiredOption('--redis <url>', 'redis://host:port of the queue')
       .option('--concurrency <n>', 'jobs run at once (default 1)', '1')
       .option('--lock-duration <ms>', 'how long a job stays claimed by a worker that stopped answering before another takes it', '30000')

@@ -1,10 +1,18 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import sharp, { type Metadata } from 'sharp';
+import type { Metadata } from 'sharp';
 import { AtelierError, wrapError } from './errors.js';
 import { Image } from './image.js';
 import { fitWithin } from './resample.js';
+
+/**
+ * sharp (libvips) loads with the first image read or written, not with this module: a CLI start
+ * that reads no image (`atelier --help`, `atelier methods`, a usage error) does not pay for it.
+ */
+async function loadSharp(): Promise<(typeof import('sharp'))['default']> {
+  return (await import('sharp')).default;
+}
 
 /** Default pixel limit for decoding (width × height), overridable by option or ATELIER_MAX_PIXELS. */
 export const DEFAULT_MAX_PIXELS = 100_000_000;
@@ -115,6 +123,7 @@ async function headerOf(bytes: Uint8Array, label: string, maxPixels: number, too
   }
   let meta: Metadata;
   try {
+    const sharp = await loadSharp();
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (e) {
     throw wrapError(e, 'E_IMAGE_DECODE', `Cannot decode ${label}`, {
@@ -146,6 +155,7 @@ async function headerOf(bytes: Uint8Array, label: string, maxPixels: number, too
  */
 export async function imageDimensions(source: ImageSource): Promise<{ width: number; height: number } | undefined> {
   try {
+    const sharp = await loadSharp();
     const meta = await sharp(source, { limitInputPixels: false }).metadata();
     const width = meta.autoOrient?.width ?? meta.width ?? 0;
     const height = meta.autoOrient?.height ?? meta.height ?? 0;
@@ -219,6 +229,7 @@ export async function checkImage(bytes: Uint8Array, options: CheckImageOptions):
   }
   refuseAnimation(meta, label);
   try {
+    const sharp = await loadSharp();
     await sharp(bytes, { failOn: 'error', limitInputPixels: options.maxPixels }).resize(64, 64, { fit: 'inside' }).raw().toBuffer();
   } catch (e) {
     throw wrapError(e, 'E_IMAGE_DECODE', `Cannot decode ${label}`, {
@@ -243,6 +254,7 @@ export async function readImage(source: ImageSource, options: ReadOptions = {}):
   if (!options.firstFrame) refuseAnimation(meta, label);
   const sixteen = meta.depth === 'ushort' || meta.depth === 'short';
   try {
+    const sharp = await loadSharp();
     let pipe = sharp(bytes, { limitInputPixels: Number.isFinite(maxPixels) ? maxPixels : false, failOn: 'error', sequentialRead: true }).autoOrient();
     const w = meta.autoOrient?.width ?? meta.width ?? 0;
     const h = meta.autoOrient?.height ?? meta.height ?? 0;
@@ -324,6 +336,7 @@ export async function encodeImage(image: Image, format: OutputFormat, options: E
   const channels = image.channels + (image.alpha ? 1 : 0);
   const raw = sixteen ? image.toInterleaved(65535) : image.toInterleaved(255);
   const quality = options.quality ?? 92;
+  const sharp = await loadSharp();
   let pipe = sharp(raw, { raw: { width: image.width, height: image.height, channels: channels as 1 | 2 | 3 | 4 } });
   if (sixteen) pipe = pipe.toColourspace(image.channels === 1 ? 'grey16' : 'rgb16');
   try {
