@@ -61,7 +61,7 @@ function paramsOf(id: string): Record<string, unknown> {
   const shape = def.params.shape as Record<string, { safeParse(v: unknown): { success: boolean } }>;
   const required = Object.entries(def.quickParams ?? {}).filter(([k]) => k in shape && !shape[k]!.safeParse(undefined).success);
   // Diffusion at its default 512 px is refused up front by the memory budget on the tiny random
-  // model (attention over 64² latent tokens: ~340 GiB), so it runs at 128 px, still long enough.
+  // model (attention over 256² latent tokens: ~210 GiB), so it runs at 128 px, still long enough.
   return { ...Object.fromEntries(required), ...('weights' in shape && { weights: 'random' }), ...(def.family === 'diffusion' && { size: 128 }) };
 }
 

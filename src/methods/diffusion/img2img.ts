@@ -155,14 +155,16 @@ function pipelineFor(source: string, adapter: string | undefined, seed: number, 
 /**
  * Self-attention over the latent's tokens materialises its score maps whole, and each session's
  * arena keeps its peak: measured on the tiny random pipeline (bench/memory.mjs, content 0.06 MP,
- * size 64 / 128 / 192: 153 / 1432 / 6901 MB over the baseline), growing as T² with 84 bytes per
- * T², T the latent's tokens: five score maps of 17 bytes per score (the product, its scaled copy,
- * the softmax), the UNet's heads × the guidance batch of two, and the VAE's mid-block. SD 1.5: 8
- * heads, latent 1/8 (CompVis v1-inference.yaml: num_heads 8; the VAE's ch_mult [1, 2, 4, 4] down-
- * samples three times), so 17 score maps: 4.9 GB at size 512. The tiny random one: TINY_SD's heads,
- * latent 1/2.
+ * size 64 / 128 / 192: 115 / 876 / 4197 MB over the baseline, sessions in 'arena' memory), growing
+ * as T² with 51 bytes per T², T the latent's tokens: five score maps of about 10 bytes per score
+ * (the product and the softmax, with a partial copy), the UNet's heads × the guidance batch of
+ * two, and the VAE's mid-block; 10.5 leaves a margin (the estimates land 4–7 % above those peaks).
+ * With ORT's memory pattern the second run planned a block of its own: 153 / 1432 / 6901 MB, 17
+ * bytes per score. SD 1.5: 8 heads, latent 1/8 (CompVis v1-inference.yaml: num_heads 8; the VAE's
+ * ch_mult [1, 2, 4, 4] downsamples three times), so 17 score maps: 3.0 GB at size 512. The tiny
+ * random one: TINY_SD's heads, latent 1/2.
  */
-const ATTENTION_BYTES_PER_SCORE = 17;
+const ATTENTION_BYTES_PER_SCORE = 10.5;
 function attentionBytes(weights: string, size: number): number {
   const tiny = weights === 'random';
   const heads = tiny ? TINY_SD.unet.heads : 8;

@@ -202,13 +202,16 @@ export const clipstyler = defineMethod({
     { model: CLIP_MODEL, description: 'CLIP ViT-B/32 image and text towers with their vocabulary (the paper\'s CLIP)', when: { weights: ['installed'] } },
     { model: VGG_MODEL, description: 'the real VGG-19 to relu3_1, for the content loss', when: { weights: ['installed'] } },
   ],
-  // One size measured (bench/memory.mjs, 2 iterations, the tiny random CLIP, threads 1): 1269 MB
-  // over the baseline at 250², most of it the batch of crops through CLIP and back, which does not
-  // grow with the image: counted as its load. Per pixel of the (at most 512²) working image, the
-  // family's figure (not measured: the 500² run was stopped). CLIP's and VGG's files are its weights.
+  // Measured at three sizes (bench/memory.mjs 0.01 0.04 0.09, PARAMS {"iterations":2}, the tiny
+  // random CLIP, threads 1, load 15): 578 / 993 / 1591 MB over the baseline at 100² / 200² / 300²,
+  // growing with the pixels: the small network trained on the whole working image keeps its
+  // activations and their gradients (~13 KB per pixel); the batch of crops through CLIP does not
+  // grow. Fitted over the three with a little margin: the estimate lands at +5 / −1 / +2 %. (The
+  // earlier profile, from 250² alone, put almost all of it in the load, 1269 MB + 1 KB per pixel:
+  // 1.5 GB at the default 512², where this one gives 3.7 GB.) CLIP's and VGG's files are its weights.
   memory: {
-    bytesPerPixel: 1040,
-    loadBytes: 1269 * 2 ** 20,
+    bytesPerPixel: 13300,
+    loadBytes: 480 * 2 ** 20,
     weightBytes: (p) => {
       if (p.weights === 'random') return 0;
       const [clip, vgg] = [modelWeightBytes(CLIP_MODEL), modelWeightBytes(VGG_MODEL)];

@@ -94,14 +94,14 @@ export const gatys = defineMethod({
   ],
   // In a video the previous result, moved by the flow, starts the next optimisation (Ruder et al. 2016).
   video: { temporal: 'flow', carry: 'init' },
-  // One size measured (bench/memory.mjs, 2 iterations, random VGG-19 of the same size, threads 1):
-  // 454 MB over the baseline at 250² (the 500² run passed 10 minutes at load 17). Split into a load
-  // and a per-pixel part from VGG-19's activations kept for the backward pass (64 channels × 4 bytes
-  // × four tensors at full resolution, half as much again deeper, doubled by their gradients: ~4 KB
-  // per pixel), which gives 200 MB + 4000 × 62,500 = 450 MB there.
+  // Measured at three sizes (bench/memory.mjs 0.01 0.04 0.09, PARAMS {"iterations":2}, random
+  // VGG-19 of the same size, threads 1, load 15): 352 / 401 / 565 MB over the baseline at 100² /
+  // 200² / 300². Per pixel the slope of the two largest (3.4 KB: VGG-19's activations kept for the
+  // backward pass and their gradients), the load what is left at the smallest; the estimate lands
+  // at +0 / +13 / +9 % of those peaks. (The earlier profile, from 250² alone, read 200 MB + 4 KB.)
   memory: {
-    bytesPerPixel: 4000,
-    loadBytes: 200 * 2 ** 20,
+    bytesPerPixel: 3450,
+    loadBytes: 320 * 2 ** 20,
     pixelsAtOnce: (p, n) => Math.min(n, p.size * p.size),
     sizeParam: 'size',
     weightBytes: (p) => {
