@@ -8,7 +8,13 @@
 //   node bench/server-memory.mjs [SIDE] [METHOD] [PARAMS_JSON]   (default 6000 px square, color.reinhard; `npm run build` first)
 //   node bench/server-memory.mjs 2000 neural.fast '{"weights":"random"}'   a big neural job (1536² tiles)
 // The server inherits ATELIER_HOME, so installed networks can be measured too. REPEAT=n runs the
-// big job n times in all (default 2).
+// big job n times in all (default 2). Beside each RSS: how much of it sits in glibc's arena heaps
+// (anonymous mappings of 60–64 MB, where a job thread's freed buffers stayed before
+// server/jobs/native-heap.ts) and each job's wall time.
+// Before/after in one run: the same command twice side by side, one with ATELIER_MALLOC_TUNING=off
+// (glibc's own dynamic thresholds), e.g.
+//   (ATELIER_MALLOC_TUNING=off REPEAT=4 node bench/server-memory.mjs 2000 neural.fast '{"weights":"random"}' &
+//    REPEAT=4 node bench/server-memory.mjs 2000 neural.fast '{"weights":"random"}'; wait)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -22,6 +28,19 @@ const method = process.argv[3] ?? 'color.reinhard';
 const params = process.argv[4];
 const dataDir = mkdtempSync(path.join(tmpdir(), 'atelier-server-memory-'));
 const rssMB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+/** MB resident in glibc's arena heaps: anonymous mappings of 60–64 MB (HEAP_MAX_SIZE, less what is still reserved). */
+const arenaMB = (pid) => {
+  let mb = 0;
+  let arena = false;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (m) {
+      const size = parseInt(m[2], 16) - parseInt(m[1], 16);
+      arena = m[3] === '' && size >= 60 * 2 ** 20 && size <= 64 * 2 ** 20;
+    } else if (arena && line.startsWith('Rss:')) mb += Number(/\d+/.exec(line)[0]) / 1024;
+  }
+  return mb;
+};
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const server = spawn(process.execPath, [path.join(root, 'bin/atelier.js'), 'serve', '--port', '0', '--data-dir', dataDir, '--concurrency', '1', '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -47,11 +66,12 @@ try {
     const posted = await fetch(`${base}/api/jobs`, { method: 'POST', body: form });
     if (posted.status !== 201) throw new Error(`POST: ${posted.status} ${await posted.text()}`);
     const { id } = await posted.json();
+    const t0 = performance.now();
     let peak = 0;
     for (;;) {
       peak = Math.max(peak, rssMB(server.pid));
       const job = await (await fetch(`${base}/api/jobs/${id}`)).json();
-      if (['done', 'failed', 'cancelled'].includes(job.status)) return { status: job.status, peak, error: job.error?.message };
+      if (['done', 'failed', 'cancelled'].includes(job.status)) return { status: job.status, peak, error: job.error?.message, seconds: (performance.now() - t0) / 1000 };
       await sleep(100);
     }
   };
@@ -69,18 +89,20 @@ try {
   // stay mapped for the process's life, so "warm" is the baseline a big job should return to.
   const small = await runJob(await png(128));
   const [warm] = await settle([5000]);
+  const warmArena = arenaMB(server.pid);
   const big = await runJob(content);
   const after = await settle([2000, 8000, 20000]);
+  const afterArena = arenaMB(server.pid);
   // The same big job again (REPEAT times in all): memory must not pile up.
   const repeats = [];
   for (let i = 1; i < Number(process.env.REPEAT ?? 2); i++) {
     const again = await runJob(content);
     const [settled] = await settle([30000]);
-    repeats.push({ ...again, settled });
+    repeats.push({ ...again, settled, arena: arenaMB(server.pid) });
   }
   const f = (x) => x.toFixed(0);
   console.log(`${method} ${params ?? ''} on ${side}×${side} (${(content.length / 1024).toFixed(0)} KB PNG): ${big.status}${big.error ? ` (${big.error})` : ''}, again ${repeats.map((r) => r.status).join(', ')}, small ${small.status}`);
-  console.log(`RSS MB: idle ${f(idle)}, after a 128² job ${f(warm)} (warm), peak ${f(big.peak)}, after 2 s ${f(after[0])}, 10 s ${f(after[1])}, 30 s ${f(after[2])} (${(after[2] / warm).toFixed(2)}× warm, ${(after[2] / idle).toFixed(2)}× idle); the same job again: ${repeats.map((r) => `peak ${f(r.peak)}, after 30 s ${f(r.settled)}`).join('; ')}; load ${loadavg()[0].toFixed(1)}`);
+  console.log(`RSS MB${process.env.ATELIER_MALLOC_TUNING === 'off' ? ' (ATELIER_MALLOC_TUNING=off)' : ''}: idle ${f(idle)}, after a 128² job ${f(warm)} (warm; ${f(warmArena)} in arena heaps), peak ${f(big.peak)}, after 2 s ${f(after[0])}, 10 s ${f(after[1])}, 30 s ${f(after[2])} (${(after[2] / warm).toFixed(2)}× warm, ${(after[2] / idle).toFixed(2)}× idle; ${f(afterArena)} in arena heaps; the job ${big.seconds.toFixed(1)} s); the same job again: ${repeats.map((r) => `peak ${f(r.peak)}, after 30 s ${f(r.settled)} (${f(r.arena)} in arena heaps; ${r.seconds.toFixed(1)} s)`).join('; ')}; load ${loadavg()[0].toFixed(1)}`);
 } finally {
   server.kill('SIGTERM');
   await new Promise((r) => server.once('exit', r));

@@ -5,6 +5,7 @@ import { AtelierError, throwIfAborted } from '../../core/errors.js';
 import type { ProgressEvent, ProgressListener } from '../../core/progress.js';
 import type { JobError } from '../job-store.js';
 import type { JobTask, TaskResult } from './job-task.js';
+import { pinMallocThreshold, trimNativeHeap } from './native-heap.js';
 import { errorFromJson, runTask } from './task.js';
 
 /**
@@ -64,6 +65,8 @@ export class ThreadExecutor implements Executor {
     if (!threadsAvailable()) {
       throw new AtelierError('E_INTERNAL', 'The compiled job thread is missing', { expected: threadEntry, hint: 'run `npm run build`' });
     }
+    // A long-running process: what a big job freed must go back to the system (native-heap.ts).
+    pinMallocThreshold();
   }
 
   run(task: JobTask, signal: AbortSignal, onProgress: ProgressListener): Promise<TaskResult> {
@@ -88,8 +91,13 @@ export class ThreadExecutor implements Executor {
         worker.off('exit', onExit);
         this.busy.delete(worker);
         const bloated = process.memoryUsage.rss() > this.baselineRss + RECYCLE_GROWTH_BYTES;
-        if (keep && !bloated && !this.closed && this.idle.length < this.size) this.idle.push(worker);
-        else void worker.terminate();
+        if (keep && !bloated && !this.closed && this.idle.length < this.size) {
+          this.idle.push(worker);
+          trimNativeHeap();
+        } else {
+          // The thread's heap and its buffers are freed as it ends; trim after that.
+          void worker.terminate().then(() => trimNativeHeap());
+        }
       };
       const onMessage = (m: FromThread) => {
         if (m.type === 'progress') onProgress(m.event);
