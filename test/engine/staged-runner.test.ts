@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/core/rng.js';
 import { Graph, type Tensor } from '../../src/engine/graph/graph.js';
-import { planStages } from '../../src/engine/graph/stages.js';
+import { COST_PER_SECOND, graphCost, MAX_STAGES, planStages, STAGE_SECONDS, stageCountFor } from '../../src/engine/graph/stages.js';
 import { compile } from '../../src/engine/runtime.js';
 import { StagedRunner } from '../../src/engine/staged-runner.js';
 
@@ -46,6 +46,8 @@ describe('a graph run in stages', () => {
     expect(stages[0]!.fed).toHaveLength(0);
     // Every fed value is some earlier stage's result.
     stages.forEach((s, k) => s.fed.forEach((t) => expect(stages.slice(0, k).some((p) => p.results.includes(t))).toBe(true)));
+    // No cut between a conv and the activation ONNX Runtime would fuse into it.
+    for (const s of stages.slice(0, -1)) for (const t of s.results) expect(t.producer!.op).not.toBe('conv');
   });
 
   it('gives the one-session result, with a report after each stage', async () => {
@@ -53,12 +55,34 @@ describe('a graph run in stages', () => {
     const whole = (await (await compile(g, { threads: 1 })).run(feeds)).y!.data as Float32Array;
     const runner = await StagedRunner.compile(unet(size).g, ['y'], 4, { threads: 1 });
     const reports: number[] = [];
-    const staged = (await runner.run(feeds, { onStage: (done, total) => reports.push(done / total) })).y!.data as Float32Array;
-    expect(reports).toEqual([0.25, 0.5, 0.75, 1]);
+    const staged = (await runner.run(feeds, { onStage: (done) => reports.push(done) })).y!.data as Float32Array;
+    // One report per stage: the share of the estimated cost done so far, rising to exactly 1.
+    expect(reports).toHaveLength(runner.stageCount);
+    expect(runner.stageCount).toBe(4);
+    reports.forEach((r, i) => expect(r).toBeGreaterThan(i > 0 ? reports[i - 1]! : 0));
+    expect(reports.at(-1)).toBe(1);
+    const shares = planStages(unet(size).g, [unet(size).out], 4).map((s) => s.share);
+    expect(reports[0]).toBeCloseTo(shares[0]!, 9);
     expect(staged.length).toBe(whole.length);
     let diff = 0;
     for (let i = 0; i < whole.length; i++) diff = Math.max(diff, Math.abs(whole[i]! - staged[i]!));
     expect(diff).toBeLessThan(1e-5);
+    await runner.release();
+  });
+
+  it("'auto' leaves a graph worth less than a stage whole, with one report at the end", async () => {
+    const { g, out } = unet(size);
+    // A 32² toy is far below a second of work: one stage, the graph compiled as it is.
+    expect(stageCountFor(graphCost(g, [out]))).toBe(1);
+    expect(stageCountFor(COST_PER_SECOND * STAGE_SECONDS * 10)).toBe(MAX_STAGES);
+    expect(stageCountFor(COST_PER_SECOND * STAGE_SECONDS * 2)).toBe(Math.min(2, MAX_STAGES));
+    const whole = (await (await compile(g, { threads: 1 })).run(feeds)).y!.data as Float32Array;
+    const runner = await StagedRunner.compile(unet(size).g, ['y'], 'auto', { threads: 1 });
+    expect(runner.stageCount).toBe(1);
+    const reports: number[] = [];
+    const y = (await runner.run(feeds, { onStage: (done) => reports.push(done) })).y!.data as Float32Array;
+    expect(reports).toEqual([1]);
+    expect(Array.from(y)).toEqual(Array.from(whole));
     await runner.release();
   });
 
@@ -70,8 +94,8 @@ describe('a graph run in stages', () => {
       .run(feeds, {
         signal: abort.signal,
         onStage: (done) => {
-          ran = done;
-          if (done === 2) abort.abort(new Error('stop'));
+          ran++;
+          if (ran === 2) abort.abort(new Error('stop'));
         },
       })
       .catch((e: unknown) => e);

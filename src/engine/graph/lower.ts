@@ -31,6 +31,12 @@ export interface EmittedModel {
 }
 
 export function emitModel(g: Graph, options: EmitOptions = {}): EmittedModel {
+  const { onnx, inputs, outputs } = lowerGraph(g, options);
+  return { bytes: encodeModel(onnx), inputs, outputs };
+}
+
+/** The ONNX graph `emitModel` encodes, with its input and output names. */
+export function lowerGraph(g: Graph, options: EmitOptions = {}): { onnx: OnnxGraph; inputs: string[]; outputs: string[] } {
   const stage = options.stage;
   const outputNames = stage ? stage.results.map((t) => t.name) : (options.outputs ?? [...g.outputs.keys()]);
   const outputs = stage
@@ -63,9 +69,9 @@ export function emitModel(g: Graph, options: EmitOptions = {}): EmittedModel {
     nodes: ctx.nodes,
     initializers,
     inputs,
-    outputs: outputs.map(([name, t]) => ({ name, dtype: t.dtype })),
+    outputs: outputs.map(([name, t]) => ({ name, dtype: t.dtype, ...(stage && { dims: [...t.shape] }) })),
   };
-  return { bytes: encodeModel(onnx), inputs: inputs.map((i) => i.name), outputs: outputNames };
+  return { onnx, inputs: inputs.map((i) => i.name), outputs: outputNames };
 }
 
 function paramsAsInputsTest(option: EmitOptions['paramsAsInputs']): (name: string) => boolean {

@@ -17,7 +17,8 @@ export type OnnxAttr =
   | { kind: 'string'; value: string }
   | { kind: 'ints'; value: number[] }
   | { kind: 'floats'; value: number[] }
-  | { kind: 'tensor'; value: OnnxTensor };
+  | { kind: 'tensor'; value: OnnxTensor }
+  | { kind: 'graph'; value: OnnxGraph };
 
 export const attr = {
   i: (value: number): OnnxAttr => ({ kind: 'int', value }),
@@ -26,6 +27,8 @@ export const attr = {
   ints: (value: number[]): OnnxAttr => ({ kind: 'ints', value }),
   floats: (value: number[]): OnnxAttr => ({ kind: 'floats', value }),
   t: (value: OnnxTensor): OnnxAttr => ({ kind: 'tensor', value }),
+  /** A subgraph (an If node's branches). */
+  g: (value: OnnxGraph): OnnxAttr => ({ kind: 'graph', value }),
 };
 
 export interface OnnxNode {
@@ -103,6 +106,10 @@ function writeAttr(w: ProtoWriter, name: string, a: OnnxAttr): void {
     case 'tensor':
       w.message(5, (m) => writeTensor(m, a.value));
       w.int(20, 4);
+      break;
+    case 'graph':
+      w.message(6, (m) => writeGraph(m, a.value));
+      w.int(20, 5);
       break;
     case 'floats':
       w.packedFloats(7, a.value);

@@ -92,7 +92,7 @@ export class ImportedNetwork {
    * The graph for these input shapes compiled in stages (`engine/staged-runner.ts`): its first
    * output, with progress and a chance to stop between stages.
    */
-  async staged(inputShapes: Record<string, number[]>, stages: number): Promise<{ runner: StagedRunner; graph: ImportedGraph }> {
+  async staged(inputShapes: Record<string, number[]>, stages: number | 'auto'): Promise<{ runner: StagedRunner; graph: ImportedGraph }> {
     const key = `${JSON.stringify(inputShapes)}|staged ${stages}`;
     let pending = this.stagedRunners.get(key);
     if (!pending) {
@@ -100,7 +100,7 @@ export class ImportedNetwork {
         const options = { ...this.base, inputShapes, normStatistics: 'own' as const };
         const graph =
           this.format === 'graphdef' ? importGraphDef(this.model as TfGraph, options as ImportOptions & { outputs: string[] }) : importTflite(this.model as TfliteModel, options);
-        return { runner: await StagedRunner.compile(graph.graph, [graph.outputs[0]!.name], stages, { threads: this.threads, memory: 'lean' }), graph };
+        return { runner: await StagedRunner.compile(graph.graph, [graph.outputs[0]!.name], stages, { threads: this.threads, memory: this.memory }), graph };
       })();
       pending.catch(() => this.stagedRunners.delete(key));
       this.stagedRunners.set(key, pending);
@@ -184,24 +184,28 @@ export interface ImageIo {
   shareStatistics?: boolean;
   /**
    * Run a one-tile image of at least `STAGED_TILE_PIXELS` in this many stages (default
-   * `IMPORTED_STAGES`), each its own session: progress and a chance to stop between them. 1 runs
-   * one session.
+   * `IMPORTED_STAGES`): progress and a chance to stop between them. 1 runs it whole.
    */
-  stages?: number;
+  stages?: number | 'auto';
 }
 
 /**
- * Stages a one-tile run of an imported network runs in, for a report and a chance to stop at about
- * every quarter (a 1024² White-box tile is ~3 s of one thread; runs of several tiles report per
- * tile and run whole tiles). The stages' sessions free their memory after each run ('lean'): with
- * ORT's arena each would keep its own peak (White-box 1024², one thread: 1.8 GB against 0.71 GB
- * whole); lean they peak at 0.94 GB (AnimeGAN 512²: 0.59 GB against 0.81) but take 35–47 % more
- * CPU (White-box 1024² 2.87 → 4.22 s, AnimeGAN 512² 2.88 → 3.89 s; load ~3), the price of a
- * moving bar and a cancel within a second. Same output (max |Δ| 3e-7). 1 here turns it off.
+ * Stages a one-tile run of an imported network runs in, for a report and a chance to stop between
+ * them (runs of several tiles report per tile and run whole tiles). 'auto': as many as the graph's
+ * estimated cost is worth, cut only where a cut is cheap (`graph/stages.ts`: about 1.5 s of one
+ * thread per stage, 3 at most, a cut at most 2.5 % of the run): AnimeGAN 512² and 1024² run in 2;
+ * White-box runs whole (its U-Net skips cross any cut: 56 M values at 1024², 14 % of the run),
+ * as do the Magenta networks (under a second). All stages run in one session
+ * (`graph/staged-model.ts`), sharing one memory arena. Measured in one process, one thread, load
+ * 8–11: AnimeGAN 512² whole 2.78 s CPU, in 2 stages 2.80 s, the same output; before (4 stages in
+ * sessions of their own that freed their memory after each run) 4.27 s (+54 %), White-box 1024²
+ * 4.35 against 2.74 s (+59 %). 1 here turns staging off.
  */
-export const IMPORTED_STAGES = 4;
+export const IMPORTED_STAGES: number | 'auto' = 'auto';
 /** Smaller tiles run in one session: under about a second of one thread, nothing to report between. */
 export const STAGED_TILE_PIXELS = 512 * 512;
+/** Progress inside a staged tile counts thousandths of its estimated cost (stages are not of equal cost). */
+const SHARE_STEPS = 1000;
 
 /**
  * An imported network as an image-to-image function for `runTiled`. An image that fits one tile
@@ -213,7 +217,7 @@ export function importedImageNetwork(net: ImportedNetwork, io: ImageIo): ImageNe
   const stages = io.stages ?? IMPORTED_STAGES;
   let shared: Map<string, Float32Array> | undefined;
   // Tiles sharing statistics run in one session (the statistics are fed to it).
-  const staged = (width: number, height: number, inTile: boolean) => inTile && stages > 1 && !shared && width * height >= STAGED_TILE_PIXELS;
+  const staged = (width: number, height: number, inTile: boolean) => inTile && stages !== 1 && !shared && width * height >= STAGED_TILE_PIXELS;
   const shapesFor = (width: number, height: number) => {
     const shapes: Record<string, number[]> = { [io.input]: [1, height, width, 3] };
     for (const [k, v] of Object.entries(io.extra ?? {})) shapes[k] = v.shape;
@@ -254,7 +258,7 @@ export function importedImageNetwork(net: ImportedNetwork, io: ImageIo): ImageNe
       let y: Float32Array;
       if (staged(width, height, progress !== undefined)) {
         const { runner, graph } = await net.staged(shapesFor(width, height), stages);
-        y = (await runner.run(feedsFor(graph, data, width, height), { ...(progress?.signal && { signal: progress.signal }), ...(progress && { onStage: progress.step }) }))[graph.outputs[0]!.name]!.data as Float32Array;
+        y = (await runner.run(feedsFor(graph, data, width, height), { ...(progress?.signal && { signal: progress.signal }), ...(progress && { onStage: (share: number) => progress.step(Math.round(share * SHARE_STEPS), SHARE_STEPS) }) }))[graph.outputs[0]!.name]!.data as Float32Array;
       } else {
         const { runner, graph } = await net.at(shapesFor(width, height), shared ? 'fed' : 'own');
         const feeds = feedsFor(graph, data, width, height);

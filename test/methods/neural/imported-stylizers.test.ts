@@ -6,6 +6,8 @@ import { readImage } from '../../../src/core/io.js';
 import { resizeImage } from '../../../src/core/resample.js';
 import { runMethod } from '../../../src/core/stylize.js';
 import { multistyleThumbnails, parseStyleMix } from '../../../src/engine/nets/magenta-multistyle.js';
+import { CARTOON_VARIANTS } from '../../../src/engine/nets/gan-stylizer-models.js';
+import { foreignModelFile, ImportedNetwork, importedImageNetwork } from '../../../src/engine/nets/imported-network.js';
 import { axisTiles } from '../../../src/engine/nets/tiled-image-net.js';
 import { methods } from '../../../src/methods/index.js';
 import { installSharedModel, SHARED_WEIGHTS, sharedWeightsPresent, TEST_MODEL_HOME } from '../../helpers/shared-models.js';
@@ -130,6 +132,22 @@ describe.skipIf(!sharedWeightsPresent)('the imported networks on real photos (in
       expect(r.image.data.every((v) => v >= 0 && v <= 1)).toBe(true);
     }
   });
+
+  it('a one-tile image run in stages (one session, values crossing the cuts fed back) gives the whole run', async () => {
+    // White-box forced into 3 stages at 512² (left to itself it runs whole: its U-Net skips make
+    // every cut dear): the skips cross both cuts, the guided filter's tail reads the input again.
+    const file = foreignModelFile(CARTOON_VARIANTS.dr.model, CARTOON_VARIANTS.dr.file, 'installed', CARTOON_VARIANTS.dr.variant);
+    const net = await ImportedNetwork.load(file, {}, 1);
+    const io = { input: CARTOON_VARIANTS.dr.input, range: [-1, 1] as [number, number], multiple: 4 };
+    const img = resizeImage(photo, 512, 512).data;
+    const whole = await importedImageNetwork(net, { ...io, stages: 1 }).run(img, 512, 512);
+    const steps: number[] = [];
+    const staged = await importedImageNetwork(net, { ...io, stages: 3 }).run(img, 512, 512, { step: (done, total) => steps.push(done / total) });
+    expect(steps).toHaveLength(3);
+    steps.forEach((f, i) => expect(f).toBeGreaterThan(i > 0 ? steps[i - 1]! : 0));
+    expect(steps.at(-1)).toBe(1);
+    expect(staged.reduce((m, v, i) => Math.max(m, Math.abs(v - whole[i]!)), 0)).toBeLessThan(1e-5);
+  }, 120_000);
 
   it('cartoon: tiles agree with the whole image away from tile borders, without a seam', async () => {
     // White-box's generator has no global statistics (no norm layers), so tiles can match exactly.
