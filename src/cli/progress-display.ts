@@ -24,7 +24,8 @@ export function createProgressDisplay(stream: NodeJS.WriteStream, mode: 'bar' | 
         const filled = Math.round(e.fraction * width);
         const eta = e.type === 'frame' ? rate.text(e.frame, e.total) : etaText(left.shown(e, Date.now()));
         const line = `${e.label} [${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${(e.fraction * 100).toFixed(0).padStart(3)}%${spaced(detail(e))}${eta}`;
-        const cols = stream.columns ?? 100;
+        // A terminal that reports no width (0: a pty without a window, as under `script`) gets the default.
+        const cols = stream.columns || 100;
         stream.write(`\r${line.slice(0, cols - 1).padEnd(Math.min(cols - 1, line.length + 8))}`);
         drawn = true;
         if (e.type === 'done') {

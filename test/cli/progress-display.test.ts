@@ -3,17 +3,17 @@ import { createProgressDisplay } from '../../src/cli/progress-display.js';
 import type { ProgressEvent } from '../../src/core/progress.js';
 
 /** A stream that keeps what was written (plain lines, or the bar's redraws split at \r). */
-function sink() {
+function sink(columns = 200) {
   let text = '';
-  const stream = { write: (s: string) => ((text += s), true), columns: 200 } as unknown as NodeJS.WriteStream;
+  const stream = { write: (s: string) => ((text += s), true), columns } as unknown as NodeJS.WriteStream;
   return { stream, lines: () => text.split(/[\r\n]/).map((l) => l.trimEnd()).filter((l) => l) };
 }
 
 const step = (step: number, total: number, fraction: number, values?: Record<string, number>): ProgressEvent => ({ type: 'step', label: 'm', step, total, fraction, ...(values && { values }) });
 
 /** Events at the given ms after the display was made, on a fake clock. */
-function play(mode: 'bar' | 'lines', events: [number, ProgressEvent][]): string[] {
-  const out = sink();
+function play(mode: 'bar' | 'lines', events: [number, ProgressEvent][], columns?: number): string[] {
+  const out = sink(columns);
   const display = createProgressDisplay(out.stream, mode);
   const t0 = Date.now();
   for (const [at, e] of events) {
@@ -74,5 +74,13 @@ describe('CLI progress display', () => {
     expect(lines).toContain('m: 100%');
     expect(lines.join('\n')).not.toMatch(/\d\.\d{4,}/);
     expect(lines.at(-1)).toBe('m: 100% done in 0.0 s');
+  });
+
+  it('draws whole bar lines on a terminal that reports no width (a pty under `script`: 0 columns)', () => {
+    const lines = play('bar', [
+      [0, { type: 'start', label: 'm', fraction: 0 }],
+      [40, { type: 'done', label: 'm', fraction: 1, elapsedMs: 40 }],
+    ], 0);
+    expect(lines.at(-1)).toMatch(/100% done in 0\.0 s$/);
   });
 });
