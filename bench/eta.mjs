@@ -17,6 +17,13 @@
 // ETA_WEIGHTS=installed runs the default weights, installed from ../shared/weights into the bench's
 // model store (bench/model-bench-setup.mjs), instead of random ones: for the networks whose random
 // stand-in is not the real architecture (multistyle, arbitrary, cartoon, anime).
+// CycleGAN and StarGAN have no published weights and their 'random' stand-ins are tiny (0.4 s, no
+// step between): their rows come from a model of the published generator's size trained one
+// iteration here (the cost per pixel is the architecture's, not the training's), e.g.
+//   ATELIER_HOME=scratch/eta-home atelier train cyclegan --a A --b B --size 32 --width 64 --blocks 9 --iterations 1 --name etacg
+//   ATELIER_HOME=scratch/eta-home ETA_PARAMS='{"model":"etacg","tileSize":256}' node bench/eta.mjs 512 neural.cyclegan
+// (StarGAN: --domain a=A --domain b=B --size 64 --width 64 --blocks 6, then model etasg, domain b).
+// At the default tile (1024) a 512² image is one tile, which these generators run with no step between.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -111,7 +118,7 @@ try {
   saved = old.bySize ? old : { bySize: { [old.size]: old.rows.map((r) => ({ date: old.date, load: old.load, ...r })) } };
 } catch {}
 const earlier = saved.bySize[size] ?? [];
-const fresh = rows.map((r) => ({ date, load, ...r }));
+const fresh = rows.map((r) => ({ date, load, ...(process.env.ETA_PARAMS && { params: JSON.parse(process.env.ETA_PARAMS) }), ...r }));
 const merged = [...earlier.filter((r) => !fresh.some((f) => f.id === r.id)), ...fresh];
 const order = listMethods().map((m) => m.id);
 merged.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
