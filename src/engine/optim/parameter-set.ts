@@ -18,20 +18,24 @@ export type ParameterInit =
   | { kind: 'uniform'; bound: number }
   | { kind: 'constant'; value: number };
 
-export interface ParameterSpec {
+/** A tensor's place in a set: its name and shape. */
+export interface ParameterShape {
   name: string;
   shape: number[];
+}
+
+export interface ParameterSpec extends ParameterShape {
   init: ParameterInit;
 }
 
 const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
-export class ParameterSet {
+export class ParameterSet<S extends ParameterShape = ParameterSpec> {
   readonly data: Float32Array;
   readonly offsets: number[];
   private readonly index: Map<string, number>;
 
-  constructor(readonly specs: ParameterSpec[]) {
+  constructor(readonly specs: S[]) {
     this.offsets = [];
     let total = 0;
     for (const s of specs) {
@@ -43,8 +47,15 @@ export class ParameterSet {
     if (this.index.size !== specs.length) throw new AtelierError('E_INTERNAL', 'Two parameters share a name');
   }
 
+  /** Tensors given their values (e.g. a base network's weights to fine-tune), copied in, in the given order. */
+  static of(specs: ParameterShape[], values: ReadonlyMap<string, Float32Array>): ParameterSet<ParameterShape> {
+    const set = new ParameterSet(specs);
+    specs.forEach((s, i) => set.view(i).set(values.get(s.name)!));
+    return set;
+  }
+
   /** Every tensor drawn from its spec's initialisation, in spec order, from one seeded generator. */
-  static initialised(specs: ParameterSpec[], seed: number): ParameterSet {
+  static initialised(specs: ParameterSpec[], seed: number): ParameterSet<ParameterSpec> {
     const set = new ParameterSet(specs);
     const rng = new Rng(seed);
     specs.forEach((s, i) => {

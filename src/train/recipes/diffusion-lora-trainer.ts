@@ -5,8 +5,8 @@ import { buildUnet, MAX_EMBEDDED_WEIGHT_BYTES, timestepEmbedding, type UnetWeigh
 import { Graph, type ParamHook } from '../../engine/graph/graph.js';
 import { meanSquaredError } from '../../engine/losses/style-losses.js';
 import { Adam } from '../../engine/optim/adam.js';
+import { ParameterSet, type ParameterShape } from '../../engine/optim/parameter-set.js';
 import { compile, type Runner, type TensorValue } from '../../engine/runtime.js';
-import type { WeightTensor } from '../../engine/weights/tensor.js';
 
 /**
  * One LoRA training step for latent diffusion's UNet (Hu et al. 2021 on Rombach et al. 2022's
@@ -50,9 +50,10 @@ export function kohyaUnetKey(path: string): string {
 }
 
 export class DiffusionLoraTrainer {
-  /** Trained tensors back to back, in `trained` order. */
+  /** The trained tensors, back to back in `trained` order (`params`, `offsets`). */
+  readonly parameters: ParameterSet<ParameterShape>;
   readonly params: Float32Array;
-  readonly offsets: number[] = [];
+  readonly offsets: number[];
   private readonly adam: Adam;
   iteration = 0;
 
@@ -66,14 +67,10 @@ export class DiffusionLoraTrainer {
     /** The frozen weights when they are fed at run time. */
     private readonly fed: Record<string, TensorValue>,
   ) {
-    let total = 0;
-    for (const t of trained) {
-      this.offsets.push(total);
-      total += t.shape.reduce((p, q) => p * q, 1);
-    }
-    this.params = new Float32Array(total);
-    trained.forEach((t, i) => this.params.set(initial.get(t.name)!, this.offsets[i]!));
-    this.adam = new Adam(total, { learningRate: options.learningRate });
+    this.parameters = ParameterSet.of(trained, initial);
+    this.params = this.parameters.data;
+    this.offsets = this.parameters.offsets;
+    this.adam = new Adam(this.params.length, { learningRate: options.learningRate });
   }
 
   static async create(unet: UnetWeights, options: DiffusionLoraTrainerOptions): Promise<DiffusionLoraTrainer> {
@@ -140,9 +137,7 @@ export class DiffusionLoraTrainer {
 
   /** The current value of a trained tensor (a view). */
   tensor(name: string): Float32Array {
-    const i = this.trained.findIndex((t) => t.name === name);
-    if (i < 0) throw new AtelierError('E_INTERNAL', `${name} is not trained here`);
-    return this.params.subarray(this.offsets[i]!, this.offsets[i]! + this.trained[i]!.shape.reduce((p, q) => p * q, 1));
+    return this.parameters.get(name);
   }
 
   private feeds(b: DiffusionBatch): Record<string, TensorValue> {
@@ -158,15 +153,13 @@ export class DiffusionLoraTrainer {
       time: { data: time, shape: [n, c.channels] },
       context: { data: b.context, shape: [n, L, c.contextDim] },
     };
-    for (const t of this.trained) feeds[t.name] = { data: this.tensor(t.name), shape: t.shape };
-    return feeds;
+    return { ...feeds, ...this.parameters.feeds() };
   }
 
   /** The loss and the gradient of every trained tensor (packed like `params`), no step. */
   async gradient(b: DiffusionBatch): Promise<{ loss: number; gradient: Float32Array }> {
     const out = await this.runner.run(this.feeds(b));
-    const gradient = new Float32Array(this.params.length);
-    this.trained.forEach((t, i) => gradient.set(out[`grad:${t.name}`]!.data as Float32Array, this.offsets[i]!));
+    const gradient = this.parameters.gatherGradients(out);
     return { loss: (out.loss!.data as Float32Array)[0]!, gradient };
   }
 
@@ -197,10 +190,6 @@ export class DiffusionLoraTrainer {
 
   restoreOptimizer(state: { step: number; m: ArrayLike<number>; v: ArrayLike<number> }): void {
     this.adam.restore(state);
-  }
-
-  trainedTensors(): WeightTensor[] {
-    return this.trained.map((t) => ({ name: t.name, shape: t.shape, data: this.tensor(t.name) }));
   }
 
   async release(): Promise<void> {

@@ -5,6 +5,7 @@ import { trainingHook, type TrainableSet } from '../../engine/lora/graph-adapter
 import { perceptualLoss, styleGramGraph, styleGramInput, tapChannels, type PerceptualTap, type PerceptualWeights } from '../../engine/losses/perceptual.js';
 import { transformerNet, type JohnsonNetSpec } from '../../engine/nets/transformer-net.js';
 import { Adam } from '../../engine/optim/adam.js';
+import { ParameterSet, type ParameterShape } from '../../engine/optim/parameter-set.js';
 import { compile, type Runner, type TensorValue } from '../../engine/runtime.js';
 import type { TensorMap, WeightTensor } from '../../engine/weights/tensor.js';
 
@@ -77,9 +78,10 @@ interface Built {
 }
 
 export class FastStyleFinetuner {
-  /** Trained parameters back to back (the layout of `trained`). */
+  /** The trained tensors, back to back in `trained` order (`params`, `offsets`). */
+  readonly parameters: ParameterSet<ParameterShape>;
   readonly params: Float32Array;
-  readonly offsets: number[] = [];
+  readonly offsets: number[];
   private readonly adam: Adam;
   iteration = 0;
 
@@ -93,14 +95,10 @@ export class FastStyleFinetuner {
     private readonly evalRunner: Runner,
     private readonly grams: Float32Array[],
   ) {
-    let total = 0;
-    for (const t of trained) {
-      this.offsets.push(total);
-      total += t.shape.reduce((p, q) => p * q, 1);
-    }
-    this.params = new Float32Array(total);
-    trained.forEach((t, i) => this.params.set(initial.get(t.name)!, this.offsets[i]!));
-    this.adam = new Adam(total, { learningRate: options.learningRate });
+    this.parameters = ParameterSet.of(trained, initial);
+    this.params = this.parameters.data;
+    this.offsets = this.parameters.offsets;
+    this.adam = new Adam(this.params.length, { learningRate: options.learningRate });
   }
 
   /** Build the training and evaluation graphs for a base network, a VGG-19 (normalised, to relu3_1) and style Gram targets. */
@@ -144,16 +142,12 @@ export class FastStyleFinetuner {
 
   /** The current value of a trained tensor (a view). */
   tensor(name: string): Float32Array {
-    const i = this.trained.findIndex((t) => t.name === name);
-    if (i < 0) throw new AtelierError('E_INTERNAL', `${name} is not trained here`);
-    return this.params.subarray(this.offsets[i]!, this.offsets[i]! + this.trained[i]!.shape.reduce((p, q) => p * q, 1));
+    return this.parameters.get(name);
   }
 
   private feeds(content: Float32Array, batch: number): Record<string, TensorValue> {
     const S = this.options.size;
-    const feeds: Record<string, TensorValue> = { content: { data: content, shape: [batch, 3, S, S] } };
-    for (const t of this.trained) feeds[t.name] = { data: this.tensor(t.name), shape: t.shape };
-    return feeds;
+    return { content: { data: content, shape: [batch, 3, S, S] }, ...this.parameters.feeds() };
   }
 
   private static losses(out: Record<string, TensorValue>): PerceptualLosses {
@@ -168,8 +162,7 @@ export class FastStyleFinetuner {
   async step(content: Float32Array, learningRate = this.options.learningRate): Promise<PerceptualLosses & { gradientNorm: number }> {
     const out = await this.trainRunner.run(this.feeds(content, this.options.batch));
     const losses = FastStyleFinetuner.losses(out);
-    const gradient = new Float32Array(this.params.length);
-    this.trained.forEach((t, i) => gradient.set(out[`grad:${t.name}`]!.data as Float32Array, this.offsets[i]!));
+    const gradient = this.parameters.gatherGradients(out);
     let norm = 0;
     for (let i = 0; i < gradient.length; i++) norm += gradient[i]! * gradient[i]!;
     norm = Math.sqrt(norm);
@@ -199,7 +192,7 @@ export class FastStyleFinetuner {
 
   /** The trained tensors (views), for checkpoints and export. */
   trainedTensors(): WeightTensor[] {
-    return this.trained.map((t) => ({ name: t.name, shape: t.shape, data: this.tensor(t.name) }));
+    return this.parameters.tensors();
   }
 
   async release(): Promise<void> {
