@@ -14,7 +14,7 @@ import { checkTrainedName } from '../../engine/store.js';
 import { claimTrainedModel } from '../../engine/store/trained.js';
 import type { WeightTensor } from '../../engine/weights/tensor.js';
 import { stableDiffusionParts } from '../../methods/diffusion/img2img.js';
-import { optimizerState, optimizerTensors } from '../checkpoint.js';
+import { loraCheckpoint, restoreLoraCheckpoint } from './lora-checkpoint.js';
 import { defineTrainer, type TrainContext, type TrainingSession } from '../definition.js';
 import { listTrainingImages } from '../training-images.js';
 import { DiffusionLoraTrainer, kohyaUnetKey, type DiffusionBatch } from './diffusion-lora-trainer.js';
@@ -242,27 +242,10 @@ async function openSession(p: z.output<typeof params>, ctx: TrainContext, files:
       return validation ? { loss: await trainer.evaluate(validation) } : undefined;
     },
     checkpoint() {
-      const { step, m, v } = trainer.optimizerState();
-      return {
-        tensors: [...trainer.trainedTensors(), ...optimizerTensors({ specs: trainer.trained, offsets: trainer.offsets }, { m, v })],
-        metadata: { base: p.base, rank: String(p.rank), alpha: String(alpha), targets: JSON.stringify(targets), adamStep: String(step) },
-      };
+      return loraCheckpoint(trainer, { base: p.base, rank: p.rank, alpha, targets });
     },
     restore(tensors, metadata, iteration) {
-      if (metadata.base !== p.base || metadata.rank !== String(p.rank) || metadata.targets !== JSON.stringify(targets)) {
-        throw new AtelierError('E_PARAM', 'The checkpoint was trained with another base, rank or target list', {
-          expected: `${p.base}, rank ${p.rank}, ${targets.length} targets`,
-          received: `${metadata.base}, rank ${metadata.rank}, ${(JSON.parse(metadata.targets ?? '[]') as string[]).length} targets`,
-          hint: 'resume with the same --base, --rank and --targets, or start a new --out',
-        });
-      }
-      for (const t of trainer.trained) {
-        const saved = tensors.get(t.name);
-        if (!saved) throw new AtelierError('E_WEIGHTS_INVALID', `The checkpoint lacks ${t.name}`);
-        trainer.tensor(t.name).set(saved.data);
-      }
-      trainer.restoreOptimizer({ step: Number(metadata.adamStep), ...optimizerState({ specs: trainer.trained, offsets: trainer.offsets }, tensors, trainer.params.length, 'the checkpoint') });
-      trainer.iteration = iteration;
+      restoreLoraCheckpoint(trainer, { base: p.base, rank: p.rank, alpha, targets }, tensors, metadata, iteration);
     },
     exportWeights() {
       const weights = p.base === 'installed' ? 'installed' : p.base;

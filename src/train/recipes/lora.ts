@@ -1,7 +1,6 @@
 import path from 'node:path';
 import { LORA_CURVES, loraCurveTitle } from './lora-curves.js';
 import { z } from 'zod';
-import { AtelierError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
 import { adapterTensors, baseFingerprint, LORA_KIND, type LoraAdapter } from '../../engine/lora/adapter.js';
 import { checkTrainedName } from '../../engine/store.js';
@@ -11,7 +10,7 @@ import { readModelFile } from '../../engine/nets/model-files.js';
 import { randomTransformerNetWeights, transformerNetShapes } from '../../engine/nets/transformer-net.js';
 import { randomVgg19Weights } from '../../engine/nets/vgg19.js';
 import type { TensorMap } from '../../engine/weights/tensor.js';
-import { optimizerState, optimizerTensors } from '../checkpoint.js';
+import { loraCheckpoint, restoreLoraCheckpoint } from './lora-checkpoint.js';
 import { defineTrainer } from '../definition.js';
 import { loadStyleImages } from '../style-images.js';
 import { listTrainingImages, TrainingImages } from '../training-images.js';
@@ -158,29 +157,10 @@ export const lora = defineTrainer({
         return sums;
       },
       checkpoint() {
-        const { step, m, v } = tuner.optimizerState();
-        const packed = { specs: tuner.trained, offsets: tuner.offsets };
-        return {
-          tensors: [...tuner.trainedTensors(), ...optimizerTensors(packed, { m, v })],
-          metadata: { base: p.base, rank: String(p.rank), alpha: String(alpha), targets: JSON.stringify(targets), adamStep: String(step) },
-        };
+        return loraCheckpoint(tuner, { base: p.base, rank: p.rank, alpha, targets });
       },
       restore(tensors, metadata, iteration) {
-        if (metadata.base !== p.base || metadata.rank !== String(p.rank) || metadata.targets !== JSON.stringify(targets)) {
-          throw new AtelierError('E_PARAM', 'The checkpoint was trained with another base, rank or target list', {
-            expected: `${p.base}, rank ${p.rank}, ${targets.length} targets`,
-            received: `${metadata.base}, rank ${metadata.rank}, ${(JSON.parse(metadata.targets ?? '[]') as string[]).length} targets`,
-            hint: 'resume with the same --base, --rank and --targets, or start a new --out',
-          });
-        }
-        for (const t of tuner.trained) {
-          const saved = tensors.get(t.name);
-          if (!saved) throw new AtelierError('E_WEIGHTS_INVALID', `The checkpoint lacks ${t.name}`);
-          tuner.tensor(t.name).set(saved.data);
-        }
-        const packed = { specs: tuner.trained, offsets: tuner.offsets };
-        tuner.restoreOptimizer({ step: Number(metadata.adamStep), ...optimizerState(packed, tensors, tuner.params.length, 'the checkpoint') });
-        tuner.iteration = iteration;
+        restoreLoraCheckpoint(tuner, { base: p.base, rank: p.rank, alpha, targets }, tensors, metadata, iteration);
       },
       exportWeights() {
         const { tensors, metadata } = adapterTensors(adapter());
