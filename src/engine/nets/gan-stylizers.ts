@@ -51,10 +51,10 @@ export async function runGanStylizer(spec: GanStylizer, content: Image, o: GanRu
       hook = substituted.hook;
       finishWeights = substituted.finish;
     }
-    // Arena without memory plans: a plan per input shape sized every activation at once; AnimeGAN
-    // peaked at 4657 MiB on a whole 1024² image with plans and 2848 MiB without, 1450 and 801 MiB
-    // on a 576² tile, at the same speed.
-    net = importedImageNetwork(await ImportedNetwork.load(file, hook ? { paramHook: hook } : {}, o.threads, 'arena'), { input: spec.input, range: [-1, 1], multiple: 4 });
+    // ImportedNetwork's default memory mode, the arena without memory plans, matters here: a plan
+    // per input shape sized every activation at once; AnimeGAN peaked at 4657 MiB on a whole 1024²
+    // image with plans and 2848 MiB without, 1450 and 801 MiB on a 576² tile, at the same speed.
+    net = importedImageNetwork(await ImportedNetwork.load(file, hook ? { paramHook: hook } : {}, o.threads), { input: spec.input, range: [-1, 1], multiple: 4 });
   }
   const image = await runTiled(net, content, { tile: o.tileSize, margin: 64, ...(o.signal && { signal: o.signal }), ...(o.onProgress && { onProgress: o.onProgress }) });
   finishWeights?.();
