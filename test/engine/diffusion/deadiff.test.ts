@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AtelierError } from '../../../src/core/errors.js';
@@ -14,6 +14,7 @@ import { readWeights } from '../../../src/engine/weights/read.js';
 import type { TensorMap } from '../../../src/engine/weights/tensor.js';
 import { tempDir } from '../../helpers/fixtures.js';
 import { relativeMaxDiff, torchPython } from '../../helpers/torch-reference.js';
+import { fixtureTensorNames } from './fixture-tensor-names.js';
 
 /**
  * DEADiff's reference-image path (Qi et al. 2024) on a tiny configuration against the PyTorch
@@ -53,21 +54,11 @@ const JOB = {
 };
 const LOAD = { heads: 2, groups: 8, qformer: { heads: 2, visionHeads: 2 } };
 
-function names(file: string): { name: string; shape: number[] }[] {
-  return readFileSync(new URL(`./fixtures/${file}`, import.meta.url), 'utf8')
-    .trim()
-    .split('\n')
-    .map((line) => {
-      const [name, shape] = line.split('\t') as [string, string | undefined];
-      return { name, shape: shape ? shape.split(',').map(Number) : [] };
-    });
-}
-
 describe("DEADiff's published layout (names and shapes from LAVIS's and DEADiff's own modules, fixtures/make_deadiff_names.py)", () => {
-  const unetNames = names('sd15-unet.ldm.tsv');
+  const unetNames = fixtureTensorNames('sd15-unet.ldm.tsv');
   const imageKv = crossAttentionLayers(planUnetCheckpoint(unetNames).config).flatMap((l) => ['i_to_k', 'i_to_v'].map((p) => ({ name: `model.diffusion_model.${l.ldmName}.${p}.weight`, shape: [l.width, 768] })));
-  const extras = names('deadiff-extras.tsv');
-  const all = [...unetNames, ...names('sd15-vae.ldm.tsv'), ...imageKv, ...extras];
+  const extras = fixtureTensorNames('deadiff-extras.tsv');
+  const all = [...unetNames, ...fixtureTensorNames('sd15-vae.ldm.tsv'), ...imageKv, ...extras];
 
   it('every name loads, none missing or unused: two Q-Formers of 12 layers, 16 queries, 23-block ViT-L/14, and the projections', () => {
     expect(extras).toHaveLength(1387);

@@ -14,6 +14,7 @@ import { loadClipWeights } from '../../../src/engine/nets/clip/checkpoint.js';
 import { ClipImageEncoder } from '../../../src/engine/nets/clip/image-encoder.js';
 import { tempDir } from '../../helpers/fixtures.js';
 import { relativeMaxDiff, torchPython } from '../../helpers/torch-reference.js';
+import { fixtureTensorNames } from './fixture-tensor-names.js';
 
 /**
  * IP-Adapter's decoupled cross-attention (Ye et al. 2023) against the PyTorch reference
@@ -29,7 +30,6 @@ import { relativeMaxDiff, torchPython } from '../../helpers/torch-reference.js';
 const skip = !torchPython;
 if (skip) console.warn('skipping the IP-Adapter PyTorch comparison: no python3 with torch (Debian python3-torch)');
 const SCRIPT = fileURLToPath(new URL('./ip_adapter_reference.py', import.meta.url));
-const FIXTURES = new URL('./fixtures/', import.meta.url);
 const work = tempDir('atelier-ip-adapter-');
 afterAll(() => work.cleanup());
 const CASES = [
@@ -53,16 +53,6 @@ const JOB = {
   out: work.dir,
 };
 
-function names(file: string): { name: string; shape: number[] }[] {
-  return readFileSync(new URL(file, FIXTURES), 'utf8')
-    .trim()
-    .split('\n')
-    .map((line) => {
-      const [name, dims] = line.split('\t') as [string, string | undefined];
-      return { name, shape: dims ? dims.split(',').map(Number) : [] };
-    });
-}
-
 function expectRefusal(run: () => unknown, code: string, ...patterns: RegExp[]): void {
   try {
     run();
@@ -79,7 +69,7 @@ function expectRefusal(run: () => unknown, code: string, ...patterns: RegExp[]):
 
 describe('image injection groups', () => {
   it("SD 1.5's 16 cross-attention layers split as DEADiff's released config does (content 4–8)", () => {
-    const unet = planUnetCheckpoint(names('sd15-unet.ldm.tsv'));
+    const unet = planUnetCheckpoint(fixtureTensorNames('sd15-unet.ldm.tsv'));
     const layers = crossAttentionLayers(unet.config);
     expect(layers).toHaveLength(16);
     expect(layers.filter((l) => l.group === 'content').map((l) => l.index)).toEqual([4, 5, 6, 7, 8]);
@@ -91,12 +81,12 @@ describe('image injection groups', () => {
       'output_blocks.4.1',
     ]);
     // every name is one the UNet has
-    const unetNames = new Set(names('sd15-unet.ldm.tsv').map((n) => n.name));
+    const unetNames = new Set(fixtureTensorNames('sd15-unet.ldm.tsv').map((n) => n.name));
     for (const l of layers) expect(unetNames.has(`model.diffusion_model.${l.ldmName}.to_k.weight`)).toBe(true);
   });
 
   it('refuses non-finite strengths and unknown layers with E_PARAM', () => {
-    const unet = planUnetCheckpoint(names('sd15-unet.ldm.tsv'));
+    const unet = planUnetCheckpoint(fixtureTensorNames('sd15-unet.ldm.tsv'));
     const layers = crossAttentionLayers(unet.config);
     expectRefusal(() => layerScales(layers, { style: Number.NaN, content: 0 }), 'E_PARAM', /style strength/);
     expectRefusal(() => layerScales(layers, { style: 1, content: 0, layers: { 16: 1 } }), 'E_PARAM', /0 … 15/);
@@ -106,8 +96,8 @@ describe('image injection groups', () => {
 
 describe('IP-Adapter SD 1.5 tensor names', () => {
   it('every name of ip-adapter_sd15 (from IP-Adapter\'s own set_ip_adapter / init_proj) loads into the SD 1.5 UNet, none missing or unused', () => {
-    const unet = planUnetCheckpoint(names('sd15-unet.ldm.tsv'));
-    const infos = names('ip-adapter-sd15.tsv');
+    const unet = planUnetCheckpoint(fixtureTensorNames('sd15-unet.ldm.tsv'));
+    const infos = fixtureTensorNames('ip-adapter-sd15.tsv');
     expect(infos).toHaveLength(36);
     const plan = planIpAdapter(infos, unet.config);
     expect(plan).toMatchObject({ tokens: 4, embedDim: 1024, contextDim: 768 });
@@ -117,27 +107,27 @@ describe('IP-Adapter SD 1.5 tensor names', () => {
   });
 
   it('refuses an adapter made for another UNet width, naming the shapes', () => {
-    const unet = planUnetCheckpoint(names('sd15-unet.ldm.tsv'));
+    const unet = planUnetCheckpoint(fixtureTensorNames('sd15-unet.ldm.tsv'));
     // an SD 2.x-style adapter: 1024-wide context
-    const wide = names('ip-adapter-sd15.tsv').map(({ name, shape }) => ({ name, shape: name.startsWith('image_proj.') ? shape.map((d) => (d === 768 ? 1024 : d === 3072 ? 4096 : d)) : shape.map((d, i) => (i === 1 ? 1024 : d)) }));
+    const wide = fixtureTensorNames('ip-adapter-sd15.tsv').map(({ name, shape }) => ({ name, shape: name.startsWith('image_proj.') ? shape.map((d) => (d === 768 ? 1024 : d === 3072 ? 4096 : d)) : shape.map((d, i) => (i === 1 ? 1024 : d)) }));
     expectRefusal(() => planIpAdapter(wide, unet.config), 'E_WEIGHTS_INVALID', /another context width/, /image_proj\.norm\.weight \[1024\]/);
     // layer widths of another UNet (doubled): the mis-shaped names are listed
-    const other = names('ip-adapter-sd15.tsv').map(({ name, shape }) => ({ name, shape: name.startsWith('ip_adapter.') ? [shape[0]! * 2, shape[1]!] : shape }));
+    const other = fixtureTensorNames('ip-adapter-sd15.tsv').map(({ name, shape }) => ({ name, shape: name.startsWith('ip_adapter.') ? [shape[0]! * 2, shape[1]!] : shape }));
     expectRefusal(() => planIpAdapter(other, unet.config), 'E_WEIGHTS_INVALID', /mis-shaped/, /ip_adapter\.1\.to_k_ip\.weight is \[640, 768\], expected \[320, 768\]/);
     // fewer layers than the UNet (a tiny UNet's adapter): missing names
-    expectRefusal(() => planIpAdapter(names('ip-adapter-sd15.tsv').filter((n) => !n.name.startsWith('ip_adapter.31.')), unet.config), 'E_WEIGHTS_INVALID', /missing \(ip_adapter\.31\.to_k_ip\.weight/);
+    expectRefusal(() => planIpAdapter(fixtureTensorNames('ip-adapter-sd15.tsv').filter((n) => !n.name.startsWith('ip_adapter.31.')), unet.config), 'E_WEIGHTS_INVALID', /missing \(ip_adapter\.31\.to_k_ip\.weight/);
     // the "plus" variant and a file of something else
     expectRefusal(() => planIpAdapter([{ name: 'image_proj.latents', shape: [1, 16, 768] }], unet.config), 'E_WEIGHTS_INVALID', /plus/);
-    expectRefusal(() => planIpAdapter(names('sd15-vae.ldm.tsv'), unet.config), 'E_WEIGHTS_INVALID', /not an IP-Adapter/);
+    expectRefusal(() => planIpAdapter(fixtureTensorNames('sd15-vae.ldm.tsv'), unet.config), 'E_WEIGHTS_INVALID', /not an IP-Adapter/);
   });
 });
 
 describe("DEADiff's UNet half at SD 1.5 size", () => {
   it('plans the UNet with 32 image keys/values over the 16 cross-attention layers, content = layers 4-8', () => {
-    const unetNames = names('sd15-unet.ldm.tsv');
+    const unetNames = fixtureTensorNames('sd15-unet.ldm.tsv');
     const layers = crossAttentionLayers(planUnetCheckpoint(unetNames).config);
     const imageKv = layers.flatMap((l) => ['i_to_k', 'i_to_v'].map((p) => ({ name: `model.diffusion_model.${l.ldmName}.${p}.weight`, shape: [l.width, 768] })));
-    const plan = planDeadiffUnet([...unetNames, ...names('sd15-vae.ldm.tsv'), ...imageKv]);
+    const plan = planDeadiffUnet([...unetNames, ...fixtureTensorNames('sd15-vae.ldm.tsv'), ...imageKv]);
     expect(imageKv).toHaveLength(32);
     expect(plan.layers.filter((l) => l.group === 'content').map((l) => l.index)).toEqual([4, 5, 6, 7, 8]);
     expectRefusal(() => planDeadiffUnet([...unetNames, ...imageKv.slice(1)]), 'E_WEIGHTS_INVALID', /input_blocks\.1\.1\.transformer_blocks\.0\.attn2\.i_to_k\.weight missing/);

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { planUnetCheckpoint } from '../../../src/engine/diffusion/unet.js';
 import { diffusersVaeName, planVaeCheckpoint } from '../../../src/engine/diffusion/vae.js';
+import { fixtureTensorNames } from './fixture-tensor-names.js';
 
 /**
  * Tensor-name coverage of Stable Diffusion 1.5's VAE. fixtures/sd15-vae.ldm.tsv lists every name
@@ -12,21 +12,9 @@ import { diffusersVaeName, planVaeCheckpoint } from '../../../src/engine/diffusi
  * (`diffusersVaeName`), so it is checked for having no name collision and the same coverage.
  */
 
-const FIXTURES = new URL('./fixtures/', import.meta.url);
-
-function names(file: string): { name: string; shape: number[] }[] {
-  return readFileSync(new URL(file, FIXTURES), 'utf8')
-    .trim()
-    .split('\n')
-    .map((line) => {
-      const [name, dims] = line.split('\t') as [string, string | undefined];
-      return { name, shape: dims ? dims.split(',').map(Number) : [] };
-    });
-}
-
 describe('SD 1.5 VAE tensor names', () => {
   it('the single-file list (first_stage_model.*) is read whole, at SD 1.5 sizes', () => {
-    const infos = [...names('sd15-vae.ldm.tsv'), { name: 'model.diffusion_model.input_blocks.0.0.weight', shape: [320, 4, 3, 3] }];
+    const infos = [...fixtureTensorNames('sd15-vae.ldm.tsv'), { name: 'model.diffusion_model.input_blocks.0.0.weight', shape: [320, 4, 3, 3] }];
     const plan = planVaeCheckpoint(infos);
     expect(plan.layout).toBe('ldm');
     expect(plan.prefix).toBe('first_stage_model.');
@@ -35,7 +23,7 @@ describe('SD 1.5 VAE tensor names', () => {
   });
 
   it('the same list in the diffusers layout (attention as linear weights) is read whole', () => {
-    const infos = names('sd15-vae.ldm.tsv').map(({ name, shape }) => {
+    const infos = fixtureTensorNames('sd15-vae.ldm.tsv').map(({ name, shape }) => {
       const renamed = diffusersVaeName(name.slice('first_stage_model.'.length), 4, false);
       const linear = /attentions\.0\.to_.*weight$/.test(renamed);
       return { name: renamed, shape: linear ? shape.slice(0, 2) : shape };
@@ -49,7 +37,7 @@ describe('SD 1.5 VAE tensor names', () => {
 
 describe('SD 1.5 UNet tensor names', () => {
   it('the single-file list (model.diffusion_model.*, from CompVis\'s UNetModel) is read whole, at SD 1.5 sizes', () => {
-    const infos = [...names('sd15-unet.ldm.tsv'), ...names('sd15-vae.ldm.tsv')];
+    const infos = [...fixtureTensorNames('sd15-unet.ldm.tsv'), ...fixtureTensorNames('sd15-vae.ldm.tsv')];
     const plan = planUnetCheckpoint(infos);
     expect(plan.layout).toBe('ldm');
     expect(plan.prefix).toBe('model.diffusion_model.');
@@ -65,6 +53,6 @@ describe('SD 1.5 UNet tensor names', () => {
       groups: 32,
       depth: 1,
     });
-    expect(plan.used.sort()).toEqual(names('sd15-unet.ldm.tsv').map((i) => i.name).sort());
+    expect(plan.used.sort()).toEqual(fixtureTensorNames('sd15-unet.ldm.tsv').map((i) => i.name).sort());
   });
 });
