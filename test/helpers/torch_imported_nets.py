@@ -134,6 +134,29 @@ def instance_stats(x):
     return mean, var
 
 
+def magenta_transformer(x, conv, norm, residual_blocks, normalised_contract):
+    """Magenta's image transformation network, which the 26-style and the arbitrary network share
+    under the scope transformer/: three contracting convs (9x9, then two 3x3 of stride 2), residual
+    blocks of two 3x3 convs, two nearest-neighbour upsamplings each with a 3x3 conv, and a 9x9 conv
+    to a sigmoid. The two differ in their normalisation `norm(x, scope)` (conditional instance norm,
+    or the style vector's), whether the contracting convs are normalised, and the residual count."""
+    for i, (k, stride) in enumerate([(9, 1), (3, 2), (3, 2)], start=1):
+        s = f"transformer/contract/conv{i}"
+        y = conv(x, s, k, stride)
+        x = F.relu(norm(y, s) if normalised_contract else y)
+    for i in range(1, residual_blocks + 1):
+        s = f"transformer/residual/residual{i}"
+        h = F.relu(norm(conv(x, s + "/conv1", 3), s + "/conv1"))
+        x = x + norm(conv(h, s + "/conv2", 3), s + "/conv2")
+    for i, (k, up) in enumerate([(3, 2), (3, 2), (9, 1)], start=1):
+        s = f"transformer/expand/conv{i}/conv"
+        if up > 1:
+            x = F.interpolate(x, scale_factor=up, mode="nearest")
+        x = norm(conv(x, s, k), s)
+        x = torch.sigmoid(x) if i == 3 else F.relu(x)
+    return x
+
+
 # ---------------------------------------------------------------- multistyle (Dumoulin et al.)
 
 
@@ -150,20 +173,7 @@ def multistyle(w, x, style_num):
     def conv(x, scope, k, stride=1):
         return F.conv2d(reflect(x, k // 2), hwio(w[scope + "/weights"]), stride=stride)
 
-    x = F.relu(cin(conv(x, "transformer/contract/conv1", 9), "transformer/contract/conv1"))
-    x = F.relu(cin(conv(x, "transformer/contract/conv2", 3, 2), "transformer/contract/conv2"))
-    x = F.relu(cin(conv(x, "transformer/contract/conv3", 3, 2), "transformer/contract/conv3"))
-    for i in range(1, 7):
-        s = f"transformer/residual/residual{i}"
-        h = F.relu(cin(conv(x, s + "/conv1", 3), s + "/conv1"))
-        x = x + cin(conv(h, s + "/conv2", 3), s + "/conv2")
-    for i, (k, up) in enumerate([(3, 2), (3, 2), (9, 1)], start=1):
-        s = f"transformer/expand/conv{i}/conv"
-        if up > 1:
-            x = F.interpolate(x, scale_factor=up, mode="nearest")
-        x = cin(conv(x, s, k), s)
-        x = torch.sigmoid(x) if i == 3 else F.relu(x)
-    return x
+    return magenta_transformer(x, conv, cin, residual_blocks=6, normalised_contract=True)
 
 
 # ---------------------------------------------------------------- arbitrary (Ghiasi et al.)
@@ -207,20 +217,7 @@ def style_transfer(w, x, vector):
         mean, var = instance_stats(x)
         return (x - mean) * torch.rsqrt(var + w.scalar(s + "/batchnorm/add/y_dequantize")) * gamma + beta
 
-    x = F.relu(conv(x, "transformer/contract/conv1", 9))
-    x = F.relu(conv(x, "transformer/contract/conv2", 3, 2))
-    x = F.relu(conv(x, "transformer/contract/conv3", 3, 2))
-    for i in range(1, 6):
-        s = f"transformer/residual/residual{i}"
-        h = F.relu(style_norm(conv(x, s + "/conv1", 3), s + "/conv1"))
-        x = x + style_norm(conv(h, s + "/conv2", 3), s + "/conv2")
-    for i, (k, up) in enumerate([(3, 2), (3, 2), (9, 1)], start=1):
-        s = f"transformer/expand/conv{i}/conv"
-        if up > 1:
-            x = F.interpolate(x, scale_factor=up, mode="nearest")
-        x = style_norm(conv(x, s, k), s)
-        x = torch.sigmoid(x) if i == 3 else F.relu(x)
-    return x
+    return magenta_transformer(x, conv, style_norm, residual_blocks=5, normalised_contract=False)
 
 
 def arbitrary(weights, content, style):
