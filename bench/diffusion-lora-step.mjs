@@ -9,22 +9,14 @@
 // same threads, same run, each side in its own process (peak RSS its own). Both warmed by one
 // untimed step; times are medians of --runs steps. `--config tiny` checks the script in seconds.
 // Usage: npm run build && node bench/diffusion-lora-step.mjs [--size 256] [--batch 1] [--rank 4] [--threads 2] [--runs 2] [--config sd15|tiny]
-import { spawnSync } from 'node:child_process';
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { randomUnetWeights, UNET_CONFIGS } from './sd15-unet-config.mjs';
+import { randomUnetWeights } from './sd15-unet-config.mjs';
 import { median, option, peakMB } from './stats.js';
+import { runBothSides, unetBenchOptions } from './unet-bench-sides.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const size = Number(option('size', '256'));
+const { size, latent, threads, runs, configName, config } = unetBenchOptions(256);
 const batch = Number(option('batch', '1'));
 const rank = Number(option('rank', '4'));
-const threads = Number(option('threads', '2'));
-const runs = Number(option('runs', '2'));
-const configName = option('config', 'sd15');
-const latent = size / 8;
-const config = UNET_CONFIGS[configName];
 
 async function ours() {
   const { DiffusionLoraTrainer } = await import('../dist/train/recipes/diffusion-lora-trainer.js');
@@ -52,12 +44,7 @@ if (process.argv.includes('--child')) {
 } else {
   const load = () => os.loadavg()[0].toFixed(1);
   console.log(`LoRA training step, ${configName} UNet at ${size}² (latent ${latent}²), batch ${batch}, rank ${rank}, ${threads} threads; load ${load()}`);
-  const a = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...process.argv.slice(2), '--child'], { encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (a.status !== 0) throw new Error(a.stderr);
-  const atelier = JSON.parse(a.stdout.trim().split('\n').at(-1));
-  const t = spawnSync('/usr/bin/python3', [path.join(here, 'diffusion_lora_torch.py'), JSON.stringify({ config: config.torch, latent, length: config.length, batch, rank, threads, runs })], { encoding: 'utf8' });
-  if (t.status !== 0) throw new Error(t.stderr);
-  const torch = JSON.parse(t.stdout.trim().split('\n').at(-1));
+  const { atelier, torch } = runBothSides(import.meta.url, 'diffusion_lora_torch.py', { config: config.torch, latent, length: config.length, batch, rank, threads, runs });
   const ms = median(atelier.seconds);
   const tsec = median(torch.seconds);
   console.log(`Atelier: ${ms.toFixed(2)} s/step (compile ${atelier.compileS.toFixed(1)} s), peak ${atelier.peakMB.toFixed(0)} MB; ${atelier.trainable} trainable values on ${atelier.projections} projections`);

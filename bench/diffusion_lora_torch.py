@@ -5,26 +5,13 @@ with only the pairs trainable, one step: the noise-prediction MSE, its backward,
 Usage: python3 diffusion_lora_torch.py '{"config": {...}, "latent": 32, "length": 77, "batch": 1, "rank": 4, "threads": 2, "runs": 2}'
 Prints JSON: seconds (each timed step), peakMB (VmHWM of this process), trainable.
 """
-import importlib.util
 import json
-import os
 import sys
 import time
 
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-spec = importlib.util.spec_from_file_location('unet_reference', os.path.join(HERE, '..', 'test', 'engine', 'diffusion', 'unet_reference.py'))
-ref = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(ref)
-
-
-def peak_mb():
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith('VmHWM:'):
-                return int(line.split()[1]) / 1024
-    return float('nan')
+from torch_unet_peer import peak_mb, unet_reference as ref
 
 
 def main():

@@ -9,21 +9,12 @@
 // Needs ~4 GB per side for the weights at 512². `--config tiny` runs the tiny test configuration
 // (checks the script in seconds).
 // Usage: npm run build && node bench/unet.mjs [--size 512] [--threads 2] [--runs 2] [--config sd15|tiny]
-import { spawnSync } from 'node:child_process';
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { randomUnetWeights, UNET_CONFIGS } from './sd15-unet-config.mjs';
-import { median, option, peakMB } from './stats.js';
+import { randomUnetWeights } from './sd15-unet-config.mjs';
+import { median, peakMB } from './stats.js';
+import { runBothSides, unetBenchOptions } from './unet-bench-sides.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const size = Number(option('size', '512'));
-const threads = Number(option('threads', '2'));
-const runs = Number(option('runs', '2'));
-const configName = option('config', 'sd15');
-const latent = size / 8;
-
-const config = UNET_CONFIGS[configName];
+const { size, latent, threads, runs, configName, config } = unetBenchOptions(512);
 
 async function ours() {
   const { Unet } = await import('../dist/engine/diffusion/unet.js');
@@ -48,12 +39,7 @@ if (process.argv.includes('--child')) {
 } else {
   const load = () => os.loadavg()[0].toFixed(1);
   console.log(`UNet step (batch 2, CFG) ${configName} at ${size}² (latent ${latent}²), ${threads} threads; load ${load()}`);
-  const a = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...process.argv.slice(2), '--child'], { encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (a.status !== 0) throw new Error(a.stderr);
-  const atelier = JSON.parse(a.stdout.trim().split('\n').at(-1));
-  const t = spawnSync('/usr/bin/python3', [path.join(here, 'unet_torch.py'), JSON.stringify({ config: config.torch, latent, length: config.length, threads, runs })], { encoding: 'utf8' });
-  if (t.status !== 0) throw new Error(t.stderr);
-  const torch = JSON.parse(t.stdout.trim().split('\n').at(-1));
+  const { atelier, torch } = runBothSides(import.meta.url, 'unet_torch.py', { config: config.torch, latent, length: config.length, threads, runs });
   const ms = median(atelier.seconds);
   const tsec = median(torch.seconds);
   console.log(`Atelier: ${ms.toFixed(2)} s/step (compile ${atelier.compileS.toFixed(1)} s), peak ${atelier.peakMB.toFixed(0)} MB`);
