@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { writeImage } from '../../src/core/io.js';
 import { Rng } from '../../src/core/rng.js';
 import { runMethod } from '../../src/core/stylize.js';
@@ -12,7 +12,8 @@ import { Unet } from '../../src/engine/diffusion/unet.js';
 import { img2img } from '../../src/methods/diffusion/img2img.js';
 import { getTrainer, listTrainers, train } from '../../src/train/index.js';
 import { DiffusionLoraTrainer } from '../../src/train/recipes/diffusion-lora-trainer.js';
-import { gradientImage, meanAbsDiff, noiseImage, stripesImage, tempDir } from '../helpers/fixtures.js';
+import { gradientImage, meanAbsDiff, noiseImage, stripesImage } from '../helpers/fixtures.js';
+import { temporaryHome } from '../helpers/temporary-home.js';
 
 /**
  * `atelier train diffusion-lora` on the tiny random Stable Diffusion (`--base random`: the same
@@ -22,14 +23,7 @@ import { gradientImage, meanAbsDiff, noiseImage, stripesImage, tempDir } from '.
  * numerics of one step against PyTorch are diffusion-lora-step.test.ts'.
  */
 
-const tmp = tempDir('atelier-train-difflora-');
-const savedHome = process.env.ATELIER_HOME;
-process.env.ATELIER_HOME = path.join(tmp.dir, 'home');
-afterAll(() => {
-  if (savedHome === undefined) delete process.env.ATELIER_HOME;
-  else process.env.ATELIER_HOME = savedHome;
-  tmp.cleanup();
-});
+const tmp = temporaryHome('atelier-train-difflora-');
 
 const images = path.join(tmp.dir, 'images');
 mkdirSync(images);

@@ -1,7 +1,6 @@
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { writeImage } from '../../src/core/io.js';
+import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/core/rng.js';
 import { runMethod } from '../../src/core/stylize.js';
 import { Graph } from '../../src/engine/graph/graph.js';
@@ -24,9 +23,11 @@ import { arbitrary } from '../../src/methods/neural/arbitrary.js';
 import { microast } from '../../src/methods/neural/microast.js';
 import { train } from '../../src/train/index.js';
 import { gradientCheck } from '../engine/gradcheck.js';
-import { gradientImage, meanAbsDiff, noiseImage, stripesImage, tempDir } from '../helpers/fixtures.js';
+import { gradientImage, meanAbsDiff, noiseImage, stripesImage } from '../helpers/fixtures.js';
 import { SHARED_DATA, sharedDataPresent } from '../helpers/shared-data.js';
 import { describeWithSharedWeights, installSharedModel, TEST_MODEL_HOME } from '../helpers/shared-models.js';
+import { temporaryHome } from '../helpers/temporary-home.js';
+import { styleTrainingFolders } from '../helpers/style-training-folders.js';
 
 /**
  * LoRA training for the imported networks (`atelier train lora --base microast | magenta-arbitrary
@@ -38,22 +39,9 @@ import { describeWithSharedWeights, installSharedModel, TEST_MODEL_HOME } from '
  * (with ../shared) short real trainings whose held-out style loss falls.
  */
 
-const tmp = tempDir('atelier-lora-imported-train-');
-const savedHome = process.env.ATELIER_HOME;
-process.env.ATELIER_HOME = path.join(tmp.dir, 'home');
-afterAll(() => {
-  if (savedHome === undefined) delete process.env.ATELIER_HOME;
-  else process.env.ATELIER_HOME = savedHome;
-  tmp.cleanup();
-});
+const tmp = temporaryHome('atelier-lora-imported-train-');
 
-const styleDir = path.join(tmp.dir, 'style');
-const contentDir = path.join(tmp.dir, 'content');
-mkdirSync(styleDir);
-mkdirSync(contentDir);
-await writeImage(stripesImage(48, 40, 6), path.join(styleDir, 'stripes.png'));
-await writeImage(noiseImage(40, 48, 3, [0.8, 0.3, 0.2]), path.join(styleDir, 'noise.png'));
-for (let i = 0; i < 2; i++) await writeImage(noiseImage(40, 40, 10 + i), path.join(contentDir, `photo${i}.png`));
+const { styleDir, contentDir } = await styleTrainingFolders(tmp.dir, 2);
 
 /** Heavy checks (float64 finite differences through a whole network) run with ATELIER_SLOW=1. */
 const slowIt = process.env.ATELIER_SLOW === '1' ? it : it.skip;

@@ -1,7 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { writeImage } from '../../src/core/io.js';
+import { describe, expect, it } from 'vitest';
 import { runMethod } from '../../src/core/stylize.js';
 import { readLoraAdapter } from '../../src/engine/lora/adapter.js';
 import { fast } from '../../src/methods/neural/fast.js';
@@ -13,7 +12,9 @@ import { writeSafetensors } from '../../src/engine/weights/safetensors.js';
 import { fastStyleModel } from '../../src/engine/nets/fast-style/models.js';
 import { randomTransformerNetWeights } from '../../src/engine/nets/transformer-net.js';
 import { runCli } from '../helpers/cli.js';
-import { gradientImage, meanAbsDiff, noiseImage, stripesImage, tempDir } from '../helpers/fixtures.js';
+import { gradientImage, meanAbsDiff } from '../helpers/fixtures.js';
+import { temporaryHome } from '../helpers/temporary-home.js';
+import { styleTrainingFolders } from '../helpers/style-training-folders.js';
 
 /**
  * `atelier train lora` on the training floor, with seeded random weights for the base and the
@@ -22,22 +23,9 @@ import { gradientImage, meanAbsDiff, noiseImage, stripesImage, tempDir } from '.
  * nothing readable in it.
  */
 
-const tmp = tempDir('atelier-train-lora-');
-const savedHome = process.env.ATELIER_HOME;
-process.env.ATELIER_HOME = path.join(tmp.dir, 'home');
-afterAll(() => {
-  if (savedHome === undefined) delete process.env.ATELIER_HOME;
-  else process.env.ATELIER_HOME = savedHome;
-  tmp.cleanup();
-});
+const tmp = temporaryHome('atelier-train-lora-');
 
-const styleDir = path.join(tmp.dir, 'style');
-const contentDir = path.join(tmp.dir, 'content');
-mkdirSync(styleDir);
-mkdirSync(contentDir);
-await writeImage(stripesImage(48, 40, 6), path.join(styleDir, 'stripes.png'));
-await writeImage(noiseImage(40, 48, 3, [0.8, 0.3, 0.2]), path.join(styleDir, 'noise.png'));
-for (let i = 0; i < 3; i++) await writeImage(noiseImage(40, 40, 10 + i), path.join(contentDir, `photo${i}.png`));
+const { styleDir, contentDir } = await styleTrainingFolders(tmp.dir, 3);
 
 const params = { base: 'fst-small8-candy', baseWeights: 'random', vgg: 'random', styleDir, contentDir, size: 32, batch: 1, eval: 1, rank: 2, styleSize: 32, targets: ['res*', 'deconv1'], lr: 0.05 };
 
