@@ -25,7 +25,24 @@
 // [--iteration N] only evaluates a generator file a run left (current.safetensors) and draws its grids.
 // (after `npm run build`). Data, grids and plots go to scratch/gan-proof-<tag>/ (never committed:
 // they derive from ../shared), rewritten after every evaluation, so a stopped run keeps its curve;
-// the figures to bench/results/gan-proof-<tag>.json.
+// the figures to bench/results/gan-proof-<tag>.json. --n-critic, --lr, --rec-weight, --cls-weight,
+// --identity-weight, --pool override the recipe's published values; --skip (both) and --label-norm
+// (StarGAN) switch on the unpublished generator options.
+//
+// The proof runs of bench/results/gan-proof-cyclegan-xdog.json and gan-proof-stargan-xdog-pencil-watercolor.json
+// (one thread each, side by side at nice 10; xdog and pencil are where learning shows: their
+// identity SSIM is 0.27 and 0.26, toon's 0.77):
+//   node bench/gan-filter-proof.mjs cyclegan --filter xdog --size 64 --width 16 --blocks 3 --discriminator-width 32 \
+//     --discriminator-layers 3 --threads 1 --iterations 2000 --minutes 47 --eval-every 100 --tag cyclegan-xdog
+//   node bench/gan-filter-proof.mjs stargan --filters xdog,pencil,watercolor --size 64 --width 16 --blocks 3 \
+//     --discriminator-width 32 --discriminator-layers 5 --batch 4 --n-critic 1 --lr 2e-4 --rec-weight 2 --skip --label-norm \
+//     --threads 1 --iterations 1500 --minutes 47 --eval-every 100 --tag stargan-xdog-pencil-watercolor
+// StarGAN's departures, for a CPU budget of under an hour: the label shifts every norm (labelNorm,
+// see engine/nets/stargan.ts); a generator step every iteration (nCritic 1) at twice the published
+// rate (Adam moves a weight by about the rate per step at most, so the ~115 generator steps of
+// gan-proof-stargan-3.json at 1e-4 could move none by more than ~0.012);
+// reconstruction weight 2, since xdog and pencil drop the colour no generator can restore, and at
+// the published 10 staying at the identity cost G less than translating (gan-proof-stargan-3.json).
 import { mkdirSync, writeFileSync, readdirSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -195,7 +212,7 @@ async function supervisedSession() {
 async function ganSession() {
   const def = getTrainer(trainerId);
   const common = { size, width, eval: 0, skip, discriminatorWidth: Number(option('discriminator-width', String(2 * width))) };
-  for (const [flag, key] of [['lr', 'lr'], ['pool', 'pool'], ['n-critic', 'nCritic'], ['identity-weight', 'identityWeight']]) {
+  for (const [flag, key] of [['lr', 'lr'], ['pool', 'pool'], ['n-critic', 'nCritic'], ['identity-weight', 'identityWeight'], ['rec-weight', 'recWeight'], ['cls-weight', 'clsWeight']]) {
     if (option(flag, undefined) !== undefined) common[key] = Number(option(flag));
   }
   const raw =
