@@ -101,7 +101,7 @@ try {
     repeats.push({ ...again, settled, arena: arenaMB(server.pid) });
   }
   const f = (x) => x.toFixed(0);
-  console.log(`${method} ${params ?? ''} on ${side}×${side} (${(content.length / 1024).toFixed(0)} KB PNG): ${big.status}${big.error ? ` (${big.error})` : ''}, again ${repeats.map((r) => r.status).join(', ')}, small ${small.status}`);
+  console.log(`${method} ${params ?? ''} on ${side}×${side} (${(content.length / 1024).toFixed(0)} KB PNG): ${big.status}${big.error ? ` (${big.error})` : ''}, again ${repeats.map((r) => `${r.status}${r.error ? ` (${r.error})` : ''}`).join(', ')}, small ${small.status}`);
   console.log(`RSS MB${process.env.ATELIER_MALLOC_TUNING === 'off' ? ' (ATELIER_MALLOC_TUNING=off)' : ''}: idle ${f(idle)}, after a 128² job ${f(warm)} (warm; ${f(warmArena)} in arena heaps), peak ${f(big.peak)}, after 2 s ${f(after[0])}, 10 s ${f(after[1])}, 30 s ${f(after[2])} (${(after[2] / warm).toFixed(2)}× warm, ${(after[2] / idle).toFixed(2)}× idle; ${f(afterArena)} in arena heaps; the job ${big.seconds.toFixed(1)} s); the same job again: ${repeats.map((r) => `peak ${f(r.peak)}, after 30 s ${f(r.settled)} (${f(r.arena)} in arena heaps; ${r.seconds.toFixed(1)} s)`).join('; ')}; load ${loadavg()[0].toFixed(1)}`);
 } finally {
   server.kill('SIGTERM');
