@@ -27,6 +27,8 @@ export class TimeLeft {
    * SHOWN_AFTER_MS, undefined before. A rate taken over a few hundred ms mostly measures the first
    * step's own start-up (a pyramid's coarsest level, a worker's first strip): a 1×1 image's 0.4 s
    * run read "ETA 46 s" from it. A run shorter than that ends before any estimate would help.
+   * (The studio's panel waits for 800 ms since the job started and 3 % done, which also keeps such
+   * runs quiet.)
    */
   shown(e: ProgressEvent, now: number): number | undefined {
     const left = this.observe(e, now);

@@ -47,10 +47,9 @@ export function ProgressPanel({ job, title, live, now }: { job: Job; title: stri
   const e = live.event;
   const fraction = e?.fraction ?? 0;
   const elapsed = now - live.startedAt;
-  // Time left from the rate since the measured work started, once there is a rate worth trusting:
-  // after a second of that work, as the CLI (core/time-left.ts, SHOWN_AFTER_MS).
+  // Time left from the rate since the measured work started, once there is a rate worth trusting.
   const measured = now - (live.measuredFrom ?? live.startedAt);
-  const left = job.status === 'running' && fraction > 0.03 && measured >= 1000 && fraction < 1 ? (measured * (1 - fraction)) / fraction : undefined;
+  const left = job.status === 'running' && fraction > 0.03 && elapsed > 800 && fraction < 1 ? (measured * (1 - fraction)) / fraction : undefined;
   const pct = Math.round(fraction * 100);
   const detail =
     e?.type === 'step' && e.total && Number.isInteger(e.step) && Number.isInteger(e.total) ? `step ${e.step} of ${e.total}` : e?.type === 'frame' && e.total ? `frame ${e.frame} of ${e.total}` : e?.type === 'download' ? 'downloading weights' : undefined;
