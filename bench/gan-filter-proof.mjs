@@ -30,14 +30,17 @@
 // --identity-weight, --pool override the recipe's published values; --skip (both) and --label-norm
 // (StarGAN) switch on the unpublished generator options.
 //
-// The proof runs of bench/results/gan-proof-cyclegan-xdog.json and gan-proof-stargan-xdog-pencil-watercolor.json
-// (one thread each, side by side at nice 10; xdog and pencil are where learning shows: their
-// identity SSIM is 0.27 and 0.26, toon's 0.77):
+// The proof runs in bench/results (one thread each, two side by side at nice 10, load 10-13):
 //   node bench/gan-filter-proof.mjs cyclegan --filter xdog --size 64 --width 16 --blocks 3 --discriminator-width 32 \
 //     --discriminator-layers 3 --threads 1 --iterations 2000 --minutes 47 --eval-every 100 --tag cyclegan-xdog
+//   node bench/gan-filter-proof.mjs cyclegan --filter pencil --size 64 --width 16 --blocks 3 --discriminator-width 32 \
+//     --discriminator-layers 3 --threads 1 --iterations 3000 --minutes 27 --eval-every 200 --tag cyclegan-pencil
 //   node bench/gan-filter-proof.mjs stargan --filters xdog,pencil,watercolor --size 64 --width 16 --blocks 3 \
 //     --discriminator-width 32 --discriminator-layers 5 --batch 4 --n-critic 1 --lr 2e-4 --rec-weight 2 --skip --label-norm \
 //     --threads 1 --iterations 1500 --minutes 47 --eval-every 100 --tag stargan-xdog-pencil-watercolor
+//   (the same without --label-norm, --minutes 21: --tag stargan-xdog-pencil-watercolor-no-label-norm)
+// xdog and pencil were chosen because the identity is far from them (SSIM 0.27 and 0.26; toon's is
+// 0.77), but both are mostly paper: the flat baseline is the bar there.
 // StarGAN's departures, for a CPU budget of under an hour: the label shifts every norm (labelNorm,
 // see engine/nets/stargan.ts); a generator step every iteration (nCritic 1) at twice the published
 // rate (Adam moves a weight by about the rate per step at most, so the ~115 generator steps of
