@@ -22,6 +22,8 @@ export interface EmitOptions {
    * (their producers are not emitted). Only the graph inputs the stage reads are its inputs.
    */
   stage?: { fed: readonly Tensor[]; results: readonly Tensor[] };
+  /** Declare the outputs' shapes too (a stage's always are): an If's branches must agree on their ranks. */
+  outputShapes?: boolean;
 }
 
 export interface EmittedModel {
@@ -69,7 +71,7 @@ export function lowerGraph(g: Graph, options: EmitOptions = {}): { onnx: OnnxGra
     nodes: ctx.nodes,
     initializers,
     inputs,
-    outputs: outputs.map(([name, t]) => ({ name, dtype: t.dtype, ...(stage && { dims: [...t.shape] }) })),
+    outputs: outputs.map(([name, t]) => ({ name, dtype: t.dtype, ...((stage || options.outputShapes) && { dims: [...t.shape] }) })),
   };
   return { onnx, inputs: inputs.map((i) => i.name), outputs: outputNames };
 }

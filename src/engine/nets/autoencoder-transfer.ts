@@ -15,7 +15,7 @@ import {
   type StyleMoments,
 } from '../features/cwct.js';
 import type { Float64Products } from '../features/float64-products.js';
-import type { Runner } from '../runtime.js';
+import type { PartRunner } from '../switched-runner.js';
 import { TileBlender, cropPlanar, planTiles, type Rect, type Tile, type TilePlan } from './capvst/tiles.js';
 
 /**
@@ -32,9 +32,9 @@ import { TileBlender, cropPlanar, planTiles, type Rect, type Tile, type TilePlan
 
 export interface AutoencoderLevel {
   /** Graph input `image` [1, 3, H, W] → output `features` [1, channels, H/stride, W/stride]. */
-  encoder: Runner;
+  encoder: PartRunner;
   /** Graph input `features` → output `image`. */
-  decoder: Runner;
+  decoder: PartRunner;
   channels: number;
   stride: number;
   /** Sides the encoder accepts are multiples of this (default: the stride). */

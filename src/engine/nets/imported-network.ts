@@ -196,7 +196,7 @@ export interface ImageIo {
  * thread per stage, 3 at most, a cut at most 2.5 % of the run): AnimeGAN 512² and 1024² run in 2;
  * White-box runs whole (its U-Net skips cross any cut: 56 M values at 1024², 14 % of the run),
  * as do the Magenta networks (under a second). All stages run in one session
- * (`graph/staged-model.ts`), sharing one memory arena. Measured in one process, one thread, load
+ * (`engine/switched-runner.ts`), sharing one memory arena. Measured in one process, one thread, load
  * 8–11: AnimeGAN 512² whole 2.78 s CPU, in 2 stages 2.80 s, the same output; before (4 stages in
  * sessions of their own that freed their memory after each run) 4.27 s (+54 %), White-box 1024²
  * 4.35 against 2.74 s (+59 %). 1 here turns staging off.

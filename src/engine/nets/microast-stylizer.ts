@@ -4,8 +4,9 @@ import { limitSize } from '../../core/resample.js';
 import { adainTransform } from '../features/adain.js';
 import { MomentAccumulator, applyAffine, featureMoments, type FeatureMap } from '../features/cwct.js';
 import { Graph, type ParamHook } from '../graph/graph.js';
-import { emitModel, type EmittedModel } from '../graph/lower.js';
-import { compile, type Runner } from '../runtime.js';
+import { lowerGraph } from '../graph/lower.js';
+import type { OnnxGraph } from '../graph/onnx-model.js';
+import { SwitchedRunner, type PartRunner } from '../switched-runner.js';
 import { cropToImage, padToMultiple } from './autoencoder-transfer.js';
 import { cropPlanar, planTiles, type Rect, type Tile } from './capvst/tiles.js';
 import {
@@ -73,26 +74,32 @@ function featureTile(t: Tile): Tile {
 type Piece = 'style' | 'encoder' | 'block1' | 'block2';
 
 /**
- * Each piece's session lives for its stage of one run, with ORT's arena ('arena' memory): without
- * the arena every megapixel activation is a fresh mapping the kernel faults in and zeroes on each
- * run (about 2× slower), and an arena keeps what its largest run needed until its session is
- * released, so four cached sessions would hold four arenas at once. A session of this small
- * network opens in milliseconds; the emitted graphs are what stays.
+ * The four pieces run in ONE session (`engine/switched-runner.ts`), opened at the first run and kept
+ * until `release()`: its one ORT arena serves each piece in turn and is reused by the next run
+ * (without an arena every megapixel activation is a fresh mapping the kernel faults in and zeroes
+ * on each run, about 2× slower). Before, each piece opened a session of its own for its stage of
+ * one run and released it (four arenas kept at once had broken the memory bound): opening,
+ * releasing and faulting in a fresh arena cost ~10 % of a 512² run.
  */
 export class MicroAstStylizer {
+  private session?: Promise<SwitchedRunner>;
+
   private constructor(
-    private readonly models: Record<Piece, EmittedModel>,
+    private readonly models: Record<Piece, OnnxGraph>,
     private readonly threads: number,
   ) {}
 
-  /** Open a piece's session for `use`, and release it afterwards. */
-  private async withSession<T>(piece: Piece, use: (runner: Runner) => Promise<T>): Promise<T> {
-    const runner = await compile(this.models[piece], { threads: this.threads, cache: false, memory: 'arena' });
-    try {
-      return await use(runner);
-    } finally {
-      await runner.release();
+  /** Run `use` on a piece of the session. */
+  private async withSession<T>(piece: Piece, use: (runner: PartRunner) => Promise<T>): Promise<T> {
+    if (!this.session) {
+      const pending = SwitchedRunner.compile(
+        (Object.keys(this.models) as Piece[]).map((name) => ({ name, graph: this.models[name] })),
+        { threads: this.threads, memory: 'arena' },
+      );
+      pending.catch(() => (this.session = undefined));
+      this.session = pending;
     }
+    return use((await this.session).part(piece));
   }
 
   /** `paramHook` is set on every piece's graph before its weights are declared (LoRA adapters at run time). */
@@ -117,7 +124,8 @@ export class MicroAstStylizer {
       g.output('out', withUpsampler ? microAstUpsampler(g, y, weights.decoder) : y);
       return g;
     };
-    return new MicroAstStylizer({ style: emitModel(gs), encoder: emitModel(ge), block1: emitModel(block(false)), block2: emitModel(block(true)) }, threads);
+    const lower = (g: Graph) => lowerGraph(g, { outputShapes: true }).onnx;
+    return new MicroAstStylizer({ style: lower(gs), encoder: lower(ge), block1: lower(block(false)), block2: lower(block(true)) }, threads);
   }
 
   /** How many steps `stylize` reports through `tick`. */
@@ -127,7 +135,7 @@ export class MicroAstStylizer {
     return 1 + 3 * planTiles(w, h, maxTilePixels, MARGIN, S).tiles.length;
   }
 
-  private async encodeStyle(runner: Runner, style: Image, side: number): Promise<StyleCode> {
+  private async encodeStyle(runner: PartRunner, style: Image, side: number): Promise<StyleCode> {
     const img = padToMultiple(limitSize(style, side), S);
     const out = await runner.run({ image: { data: img.data, shape: [1, 3, img.height, img.width] } });
     const pixels = (img.width / S) * (img.height / S);
@@ -198,7 +206,7 @@ export class MicroAstStylizer {
     return cropToImage(image, c, content.width, content.height);
   }
 
-  private async runBlock(runner: Runner, map: Float32Array, fw: number, fh: number, r: Rect, w: Float32Array, b: Float32Array): Promise<Float32Array> {
+  private async runBlock(runner: PartRunner, map: Float32Array, fw: number, fh: number, r: Rect, w: Float32Array, b: Float32Array): Promise<Float32Array> {
     const whole = r.x0 === 0 && r.y0 === 0 && r.x1 === fw && r.y1 === fh;
     const data = whole ? map : cropPlanar(map, C, fw, fh, r);
     const out = await runner.run({
@@ -209,8 +217,12 @@ export class MicroAstStylizer {
     return out.out!.data as Float32Array;
   }
 
-  /** Nothing to free: a run's sessions are released when it ends (kept for the callers' symmetry). */
-  async release(): Promise<void> {}
+  /** Free the session (and its arena); a later run opens it again. */
+  async release(): Promise<void> {
+    const session = this.session;
+    this.session = undefined;
+    await session?.then((s) => s.release()).catch(() => {});
+  }
 }
 
 /** Copy a tile's core (feature coordinates) from its output over the extended rect into the full map. */

@@ -2,8 +2,10 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { AtelierError } from '../../core/errors.js';
 import { Graph } from '../graph/graph.js';
-import { emitModel, type EmittedModel } from '../graph/lower.js';
+import { lowerGraph, type EmittedModel } from '../graph/lower.js';
+import { encodeModel, type OnnxGraph } from '../graph/onnx-model.js';
 import { compile } from '../runtime.js';
+import { SwitchedRunner } from '../switched-runner.js';
 import type { TensorMap } from '../weights/tensor.js';
 import type { AutoencoderLevel } from './autoencoder-transfer.js';
 import { readModelFile, readStateDict } from './model-files.js';
@@ -36,6 +38,8 @@ export type WeightsChoice = 'installed' | 'random' | string;
 export interface WctLevelModels {
   encoder: EmittedModel;
   decoder: EmittedModel;
+  /** The same graphs as ONNX structures (outputs with their shapes), for a cascade in one session. */
+  graphs: { encoder: OnnxGraph; decoder: OnnxGraph };
   channels: number;
   stride: number;
 }
@@ -77,7 +81,9 @@ export function loadWctLevel(network: WctNetwork, level: number, source: Weights
       ge.output('features', wctEncoder(ge, ge.input('image', [1, 3, 'H', 'W']), ew, network, level));
       const gd = new Graph();
       gd.output('image', wctDecoder(gd, gd.input('features', [1, spec.channels, 'h', 'w']), dw, network, level));
-      return { encoder: emitModel(ge), decoder: emitModel(gd), channels: spec.channels, stride: spec.stride };
+      const [le, ld] = [lowerGraph(ge, { outputShapes: true }), lowerGraph(gd, { outputShapes: true })];
+      const emitted = (l: typeof le): EmittedModel => ({ bytes: encodeModel(l.onnx), inputs: l.inputs, outputs: l.outputs });
+      return { encoder: emitted(le), decoder: emitted(ld), graphs: { encoder: le.onnx, decoder: ld.onnx }, channels: spec.channels, stride: spec.stride };
     })();
     pending.catch(() => cache.delete(key));
     cache.set(key, pending);
@@ -106,4 +112,76 @@ export async function openWctLevel(models: WctLevelModels, threads: number, memo
       await Promise.all([releaseEncoder(), decoder.release()]);
     },
   };
+}
+
+/**
+ * Every level of a cascade (one network's levels, in order) in ONE session (`engine/switched-runner.ts`)
+ * kept from one run to the next: its one ORT arena serves each level's encoder and decoder in
+ * turn. Opening each level's two sessions per run and releasing them cost wct-cd16x at 512² about
+ * a tenth of its run (ten sessions to open, ten fresh arenas to fault in). One cascade is kept (the
+ * last one asked for); asking for another releases it. Only for contents whose levels all run in
+ * 'arena' memory (`levelSessionMemory`); a run's levels share one `release()`, called once when the
+ * run is done: it ends the run's use of the session (which stays open).
+ */
+interface KeptCascade {
+  models: readonly WctLevelModels[];
+  threads: number;
+  runner: Promise<SwitchedRunner>;
+  /** Runs using it now; a replaced cascade is released when its last run ends. */
+  users: number;
+  replaced: boolean;
+}
+let kept: KeptCascade | undefined;
+
+function releaseIfIdle(c: KeptCascade): Promise<void> {
+  return c.replaced && c.users === 0 ? c.runner.then((r) => r.release()).catch(() => {}) : Promise.resolve();
+}
+
+export async function openWctCascade(models: readonly WctLevelModels[], threads: number): Promise<OpenWctLevel[]> {
+  if (!kept || kept.threads !== threads || kept.models.length !== models.length || kept.models.some((m, i) => m !== models[i])) {
+    const old = kept;
+    const runner = SwitchedRunner.compile(
+      models.flatMap((m, i) => [
+        { name: `e${i}`, graph: m.graphs.encoder },
+        { name: `d${i}`, graph: m.graphs.decoder },
+      ]),
+      { threads, memory: 'arena' },
+    );
+    const fresh: KeptCascade = { models: [...models], threads, runner, users: 0, replaced: false };
+    kept = fresh;
+    runner.catch(() => {
+      if (kept === fresh) kept = undefined;
+    });
+    if (old) {
+      old.replaced = true;
+      await releaseIfIdle(old);
+    }
+  }
+  const cascade = kept;
+  cascade.users++;
+  let runner: SwitchedRunner;
+  try {
+    runner = await cascade.runner;
+  } catch (e) {
+    cascade.users--;
+    throw e;
+  }
+  let released = false;
+  const release = async () => {
+    if (released) return;
+    released = true;
+    cascade.users--;
+    await releaseIfIdle(cascade);
+  };
+  return models.map((m, i) => ({ encoder: runner.part(`e${i}`), decoder: runner.part(`d${i}`), channels: m.channels, stride: m.stride, release }));
+}
+
+/** Release the kept cascade's session once no run uses it (tests, a server between jobs). */
+export async function releaseWctCascade(): Promise<void> {
+  const old = kept;
+  kept = undefined;
+  if (old) {
+    old.replaced = true;
+    await releaseIfIdle(old);
+  }
 }

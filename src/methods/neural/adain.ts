@@ -48,7 +48,7 @@ export const adain = defineMethod({
   quickParams: { weights: 'random' },
   async run(ctx, { content, style, styles, regions }, p) {
     if (p.weights === 'random') ctx.log.warn('neural.adain runs with seeded random weights: the result is not the published networks\'');
-    const [{ adainTransform }, { levelSessionMemory, levelTileCount, transferLevel }, { loadWctLevel, openWctLevel }] = await Promise.all([
+    const [{ adainTransform }, { levelSessionMemory, levelTileCount, transferLevel }, { loadWctLevel, openWctCascade, openWctLevel }] = await Promise.all([
       import('../../engine/features/adain.js'),
       import('../../engine/nets/autoencoder-transfer.js'),
       import('../../engine/nets/wct-runners.js'),
@@ -71,7 +71,9 @@ export const adain = defineMethod({
     };
     const total = levelTileCount(models, content, list, options);
     let done = 0;
-    const level = await openWctLevel(models, ctx.threads, levelSessionMemory(models, content, options));
+    // In 'arena' memory the level's session is kept between runs (wct-runners.ts openWctCascade).
+    const memory = levelSessionMemory(models, content, options);
+    const level = memory === 'arena' ? (await openWctCascade([models], ctx.threads))[0]! : await openWctLevel(models, ctx.threads, memory);
     let image;
     try {
       image = await transferLevel(level, content, list, { ...options, tick: () => ctx.progress.step(++done, total) });

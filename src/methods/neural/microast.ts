@@ -89,18 +89,22 @@ export const microast = defineMethod({
   trainedModels: { lora: { kind: 'lora', trainer: 'lora', stack: true, weighted: true, trainerParams: { base: 'microast' } } },
   async run(ctx, { content, style }, p) {
     if (p.weights === 'random') ctx.log.warn('neural.microast runs with seeded random weights: the result is not the published network\'s');
-    const stylizer = p.lora && p.lora.length > 0 ? await adaptedStylizer(p.weights, ctx.seed, ctx.threads, p.lora, (m) => ctx.log.warn(m)) : await stylizerFor(p.weights, ctx.seed, ctx.threads);
+    const adapted = p.lora && p.lora.length > 0;
+    const stylizer = adapted ? await adaptedStylizer(p.weights, ctx.seed, ctx.threads, p.lora!, (m) => ctx.log.warn(m)) : await stylizerFor(p.weights, ctx.seed, ctx.threads);
     const maxTilePixels = p.tileSize * p.tileSize;
     const { MicroAstStylizer } = await import('../../engine/nets/microast-stylizer.js');
     const total = MicroAstStylizer.steps(content, maxTilePixels);
     let done = 0;
-    const image = await stylizer.stylize(content, style!, {
-      alpha: p.alpha,
-      maxTilePixels,
-      styleSide: p.styleSize,
-      signal: ctx.signal,
-      tick: () => ctx.progress.step(++done, total),
-    });
+    // An adapted stylizer serves this run only: its session goes with it.
+    const image = await stylizer
+      .stylize(content, style!, {
+        alpha: p.alpha,
+        maxTilePixels,
+        styleSide: p.styleSize,
+        signal: ctx.signal,
+        tick: () => ctx.progress.step(++done, total),
+      })
+      .finally(() => adapted && stylizer.release());
     return {
       image: clampImage(image),
       meta: { weights: p.weights === 'random' ? `random (seed ${ctx.seed})` : p.weights === 'installed' ? MICROAST_MODEL : p.weights, ...(p.lora && p.lora.length > 0 && { lora: p.lora }) },

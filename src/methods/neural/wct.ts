@@ -86,7 +86,7 @@ export const wct = defineMethod({
       throw new AtelierError('E_PARAM', `The ${network} network has levels 1 to ${max}`, { subject: 'levels', received: JSON.stringify(levels), hint: network === 'vgg19' ? 'use network cd16x for levels 4 and 5' : undefined });
     }
     if (p.weights === 'random') ctx.log.warn('neural.wct runs with seeded random weights: the result is not the published networks\'');
-    const [{ cwctTransform }, { Float64Products }, { levelSessionMemory, levelTileCount, transferLevel }, { loadWctLevel, openWctLevel }] = await Promise.all([
+    const [{ cwctTransform }, { Float64Products }, { levelSessionMemory, levelTileCount, transferLevel }, { loadWctLevel, openWctCascade, openWctLevel }] = await Promise.all([
       import('../../engine/features/cwct.js'),
       import('../../engine/features/float64-products.js'),
       import('../../engine/nets/autoencoder-transfer.js'),
@@ -125,14 +125,21 @@ export const wct = defineMethod({
     const transfer = ctx.progress.sub(loadShare, 1);
     let done = 0;
     let image: Image = content;
-    for (const [i, r] of runners.entries()) {
-      // One level's sessions at a time: their arenas are freed before the next level's open.
-      const level = await openWctLevel(r, ctx.threads, levelSessionMemory(r, image, options[i]!));
-      try {
-        image = clampImage(await transferLevel(level, image, list, { ...options[i]!, tick: () => transfer.step(++done, total) }));
-      } finally {
-        await level.release();
+    // Levels whose sessions use an arena run in one session kept between runs (wct-runners.ts
+    // openWctCascade); otherwise (tiled contents too large to keep their features: 4K and up) one
+    // level's lean sessions at a time, released before the next level's open.
+    const cascade = runners.every((r, i) => levelSessionMemory(r, content, options[i]!) === 'arena') ? await openWctCascade(runners, ctx.threads) : undefined;
+    try {
+      for (const [i, r] of runners.entries()) {
+        const level = cascade?.[i] ?? (await openWctLevel(r, ctx.threads, levelSessionMemory(r, image, options[i]!)));
+        try {
+          image = clampImage(await transferLevel(level, image, list, { ...options[i]!, tick: () => transfer.step(++done, total) }));
+        } finally {
+          if (!cascade) await level.release();
+        }
       }
+    } finally {
+      await cascade?.[0]!.release();
     }
     if (photoreal) {
       // PhotoWCT's second step (Li et al. 2018) with He et al.'s guided filter instead of their
