@@ -25,7 +25,7 @@ const params = z.object({
   labelNorm: z
     .boolean()
     .default(false)
-    .describe("Label also shifts every instance norm's output (conditional instance norm; not published: the published label planes reach the interior only through the first conv's zero-padded border, so their effect fades on images larger than the crops)"),
+    .describe("Label also shifts every instance norm's output (conditional instance norm; not published: the published label planes reach the interior only through the first conv's zero-padded border, so their effect at initialisation fades on images larger than the crops)"),
   discriminatorWidth: z.number().int().min(1).max(256).default(64).describe('Discriminator width (published 64)'),
   discriminatorLayers: z.number().int().min(1).max(8).default(6).describe('Discriminator stride-2 layers (published 6 at 128²); the size must be divisible by 2^layers'),
   lr: z.number().positive().default(PUBLISHED_STARGAN.learningRate).describe('Adam learning rate of both networks (published 1e-4, β = 0.5, 0.999)'),
