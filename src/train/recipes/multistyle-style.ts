@@ -33,7 +33,7 @@ const params = z.object({
   size: z.number().int().multipleOf(4).min(32).max(1024).default(256).describe('Side of the square content crops'),
   batch: z.number().int().min(1).max(16).default(4).describe('Content crops per step'),
   ...perceptualLossParams,
-  weights: z.string().default('installed').describe("The 26-style network: 'installed' (magenta-multistyle) or the path of stylize_quantized.pb"),
+  weights: z.string().default('installed').describe("The 26-style network: 'installed' (the store's magenta-multistyle, Magenta's published network). On the command line also its stylize_quantized.pb"),
   eval: z.number().int().min(0).max(64).default(4).describe('Fixed validation crops whose losses are reported before and after (0: none)'),
 });
 
