@@ -4,7 +4,8 @@ import { humanise } from '../param-names';
 
 /**
  * Params that name models made here (a method's `trainedModels`: CycleGAN's and StarGAN's
- * `model`, every `lora` stack): the form offers the installed ones by name, never a file, with
+ * `model`, every `lora` stack, the 26-style network's added styles): the form offers the installed
+ * ones by name, never a file, with
  * one click to the trainer that makes more. A chosen model can narrow another param (a StarGAN's
  * domains), and a LoRA adapter is offered only for the network it was trained on.
  */
