@@ -3,12 +3,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import yauzl from 'yauzl';
-import { addTrainedModel } from '../../src/engine/store.js';
-import { writeSafetensors } from '../../src/engine/weights/safetensors.js';
 import { buildServer, type AtelierServer } from '../../src/server/app.js';
 import { HeldExecutor } from './held-executor.mjs';
 import { InlineExecutor } from '../../src/server/jobs/executor.js';
 import { tempDir } from '../helpers/fixtures.js';
+import { placeholderTrainedModels } from '../helpers/placeholder-trained-models.js';
 import { sharedWeights } from '../helpers/torch-reference.js';
 import { samplePngs, submit, waitFinished } from './helpers.js';
 
@@ -67,10 +66,7 @@ describe('studio routes', () => {
   });
 
   it('GET /api/methods lists models made here with what they fit: a StarGAN with its domains, a LoRA with its base', async () => {
-    const file = tmp.file('made-here.safetensors');
-    await writeSafetensors(file, [{ name: 'w', shape: [1], data: new Float32Array([0]) }]);
-    const made = (name: string, network: string, use: { method: string; param: string; params?: Record<string, unknown>; choices?: Record<string, string[]> }) =>
-      addTrainedModel(name, { description: `${network} made here`, network, trained: { trainer: network, iterations: 1, createdAt: new Date().toISOString(), use }, files: [{ path: `${name}.safetensors`, from: file }] });
+    const made = await placeholderTrainedModels(tmp.file('made-here.safetensors'));
     await made('two-looks', 'stargan', { method: 'neural.stargan', param: 'model', params: { domain: 'look' }, choices: { domain: ['photo', 'look'] } });
     await made('candy-ink', 'lora', { method: 'neural.fast', param: 'lora', params: { model: 'fst-pytorch-candy' } });
     const stargan = (await app.inject({ url: '/api/methods/neural.stargan' })).json();

@@ -9,6 +9,7 @@ import { writeSafetensors } from '../../src/engine/weights/safetensors.js';
 import { buildServer, type AtelierServer } from '../../src/server/app.js';
 import { registerTrainer } from '../../src/train/index.js';
 import { tempDir } from '../helpers/fixtures.js';
+import { placeholderTrainedModels } from '../helpers/placeholder-trained-models.js';
 import { launchStudioBrowser, lowContrastControls, SCREENSHOTS, seriousViolations, studioBrowserReady, STUDIO_BROWSER_SKIP, unreachableByTab } from '../helpers/studio-browser.js';
 import { tintTrainer } from '../helpers/tint-trainer.js';
 import { multipart } from './helpers.js';
@@ -240,10 +241,7 @@ describe.skipIf(!ready)('trainer page and models made here, in a browser', () =>
    * runs): a StarGAN over photo and look, LoRA adapters for two fast networks, a multistyle style.
    */
   const addMadeHere = async () => {
-    const file = tmp.file('placeholder.safetensors');
-    await writeSafetensors(file, [{ name: 'w', shape: [1], data: new Float32Array([0]) }]);
-    const made = (name: string, network: string, use: { method: string; param: string; params?: Record<string, unknown>; choices?: Record<string, string[]> }) =>
-      addTrainedModel(name, { description: `${network} made here`, network, trained: { trainer: network, iterations: 1, createdAt: new Date().toISOString(), use }, files: [{ path: `${name}.safetensors`, from: file }] });
+    const made = await placeholderTrainedModels(tmp.file('placeholder.safetensors'));
     await made('two-looks', 'stargan', { method: 'neural.stargan', param: 'model', params: { domain: 'look' }, choices: { domain: ['photo', 'look'] } });
     await made('candy-ink', 'lora', { method: 'neural.fast', param: 'lora', params: { model: 'fst-pytorch-candy' } });
     await made('candy-soft', 'lora', { method: 'neural.fast', param: 'lora', params: { model: 'fst-pytorch-candy' } });
