@@ -38,7 +38,13 @@ export class SwitchedRunner {
 
   /** Run part `name` on `feeds` (its inputs by its own names); returns its outputs (or those in `fetches`). */
   async run(name: string, feeds: Record<string, TensorValue>, fetches?: readonly string[]): Promise<Record<string, TensorValue>> {
-    const part = this.parts.get(name)!;
+    const part = this.parts.get(name);
+    if (!part) {
+      throw new AtelierError('E_ENGINE', `No graph named ${name} in this switched session`, {
+        expected: [...this.parts.keys()].join(', '),
+        received: name,
+      });
+    }
     const all: Record<string, TensorValue> = { [PART_INPUT]: { data: BigInt64Array.of(BigInt(part.index)), shape: [] } };
     for (const i of this.inputs) if (i.name !== PART_INPUT) all[i.name] = this.standIn(i);
     for (const i of part.inputs) {
