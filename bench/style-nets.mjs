@@ -23,17 +23,27 @@
 //   short mode: BENCH_RUNS=1 BENCH_SIZES=512 BENCH_ONLY=adain,microast BENCH_4K=0 nice -n 19 node bench/style-nets.mjs
 //   agreement only, small: BENCH_RUNS=1 BENCH_SIZES=128 BENCH_4K=0 nice -n 19 node bench/style-nets.mjs
 //   4K only:    BENCH_SIZES=none node bench/style-nets.mjs
-// Writes bench/results/style-nets.json, merged: a partial run (BENCH_ONLY, BENCH_SIZES, BENCH_4K=0)
+// CPU-time mode, for a loaded machine (BENCH_CPU=1): each side's time is its process's CPU time per
+// run (user + system; best of BENCH_RUNS), not the wall clock, which other processes stretch; run
+// it with one thread (BENCH_THREADS=1), where CPU time is the work done and no spinning thread
+// pool adds to it. BENCH_ROUNDS=N (default 1) repeats ours and PyTorch's processes in turns N
+// times; a row gives the median speed ratio of the rounds and their spread (lowest–highest).
+//   loaded machine: BENCH_CPU=1 BENCH_THREADS=1 BENCH_ROUNDS=5 BENCH_ONLY=wct-cd16x,microast BENCH_SIZES=512 BENCH_4K=0 nice -n 10 node bench/style-nets.mjs
+// BENCH_THREADS (default 2) sets the thread count of both sides in either mode.
+// Writes bench/results/style-nets.json (CPU-time mode: style-nets-cpu.json), merged: a partial run (BENCH_ONLY, BENCH_SIZES, BENCH_4K=0)
 // replaces only the rows it measured (same case and size) and keeps the others with their dates.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HOME, installFromShared, root, shared, THREADS as threads } from './model-bench-setup.mjs';
-import { peakMB } from './stats.js';
+import { HOME, installFromShared, root, shared, THREADS } from './model-bench-setup.mjs';
+import { median, peakMB } from './stats.js';
 
 const runs = Number(process.env.BENCH_RUNS ?? 3);
+const threads = Number(process.env.BENCH_THREADS ?? THREADS);
+const cpuMode = process.env.BENCH_CPU === '1';
+const rounds = Number(process.env.BENCH_ROUNDS ?? 1);
 
 const CASES = {
   'wct-vgg19': { method: 'neural.wct', params: { network: 'vgg19' }, torch: { kind: 'universal', network: 'vgg19', levels: [3, 2, 1], transform: 'wct', dir: 'vgg19-relu3_1' } },
@@ -100,14 +110,21 @@ if (process.argv[2] === '--child') {
   const params = { ...c.params, ...(pair && c.pairParams?.(Math.max(w, h))) };
   const run = () => runMethod(methods[c.method], { content, style, extra: {} }, params, { threads });
   const times = [];
+  const cpuTimes = [];
+  const cpu = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  };
   const first = await run();
   if (out) writeFileSync(out, first.image.data);
   for (let r = 0; r < timed; r++) {
     const t = performance.now();
+    const c = cpu();
     await run();
     times.push((performance.now() - t) / 1000);
+    cpuTimes.push(cpu() - c);
   }
-  console.log(JSON.stringify({ seconds: times.length ? Math.min(...times) : null, peakMB: peakMB() }));
+  console.log(JSON.stringify({ seconds: times.length ? Math.min(...times) : null, cpuSeconds: cpuTimes.length ? Math.min(...cpuTimes) : null, peakMB: peakMB() }));
   process.exit(0);
 }
 
@@ -184,7 +201,8 @@ function agreement(dir) {
 const only = process.env.BENCH_ONLY?.split(',');
 const ids = Object.keys(CASES).filter((id) => !only || only.includes(id));
 const sizes = process.env.BENCH_SIZES === 'none' ? [] : (process.env.BENCH_SIZES ?? '512,1024').split(',').map(Number);
-const resultsFile = path.join(root, 'bench/results/style-nets.json');
+// CPU-time rows (another measure, usually another thread count) go to a file of their own.
+const resultsFile = path.join(root, cpuMode ? 'bench/results/style-nets-cpu.json' : 'bench/results/style-nets.json');
 const previous = (() => {
   try {
     return JSON.parse(readFileSync(resultsFile, 'utf8'));
@@ -206,20 +224,30 @@ const fourKIds = [...ids, ...Object.keys(FOUR_K_ONLY).filter((id) => !only || on
 for (const name of new Set([...(sizes.length ? ids : []), ...(process.env.BENCH_4K !== '0' ? fourKIds : [])].flatMap((id) => MODELS[id] ?? []))) {
   await installFromShared(name, { variants: 'all' });
 }
-console.log(`${threads} threads, best of ${runs}; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-console.log('case\tsize\tours s\ttorch s\tspeed ×\tours MB\ttorch MB\tmemory ×\tmax|Δ|\tmean|Δ|\tload');
+console.log(`${threads} threads, best of ${runs}${cpuMode ? `, CPU time, median of ${rounds} rounds` : ''}; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+console.log(`case\tsize\tours s\ttorch s\tspeed ×${cpuMode ? '\tspread' : ''}\tours MB\ttorch MB\tmemory ×\tmax|Δ|\tmean|Δ|\tload`);
 for (const id of ids) {
   for (const s of sizes) {
     const load = os.loadavg()[0];
     const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-style-nets-'));
     try {
-      const a = ours(id, s, s, runs, { pair: true, out: path.join(dir, 'ours.f32') });
-      const b = await torch(id, s, s, dir);
+      // Rounds in turns (ours, PyTorch, ours, …): a change in the machine's load falls on both.
+      const pairs = [];
+      for (let k = 0; k < (cpuMode ? rounds : 1); k++) {
+        const a = ours(id, s, s, runs, { pair: true, out: path.join(dir, 'ours.f32') });
+        const b = await torch(id, s, s, dir);
+        pairs.push({ a, b, time: (x) => (cpuMode ? x.cpuSeconds : x.seconds) });
+      }
       const agree = agreement(dir);
-      const row = { ...stamp, case: id, size: s, oursSeconds: a.seconds, torchSeconds: b.seconds, speedup: b.seconds / a.seconds, oursPeakMB: a.peakMB, torchPeakMB: b.peakMB, memoryRatio: a.peakMB / b.peakMB, ...agree, load1: load, load1After: os.loadavg()[0] };
+      const ratios = pairs.map((p) => p.time(p.b) / p.time(p.a));
+      const a = { seconds: median(pairs.map((p) => p.time(p.a))), peakMB: Math.max(...pairs.map((p) => p.a.peakMB)) };
+      const b = { seconds: median(pairs.map((p) => p.time(p.b))), peakMB: Math.max(...pairs.map((p) => p.b.peakMB)) };
+      const timing = cpuMode ? { timing: 'cpu', rounds, speedups: ratios, spread: [Math.min(...ratios), Math.max(...ratios)] } : {};
+      const row = { ...stamp, ...timing, case: id, size: s, oursSeconds: a.seconds, torchSeconds: b.seconds, speedup: median(ratios), oursPeakMB: a.peakMB, torchPeakMB: b.peakMB, memoryRatio: a.peakMB / b.peakMB, ...agree, load1: load, load1After: os.loadavg()[0] };
       rows.push(row);
       save();
-      console.log(`${id}\t${s}²\t${a.seconds.toFixed(2)}\t${b.seconds.toFixed(2)}\t${row.speedup.toFixed(2)}\t${a.peakMB.toFixed(0)}\t${b.peakMB.toFixed(0)}\t${row.memoryRatio.toFixed(2)}\t${agree.maxDiff.toExponential(1)}\t${agree.meanDiff.toExponential(1)}\t${load.toFixed(1)}–${row.load1After.toFixed(1)}`);
+      const spread = cpuMode ? `\t${row.spread[0].toFixed(2)}–${row.spread[1].toFixed(2)}` : '';
+      console.log(`${id}\t${s}²\t${a.seconds.toFixed(2)}\t${b.seconds.toFixed(2)}\t${row.speedup.toFixed(2)}${spread}\t${a.peakMB.toFixed(0)}\t${b.peakMB.toFixed(0)}\t${row.memoryRatio.toFixed(2)}\t${agree.maxDiff.toExponential(1)}\t${agree.meanDiff.toExponential(1)}\t${load.toFixed(1)}–${row.load1After.toFixed(1)}`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
