@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { readdirSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { AtelierError, wrapError } from '../core/errors.js';
+import { blockSizeProbe, keepPadsBlocked, nchwcBlockSize } from './graph/blocked-pads.js';
 import type { Graph } from './graph/graph.js';
 import { emitModel, type EmitOptions, type EmittedModel } from './graph/lower.js';
 
@@ -37,6 +38,14 @@ export interface SessionOptions {
    * when many activations are kept for a backward pass).
    */
   optimization?: 'all' | 'extended';
+  /**
+   * Keep reflect pads in ORT's blocked layout (`graph/blocked-pads.ts`): with optimisation 'all'
+   * on the CPU, ORT optimises the model once more to hand its optimised form over, which is
+   * rewritten and loaded. The same values; faster for networks of reflect-padded convolutions
+   * (the WCT autoencoders, MicroAST), at the price of a second optimisation when the session is
+   * made. Default off.
+   */
+  blockedPads?: boolean;
   /** Keep the session in the cache (default). Uncached sessions are freed by `Runner.release()`. */
   cache?: boolean;
   /**
@@ -141,7 +150,8 @@ export async function compile(graph: Graph | EmittedModel, options: SessionOptio
   const memory = options.memory ?? 'fast';
   const optimization = options.optimization ?? 'all';
   const target = activeDevice();
-  const hash = createHash('sha256').update(model.bytes).update(`|${threads}|${memory}|${optimization}|${target}`).digest('hex');
+  const blockedPads = options.blockedPads === true && optimization === 'all' && target === 'cpu';
+  const hash = createHash('sha256').update(model.bytes).update(`|${threads}|${memory}|${optimization}|${target}|${blockedPads}`).digest('hex');
   const cached = (options.cache ?? true) && !options.profile;
   let pending = cached ? cache.get(hash) : undefined;
   if (!pending) {
@@ -164,7 +174,9 @@ export async function compile(graph: Graph | EmittedModel, options: SessionOptio
             if (first) onFallback(`--device cuda: ONNX Runtime's CUDA provider could not be used (${cudaUnavailable.split('\n')[0]}); running on the CPU`);
             return ort.InferenceSession.create(model.bytes, sessionOptions);
           })
-        : ort.InferenceSession.create(model.bytes, sessionOptions);
+        : blockedPads
+          ? createWithBlockedPads(model.bytes, sessionOptions)
+          : ort.InferenceSession.create(model.bytes, sessionOptions);
     if (cached) {
       pending.catch(() => cache.delete(hash));
       cache.set(hash, pending);
@@ -187,6 +199,70 @@ export async function compile(graph: Graph | EmittedModel, options: SessionOptio
     throw wrapError(e, 'E_ENGINE', 'ONNX Runtime could not load the graph', { hint: 'this is a bug in a network definition; please report it' });
   }
   return new Runner(session, model.inputs, model.outputs, hash, cached, options.profile);
+}
+
+let blockSize: Promise<number | undefined> | undefined;
+let blockedPadsRefused = false;
+
+/** ORT's NCHWc block size on this CPU (`nchwcBlockSize`), probed once per process; undefined: none. */
+export function ortBlockSize(): Promise<number | undefined> {
+  blockSize ??= optimizedModel(blockSizeProbe(), { intraOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 })
+    .then(async ({ session, bytes }) => {
+      await session.release();
+      return nchwcBlockSize(bytes);
+    })
+    .catch(() => undefined);
+  return blockSize;
+}
+
+/** The model as ORT optimises it at level 'all' on this machine, e.g. to see what `blockedPads` rewrites. */
+export async function ortOptimizedModel(graph: Graph | EmittedModel, threads = 1): Promise<Uint8Array> {
+  const model = 'bytes' in graph ? graph : emitModel(graph, {});
+  const { session, bytes } = await optimizedModel(model.bytes, { intraOpNumThreads: threads, graphOptimizationLevel: 'all', logSeverityLevel: 3 });
+  await session.release();
+  return bytes;
+}
+
+/** A session of `bytes`, and the model as ORT optimised it (written to a scratch file and read back). */
+async function optimizedModel(bytes: Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<{ session: ort.InferenceSession; bytes: Uint8Array }> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'atelier-ort-'));
+  try {
+    const file = path.join(dir, 'optimized.onnx');
+    const session = await ort.InferenceSession.create(bytes, { ...options, optimizedModelFilePath: file });
+    return { session, bytes: readFileSync(file) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `SessionOptions.blockedPads`: the session of ORT's optimised model with its reflect pads kept in
+ * the blocked layout, loaded without optimising it again. Where nothing is to be rewritten (no
+ * NCHWc kernels on this CPU, no such pads) or the rewritten model does not load, the session ORT
+ * made first, which computes the same.
+ */
+async function createWithBlockedPads(bytes: Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+  const block = await ortBlockSize();
+  if (block === undefined) return ort.InferenceSession.create(bytes, options);
+  // The first session only optimises (a profile, if asked for, is of the session kept).
+  const first = await optimizedModel(bytes, { ...options, enableProfiling: false });
+  const rewritten = keepPadsBlocked(first.bytes, block);
+  if (rewritten.rewritten === 0) {
+    if (!options.enableProfiling) return first.session;
+    await first.session.release();
+    return ort.InferenceSession.create(bytes, options);
+  }
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(rewritten.bytes, { ...options, graphOptimizationLevel: 'disabled' });
+  } catch (e) {
+    // A rewrite ORT refuses is a bug here, not the user's: say so once, and run ORT's own model.
+    if (!blockedPadsRefused) process.emitWarning(`ONNX Runtime refused a model with reflect pads in its blocked layout (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); running the model as ORT optimised it`);
+    blockedPadsRefused = true;
+    return first.session;
+  }
+  await first.session.release();
+  return session;
 }
 
 /** Drop every cached session (tests, long-running servers between jobs). */

@@ -94,7 +94,7 @@ export class MicroAstStylizer {
     if (!this.session) {
       const pending = SwitchedRunner.compile(
         (Object.keys(this.models) as Piece[]).map((name) => ({ name, graph: this.models[name] })),
-        { threads: this.threads, memory: 'arena' },
+        { threads: this.threads, memory: 'arena', blockedPads: true },
       );
       pending.catch(() => (this.session = undefined));
       this.session = pending;

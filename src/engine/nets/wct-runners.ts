@@ -97,7 +97,7 @@ export function loadWctLevel(network: WctNetwork, level: number, source: Weights
  * as `levelSessionMemory` (autoencoder-transfer.ts) says for the content at hand.
  */
 export async function openWctLevel(models: WctLevelModels, threads: number, memory: 'arena' | 'lean'): Promise<OpenWctLevel> {
-  const options = { threads, cache: false, memory };
+  const options = { threads, cache: false, memory, blockedPads: true };
   const [encoder, decoder] = await Promise.all([compile(models.encoder, options), compile(models.decoder, options)]);
   // Each session released once: the encoder may go early (encoderDone), the rest at release().
   let encoderReleased: Promise<void> | undefined;
@@ -145,7 +145,7 @@ export async function openWctCascade(models: readonly WctLevelModels[], threads:
         { name: `e${i}`, graph: m.graphs.encoder },
         { name: `d${i}`, graph: m.graphs.decoder },
       ]),
-      { threads, memory: 'arena' },
+      { threads, memory: 'arena', blockedPads: true },
     );
     const fresh: KeptCascade = { models: [...models], threads, runner, users: 0, replaced: false };
     kept = fresh;
