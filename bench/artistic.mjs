@@ -9,12 +9,16 @@
 // `atelier models pull NAME --from ../shared/weights --accept-licence`, or the tests' cache
 // scratch/test-models) — the style metric refuses random weights here.
 // Env: BENCH_PAIRS (indices), BENCH_ONLY (comma-separated series labels), BENCH_SIZE, BENCH_ALPHAS,
-// BENCH_SYNTH_WEIGHTS (patch.synthesis contentWeight curve, default 0.1,0.4), BENCH_RESUME=FILE (an earlier, cut-short artistic.json of the same size and series: its pairs
+// BENCH_SYNTH_WEIGHTS (patch.synthesis contentWeight curve, default 0.1,0.4), BENCH_OUT (results file
+// name under bench/results, default artistic.json), BENCH_GMIC_CACHE=1 (reuse G'MIC outputs already
+// in .bench-out for the same pair and size: G'MIC takes 5-70 s a pair and does not change between
+// runs; its time is then recorded as null), BENCH_RESUME=FILE (an earlier, cut-short artistic.json of the same size and series: its pairs
 // are taken as done and only the others run; their outputs must still be in .bench-out).
 // Full run:   nice -n 10 node bench/artistic.mjs                       (20 pairs, every series)
 // Short mode: BENCH_PAIRS=0,7 BENCH_ALPHAS=1 nice -n 10 node bench/artistic.mjs
 // patch.synthesis against G'MIC at 512 px:
-//   BENCH_SIZE=512 BENCH_ONLY="patch.synthesis,G'MIC stylize" nice -n 10 node bench/artistic.mjs
+//   BENCH_SIZE=512 BENCH_ONLY="patch.synthesis,G'MIC stylize" BENCH_OUT=artistic-512-patch.json \
+//     BENCH_GMIC_CACHE=1 nice -n 10 node bench/artistic.mjs
 // Writes bench/results/artistic.json (after every pair, so a cut-short run keeps what it did),
 // .bench-out/artistic/{outputs/,plot.svg,manifest.json,contact-sheet.png} (one row per pair:
 // content, style, each series at its strongest setting). The images are made from ../shared data:
@@ -72,7 +76,9 @@ function gmicStylize(contentFile, styleFile, out) {
 const results = [];
 /** Sheet rows: per pair, the content, the style and each series' output at its last (strongest/default) point. */
 const sheetRows = [];
-const prev = existsSync(path.join(root, 'bench/results/artistic.json')) ? JSON.parse(readFileSync(path.join(root, 'bench/results/artistic.json'), 'utf8')) : undefined;
+const resultsFile = path.join(root, 'bench/results', process.env.BENCH_OUT ?? 'artistic.json');
+const prev = existsSync(resultsFile) ? JSON.parse(readFileSync(resultsFile, 'utf8')) : undefined;
+const gmicCache = process.env.BENCH_GMIC_CACHE === '1';
 const pairName = (pair) => `${path.basename(pair.content).replace(/\.\w+$/, '')}-${path.basename(pair.style).replace(/\.\w+$/, '')}`;
 const tagOf = (s, pt) => `${s.label}${pt.control ? ` ${pt.control}` : ''}`.replace(/[^a-z0-9.]+/gi, '_');
 const resumed = new Set();
@@ -118,9 +124,17 @@ for (const i of chosen) {
       const file = path.join(outDir, 'outputs', `${name}.${tag}.png`);
       let output;
       const t = performance.now();
+      let cached = false;
       try {
         if (pt.method === 'gmic') {
-          gmicStylize(cFile, sFile, file);
+          // The cached file is only trusted when it was made from these very inputs (same size).
+          const key = `${file}.inputs`;
+          const inputs = `${size ?? 'native'} ${pair.content} ${pair.style}`;
+          cached = gmicCache && existsSync(file) && existsSync(key) && readFileSync(key, 'utf8') === inputs;
+          if (!cached) {
+            gmicStylize(cFile, sFile, file);
+            writeFileSync(key, inputs);
+          }
           output = await readImage(file);
           if (output.width !== content.width || output.height !== content.height) output = resizeImage(output, content.width, content.height);
         } else {
@@ -132,12 +146,12 @@ for (const i of chosen) {
         console.error(`${name} ${tag}: ${e.code ?? ''} ${e.message.split('\n')[0]}`);
         continue;
       }
-      const ms = performance.now() - t;
+      const ms = cached ? null : performance.now() - t;
       if (pt === s.points.at(-1)) sheetRow[s.label] = file;
       const st = await computeMetric(styleDistance, { output, style });
       const structure = structureSsim(output, content);
       results.push({ pair: name, series: s.label, method: pt.method, params: pt.params, control: pt.control ?? null, style: st.value, styleParts: st.parts, structure, ms });
-      console.log(`${name}\t${tag}\tstyle ${st.value.toFixed(3)}\tstructure ${structure.toFixed(3)}\t${(ms / 1000).toFixed(1)} s`);
+      console.log(`${name}\t${tag}\tstyle ${st.value.toFixed(3)}\tstructure ${structure.toFixed(3)}\t${ms === null ? 'cached' : `${(ms / 1000).toFixed(1)} s`}`);
     }
   }
   writeResults(summarise(), { partial: `${sheetRows.length} of ${chosen.length} pairs done` });
@@ -151,10 +165,10 @@ function summarise() {
     const g = groups.get(key) ?? { series: r.series, control: r.control, style: [], structure: [], ms: [] };
     g.style.push(r.style);
     g.structure.push(r.structure);
-    g.ms.push(r.ms);
+    if (r.ms !== null) g.ms.push(r.ms);
     groups.set(key, g);
   }
-  const table = [...groups.values()].map((g) => ({ series: g.series, control: g.control, pairs: g.style.length, style: mean(g.style), structure: mean(g.structure), seconds: mean(g.ms) / 1000 }));
+  const table = [...groups.values()].map((g) => ({ series: g.series, control: g.control, pairs: g.style.length, style: mean(g.style), structure: mean(g.structure), seconds: g.ms.length ? mean(g.ms) / 1000 : null }));
   table.sort((a, b) => a.style - b.style);
   return { groups, table };
 }
@@ -165,7 +179,7 @@ function mean(a) {
 
 function writeResults({ table }, extra = {}) {
   writeFileSync(
-    path.join(root, 'bench/results/artistic.json'),
+    resultsFile,
     JSON.stringify(
       {
         date: new Date().toISOString(),
@@ -186,7 +200,7 @@ function writeResults({ table }, extra = {}) {
 
 const { groups, table } = summarise();
 console.log('\nseries\tcontrol\tpairs\tstyle↓\tstructure↑\ts/pair');
-for (const r of table) console.log(`${r.series}\t${r.control ?? ''}\t${r.pairs}\t${r.style.toFixed(3)}\t${r.structure.toFixed(3)}\t${r.seconds.toFixed(2)}`);
+for (const r of table) console.log(`${r.series}\t${r.control ?? ''}\t${r.pairs}\t${r.style.toFixed(3)}\t${r.structure.toFixed(3)}\t${r.seconds === null ? 'cached' : r.seconds.toFixed(2)}`);
 
 const svg = scatterPlot(
   active
