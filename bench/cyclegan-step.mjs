@@ -9,7 +9,11 @@
 // (user + system) is reported too: under load it is steadier than wall time, and with
 // `--threads 1` its ratio is the ratio of work done (with more threads it counts spin-waiting). Prints a table and writes
 // bench/results/cyclegan-step.json.
-//   node bench/cyclegan-step.mjs [--sizes 128,256] [--iterations 3] [--threads 2] [--width 64]
+//   node bench/cyclegan-step.mjs [--sizes 128,256] [--iterations 3] [--threads 2] [--width 64] [--rounds 1]
+// On a loaded machine compare CPU time on one thread, the two sides interleaved over several
+// rounds (each round a fresh process per side, the order alternating), and read the CPU ratio's
+// median and its per-round spread:
+//   node bench/cyclegan-step.mjs --sizes 256 --threads 1 --rounds 3 --iterations 2
 // (after `npm run build`). The 256² row alone, at the published sizes (width 64, 9 blocks):
 //   node bench/cyclegan-step.mjs --sizes 256
 // It needs several GB per side and minutes per iteration on 2 threads, plus Atelier's graph
@@ -67,39 +71,66 @@ const sizes = option('sizes', '128,256').split(',').map(Number);
 const iterations = Number(option('iterations', '3'));
 const threads = Number(option('threads', '2'));
 const width = Number(option('width', '64'));
+const rounds = Number(option('rounds', '1'));
+const spread = (xs) => `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)}`;
 const rows = [];
 for (const size of sizes) {
   const blocks = Number(option('blocks', size >= 256 ? '9' : '6'));
   const config = [size, width, blocks, width, 3, iterations, threads].map(String);
   const load = os.loadavg()[0];
-  const a = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--worker', ...config], { encoding: 'utf8' });
-  if (a.status !== 0) throw new Error(`atelier worker failed: ${a.stderr}`);
-  console.error(`${size}²: Atelier ${a.stdout.trim()}`);
-  const t = spawnSync('/usr/bin/python3', [path.join(here, 'cyclegan_torch.py'), ...config], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
-  if (t.status !== 0) throw new Error(`torch failed: ${t.stderr}`);
-  console.error(`${size}²: PyTorch ${t.stdout.trim()}`);
-  const ra = JSON.parse(a.stdout.trim().split('\n').at(-1));
-  const rt = JSON.parse(t.stdout.trim().split('\n').at(-1));
+  const runAtelier = () => {
+    const a = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--worker', ...config], { encoding: 'utf8' });
+    if (a.status !== 0) throw new Error(`atelier worker failed: ${a.stderr}`);
+    console.error(`${size}²: Atelier ${a.stdout.trim()}`);
+    return JSON.parse(a.stdout.trim().split('\n').at(-1));
+  };
+  const runTorch = () => {
+    const t = spawnSync('/usr/bin/python3', [path.join(here, 'cyclegan_torch.py'), ...config], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
+    if (t.status !== 0) throw new Error(`torch failed: ${t.stderr}`);
+    console.error(`${size}²: PyTorch ${t.stdout.trim()}`);
+    return JSON.parse(t.stdout.trim().split('\n').at(-1));
+  };
+  // Rounds alternate which side goes first, so a load that rises or falls meets both alike.
+  const ours = [];
+  const theirs = [];
+  for (let r = 0; r < rounds; r++) {
+    if (r % 2 === 0) {
+      ours.push(runAtelier());
+      theirs.push(runTorch());
+    } else {
+      theirs.push(runTorch());
+      ours.push(runAtelier());
+    }
+  }
+  const all = (results, key) => results.flatMap((x) => x[key]);
+  const [aTimes, tTimes, aCpu, tCpu] = [all(ours, 'times_ms'), all(theirs, 'times_ms'), all(ours, 'cpu_ms'), all(theirs, 'cpu_ms')];
+  const aPeak = Math.max(...ours.map((x) => x.peak_rss_mb));
+  const tPeak = Math.max(...theirs.map((x) => x.peak_rss_mb));
+  // Per round: PyTorch's median CPU time over ours (the pairs ran back to back).
+  const roundRatios = ours.map((x, i) => median(theirs[i].cpu_ms) / median(x.cpu_ms));
   const row = {
     size: `${size}x${size}`,
     generator: `width ${width}, ${blocks} blocks`,
-    atelier_ms: median(ra.times_ms),
-    torch_ms: median(rt.times_ms),
-    speed_vs_torch: median(rt.times_ms) / median(ra.times_ms),
-    atelier_cpu_ms: median(ra.cpu_ms),
-    torch_cpu_ms: median(rt.cpu_ms),
-    cpu_vs_torch: median(rt.cpu_ms) / median(ra.cpu_ms),
-    atelier_peak_mb: ra.peak_rss_mb,
-    torch_peak_mb: rt.peak_rss_mb,
-    memory_vs_torch: ra.peak_rss_mb / rt.peak_rss_mb,
-    compile_ms: ra.compile_ms,
-    atelier_runs: ra.times_ms,
-    torch_runs: rt.times_ms,
+    atelier_ms: median(aTimes),
+    torch_ms: median(tTimes),
+    speed_vs_torch: median(tTimes) / median(aTimes),
+    atelier_cpu_ms: median(aCpu),
+    torch_cpu_ms: median(tCpu),
+    cpu_vs_torch: median(tCpu) / median(aCpu),
+    cpu_vs_torch_per_round: roundRatios,
+    atelier_peak_mb: aPeak,
+    torch_peak_mb: tPeak,
+    memory_vs_torch: aPeak / tPeak,
+    compile_ms: median(ours.map((x) => x.compile_ms)),
+    atelier_runs: aTimes,
+    torch_runs: tTimes,
+    atelier_cpu_runs: aCpu,
+    torch_cpu_runs: tCpu,
     load_before: load,
     load_after: os.loadavg()[0],
   };
   rows.push(row);
-  console.log(`${row.size} ${row.generator}: Atelier ${row.atelier_ms.toFixed(0)} ms, PyTorch ${row.torch_ms.toFixed(0)} ms (speed ×${row.speed_vs_torch.toFixed(2)}); CPU ${row.atelier_cpu_ms.toFixed(0)} vs ${row.torch_cpu_ms.toFixed(0)} ms (×${row.cpu_vs_torch.toFixed(2)}); peak ${row.atelier_peak_mb.toFixed(0)} vs ${row.torch_peak_mb.toFixed(0)} MB (×${row.memory_vs_torch.toFixed(2)}); compile ${(row.compile_ms / 1000).toFixed(1)} s; load ${load.toFixed(1)} → ${row.load_after.toFixed(1)}`);
+  console.log(`${row.size} ${row.generator}: Atelier ${row.atelier_ms.toFixed(0)} ms (${spread(aTimes)}), PyTorch ${row.torch_ms.toFixed(0)} ms (${spread(tTimes)}) (speed ×${row.speed_vs_torch.toFixed(2)}); CPU ${row.atelier_cpu_ms.toFixed(0)} (${spread(aCpu)}) vs ${row.torch_cpu_ms.toFixed(0)} (${spread(tCpu)}) ms (×${row.cpu_vs_torch.toFixed(2)}${rounds > 1 ? `; per round ${roundRatios.map((r) => r.toFixed(2)).join(' ')}` : ''}); peak ${row.atelier_peak_mb.toFixed(0)} vs ${row.torch_peak_mb.toFixed(0)} MB (×${row.memory_vs_torch.toFixed(2)}); compile ${(row.compile_ms / 1000).toFixed(1)} s; load ${load.toFixed(1)} → ${row.load_after.toFixed(1)}`);
 }
 mkdirSync(path.join(here, 'results'), { recursive: true });
-writeFileSync(path.join(here, 'results', 'cyclegan-step.json'), JSON.stringify({ threads, iterations, rows, node: process.version }, null, 1));
+writeFileSync(path.join(here, 'results', 'cyclegan-step.json'), JSON.stringify({ threads, iterations, rounds, rows, node: process.version }, null, 1));

@@ -3,7 +3,9 @@ losses and Adam step, both discriminators' losses and Adam step), float32, on N 
 networks of test/helpers/torch_gan_reference.py (written from the paper and its code's architecture).
 Prints one JSON line: per-iteration wall and CPU times (ms) and peak RSS (MB).
 
-Usage: python3 cyclegan_torch.py SIZE WIDTH BLOCKS DWIDTH DLAYERS ITERATIONS THREADS
+Usage: python3 cyclegan_torch.py SIZE WIDTH BLOCKS DWIDTH DLAYERS ITERATIONS THREADS [profile]
+With `profile`, one more iteration runs under torch.profiler and its per-op table (self CPU time)
+goes to stderr: the peer of bench/profile/cyclegan-step.mjs.
 """
 import json
 import os
@@ -91,6 +93,14 @@ for i in range(iterations + 1):
     if i > 0:  # the first iteration allocates: a warm-up, as Atelier's is
         times.append((time.perf_counter() - t0) * 1000)
         cpu.append((time.process_time() - c0) * 1000)
+if len(sys.argv) > 8 and sys.argv[8] == 'profile':
+    from torch.profiler import ProfilerActivity, profile
+    a = torch.rand(1, 3, size, size) * 2 - 1
+    b = torch.rand(1, 3, size, size) * 2 - 1
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        iteration(a, b)
+    print(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=40), file=sys.stderr)
+    print(prof.key_averages(group_by_input_shape=True).table(sort_by='self_cpu_time_total', row_limit=40), file=sys.stderr)
 peak = 0
 with open('/proc/self/status') as f:
     for line in f:

@@ -1,8 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/core/rng.js';
 import { chooseWeightGradForm, convWeightGrad, weightGradForms } from '../../src/engine/autodiff/conv-backward.js';
 import { grad } from '../../src/engine/autodiff/grad.js';
 import { Graph, SLICE_END, type Tensor } from '../../src/engine/graph/graph.js';
+import { lowerGraph } from '../../src/engine/graph/lower.js';
+import { NCHWC_DOMAIN } from '../../src/engine/graph/onnx-model.js';
+import { nchwcBlockSize } from '../../src/engine/nchwc-block.js';
 import { compile } from '../../src/engine/runtime.js';
 import { gradientCheck } from './gradcheck.js';
 import { evaluate } from './reference.js';
@@ -113,6 +117,38 @@ const cases: [string, (g: Graph) => Tensor, Record<string, number[]>, { lo?: num
 describe('backward rules match float64 finite differences', () => {
   it.each(cases)('%s', async (_name, build, shapes, range) => {
     const r = await gradientCheck(build, shapes, range ?? {});
+    expect(r.worst, JSON.stringify(r.perTensor)).toBeLessThan(TOL);
+  });
+});
+
+describe('blocked convs (run-time kernels in ONNX Runtime\'s NCHWc layout)', async () => {
+  // Training graphs feed their weights, so ORT would run every conv as im2col + GEMM; with
+  // `nchwcBlock` the lowering runs those (and the input gradients' flipped kernels) blocked.
+  const block = await nchwcBlockSize();
+  const lowering = { paramsAsInputs: true, nchwcBlock: block };
+  const blocked: [string, (g: Graph) => Tensor, Record<string, number[]>][] = [
+    ['3×3 reflect with bias', (g) => g.conv(X(g, 16), param(g, 'w', [16, 16, 3, 3], 11, 0.2), param(g, 'b', [16], 12), { pad: 1, padMode: 'reflect' }), { x: [1, 16, 6, 5] }],
+    ['4×4 stride 2, batch 2', (g) => g.conv(g.input('x', [2, 16, 'H', 'W']), param(g, 'w', [32, 16, 4, 4], 13, 0.2), param(g, 'b', [32], 14), { pad: 1, stride: 2 }), { x: [2, 16, 7, 6] }],
+    ['transposed stride 2 into a conv', (g) => {
+      const up = g.convTranspose(X(g, 32), param(g, 'u', [32, 16, 3, 3], 15, 0.2), param(g, 'ub', [16], 16), { stride: 2, pad: 1, outputPadding: 1 });
+      return g.conv(g.relu(up), param(g, 'w', [16, 16, 3, 3], 17, 0.2), undefined, { pad: 1 });
+    }, { x: [1, 32, 4, 3] }],
+  ];
+  // MLAS blocks by the vector width: 16 floats with AVX-512, 8 with AVX2 (x86-64 Linux). A wrong
+  // kernel reorder makes the probe's blocked conv disagree with the plain one, and the block 0.
+  const flags = process.platform === 'linux' && process.arch === 'x64' ? (readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '').split(/\s+/) : [];
+  const expected = flags.includes('avx512f') ? 16 : flags.includes('avx2') ? 8 : undefined;
+  it.runIf(expected !== undefined)('the probe finds the vector-width block on this CPU', () => {
+    expect(block).toBe(expected);
+  });
+  it.runIf(block > 0)('the training graph really lowers them blocked', () => {
+    const g = new Graph();
+    g.output('y', blocked[0]![1](g));
+    const ops = lowerGraph(g, lowering).onnx.nodes.filter((n) => n.domain === NCHWC_DOMAIN).map((n) => n.op);
+    expect(ops).toEqual(['ReorderInput', 'Conv', 'ReorderOutput']);
+  });
+  it.each(blocked)('%s matches float64 finite differences', async (_name, build, shapes) => {
+    const r = await gradientCheck(build, shapes, { lowering });
     expect(r.worst, JSON.stringify(r.perTensor)).toBeLessThan(TOL);
   });
 });

@@ -1,6 +1,7 @@
 import { Rng } from '../../src/core/rng.js';
 import { grad } from '../../src/engine/autodiff/grad.js';
 import { Graph, type Tensor } from '../../src/engine/graph/graph.js';
+import type { EmitOptions } from '../../src/engine/graph/lower.js';
 import { compile, type TensorValue } from '../../src/engine/runtime.js';
 import { evaluate, type Nd } from './reference.js';
 
@@ -17,7 +18,7 @@ export interface CheckResult {
 export async function gradientCheck(
   build: (g: Graph) => Tensor,
   feedShapes: Record<string, number[]>,
-  options: { seed?: number; samples?: number; lo?: number; hi?: number } = {},
+  options: { seed?: number; samples?: number; lo?: number; hi?: number; lowering?: EmitOptions } = {},
 ): Promise<CheckResult> {
   const rng = new Rng(options.seed ?? 3);
   const lo = options.lo ?? -1;
@@ -40,9 +41,11 @@ export async function gradientCheck(
   const wrt = [...g.inputs, ...g.params];
   const grads = grad(g, loss, wrt);
   wrt.forEach((t, i) => g.output(`grad_${t.name}`, grads[i]!));
-  const runner = await compile(g, { threads: 1 });
+  // `lowering` can make the params graph inputs (as training graphs do): they are fed their values.
+  const runner = await compile(g, { threads: 1, ...options.lowering });
   const ortFeeds: Record<string, TensorValue> = {};
   for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = { data: Float32Array.from(v.data), shape: v.shape };
+  if (options.lowering?.paramsAsInputs) for (const t of g.params) ortFeeds[t.name] = { data: g.data.get(t.id) as Float32Array, shape: t.shape as number[] };
   const analytic = await runner.run(ortFeeds);
 
   const perTensor: Record<string, number> = {};

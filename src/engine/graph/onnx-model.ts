@@ -33,6 +33,8 @@ export const attr = {
 
 export interface OnnxNode {
   op: string;
+  /** The operator set the op belongs to (default ONNX's own); see `NCHWC_DOMAIN`. */
+  domain?: string;
   inputs: string[];
   outputs: string[];
   attrs?: Record<string, OnnxAttr>;
@@ -61,6 +63,13 @@ export interface OnnxGraph {
   outputs: OnnxValueInfo[];
 }
 
+/**
+ * ONNX Runtime's blocked-layout ops (ReorderInput, ReorderOutput and its blocked Conv: channels in
+ * groups of the CPU's vector width), which its optimiser otherwise inserts only for convs with
+ * constant kernels (`graph/nchwc.ts`).
+ */
+export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
+
 export function encodeModel(graph: OnnxGraph): Uint8Array {
   const w = new ProtoWriter();
   w.int(1, IR_VERSION);
@@ -69,8 +78,18 @@ export function encodeModel(graph: OnnxGraph): Uint8Array {
     o.string(1, '');
     o.int(2, OPSET);
   });
+  if (usesDomain(graph, NCHWC_DOMAIN)) {
+    w.message(8, (o) => {
+      o.string(1, NCHWC_DOMAIN);
+      o.int(2, 1);
+    });
+  }
   w.message(7, (g) => writeGraph(g, graph));
   return w.finish();
+}
+
+function usesDomain(graph: OnnxGraph, domain: string): boolean {
+  return graph.nodes.some((n) => n.domain === domain || Object.values(n.attrs ?? {}).some((a) => a.kind === 'graph' && usesDomain(a.value, domain)));
 }
 
 function writeGraph(w: ProtoWriter, graph: OnnxGraph): void {
@@ -85,6 +104,7 @@ function writeNode(w: ProtoWriter, n: OnnxNode): void {
   for (const i of n.inputs) w.string(1, i);
   for (const o of n.outputs) w.string(2, o);
   w.string(4, n.op);
+  if (n.domain) w.string(7, n.domain);
   for (const [name, a] of Object.entries(n.attrs ?? {})) w.message(5, (m) => writeAttr(m, name, a));
 }
 

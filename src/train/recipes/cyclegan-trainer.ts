@@ -3,6 +3,7 @@ import type { Rng } from '../../core/rng.js';
 import { grad } from '../../engine/autodiff/grad.js';
 import { Graph, type Tensor } from '../../engine/graph/graph.js';
 import { cycleGanGenerator, cycleGanGeneratorSpecs, patchGan, patchGanSpecs, type CycleGanGeneratorConfig, type PatchGanConfig } from '../../engine/nets/cyclegan.js';
+import { nchwcBlockSize } from '../../engine/nchwc-block.js';
 import { Adam } from '../../engine/optim/adam.js';
 import { ParameterSet } from '../../engine/optim/parameter-set.js';
 import { compile, type Runner, type TensorValue } from '../../engine/runtime.js';
@@ -125,77 +126,13 @@ export class CycleGanTrainer {
     if (o.size % 4 !== 0 || o.size < 32) throw new AtelierError('E_PARAM', 'The CycleGAN crop size must be a multiple of 4, at least 32', { received: String(o.size) });
     const generators = ParameterSet.initialised(CycleGanTrainer.generatorSpecs(o), o.seed);
     const discriminators = ParameterSet.initialised([...patchGanSpecs(o.discriminator, 'D_A.'), ...patchGanSpecs(o.discriminator, 'D_B.')], o.seed + 1);
-    const S = o.size;
-    const image = (g: Graph, name: string) => g.input(name, [1, 3, S, S]);
-    const nets = (g: Graph) => {
-      const pg = { A: generators.graphParams(g, 'G_A.'), B: generators.graphParams(g, 'G_B.') };
-      const pd = { A: discriminators.graphParams(g, 'D_A.'), B: discriminators.graphParams(g, 'D_B.') };
-      return {
-        GA: (x: Tensor) => cycleGanGenerator(g, x, pg.A, o.generator),
-        GB: (x: Tensor) => cycleGanGenerator(g, x, pg.B, o.generator),
-        DA: (x: Tensor) => patchGan(g, x, pd.A, o.discriminator),
-        DB: (x: Tensor) => patchGan(g, x, pd.B, o.discriminator),
-      };
-    };
-
-    // 1. Generators' objective and its gradient.
-    const gg = new Graph();
-    {
-      const n = nets(gg);
-      const realA = image(gg, 'realA');
-      const realB = image(gg, 'realB');
-      const fakeB = n.GA(realA);
-      const fakeA = n.GB(realB);
-      const w = o.lossWeights;
-      const losses: Record<string, Tensor> = {
-        G_A: mse(gg, n.DA(fakeB), 1),
-        G_B: mse(gg, n.DB(fakeA), 1),
-        cycle_A: l1(gg, n.GB(fakeB), realA),
-        cycle_B: l1(gg, n.GA(fakeA), realB),
-      };
-      let total = gg.add(gg.add(losses.G_A!, losses.G_B!), gg.add(gg.scale(losses.cycle_A!, w.cycleA), gg.scale(losses.cycle_B!, w.cycleB)));
-      if (w.identity > 0) {
-        losses.idt_A = l1(gg, n.GA(realB), realB);
-        losses.idt_B = l1(gg, n.GB(realA), realA);
-        total = gg.add(total, gg.add(gg.scale(losses.idt_A, w.identity * w.cycleB), gg.scale(losses.idt_B, w.identity * w.cycleA)));
-      }
-      for (const [k, t] of Object.entries(losses)) gg.output(`loss.${k}`, t);
-      gg.output('fakeA', fakeA);
-      gg.output('fakeB', fakeB);
-      const wrt = gg.params.filter((t) => t.name.startsWith('G_'));
-      grad(gg, total, wrt).forEach((t, i) => gg.output(`grad:${wrt[i]!.name}`, t));
-    }
-
-    // 2. Discriminators' objective: real and (pooled) fake images batched through each D.
-    const gd = new Graph();
-    {
-      const n = nets(gd);
-      const half = (scores: Tensor, i: number) => gd.slice(scores, [0], [i], [i + 1]);
-      const dLoss = (scores: Tensor) => gd.scale(gd.add(mse(gd, half(scores, 0), 1), mse(gd, half(scores, 1), 0)), 0.5);
-      const DA = dLoss(n.DA(gd.concat([image(gd, 'realB'), image(gd, 'fakeB')], 0)));
-      const DB = dLoss(n.DB(gd.concat([image(gd, 'realA'), image(gd, 'fakeA')], 0)));
-      gd.output('loss.D_A', DA);
-      gd.output('loss.D_B', DB);
-      const wrt = gd.params;
-      grad(gd, gd.add(DA, DB), wrt).forEach((t, i) => gd.output(`grad:${wrt[i]!.name}`, t));
-    }
-
-    // Forward only: the translations and reconstructions of fixed samples.
-    const gf = new Graph();
-    {
-      const n = nets(gf);
-      const fakeB = n.GA(image(gf, 'realA'));
-      const fakeA = n.GB(image(gf, 'realB'));
-      gf.output('fakeB', fakeB);
-      gf.output('recA', n.GB(fakeB));
-      gf.output('fakeA', fakeA);
-      gf.output('recB', n.GA(fakeA));
-    }
+    const { generatorGraph: gg, discriminatorGraph: gd, forwardGraph: gf } = cycleGanGraphs(o, generators, discriminators);
     // Uncached: a training session lives for hours, and the session cache would evict it under the
     // sessions of methods run meanwhile (an evaluation, a server job).
     // ORT's arena without its memory plans: a CycleGAN iteration at 256² (width 64, 9 blocks)
     // peaked at 5.0 GB with the plans and 3.0 GB without, at the same speed (PyTorch: 3.4 GB).
-    const opts = { threads: o.threads, paramsAsInputs: true, cache: false, memory: 'arena' as const };
+    // Convs with run-time kernels in ORT's blocked layout where this CPU has it (graph/lower.ts).
+    const opts = { threads: o.threads, paramsAsInputs: true, cache: false, memory: 'arena' as const, nchwcBlock: await nchwcBlockSize() };
     let steps: Promise<[Runner, Runner]> | undefined;
     let forward: Promise<Runner> | undefined;
     return new CycleGanTrainer(o, () => (steps ??= Promise.all([compile(gg, opts), compile(gd, opts)])), () => (forward ??= compile(gf, opts)), generators, discriminators);
@@ -287,4 +224,83 @@ export class CycleGanTrainer {
     this.poolB.restore(tensors, 'pool.B', file);
     this.iteration = iteration;
   }
+}
+
+/**
+ * The three graphs of a CycleGAN run on these parameter sets: the generators' step (losses, fakes,
+ * gradient), the discriminators' step (losses, gradient) and the forward pass (translations and
+ * reconstructions). Exported for the profile tool (`bench/profile/cyclegan-step.mjs`).
+ */
+export function cycleGanGraphs(
+  o: Pick<CycleGanTrainerOptions, 'size' | 'generator' | 'discriminator' | 'lossWeights'>,
+  generators: ParameterSet,
+  discriminators: ParameterSet,
+): { generatorGraph: Graph; discriminatorGraph: Graph; forwardGraph: Graph } {
+  const S = o.size;
+  const image = (g: Graph, name: string) => g.input(name, [1, 3, S, S]);
+  const nets = (g: Graph) => {
+    const pg = { A: generators.graphParams(g, 'G_A.'), B: generators.graphParams(g, 'G_B.') };
+    const pd = { A: discriminators.graphParams(g, 'D_A.'), B: discriminators.graphParams(g, 'D_B.') };
+    return {
+      GA: (x: Tensor) => cycleGanGenerator(g, x, pg.A, o.generator),
+      GB: (x: Tensor) => cycleGanGenerator(g, x, pg.B, o.generator),
+      DA: (x: Tensor) => patchGan(g, x, pd.A, o.discriminator),
+      DB: (x: Tensor) => patchGan(g, x, pd.B, o.discriminator),
+    };
+  };
+
+  // 1. Generators' objective and its gradient.
+  const gg = new Graph();
+  {
+    const n = nets(gg);
+    const realA = image(gg, 'realA');
+    const realB = image(gg, 'realB');
+    const fakeB = n.GA(realA);
+    const fakeA = n.GB(realB);
+    const w = o.lossWeights;
+    const losses: Record<string, Tensor> = {
+      G_A: mse(gg, n.DA(fakeB), 1),
+      G_B: mse(gg, n.DB(fakeA), 1),
+      cycle_A: l1(gg, n.GB(fakeB), realA),
+      cycle_B: l1(gg, n.GA(fakeA), realB),
+    };
+    let total = gg.add(gg.add(losses.G_A!, losses.G_B!), gg.add(gg.scale(losses.cycle_A!, w.cycleA), gg.scale(losses.cycle_B!, w.cycleB)));
+    if (w.identity > 0) {
+      losses.idt_A = l1(gg, n.GA(realB), realB);
+      losses.idt_B = l1(gg, n.GB(realA), realA);
+      total = gg.add(total, gg.add(gg.scale(losses.idt_A, w.identity * w.cycleB), gg.scale(losses.idt_B, w.identity * w.cycleA)));
+    }
+    for (const [k, t] of Object.entries(losses)) gg.output(`loss.${k}`, t);
+    gg.output('fakeA', fakeA);
+    gg.output('fakeB', fakeB);
+    const wrt = gg.params.filter((t) => t.name.startsWith('G_'));
+    grad(gg, total, wrt).forEach((t, i) => gg.output(`grad:${wrt[i]!.name}`, t));
+  }
+
+  // 2. Discriminators' objective: real and (pooled) fake images batched through each D.
+  const gd = new Graph();
+  {
+    const n = nets(gd);
+    const half = (scores: Tensor, i: number) => gd.slice(scores, [0], [i], [i + 1]);
+    const dLoss = (scores: Tensor) => gd.scale(gd.add(mse(gd, half(scores, 0), 1), mse(gd, half(scores, 1), 0)), 0.5);
+    const DA = dLoss(n.DA(gd.concat([image(gd, 'realB'), image(gd, 'fakeB')], 0)));
+    const DB = dLoss(n.DB(gd.concat([image(gd, 'realA'), image(gd, 'fakeA')], 0)));
+    gd.output('loss.D_A', DA);
+    gd.output('loss.D_B', DB);
+    const wrt = gd.params;
+    grad(gd, gd.add(DA, DB), wrt).forEach((t, i) => gd.output(`grad:${wrt[i]!.name}`, t));
+  }
+
+  // Forward only: the translations and reconstructions of fixed samples.
+  const gf = new Graph();
+  {
+    const n = nets(gf);
+    const fakeB = n.GA(image(gf, 'realA'));
+    const fakeA = n.GB(image(gf, 'realB'));
+    gf.output('fakeB', fakeB);
+    gf.output('recA', n.GB(fakeB));
+    gf.output('fakeA', fakeA);
+    gf.output('recB', n.GA(fakeA));
+  }
+  return { generatorGraph: gg, discriminatorGraph: gd, forwardGraph: gf };
 }
