@@ -116,6 +116,8 @@ class LowerContext {
   ) {}
   nodes: OnnxNode[] = [];
   initializers: OnnxTensor[] = [];
+  /** Blocked reorders of run-time kernels, by kernel name: a weight read by several convs is reordered once. */
+  blockedKernels = new Map<string, string>();
   private count = 0;
 
   node(op: string, inputs: string[], outputs: string[], attrs?: Record<string, OnnxAttr>, domain?: string): void {
@@ -198,13 +200,18 @@ function lowerBlockedConv(ctx: LowerContext, n: Node, ins: string[], out: string
   const [cout, cin, kh, kw] = n.inputs[1]!.shape as number[];
   const a = attrsOf(n);
   // Kernel [O, I, kh, kw] → [O/B, I/B, kh, kw, I-in-block, O-in-block], the order MLAS's blocked
-  // conv reads (its optimiser's OIHWBiBo reorder).
-  const split = ctx.temp();
-  const moved = ctx.temp();
-  const kernel = ctx.temp();
-  ctx.node('Reshape', [ins[1]!, ctx.int64([cout! / B, B, cin! / B, B, kh!, kw!])], [split]);
-  ctx.node('Transpose', [split], [moved], { perm: attr.ints([0, 2, 4, 5, 3, 1]) });
-  ctx.node('Reshape', [moved, ctx.int64([cout!, cin!, kh!, kw!])], [kernel]);
+  // conv reads (its optimiser's OIHWBiBo reorder); once per kernel (a generator runs three times a
+  // step: ORT would not merge the copies, whose shape constants differ by name).
+  let kernel = ctx.blockedKernels.get(ins[1]!);
+  if (!kernel) {
+    const split = ctx.temp();
+    const moved = ctx.temp();
+    kernel = ctx.temp();
+    ctx.node('Reshape', [ins[1]!, ctx.int64([cout! / B, B, cin! / B, B, kh!, kw!])], [split]);
+    ctx.node('Transpose', [split], [moved], { perm: attr.ints([0, 2, 4, 5, 3, 1]) });
+    ctx.node('Reshape', [moved, ctx.int64([cout!, cin!, kh!, kw!])], [kernel]);
+    ctx.blockedKernels.set(ins[1]!, kernel);
+  }
   const input = ctx.temp();
   const output = ctx.temp();
   ctx.node('ReorderInput', [ins[0]!], [input], undefined, NCHWC_DOMAIN);
