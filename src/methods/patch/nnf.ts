@@ -149,6 +149,11 @@ export interface PatchMatchOptions {
    * Distances of coherent matches are stored divided by 1 + κ.
    */
   coherence?: number;
+  /**
+   * A cost added to the distance of each target top-left position (y · width + x): the
+   * patch-occurrence penalty of synthesis (occurrence.ts), so overused patches lose to fresh ones.
+   */
+  penalty?: Float32Array;
 }
 
 interface Target {
@@ -225,6 +230,7 @@ export function patchMatch(queries: Float32Array, grid: QueryGrid, target: Inter
   const index = new Int32Array(count);
   const distance = new Float32Array(count);
   const constraint = options.constraint;
+  const penalty = options.penalty;
   const pools = constraint ? labelPools(t, constraint.targetLabels) : undefined;
   // A query's pool: its label's positions, or undefined (anything goes).
   const poolOf = (q: number): Int32Array | undefined => {
@@ -250,7 +256,7 @@ export function patchMatch(queries: Float32Array, grid: QueryGrid, target: Inter
     const py = (pos - px) / w;
     if (px > t.maxX || py > t.maxY || !allowed(q, pos)) pos = randomPos(q);
     index[q] = pos;
-    distance[q] = distanceAt(t, queries, q * dims, pos, Infinity);
+    distance[q] = (penalty ? penalty[pos] : 0) + distanceAt(t, queries, q * dims, pos, Infinity);
   }
 
   const maxRadius = options.maxRadius ?? Math.max(target.width, target.height);
@@ -259,7 +265,8 @@ export function patchMatch(queries: Float32Array, grid: QueryGrid, target: Inter
     if (x < 0 || y < 0 || x > t.maxX || y > t.maxY) return;
     const pos = y * w + x;
     if (pos === index[q] || !allowed(q, pos)) return;
-    const d = factor * distanceAt(t, queries, q * dims, pos, distance[q] / factor);
+    const extra = penalty ? penalty[pos] : 0;
+    const d = factor * (extra + distanceAt(t, queries, q * dims, pos, distance[q] / factor - extra));
     if (d < distance[q]) {
       distance[q] = d;
       index[q] = pos;

@@ -8,6 +8,7 @@ import { domainTransformSmooth } from '../../imaging/domain-transform.js';
 import { gaussianBlurPlane } from '../../imaging/gaussian.js';
 import { matchHistogram, quantilesOf, type Quantiles } from '../../imaging/binned-histogram-match.js';
 import { gatherDescriptors, interleave, patchMatch, patchSampler, queryGrid, type NnfConstraint } from './nnf.js';
+import { occurrencePenalty } from './occurrence.js';
 import { fitStyleScale, labelsAt, planesOf, styleScaleParam, type RegionLabels } from './style-fit.js';
 
 /**
@@ -19,10 +20,13 @@ import { fitStyleScale, labelsAt, planesOf, styleScaleParam, type RegionLabels }
  *     (PatchMatch over blurred, subsampled taps — see nnf.ts);
  *  2. robust aggregation: overlapping matched patches are averaged with IRLS weights
  *     ‖x − z‖^(r−2), so outlier matches count less (r = 0.8 in the paper);
- *  3. content fusion: X ← (X + W·C)/(1 + W) with W a content weight raised on the content's
- *     edges, so structure survives where it matters and texture takes over flat areas;
+ *  3. content fusion of the layout: the estimate's blur (σ ≈ 2 px at 512 px) moves towards the
+ *     content's as X ← (X + W·C)/(1 + W) would move the whole estimate, with W a content weight
+ *     raised on the content's edges; detail finer than σ stays the style's (fuseLayout);
  *  4. colour transfer: per-channel histogram matching to the style.
- * Each patch size ends with an edge-preserving denoise (domain transform).
+ * Each patch size ends with an edge-preserving denoise (domain transform). Beyond the paper: the
+ * largest patch is a share of the image (defaultPatchSize), and a patch-occurrence penalty
+ * (occurrence.ts) keeps the matches spread over the style.
  * With a label-map pair (`--mask` + `--style-mask`), each content region copies patches only from
  * its style region and takes that region's colours.
  *
@@ -36,16 +40,18 @@ const params = z.object({
     .number()
     .int()
     .min(5)
-    .max(65)
-    .default(33)
-    .describe('Largest patch side in pixels at the coarsest level; smaller sizes and finer levels follow from it'),
+    .max(129)
+    .optional()
+    .describe(
+      "Largest patch side in pixels at the coarsest level; smaller sizes and finer levels follow from it (default: about a tenth of the working image's long side, 49 at 512 px)",
+    ),
   iterations: z.number().int().min(1).max(10).default(3).describe('Match–aggregate iterations per patch size and level'),
   contentWeight: z
     .number()
     .min(0)
     .max(10)
-    .default(0.6)
-    .describe("How strongly the content's structure is kept (edges count fully, flat areas a tenth)"),
+    .default(1)
+    .describe("How strongly the content's layout is kept (edges count fully, flat areas a tenth); finer detail is the style's"),
   noise: z.number().min(0).max(1).default(0.25).describe('Standard deviation of the noise added to the starting image (0–1 scale)'),
   robustness: z
     .number()
@@ -53,6 +59,15 @@ const params = z.object({
     .max(2)
     .default(0.8)
     .describe('Exponent r of the robust aggregation: 2 is a plain average, lower ignores poor matches more'),
+  // Off by default: at 512 px (variety 1, bench/artistic.mjs) it brought the etching (seaport) closer
+  // to its style (style distance 0.641 → 0.633, 0.630 → 0.603, 0.550 → 0.522 on three contents) but
+  // scattered red_circles' few motifs over the background (0.289 → 0.349, 0.237 → 0.358).
+  variety: z
+    .number()
+    .min(0)
+    .max(10)
+    .default(0)
+    .describe("How strongly each search avoids style patches already used more than their share, so flat areas take more of the style's material (0: plain nearest patches; 1 suits dense textures such as etchings)"),
   colorTransfer: z.number().min(0).max(1).default(1).describe("How far each iteration pulls the colours to the style's histogram"),
   denoise: z.number().min(0).max(1).default(0.1).describe('Edge-preserving smoothing after each patch size (0: none)'),
   styleScale: styleScaleParam(1),
@@ -84,8 +99,8 @@ export const synthesis = defineMethod({
   reference: 'Elad & Milanfar, Style Transfer via Texture Synthesis, IEEE TIP 2017',
   inputs: { style: 'required' },
   params,
-  advanced: ['levels', 'robustness', 'denoise', 'workSize'],
-  presets: { 'Balanced': { contentWeight: 0.6 }, 'More style': { contentWeight: 0.2, noise: 0.4 }, 'More content': { contentWeight: 2 } },
+  advanced: ['levels', 'robustness', 'variety', 'denoise', 'workSize'],
+  presets: { 'Balanced': { contentWeight: 1 }, 'More style': { contentWeight: 0.3, noise: 0.4 }, 'More content': { contentWeight: 3 } },
   regions: 'native',
   quickParams: { levels: 2, iterations: 1, patchSize: 9 },
   // In a video the previous frame's result, moved by the flow, is kept wherever the flow is trusted
@@ -129,7 +144,7 @@ function synthesise(
   previous?: PreviousFrame,
 ): Image {
   const levels = buildLevels(content, style, p.levels, labels);
-  const schedule = levels.map((_, l) => patchSizesFor(l, levels.length, p.patchSize));
+  const schedule = levels.map((_, l) => patchSizesFor(l, levels.length, p.patchSize ?? defaultPatchSize(content)));
   const totalSteps = schedule.reduce((a, s) => a + s.length * p.iterations, 0);
   let step = 0;
 
@@ -159,6 +174,7 @@ function synthesise(
       const grid = queryGrid(x.width, x.height, size, gap);
       const constraint = lv.labels ? constraintFor(grid.positions, size, lv.labels, lv.style.width, lv.style.height) : undefined;
       let nnf: Int32Array | undefined;
+      let penalty: Float32Array | undefined;
       for (let it = 0; it < p.iterations; it++) {
         const query = interleave(blurPlanes(x, blurSigma), x.width, x.height);
         const queries = gatherDescriptors(query, sampler, grid.positions);
@@ -168,10 +184,13 @@ function synthesise(
           step: gap,
           ...(nnf && { init: nnf }),
           ...(constraint && { constraint }),
+          ...(penalty && { penalty }),
         });
         nnf = field.index;
+        // The next iteration of this patch size pays for the patches this one overused.
+        if (p.variety > 0) penalty = occurrencePenalty(field, lv.style.width, lv.style.height, size, p.variety);
         x = aggregate(x, lv.style, grid.positions, nnf, size, p.robustness);
-        fuseContent(x, guide, w);
+        fuseLayout(x, guide, w, layoutSigma(content) * Math.pow(0.5, levels.length - 1 - l));
         // The carried result steers which patches are found; the last pass takes less of it: at the
         // full weight the flow-warped (resampled, so softer) previous result would blur each frame
         // a little more than the one before, and without it the style's large shapes fade out of
@@ -257,6 +276,30 @@ function refineInBands(ctx: RunContext, x: Image, content: Image, style: Image, 
 function sliceLabels(l: RegionLabels, y0: number, y1: number): RegionLabels {
   const content = l.content.subarray(y0 * l.contentWidth, y1 * l.contentWidth);
   return { ...l, content, contentHeight: y1 - y0 };
+}
+
+/**
+ * The default largest patch side: a fixed share of the working image's long side. The style is
+ * resized to the content's size (styleScale 1), so its strokes and shapes grow with the image, and
+ * a patch fixed in pixels sees less of them the larger the image: at 512 px the former fixed 33
+ * (chosen at 256 px) cut the seaport etching's hatching and udnie's shapes into pieces the
+ * aggregation averaged away (style distance 0.73 against G'MIC's 0.58 on beach/seaport).
+ * Measured at 512 px (bench/artistic.mjs, before the layout fusion): largest patch 21 / 33 / 49
+ * gave style distance 0.72 / 0.73 / 0.60 on beach/seaport and 0.62 / 0.55 / 0.34 on beach/zigzag;
+ * 49 is kept as a share of the side so that 256 px gets 25 and 1024 px 99.
+ */
+export function defaultPatchSize(content: Image): number {
+  const side = Math.round(PATCH_SHARE * Math.max(content.width, content.height)) | 1;
+  return Math.min(129, Math.max(9, side));
+}
+const PATCH_SHARE = 49 / 512;
+
+/**
+ * Scale (Gaussian σ, pixels of the finest level) below which the estimate keeps its own detail in
+ * the content fusion: about 2 px at 512 px. Above it the content decides the layout.
+ */
+function layoutSigma(content: Image): number {
+  return Math.max(1, Math.max(content.width, content.height) / 256);
 }
 
 /** Patch sides for level `l` of `count` (0 = coarsest): the coarsest starts at the largest size. */
@@ -401,6 +444,25 @@ function previousAt(previous: PreviousFrame, width: number, height: number): { i
     lastWeight[i] = LAST_CARRY_WEIGHT * valid[i]!;
   }
   return { image, weight, lastWeight };
+}
+
+/**
+ * Content fusion of the layout only: X ← X + W·(G_σ * C − G_σ * X)/(1 + W). The blurred estimate
+ * moves towards the blurred content as the plain fusion would move the whole estimate, while the
+ * detail finer than σ — the style's strokes and hatching that the patches brought — is left as it
+ * is. The plain fusion blended the content's smooth photo detail into every pixel, which washed the
+ * style's texture out where the content weight is high (its edges) and cost style distance
+ * without buying structure: the structure that matters (the content's layout, what survives a
+ * blur of a few pixels) is the same for both.
+ */
+export function fuseLayout(x: Image, content: Image, w: Float32Array, sigma: number): void {
+  const n = x.pixels;
+  for (let c = 0; c < 3; c++) {
+    const xp = x.plane(c);
+    const bx = gaussianBlurPlane(xp, x.width, x.height, sigma);
+    const bc = gaussianBlurPlane(content.plane(c), x.width, x.height, sigma);
+    for (let i = 0; i < n; i++) xp[i] += (w[i] * (bc[i] - bx[i])) / (1 + w[i]);
+  }
 }
 
 function fuseContent(x: Image, content: Image, w: Float32Array): void {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Image } from '../../../src/core/image.js';
 import { runMethod } from '../../../src/core/stylize.js';
 import { DEFAULT_METHOD } from '../../../src/methods/index.js';
-import { patchSizesFor, synthesis } from '../../../src/methods/patch/synthesis.js';
+import { defaultPatchSize, fuseLayout, patchSizesFor, synthesis } from '../../../src/methods/patch/synthesis.js';
 import { discImage, flatImage, gradientImage, noiseImage, stripesImage } from '../../helpers/fixtures.js';
 
 const quick = { levels: 2, iterations: 1, patchSize: 9 };
@@ -33,6 +33,29 @@ describe('patch.synthesis', () => {
   it('schedules patch sizes from large to small, finer levels dropping the largest', () => {
     expect(patchSizesFor(0, 3, 33)).toEqual([33, 21, 13]);
     expect(patchSizesFor(2, 3, 33)).toEqual([13, 9]);
+  });
+
+  it("sizes its default patches to the image: 49 at 512 px, odd, within [9, 129]", () => {
+    expect(defaultPatchSize(new Image(512, 340, 3))).toBe(49);
+    expect(defaultPatchSize(new Image(200, 256, 3))).toBe(25);
+    expect(defaultPatchSize(new Image(1024, 1024, 3))).toBe(99);
+    expect(defaultPatchSize(new Image(40, 30, 3))).toBe(9);
+    expect(defaultPatchSize(new Image(4096, 100, 3))).toBe(129);
+  });
+
+  it("fuses the content's layout and leaves the estimate's fine detail", () => {
+    // Estimate: 1-px stripes 0.3 / 0.7 (detail a σ=2 blur removes); content: dark left, bright right.
+    const x = new Image(64, 32, 3);
+    const content = halves(64, 32, [0.1, 0.1, 0.1], [0.9, 0.9, 0.9]);
+    for (let c = 0; c < 3; c++) for (let y = 0; y < 32; y++) for (let i = 0; i < 64; i++) x.plane(c)[y * 64 + i] = i % 2 === 0 ? 0.3 : 0.7;
+    fuseLayout(x, content, new Float32Array(64 * 32).fill(1e6), 2);
+    // Away from the step: the local mean is the content's, the stripes' contrast is still 0.4.
+    for (const [x0, level] of [[4, 0.1], [44, 0.9]] as const) {
+      let mean = 0;
+      for (let i = x0; i < x0 + 16; i++) mean += x.at(0, i, 16) / 16;
+      expect(mean).toBeCloseTo(level, 2);
+      expect(Math.abs(x.at(0, x0 + 1, 16) - x.at(0, x0, 16))).toBeCloseTo(0.4, 2);
+    }
   });
 
   it("takes the style's colours and keeps the content's structure", async () => {
