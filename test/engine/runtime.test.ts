@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AtelierError } from '../../src/core/errors.js';
 import { Graph } from '../../src/engine/graph/graph.js';
-import { convInTwoPasses, emitModel } from '../../src/engine/graph/lower.js';
+import { convInTwoPasses, convTwoPassForm, emitModel } from '../../src/engine/graph/lower.js';
 import { compile } from '../../src/engine/runtime.js';
 
 function tinyNet(scale: number) {
@@ -72,18 +72,28 @@ describe('conv lowering', () => {
     expect(Array.from(out.r!.data as Float32Array)).toEqual(expected);
   });
 
-  it.each([{ k: 5 }, { k: 3 }])('a $k×$k kernel to few channels (two passes) equals the direct sum', async ({ k }) => {
-    const [cin, cout, h, w] = [11, 2, 9, 8];
+  it.each([
+    { k: 5, cin: 11, cout: 2, form: 'rows', fed: false },
+    { k: 3, cin: 11, cout: 2, form: 'rows', fed: false },
+    // MicroAST's last layer (9×9, 16 → 3): five groups of two columns, the last one half zero.
+    { k: 9, cin: 16, cout: 3, form: 'columns', fed: false },
+    { k: 9, cin: 16, cout: 3, form: 'columns', fed: true },
+    { k: 3, cin: 8, cout: 3, form: 'columns', fed: false },
+    { k: 5, cin: 12, cout: 4, form: 'columns', fed: false },
+  ])('a $k×$k kernel from $cin channels to $cout ($form, kernel fed: $fed) equals the direct sum', async ({ k, cin, cout, form, fed }) => {
+    const [h, w] = [13, 11];
     const rnd = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed) * 0.5);
     const x = rnd(cin * h * w, 1);
     const weight = rnd(cout * cin * k * k, 2);
-    const bias = Float32Array.from([0.25, -0.5]);
+    const bias = Float32Array.from([0.25, -0.5, 0.125, -0.75].slice(0, cout));
     const g = new Graph();
     const input = g.input('x', [1, cin, 'H', 'W']);
     const y = g.conv(input, g.param('w', [cout, cin, k, k], weight), g.param('b', [cout], bias), { pad: [2, 1, 0, 3] });
+    expect(convTwoPassForm(y.producer!)).toBe(form);
     expect(convInTwoPasses(y.producer!)).toBe(true);
     g.output('y', y);
-    const out = await (await compile(g, { threads: 1 })).run({ x: { data: x, shape: [1, cin, h, w] } });
+    const feeds = { x: { data: x, shape: [1, cin, h, w] }, ...(fed && { w: { data: weight, shape: [cout, cin, k, k] }, b: { data: bias, shape: [cout] } }) };
+    const out = await (await compile(g, { threads: 1, paramsAsInputs: fed })).run(feeds);
     const [oh, ow] = [h + 2 - k + 1, w + 4 - k + 1];
     expect(out.y!.shape).toEqual([1, cout, oh, ow]);
     let worst = 0;

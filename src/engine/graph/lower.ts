@@ -149,23 +149,44 @@ class LowerContext {
 }
 
 /**
- * A kernel with few output channels (a 9×9 or 3×3 conv to RGB) runs as two convs: a 1×kw conv that
- * makes, for every kernel row i, that row's partial sums (kh·cout channels), then a fixed kh×1 conv
- * that adds partial sum i from i rows below. The same sums, but ONNX Runtime's im2col copies
- * kw·cin + kh²·cout values per pixel instead of kh·kw·cin (5× less for 9×9 from 32 channels to 3,
- * 2.6× for 3×3 from 64). Measured: Johnson's 9×9 last layer 17 → 6 ms at 256²; the 3×3 input
- * gradient of VGG's first layer 8.8 → 7.3 ms in a 256² microbenchmark that includes feeding the input. Only the lowering changes: autodiff still sees one conv, so
- * its backward keeps the single-conv forms (`conv-backward.ts`).
+ * A kernel with few output channels (a 9×9 or 3×3 conv to RGB) runs as two convs. 'rows': a 1×kw
+ * conv that makes, for every kernel row i, that row's partial sums (kh·cout channels), then a fixed
+ * kh×1 conv that adds partial sum i from i rows below. The same sums, but ONNX Runtime's im2col
+ * copies kw·cin + kh²·cout values per pixel instead of kh·kw·cin (5× less for 9×9 from 32 channels
+ * to 3, 2.6× for 3×3 from 64). Measured: Johnson's 9×9 last layer 17 → 6 ms at 256²; the 3×3 input
+ * gradient of VGG's first layer 8.8 → 7.3 ms in a 256² microbenchmark that includes feeding the
+ * input.
+ *
+ * 'columns', where rows would make more channels than come in (kh·cout > cin: MicroAST's 9×9
+ * from 16 channels to 3): the kernel's columns in G groups of gw, a kh×gw conv making each group's
+ * partial sums (G·cout channels, about 16), then a fixed 1×G conv of dilation gw adding group j's
+ * from j·gw columns to the right. ORT's blocked (NCHWc) convs compute whole blocks of 8 or 16
+ * output channels, so a direct conv to 3 channels does 16/3 times the work it needs; the groups
+ * fill the block. Measured (1 thread, 512², AVX-512): MicroAST's last layer 105 → 46 ms.
+ *
+ * Only the lowering changes: autodiff still sees one conv, so its backward keeps the single-conv
+ * forms (`conv-backward.ts`).
  */
 export function convInTwoPasses(n: Node): boolean {
+  return convTwoPassForm(n) !== undefined;
+}
+
+/** Channels the 'columns' form's first conv aims to fill: one block of ORT's widest NCHWc kernels. */
+const COLUMN_CHANNELS = 16;
+
+export function convTwoPassForm(n: Node): 'rows' | 'columns' | undefined {
   const a = n.attrs as { stride: number[]; dilation: number[]; groups: number; kernel: number[] };
   const [cout, cin] = n.inputs[1]!.shape as number[];
   const [kh, kw] = a.kernel as [number, number];
   const plain = a.groups === 1 && a.stride.every((v) => v === 1) && a.dilation.every((v) => v === 1);
-  return plain && kh >= 3 && kw >= 3 && kh * cout! <= cin!;
+  if (!plain || kh < 3 || kw < 3) return undefined;
+  if (kh * cout! <= cin!) return 'rows';
+  // Thin inputs (a few channels) gain little: their direct im2col is small already.
+  return cout! <= 4 && cin! >= 8 ? 'columns' : undefined;
 }
 
 function lowerConvInTwoPasses(ctx: LowerContext, n: Node, ins: string[], out: string): void {
+  if (convTwoPassForm(n) === 'columns') return lowerConvByColumns(ctx, n, ins, out);
   const [cout, cin, kh, kw] = n.inputs[1]!.shape as number[];
   const transposed = ctx.temp();
   const rows = ctx.temp();
@@ -177,6 +198,35 @@ function lowerConvInTwoPasses(ctx: LowerContext, n: Node, ins: string[], out: st
   for (let o = 0; o < cout!; o++) for (let i = 0; i < kh!; i++) sumRows[(o * kh! * cout! + i * cout! + o) * kh! + i] = 1;
   const kernel = ctx.tensor(sumRows, [cout!, kh! * cout!, kh!, 1], n.inputs[1]!.dtype as 'float32' | 'float64');
   ctx.node('Conv', [partial, kernel, ...ins.slice(2)], [out], { kernel_shape: attr.ints([kh!, 1]) });
+}
+
+function lowerConvByColumns(ctx: LowerContext, n: Node, ins: string[], out: string): void {
+  const [cout, cin, kh, kw] = n.inputs[1]!.shape as number[];
+  const width = Math.ceil(kw! / Math.max(2, Math.floor(COLUMN_CHANNELS / cout!)));
+  const groups = Math.ceil(kw! / width);
+  // The kernel widened with zero columns to groups·width, then cut into [cout·groups, cin, kh, width]
+  // (output channel o·groups + j holds columns j·width … of output o): in-graph, so a fed kernel works too.
+  const extra = groups * width - kw!;
+  let w = ins[1]!;
+  if (extra > 0) {
+    const widened = ctx.temp();
+    ctx.node('Pad', [w, ctx.int64([0, 0, 0, 0, 0, 0, 0, extra])], [widened]);
+    w = widened;
+  }
+  const split = ctx.temp();
+  const grouped = ctx.temp();
+  const columns = ctx.temp();
+  ctx.node('Reshape', [w, ctx.int64([cout!, cin!, kh!, groups, width])], [split]);
+  ctx.node('Transpose', [split], [grouped], { perm: attr.ints([0, 3, 1, 2, 4]) });
+  ctx.node('Reshape', [grouped, ctx.int64([cout! * groups, cin!, kh!, width])], [columns]);
+  // The partial sums reach (groups − 1)·width columns further right than the output needs.
+  const [t, l, b, r] = n.attrs.pads as number[];
+  const partial = ctx.temp();
+  ctx.node('Conv', [ins[0]!, columns], [partial], { kernel_shape: attr.ints([kh!, width]), pads: attr.ints([t!, l!, b!, r! + extra]) });
+  const sumColumns = new Float32Array(cout! * cout! * groups * groups);
+  for (let o = 0; o < cout!; o++) for (let j = 0; j < groups; j++) sumColumns[(o * cout! * groups + o * groups + j) * groups + j] = 1;
+  const kernel = ctx.tensor(sumColumns, [cout!, cout! * groups, 1, groups], n.inputs[1]!.dtype as 'float32' | 'float64');
+  ctx.node('Conv', [partial, kernel, ...ins.slice(2)], [out], { kernel_shape: attr.ints([1, groups]), dilations: attr.ints([1, width]) });
 }
 
 /**
