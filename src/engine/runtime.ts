@@ -4,7 +4,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { AtelierError, wrapError } from '../core/errors.js';
-import { blockSizeProbe, keepPadsBlocked, nchwcBlockSize } from './graph/blocked-pads.js';
+import { keepPadsBlocked } from './graph/blocked-pads.js';
 import type { Graph } from './graph/graph.js';
 import { emitModel, type EmitOptions, type EmittedModel } from './graph/lower.js';
 
@@ -201,19 +201,7 @@ export async function compile(graph: Graph | EmittedModel, options: SessionOptio
   return new Runner(session, model.inputs, model.outputs, hash, cached, options.profile);
 }
 
-let blockSize: Promise<number | undefined> | undefined;
 let blockedPadsRefused = false;
-
-/** ORT's NCHWc block size on this CPU (`nchwcBlockSize`), probed once per process; undefined: none. */
-export function ortBlockSize(): Promise<number | undefined> {
-  blockSize ??= optimizedModel(blockSizeProbe(), { intraOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 })
-    .then(async ({ session, bytes }) => {
-      await session.release();
-      return nchwcBlockSize(bytes);
-    })
-    .catch(() => undefined);
-  return blockSize;
-}
 
 /** The model as ORT optimises it at level 'all' on this machine, e.g. to see what `blockedPads` rewrites. */
 export async function ortOptimizedModel(graph: Graph | EmittedModel, threads = 1): Promise<Uint8Array> {
@@ -242,8 +230,9 @@ async function optimizedModel(bytes: Uint8Array, options: ort.InferenceSession.S
  * made first, which computes the same.
  */
 async function createWithBlockedPads(bytes: Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
-  const block = await ortBlockSize();
-  if (block === undefined) return ort.InferenceSession.create(bytes, options);
+  // (nchwc-block.ts compiles with this module: imported when first needed.)
+  const block = await (await import('./nchwc-block.js')).nchwcBlockSize();
+  if (block === 0) return ort.InferenceSession.create(bytes, options);
   // The first session only optimises (a profile, if asked for, is of the session kept).
   const first = await optimizedModel(bytes, { ...options, enableProfiling: false });
   const rewritten = keepPadsBlocked(first.bytes, block);

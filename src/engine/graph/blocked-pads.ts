@@ -1,5 +1,4 @@
 import protobuf from 'protobufjs';
-import { encodeModel, rawBytes } from './onnx-model.js';
 
 /**
  * Reflect pads kept in ONNX Runtime's blocked layout. ORT's NCHWc pass (optimisation level 'all')
@@ -126,37 +125,6 @@ function int64Tensor(name: string, values: number[]): TensorMessage {
   const view = new DataView(raw.buffer);
   values.forEach((v, k) => view.setBigInt64(8 * k, BigInt(v), true));
   return { name, dims: [values.length], data_type: INT64, raw_data: raw };
-}
-
-/**
- * A 1×1 convolution from 3 channels to 3, [1, 3, H, W]: the model `nchwcBlockSize` reads ORT's
- * optimisation of (ORT blocks it, padding the filter's 3 output channels to B).
- */
-export function blockSizeProbe(): Uint8Array {
-  const identity = Float32Array.of(1, 0, 0, 0, 1, 0, 0, 0, 1);
-  return encodeModel({
-    name: 'nchwc-block-size-probe',
-    nodes: [{ op: 'Conv', inputs: ['x', 'w', 'b'], outputs: ['y'] }],
-    initializers: [
-      { name: 'w', dtype: 'float32', dims: [3, 3, 1, 1], raw: rawBytes(identity) },
-      { name: 'b', dtype: 'float32', dims: [3], raw: rawBytes(new Float32Array(3)) },
-    ],
-    inputs: [{ name: 'x', dtype: 'float32', dims: [1, 3, 'H', 'W'] }],
-    outputs: [{ name: 'y', dtype: 'float32', dims: [1, 3, 'H', 'W'] }],
-  });
-}
-
-/**
- * The block size B of ORT's NCHWc kernels on this machine, from its optimised `blockSizeProbe`
- * (the rows of the blocked filter). Undefined when ORT did not block the convolution (no NCHWc
- * kernels on this CPU).
- */
-export function nchwcBlockSize(optimizedProbe: Uint8Array): number | undefined {
-  const graph = (modelMessage().decode(optimizedProbe) as unknown as ModelMessage).graph;
-  const conv = graph?.node.find((n) => isNchwc(n, 'Conv'));
-  const filter = conv && graph!.initializer.find((t) => t.name === conv.input[1]);
-  const rows = filter?.dims.length ? int(filter.dims[0]!) : undefined;
-  return rows && rows >= 3 && (rows & (rows - 1)) === 0 ? rows : undefined;
 }
 
 /** Rewrite one graph (and, first, the graphs inside its nodes); returns how many pads it moved. */
