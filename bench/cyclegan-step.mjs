@@ -13,7 +13,8 @@
 // On a loaded machine compare CPU time on one thread, the two sides interleaved over several
 // rounds (each round a fresh process per side, the order alternating), and read the CPU ratio's
 // median and its per-round spread:
-//   node bench/cyclegan-step.mjs --sizes 256 --threads 1 --rounds 3 --iterations 2
+//   node bench/cyclegan-step.mjs --sizes 256 --threads 1 --rounds 3 --iterations 2 --out cyclegan-step-cpu.json
+// (`--out` names the results file under bench/results, so a loaded run does not replace the quiet one.)
 // (after `npm run build`). The 256² row alone, at the published sizes (width 64, 9 blocks):
 //   node bench/cyclegan-step.mjs --sizes 256
 // It needs several GB per side and minutes per iteration on 2 threads, plus Atelier's graph
@@ -72,6 +73,7 @@ const iterations = Number(option('iterations', '3'));
 const threads = Number(option('threads', '2'));
 const width = Number(option('width', '64'));
 const rounds = Number(option('rounds', '1'));
+const out = option('out', 'cyclegan-step.json');
 const spread = (xs) => `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)}`;
 const rows = [];
 for (const size of sizes) {
@@ -133,4 +135,4 @@ for (const size of sizes) {
   console.log(`${row.size} ${row.generator}: Atelier ${row.atelier_ms.toFixed(0)} ms (${spread(aTimes)}), PyTorch ${row.torch_ms.toFixed(0)} ms (${spread(tTimes)}) (speed ×${row.speed_vs_torch.toFixed(2)}); CPU ${row.atelier_cpu_ms.toFixed(0)} (${spread(aCpu)}) vs ${row.torch_cpu_ms.toFixed(0)} (${spread(tCpu)}) ms (×${row.cpu_vs_torch.toFixed(2)}${rounds > 1 ? `; per round ${roundRatios.map((r) => r.toFixed(2)).join(' ')}` : ''}); peak ${row.atelier_peak_mb.toFixed(0)} vs ${row.torch_peak_mb.toFixed(0)} MB (×${row.memory_vs_torch.toFixed(2)}); compile ${(row.compile_ms / 1000).toFixed(1)} s; load ${load.toFixed(1)} → ${row.load_after.toFixed(1)}`);
 }
 mkdirSync(path.join(here, 'results'), { recursive: true });
-writeFileSync(path.join(here, 'results', 'cyclegan-step.json'), JSON.stringify({ threads, iterations, rounds, rows, node: process.version }, null, 1));
+writeFileSync(path.join(here, 'results', out), JSON.stringify({ threads, iterations, rounds, rows, node: process.version }, null, 1));
