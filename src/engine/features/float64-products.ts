@@ -1,6 +1,7 @@
 import { Graph, type Tensor } from '../graph/graph.js';
 import { attr } from '../graph/onnx-model.js';
-import { compile, type Runner } from '../runtime.js';
+import { compile } from '../runtime.js';
+import type { PartRunner } from '../switched-runner.js';
 
 /**
  * The two float64 matrix products of the feature transforms on ONNX Runtime's DGEMM (MLAS, the
@@ -15,55 +16,79 @@ import { compile, type Runner } from '../runtime.js';
 const ONNX_FLOAT = 1;
 const ONNX_DOUBLE = 11;
 
+/** The four graphs, by name. */
+export type ProductGraph = 'gram' | 'product' | 'centredGram' | 'affine';
+
+/** What runs one of them: a session of its own (`Runner`) or a part of a switched one (`PartRunner`). */
+type ProductRunner = Pick<PartRunner, 'run'>;
+
 export class Float64Products {
   private static readonly byThreads = new Map<number, Promise<Float64Products>>();
 
   private constructor(
-    private readonly gramRunner: Runner,
-    private readonly productRunner: Runner,
-    private readonly centredGramRunner: Runner,
-    private readonly affineRunner: Runner,
+    private readonly gramRunner: ProductRunner,
+    private readonly productRunner: ProductRunner,
+    private readonly centredGramRunner: ProductRunner,
+    private readonly affineRunner: ProductRunner,
   ) {}
 
+  /** Sessions of their own, one set per thread count, kept for the process. */
   static get(threads: number): Promise<Float64Products> {
     let pending = Float64Products.byThreads.get(threads);
     if (!pending) {
       pending = (async () => {
         const options = { threads, cache: false, memory: 'arena' as const };
-        const gram = new Graph('float64');
-        const x = gram.input('x', ['n', 'k']);
-        gram.output('gram', gram.onnx('Gemm', [x, x], [{ shape: ['n', 'n'] }], { transB: attr.i(1) })[0]!);
-        const product = new Graph('float64');
-        const a = product.input('a', ['m', 'n']);
-        const y = product.input('x', ['n', 'k']);
-        product.output('y', product.onnx('MatMul', [a, y], [{ shape: ['m', 'k'] }])[0]!);
-        // The same two on a float32 feature map's columns [start, end) directly: the slice, the
-        // widening to float64 and the centring run in ORT too, instead of JavaScript loops that
-        // cost as much as the products (profile of neural.wct cd16x at 512²).
-        const slice = (g: Graph, x: Tensor, start: Tensor, end: Tensor): Tensor =>
-          g.onnx('Cast', [g.onnx('Slice', [x, start, end, g.int64([1])], [{ shape: ['n', 'k'], dtype: 'float32' }])[0]!], [{ shape: ['n', 'k'] }], { to: attr.i(ONNX_DOUBLE) })[0]!;
-        const centred = new Graph('float64');
-        {
-          const xs = slice(centred, centred.input('x', ['n', 'p'], 'float32'), centred.input('start', [1], 'int64'), centred.input('end', [1], 'int64'));
-          const d = centred.onnx('Sub', [xs, centred.input('shift', ['n', 1])], [{ shape: ['n', 'k'] }])[0]!;
-          centred.output('gram', centred.onnx('Gemm', [d, d], [{ shape: ['n', 'n'] }], { transB: attr.i(1) })[0]!);
-          centred.output('sums', centred.onnx('ReduceSum', [d, centred.int64([1])], [{ shape: ['n'] }], { keepdims: attr.i(0) })[0]!);
-        }
-        const affine = new Graph('float64');
-        {
-          const xs = slice(affine, affine.input('x', ['m', 'p'], 'float32'), affine.input('start', [1], 'int64'), affine.input('end', [1], 'int64'));
-          const d = affine.onnx('Sub', [xs, affine.input('centre', ['m', 1])], [{ shape: ['m', 'k'] }])[0]!;
-          const y = affine.onnx('MatMul', [affine.input('a', ['m', 'm']), d], [{ shape: ['m', 'k'] }])[0]!;
-          const shifted = affine.onnx('Add', [y, affine.input('target', ['m', 1])], [{ shape: ['m', 'k'] }])[0]!;
-          affine.output('y', affine.onnx('Cast', [shifted], [{ shape: ['m', 'k'], dtype: 'float32' }], { to: attr.i(ONNX_FLOAT) })[0]!);
-        }
-        const runners = await Promise.all([compile(gram, options), compile(product, options), compile(centred, options), compile(affine, options)]);
+        const g = Float64Products.graphs();
+        const runners = await Promise.all([compile(g.gram, options), compile(g.product, options), compile(g.centredGram, options), compile(g.affine, options)]);
         return new Float64Products(...runners);
       })();
       pending.catch(() => Float64Products.byThreads.delete(threads));
       Float64Products.byThreads.set(threads, pending);
     }
     return pending;
+  }
+
+  /**
+   * The products on graphs compiled into another session (`graphs()` as parts of a switched
+   * session): a WCT cascade runs them in its own session, so one thread pool serves the whole
+   * transfer. With sessions of their own, each pool's idle worker spins for a while (ORT spins
+   * 2²⁰ pauses before it sleeps, tens of milliseconds) after every run, taking one of two cores
+   * from the other session's threads, and a cascade switches between them ~25 times a run.
+   */
+  static on(runners: Record<ProductGraph, ProductRunner>): Float64Products {
+    return new Float64Products(runners.gram, runners.product, runners.centredGram, runners.affine);
+  }
+
+  /** The four graphs (float64; see the class comment). */
+  static graphs(): Record<ProductGraph, Graph> {
+    const gram = new Graph('float64');
+    const x = gram.input('x', ['n', 'k']);
+    gram.output('gram', gram.onnx('Gemm', [x, x], [{ shape: ['n', 'n'] }], { transB: attr.i(1) })[0]!);
+    const product = new Graph('float64');
+    const a = product.input('a', ['m', 'n']);
+    const y = product.input('x', ['n', 'k']);
+    product.output('y', product.onnx('MatMul', [a, y], [{ shape: ['m', 'k'] }])[0]!);
+    // The same two on a float32 feature map's columns [start, end) directly: the slice, the
+    // widening to float64 and the centring run in ORT too, instead of JavaScript loops that
+    // cost as much as the products (profile of neural.wct cd16x at 512²).
+    const slice = (g: Graph, x: Tensor, start: Tensor, end: Tensor): Tensor =>
+      g.onnx('Cast', [g.onnx('Slice', [x, start, end, g.int64([1])], [{ shape: ['n', 'k'], dtype: 'float32' }])[0]!], [{ shape: ['n', 'k'] }], { to: attr.i(ONNX_DOUBLE) })[0]!;
+    const centredGram = new Graph('float64');
+    {
+      const xs = slice(centredGram, centredGram.input('x', ['n', 'p'], 'float32'), centredGram.input('start', [1], 'int64'), centredGram.input('end', [1], 'int64'));
+      const d = centredGram.onnx('Sub', [xs, centredGram.input('shift', ['n', 1])], [{ shape: ['n', 'k'] }])[0]!;
+      centredGram.output('gram', centredGram.onnx('Gemm', [d, d], [{ shape: ['n', 'n'] }], { transB: attr.i(1) })[0]!);
+      centredGram.output('sums', centredGram.onnx('ReduceSum', [d, centredGram.int64([1])], [{ shape: ['n'] }], { keepdims: attr.i(0) })[0]!);
+    }
+    const affine = new Graph('float64');
+    {
+      const xs = slice(affine, affine.input('x', ['m', 'p'], 'float32'), affine.input('start', [1], 'int64'), affine.input('end', [1], 'int64'));
+      const d = affine.onnx('Sub', [xs, affine.input('centre', ['m', 1])], [{ shape: ['m', 'k'] }])[0]!;
+      const y = affine.onnx('MatMul', [affine.input('a', ['m', 'm']), d], [{ shape: ['m', 'k'] }])[0]!;
+      const shifted = affine.onnx('Add', [y, affine.input('target', ['m', 1])], [{ shape: ['m', 'k'] }])[0]!;
+      affine.output('y', affine.onnx('Cast', [shifted], [{ shape: ['m', 'k'], dtype: 'float32' }], { to: attr.i(ONNX_FLOAT) })[0]!);
+    }
+    return { gram, product, centredGram, affine };
   }
 
   /** X·Xᵀ for X of `rows` × `columns` (row-major, `x.length` = rows·columns). */

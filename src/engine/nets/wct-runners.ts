@@ -4,6 +4,7 @@ import { AtelierError } from '../../core/errors.js';
 import { Graph } from '../graph/graph.js';
 import { lowerGraph, type EmittedModel } from '../graph/lower.js';
 import { encodeModel, type OnnxGraph } from '../graph/onnx-model.js';
+import { Float64Products, type ProductGraph } from '../features/float64-products.js';
 import { compile } from '../runtime.js';
 import { SwitchedRunner } from '../switched-runner.js';
 import type { TensorMap } from '../weights/tensor.js';
@@ -118,11 +119,21 @@ export async function openWctLevel(models: WctLevelModels, threads: number, memo
  * Every level of a cascade (one network's levels, in order) in ONE session (`engine/switched-runner.ts`)
  * kept from one run to the next: its one ORT arena serves each level's encoder and decoder in
  * turn. Opening each level's two sessions per run and releasing them cost wct-cd16x at 512² about
- * a tenth of its run (ten sessions to open, ten fresh arenas to fault in). One cascade is kept (the
- * last one asked for); asking for another releases it. Only for contents whose levels all run in
- * 'arena' memory (`levelSessionMemory`); a run's levels share one `release()`, called once when the
- * run is done: it ends the run's use of the session (which stays open).
+ * a tenth of its run (ten sessions to open, ten fresh arenas to fault in). The float64 products of
+ * the transforms (`Float64Products.graphs()`) are parts of the same session, so one thread pool
+ * serves the whole transfer (see `Float64Products.on`). One cascade is kept (the last one asked
+ * for); asking for another releases it. Only for contents whose levels all run in 'arena' memory
+ * (`levelSessionMemory`); a run's levels share one `release()`, called once when the run is done:
+ * it ends the run's use of the session (which stays open).
  */
+export interface OpenWctCascade {
+  levels: OpenWctLevel[];
+  /** The feature transforms' products, on the cascade's session. */
+  products: Float64Products;
+}
+
+const PRODUCT_PARTS = (): { name: string; graph: OnnxGraph }[] =>
+  Object.entries(Float64Products.graphs()).map(([k, g]) => ({ name: `f64-${k}`, graph: lowerGraph(g, { outputShapes: true }).onnx }));
 interface KeptCascade {
   models: readonly WctLevelModels[];
   threads: number;
@@ -137,14 +148,17 @@ function releaseIfIdle(c: KeptCascade): Promise<void> {
   return c.replaced && c.users === 0 ? c.runner.then((r) => r.release()).catch(() => {}) : Promise.resolve();
 }
 
-export async function openWctCascade(models: readonly WctLevelModels[], threads: number): Promise<OpenWctLevel[]> {
+export async function openWctCascade(models: readonly WctLevelModels[], threads: number): Promise<OpenWctCascade> {
   if (!kept || kept.threads !== threads || kept.models.length !== models.length || kept.models.some((m, i) => m !== models[i])) {
     const old = kept;
     const runner = SwitchedRunner.compile(
-      models.flatMap((m, i) => [
-        { name: `e${i}`, graph: m.graphs.encoder },
-        { name: `d${i}`, graph: m.graphs.decoder },
-      ]),
+      [
+        ...models.flatMap((m, i) => [
+          { name: `e${i}`, graph: m.graphs.encoder },
+          { name: `d${i}`, graph: m.graphs.decoder },
+        ]),
+        ...PRODUCT_PARTS(),
+      ],
       { threads, memory: 'arena', blockedPads: true },
     );
     const fresh: KeptCascade = { models: [...models], threads, runner, users: 0, replaced: false };
@@ -173,7 +187,11 @@ export async function openWctCascade(models: readonly WctLevelModels[], threads:
     cascade.users--;
     await releaseIfIdle(cascade);
   };
-  return models.map((m, i) => ({ encoder: runner.part(`e${i}`), decoder: runner.part(`d${i}`), channels: m.channels, stride: m.stride, release }));
+  const part = (k: ProductGraph) => runner.part(`f64-${k}`);
+  return {
+    levels: models.map((m, i) => ({ encoder: runner.part(`e${i}`), decoder: runner.part(`d${i}`), channels: m.channels, stride: m.stride, release })),
+    products: Float64Products.on({ gram: part('gram'), product: part('product'), centredGram: part('centredGram'), affine: part('affine') }),
+  };
 }
 
 /** Release the kept cascade's session once no run uses it (tests, a server between jobs). */

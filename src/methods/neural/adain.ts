@@ -73,7 +73,7 @@ export const adain = defineMethod({
     let done = 0;
     // In 'arena' memory the level's session is kept between runs (wct-runners.ts openWctCascade).
     const memory = levelSessionMemory(models, content, options);
-    const level = memory === 'arena' ? (await openWctCascade([models], ctx.threads))[0]! : await openWctLevel(models, ctx.threads, memory);
+    const level = memory === 'arena' ? (await openWctCascade([models], ctx.threads)).levels[0]! : await openWctLevel(models, ctx.threads, memory);
     let image;
     try {
       image = await transferLevel(level, content, list, { ...options, tick: () => ctx.progress.step(++done, total) });

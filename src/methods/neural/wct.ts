@@ -112,26 +112,30 @@ export const wct = defineMethod({
       runners.push(await loadWctLevel(network, l, p.weights, ctx.seed));
       loading.step(levels.length + runners.length - 1, loadUnits);
     }
-    const base: Omit<TransferOptions, 'margin'> = {
-      alpha: p.alpha,
-      build: cwctTransform,
-      products: await Float64Products.get(ctx.threads),
-      ...(regions && { contentLabels: regions.content }),
-      maxTilePixels: p.tileSize * p.tileSize,
-      signal: ctx.signal,
-    };
-    const options = runners.map((r) => ({ ...base, margin: Math.max(32, 8 * r.stride) }));
-    const total = runners.reduce((a, r, i) => a + levelTileCount(r, content, list, options[i]!), 0);
-    const transfer = ctx.progress.sub(loadShare, 1);
-    let done = 0;
-    let image: Image = content;
+    const margin = (r: { stride: number }) => Math.max(32, 8 * r.stride);
+    const maxTilePixels = p.tileSize * p.tileSize;
     // Levels whose sessions use an arena run in one session kept between runs (wct-runners.ts
-    // openWctCascade); otherwise (tiled contents too large to keep their features: 4K and up) one
-    // level's lean sessions at a time, released before the next level's open.
-    const cascade = runners.every((r, i) => levelSessionMemory(r, content, options[i]!) === 'arena') ? await openWctCascade(runners, ctx.threads) : undefined;
+    // openWctCascade), with the transforms' products; otherwise (tiled contents too large to keep
+    // their features: 4K and up) one level's lean sessions at a time, released before the next
+    // level's open, and the products in sessions of their own.
+    const arena = runners.every((r) => levelSessionMemory(r, content, { maxTilePixels, margin: margin(r) }) === 'arena');
+    const cascade = arena ? await openWctCascade(runners, ctx.threads) : undefined;
+    let image: Image = content;
     try {
+      const base: Omit<TransferOptions, 'margin'> = {
+        alpha: p.alpha,
+        build: cwctTransform,
+        products: cascade?.products ?? (await Float64Products.get(ctx.threads)),
+        ...(regions && { contentLabels: regions.content }),
+        maxTilePixels,
+        signal: ctx.signal,
+      };
+      const options = runners.map((r) => ({ ...base, margin: margin(r) }));
+      const total = runners.reduce((a, r, i) => a + levelTileCount(r, content, list, options[i]!), 0);
+      const transfer = ctx.progress.sub(loadShare, 1);
+      let done = 0;
       for (const [i, r] of runners.entries()) {
-        const level = cascade?.[i] ?? (await openWctLevel(r, ctx.threads, levelSessionMemory(r, image, options[i]!)));
+        const level = cascade?.levels[i] ?? (await openWctLevel(r, ctx.threads, levelSessionMemory(r, image, options[i]!)));
         try {
           image = clampImage(await transferLevel(level, image, list, { ...options[i]!, tick: () => transfer.step(++done, total) }));
         } finally {
@@ -139,7 +143,7 @@ export const wct = defineMethod({
         }
       }
     } finally {
-      await cascade?.[0]!.release();
+      await cascade?.levels[0]!.release();
     }
     if (photoreal) {
       // PhotoWCT's second step (Li et al. 2018) with He et al.'s guided filter instead of their
