@@ -61,7 +61,50 @@ export class MomentAccumulator {
 
   /** Add the pixels of `f` (all, or those listed in `index`), in JavaScript. */
   add(f: FeatureMap, index?: Int32Array): void {
-    for (const len of this.blocks(f, index, CHUNK)) if (this.covariance) accumulateGram(this.block!, this.channels, len, this.prod);
+    if (!this.covariance) return this.addVariances(f, index);
+    for (const len of this.blocks(f, index, CHUNK)) accumulateGram(this.block!, this.channels, len, this.prod);
+  }
+
+  /**
+   * `add` without covariances (AdaIN, MicroAST): each channel's sums of (x − shift) and of its
+   * square, straight from the map (the same sums, in the same order, as `blocks` makes; no float64
+   * copy of the pixels is written).
+   */
+  private addVariances(f: FeatureMap, index?: Int32Array): void {
+    const n = this.channels;
+    if (f.channels !== n) throw new AtelierError('E_INTERNAL', `MomentAccumulator for ${n} channels got ${f.channels}`);
+    const total = index ? index.length : f.pixels;
+    if (total === 0) return;
+    if (!this.shift) {
+      const p0 = index ? index[0]! : 0;
+      this.shift = Float64Array.from({ length: n }, (_, c) => f.data[c * f.pixels + p0]!);
+    }
+    const { sum, prod, shift } = this;
+    for (let start = 0; start < total; start += CHUNK) {
+      const len = Math.min(CHUNK, total - start);
+      for (let c = 0; c < n; c++) {
+        const plane = c * f.pixels;
+        const s = shift[c]!;
+        let acc = 0;
+        let squares = 0;
+        if (index) {
+          for (let k = 0; k < len; k++) {
+            const v = f.data[plane + index[start + k]!]! - s;
+            acc += v;
+            squares += v * v;
+          }
+        } else {
+          for (let k = start; k < start + len; k++) {
+            const v = f.data[plane + k]! - s;
+            acc += v;
+            squares += v * v;
+          }
+        }
+        sum[c] += acc;
+        prod[c * n + c] += squares;
+      }
+      this.count += len;
+    }
   }
 
   /** The same, with the products on ORT's DGEMM (large maps). */
@@ -274,6 +317,7 @@ export function cwctTransform(content: Moments, styles: StyleMoments[], alpha = 
  */
 export function applyAffine(f: FeatureMap, t: AffineTransform, out: Float32Array, index?: Int32Array): void {
   const n = t.channels;
+  if (isDiagonal(t.matrix, n)) return applyDiagonal(f, t, out, index);
   const total = index ? index.length : f.pixels;
   const xs = new Float64Array(n * CHUNK);
   const ys = new Float64Array(CHUNK);
@@ -297,6 +341,30 @@ export function applyAffine(f: FeatureMap, t: AffineTransform, out: Float32Array
       const plane = o * f.pixels;
       if (index) for (let k = 0; k < len; k++) out[plane + index[start + k]!] = ys[k]!;
       else for (let k = 0; k < len; k++) out[plane + start + k] = ys[k]!;
+    }
+  }
+}
+
+/**
+ * `applyAffine` for a diagonal A (AdaIN's transforms): each channel on its own, target + a·(x −
+ * centre) in float64 per value, the same operations `applyAffine` makes (its other terms are
+ * zeros it skips) without its float64 block copies.
+ */
+function applyDiagonal(f: FeatureMap, t: AffineTransform, out: Float32Array, index?: Int32Array): void {
+  const n = t.channels;
+  const total = index ? index.length : f.pixels;
+  for (let c = 0; c < n; c++) {
+    const plane = c * f.pixels;
+    const a = t.matrix[c * n + c]!;
+    const m = t.centre[c]!;
+    const b = t.target[c]!;
+    if (index) {
+      for (let k = 0; k < total; k++) {
+        const j = plane + index[k]!;
+        out[j] = b + a * (f.data[j]! - m);
+      }
+    } else {
+      for (let j = plane; j < plane + total; j++) out[j] = b + a * (f.data[j]! - m);
     }
   }
 }
