@@ -155,6 +155,9 @@ function synthesise(
     const w = contentWeightMap(lv.content, p.contentWeight);
     // Fusion pulls towards the content in the style's palette, not its own colours.
     const guide = paletteTransfer(lv.content, lv.style, lv.labels);
+    // The content's layout at this level: its blur, made once (the estimate's is made each time).
+    const sigma = layoutSigma(content) * Math.pow(0.5, levels.length - 1 - l);
+    const layout = blurPlanes(guide, sigma);
     if (x) {
       x = resizeImage(x, lv.content.width, lv.content.height);
     } else {
@@ -190,7 +193,7 @@ function synthesise(
         // The next iteration of this patch size pays for the patches this one overused.
         if (p.variety > 0) penalty = occurrencePenalty(field, lv.style.width, lv.style.height, size, p.variety);
         x = aggregate(x, lv.style, grid.positions, nnf, size, p.robustness);
-        fuseLayout(x, guide, w, layoutSigma(content) * Math.pow(0.5, levels.length - 1 - l));
+        fuseLayout(x, layout, w, sigma);
         // The carried result steers which patches are found; the last pass takes less of it: at the
         // full weight the flow-warped (resampled, so softer) previous result would blur each frame
         // a little more than the one before, and without it the style's large shapes fade out of
@@ -447,7 +450,8 @@ function previousAt(previous: PreviousFrame, width: number, height: number): { i
 }
 
 /**
- * Content fusion of the layout only: X ← X + W·(G_σ * C − G_σ * X)/(1 + W). The blurred estimate
+ * Content fusion of the layout only: X ← X + W·(G_σ * C − G_σ * X)/(1 + W), `layout` being the
+ * planes of G_σ * C. The blurred estimate
  * moves towards the blurred content as the plain fusion would move the whole estimate, while the
  * detail finer than σ — the style's strokes and hatching that the patches brought — is left as it
  * is. The plain fusion blended the content's smooth photo detail into every pixel, which washed the
@@ -455,12 +459,12 @@ function previousAt(previous: PreviousFrame, width: number, height: number): { i
  * without buying structure: the structure that matters (the content's layout, what survives a
  * blur of a few pixels) is the same for both.
  */
-export function fuseLayout(x: Image, content: Image, w: Float32Array, sigma: number): void {
+export function fuseLayout(x: Image, layout: Float32Array[], w: Float32Array, sigma: number): void {
   const n = x.pixels;
   for (let c = 0; c < 3; c++) {
     const xp = x.plane(c);
     const bx = gaussianBlurPlane(xp, x.width, x.height, sigma);
-    const bc = gaussianBlurPlane(content.plane(c), x.width, x.height, sigma);
+    const bc = layout[c]!;
     for (let i = 0; i < n; i++) xp[i] += (w[i] * (bc[i] - bx[i])) / (1 + w[i]);
   }
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Image } from '../../../src/core/image.js';
 import { runMethod } from '../../../src/core/stylize.js';
+import { gaussianBlurPlane } from '../../../src/imaging/gaussian.js';
 import { DEFAULT_METHOD } from '../../../src/methods/index.js';
 import { defaultPatchSize, fuseLayout, patchSizesFor, synthesis } from '../../../src/methods/patch/synthesis.js';
 import { discImage, flatImage, gradientImage, noiseImage, stripesImage } from '../../helpers/fixtures.js';
@@ -48,7 +49,8 @@ describe('patch.synthesis', () => {
     const x = new Image(64, 32, 3);
     const content = halves(64, 32, [0.1, 0.1, 0.1], [0.9, 0.9, 0.9]);
     for (let c = 0; c < 3; c++) for (let y = 0; y < 32; y++) for (let i = 0; i < 64; i++) x.plane(c)[y * 64 + i] = i % 2 === 0 ? 0.3 : 0.7;
-    fuseLayout(x, content, new Float32Array(64 * 32).fill(1e6), 2);
+    const layout = [0, 1, 2].map((c) => gaussianBlurPlane(content.plane(c), 64, 32, 2));
+    fuseLayout(x, layout, new Float32Array(64 * 32).fill(1e6), 2);
     // Away from the step: the local mean is the content's, the stripes' contrast is still 0.4.
     for (const [x0, level] of [[4, 0.1], [44, 0.9]] as const) {
       let mean = 0;
