@@ -233,8 +233,15 @@ async function createWithBlockedPads(bytes: Uint8Array, options: ort.InferenceSe
   // (nchwc-block.ts compiles with this module: imported when first needed.)
   const block = await (await import('./nchwc-block.js')).nchwcBlockSize();
   if (block === 0) return ort.InferenceSession.create(bytes, options);
-  // The first session only optimises (a profile, if asked for, is of the session kept).
-  const first = await optimizedModel(bytes, { ...options, enableProfiling: false });
+  // The first session only optimises (a profile, if asked for, is of the session kept). Where the
+  // optimised model cannot be handed over (no writable temporary folder), the plain session; a
+  // model ORT cannot load fails there with ORT's own message.
+  let first: Awaited<ReturnType<typeof optimizedModel>>;
+  try {
+    first = await optimizedModel(bytes, { ...options, enableProfiling: false });
+  } catch {
+    return ort.InferenceSession.create(bytes, options);
+  }
   const rewritten = keepPadsBlocked(first.bytes, block);
   if (rewritten.rewritten === 0) {
     if (!options.enableProfiling) return first.session;

@@ -79,4 +79,18 @@ describe('reflect pads in the blocked layout', () => {
     }
     await Promise.all([plain.release(), blocked.release()]);
   });
+
+  it('falls back to the plain session where the optimised model cannot be written (no temporary folder)', async () => {
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = '/nonexistent/atelier-blocked-pads';
+    try {
+      const plain = await compile(graph(5), { threads: 1, cache: false });
+      const blocked = await compile(graph(5), { threads: 1, cache: false, blockedPads: true });
+      expect(values((await blocked.run(feeds)).y!)).toEqual(values((await plain.run(feeds)).y!));
+      await Promise.all([plain.release(), blocked.release()]);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
+  });
 });
