@@ -15,6 +15,11 @@
 // median and its per-round spread:
 //   node bench/cyclegan-step.mjs --sizes 256 --threads 1 --rounds 3 --iterations 2 --out cyclegan-step-cpu.json
 // (`--out` names the results file under bench/results, so a loaded run does not replace the quiet one.)
+// The quiet comparison (2 threads; three rounds, each side's process fresh per round, median of all
+// iterations; ~10 min):
+//   node bench/cyclegan-step.mjs --sizes 128,256 --rounds 3
+// Where the time goes, per op, on each side: bench/profile/cyclegan-step.mjs and
+// `/usr/bin/python3 bench/cyclegan_torch.py 256 64 9 64 3 1 1 profile` (PyTorch's, one thread).
 // (after `npm run build`). The 256² row alone, at the published sizes (width 64, 9 blocks):
 //   node bench/cyclegan-step.mjs --sizes 256
 // It needs several GB per side and minutes per iteration on 2 threads, plus Atelier's graph
