@@ -29,7 +29,7 @@ const { generatorGraph, discriminatorGraph } = cycleGanGraphs(o, generators, dis
 const rng = new Rng(1);
 const image = () => ({ data: Float32Array.from({ length: 3 * size * size }, () => rng.uniform(-1, 1)), shape: [1, 3, size, size] });
 const [realA, realB, fakeA, fakeB] = [image(), image(), image(), image()];
-const { nchwcBlockSize } = await import('../../dist/engine/nchwc-block.js');
+const { nchwcBlockSize } = await import('../../dist/engine/runtime.js');
 // As the trainer compiles them; --plain-convs keeps every conv im2col + GEMM (the old lowering).
 const compileOptions = { threads, paramsAsInputs: true, cache: false, memory: 'arena', nchwcBlock: process.argv.includes('--plain-convs') ? 0 : await nchwcBlockSize() };
 const title = `${size}², width ${width}, ${blocks} blocks, ${threads} thread(s)`;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { AtelierError, wrapError } from '../core/errors.js';
 import { keepPadsBlocked } from './graph/blocked-pads.js';
-import type { Graph } from './graph/graph.js';
+import { Graph } from './graph/graph.js';
 import { emitModel, type EmitOptions, type EmittedModel } from './graph/lower.js';
 
 /**
@@ -230,8 +230,7 @@ async function optimizedModel(bytes: Uint8Array, options: ort.InferenceSession.S
  * made first, which computes the same.
  */
 async function createWithBlockedPads(bytes: Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
-  // (nchwc-block.ts compiles with this module: imported when first needed.)
-  const block = await (await import('./nchwc-block.js')).nchwcBlockSize();
+  const block = await nchwcBlockSize();
   if (block === 0) return ort.InferenceSession.create(bytes, options);
   // The first session only optimises (a profile, if asked for, is of the session kept). Where the
   // optimised model cannot be handed over (no writable temporary folder), the plain session; a
@@ -272,4 +271,51 @@ function dtypeOf(data: TensorData): 'float32' | 'float64' | 'int64' {
   if (data instanceof Float32Array) return 'float32';
   if (data instanceof Float64Array) return 'float64';
   return 'int64';
+}
+
+// ---------------------------------------------------------------- the CPU's NCHWc block
+// (here, not in a file of its own: the probe compiles sessions and compile needs the probe)
+
+/**
+ * The channel block of ONNX Runtime's blocked (NCHWc) conv on this CPU (16 with AVX-512, 8 with
+ * AVX2), or 0 where it has none: what `EmitOptions.nchwcBlock` needs to run training convs blocked
+ * (`convRunsBlocked` in graph/lower.ts). MLAS picks the block at run time and its kernels exist
+ * only on some CPUs, so this is found out, not assumed: a small conv with a run-time kernel is run
+ * blocked with each candidate block and compared with the plain conv; the first that agrees wins.
+ * Measured once per process (a few tiny sessions, tens of milliseconds).
+ */
+let probed: Promise<number> | undefined;
+
+export function nchwcBlockSize(): Promise<number> {
+  return (probed ??= probe());
+}
+
+async function probe(): Promise<number> {
+  const channels = 16;
+  const size = 5;
+  const x = Float32Array.from({ length: channels * size * size }, (_, i) => Math.sin(i * 0.7));
+  const w = Float32Array.from({ length: channels * channels * 9 }, (_, i) => Math.cos(i * 1.3));
+  const build = () => {
+    const g = new Graph();
+    const input = g.input('x', [1, channels, size, size]);
+    const weight = g.param('w', [channels, channels, 3, 3], w);
+    g.output('y', g.conv(input, weight, undefined, { pad: 1 }));
+    return g;
+  };
+  const feeds = { x: { data: x, shape: [1, channels, size, size] }, w: { data: w, shape: [channels, channels, 3, 3] } };
+  const options = { threads: 1, paramsAsInputs: true, cache: false, memory: 'lean' as const };
+  const plain = await compile(build(), options);
+  const reference = (await plain.run(feeds)).y!.data as Float32Array;
+  await plain.release();
+  for (const block of [16, 8]) {
+    try {
+      const blocked = await compile(build(), { ...options, nchwcBlock: block });
+      const y = (await blocked.run(feeds)).y!.data as Float32Array;
+      await blocked.release();
+      if (y.length === reference.length && y.every((v, i) => Math.abs(v - reference[i]!) <= 1e-4 * (1 + Math.abs(reference[i]!)))) return block;
+    } catch {
+      // no blocked kernels with this block here (or none at all): try the next, else plain convs
+    }
+  }
+  return 0;
 }

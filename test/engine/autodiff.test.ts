@@ -6,7 +6,7 @@ import { grad } from '../../src/engine/autodiff/grad.js';
 import { Graph, SLICE_END, type Tensor } from '../../src/engine/graph/graph.js';
 import { lowerGraph } from '../../src/engine/graph/lower.js';
 import { NCHWC_DOMAIN } from '../../src/engine/graph/onnx-model.js';
-import { nchwcBlockSize } from '../../src/engine/nchwc-block.js';
+import { nchwcBlockSize } from '../../src/engine/runtime.js';
 import { compile } from '../../src/engine/runtime.js';
 import { gradientCheck } from './gradcheck.js';
 import { evaluate } from './reference.js';

@@ -3,7 +3,7 @@ import { Rng } from '../../src/core/rng.js';
 import { keepPadsBlocked } from '../../src/engine/graph/blocked-pads.js';
 import { Graph, type Tensor } from '../../src/engine/graph/graph.js';
 import { lowerGraph } from '../../src/engine/graph/lower.js';
-import { nchwcBlockSize } from '../../src/engine/nchwc-block.js';
+import { nchwcBlockSize } from '../../src/engine/runtime.js';
 import { compile, ortOptimizedModel, type TensorValue } from '../../src/engine/runtime.js';
 import { SwitchedRunner } from '../../src/engine/switched-runner.js';
 

@@ -3,7 +3,7 @@ import type { Rng } from '../../core/rng.js';
 import { grad } from '../../engine/autodiff/grad.js';
 import { Graph, type Tensor } from '../../engine/graph/graph.js';
 import { cycleGanGenerator, cycleGanGeneratorSpecs, patchGan, patchGanSpecs, type CycleGanGeneratorConfig, type PatchGanConfig } from '../../engine/nets/cyclegan.js';
-import { nchwcBlockSize } from '../../engine/nchwc-block.js';
+import { nchwcBlockSize } from '../../engine/runtime.js';
 import { Adam } from '../../engine/optim/adam.js';
 import { ParameterSet } from '../../engine/optim/parameter-set.js';
 import { compile, type Runner, type TensorValue } from '../../engine/runtime.js';
