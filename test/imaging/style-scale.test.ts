@@ -67,7 +67,8 @@ describe('style scale', () => {
   });
 
   it('turns a coarse style into a larger Kuwahara radius than a fine one', async () => {
-    const content = blobs(256, 12, 9);
+    // 512 px, so that even the fine style's radius stays above the filter's 2 px floor.
+    const content = blobs(512, 24, 9);
     const run = async (style?: Image, radius?: number) =>
       (await runMethod(kuwahara, { content, ...(style && { style }) }, { ...(radius !== undefined && { radius }), styleAmount: 0 })).meta as unknown as {
         radiusPx: number;
@@ -76,14 +77,15 @@ describe('style scale', () => {
     const plain = await run();
     const coarse = await run(blobs(128, 3));
     const fine = await run(blobs(128, 48));
-    expect(plain.radiusPx).toBeCloseTo(0.006 * 256, 5);
+    expect(plain.radiusPx).toBeCloseTo(0.006 * 512, 5);
+    expect(fine.radiusPx).toBeGreaterThan(2);
     expect(coarse.styleScale!.factor).toBeGreaterThan(1);
     expect(fine.styleScale!.factor).toBeLessThan(1);
     expect(coarse.radiusPx).toBeGreaterThan(1.5 * fine.radiusPx);
     expect(coarse.radiusPx).toBeCloseTo(plain.radiusPx * coarse.styleScale!.factor, 5);
     // An explicit radius wins over the style.
-    expect((await run(blobs(128, 3), 2)).radiusPx).toBeCloseTo(0.02 * 256, 5);
-    expect((await run(blobs(128, 48), 2)).radiusPx).toBeCloseTo(0.02 * 256, 5);
+    expect((await run(blobs(128, 3), 2)).radiusPx).toBeCloseTo(0.02 * 512, 5);
+    expect((await run(blobs(128, 48), 2)).radiusPx).toBeCloseTo(0.02 * 512, 5);
   });
 
   it('shows the size defaults in the schema but leaves them out of the parsed params', () => {

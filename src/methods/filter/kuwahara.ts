@@ -10,6 +10,14 @@ import { orientationField } from '../../imaging/structure-tensor.js';
 
 /** Default radius, % of the long side (a style image scales it). */
 const RADIUS = 0.6;
+/**
+ * The smallest radius the filter runs at, in pixels. Below about 1.5 px the tap grid has a single
+ * ring (`anisotropic-kuwahara.ts` takes round(radius) rings), so the diagonal sectors hold only the
+ * centre pixel, have no spread, and win: the output is the input. 2 px is the classic Kuwahara
+ * window (5 × 5, four 3 × 3 quadrants), so the default filters even a 192 px thumbnail, where
+ * 0.6 % of the long side is 1.15 px.
+ */
+const MIN_RADIUS_PX = 2;
 
 /**
  * Kuwahara filtering as a painterly abstraction: anisotropic (Kyprianidis et al. 2009), whose
@@ -22,7 +30,7 @@ const params = z.object({
     .enum(['anisotropic', 'generalised'])
     .default('anisotropic')
     .describe('anisotropic: ellipses follow the local edge direction; generalised: isotropic 8-sector discs'),
-  radius: styleSizedParam(RADIUS, 0.05, 5, 'Filter radius, % of the image long side'),
+  radius: styleSizedParam(RADIUS, 0.05, 5, 'Filter radius, % of the image long side, at least 2 px'),
   sectors: z.number().int().min(4).max(16).default(8).describe('Number of sectors around each pixel'),
   sharpness: z.number().min(1).max(20).default(8).describe('How strongly the most uniform sector wins (q)'),
   eccentricity: z
@@ -53,7 +61,7 @@ export const kuwahara = defineMethod({
   presets: { 'Painterly': { radius: 0.6, passes: 1 }, 'Flat & bold': { radius: 1.2, passes: 2 }, 'Fine detail': { radius: 0.25 } },
   async run(ctx, { content, style }, p) {
     const scale = styleScale(style);
-    const radius = pixelsFor(styledSize(p.radius, RADIUS, scale), content.width, content.height, 1);
+    const radius = pixelsFor(styledSize(p.radius, RADIUS, scale), content.width, content.height, MIN_RADIUS_PX);
     const tensorSigma = pixelsFor(p.tensorSmoothing, content.width, content.height);
     const options: KuwaharaTileOptions = {
       anisotropic: p.mode === 'anisotropic',

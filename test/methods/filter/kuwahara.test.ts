@@ -57,6 +57,20 @@ describe('filter.kuwahara', () => {
     });
   }
 
+  for (const mode of ['anisotropic', 'generalised'] as const) {
+    it(`${mode}: filters a 192 × 128 thumbnail at the default radius (0.6 % of it is 1.15 px, below the 2 px floor)`, async () => {
+      // At 1.15 px the tap grid had one ring and the output was the input, pixel for pixel.
+      const input = noisyStep(192, 128, 0.08, 5);
+      const r = await runMethod(kuwahara, { content: input }, { mode });
+      expect(r.meta.radiusPx).toBe(2);
+      const before = rowStats(input, 8, 80);
+      const after = rowStats(r.image, 8, 80);
+      // 2 px sectors hold a few pixels each, so the noise drops by about a fifth (0.78×); unfiltered it stays at 1×.
+      expect(after.std).toBeLessThan(0.85 * before.std);
+      expect(after.mean).toBeCloseTo(0.25, 1);
+    });
+  }
+
   it('gives the same pixels in strips as in one piece', async () => {
     const img = noisyStep(48, 96, 0.1);
     const opts = { radius: 3, sectors: 8, sharpness: 8, eccentricity: 1 };
