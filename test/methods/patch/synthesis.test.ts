@@ -3,7 +3,7 @@ import { Image } from '../../../src/core/image.js';
 import { runMethod } from '../../../src/core/stylize.js';
 import { gaussianBlurPlane } from '../../../src/imaging/gaussian.js';
 import { DEFAULT_METHOD } from '../../../src/methods/index.js';
-import { defaultPatchSize, fuseLayout, patchSizesFor, synthesis } from '../../../src/methods/patch/synthesis.js';
+import { defaultPatchSize, fuseLayout, layoutTones, patchSizesFor, synthesis } from '../../../src/methods/patch/synthesis.js';
 import { discImage, flatImage, gradientImage, noiseImage, stripesImage } from '../../helpers/fixtures.js';
 
 const quick = { levels: 2, iterations: 1, patchSize: 9 };
@@ -22,6 +22,16 @@ function halves(width: number, height: number, left: [number, number, number], r
   for (let c = 0; c < 3; c++) {
     const p = img.plane(c);
     for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) p[y * width + x] = x < width / 2 ? left[c] : right[c];
+  }
+  return img;
+}
+
+/** Left half dark (0.15–0.35 top to bottom), right half light (0.65–0.85), grey. */
+function twoTone(width: number, height: number): Image {
+  const img = new Image(width, height, 3);
+  for (let c = 0; c < 3; c++) {
+    const p = img.plane(c);
+    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) p[y * width + x] = (x < width / 2 ? 0.15 : 0.65) + (0.2 * y) / (height - 1);
   }
   return img;
 }
@@ -58,6 +68,38 @@ describe('patch.synthesis', () => {
       expect(mean).toBeCloseTo(level, 2);
       expect(Math.abs(x.at(0, x0 + 1, 16) - x.at(0, x0, 16))).toBeCloseTo(0.4, 2);
     }
+  });
+
+  it("moves only the estimate's luminance towards the layout, so its colours stay the style's", () => {
+    // Estimate: flat red; content layout: flat mid grey (luminance 0.5).
+    const x = new Image(32, 16, 3);
+    x.plane(0).fill(0.8);
+    x.plane(1).fill(0.2);
+    x.plane(2).fill(0.2);
+    const layout = [0, 1, 2].map(() => new Float32Array(32 * 16).fill(0.5));
+    fuseLayout(x, layout, new Float32Array(32 * 16).fill(1e6), 2);
+    const [r, g, b] = [x.at(0, 16, 8), x.at(1, 16, 8), x.at(2, 16, 8)];
+    expect(0.299 * r + 0.587 * g + 0.114 * b).toBeCloseTo(0.5, 3);
+    // Still red: the red-green difference is the estimate's 0.6 (a plain fusion would make it grey).
+    expect(r - g).toBeCloseTo(0.6, 3);
+    expect(g - b).toBeCloseTo(0, 3);
+  });
+
+  it("puts the content in the style's tones at the patches' scale, not its pixels'", () => {
+    // A black-and-white stripe style (period 8) and a content dark on the left, light on the right.
+    const style = stripesImage(64, 64, 8, [0, 0, 0], [1, 1, 1]);
+    const content = twoTone(64, 32);
+    const luma = (img: Image, x0: number, x1: number) => meanColor(img, x0, x1).reduce((a, v, c) => a + [0.299, 0.587, 0.114][c]! * v, 0);
+    // Pixel tones: the dark half becomes black, the light half white (a two-tone poster).
+    const pixels = layoutTones(content, style, undefined, 0);
+    expect(luma(pixels, 0, 32)).toBeLessThan(0.1);
+    expect(luma(pixels, 32, 64)).toBeGreaterThan(0.9);
+    // At the scale of a 9 px patch (σ = 9/√12) the style's tones are greys around 0.5: the halves
+    // stay apart (the layout) without leaving the range a patch's mean can take.
+    const tones = layoutTones(content, style, undefined, 9 / Math.sqrt(12));
+    expect(luma(tones, 0, 32)).toBeGreaterThan(0.2);
+    expect(luma(tones, 32, 64)).toBeLessThan(0.8);
+    expect(luma(tones, 32, 64)).toBeGreaterThan(luma(tones, 0, 32) + 0.1);
   });
 
   it("takes the style's colours and keeps the content's structure", async () => {
