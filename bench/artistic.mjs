@@ -16,9 +16,9 @@
 // are taken as done and only the others run; their outputs must still be in .bench-out).
 // Full run:   nice -n 10 node bench/artistic.mjs                       (20 pairs, every series)
 // Short mode: BENCH_PAIRS=0,7 BENCH_ALPHAS=1 nice -n 10 node bench/artistic.mjs
-// patch.synthesis against G'MIC at 512 px:
+// patch.synthesis against G'MIC at 512 px (the contentWeight curve of bench/results/artistic-512-patch.json):
 //   BENCH_SIZE=512 BENCH_ONLY="patch.synthesis,G'MIC stylize" BENCH_OUT=artistic-512-patch.json \
-//     BENCH_GMIC_CACHE=1 nice -n 10 node bench/artistic.mjs
+//     BENCH_SYNTH_WEIGHTS=0.3,0.6,2 BENCH_GMIC_CACHE=1 nice -n 10 node bench/artistic.mjs
 // Writes bench/results/artistic.json (after every pair, so a cut-short run keeps what it did),
 // .bench-out/artistic/{outputs/,plot.svg,manifest.json,contact-sheet.png} (one row per pair:
 // content, style, each series at its strongest setting). The images are made from ../shared data:
