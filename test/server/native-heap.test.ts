@@ -43,8 +43,9 @@ describe.skipIf(!existsSync(compiled) || !glibc)('native heap of a long-running 
   it("gives a finished job thread's freed buffers back: RSS does not keep its arena heaps", () => {
     const tuned = grownMB({ ATELIER_MALLOC_TUNING: '' });
     const glibcDefaults = grownMB({ ATELIER_MALLOC_TUNING: 'off' });
-    // glibc's own behaviour first, so the test shows it measures something: the threads' arenas stay resident.
-    expect(glibcDefaults).toBeGreaterThan(120);
+    // glibc's own behaviour first, so the test shows it measures something: the threads' arenas stay resident
+    // (188 MB alone, 100 MB once in the full suite with the other worker busy: above 80 either way, twice the tuned bound).
+    expect(glibcDefaults).toBeGreaterThan(80);
     expect(tuned).toBeLessThan(48);
   }, 120_000);
 });
