@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { throwIfAborted } from '../../core/errors.js';
-import { labToRgb, rgbToLab } from '../../core/color.js';
+import { labToRgb, luma, rgbToLab } from '../../core/color.js';
 import { Image, clampImage } from '../../core/image.js';
 import { defineMethod, type PreviousFrame, type RunContext } from '../../core/registry.js';
 import { resizeImage } from '../../core/resample.js';
@@ -485,9 +485,7 @@ function previousAt(previous: PreviousFrame, width: number, height: number): { i
 export function fuseLayout(x: Image, layout: Float32Array[], w: Float32Array, sigma: number): void {
   const n = x.pixels;
   const [r, g, b] = [x.plane(0), x.plane(1), x.plane(2)];
-  const y = new Float32Array(n);
-  for (let i = 0; i < n; i++) y[i] = LUMA_R * r[i]! + LUMA_G * g[i]! + LUMA_B * b[i]!;
-  const by = gaussianBlurPlane(y, x.width, x.height, sigma);
+  const by = gaussianBlurPlane(luma(x).data, x.width, x.height, sigma);
   const [lr, lg, lb] = layout as [Float32Array, Float32Array, Float32Array];
   for (let i = 0; i < n; i++) {
     const d = (w[i]! * (LUMA_R * lr[i]! + LUMA_G * lg[i]! + LUMA_B * lb[i]! - by[i]!)) / (1 + w[i]!);
@@ -497,7 +495,7 @@ export function fuseLayout(x: Image, layout: Float32Array[], w: Float32Array, si
   }
 }
 
-/** Rec. 601 luma weights, as the content weight map uses. */
+/** Rec. 601 luma weights, as core/color.ts's luma uses (the layout arrives as planes, not an Image). */
 const LUMA_R = 0.299;
 const LUMA_G = 0.587;
 const LUMA_B = 0.114;
