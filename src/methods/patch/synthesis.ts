@@ -373,10 +373,7 @@ function constraintFor(positions: Int32Array, size: number, labels: RegionLabels
  */
 function contentWeightMap(content: Image, weight: number, flat: number): Float32Array {
   const n = content.pixels;
-  const lum = new Float32Array(n);
-  const [r, g, b] = [content.plane(0), content.plane(1), content.plane(2)];
-  for (let i = 0; i < n; i++) lum[i] = 0.299 * r[i] + 0.587 * g[i] + 0.114 * b[i];
-  const s = gaussianBlurPlane(lum, content.width, content.height, 1);
+  const s = gaussianBlurPlane(luma(content).data, content.width, content.height, 1);
   const w = content.width;
   const grad = new Float32Array(n);
   for (let y = 0; y < content.height; y++) {
