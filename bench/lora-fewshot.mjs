@@ -19,8 +19,8 @@
 // ../shared data: never commit them). Needs ../shared and a build (npm run build).
 // Usage: node bench/lora-fewshot.mjs [--steps 30] [--size 128] [--batch 2] [--base fst-small16-candy]
 //          [--styles vangogh,monet,gauguin] [--counts 1,5,20] [--methods lora-r4,lora-r8,norm-only,full]
-//          [--eval-size 256] [--held 4]
-// Writes bench/results/lora-fewshot.json.
+//          [--eval-size 256] [--held 4] [--name lora-fewshot]
+// Writes bench/results/<name>.json (default lora-fewshot.json; a longer run can keep its own name).
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
@@ -55,7 +55,8 @@ const baseName = option('base', 'fst-small16-candy');
 const styles = option('styles', 'vangogh,monet,gauguin').split(',');
 const counts = option('counts', '1,5,20').split(',').map(Number);
 const methods = option('methods', 'lora-r4,lora-r8,norm-only,full').split(',');
-const outDir = path.resolve(option('out', '.bench-out/lora-fewshot'));
+const resultName = option('name', 'lora-fewshot');
+const outDir = path.resolve(option('out', `.bench-out/${resultName}`));
 mkdirSync(outDir, { recursive: true });
 const EVAL = Number(option('eval-size', '256'));
 const HELD = Number(option('held', '4'));
@@ -242,5 +243,5 @@ const summary = {
   runs: results,
 };
 mkdirSync(path.join(here, 'results'), { recursive: true });
-writeFileSync(path.join(here, 'results', 'lora-fewshot.json'), JSON.stringify(summary, null, 1) + '\n');
+writeFileSync(path.join(here, 'results', `${resultName}.json`), JSON.stringify(summary, null, 1) + '\n');
 console.log(JSON.stringify({ totalSeconds: summary.totalSeconds, loadAverage: summary.loadAverage }, null, 1));
