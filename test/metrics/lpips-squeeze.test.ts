@@ -6,6 +6,7 @@ import { getMetric } from '../../src/metrics/index.js';
 import { computeMetric } from '../../src/metrics/metric.js';
 import { gradientImage, noiseImage, tempDir } from '../helpers/fixtures.js';
 import { describeWithSharedWeights, installSharedModel, TEST_MODEL_HOME } from '../helpers/shared-models.js';
+import { restoreHomeAfterAll } from '../helpers/temporary-home.js';
 import { torchPython } from '../helpers/torch-reference.js';
 
 /**
@@ -17,20 +18,15 @@ import { torchPython } from '../helpers/torch-reference.js';
 
 const REFERENCE = fileURLToPath(new URL('../helpers/lpips_squeeze_reference.py', import.meta.url));
 const dir = tempDir('atelier-lpips-squeeze-');
-let savedHome: string | undefined;
+restoreHomeAfterAll();
 
 describeWithSharedWeights('lpips-squeeze (heads + Keras SqueezeNet 1.1)', () => {
   let files: Awaited<ReturnType<typeof installSharedModel>>;
   beforeAll(async () => {
     files = await installSharedModel('lpips-squeeze');
-    savedHome = process.env.ATELIER_HOME;
     process.env.ATELIER_HOME = TEST_MODEL_HOME;
   });
-  afterAll(() => {
-    if (savedHome === undefined) delete process.env.ATELIER_HOME;
-    else process.env.ATELIER_HOME = savedHome;
-    dir.cleanup();
-  });
+  afterAll(() => dir.cleanup());
 
   it.skipIf(!torchPython)('equals the PyTorch reference, term by term, on odd-sized images', async () => {
     // 67×53: every ceil-rounded pool keeps a partial last window

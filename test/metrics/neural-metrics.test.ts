@@ -5,6 +5,7 @@ import { getMetric } from '../../src/metrics/index.js';
 import { computeMetric } from '../../src/metrics/metric.js';
 import { RANDOM_WEIGHTS_SEED } from '../../src/metrics/vgg-features.js';
 import { gradientImage, noiseImage, tempDir } from '../helpers/fixtures.js';
+import { restoreHomeAfterAll } from '../helpers/temporary-home.js';
 
 /**
  * gram and content-loss on seeded random VGG-19 weights (no weights can be downloaded here). The
@@ -12,16 +13,11 @@ import { gradientImage, noiseImage, tempDir } from '../helpers/fixtures.js';
  */
 
 const home = tempDir('atelier-home-');
-let savedHome: string | undefined;
+restoreHomeAfterAll();
 beforeAll(() => {
-  savedHome = process.env.ATELIER_HOME;
   process.env.ATELIER_HOME = home.dir; // an empty model store
 });
-afterAll(() => {
-  if (savedHome === undefined) delete process.env.ATELIER_HOME;
-  else process.env.ATELIER_HOME = savedHome;
-  home.cleanup();
-});
+afterAll(() => home.cleanup());
 
 const random = { weights: 'random' as const, threads: 1 };
 

@@ -4,16 +4,13 @@ import { styleDistance } from '../../src/metrics/style.js';
 import { gradientImage, noiseImage, tempDir } from '../helpers/fixtures.js';
 import { TEST_MODEL_HOME, installSharedModel, sharedWeightsPresent } from '../helpers/shared-models.js';
 import { runTorchReference, sharedWeights, torchPython } from '../helpers/torch-reference.js';
+import { restoreHomeAfterAll } from '../helpers/temporary-home.js';
 
 /** The `style` metric on the real VGG-19 against the same Gram distance computed with PyTorch. */
 
-const saved = process.env.ATELIER_HOME;
+restoreHomeAfterAll();
 const work = tempDir('atelier-style-metric-');
-afterAll(() => {
-  work.cleanup();
-  if (saved === undefined) delete process.env.ATELIER_HOME;
-  else process.env.ATELIER_HOME = saved;
-});
+afterAll(() => work.cleanup());
 
 describe('style metric', () => {
   it('is 0 for the style itself and positive otherwise (random weights, labelled)', async () => {

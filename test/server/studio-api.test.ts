@@ -6,8 +6,8 @@ import yauzl from 'yauzl';
 import { buildServer, type AtelierServer } from '../../src/server/app.js';
 import { HeldExecutor } from './held-executor.mjs';
 import { InlineExecutor } from '../../src/server/jobs/executor.js';
-import { tempDir } from '../helpers/fixtures.js';
 import { placeholderTrainedModels } from '../helpers/placeholder-trained-models.js';
+import { temporaryHome } from '../helpers/temporary-home.js';
 import { sharedWeights } from '../helpers/torch-reference.js';
 import { samplePngs, submit, waitFinished } from './helpers.js';
 
@@ -16,21 +16,16 @@ const held = new HeldExecutor(new InlineExecutor());
 
 /** The routes the studio stands on: upload limits, the model store over HTTP, a batch's zip. */
 
-const tmp = tempDir('atelier-studio-api-');
+const tmp = temporaryHome('atelier-studio-api-');
 let app: AtelierServer;
 let pngs: Awaited<ReturnType<typeof samplePngs>>;
-const savedHome = process.env.ATELIER_HOME;
 
 beforeAll(async () => {
-  process.env.ATELIER_HOME = tmp.file('home');
   pngs = await samplePngs(40, 30);
   app = await buildServer({ dataDir: tmp.file('data'), executor: held, concurrency: 1, studio: false, maxUploadBytes: 123_456, maxPixels: 654_321 });
 });
 afterAll(async () => {
   await app.close();
-  if (savedHome === undefined) delete process.env.ATELIER_HOME;
-  else process.env.ATELIER_HOME = savedHome;
-  tmp.cleanup();
 });
 
 async function zipEntries(bytes: Buffer): Promise<{ name: string; size: number }[]> {

@@ -6,8 +6,9 @@ import { readImage } from '../../src/core/io.js';
 import { pullModel } from '../../src/engine/store.js';
 import { stylize } from '../../src/methods/index.js';
 import { buildServer, type AtelierServer } from '../../src/server/app.js';
-import { meanAbsDiff, tempDir } from '../helpers/fixtures.js';
+import { meanAbsDiff } from '../helpers/fixtures.js';
 import { SHARED_WEIGHTS, sharedWeightsPresent, SHARED_WEIGHTS_SKIP } from '../helpers/shared-data.js';
+import { temporaryHome } from '../helpers/temporary-home.js';
 
 /**
  * The studio's style gallery over HTTP (GET /api/methods/ID/styles/VALUE): a per-style fast network
@@ -18,19 +19,14 @@ import { SHARED_WEIGHTS, sharedWeightsPresent, SHARED_WEIGHTS_SKIP } from '../he
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const harbour = path.join(root, 'web', 'public', 'samples', 'content-harbour.jpg');
-const tmp = tempDir('atelier-gallery-');
+const tmp = temporaryHome('atelier-gallery-');
 let app: AtelierServer;
-const savedHome = process.env.ATELIER_HOME;
 
 beforeAll(async () => {
-  process.env.ATELIER_HOME = tmp.file('home');
   app = await buildServer({ dataDir: tmp.file('data'), concurrency: 1, execution: 'inline', studio: false });
 });
 afterAll(async () => {
   await app?.close();
-  if (savedHome === undefined) delete process.env.ATELIER_HOME;
-  else process.env.ATELIER_HOME = savedHome;
-  tmp.cleanup();
 });
 
 describe('style gallery routes', () => {

@@ -7,7 +7,8 @@ import { fast } from '../../src/methods/neural/fast.js';
 import { buildServer, type AtelierServer } from '../../src/server/app.js';
 import { train } from '../../src/train/index.js';
 import { runCli } from '../helpers/cli.js';
-import { gradientImage, meanAbsDiff, noiseImage, stripesImage, tempDir } from '../helpers/fixtures.js';
+import { gradientImage, meanAbsDiff, noiseImage, stripesImage } from '../helpers/fixtures.js';
+import { temporaryHome } from '../helpers/temporary-home.js';
 import { multipart, waitFinished } from './helpers.js';
 
 /**
@@ -18,15 +19,13 @@ import { multipart, waitFinished } from './helpers.js';
  * trainings (small8, 32² crops, the seeded random loss network): the mechanics, not the look.
  */
 
-const tmp = tempDir('atelier-both-ways-');
-const savedHome = process.env.ATELIER_HOME;
+const tmp = temporaryHome('atelier-both-ways-');
 let app: AtelierServer;
 let photo: Buffer;
 let styleFile: string;
 const recipe = { width: 'small8', size: 32, batch: 1, styleSize: 48, eval: 0, vgg: 'random' };
 
 beforeAll(async () => {
-  process.env.ATELIER_HOME = tmp.file('home');
   mkdirSync(tmp.file('photos'), { recursive: true });
   for (let i = 0; i < 3; i++) await writeImage(noiseImage(48, 40, i + 1), tmp.file(`photos/p${i}.png`));
   styleFile = tmp.file('stripes.png');
@@ -37,9 +36,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.close();
-  if (savedHome === undefined) delete process.env.ATELIER_HOME;
-  else process.env.ATELIER_HOME = savedHome;
-  tmp.cleanup();
 });
 
 describe('models made here, CLI and server alike', () => {

@@ -8,7 +8,8 @@ import { readSafetensors } from '../../src/engine/weights/safetensors.js';
 import { buildServer, type AtelierServer } from '../../src/server/app.js';
 import { registerTrainer } from '../../src/train/index.js';
 import { readCheckpoint } from '../../src/train/checkpoint.js';
-import { flatImage, gradientImage, tempDir } from '../helpers/fixtures.js';
+import { flatImage, gradientImage } from '../helpers/fixtures.js';
+import { temporaryHome } from '../helpers/temporary-home.js';
 import { tintTrainer } from '../helpers/tint-trainer.js';
 import { multipart, parseSse, waitFinished, type FormValue } from './helpers.js';
 import { startTintServer, waitJob } from './processes.js';
@@ -24,12 +25,11 @@ import { startTintServer, waitJob } from './processes.js';
  */
 
 registerTrainer(tintTrainer);
-const tmp = tempDir('atelier-trainjobs-');
+const tmp = temporaryHome('atelier-trainjobs-');
 const STYLE_RGB: [number, number, number] = [0.8, 0.4, 0.2];
 let style: Buffer;
 let photo: Buffer;
 let app: AtelierServer;
-const savedHome = process.env.ATELIER_HOME;
 
 async function start(dataDir = tmp.file('data')): Promise<AtelierServer> {
   return buildServer({ dataDir, execution: 'inline', concurrency: 1, studio: false, trainingPhotos: tmp.file('photos') });
@@ -48,7 +48,6 @@ const tint = (model: string, extra: [string, FormValue][] = []): [string, FormVa
 ];
 
 beforeAll(async () => {
-  process.env.ATELIER_HOME = tmp.file('home');
   style = await encodeImage(flatImage(16, 16, STYLE_RGB), 'png');
   photo = await encodeImage(gradientImage(24, 16), 'png');
   const { mkdirSync, writeFileSync } = await import('node:fs');
@@ -59,9 +58,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.close();
-  if (savedHome === undefined) delete process.env.ATELIER_HOME;
-  else process.env.ATELIER_HOME = savedHome;
-  tmp.cleanup();
 });
 
 describe('training jobs', () => {

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeImage, writeImage } from '../../src/core/io.js';
 import { buildServer, type AtelierServer } from '../../src/server/app.js';
 import { trainers as shipped } from '../../src/train/index.js';
-import { gradientImage, noiseImage, stripesImage, tempDir } from '../helpers/fixtures.js';
+import { gradientImage, noiseImage, stripesImage } from '../helpers/fixtures.js';
+import { temporaryHome } from '../helpers/temporary-home.js';
 import { multipart, waitFinished, type FormValue } from './helpers.js';
 
 /**
@@ -14,13 +15,11 @@ import { multipart, waitFinished, type FormValue } from './helpers.js';
  * generator as a model neural.stargan runs by name over the API, and its record holds no server path.
  */
 
-const tmp = tempDir('atelier-train-recipes-');
-const savedHome = process.env.ATELIER_HOME;
+const tmp = temporaryHome('atelier-train-recipes-');
 let app: AtelierServer;
 let photo: Buffer;
 
 beforeAll(async () => {
-  process.env.ATELIER_HOME = tmp.file('home');
   mkdirSync(tmp.file('photos'), { recursive: true });
   for (let i = 0; i < 3; i++) await writeImage(noiseImage(40, 36, i + 1), tmp.file(`photos/p${i}.png`));
   photo = await encodeImage(gradientImage(32, 24), 'png');
@@ -29,9 +28,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.close();
-  if (savedHome === undefined) delete process.env.ATELIER_HOME;
-  else process.env.ATELIER_HOME = savedHome;
-  tmp.cleanup();
 });
 
 async function postTraining(fields: [string, FormValue][]) {

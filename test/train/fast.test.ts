@@ -15,6 +15,7 @@ import { train } from '../../src/train/index.js';
 import { discImage, gradientImage, noiseImage, stripesImage, tempDir } from '../helpers/fixtures.js';
 import { SHARED_DATA, sharedDataPresent } from '../helpers/shared-data.js';
 import { installSharedModel, sharedWeightsPresent } from '../helpers/shared-models.js';
+import { restoreHomeAfterAll } from '../helpers/temporary-home.js';
 
 /**
  * `train fast` (Johnson et al.'s recipe on the training floor): a tiny run trains, checkpoints,
@@ -25,7 +26,7 @@ import { installSharedModel, sharedWeightsPresent } from '../helpers/shared-mode
  * real trainings are in bench/fast-train.mjs.
  */
 
-const saved = process.env.ATELIER_HOME;
+restoreHomeAfterAll();
 const home = tempDir('atelier-fast-train-');
 const work = tempDir('atelier-fast-work-');
 const vgg = sharedWeightsPresent ? 'installed' : 'random';
@@ -47,8 +48,6 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(() => {
-  if (saved === undefined) delete process.env.ATELIER_HOME;
-  else process.env.ATELIER_HOME = saved;
   home.cleanup();
   work.cleanup();
 });

@@ -12,6 +12,7 @@ import { multistyle } from '../../src/methods/neural/multistyle.js';
 import { train } from '../../src/train/index.js';
 import { gradientImage, noiseImage, stripesImage, tempDir } from '../helpers/fixtures.js';
 import { installSharedModel, sharedWeightsPresent, SHARED_WEIGHTS_SKIP } from '../helpers/shared-models.js';
+import { restoreHomeAfterAll } from '../helpers/temporary-home.js';
 
 /**
  * A new style for the 26-style network (Dumoulin et al.): the graph with rows added to its
@@ -20,7 +21,7 @@ import { installSharedModel, sharedWeightsPresent, SHARED_WEIGHTS_SKIP } from '.
  * and installs it for `neural.multistyle --added NAME --style 26` (and `--mix`).
  */
 
-const saved = process.env.ATELIER_HOME;
+restoreHomeAfterAll();
 const home = tempDir('atelier-ms-train-');
 const work = tempDir('atelier-ms-work-');
 
@@ -38,8 +39,6 @@ describe.skipIf(!sharedWeightsPresent)(`train multistyle-style ${sharedWeightsPr
     pb = path.join(home.dir, 'models', 'magenta-multistyle', MULTISTYLE.file);
   }, 180_000);
   afterAll(() => {
-    if (saved === undefined) delete process.env.ATELIER_HOME;
-    else process.env.ATELIER_HOME = saved;
     home.cleanup();
     work.cleanup();
   });

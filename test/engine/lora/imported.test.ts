@@ -13,6 +13,7 @@ import { readTflite } from '../../../src/engine/weights/tflite.js';
 import { anime } from '../../../src/methods/neural/anime.js';
 import { gradientImage, meanAbsDiff, tempDir } from '../../helpers/fixtures.js';
 import { describeWithSharedWeights, installSharedModel, TEST_MODEL_HOME } from '../../helpers/shared-models.js';
+import { restoreHomeAfterAll } from '../../helpers/temporary-home.js';
 
 /**
  * LoRA on an imported network (AnimeGANv2's int8 TFLite generator, from ../shared/weights): the
@@ -21,12 +22,8 @@ import { describeWithSharedWeights, installSharedModel, TEST_MODEL_HOME } from '
  * filters beforehand, and neural.anime takes the adapter through `lora`.
  */
 const tmp = tempDir('atelier-lora-imported-');
-const saved = process.env.ATELIER_HOME;
-afterAll(() => {
-  if (saved === undefined) delete process.env.ATELIER_HOME;
-  else process.env.ATELIER_HOME = saved;
-  tmp.cleanup();
-});
+restoreHomeAfterAll();
+afterAll(() => tmp.cleanup());
 
 describeWithSharedWeights('LoRA on an imported TFLite network', () => {
   it('at run time equals the filters merged beforehand, and neural.anime applies it', async () => {

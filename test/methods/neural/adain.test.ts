@@ -8,19 +8,16 @@ import { adain } from '../../../src/methods/neural/adain.js';
 import { gradientImage, noiseImage, tempDir } from '../../helpers/fixtures.js';
 import { TEST_MODEL_HOME, installSharedModel, sharedWeightsPresent } from '../../helpers/shared-models.js';
 import { runTorchReference, sharedWeights, torchPython } from '../../helpers/torch-reference.js';
+import { restoreHomeAfterAll } from '../../helpers/temporary-home.js';
 
 /**
  * neural.adain: the AdaIN transform's algebra (statistics, α, interpolation), a missing model, and
  * the real relu3_1 encoder/decoder against a PyTorch run of the paper's pipeline.
  */
 
-const saved = process.env.ATELIER_HOME;
+restoreHomeAfterAll();
 const work = tempDir('atelier-adain-');
-afterAll(() => {
-  work.cleanup();
-  if (saved === undefined) delete process.env.ATELIER_HOME;
-  else process.env.ATELIER_HOME = saved;
-});
+afterAll(() => work.cleanup());
 
 function features(channels: number, pixels: number, seed: number, scale: number, shift: number) {
   const rng = new Rng(seed);

@@ -1,21 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AtelierError } from '../../../src/core/errors.js';
 import { runMethod } from '../../../src/core/stylize.js';
 import { importModel } from '../../../src/engine/store.js';
 import { capvst } from '../../../src/methods/neural/capvst.js';
 import { writeCapVstCheckpoint } from '../../helpers/capvst-checkpoint.js';
-import { gradientImage, noiseImage, tempDir } from '../../helpers/fixtures.js';
+import { gradientImage, noiseImage } from '../../helpers/fixtures.js';
+import { temporaryHome } from '../../helpers/temporary-home.js';
 
-const dir = tempDir('atelier-capvst-');
-const previousHome = process.env.ATELIER_HOME;
-beforeAll(() => {
-  process.env.ATELIER_HOME = dir.file('home');
-});
-afterAll(() => {
-  if (previousHome === undefined) delete process.env.ATELIER_HOME;
-  else process.env.ATELIER_HOME = previousHome;
-  dir.cleanup();
-});
+const dir = temporaryHome('atelier-capvst-');
 
 const content = gradientImage(36, 28);
 const style = noiseImage(32, 32, 5, [0.8, 0.4, 0.1], 0.2);

@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AtelierError } from '../../../src/core/errors.js';
 import { readImage } from '../../../src/core/io.js';
 import { resizeImage } from '../../../src/core/resample.js';
@@ -9,6 +9,7 @@ import { FastStyleStylizer, padded, proxyPixels } from '../../../src/engine/nets
 import { fast } from '../../../src/methods/neural/fast.js';
 import { gradientImage, tempDir } from '../../helpers/fixtures.js';
 import { SHARED_WEIGHTS, TEST_MODEL_HOME, installSharedModel, sharedWeightsPresent, SHARED_WEIGHTS_SKIP } from '../../helpers/shared-models.js';
+import { restoreHomeAfterAll } from '../../helpers/temporary-home.js';
 
 /**
  * neural.fast: a missing network names the command that installs it; on the published weights
@@ -16,11 +17,7 @@ import { SHARED_WEIGHTS, TEST_MODEL_HOME, installSharedModel, sharedWeightsPrese
  * stroke scale changes it, and tiles cross-fade without a seam.
  */
 
-const saved = process.env.ATELIER_HOME;
-afterAll(() => {
-  if (saved === undefined) delete process.env.ATELIER_HOME;
-  else process.env.ATELIER_HOME = saved;
-});
+restoreHomeAfterAll();
 
 describe('neural.fast', () => {
   it('fails with E_WEIGHTS_MISSING naming the pull command when the network is not installed', async () => {

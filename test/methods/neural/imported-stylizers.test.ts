@@ -12,6 +12,7 @@ import { axisTiles } from '../../../src/engine/nets/tiled-image-net.js';
 import { methods } from '../../../src/methods/index.js';
 import { installSharedModel, SHARED_WEIGHTS, sharedWeightsPresent, TEST_MODEL_HOME } from '../../helpers/shared-models.js';
 import { tempDir } from '../../helpers/fixtures.js';
+import { restoreHomeAfterAll } from '../../helpers/temporary-home.js';
 
 /**
  * neural.multistyle, neural.arbitrary, neural.cartoon and neural.anime on the published files
@@ -45,14 +46,10 @@ describe('style mixes and tiles (no weights needed)', () => {
 });
 
 describe('a missing model', () => {
-  const saved = process.env.ATELIER_HOME;
+  restoreHomeAfterAll();
   const t = tempDir('atelier-empty-');
   beforeAll(() => (process.env.ATELIER_HOME = t.dir));
-  afterAll(() => {
-    if (saved === undefined) delete process.env.ATELIER_HOME;
-    else process.env.ATELIER_HOME = saved;
-    t.cleanup();
-  });
+  afterAll(() => t.cleanup());
   it.each(['neural.multistyle', 'neural.arbitrary', 'neural.cartoon', 'neural.anime'] as const)('%s says which model and how to pull it', async (id) => {
     const content = new Image(32, 32, 3);
     const style = new Image(32, 32, 3);
@@ -64,7 +61,7 @@ describe('a missing model', () => {
 });
 
 describe.skipIf(!sharedWeightsPresent)('the imported networks on real photos (installed from ../shared/weights)', () => {
-  const saved = process.env.ATELIER_HOME;
+  restoreHomeAfterAll();
   let photo: Image;
   let style: Image;
   beforeAll(async () => {
@@ -75,10 +72,6 @@ describe.skipIf(!sharedWeightsPresent)('the imported networks on real photos (in
     photo = resizeImage(await readImage(path.join(SHARED_WEIGHTS, '../data/dev/content/stata.jpg')), 300, 200);
     style = await readImage(path.join(SHARED_WEIGHTS, '../data/dev/style/udnie.jpg'));
   }, 300_000);
-  afterAll(() => {
-    if (saved === undefined) delete process.env.ATELIER_HOME;
-    else process.env.ATELIER_HOME = saved;
-  });
 
   it('multistyle: a mix of one style at weight 1 is that style; a two-style mix lies between them', async () => {
     const run = (p: Record<string, unknown>) => runMethod(methods['neural.multistyle'], { content: photo, extra: {} }, p).then((r) => r.image);

@@ -8,6 +8,7 @@ import { ssim } from '../../../src/metrics/ssim.js';
 import { gradientImage, noiseImage, tempDir } from '../../helpers/fixtures.js';
 import { TEST_MODEL_HOME, installSharedModel, sharedWeightsPresent } from '../../helpers/shared-models.js';
 import { runTorchReference, sharedWeights, torchPython } from '../../helpers/torch-reference.js';
+import { restoreHomeAfterAll } from '../../helpers/temporary-home.js';
 
 /**
  * neural.wct: a missing model names the command that installs it; on the real weights (linked from
@@ -15,13 +16,9 @@ import { runTorchReference, sharedWeights, torchPython } from '../../helpers/tor
  * same loop written from the paper (test/helpers/torch_style_nets.py).
  */
 
-const saved = process.env.ATELIER_HOME;
+restoreHomeAfterAll();
 const work = tempDir('atelier-wct-');
-afterAll(() => {
-  work.cleanup();
-  if (saved === undefined) delete process.env.ATELIER_HOME;
-  else process.env.ATELIER_HOME = saved;
-});
+afterAll(() => work.cleanup());
 
 /** Per-channel mean and standard deviation. */
 function channelStats(data: Float32Array, pixels: number): number[] {
