@@ -20,6 +20,7 @@
 // Usage: node bench/lora-fewshot.mjs [--steps 30] [--size 128] [--batch 2] [--base fst-small16-candy]
 //          [--styles vangogh,monet,gauguin] [--counts 1,5,20] [--methods lora-r4,lora-r8,norm-only,full]
 //          [--eval-size 256] [--held 4] [--name lora-fewshot]
+//          [--lr lora-r4=2e-2,full=2e-3]
 // Writes bench/results/<name>.json (default lora-fewshot.json; a longer run can keep its own name).
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -62,6 +63,12 @@ const EVAL = Number(option('eval-size', '256'));
 const HELD = Number(option('held', '4'));
 /** Learning rates per method (Adam): the adapters and norms take larger steps than whole weights. */
 const LR = { 'lora-r4': 5e-3, 'lora-r8': 5e-3, 'norm-only': 5e-3, full: 1e-3 };
+// --lr full=2e-3,lora-r4=2e-2 overrides some (a sweep checks that a ranking is not an artefact of the rates).
+for (const kv of option('lr', '').split(',').filter(Boolean)) {
+  const [k, v] = kv.split('=');
+  if (!(k in LR) || !(Number(v) > 0)) throw new Error(`--lr expects method=rate with a method of ${Object.keys(LR).join(', ')}; got ${kv}`);
+  LR[k] = Number(v);
+}
 const weights = { ...DEFAULT_LOSS_WEIGHTS };
 
 const started = performance.now();
