@@ -8,8 +8,9 @@
 // a contact sheet scratch/capvst-train/sheet.png (content | style | random | trained | color.mkl).
 //
 // Usage: nice -n 10 node bench/capvst-train.mjs [--minutes 10] [--size 128] [--eval-size 384] [--threads 2] [--photos N]
+//        [--resume] [--validation-crops 16]
 //        (--minutes 0 re-evaluates the last checkpoint without training)
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +25,9 @@ const evalSize = Number(option('eval-size', '384'));
 const threads = Number(option('threads', '2'));
 // Train on the first N photos only (loading and scaling all 568 twice takes minutes on a loaded machine).
 const photoCount = Number(option('photos', '0'));
+// Go on from the last checkpoint in scratch/capvst-train/train instead of the random start.
+const resume = process.argv.includes('--resume');
+const validationCrops = Number(option('validation-crops', '16'));
 const work = path.join(root, 'scratch', 'capvst-train');
 process.env.ATELIER_HOME = path.join(work, 'home');
 mkdirSync(work, { recursive: true });
@@ -62,6 +66,7 @@ if (minutes > 0) {
       iterations: 1_000_000,
       saveEvery: 20,
       threads,
+      resume: resume && existsSync(path.join(out, 'last.safetensors')),
       signal: controller.signal,
       params: { content: photoDir, mode: 'photoreal', size, eval: 2 },
       onProgress: (e) => {
@@ -75,6 +80,15 @@ if (minutes > 0) {
 }
 const trainSeconds = (Date.now() - started) / 1000;
 const saved = await readCheckpoint(path.join(out, 'last.safetensors'), 'atelier-capvst-training-1');
+// Fixed validation crops (the recipe's own, drawn from the run's seed) at the random start and at the
+// checkpoint: a run stopped by its time budget never reaches the loop's closing validation, so each
+// is a run of its own — one step from the random start in a scratch folder, and the checkpoint
+// resumed with nothing left to do.
+const validationParams = { content: photoDir, mode: 'photoreal', size, eval: validationCrops };
+const startRun = await train('capvst', { out: path.join(work, 'validation-start'), iterations: 1, threads, params: validationParams });
+const trainedRun = await train('capvst', { out, resume: true, iterations: saved.iteration, threads, params: validationParams });
+const validation = { crops: validationCrops, randomStart: startRun.validation.before, trained: trainedRun.validation.after };
+console.log(`validation on ${validationCrops} fixed crops: random start ${JSON.stringify(validation.randomStart)}, trained ${JSON.stringify(validation.trained)}`);
 const trainedFile = path.join(work, 'trained.safetensors');
 await writeSafetensors(trainedFile, [...saved.tensors.values()].filter((t) => !t.name.startsWith('optimizer.')));
 console.log(`trained ${saved.iteration} iterations (${trainSeconds.toFixed(0)} s this run; load before ${loadBefore}, after ${load()})`);
@@ -110,17 +124,23 @@ for (const pair of pairs) {
   sheet.push([content, ref, outs.random, outs.trained, outs.mkl]);
 }
 const mean = (k) => rows.reduce((a, r) => a + r[k], 0) / rows.length;
+const command = `node bench/capvst-train.mjs --minutes ${minutes} --size ${size} --eval-size ${evalSize} --threads ${threads} --photos ${photoCount}${resume ? ' --resume' : ''} --validation-crops ${validationCrops}`;
+// The training runs that made the checkpoint: a re-evaluation (--minutes 0) or a resumed run keeps
+// the earlier ones' record, a fresh run starts the list again.
+const resultsFile = path.join(here, 'results', 'capvst-train.json');
+const earlierRuns = (minutes === 0 || resume) && existsSync(resultsFile) ? (JSON.parse(readFileSync(resultsFile, 'utf8')).training?.runs ?? []) : [];
+const runs = minutes > 0 ? [...earlierRuns, { command, seconds: trainSeconds, untilIteration: saved.iteration, loadBefore, loadAfter: load() }] : earlierRuns;
 const summary = {
   date: new Date().toISOString(),
-  command: `node bench/capvst-train.mjs --minutes ${minutes} --size ${size} --eval-size ${evalSize} --threads ${threads} --photos ${photoCount}`,
-  training: { iterations: saved.iteration, secondsThisRun: trainSeconds, crop: size, threads, loadBefore, loadAfter: load(), losses: JSON.parse(readFileSync(path.join(out, 'losses.json'), 'utf8')).validation ?? null },
+  command,
+  training: { iterations: saved.iteration, crop: size, threads, runs, validation },
   evalSize,
   mean: Object.fromEntries(['ssim', 'psnr', 'style'].flatMap((m) => Object.keys(variants).map((k) => [`${m}.${k}`, mean(`${m}.${k}`)]))),
   rows,
 };
 console.log(JSON.stringify(summary.mean, null, 1));
 mkdirSync(path.join(here, 'results'), { recursive: true });
-writeFileSync(path.join(here, 'results', 'capvst-train.json'), JSON.stringify(summary, null, 1) + '\n');
+writeFileSync(resultsFile, JSON.stringify(summary, null, 1) + '\n');
 
 const H = 160;
 const cells = sheet.map((r) => r.map((im) => resizeImage(im.channels === 3 ? im : Image.fromPlanes(im.width, im.height, [im.plane(0), im.plane(0), im.plane(0)]), Math.round((im.width * H) / im.height), H)));
