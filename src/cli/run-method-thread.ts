@@ -7,6 +7,7 @@ import type { ImageSource } from '../core/io.js';
 import type { ProgressEvent, ProgressListener } from '../core/progress.js';
 import type { Logger } from '../core/registry.js';
 import type { StylizeResult } from '../core/stylize.js';
+import { newNativeGauge, terminateBetweenNativeCalls } from '../engine/native-calls.js';
 import { stylize } from '../methods/index.js';
 
 /**
@@ -76,7 +77,10 @@ export async function runMethodInThread(method: string, inputs: ThreadInputs, pa
   }
   const { signal } = options;
   if (signal.aborted) throw aborted();
-  const worker = new Worker(threadEntry);
+  // The thread is ended only between ONNX Runtime calls (engine/native-calls.ts): ended inside one,
+  // it would abort this whole process.
+  const gauge = newNativeGauge();
+  const worker = new Worker(threadEntry, { workerData: { nativeGauge: gauge } });
   return new Promise<StylizeResult>((resolve, reject) => {
     let settled = false;
     let killTimer: NodeJS.Timeout | undefined;
@@ -85,7 +89,7 @@ export async function runMethodInThread(method: string, inputs: ThreadInputs, pa
       settled = true;
       clearTimeout(killTimer);
       signal.removeEventListener('abort', onAbort);
-      void worker.terminate();
+      void terminateBetweenNativeCalls(worker, gauge);
       fn();
     };
     const onAbort = () => {

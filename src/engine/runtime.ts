@@ -5,8 +5,14 @@ import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { AtelierError, wrapError } from '../core/errors.js';
 import { keepPadsBlocked } from './graph/blocked-pads.js';
+import { nativeCall } from './native-calls.js';
 import { Graph } from './graph/graph.js';
 import { emitModel, type EmitOptions, type EmittedModel } from './graph/lower.js';
+
+/** ONNX Runtime's own calls, each counted (native-calls.ts) so that a thread is never ended inside one. */
+const createSession = (bytes: Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> =>
+  nativeCall(() => ort.InferenceSession.create(bytes, options));
+const releaseSession = (session: ort.InferenceSession): Promise<void> => nativeCall(() => session.release());
 
 /**
  * The only module that touches ONNX Runtime. Sessions are cached by a hash of the model bytes
@@ -111,7 +117,7 @@ export class Runner {
 
   /** Free an uncached session's memory now (cached sessions live in the cache). */
   async release(): Promise<void> {
-    if (!this.cached) await this.session.release();
+    if (!this.cached) await releaseSession(this.session);
   }
 
   /** Run with the given feeds; returns every output (or those named in `fetches`). */
@@ -129,7 +135,7 @@ export class Runner {
     }
     let result: ort.InferenceSession.ReturnType;
     try {
-      result = await this.session.run(ortFeeds, fetches ?? (this.outputNames as string[]));
+      result = await nativeCall(() => this.session.run(ortFeeds, fetches ?? (this.outputNames as string[])));
     } catch (e) {
       const described = this.inputNames.map((n) => `${n} [${feeds[n]!.shape.join('×')}] ${dtypeOf(feeds[n]!.data)}`).join('; ');
       throw wrapError(e, 'E_ENGINE', 'ONNX Runtime failed to run the graph', {
@@ -167,16 +173,16 @@ export async function compile(graph: Graph | EmittedModel, options: SessionOptio
     };
     pending =
       target === 'cuda'
-        ? ort.InferenceSession.create(model.bytes, { ...sessionOptions, executionProviders: ['cuda', 'cpu'], logSeverityLevel: 4 }).catch((e: unknown) => {
+        ? createSession(model.bytes, { ...sessionOptions, executionProviders: ['cuda', 'cpu'], logSeverityLevel: 4 }).catch((e: unknown) => {
             // sessions made in parallel may all fail before the first failure is recorded: say it once
             const first = cudaUnavailable === undefined;
             cudaUnavailable = e instanceof Error ? e.message : String(e);
             if (first) onFallback(`--device cuda: ONNX Runtime's CUDA provider could not be used (${cudaUnavailable.split('\n')[0]}); running on the CPU`);
-            return ort.InferenceSession.create(model.bytes, sessionOptions);
+            return createSession(model.bytes, sessionOptions);
           })
         : blockedPads
           ? createWithBlockedPads(model.bytes, sessionOptions)
-          : ort.InferenceSession.create(model.bytes, sessionOptions);
+          : createSession(model.bytes, sessionOptions);
     if (cached) {
       pending.catch(() => cache.delete(hash));
       cache.set(hash, pending);
@@ -185,7 +191,7 @@ export async function compile(graph: Graph | EmittedModel, options: SessionOptio
       const oldest = cache.keys().next().value!;
       const evicted = cache.get(oldest)!;
       cache.delete(oldest);
-      void evicted.then((s) => s.release()).catch(() => {});
+      void evicted.then((s) => releaseSession(s)).catch(() => {});
     }
   } else {
     // Most recently used last.
@@ -207,7 +213,7 @@ let blockedPadsRefused = false;
 export async function ortOptimizedModel(graph: Graph | EmittedModel, threads = 1): Promise<Uint8Array> {
   const model = 'bytes' in graph ? graph : emitModel(graph, {});
   const { session, bytes } = await optimizedModel(model.bytes, { intraOpNumThreads: threads, graphOptimizationLevel: 'all', logSeverityLevel: 3 });
-  await session.release();
+  await releaseSession(session);
   return bytes;
 }
 
@@ -216,7 +222,7 @@ async function optimizedModel(bytes: Uint8Array, options: ort.InferenceSession.S
   const dir = mkdtempSync(path.join(tmpdir(), 'atelier-ort-'));
   try {
     const file = path.join(dir, 'optimized.onnx');
-    const session = await ort.InferenceSession.create(bytes, { ...options, optimizedModelFilePath: file });
+    const session = await createSession(bytes, { ...options, optimizedModelFilePath: file });
     return { session, bytes: readFileSync(file) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -231,7 +237,7 @@ async function optimizedModel(bytes: Uint8Array, options: ort.InferenceSession.S
  */
 async function createWithBlockedPads(bytes: Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
   const block = await nchwcBlockSize();
-  if (block === 0) return ort.InferenceSession.create(bytes, options);
+  if (block === 0) return createSession(bytes, options);
   // The first session only optimises (a profile, if asked for, is of the session kept). Where the
   // optimised model cannot be handed over (no writable temporary folder), the plain session; a
   // model ORT cannot load fails there with ORT's own message.
@@ -239,24 +245,24 @@ async function createWithBlockedPads(bytes: Uint8Array, options: ort.InferenceSe
   try {
     first = await optimizedModel(bytes, { ...options, enableProfiling: false });
   } catch {
-    return ort.InferenceSession.create(bytes, options);
+    return createSession(bytes, options);
   }
   const rewritten = keepPadsBlocked(first.bytes, block);
   if (rewritten.rewritten === 0) {
     if (!options.enableProfiling) return first.session;
-    await first.session.release();
-    return ort.InferenceSession.create(bytes, options);
+    await releaseSession(first.session);
+    return createSession(bytes, options);
   }
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(rewritten.bytes, { ...options, graphOptimizationLevel: 'disabled' });
+    session = await createSession(rewritten.bytes, { ...options, graphOptimizationLevel: 'disabled' });
   } catch (e) {
     // A rewrite ORT refuses is a bug here, not the user's: say so once, and run ORT's own model.
     if (!blockedPadsRefused) process.emitWarning(`ONNX Runtime refused a model with reflect pads in its blocked layout (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); running the model as ORT optimised it`);
     blockedPadsRefused = true;
     return first.session;
   }
-  await first.session.release();
+  await releaseSession(first.session);
   return session;
 }
 
@@ -264,7 +270,7 @@ async function createWithBlockedPads(bytes: Uint8Array, options: ort.InferenceSe
 export async function releaseSessions(): Promise<void> {
   const all = [...cache.values()];
   cache.clear();
-  await Promise.all(all.map((p) => p.then((s) => s.release()).catch(() => {})));
+  await Promise.all(all.map((p) => p.then((s) => releaseSession(s)).catch(() => {})));
 }
 
 function dtypeOf(data: TensorData): 'float32' | 'float64' | 'int64' {

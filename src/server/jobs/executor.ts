@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { AtelierError, throwIfAborted } from '../../core/errors.js';
 import type { ProgressEvent, ProgressListener } from '../../core/progress.js';
+import { newNativeGauge, terminateBetweenNativeCalls } from '../../engine/native-calls.js';
 import type { JobError } from '../job-store.js';
 import type { JobTask, TaskResult } from './job-task.js';
 import { pinMallocThreshold, trimNativeHeap } from './native-heap.js';
@@ -77,7 +78,7 @@ export class ThreadExecutor implements Executor {
     } catch (e) {
       return Promise.reject(e);
     }
-    const worker = this.idle.pop() ?? new Worker(threadEntry);
+    const worker = this.idle.pop() ?? this.spawn();
     this.busy.add(worker);
     return new Promise<TaskResult>((resolve, reject) => {
       let settled = false;
@@ -96,7 +97,7 @@ export class ThreadExecutor implements Executor {
           trimNativeHeap();
         } else {
           // The thread's heap and its buffers are freed as it ends; trim after that.
-          void worker.terminate().then(() => trimNativeHeap());
+          void this.end(worker).then(() => trimNativeHeap());
         }
       };
       const onMessage = (m: FromThread) => {
@@ -126,7 +127,7 @@ export class ThreadExecutor implements Executor {
       const onAbort = () => {
         worker.postMessage({ type: 'cancel' } satisfies ToThread);
         // Methods check their signal between steps; one stuck in a long loop is stopped the hard way.
-        killTimer = setTimeout(() => void worker.terminate(), task.kind === 'training' ? TRAINING_CANCEL_GRACE_MS : CANCEL_GRACE_MS);
+        killTimer = setTimeout(() => void this.end(worker), task.kind === 'training' ? TRAINING_CANCEL_GRACE_MS : CANCEL_GRACE_MS);
       };
       worker.on('message', onMessage);
       worker.on('error', onError);
@@ -140,7 +141,25 @@ export class ThreadExecutor implements Executor {
     this.closed = true;
     const all = [...this.idle, ...this.busy];
     this.idle.length = 0;
-    await Promise.all(all.map((w) => w.terminate()));
+    await Promise.all(all.map((w) => this.end(w)));
+  }
+
+  /**
+   * Threads are ended only between ONNX Runtime calls (engine/native-calls.ts): a thread ended
+   * inside one aborts the whole server process.
+   */
+  private readonly gauges = new WeakMap<Worker, Int32Array>();
+
+  private spawn(): Worker {
+    const nativeGauge = newNativeGauge();
+    const worker = new Worker(threadEntry, { workerData: { nativeGauge } });
+    this.gauges.set(worker, nativeGauge);
+    return worker;
+  }
+
+  private end(worker: Worker): Promise<number> {
+    const gauge = this.gauges.get(worker);
+    return gauge ? terminateBetweenNativeCalls(worker, gauge) : worker.terminate();
   }
 }
 

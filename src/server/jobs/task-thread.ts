@@ -1,4 +1,5 @@
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
+import { countNativeCallsIn } from '../../engine/native-calls.js';
 import type { FromThread, ToThread } from './executor.js';
 import { errorToJson, runTask } from './task.js';
 
@@ -6,6 +7,9 @@ import { errorToJson, runTask } from './task.js';
 
 const port = parentPort;
 if (!port) throw new Error('task-thread.js runs only as a worker thread');
+// The executor ends this thread only between ONNX Runtime calls (engine/native-calls.ts).
+const gauge = (workerData as { nativeGauge?: Int32Array } | null)?.nativeGauge;
+if (gauge) countNativeCallsIn(gauge);
 
 let controller: AbortController | undefined;
 
