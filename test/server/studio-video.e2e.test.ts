@@ -30,8 +30,10 @@ describe.skipIf(!ready)('studio: video jobs in a browser', () => {
 
   beforeAll(async () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
-    // Patch synthesis on 12 frames takes a few seconds: long enough to see the preview and progress.
-    clip = makeClip(tmp.dir, 'clip.mp4', { frames: 12, width: 128, height: 96, audio: true });
+    // Patch synthesis on 12 frames of 256×192 takes about 4 s on a quiet 2-core machine: several of
+    // the stage's once-a-second preview fetches. At 128×96 it took 1 s there, and the job could end
+    // before the first fetch found a frame, so the preview was never shown.
+    clip = makeClip(tmp.dir, 'clip.mp4', { frames: 12, width: 256, height: 192, audio: true });
     app = await buildServer({ dataDir: tmp.file('data'), execution: 'inline', concurrency: 1 });
     base = await app.listen({ port: 0, host: '127.0.0.1' });
     browser = await launchStudioBrowser();
@@ -82,13 +84,13 @@ describe.skipIf(!ready)('studio: video jobs in a browser', () => {
     await player.waitFor({ timeout: 120_000 });
     await expect.poll(() => player.evaluate((v: HTMLVideoElement) => v.readyState), { timeout: 20_000 }).toBeGreaterThanOrEqual(1);
     const shown = await player.evaluate((v: HTMLVideoElement) => ({ duration: v.duration, width: v.videoWidth, height: v.videoHeight, error: v.error?.code ?? null }));
-    expect(shown).toMatchObject({ width: 128, height: 96, error: null });
+    expect(shown).toMatchObject({ width: 256, height: 192, error: null });
     expect(shown.duration).toBeGreaterThan(0.9);
     await player.evaluate((v: HTMLVideoElement) => {
       v.currentTime = 0.6;
     });
     await page.screenshot({ path: path.join(SCREENSHOTS, 'video-result.png') });
-    expect(await page.locator('.video-facts').textContent()).toMatch(/12 frames · 128×96 · temporal flow/);
+    expect(await page.locator('.video-facts').textContent()).toMatch(/12 frames · 256×192 · temporal flow/);
 
     const download = page.waitForEvent('download');
     await page.click('button:has-text("Download MP4")');
