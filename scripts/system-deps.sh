@@ -17,6 +17,7 @@ test_packages=(
   libarmnntfliteparser22        #   TFLite parser)
   python3-numpy                 # test/engine/import/*: numpy reference interpreters of the TF/TFLite graphs
   python3-torch                 # test/engine/nets/clip/*, test/engine/diffusion/*: PyTorch references written from the papers
+  python3-h5py                  # test/engine/weights/keras-hdf5.test.ts and the lpips-squeeze reference read Keras HDF5 with h5py
 )
 # Extra packages only the benchmarks need (peers to compare against).
 bench_packages=(
