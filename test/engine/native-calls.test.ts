@@ -19,6 +19,8 @@ if (!built) console.warn('native-calls test skipped: no compiled build (run `npm
 
 const WORKER = `
 import { parentPort, workerData } from 'node:worker_threads';
+// Listening keeps the thread alive once it stops calling, as the CLI's and the server's threads are.
+parentPort.on('message', () => {});
 const dist = workerData.dist;
 const { countNativeCallsIn } = await import(dist + '/engine/native-calls.js');
 countNativeCallsIn(workerData.nativeGauge);
