@@ -1,7 +1,7 @@
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { isAtelierError } from '../core/errors.js';
 import type { StylizeInputs } from '../core/stylize.js';
-import { countNativeCallsIn } from '../engine/native-calls.js';
+import { countNativeCallsForParent } from '../engine/native-calls.js';
 import { stylize } from '../methods/index.js';
 import type { FromMethodThread, ToMethodThread } from './run-method-thread.js';
 
@@ -14,8 +14,7 @@ import type { FromMethodThread, ToMethodThread } from './run-method-thread.js';
 const port = parentPort;
 if (!port) throw new Error('method-thread.js runs only as a worker thread');
 // The parent ends this thread only between ONNX Runtime calls (engine/native-calls.ts).
-const gauge = (workerData as { nativeGauge?: Int32Array } | null)?.nativeGauge;
-if (gauge) countNativeCallsIn(gauge);
+countNativeCallsForParent();
 
 const controller = new AbortController();
 

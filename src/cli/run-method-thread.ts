@@ -1,13 +1,12 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { AtelierError, ERROR_CODES, type ErrorCode } from '../core/errors.js';
 import { Image } from '../core/image.js';
 import type { ImageSource } from '../core/io.js';
 import type { ProgressEvent, ProgressListener } from '../core/progress.js';
 import type { Logger } from '../core/registry.js';
 import type { StylizeResult } from '../core/stylize.js';
-import { newNativeGauge, terminateBetweenNativeCalls } from '../engine/native-calls.js';
+import { startCountedWorker, terminateBetweenNativeCalls } from '../engine/native-calls.js';
 import { stylize } from '../methods/index.js';
 
 /**
@@ -79,8 +78,7 @@ export async function runMethodInThread(method: string, inputs: ThreadInputs, pa
   if (signal.aborted) throw aborted();
   // The thread is ended only between ONNX Runtime calls (engine/native-calls.ts): ended inside one,
   // it would abort this whole process.
-  const gauge = newNativeGauge();
-  const worker = new Worker(threadEntry, { workerData: { nativeGauge: gauge } });
+  const { worker, gauge } = startCountedWorker(threadEntry);
   return new Promise<StylizeResult>((resolve, reject) => {
     let settled = false;
     let killTimer: NodeJS.Timeout | undefined;

@@ -1,4 +1,4 @@
-import type { Worker } from 'node:worker_threads';
+import { Worker, workerData } from 'node:worker_threads';
 
 /**
  * ONNX Runtime calls, counted where the thread that may end this one can see them.
@@ -23,9 +23,15 @@ import type { Worker } from 'node:worker_threads';
 const CALLS = 0;
 const STOP = 1;
 
-/** A gauge for one worker thread: pass it in the thread's workerData. */
+/** A gauge for one worker thread: pass it in the thread's workerData as `nativeGauge`. */
 export function newNativeGauge(): Int32Array {
   return new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
+}
+
+/** A worker thread on `entry` with a gauge of its own; end it with terminateBetweenNativeCalls. */
+export function startCountedWorker(entry: string | URL): { worker: Worker; gauge: Int32Array } {
+  const gauge = newNativeGauge();
+  return { worker: new Worker(entry, { workerData: { nativeGauge: gauge } }), gauge };
 }
 
 let gauge: Int32Array | undefined;
@@ -33,6 +39,12 @@ let gauge: Int32Array | undefined;
 /** Count this thread's native calls in `shared` (called once, by a worker thread's entry). */
 export function countNativeCallsIn(shared: Int32Array): void {
   gauge = shared;
+}
+
+/** In a thread started by startCountedWorker: count its native calls in the gauge its parent gave it. */
+export function countNativeCallsForParent(): void {
+  const shared = (workerData as { nativeGauge?: Int32Array } | null)?.nativeGauge;
+  if (shared) countNativeCallsIn(shared);
 }
 
 /** Make `call` (one ONNX Runtime call) where the thread's parent can see it; see the top of this file. */

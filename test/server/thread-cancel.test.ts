@@ -35,7 +35,7 @@ it.skipIf(!built)('a neural job cancelled in the middle of an ONNX Runtime run e
     expect((await app.inject({ method: 'DELETE', url: `/api/jobs/${id}` })).statusCode).toBe(202);
     await expect.poll(async () => (await status()).status, { timeout: 30_000, interval: 20 }).toBe('cancelled');
     expect((await status()).error?.code).toBe('E_ABORTED');
-    // The server still answers, with the same worker pool.
+    // The server process is still there to answer.
     expect((await app.inject({ url: '/api/jobs' })).statusCode).toBe(200);
   } finally {
     await app.close();

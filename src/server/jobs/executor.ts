@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { AtelierError, throwIfAborted } from '../../core/errors.js';
 import type { ProgressEvent, ProgressListener } from '../../core/progress.js';
-import { newNativeGauge, terminateBetweenNativeCalls } from '../../engine/native-calls.js';
+import { startCountedWorker, terminateBetweenNativeCalls } from '../../engine/native-calls.js';
 import type { JobError } from '../job-store.js';
 import type { JobTask, TaskResult } from './job-task.js';
 import { pinMallocThreshold, trimNativeHeap } from './native-heap.js';
@@ -151,9 +151,8 @@ export class ThreadExecutor implements Executor {
   private readonly gauges = new WeakMap<Worker, Int32Array>();
 
   private spawn(): Worker {
-    const nativeGauge = newNativeGauge();
-    const worker = new Worker(threadEntry, { workerData: { nativeGauge } });
-    this.gauges.set(worker, nativeGauge);
+    const { worker, gauge } = startCountedWorker(threadEntry);
+    this.gauges.set(worker, gauge);
     return worker;
   }
 

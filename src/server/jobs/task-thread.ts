@@ -1,5 +1,5 @@
-import { parentPort, workerData } from 'node:worker_threads';
-import { countNativeCallsIn } from '../../engine/native-calls.js';
+import { parentPort } from 'node:worker_threads';
+import { countNativeCallsForParent } from '../../engine/native-calls.js';
 import type { FromThread, ToThread } from './executor.js';
 import { errorToJson, runTask } from './task.js';
 
@@ -8,8 +8,7 @@ import { errorToJson, runTask } from './task.js';
 const port = parentPort;
 if (!port) throw new Error('task-thread.js runs only as a worker thread');
 // The executor ends this thread only between ONNX Runtime calls (engine/native-calls.ts).
-const gauge = (workerData as { nativeGauge?: Int32Array } | null)?.nativeGauge;
-if (gauge) countNativeCallsIn(gauge);
+countNativeCallsForParent();
 
 let controller: AbortController | undefined;
 
