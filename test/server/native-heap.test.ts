@@ -42,9 +42,11 @@ function grownMB(env: Record<string, string>): number {
 describe.skipIf(!existsSync(compiled) || !glibc)('native heap of a long-running server (glibc)', () => {
   it("gives a finished job thread's freed buffers back: RSS does not keep its arena heaps", () => {
     const tuned = grownMB({ ATELIER_MALLOC_TUNING: '' });
-    const glibcDefaults = grownMB({ ATELIER_MALLOC_TUNING: 'off' });
+    // The larger of two runs: in one full-suite run glibc kept only 30 MB once (188 MB alone, 100 MB
+    // in other full-suite runs); the precondition is that it does keep the arenas, not that it always does.
+    const glibcDefaults = Math.max(grownMB({ ATELIER_MALLOC_TUNING: 'off' }), grownMB({ ATELIER_MALLOC_TUNING: 'off' }));
     // glibc's own behaviour first, so the test shows it measures something: the threads' arenas stay resident
-    // (188 MB alone, 100 MB once in the full suite with the other worker busy: above 80 either way, twice the tuned bound).
+    // (above 80, twice the tuned bound).
     expect(glibcDefaults).toBeGreaterThan(80);
     expect(tuned).toBeLessThan(48);
   }, 120_000);
